@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+
+#include "x86.h"
+
+#define PTE_P  0x1ull
+#define PTE_PS 0x80ull
+#define ADDR_MASK 0x000ffffffffff000ull
+
+static int read_entry(const struct x86_mem *m, uint64_t gpa, unsigned size, uint64_t *out)
+{
+        uint64_t v = 0;
+
+        if (gpa > m->size || size > m->size - gpa)
+                return -EFAULT;
+        memcpy(&v, m->ram + gpa, size);
+        *out = v;
+        return 0;
+}
+
+static int walk_32(const struct x86_mem *m, const struct trace_vcpu_state *st, uint32_t la,
+                   uint64_t *gpa)
+{
+        uint64_t pde, pte;
+
+        if (read_entry(m, (st->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &pde) ||
+            !(pde & PTE_P))
+                return -EFAULT;
+        if ((pde & PTE_PS) && (st->cr4 & X86_CR4_PSE)) {
+                *gpa = (pde & 0xffc00000ull) | (la & 0x3fffff);
+                return 0;
+        }
+        if (read_entry(m, (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &pte) ||
+            !(pte & PTE_P))
+                return -EFAULT;
+        *gpa = (pte & 0xfffff000ull) | (la & 0xfff);
+        return 0;
+}
+
+/* PAE (3 levels) and 4-level paging share the 8-byte entry walk. */
+static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int levels,
+                   uint64_t *gpa)
+{
+        uint64_t e;
+
+        for (int level = levels; level >= 1; level--) {
+                unsigned shift = 12 + 9 * (unsigned)(level - 1);
+                unsigned idx = (unsigned)((la >> shift) & 0x1ff);
+
+                if (levels == 3 && level == 3)
+                        idx = (unsigned)((la >> 30) & 3);
+                if (read_entry(m, table + idx * 8ull, 8, &e) || !(e & PTE_P))
+                        return -EFAULT;
+                if (level > 1 && level < 4 && (e & PTE_PS)) {
+                        uint64_t span = 1ull << shift;
+
+                        *gpa = (e & ADDR_MASK & ~(span - 1)) | (la & (span - 1));
+                        return 0;
+                }
+                table = e & ADDR_MASK;
+        }
+        *gpa = table | (la & 0xfff);
+        return 0;
+}
+
+int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                  uint64_t *gpa)
+{
+        if (!(st->cr0 & X86_CR0_PG) || !(st->cr0 & X86_CR0_PE)) {
+                *gpa = (st->cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
+                return *gpa < m->size ? 0 : -EFAULT;
+        }
+        if (st->efer & X86_EFER_LMA)
+                return walk_64(m, st->cr3 & ADDR_MASK, la, 4, gpa);
+        if (st->cr4 & X86_CR4_PAE)
+                return walk_64(m, st->cr3 & 0xffffffe0ull, la & 0xffffffffull, 3, gpa);
+        return walk_32(m, st, (uint32_t)la, gpa);
+}
+
+size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                       void *buf, size_t len)
+{
+        uint8_t *out = buf;
+        size_t done = 0;
+
+        while (done < len) {
+                uint64_t gpa, chunk;
+
+                if (x86_translate(m, st, la + done, &gpa))
+                        break;
+                /* Stay within the page: the next one may map elsewhere. */
+                chunk = 4096 - ((la + done) & 0xfff);
+                if (chunk > len - done)
+                        chunk = len - done;
+                if (chunk > m->size - gpa)
+                        chunk = m->size - gpa;
+                memcpy(out + done, m->ram + gpa, chunk);
+                done += chunk;
+        }
+        return done;
+}
+
+uint64_t x86_linear(const struct trace_vcpu_state *st, unsigned sreg, uint64_t off)
+{
+        const struct trace_disk_seg *s = &st->seg[sreg];
+
+        switch (trace_state_mode(st)) {
+        case TRACE_MODE_REAL: return s->base + (off & 0xffff);
+        case TRACE_MODE_LONG:
+                if (st->seg[TRACE_CS].attr & TRACE_SEG_L)
+                        return (sreg == TRACE_FS || sreg == TRACE_GS) ? s->base + off : off;
+                /* compatibility mode segments like protected mode */
+                __attribute__((fallthrough));
+        default:
+                if (!(s->attr & TRACE_SEG_DB) && sreg == TRACE_SS)
+                        off &= 0xffff;
+                return (s->base + off) & 0xffffffffull;
+        }
+}

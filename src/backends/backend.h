@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend interface.  A backend runs one vCPU over guest RAM that the
+ * recorder can see as host memory, and reports each exit in the trace's
+ * normalized terms.  The run loop (src/record/) only ever talks to a backend
+ * through struct backend_ops; everything hypervisor-specific lives behind it.
+ *
+ * Each backend is one file in src/backends/ exporting one ops struct, and
+ * backends.c lists them all in one table.
+ */
+#ifndef HVTRACE_BACKEND_H
+#define HVTRACE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hvtrace/trace.h>
+
+struct backend;
+
+struct backend_config {
+        uint64_t mem_size; /* guest RAM at guest-physical 0 */
+};
+
+/* One exit as the run loop sees it. */
+struct backend_exit {
+        uint16_t reason; /* enum trace_exit_reason */
+        uint32_t raw;    /* the backend's own code */
+        union {
+                struct {
+                        uint16_t port;
+                        uint8_t size, dir; /* TRACE_IO_IN / TRACE_IO_OUT */
+                        uint32_t count;
+                        uint8_t *data; /* size*count bytes; for IN the loop fills it */
+                } io;
+                struct {
+                        uint64_t addr;
+                        uint32_t len;
+                        bool is_write;
+                        uint8_t *data; /* 8 bytes; for reads the loop fills it */
+                } mmio;
+                struct trace_disk_fail_entry fail_entry;
+                struct {
+                        uint32_t suberror, ndata;
+                        uint64_t data[TRACE_INTERNAL_MAX_DATA];
+                } internal;
+                struct trace_disk_debug debug;
+                struct trace_disk_exception exception;
+        } u;
+};
+
+struct backend_ops {
+        const char *name;    /* for --backend */
+        const char *summary; /* one line for --backend help */
+        unsigned caps;       /* TRACE_CAP_* */
+
+        /* Whether the backend can run on this machine; if not, why in `why`. */
+        int (*probe)(char *why, size_t len);
+        /* Create a VM with one vCPU and its RAM.  Returns 0 or -errno (why in `why`). */
+        int (*create)(const struct backend_config *cfg, struct backend **out, char *why,
+                      size_t len);
+        void (*destroy)(struct backend *b);
+        /* Backend name and version for the trace header. */
+        void (*version)(struct backend *b, char *buf, size_t len);
+
+        /* Read or write the whole vCPU state, interruptibility included. */
+        int (*get_state)(struct backend *b, struct trace_vcpu_state *st);
+        int (*set_state)(struct backend *b, const struct trace_vcpu_state *st);
+
+        /* Run until the next exit.  Returns 0 with *exit filled, or -errno. */
+        int (*run)(struct backend *b, struct backend_exit *exit);
+
+        /* Queue an external interrupt for the next entry: -EBUSY if one is queued. */
+        int (*inject)(struct backend *b, uint8_t vector);
+        /* Ask for (or stop asking for) an exit when interrupts can be injected. */
+        int (*request_window)(struct backend *b, bool on);
+        /* Turn single-stepping on or off: every instruction becomes a debug exit. */
+        int (*set_single_step)(struct backend *b, bool on);
+        /* Async-signal-safe: make the current or next run return with an intr exit. */
+        void (*kick)(struct backend *b);
+};
+
+/* The part of a backend every backend shares; backends embed it first. */
+struct backend {
+        const struct backend_ops *ops;
+        uint8_t *mem; /* guest RAM, host mapping of guest-physical 0 .. mem_size */
+        uint64_t mem_size;
+};
+
+/* The registry: backends compiled in, in --backend help order. */
+size_t backend_count(void);
+const struct backend_ops *backend_at(size_t i);
+/* NULL if no backend has that name. */
+const struct backend_ops *backend_find(const char *name);
+
+/* Copy len bytes into guest RAM at gpa.  Returns 0 or -ERANGE. */
+int backend_load(struct backend *b, uint64_t gpa, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: MIT
+/*
+ * KVM with a userspace irqchip: the recorder decides when to inject
+ * (KVM_INTERRUPT), so this backend exercises the VMM's injection policy.
+ *
+ * State is read through KVM_CAP_SYNC_REGS: KVM copies regs, sregs and vcpu
+ * events into the shared kvm_run page at every exit, which costs a few
+ * percent where three ioctls per exit would halve the exit rate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "backend.h"
+
+#define KVM_SYNC_ALL (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
+/* Where KVM may put its real-mode TSS on Intel: out of any guest's way, below 4 GiB. */
+#define KVM_TSS_ADDR 0xfffbd000ul
+
+extern const struct backend_ops kvm_backend_ops;
+
+struct kvm_backend {
+        struct backend base;
+        int kvm_fd, vm_fd, vcpu_fd;
+        struct kvm_run *run;
+        size_t run_size;
+        int api_version;
+        bool synced; /* run->s.regs holds the state of the last exit */
+        bool single_step;
+};
+
+static struct kvm_backend *to_kvm(struct backend *b)
+{
+        return (struct kvm_backend *)b;
+}
+
+/* Which vendor module serves /dev/kvm: worth knowing, conventions differ. */
+static const char *kvm_flavour(void)
+{
+        static const char *const mods[] = {"kvm_pvm", "kvm_amd", "kvm_intel"};
+        char path[64];
+        struct stat st;
+
+        for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+                snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
+                if (!stat(path, &st))
+                        return mods[i];
+        }
+        return "kvm";
+}
+
+static int kvm_probe(char *why, size_t len)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        int err = 0;
+
+        if (fd < 0) {
+                err = -errno;
+                snprintf(why, len, "/dev/kvm: %s", strerror(errno));
+                return err;
+        }
+        if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+                snprintf(why, len, "/dev/kvm speaks an unknown KVM API version");
+                err = -ENOTSUP;
+        } else if ((ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) & KVM_SYNC_ALL) !=
+                   KVM_SYNC_ALL) {
+                snprintf(why, len, "KVM lacks KVM_CAP_SYNC_REGS for regs, sregs and events");
+                err = -ENOTSUP;
+        } else {
+                snprintf(why, len, "usable (%s)", kvm_flavour());
+        }
+        close(fd);
+        return err;
+}
+
+/* Give the vCPU the CPUID KVM supports, so long mode and friends are visible. */
+static int kvm_setup_cpuid(struct kvm_backend *k)
+{
+        int n = 128, err;
+        struct kvm_cpuid2 *cpuid;
+
+        for (;;) {
+                cpuid = calloc(1, sizeof(*cpuid) + (size_t)n * sizeof(cpuid->entries[0]));
+                if (!cpuid)
+                        return -ENOMEM;
+                cpuid->nent = (uint32_t)n;
+                if (!ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid))
+                        break;
+                err = -errno;
+                free(cpuid);
+                if (err != -E2BIG)
+                        return err;
+                n *= 2;
+        }
+        err = ioctl(k->vcpu_fd, KVM_SET_CPUID2, cpuid) ? -errno : 0;
+        free(cpuid);
+        return err;
+}
+
+static int kvm_create(const struct backend_config *cfg, struct backend **out, char *why,
+                      size_t len)
+{
+        struct kvm_userspace_memory_region region = {0};
+        struct kvm_backend *k;
+        int err, mmap_size;
+
+        k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        k->base.ops = NULL; /* set on success */
+        k->vm_fd = k->vcpu_fd = -1;
+
+        k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (k->kvm_fd < 0) {
+                err = -errno;
+                snprintf(why, len, "/dev/kvm: %s", strerror(errno));
+                goto err_free;
+        }
+        k->api_version = ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0);
+        k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+        if (k->vm_fd < 0) {
+                err = -errno;
+                snprintf(why, len, "KVM_CREATE_VM: %s", strerror(errno));
+                goto err_kvm;
+        }
+        /* Intel needs a TSS for real mode; elsewhere the call is harmless. */
+        ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR);
+
+        k->base.mem_size = cfg->mem_size;
+        k->base.mem = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (k->base.mem == MAP_FAILED) {
+                err = -errno;
+                snprintf(why, len, "cannot map %llu bytes of guest memory: %s",
+                         (unsigned long long)cfg->mem_size, strerror(errno));
+                goto err_vm;
+        }
+        region.slot = 0;
+        region.guest_phys_addr = 0;
+        region.memory_size = cfg->mem_size;
+        region.userspace_addr = (uint64_t)(uintptr_t)k->base.mem;
+        if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region)) {
+                err = -errno;
+                snprintf(why, len, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+                goto err_mem;
+        }
+
+        k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+        if (k->vcpu_fd < 0) {
+                err = -errno;
+                snprintf(why, len, "KVM_CREATE_VCPU: %s", strerror(errno));
+                goto err_mem;
+        }
+        err = kvm_setup_cpuid(k);
+        if (err) {
+                snprintf(why, len, "KVM_SET_CPUID2: %s", strerror(-err));
+                goto err_vcpu;
+        }
+        mmap_size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+        if (mmap_size < (int)sizeof(struct kvm_run)) {
+                err = -EINVAL;
+                snprintf(why, len, "KVM_GET_VCPU_MMAP_SIZE: %d", mmap_size);
+                goto err_vcpu;
+        }
+        k->run_size = (size_t)mmap_size;
+        k->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
+        if (k->run == MAP_FAILED) {
+                err = -errno;
+                snprintf(why, len, "cannot map kvm_run: %s", strerror(errno));
+                goto err_vcpu;
+        }
+        k->run->kvm_valid_regs = KVM_SYNC_ALL;
+        k->base.ops = &kvm_backend_ops;
+        *out = &k->base;
+        return 0;
+
+err_vcpu:
+        close(k->vcpu_fd);
+err_mem:
+        munmap(k->base.mem, cfg->mem_size);
+err_vm:
+        close(k->vm_fd);
+err_kvm:
+        close(k->kvm_fd);
+err_free:
+        free(k);
+        return err;
+}
+
+static void kvm_destroy(struct backend *b)
+{
+        struct kvm_backend *k = to_kvm(b);
+
+        if (!k)
+                return;
+        munmap(k->run, k->run_size);
+        close(k->vcpu_fd);
+        munmap(k->base.mem, k->base.mem_size);
+        close(k->vm_fd);
+        close(k->kvm_fd);
+        free(k);
+}
+
+static void kvm_version(struct backend *b, char *buf, size_t len)
+{
+        snprintf(buf, len, "KVM API %d, %s, userspace irqchip, sync regs", to_kvm(b)->api_version,
+                 kvm_flavour());
+}
+
+/* ---- state conversion -------------------------------------------------- */
+
+static void seg_from_kvm(struct trace_disk_seg *d, const struct kvm_segment *s)
+{
+        d->base = s->base;
+        d->limit = s->limit;
+        d->selector = s->selector;
+        d->attr = (uint16_t)((s->type & 0xf) | (s->s ? TRACE_SEG_S : 0) |
+                             ((s->dpl & 3u) << TRACE_SEG_DPL_SHIFT) | (s->present ? TRACE_SEG_P : 0) |
+                             (s->avl ? TRACE_SEG_AVL : 0) | (s->l ? TRACE_SEG_L : 0) |
+                             (s->db ? TRACE_SEG_DB : 0) | (s->g ? TRACE_SEG_G : 0) |
+                             (s->unusable ? TRACE_SEG_UNUSABLE : 0));
+}
+
+static void seg_to_kvm(struct kvm_segment *s, const struct trace_disk_seg *d)
+{
+        memset(s, 0, sizeof(*s));
+        s->base = d->base;
+        s->limit = d->limit;
+        s->selector = d->selector;
+        s->type = d->attr & TRACE_SEG_TYPE_MASK;
+        s->s = !!(d->attr & TRACE_SEG_S);
+        s->dpl = (d->attr >> TRACE_SEG_DPL_SHIFT) & 3;
+        s->present = !!(d->attr & TRACE_SEG_P);
+        s->avl = !!(d->attr & TRACE_SEG_AVL);
+        s->l = !!(d->attr & TRACE_SEG_L);
+        s->db = !!(d->attr & TRACE_SEG_DB);
+        s->g = !!(d->attr & TRACE_SEG_G);
+        s->unusable = !!(d->attr & TRACE_SEG_UNUSABLE);
+}
+
+static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r,
+                           const struct kvm_sregs *s)
+{
+        const struct kvm_segment *segs[TRACE_SREG_COUNT] = {
+                [TRACE_ES] = &s->es, [TRACE_CS] = &s->cs, [TRACE_SS] = &s->ss,
+                [TRACE_DS] = &s->ds, [TRACE_FS] = &s->fs, [TRACE_GS] = &s->gs,
+        };
+        const uint64_t gpr[16] = {r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
+                                  r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15};
+
+        memcpy(st->gpr, gpr, sizeof(gpr));
+        st->rip = r->rip;
+        st->rflags = r->rflags;
+        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
+                seg_from_kvm(&st->seg[i], segs[i]);
+        st->cr0 = s->cr0;
+        st->cr2 = s->cr2;
+        st->cr3 = s->cr3;
+        st->cr4 = s->cr4;
+        st->efer = s->efer;
+        memset(&st->gdt, 0, sizeof(st->gdt));
+        memset(&st->idt, 0, sizeof(st->idt));
+        st->gdt.base = s->gdt.base;
+        st->gdt.limit = s->gdt.limit;
+        st->idt.base = s->idt.base;
+        st->idt.limit = s->idt.limit;
+}
+
+static uint64_t intr_from_kvm(const struct kvm_run *run, const struct kvm_vcpu_events *ev,
+                              bool window)
+{
+        uint64_t intr = TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI;
+
+        if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW) {
+                intr |= TRACE_INTR_VALID_SHADOW;
+                if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_STI)
+                        intr |= TRACE_INTR_STI_SHADOW;
+                if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS)
+                        intr |= TRACE_INTR_MOVSS_SHADOW;
+        }
+        if (ev->nmi.masked)
+                intr |= TRACE_INTR_NMI_BLOCKED;
+        if (run->ready_for_interrupt_injection)
+                intr |= TRACE_INTR_READY;
+        if (run->if_flag)
+                intr |= TRACE_INTR_IF;
+        if (ev->interrupt.injected)
+                intr |= TRACE_INTR_PENDING;
+        if (window)
+                intr |= TRACE_INTR_WINDOW_REQ;
+        return intr;
+}
+
+static int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
+{
+        struct kvm_backend *k = to_kvm(b);
+        struct kvm_vcpu_events ev;
+        struct kvm_sregs sregs;
+        struct kvm_regs regs;
+
+        if (k->synced) {
+                const struct kvm_sync_regs *s = &k->run->s.regs;
+
+                state_from_kvm(st, &s->regs, &s->sregs);
+                st->intr = intr_from_kvm(k->run, &s->events, k->run->request_interrupt_window);
+                return 0;
+        }
+        /* Before the first run (or after set_state) the shared copy is stale. */
+        if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) || ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) ||
+            ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev))
+                return -errno;
+        state_from_kvm(st, &regs, &sregs);
+        st->intr = intr_from_kvm(k->run, &ev, k->run->request_interrupt_window);
+        return 0;
+}
+
+static int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
+{
+        struct kvm_backend *k = to_kvm(b);
+        struct kvm_segment *segs[TRACE_SREG_COUNT];
+        struct kvm_sregs sregs;
+        struct kvm_regs regs = {0};
+
+        if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs))
+                return -errno;
+        segs[TRACE_ES] = &sregs.es;
+        segs[TRACE_CS] = &sregs.cs;
+        segs[TRACE_SS] = &sregs.ss;
+        segs[TRACE_DS] = &sregs.ds;
+        segs[TRACE_FS] = &sregs.fs;
+        segs[TRACE_GS] = &sregs.gs;
+        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
+                seg_to_kvm(segs[i], &st->seg[i]);
+        sregs.cr0 = st->cr0;
+        sregs.cr2 = st->cr2;
+        sregs.cr3 = st->cr3;
+        sregs.cr4 = st->cr4;
+        sregs.efer = st->efer;
+        sregs.gdt.base = st->gdt.base;
+        sregs.gdt.limit = st->gdt.limit;
+        sregs.idt.base = st->idt.base;
+        sregs.idt.limit = st->idt.limit;
+        /* A usable TR is required outside real mode; give it a minimal busy TSS. */
+        if (st->cr0 & 1) {
+                sregs.tr.type = 11;
+                sregs.tr.present = 1;
+                sregs.tr.s = 0;
+                sregs.tr.limit = 0x67;
+                sregs.tr.unusable = 0;
+                sregs.ldt.unusable = 1;
+        }
+
+        regs.rax = st->gpr[0];
+        regs.rcx = st->gpr[1];
+        regs.rdx = st->gpr[2];
+        regs.rbx = st->gpr[3];
+        regs.rsp = st->gpr[4];
+        regs.rbp = st->gpr[5];
+        regs.rsi = st->gpr[6];
+        regs.rdi = st->gpr[7];
+        regs.r8 = st->gpr[8];
+        regs.r9 = st->gpr[9];
+        regs.r10 = st->gpr[10];
+        regs.r11 = st->gpr[11];
+        regs.r12 = st->gpr[12];
+        regs.r13 = st->gpr[13];
+        regs.r14 = st->gpr[14];
+        regs.r15 = st->gpr[15];
+        regs.rip = st->rip;
+        regs.rflags = st->rflags | 2; /* bit 1 is always set */
+
+        if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sregs) || ioctl(k->vcpu_fd, KVM_SET_REGS, &regs))
+                return -errno;
+        k->synced = false;
+        return 0;
+}
+
+/* ---- exits: one helper per reason ------------------------------------- */
+
+static void exit_io(struct kvm_backend *k, struct backend_exit *x)
+{
+        x->reason = TRACE_EXIT_IO;
+        x->u.io.port = k->run->io.port;
+        x->u.io.size = k->run->io.size;
+        x->u.io.dir = k->run->io.direction == KVM_EXIT_IO_OUT ? TRACE_IO_OUT : TRACE_IO_IN;
+        x->u.io.count = k->run->io.count;
+        x->u.io.data = (uint8_t *)k->run + k->run->io.data_offset;
+}
+
+static void exit_mmio(struct kvm_backend *k, struct backend_exit *x)
+{
+        x->reason = TRACE_EXIT_MMIO;
+        x->u.mmio.addr = k->run->mmio.phys_addr;
+        x->u.mmio.len = k->run->mmio.len;
+        x->u.mmio.is_write = k->run->mmio.is_write;
+        x->u.mmio.data = k->run->mmio.data;
+}
+
+static void exit_fail_entry(struct kvm_backend *k, struct backend_exit *x)
+{
+        x->reason = TRACE_EXIT_FAIL_ENTRY;
+        x->u.fail_entry.hw_reason = k->run->fail_entry.hardware_entry_failure_reason;
+        x->u.fail_entry.cpu = k->run->fail_entry.cpu;
+}
+
+static void exit_internal(struct kvm_backend *k, struct backend_exit *x)
+{
+        uint32_t n = k->run->internal.ndata;
+
+        x->reason = TRACE_EXIT_INTERNAL;
+        x->u.internal.suberror = k->run->internal.suberror;
+        if (n > TRACE_INTERNAL_MAX_DATA)
+                n = TRACE_INTERNAL_MAX_DATA;
+        if (n > sizeof(k->run->internal.data) / sizeof(k->run->internal.data[0]))
+                n = sizeof(k->run->internal.data) / sizeof(k->run->internal.data[0]);
+        x->u.internal.ndata = n;
+        memcpy(x->u.internal.data, k->run->internal.data, n * sizeof(uint64_t));
+}
+
+static void exit_debug(struct kvm_backend *k, struct backend_exit *x)
+{
+        x->reason = TRACE_EXIT_DEBUG;
+        x->u.debug.exception = k->run->debug.arch.exception;
+        x->u.debug.pc = k->run->debug.arch.pc;
+        x->u.debug.dr6 = k->run->debug.arch.dr6;
+        x->u.debug.dr7 = k->run->debug.arch.dr7;
+}
+
+static int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
+{
+        struct kvm_backend *k = to_kvm(b);
+        int ret;
+
+        memset(x, 0, sizeof(*x));
+        ret = ioctl(k->vcpu_fd, KVM_RUN, 0);
+        k->run->immediate_exit = 0;
+        if (ret < 0 && errno != EINTR && errno != EAGAIN)
+                return -errno;
+        k->synced = true;
+        if (ret < 0) {
+                /* A signal (a kick, a timer, ^C) interrupted the run. */
+                x->reason = TRACE_EXIT_INTR;
+                x->raw = KVM_EXIT_INTR;
+                return 0;
+        }
+        x->raw = k->run->exit_reason;
+        switch (k->run->exit_reason) {
+        case KVM_EXIT_IO: exit_io(k, x); break;
+        case KVM_EXIT_MMIO: exit_mmio(k, x); break;
+        case KVM_EXIT_HLT: x->reason = TRACE_EXIT_HLT; break;
+        case KVM_EXIT_INTR: x->reason = TRACE_EXIT_INTR; break;
+        case KVM_EXIT_IRQ_WINDOW_OPEN: x->reason = TRACE_EXIT_IRQ_WINDOW; break;
+        case KVM_EXIT_DEBUG: exit_debug(k, x); break;
+        case KVM_EXIT_SHUTDOWN: x->reason = TRACE_EXIT_SHUTDOWN; break;
+        case KVM_EXIT_FAIL_ENTRY: exit_fail_entry(k, x); break;
+        case KVM_EXIT_INTERNAL_ERROR: exit_internal(k, x); break;
+        default: x->reason = TRACE_EXIT_UNKNOWN; break;
+        }
+        return 0;
+}
+
+static int kvm_inject(struct backend *b, uint8_t vector)
+{
+        struct kvm_interrupt irq = {.irq = vector};
+
+        if (ioctl(to_kvm(b)->vcpu_fd, KVM_INTERRUPT, &irq))
+                return errno == EEXIST ? -EBUSY : -errno;
+        return 0;
+}
+
+static int kvm_request_window(struct backend *b, bool on)
+{
+        to_kvm(b)->run->request_interrupt_window = on;
+        return 0;
+}
+
+static int kvm_set_single_step(struct backend *b, bool on)
+{
+        struct kvm_backend *k = to_kvm(b);
+        struct kvm_guest_debug dbg = {0};
+
+        if (on)
+                dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+        if (ioctl(k->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg))
+                return -errno;
+        k->single_step = on;
+        return 0;
+}
+
+static void kvm_kick(struct backend *b)
+{
+        /* Closes the race with a signal arriving just before KVM_RUN. */
+        to_kvm(b)->run->immediate_exit = 1;
+}
+
+const struct backend_ops kvm_backend_ops = {
+        .name = "kvm",
+        .summary = "Linux KVM, userspace irqchip: hvrec decides when to inject",
+        .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
+                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW,
+        .probe = kvm_probe,
+        .create = kvm_create,
+        .destroy = kvm_destroy,
+        .version = kvm_version,
+        .get_state = kvm_get_state,
+        .set_state = kvm_set_state,
+        .run = kvm_run_vcpu,
+        .inject = kvm_inject,
+        .request_window = kvm_request_window,
+        .set_single_step = kvm_set_single_step,
+        .kick = kvm_kick,
+};

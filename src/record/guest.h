@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest images: read a guest file and place it in guest memory. */
+#ifndef HVREC_GUEST_H
+#define HVREC_GUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../backends/backend.h"
+
+#define GUEST_MAX_SEGMENTS 16
+
+struct guest_segment {
+        uint64_t gpa;
+        const uint8_t *data;
+        uint64_t filesz, memsz; /* memsz > filesz: the rest is zero */
+};
+
+struct guest_image {
+        uint8_t *file; /* the whole file */
+        size_t file_size;
+        struct guest_segment seg[GUEST_MAX_SEGMENTS];
+        int nseg;
+        uint64_t entry;
+        unsigned mode; /* enum trace_mode the image asks for */
+};
+
+/*
+ * Read a flat binary to be loaded at load_addr in mem_size bytes of RAM.
+ * Returns 0, or -errno with a one-line reason in why.
+ */
+int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct guest_image *g,
+               char *why, size_t len);
+
+/* Copy every segment into guest RAM.  Returns 0 or -ERANGE (why says which). */
+int guest_place(const struct guest_image *g, struct backend *b, char *why, size_t len);
+
+void guest_close(struct guest_image *g);
+
+#endif

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+
+#include "recorder.h"
+
+static bool fifo_has(const struct irq_fifo *f, uint8_t v)
+{
+        for (unsigned i = 0; i < f->count; i++)
+                if (f->v[(f->head + i) % IRQ_QUEUE] == v)
+                        return true;
+        return false;
+}
+
+static bool fifo_push(struct irq_fifo *f, uint8_t v, uint8_t src)
+{
+        if (f->count == IRQ_QUEUE)
+                return false;
+        f->v[(f->head + f->count) % IRQ_QUEUE] = v;
+        f->src[(f->head + f->count) % IRQ_QUEUE] = src;
+        f->count++;
+        return true;
+}
+
+static uint8_t fifo_pop(struct irq_fifo *f)
+{
+        uint8_t v = f->v[f->head];
+
+        f->head = (f->head + 1) % IRQ_QUEUE;
+        f->count--;
+        return v;
+}
+
+/* Remove the i-th oldest entry. */
+static uint8_t fifo_remove(struct irq_fifo *f, unsigned i)
+{
+        uint8_t v = f->v[(f->head + i) % IRQ_QUEUE];
+
+        for (; i + 1 < f->count; i++) {
+                f->v[(f->head + i) % IRQ_QUEUE] = f->v[(f->head + i + 1) % IRQ_QUEUE];
+                f->src[(f->head + i) % IRQ_QUEUE] = f->src[(f->head + i + 1) % IRQ_QUEUE];
+        }
+        f->count--;
+        return v;
+}
+
+void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
+{
+        struct trace_disk_raise r = {.seq = rec->ex.seq, .vector = vector, .source = (uint8_t)source};
+        int err;
+
+        rec->raises++;
+        err = trace_write_raise(rec->w, &r);
+        if (err)
+                rec_write_failed(rec, err);
+        if (fifo_has(&rec->irq.pending, vector) ||
+            !fifo_push(&rec->irq.pending, vector, (uint8_t)source))
+                rec->irq.coalesced++;
+}
+
+void irq_triggers(struct recorder *rec)
+{
+        const struct rec_opts *o = rec->opts;
+        const struct trace_exit *ex = &rec->ex;
+
+        for (size_t i = 0; i < o->nirqs; i++) {
+                const struct irq_trigger *t = &o->irqs[i];
+                bool fire = false;
+
+                switch (t->kind) {
+                case IRQ_AT_EXIT: fire = ex->seq == t->arg; break;
+                case IRQ_AT_RIP:
+                        fire = !rec->irq.rip_fired[i] && trace_state_pc(&ex->st) == t->arg;
+                        rec->irq.rip_fired[i] |= fire;
+                        break;
+                case IRQ_AT_PORT:
+                        fire = ex->reason == TRACE_EXIT_IO && ex->u.io.io.port == t->arg;
+                        break;
+                case IRQ_AT_EVERY: fire = (ex->seq + 1) % t->arg == 0; break;
+                }
+                if (fire)
+                        irq_raise(rec, t->vector, TRACE_SRC_OPTION);
+        }
+}
+
+/* Whether the policy allows injecting at this exit. */
+static bool policy_allows(unsigned policy, uint64_t intr, uint64_t rflags)
+{
+        switch (policy) {
+        case TRACE_POLICY_WINDOW: return intr & TRACE_INTR_READY;
+        case TRACE_POLICY_EAGER: return rflags & X86_RFLAGS_IF;
+        case TRACE_POLICY_BLIND: return true;
+        default: return false;
+        }
+}
+
+static void set_window(struct recorder *rec, bool on)
+{
+        if (rec->irq.window_on == on)
+                return;
+        rec->b->ops->request_window(rec->b, on);
+        rec->irq.window_on = on;
+}
+
+void irq_schedule(struct recorder *rec)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        struct trace_disk_inject in;
+        uint8_t vector, source;
+        int err;
+
+        if (!rec->irq.pending.count) {
+                set_window(rec, false);
+                return;
+        }
+        if (!policy_allows(rec->opts->policy, st->intr, st->rflags)) {
+                set_window(rec, true);
+                return;
+        }
+        vector = rec->irq.pending.v[rec->irq.pending.head];
+        source = rec->irq.pending.src[rec->irq.pending.head];
+        err = rec->b->ops->inject(rec->b, vector);
+        if (err == -EBUSY) {
+                /* One is still queued in the backend: try again at the next exit. */
+                set_window(rec, true);
+                return;
+        }
+        if (err) {
+                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "injecting vector 0x%02x: %s",
+                           vector, strerror(-err));
+                return;
+        }
+        fifo_pop(&rec->irq.pending);
+        memset(&in, 0, sizeof(in));
+        in.after_seq = rec->ex.seq;
+        in.rip = st->rip;
+        in.rflags = st->rflags;
+        in.cs_base = st->seg[TRACE_CS].base;
+        in.cs = st->seg[TRACE_CS].selector;
+        in.intr = (uint32_t)st->intr;
+        in.vector = vector;
+        in.policy = (uint8_t)rec->opts->policy;
+        in.method = TRACE_INJ_QUEUE;
+        in.source = source;
+        rec->injections++;
+        err = trace_write_inject(rec->w, &in);
+        if (err)
+                rec_write_failed(rec, err);
+        if (!fifo_push(&rec->irq.outstanding, vector, source)) {
+                fifo_pop(&rec->irq.outstanding); /* forget the oldest: it was lost long ago */
+                fifo_push(&rec->irq.outstanding, vector, source);
+        }
+        set_window(rec, rec->irq.pending.count > 0);
+}
+
+bool irq_can_wake(const struct recorder *rec)
+{
+        return rec->irq.pending.count > 0 || rec->opts->kick_vector >= 0;
+}
+
+int irq_take_outstanding(struct recorder *rec, bool (*match)(void *ctx, uint8_t v), void *ctx)
+{
+        struct irq_fifo *f = &rec->irq.outstanding;
+
+        for (unsigned i = 0; i < f->count; i++) {
+                uint8_t v = f->v[(f->head + i) % IRQ_QUEUE];
+
+                if (!match || match(ctx, v))
+                        return fifo_remove(f, i);
+        }
+        return -1;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Interrupt scheduling: what is pending, when to inject it (the policy),
+ * and which injected vectors the guest has not yet reported delivered.
+ */
+#ifndef HVREC_IRQ_H
+#define HVREC_IRQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct recorder;
+
+#define IRQ_QUEUE 256
+
+struct irq_fifo {
+        uint8_t v[IRQ_QUEUE];
+        uint8_t src[IRQ_QUEUE]; /* enum trace_irq_source */
+        unsigned head, count;
+};
+
+struct irq_sched {
+        struct irq_fifo pending;     /* raised, waiting for injection */
+        struct irq_fifo outstanding; /* injected, no delivery seen yet */
+        bool window_on;              /* a window request is active */
+        bool rip_fired[64];          /* --irq rip:ADDR fire once */
+        uint64_t coalesced;          /* raises merged into a pending one */
+};
+
+/* Make vector pending (a second raise of a pending vector merges, as an IRR bit does). */
+void irq_raise(struct recorder *rec, uint8_t vector, unsigned source);
+
+/* Fire the --irq triggers that match the exit just recorded. */
+void irq_triggers(struct recorder *rec);
+
+/* Inject or request a window, as the policy says, before the next entry. */
+void irq_schedule(struct recorder *rec);
+
+/* Whether anything could still wake a halted vCPU. */
+bool irq_can_wake(const struct recorder *rec);
+
+/*
+ * The vector the guest most likely took, among the injected ones not yet
+ * seen delivered: the oldest one that `match` accepts (NULL: any).  Removes
+ * it.  Returns -1 when none.
+ */
+int irq_take_outstanding(struct recorder *rec, bool (*match)(void *ctx, uint8_t v), void *ctx);
+
+#endif

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The run loop: enter the guest, record the exit with full state, act on it
+ * (one helper per exit reason), then decide about interrupts before the
+ * next entry.  Nothing here knows which backend is running.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "recorder.h"
+#include "signals.h"
+
+uint64_t rec_now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail, const char *fmt,
+                ...)
+{
+        va_list ap;
+
+        if (rec->done)
+                return;
+        rec->done = true;
+        rec->why = why;
+        rec->status = status;
+        rec->detail = detail;
+        va_start(ap, fmt);
+        vsnprintf(rec->msg, sizeof(rec->msg), fmt, ap);
+        va_end(ap);
+}
+
+void rec_write_failed(struct recorder *rec, int err)
+{
+        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
+                   strerror(-err));
+}
+
+/* "0000:1005" in real mode, "0x00101005" or a 64-bit RIP elsewhere. */
+static void format_pc(const struct trace_vcpu_state *st, char *buf, size_t len)
+{
+        if (trace_state_mode(st) == TRACE_MODE_REAL)
+                snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector,
+                         st->rip & 0xffff);
+        else
+                snprintf(buf, len, "0x%" PRIx64, trace_state_pc(st));
+}
+
+/* ---- one helper per exit reason ----------------------------------------- */
+
+static void on_io(struct recorder *rec)
+{
+        abi_handle_io(rec);
+}
+
+static void on_hlt(struct recorder *rec)
+{
+        (void)rec; /* decided after async events and triggers: see settle_halt */
+}
+
+static void on_crash(struct recorder *rec, const char *what)
+{
+        char pc[32], bytes[64] = "";
+        size_t n = 0;
+
+        format_pc(&rec->ex.st, pc, sizeof(pc));
+        for (unsigned i = 0; i < rec->ex.insn_len && i < 8; i++)
+                n += (size_t)snprintf(bytes + n, sizeof(bytes) - n, "%s%02x", i ? " " : "",
+                                      rec->ex.insn[i]);
+        rec_finish(rec, TRACE_END_CRASH, STATUS_CRASH, rec->ex.raw_reason,
+                   "guest crashed: %s at %s (bytes %s)", what, pc, n ? bytes : "unreadable");
+}
+
+static void on_shutdown(struct recorder *rec)
+{
+        on_crash(rec, "shutdown (triple fault)");
+}
+
+static void on_fail_entry(struct recorder *rec)
+{
+        char what[96];
+
+        snprintf(what, sizeof(what), "VM entry failed (hardware reason 0x%" PRIx64 ")",
+                 rec->ex.u.fail_entry.hw_reason);
+        on_crash(rec, what);
+}
+
+static void on_internal(struct recorder *rec)
+{
+        static const char *const sub[] = {"", "emulation failure", "simultaneous exceptions",
+                                          "delivery event failure"};
+        uint32_t s = rec->ex.u.internal.internal.suberror;
+        char what[96];
+
+        snprintf(what, sizeof(what), "internal error, suberror %u%s%s%s", s,
+                 s && s < 4 ? " (" : "", s && s < 4 ? sub[s] : "", s && s < 4 ? ")" : "");
+        on_crash(rec, what);
+}
+
+static void on_exception(struct recorder *rec)
+{
+        char what[64];
+
+        snprintf(what, sizeof(what), "unhandled exception %u", rec->ex.u.exception.vector);
+        on_crash(rec, what);
+}
+
+static void on_unknown(struct recorder *rec)
+{
+        char what[64];
+
+        snprintf(what, sizeof(what), "unhandled exit reason %u", rec->ex.raw_reason);
+        on_crash(rec, what);
+}
+
+static void dispatch(struct recorder *rec)
+{
+        switch (rec->ex.reason) {
+        case TRACE_EXIT_IO: on_io(rec); break;
+        case TRACE_EXIT_HLT: on_hlt(rec); break;
+        case TRACE_EXIT_SHUTDOWN: on_shutdown(rec); break;
+        case TRACE_EXIT_FAIL_ENTRY: on_fail_entry(rec); break;
+        case TRACE_EXIT_INTERNAL: on_internal(rec); break;
+        case TRACE_EXIT_EXCEPTION: on_exception(rec); break;
+        case TRACE_EXIT_UNKNOWN: on_unknown(rec); break;
+        case TRACE_EXIT_MMIO:       /* recorded; reads return all-ones */
+        case TRACE_EXIT_INTR:       /* kicks are handled with the async events */
+        case TRACE_EXIT_IRQ_WINDOW: /* irq_schedule injects */
+        case TRACE_EXIT_DEBUG:      /* single-step: the record is the point */
+        default: break;
+        }
+}
+
+/* ---- building the record ------------------------------------------------ */
+
+static void copy_exit_data(struct trace_exit *ex, const struct backend_exit *bx)
+{
+        switch (bx->reason) {
+        case TRACE_EXIT_IO:
+                ex->u.io.io.port = bx->u.io.port;
+                ex->u.io.io.size = bx->u.io.size;
+                ex->u.io.io.dir = bx->u.io.dir;
+                ex->u.io.io.count = bx->u.io.count;
+                ex->u.io.data = bx->u.io.data;
+                break;
+        case TRACE_EXIT_MMIO:
+                ex->u.mmio.addr = bx->u.mmio.addr;
+                ex->u.mmio.len = bx->u.mmio.len;
+                ex->u.mmio.is_write = bx->u.mmio.is_write;
+                memcpy(ex->u.mmio.data, bx->u.mmio.data, 8);
+                break;
+        case TRACE_EXIT_FAIL_ENTRY: ex->u.fail_entry = bx->u.fail_entry; break;
+        case TRACE_EXIT_INTERNAL:
+                ex->u.internal.internal.suberror = bx->u.internal.suberror;
+                ex->u.internal.internal.ndata = bx->u.internal.ndata;
+                memcpy(ex->u.internal.data, bx->u.internal.data, sizeof(bx->u.internal.data));
+                break;
+        case TRACE_EXIT_DEBUG: ex->u.debug = bx->u.debug; break;
+        case TRACE_EXIT_EXCEPTION: ex->u.exception = bx->u.exception; break;
+        default: break;
+        }
+}
+
+static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
+{
+        struct trace_exit *ex = &rec->ex;
+        int err;
+
+        ex->seq = rec->seq++;
+        ex->time_ns = t_out - rec->t0;
+        ex->guest_ns = t_out - t_in;
+        ex->reason = rec->bx.reason;
+        ex->raw_reason = rec->bx.raw;
+        err = rec->b->ops->get_state(rec->b, &ex->st);
+        if (err)
+                return err;
+        ex->insn_len = (uint8_t)x86_read_linear(&rec->mem, &ex->st, trace_state_pc(&ex->st),
+                                                ex->insn, sizeof(ex->insn));
+        /* What the guest will read is part of the exit: fill it before recording. */
+        abi_fill_in(rec);
+        copy_exit_data(ex, &rec->bx);
+
+        rec->by_reason[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0]++;
+        rec->guest_ns_by_reason[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0] +=
+                ex->guest_ns;
+        return trace_write_exit(rec->w, ex);
+}
+
+/* ---- after the exit ------------------------------------------------------ */
+
+static void take_async_events(struct recorder *rec)
+{
+        struct sig_events ev;
+
+        signals_take(&ev);
+        if (ev.stop_signo)
+                rec_finish(rec, TRACE_END_SIGNAL, STATUS_SIGNAL0 + ev.stop_signo,
+                           (uint32_t)ev.stop_signo, "stopped by signal %d (%s)", ev.stop_signo,
+                           strsignal(ev.stop_signo));
+        else if (ev.timed_out)
+                rec_finish(rec, TRACE_END_TIMEOUT, STATUS_LIMIT, 0,
+                           "timed out after %g s (--timeout)", rec->opts->timeout_s);
+        if (rec->opts->kick_vector >= 0)
+                for (uint64_t i = 0; i < ev.kicks; i++)
+                        irq_raise(rec, (uint8_t)rec->opts->kick_vector, TRACE_SRC_KICK);
+}
+
+/*
+ * A halted vCPU resumes only through an interrupt.  Inject a pending one,
+ * wait for a kick that will raise one, or end the run when nothing can.
+ */
+static void settle_halt(struct recorder *rec)
+{
+        char pc[32];
+
+        for (;;) {
+                if (rec->done)
+                        return;
+                if (!(rec->ex.st.rflags & X86_RFLAGS_IF)) {
+                        format_pc(&rec->ex.st, pc, sizeof(pc));
+                        rec_finish(rec, TRACE_END_HALT, STATUS_HALT, 0,
+                                   "guest halted at %s with interrupts disabled", pc);
+                        return;
+                }
+                if (rec->irq.pending.count)
+                        return;
+                if (!irq_can_wake(rec)) {
+                        format_pc(&rec->ex.st, pc, sizeof(pc));
+                        rec_finish(rec, TRACE_END_HALT, STATUS_HALT, 0,
+                                   "guest halted at %s with nothing left to wake it", pc);
+                        return;
+                }
+                signals_wait();
+                take_async_events(rec);
+        }
+}
+
+void rec_loop(struct recorder *rec)
+{
+        while (!rec->done) {
+                uint64_t t_in, t_out;
+                int err;
+
+                t_in = rec_now_ns();
+                err = rec->b->ops->run(rec->b, &rec->bx);
+                t_out = rec_now_ns();
+                if (err) {
+                        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
+                                   strerror(-err));
+                        break;
+                }
+                err = record_exit(rec, t_in, t_out);
+                if (err) {
+                        rec_write_failed(rec, err);
+                        break;
+                }
+                dispatch(rec);
+                take_async_events(rec);
+                irq_triggers(rec);
+                if (rec->ex.reason == TRACE_EXIT_HLT)
+                        settle_halt(rec);
+                if (rec->opts->max_exits && rec->seq >= rec->opts->max_exits)
+                        rec_finish(rec, TRACE_END_MAX_EXITS, STATUS_LIMIT, 0,
+                                   "stopped after %" PRIu64 " exits (--max-exits)", rec->seq);
+                if (!rec->done)
+                        irq_schedule(rec);
+        }
+}

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hvtrace/trace.h>
+
+#include "../backends/backend.h"
+#include "options.h"
+
+#define DEFAULT_LOAD   0x1000ull
+#define DEFAULT_MEM    (1ull << 20)
+#define DEFAULT_OUTPUT "trace.zst"
+#define MAX_MEM        (64ull << 30)
+
+void rec_opts_usage(void)
+{
+        printf("Usage: hvrec run [OPTIONS] GUEST\n"
+               "\n"
+               "Run GUEST (a flat binary) on a backend and record every VM exit into a trace.\n"
+               "\n"
+               "Guest and machine:\n"
+               "  --load ADDR          load the image at guest-physical ADDR (default 0x1000)\n"
+               "  --entry ADDR         first instruction (default: the load address)\n"
+               "  --mem SIZE           guest RAM, e.g. 1M, 64M (default 1M)\n"
+               "  --mode MODE          real (default for flat binaries)\n"
+               "  --backend NAME       backend to run on (default kvm); 'help' lists them\n"
+               "\n"
+               "Interrupts:\n"
+               "  --inject POLICY      window (default): inject when the backend says ready,\n"
+               "                       else request an interrupt window;\n"
+               "                       eager: at the next exit with IF=1, ignoring shadows;\n"
+               "                       blind: at the next exit whatever IF and shadows say\n"
+               "  --irq VEC@TRIGGER    raise vector VEC at exit:N, rip:ADDR (first stop at\n"
+               "                       linear ADDR), port:P (every I/O exit on P) or every:N\n"
+               "                       (every Nth exit); repeatable\n"
+               "  --kick USEC[:VEC]    interrupt the run every USEC microseconds (jittered by\n"
+               "                       the seed, 50%%..150%%); with VEC, raise it at each kick\n"
+               "  --single-step        exit after every instruction\n"
+               "  --seed N             seed for every random choice (default: from the clock;\n"
+               "                       recorded in the trace header)\n"
+               "\n"
+               "Recording:\n"
+               "  -o, --output FILE    trace file (default trace.zst); an existing FILE is\n"
+               "                       kept as FILE.old, never overwritten silently\n"
+               "  --max-exits N        stop after N exits (default: no limit)\n"
+               "  --timeout SECONDS    stop after SECONDS of wall time, even if the guest\n"
+               "                       never exits (default: no limit)\n"
+               "  -q, --quiet          no summary on stderr\n"
+               "  -h, --help           this text\n"
+               "\n"
+               "Exit status: the guest's status byte (port 0xF4); 0 if it halted with nothing\n"
+               "left to wake it; 3 if it crashed (triple fault, failed entry, internal error);\n"
+               "4 if --max-exits or --timeout stopped it; 128+N if signal N stopped it;\n"
+               "2 for hvrec's own errors (bad options, unreadable guest, no usable backend).\n");
+}
+
+static void list_backends(void)
+{
+        printf("Backends compiled into hvrec:\n");
+        for (size_t i = 0; i < backend_count(); i++) {
+                const struct backend_ops *ops = backend_at(i);
+                char why[160];
+                int err = ops->probe(why, sizeof(why));
+
+                printf("  %-12s %s\n  %-12s %s: %s\n", ops->name, ops->summary, "",
+                       err ? "not usable here" : "usable here", why);
+        }
+}
+
+int rec_parse_size(const char *s, uint64_t *out)
+{
+        char *end;
+        uint64_t v, mul = 1;
+
+        if (!*s || *s == '-')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno || end == s)
+                return -EINVAL;
+        switch (*end) {
+        case 'k': case 'K': mul = 1ull << 10; end++; break;
+        case 'm': case 'M': mul = 1ull << 20; end++; break;
+        case 'g': case 'G': mul = 1ull << 30; end++; break;
+        default: break;
+        }
+        if (*end == 'i' || *end == 'B')
+                end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+        if (*end)
+                return -EINVAL;
+        if (v > UINT64_MAX / mul)
+                return -ERANGE;
+        *out = v * mul;
+        return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+        char *end;
+
+        if (!*s || *s == '-')
+                return -EINVAL;
+        errno = 0;
+        *out = strtoull(s, &end, 0);
+        return errno || *end ? -EINVAL : 0;
+}
+
+static int parse_vector(const char *s, size_t n, uint8_t *out)
+{
+        char buf[16];
+        uint64_t v;
+
+        if (n == 0 || n >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        if (parse_u64(buf, &v) || v > 255)
+                return -EINVAL;
+        *out = (uint8_t)v;
+        return 0;
+}
+
+/* VECTOR@exit:N | rip:ADDR | port:P | every:N */
+static int parse_irq(const char *s, struct irq_trigger *t)
+{
+        static const struct {
+                const char *name;
+                enum irq_trigger_kind kind;
+        } kinds[] = {
+                {"exit:", IRQ_AT_EXIT},
+                {"rip:", IRQ_AT_RIP},
+                {"port:", IRQ_AT_PORT},
+                {"every:", IRQ_AT_EVERY},
+        };
+        const char *at = strchr(s, '@');
+
+        if (!at || parse_vector(s, (size_t)(at - s), &t->vector))
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                size_t n = strlen(kinds[i].name);
+
+                if (strncmp(at + 1, kinds[i].name, n))
+                        continue;
+                t->kind = kinds[i].kind;
+                if (parse_u64(at + 1 + n, &t->arg))
+                        return -EINVAL;
+                if (t->kind == IRQ_AT_PORT && t->arg > 0xffff)
+                        return -EINVAL;
+                if (t->kind == IRQ_AT_EVERY && t->arg == 0)
+                        return -EINVAL;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int parse_kick(const char *s, struct rec_opts *o)
+{
+        const char *colon = strchr(s, ':');
+        char buf[32];
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+        if (n == 0 || n >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        if (parse_u64(buf, &o->kick_usec) || o->kick_usec == 0 || o->kick_usec > 60000000)
+                return -EINVAL;
+        o->kick_vector = -1;
+        if (colon) {
+                uint8_t v;
+
+                if (parse_vector(colon + 1, strlen(colon + 1), &v))
+                        return -EINVAL;
+                o->kick_vector = v;
+        }
+        return 0;
+}
+
+enum {
+        OPT_LOAD = 256,
+        OPT_ENTRY,
+        OPT_MEM,
+        OPT_MODE,
+        OPT_BACKEND,
+        OPT_MAX_EXITS,
+        OPT_TIMEOUT,
+        OPT_INJECT,
+        OPT_IRQ,
+        OPT_KICK,
+        OPT_SINGLE_STEP,
+        OPT_SEED,
+};
+
+static const struct option long_opts[] = {
+        {"load", required_argument, NULL, OPT_LOAD},
+        {"entry", required_argument, NULL, OPT_ENTRY},
+        {"mem", required_argument, NULL, OPT_MEM},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {"output", required_argument, NULL, 'o'},
+        {"max-exits", required_argument, NULL, OPT_MAX_EXITS},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"inject", required_argument, NULL, OPT_INJECT},
+        {"irq", required_argument, NULL, OPT_IRQ},
+        {"kick", required_argument, NULL, OPT_KICK},
+        {"single-step", no_argument, NULL, OPT_SINGLE_STEP},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+};
+
+#define BAD(...)                                                                                   \
+        do {                                                                                       \
+                snprintf(err, errlen, __VA_ARGS__);                                                \
+                return OPTS_ERROR;                                                                 \
+        } while (0)
+
+enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char *err,
+                                size_t errlen)
+{
+        int c, policy;
+        char *end;
+
+        memset(o, 0, sizeof(*o));
+        o->output = DEFAULT_OUTPUT;
+        o->backend = "kvm";
+        o->load_addr = DEFAULT_LOAD;
+        o->mem_size = DEFAULT_MEM;
+        o->policy = TRACE_POLICY_WINDOW;
+        o->kick_vector = -1;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:o:qh", long_opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_LOAD:
+                        if (rec_parse_size(optarg, &o->load_addr))
+                                BAD("--load: '%s' is not an address", optarg);
+                        break;
+                case OPT_ENTRY:
+                        if (rec_parse_size(optarg, &o->entry))
+                                BAD("--entry: '%s' is not an address", optarg);
+                        o->entry_set = true;
+                        break;
+                case OPT_MEM:
+                        if (rec_parse_size(optarg, &o->mem_size) || o->mem_size < 4096 ||
+                            o->mem_size > MAX_MEM || o->mem_size % 4096)
+                                BAD("--mem: '%s' is not a size from 4K to 64G in whole 4 KiB pages",
+                                    optarg);
+                        break;
+                case OPT_MODE:
+                        if (!strcmp(optarg, "real"))
+                                o->mode = TRACE_MODE_REAL;
+                        else
+                                BAD("--mode: '%s' is not a mode (real)", optarg);
+                        break;
+                case OPT_BACKEND:
+                        if (!strcmp(optarg, "help")) {
+                                list_backends();
+                                return OPTS_EXIT_OK;
+                        }
+                        if (!backend_find(optarg))
+                                BAD("--backend: no backend '%s' (try --backend help)", optarg);
+                        o->backend = optarg;
+                        break;
+                case 'o':
+                        if (!*optarg)
+                                BAD("--output: empty file name");
+                        o->output = optarg;
+                        break;
+                case OPT_MAX_EXITS:
+                        if (parse_u64(optarg, &o->max_exits))
+                                BAD("--max-exits: '%s' is not a count", optarg);
+                        break;
+                case OPT_TIMEOUT:
+                        errno = 0;
+                        o->timeout_s = strtod(optarg, &end);
+                        if (errno || *end || end == optarg || !(o->timeout_s > 0) ||
+                            o->timeout_s > 1e6)
+                                BAD("--timeout: '%s' is not a number of seconds", optarg);
+                        break;
+                case OPT_INJECT:
+                        policy = trace_policy_parse(optarg);
+                        if (policy < 0 || policy == TRACE_POLICY_BACKEND)
+                                BAD("--inject: '%s' is not a policy (window, eager, blind)",
+                                    optarg);
+                        o->policy = (unsigned)policy;
+                        break;
+                case OPT_IRQ:
+                        if (o->nirqs == MAX_IRQ_TRIGGERS)
+                                BAD("--irq: at most %d triggers", MAX_IRQ_TRIGGERS);
+                        if (parse_irq(optarg, &o->irqs[o->nirqs]))
+                                BAD("--irq: '%s' is not VECTOR@exit:N, @rip:ADDR, @port:P or "
+                                    "@every:N",
+                                    optarg);
+                        o->nirqs++;
+                        break;
+                case OPT_KICK:
+                        if (parse_kick(optarg, o))
+                                BAD("--kick: '%s' is not USEC[:VECTOR] (1..60000000 us)", optarg);
+                        break;
+                case OPT_SINGLE_STEP: o->single_step = true; break;
+                case OPT_SEED:
+                        if (parse_u64(optarg, &o->seed))
+                                BAD("--seed: '%s' is not a number", optarg);
+                        o->seed_set = true;
+                        break;
+                case 'q': o->quiet = true; break;
+                case 'h': rec_opts_usage(); return OPTS_EXIT_OK;
+                case ':': BAD("%s needs a value", argv[optind - 1]);
+                default:
+                        if (optopt && optopt < 256)
+                                BAD("unknown option '-%c' (see hvrec run --help)", optopt);
+                        BAD("unknown option '%s' (see hvrec run --help)", argv[optind - 1]);
+                }
+        }
+        if (optind >= argc)
+                BAD("no guest given (usage: hvrec run [OPTIONS] GUEST)");
+        if (optind + 1 < argc)
+                BAD("one guest at a time: unexpected '%s'", argv[optind + 1]);
+        o->guest = argv[optind];
+        if (!o->entry_set)
+                o->entry = o->load_addr;
+        if (o->load_addr >= o->mem_size)
+                BAD("--load 0x%" PRIx64 " is outside guest memory (--mem %" PRIu64 ")",
+                    o->load_addr, o->mem_size);
+        return OPTS_RUN;
+}

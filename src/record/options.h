@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* hvrec run's options: parsed once, read-only afterwards. */
+#ifndef HVREC_OPTIONS_H
+#define HVREC_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum irq_trigger_kind {
+        IRQ_AT_EXIT,  /* exit:N   at exit N */
+        IRQ_AT_RIP,   /* rip:ADDR the first time the vCPU stops at linear ADDR */
+        IRQ_AT_PORT,  /* port:P   at every port-I/O exit on port P */
+        IRQ_AT_EVERY, /* every:N  at every Nth exit */
+};
+
+struct irq_trigger {
+        uint8_t vector;
+        enum irq_trigger_kind kind;
+        uint64_t arg;
+};
+
+#define MAX_IRQ_TRIGGERS 64
+
+struct rec_opts {
+        const char *guest;    /* GUEST file */
+        const char *output;   /* -o */
+        const char *backend;  /* --backend */
+        uint64_t load_addr;   /* --load */
+        uint64_t entry;       /* --entry */
+        bool entry_set;
+        uint64_t mem_size;    /* --mem */
+        unsigned mode;        /* --mode: enum trace_mode, 0 = by guest type */
+        uint64_t max_exits;   /* --max-exits, 0 = none */
+        double timeout_s;     /* --timeout, 0 = none */
+        bool quiet;
+        unsigned policy;      /* --inject: enum trace_policy */
+        bool single_step;
+        uint64_t seed;
+        bool seed_set;
+        struct irq_trigger irqs[MAX_IRQ_TRIGGERS];
+        size_t nirqs;
+        uint64_t kick_usec;   /* --kick USEC, 0 = none */
+        int kick_vector;      /* --kick USEC:VECTOR, -1 = none */
+        int argc;             /* the whole command line, for the header */
+        char **argv;
+};
+
+enum opts_result {
+        OPTS_RUN = 0,      /* options are valid: run */
+        OPTS_EXIT_OK = 1,  /* --help or --backend help was printed */
+        OPTS_ERROR = 2,    /* the message is in err */
+};
+
+/* Parse `hvrec run` arguments (argv[0] is "run").  Prints help itself. */
+enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char *err,
+                                size_t errlen);
+
+/* Print `hvrec run --help`. */
+void rec_opts_usage(void);
+
+/* Parse "0x1000", "4096", "1M", "64K" into a byte count or address. */
+int rec_parse_size(const char *s, uint64_t *out);
+
+#endif

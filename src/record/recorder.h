@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* The recorder's shared state: one run of one guest on one backend. */
+#ifndef HVREC_RECORDER_H
+#define HVREC_RECORDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hvtrace/trace.h>
+
+#include "../arch/x86.h"
+#include "../backends/backend.h"
+#include "../disasm/disasm.h"
+#include "irq.h"
+#include "options.h"
+
+/* Guest ABI ports (docs/guest-abi.md). */
+#define ABI_PORT_IRQ     0xE0 /* write a vector: request that interrupt */
+#define ABI_PORT_PROBE   0xE2 /* first instruction of a handler: log the delivery */
+#define ABI_PORT_CONSOLE 0xE9 /* debug console */
+#define ABI_PORT_EXIT    0xF4 /* write a status byte: end the run */
+
+/* hvrec's exit statuses besides the guest's own. */
+#define STATUS_HALT    0
+#define STATUS_ERROR   2
+#define STATUS_CRASH   3
+#define STATUS_LIMIT   4
+#define STATUS_SIGNAL0 128
+
+struct recorder {
+        const struct rec_opts *opts;
+        struct backend *b;
+        struct trace_writer *w;
+        struct disasm *dis;
+        struct x86_mem mem;
+        struct irq_sched irq;
+
+        uint64_t t0;            /* CLOCK_MONOTONIC at the header */
+        uint64_t seq;           /* number of the next exit */
+        struct trace_exit ex;   /* the exit being handled */
+        struct backend_exit bx; /* ... as the backend reported it */
+
+        bool done;
+        unsigned why;     /* enum trace_end_why */
+        int status;       /* hvrec's exit status */
+        uint32_t detail;
+        char msg[256];
+
+        uint64_t by_reason[TRACE_EXIT_REASON_COUNT];
+        uint64_t guest_ns_by_reason[TRACE_EXIT_REASON_COUNT];
+        uint64_t injections, deliveries, raises, console_bytes;
+        uint64_t wall_ns;
+};
+
+/* End the run: the first call wins; later ones are ignored. */
+void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Report a trace write failure (ends the run with an error). */
+void rec_write_failed(struct recorder *rec, int err);
+
+/* Monotonic nanoseconds. */
+uint64_t rec_now_ns(void);
+
+/* The run loop: runs until the guest or a limit ends it. */
+void rec_loop(struct recorder *rec);
+
+/* Guest ABI: port I/O handling after the exit is recorded. */
+void abi_fill_in(struct recorder *rec);
+void abi_handle_io(struct recorder *rec);
+
+#endif

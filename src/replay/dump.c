@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/* hvreplay dump: every event of a trace, as text or as JSON lines. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "replay.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: hvreplay dump [OPTIONS] TRACE\n"
+                   "\n"
+                   "Print every event of TRACE: one line per exit (sequence, time, reason, CS:IP,\n"
+                   "the instruction there, key registers, the exit's data), injection, delivery,\n"
+                   "console output and the end of the run.\n"
+                   "\n"
+                   "Options:\n"
+                   "  --format FORMAT   text (default) or jsonl: one JSON object per event,\n"
+                   "                    keys documented in docs/dump-jsonl.md\n"
+                   "  -h, --help        this text\n"
+                   "\n"
+                   "A damaged trace is dumped up to its last complete record; the reason goes\n"
+                   "to stderr and the exit status is 2.\n");
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+static void text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
+{
+        static const unsigned order[] = {TRACE_F_RAX, TRACE_F_RBX, TRACE_F_RCX, TRACE_F_RDX,
+                                         TRACE_F_RSI, TRACE_F_RDI, TRACE_F_RBP, TRACE_F_RSP};
+        static const char *const names16[] = {"ax", "bx", "cx", "dx", "si", "di", "bp", "sp"};
+        unsigned bits = trace_state_code_bits(st);
+        size_t n = 0;
+
+        for (unsigned i = 0; i < 8; i++) {
+                uint64_t v = st->gpr[order[i]];
+
+                if (bits == 16)
+                        n += (size_t)snprintf(buf + n, len - n, "%s=%04" PRIx64 " ", names16[i],
+                                              v & 0xffff);
+                else if (bits == 32)
+                        n += (size_t)snprintf(buf + n, len - n, "e%s=%08" PRIx64 " ", names16[i],
+                                              v & 0xffffffff);
+                else
+                        n += (size_t)snprintf(buf + n, len - n, "r%s=%" PRIx64 " ", names16[i], v);
+                if (n >= len)
+                        return;
+        }
+        snprintf(buf + n, len - n, "fl=%0*" PRIx64, bits == 16 ? 4 : 8, st->rflags);
+}
+
+static void text_char(FILE *f, uint8_t c)
+{
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+                fprintf(f, "'%c'", c);
+        else
+                fprintf(f, "'\\x%02x'", c);
+}
+
+static uint64_t io_value(const struct trace_exit *ex)
+{
+        uint64_t v = 0;
+
+        if (ex->u.io.io.count && ex->u.io.io.size <= 8)
+                memcpy(&v, ex->u.io.data, ex->u.io.io.size);
+        return v;
+}
+
+static void text_exit_data(FILE *f, const struct trace_exit *ex)
+{
+        switch (ex->reason) {
+        case TRACE_EXIT_IO: {
+                const struct trace_disk_io *io = &ex->u.io.io;
+
+                fprintf(f, "  %s port 0x%x size %u", io->dir == TRACE_IO_OUT ? "out" : "in",
+                        io->port, io->size);
+                if (io->count != 1)
+                        fprintf(f, " count %u", io->count);
+                if (io->count) {
+                        fprintf(f, " data 0x%0*" PRIx64, io->size * 2, io_value(ex));
+                        if (io->size == 1 && io->count == 1) {
+                                fputc(' ', f);
+                                text_char(f, ex->u.io.data[0]);
+                        }
+                }
+                break;
+        }
+        case TRACE_EXIT_MMIO:
+                fprintf(f, "  mmio %s 0x%" PRIx64 " len %u data", ex->u.mmio.is_write ? "write" : "read",
+                        ex->u.mmio.addr, ex->u.mmio.len);
+                for (unsigned i = 0; i < ex->u.mmio.len && i < 8; i++)
+                        fprintf(f, " %02x", ex->u.mmio.data[i]);
+                break;
+        case TRACE_EXIT_FAIL_ENTRY:
+                fprintf(f, "  hardware reason 0x%" PRIx64 " cpu %u", ex->u.fail_entry.hw_reason,
+                        ex->u.fail_entry.cpu);
+                break;
+        case TRACE_EXIT_INTERNAL:
+                fprintf(f, "  suberror %u", ex->u.internal.internal.suberror);
+                for (unsigned i = 0; i < ex->u.internal.internal.ndata; i++)
+                        fprintf(f, "%s%" PRIx64, i ? " " : " data ", ex->u.internal.data[i]);
+                break;
+        case TRACE_EXIT_DEBUG:
+                fprintf(f, "  exception %u dr6=0x%" PRIx64 " dr7=0x%" PRIx64,
+                        ex->u.debug.exception, ex->u.debug.dr6, ex->u.debug.dr7);
+                break;
+        case TRACE_EXIT_EXCEPTION:
+                fprintf(f, "  vector %u error 0x%x cr2=0x%" PRIx64, ex->u.exception.vector,
+                        ex->u.exception.error_code, ex->u.exception.cr2);
+                break;
+        default: break;
+        }
+}
+
+static void text_exit(FILE *f, struct disasm *d, const struct trace_exit *ex)
+{
+        struct disasm_insn insn;
+        char pc[32], regs[200], intr[64];
+        const char *text = "(unreadable)";
+
+        if (!ex->insn_len)
+                text = "(no code at rip)";
+        else if (!replay_decode_exit(d, ex, &insn))
+                text = insn.text;
+        else
+                text = "(bad)";
+        replay_fmt_pc(&ex->st, pc, sizeof(pc));
+        text_regs(&ex->st, regs, sizeof(regs));
+        replay_fmt_intr(ex->st.intr, intr, sizeof(intr));
+        fprintf(f, "#%-7" PRIu64 " %12.6f  %-10s %-9s %s  %-26s %s %s", ex->seq,
+                (double)ex->time_ns / 1e9, trace_exit_reason_name(ex->reason),
+                trace_mode_name(trace_state_mode(&ex->st)), pc, text, regs, intr);
+        text_exit_data(f, ex);
+        fputc('\n', f);
+}
+
+static void text_header(FILE *f, const char *path, const struct trace_header *h)
+{
+        fprintf(f, "# %s: %s, backend %s (%s)\n", path, h->str[TRACE_STR_TOOL_VERSION],
+                h->str[TRACE_STR_BACKEND], h->str[TRACE_STR_BACKEND_VERSION]);
+        fprintf(f, "# host %s %s, %s\n", h->str[TRACE_STR_CPU_VENDOR], h->str[TRACE_STR_CPU_MODEL],
+                h->str[TRACE_STR_KERNEL]);
+        fprintf(f,
+                "# guest %s: %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
+                " bytes, policy %s%s, seed %" PRIu64 "\n",
+                h->str[TRACE_STR_GUEST], trace_mode_name(h->h.guest_mode), h->h.load_addr,
+                h->h.entry, h->h.mem_size, trace_policy_name(h->h.inject_policy),
+                (h->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "", h->h.seed);
+        fprintf(f, "# command:");
+        for (int i = 0; i < h->argc; i++)
+                fprintf(f, " %s", h->argv[i]);
+        fprintf(f, "\n");
+}
+
+static void text_event(FILE *f, struct disasm *d, const char *path, const struct trace_event *ev)
+{
+        char pc[32], intr[64];
+
+        switch (ev->type) {
+        case TRACE_REC_HEADER: text_header(f, path, &ev->header); break;
+        case TRACE_REC_MEMORY:
+                fprintf(f, "%-8s %12s  %-10s gpa 0x%" PRIx64 ", %zu bytes\n", "", "", "memory",
+                        ev->memory.gpa, ev->memory.len);
+                break;
+        case TRACE_REC_EXIT: text_exit(f, d, &ev->exit); break;
+        case TRACE_REC_RAISE:
+                fprintf(f, "%-8s %12s  %-10s vector 0x%02x from %s at #%" PRIu64 "\n", "", "",
+                        "raise", ev->raise.vector, trace_source_name(ev->raise.source),
+                        ev->raise.seq);
+                break;
+        case TRACE_REC_INJECT: {
+                const struct trace_disk_inject *in = &ev->inject;
+
+                replay_fmt_intr(in->intr, intr, sizeof(intr));
+                fprintf(f,
+                        "%-8s %12s  %-10s vector 0x%02x from %s, policy %s, after #%" PRIu64
+                        " at rip 0x%" PRIx64 " (cs %04x) fl=%04" PRIx64 " %s\n",
+                        "", "", "inject", in->vector, trace_source_name(in->source),
+                        trace_policy_name(in->policy), in->after_seq, in->rip, in->cs, in->rflags,
+                        intr);
+                break;
+        }
+        case TRACE_REC_DELIVER: {
+                const struct trace_disk_deliver *dv = &ev->deliver;
+
+                if (dv->frame_bits == 16)
+                        snprintf(pc, sizeof(pc), "%04x:%04" PRIx64, dv->cs, dv->ip & 0xffff);
+                else
+                        snprintf(pc, sizeof(pc), "%04x:%" PRIx64, dv->cs, dv->ip);
+                fprintf(f,
+                        "%-8s %12s  %-10s vector 0x%02x (%s) interrupted %s fl=%04" PRIx64
+                        " handler 0x%" PRIx64 " probe at #%" PRIu64 "\n",
+                        "", "", "deliver", dv->vector,
+                        dv->vector_from == TRACE_VEC_TABLE      ? "from the table"
+                        : dv->vector_from == TRACE_VEC_INJECTED ? "from the injection"
+                                                                : "vector unknown",
+                        pc, dv->flags, dv->handler, dv->seq);
+                break;
+        }
+        case TRACE_REC_CONSOLE:
+                fprintf(f, "%-8s %12s  %-10s \"", "", "", "console");
+                for (size_t i = 0; i < ev->console.len; i++) {
+                        uint8_t c = ev->console.data[i];
+
+                        if (c == '\n')
+                                fputs("\\n", f);
+                        else if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+                                fputc(c, f);
+                        else
+                                fprintf(f, "\\x%02x", c);
+                }
+                fputs("\"\n", f);
+                break;
+        case TRACE_REC_END:
+                fprintf(f,
+                        "end      %12.6f  %-10s status %d after %" PRIu64 " exits: %s\n",
+                        (double)ev->end.e.wall_ns / 1e9, trace_end_why_name(ev->end.e.why),
+                        ev->end.e.status, ev->end.e.exits, ev->end.message);
+                break;
+        default: break;
+        }
+}
+
+/* ---- JSON lines ------------------------------------------------------------ */
+
+static void json_state(struct json *j, const struct trace_vcpu_state *st)
+{
+        json_obj(j, "regs");
+        for (unsigned r = TRACE_F_RAX; r <= TRACE_F_R15; r++)
+                json_hex(j, trace_field_name(r), st->gpr[r]);
+        json_obj_end(j);
+        json_obj(j, "sregs");
+        for (unsigned s = 0; s < TRACE_SREG_COUNT; s++) {
+                json_obj(j, trace_sreg_name(s));
+                json_hex(j, "selector", st->seg[s].selector);
+                json_hex(j, "base", st->seg[s].base);
+                json_hex(j, "limit", st->seg[s].limit);
+                json_hex(j, "attr", st->seg[s].attr);
+                json_obj_end(j);
+        }
+        json_obj_end(j);
+        json_hex(j, "cr0", st->cr0);
+        json_hex(j, "cr2", st->cr2);
+        json_hex(j, "cr3", st->cr3);
+        json_hex(j, "cr4", st->cr4);
+        json_hex(j, "efer", st->efer);
+        json_hex(j, "gdt_base", st->gdt.base);
+        json_hex(j, "gdt_limit", st->gdt.limit);
+        json_hex(j, "idt_base", st->idt.base);
+        json_hex(j, "idt_limit", st->idt.limit);
+}
+
+static void json_intr(struct json *j, uint64_t intr)
+{
+        if (intr & TRACE_INTR_VALID_READY)
+                json_bool(j, "ready", intr & TRACE_INTR_READY);
+        if (intr & TRACE_INTR_VALID_SHADOW)
+                json_str(j, "shadow", trace_shadow_name(intr));
+        if (intr & TRACE_INTR_VALID_IF)
+                json_bool(j, "if", intr & TRACE_INTR_IF);
+        if (intr & TRACE_INTR_VALID_NMI)
+                json_bool(j, "nmi_blocked", intr & TRACE_INTR_NMI_BLOCKED);
+        json_bool(j, "irq_queued", intr & TRACE_INTR_PENDING);
+        json_bool(j, "window_requested", intr & TRACE_INTR_WINDOW_REQ);
+}
+
+static void json_exit(struct json *j, struct disasm *d, const struct trace_exit *ex)
+{
+        struct disasm_insn insn;
+
+        json_u64(j, "seq", ex->seq);
+        json_str(j, "reason", trace_exit_reason_name(ex->reason));
+        json_u64(j, "raw_reason", ex->raw_reason);
+        json_u64(j, "time_ns", ex->time_ns);
+        json_u64(j, "guest_ns", ex->guest_ns);
+        json_str(j, "mode", trace_mode_name(trace_state_mode(&ex->st)));
+        json_u64(j, "bits", trace_state_code_bits(&ex->st));
+        json_hex(j, "cs", ex->st.seg[TRACE_CS].selector);
+        json_hex(j, "rip", ex->st.rip);
+        json_hex(j, "pc", trace_state_pc(&ex->st));
+        json_hex(j, "rflags", ex->st.rflags);
+        json_intr(j, ex->st.intr);
+        json_bytes(j, "insn_bytes", ex->insn, ex->insn_len);
+        if (ex->insn_len && !replay_decode_exit(d, ex, &insn))
+                json_str(j, "insn", insn.text);
+        switch (ex->reason) {
+        case TRACE_EXIT_IO:
+                json_hex(j, "port", ex->u.io.io.port);
+                json_str(j, "dir", ex->u.io.io.dir == TRACE_IO_OUT ? "out" : "in");
+                json_u64(j, "size", ex->u.io.io.size);
+                json_u64(j, "count", ex->u.io.io.count);
+                if (ex->u.io.io.count)
+                        json_hex(j, "data", io_value(ex));
+                if (ex->u.io.io.count > 1)
+                        json_bytes(j, "bytes", ex->u.io.data,
+                                   (size_t)ex->u.io.io.size * ex->u.io.io.count);
+                break;
+        case TRACE_EXIT_MMIO:
+                json_hex(j, "addr", ex->u.mmio.addr);
+                json_u64(j, "len", ex->u.mmio.len);
+                json_str(j, "dir", ex->u.mmio.is_write ? "write" : "read");
+                json_bytes(j, "data", ex->u.mmio.data, ex->u.mmio.len < 8 ? ex->u.mmio.len : 8);
+                break;
+        case TRACE_EXIT_FAIL_ENTRY:
+                json_hex(j, "hw_reason", ex->u.fail_entry.hw_reason);
+                json_u64(j, "cpu", ex->u.fail_entry.cpu);
+                break;
+        case TRACE_EXIT_INTERNAL:
+                json_u64(j, "suberror", ex->u.internal.internal.suberror);
+                json_arr(j, "internal_data");
+                for (unsigned i = 0; i < ex->u.internal.internal.ndata; i++)
+                        json_hex(j, NULL, ex->u.internal.data[i]);
+                json_arr_end(j);
+                break;
+        case TRACE_EXIT_DEBUG:
+                json_u64(j, "exception", ex->u.debug.exception);
+                json_hex(j, "dr6", ex->u.debug.dr6);
+                json_hex(j, "dr7", ex->u.debug.dr7);
+                break;
+        case TRACE_EXIT_EXCEPTION:
+                json_u64(j, "exception", ex->u.exception.vector);
+                json_hex(j, "error_code", ex->u.exception.error_code);
+                json_hex(j, "cr2", ex->u.exception.cr2);
+                break;
+        default: break;
+        }
+        json_state(j, &ex->st);
+}
+
+static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
+{
+        const struct trace_header *h = &ev->header;
+        struct json j;
+
+        json_begin(&j, f);
+        json_u64(&j, "event", ev->index);
+        json_str(&j, "type", trace_rec_type_name(ev->type));
+        switch (ev->type) {
+        case TRACE_REC_HEADER:
+                json_u64(&j, "format_version", TRACE_FORMAT_VERSION);
+                json_str(&j, "tool", h->str[TRACE_STR_TOOL_VERSION]);
+                json_str(&j, "backend", h->str[TRACE_STR_BACKEND]);
+                json_str(&j, "backend_version", h->str[TRACE_STR_BACKEND_VERSION]);
+                json_str(&j, "cpu_vendor", h->str[TRACE_STR_CPU_VENDOR]);
+                json_str(&j, "cpu_model", h->str[TRACE_STR_CPU_MODEL]);
+                json_str(&j, "kernel", h->str[TRACE_STR_KERNEL]);
+                json_str(&j, "guest", h->str[TRACE_STR_GUEST]);
+                json_str(&j, "mode", trace_mode_name(h->h.guest_mode));
+                json_hex(&j, "load", h->h.load_addr);
+                json_hex(&j, "entry", h->h.entry);
+                json_u64(&j, "mem_size", h->h.mem_size);
+                json_u64(&j, "seed", h->h.seed);
+                json_str(&j, "policy", trace_policy_name(h->h.inject_policy));
+                json_bool(&j, "single_step", h->h.flags & TRACE_HDR_SINGLE_STEP);
+                json_hex(&j, "backend_caps", h->h.backend_caps);
+                json_arr(&j, "cmdline");
+                for (int i = 0; i < h->argc; i++)
+                        json_str(&j, NULL, h->argv[i]);
+                json_arr_end(&j);
+                break;
+        case TRACE_REC_MEMORY:
+                json_hex(&j, "gpa", ev->memory.gpa);
+                json_u64(&j, "len", ev->memory.len);
+                break;
+        case TRACE_REC_EXIT: json_exit(&j, d, &ev->exit); break;
+        case TRACE_REC_RAISE:
+                json_u64(&j, "seq", ev->raise.seq);
+                json_hex(&j, "vector", ev->raise.vector);
+                json_str(&j, "source", trace_source_name(ev->raise.source));
+                break;
+        case TRACE_REC_INJECT:
+                json_u64(&j, "seq", ev->inject.after_seq);
+                json_hex(&j, "vector", ev->inject.vector);
+                json_str(&j, "source", trace_source_name(ev->inject.source));
+                json_str(&j, "policy", trace_policy_name(ev->inject.policy));
+                json_hex(&j, "cs", ev->inject.cs);
+                json_hex(&j, "rip", ev->inject.rip);
+                json_hex(&j, "pc", ev->inject.cs_base + ev->inject.rip);
+                json_hex(&j, "rflags", ev->inject.rflags);
+                json_intr(&j, ev->inject.intr);
+                break;
+        case TRACE_REC_DELIVER:
+                json_u64(&j, "seq", ev->deliver.seq);
+                json_hex(&j, "vector", ev->deliver.vector);
+                json_str(&j, "vector_from",
+                         ev->deliver.vector_from == TRACE_VEC_TABLE      ? "table"
+                         : ev->deliver.vector_from == TRACE_VEC_INJECTED ? "injection"
+                                                                         : "unknown");
+                json_hex(&j, "cs", ev->deliver.cs);
+                json_hex(&j, "rip", ev->deliver.ip);
+                json_hex(&j, "pc", ev->deliver.cs_base + ev->deliver.ip);
+                json_hex(&j, "rflags", ev->deliver.flags);
+                json_hex(&j, "rsp", ev->deliver.sp);
+                json_hex(&j, "handler", ev->deliver.handler);
+                json_u64(&j, "frame_bits", ev->deliver.frame_bits);
+                break;
+        case TRACE_REC_CONSOLE:
+                json_u64(&j, "seq", ev->console.seq);
+                json_strn(&j, "text", ev->console.data, ev->console.len);
+                break;
+        case TRACE_REC_END:
+                json_u64(&j, "seq", ev->end.e.exits);
+                json_str(&j, "why", trace_end_why_name(ev->end.e.why));
+                json_i64(&j, "status", ev->end.e.status);
+                json_u64(&j, "exits", ev->end.e.exits);
+                json_u64(&j, "wall_ns", ev->end.e.wall_ns);
+                json_hex(&j, "last_rip", ev->end.e.last_rip);
+                json_u64(&j, "detail", ev->end.e.detail);
+                json_str(&j, "message", ev->end.message);
+                break;
+        default: break;
+        }
+        json_end(&j);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"format", required_argument, NULL, 'f'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct disasm *d;
+        int c, json = 0, err, status;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'f':
+                        json = replay_parse_format(optarg);
+                        if (json < 0) {
+                                fprintf(stderr, "hvreplay dump: --format: '%s' is not text or jsonl\n",
+                                        optarg);
+                                return REPLAY_ERROR;
+                        }
+                        break;
+                case 'h': usage(stdout); return REPLAY_OK;
+                case ':':
+                        fprintf(stderr, "hvreplay dump: %s needs a value\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                default:
+                        fprintf(stderr, "hvreplay dump: unknown option '%s'\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                }
+        }
+        if (optind + 1 != argc) {
+                fprintf(stderr, "hvreplay dump: give exactly one TRACE (see --help)\n");
+                return REPLAY_ERROR;
+        }
+        if (disasm_open(&d)) {
+                fprintf(stderr, "hvreplay: cannot open capstone\n");
+                return REPLAY_ERROR;
+        }
+        r = replay_open(argv[optind]);
+        if (!r) {
+                disasm_close(d);
+                return REPLAY_ERROR;
+        }
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                if (json)
+                        json_event(stdout, d, &ev);
+                else
+                        text_event(stdout, d, argv[optind], &ev);
+        }
+        fflush(stdout);
+        status = replay_end(argv[optind], r, err);
+        trace_reader_close(r);
+        disasm_close(d);
+        return status;
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hvreplay: offline analysis of hvtrace traces.  One command per file; this
+ * file holds the command table and the helpers every command shares.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "replay.h"
+
+#ifndef HVTRACE_VERSION
+#define HVTRACE_VERSION "0.0.0"
+#endif
+
+struct command {
+        const char *name;
+        const char *summary;
+        int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+        {"dump", "print every event of a trace, one per line (text or JSON lines)", cmd_dump},
+        {"stats", "exit reasons with counts, shares and times, like perf kvm stat", cmd_stats},
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: hvreplay COMMAND [OPTIONS] TRACE...\n"
+                   "\n"
+                   "Analyse hvtrace traces offline.\n"
+                   "\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "\n"
+                   "Options:\n"
+                   "  -h, --help   this text (hvreplay COMMAND --help for a command's options)\n"
+                   "  --version    print the version\n"
+                   "\n"
+                   "Exit status: 0 success; 1 findings (check: violations); 2 bad usage or a\n"
+                   "trace that could not be read completely.\n");
+}
+
+struct trace_reader *replay_open(const char *path)
+{
+        struct trace_reader *r;
+        int err = trace_reader_open(&r, path);
+
+        if (err) {
+                fprintf(stderr, "hvreplay: %s: %s\n", path, trace_reader_message(r));
+                trace_reader_close(r);
+                return NULL;
+        }
+        return r;
+}
+
+int replay_end(const char *path, struct trace_reader *r, int err)
+{
+        if (err == TRACE_END_OF_TRACE)
+                return REPLAY_OK;
+        fprintf(stderr, "hvreplay: %s: %s\n", path, trace_reader_message(r));
+        return REPLAY_ERROR;
+}
+
+void replay_fmt_pc(const struct trace_vcpu_state *st, char *buf, size_t len)
+{
+        switch (trace_state_code_bits(st)) {
+        case 64: snprintf(buf, len, "%016" PRIx64, st->rip); break;
+        case 32: snprintf(buf, len, "%08" PRIx64, trace_state_pc(st)); break;
+        default:
+                if (trace_state_mode(st) == TRACE_MODE_REAL)
+                        snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector,
+                                 st->rip & 0xffff);
+                else
+                        snprintf(buf, len, "%08" PRIx64, trace_state_pc(st));
+        }
+}
+
+int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *out)
+{
+        unsigned bits = trace_state_code_bits(&ex->st);
+        uint64_t addr = bits == 16 ? (ex->st.rip & 0xffff) : ex->st.rip;
+
+        return disasm_decode(d, bits, ex->insn, ex->insn_len, addr, out);
+}
+
+void replay_fmt_intr(uint64_t intr, char *buf, size_t len)
+{
+        snprintf(buf, len, "if=%s shadow=%s ready=%s",
+                 (intr & TRACE_INTR_VALID_IF) ? ((intr & TRACE_INTR_IF) ? "1" : "0") : "?",
+                 (intr & TRACE_INTR_VALID_SHADOW) ? trace_shadow_name(intr) : "?",
+                 (intr & TRACE_INTR_VALID_READY) ? ((intr & TRACE_INTR_READY) ? "1" : "0") : "?");
+}
+
+int replay_parse_format(const char *s)
+{
+        if (!strcmp(s, "text"))
+                return 0;
+        if (!strcmp(s, "jsonl") || !strcmp(s, "json"))
+                return 1;
+        return -1;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return REPLAY_ERROR;
+        }
+        if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+                usage(stdout);
+                return REPLAY_OK;
+        }
+        if (!strcmp(argv[1], "--version")) {
+                printf("hvreplay %s (trace format %d)\n", HVTRACE_VERSION, TRACE_FORMAT_VERSION);
+                return REPLAY_OK;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (!strcmp(argv[1], commands[i].name))
+                        return commands[i].run(argc - 1, argv + 1);
+        fprintf(stderr, "hvreplay: unknown command '%s' (try hvreplay --help)\n", argv[1]);
+        return REPLAY_ERROR;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared pieces of the hvreplay commands. */
+#ifndef HVREPLAY_H
+#define HVREPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <hvtrace/trace.h>
+
+#include "../disasm/disasm.h"
+
+/* Exit statuses shared by every command. */
+#define REPLAY_OK       0
+#define REPLAY_FINDINGS 1 /* check: violations; diff: divergence */
+#define REPLAY_ERROR    2 /* bad usage or a trace that could not be read */
+
+/* Open a trace; on failure print "hvreplay: PATH: reason" and return NULL. */
+struct trace_reader *replay_open(const char *path);
+
+/*
+ * After trace_reader_next returned err (not TRACE_OK): print the reason
+ * unless the trace simply ended.  Returns REPLAY_OK or REPLAY_ERROR.
+ */
+int replay_end(const char *path, struct trace_reader *r, int err);
+
+/* "0000:1005 real" style address of a state: CS:IP in real mode, else the linear RIP. */
+void replay_fmt_pc(const struct trace_vcpu_state *st, char *buf, size_t len);
+
+/* Decode the instruction bytes of an exit (mode from its state). */
+int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *out);
+
+/* "if=1 shadow=sti ready=0" from TRACE_INTR_* bits. */
+void replay_fmt_intr(uint64_t intr, char *buf, size_t len);
+
+/* Parse --format: "text" or "jsonl" (also "json").  Returns 0 text, 1 json, -1 bad. */
+int replay_parse_format(const char *s);
+
+/* Each command: parse its own options, return an exit status. */
+int cmd_dump(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+#endif

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/* hvreplay stats: exit reasons with counts, shares and times (perf kvm stat style). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "replay.h"
+
+struct reason_stats {
+        uint64_t count, total_ns, min_ns, max_ns, host_ns;
+};
+
+struct stats {
+        struct reason_stats r[TRACE_EXIT_REASON_COUNT];
+        uint64_t exits, guest_ns, injections, deliveries, raises, console_bytes;
+        uint64_t prev_time;
+        bool have_end;
+        struct trace_disk_end end;
+        char end_msg[256];
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: hvreplay stats [OPTIONS] TRACE\n"
+                   "\n"
+                   "Summarise TRACE like `perf kvm stat report`: for each exit reason its count,\n"
+                   "share of exits, share of guest time, and the min/mean/max time the guest ran\n"
+                   "before that exit; then totals, interrupts and how the run ended.\n"
+                   "\n"
+                   "Options:\n"
+                   "  --format FORMAT   text (default) or json (one JSON document)\n"
+                   "  -h, --help        this text\n");
+}
+
+static void account(struct stats *s, const struct trace_event *ev)
+{
+        switch (ev->type) {
+        case TRACE_REC_EXIT: {
+                const struct trace_exit *ex = &ev->exit;
+                struct reason_stats *r = &s->r[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0];
+
+                if (!r->count || ex->guest_ns < r->min_ns)
+                        r->min_ns = ex->guest_ns;
+                if (ex->guest_ns > r->max_ns)
+                        r->max_ns = ex->guest_ns;
+                r->count++;
+                r->total_ns += ex->guest_ns;
+                /* Time between exits not spent in the guest: the VMM's own share. */
+                if (ex->time_ns - s->prev_time > ex->guest_ns)
+                        r->host_ns += ex->time_ns - s->prev_time - ex->guest_ns;
+                s->prev_time = ex->time_ns;
+                s->exits++;
+                s->guest_ns += ex->guest_ns;
+                break;
+        }
+        case TRACE_REC_INJECT: s->injections++; break;
+        case TRACE_REC_DELIVER: s->deliveries++; break;
+        case TRACE_REC_RAISE: s->raises++; break;
+        case TRACE_REC_CONSOLE: s->console_bytes += ev->console.len; break;
+        case TRACE_REC_END:
+                s->have_end = true;
+                s->end = ev->end.e;
+                snprintf(s->end_msg, sizeof(s->end_msg), "%s", ev->end.message);
+                break;
+        default: break;
+        }
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+        return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+static void print_text(const char *path, const struct trace_header *h, const struct stats *s)
+{
+        printf("Analyze events for trace %s (backend %s, %s mode, policy %s):\n\n", path,
+               h->str[TRACE_STR_BACKEND], trace_mode_name(h->h.guest_mode),
+               trace_policy_name(h->h.inject_policy));
+        printf("%16s %10s %9s %9s %11s %11s %11s\n\n", "VM-EXIT", "Samples", "Samples%", "Time%",
+               "Min Time", "Max Time", "Avg time");
+        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++) {
+                const struct reason_stats *r = &s->r[i];
+
+                if (!r->count)
+                        continue;
+                printf("%16s %10" PRIu64 " %8.2f%% %8.2f%% %9.2fus %9.2fus %9.2fus\n",
+                       trace_exit_reason_name(i), r->count, pct(r->count, s->exits),
+                       pct(r->total_ns, s->guest_ns), (double)r->min_ns / 1e3,
+                       (double)r->max_ns / 1e3, (double)r->total_ns / 1e3 / (double)r->count);
+        }
+        printf("\nTotal Samples:%" PRIu64 ", Total guest time:%.2fus.\n", s->exits,
+               (double)s->guest_ns / 1e3);
+        printf("Interrupts: %" PRIu64 " raised, %" PRIu64 " injected, %" PRIu64
+               " deliveries seen by the probe.  Console: %" PRIu64 " bytes.\n",
+               s->raises, s->injections, s->deliveries, s->console_bytes);
+        if (s->have_end)
+                printf("End: %s, status %d, wall time %.3f ms: %s\n",
+                       trace_end_why_name(s->end.why), s->end.status,
+                       (double)s->end.wall_ns / 1e6, s->end_msg);
+}
+
+static void print_json(const char *path, const struct trace_header *h, const struct stats *s)
+{
+        struct json j;
+
+        json_begin(&j, stdout);
+        json_str(&j, "trace", path);
+        json_str(&j, "backend", h->str[TRACE_STR_BACKEND]);
+        json_u64(&j, "exits", s->exits);
+        json_u64(&j, "guest_ns", s->guest_ns);
+        json_arr(&j, "reasons");
+        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++) {
+                const struct reason_stats *r = &s->r[i];
+
+                if (!r->count)
+                        continue;
+                json_obj(&j, NULL);
+                json_str(&j, "reason", trace_exit_reason_name(i));
+                json_u64(&j, "count", r->count);
+                json_u64(&j, "total_ns", r->total_ns);
+                json_u64(&j, "min_ns", r->min_ns);
+                json_u64(&j, "max_ns", r->max_ns);
+                json_u64(&j, "host_ns", r->host_ns);
+                json_obj_end(&j);
+        }
+        json_arr_end(&j);
+        json_u64(&j, "raises", s->raises);
+        json_u64(&j, "injections", s->injections);
+        json_u64(&j, "deliveries", s->deliveries);
+        json_u64(&j, "console_bytes", s->console_bytes);
+        if (s->have_end) {
+                json_str(&j, "end", trace_end_why_name(s->end.why));
+                json_i64(&j, "status", s->end.status);
+                json_u64(&j, "wall_ns", s->end.wall_ns);
+        }
+        json_end(&j);
+}
+
+int cmd_stats(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"format", required_argument, NULL, 'f'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct stats s;
+        int c, json = 0, err, status;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'f':
+                        json = replay_parse_format(optarg);
+                        if (json < 0) {
+                                fprintf(stderr, "hvreplay stats: --format: '%s' is not text or json\n",
+                                        optarg);
+                                return REPLAY_ERROR;
+                        }
+                        break;
+                case 'h': usage(stdout); return REPLAY_OK;
+                case ':':
+                        fprintf(stderr, "hvreplay stats: %s needs a value\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                default:
+                        fprintf(stderr, "hvreplay stats: unknown option '%s'\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                }
+        }
+        if (optind + 1 != argc) {
+                fprintf(stderr, "hvreplay stats: give exactly one TRACE (see --help)\n");
+                return REPLAY_ERROR;
+        }
+        r = replay_open(argv[optind]);
+        if (!r)
+                return REPLAY_ERROR;
+        memset(&s, 0, sizeof(s));
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+                account(&s, &ev);
+        status = replay_end(argv[optind], r, err);
+        if (json)
+                print_json(argv[optind], trace_reader_header(r), &s);
+        else
+                print_text(argv[optind], trace_reader_header(r), &s);
+        trace_reader_close(r);
+        return status;
+}

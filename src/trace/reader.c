@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Trace reader.  The compressed file is streamed through zstd into a raw
+ * window from which records are parsed with explicit bounds checks: a
+ * reader must survive any byte sequence, so every length read from the
+ * file is validated before it is used.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "state.h"
+
+#define ZSTD_MAGIC 0xFD2FB528u
+
+struct trace_reader {
+        int fd;
+        ZSTD_DCtx *dctx;
+
+        uint8_t *in; /* compressed input */
+        size_t in_len, in_pos, in_cap;
+        bool in_eof;
+        uint64_t in_total;
+
+        uint8_t *raw; /* decompressed bytes; [raw_pos, raw_len) not yet parsed */
+        size_t raw_len, raw_pos, raw_cap;
+        bool frame_done; /* the last zstd call finished a frame */
+
+        uint8_t *payload; /* the current record's payload (stable copy) */
+        size_t payload_cap;
+
+        uint64_t records;
+        int error; /* sticky: once an error is seen, it is returned again */
+        bool have_header, header_pending, saw_end;
+
+        struct trace_vcpu_state st;
+        uint64_t seq, time_ns;
+        bool have_exit;
+
+        struct trace_header header;
+        uint8_t *header_payload;
+        char **argv;
+        char *strs[TRACE_STR_COUNT];
+
+        char msg[256];
+};
+
+static const char *const err_text[] = {
+        [TRACE_OK] = "ok",
+        [TRACE_END_OF_TRACE] = "end of trace",
+        [TRACE_ERR_IO] = "cannot read the file",
+        [TRACE_ERR_EMPTY] = "empty file",
+        [TRACE_ERR_NOT_TRACE] = "not an hvtrace trace",
+        [TRACE_ERR_VERSION] = "unsupported trace format version",
+        [TRACE_ERR_CORRUPT] = "corrupt trace",
+        [TRACE_ERR_TRUNCATED] = "truncated trace",
+        [TRACE_ERR_NOMEM] = "out of memory",
+};
+_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == TRACE_ERR_COUNT, "describe every error");
+
+const char *trace_strerror(int err)
+{
+        if (err < 0 || err >= TRACE_ERR_COUNT)
+                return "unknown error";
+        return err_text[err];
+}
+
+static int fail(struct trace_reader *r, int err, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+        va_end(ap);
+        r->error = err;
+        return err;
+}
+
+/* Refill compressed input.  Returns 0, or -errno on a read error. */
+static int fill_input(struct trace_reader *r)
+{
+        ssize_t n;
+
+        if (r->in_pos == r->in_len) {
+                r->in_pos = r->in_len = 0;
+        }
+        do {
+                n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                r->in_eof = true;
+        r->in_len += (size_t)n;
+        r->in_total += (uint64_t)n;
+        return 0;
+}
+
+/*
+ * Make at least `need` unparsed raw bytes available.  Returns TRACE_OK,
+ * TRACE_END_OF_TRACE if the stream ended cleanly before any of them, or an
+ * error (truncation if it ended inside a frame or inside the `need` bytes).
+ */
+static int want(struct trace_reader *r, size_t need)
+{
+        while (r->raw_len - r->raw_pos < need) {
+                size_t ret;
+
+                /* Keep the window compact and big enough. */
+                if (r->raw_pos) {
+                        memmove(r->raw, r->raw + r->raw_pos, r->raw_len - r->raw_pos);
+                        r->raw_len -= r->raw_pos;
+                        r->raw_pos = 0;
+                }
+                if (r->raw_cap < need + ZSTD_DStreamOutSize()) {
+                        size_t cap = need + ZSTD_DStreamOutSize();
+                        uint8_t *p = realloc(r->raw, cap);
+
+                        if (!p)
+                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                        r->raw = p;
+                        r->raw_cap = cap;
+                }
+                if (r->in_pos == r->in_len) {
+                        if (r->in_eof) {
+                                bool clean = r->frame_done && r->raw_len == r->raw_pos;
+
+                                if (clean)
+                                        return TRACE_END_OF_TRACE;
+                                return TRACE_ERR_TRUNCATED; /* caller words it */
+                        }
+                        int err = fill_input(r);
+
+                        if (err)
+                                return fail(r, TRACE_ERR_IO, "read error: %s", strerror(-err));
+                        continue;
+                }
+                ZSTD_inBuffer in = {r->in, r->in_len, r->in_pos};
+                ZSTD_outBuffer out = {r->raw + r->raw_len, r->raw_cap - r->raw_len, 0};
+
+                ret = ZSTD_decompressStream(r->dctx, &out, &in);
+                r->in_pos = in.pos;
+                r->raw_len += out.pos;
+                if (ZSTD_isError(ret))
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt compressed data after %llu records: %s",
+                                    (unsigned long long)r->records, ZSTD_getErrorName(ret));
+                r->frame_done = ret == 0;
+        }
+        return TRACE_OK;
+}
+
+static void set_truncated(struct trace_reader *r, const char *where)
+{
+        fail(r, TRACE_ERR_TRUNCATED, "truncated after %llu records (%s)",
+             (unsigned long long)r->records, where);
+}
+
+static int parse_header(struct trace_reader *r, const uint8_t *p, size_t len)
+{
+        struct trace_header *h = &r->header;
+        size_t off = sizeof(h->h);
+        int argc = 0;
+
+        if (len < sizeof(h->h))
+                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: header record too short");
+        r->header_payload = malloc(len);
+        if (!r->header_payload)
+                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+        memcpy(r->header_payload, p, len);
+        p = r->header_payload;
+        memcpy(&h->h, p, sizeof(h->h));
+
+        while (off + sizeof(struct trace_disk_str) <= len) {
+                struct trace_disk_str s;
+
+                memcpy(&s, p + off, sizeof(s));
+                off += sizeof(s);
+                if (s.len > len - off)
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: header string overruns");
+                if (s.key > 0 && s.key < TRACE_STR_COUNT) {
+                        char *str = malloc((size_t)s.len + 1);
+
+                        if (!str)
+                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                        memcpy(str, p + off, s.len);
+                        str[s.len] = 0;
+                        free(r->strs[s.key]);
+                        r->strs[s.key] = str;
+                        if (s.key == TRACE_STR_CMDLINE) {
+                                /* Split the NUL-separated argv in place. */
+                                argc = 0;
+                                for (size_t i = 0; i < s.len; i++)
+                                        if (!str[i])
+                                                argc++;
+                                free(r->argv);
+                                r->argv = calloc((size_t)argc + 1, sizeof(char *));
+                                if (!r->argv)
+                                        return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                                for (size_t i = 0, a = 0; a < (size_t)argc; a++) {
+                                        r->argv[a] = str + i;
+                                        i += strlen(str + i) + 1;
+                                }
+                        }
+                }
+                off += s.len;
+        }
+        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                h->str[k] = r->strs[k] ? r->strs[k] : "";
+        h->argv = (const char *const *)r->argv;
+        h->argc = r->argv ? argc : 0;
+        return TRACE_OK;
+}
+
+/* Bounded cursor over a payload. */
+struct cursor {
+        const uint8_t *p;
+        size_t left;
+};
+
+static bool take(struct cursor *c, void *dst, size_t n)
+{
+        if (n > c->left)
+                return false;
+        memcpy(dst, c->p, n);
+        c->p += n;
+        c->left -= n;
+        return true;
+}
+
+static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, size_t len,
+                      struct trace_exit *e)
+{
+        struct cursor c = {p, len};
+        struct trace_disk_exit x;
+        uint64_t dt, gns;
+
+        if (!take(&c, &x, sizeof(x)))
+                goto err_short;
+        dt = x.dt_ns;
+        gns = x.guest_ns;
+        if (flags & TRACE_XF_SEQ) {
+                if (!take(&c, &r->seq, 8))
+                        goto err_short;
+        } else if (!r->have_exit) {
+                r->seq = 0;
+        } else {
+                r->seq++;
+        }
+        if (flags & TRACE_XF_TIME64) {
+                uint32_t hi[2];
+
+                if (!take(&c, hi, sizeof(hi)))
+                        goto err_short;
+                dt |= (uint64_t)hi[0] << 32;
+                gns |= (uint64_t)hi[1] << 32;
+        }
+        for (uint32_t m = x.state_mask; m; m &= m - 1) {
+                unsigned f = (unsigned)__builtin_ctz(m);
+
+                if (!take(&c, trace_field_ptr(&r->st, f), trace_field_slots[f].size))
+                        goto err_short;
+        }
+        if (x.insn_len > 15)
+                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: instruction length %u",
+                            (unsigned long long)r->records, x.insn_len);
+        memset(e, 0, sizeof(*e));
+        if (!take(&c, e->insn, x.insn_len))
+                goto err_short;
+        r->time_ns += dt;
+        r->have_exit = true;
+
+        e->seq = r->seq;
+        e->time_ns = r->time_ns;
+        e->guest_ns = gns;
+        e->reason = x.reason;
+        e->raw_reason = x.raw_reason;
+        e->changed = x.state_mask;
+        e->st = r->st;
+        e->insn_len = x.insn_len;
+
+        switch (x.reason) {
+        case TRACE_EXIT_IO:
+                if (!take(&c, &e->u.io.io, sizeof(e->u.io.io)))
+                        goto err_short;
+                if ((size_t)e->u.io.io.size * e->u.io.io.count > c.left)
+                        goto err_short;
+                e->u.io.data = c.p;
+                break;
+        case TRACE_EXIT_MMIO:
+                if (!take(&c, &e->u.mmio, sizeof(e->u.mmio)))
+                        goto err_short;
+                break;
+        case TRACE_EXIT_FAIL_ENTRY:
+                if (!take(&c, &e->u.fail_entry, sizeof(e->u.fail_entry)))
+                        goto err_short;
+                break;
+        case TRACE_EXIT_INTERNAL:
+                if (!take(&c, &e->u.internal.internal, sizeof(e->u.internal.internal)))
+                        goto err_short;
+                if (e->u.internal.internal.ndata > TRACE_INTERNAL_MAX_DATA)
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: ndata %u",
+                                    (unsigned long long)r->records,
+                                    e->u.internal.internal.ndata);
+                if (!take(&c, e->u.internal.data, 8 * (size_t)e->u.internal.internal.ndata))
+                        goto err_short;
+                break;
+        case TRACE_EXIT_DEBUG:
+                if (!take(&c, &e->u.debug, sizeof(e->u.debug)))
+                        goto err_short;
+                break;
+        case TRACE_EXIT_EXCEPTION:
+                if (!take(&c, &e->u.exception, sizeof(e->u.exception)))
+                        goto err_short;
+                break;
+        default: break; /* no data, or a reason this reader does not know */
+        }
+        return TRACE_OK;
+
+err_short:
+        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: exit record too short",
+                    (unsigned long long)r->records);
+}
+
+/* Copy a fixed struct payload; the record may be longer (a later minor version). */
+static int fixed(struct trace_reader *r, void *dst, size_t n, const uint8_t *p, size_t len,
+                 const char *what)
+{
+        if (len < n)
+                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: %s record too short",
+                            (unsigned long long)r->records, what);
+        memcpy(dst, p, n);
+        return TRACE_OK;
+}
+
+static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const uint8_t *p,
+                  size_t len, struct trace_event *ev)
+{
+        int err;
+
+        switch (type) {
+        case TRACE_REC_HEADER:
+                if (r->have_header)
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: second header at record %llu",
+                                    (unsigned long long)r->records);
+                err = parse_header(r, p, len);
+                if (err)
+                        return err;
+                r->have_header = true;
+                ev->header = r->header;
+                return TRACE_OK;
+        case TRACE_REC_MEMORY: {
+                struct trace_disk_memory m;
+
+                err = fixed(r, &m, sizeof(m), p, len, "memory");
+                if (err)
+                        return err;
+                ev->memory.gpa = m.gpa;
+                ev->memory.data = p + sizeof(struct trace_disk_memory);
+                ev->memory.len = len - sizeof(struct trace_disk_memory);
+                return TRACE_OK;
+        }
+        case TRACE_REC_EXIT: return parse_exit(r, flags, p, len, &ev->exit);
+        case TRACE_REC_INJECT: return fixed(r, &ev->inject, sizeof(ev->inject), p, len, "inject");
+        case TRACE_REC_RAISE: return fixed(r, &ev->raise, sizeof(ev->raise), p, len, "raise");
+        case TRACE_REC_DELIVER:
+                return fixed(r, &ev->deliver, sizeof(ev->deliver), p, len, "deliver");
+        case TRACE_REC_CONSOLE:
+                err = fixed(r, &ev->console.seq, 8, p, len, "console");
+                if (err)
+                        return err;
+                ev->console.data = p + 8;
+                ev->console.len = len - 8;
+                return TRACE_OK;
+        case TRACE_REC_END:
+                err = fixed(r, &ev->end.e, sizeof(ev->end.e), p, len, "end");
+                if (err)
+                        return err;
+                /* The payload buffer has room for a terminator (see next_record). */
+                ((uint8_t *)p)[len] = 0;
+                ev->end.message = (const char *)p + sizeof(ev->end.e);
+                r->saw_end = true;
+                return TRACE_OK;
+        default: return TRACE_OK; /* unknown type: skipped by the caller */
+        }
+}
+
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
+{
+        struct trace_disk_rec rec;
+        int err;
+
+        if (r->header_pending) {
+                r->header_pending = false;
+                memset(ev, 0, sizeof(*ev));
+                ev->type = TRACE_REC_HEADER;
+                ev->header = r->header;
+                return TRACE_OK;
+        }
+        for (;;) {
+                if (r->error)
+                        return r->error;
+                err = want(r, sizeof(rec));
+                if (err == TRACE_END_OF_TRACE) {
+                        if (!r->saw_end) {
+                                set_truncated(r, "no end record: the recorder was stopped abruptly");
+                                return r->error;
+                        }
+                        return TRACE_END_OF_TRACE;
+                }
+                if (err == TRACE_ERR_TRUNCATED) {
+                        set_truncated(r, "incomplete zstd frame");
+                        return r->error;
+                }
+                if (err)
+                        return err;
+                memcpy(&rec, r->raw + r->raw_pos, sizeof(rec));
+                if (rec.size > TRACE_MAX_RECORD)
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu claims %u bytes",
+                                    (unsigned long long)r->records, rec.size);
+                if (!r->have_header && rec.type != TRACE_REC_HEADER)
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: first record is not a header");
+                err = want(r, sizeof(rec) + rec.size);
+                if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
+                        set_truncated(r, "incomplete record");
+                        return r->error;
+                }
+                if (err)
+                        return err;
+                /* A stable copy, one byte longer so text payloads can be terminated. */
+                if (r->payload_cap < (size_t)rec.size + 1) {
+                        uint8_t *p = realloc(r->payload, (size_t)rec.size + 1);
+
+                        if (!p)
+                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                        r->payload = p;
+                        r->payload_cap = (size_t)rec.size + 1;
+                }
+                memcpy(r->payload, r->raw + r->raw_pos + sizeof(rec), rec.size);
+                r->raw_pos += sizeof(rec) + rec.size;
+
+                if (rec.type == 0 || rec.type >= TRACE_REC_TYPE_COUNT) {
+                        r->records++; /* skipped, but counted: it was complete */
+                        continue;
+                }
+                memset(ev, 0, sizeof(*ev));
+                ev->type = rec.type;
+                ev->index = r->records;
+                err = decode(r, rec.type, rec.flags, r->payload, rec.size, ev);
+                if (err)
+                        return err;
+                r->records++;
+                return TRACE_OK;
+        }
+}
+
+int trace_reader_open(struct trace_reader **rp, const char *path)
+{
+        struct trace_disk_preamble pre;
+        struct trace_reader *r;
+        struct trace_event ev;
+        uint32_t magic;
+        int err;
+
+        if (rp)
+                *rp = NULL;
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return TRACE_ERR_NOMEM;
+        if (rp)
+                *rp = r;
+        r->fd = -1;
+        r->in_cap = ZSTD_DStreamInSize();
+        r->in = malloc(r->in_cap);
+        r->dctx = ZSTD_createDCtx();
+        if (!r->in || !r->dctx)
+                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+
+        r->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0)
+                return fail(r, TRACE_ERR_IO, "cannot open: %s", strerror(errno));
+        err = fill_input(r);
+        if (err)
+                return fail(r, TRACE_ERR_IO, "cannot read: %s", strerror(-err));
+        while (r->in_len < 4 && !r->in_eof) {
+                err = fill_input(r);
+                if (err)
+                        return fail(r, TRACE_ERR_IO, "cannot read: %s", strerror(-err));
+        }
+        if (r->in_len == 0)
+                return fail(r, TRACE_ERR_EMPTY, "empty file");
+        if (r->in_len < 4)
+                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (only %zu bytes)", r->in_len);
+        memcpy(&magic, r->in, 4);
+        if (magic != ZSTD_MAGIC)
+                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (not zstd-compressed)");
+
+        err = want(r, sizeof(pre));
+        if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
+                if (r->raw_len >= TRACE_MAGIC_LEN && memcmp(r->raw, TRACE_MAGIC, TRACE_MAGIC_LEN))
+                        return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
+                return fail(r, TRACE_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
+                            (unsigned long long)r->in_total);
+        }
+        if (err)
+                return err;
+        memcpy(&pre, r->raw + r->raw_pos, sizeof(pre));
+        if (memcmp(pre.magic, TRACE_MAGIC, TRACE_MAGIC_LEN))
+                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
+        if (pre.version != TRACE_FORMAT_VERSION)
+                return fail(r, TRACE_ERR_VERSION,
+                            "unsupported trace format version %u.%u (this reader knows %u)",
+                            pre.version, pre.minor, TRACE_FORMAT_VERSION);
+        r->raw_pos += sizeof(pre);
+
+        err = trace_reader_next(r, &ev);
+        if (err == TRACE_ERR_TRUNCATED)
+                return fail(r, TRACE_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
+                            (unsigned long long)r->in_total);
+        if (err)
+                return err;
+        /* The header event is returned again by the first trace_reader_next. */
+        r->header_pending = true;
+        return TRACE_OK;
+}
+
+const struct trace_header *trace_reader_header(const struct trace_reader *r)
+{
+        return &r->header;
+}
+
+const char *trace_reader_message(const struct trace_reader *r)
+{
+        if (!r)
+                return "out of memory";
+        return r->msg[0] ? r->msg : trace_strerror(r->error);
+}
+
+uint64_t trace_reader_records(const struct trace_reader *r)
+{
+        return r->records;
+}
+
+int trace_reader_complete(const struct trace_reader *r)
+{
+        return r->saw_end;
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+        if (!r)
+                return;
+        if (r->fd >= 0)
+                close(r->fd);
+        ZSTD_freeDCtx(r->dctx);
+        free(r->in);
+        free(r->raw);
+        free(r->payload);
+        free(r->header_payload);
+        free(r->argv);
+        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                free(r->strs[k]);
+        free(r);
+}
