@@ -281,9 +281,11 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                         trace_bytes = (uint64_t)st.st_size;
         }
         status = rec.status;
-        if (!o.quiet || rec.why == TRACE_END_CRASH || rec.why == TRACE_END_ERROR)
-                o.quiet ? fprintf(stderr, "hvrec: %s\n", rec.msg)
-                        : print_summary(&rec, trace_bytes);
+        /* --quiet drops the summary, never the reason a run ended abnormally. */
+        if (!o.quiet)
+                print_summary(&rec, trace_bytes);
+        else if (rec.why != TRACE_END_GUEST_EXIT && rec.why != TRACE_END_HALT)
+                fprintf(stderr, "hvrec: %s\n", rec.msg);
 
 out_disasm:
         disasm_close(rec.dis);

@@ -10,7 +10,7 @@
 
 static struct backend *kick_target;
 static volatile sig_atomic_t stop_signo, timed_out;
-static volatile sig_atomic_t kicks; /* counted in the handler, consumed by the loop */
+static uint64_t kicks; /* counted in the handler, consumed by the loop: atomics only */
 static timer_t timeout_timer, kick_timer;
 static int have_timeout, have_kick;
 static uint64_t kick_usec, rng;
@@ -40,7 +40,7 @@ static void on_signal(int signo)
         if (signo == SIG_TIMEOUT) {
                 timed_out = 1;
         } else if (signo == SIG_KICK) {
-                kicks++;
+                __atomic_fetch_add(&kicks, 1, __ATOMIC_RELAXED);
                 arm_kick();
         } else {
                 stop_signo = signo;
@@ -66,7 +66,7 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
 
         kick_target = b;
         stop_signo = timed_out = 0;
-        kicks = 0;
+        __atomic_store_n(&kicks, 0, __ATOMIC_RELAXED);
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
@@ -119,14 +119,8 @@ void signals_stop(void)
 
 void signals_take(struct sig_events *ev)
 {
-        sigset_t all, old;
-
-        sigemptyset(&all);
-        sigaddset(&all, SIG_KICK);
-        sigprocmask(SIG_BLOCK, &all, &old);
-        ev->kicks = (uint64_t)kicks;
-        kicks = 0;
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* Called at every exit: an atomic exchange, no signal-mask syscalls. */
+        ev->kicks = __atomic_exchange_n(&kicks, 0, __ATOMIC_RELAXED);
         ev->stop_signo = stop_signo;
         ev->timed_out = timed_out;
 }
@@ -142,7 +136,7 @@ void signals_wait(void)
         sigaddset(&block, SIG_KICK);
         sigprocmask(SIG_BLOCK, &block, &old);
         /* Checked with the signals blocked, so one arriving now is not lost. */
-        if (!kicks && !stop_signo && !timed_out)
+        if (!__atomic_load_n(&kicks, __ATOMIC_RELAXED) && !stop_signo && !timed_out)
                 sigsuspend(&old);
         sigprocmask(SIG_SETMASK, &old, NULL);
 }

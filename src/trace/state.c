@@ -4,6 +4,9 @@
 
 #include "state.h"
 
+_Static_assert(sizeof(struct trace_disk_seg) == 16 && sizeof(struct trace_disk_dtable) == 16,
+               "trace_field_differs_fast compares fields as one or two words");
+
 #define SLOT(member) {offsetof(struct trace_vcpu_state, member), sizeof(((struct trace_vcpu_state *)0)->member)}
 
 const struct trace_field_slot trace_field_slots[TRACE_F_COUNT] = {

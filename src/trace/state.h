@@ -25,4 +25,15 @@ static inline const void *trace_field_cptr(const struct trace_vcpu_state *st, un
         return (const uint8_t *)st + trace_field_slots[f].offset;
 }
 
+/* Hot path of the writer: fields are 8 or 16 bytes, compared as words. */
+static inline int trace_field_differs_fast(const struct trace_vcpu_state *a,
+                                           const struct trace_vcpu_state *b, unsigned f)
+{
+        const uint64_t *x = trace_field_cptr(a, f), *y = trace_field_cptr(b, f);
+
+        if (trace_field_slots[f].size == 8)
+                return x[0] != y[0];
+        return (x[0] ^ y[0]) | (x[1] ^ y[1]);
+}
+
 #endif

@@ -448,7 +448,7 @@ int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
 
         x.insn_len = e->insn_len > 15 ? 15 : e->insn_len;
         for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                if (trace_state_field_differs(&e->st, &w->prev, f)) {
+                if (trace_field_differs_fast(&e->st, &w->prev, f)) {
                         x.state_mask |= 1u << f;
                         len += trace_field_slots[f].size;
                 }

@@ -1,0 +1,42 @@
+# hvtrace: a thin wrapper around CMake.  The two commands the README opens with:
+#   make demo   install what is missing, build, record the demo guest on KVM, analyse it
+#   make test   install what is missing, build normally and with ASan+UBSan, run every test
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build demo test test-build test-asan bench traces format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+test: test-build test-asan
+
+test-build: build
+	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | scripts/ctest-filter.sh
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVTRACE_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V --timeout 2400 2>&1 | scripts/ctest-filter.sh
+
+bench: build
+	@cmake --build $(BUILD) --target bench
+
+traces: build
+	scripts/record-traces.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

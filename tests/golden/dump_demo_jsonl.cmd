@@ -1,0 +1,1 @@
+dump --format jsonl traces/demo.zst

@@ -1,0 +1,1 @@
+stats traces/demo.zst

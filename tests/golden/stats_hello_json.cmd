@@ -1,0 +1,1 @@
+stats --format json traces/hello.zst

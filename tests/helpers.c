@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+static int drain(int fd, char **buf, size_t *len, size_t *cap)
+{
+        char tmp[4096];
+        ssize_t n = read(fd, tmp, sizeof(tmp));
+
+        if (n <= 0)
+                return (int)n;
+        if (*len + (size_t)n + 1 > *cap) {
+                *cap = (*len + (size_t)n + 1) * 2;
+                *buf = realloc(*buf, *cap);
+        }
+        memcpy(*buf + *len, tmp, (size_t)n);
+        *len += (size_t)n;
+        (*buf)[*len] = 0;
+        return (int)n;
+}
+
+int hv_run(const char *const *argv, struct hv_proc *p)
+{
+        int out[2], err[2], status;
+        size_t olen = 0, ocap = 1, elen = 0, ecap = 1;
+        pid_t pid;
+
+        memset(p, 0, sizeof(*p));
+        p->out = calloc(1, 1);
+        p->err = calloc(1, 1);
+        if (pipe(out) || pipe(err))
+                return -errno;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                dup2(out[1], 1);
+                dup2(err[1], 2);
+                close(out[0]);
+                close(err[0]);
+                execv(argv[0], (char *const *)argv);
+                _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+        for (int open_fds = 2; open_fds;) {
+                struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+
+                if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (fds[0].fd >= 0 && fds[0].revents && drain(out[0], &p->out, &olen, &ocap) <= 0) {
+                        close(out[0]);
+                        out[0] = -1;
+                        open_fds--;
+                }
+                if (fds[1].fd >= 0 && fds[1].revents && drain(err[0], &p->err, &elen, &ecap) <= 0) {
+                        close(err[0]);
+                        err[0] = -1;
+                        open_fds--;
+                }
+        }
+        waitpid(pid, &status, 0);
+        p->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return 0;
+}
+
+void hv_proc_free(struct hv_proc *p)
+{
+        free(p->out);
+        free(p->err);
+        memset(p, 0, sizeof(*p));
+}
+
+bool hv_have_kvm(char *why, size_t len)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+        if (fd < 0) {
+                snprintf(why, len, "/dev/kvm: %s", strerror(errno));
+                return false;
+        }
+        close(fd);
+        return true;
+}
+
+#define GROW(arr, n)                                                                               \
+        do {                                                                                       \
+                if (((n) & ((n)-1)) == 0)                                                          \
+                        (arr) = realloc((arr), ((n) ? (n)*2 : 1) * sizeof(*(arr)));                \
+        } while (0)
+
+int hv_trace_load(const char *path, struct hv_trace *t)
+{
+        struct trace_reader *r;
+        struct trace_event ev;
+        int err;
+
+        memset(t, 0, sizeof(*t));
+        t->console = calloc(1, 1);
+        err = trace_reader_open(&r, path);
+        if (err) {
+                t->read_err = err;
+                t->message = strdup(trace_reader_message(r));
+                trace_reader_close(r);
+                return err;
+        }
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                t->nrecords++;
+                switch (ev.type) {
+                case TRACE_REC_HEADER:
+                        t->hdr = ev.header; /* strings owned by the reader: copied below */
+                        t->cmdline = calloc(1, 1);
+                        for (int a = 0; a < ev.header.argc; a++) {
+                                size_t l = strlen(t->cmdline), al = strlen(ev.header.argv[a]);
+
+                                t->cmdline = realloc(t->cmdline, l + al + 2);
+                                sprintf(t->cmdline + l, "%s%s", a ? " " : "", ev.header.argv[a]);
+                        }
+                        t->mem_size = ev.header.h.mem_size;
+                        if (t->mem_size && t->mem_size <= (1ull << 30))
+                                t->mem = calloc(1, t->mem_size);
+                        break;
+                case TRACE_REC_MEMORY:
+                        if (t->mem && ev.memory.gpa <= t->mem_size &&
+                            ev.memory.len <= t->mem_size - ev.memory.gpa)
+                                memcpy(t->mem + ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        break;
+                case TRACE_REC_EXIT: {
+                        struct hv_exit *x;
+
+                        GROW(t->exits, t->nexits);
+                        x = &t->exits[t->nexits++];
+                        x->e = ev.exit;
+                        if (ev.exit.reason == TRACE_EXIT_IO) {
+                                size_t n = (size_t)ev.exit.u.io.io.size * ev.exit.u.io.io.count;
+
+                                memcpy(x->io_data, ev.exit.u.io.data,
+                                       n < sizeof(x->io_data) ? n : sizeof(x->io_data));
+                                x->e.u.io.data = x->io_data;
+                        }
+                        break;
+                }
+                case TRACE_REC_INJECT:
+                        GROW(t->injects, t->ninjects);
+                        t->injects[t->ninjects++] = ev.inject;
+                        break;
+                case TRACE_REC_DELIVER:
+                        GROW(t->delivers, t->ndelivers);
+                        t->delivers[t->ndelivers++] = ev.deliver;
+                        break;
+                case TRACE_REC_RAISE:
+                        GROW(t->raises, t->nraises);
+                        t->raises[t->nraises++] = ev.raise;
+                        break;
+                case TRACE_REC_CONSOLE:
+                        t->console = realloc(t->console, t->console_len + ev.console.len + 1);
+                        memcpy(t->console + t->console_len, ev.console.data, ev.console.len);
+                        t->console_len += ev.console.len;
+                        t->console[t->console_len] = 0;
+                        break;
+                case TRACE_REC_END:
+                        t->have_end = true;
+                        t->end = ev.end.e;
+                        snprintf(t->end_msg, sizeof(t->end_msg), "%s", ev.end.message);
+                        break;
+                default: break;
+                }
+        }
+        t->read_err = err;
+        t->message = strdup(trace_reader_message(r));
+        /* Keep the header's strings beyond the reader. */
+        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                t->hdr.str[k] = strdup(t->hdr.str[k] ? t->hdr.str[k] : "");
+        t->hdr.argv = NULL;
+        t->hdr.argc = 0;
+        trace_reader_close(r);
+        return TRACE_OK;
+}
+
+void hv_trace_free(struct hv_trace *t)
+{
+        free(t->message);
+        free(t->cmdline);
+        free(t->exits);
+        free(t->injects);
+        free(t->delivers);
+        free(t->raises);
+        free(t->console);
+        free(t->mem);
+        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                free((char *)t->hdr.str[k]);
+        memset(t, 0, sizeof(*t));
+}
+
+uint64_t hv_sym(const char *guest, const char *name)
+{
+        char path[1024], line[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s.map", HV_GUEST_DIR, guest);
+        f = fopen(path, "r");
+        cr_assert_not_null(f, "no symbol map %s", path);
+        /* Section lines are "  REAL  VIRTUAL  NAME" with hex addresses. */
+        while (fgets(line, sizeof(line), f)) {
+                char sym[256];
+                unsigned long long real, virt;
+
+                if (sscanf(line, " %llx %llx %255s", &real, &virt, sym) == 3 && !strcmp(sym, name)) {
+                        fclose(f);
+                        return virt;
+                }
+                if (sscanf(line, " %llx %255s", &real, sym) == 2 && !strcmp(sym, name)) {
+                        fclose(f);
+                        return real;
+                }
+        }
+        fclose(f);
+        cr_assert_fail("symbol %s not in %s", name, path);
+        return 0;
+}
+
+const char *hv_guest(const char *name)
+{
+        static char bufs[4][1024];
+        static int slot;
+        char *b = bufs[slot++ % 4];
+
+        snprintf(b, sizeof(bufs[0]), "%s/%s.bin", HV_GUEST_DIR, name);
+        return b;
+}
+
+const char *hv_tmp(const char *name)
+{
+        static char bufs[4][1024];
+        static char dir[512];
+        static int slot;
+        char *b = bufs[slot++ % 4];
+
+        if (!dir[0]) {
+                snprintf(dir, sizeof(dir), "%s/hvtest-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+                cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+        }
+        snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
+        return b;
+}
+
+int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p)
+{
+        const char *argv[64];
+        const char *trace = hv_tmp("rec.zst");
+        int n = 0;
+
+        unlink(trace);
+        argv[n++] = HVREC;
+        argv[n++] = "run";
+        argv[n++] = "--quiet";
+        argv[n++] = "--timeout";
+        argv[n++] = "60";
+        argv[n++] = "-o";
+        argv[n++] = trace;
+        for (; args && *args && n < 60; args++)
+                argv[n++] = *args;
+        argv[n++] = hv_guest(name);
+        argv[n] = NULL;
+        cr_assert_eq(hv_run(argv, p), 0, "cannot run hvrec");
+        cr_assert_eq(hv_trace_load(trace, t), TRACE_OK, "%s: %s (hvrec said: %s)", trace,
+                     t->message, p->err);
+        return p->status;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: run the tools, load traces into arrays, read NASM symbol maps. */
+#ifndef HVTEST_HELPERS_H
+#define HVTEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hvtrace/trace.h>
+
+/* Output of a child process. */
+struct hv_proc {
+        int status;   /* exit status, or 128+signal */
+        char *out;    /* stdout, NUL-terminated */
+        char *err;    /* stderr, NUL-terminated */
+};
+
+/* Run argv (NULL-terminated) and capture its output.  Returns 0 or -errno. */
+int hv_run(const char *const *argv, struct hv_proc *p);
+void hv_proc_free(struct hv_proc *p);
+
+/* Whether /dev/kvm can be used; if not, why. */
+bool hv_have_kvm(char *why, size_t len);
+
+/* Skip the calling test, with the reason, when /dev/kvm is missing. */
+#define HV_REQUIRE_KVM()                                                                           \
+        do {                                                                                       \
+                char why_[256];                                                                    \
+                if (!hv_have_kvm(why_, sizeof(why_)))                                              \
+                        cr_skip_test("needs /dev/kvm: %s", why_);                                  \
+        } while (0)
+
+/* One exit with its I/O data copied (traces outlive the reader's buffers). */
+struct hv_exit {
+        struct trace_exit e;
+        uint8_t io_data[64];
+};
+
+/* A whole trace in memory. */
+struct hv_trace {
+        int read_err;    /* what trace_reader_next ended with */
+        char *message;   /* trace_reader_message at the end */
+        struct trace_header hdr;
+        uint64_t hdr_flags;
+        struct hv_exit *exits;
+        size_t nexits;
+        struct trace_disk_inject *injects;
+        size_t ninjects;
+        struct trace_disk_deliver *delivers;
+        size_t ndelivers;
+        struct trace_disk_raise *raises;
+        size_t nraises;
+        char *cmdline; /* the recorded argv joined with spaces */
+        char *console; /* all console bytes, NUL-terminated */
+        size_t console_len;
+        bool have_end;
+        struct trace_disk_end end;
+        char end_msg[256];
+        uint8_t *mem;  /* initial memory image, header mem_size bytes */
+        uint64_t mem_size;
+        size_t nrecords;
+};
+
+/* Load a trace.  Returns the trace_reader_open error (TRACE_OK on success). */
+int hv_trace_load(const char *path, struct hv_trace *t);
+void hv_trace_free(struct hv_trace *t);
+
+/* Address of symbol `name` in build/guests/GUEST.map; fails the test if missing. */
+uint64_t hv_sym(const char *guest, const char *name);
+
+/* Path of a built guest binary: HV_GUEST_DIR/NAME.bin (static buffer per call slot). */
+const char *hv_guest(const char *name);
+
+/* A fresh temporary file path under the test's own temp dir. */
+const char *hv_tmp(const char *name);
+
+/*
+ * Record guest NAME with hvrec: extra args (NULL-terminated) go before the
+ * guest.  Returns hvrec's status; the trace is loaded into *t.
+ */
+int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p);
+
+#endif

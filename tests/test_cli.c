@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command-line behaviour that needs no /dev/kvm: help texts, bad options,
+ * bad traces (one-line error, status 2), JSON-lines output that parses,
+ * stats that add up.  Sample traces come from traces/.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <zstd.h>
+
+#include "helpers.h"
+
+#define SAMPLE HV_SOURCE_DIR "/traces/demo.zst"
+
+static void assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle)
+{
+        size_t n = strlen(p->err);
+
+        cr_assert_eq(p->status, 2, "status %d, stderr: %s", p->status, p->err);
+        cr_assert_gt(n, 0, "an error message");
+        cr_assert_eq(strchr(p->err, '\n'), p->err + n - 1, "exactly one line: %s", p->err);
+        cr_assert_eq(strncmp(p->err, prog, strlen(prog)), 0, "prefixed '%s': %s", prog, p->err);
+        cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
+}
+
+static void run(const char *const *argv, struct hv_proc *p)
+{
+        cr_assert_eq(hv_run(argv, p), 0, "cannot run %s", argv[0]);
+}
+
+/* ---- help ---------------------------------------------------------------- */
+
+Test(cli, hvrec_help_lists_every_option_with_defaults)
+{
+        static const char *const opts[] = {"--load", "--entry", "--mem", "--mode", "--backend",
+                                           "--inject", "--irq", "--kick", "--single-step",
+                                           "--seed", "--output", "--max-exits", "--timeout",
+                                           "--quiet", "--help"};
+        const char *argv[] = {HVREC, "run", "--help", NULL};
+        struct hv_proc p;
+
+        run(argv, &p);
+        cr_assert_eq(p.status, 0);
+        for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+                cr_assert(strstr(p.out, opts[i]) != NULL, "--help mentions %s", opts[i]);
+        cr_assert(strstr(p.out, "default 0x1000") && strstr(p.out, "default 1M") &&
+                          strstr(p.out, "default kvm") && strstr(p.out, "default trace.zst"),
+                  "defaults are stated");
+        cr_assert(strstr(p.out, ".old") != NULL, "says what happens to an existing trace");
+        hv_proc_free(&p);
+}
+
+Test(cli, hvreplay_help_for_each_command)
+{
+        static const char *const cmds[] = {"dump", "stats"};
+        struct hv_proc p;
+
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                const char *argv[] = {HVREPLAY, cmds[i], "--help", NULL};
+
+                run(argv, &p);
+                cr_assert_eq(p.status, 0);
+                cr_assert(strstr(p.out, "--format") != NULL, "%s --help lists --format", cmds[i]);
+                cr_assert(strstr(p.out, "default") != NULL, "%s --help states defaults", cmds[i]);
+                hv_proc_free(&p);
+        }
+        const char *top[] = {HVREPLAY, "--help", NULL};
+        run(top, &p);
+        cr_assert_eq(p.status, 0);
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                cr_assert(strstr(p.out, cmds[i]) != NULL);
+        hv_proc_free(&p);
+}
+
+Test(cli, backend_help_lists_kvm)
+{
+        const char *argv[] = {HVREC, "run", "--backend", "help", NULL};
+        struct hv_proc p;
+
+        run(argv, &p);
+        cr_assert_eq(p.status, 0);
+        cr_assert(strstr(p.out, "kvm") && (strstr(p.out, "usable here") || strstr(p.out, "not usable")));
+        hv_proc_free(&p);
+}
+
+/* ---- bad options and guests -------------------------------------------- */
+
+Test(cli, hvrec_rejects_bad_input_in_one_line)
+{
+        static const struct {
+                const char *args[6];
+                const char *needle;
+        } cases[] = {
+                {{"run", NULL}, "no guest"},
+                {{"run", "--bogus", "x.bin", NULL}, "--bogus"},
+                {{"run", "--mem", "lots", "x.bin", NULL}, "--mem"},
+                {{"run", "--inject", "sometimes", "x.bin", NULL}, "--inject"},
+                {{"run", "--irq", "0x30", "x.bin", NULL}, "--irq"},
+                {{"run", "--irq", "300@exit:1", "x.bin", NULL}, "--irq"},
+                {{"run", "--kick", "0", "x.bin", NULL}, "--kick"},
+                {{"run", "--backend", "qemu", "x.bin", NULL}, "qemu"},
+                {{"run", "--timeout", "-1", "x.bin", NULL}, "--timeout"},
+                {{"run", "/nonexistent/guest.bin", NULL}, "cannot open guest"},
+                {{"run", "--load", "0x200000", "x.bin", NULL}, "outside guest memory"},
+                {{"frobnicate", NULL}, "unknown command"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *argv[8] = {HVREC};
+                struct hv_proc p;
+
+                for (int a = 0; cases[i].args[a]; a++)
+                        argv[a + 1] = cases[i].args[a];
+                run(argv, &p);
+                assert_one_line_error(&p, "hvrec", cases[i].needle);
+                hv_proc_free(&p);
+        }
+}
+
+Test(cli, hvrec_rejects_an_empty_guest)
+{
+        const char *path = hv_tmp("empty.bin");
+        FILE *f = fopen(path, "w");
+        struct hv_proc p;
+
+        cr_assert_not_null(f);
+        fclose(f);
+        const char *argv[] = {HVREC, "run", "-o", hv_tmp("never.zst"), path, NULL};
+        run(argv, &p);
+        assert_one_line_error(&p, "hvrec", "empty");
+        cr_assert_neq(access(hv_tmp("never.zst"), F_OK), 0, "no trace for a guest that never ran");
+        hv_proc_free(&p);
+}
+
+/* ---- bad traces ----------------------------------------------------------- */
+
+static const char *write_file(const char *name, const void *data, size_t len)
+{
+        const char *path = hv_tmp(name);
+        FILE *f = fopen(path, "wb");
+
+        cr_assert_not_null(f);
+        cr_assert_eq(fwrite(data, 1, len, f), len);
+        fclose(f);
+        return path;
+}
+
+static void assert_bad_trace(const char *path, const char *needle)
+{
+        static const char *const cmds[] = {"dump", "stats"};
+
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                const char *argv[] = {HVREPLAY, cmds[i], path, NULL};
+                struct hv_proc p;
+
+                run(argv, &p);
+                assert_one_line_error(&p, "hvreplay", needle);
+                cr_assert(strstr(p.err, path) != NULL, "names the file: %s", p.err);
+                hv_proc_free(&p);
+        }
+}
+
+Test(cli, empty_file)
+{
+        assert_bad_trace(write_file("empty.zst", "", 0), "empty");
+}
+
+Test(cli, garbage_file)
+{
+        static const char junk[] = "this is not a trace, just some text\n\x01\x02\x03";
+
+        assert_bad_trace(write_file("garbage.zst", junk, sizeof(junk)), "not an hvtrace trace");
+}
+
+Test(cli, missing_file)
+{
+        assert_bad_trace("/nonexistent/trace.zst", "cannot open");
+}
+
+Test(cli, truncated_header)
+{
+        FILE *f = fopen(SAMPLE, "rb");
+        uint8_t buf[40];
+
+        cr_assert_not_null(f, "sample trace %s", SAMPLE);
+        cr_assert_eq(fread(buf, 1, sizeof(buf), f), sizeof(buf));
+        fclose(f);
+        assert_bad_trace(write_file("cut.zst", buf, sizeof(buf)), "truncated header");
+}
+
+Test(cli, future_format_version)
+{
+        struct trace_disk_preamble pre = {.version = TRACE_FORMAT_VERSION + 1};
+        uint8_t out[256];
+        size_t n;
+
+        memcpy(pre.magic, TRACE_MAGIC, TRACE_MAGIC_LEN);
+        n = ZSTD_compress(out, sizeof(out), &pre, sizeof(pre), 3);
+        cr_assert(!ZSTD_isError(n));
+        assert_bad_trace(write_file("future.zst", out, n), "version 2");
+}
+
+/* ---- output that programs read -------------------------------------------- */
+
+/* A strict little JSON checker: returns the end of one value, or NULL. */
+static const char *json_value(const char *s);
+
+static const char *json_ws(const char *s)
+{
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+                s++;
+        return s;
+}
+
+static const char *json_string(const char *s)
+{
+        if (*s++ != '"')
+                return NULL;
+        while (*s && *s != '"') {
+                if ((unsigned char)*s < 0x20)
+                        return NULL;
+                if (*s == '\\') {
+                        s++;
+                        if (*s == 'u') {
+                                for (int i = 1; i <= 4; i++)
+                                        if (!isxdigit((unsigned char)s[i]))
+                                                return NULL;
+                                s += 4;
+                        } else if (!strchr("\"\\/bfnrt", *s)) {
+                                return NULL;
+                        }
+                }
+                s++;
+        }
+        return *s == '"' ? s + 1 : NULL;
+}
+
+static const char *json_number(const char *s)
+{
+        const char *start = s;
+
+        if (*s == '-')
+                s++;
+        if (!isdigit((unsigned char)*s))
+                return NULL;
+        if (*s == '0' && isdigit((unsigned char)s[1]))
+                return NULL;
+        while (isdigit((unsigned char)*s))
+                s++;
+        if (*s == '.') {
+                s++;
+                if (!isdigit((unsigned char)*s))
+                        return NULL;
+                while (isdigit((unsigned char)*s))
+                        s++;
+        }
+        return s > start ? s : NULL;
+}
+
+static const char *json_value(const char *s)
+{
+        s = json_ws(s);
+        switch (*s) {
+        case '{':
+                s = json_ws(s + 1);
+                if (*s == '}')
+                        return s + 1;
+                for (;;) {
+                        s = json_string(json_ws(s));
+                        if (!s || *(s = json_ws(s)) != ':' || !(s = json_value(s + 1)))
+                                return NULL;
+                        s = json_ws(s);
+                        if (*s == '}')
+                                return s + 1;
+                        if (*s++ != ',')
+                                return NULL;
+                }
+        case '[':
+                s = json_ws(s + 1);
+                if (*s == ']')
+                        return s + 1;
+                for (;;) {
+                        if (!(s = json_value(s)))
+                                return NULL;
+                        s = json_ws(s);
+                        if (*s == ']')
+                                return s + 1;
+                        if (*s++ != ',')
+                                return NULL;
+                }
+        case '"': return json_string(s);
+        case 't': return strncmp(s, "true", 4) ? NULL : s + 4;
+        case 'f': return strncmp(s, "false", 5) ? NULL : s + 5;
+        case 'n': return strncmp(s, "null", 4) ? NULL : s + 4;
+        default: return json_number(s);
+        }
+}
+
+Test(cli, json_checker_rejects_bad_json)
+{
+        static const char *const bad[] = {"{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "\"x", "{a:1}",
+                                          "01", "{\"a\":\"\x01\"}"};
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *e = json_value(bad[i]);
+
+                cr_assert(!e || *json_ws(e), "'%s' must not pass", bad[i]);
+        }
+        cr_assert_not_null(json_value("{\"a\":[1,-2.5,true,null,\"\\u00ff\"],\"b\":{}}"));
+}
+
+Test(cli, dump_jsonl_parses_line_by_line)
+{
+        const char *argv[] = {HVREPLAY, "dump", "--format", "jsonl", SAMPLE, NULL};
+        struct hv_trace t;
+        struct hv_proc p;
+        size_t lines = 0, exits = 0;
+
+        run(argv, &p);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_eq(hv_trace_load(SAMPLE, &t), TRACE_OK);
+        for (char *line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
+                const char *end = json_value(line);
+
+                cr_assert(end && !*json_ws(end), "line %zu is one JSON object: %s", lines + 1, line);
+                cr_assert(strstr(line, "\"type\":") && strstr(line, "\"event\":"));
+                if (strstr(line, "\"type\":\"exit\"")) {
+                        cr_assert(strstr(line, "\"seq\":") && strstr(line, "\"rip\":\"0x") &&
+                                          strstr(line, "\"rflags\":\"0x") &&
+                                          strstr(line, "\"reason\":") && strstr(line, "\"cs\":"),
+                                  "%s", line);
+                        if (strstr(line, "\"reason\":\"io\""))
+                                cr_assert(strstr(line, "\"port\":") && strstr(line, "\"dir\":") &&
+                                          strstr(line, "\"size\":") && strstr(line, "\"data\":"));
+                        exits++;
+                }
+                if (strstr(line, "\"type\":\"inject\"") || strstr(line, "\"type\":\"deliver\""))
+                        cr_assert(strstr(line, "\"vector\":\"0x") != NULL, "%s", line);
+                lines++;
+        }
+        cr_assert_eq(lines, t.nrecords, "one line per record");
+        cr_assert_eq(exits, t.nexits);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+Test(cli, stats_sum_to_the_number_of_exits)
+{
+        const char *argv[] = {HVREPLAY, "stats", SAMPLE, NULL};
+        struct hv_trace t;
+        struct hv_proc p;
+        unsigned long long sum = 0, total = 0;
+        char *line;
+
+        run(argv, &p);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_eq(hv_trace_load(SAMPLE, &t), TRACE_OK);
+        for (line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
+                char reason[64];
+                unsigned long long n;
+
+                if (sscanf(line, " Total Samples:%llu", &total) == 1)
+                        continue;
+                if (sscanf(line, " %63s %llu %*f%%", reason, &n) == 2)
+                        for (unsigned r = 0; r < TRACE_EXIT_REASON_COUNT; r++)
+                                if (!strcmp(reason, trace_exit_reason_name(r)))
+                                        sum += n;
+        }
+        cr_assert_gt(t.nexits, 0);
+        cr_assert_eq(sum, t.nexits, "rows sum to the exits in the trace");
+        cr_assert_eq(total, t.nexits);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
