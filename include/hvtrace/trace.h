@@ -356,7 +356,8 @@ struct trace_disk_inject {
         uint64_t rip;       /* vCPU state when the recorder injected */
         uint64_t rflags;
         uint64_t cs_base;
-        uint32_t intr; /* backend-reported TRACE_INTR_* at that moment */
+        uint64_t handler; /* linear address the IVT/IDT gave for the vector, 0 if none */
+        uint32_t intr;    /* backend-reported TRACE_INTR_* at that moment */
         uint16_t cs;
         uint8_t vector;
         uint8_t policy; /* enum trace_policy */
@@ -419,7 +420,7 @@ _Static_assert(sizeof(struct trace_disk_fail_entry) == 16, "fail-entry data is f
 _Static_assert(sizeof(struct trace_disk_internal) == 8, "internal-error data is frozen");
 _Static_assert(sizeof(struct trace_disk_debug) == 32, "debug data is frozen");
 _Static_assert(sizeof(struct trace_disk_exception) == 16, "exception data is frozen");
-_Static_assert(sizeof(struct trace_disk_inject) == 48, "inject record is frozen");
+_Static_assert(sizeof(struct trace_disk_inject) == 56, "inject record is frozen");
 _Static_assert(sizeof(struct trace_disk_raise) == 16, "raise record is frozen");
 _Static_assert(sizeof(struct trace_disk_deliver) == 56, "deliver record is frozen");
 _Static_assert(sizeof(struct trace_disk_console) == 8, "console record is frozen");

@@ -55,8 +55,7 @@ static void abi_irq_request(struct recorder *rec)
 
 /* ---- delivery probe ---------------------------------------------------- */
 
-/* The interrupt table entry for vector v: the handler's linear address. */
-static bool table_handler(struct recorder *rec, unsigned v, uint64_t *handler)
+bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
         unsigned mode = trace_state_mode(st);
@@ -127,7 +126,7 @@ static void abi_probe(struct recorder *rec)
         for (unsigned v = 0; v < 256; v++) {
                 uint64_t h;
 
-                if (!table_handler(rec, v, &h))
+                if (!abi_vector_handler(rec, v, &h))
                         continue;
                 for (int c = 0; c < m.ncand; c++) {
                         if (h == m.cand[c]) {

@@ -137,6 +137,8 @@ void irq_schedule(struct recorder *rec)
         in.rflags = st->rflags;
         in.cs_base = st->seg[TRACE_CS].base;
         in.cs = st->seg[TRACE_CS].selector;
+        if (!abi_vector_handler(rec, vector, &in.handler))
+                in.handler = 0;
         in.intr = (uint32_t)st->intr;
         in.vector = vector;
         in.policy = (uint8_t)rec->opts->policy;

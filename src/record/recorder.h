@@ -69,4 +69,11 @@ void rec_loop(struct recorder *rec);
 void abi_fill_in(struct recorder *rec);
 void abi_handle_io(struct recorder *rec);
 
+/*
+ * The handler the guest's interrupt table (IVT or IDT, per the current
+ * mode) gives for vector v, as a linear address.  False if the entry is
+ * outside the table, not present or unreadable.
+ */
+bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler);
+
 #endif

@@ -380,6 +380,7 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                 json_hex(&j, "rip", ev->inject.rip);
                 json_hex(&j, "pc", ev->inject.cs_base + ev->inject.rip);
                 json_hex(&j, "rflags", ev->inject.rflags);
+                json_hex(&j, "handler", ev->inject.handler);
                 json_intr(&j, ev->inject.intr);
                 break;
         case TRACE_REC_DELIVER:

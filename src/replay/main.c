@@ -22,6 +22,7 @@ struct command {
 static const struct command commands[] = {
         {"dump", "print every event of a trace, one per line (text or JSON lines)", cmd_dump},
         {"stats", "exit reasons with counts, shares and times, like perf kvm stat", cmd_stats},
+        {"check", "find interrupts delivered inside STI / MOV SS shadows", cmd_check},
 };
 
 static void usage(FILE *f)

@@ -41,5 +41,6 @@ int replay_parse_format(const char *s);
 /* Each command: parse its own options, return an exit status. */
 int cmd_dump(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: MIT
+/* hvreplay check: options and output (text for people, JSON for programs). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "json.h"
+#include "replay.h"
+
+struct check_cli {
+        bool json, summary_only;
+        uint64_t max_findings; /* per trace, 0: all */
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: hvreplay check [OPTIONS] TRACE...\n"
+                   "\n"
+                   "Find every interrupt delivered inside an STI or MOV SS shadow, from the\n"
+                   "guest code decoded out of each trace (never from the backend's own report),\n"
+                   "and cross-check what the backend reported.  Rules: sti-shadow, mov-ss-shadow,\n"
+                   "if-clear, report-mismatch, lost-interrupt, spurious-interrupt; a delivery whose\n"
+                   "previous instruction cannot be decided is 'undetermined', with the reason.\n"
+                   "See docs/checker.md.\n"
+                   "\n"
+                   "Options:\n"
+                   "  --json             one JSON document for all traces (default: text)\n"
+                   "  --summary          only the per-trace summary, no findings (default: all)\n"
+                   "  --max-findings N   print at most N findings per trace (default: all)\n"
+                   "  -h, --help         this text\n"
+                   "\n"
+                   "Exit status: 0 no violation in any trace; 1 violations found; 2 a trace could\n"
+                   "not be read completely (the others are still checked and reported).\n");
+}
+
+/* "0000:1021" in real mode, a linear address otherwise. */
+static void fmt_addr(char *buf, size_t len, bool real, uint16_t cs, uint64_t pc, uint64_t cs_base,
+                     unsigned bits)
+{
+        if (real)
+                snprintf(buf, len, "%04x:%04" PRIx64, cs, (pc - cs_base) & 0xffff);
+        else if (bits == 64)
+                snprintf(buf, len, "%016" PRIx64, pc);
+        else
+                snprintf(buf, len, "%08" PRIx64, pc);
+}
+
+static void fmt_bytes(char *buf, size_t len, const struct check_insn *in)
+{
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (unsigned i = 0; i < in->len && n + 3 < len; i++)
+                n += (size_t)snprintf(buf + n, len - n, "%02x", in->bytes[i]);
+}
+
+static void fmt_backend(char *buf, size_t len, const struct check_finding *f)
+{
+        char intr[64];
+
+        if (!f->have_intr && f->rule != RULE_REPORT_MISMATCH) {
+                snprintf(buf, len, "no injection recorded");
+                return;
+        }
+        replay_fmt_intr(f->intr, intr, sizeof(intr));
+        /* "if=1 shadow=sti ready=0" -> "shadow=sti ready=0" */
+        snprintf(buf, len, "%s", strchr(intr, ' ') ? strchr(intr, ' ') + 1 : intr);
+}
+
+static void print_insn_line(const char *mark, const struct check_finding *f,
+                            const struct check_insn *in, const char *comment)
+{
+        char addr[32], bytes[40];
+
+        fmt_addr(addr, sizeof(addr), in->real, f->cs, in->pc, in->cs_base, in->bits);
+        fmt_bytes(bytes, sizeof(bytes), in);
+        printf("%s%s  %-9s %-18s %s\n", mark, addr, bytes, in->text, comment);
+}
+
+static void print_finding(const struct check_result *r, const struct check_finding *f)
+{
+        char at[32], backend[64], ifc[32] = "";
+        const char *what = "";
+
+        fmt_addr(at, sizeof(at), f->at.real, f->cs, f->pc, f->at.cs_base, f->bits);
+        fmt_backend(backend, sizeof(backend), f);
+        switch (f->rule) {
+        case RULE_STI_SHADOW: what = ", inside the STI shadow"; break;
+        case RULE_MOVSS_SHADOW: what = ", inside the MOV SS shadow"; break;
+        case RULE_IF_CLEAR: what = " with IF=0"; break;
+        default: break;
+        }
+        if (f->prev.valid && (f->rule == RULE_STI_SHADOW ||
+                              (f->rule == RULE_REPORT_MISMATCH && f->shadow_rule == RULE_STI_SHADOW)))
+                snprintf(ifc, sizeof(ifc), "IF %d->1", f->if_before);
+
+        switch (f->rule) {
+        case RULE_REPORT_MISMATCH:
+                printf("%s:#%" PRIu64 " report-mismatch: at %s the backend reported %s, but the "
+                       "decoded stream puts it inside the %s shadow\n",
+                       r->path, f->event, at, backend,
+                       f->shadow_rule == RULE_STI_SHADOW ? "STI" : "MOV SS");
+                if (f->prev.valid)
+                        print_insn_line("    ", f, &f->prev, ifc);
+                print_insn_line(" -> ", f, &f->at, "the exit stopped here");
+                break;
+        case RULE_LOST:
+                printf("%s:#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
+                       " at %s was never delivered\n",
+                       r->path, f->event, f->vector, f->event, at);
+                printf("    backend reported: %s; policy=%s\n", backend, trace_policy_name(f->policy));
+                break;
+        case RULE_SPURIOUS:
+                printf("%s:#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
+                       "injection explains it\n",
+                       r->path, f->event, f->vector, at);
+                break;
+        case RULE_UNDETERMINED:
+                printf("%s:#%" PRIu64 " undetermined: vector 0x%02x delivered at %s: %s\n", r->path,
+                       f->event, f->vector, at, f->reason);
+                break;
+        default:
+                printf("%s:#%" PRIu64 " %s: vector 0x%02x delivered at %s%s\n", r->path, f->event,
+                       check_rule_name(f->rule), f->vector, at, what);
+                if (f->prev.valid)
+                        print_insn_line("    ", f, &f->prev, ifc);
+                print_insn_line(" -> ", f, &f->at, "interrupted here");
+                printf("    backend reported: %s; policy=%s\n", backend,
+                       trace_policy_name(f->policy));
+        }
+}
+
+static void print_summary(const struct check_result *r)
+{
+        static const unsigned shown[] = {RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
+                                         RULE_REPORT_MISMATCH, RULE_LOST, RULE_SPURIOUS};
+        uint64_t und_by[UND_COUNT] = {0};
+        int first = 1;
+
+        printf("%s: %" PRIu64 " deliveries checked (%s, policy %s%s): %zu violations", r->path,
+               r->deliveries, r->backend, trace_policy_name(r->policy),
+               r->single_step ? ", single-step" : "", r->nviolations);
+        for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+                if (!r->by_rule[shown[i]])
+                        continue;
+                printf("%s%s %" PRIu64, first ? " (" : ", ", check_rule_name(shown[i]),
+                       r->by_rule[shown[i]]);
+                first = 0;
+        }
+        printf("%s, %zu undetermined\n", first ? "" : ")", r->nundetermined);
+        for (size_t i = 0; i < r->nundetermined; i++)
+                und_by[r->undetermined[i].und_kind < UND_COUNT ? r->undetermined[i].und_kind : 0]++;
+        for (unsigned u = 1; u < UND_COUNT; u++)
+                if (und_by[u])
+                        printf("  undetermined, %s: %" PRIu64 "\n", check_und_name(u), und_by[u]);
+        for (unsigned n = 0; n < NOTE_COUNT; n++)
+                if (r->notes[n].count)
+                        printf("  note, %s: %" PRIu64 " (e.g. %s)\n", check_note_name(n),
+                               r->notes[n].count, r->notes[n].example);
+        if (r->indirect_jumps)
+                printf("  note, indirect-jumps: %" PRIu64 " in the code (first at 0x%" PRIx64
+                       "); their targets are not counted as predecessors\n",
+                       r->indirect_jumps, r->first_indirect);
+        if (!r->readable)
+                printf("  the trace could not be read completely: %s\n", r->error);
+}
+
+static void json_insn(struct json *j, const char *key, const struct check_insn *in)
+{
+        json_obj(j, key);
+        json_hex(j, "rip", in->pc - in->cs_base);
+        json_hex(j, "pc", in->pc);
+        json_bytes(j, "bytes", in->bytes, in->len);
+        json_str(j, "text", in->text);
+        json_obj_end(j);
+}
+
+static void json_finding(struct json *j, const struct check_finding *f)
+{
+        json_obj(j, NULL);
+        json_str(j, "rule", check_rule_name(f->rule));
+        if (f->rule == RULE_REPORT_MISMATCH)
+                json_str(j, "shadow", check_rule_name(f->shadow_rule));
+        json_hex(j, "vector", f->vector);
+        json_u64(j, "event", f->event);
+        json_hex(j, "rip", f->rip);
+        json_hex(j, "cs", f->cs);
+        json_hex(j, "pc", f->pc);
+        if (f->rule != RULE_LOST && f->rule != RULE_REPORT_MISMATCH)
+                json_hex(j, "rflags", f->flags);
+        if (f->prev.valid)
+                json_insn(j, "prev", &f->prev);
+        if (f->at.valid)
+                json_insn(j, "at", &f->at);
+        if (f->have_intr || f->rule == RULE_REPORT_MISMATCH) {
+                json_obj(j, "backend");
+                if (f->intr & TRACE_INTR_VALID_READY)
+                        json_bool(j, "ready", f->intr & TRACE_INTR_READY);
+                if (f->intr & TRACE_INTR_VALID_SHADOW)
+                        json_str(j, "shadow", trace_shadow_name(f->intr));
+                json_obj_end(j);
+                json_str(j, "policy", trace_policy_name(f->policy));
+        }
+        if (f->rule == RULE_UNDETERMINED) {
+                json_str(j, "why", check_und_name(f->und_kind));
+                json_str(j, "reason", f->reason);
+        }
+        json_obj_end(j);
+}
+
+static void json_result(struct json *j, const struct check_result *r, uint64_t max)
+{
+        json_obj(j, NULL);
+        json_str(j, "trace", r->path);
+        json_bool(j, "readable", r->readable);
+        if (r->error[0])
+                json_str(j, "error", r->error);
+        json_str(j, "backend", r->backend);
+        json_str(j, "policy", trace_policy_name(r->policy));
+        json_bool(j, "single_step", r->single_step);
+        json_u64(j, "exits", r->exits);
+        json_u64(j, "injections", r->injections);
+        json_u64(j, "deliveries", r->deliveries);
+        json_obj(j, "counts");
+        for (unsigned i = RULE_STI_SHADOW; i < RULE_COUNT; i++)
+                if (i != RULE_SECOND_SS)
+                        json_u64(j, check_rule_name(i), r->by_rule[i]);
+        json_obj_end(j);
+        json_arr(j, "violations");
+        for (size_t i = 0; i < r->nviolations && (!max || i < max); i++)
+                json_finding(j, &r->violations[i]);
+        json_arr_end(j);
+        json_arr(j, "undetermined");
+        for (size_t i = 0; i < r->nundetermined && (!max || i < max); i++)
+                json_finding(j, &r->undetermined[i]);
+        json_arr_end(j);
+        json_arr(j, "notes");
+        for (unsigned n = 0; n < NOTE_COUNT; n++) {
+                if (!r->notes[n].count)
+                        continue;
+                json_obj(j, NULL);
+                json_str(j, "kind", check_note_name(n));
+                json_u64(j, "count", r->notes[n].count);
+                json_u64(j, "event", r->notes[n].first_seq);
+                json_str(j, "example", r->notes[n].example);
+                json_obj_end(j);
+        }
+        if (r->indirect_jumps) {
+                json_obj(j, NULL);
+                json_str(j, "kind", "indirect-jumps");
+                json_u64(j, "count", r->indirect_jumps);
+                json_hex(j, "first", r->first_indirect);
+                json_obj_end(j);
+        }
+        json_arr_end(j);
+        json_obj_end(j);
+}
+
+int cmd_check(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"json", no_argument, NULL, 'j'},
+                {"summary", no_argument, NULL, 's'},
+                {"max-findings", required_argument, NULL, 'm'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        struct check_cli cli = {0};
+        struct check_result *res;
+        bool unreadable = false, violations = false;
+        struct json j;
+        char *end;
+        int c, n;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'j': cli.json = true; break;
+                case 's': cli.summary_only = true; break;
+                case 'm':
+                        cli.max_findings = strtoull(optarg, &end, 0);
+                        if (*end || !*optarg || *optarg == '-') {
+                                fprintf(stderr, "hvreplay check: --max-findings: '%s' is not a count\n",
+                                        optarg);
+                                return REPLAY_ERROR;
+                        }
+                        break;
+                case 'h': usage(stdout); return REPLAY_OK;
+                case ':':
+                        fprintf(stderr, "hvreplay check: %s needs a value\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                default:
+                        fprintf(stderr, "hvreplay check: unknown option '%s'\n", argv[optind - 1]);
+                        return REPLAY_ERROR;
+                }
+        }
+        n = argc - optind;
+        if (n < 1) {
+                fprintf(stderr, "hvreplay check: give at least one TRACE (see --help)\n");
+                return REPLAY_ERROR;
+        }
+        res = calloc((size_t)n, sizeof(*res));
+        if (!res) {
+                fprintf(stderr, "hvreplay check: out of memory\n");
+                return REPLAY_ERROR;
+        }
+        if (cli.json) {
+                json_begin(&j, stdout);
+                json_arr(&j, "traces");
+        }
+        for (int i = 0; i < n; i++) {
+                struct check_result *r = &res[i];
+                const char *path = argv[optind + i];
+
+                if (check_trace(path, r)) {
+                        unreadable = true;
+                        /* One line per unreadable trace; partial results are still reported. */
+                        fprintf(stderr, "hvreplay: %s: %s\n", path, r->error);
+                }
+                violations |= r->nviolations > 0;
+                if (cli.json) {
+                        json_result(&j, r, cli.max_findings);
+                        continue;
+                }
+                if (!r->path)
+                        continue;
+                if (!cli.summary_only) {
+                        size_t shown = 0;
+
+                        for (size_t v = 0; v < r->nviolations; v++)
+                                if (!cli.max_findings || shown++ < cli.max_findings)
+                                        print_finding(r, &r->violations[v]);
+                        for (size_t u = 0; u < r->nundetermined; u++)
+                                if (!cli.max_findings || shown++ < cli.max_findings)
+                                        print_finding(r, &r->undetermined[u]);
+                }
+                print_summary(r);
+        }
+        if (cli.json) {
+                json_arr_end(&j);
+                json_end(&j);
+        }
+        for (int i = 0; i < n; i++)
+                check_result_free(&res[i]);
+        free(res);
+        fflush(stdout);
+        if (unreadable)
+                return REPLAY_ERROR;
+        return violations ? REPLAY_FINDINGS : REPLAY_OK;
+}
