@@ -113,7 +113,13 @@ void irq_schedule(struct recorder *rec)
                 set_window(rec, false);
                 return;
         }
-        if (!policy_allows(rec->opts->policy, st->intr, st->rflags)) {
+        /*
+         * Whatever the policy, one interrupt at a time: while the backend
+         * still holds an injected one (queued for its next entry), another
+         * KVM_INTERRUPT would overwrite or merge it.
+         */
+        if ((st->intr & TRACE_INTR_PENDING) ||
+            !policy_allows(rec->opts->policy, st->intr, st->rflags)) {
                 set_window(rec, true);
                 return;
         }

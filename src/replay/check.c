@@ -100,7 +100,6 @@ struct exit_sum {
 struct pending_inj {
         struct trace_disk_inject in;
         struct exit_sum at;       /* the exit it followed */
-        struct known_insn before; /* single-step: retired before that exit */
         bool entered;             /* single-step: the next step was in the handler */
         uint64_t entered_seq;
         bool later_exit;          /* the vCPU ran again after it */
@@ -119,7 +118,7 @@ struct checker {
         /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
         uint64_t io_done[2], io_pending[2];
 
-        struct exit_sum prev, cur;
+        struct exit_sum prev2, prev, cur; /* the last three exits, newest last */
         bool inject_after_prev; /* an injection followed the previous exit */
 
         struct pending_inj pend[MAX_PENDING];
@@ -638,9 +637,14 @@ static bool exit_prev(struct checker *k, const struct exit_sum *s, struct known_
         return true;
 }
 
+static bool iret_possible(const struct checker *k, const struct exit_sum *now, uint64_t pc);
+static void iret_insn(const struct checker *k, const struct exit_sum *now, struct known_insn *ki);
+
 /* The boundary an exit stands at (for a pending I/O exit: before that instruction). */
 static void exit_verdict(struct checker *k, const struct exit_sum *s, struct verdict *v)
 {
+        struct known_insn iret;
+
         struct known_insn ki;
 
         if (exit_prev(k, s, &ki)) {
@@ -655,7 +659,9 @@ static void exit_verdict(struct checker *k, const struct exit_sum *s, struct ver
                          s->seq);
                 return;
         }
-        judge_static(k, s->pc, s->bits, NULL, v);
+        /* The last interrupt's IRET may have returned right here. */
+        iret_insn(k, s, &iret);
+        judge_static(k, s->pc, s->bits, iret_possible(k, s, s->pc) ? &iret : NULL, v);
 }
 
 /* Backend reports vs the decoded stream, at every exit. */
@@ -693,6 +699,17 @@ static void cross_check_exit(struct checker *k, const struct exit_sum *s)
                      "#%" PRIu64 " at 0x%" PRIx64 ": shadow=%s reported where none is required",
                      s->seq, s->pc, trace_shadow_name(s->intr));
         }
+}
+
+/* The last delivery's IRET as an instruction that ran (it creates no shadow). */
+static void iret_insn(const struct checker *k, const struct exit_sum *now, struct known_insn *ki)
+{
+        memset(ki, 0, sizeof(*ki));
+        ki->valid = true;
+        ki->addr = k->last_delivery.probe.pc; /* shown as the handler */
+        ki->ctx = now->ctx;
+        ki->if_before = -1;
+        ki->after_ssld = 0;
 }
 
 /* Whether the interrupted context at exit `now` is exactly what the last IRET restored. */
@@ -739,27 +756,42 @@ static void fill_delivery_finding(struct checker *k, struct check_finding *f, un
                 f->und_kind = v->und;
 }
 
-/* Take the oldest outstanding injection the delivery can explain. */
+/*
+ * The injection a delivery answers: the one made at the exit right before
+ * the delivering entry if there is one, else the oldest outstanding one of
+ * that vector.
+ */
 static bool take_injection(struct checker *k, const struct trace_disk_deliver *d,
-                           struct pending_inj *out)
+                           const struct exit_sum *at, struct pending_inj *out)
 {
+        size_t pick = k->npend;
+
         for (size_t i = 0; i < k->npend; i++) {
                 if (d->vector_from != TRACE_VEC_UNKNOWN && k->pend[i].in.vector != d->vector)
                         continue;
-                *out = k->pend[i];
-                memmove(&k->pend[i], &k->pend[i + 1], (k->npend - i - 1) * sizeof(k->pend[0]));
-                k->npend--;
-                return true;
+                if (pick == k->npend)
+                        pick = i;
+                if (at && k->pend[i].in.after_seq == at->seq) {
+                        pick = i;
+                        break;
+                }
         }
-        return false;
+        if (pick == k->npend)
+                return false;
+        *out = k->pend[pick];
+        memmove(&k->pend[pick], &k->pend[pick + 1], (k->npend - pick - 1) * sizeof(k->pend[0]));
+        k->npend--;
+        return true;
 }
 
 
-/* Where an injection at exit `at` lands, and what ran just before; false if unknown. */
-static bool injection_prev(struct checker *k, const struct pending_inj *pi, uint64_t *landing,
-                           struct known_insn *ki)
+/*
+ * Where the entry after exit `at` lands before any interrupt is taken, and
+ * what ran just before that point; false if unknown.
+ */
+static bool entry_prev(struct checker *k, const struct exit_sum *at, uint64_t *landing,
+                       struct known_insn *ki)
 {
-        const struct exit_sum *at = &pi->at;
         uint64_t addr = at->io_addr;
 
         *landing = at->pc;
@@ -778,19 +810,18 @@ static bool injection_prev(struct checker *k, const struct pending_inj *pi, uint
                 ki->after_ssld = -1;
                 return true;
         }
-        if (exit_prev(k, at, ki))
-                return true;
-        if (k->single_step && pi->before.valid) {
-                *ki = pi->before;
-                return true;
-        }
-        return false;
+        return exit_prev(k, at, ki);
 }
 
+/*
+ * Judge delivery d.  `probe` is the exit of the handler's probe (NULL when
+ * inferred from single-stepping), `at` the exit just before the entry that
+ * delivered it (the vCPU state the interrupt interrupted).
+ */
 static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d,
-                           const struct exit_sum *probe)
+                           const struct exit_sum *probe, const struct exit_sum *at)
 {
-        uint64_t pc = d->cs_base + d->ip, landing;
+        uint64_t pc = d->cs_base + d->ip, landing = 0;
         struct known_insn ki, iret;
         struct check_finding *f;
         struct pending_inj pi;
@@ -798,7 +829,7 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
         uint32_t ctx;
 
         k->res->deliveries++;
-        if (!take_injection(k, d, &pi)) {
+        if (!take_injection(k, d, at, &pi)) {
                 struct code_ctx c = k->code.ctxs[probe ? probe->ctx : 0];
 
                 if (d->frame_bits != 64)
@@ -809,30 +840,27 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
                         fill_delivery_finding(k, f, RULE_SPURIOUS, d, NULL, NULL, ctx);
                 goto out;
         }
-        ctx = pi.at.ctx;
-        if (injection_prev(k, &pi, &landing, &ki) && landing == pc) {
+        if (!at || !at->valid)
+                at = &pi.at; /* no exit between: the injection's own */
+        ctx = at->ctx;
+        if (at->valid && entry_prev(k, at, &landing, &ki) && landing == pc) {
                 judge_insn(k, &ki, &v);
-        } else if (k->single_step && landing == pc) {
+        } else if (k->single_step && at->valid && landing == pc) {
                 memset(&v, 0, sizeof(v));
                 v.rule = RULE_UNDETERMINED;
                 v.und = UND_STEP_UNKNOWN;
                 snprintf(v.reason, sizeof(v.reason),
-                         "the step before the injection at #%" PRIu64 " is not known", pi.at.seq);
+                         "the step before #%" PRIu64 " is not known", at->seq);
         } else {
-                bool extra = iret_possible(k, &pi.at, pc);
+                bool extra = iret_possible(k, at, pc);
 
-                if (landing != pc)
+                if (at->valid && landing != pc)
                         note(k, NOTE_LANDED_ELSEWHERE, d->seq, pc,
-                             "#%" PRIu64 ": injected after #%" PRIu64 " (landing 0x%" PRIx64
-                             "), delivered at 0x%" PRIx64,
-                             d->seq, pi.at.seq, landing, pc);
-                memset(&iret, 0, sizeof(iret));
-                iret.valid = true;
-                iret.addr = k->last_delivery.probe.pc; /* shown as the handler */
-                iret.ctx = pi.at.ctx;
-                iret.if_before = -1;
-                iret.after_ssld = 0;
-                judge_static(k, pc, pi.at.bits, extra ? &iret : NULL, &v);
+                             "#%" PRIu64 ": the entry after #%" PRIu64 " was at 0x%" PRIx64
+                             ", the interrupt landed at 0x%" PRIx64,
+                             d->seq, at->seq, landing, pc);
+                iret_insn(k, at, &iret);
+                judge_static(k, pc, at->bits, extra ? &iret : NULL, &v);
         }
 
         if (!(d->flags & X86_RFLAGS_IF)) {
@@ -888,12 +916,12 @@ static void infer_deliveries(struct checker *k)
                 d.cs_base = k->code.ctxs[pi->at.ctx].cs_base;
                 d.frame_bits = (uint8_t)pi->at.bits;
                 d.handler = pi->in.handler;
-                /* The interrupted point is where the injection lands. */
-                if (!injection_prev(k, pi, &landing, &ki))
+                /* The interrupted point is where the entry after the injection lands. */
+                if (!entry_prev(k, &pi->at, &landing, &ki))
                         landing = pi->at.pc;
                 d.ip = landing - d.cs_base;
                 pi->entered = false;
-                judge_delivery(k, &d, NULL);
+                judge_delivery(k, &d, NULL, &pi->at);
                 i = (size_t)-1; /* judge_delivery removed an entry: rescan */
         }
 }
@@ -920,6 +948,7 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
                         pi->entered_seq = cur->seq;
                 }
         }
+        k->prev2 = k->prev;
         k->prev = *cur;
         k->inject_after_prev = false;
 }
@@ -954,7 +983,6 @@ static void on_inject(struct checker *k, const struct trace_disk_inject *in)
         pi->in = *in;
         if (k->prev.valid && k->prev.seq == in->after_seq) {
                 pi->at = k->prev;
-                pi->before = k->prev.retired;
         } else {
                 pi->at.valid = false;
                 pi->at.seq = in->after_seq;
@@ -1015,9 +1043,11 @@ static int pass2(struct checker *k, struct trace_reader *r)
                         for (size_t i = 0; i < k->npend; i++)
                                 if (k->pend[i].in.vector == ev.deliver.vector)
                                         k->pend[i].entered = false;
-                        judge_delivery(k, &ev.deliver,
-                                       k->prev.valid && k->prev.seq == ev.deliver.seq ? &k->prev
-                                                                                      : NULL);
+                        if (k->prev.valid && k->prev.seq == ev.deliver.seq)
+                                judge_delivery(k, &ev.deliver, &k->prev,
+                                               k->prev2.valid ? &k->prev2 : NULL);
+                        else
+                                judge_delivery(k, &ev.deliver, NULL, NULL);
                         break;
                 case TRACE_REC_END: on_end(k); break;
                 default: break;

@@ -1,0 +1,28 @@
+; cv_intercepted: readiness after intercepted instructions inside a shadow
+; (after crosvm's test_ready_for_interrupt_for_intercepted_instructions).
+; Each shadow-creating instruction is followed by an intercepted one, then
+; another intercepted one that is out of the shadow.
+;
+; Shadows: shadowed_sti (after STI with IF=0), shadowed_movss (after MOV SS).
+; variants: in out
+; corpus-run: --irq 0x30@port:0x40 --irq 0x30@port:0x50
+; corpus-eager: --irq 0x30@rip:{shadowed_movss}
+%include "corpus.inc"
+        bits 16
+        org 0x1000
+start:
+        CORPUS_START
+        HV_IRQ VECTOR
+        EXIT_IO 0x10            ; IF=0: not ready
+        sti
+shadowed_sti:
+        EXIT_IO 0x20            ; in the STI shadow: not ready
+        EXIT_IO 0x30            ; ready
+        nop
+        mov ax, ss
+        mov ss, ax
+shadowed_movss:
+        EXIT_IO 0x40            ; in the MOV SS shadow: not ready
+        EXIT_IO 0x50            ; ready
+        CORPUS_DONE
+        CORPUS_ISR

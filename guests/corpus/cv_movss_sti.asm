@@ -1,0 +1,34 @@
+; cv_movss_sti: readiness around MOV SS and STI (after crosvm's
+; test_interrupt_ready_when_normally_not_interruptible).  IF is 1 except
+; around the STI.  The scenario's intercepted instruction comes right after
+; each shadow-creating instruction, so the exit is taken inside the shadow
+; (IN variant: RIP still at the IN; OUT variant: as the backend reports it).
+;
+; Shadows: shadowed_movss (after MOV SS), shadowed_sti (after STI, IF was 0).
+; Interrupts: hvrec raises vector 0x30 at every instrumentation exit; a
+; correct VMM injects each one only once the shadow is over.
+; variants: in out
+; corpus-run: --irq 0x30@port:0x10 --irq 0x30@port:0x20 --irq 0x30@port:0x40 --irq 0x30@port:0x50
+; corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{shadowed_sti}
+%include "corpus.inc"
+        bits 16
+        org 0x1000
+start:
+        CORPUS_START
+        sti
+        mov ax, ss
+        EXIT_IO 0x10            ; before MOV SS: ready
+        mov ss, ax
+shadowed_movss:
+        EXIT_IO 0x20            ; inside the MOV SS shadow: not ready
+        nop
+        EXIT_IO 0x30            ; after: ready
+        EXIT_IO 0x40            ; before STI: ready
+        cli
+        sti
+shadowed_sti:
+        EXIT_IO 0x50            ; inside the STI shadow: not ready
+        nop
+        EXIT_IO 0x60            ; after: ready
+        CORPUS_DONE
+        CORPUS_ISR

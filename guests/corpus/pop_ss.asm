@@ -1,0 +1,19 @@
+; pop_ss: POP SS shadows the next instruction like MOV SS.
+;
+; Shadows: shadowed_popss.
+; corpus-run: --irq 0x30@port:0x10
+; corpus-eager: --irq 0x30@rip:{shadowed_popss}
+%include "corpus.inc"
+        bits 16
+        org 0x1000
+start:
+        CORPUS_START
+        sti
+        push ss
+        pop ss
+shadowed_popss:
+        inc ax
+        out 0x10, al
+        nop
+        CORPUS_DONE
+        CORPUS_ISR
