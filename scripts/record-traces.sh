@@ -10,6 +10,10 @@ g="$build/guests"
 [ -x "$rec" ] || { echo "record-traces: build first ($rec missing)" >&2; exit 2; }
 [ -r /dev/kvm ] || { echo "record-traces: needs /dev/kvm" >&2; exit 2; }
 
+sym() { # GUEST LABEL: the label's address from the guest's NASM map
+        awk -v s="$2" '$3 == s { print "0x" $2 }' "$g/$1.map"
+}
+
 record() { # NAME GUEST [hvrec options...]
         name=$1 guest=$2
         shift 2
@@ -20,5 +24,16 @@ record() { # NAME GUEST [hvrec options...]
 
 record hello hello
 record demo demo
+# The checker's sample traces: clean, shadow violations, IF=0 deliveries, and
+# a kicked stress run (violations, undetermined deliveries after IRETs).
+record movss-sti-window cv_movss_sti_out --irq 0x30@port:0x10 --irq 0x30@port:0x20 \
+        --irq 0x30@port:0x40 --irq 0x30@port:0x50
+record movss-sti-eager-step cv_movss_sti_out --single-step --inject eager \
+        --irq "0x30@rip:$(sym cv_movss_sti_out shadowed_movss)" \
+        --irq "0x30@rip:$(sym cv_movss_sti_out shadowed_sti)"
+record sti-if-set-eager-step sti_if_set --single-step --inject eager \
+        --irq "0x30@rip:$(sym sti_if_set noshadow_sti)"
+record not-ready-blind cv_not_ready_in --inject blind
+record stress-eager-kick stress --kick 20:0x30 --inject eager --max-exits 6000
 
 scripts/update-golden.sh "$build"

@@ -147,6 +147,7 @@ enum trace_sreg { TRACE_ES, TRACE_CS, TRACE_SS, TRACE_DS, TRACE_FS, TRACE_GS, TR
 #define TRACE_INTR_VALID_NMI    0x0200u
 #define TRACE_INTR_VALID_READY  0x0400u
 #define TRACE_INTR_VALID_IF     0x0800u
+#define TRACE_INTR_VALID_PENDING 0x1000u
 
 /* Guest CPU modes (header.guest_mode). */
 enum trace_mode {

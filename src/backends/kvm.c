@@ -277,7 +277,8 @@ static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r
 static uint64_t intr_from_kvm(const struct kvm_run *run, const struct kvm_vcpu_events *ev,
                               bool window)
 {
-        uint64_t intr = TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI;
+        uint64_t intr = TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI |
+                        TRACE_INTR_VALID_PENDING;
 
         if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW) {
                 intr |= TRACE_INTR_VALID_SHADOW;

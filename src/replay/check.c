@@ -926,6 +926,26 @@ static void infer_deliveries(struct checker *k)
         }
 }
 
+static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
+{
+        struct check_finding *f = violation(k, RULE_LOST);
+
+        if (!f)
+                return;
+        f->rule = RULE_LOST;
+        f->event = pi->in.after_seq;
+        f->vector = pi->in.vector;
+        f->pc = pi->at.pc;
+        f->rip = pi->at.rip;
+        f->cs = pi->at.cs;
+        f->bits = pi->at.bits;
+        f->intr = pi->in.intr;
+        f->have_intr = true;
+        f->policy = pi->in.policy;
+        snprintf(f->reason, sizeof(f->reason),
+                 "at #%" PRIu64 " the backend was ready with nothing queued", seen);
+}
+
 static void on_exit_record(struct checker *k, const struct trace_exit *ex)
 {
         struct exit_sum *cur = &k->cur;
@@ -936,6 +956,25 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
                 step_retired(k, cur);
         cross_check_exit(k, cur);
 
+        /*
+         * A backend that reports itself ready with nothing queued holds no
+         * interrupt: one injected before this exit and not yet reported
+         * delivered is lost.  (Between an injection and its probe the vCPU
+         * is in the handler with IF=0, never ready.)
+         */
+        if ((cur->intr & TRACE_INTR_VALID_READY) && (cur->intr & TRACE_INTR_VALID_PENDING) &&
+            (cur->intr & TRACE_INTR_READY) && !(cur->intr & TRACE_INTR_PENDING)) {
+                for (size_t i = 0; i < k->npend;) {
+                        if (k->pend[i].in.after_seq < cur->seq && !k->pend[i].entered) {
+                                lost(k, &k->pend[i], cur->seq);
+                                memmove(&k->pend[i], &k->pend[i + 1],
+                                        (k->npend - i - 1) * sizeof(k->pend[0]));
+                                k->npend--;
+                        } else {
+                                i++;
+                        }
+                }
+        }
         for (size_t i = 0; i < k->npend; i++) {
                 struct pending_inj *pi = &k->pend[i];
 
@@ -961,20 +1000,7 @@ static void on_inject(struct checker *k, const struct trace_disk_inject *in)
         k->inject_after_prev = true;
         if (k->npend == MAX_PENDING) {
                 /* Far more outstanding than any backend queues: the oldest is lost. */
-                struct check_finding *f = violation(k, RULE_LOST);
-
-                if (f) {
-                        f->rule = RULE_LOST;
-                        f->event = k->pend[0].in.after_seq;
-                        f->vector = k->pend[0].in.vector;
-                        f->pc = k->pend[0].at.pc;
-                        f->rip = k->pend[0].at.rip;
-                        f->cs = k->pend[0].at.cs;
-                        f->bits = k->pend[0].at.bits;
-                        f->intr = k->pend[0].in.intr;
-                        f->have_intr = true;
-                        f->policy = k->pend[0].in.policy;
-                }
+                lost(k, &k->pend[0], in->after_seq);
                 memmove(&k->pend[0], &k->pend[1], (k->npend - 1) * sizeof(k->pend[0]));
                 k->npend--;
         }
@@ -999,31 +1025,12 @@ static void on_inject(struct checker *k, const struct trace_disk_inject *in)
 static void on_end(struct checker *k)
 {
         infer_deliveries(k);
-        for (size_t i = 0; i < k->npend; i++) {
-                const struct pending_inj *pi = &k->pend[i];
-                struct check_finding *f;
-
-                if (!pi->later_exit) {
-                        note(k, NOTE_ENDED_PENDING, pi->in.after_seq, pi->at.pc,
-                             "vector 0x%02x injected after the last exit #%" PRIu64
-                             ": the vCPU never ran again",
-                             pi->in.vector, pi->in.after_seq);
-                        continue;
-                }
-                f = violation(k, RULE_LOST);
-                if (!f)
-                        continue;
-                f->rule = RULE_LOST;
-                f->event = pi->in.after_seq;
-                f->vector = pi->in.vector;
-                f->pc = pi->at.pc;
-                f->rip = pi->at.rip;
-                f->cs = pi->at.cs;
-                f->bits = pi->at.bits;
-                f->intr = pi->in.intr;
-                f->have_intr = true;
-                f->policy = pi->in.policy;
-        }
+        /* Still outstanding: the trace ended before the backend showed where they went. */
+        for (size_t i = 0; i < k->npend; i++)
+                note(k, NOTE_ENDED_PENDING, k->pend[i].in.after_seq, k->pend[i].at.pc,
+                     "vector 0x%02x injected after #%" PRIu64
+                     " was still outstanding when the trace ended",
+                     k->pend[i].in.vector, k->pend[i].in.after_seq);
         k->npend = 0;
 }
 
@@ -1080,6 +1087,7 @@ int check_trace(const char *path, struct check_result *res)
         res->path = path;
         if (open_reader(res, path, &r))
                 return -1;
+        res->opened = true;
         k = calloc(1, sizeof(*k));
         if (!k || disasm_open(&k->dis)) {
                 snprintf(res->error, sizeof(res->error), "out of memory");

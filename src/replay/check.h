@@ -41,7 +41,7 @@ enum check_note {
         NOTE_STI_IF_SET,       /* delivered after STI with IF already 1: legal */
         NOTE_SECOND_SS,        /* delivered after the second of two SS loads */
         NOTE_LANDED_ELSEWHERE, /* delivered somewhere else than the injection exit implies */
-        NOTE_ENDED_PENDING,    /* injected at the very end: the vCPU never ran again */
+        NOTE_ENDED_PENDING,    /* injected, still outstanding when the trace ended */
         NOTE_COUNT
 };
 
@@ -83,6 +83,7 @@ struct check_note_sum {
 
 struct check_result {
         const char *path;
+        bool opened;        /* the header could be read: the rest is meaningful */
         bool readable;      /* the whole trace could be read */
         char error[256];    /* why not */
         uint64_t deliveries, injections, exits;

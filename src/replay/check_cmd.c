@@ -109,8 +109,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
                 break;
         case RULE_LOST:
                 printf("%s:#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
-                       " at %s was never delivered\n",
-                       r->path, f->event, f->vector, f->event, at);
+                       " at %s was never delivered: %s\n",
+                       r->path, f->event, f->vector, f->event, at, f->reason);
                 printf("    backend reported: %s; policy=%s\n", backend, trace_policy_name(f->policy));
                 break;
         case RULE_SPURIOUS:
@@ -135,6 +135,10 @@ static void print_finding(const struct check_result *r, const struct check_findi
 
 static void print_summary(const struct check_result *r)
 {
+        if (!r->opened) {
+                printf("%s: not checked: %s\n", r->path, r->error);
+                return;
+        }
         static const unsigned shown[] = {RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
                                          RULE_REPORT_MISMATCH, RULE_LOST, RULE_SPURIOUS};
         uint64_t und_by[UND_COUNT] = {0};
@@ -204,10 +208,10 @@ static void json_finding(struct json *j, const struct check_finding *f)
                 json_obj_end(j);
                 json_str(j, "policy", trace_policy_name(f->policy));
         }
-        if (f->rule == RULE_UNDETERMINED) {
+        if (f->rule == RULE_UNDETERMINED)
                 json_str(j, "why", check_und_name(f->und_kind));
+        if (f->reason[0])
                 json_str(j, "reason", f->reason);
-        }
         json_obj_end(j);
 }
 

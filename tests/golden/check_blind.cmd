@@ -1,0 +1,1 @@
+check traces/not-ready-blind.zst

@@ -1,0 +1,1 @@
+check traces/demo.zst traces/movss-sti-window.zst

@@ -1,0 +1,1 @@
+check traces/movss-sti-eager-step.zst traces/sti-if-set-eager-step.zst

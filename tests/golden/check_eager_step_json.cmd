@@ -1,0 +1,1 @@
+check --json traces/movss-sti-eager-step.zst

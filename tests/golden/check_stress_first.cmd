@@ -1,0 +1,1 @@
+check --max-findings 6 traces/stress-eager-kick.zst

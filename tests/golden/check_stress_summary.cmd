@@ -1,0 +1,1 @@
+check --summary traces/stress-eager-kick.zst

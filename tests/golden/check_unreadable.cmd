@@ -1,0 +1,1 @@
+check traces/demo.zst tests/golden/check_unreadable.cmd
