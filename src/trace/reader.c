@@ -462,21 +462,14 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
         }
 }
 
-int trace_reader_open(struct trace_reader **rp, const char *path)
+/* Open into an allocated reader; on error r->msg says why. */
+static int reader_open(struct trace_reader *r, const char *path)
 {
         struct trace_disk_preamble pre;
-        struct trace_reader *r;
         struct trace_event ev;
         uint32_t magic;
         int err;
 
-        if (rp)
-                *rp = NULL;
-        r = calloc(1, sizeof(*r));
-        if (!r)
-                return TRACE_ERR_NOMEM;
-        if (rp)
-                *rp = r;
         r->fd = -1;
         r->in_cap = ZSTD_DStreamInSize();
         r->in = malloc(r->in_cap);
@@ -505,7 +498,10 @@ int trace_reader_open(struct trace_reader **rp, const char *path)
 
         err = want(r, sizeof(pre));
         if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
-                if (r->raw_len >= TRACE_MAGIC_LEN && memcmp(r->raw, TRACE_MAGIC, TRACE_MAGIC_LEN))
+                /* Even a few bytes of content tell a stranger from a cut trace. */
+                size_t n = r->raw_len < TRACE_MAGIC_LEN ? r->raw_len : TRACE_MAGIC_LEN;
+
+                if (n && memcmp(r->raw, TRACE_MAGIC, n))
                         return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
                 return fail(r, TRACE_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
                             (unsigned long long)r->in_total);
@@ -530,6 +526,21 @@ int trace_reader_open(struct trace_reader **rp, const char *path)
         /* The header event is returned again by the first trace_reader_next. */
         r->header_pending = true;
         return TRACE_OK;
+}
+
+int trace_reader_open(struct trace_reader **rp, const char *path)
+{
+        struct trace_reader *r = calloc(1, sizeof(*r));
+        int err;
+
+        if (rp)
+                *rp = r;
+        if (!r)
+                return TRACE_ERR_NOMEM;
+        err = reader_open(r, path);
+        if (!rp)
+                trace_reader_close(r); /* the caller wanted the verdict only */
+        return err;
 }
 
 const struct trace_header *trace_reader_header(const struct trace_reader *r)

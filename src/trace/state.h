@@ -33,7 +33,8 @@ static inline int trace_field_differs_fast(const struct trace_vcpu_state *a,
 
         if (trace_field_slots[f].size == 8)
                 return x[0] != y[0];
-        return (x[0] ^ y[0]) | (x[1] ^ y[1]);
+        /* Compared, not returned: an int would drop the high half of the XOR. */
+        return ((x[0] ^ y[0]) | (x[1] ^ y[1])) != 0;
 }
 
 #endif

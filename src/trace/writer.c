@@ -125,8 +125,10 @@ static int end_frame_locked(struct trace_writer *w)
 static uint8_t *reserve(struct trace_writer *w, size_t n)
 {
         if (w->raw_len + n > w->raw_cap) {
-                if (w->raw_len && compress_raw(w, ZSTD_e_continue)) {
-                        w->error = -EIO;
+                int err = w->raw_len ? compress_raw(w, ZSTD_e_continue) : 0;
+
+                if (err) {
+                        w->error = err; /* the real cause: -ENOSPC, -EPIPE, ... */
                         return NULL;
                 }
                 if (n > w->raw_cap) {
@@ -214,11 +216,12 @@ static void *flusher_main(void *arg)
                 struct timespec until;
                 uint64_t t = now_ns(), wake_at;
 
-                if (w->frame_open && t - w->frame_start_ns >= period_ns) {
+                /* After a write error the writer is dead: just wait to be stopped. */
+                if (!w->error && w->frame_open && t - w->frame_start_ns >= period_ns) {
                         end_frame_locked(w);
                         continue;
                 }
-                wake_at = (w->frame_open ? w->frame_start_ns : t) + period_ns;
+                wake_at = (w->frame_open && !w->error ? w->frame_start_ns : t) + period_ns;
                 until.tv_sec = (time_t)(wake_at / 1000000000ull);
                 until.tv_nsec = (long)(wake_at % 1000000000ull);
                 pthread_cond_timedwait(&w->wake, &w->lock, &until);

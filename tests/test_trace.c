@@ -1,0 +1,2888 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of the trace format library: writer/reader round trips of every
+ * record type and field, delta encoding over long random sequences, zstd
+ * framing, robustness against truncated and corrupt input, the names API,
+ * the state helpers and the background flush thread.
+ *
+ * Expected values come from the inputs the tests write and from the format
+ * as documented in include/hvtrace/trace.h and docs/trace-format.md, never
+ * from a previous run of the implementation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <zstd.h>
+
+#include "helpers.h"
+
+/* ------------------------------------------------------------------------ */
+/* Temporary directory (one per test: Criterion runs each test in a child)   */
+/* ------------------------------------------------------------------------ */
+
+static char g_dir[256];
+
+static void setup(void)
+{
+        snprintf(g_dir, sizeof(g_dir), "/tmp/hvtrace-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(g_dir), "mkdtemp: %s", strerror(errno));
+}
+
+static void teardown(void)
+{
+        DIR *d;
+        struct dirent *de;
+
+        if (!g_dir[0])
+                return;
+        d = opendir(g_dir);
+        if (d) {
+                while ((de = readdir(d))) {
+                        char p[512];
+
+                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                                continue;
+                        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
+                        unlink(p);
+                }
+                closedir(d);
+        }
+        rmdir(g_dir);
+        g_dir[0] = 0;
+}
+
+TestSuite(trace, .init = setup, .fini = teardown);
+
+static const char *tpath(const char *name)
+{
+        static char bufs[8][512];
+        static int slot;
+        char *b = bufs[slot++ % 8];
+
+        snprintf(b, sizeof(bufs[0]), "%s/%s", g_dir, name);
+        return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small utilities                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* splitmix64: a seeded, portable PRNG. */
+static uint64_t rnd(uint64_t *s)
+{
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+static void rnd_bytes(uint64_t *s, void *dst, size_t n)
+{
+        uint8_t *p = dst;
+
+        for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t)rnd(s);
+}
+
+static uint64_t fnv(const void *data, size_t n)
+{
+        const uint8_t *p = data;
+        uint64_t h = 0xcbf29ce484222325ull;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * 0x100000001b3ull;
+        return h;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+        FILE *f = fopen(path, "rb");
+        uint8_t *buf = NULL;
+        size_t cap = 0, n = 0, got;
+
+        cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
+        do {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 65536;
+                        buf = realloc(buf, cap);
+                        cr_assert_not_null(buf);
+                }
+                got = fread(buf + n, 1, cap - n, f);
+                n += got;
+        } while (got);
+        fclose(f);
+        *len = n;
+        return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const uint8_t *p = data;
+
+        cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+        while (len) {
+                ssize_t n = write(fd, p, len);
+
+                cr_assert(n > 0, "write %s: %s", path, strerror(errno));
+                p += n;
+                len -= (size_t)n;
+        }
+        close(fd);
+}
+
+static uint64_t file_size(const char *path)
+{
+        struct stat st;
+
+        cr_assert_eq(stat(path, &st), 0, "stat %s", path);
+        return (uint64_t)st.st_size;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+        size_t n;
+        uint8_t *b = read_file(from, &n);
+
+        write_file(to, b, n);
+        free(b);
+}
+
+/* The reader's message must be one non-empty line naming the problem. */
+static void check_msg(const struct trace_reader *r, const char *needle)
+{
+        const char *m = trace_reader_message(r);
+
+        cr_assert_not_null(m);
+        cr_assert(m[0], "empty message");
+        cr_assert_null(strchr(m, '\n'), "message is not a single line: '%s'", m);
+        if (needle)
+                cr_assert_not_null(strstr(m, needle), "message '%s' does not contain '%s'", m,
+                                   needle);
+}
+
+/* "truncated after N records": the N. */
+static uint64_t msg_truncated_count(const struct trace_reader *r)
+{
+        const char *m = strstr(trace_reader_message(r), "truncated after ");
+        unsigned long long n;
+
+        cr_assert_not_null(m, "message '%s' lacks 'truncated after'", trace_reader_message(r));
+        cr_assert_eq(sscanf(m, "truncated after %llu", &n), 1, "message '%s'",
+                     trace_reader_message(r));
+        return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* zstd helpers and a raw-stream builder                                    */
+/* ------------------------------------------------------------------------ */
+
+struct rawbuf {
+        uint8_t *p;
+        size_t len, cap;
+};
+
+static void rb_put(struct rawbuf *b, const void *d, size_t n)
+{
+        if (b->len + n > b->cap) {
+                b->cap = (b->len + n) * 2 + 64;
+                b->p = realloc(b->p, b->cap);
+                cr_assert_not_null(b->p);
+        }
+        if (n)
+                memcpy(b->p + b->len, d, n);
+        b->len += n;
+}
+
+static void rb_preamble(struct rawbuf *b, uint16_t version, uint16_t minor)
+{
+        struct trace_disk_preamble pre = {.version = version, .minor = minor};
+
+        memcpy(pre.magic, "HVTRACE\x1a", 8);
+        rb_put(b, &pre, sizeof(pre));
+}
+
+static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *payload,
+                   size_t len)
+{
+        struct trace_disk_rec rec = {type, flags, (uint32_t)len};
+
+        rb_put(b, &rec, sizeof(rec));
+        rb_put(b, payload, len);
+}
+
+static void rb_min_header(struct rawbuf *b)
+{
+        struct trace_disk_header h = {.mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1};
+
+        rb_rec(b, TRACE_REC_HEADER, 0, &h, sizeof(h));
+}
+
+/* One zstd frame of `raw` (no checksum: like a foreign writer could do). */
+static void compress_to(const char *path, const void *raw, size_t len)
+{
+        size_t cap = ZSTD_compressBound(len), n;
+        void *out = malloc(cap);
+
+        cr_assert_not_null(out);
+        n = ZSTD_compress(out, cap, raw, len, 1);
+        cr_assert(!ZSTD_isError(n), "ZSTD_compress: %s", ZSTD_getErrorName(n));
+        write_file(path, out, n);
+        free(out);
+}
+
+/* Append a compressed frame of raw[off, off+len) to a buffer. */
+static void append_frame(struct rawbuf *file, const void *raw, size_t len)
+{
+        size_t cap = ZSTD_compressBound(len), n;
+        void *out = malloc(cap);
+
+        cr_assert_not_null(out);
+        n = ZSTD_compress(out, cap, raw, len, 1);
+        cr_assert(!ZSTD_isError(n), "ZSTD_compress: %s", ZSTD_getErrorName(n));
+        rb_put(file, out, n);
+        free(out);
+}
+
+/* Decompress a whole sequence of frames with the streaming API.  Returns 0 or -1. */
+static int decompress_all(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len)
+{
+        ZSTD_DCtx *d = ZSTD_createDCtx();
+        ZSTD_inBuffer in = {src, len, 0};
+        size_t cap = 1 << 20, n = 0, ret = 1;
+        uint8_t *buf = malloc(cap);
+
+        cr_assert(d && buf);
+        while (in.pos < in.size) {
+                ZSTD_outBuffer o;
+
+                if (cap - n < ZSTD_DStreamOutSize()) {
+                        cap *= 2;
+                        buf = realloc(buf, cap);
+                        cr_assert_not_null(buf);
+                }
+                o = (ZSTD_outBuffer){buf + n, cap - n, 0};
+                ret = ZSTD_decompressStream(d, &o, &in);
+                n += o.pos;
+                if (ZSTD_isError(ret))
+                        break;
+        }
+        ZSTD_freeDCtx(d);
+        if (ZSTD_isError(ret) || ret != 0) {
+                free(buf);
+                return -1;
+        }
+        *out = buf;
+        *out_len = n;
+        return 0;
+}
+
+/* Offsets where each zstd frame of the file ends.  Returns the frame count. */
+static size_t frame_ends(const uint8_t *buf, size_t len, size_t *ends, size_t max)
+{
+        size_t off = 0, n = 0;
+
+        while (off < len) {
+                size_t fs = ZSTD_findFrameCompressedSize(buf + off, len - off);
+
+                cr_assert(!ZSTD_isError(fs), "frame at %zu: %s", off, ZSTD_getErrorName(fs));
+                off += fs;
+                cr_assert_lt(n, max, "too many frames");
+                ends[n++] = off;
+        }
+        return n;
+}
+
+/* Count the records in a decompressed piece that holds whole records. */
+static size_t count_records(const uint8_t *p, size_t len, bool *whole)
+{
+        size_t off = 0, n = 0;
+
+        while (off + sizeof(struct trace_disk_rec) <= len) {
+                struct trace_disk_rec rec;
+
+                memcpy(&rec, p + off, sizeof(rec));
+                if (off + sizeof(rec) + rec.size > len)
+                        break;
+                off += sizeof(rec) + rec.size;
+                n++;
+        }
+        *whole = off == len;
+        return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* vCPU state model (independent of the library's own field table)         */
+/* ------------------------------------------------------------------------ */
+
+static void *field_ptr(struct trace_vcpu_state *st, unsigned f)
+{
+        if (f <= TRACE_F_R15)
+                return &st->gpr[f];
+        switch (f) {
+        case TRACE_F_RIP: return &st->rip;
+        case TRACE_F_RFLAGS: return &st->rflags;
+        case TRACE_F_CR0: return &st->cr0;
+        case TRACE_F_CR2: return &st->cr2;
+        case TRACE_F_CR3: return &st->cr3;
+        case TRACE_F_CR4: return &st->cr4;
+        case TRACE_F_EFER: return &st->efer;
+        case TRACE_F_GDT: return &st->gdt;
+        case TRACE_F_IDT: return &st->idt;
+        case TRACE_F_INTR: return &st->intr;
+        default: return &st->seg[f - TRACE_F_ES];
+        }
+}
+
+static const void *field_cptr(const struct trace_vcpu_state *st, unsigned f)
+{
+        return field_ptr((struct trace_vcpu_state *)st, f);
+}
+
+static size_t fsize(unsigned f)
+{
+        return (f >= TRACE_F_ES && f <= TRACE_F_GS) || f == TRACE_F_GDT || f == TRACE_F_IDT ? 16
+                                                                                          : 8;
+}
+
+static uint32_t diff_mask(const struct trace_vcpu_state *a, const struct trace_vcpu_state *b)
+{
+        uint32_t m = 0;
+
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++)
+                if (memcmp(field_cptr(a, f), field_cptr(b, f), fsize(f)))
+                        m |= 1u << f;
+        return m;
+}
+
+/* Describe the first difference between two states; false if any. */
+static bool state_eq(const struct trace_vcpu_state *got, const struct trace_vcpu_state *want,
+                     char *why, size_t n)
+{
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
+                if (!memcmp(field_cptr(got, f), field_cptr(want, f), fsize(f)))
+                        continue;
+                if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
+                        const struct trace_disk_seg *g = &got->seg[f - TRACE_F_ES],
+                                                    *w = &want->seg[f - TRACE_F_ES];
+
+                        snprintf(why, n,
+                                 "%s: got base %#" PRIx64 " limit %#x sel %#x attr %#x, "
+                                 "want base %#" PRIx64 " limit %#x sel %#x attr %#x",
+                                 trace_field_name(f), g->base, g->limit, g->selector, g->attr,
+                                 w->base, w->limit, w->selector, w->attr);
+                } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
+                        const struct trace_disk_dtable *g = field_cptr(got, f),
+                                                       *w = field_cptr(want, f);
+
+                        snprintf(why, n,
+                                 "%s: got base %#" PRIx64 " limit %#x, want base %#" PRIx64
+                                 " limit %#x",
+                                 trace_field_name(f), g->base, g->limit, w->base, w->limit);
+                } else {
+                        snprintf(why, n, "%s: got %#" PRIx64 ", want %#" PRIx64,
+                                 trace_field_name(f), *(const uint64_t *)field_cptr(got, f),
+                                 *(const uint64_t *)field_cptr(want, f));
+                }
+                return false;
+        }
+        if (memcmp(got, want, sizeof(*got))) {
+                snprintf(why, n, "reserved bytes differ");
+                return false;
+        }
+        return true;
+}
+
+static void rand_seg(uint64_t *s, struct trace_disk_seg *g)
+{
+        g->base = rnd(s);
+        g->limit = (uint32_t)rnd(s);
+        g->selector = (uint16_t)rnd(s);
+        g->attr = (uint16_t)(rnd(s) & 0x1fff); /* every defined attr bit */
+}
+
+static void rand_dtable(uint64_t *s, struct trace_disk_dtable *d)
+{
+        d->base = rnd(s);
+        d->limit = (uint16_t)rnd(s);
+}
+
+static void rand_state(uint64_t *s, struct trace_vcpu_state *st)
+{
+        memset(st, 0, sizeof(*st));
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
+                if (f >= TRACE_F_ES && f <= TRACE_F_GS)
+                        rand_seg(s, &st->seg[f - TRACE_F_ES]);
+                else if (f == TRACE_F_GDT || f == TRACE_F_IDT)
+                        rand_dtable(s, field_ptr(st, f));
+                else
+                        *(uint64_t *)field_ptr(st, f) = rnd(s);
+        }
+}
+
+/* Change one field, often only one part of it (e.g. a selector alone). */
+static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
+{
+        uint64_t r = rnd(s);
+
+        if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
+                struct trace_disk_seg *g = &st->seg[f - TRACE_F_ES];
+
+                switch (r % 7) {
+                case 0: g->base = rnd(s); break;
+                case 1: g->base ^= 1ull << (rnd(s) % 64); break;
+                case 2: g->limit = (uint32_t)rnd(s); break;
+                case 3: g->selector ^= (uint16_t)(1u << (rnd(s) % 16)); break;
+                case 4: g->attr ^= (uint16_t)(1u << (rnd(s) % 13)); break;
+                case 5: g->selector = (uint16_t)rnd(s); g->attr = (uint16_t)(rnd(s) & 0x1fff); break;
+                default: rand_seg(s, g); break;
+                }
+        } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
+                struct trace_disk_dtable *d = field_ptr(st, f);
+
+                switch (r % 4) {
+                case 0: d->base = rnd(s); break;
+                case 1: d->base ^= 1ull << (rnd(s) % 64); break;
+                case 2: d->limit ^= (uint16_t)(1u << (rnd(s) % 16)); break;
+                default: rand_dtable(s, d); break;
+                }
+        } else {
+                uint64_t *v = field_ptr(st, f);
+
+                switch (r % 3) {
+                case 0: *v = rnd(s); break;
+                case 1: *v += 1 + rnd(s) % 16; break;
+                default: *v ^= 1ull << (rnd(s) % 64); break;
+                }
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writer / reader helpers                                                  */
+/* ------------------------------------------------------------------------ */
+
+static struct trace_writer *open_writer(const char *path, unsigned frame_records,
+                                        unsigned frame_ms, int bg)
+{
+        struct trace_writer_opts o = {.frame_records = frame_records, .frame_ms = frame_ms,
+                                      .background_flush = bg};
+        struct trace_writer *w = NULL;
+        int err = trace_writer_open(&w, path, &o);
+
+        cr_assert_eq(err, 0, "trace_writer_open %s: %s", path, strerror(-err));
+        cr_assert_not_null(w);
+        return w;
+}
+
+static void write_min_header(struct trace_writer *w)
+{
+        struct trace_header h = {0};
+
+        h.h.mem_size = 0x10000;
+        h.h.entry = 0x7c00;
+        h.h.guest_mode = TRACE_MODE_REAL;
+        cr_assert_eq(trace_write_header(w, &h), 0);
+}
+
+static void write_end(struct trace_writer *w, uint64_t exits, const char *msg)
+{
+        struct trace_disk_end e = {.exits = exits, .why = TRACE_END_GUEST_EXIT};
+
+        cr_assert_eq(trace_write_end(w, &e, msg), 0);
+}
+
+static void close_writer(struct trace_writer *w)
+{
+        int err = trace_writer_close(w);
+
+        cr_assert_eq(err, 0, "trace_writer_close: %s", strerror(-err));
+}
+
+static struct trace_reader *must_open(const char *path)
+{
+        struct trace_reader *r = NULL;
+        int err = trace_reader_open(&r, path);
+
+        cr_assert_eq(err, TRACE_OK, "trace_reader_open %s: %d %s", path, err,
+                     trace_reader_message(r));
+        cr_assert_not_null(r);
+        return r;
+}
+
+static void expect_next(struct trace_reader *r, struct trace_event *ev, uint16_t type)
+{
+        int err = trace_reader_next(r, ev);
+
+        cr_assert_eq(err, TRACE_OK, "trace_reader_next: %d %s", err, trace_reader_message(r));
+        cr_assert_eq(ev->type, type, "record %" PRIu64 ": type %u (%s), want %u (%s)", ev->index,
+                     ev->type, trace_rec_type_name(ev->type), type, trace_rec_type_name(type));
+}
+
+/* Compare a read exit with the one written (state, time, tail). */
+static void check_exit(const struct trace_exit *got, const struct trace_exit *want,
+                       uint32_t want_changed, const char *ctx)
+{
+        char why[512];
+
+        cr_assert_eq(got->seq, want->seq, "%s: seq %" PRIu64 " want %" PRIu64, ctx, got->seq,
+                     want->seq);
+        cr_assert_eq(got->time_ns, want->time_ns, "%s: time_ns %" PRIu64 " want %" PRIu64, ctx,
+                     got->time_ns, want->time_ns);
+        cr_assert_eq(got->guest_ns, want->guest_ns, "%s: guest_ns %" PRIu64 " want %" PRIu64, ctx,
+                     got->guest_ns, want->guest_ns);
+        cr_assert_eq(got->reason, want->reason, "%s: reason %u want %u", ctx, got->reason,
+                     want->reason);
+        cr_assert_eq(got->raw_reason, want->raw_reason, "%s: raw_reason", ctx);
+        if (!state_eq(&got->st, &want->st, why, sizeof(why)))
+                cr_assert_fail("%s: state differs: %s", ctx, why);
+        cr_assert_eq(got->changed, want_changed, "%s: changed %#x want %#x", ctx, got->changed,
+                     want_changed);
+        cr_assert_eq(got->insn_len, want->insn_len, "%s: insn_len %u want %u", ctx, got->insn_len,
+                     want->insn_len);
+        cr_assert_arr_eq(got->insn, want->insn, want->insn_len, "%s: insn bytes", ctx);
+        switch (want->reason) {
+        case TRACE_EXIT_IO: {
+                size_t n = (size_t)want->u.io.io.size * want->u.io.io.count;
+
+                cr_assert_eq(got->u.io.io.port, want->u.io.io.port, "%s: port", ctx);
+                cr_assert_eq(got->u.io.io.size, want->u.io.io.size, "%s: size", ctx);
+                cr_assert_eq(got->u.io.io.dir, want->u.io.io.dir, "%s: dir", ctx);
+                cr_assert_eq(got->u.io.io.count, want->u.io.io.count, "%s: count", ctx);
+                if (n) {
+                        cr_assert_not_null(got->u.io.data, "%s: io data", ctx);
+                        cr_assert_arr_eq(got->u.io.data, want->u.io.data, n, "%s: io data", ctx);
+                }
+                break;
+        }
+        case TRACE_EXIT_MMIO:
+                cr_assert_eq(got->u.mmio.addr, want->u.mmio.addr, "%s: mmio addr", ctx);
+                cr_assert_eq(got->u.mmio.len, want->u.mmio.len, "%s: mmio len", ctx);
+                cr_assert_eq(got->u.mmio.is_write, want->u.mmio.is_write, "%s: mmio dir", ctx);
+                cr_assert_arr_eq(got->u.mmio.data, want->u.mmio.data, 8, "%s: mmio data", ctx);
+                break;
+        case TRACE_EXIT_FAIL_ENTRY:
+                cr_assert_eq(got->u.fail_entry.hw_reason, want->u.fail_entry.hw_reason, "%s", ctx);
+                cr_assert_eq(got->u.fail_entry.cpu, want->u.fail_entry.cpu, "%s", ctx);
+                break;
+        case TRACE_EXIT_INTERNAL:
+                cr_assert_eq(got->u.internal.internal.suberror,
+                             want->u.internal.internal.suberror, "%s: suberror", ctx);
+                cr_assert_eq(got->u.internal.internal.ndata, want->u.internal.internal.ndata,
+                             "%s: ndata", ctx);
+                cr_assert_arr_eq(got->u.internal.data, want->u.internal.data,
+                                 8 * want->u.internal.internal.ndata, "%s: internal data", ctx);
+                break;
+        case TRACE_EXIT_DEBUG:
+                cr_assert_eq(got->u.debug.exception, want->u.debug.exception, "%s", ctx);
+                cr_assert_eq(got->u.debug.pc, want->u.debug.pc, "%s", ctx);
+                cr_assert_eq(got->u.debug.dr6, want->u.debug.dr6, "%s", ctx);
+                cr_assert_eq(got->u.debug.dr7, want->u.debug.dr7, "%s", ctx);
+                break;
+        case TRACE_EXIT_EXCEPTION:
+                cr_assert_eq(got->u.exception.vector, want->u.exception.vector, "%s", ctx);
+                cr_assert_eq(got->u.exception.error_code, want->u.exception.error_code, "%s", ctx);
+                cr_assert_eq(got->u.exception.cr2, want->u.exception.cr2, "%s", ctx);
+                break;
+        default: break;
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* 1. Round trips                                                           */
+/* ------------------------------------------------------------------------ */
+
+static void check_header(const struct trace_header *got, const struct trace_header *want,
+                         const char *const *want_str)
+{
+        cr_assert_eq(got->h.load_addr, want->h.load_addr);
+        cr_assert_eq(got->h.entry, want->h.entry);
+        cr_assert_eq(got->h.mem_size, want->h.mem_size);
+        cr_assert_eq(got->h.seed, want->h.seed);
+        cr_assert_eq(got->h.start_realtime_ns, want->h.start_realtime_ns);
+        cr_assert_eq(got->h.guest_mode, want->h.guest_mode);
+        cr_assert_eq(got->h.flags, want->h.flags);
+        cr_assert_eq(got->h.backend_caps, want->h.backend_caps);
+        cr_assert_eq(got->h.inject_policy, want->h.inject_policy);
+        for (unsigned k = 1; k < TRACE_STR_COUNT; k++) {
+                if (k == TRACE_STR_CMDLINE)
+                        continue;
+                cr_assert_not_null(got->str[k], "str[%u] is NULL", k);
+                cr_assert_str_eq(got->str[k], want_str[k] ? want_str[k] : "", "string key %u", k);
+        }
+        cr_assert_eq(got->argc, want->argc, "argc %d want %d", got->argc, want->argc);
+        for (int i = 0; i < want->argc; i++)
+                cr_assert_str_eq(got->argv[i], want->argv[i], "argv[%d]", i);
+}
+
+Test(trace, header_roundtrip_every_field_and_string)
+{
+        static const char *const argv[] = {"/usr/bin/hvrec", "run", "", "with space",
+                                           "--seed=0x5", "  lead", "trail  ", ""};
+        const char *str[TRACE_STR_COUNT] = {0};
+        char *long_str = malloc(65536);
+        const char *path = tpath("hdr.zst");
+        struct trace_header h = {0};
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        memset(long_str, 'g', 65535);
+        long_str[65535] = 0; /* the longest string a uint16_t length can hold */
+        str[TRACE_STR_TOOL_VERSION] = "hvtrace 9.8.7";
+        str[TRACE_STR_BACKEND] = "kvm";
+        str[TRACE_STR_BACKEND_VERSION] = "api 12 (with spaces)";
+        str[TRACE_STR_CPU_VENDOR] = "GenuineIntel";
+        str[TRACE_STR_CPU_MODEL] = "Intel(R) Xeon(R) \xc3\xa9 model 85";
+        str[TRACE_STR_KERNEL] = "";
+        str[TRACE_STR_GUEST] = long_str;
+
+        h.h.load_addr = 0x0000000000007c00ull;
+        h.h.entry = 0xffff0000fff0fff0ull;
+        h.h.mem_size = 0x0000000123456000ull;
+        h.h.seed = 0xdeadbeefcafebabeull;
+        h.h.start_realtime_ns = 1732550000123456789ull;
+        h.h.guest_mode = TRACE_MODE_LONG;
+        h.h.flags = TRACE_HDR_SINGLE_STEP | TRACE_HDR_KICKS;
+        h.h.backend_caps = 0x7f;
+        h.h.inject_policy = TRACE_POLICY_BACKEND;
+        for (unsigned k = 1; k < TRACE_STR_COUNT; k++)
+                h.str[k] = str[k];
+        h.argv = argv;
+        h.argc = 8;
+
+        w = open_writer(path, 0, 0, 0);
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        write_end(w, 0, "done");
+        close_writer(w);
+
+        r = must_open(path);
+        check_header(trace_reader_header(r), &h, str);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(ev.index, 0);
+        check_header(&ev.header, &h, str);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(ev.index, 1);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        cr_assert(trace_reader_complete(r));
+        cr_assert_eq(trace_reader_records(r), 2);
+        trace_reader_close(r);
+        free(long_str);
+}
+
+Test(trace, header_without_strings_or_argv)
+{
+        const char *path = tpath("hdr0.zst");
+        const char *none[TRACE_STR_COUNT] = {0};
+        struct trace_header h = {0};
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        h.h.mem_size = 4096;
+        h.h.guest_mode = TRACE_MODE_PROTECTED;
+        w = open_writer(path, 0, 0, 0);
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        write_end(w, 0, NULL);
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        check_header(&ev.header, &h, none);
+        cr_assert_eq(ev.header.argc, 0);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_str_eq(ev.end.message, "", "a NULL end message reads back as empty");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+}
+
+static bool page_has_data(const uint8_t *p, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (p[i])
+                        return true;
+        return false;
+}
+
+Test(trace, memory_roundtrip_skips_zero_pages)
+{
+        const size_t mem_size = 4u << 20;
+        const uint64_t extra_gpa = 0x380003;
+        const size_t extra_len = 5001;
+        const char *path = tpath("mem.zst");
+        uint8_t *img = calloc(1, mem_size), *got = calloc(1, mem_size), *extra = malloc(extra_len);
+        uint64_t s = 42, first_bytes = 0, nz_pages = 0, recs_before;
+        struct trace_header h = {0};
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        size_t nmem = 0;
+        int err;
+
+        cr_assert(img && got && extra);
+        img[1] = 0x11;
+        img[4095] = 0xff;                                   /* last byte of page 0 */
+        rnd_bytes(&s, img + 0x3001, 0x5003 - 0x3001);       /* odd start and end */
+        img[0x9fff] = 0x01;                                 /* a page with one byte */
+        rnd_bytes(&s, img + 0x100000, 0x180000);            /* 1.5 MiB: split into chunks */
+        img[mem_size - 1] = 0x5a;                           /* the very last byte */
+        for (size_t pg = 0; pg < mem_size; pg += 4096)
+                nz_pages += page_has_data(img + pg, 4096);
+        for (size_t i = 0; i < extra_len; i++)
+                extra[i] = (uint8_t)(1 + i % 255); /* no zero byte */
+
+        h.h.mem_size = mem_size;
+        w = open_writer(path, 0, 0, 0);
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        cr_assert_eq(trace_write_memory(w, 0, img, mem_size), 0);
+        /* An unaligned range with a length that is not a page multiple. */
+        cr_assert_eq(trace_write_memory(w, extra_gpa, extra, extra_len), 0);
+        memcpy(img + extra_gpa, extra, extra_len);
+        /* All zero: nothing at all is written. */
+        recs_before = trace_writer_records(w);
+        cr_assert_eq(trace_write_memory(w, 0x200000, got, 0x10000), 0);
+        cr_assert_eq(trace_writer_records(w), recs_before, "an all-zero range wrote records");
+        write_end(w, 0, "");
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK && ev.type == TRACE_REC_MEMORY) {
+                cr_assert_leq(ev.memory.gpa, mem_size);
+                cr_assert_leq(ev.memory.len, mem_size - ev.memory.gpa,
+                              "memory record past mem_size");
+                cr_assert_gt(ev.memory.len, 0);
+                cr_assert_leq(ev.memory.len, TRACE_MAX_RECORD);
+                memcpy(got + ev.memory.gpa, ev.memory.data, ev.memory.len);
+                if (ev.memory.gpa < extra_gpa || ev.memory.gpa >= extra_gpa + extra_len) {
+                        /* From the page-aligned image: only whole non-zero pages. */
+                        cr_assert_eq(ev.memory.gpa % 4096, 0, "gpa %#" PRIx64, ev.memory.gpa);
+                        for (size_t off = 0; off < ev.memory.len; off += 4096) {
+                                size_t n = ev.memory.len - off < 4096 ? ev.memory.len - off : 4096;
+
+                                cr_assert(page_has_data(ev.memory.data + off, n),
+                                          "all-zero page at %#" PRIx64 " was written",
+                                          ev.memory.gpa + off);
+                        }
+                        first_bytes += ev.memory.len;
+                }
+                nmem++;
+        }
+        cr_assert_eq(err, TRACE_OK);
+        cr_assert_eq(ev.type, TRACE_REC_END);
+        cr_assert_gt(nmem, 3, "1.5 MiB of data and scattered pages should need several records");
+        cr_assert_eq(first_bytes, nz_pages * 4096, "%" PRIu64 " bytes for %" PRIu64 " pages",
+                     first_bytes, nz_pages);
+        cr_assert_eq(memcmp(got, img, mem_size), 0, "rebuilt memory image differs");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+        free(img);
+        free(got);
+        free(extra);
+}
+
+/* A catalogue of exits: every reason and every reason-specific variant. */
+struct exit_case {
+        struct trace_exit e;
+        uint8_t data[64];
+};
+
+static struct trace_exit *next_case(struct exit_case *c, size_t *n, size_t max)
+{
+        cr_assert_lt(*n, max);
+        memset(&c[*n], 0, sizeof(c[*n]));
+        return &c[(*n)++].e;
+}
+
+static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
+{
+        size_t n = 0;
+        struct {
+                uint16_t port;
+                uint8_t size, dir;
+                uint32_t count;
+        } io[] = {
+                {0x3f8, 1, TRACE_IO_OUT, 1}, {0x71, 2, TRACE_IO_IN, 1},
+                {0xcf8, 4, TRACE_IO_OUT, 1}, {0xe9, 1, TRACE_IO_OUT, 13}, /* rep outsb */
+                {0x1f0, 2, TRACE_IO_IN, 7},  {0xcfc, 4, TRACE_IO_OUT, 3},
+                {0xffff, 1, TRACE_IO_IN, 0},
+        };
+
+#define NEXT() next_case(c, &n, max)
+        for (size_t i = 0; i < sizeof(io) / sizeof(io[0]); i++) {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_IO;
+                e->raw_reason = 2;
+                e->u.io.io.port = io[i].port;
+                e->u.io.io.size = io[i].size;
+                e->u.io.io.dir = io[i].dir;
+                e->u.io.io.count = io[i].count;
+                rnd_bytes(s, c[n - 1].data, sizeof(c[n - 1].data));
+                c[n - 1].data[0] = 0;    /* NUL and 0xff survive */
+                c[n - 1].data[1] = 0xff;
+                e->u.io.data = io[i].count ? c[n - 1].data : NULL;
+        }
+        for (int w = 0; w < 2; w++) {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_MMIO;
+                e->raw_reason = 6;
+                e->u.mmio.addr = w ? 0xfee000b0 : 0xfffffffffffff000ull;
+                e->u.mmio.len = w ? 4 : 8;
+                e->u.mmio.is_write = (uint8_t)w;
+                rnd_bytes(s, e->u.mmio.data, 8);
+        }
+        {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_FAIL_ENTRY;
+                e->raw_reason = 9;
+                e->u.fail_entry.hw_reason = 0x80000021ull | (1ull << 63);
+                e->u.fail_entry.cpu = 3;
+        }
+        for (unsigned nd = 0; nd <= TRACE_INTERNAL_MAX_DATA; nd++) {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_INTERNAL;
+                e->raw_reason = 17;
+                e->u.internal.internal.suberror = 1 + nd;
+                e->u.internal.internal.ndata = nd;
+                for (unsigned i = 0; i < nd; i++)
+                        e->u.internal.data[i] = rnd(s);
+        }
+        for (int bp = 0; bp < 2; bp++) {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_DEBUG;
+                e->raw_reason = 4;
+                e->u.debug.exception = bp ? 3 : 1;
+                e->u.debug.pc = rnd(s);
+                e->u.debug.dr6 = 0xffff0ff0 | (uint64_t)bp;
+                e->u.debug.dr7 = rnd(s);
+        }
+        {
+                struct trace_exit *e = NEXT();
+
+                e->reason = TRACE_EXIT_EXCEPTION;
+                e->raw_reason = 1;
+                e->u.exception.vector = 14;
+                e->u.exception.error_code = 0x18;
+                e->u.exception.cr2 = 0xffffffff80001234ull;
+        }
+        {
+                static const uint16_t plain[] = {TRACE_EXIT_HLT, TRACE_EXIT_INTR,
+                                                 TRACE_EXIT_IRQ_WINDOW, TRACE_EXIT_SHUTDOWN,
+                                                 TRACE_EXIT_UNKNOWN, 77 /* not yet defined */};
+
+                for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+                        struct trace_exit *e = NEXT();
+
+                        e->reason = plain[i];
+                        e->raw_reason = 0xdead0000u + (uint32_t)i;
+                }
+        }
+#undef NEXT
+        return n;
+}
+
+Test(trace, every_record_type_and_exit_reason_roundtrip)
+{
+        enum { MAXC = 64 };
+        static struct exit_case cases[MAXC];
+        static const uint8_t unknown_payload[37] = "an extension this reader can't know";
+        const char *path = tpath("all.zst");
+        uint64_t s = 7, t = 0, seq = 100;
+        struct trace_disk_inject inj[MAXC];
+        struct trace_disk_raise rai[MAXC];
+        struct trace_disk_deliver del[MAXC];
+        uint8_t con[MAXC][40];
+        struct trace_vcpu_state prev = {0};
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_disk_end end = {0};
+        uint64_t index = 0, written;
+        size_t n = build_exit_cases(cases, MAXC, &s);
+        const char *end_msg = "guest exited with status 0x2a:\tok \xff";
+
+        cr_assert_gt(n, 35);
+        /* Fill in state, timing, seq and instruction bytes. */
+        for (size_t i = 0; i < n; i++) {
+                struct trace_exit *e = &cases[i].e;
+
+                if (i % 3 == 2) {
+                        e->st = cases[i - 1].e.st; /* some exits change only a little */
+                        e->st.rip += i;
+                        e->st.gpr[i % 16] ^= 0x8000000000000000ull;
+                } else {
+                        rand_state(&s, &e->st);
+                }
+                seq = (i % 4 == 3) ? seq + 1000 + i : seq + 1; /* sometimes a jump */
+                e->seq = seq;
+                t += (i % 5 == 4) ? (5ull << 32) + i : 1000 + rnd(&s) % 100000;
+                e->time_ns = t;
+                e->guest_ns = (i % 7 == 6) ? (3ull << 32) + i : rnd(&s) % 100000;
+                e->insn_len = (uint8_t)(i % 16);
+                rnd_bytes(&s, e->insn, 15);
+                memset(e->insn + e->insn_len, 0, 15 - e->insn_len);
+        }
+
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        for (size_t i = 0; i < n; i++) {
+                cr_assert_eq(trace_write_exit(w, &cases[i].e), 0, "exit %zu", i);
+                memset(&inj[i], 0, sizeof(inj[i]));
+                inj[i].after_seq = cases[i].e.seq;
+                inj[i].rip = rnd(&s);
+                inj[i].rflags = rnd(&s);
+                inj[i].cs_base = rnd(&s);
+                inj[i].handler = rnd(&s);
+                inj[i].intr = (uint32_t)rnd(&s) & 0xf7f;
+                inj[i].cs = (uint16_t)rnd(&s);
+                inj[i].vector = (uint8_t)rnd(&s);
+                inj[i].policy = (uint8_t)(i % TRACE_POLICY_COUNT);
+                inj[i].method = (uint8_t)(i % 3);
+                inj[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
+                memset(&rai[i], 0, sizeof(rai[i]));
+                rai[i].seq = rnd(&s);
+                rai[i].vector = (uint8_t)(0x20 + i);
+                rai[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
+                memset(&del[i], 0, sizeof(del[i]));
+                del[i].seq = rnd(&s);
+                del[i].ip = rnd(&s);
+                del[i].flags = rnd(&s);
+                del[i].sp = rnd(&s);
+                del[i].cs_base = rnd(&s);
+                del[i].handler = rnd(&s);
+                del[i].cs = (uint16_t)rnd(&s);
+                del[i].ss = (uint16_t)rnd(&s);
+                del[i].vector = (uint8_t)rnd(&s);
+                del[i].vector_from = (uint8_t)(i % 3);
+                del[i].frame_bits = (uint8_t)(16 << (i % 3));
+                rnd_bytes(&s, con[i], sizeof(con[i]));
+                con[i][0] = 0;
+                con[i][1] = 0xff;
+                switch (i % 6) {
+                case 0: cr_assert_eq(trace_write_inject(w, &inj[i]), 0); break;
+                case 1: cr_assert_eq(trace_write_raise(w, &rai[i]), 0); break;
+                case 2: cr_assert_eq(trace_write_deliver(w, &del[i]), 0); break;
+                case 3: cr_assert_eq(trace_write_console(w, cases[i].e.seq, con[i], i % 41), 0); break;
+                case 4:
+                        cr_assert_eq(trace_write_raw(w, 0x4242, 0xbeef, unknown_payload,
+                                                     sizeof(unknown_payload)), 0);
+                        cr_assert_eq(trace_write_raw(w, TRACE_REC_TYPE_COUNT, 0, NULL, 0), 0);
+                        break;
+                default:
+                        cr_assert_eq(trace_write_raw(w, 0xffff, 0xffff, unknown_payload, 1), 0);
+                        break;
+                }
+        }
+        end.exits = n;
+        end.wall_ns = 123456789012ull;
+        end.last_rip = cases[n - 1].e.st.rip;
+        end.why = TRACE_END_GUEST_EXIT;
+        end.status = -42;
+        end.detail = 0x2a;
+        cr_assert_eq(trace_write_end(w, &end, end_msg), 0);
+        written = trace_writer_records(w);
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(ev.index, index++);
+        for (size_t i = 0; i < n; i++) {
+                char ctx[64];
+
+                snprintf(ctx, sizeof(ctx), "exit %zu (%s)", i,
+                         trace_exit_reason_name(cases[i].e.reason));
+                expect_next(r, &ev, TRACE_REC_EXIT);
+                cr_assert_eq(ev.index, index++, "%s: index", ctx);
+                check_exit(&ev.exit, &cases[i].e, diff_mask(&prev, &cases[i].e.st), ctx);
+                prev = cases[i].e.st;
+                switch (i % 6) {
+                case 0:
+                        expect_next(r, &ev, TRACE_REC_INJECT);
+                        cr_assert_eq(ev.inject.after_seq, inj[i].after_seq);
+                        cr_assert_eq(ev.inject.vector, inj[i].vector);
+                        cr_assert_eq(memcmp(&ev.inject, &inj[i], sizeof(inj[i])), 0, "inject %zu", i);
+                        break;
+                case 1:
+                        expect_next(r, &ev, TRACE_REC_RAISE);
+                        cr_assert_eq(memcmp(&ev.raise, &rai[i], sizeof(rai[i])), 0, "raise %zu", i);
+                        break;
+                case 2:
+                        expect_next(r, &ev, TRACE_REC_DELIVER);
+                        cr_assert_eq(memcmp(&ev.deliver, &del[i], sizeof(del[i])), 0, "deliver %zu", i);
+                        break;
+                case 3:
+                        expect_next(r, &ev, TRACE_REC_CONSOLE);
+                        cr_assert_eq(ev.console.seq, cases[i].e.seq);
+                        cr_assert_eq(ev.console.len, i % 41);
+                        cr_assert_arr_eq(ev.console.data, con[i], i % 41, "console %zu", i);
+                        break;
+                case 4: index += 2; break; /* two unknown records, skipped */
+                default: index += 1; break;
+                }
+                if (i % 6 < 4)
+                        cr_assert_eq(ev.index, index++);
+        }
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(ev.index, index++);
+        cr_assert_eq(memcmp(&ev.end.e, &end, sizeof(end)), 0);
+        cr_assert_str_eq(ev.end.message, end_msg);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE, "end of trace is sticky");
+        cr_assert(trace_reader_complete(r));
+        cr_assert_eq(index, written, "every record written was accounted for");
+        cr_assert_eq(trace_reader_records(r), written);
+        trace_reader_close(r);
+}
+
+/*
+ * Readers must accept fixed records longer than they know (a later minor
+ * version appended fields) and exits with trailing bytes after their tail.
+ */
+Test(trace, longer_payloads_are_accepted)
+{
+        const char *path = tpath("longer.zst");
+        uint8_t buf[256];
+        uint64_t s = 99;
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_disk_exit x = {.reason = TRACE_EXIT_MMIO, .raw_reason = 6,
+                                    .state_mask = 1u << TRACE_F_RIP, .insn_len = 2};
+        uint64_t seq = 555, rip = 0x1234;
+        struct trace_disk_mmio mm = {.addr = 0xd0000000, .len = 2, .is_write = 1,
+                                     .data = {0xab, 0xcd}};
+        size_t off = 0;
+
+        rnd_bytes(&s, buf, sizeof(buf));
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        cr_assert_eq(trace_write_raw(w, TRACE_REC_INJECT, 0, buf,
+                                     sizeof(struct trace_disk_inject) + 16), 0);
+        cr_assert_eq(trace_write_raw(w, TRACE_REC_RAISE, 0, buf,
+                                     sizeof(struct trace_disk_raise) + 8), 0);
+        cr_assert_eq(trace_write_raw(w, TRACE_REC_DELIVER, 0, buf,
+                                     sizeof(struct trace_disk_deliver) + 24), 0);
+        /* An exit with a seq, one field, 2 instruction bytes, the MMIO tail and 9 extra bytes. */
+        memcpy(buf + off, &x, sizeof(x));
+        off += sizeof(x);
+        memcpy(buf + off, &seq, 8);
+        off += 8;
+        memcpy(buf + off, &rip, 8);
+        off += 8;
+        buf[off++] = 0x89;
+        buf[off++] = 0x07;
+        memcpy(buf + off, &mm, sizeof(mm));
+        off += sizeof(mm);
+        memset(buf + off, 0xee, 9);
+        off += 9;
+        cr_assert_eq(trace_write_raw(w, TRACE_REC_EXIT, TRACE_XF_SEQ, buf, off), 0);
+        write_end(w, 1, "x");
+        close_writer(w);
+
+        rnd_bytes(&(uint64_t){99}, buf, sizeof(buf)); /* the same bytes again */
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_INJECT);
+        cr_assert_eq(memcmp(&ev.inject, buf, sizeof(ev.inject)), 0);
+        expect_next(r, &ev, TRACE_REC_RAISE);
+        cr_assert_eq(memcmp(&ev.raise, buf, sizeof(ev.raise)), 0);
+        expect_next(r, &ev, TRACE_REC_DELIVER);
+        cr_assert_eq(memcmp(&ev.deliver, buf, sizeof(ev.deliver)), 0);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 555);
+        cr_assert_eq(ev.exit.st.rip, 0x1234);
+        cr_assert_eq(ev.exit.changed, 1u << TRACE_F_RIP);
+        cr_assert_eq(ev.exit.insn_len, 2);
+        cr_assert_eq(ev.exit.insn[0], 0x89);
+        cr_assert_eq(ev.exit.insn[1], 0x07);
+        cr_assert_eq(ev.exit.u.mmio.addr, 0xd0000000);
+        cr_assert_eq(ev.exit.u.mmio.data[1], 0xcd);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_str_eq(ev.end.message, "x");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+}
+
+/*
+ * Each state field, and each part of the 16-byte fields, changed alone must
+ * be recorded (changed == that one bit) and read back.
+ *
+ * BUG: src/trace/state.h trace_field_differs_fast() (used by trace_write_exit,
+ * src/trace/writer.c:451) returns `(x[0] ^ y[0]) | (x[1] ^ y[1])`, a uint64_t,
+ * as int: only the low 32 bits survive.  A change confined to the high half of
+ * either word of a segment (base bits 32..63, selector, attr) or descriptor
+ * table (base bits 32..63, reserved[1..2]) is not detected, so the writer
+ * drops it and the reader keeps the old value.
+ */
+// BUG: writer drops segment/descriptor-table changes confined to the high 32 bits of a word (state.h trace_field_differs_fast).
+Test(trace, each_field_and_subfield_changed_alone)
+{
+        const char *path = tpath("fields.zst");
+        struct trace_vcpu_state base, v[512];
+        uint32_t bit[512];
+        char what[512][48];
+        uint64_t s = 2024;
+        size_t nv = 0;
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        char why[512];
+
+        rand_state(&s, &base);
+#define VARIANT(f, desc, stmt)                                                                     \
+        do {                                                                                       \
+                struct trace_vcpu_state *st = &v[nv];                                              \
+                *st = base;                                                                        \
+                stmt;                                                                              \
+                bit[nv] = 1u << (f);                                                               \
+                snprintf(what[nv], sizeof(what[nv]), "%s %s", trace_field_name(f), desc);           \
+                nv++;                                                                              \
+        } while (0)
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
+                if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
+                        unsigned i = f - TRACE_F_ES;
+
+                        VARIANT(f, "base bit 0", st->seg[i].base ^= 1);
+                        VARIANT(f, "base bit 40", st->seg[i].base ^= 1ull << 40);
+                        VARIANT(f, "limit", st->seg[i].limit ^= 0x80000001u);
+                        VARIANT(f, "selector", st->seg[i].selector ^= 0x10);
+                        for (unsigned b = 0; b < 13; b++) {
+                                char d[24];
+
+                                snprintf(d, sizeof(d), "attr bit %u", b);
+                                VARIANT(f, d, st->seg[i].attr ^= (uint16_t)(1u << b));
+                        }
+                } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
+                        VARIANT(f, "base bit 3", ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 8);
+                        VARIANT(f, "base bit 63",
+                                ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 1ull << 63);
+                        VARIANT(f, "limit", ((struct trace_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
+                } else {
+                        VARIANT(f, "bit 0", *(uint64_t *)field_ptr(st, f) ^= 1);
+                        VARIANT(f, "bit 63", *(uint64_t *)field_ptr(st, f) ^= 1ull << 63);
+                }
+        }
+#undef VARIANT
+        cr_assert_lt(nv, 512);
+
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        /* base, then variant, base, variant, base, ... */
+        for (size_t i = 0; i <= nv; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = 2 * i, .st = base};
+
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                if (i < nv) {
+                        e.seq++;
+                        e.st = v[i];
+                        cr_assert_eq(trace_write_exit(w, &e), 0);
+                }
+        }
+        write_end(w, 2 * nv + 1, NULL);
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
+                cr_assert_fail("first exit: %s", why);
+        for (size_t i = 0; i < nv; i++) {
+                expect_next(r, &ev, TRACE_REC_EXIT);
+                if (!state_eq(&ev.exit.st, &v[i], why, sizeof(why)))
+                        cr_assert_fail("changing only %s: %s", what[i], why);
+                cr_assert_eq(ev.exit.changed, bit[i], "changing only %s: changed %#x want %#x",
+                             what[i], ev.exit.changed, bit[i]);
+                expect_next(r, &ev, TRACE_REC_EXIT);
+                if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
+                        cr_assert_fail("changing %s back: %s", what[i], why);
+                cr_assert_eq(ev.exit.changed, bit[i], "changing %s back", what[i]);
+        }
+        expect_next(r, &ev, TRACE_REC_END);
+        trace_reader_close(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. Delta encoding over long random sequences                             */
+/* ------------------------------------------------------------------------ */
+
+/* A deterministic exit generator: run twice with the same seed, it yields the same exits. */
+struct gen {
+        uint64_t s;
+        struct trace_vcpu_state st;
+        uint64_t seq, time;
+        bool started;
+        uint8_t io;
+};
+
+static void gen_next(struct gen *g, struct trace_exit *e)
+{
+        struct trace_vcpu_state prev = g->st;
+        unsigned mode = (unsigned)(rnd(&g->s) % 100);
+        uint64_t r;
+
+        memset(e, 0, sizeof(*e));
+        if (mode < 5) {
+                /* nothing changes */
+        } else if (mode < 10) {
+                rand_state(&g->s, &g->st); /* everything changes */
+        } else {
+                unsigned k = 1 + (unsigned)(rnd(&g->s) % 6);
+
+                while (k--)
+                        mutate_field(&g->s, &g->st, (unsigned)(rnd(&g->s) % TRACE_F_COUNT));
+        }
+        r = rnd(&g->s) % 1000;
+        if (!g->started)
+                g->seq = rnd(&g->s) % 1000;
+        else if (r < 80)
+                g->seq = rnd(&g->s) >> (rnd(&g->s) % 64); /* a jump, forwards or back */
+        else if (r < 82)
+                g->seq = UINT64_MAX; /* the next one wraps to 0 */
+        else
+                g->seq++;
+        g->started = true;
+        r = rnd(&g->s) % 1000;
+        if (r < 10)
+                g->time += (1ull << 32) + rnd(&g->s) % (1ull << 40); /* dt > 2^32 */
+        else if (r < 30)
+                g->time += 0;
+        else
+                g->time += rnd(&g->s) % 200000;
+        e->seq = g->seq;
+        e->time_ns = g->time;
+        r = rnd(&g->s) % 1000;
+        e->guest_ns = r < 10 ? (1ull << 32) + rnd(&g->s) % (1ull << 40) : rnd(&g->s) % 150000;
+        e->st = g->st;
+        e->changed = diff_mask(&prev, &g->st);
+        e->insn_len = (uint8_t)(rnd(&g->s) % 16);
+        rnd_bytes(&g->s, e->insn, e->insn_len);
+        switch (rnd(&g->s) % 4) {
+        case 0: e->reason = TRACE_EXIT_HLT; break;
+        case 1:
+                e->reason = TRACE_EXIT_IO;
+                e->u.io.io.port = (uint16_t)rnd(&g->s);
+                e->u.io.io.size = 1;
+                e->u.io.io.count = 1;
+                g->io = (uint8_t)rnd(&g->s);
+                e->u.io.data = &g->io;
+                break;
+        case 2:
+                e->reason = TRACE_EXIT_MMIO;
+                e->u.mmio.addr = rnd(&g->s);
+                e->u.mmio.len = 4;
+                rnd_bytes(&g->s, e->u.mmio.data, 4);
+                break;
+        default: e->reason = TRACE_EXIT_INTR; break;
+        }
+        e->raw_reason = (uint32_t)(rnd(&g->s) % 64);
+}
+
+/*
+ * BUG: fails because of the trace_field_differs_fast truncation described at
+ * each_field_and_subfield_changed_alone: random selector- or attr-only
+ * segment changes are lost by the writer.
+ */
+// BUG: same root cause as each_field_and_subfield_changed_alone (trace_field_differs_fast).
+Test(trace, delta_encoding_200k_random_exits)
+{
+        const size_t N = 200000;
+        const char *path = tpath("delta.zst");
+        struct gen g = {.s = 0x5eed};
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_exit e;
+        size_t time64 = 0, jumps = 0, none = 0, all = 0;
+        uint64_t prev_seq = 0;
+        int err;
+
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        for (size_t i = 0; i < N; i++) {
+                gen_next(&g, &e);
+                cr_assert_eq(trace_write_exit(w, &e), 0, "exit %zu", i);
+        }
+        write_end(w, N, "done");
+        close_writer(w);
+
+        g = (struct gen){.s = 0x5eed};
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        for (size_t i = 0; i < N; i++) {
+                char ctx[48];
+
+                gen_next(&g, &e);
+                snprintf(ctx, sizeof(ctx), "exit %zu", i);
+                err = trace_reader_next(r, &ev);
+                cr_assert_eq(err, TRACE_OK, "%s: %d %s", ctx, err, trace_reader_message(r));
+                cr_assert_eq(ev.type, TRACE_REC_EXIT, "%s", ctx);
+                check_exit(&ev.exit, &e, e.changed, ctx);
+                /* What the generator covered. */
+                if (i && e.seq != prev_seq + 1)
+                        jumps++;
+                if (e.changed == 0)
+                        none++;
+                if (e.changed == 0xffffffffu)
+                        all++;
+                if (e.guest_ns >> 32)
+                        time64++;
+                prev_seq = e.seq;
+        }
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+        cr_assert_gt(jumps, 1000);
+        cr_assert_gt(none, 1000);
+        cr_assert_gt(all, 1000);
+        cr_assert_gt(time64, 1000);
+}
+
+Test(trace, delta_encoding_8byte_fields_random)
+{
+        /* The same random walk, restricted to the 8-byte fields: exercises seq, time and
+         * field deltas independently of the 16-byte field comparison. */
+        const size_t N = 50000;
+        const char *path = tpath("delta8.zst");
+        uint64_t s = 77, seq = 0, t = 0;
+        struct trace_vcpu_state st = {0}, prev = {0};
+        struct trace_writer *w;
+        struct trace_reader *r = NULL;
+        struct trace_event ev;
+
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        for (int pass = 0; pass < 2; pass++) {
+                s = 77;
+                seq = 0;
+                t = 0;
+                memset(&st, 0, sizeof(st));
+                memset(&prev, 0, sizeof(prev));
+                if (pass == 1) {
+                        r = must_open(path);
+                        expect_next(r, &ev, TRACE_REC_HEADER);
+                }
+                for (size_t i = 0; i < N; i++) {
+                        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+                        unsigned k = (unsigned)(rnd(&s) % 5);
+
+                        while (k--) {
+                                unsigned f = (unsigned)(rnd(&s) % TRACE_F_COUNT);
+
+                                if (fsize(f) == 8)
+                                        mutate_field(&s, &st, f);
+                        }
+                        seq = rnd(&s) % 10 ? seq + 1 : rnd(&s);
+                        t += rnd(&s) % 50 ? rnd(&s) % 100000 : (1ull << 33) + rnd(&s) % 1000;
+                        e.seq = seq;
+                        e.time_ns = t;
+                        e.guest_ns = rnd(&s) % 50 ? rnd(&s) % 1000 : (1ull << 32) * 7 + 3;
+                        e.st = st;
+                        if (pass == 0) {
+                                cr_assert_eq(trace_write_exit(w, &e), 0);
+                        } else {
+                                char ctx[32];
+
+                                snprintf(ctx, sizeof(ctx), "exit %zu", i);
+                                expect_next(r, &ev, TRACE_REC_EXIT);
+                                check_exit(&ev.exit, &e, diff_mask(&prev, &st), ctx);
+                        }
+                        prev = st;
+                }
+                if (pass == 0) {
+                        write_end(w, N, NULL);
+                        close_writer(w);
+                } else {
+                        expect_next(r, &ev, TRACE_REC_END);
+                        trace_reader_close(r);
+                }
+        }
+}
+
+Test(trace, identical_exits_compress_small)
+{
+        const size_t N = 100000;
+        const char *path = tpath("same.zst");
+        uint64_t s = 3, t = 0, before, after;
+        struct trace_exit e = {.reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = {0xf4}};
+        struct trace_writer *w;
+        uint8_t *file, *raw;
+        size_t flen, rlen, off, nexit = 0;
+        double per_exit;
+
+        rand_state(&s, &e.st);
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        cr_assert_eq(trace_writer_flush(w), 0);
+        before = trace_writer_bytes(w);
+        cr_assert_eq(before, file_size(path), "trace_writer_bytes is the file size after a flush");
+        for (size_t i = 0; i < N; i++) {
+                e.seq = 1000 + i;
+                t += 900 + rnd(&s) % 200; /* the time still varies */
+                e.time_ns = t;
+                e.guest_ns = 800 + rnd(&s) % 100;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        cr_assert_eq(trace_writer_flush(w), 0);
+        after = trace_writer_bytes(w);
+        cr_assert_eq(after, file_size(path));
+        per_exit = (double)(after - before) / (double)N;
+        cr_assert_lt(per_exit, 8.0, "%.2f compressed bytes per identical exit", per_exit);
+        write_end(w, N, NULL);
+        close_writer(w);
+
+        /* In the raw stream, an exit that changes nothing and follows its predecessor's seq is
+         * the record header, the fixed part and the instruction bytes: nothing else. */
+        file = read_file(path, &flen);
+        cr_assert_eq(decompress_all(file, flen, &raw, &rlen), 0);
+        off = sizeof(struct trace_disk_preamble);
+        while (off + 8 <= rlen) {
+                struct trace_disk_rec rec;
+
+                memcpy(&rec, raw + off, sizeof(rec));
+                if (rec.type == TRACE_REC_EXIT) {
+                        if (nexit == 0) {
+                                cr_assert(rec.flags & TRACE_XF_SEQ, "the first exit carries its seq");
+                        } else {
+                                cr_assert_eq(rec.flags, 0, "exit %zu flags %#x", nexit, rec.flags);
+                                cr_assert_eq(rec.size, sizeof(struct trace_disk_exit) + 1,
+                                             "exit %zu is %u bytes", nexit, rec.size);
+                        }
+                        nexit++;
+                }
+                off += sizeof(rec) + rec.size;
+        }
+        cr_assert_eq(off, rlen);
+        cr_assert_eq(nexit, N);
+        free(raw);
+        free(file);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 3. Frames                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void check_frames(unsigned frame_records, size_t nexits)
+{
+        const char *path = tpath("frames.zst");
+        struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
+        size_t flen, rlen, nframes, total = 0, records = nexits + 2, off = 0;
+        size_t *ends = calloc(records + 16, sizeof(size_t));
+        uint8_t *file, *raw;
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_disk_preamble pre;
+        uint64_t s = frame_records;
+        int err;
+
+        write_min_header(w);
+        for (size_t i = 0; i < nexits; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 10};
+
+                e.st.rip = rnd(&s);
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        write_end(w, nexits, "end");
+        close_writer(w);
+
+        file = read_file(path, &flen);
+        nframes = frame_ends(file, flen, ends, records + 16);
+        cr_assert_geq(nframes, 1 + (records + frame_records - 1) / frame_records,
+                      "%zu frames for %zu records at %u per frame", nframes, records,
+                      frame_records);
+        /* Every frame: checksummed, decodes alone, holds whole records. */
+        for (size_t i = 0; i < nframes; i++) {
+                size_t start = i ? ends[i - 1] : 0, n;
+                uint8_t *piece;
+                bool whole;
+
+                cr_assert_eq(memcmp(file + start, "\x28\xb5\x2f\xfd", 4), 0, "frame %zu: zstd magic", i);
+                cr_assert(file[start + 4] & 0x04, "frame %zu has no content checksum", i);
+                cr_assert_eq(decompress_all(file + start, ends[i] - start, &piece, &n), 0,
+                             "frame %zu does not decode alone", i);
+                if (i == 0) {
+                        cr_assert_geq(n, sizeof(pre));
+                        n -= sizeof(pre);
+                        memmove(piece, piece + sizeof(pre), n);
+                }
+                cr_assert_leq(count_records(piece, n, &whole), frame_records, "frame %zu", i);
+                total += count_records(piece, n, &whole);
+                cr_assert(whole, "frame %zu ends inside a record", i);
+                free(piece);
+        }
+        cr_assert_eq(total, records);
+
+        /* The whole file, decompressed in one call (it handles concatenated frames). */
+        rlen = 64 + records * 64;
+        raw = malloc(rlen);
+        rlen = ZSTD_decompress(raw, rlen, file, flen);
+        cr_assert(!ZSTD_isError(rlen), "ZSTD_decompress: %s", ZSTD_getErrorName(rlen));
+        cr_assert_geq(rlen, 16);
+        cr_assert_eq(memcmp(raw, "HVTRACE\x1a", 8), 0, "magic");
+        memcpy(&pre, raw, sizeof(pre));
+        cr_assert_eq(pre.version, 1);
+        cr_assert_eq(raw[8], 1, "version is little endian");
+        cr_assert_eq(raw[9], 0);
+        cr_assert_eq(pre.minor, 0);
+        cr_assert_eq(pre.reserved, 0);
+        {
+                bool whole;
+
+                cr_assert_eq(count_records(raw + 16, rlen - 16, &whole), records);
+                cr_assert(whole);
+        }
+
+        r = must_open(path);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+                off++;
+        cr_assert_eq(err, TRACE_END_OF_TRACE, "%d %s", err, trace_reader_message(r));
+        cr_assert_eq(off, records);
+        cr_assert(trace_reader_complete(r));
+        trace_reader_close(r);
+        free(raw);
+        free(file);
+        free(ends);
+}
+
+Test(trace, many_small_frames_read_completely)
+{
+        check_frames(3, 1000);
+}
+
+Test(trace, one_record_per_frame)
+{
+        check_frames(1, 300);
+}
+
+Test(trace, records_may_span_frames)
+{
+        /* The frames are only a container: a record split across two frames is still read. */
+        const char *path = tpath("span.zst");
+        struct rawbuf raw = {0}, file = {0};
+        struct trace_disk_exit x = {.reason = TRACE_EXIT_HLT, .state_mask = 1u << TRACE_F_RAX};
+        uint8_t pl[sizeof(x) + 8 + 8];
+        uint64_t seq = 9, rax = 0x1122334455667788ull;
+        struct trace_disk_end end = {.exits = 1};
+        struct trace_reader *r;
+        struct trace_event ev;
+        size_t cut;
+
+        memcpy(pl, &x, sizeof(x));
+        memcpy(pl + sizeof(x), &seq, 8);
+        memcpy(pl + sizeof(x) + 8, &rax, 8);
+        rb_preamble(&raw, 1, 0);
+        rb_min_header(&raw);
+        cut = raw.len + 13; /* inside the exit record */
+        rb_rec(&raw, TRACE_REC_EXIT, TRACE_XF_SEQ, pl, sizeof(pl));
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        append_frame(&file, raw.p, 5); /* even the preamble may be split */
+        append_frame(&file, raw.p + 5, cut - 5);
+        append_frame(&file, raw.p + cut, raw.len - cut);
+        write_file(path, file.p, file.len);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(ev.header.h.mem_size, 0x10000);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 9);
+        cr_assert_eq(ev.exit.st.gpr[0], rax);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+        free(raw.p);
+        free(file.p);
+}
+
+Test(trace, time_based_frames_without_thread)
+{
+        /* frame_ms without the flush thread: frames are ended by later records. */
+        const char *path = tpath("tframes.zst"), *copy = tpath("tframes-copy.zst");
+        struct trace_writer *w = open_writer(path, 100000, 1, 0);
+        struct trace_reader *r;
+        struct trace_event ev;
+        uint64_t n = 0;
+        int err;
+
+        write_min_header(w);
+        usleep(20000);
+        for (int i = 0; i < 200; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        /* Not flushed: what is on disk must be a readable prefix of complete frames. */
+        copy_file(path, copy);
+        r = must_open(copy);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+                n++;
+        cr_assert_eq(err, TRACE_ERR_TRUNCATED);
+        cr_assert_geq(n, 2, "a frame older than frame_ms was not ended by later records");
+        cr_assert_leq(n, 201);
+        trace_reader_close(r);
+        write_end(w, 200, NULL);
+        close_writer(w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 4. Robustness                                                            */
+/* ------------------------------------------------------------------------ */
+
+static int open_err(const char *path, struct trace_reader **rp)
+{
+        struct trace_reader *r = NULL;
+        int err = trace_reader_open(&r, path);
+
+        cr_assert_not_null(r, "a reader is returned even on error");
+        *rp = r;
+        return err;
+}
+
+static void expect_open_fails(const char *path, int want, const char *needle)
+{
+        struct trace_reader *r;
+        int err = open_err(path, &r);
+        char msg[300];
+
+        check_msg(r, NULL);
+        snprintf(msg, sizeof(msg), "%s", trace_reader_message(r));
+        trace_reader_close(r); /* before asserting: a failure leaks nothing */
+        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err,
+                     trace_strerror(err), want, trace_strerror(want), msg);
+        if (needle)
+                cr_assert_not_null(strstr(msg, needle), "message '%s' does not contain '%s'", msg,
+                                   needle);
+}
+
+Test(trace, missing_file_is_io_error)
+{
+        expect_open_fails(tpath("does-not-exist.zst"), TRACE_ERR_IO, NULL);
+}
+
+Test(trace, empty_file)
+{
+        const char *path = tpath("empty.zst");
+
+        write_file(path, "", 0);
+        expect_open_fails(path, TRACE_ERR_EMPTY, "empty");
+}
+
+Test(trace, garbage_is_not_a_trace)
+{
+        const char *path = tpath("garbage");
+        uint8_t buf[4096];
+        uint64_t s = 1;
+        static const char text[] = "This is a text file.\nIt is not a trace at all.\n";
+
+        for (int i = 0; i < 20; i++) {
+                size_t n = 1 + rnd(&s) % sizeof(buf);
+
+                rnd_bytes(&s, buf, n);
+                if (n >= 4 && !memcmp(buf, "\x28\xb5\x2f\xfd", 4))
+                        buf[0] ^= 1;
+                write_file(path, buf, n);
+                expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not");
+        }
+        write_file(path, text, strlen(text));
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        /* Too short to even hold the zstd magic. */
+        write_file(path, "\x28\xb5\x2f", 3);
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not");
+}
+
+Test(trace, zstd_without_preamble_is_not_a_trace)
+{
+        const char *path = tpath("other.zst");
+        static const char text[] = "a perfectly valid zstd file holding something else entirely";
+        struct rawbuf raw = {0};
+
+        compress_to(path, text, strlen(text));
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        /* Almost the magic. */
+        rb_preamble(&raw, 1, 0);
+        raw.p[7] = 0x1b;
+        rb_min_header(&raw);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "magic");
+        /* Between the magic length and the preamble length. */
+        compress_to(path, "ELF\x7f....stuff", 13);
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        free(raw.p);
+}
+
+/*
+ * BUG: src/trace/reader.c trace_reader_open(), the `want(r, sizeof(pre))`
+ * failure branch: when a complete zstd stream decompresses to fewer than 8
+ * bytes, the content is only compared with the magic when raw_len >= 8, so
+ * `printf 'hi\n' | zstd > f` (3 bytes of content, frame complete) is
+ * reported as TRACE_ERR_TRUNCATED "truncated header" instead of
+ * TRACE_ERR_NOT_TRACE, though "hi\n" is not a prefix of "HVTRACE\x1a".
+ */
+// BUG: reader.c trace_reader_open reports a <8-byte non-hvtrace zstd stream as TRUNCATED.
+Test(trace, tiny_zstd_file_is_not_a_trace)
+{
+        const char *path = tpath("tiny.zst");
+
+        compress_to(path, "hi\n", 3);
+        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+}
+
+static void write_trace_with_header_frame(const char *path, size_t nexits, unsigned frame_records)
+{
+        static const char *const argv[] = {"hvrec", "run", "guest.bin"};
+        struct trace_header h = {0};
+        struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
+
+        h.h.mem_size = 1 << 20;
+        h.h.entry = 0x1000;
+        h.h.guest_mode = TRACE_MODE_PROTECTED;
+        h.str[TRACE_STR_TOOL_VERSION] = "hvtrace test";
+        h.str[TRACE_STR_BACKEND] = "kvm";
+        h.str[TRACE_STR_CPU_MODEL] = "a CPU model string long enough to matter a little";
+        h.argv = argv;
+        h.argc = 3;
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        cr_assert_eq(trace_writer_flush(w), 0); /* the header frame ends here */
+        for (size_t i = 0; i < nexits; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_IO, .seq = i, .time_ns = i * 1000};
+                uint8_t b = (uint8_t)i;
+
+                e.st.gpr[0] = i * 7;
+                e.st.rip = 0x1000 + 3 * i;
+                e.st.rflags = 2 | ((i & 1) << 9);
+                e.u.io.io.port = 0x3f8;
+                e.u.io.io.size = 1;
+                e.u.io.io.count = 1;
+                e.u.io.data = &b;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                if (i % 10 == 9)
+                        cr_assert_eq(trace_write_console(w, i, "0123456789", i % 11), 0);
+        }
+        write_end(w, nexits, "fin");
+        close_writer(w);
+}
+
+Test(trace, truncated_header)
+{
+        const char *path = tpath("full.zst"), *cut = tpath("cut.zst");
+        size_t flen, ends[4096], nframes;
+        uint8_t *file;
+
+        write_trace_with_header_frame(path, 50, 16);
+        file = read_file(path, &flen);
+        nframes = frame_ends(file, flen, ends, 4096);
+        cr_assert_geq(nframes, 3);
+        /* Frame 0: the preamble.  Frame 1: the header record.  Cut anywhere before its end. */
+        for (size_t len = 0; len < ends[1]; len++) {
+                struct trace_reader *r;
+                int err;
+
+                write_file(cut, file, len);
+                err = open_err(cut, &r);
+                if (len == 0) {
+                        cr_assert_eq(err, TRACE_ERR_EMPTY, "len 0");
+                        check_msg(r, "empty");
+                } else if (len < 4) {
+                        cr_assert_eq(err, TRACE_ERR_NOT_TRACE, "len %zu: %d %s", len, err,
+                                     trace_reader_message(r));
+                        check_msg(r, NULL);
+                } else if (err == TRACE_OK) {
+                        /* Only once the header's block is complete: just its checksum missing. */
+                        struct trace_event ev;
+
+                        cr_assert_geq(len, ends[1] - 4, "len %zu: header read from an incomplete block",
+                                      len);
+                        expect_next(r, &ev, TRACE_REC_HEADER);
+                        cr_assert_eq(ev.header.h.mem_size, 1 << 20);
+                        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED);
+                        check_msg(r, "truncated after 1 records");
+                } else {
+                        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "len %zu: %d %s", len, err,
+                                     trace_reader_message(r));
+                        check_msg(r, "truncated header");
+                }
+                trace_reader_close(r);
+        }
+        free(file);
+}
+
+Test(trace, future_version_is_refused)
+{
+        const char *path = tpath("v2.zst");
+        static const uint16_t bad[] = {2, 0, 0xffff};
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct rawbuf raw = {0};
+                char needle[16];
+
+                rb_preamble(&raw, bad[i], 0);
+                rb_min_header(&raw);
+                compress_to(path, raw.p, raw.len);
+                snprintf(needle, sizeof(needle), "%u", bad[i]);
+                expect_open_fails(path, TRACE_ERR_VERSION, "version");
+                expect_open_fails(path, TRACE_ERR_VERSION, needle);
+                free(raw.p);
+        }
+        /* A newer minor version of the same major is read. */
+        {
+                struct rawbuf raw = {0};
+                struct trace_disk_end end = {.exits = 0, .why = TRACE_END_HALT};
+
+                rb_preamble(&raw, 1, 7);
+                rb_min_header(&raw);
+                rb_rec(&raw, 0x300, 0, "new things", 10);
+                rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+                compress_to(path, raw.p, raw.len);
+                r = must_open(path);
+                expect_next(r, &ev, TRACE_REC_HEADER);
+                expect_next(r, &ev, TRACE_REC_END);
+                cr_assert_eq(ev.index, 2);
+                cr_assert_eq(ev.end.e.why, TRACE_END_HALT);
+                cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+                trace_reader_close(r);
+                free(raw.p);
+        }
+}
+
+/* Identity of a record, for comparing what a reader returns with what was written. */
+struct rec_id {
+        uint16_t type;
+        uint64_t a, b;
+};
+
+static struct rec_id event_id(const struct trace_event *ev)
+{
+        struct rec_id id = {.type = ev->type};
+
+        switch (ev->type) {
+        case TRACE_REC_HEADER: id.a = ev->header.h.mem_size; id.b = ev->header.h.entry; break;
+        case TRACE_REC_EXIT:
+                id.a = ev->exit.seq;
+                id.b = fnv(&ev->exit.st, sizeof(ev->exit.st)) ^ ev->exit.time_ns;
+                break;
+        case TRACE_REC_CONSOLE:
+                id.a = ev->console.seq;
+                id.b = fnv(ev->console.data, ev->console.len);
+                break;
+        case TRACE_REC_END: id.a = ev->end.e.exits; id.b = fnv(ev->end.message, strlen(ev->end.message)); break;
+        default: id.a = ev->index; break;
+        }
+        return id;
+}
+
+/* Read a whole trace; at most `cap` ids are kept. */
+struct readres {
+        int open_err, err;
+        size_t n;
+        struct rec_id *ids;
+        char msg[300];
+        uint64_t records;
+};
+
+static void read_all(const char *path, struct readres *res, size_t cap)
+{
+        struct trace_reader *r = NULL;
+        struct trace_event ev;
+        size_t guard = 0;
+
+        res->n = 0;
+        res->err = TRACE_OK;
+        res->open_err = trace_reader_open(&r, path);
+        cr_assert_not_null(r);
+        if (res->open_err) {
+                check_msg(r, NULL);
+                snprintf(res->msg, sizeof(res->msg), "%s", trace_reader_message(r));
+                trace_reader_close(r);
+                return;
+        }
+        while ((res->err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                if (res->n < cap)
+                        res->ids[res->n] = event_id(&ev);
+                res->n++;
+                cr_assert_lt(++guard, 10000000, "reader does not stop");
+        }
+        if (res->err != TRACE_END_OF_TRACE) {
+                int again = trace_reader_next(r, &ev);
+
+                check_msg(r, NULL);
+                cr_assert_eq(again, res->err, "errors are sticky");
+        }
+        snprintf(res->msg, sizeof(res->msg), "%s", trace_reader_message(r));
+        res->records = trace_reader_records(r);
+        trace_reader_close(r);
+}
+
+/* The records of every complete frame before offset `len`. */
+static size_t records_in_complete_frames(const uint8_t *file, const size_t *ends, size_t nframes,
+                                         size_t len)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < nframes && ends[i] <= len; i++) {
+                size_t start = i ? ends[i - 1] : 0, plen;
+                uint8_t *piece;
+                bool whole;
+
+                cr_assert_eq(decompress_all(file + start, ends[i] - start, &piece, &plen), 0);
+                if (i == 0)
+                        n += count_records(piece + 16, plen - 16, &whole);
+                else
+                        n += count_records(piece, plen, &whole);
+                free(piece);
+        }
+        return n;
+}
+
+Test(trace, truncated_anywhere_in_last_30_percent)
+{
+        const char *path = tpath("full.zst"), *cut = tpath("cut.zst");
+        size_t flen, nframes, *ends = calloc(4096, sizeof(size_t)), *prefix;
+        struct readres full = {.ids = calloc(4096, sizeof(struct rec_id))};
+        struct readres part = {.ids = calloc(4096, sizeof(struct rec_id))};
+        uint8_t *file;
+        size_t from;
+
+        write_trace_with_header_frame(path, 400, 16);
+        file = read_file(path, &flen);
+        nframes = frame_ends(file, flen, ends, 4096);
+        read_all(path, &full, 4096);
+        cr_assert_eq(full.open_err, TRACE_OK);
+        cr_assert_eq(full.err, TRACE_END_OF_TRACE);
+        cr_assert_eq(full.n, 1 + 400 + 40 + 1);
+        /* The ids of what was written, independently of the reader: spot-check a few. */
+        cr_assert_eq(full.ids[0].type, TRACE_REC_HEADER);
+        cr_assert_eq(full.ids[1].type, TRACE_REC_EXIT);
+        cr_assert_eq(full.ids[1].a, 0);
+        cr_assert_eq(full.ids[full.n - 1].type, TRACE_REC_END);
+        cr_assert_eq(full.ids[full.n - 1].a, 400);
+
+        /* Records in complete frames for each frame count. */
+        prefix = calloc(nframes + 1, sizeof(size_t));
+        for (size_t i = 0; i < nframes; i++)
+                prefix[i + 1] = records_in_complete_frames(file, ends, nframes, ends[i]);
+        cr_assert_eq(prefix[nframes], full.n);
+
+        from = flen * 7 / 10;
+        cr_assert_gt(from, ends[1], "the header frame must end before the cuts");
+        for (size_t len = from; len < flen; len++) {
+                size_t complete = 0, msg_n;
+
+                for (size_t i = 0; i < nframes && ends[i] <= len; i++)
+                        complete = prefix[i + 1];
+                write_file(cut, file, len);
+                read_all(cut, &part, 4096);
+                cr_assert_eq(part.open_err, TRACE_OK, "len %zu: %s", len, part.msg);
+                cr_assert_eq(part.err, TRACE_ERR_TRUNCATED, "len %zu: %d %s", len, part.err,
+                             part.msg);
+                cr_assert_null(strchr(part.msg, '\n'));
+                cr_assert_not_null(strstr(part.msg, "truncated after"), "len %zu: '%s'", len,
+                                   part.msg);
+                cr_assert_geq(part.n, complete, "len %zu: %zu records read, %zu in complete frames",
+                              len, part.n, complete);
+                cr_assert_leq(part.n, full.n);
+                for (size_t i = 0; i < part.n; i++)
+                        cr_assert(part.ids[i].type == full.ids[i].type && part.ids[i].a == full.ids[i].a &&
+                                          part.ids[i].b == full.ids[i].b,
+                                  "len %zu: record %zu differs from the complete trace's", len, i);
+                cr_assert_eq(sscanf(strstr(part.msg, "truncated after"), "truncated after %zu", &msg_n),
+                             1);
+                cr_assert_eq(msg_n, part.n, "len %zu: message '%s' but %zu records returned", len,
+                             part.msg, part.n);
+                cr_assert_eq(part.records, part.n);
+        }
+        free(prefix);
+        free(file);
+        free(ends);
+        free(full.ids);
+        free(part.ids);
+}
+
+Test(trace, no_end_record_is_truncated)
+{
+        const char *path = tpath("live.zst"), *copy = tpath("killed.zst");
+        struct trace_writer *w = open_writer(path, 0, 0, 0);
+        struct trace_reader *r;
+        struct trace_event ev;
+        uint64_t n = 0;
+        int err;
+
+        write_min_header(w);
+        for (int i = 0; i < 1234; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_INTR, .seq = (uint64_t)i};
+
+                e.st.rip = (uint64_t)i * 5;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        cr_assert_eq(trace_writer_flush(w), 0);
+        copy_file(path, copy); /* what a killed recorder leaves */
+        write_end(w, 1234, "ok");
+        close_writer(w);
+
+        r = must_open(copy);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                if (n > 0) {
+                        cr_assert_eq(ev.type, TRACE_REC_EXIT);
+                        cr_assert_eq(ev.exit.seq, n - 1);
+                        cr_assert_eq(ev.exit.st.rip, (n - 1) * 5);
+                }
+                n++;
+        }
+        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "%d %s", err, trace_reader_message(r));
+        cr_assert_eq(n, 1235);
+        check_msg(r, "truncated after");
+        cr_assert_eq(msg_truncated_count(r), 1235);
+        cr_assert(!trace_reader_complete(r));
+        trace_reader_close(r);
+
+        /* The finished file is complete. */
+        r = must_open(path);
+        n = 0;
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+                n++;
+        cr_assert_eq(err, TRACE_END_OF_TRACE);
+        cr_assert_eq(n, 1236);
+        cr_assert(trace_reader_complete(r));
+        trace_reader_close(r);
+}
+
+Test(trace, trailing_garbage_after_last_frame)
+{
+        const char *path = tpath("trail.zst");
+        size_t flen;
+        uint8_t *file;
+        struct readres res = {.ids = calloc(512, sizeof(struct rec_id))};
+
+        write_trace_with_header_frame(path, 20, 8);
+        file = read_file(path, &flen);
+        file = realloc(file, flen + 7);
+        memcpy(file + flen, "garbage", 7);
+        write_file(path, file, flen + 7);
+        read_all(path, &res, 512);
+        cr_assert_eq(res.open_err, TRACE_OK);
+        cr_assert_eq(res.n, 1 + 20 + 2 + 1, "every record before the garbage is read");
+        cr_assert_eq(res.err, TRACE_ERR_CORRUPT, "%d %s", res.err, res.msg);
+        free(file);
+        free(res.ids);
+}
+
+static const bool allowed_error[TRACE_ERR_COUNT] = {
+        [TRACE_ERR_NOT_TRACE] = true, [TRACE_ERR_VERSION] = true,
+        [TRACE_ERR_CORRUPT] = true,   [TRACE_ERR_TRUNCATED] = true,
+        [TRACE_ERR_EMPTY] = false,
+};
+
+Test(trace, flipped_bytes_in_compressed_trace)
+{
+        const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
+        static const uint8_t xors[] = {0x01, 0x80, 0xff};
+        struct readres full = {.ids = calloc(1024, sizeof(struct rec_id))};
+        struct readres res = {.ids = calloc(1024, sizeof(struct rec_id))};
+        uint8_t *file, *copy;
+        size_t flen, detected = 0;
+
+        write_trace_with_header_frame(path, 120, 32);
+        file = read_file(path, &flen);
+        copy = malloc(flen);
+        read_all(path, &full, 1024);
+        cr_assert_eq(full.err, TRACE_END_OF_TRACE);
+        for (size_t pos = 0; pos < flen; pos++) {
+                for (size_t x = 0; x < sizeof(xors); x++) {
+                        memcpy(copy, file, flen);
+                        copy[pos] ^= xors[x];
+                        write_file(bad, copy, flen);
+                        read_all(bad, &res, 1024);
+                        if (res.open_err) {
+                                cr_assert(res.open_err > 0 && res.open_err < TRACE_ERR_COUNT &&
+                                                  allowed_error[res.open_err],
+                                          "pos %zu: open %d %s", pos, res.open_err, res.msg);
+                                detected++;
+                                continue;
+                        }
+                        cr_assert(res.err == TRACE_END_OF_TRACE ||
+                                          (res.err > 0 && res.err < TRACE_ERR_COUNT &&
+                                           allowed_error[res.err]),
+                                  "pos %zu: %d %s", pos, res.err, res.msg);
+                        if (res.err != TRACE_END_OF_TRACE) {
+                                detected++;
+                                continue;
+                        }
+                        /* Checksums: undetected damage must not change what is read. */
+                        cr_assert_eq(res.n, full.n, "pos %zu ^%#x: undetected corruption", pos,
+                                     xors[x]);
+                        for (size_t i = 0; i < res.n; i++)
+                                cr_assert(res.ids[i].type == full.ids[i].type &&
+                                                  res.ids[i].a == full.ids[i].a &&
+                                                  res.ids[i].b == full.ids[i].b,
+                                          "pos %zu ^%#x: record %zu silently changed", pos,
+                                          xors[x], i);
+                }
+        }
+        cr_assert_gt(detected, flen, "most damage is detected");
+        free(file);
+        free(copy);
+        free(full.ids);
+        free(res.ids);
+}
+
+Test(trace, fuzzed_raw_stream_never_crashes)
+{
+        /* Damage below the compression (as a buggy writer would): the parser's own checks. */
+        const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
+        struct readres res = {.ids = calloc(1024, sizeof(struct rec_id))};
+        uint8_t *file, *raw, *copy;
+        size_t flen, rlen;
+        uint64_t s = 31337;
+
+        write_trace_with_header_frame(path, 60, 4096);
+        file = read_file(path, &flen);
+        cr_assert_eq(decompress_all(file, flen, &raw, &rlen), 0);
+        copy = malloc(rlen);
+        for (int iter = 0; iter < 3000; iter++) {
+                size_t len = rlen;
+                unsigned k = 1 + (unsigned)(rnd(&s) % 4);
+
+                memcpy(copy, raw, rlen);
+                while (k--) {
+                        size_t pos = 16 + rnd(&s) % (rlen - 16);
+
+                        switch (rnd(&s) % 4) {
+                        case 0: copy[pos] ^= (uint8_t)(1u << (rnd(&s) % 8)); break;
+                        case 1: copy[pos] = (uint8_t)rnd(&s); break;
+                        case 2: copy[pos] = 0xff; break;
+                        default: len = pos; break; /* cut mid-stream, frame complete */
+                        }
+                }
+                compress_to(bad, copy, len);
+                read_all(bad, &res, 1024);
+                if (res.open_err)
+                        cr_assert(res.open_err < TRACE_ERR_COUNT && allowed_error[res.open_err],
+                                  "iter %d: open %d %s", iter, res.open_err, res.msg);
+                else
+                        cr_assert(res.err == TRACE_END_OF_TRACE || allowed_error[res.err],
+                                  "iter %d: %d %s", iter, res.err, res.msg);
+        }
+        free(file);
+        free(raw);
+        free(copy);
+        free(res.ids);
+}
+
+Test(trace, raw_stream_cut_mid_record)
+{
+        const char *path = tpath("cutrec.zst");
+        struct rawbuf raw = {0};
+        struct trace_disk_end end = {0};
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        rb_preamble(&raw, 1, 0);
+        rb_min_header(&raw);
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        compress_to(path, raw.p, raw.len - 3); /* a complete frame, an incomplete record */
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED);
+        check_msg(r, "truncated after 1 records");
+        trace_reader_close(r);
+        free(raw.p);
+}
+
+Test(trace, record_larger_than_max_is_corrupt)
+{
+        const char *path = tpath("big.zst");
+        struct rawbuf raw = {0};
+        struct trace_disk_rec rec = {TRACE_REC_EXIT, 0, TRACE_MAX_RECORD + 1};
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        rb_preamble(&raw, 1, 0);
+        rb_min_header(&raw);
+        rb_put(&raw, &rec, sizeof(rec));
+        rb_put(&raw, "0123456789abcdef0123456789", 26);
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
+        check_msg(r, "corrupt");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "errors are sticky");
+        trace_reader_close(r);
+
+        /* Exactly the maximum is legal: the file merely ends early. */
+        rec.size = TRACE_MAX_RECORD;
+        memcpy(raw.p + raw.len - 26 - sizeof(rec), &rec, sizeof(rec));
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED, "%s", trace_reader_message(r));
+        check_msg(r, "truncated after 1 records");
+        trace_reader_close(r);
+
+        /* A header claiming too much: at open. */
+        raw.len = 0;
+        rb_preamble(&raw, 1, 0);
+        rec.type = TRACE_REC_HEADER;
+        rec.size = 0xffffffffu;
+        rb_put(&raw, &rec, sizeof(rec));
+        rb_put(&raw, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789", 56);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "corrupt");
+        free(raw.p);
+}
+
+Test(trace, largest_record_written_and_skipped)
+{
+        const char *path = tpath("max.zst");
+        uint8_t *big = calloc(1, TRACE_MAX_RECORD + 1);
+        struct trace_writer *w = open_writer(path, 0, 0, 0);
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = 5};
+        uint64_t recs;
+
+        cr_assert_not_null(big);
+        write_min_header(w);
+        recs = trace_writer_records(w);
+        cr_assert_eq(trace_write_raw(w, 0x99, 0, big, TRACE_MAX_RECORD + 1), -EMSGSIZE);
+        cr_assert_eq(trace_writer_records(w), recs, "a refused record is not counted");
+        big[TRACE_MAX_RECORD - 1] = 1;
+        cr_assert_eq(trace_write_raw(w, 0x99, 0, big, TRACE_MAX_RECORD), 0);
+        cr_assert_eq(trace_write_exit(w, &e), 0, "the writer is still usable");
+        write_end(w, 1, NULL);
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.index, 2);
+        cr_assert_eq(ev.exit.seq, 5);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+        free(big);
+}
+
+/* A trace whose second record is raw (type, flags, payload): reading it must fail CORRUPT. */
+static void expect_corrupt_record(uint16_t type, uint16_t flags, const void *payload, size_t len,
+                                  const char *what)
+{
+        const char *path = tpath("short.zst");
+        struct trace_writer *w = open_writer(path, 0, 0, 0);
+        struct trace_reader *r;
+        struct trace_event ev;
+        int err;
+
+        write_min_header(w);
+        cr_assert_eq(trace_write_raw(w, type, flags, payload, len), 0);
+        write_end(w, 0, NULL);
+        close_writer(w);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        err = trace_reader_next(r, &ev);
+        cr_assert_eq(err, TRACE_ERR_CORRUPT, "%s: got %d (%s)", what, err, trace_reader_message(r));
+        check_msg(r, "corrupt");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s: not sticky", what);
+        trace_reader_close(r);
+}
+
+Test(trace, short_payloads_are_corrupt)
+{
+        uint8_t buf[512] = {0};
+        struct trace_disk_exit x = {0};
+        size_t off;
+
+        /* Shorter than the fixed exit part. */
+        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) - 1, "exit fixed part");
+        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, 0, "empty exit");
+        /* SEQ flag without the seq. */
+        x.reason = TRACE_EXIT_HLT;
+        memcpy(buf, &x, sizeof(x));
+        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_SEQ, buf, sizeof(x) + 7, "seq missing");
+        /* TIME64 without the high halves. */
+        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_TIME64, buf, sizeof(x) + 4, "time64 missing");
+        /* Fields announced but absent. */
+        x.state_mask = (1u << TRACE_F_RAX) | (1u << TRACE_F_CS);
+        memcpy(buf, &x, sizeof(x));
+        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 8 + 15, "fields missing");
+        /* Instruction bytes announced but absent. */
+        x.state_mask = 0;
+        x.insn_len = 15;
+        memcpy(buf, &x, sizeof(x));
+        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 14, "insn missing");
+        /* An instruction longer than x86 allows. */
+        x.insn_len = 16;
+        memcpy(buf, &x, sizeof(x));
+        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 16, "insn_len 16");
+        /* Reason tails. */
+        x.insn_len = 0;
+        {
+                static const struct {
+                        uint16_t reason;
+                        size_t tail;
+                } t[] = {{TRACE_EXIT_IO, 8},        {TRACE_EXIT_MMIO, 24},
+                         {TRACE_EXIT_FAIL_ENTRY, 16}, {TRACE_EXIT_INTERNAL, 8},
+                         {TRACE_EXIT_DEBUG, 32},    {TRACE_EXIT_EXCEPTION, 16}};
+
+                for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                        char what[48];
+
+                        x.reason = t[i].reason;
+                        memcpy(buf, &x, sizeof(x));
+                        snprintf(what, sizeof(what), "%s tail", trace_exit_reason_name(t[i].reason));
+                        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1, what);
+                }
+        }
+        /* IO data shorter than size * count. */
+        {
+                struct trace_disk_io io = {.port = 0x60, .size = 4, .count = 3};
+
+                x.reason = TRACE_EXIT_IO;
+                memcpy(buf, &x, sizeof(x));
+                memcpy(buf + sizeof(x), &io, sizeof(io));
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11, "io data");
+                io.count = 0xffffffffu;
+                memcpy(buf + sizeof(x), &io, sizeof(io));
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64, "io count");
+        }
+        /* INTERNAL: more data words than allowed, or fewer than announced. */
+        {
+                struct trace_disk_internal in = {.suberror = 1, .ndata = TRACE_INTERNAL_MAX_DATA + 1};
+
+                x.reason = TRACE_EXIT_INTERNAL;
+                memcpy(buf, &x, sizeof(x));
+                off = sizeof(x);
+                memcpy(buf + off, &in, sizeof(in));
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17, "ndata 17");
+                in.ndata = 3;
+                memcpy(buf + off, &in, sizeof(in));
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1, "ndata 3");
+        }
+        /* Other fixed records. */
+        expect_corrupt_record(TRACE_REC_MEMORY, 0, buf, sizeof(struct trace_disk_memory) - 1,
+                              "memory");
+        expect_corrupt_record(TRACE_REC_INJECT, 0, buf, sizeof(struct trace_disk_inject) - 1,
+                              "inject");
+        expect_corrupt_record(TRACE_REC_RAISE, 0, buf, sizeof(struct trace_disk_raise) - 1,
+                              "raise");
+        expect_corrupt_record(TRACE_REC_DELIVER, 0, buf, sizeof(struct trace_disk_deliver) - 1,
+                              "deliver");
+        expect_corrupt_record(TRACE_REC_CONSOLE, 0, buf, sizeof(struct trace_disk_console) - 1,
+                              "console");
+        expect_corrupt_record(TRACE_REC_END, 0, buf, sizeof(struct trace_disk_end) - 1, "end");
+        /* A second header. */
+        expect_corrupt_record(TRACE_REC_HEADER, 0, buf, sizeof(struct trace_disk_header),
+                              "second header");
+}
+
+Test(trace, bad_header_records)
+{
+        const char *path = tpath("badhdr.zst");
+        struct trace_disk_header h = {.mem_size = 4096};
+        struct trace_disk_str str = {TRACE_STR_BACKEND, 10};
+        struct rawbuf raw = {0};
+
+        /* Too short. */
+        rb_preamble(&raw, 1, 0);
+        rb_rec(&raw, TRACE_REC_HEADER, 0, &h, sizeof(h) - 1);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+        /* A string running past the payload. */
+        raw.len = 0;
+        rb_preamble(&raw, 1, 0);
+        {
+                uint8_t pl[sizeof(h) + sizeof(str) + 9];
+
+                memcpy(pl, &h, sizeof(h));
+                memcpy(pl + sizeof(h), &str, sizeof(str));
+                memset(pl + sizeof(h) + sizeof(str), 'k', 9);
+                rb_rec(&raw, TRACE_REC_HEADER, 0, pl, sizeof(pl));
+        }
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "corrupt");
+        free(raw.p);
+}
+
+Test(trace, unknown_header_string_keys_are_skipped)
+{
+        const char *path = tpath("keys.zst");
+        struct trace_disk_header h = {.mem_size = 8192, .seed = 77};
+        struct rawbuf raw = {0}, pl = {0};
+        struct trace_disk_str s;
+        struct trace_disk_end end = {0};
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        rb_put(&pl, &h, sizeof(h));
+        s = (struct trace_disk_str){999, 5};
+        rb_put(&pl, &s, sizeof(s));
+        rb_put(&pl, "xxxxx", 5);
+        s = (struct trace_disk_str){TRACE_STR_BACKEND, 3};
+        rb_put(&pl, &s, sizeof(s));
+        rb_put(&pl, "kvm", 3);
+        s = (struct trace_disk_str){0, 2};
+        rb_put(&pl, &s, sizeof(s));
+        rb_put(&pl, "zz", 2);
+        s = (struct trace_disk_str){TRACE_STR_CMDLINE, 9};
+        rb_put(&pl, &s, sizeof(s));
+        rb_put(&pl, "a\0\0b c\0d\0", 9);
+        rb_preamble(&raw, 1, 0);
+        rb_rec(&raw, TRACE_REC_HEADER, 0, pl.p, pl.len);
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        compress_to(path, raw.p, raw.len);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(ev.header.h.seed, 77);
+        cr_assert_str_eq(ev.header.str[TRACE_STR_BACKEND], "kvm");
+        cr_assert_str_eq(ev.header.str[TRACE_STR_GUEST], "");
+        cr_assert_eq(ev.header.argc, 4);
+        cr_assert_str_eq(ev.header.argv[0], "a");
+        cr_assert_str_eq(ev.header.argv[1], "");
+        cr_assert_str_eq(ev.header.argv[2], "b c");
+        cr_assert_str_eq(ev.header.argv[3], "d");
+        expect_next(r, &ev, TRACE_REC_END);
+        trace_reader_close(r);
+        free(raw.p);
+        free(pl.p);
+}
+
+Test(trace, header_not_first_is_corrupt)
+{
+        const char *path = tpath("nohdr.zst");
+        struct rawbuf raw = {0};
+        struct trace_disk_end end = {0};
+        struct trace_writer *w;
+        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+
+        rb_preamble(&raw, 1, 0);
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_min_header(&raw);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+
+        /* Even an unknown record may not come first. */
+        raw.len = 0;
+        rb_preamble(&raw, 1, 0);
+        rb_rec(&raw, 0x777, 0, "abc", 3);
+        rb_min_header(&raw);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+
+        /* The writer does not stop a caller from writing an exit first. */
+        w = open_writer(path, 0, 0, 0);
+        cr_assert_eq(trace_write_exit(w, &e), 0);
+        write_min_header(w);
+        close_writer(w);
+        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+
+        /* A preamble and nothing else: the header is missing, i.e. truncated. */
+        raw.len = 0;
+        rb_preamble(&raw, 1, 0);
+        compress_to(path, raw.p, raw.len);
+        expect_open_fails(path, TRACE_ERR_TRUNCATED, "truncated header");
+        free(raw.p);
+}
+
+static int count_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        int n = 0;
+
+        cr_assert_not_null(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/*
+ * BUG: src/trace/reader.c trace_reader_open(): rp may be NULL (the code tests
+ * `if (rp)` and the header documents the NULL case), but the reader it
+ * allocates is then never freed: on every error return (and on success) the
+ * struct, its zstd context, buffers and the open file descriptor leak.
+ * Expected: with rp == NULL the reader is closed before returning.
+ */
+// BUG: reader.c trace_reader_open(NULL, ...) leaks the reader and its file descriptor.
+Test(trace, open_with_null_reader_pointer_does_not_leak)
+{
+        const char *path = tpath("empty.zst");
+        int before, after;
+
+        write_file(path, "", 0);
+        before = count_fds();
+        for (int i = 0; i < 5; i++)
+                cr_assert_eq(trace_reader_open(NULL, path), TRACE_ERR_EMPTY);
+        after = count_fds();
+        cr_assert_eq(after, before, "%d file descriptors leaked by 5 failed opens", after - before);
+}
+
+/* Write errors are returned and sticky. */
+Test(trace, write_errors_are_reported)
+{
+        struct trace_writer *w;
+        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+        int p[2], err;
+
+        signal(SIGPIPE, SIG_IGN);
+        cr_assert_eq(pipe(p), 0);
+        cr_assert_eq(trace_writer_fdopen(&w, p[1], NULL), 0);
+        close(p[0]);
+        write_min_header(w);
+        err = trace_writer_flush(w);
+        cr_assert_eq(err, -EPIPE, "flush: %d", err);
+        cr_assert_eq(trace_write_exit(w, &e), -EPIPE, "the error is sticky");
+        cr_assert_eq(trace_writer_close(w), -EPIPE);
+}
+
+/*
+ * BUG: src/trace/writer.c reserve(): when the raw buffer is full and
+ * compress_raw() fails, `w->error = -EIO` replaces the real error that
+ * compress_raw returned (-EPIPE here, -ENOSPC on a full disk), so every
+ * trace_write_* and trace_writer_close report "Input/output error".
+ * Expected: the -errno of the failed write(2), as trace_writer_flush does.
+ */
+// BUG: writer.c reserve() replaces the write error with -EIO.
+Test(trace, write_error_while_buffering_keeps_errno)
+{
+        struct trace_writer_opts o = {.frame_records = 1000000, .frame_ms = 1000000};
+        struct trace_writer *w;
+        uint64_t s = 1;
+        int p[2], err = 0;
+        size_t i;
+
+        signal(SIGPIPE, SIG_IGN);
+        cr_assert_eq(pipe(p), 0);
+        cr_assert_eq(trace_writer_fdopen(&w, p[1], &o), 0);
+        close(p[0]);
+        write_min_header(w);
+        /* Incompressible exits, until the buffered data has to reach the file. */
+        for (i = 0; i < 200000 && !err; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = i};
+
+                rand_state(&s, &e.st);
+                err = trace_write_exit(w, &e);
+        }
+        cr_assert_neq(err, 0, "64 MiB written into a closed pipe without an error");
+        cr_assert_eq(err, -EPIPE, "write error reported as %d (%s), want -EPIPE", err,
+                     strerror(-err));
+        cr_assert_eq(trace_writer_close(w), -EPIPE);
+}
+
+struct flusher_job {
+        struct trace_writer *w;
+        int write_err, close_err;
+};
+
+static void *write_and_close(void *arg)
+{
+        struct flusher_job *j = arg;
+        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+
+        j->write_err = trace_write_exit(j->w, &e);
+        j->close_err = trace_writer_close(j->w);
+        return NULL;
+}
+
+/*
+ * BUG: src/trace/writer.c flusher_main(): when end_frame_locked() fails (a
+ * write error: EPIPE, ENOSPC, EIO...), w->error is set but frame_open stays
+ * true, so the loop's `continue` re-enters the same branch forever while
+ * holding w->lock: the flush thread spins at 100% CPU and every later
+ * trace_write_* and trace_writer_close() blocks on the mutex.  Expected: the
+ * writer returns the error (-EPIPE here) and close completes.
+ */
+// BUG: writer.c flusher_main spins holding the lock after a write error: deadlock.
+Test(trace, write_error_in_flush_thread_does_not_hang)
+{
+        struct trace_writer_opts o = {.background_flush = 1, .frame_ms = 10};
+        struct flusher_job job = {0};
+        struct timespec until;
+        pthread_t t;
+        int p[2];
+
+        signal(SIGPIPE, SIG_IGN);
+        cr_assert_eq(pipe(p), 0);
+        cr_assert_eq(trace_writer_fdopen(&job.w, p[1], &o), 0);
+        close(p[0]);
+        write_min_header(job.w); /* buffered: the flush thread will fail to write it */
+        usleep(100000);
+        cr_assert_eq(pthread_create(&t, NULL, write_and_close, &job), 0);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 3;
+        if (pthread_timedjoin_np(t, NULL, &until))
+                cr_assert_fail("the writer deadlocked after a write error in the flush thread");
+        cr_assert_eq(job.write_err, -EPIPE);
+        cr_assert_eq(job.close_err, -EPIPE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 5. Names and state helpers                                               */
+/* ------------------------------------------------------------------------ */
+
+static void check_names(const char *(*fn)(unsigned), unsigned from, unsigned count,
+                        const char *what)
+{
+        for (unsigned i = from; i < count; i++) {
+                const char *a = fn(i);
+
+                cr_assert_not_null(a, "%s %u", what, i);
+                cr_assert(a[0], "%s %u: empty name", what, i);
+                cr_assert_str_neq(a, "?", "%s %u has no name", what, i);
+                cr_assert_null(strchr(a, ' '), "%s %u: '%s' has a space", what, i, a);
+                for (unsigned j = from; j < i; j++)
+                        cr_assert_str_neq(a, fn(j), "%s %u and %u share '%s'", what, i, j, a);
+        }
+        cr_assert_str_eq(fn(count), "?", "%s %u (out of range)", what, count);
+        cr_assert_str_eq(fn(count + 1000), "?");
+        cr_assert_str_eq(fn(~0u), "?");
+}
+
+Test(trace, enum_names)
+{
+        check_names(trace_exit_reason_name, 0, TRACE_EXIT_REASON_COUNT, "exit reason");
+        check_names(trace_rec_type_name, 1, TRACE_REC_TYPE_COUNT, "record type");
+        cr_assert_str_eq(trace_rec_type_name(0), "?");
+        check_names(trace_mode_name, 0, TRACE_MODE_LONG + 1, "mode");
+        check_names(trace_policy_name, 0, TRACE_POLICY_COUNT, "policy");
+        check_names(trace_source_name, 0, TRACE_SRC_COUNT, "source");
+        check_names(trace_end_why_name, 1, TRACE_END_WHY_COUNT, "end why");
+        cr_assert_str_eq(trace_end_why_name(0), "?");
+        check_names(trace_field_name, 0, TRACE_F_COUNT, "field");
+        check_names(trace_sreg_name, 0, TRACE_SREG_COUNT, "sreg");
+        /* The segment fields are named after their registers. */
+        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
+                cr_assert_str_eq(trace_field_name(TRACE_F_ES + i), trace_sreg_name(i));
+        cr_assert_str_eq(trace_field_name(TRACE_F_RIP), "rip");
+        cr_assert_str_eq(trace_field_name(TRACE_F_RAX), "rax");
+        cr_assert_str_eq(trace_field_name(TRACE_F_R15), "r15");
+        cr_assert_str_eq(trace_sreg_name(TRACE_CS), "cs");
+        cr_assert_str_eq(trace_exit_reason_name(TRACE_EXIT_IO), "io");
+}
+
+Test(trace, policy_parse_roundtrip)
+{
+        for (unsigned p = 0; p < TRACE_POLICY_COUNT; p++)
+                cr_assert_eq(trace_policy_parse(trace_policy_name(p)), (int)p, "policy %u", p);
+        cr_assert_eq(trace_policy_parse("?"), -1);
+        cr_assert_eq(trace_policy_parse(""), -1);
+        cr_assert_eq(trace_policy_parse("no-such-policy"), -1);
+        cr_assert_eq(trace_policy_parse("windo"), -1, "prefixes do not match");
+        cr_assert_eq(trace_policy_parse("window "), -1);
+}
+
+Test(trace, shadow_names)
+{
+        cr_assert_str_eq(trace_shadow_name(0), "none");
+        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW), "sti");
+        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_MOVSS_SHADOW), "mov-ss");
+        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW),
+                         "sti+mov-ss");
+        /* Other bits do not matter. */
+        cr_assert_str_eq(trace_shadow_name(~(uint64_t)(TRACE_INTR_STI_SHADOW |
+                                                         TRACE_INTR_MOVSS_SHADOW)),
+                         "none");
+        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_VALID_SHADOW |
+                                           TRACE_INTR_IF | (1ull << 63)),
+                         "sti");
+}
+
+Test(trace, strerror_every_code)
+{
+        for (int i = 0; i < TRACE_ERR_COUNT; i++) {
+                const char *a = trace_strerror(i);
+
+                cr_assert_not_null(a);
+                cr_assert(a[0], "code %d", i);
+                cr_assert_null(strchr(a, '\n'));
+                for (int j = 0; j < i; j++)
+                        cr_assert_str_neq(a, trace_strerror(j), "codes %d and %d", i, j);
+        }
+        for (int bad = -1; bad <= TRACE_ERR_COUNT; bad += TRACE_ERR_COUNT + 1) {
+                const char *a = trace_strerror(bad);
+
+                cr_assert_not_null(a, "code %d", bad);
+                for (int j = 0; j < TRACE_ERR_COUNT; j++)
+                        cr_assert_str_neq(a, trace_strerror(j), "out-of-range %d aliases %d", bad, j);
+        }
+        /* The numbers are part of the format's API. */
+        cr_assert_eq(TRACE_OK, 0);
+        cr_assert_eq(TRACE_END_OF_TRACE, 1);
+        cr_assert_eq(TRACE_ERR_TRUNCATED, 7);
+}
+
+Test(trace, field_sizes_and_differs)
+{
+        size_t total = 0;
+        struct trace_vcpu_state a, b;
+        uint64_t s = 5;
+
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
+                cr_assert_eq(trace_field_size(f), fsize(f), "field %u (%s)", f, trace_field_name(f));
+                total += trace_field_size(f);
+        }
+        cr_assert_eq(total, sizeof(struct trace_vcpu_state), "the fields cover the whole state");
+        cr_assert_eq(trace_field_size(TRACE_F_COUNT), 0);
+        cr_assert_eq(trace_field_size(1000), 0);
+
+        rand_state(&s, &a);
+        b = a;
+        for (unsigned f = 0; f < TRACE_F_COUNT; f++)
+                cr_assert_not(trace_state_field_differs(&a, &b, f), "field %u", f);
+        b.seg[TRACE_CS].attr ^= TRACE_SEG_L;
+        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_CS), "attr-only change");
+        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_SS));
+        b = a;
+        b.seg[TRACE_DS].selector ^= 8;
+        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_DS), "selector-only change");
+        b = a;
+        b.idt.base ^= 1ull << 48;
+        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_IDT), "base high-half change");
+        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_GDT));
+        b = a;
+        b.intr ^= TRACE_INTR_NMI_BLOCKED;
+        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_INTR));
+        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_COUNT), "out of range");
+}
+
+static struct trace_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t cs_attr,
+                                          uint64_t cs_base, uint64_t rip)
+{
+        struct trace_vcpu_state st = {0};
+
+        st.cr0 = cr0;
+        st.efer = efer;
+        st.seg[TRACE_CS].attr = cs_attr;
+        st.seg[TRACE_CS].base = cs_base;
+        st.seg[TRACE_CS].selector = 0x08;
+        st.seg[TRACE_CS].limit = 0xffffffff;
+        st.rip = rip;
+        return st;
+}
+
+Test(trace, state_mode_code_bits_and_pc)
+{
+        const uint64_t PE = 1, PG = 1ull << 31, LME = 1ull << 8, LMA = 1ull << 10;
+        const uint16_t code = 0xb | TRACE_SEG_S | TRACE_SEG_P;
+        struct trace_vcpu_state st;
+
+        /* Real mode: 16-bit, pc = cs.base + (rip & 0xffff), whatever CS's attributes say. */
+        st = mode_state(0x60000010, 0, code | TRACE_SEG_DB, 0xf0000, 0x12345fff0ull);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_REAL);
+        cr_assert_eq(trace_state_code_bits(&st), 16);
+        cr_assert_eq(trace_state_pc(&st), 0xf0000 + 0xfff0);
+        st = mode_state(0, 0, 0, 0x7c00 << 4, 0x0003);
+        cr_assert_eq(trace_state_pc(&st), 0x7c003);
+
+        /* 32-bit protected mode (CS.DB). */
+        st = mode_state(PE, 0, code | TRACE_SEG_DB | TRACE_SEG_G, 0x10000, 0xabcd00002000ull);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(trace_state_code_bits(&st), 32);
+        cr_assert_eq(trace_state_pc(&st), 0x12000);
+        st = mode_state(PE | PG, 0, code | TRACE_SEG_DB, 0xfffff000, 0x2000);
+        cr_assert_eq(trace_state_pc(&st), 0x1000, "linear addresses wrap at 4 GiB");
+
+        /* 16-bit protected mode (CS.DB clear). */
+        st = mode_state(PE, 0, code, 0x12345, 0xabcd1234);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(trace_state_code_bits(&st), 16);
+        cr_assert_eq(trace_state_pc(&st), 0x12345 + 0x1234);
+
+        /* Long mode, 64-bit code (CS.L): the CS base is ignored. */
+        st = mode_state(PE | PG, LME | LMA, code | TRACE_SEG_L, 0x5000, 0xffffffff81000000ull);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_LONG);
+        cr_assert_eq(trace_state_code_bits(&st), 64);
+        cr_assert_eq(trace_state_pc(&st), 0xffffffff81000000ull);
+
+        /* Compatibility mode: long mode, CS.L clear: sized like protected mode. */
+        st = mode_state(PE | PG, LME | LMA, code | TRACE_SEG_DB, 0x3000, 0x100000400ull);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_LONG);
+        cr_assert_eq(trace_state_code_bits(&st), 32);
+        cr_assert_eq(trace_state_pc(&st), 0x3400);
+        st = mode_state(PE | PG, LME | LMA, code, 0x3000, 0x10400);
+        cr_assert_eq(trace_state_code_bits(&st), 16);
+        cr_assert_eq(trace_state_pc(&st), 0x3400);
+
+        /* LME without LMA (paging not yet on) is still protected mode. */
+        st = mode_state(PE, LME, code | TRACE_SEG_DB, 0, 0x1000);
+        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 6. The background flush thread                                           */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint64_t *msg_n)
+{
+        struct trace_reader *r;
+        struct trace_event ev;
+        uint64_t n = 0;
+        int err;
+
+        copy_file(path, copy);
+        r = must_open(copy);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                if (n > 0 && ev.type == TRACE_REC_EXIT)
+                        cr_assert_eq(ev.exit.seq, n - 1);
+                n++;
+        }
+        *err_out = err;
+        if (err == TRACE_ERR_TRUNCATED) {
+                check_msg(r, "truncated after");
+                *msg_n = msg_truncated_count(r);
+        }
+        trace_reader_close(r);
+        return n;
+}
+
+Test(trace, background_flush_thread_ends_idle_frames)
+{
+        const char *path = tpath("bg.zst"), *copy = tpath("bg-copy.zst");
+        struct trace_writer *w = open_writer(path, 100000, 50, 1);
+        uint64_t n, msg_n = 0;
+        int err;
+
+        write_min_header(w);
+        for (int i = 0; i < 40; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        usleep(200000); /* no flush: only the thread can end the frame */
+        n = read_copy(path, copy, &err, &msg_n);
+        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "no end record yet");
+        cr_assert_eq(n, 41, "%" PRIu64 " of 41 records on disk after 200 ms", n);
+        cr_assert_eq(msg_n, 41);
+
+        /* And again for a second idle frame. */
+        for (int i = 40; i < 65; i++) {
+                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+        }
+        usleep(200000);
+        n = read_copy(path, copy, &err, &msg_n);
+        cr_assert_eq(err, TRACE_ERR_TRUNCATED);
+        cr_assert_eq(n, 66);
+
+        write_end(w, 65, NULL);
+        close_writer(w);
+        n = read_copy(path, copy, &err, &msg_n);
+        cr_assert_eq(err, TRACE_END_OF_TRACE);
+        cr_assert_eq(n, 67);
+}
