@@ -148,7 +148,6 @@ int hv_trace_load(const char *path, struct hv_trace *t)
 
                                 memcpy(x->io_data, ev.exit.u.io.data,
                                        n < sizeof(x->io_data) ? n : sizeof(x->io_data));
-                                x->e.u.io.data = x->io_data;
                         }
                         break;
                 }
@@ -178,6 +177,10 @@ int hv_trace_load(const char *path, struct hv_trace *t)
                 default: break;
                 }
         }
+        /* Point I/O data at the copies, now that the array stopped moving. */
+        for (size_t i = 0; i < t->nexits; i++)
+                if (t->exits[i].e.reason == TRACE_EXIT_IO)
+                        t->exits[i].e.u.io.data = t->exits[i].io_data;
         t->read_err = err;
         t->message = strdup(trace_reader_message(r));
         /* Keep the header's strings beyond the reader. */
