@@ -1,16 +1,40 @@
 #!/bin/sh
-# The main job: record the bundled demo guest on KVM, then show what hvreplay
-# says about it.  Usage: scripts/demo.sh [BUILD]
+# The main job: record the bundled demo guest on KVM and show what hvreplay
+# says about it (exit statistics, then the interrupt-shadow check), then
+# record it again the way a buggy VMM would inject (--inject eager, with
+# --single-step so the bug shows deterministically) and check that too.
+# Exit status: 0 when the correct run is clean and the buggy run's STI;HLT
+# shadow violation is found, as expected.  Usage: scripts/demo.sh [BUILD]
 set -eu
 build=${1:-build}
-trace="$build/demo.zst"
-echo "== hvrec run -o $trace $build/guests/demo.bin"
-set +e
-"$build/hvrec" run -o "$trace" "$build/guests/demo.bin"
-status=$?
-set -e
+good="$build/demo.zst"
+bad="$build/demo-eager.zst"
+rm -f "$good" "$bad"
+
+echo "== hvrec run -o $good $build/guests/demo.bin"
+status=0
+"$build/hvrec" run -o "$good" "$build/guests/demo.bin" || status=$?
 echo "== hvrec exit status: $status"
 [ "$status" = 0 ] || exit "$status"
+
 echo
-echo "== hvreplay stats $trace"
-"$build/hvreplay" stats "$trace"
+echo "== hvreplay stats $good"
+"$build/hvreplay" stats "$good"
+
+echo
+echo "== hvreplay check $good"
+"$build/hvreplay" check "$good"
+
+echo
+echo "== the same guest, injected like a buggy VMM: hvrec run --single-step --inject eager"
+"$build/hvrec" run --quiet --single-step --inject eager -o "$bad" "$build/guests/demo.bin"
+echo
+echo "== hvreplay check $bad"
+status=0
+"$build/hvreplay" check "$bad" || status=$?
+if [ "$status" = 1 ]; then
+        echo "== as expected: the eager VMM delivered inside the STI shadow"
+        exit 0
+fi
+echo "== unexpected: hvreplay check exited $status on the eager trace" >&2
+exit 1

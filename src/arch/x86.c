@@ -64,8 +64,8 @@ static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int lev
         return 0;
 }
 
-int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
-                  uint64_t *gpa)
+static int walk(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                uint64_t *gpa)
 {
         if (!(st->cr0 & X86_CR0_PG) || !(st->cr0 & X86_CR0_PE)) {
                 *gpa = (st->cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
@@ -76,6 +76,17 @@ int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, ui
         if (st->cr4 & X86_CR4_PAE)
                 return walk_64(m, st->cr3 & 0xffffffe0ull, la & 0xffffffffull, 3, gpa);
         return walk_32(m, st, (uint32_t)la, gpa);
+}
+
+int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                  uint64_t *gpa)
+{
+        int err = walk(m, st, la, gpa);
+
+        /* A page table may map a linear page beyond RAM: that byte does not exist. */
+        if (!err && *gpa >= m->size)
+                err = -EFAULT;
+        return err;
 }
 
 size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,

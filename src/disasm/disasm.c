@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,13 @@ static void classify(csh h, const cs_insn *ci, struct disasm_insn *out)
                 }
         }
 
-        if (cs_insn_group(h, ci, CS_GRP_JUMP)) {
+        /* capstone 4 leaves LOOP/LOOPE/LOOPNE out of its jump group. */
+        bool loop = ci->id == X86_INS_LOOP || ci->id == X86_INS_LOOPE || ci->id == X86_INS_LOOPNE;
+        /* Fast system calls and returns go through MSRs, not the IDT: not INT/IRET here. */
+        bool fast = ci->id == X86_INS_SYSCALL || ci->id == X86_INS_SYSENTER ||
+                    ci->id == X86_INS_SYSRET || ci->id == X86_INS_SYSEXIT;
+
+        if (cs_insn_group(h, ci, CS_GRP_JUMP) || loop) {
                 out->flags |= DISASM_JUMP;
                 if (ci->id != X86_INS_JMP && ci->id != X86_INS_LJMP)
                         out->flags |= DISASM_COND;
@@ -136,9 +143,9 @@ static void classify(csh h, const cs_insn *ci, struct disasm_insn *out)
                 out->flags |= DISASM_CALL;
         if (cs_insn_group(h, ci, CS_GRP_RET))
                 out->flags |= DISASM_RET;
-        if (cs_insn_group(h, ci, CS_GRP_IRET))
+        if (cs_insn_group(h, ci, CS_GRP_IRET) && !fast)
                 out->flags |= DISASM_IRET;
-        if (cs_insn_group(h, ci, CS_GRP_INT))
+        if (cs_insn_group(h, ci, CS_GRP_INT) && !fast)
                 out->flags |= DISASM_INT;
 
         if (out->flags & (DISASM_JUMP | DISASM_CALL)) {
@@ -181,8 +188,9 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         else
                 snprintf(out->text, sizeof(out->text), "%s", ci->mnemonic);
         classify(d->h[m], ci, out);
+        /* Near targets wrap at the operand size: 16 bits unless 0x66 makes it 32. */
         if (bits == 16 && out->has_target && !(out->flags & DISASM_FAR))
-                out->target &= 0xffff; /* near targets wrap within the segment */
+                out->target &= ci->detail->x86.prefix[2] == 0x66 ? 0xffffffffull : 0xffffull;
         return 0;
 }
 

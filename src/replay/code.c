@@ -196,8 +196,9 @@ int code_decode(struct code *c, const struct code_ctx *ctx, uint64_t la, struct 
         if (!n || disasm_decode(c->dis, ctx->bits, buf, n, off, insn))
                 return -EINVAL;
         insn->addr = la;
+        /* disasm wrapped near targets at their operand size already. */
         if (insn->has_target && !(insn->flags & DISASM_FAR))
-                insn->target = ctx->cs_base + (insn->target & offset_mask(ctx->bits));
+                insn->target = ctx->cs_base + insn->target;
         if (ctx->bits != 64)
                 insn->target &= 0xffffffffull;
         return 0;

@@ -1,0 +1,1077 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of the capstone wrapper (src/disasm): classification of the
+ * interrupt-shadow and I/O instructions, direct branch targets, lengths,
+ * errors and the two readings of RIP at a port-I/O exit.
+ *
+ * Every expectation below comes from the x86 architecture (Intel SDM vol. 2
+ * encodings and operand-size rules), not from what the code prints.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "../src/disasm/disasm.h"
+
+static struct disasm *d;
+
+static void setup(void)
+{
+        cr_assert_eq(disasm_open(&d), 0, "disasm_open failed");
+        cr_assert_not_null(d);
+}
+
+static void teardown(void)
+{
+        disasm_close(d);
+        d = NULL;
+}
+
+TestSuite(disasm, .init = setup, .fini = teardown);
+
+/* Decode and require success; the byte count must match len. */
+static struct disasm_insn dec(unsigned bits, uint64_t addr, const uint8_t *code, size_t n)
+{
+        struct disasm_insn insn;
+        int r;
+
+        memset(&insn, 0xa5, sizeof(insn)); /* garbage: decode must fill everything it reports */
+        r = disasm_decode(d, bits, code, n, addr, &insn);
+        cr_assert_eq(r, 0, "%u-bit decode of %zu bytes (first %02x) at %#llx failed: %d", bits, n,
+                     code[0], (unsigned long long)addr, r);
+        cr_assert_eq(insn.addr, addr, "addr %#llx, passed %#llx", (unsigned long long)insn.addr,
+                     (unsigned long long)addr);
+        return insn;
+}
+
+static int dec_err(unsigned bits, const uint8_t *code, size_t n)
+{
+        struct disasm_insn insn;
+
+        return disasm_decode(d, bits, code, n, 0, &insn);
+}
+
+#define BYTES(...) ((const uint8_t[]){__VA_ARGS__})
+#define NBYTES(...) sizeof((const uint8_t[]){__VA_ARGS__})
+/* DEC(bits, addr, byte, byte...) decodes exactly those bytes. */
+#define DEC(bits, addr, ...) dec((bits), (addr), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
+#define DEC_ERR(bits, ...) dec_err((bits), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
+
+static const unsigned all_modes[] = {16, 32, 64};
+static const unsigned legacy_modes[] = {16, 32};
+#define NMODES(a) (sizeof(a) / sizeof((a)[0]))
+
+#define ASSERT_FLAGS(insn, want)                                                                   \
+        cr_assert_eq((insn).flags, (uint32_t)(want), "%s: flags %#x, want %#x", (insn).text,        \
+                     (unsigned)(insn).flags, (unsigned)(want))
+#define ASSERT_HAS(insn, bits_)                                                                    \
+        cr_assert_eq((insn).flags & (uint32_t)(bits_), (uint32_t)(bits_),                          \
+                     "%s: flags %#x lack %#x", (insn).text, (unsigned)(insn).flags,                \
+                     (unsigned)(bits_))
+#define ASSERT_LACKS(insn, bits_)                                                                  \
+        cr_assert_eq((insn).flags & (uint32_t)(bits_), 0u, "%s: flags %#x have %#x", (insn).text,  \
+                     (unsigned)(insn).flags, (unsigned)((insn).flags & (bits_)))
+#define ASSERT_TEXT(insn, s)                                                                       \
+        cr_assert_not_null(strstr((insn).text, (s)), "text \"%s\" lacks \"%s\"", (insn).text, (s))
+
+/* ------------------------------------------------------------------------ */
+/* Interrupt-relevant classification                                        */
+/* ------------------------------------------------------------------------ */
+
+Test(disasm, sti_cli_hlt_all_modes)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                unsigned b = all_modes[i];
+                struct disasm_insn sti = DEC(b, 0x100, 0xfb);
+                struct disasm_insn cli = DEC(b, 0x100, 0xfa);
+                struct disasm_insn hlt = DEC(b, 0x100, 0xf4);
+
+                ASSERT_FLAGS(sti, DISASM_STI);
+                ASSERT_FLAGS(cli, DISASM_CLI);
+                ASSERT_FLAGS(hlt, DISASM_HLT);
+                cr_assert_eq(sti.len, 1);
+                cr_assert_eq(cli.len, 1);
+                cr_assert_eq(hlt.len, 1);
+                cr_assert_str_eq(sti.text, "sti");
+                cr_assert_str_eq(cli.text, "cli");
+                cr_assert_str_eq(hlt.text, "hlt");
+                cr_assert_eq(sti.has_target, 0);
+                cr_assert_eq(sti.io_port, -1, "not an I/O insn: no immediate port");
+        }
+}
+
+Test(disasm, mov_ss_register_all_modes)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                /* 8E /r: MOV Sreg, r/m16; ModRM d0 = mod 11, reg 2 (SS), rm 0 (AX) */
+                struct disasm_insn in = DEC(all_modes[i], 0, 0x8e, 0xd0);
+
+                ASSERT_FLAGS(in, DISASM_MOV_SS);
+                cr_assert_eq(in.len, 2);
+                ASSERT_TEXT(in, "mov");
+                ASSERT_TEXT(in, "ss");
+        }
+        struct disasm_insn in = DEC(16, 0, 0x8e, 0xd0);
+
+        cr_assert_str_eq(in.text, "mov ss, ax");
+}
+
+Test(disasm, mov_ss_memory)
+{
+        /* 16-bit: 8e 16 34 12 = mov ss, [0x1234] (mod 00 rm 110 = disp16) */
+        struct disasm_insn a = DEC(16, 0, 0x8e, 0x16, 0x34, 0x12);
+        /* 32-bit: 8e 10 = mov ss, [eax] */
+        struct disasm_insn b = DEC(32, 0, 0x8e, 0x10);
+        /* 64-bit: 8e 55 08 = mov ss, [rbp+8] */
+        struct disasm_insn c = DEC(64, 0, 0x8e, 0x55, 0x08);
+        /* 32-bit: 8e 15 disp32 = mov ss, [0x12345678] */
+        struct disasm_insn e = DEC(32, 0, 0x8e, 0x15, 0x78, 0x56, 0x34, 0x12);
+
+        ASSERT_FLAGS(a, DISASM_MOV_SS);
+        ASSERT_FLAGS(b, DISASM_MOV_SS);
+        ASSERT_FLAGS(c, DISASM_MOV_SS);
+        ASSERT_FLAGS(e, DISASM_MOV_SS);
+        cr_assert_eq(a.len, 4);
+        cr_assert_eq(b.len, 2);
+        cr_assert_eq(c.len, 3);
+        cr_assert_eq(e.len, 6);
+}
+
+Test(disasm, mov_ss_other_segments_are_not_mov_ss)
+{
+        /* 8e d8 = mov ds, ax; 8e c0 = mov es, ax; 8e e0 = mov fs, ax */
+        ASSERT_FLAGS(DEC(16, 0, 0x8e, 0xd8), 0);
+        ASSERT_FLAGS(DEC(32, 0, 0x8e, 0xc0), 0);
+        ASSERT_FLAGS(DEC(64, 0, 0x8e, 0xe0), 0);
+}
+
+Test(disasm, mov_from_ss_is_not_mov_ss)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                /* 8C /r: MOV r/m16, Sreg; d0 = mov ax, ss: reads SS, no shadow */
+                struct disasm_insn in = DEC(all_modes[i], 0, 0x8c, 0xd0);
+
+                ASSERT_FLAGS(in, 0);
+                cr_assert_eq(in.len, 2);
+        }
+        /* 8c 16 34 12 = mov [0x1234], ss (16-bit) */
+        struct disasm_insn m = DEC(16, 0, 0x8c, 0x16, 0x34, 0x12);
+
+        ASSERT_FLAGS(m, 0);
+        cr_assert_eq(m.len, 4);
+}
+
+Test(disasm, pop_ss_legacy_modes)
+{
+        for (size_t i = 0; i < NMODES(legacy_modes); i++) {
+                struct disasm_insn in = DEC(legacy_modes[i], 0, 0x17);
+
+                ASSERT_FLAGS(in, DISASM_POP_SS);
+                cr_assert_eq(in.len, 1);
+                ASSERT_TEXT(in, "pop");
+                ASSERT_TEXT(in, "ss");
+        }
+        /* pop ds (1f) and pop es (07) do not shadow */
+        ASSERT_FLAGS(DEC(16, 0, 0x1f), 0);
+        ASSERT_FLAGS(DEC(32, 0, 0x07), 0);
+}
+
+Test(disasm, pop_ss_invalid_in_64bit)
+{
+        /* 0x17 is #UD in 64-bit mode (SDM: POP SS "Invalid" in 64-bit mode). */
+        struct disasm_insn in;
+        int r = disasm_decode(d, 64, BYTES(0x17, 0x90), 2, 0, &in);
+
+        cr_assert_eq(r, -EINVAL, "0x17 decoded in 64-bit mode as \"%s\"", r ? "" : in.text);
+}
+
+Test(disasm, lss_is_not_mov_ss)
+{
+        /* 0F B2 /r: LSS r16, m16:16; 16 = dx, [disp16] */
+        struct disasm_insn a = DEC(16, 0, 0x0f, 0xb2, 0x16, 0x34, 0x12);
+        /* 32-bit: 0f b2 20 = lss esp, [eax] */
+        struct disasm_insn b = DEC(32, 0, 0x0f, 0xb2, 0x20);
+        /* 64-bit: 48 0f b2 20 = lss rsp, [rax] (m16:64) */
+        struct disasm_insn c = DEC(64, 0, 0x48, 0x0f, 0xb2, 0x20);
+
+        ASSERT_FLAGS(a, DISASM_LSS);
+        ASSERT_FLAGS(b, DISASM_LSS);
+        ASSERT_FLAGS(c, DISASM_LSS);
+        cr_assert_eq(a.len, 5);
+        cr_assert_eq(b.len, 3);
+        cr_assert_eq(c.len, 4);
+        ASSERT_TEXT(a, "lss");
+}
+
+Test(disasm, lss_register_form_is_invalid)
+{
+        /* LSS needs a memory operand: mod = 11 is #UD. */
+        cr_assert_eq(DEC_ERR(32, 0x0f, 0xb2, 0xc0), -EINVAL);
+}
+
+Test(disasm, popf_all_sizes)
+{
+        struct disasm_insn p16 = DEC(16, 0, 0x9d);
+        struct disasm_insn p32 = DEC(32, 0, 0x9d);
+        struct disasm_insn p64 = DEC(64, 0, 0x9d);
+        struct disasm_insn p16in32 = DEC(32, 0, 0x66, 0x9d);
+        struct disasm_insn p32in16 = DEC(16, 0, 0x66, 0x9d);
+
+        ASSERT_FLAGS(p16, DISASM_POPF);
+        ASSERT_FLAGS(p32, DISASM_POPF);
+        ASSERT_FLAGS(p64, DISASM_POPF);
+        ASSERT_FLAGS(p16in32, DISASM_POPF);
+        ASSERT_FLAGS(p32in16, DISASM_POPF);
+        cr_assert_eq(p16in32.len, 2);
+        /* pushf (9c) is not popf */
+        ASSERT_LACKS(DEC(32, 0, 0x9c), DISASM_POPF);
+}
+
+Test(disasm, iret_all_sizes)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                struct disasm_insn in = DEC(all_modes[i], 0, 0xcf);
+
+                ASSERT_HAS(in, DISASM_IRET);
+                ASSERT_LACKS(in, DISASM_JUMP | DISASM_CALL | DISASM_INT | DISASM_COND);
+                cr_assert_eq(in.has_target, 0);
+                cr_assert_eq(in.len, 1);
+        }
+        struct disasm_insn q = DEC(64, 0, 0x48, 0xcf); /* iretq */
+
+        ASSERT_HAS(q, DISASM_IRET);
+        cr_assert_eq(q.len, 2);
+}
+
+Test(disasm, software_interrupts)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                unsigned b = all_modes[i];
+                struct disasm_insn n = DEC(b, 0, 0xcd, 0x30);
+                struct disasm_insn i3 = DEC(b, 0, 0xcc);
+
+                ASSERT_HAS(n, DISASM_INT);
+                ASSERT_LACKS(n, DISASM_JUMP | DISASM_COND | DISASM_IRET | DISASM_RET);
+                cr_assert_eq(n.len, 2);
+                ASSERT_TEXT(n, "int");
+                ASSERT_TEXT(n, "0x30");
+                ASSERT_HAS(i3, DISASM_INT);
+                cr_assert_eq(i3.len, 1);
+                ASSERT_TEXT(i3, "int3");
+        }
+        /* into (ce) exists in 16/32-bit code only */
+        ASSERT_HAS(DEC(32, 0, 0xce), DISASM_INT);
+        ASSERT_HAS(DEC(16, 0, 0xce), DISASM_INT);
+        cr_assert_eq(DEC_ERR(64, 0xce), -EINVAL, "into is #UD in 64-bit mode");
+}
+
+Test(disasm, fast_system_calls_are_not_software_interrupts)
+{
+        /*
+         * SYSCALL and SYSENTER do not go through the IDT (SDM vol. 2: they load
+         * CS/RIP from MSRs); DISASM_INT is documented as "int n, int3, into".
+         */
+        struct disasm_insn sc = DEC(64, 0, 0x0f, 0x05);
+        struct disasm_insn se = DEC(32, 0, 0x0f, 0x34);
+
+        // BUG: src/disasm/disasm.c:141 copies capstone's CS_GRP_INT, which capstone 4.0.2
+        // also gives to syscall and sysenter: flags 0x2000 (DISASM_INT), expected 0.
+        ASSERT_LACKS(sc, DISASM_INT);
+        ASSERT_LACKS(se, DISASM_INT);
+}
+
+Test(disasm, fast_system_returns_are_not_iret)
+{
+        /* SYSRET/SYSEXIT pop no frame and do not unblock NMIs the way IRET does. */
+        struct disasm_insn sr = DEC(64, 0, 0x48, 0x0f, 0x07);
+        struct disasm_insn sx = DEC(32, 0, 0x0f, 0x35);
+
+        // BUG: src/disasm/disasm.c:139 copies capstone's CS_GRP_IRET, which capstone 4.0.2
+        // also gives to sysret and sysexit: flags 0x1000 (DISASM_IRET), expected 0.
+        ASSERT_LACKS(sr, DISASM_IRET);
+        ASSERT_LACKS(sx, DISASM_IRET);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Port I/O                                                                 */
+/* ------------------------------------------------------------------------ */
+
+Test(disasm, out_imm8_al)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                struct disasm_insn in = DEC(all_modes[i], 0x7c00, 0xe6, 0xe9);
+
+                ASSERT_FLAGS(in, DISASM_OUT);
+                cr_assert_eq(in.io_port, 0xe9);
+                cr_assert_eq(in.io_size, 1);
+                cr_assert_eq(in.len, 2);
+                cr_assert_str_eq(in.text, "out 0xe9, al");
+        }
+}
+
+Test(disasm, out_dx_port_is_unknown)
+{
+        struct disasm_insn in = DEC(32, 0, 0xee); /* out dx, al */
+
+        ASSERT_FLAGS(in, DISASM_OUT);
+        cr_assert_eq(in.io_port, -1);
+        cr_assert_eq(in.io_size, 1);
+        cr_assert_eq(in.len, 1);
+}
+
+Test(disasm, out_dx_operand_size)
+{
+        /* ef = out dx, eAX: 16 bits by default in 16-bit code, 32 in 32-bit; 66 swaps. */
+        struct disasm_insn a = DEC(16, 0, 0xef);
+        struct disasm_insn b = DEC(16, 0, 0x66, 0xef);
+        struct disasm_insn c = DEC(32, 0, 0xef);
+        struct disasm_insn e = DEC(32, 0, 0x66, 0xef);
+        struct disasm_insn f = DEC(64, 0, 0xef);
+        struct disasm_insn g = DEC(64, 0, 0x66, 0xef);
+
+        cr_assert_eq(a.io_size, 2, "%s", a.text);
+        cr_assert_eq(b.io_size, 4, "%s", b.text);
+        cr_assert_eq(c.io_size, 4, "%s", c.text);
+        cr_assert_eq(e.io_size, 2, "%s", e.text);
+        cr_assert_eq(f.io_size, 4, "%s", f.text);
+        cr_assert_eq(g.io_size, 2, "%s", g.text);
+        cr_assert_eq(b.len, 2);
+        cr_assert_eq(e.len, 2);
+        ASSERT_FLAGS(a, DISASM_OUT);
+        ASSERT_FLAGS(b, DISASM_OUT);
+        cr_assert_eq(a.io_port, -1);
+        cr_assert_eq(b.io_port, -1);
+}
+
+Test(disasm, out_imm8_operand_size)
+{
+        /* e7 ib = out imm8, eAX */
+        struct disasm_insn a = DEC(16, 0, 0xe7, 0xe2);
+        struct disasm_insn b = DEC(16, 0, 0x66, 0xe7, 0xe2);
+        struct disasm_insn c = DEC(32, 0, 0xe7, 0xe2);
+
+        cr_assert_eq(a.io_size, 2);
+        cr_assert_eq(b.io_size, 4);
+        cr_assert_eq(c.io_size, 4);
+        cr_assert_eq(a.io_port, 0xe2);
+        cr_assert_eq(b.io_port, 0xe2);
+        cr_assert_eq(a.len, 2);
+        cr_assert_eq(b.len, 3);
+}
+
+Test(disasm, in_instructions)
+{
+        struct disasm_insn a = DEC(16, 0, 0xe4, 0x61); /* in al, 0x61 */
+        struct disasm_insn b = DEC(16, 0, 0xe5, 0x40); /* in ax, 0x40 */
+        struct disasm_insn c = DEC(32, 0, 0xec);       /* in al, dx */
+        struct disasm_insn e = DEC(32, 0, 0xed);       /* in eax, dx */
+        struct disasm_insn f = DEC(16, 0, 0xed);       /* in ax, dx */
+
+        ASSERT_FLAGS(a, DISASM_IN);
+        cr_assert_eq(a.io_port, 0x61);
+        cr_assert_eq(a.io_size, 1);
+        cr_assert_eq(a.len, 2);
+        ASSERT_TEXT(a, "in");
+        ASSERT_FLAGS(b, DISASM_IN);
+        cr_assert_eq(b.io_port, 0x40);
+        cr_assert_eq(b.io_size, 2);
+        ASSERT_FLAGS(c, DISASM_IN);
+        cr_assert_eq(c.io_port, -1);
+        cr_assert_eq(c.io_size, 1);
+        ASSERT_FLAGS(e, DISASM_IN);
+        cr_assert_eq(e.io_size, 4);
+        cr_assert_eq(f.io_size, 2);
+}
+
+Test(disasm, string_out)
+{
+        struct disasm_insn a = DEC(32, 0, 0xf3, 0x6e); /* rep outsb */
+        struct disasm_insn b = DEC(16, 0, 0x6f);       /* outsw */
+        struct disasm_insn c = DEC(16, 0, 0x66, 0x6f); /* outsd */
+        struct disasm_insn e = DEC(32, 0, 0x6f);       /* outsd */
+        struct disasm_insn f = DEC(32, 0, 0x66, 0x6f); /* outsw */
+
+        ASSERT_FLAGS(a, DISASM_OUT | DISASM_STRING);
+        cr_assert_eq(a.io_size, 1);
+        cr_assert_eq(a.io_port, -1);
+        cr_assert_eq(a.len, 2);
+        ASSERT_TEXT(a, "outsb");
+        ASSERT_FLAGS(b, DISASM_OUT | DISASM_STRING);
+        cr_assert_eq(b.io_size, 2, "%s", b.text);
+        cr_assert_eq(c.io_size, 4, "%s", c.text);
+        cr_assert_eq(e.io_size, 4, "%s", e.text);
+        cr_assert_eq(f.io_size, 2, "%s", f.text);
+}
+
+Test(disasm, string_in)
+{
+        struct disasm_insn a = DEC(16, 0, 0x6c);       /* insb */
+        struct disasm_insn b = DEC(16, 0, 0x6d);       /* insw */
+        struct disasm_insn c = DEC(16, 0, 0x66, 0x6d); /* insd */
+        struct disasm_insn e = DEC(32, 0, 0x6d);       /* insd */
+        struct disasm_insn f = DEC(32, 0, 0x66, 0x6d); /* insw */
+        struct disasm_insn g = DEC(64, 0, 0xf3, 0x6d); /* rep insd */
+
+        ASSERT_FLAGS(a, DISASM_IN | DISASM_STRING);
+        cr_assert_eq(a.io_size, 1);
+        cr_assert_eq(a.io_port, -1);
+        ASSERT_FLAGS(b, DISASM_IN | DISASM_STRING);
+        cr_assert_eq(b.io_size, 2, "%s", b.text);
+        cr_assert_eq(c.io_size, 4, "%s", c.text);
+        cr_assert_eq(e.io_size, 4, "%s", e.text);
+        cr_assert_eq(f.io_size, 2, "%s", f.text);
+        cr_assert_eq(g.io_size, 4, "%s", g.text);
+        ASSERT_FLAGS(g, DISASM_IN | DISASM_STRING);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control flow                                                             */
+/* ------------------------------------------------------------------------ */
+
+#define ASSERT_TARGET(insn, want)                                                                  \
+        do {                                                                                       \
+                cr_assert((insn).has_target, "%s: no target", (insn).text);                        \
+                cr_assert_eq((insn).target, (uint64_t)(want), "%s: target %#llx, want %#llx",      \
+                             (insn).text, (unsigned long long)(insn).target,                       \
+                             (unsigned long long)(want));                                          \
+        } while (0)
+
+Test(disasm, short_jmp)
+{
+        struct disasm_insn fwd = DEC(16, 0x1000, 0xeb, 0x10);
+        struct disasm_insn back = DEC(32, 0x1000, 0xeb, 0xf0);
+        struct disasm_insn self = DEC(64, 0xffffffff80001000ull, 0xeb, 0xfe);
+
+        ASSERT_FLAGS(fwd, DISASM_JUMP);
+        cr_assert_eq(fwd.len, 2);
+        ASSERT_TARGET(fwd, 0x1000 + 2 + 0x10);
+        ASSERT_FLAGS(back, DISASM_JUMP);
+        ASSERT_TARGET(back, 0x1000 + 2 - 0x10);
+        ASSERT_FLAGS(self, DISASM_JUMP);
+        ASSERT_TARGET(self, 0xffffffff80001000ull);
+}
+
+Test(disasm, near_jmp)
+{
+        /* e9 rel16 in 16-bit code, rel32 in 32/64 */
+        struct disasm_insn a = DEC(16, 0x7c00, 0xe9, 0x00, 0x01);
+        struct disasm_insn b = DEC(32, 0x100000, 0xe9, 0x00, 0x01, 0x00, 0x00);
+        struct disasm_insn c = DEC(64, 0xffffffff80000000ull, 0xe9, 0x00, 0xf0, 0xff, 0xff);
+
+        ASSERT_FLAGS(a, DISASM_JUMP);
+        cr_assert_eq(a.len, 3);
+        ASSERT_TARGET(a, 0x7c00 + 3 + 0x100);
+        ASSERT_FLAGS(b, DISASM_JUMP);
+        cr_assert_eq(b.len, 5);
+        ASSERT_TARGET(b, 0x100000 + 5 + 0x100);
+        cr_assert_eq(c.len, 5);
+        ASSERT_TARGET(c, 0xffffffff80000000ull + 5 - 0x1000);
+}
+
+Test(disasm, jmp_16bit_wraps_within_segment)
+{
+        /* IP is 16 bits: a forward jump past 0xffff wraps to the segment start. */
+        struct disasm_insn a = DEC(16, 0xfffe, 0xeb, 0x10);
+        struct disasm_insn b = DEC(16, 0xfff0, 0xe9, 0x20, 0x00);
+        /* and a backward jump below 0 wraps to the top */
+        struct disasm_insn c = DEC(16, 0x0010, 0xeb, 0x80);
+
+        ASSERT_TARGET(a, (0xfffe + 2 + 0x10) & 0xffff);
+        ASSERT_TARGET(b, (0xfff0 + 3 + 0x20) & 0xffff);
+        ASSERT_TARGET(c, (0x0010 + 2 - 0x80) & 0xffff);
+}
+
+Test(disasm, call_16bit_wraps_within_segment)
+{
+        struct disasm_insn a = DEC(16, 0xfff0, 0xe8, 0x20, 0x00);
+
+        ASSERT_HAS(a, DISASM_CALL);
+        ASSERT_TARGET(a, (0xfff0 + 3 + 0x20) & 0xffff);
+}
+
+Test(disasm, jmp_32bit_wraps_at_4g)
+{
+        /* EIP is 32 bits in 32-bit code: the target wraps at 4 GiB. */
+        struct disasm_insn a = DEC(32, 0xfffffff0ull, 0xe9, 0x20, 0x00, 0x00, 0x00);
+
+        ASSERT_TARGET(a, (0xfffffff0ull + 5 + 0x20) & 0xffffffffull);
+}
+
+Test(disasm, jmp_operand_size_prefix_16bit_code)
+{
+        /*
+         * 66 e9 rel32 in 16-bit code has a 32-bit operand size: SDM JMP, "IF
+         * OperandSize = 32 THEN EIP <- tempEIP" -- no truncation to 16 bits.
+         */
+        struct disasm_insn a = DEC(16, 0x0100, 0x66, 0xe9, 0x00, 0x00, 0x01, 0x00);
+
+        cr_assert_eq(a.len, 6);
+        ASSERT_FLAGS(a, DISASM_JUMP);
+        // BUG: src/disasm/disasm.c:185 masks every 16-bit-mode near target with 0xffff,
+        // even when the operand size is 32 (0x66 prefix): expected 0x10106, got 0x106
+        // (capstone itself computes 0x10106: its text reads "jmp 0x10106").
+        ASSERT_TARGET(a, 0x0100 + 6 + 0x10000);
+}
+
+Test(disasm, jmp_operand_size_prefix_32bit_code)
+{
+        /* 66 e9 rel16 in 32-bit code: OperandSize = 16, "EIP <- tempEIP AND 0000FFFFH". */
+        struct disasm_insn a = DEC(32, 0x12340, 0x66, 0xe9, 0x10, 0x00);
+
+        cr_assert_eq(a.len, 4);
+        ASSERT_FLAGS(a, DISASM_JUMP);
+        ASSERT_TARGET(a, (0x12340 + 4 + 0x10) & 0xffff);
+}
+
+Test(disasm, jcc)
+{
+        struct disasm_insn a = DEC(16, 0x2000, 0x74, 0x05);                   /* je rel8 */
+        struct disasm_insn b = DEC(16, 0x0100, 0x0f, 0x84, 0x00, 0x01);       /* je rel16 */
+        struct disasm_insn c = DEC(32, 0x400000, 0x0f, 0x85, 0xfa, 0xff, 0xff, 0xff); /* jne */
+        struct disasm_insn e = DEC(64, 0x1000, 0x7f, 0xfe);                   /* jg $ */
+
+        ASSERT_FLAGS(a, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(a, 0x2000 + 2 + 5);
+        ASSERT_FLAGS(b, DISASM_JUMP | DISASM_COND);
+        cr_assert_eq(b.len, 4);
+        ASSERT_TARGET(b, 0x0100 + 4 + 0x100);
+        ASSERT_FLAGS(c, DISASM_JUMP | DISASM_COND);
+        cr_assert_eq(c.len, 6);
+        ASSERT_TARGET(c, 0x400000 + 6 - 6);
+        ASSERT_FLAGS(e, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(e, 0x1000);
+}
+
+Test(disasm, jcxz_is_conditional)
+{
+        struct disasm_insn jcxz = DEC(16, 0x0600, 0xe3, 0x04);
+        struct disasm_insn jecxz = DEC(32, 0x0600, 0xe3, 0x04);
+        struct disasm_insn jrcxz = DEC(64, 0x0600, 0xe3, 0xfe);
+
+        ASSERT_FLAGS(jcxz, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(jcxz, 0x0606);
+        ASSERT_FLAGS(jecxz, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(jecxz, 0x0606);
+        ASSERT_FLAGS(jrcxz, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(jrcxz, 0x0600);
+}
+
+Test(disasm, loop_is_conditional)
+{
+        /*
+         * LOOP/LOOPE/LOOPNE rel8 decrement eCX and jump or fall through: a
+         * conditional direct jump (the header names loop under DISASM_COND).
+         */
+        struct disasm_insn loop = DEC(16, 0x0500, 0xe2, 0xfe);
+        struct disasm_insn loope = DEC(32, 0x0500, 0xe1, 0x10);
+        struct disasm_insn loopne = DEC(32, 0x0500, 0xe0, 0x10);
+        struct disasm_insn loop64 = DEC(64, 0x0500, 0xe2, 0x04);
+
+        // BUG: src/disasm/disasm.c:130 relies on capstone's CS_GRP_JUMP, which capstone
+        // 4.0.2 does not give to loop/loope/loopne: flags are 0 and has_target 0
+        // (expected DISASM_JUMP|DISASM_COND with target 0x500 / 0x512 / 0x512 / 0x506).
+        ASSERT_FLAGS(loop, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(loop, 0x0500);
+        ASSERT_FLAGS(loope, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(loope, 0x0512);
+        ASSERT_FLAGS(loopne, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(loopne, 0x0512);
+        ASSERT_FLAGS(loop64, DISASM_JUMP | DISASM_COND);
+        ASSERT_TARGET(loop64, 0x0506);
+}
+
+Test(disasm, call_rel)
+{
+        struct disasm_insn a = DEC(16, 0x7c00, 0xe8, 0x00, 0x01);
+        struct disasm_insn b = DEC(32, 0x100000, 0xe8, 0xfb, 0xff, 0xff, 0xff);
+        struct disasm_insn c = DEC(64, 0x401000, 0xe8, 0x10, 0x00, 0x00, 0x00);
+
+        ASSERT_FLAGS(a, DISASM_CALL);
+        cr_assert_eq(a.len, 3);
+        ASSERT_TARGET(a, 0x7c00 + 3 + 0x100);
+        ASSERT_FLAGS(b, DISASM_CALL);
+        ASSERT_TARGET(b, 0x100000);
+        ASSERT_FLAGS(c, DISASM_CALL);
+        ASSERT_TARGET(c, 0x401000 + 5 + 0x10);
+}
+
+Test(disasm, indirect_call_has_no_target)
+{
+        struct disasm_insn a = DEC(32, 0, 0xff, 0xd0); /* call eax */
+
+        ASSERT_FLAGS(a, DISASM_CALL);
+        cr_assert_eq(a.has_target, 0);
+}
+
+Test(disasm, ret)
+{
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                struct disasm_insn a = DEC(all_modes[i], 0, 0xc3);
+                struct disasm_insn b = DEC(all_modes[i], 0, 0xc2, 0x04, 0x00);
+
+                ASSERT_FLAGS(a, DISASM_RET);
+                cr_assert_eq(a.has_target, 0);
+                cr_assert_eq(a.len, 1);
+                ASSERT_FLAGS(b, DISASM_RET);
+                cr_assert_eq(b.len, 3);
+        }
+        /* retf (cb) is a return too */
+        ASSERT_HAS(DEC(16, 0, 0xcb), DISASM_RET);
+}
+
+Test(disasm, far_jmp_ptr16_16)
+{
+        /* ea iw iw: offset first, then the selector: jmp 0xf000:0x1000 */
+        struct disasm_insn a = DEC(16, 0x7c00, 0xea, 0x00, 0x10, 0x00, 0xf0);
+
+        ASSERT_FLAGS(a, DISASM_JUMP | DISASM_FAR);
+        cr_assert_eq(a.len, 5);
+        ASSERT_TARGET(a, 0x1000);
+        cr_assert_eq(a.target_cs, 0xf000, "target_cs %#x", a.target_cs);
+}
+
+Test(disasm, far_jmp_ptr16_32)
+{
+        struct disasm_insn a = DEC(32, 0, 0xea, 0x78, 0x56, 0x34, 0x12, 0x08, 0x00);
+        /* in 16-bit code with 66: ptr16:32, the 32-bit offset is not truncated */
+        struct disasm_insn b = DEC(16, 0xfff0, 0x66, 0xea, 0x00, 0x00, 0x10, 0x00, 0x10, 0x00);
+        /* in 32-bit code with 66: ptr16:16 */
+        struct disasm_insn c = DEC(32, 0, 0x66, 0xea, 0x34, 0x12, 0x18, 0x00);
+
+        ASSERT_FLAGS(a, DISASM_JUMP | DISASM_FAR);
+        cr_assert_eq(a.len, 7);
+        ASSERT_TARGET(a, 0x12345678);
+        cr_assert_eq(a.target_cs, 0x08);
+        cr_assert_eq(b.len, 8);
+        ASSERT_TARGET(b, 0x100000);
+        cr_assert_eq(b.target_cs, 0x10);
+        cr_assert_eq(c.len, 6);
+        ASSERT_TARGET(c, 0x1234);
+        cr_assert_eq(c.target_cs, 0x18);
+}
+
+Test(disasm, far_call_ptr16_16)
+{
+        struct disasm_insn a = DEC(16, 0, 0x9a, 0x34, 0x12, 0x00, 0xc0);
+
+        ASSERT_FLAGS(a, DISASM_CALL | DISASM_FAR);
+        ASSERT_TARGET(a, 0x1234);
+        cr_assert_eq(a.target_cs, 0xc000);
+        cr_assert_eq(a.len, 5);
+}
+
+Test(disasm, far_direct_invalid_in_64bit)
+{
+        cr_assert_eq(DEC_ERR(64, 0xea, 0x00, 0x10, 0x00, 0x00, 0x08, 0x00), -EINVAL);
+        cr_assert_eq(DEC_ERR(64, 0x9a, 0x00, 0x10, 0x00, 0x00, 0x08, 0x00), -EINVAL);
+}
+
+Test(disasm, indirect_jmp)
+{
+        struct disasm_insn a = DEC(16, 0, 0xff, 0xe0); /* jmp ax */
+        struct disasm_insn b = DEC(32, 0, 0xff, 0xe0); /* jmp eax */
+        struct disasm_insn c = DEC(64, 0, 0xff, 0xe0); /* jmp rax */
+        struct disasm_insn e = DEC(16, 0, 0xff, 0x26, 0x34, 0x12); /* jmp [0x1234] */
+        struct disasm_insn f = DEC(16, 0, 0xff, 0x2e, 0x34, 0x12); /* jmp far [0x1234] */
+
+        ASSERT_FLAGS(a, DISASM_JUMP);
+        ASSERT_FLAGS(b, DISASM_JUMP);
+        ASSERT_FLAGS(c, DISASM_JUMP);
+        ASSERT_FLAGS(e, DISASM_JUMP);
+        cr_assert_eq(a.has_target, 0);
+        cr_assert_eq(b.has_target, 0);
+        cr_assert_eq(c.has_target, 0);
+        cr_assert_eq(e.has_target, 0);
+        cr_assert_eq(e.len, 4);
+        ASSERT_FLAGS(f, DISASM_JUMP | DISASM_FAR);
+        cr_assert_eq(f.has_target, 0);
+}
+
+Test(disasm, ordinary_instructions_have_no_flags)
+{
+        ASSERT_FLAGS(DEC(16, 0, 0x90), 0);                         /* nop */
+        ASSERT_FLAGS(DEC(32, 0, 0x89, 0xd8), 0);                   /* mov eax, ebx */
+        ASSERT_FLAGS(DEC(64, 0, 0x48, 0x01, 0xc8), 0);             /* add rax, rcx */
+        ASSERT_FLAGS(DEC(16, 0, 0xb0, 0x66), 0);                   /* mov al, 0x66 */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lengths, bytes, text                                                     */
+/* ------------------------------------------------------------------------ */
+
+Test(disasm, lengths_and_bytes)
+{
+        static const struct {
+                unsigned bits;
+                uint8_t n;
+                uint8_t b[15];
+                const char *mnem;
+        } cases[] = {
+                {16, 3, {0xb8, 0x34, 0x12}, "mov"},                   /* mov ax, imm16 */
+                {32, 5, {0xb8, 0x78, 0x56, 0x34, 0x12}, "mov"},       /* mov eax, imm32 */
+                {16, 6, {0x66, 0xb8, 0x78, 0x56, 0x34, 0x12}, "mov"}, /* mov eax, imm32 */
+                {64, 10, {0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8}, "mov"}, /* movabs rax, imm64 */
+                /* mov dword [esp+0x100], 0x12345678: opcode, modrm, sib, disp32, imm32 */
+                {32, 11, {0xc7, 0x84, 0x24, 0x00, 0x01, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12}, "mov"},
+                /* lock add dword [rax+rbx*4+0x10], 1 */
+                {64, 6, {0xf0, 0x83, 0x44, 0x98, 0x10, 0x01}, "add"},
+                {16, 5, {0x0f, 0xb2, 0x16, 0x34, 0x12}, "lss"},
+                {32, 3, {0x0f, 0x01, 0xc1}, "vmcall"},
+                /* es: addr32 mov eax, [eax+ebx*2+0x10] in 16-bit code */
+                {16, 7, {0x26, 0x66, 0x67, 0x8b, 0x44, 0x58, 0x10}, "mov"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                uint8_t buf[32];
+                size_t n = cases[i].n;
+
+                /* trailing bytes after the instruction must not change its length */
+                memset(buf, 0x90, sizeof(buf));
+                memcpy(buf, cases[i].b, n);
+                struct disasm_insn in = dec(cases[i].bits, 0x1000, buf, sizeof(buf));
+
+                cr_assert_eq(in.len, n, "case %zu (%s): len %u, want %zu", i, in.text, in.len, n);
+                cr_assert_arr_eq(in.bytes, cases[i].b, n, "case %zu: bytes differ", i);
+                ASSERT_TEXT(in, cases[i].mnem);
+        }
+}
+
+Test(disasm, fifteen_byte_limit)
+{
+        uint8_t buf[17];
+
+        /* 14 operand-size prefixes + nop = 15 bytes: legal */
+        memset(buf, 0x66, sizeof(buf));
+        buf[14] = 0x90;
+        struct disasm_insn ok = dec(32, 0, buf, 15);
+
+        cr_assert_eq(ok.len, 15);
+        /* 15 prefixes + nop = 16 bytes: #UD (instruction longer than 15 bytes) */
+        buf[14] = 0x66;
+        buf[15] = 0x90;
+        cr_assert_eq(dec_err(32, buf, 16), -EINVAL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+Test(disasm, empty_buffer)
+{
+        struct disasm_insn in;
+
+        cr_assert_eq(disasm_decode(d, 32, BYTES(0x90), 0, 0, &in), -EINVAL);
+        cr_assert_eq(disasm_decode(d, 16, BYTES(0xfb), 0, 0, &in), -EINVAL);
+}
+
+Test(disasm, truncated)
+{
+        cr_assert_eq(DEC_ERR(16, 0xe9), -EINVAL);             /* jmp rel16: 3 bytes */
+        cr_assert_eq(DEC_ERR(16, 0xb8), -EINVAL);             /* mov ax, imm16: 3 bytes */
+        cr_assert_eq(DEC_ERR(16, 0xe9, 0x00), -EINVAL);       /* 2 of 3 */
+        cr_assert_eq(DEC_ERR(32, 0xe6), -EINVAL);             /* out imm8, al: 2 bytes */
+        cr_assert_eq(DEC_ERR(16, 0x66, 0xe7), -EINVAL);       /* 2 of 3 */
+        cr_assert_eq(DEC_ERR(32, 0x0f), -EINVAL);             /* escape alone */
+        cr_assert_eq(DEC_ERR(16, 0x0f, 0xb2, 0x16, 0x34), -EINVAL); /* lss, 4 of 5 */
+}
+
+Test(disasm, invalid_bits)
+{
+        static const unsigned bad[] = {0, 8, 15, 17, 128};
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                cr_assert_eq(dec_err(bad[i], BYTES(0x90, 0x90), 2), -EINVAL, "bits %u", bad[i]);
+}
+
+Test(disasm, invalid_opcodes)
+{
+        /* opcodes removed in 64-bit mode */
+        cr_assert_eq(DEC_ERR(64, 0x06), -EINVAL); /* push es */
+        cr_assert_eq(DEC_ERR(64, 0x60), -EINVAL); /* pusha */
+        cr_assert_eq(DEC_ERR(64, 0x27), -EINVAL); /* daa */
+}
+
+/* ------------------------------------------------------------------------ */
+/* disasm_is_io_insn                                                        */
+/* ------------------------------------------------------------------------ */
+
+Test(disasm, is_io_insn_immediate_port)
+{
+        struct disasm_insn out = DEC(32, 0, 0xe6, 0xe9); /* out 0xe9, al */
+
+        cr_assert(disasm_is_io_insn(&out, 1, 0xe9, 1));
+        cr_assert_not(disasm_is_io_insn(&out, 0, 0xe9, 1), "wrong direction");
+        cr_assert_not(disasm_is_io_insn(&out, 1, 0xe9, 2), "wrong size");
+        cr_assert_not(disasm_is_io_insn(&out, 1, 0xe9, 4), "wrong size");
+        cr_assert_not(disasm_is_io_insn(&out, 1, 0xea, 1), "wrong port");
+        cr_assert_not(disasm_is_io_insn(&out, 1, 0x3f8, 1), "wrong port");
+
+        struct disasm_insn in = DEC(16, 0, 0xe5, 0x40); /* in ax, 0x40 */
+
+        cr_assert(disasm_is_io_insn(&in, 0, 0x40, 2));
+        cr_assert_not(disasm_is_io_insn(&in, 1, 0x40, 2));
+        cr_assert_not(disasm_is_io_insn(&in, 0, 0x40, 1));
+        cr_assert_not(disasm_is_io_insn(&in, 0, 0x41, 2));
+}
+
+Test(disasm, is_io_insn_dx_port_matches_any)
+{
+        struct disasm_insn out = DEC(32, 0, 0xee); /* out dx, al */
+        struct disasm_insn in = DEC(32, 0, 0xed);  /* in eax, dx */
+        struct disasm_insn outs = DEC(16, 0, 0xf3, 0x6f); /* rep outsw */
+
+        cr_assert(disasm_is_io_insn(&out, 1, 0xe9, 1));
+        cr_assert(disasm_is_io_insn(&out, 1, 0x3f8, 1));
+        cr_assert(disasm_is_io_insn(&out, 1, 0xffff, 1));
+        cr_assert_not(disasm_is_io_insn(&out, 0, 0x3f8, 1), "wrong direction");
+        cr_assert_not(disasm_is_io_insn(&out, 1, 0x3f8, 2), "wrong size");
+        cr_assert(disasm_is_io_insn(&in, 0, 0xcfc, 4));
+        cr_assert_not(disasm_is_io_insn(&in, 0, 0xcfc, 2));
+        cr_assert(disasm_is_io_insn(&outs, 1, 0x1f0, 2));
+        cr_assert_not(disasm_is_io_insn(&outs, 0, 0x1f0, 2));
+        cr_assert_not(disasm_is_io_insn(&outs, 1, 0x1f0, 1));
+}
+
+Test(disasm, is_io_insn_rejects_non_io)
+{
+        struct disasm_insn nop = DEC(32, 0, 0x90);
+        struct disasm_insn sti = DEC(32, 0, 0xfb);
+
+        for (unsigned s = 0; s <= 4; s++) {
+                cr_assert_not(disasm_is_io_insn(&nop, 1, 0xe9, s));
+                cr_assert_not(disasm_is_io_insn(&nop, 0, 0xe9, s));
+                cr_assert_not(disasm_is_io_insn(&sti, 1, 0xe9, s));
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* disasm_io_candidates                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Place the bytes flush against an inaccessible page, before or after them,
+ * so that a read outside code[0..len) faults even inside capstone (which
+ * ASan does not instrument).
+ */
+struct guarded {
+        uint8_t *map;
+        size_t maplen;
+        uint8_t *p;
+};
+
+static struct guarded guarded_copy(const uint8_t *b, size_t n, int flush_end)
+{
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+        size_t span = (n + pg - 1) / pg * pg;
+        struct guarded g;
+
+        if (!span)
+                span = pg;
+        g.maplen = span + 2 * pg;
+        g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        cr_assert_neq(g.map, MAP_FAILED);
+        cr_assert_eq(mprotect(g.map, pg, PROT_NONE), 0);
+        cr_assert_eq(mprotect(g.map + pg + span, pg, PROT_NONE), 0);
+        g.p = g.map + pg + (flush_end ? span - n : 0);
+        memcpy(g.p, b, n);
+        return g;
+}
+
+struct cands {
+        struct disasm_io_site completed, pending;
+};
+
+static struct cands cands(unsigned bits, const uint8_t *b, size_t n, size_t at, uint64_t rip,
+                          int out, unsigned port, unsigned size)
+{
+        struct cands c[2];
+
+        for (int flush_end = 0; flush_end < 2; flush_end++) {
+                struct guarded g = guarded_copy(b, n, flush_end);
+
+                memset(&c[flush_end], 0xa5, sizeof(c[flush_end]));
+                disasm_io_candidates(d, bits, g.p, n, at, rip, out, port, size,
+                                     &c[flush_end].completed, &c[flush_end].pending);
+                munmap(g.map, g.maplen);
+        }
+        for (int i = 0; i < 2; i++) {
+                cr_assert(c[i].completed.found == 0 || c[i].completed.found == 1, "found is 0/1");
+                cr_assert(c[i].pending.found == 0 || c[i].pending.found == 1, "found is 0/1");
+        }
+        /* where the buffer lies must not matter */
+        cr_assert_eq(c[0].completed.found, c[1].completed.found);
+        cr_assert_eq(c[0].pending.found, c[1].pending.found);
+        if (c[0].completed.found)
+                cr_assert_eq(c[0].completed.insn.addr, c[1].completed.insn.addr);
+        if (c[0].pending.found)
+                cr_assert_eq(c[0].pending.insn.addr, c[1].pending.insn.addr);
+        return c[0];
+}
+
+#define CANDS(bits, at, rip, out, port, size, ...)                                                 \
+        cands((bits), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__), (at), (rip), (out), (port), (size))
+
+Test(disasm, io_candidates_completed)
+{
+        /* 0x1000: nop; nop; 0x1002: out 0xe9, al; 0x1004: nop (rip); nop */
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                struct cands c =
+                        CANDS(all_modes[i], 4, 0x1004, 1, 0xe9, 1, 0x90, 0x90, 0xe6, 0xe9, 0x90, 0x90);
+
+                cr_assert(c.completed.found, "%u-bit: completed out not found", all_modes[i]);
+                cr_assert_eq(c.completed.insn.addr, 0x1002);
+                cr_assert_eq(c.completed.insn.len, 2);
+                cr_assert_eq(c.completed.insn.io_port, 0xe9);
+                ASSERT_FLAGS(c.completed.insn, DISASM_OUT);
+                cr_assert_not(c.pending.found, "a nop at rip is not pending I/O");
+        }
+}
+
+Test(disasm, io_candidates_pending)
+{
+        /* rip at the out; the bytes before it are nops */
+        struct cands c = CANDS(32, 2, 0x1002, 1, 0xe9, 1, 0x90, 0x90, 0xe6, 0xe9, 0x90, 0x90);
+
+        cr_assert(c.pending.found);
+        cr_assert_eq(c.pending.insn.addr, 0x1002);
+        cr_assert_eq(c.pending.insn.len, 2);
+        cr_assert_eq(c.pending.insn.io_port, 0xe9);
+        cr_assert_not(c.completed.found, "nop; nop does not end in an out");
+}
+
+Test(disasm, io_candidates_in)
+{
+        /* in al, 0x61 completed at 0x7c02 */
+        struct cands c = CANDS(16, 2, 0x7c02, 0, 0x61, 1, 0xe4, 0x61, 0x90);
+
+        cr_assert(c.completed.found);
+        cr_assert_eq(c.completed.insn.addr, 0x7c00);
+        ASSERT_FLAGS(c.completed.insn, DISASM_IN);
+        cr_assert_not(c.pending.found);
+}
+
+Test(disasm, io_candidates_operand_size_prefix_16bit)
+{
+        /* 16-bit: 0x100 nop; 0x101: 66 e7 e2 = out 0xe2, eax (3 bytes); 0x104: nop */
+        struct cands c4 = CANDS(16, 4, 0x104, 1, 0xe2, 4, 0x90, 0x66, 0xe7, 0xe2, 0x90);
+
+        cr_assert(c4.completed.found);
+        cr_assert_eq(c4.completed.insn.addr, 0x101, "found at %#llx",
+                     (unsigned long long)c4.completed.insn.addr);
+        cr_assert_eq(c4.completed.insn.len, 3);
+        cr_assert_eq(c4.completed.insn.io_size, 4);
+        cr_assert_not(c4.pending.found);
+
+        /* size 2: only the 2-byte e7 e2 (out 0xe2, ax) reads as a 2-byte access */
+        struct cands c2 = CANDS(16, 4, 0x104, 1, 0xe2, 2, 0x90, 0x66, 0xe7, 0xe2, 0x90);
+
+        cr_assert(c2.completed.found);
+        cr_assert_eq(c2.completed.insn.addr, 0x102);
+        cr_assert_eq(c2.completed.insn.len, 2);
+        cr_assert_eq(c2.completed.insn.io_size, 2);
+
+        /* size 1: neither reading is a byte access */
+        struct cands c1 = CANDS(16, 4, 0x104, 1, 0xe2, 1, 0x90, 0x66, 0xe7, 0xe2, 0x90);
+
+        cr_assert_not(c1.completed.found);
+}
+
+Test(disasm, io_candidates_operand_size_prefix_32bit)
+{
+        /* 32-bit: e7 e2 is out 0xe2, eax and 66 e7 e2 is out 0xe2, ax */
+        struct cands c4 = CANDS(32, 4, 0x104, 1, 0xe2, 4, 0x90, 0x66, 0xe7, 0xe2, 0x90);
+        struct cands c2 = CANDS(32, 4, 0x104, 1, 0xe2, 2, 0x90, 0x66, 0xe7, 0xe2, 0x90);
+
+        cr_assert(c4.completed.found);
+        cr_assert_eq(c4.completed.insn.addr, 0x102);
+        cr_assert_eq(c4.completed.insn.len, 2);
+        cr_assert(c2.completed.found);
+        cr_assert_eq(c2.completed.insn.addr, 0x101);
+        cr_assert_eq(c2.completed.insn.len, 3);
+}
+
+Test(disasm, io_candidates_immediate_0x66_before_out)
+{
+        /* 0x500: b0 66 = mov al, 0x66; 0x502: e6 e2 = out 0xe2, al; 0x504: nop */
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                struct cands c =
+                        CANDS(all_modes[i], 4, 0x504, 1, 0xe2, 1, 0xb0, 0x66, 0xe6, 0xe2, 0x90);
+
+                cr_assert(c.completed.found);
+                cr_assert_eq(c.completed.insn.addr, 0x502, "%u-bit: found at %#llx", all_modes[i],
+                             (unsigned long long)c.completed.insn.addr);
+                cr_assert_eq(c.completed.insn.len, 2);
+                cr_assert_arr_eq(c.completed.insn.bytes, BYTES(0xe6, 0xe2), 2);
+        }
+}
+
+Test(disasm, io_candidates_mismatch)
+{
+        /* out 0xe9, al completed: asking for IN, another port or another size finds nothing */
+        struct cands dir = CANDS(32, 2, 0x1002, 0, 0xe9, 1, 0xe6, 0xe9, 0xe6, 0xe9);
+        struct cands port = CANDS(32, 2, 0x1002, 1, 0xea, 1, 0xe6, 0xe9, 0xe6, 0xe9);
+        struct cands size = CANDS(32, 2, 0x1002, 1, 0xe9, 2, 0xe6, 0xe9, 0xe6, 0xe9);
+
+        cr_assert_not(dir.completed.found);
+        cr_assert_not(dir.pending.found);
+        cr_assert_not(port.completed.found);
+        cr_assert_not(port.pending.found);
+        cr_assert_not(size.completed.found);
+        cr_assert_not(size.pending.found);
+
+        /* the same bytes with the right port: both readings hold */
+        struct cands both = CANDS(32, 2, 0x1002, 1, 0xe9, 1, 0xe6, 0xe9, 0xe6, 0xe9);
+
+        cr_assert(both.completed.found);
+        cr_assert_eq(both.completed.insn.addr, 0x1000);
+        cr_assert(both.pending.found);
+        cr_assert_eq(both.pending.insn.addr, 0x1002);
+}
+
+Test(disasm, io_candidates_at_zero)
+{
+        /* no bytes before rip: only the pending reading is possible */
+        struct cands c = CANDS(32, 0, 0x2000, 1, 0xe9, 1, 0xe6, 0xe9);
+
+        cr_assert(c.pending.found);
+        cr_assert_eq(c.pending.insn.addr, 0x2000);
+        cr_assert_not(c.completed.found);
+}
+
+Test(disasm, io_candidates_at_end)
+{
+        /* no bytes at or after rip: only the completed reading is possible */
+        struct cands c = CANDS(32, 2, 0x2002, 1, 0xe9, 1, 0xe6, 0xe9);
+
+        cr_assert(c.completed.found);
+        cr_assert_eq(c.completed.insn.addr, 0x2000);
+        cr_assert_not(c.pending.found);
+}
+
+Test(disasm, io_candidates_truncated_pending)
+{
+        /* only the first byte of the out is available at rip */
+        struct cands c = CANDS(32, 1, 0x2001, 1, 0xe9, 1, 0x90, 0xe6);
+
+        cr_assert_not(c.pending.found);
+        cr_assert_not(c.completed.found);
+}
+
+Test(disasm, io_candidates_long_prefix_run)
+{
+        /* 20 nops then out dx, al: the backward scan is limited to 15 bytes and finds the 1-byte out */
+        uint8_t buf[24];
+
+        memset(buf, 0x90, sizeof(buf));
+        buf[20] = 0xee;
+        struct cands c = cands(32, buf, sizeof(buf), 21, 0x3015, 1, 0x3f8, 1);
+
+        cr_assert(c.completed.found);
+        cr_assert_eq(c.completed.insn.addr, 0x3014);
+        cr_assert_eq(c.completed.insn.len, 1);
+        cr_assert_not(c.pending.found);
+}
