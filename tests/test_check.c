@@ -1,1 +1,1319 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shadow checker (src/replay/check.c) on small hand-built traces.
+ *
+ * Every trace here is written with the libhvtrace writer: a real-mode (or
+ * long-mode) guest with code at 0x1000, an IVT/IDT entry for vector 0x30
+ * pointing at a handler whose first instruction is the delivery probe
+ * `out 0xe2, al`, and exit / inject / deliver records shaped like the ones
+ * hvrec writes on KVM.  Nothing here needs /dev/kvm.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "../src/replay/check.h"
+#include "helpers.h"
+
+/* ---- constants ------------------------------------------------------------------ */
+
+#define CODE     0x1000ull /* load address and entry */
+#define HANDLER  0x1800ull /* vector 0x30's handler: out 0xe2, al; iret */
+#define VEC      0x30
+#define STACK    0x0f00ull
+#define MEM_REAL 0x10000ull  /* 64 KiB */
+#define MEM_LONG 0x200000ull /* 2 MiB */
+#define PML4     0x8000ull
+#define PDPT     0x9000ull
+#define PD       0xa000ull
+#define IDT64    0xb000ull
+
+#define CR0_PE  0x00000001ull
+#define CR0_PG  0x80000000ull
+#define RFL_IF0 0x002ull /* reserved bit 1 only */
+#define RFL_IF1 0x202ull
+
+#define INTR_VALID                                                                \
+        (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | \
+         TRACE_INTR_VALID_NMI | TRACE_INTR_VALID_PENDING)
+
+/*
+ * What KVM reports at an exit: IF as it is, the shadow the CPU holds, ready
+ * when IF=1, no shadow and nothing queued.
+ */
+static uint32_t kvm_intr(int if_set, uint32_t shadow, int pending)
+{
+        uint32_t v = INTR_VALID | shadow;
+
+        if (if_set)
+                v |= TRACE_INTR_IF;
+        if (pending)
+                v |= TRACE_INTR_PENDING;
+        else if (if_set && !shadow)
+                v |= TRACE_INTR_READY;
+        return v;
+}
+
+#define OPEN     kvm_intr(1, 0, 0)                       /* IF=1, no shadow, ready */
+#define STI_SH   kvm_intr(1, TRACE_INTR_STI_SHADOW, 0)   /* right after STI */
+#define MOVSS_SH kvm_intr(1, TRACE_INTR_MOVSS_SHADOW, 0) /* right after MOV SS */
+#define CLOSED   kvm_intr(0, 0, 0)                       /* IF=0 */
+
+/* ---- temporary directory (one per test, removed by the fixture) ------------------ */
+
+static char g_dir[256];
+
+static void tmp_init(void)
+{
+        snprintf(g_dir, sizeof(g_dir), "/tmp/hvcheck-XXXXXX");
+        if (!mkdtemp(g_dir))
+                g_dir[0] = 0;
+}
+
+static void tmp_fini(void)
+{
+        DIR *d;
+        struct dirent *de;
+        char p[512];
+
+        if (!g_dir[0])
+                return;
+        if (getenv("HVCHECK_KEEP")) { /* for debugging: keep the traces */
+                cr_log_info("traces kept in %s", g_dir);
+                return;
+        }
+        if (!(d = opendir(g_dir)))
+                return;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
+                unlink(p);
+        }
+        closedir(d);
+        rmdir(g_dir);
+}
+
+TestSuite(check, .init = tmp_init, .fini = tmp_fini);
+
+static const char *tmp_path(const char *name)
+{
+        static char bufs[4][512];
+        static int slot;
+        char *b = bufs[slot++ % 4];
+
+        cr_assert(g_dir[0], "mkdtemp under /tmp failed");
+        snprintf(b, sizeof(bufs[0]), "%s/%s", g_dir, name);
+        return b;
+}
+
+/* ---- trace builder ---------------------------------------------------------------- */
+
+struct tb {
+        char path[512];
+        struct trace_writer *w;
+        uint8_t *mem;
+        uint64_t mem_size;
+        bool longmode;
+        struct trace_vcpu_state st; /* state of the next exit (updated by each write) */
+        uint64_t seq;               /* the next exit's number */
+        uint64_t time;
+        uint64_t last_exit; /* number of the last exit written */
+        struct trace_vcpu_state last_st;
+};
+
+static void set_seg(struct trace_disk_seg *s, uint16_t sel, uint64_t base, uint32_t limit,
+                    uint16_t attr)
+{
+        s->selector = sel;
+        s->base = base;
+        s->limit = limit;
+        s->attr = attr;
+}
+
+/*
+ * Start a trace NAME with CODE at 0x1000.  `flags` are header flags
+ * (TRACE_HDR_SINGLE_STEP), `policy` the injection policy.
+ */
+static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t flags,
+                         unsigned policy, const uint8_t *code, size_t code_len,
+                         const struct trace_writer_opts *opts)
+{
+        static const char *const argv[] = {"hvrec", "run", "test_check"};
+        struct trace_header h;
+        int err;
+
+        memset(t, 0, sizeof(*t));
+        snprintf(t->path, sizeof(t->path), "%s", tmp_path(name));
+        t->longmode = longmode;
+        t->mem_size = longmode ? MEM_LONG : MEM_REAL;
+        t->mem = calloc(1, t->mem_size);
+        cr_assert_not_null(t->mem);
+        cr_assert(code_len < HANDLER - CODE);
+        memcpy(t->mem + CODE, code, code_len);
+
+        if (!longmode) {
+                /* IVT entry 0x30 -> 0000:HANDLER; handler: out 0xe2, al; iret */
+                uint16_t ivt[2] = {(uint16_t)HANDLER, 0};
+                static const uint8_t handler[] = {0xe6, 0xe2, 0xcf};
+
+                memcpy(t->mem + VEC * 4, ivt, sizeof(ivt));
+                memcpy(t->mem + HANDLER, handler, sizeof(handler));
+        } else {
+                /* Identity map of the first 2 MiB with one 2 MiB page. */
+                uint64_t pml4e = PDPT | 3, pdpte = PD | 3, pde = 0 | 0x83;
+                static const uint8_t handler[] = {0xe6, 0xe2, 0x48, 0xcf}; /* ...; iretq */
+                uint8_t gate[16] = {0};
+
+                memcpy(t->mem + PML4, &pml4e, 8);
+                memcpy(t->mem + PDPT, &pdpte, 8);
+                memcpy(t->mem + PD, &pde, 8);
+                memcpy(t->mem + HANDLER, handler, sizeof(handler));
+                /* 64-bit interrupt gate: offset HANDLER, selector 8, P, type 0xe */
+                gate[0] = (uint8_t)HANDLER;
+                gate[1] = (uint8_t)(HANDLER >> 8);
+                gate[2] = 8;
+                gate[5] = 0x8e;
+                memcpy(t->mem + IDT64 + VEC * 16, gate, sizeof(gate));
+        }
+
+        err = trace_writer_open(&t->w, t->path, opts);
+        cr_assert_eq(err, 0, "trace_writer_open %s: %s", t->path, strerror(-err));
+        memset(&h, 0, sizeof(h));
+        h.h.load_addr = CODE;
+        h.h.entry = CODE;
+        h.h.mem_size = t->mem_size;
+        h.h.seed = 1;
+        h.h.guest_mode = longmode ? TRACE_MODE_LONG : TRACE_MODE_REAL;
+        h.h.flags = flags;
+        h.h.backend_caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW |
+                           TRACE_CAP_REPORT_READY | TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK |
+                           TRACE_CAP_WINDOW;
+        h.h.inject_policy = (uint16_t)policy;
+        h.str[TRACE_STR_TOOL_VERSION] = "test_check";
+        h.str[TRACE_STR_BACKEND] = "synthetic";
+        h.str[TRACE_STR_GUEST] = name;
+        h.argv = argv;
+        h.argc = 3;
+        cr_assert_eq(trace_write_header(t->w, &h), 0);
+        cr_assert_eq(trace_write_memory(t->w, 0, t->mem, t->mem_size), 0);
+
+        /* The state at the entry. */
+        if (!longmode) {
+                const uint16_t data = TRACE_SEG_P | TRACE_SEG_S | 0x3;
+
+                set_seg(&t->st.seg[TRACE_CS], 0, 0, 0xffff, TRACE_SEG_P | TRACE_SEG_S | 0xb);
+                for (unsigned s = 0; s < TRACE_SREG_COUNT; s++)
+                        if (s != TRACE_CS)
+                                set_seg(&t->st.seg[s], 0, 0, 0xffff, data);
+                t->st.idt.limit = 0x3ff;
+        } else {
+                const uint16_t data = TRACE_SEG_P | TRACE_SEG_S | 0x3 | TRACE_SEG_DB | TRACE_SEG_G;
+
+                set_seg(&t->st.seg[TRACE_CS], 8, 0, 0xffffffff,
+                        TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_L | TRACE_SEG_G);
+                for (unsigned s = 0; s < TRACE_SREG_COUNT; s++)
+                        if (s != TRACE_CS)
+                                set_seg(&t->st.seg[s], 0x10, 0, 0xffffffff, data);
+                t->st.cr0 = CR0_PE | CR0_PG;
+                t->st.cr3 = PML4;
+                t->st.cr4 = 0x20;           /* PAE */
+                t->st.efer = 0x100 | 0x400; /* LME | LMA */
+                t->st.idt.base = IDT64;
+                t->st.idt.limit = 0xfff;
+        }
+        t->st.gpr[TRACE_F_RSP] = STACK;
+        t->st.rip = CODE;
+        t->st.rflags = RFL_IF0;
+}
+
+static void tb_open(struct tb *t, const char *name, uint32_t flags, unsigned policy,
+                    const uint8_t *code, size_t code_len)
+{
+        tb_open_opts(t, name, false, flags, policy, code, code_len, NULL);
+}
+
+/* Write an exit: the current state with RIP, RFLAGS and the interruptibility given. */
+static uint64_t tb_exit_full(struct tb *t, uint16_t reason, uint64_t rip, uint64_t rflags,
+                             uint32_t intr, const struct trace_disk_io *io, const uint8_t *io_data)
+{
+        struct trace_exit e;
+        uint64_t pc;
+
+        memset(&e, 0, sizeof(e));
+        t->st.rip = rip;
+        t->st.rflags = rflags;
+        t->st.intr = intr;
+        t->time += 1000;
+        e.seq = t->seq;
+        e.time_ns = t->time;
+        e.guest_ns = 500;
+        e.reason = reason;
+        e.raw_reason = reason;
+        e.st = t->st;
+        pc = trace_state_pc(&t->st);
+        cr_assert(pc + 15 <= t->mem_size);
+        e.insn_len = 15;
+        memcpy(e.insn, t->mem + pc, 15); /* identity mapped in both modes */
+        if (reason == TRACE_EXIT_IO) {
+                e.u.io.io = *io;
+                e.u.io.data = io_data;
+        } else if (reason == TRACE_EXIT_DEBUG) {
+                e.u.debug.exception = 1;
+                e.u.debug.pc = pc;
+                e.u.debug.dr6 = 0xffff4ff0;
+        }
+        cr_assert_eq(trace_write_exit(t->w, &e), 0);
+        t->last_exit = t->seq;
+        t->last_st = t->st;
+        return t->seq++;
+}
+
+/* An exit with no data: INTR (a kick) in normal traces, DEBUG in single-step ones. */
+static uint64_t tb_exit(struct tb *t, uint16_t reason, uint64_t rip, uint64_t rflags, uint32_t intr)
+{
+        return tb_exit_full(t, reason, rip, rflags, intr, NULL, NULL);
+}
+
+/* A port I/O exit (size 1, AL as data). */
+static uint64_t tb_io(struct tb *t, uint64_t rip, uint64_t rflags, uint32_t intr, uint16_t port,
+                      int dir)
+{
+        static uint8_t al;
+        struct trace_disk_io io = {.port = port, .size = 1, .dir = (uint8_t)dir, .count = 1};
+
+        al = (uint8_t)t->st.gpr[TRACE_F_RAX];
+        return tb_exit_full(t, TRACE_EXIT_IO, rip, rflags, intr, &io, &al);
+}
+
+/* The recorder injects vector 0x30 after the last exit. */
+static void tb_inject(struct tb *t, unsigned policy)
+{
+        struct trace_disk_inject in;
+
+        memset(&in, 0, sizeof(in));
+        in.after_seq = t->last_exit;
+        in.rip = t->last_st.rip;
+        in.rflags = t->last_st.rflags;
+        in.cs_base = t->last_st.seg[TRACE_CS].base;
+        in.cs = t->last_st.seg[TRACE_CS].selector;
+        in.handler = HANDLER;
+        in.intr = (uint32_t)t->last_st.intr;
+        in.vector = VEC;
+        in.policy = (uint8_t)policy;
+        in.method = TRACE_INJ_QUEUE;
+        in.source = TRACE_SRC_OPTION;
+        cr_assert_eq(trace_write_inject(t->w, &in), 0);
+}
+
+/*
+ * The handler's probe exit (out 0xe2 completed: RIP past it, the frame
+ * pushed, IF=0) and the deliver record for an interrupted ip/flags.
+ * Returns the probe's exit number.  The state afterwards is the
+ * interrupted one again (the IRET restored it).
+ */
+static uint64_t tb_probe(struct tb *t, uint64_t ip, uint64_t flags)
+{
+        struct trace_vcpu_state saved = t->st;
+        unsigned frame = t->longmode ? 40 : 6;
+        struct trace_disk_deliver d;
+        uint64_t seq;
+
+        t->st.gpr[TRACE_F_RSP] -= frame;
+        if (t->longmode) /* the IDT gate's CS: 64-bit code, whatever was interrupted */
+                set_seg(&t->st.seg[TRACE_CS], 8, 0, 0xffffffff,
+                        TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_L | TRACE_SEG_G);
+        seq = tb_io(t, HANDLER + 2, RFL_IF0, CLOSED, 0xe2, TRACE_IO_OUT);
+        memset(&d, 0, sizeof(d));
+        d.seq = seq;
+        d.ip = ip;
+        d.flags = flags;
+        d.sp = saved.gpr[TRACE_F_RSP];
+        d.cs = saved.seg[TRACE_CS].selector;
+        d.cs_base = t->longmode ? 0 : saved.seg[TRACE_CS].base;
+        d.ss = saved.seg[TRACE_SS].selector;
+        d.handler = HANDLER;
+        d.vector = VEC;
+        d.vector_from = TRACE_VEC_TABLE;
+        d.frame_bits = t->longmode ? 64 : 16;
+        cr_assert_eq(trace_write_deliver(t->w, &d), 0);
+        t->st = saved;
+        return seq;
+}
+
+/* Inject after the last exit and have it delivered at ip with the last exit's flags. */
+static uint64_t tb_interrupt(struct tb *t, unsigned policy, uint64_t ip)
+{
+        uint64_t flags = t->last_st.rflags;
+
+        tb_inject(t, policy);
+        return tb_probe(t, ip, flags);
+}
+
+static void tb_close(struct tb *t, bool end)
+{
+        if (end) {
+                struct trace_disk_end e = {.exits = t->seq,
+                                           .wall_ns = t->time,
+                                           .last_rip = t->st.rip,
+                                           .why = TRACE_END_GUEST_EXIT};
+
+                cr_assert_eq(trace_write_end(t->w, &e, "guest exited with status 0"), 0);
+        }
+        cr_assert_eq(trace_writer_close(t->w), 0);
+        t->w = NULL;
+        free(t->mem);
+        t->mem = NULL;
+}
+
+/* ---- checking --------------------------------------------------------------------- */
+
+/* Everything the checker found, for assertion messages. */
+static const char *summary(const struct check_result *r)
+{
+        static char buf[4096];
+        size_t n = 0;
+
+#define ADD(...)                                                                      \
+        do {                                                                          \
+                if (n < sizeof(buf))                                                  \
+                        n += (size_t)snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__); \
+        } while (0)
+        buf[0] = 0;
+        ADD("[%" PRIu64 " deliveries, %" PRIu64 " injections; error '%s';", r->deliveries,
+            r->injections, r->error);
+        for (unsigned i = 1; i < RULE_COUNT; i++)
+                if (r->by_rule[i])
+                        ADD(" %s=%" PRIu64, check_rule_name(i), r->by_rule[i]);
+        for (size_t i = 0; i < r->nviolations; i++)
+                ADD("; V #%" PRIu64 " %s pc=0x%" PRIx64 " prev=%s0x%" PRIx64 " %s",
+                    r->violations[i].event, check_rule_name(r->violations[i].rule),
+                    r->violations[i].pc, r->violations[i].prev.valid ? "" : "(none)",
+                    r->violations[i].prev.pc, r->violations[i].reason);
+        for (size_t i = 0; i < r->nundetermined; i++)
+                ADD("; U #%" PRIu64 " %s pc=0x%" PRIx64 " %s", r->undetermined[i].event,
+                    check_und_name(r->undetermined[i].und_kind), r->undetermined[i].pc,
+                    r->undetermined[i].reason);
+        for (unsigned i = 0; i < NOTE_COUNT; i++)
+                if (r->notes[i].count)
+                        ADD("; note %s=%" PRIu64, check_note_name(i), r->notes[i].count);
+        ADD("]");
+#undef ADD
+        return buf;
+}
+
+static void check_ok(const char *path, struct check_result *r)
+{
+        int rc = check_trace(path, r);
+
+        cr_assert_eq(rc, 0, "check_trace(%s) = %d: %s", path, rc, r->error);
+        cr_assert(r->opened && r->readable, "%s", summary(r));
+}
+
+/* by_rule is `n` for `rule` and zero for every other rule (RULE_NONE: all zero). */
+static void expect_only(const struct check_result *r, unsigned rule, uint64_t n)
+{
+        for (unsigned i = 1; i < RULE_COUNT; i++)
+                cr_expect_eq(r->by_rule[i], i == rule ? n : 0,
+                             "%s: expected %" PRIu64 ", got %" PRIu64 " %s", check_rule_name(i),
+                             i == rule ? n : 0, r->by_rule[i], summary(r));
+        if (rule != RULE_UNDETERMINED)
+                cr_expect_eq(r->nviolations, rule == RULE_NONE ? 0 : n, "%s", summary(r));
+}
+
+/* The n-th violation with `rule` (NULL if none). */
+static const struct check_finding *find_violation(const struct check_result *r, unsigned rule,
+                                                  size_t nth)
+{
+        for (size_t i = 0; i < r->nviolations; i++)
+                if (r->violations[i].rule == rule && !nth--)
+                        return &r->violations[i];
+        return NULL;
+}
+
+static void expect_violation(const struct check_result *r, unsigned rule, uint64_t pc,
+                             uint64_t prev_pc)
+{
+        const struct check_finding *f = find_violation(r, rule, 0);
+
+        cr_assert_not_null(f, "no %s finding: %s", check_rule_name(rule), summary(r));
+        cr_expect_eq(f->rule, rule);
+        cr_expect_eq(f->pc, pc, "pc 0x%" PRIx64 " instead of 0x%" PRIx64 ": %s", f->pc, pc,
+                     summary(r));
+        cr_expect(f->prev.valid, "no previous instruction: %s", summary(r));
+        cr_expect_eq(f->prev.pc, prev_pc, "prev.pc 0x%" PRIx64 " instead of 0x%" PRIx64 ": %s",
+                     f->prev.pc, prev_pc, summary(r));
+}
+
+static void expect_undetermined(const struct check_result *r, size_t i, unsigned kind, uint64_t pc)
+{
+        cr_assert_gt(r->nundetermined, i, "no undetermined finding %zu: %s", i, summary(r));
+        cr_expect_eq(r->undetermined[i].rule, RULE_UNDETERMINED);
+        cr_expect_eq(r->undetermined[i].und_kind, kind, "%s instead of %s: %s",
+                     check_und_name(r->undetermined[i].und_kind), check_und_name(kind), summary(r));
+        cr_expect_eq(r->undetermined[i].pc, pc, "pc 0x%" PRIx64 " instead of 0x%" PRIx64 ": %s",
+                     r->undetermined[i].pc, pc, summary(r));
+}
+
+/* ---- 1. sti-shadow ------------------------------------------------------------------ */
+
+/* 1000 cli; 1001 sti; 1002 inc ax; 1003 jmp $ */
+static const uint8_t cli_sti_inc[] = {0xfa, 0xfb, 0x40, 0xeb, 0xfe};
+
+Test(check, sti_shadow_static)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "sti.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH); /* kicked right after the STI */
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        t.st.gpr[TRACE_F_RAX]++;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        cr_expect_eq(r.injections, 1);
+        cr_expect_eq(r.exits, 3);
+        cr_expect(!r.single_step);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_expect_eq(r.violations[0].event, 1, "the probe's exit: %s", summary(&r));
+        cr_expect_eq(r.violations[0].vector, VEC);
+        cr_expect_eq(r.violations[0].if_before, 0);
+        cr_expect_eq(r.violations[0].prev.bytes[0], 0xfb, "prev is not the STI");
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- 2. STI with IF already set ------------------------------------------------------ */
+
+Test(check, sti_with_if_set_is_legal)
+{
+        /* 1000 sti; 1001 nop; 1002 sti; 1003 inc ax; 1004 jmp $ */
+        static const uint8_t code[] = {0xfb, 0x90, 0xfb, 0x40, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "sti-if-set.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_STI_IF_SET].count, 1, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_STI_IF_SET].first_seq, 1);
+        cr_expect_eq(r.notes[NOTE_STI_IF_SET].first_pc, 0x1003);
+        check_result_free(&r);
+}
+
+/* ---- 3. IF before the STI unknown ------------------------------------------------------- */
+
+Test(check, sti_if_unknown_from_entry)
+{
+        /* 1000 sti (the entry: nothing before it); 1001 inc ax; 1002 jmp $ */
+        static const uint8_t code[] = {0xfb, 0x40, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "sti-entry.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, STI_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1001);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        expect_only(&r, RULE_UNDETERMINED, 1);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_IF_UNKNOWN, 0x1001);
+        cr_expect(r.undetermined[0].prev.valid && r.undetermined[0].prev.pc == 0x1000, "%s",
+                  summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, sti_if_unknown_after_popf)
+{
+        /* 1000 cli; 1001 popf; 1002 sti; 1003 inc ax; 1004 jmp $: the CLI is hidden by POPF */
+        static const uint8_t code[] = {0xfa, 0x9d, 0xfb, 0x40, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "sti-popf.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, STI_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        expect_only(&r, RULE_UNDETERMINED, 1);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_IF_UNKNOWN, 0x1003);
+        check_result_free(&r);
+}
+
+/* ---- 4. MOV SS / POP SS --------------------------------------------------------------- */
+
+static void movss_case(const char *name, const uint8_t *code, size_t len, uint64_t at,
+                       uint64_t ssld)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, name, 0, TRACE_POLICY_EAGER, code, len);
+        tb_exit(&t, TRACE_EXIT_INTR, at, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, at);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, at, ssld);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, mov_ss_shadow)
+{
+        /* 1000 nop; 1001 mov ss, ax; 1003 inc ax; 1004 jmp $ */
+        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x40, 0xeb, 0xfe};
+
+        movss_case("movss.zst", code, sizeof(code), 0x1003, 0x1001);
+}
+
+Test(check, pop_ss_shadow)
+{
+        /* 1000 nop; 1001 pop ss; 1002 inc ax; 1003 jmp $ */
+        static const uint8_t code[] = {0x90, 0x17, 0x40, 0xeb, 0xfe};
+
+        movss_case("popss.zst", code, sizeof(code), 0x1002, 0x1001);
+}
+
+Test(check, second_ss_load_is_a_note)
+{
+        /* 1000 nop; 1001 mov ss, ax; 1003 mov ss, ax; 1005 inc ax; 1006 jmp $ */
+        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x8e, 0xd0, 0x40, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "movss2.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        /* Between the two: inside the first one's shadow. */
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        /* After the second. */
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1005, RFL_IF1, OPEN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1005);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, 0x1003, 0x1001);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_SECOND_SS].count, 1, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_SECOND_SS].first_pc, 0x1005);
+        cr_expect_eq(r.notes[NOTE_SECOND_SS].first_seq, 3);
+        check_result_free(&r);
+}
+
+/* ---- 5. if-clear ------------------------------------------------------------------------ */
+
+Test(check, if_clear)
+{
+        /* 1000 cli; 1001 inc ax; 1002 jmp $ */
+        static const uint8_t code[] = {0xfa, 0x40, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "ifclear.zst", 0, TRACE_POLICY_BLIND, code, sizeof(code));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
+        tb_interrupt(&t, TRACE_POLICY_BLIND, 0x1001); /* delivered FLAGS: IF=0 */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_IF_CLEAR, 1);
+        cr_assert_eq(r.nviolations, 1, "%s", summary(&r));
+        cr_expect_eq(r.violations[0].rule, RULE_IF_CLEAR);
+        cr_expect_eq(r.violations[0].pc, 0x1001);
+        cr_expect_eq(r.violations[0].flags & 0x200, 0);
+        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_BLIND);
+        check_result_free(&r);
+}
+
+/* ---- 6. several predecessors; single-step resolves them ----------------------------------- */
+
+/* 1000 cli; 1001 sti; 1002 inc ax; 1003 jmp 1002 */
+static const uint8_t sti_loop[] = {0xfa, 0xfb, 0x40, 0xeb, 0xfd};
+
+Test(check, several_predecessors)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "preds.zst", 0, TRACE_POLICY_EAGER, sti_loop, sizeof(sti_loop));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_UNDETERMINED, 1);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_PREDECESSORS, 0x1002);
+        check_result_free(&r);
+}
+
+Test(check, single_step_previous_was_jmp)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "step-jmp.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, sti_loop,
+                sizeof(sti_loop));
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
+        t.st.gpr[TRACE_F_RAX]++;
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1003, RFL_IF1, OPEN); /* after inc ax */
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, OPEN); /* after the jmp */
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect(r.single_step);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, single_step_previous_was_sti)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "step-sti.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, sti_loop,
+                sizeof(sti_loop));
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
+        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect(r.single_step);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_expect_eq(r.violations[0].if_before, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- 7. a pending IN -------------------------------------------------------------------- */
+
+/* 1000 cli; 1001 sti; 1002 in al, 0x61; 1004 inc ax; 1005 jmp $ */
+static const uint8_t sti_in[] = {0xfa, 0xfb, 0xe4, 0x61, 0x40, 0xeb, 0xfe};
+
+Test(check, pending_in_delivery_after_it_is_legal)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "in-after.zst", 0, TRACE_POLICY_EAGER, sti_in, sizeof(sti_in));
+        /* The IN exits before it completes: RIP still at it, the STI shadow still on. */
+        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, TRACE_IO_IN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004); /* the entry completes the IN first */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        /* The entry landed past the IN: exactly where the interrupt was taken. */
+        cr_expect_eq(r.notes[NOTE_LANDED_ELSEWHERE].count, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, pending_in_delivery_at_it_is_sti_shadow)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "in-at.zst", 0, TRACE_POLICY_EAGER, sti_in, sizeof(sti_in));
+        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, TRACE_IO_IN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* taken before the IN, after the STI */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_expect_eq(r.notes[NOTE_LANDED_ELSEWHERE].count, 1, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- 8. a completed OUT ------------------------------------------------------------------- */
+
+/*
+ * 1000 cli; 1001 sti; 1002 out 0xfb, al; 1004 inc ax; 1005 jmp $
+ * 1007 cli; 1008 jmp 1003
+ * The jump lands on the OUT's port byte, 0xfb: an STI (IF=0 before it) that
+ * also falls through to 1004.  Statically 1004 has two predecessors with
+ * different verdicts; only the completed OUT exit says which one ran.
+ */
+static const uint8_t sti_out[] = {0xfa, 0xfb, 0xe6, 0xfb, 0x40, 0xeb, 0xfe, 0xfa, 0xeb, 0xf9};
+
+static void out_case(bool completed_exit, struct check_result *r)
+{
+        struct tb t;
+
+        tb_open(&t, completed_exit ? "out-done.zst" : "out-kick.zst", 0, TRACE_POLICY_EAGER,
+                sti_out, sizeof(sti_out));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1008, RFL_IF0, CLOSED); /* shows the other routine */
+        if (completed_exit) /* the OUT (itself in the STI shadow) completed: RIP past it */
+                tb_io(&t, 0x1004, RFL_IF1, OPEN, 0xfb, TRACE_IO_OUT);
+        else /* a kick at the same point says nothing about what ran */
+                tb_exit(&t, TRACE_EXIT_INTR, 0x1004, RFL_IF1, OPEN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 1);
+}
+
+Test(check, completed_out_delivery_after_it_is_legal)
+{
+        struct check_result r;
+
+        out_case(true, &r);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_LANDED_ELSEWHERE].count, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, completed_out_control_without_io_exit)
+{
+        struct check_result r;
+
+        out_case(false, &r);
+        expect_only(&r, RULE_UNDETERMINED, 1);
+        expect_undetermined(&r, 0, UND_PREDECESSORS, 0x1004);
+        check_result_free(&r);
+}
+
+/* ---- 9. spurious, lost, still pending at the end ------------------------------------------ */
+
+/* 1000 nop; 1001 nop; 1002 out 0x80, al; 1004 jmp $ */
+static const uint8_t nops_out[] = {0x90, 0x90, 0xe6, 0x80, 0xeb, 0xfe};
+
+Test(check, spurious_interrupt)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "spurious.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_probe(&t, 0x1001, RFL_IF1); /* nothing was injected */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        cr_expect_eq(r.injections, 0);
+        expect_only(&r, RULE_SPURIOUS, 1);
+        cr_assert_eq(r.nviolations, 1, "%s", summary(&r));
+        cr_expect_eq(r.violations[0].rule, RULE_SPURIOUS);
+        cr_expect_eq(r.violations[0].pc, 0x1001);
+        cr_expect_eq(r.violations[0].event, 1);
+        cr_expect(!r.violations[0].have_intr);
+        check_result_free(&r);
+}
+
+Test(check, lost_interrupt)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "lost.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_inject(&t, TRACE_POLICY_EAGER);
+        /* Not the handler: the OUT completed, the backend ready with nothing queued. */
+        tb_io(&t, 0x1004, RFL_IF1, OPEN, 0x80, TRACE_IO_OUT);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 0);
+        cr_expect_eq(r.injections, 1);
+        expect_only(&r, RULE_LOST, 1);
+        cr_assert_eq(r.nviolations, 1, "%s", summary(&r));
+        cr_expect_eq(r.violations[0].rule, RULE_LOST);
+        cr_expect_eq(r.violations[0].event, 0, "the injection's exit");
+        cr_expect_eq(r.violations[0].pc, 0x1001);
+        cr_expect_eq(r.violations[0].vector, VEC);
+        cr_expect_eq(r.notes[NOTE_ENDED_PENDING].count, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, pending_at_end_is_not_lost)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "ended.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_inject(&t, TRACE_POLICY_EAGER);
+        /* A later exit that shows the vector still queued (not ready). */
+        tb_io(&t, 0x1004, RFL_IF1, kvm_intr(1, 0, 1), 0x80, TRACE_IO_OUT);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 0);
+        cr_expect_eq(r.injections, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.notes[NOTE_ENDED_PENDING].count, 1, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_ENDED_PENDING].first_seq, 0);
+        check_result_free(&r);
+}
+
+/* ---- pairing injections with deliveries ------------------------------------------------- */
+
+/*
+ * Two injections of the same vector outstanding (the first still queued at
+ * #1).  `deliver_after_second`: the probe follows the exit right after the
+ * second injection, which it answers; otherwise one more exit comes
+ * between, and the delivery answers the oldest.  The injections differ by
+ * policy, which the finding reports.
+ */
+static void pairing_case(bool deliver_after_second, struct check_result *r)
+{
+        struct tb t;
+
+        tb_open(&t, deliver_after_second ? "pair-at.zst" : "pair-oldest.zst", 0, TRACE_POLICY_EAGER,
+                cli_sti_inc, sizeof(cli_sti_inc));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_inject(&t, TRACE_POLICY_BLIND);
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, kvm_intr(1, TRACE_INTR_STI_SHADOW, 1));
+        tb_inject(&t, TRACE_POLICY_EAGER);
+        if (!deliver_after_second)
+                tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1,
+                        kvm_intr(1, TRACE_INTR_STI_SHADOW, 1));
+        tb_probe(&t, 0x1002, RFL_IF1);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 1);
+        cr_expect_eq(r->injections, 2);
+        expect_only(r, RULE_STI_SHADOW, 1);
+        expect_violation(r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        /* The other one was never seen delivered. */
+        cr_expect_eq(r->notes[NOTE_ENDED_PENDING].count, 1, "%s", summary(r));
+}
+
+Test(check, pairing_prefers_the_delivering_entry)
+{
+        struct check_result r;
+
+        pairing_case(true, &r);
+        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_EAGER,
+                     "paired with the injection after #1");
+        cr_expect_eq(r.notes[NOTE_ENDED_PENDING].first_seq, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, pairing_else_the_oldest)
+{
+        struct check_result r;
+
+        pairing_case(false, &r);
+        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_BLIND,
+                     "paired with the oldest injection (after #0)");
+        cr_expect_eq(r.notes[NOTE_ENDED_PENDING].first_seq, 1, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- 10. report-mismatch on a recorded trace ----------------------------------------------- */
+
+#define REAL_TRACE HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
+#define LYING_INTR                                                                \
+        (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | \
+         TRACE_INTR_READY | TRACE_INTR_IF)
+
+/* Copy every record of src to dst; with `lie`, every report says: no shadow, ready. */
+static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nrec)
+{
+        struct trace_reader *rd;
+        struct trace_writer *w;
+        struct trace_event ev;
+        int err;
+
+        *nrec = 0;
+        err = trace_reader_open(&rd, src);
+        cr_assert_eq(err, TRACE_OK, "%s: %s", src, rd ? trace_reader_message(rd) : "?");
+        err = trace_writer_open(&w, dst, NULL);
+        cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
+        while ((err = trace_reader_next(rd, &ev)) == TRACE_OK) {
+                (*nrec)++;
+                switch (ev.type) {
+                case TRACE_REC_HEADER: {
+                        struct trace_header h = ev.header;
+
+                        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                                if (h.str[k] && !h.str[k][0])
+                                        h.str[k] = NULL; /* absent in the original */
+                        err = trace_write_header(w, &h);
+                        break;
+                }
+                case TRACE_REC_MEMORY:
+                        err = trace_write_memory(w, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        break;
+                case TRACE_REC_EXIT: {
+                        struct trace_exit e = ev.exit;
+
+                        if (lie)
+                                e.st.intr = LYING_INTR;
+                        err = trace_write_exit(w, &e);
+                        break;
+                }
+                case TRACE_REC_INJECT: {
+                        struct trace_disk_inject in = ev.inject;
+
+                        if (lie)
+                                in.intr = LYING_INTR;
+                        err = trace_write_inject(w, &in);
+                        break;
+                }
+                case TRACE_REC_RAISE: err = trace_write_raise(w, &ev.raise); break;
+                case TRACE_REC_DELIVER: err = trace_write_deliver(w, &ev.deliver); break;
+                case TRACE_REC_CONSOLE:
+                        err =
+                            trace_write_console(w, ev.console.seq, ev.console.data, ev.console.len);
+                        break;
+                case TRACE_REC_END: err = trace_write_end(w, &ev.end.e, ev.end.message); break;
+                default: cr_assert_fail("record type %u in %s", ev.type, src);
+                }
+                cr_assert_eq(err, 0, "writing record %" PRIu64 " (%s): %s", *nrec,
+                             trace_rec_type_name(ev.type), strerror(-err));
+        }
+        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %s", src, trace_reader_message(rd));
+        cr_assert(trace_reader_complete(rd));
+        trace_reader_close(rd);
+        cr_assert_eq(trace_writer_close(w), 0);
+}
+
+Test(check, report_mismatch_on_recorded_trace)
+{
+        struct check_result orig, same, lied;
+        const char *copy = tmp_path("copy.zst"), *liar = tmp_path("liar.zst");
+        uint64_t n1, n2;
+        struct hv_trace a, b;
+
+        check_ok(REAL_TRACE, &orig);
+        cr_assert(orig.nviolations >= 2, "%s", summary(&orig));
+        cr_assert_eq(orig.by_rule[RULE_STI_SHADOW], 1, "%s", summary(&orig));
+        cr_assert_eq(orig.by_rule[RULE_MOVSS_SHADOW], 1, "%s", summary(&orig));
+        cr_assert_eq(orig.by_rule[RULE_REPORT_MISMATCH], 0, "%s", summary(&orig));
+
+        /* A faithful copy is a faithful copy. */
+        copy_trace(REAL_TRACE, copy, false, &n1);
+        cr_assert_eq(hv_trace_load(REAL_TRACE, &a), TRACE_OK);
+        cr_assert_eq(hv_trace_load(copy, &b), TRACE_OK, "%s", b.message);
+        cr_expect_eq(a.nrecords, b.nrecords);
+        cr_expect_eq(a.nexits, b.nexits);
+        cr_expect_eq(a.ninjects, b.ninjects);
+        cr_expect_eq(a.ndelivers, b.ndelivers);
+        cr_expect_eq(a.nraises, b.nraises);
+        cr_expect_str_eq(a.cmdline, b.cmdline);
+        cr_expect_eq(a.console_len, b.console_len);
+        cr_expect(a.have_end && b.have_end);
+        cr_expect_eq(memcmp(&a.hdr.h, &b.hdr.h, sizeof(a.hdr.h)), 0);
+        cr_expect_eq(memcmp(a.mem, b.mem, a.mem_size), 0);
+        for (size_t i = 0; i < a.nexits && i < b.nexits; i++) {
+                cr_expect_eq(a.exits[i].e.seq, b.exits[i].e.seq);
+                cr_expect_eq(memcmp(&a.exits[i].e.st, &b.exits[i].e.st, sizeof(a.exits[i].e.st)), 0,
+                             "exit %zu state", i);
+                cr_expect_eq(a.exits[i].e.reason, b.exits[i].e.reason);
+                cr_expect_eq(memcmp(a.exits[i].e.insn, b.exits[i].e.insn, a.exits[i].e.insn_len),
+                             0);
+                if (a.exits[i].e.reason == TRACE_EXIT_IO) {
+                        size_t n = (size_t)a.exits[i].e.u.io.io.size * a.exits[i].e.u.io.io.count;
+
+                        cr_expect_eq(memcmp(&a.exits[i].e.u.io.io, &b.exits[i].e.u.io.io,
+                                            sizeof(a.exits[i].e.u.io.io)),
+                                     0, "exit %zu io", i);
+                        cr_expect_eq(
+                            memcmp(a.exits[i].io_data, b.exits[i].io_data,
+                                   n < sizeof(a.exits[i].io_data) ? n : sizeof(a.exits[i].io_data)),
+                            0, "exit %zu io data", i);
+                } else if (a.exits[i].e.reason == TRACE_EXIT_DEBUG) {
+                        cr_expect_eq(memcmp(&a.exits[i].e.u.debug, &b.exits[i].e.u.debug,
+                                            sizeof(a.exits[i].e.u.debug)),
+                                     0, "exit %zu debug", i);
+                }
+        }
+        hv_trace_free(&a);
+        hv_trace_free(&b);
+        check_ok(copy, &same);
+        cr_expect_eq(same.nviolations, orig.nviolations, "%s", summary(&same));
+        cr_expect_eq(same.by_rule[RULE_REPORT_MISMATCH], 0, "%s", summary(&same));
+
+        /* Now the backend says "no shadow, ready" everywhere. */
+        copy_trace(REAL_TRACE, liar, true, &n2);
+        cr_expect_eq(n1, n2);
+        check_ok(liar, &lied);
+        cr_expect_eq(lied.deliveries, orig.deliveries);
+        cr_expect_eq(lied.by_rule[RULE_STI_SHADOW], orig.by_rule[RULE_STI_SHADOW], "%s",
+                     summary(&lied));
+        cr_expect_eq(lied.by_rule[RULE_MOVSS_SHADOW], orig.by_rule[RULE_MOVSS_SHADOW], "%s",
+                     summary(&lied));
+        cr_expect_eq(lied.by_rule[RULE_LOST], 0, "%s", summary(&lied));
+        cr_expect_gt(lied.by_rule[RULE_REPORT_MISMATCH], 0, "%s", summary(&lied));
+        for (size_t i = 0; i < orig.nviolations; i++) {
+                const struct check_finding *o = &orig.violations[i];
+                bool same_delivery = false, mismatch = false;
+
+                if (o->rule != RULE_STI_SHADOW && o->rule != RULE_MOVSS_SHADOW)
+                        continue;
+                /* The same delivery is still judged the same way ... */
+                for (size_t j = 0; j < lied.nviolations; j++)
+                        same_delivery |= lied.violations[j].rule == o->rule &&
+                                         lied.violations[j].pc == o->pc &&
+                                         lied.violations[j].event == o->event &&
+                                         lied.violations[j].prev.pc == o->prev.pc;
+                cr_expect(same_delivery, "%s at 0x%" PRIx64 " lost in the copy: %s",
+                          check_rule_name(o->rule), o->pc, summary(&lied));
+                /* ... and the exit standing in that shadow contradicts the lie. */
+                for (size_t j = 0; j < lied.nviolations; j++)
+                        mismatch |= lied.violations[j].rule == RULE_REPORT_MISMATCH &&
+                                    lied.violations[j].pc == o->pc &&
+                                    lied.violations[j].shadow_rule == o->rule;
+                cr_expect(mismatch, "no report-mismatch at the shadowed 0x%" PRIx64 ": %s", o->pc,
+                          summary(&lied));
+        }
+        check_result_free(&orig);
+        check_result_free(&same);
+        check_result_free(&lied);
+}
+
+/* ---- 11. 64-bit code --------------------------------------------------------------------- */
+
+/* 1000 nop; 1001 (pop ss outside 64-bit code); 1002 nop; 1003 jmp $ */
+static const uint8_t nop_17_nop[] = {0x90, 0x17, 0x90, 0xeb, 0xfe};
+
+Test(check, long_mode_has_no_pop_ss)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open_opts(&t, "long-17.zst", true, 0, TRACE_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop),
+                     NULL);
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        cr_expect_eq(r.by_rule[RULE_MOVSS_SHADOW], 0, "%s", summary(&r));
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, compat_mode_pop_ss_shadow)
+{
+        struct check_result r;
+        struct tb t;
+
+        /* Long mode, but 32-bit compatibility-mode code: POP SS exists there. */
+        tb_open_opts(&t, "compat-17.zst", true, 0, TRACE_POLICY_EAGER, nop_17_nop,
+                     sizeof(nop_17_nop), NULL);
+        set_seg(&t.st.seg[TRACE_CS], 0x18, 0, 0xffffffff,
+                TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_DB | TRACE_SEG_G);
+        /*
+         * The entry is decoded as 64-bit code: an exit in the 32-bit code
+         * first shows the descent where that code starts.
+         */
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1000, RFL_IF1, OPEN);
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, 0x1002, 0x1001);
+        check_result_free(&r);
+}
+
+Test(check, real_mode_control_for_pop_ss)
+{
+        struct check_result r;
+        struct tb t;
+
+        tb_open(&t, "real-17.zst", 0, TRACE_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop));
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, 0x1002, 0x1001);
+        check_result_free(&r);
+}
+
+Test(check, long_mode_mov_ss_shadow)
+{
+        /* 1000 nop; 1001 mov ss, eax; 1003 nop; 1004 jmp $ */
+        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x90, 0xeb, 0xfe};
+        struct check_result r;
+        struct tb t;
+
+        tb_open_opts(&t, "long-movss.zst", true, 0, TRACE_POLICY_EAGER, code, sizeof(code), NULL);
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, 0x1003, 0x1001);
+        cr_expect_eq(r.violations[0].bits, 64, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- 12. the previous interrupt's IRET as a predecessor ----------------------------------- */
+
+static void iret_case(bool same_regs, struct check_result *r)
+{
+        struct tb t;
+
+        tb_open(&t, same_regs ? "iret-same.zst" : "iret-diff.zst", 0, TRACE_POLICY_EAGER,
+                cli_sti_inc, sizeof(cli_sti_inc));
+        t.st.gpr[TRACE_F_RAX] = 0x1234;
+        t.st.gpr[TRACE_F_RBX] = 0x55;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* #1: sti-shadow */
+        /*
+         * Back at 0x1002.  With the probe's registers the IRET may be what
+         * ran last; with AX changed code ran since (the STI again).
+         */
+        if (!same_regs)
+                t.st.gpr[TRACE_F_RAX]++;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, same_regs ? OPEN : STI_SH);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* #3 */
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 2);
+}
+
+Test(check, iret_edge_same_registers)
+{
+        struct check_result r;
+
+        iret_case(true, &r);
+        cr_expect_eq(r.by_rule[RULE_STI_SHADOW], 1, "%s", summary(&r));
+        cr_expect_eq(r.by_rule[RULE_UNDETERMINED], 1, "%s", summary(&r));
+        cr_expect_eq(r.nviolations, 1, "%s", summary(&r));
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_expect_eq(r.violations[0].event, 1, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_PREDECESSORS, 0x1002);
+        cr_expect_eq(r.undetermined[0].event, 3, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+Test(check, iret_edge_registers_changed)
+{
+        struct check_result r;
+
+        iret_case(false, &r);
+        expect_only(&r, RULE_STI_SHADOW, 2);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_assert_eq(r.nviolations, 2);
+        cr_expect_eq(r.violations[1].pc, 0x1002);
+        cr_expect_eq(r.violations[1].prev.pc, 0x1001);
+        cr_expect_eq(r.violations[1].event, 3);
+        check_result_free(&r);
+}
+
+/* ---- 13. truncated traces ---------------------------------------------------------------- */
+
+/* One sti-shadow delivery, then more records that the cut removes. */
+static uint64_t write_cut_trace(struct tb *t, const char *name, bool end)
+{
+        struct trace_writer_opts o = {.frame_records = 100000, .frame_ms = 100000};
+        uint64_t before_cut;
+
+        tb_open_opts(t, name, false, 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc), &o);
+        tb_exit(t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(t, TRACE_POLICY_EAGER, 0x1002);
+        cr_assert_eq(trace_writer_flush(t->w), 0);
+        before_cut = trace_writer_bytes(t->w);
+        /* A second delivery after the cut point. */
+        t->st.gpr[TRACE_F_RAX] += 7;
+        tb_exit(t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(t, TRACE_POLICY_EAGER, 0x1002);
+        for (int i = 0; i < 50; i++)
+                tb_exit(t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_close(t, end);
+        return before_cut;
+}
+
+Test(check, truncated_mid_frame)
+{
+        struct check_result r;
+        struct stat sb;
+        uint64_t cut;
+        struct tb t;
+
+        cut = write_cut_trace(&t, "cut.zst", true);
+        cr_assert_eq(stat(t.path, &sb), 0);
+        cr_assert_gt((uint64_t)sb.st_size, cut + 8);
+        cr_assert_eq(truncate(t.path, (off_t)(cut + ((uint64_t)sb.st_size - cut) / 2)), 0);
+
+        cr_expect_eq(check_trace(t.path, &r), -1, "%s", summary(&r));
+        cr_expect(r.opened);
+        cr_expect(!r.readable);
+        cr_expect(strstr(r.error, "truncated"), "error '%s'", r.error);
+        /* What came before the cut was judged. */
+        cr_expect_eq(r.deliveries, 1, "%s", summary(&r));
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        check_result_free(&r);
+}
+
+Test(check, truncated_without_end_record)
+{
+        struct check_result r;
+        struct tb t;
+
+        write_cut_trace(&t, "noend.zst", false);
+        cr_expect_eq(check_trace(t.path, &r), -1, "%s", summary(&r));
+        cr_expect(r.opened);
+        cr_expect(!r.readable);
+        cr_expect(strstr(r.error, "truncated"), "error '%s'", r.error);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        expect_only(&r, RULE_STI_SHADOW, 2);
+        check_result_free(&r);
+}
+
+Test(check, unreadable_file)
+{
+        struct check_result r;
+        FILE *f = fopen(tmp_path("junk.zst"), "w");
+
+        cr_assert_not_null(f);
+        fputs("this is not a trace\n", f);
+        fclose(f);
+        cr_expect_eq(check_trace(tmp_path("junk.zst"), &r), -1);
+        cr_expect(!r.opened);
+        cr_expect_neq(r.error[0], 0);
+        check_result_free(&r);
+        cr_expect_eq(check_trace(tmp_path("missing.zst"), &r), -1);
+        cr_expect(!r.opened);
+        check_result_free(&r);
+}

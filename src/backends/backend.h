@@ -27,6 +27,7 @@ struct backend_config {
 struct backend_exit {
         uint16_t reason; /* enum trace_exit_reason */
         uint32_t raw;    /* the backend's own code */
+        bool kicked;     /* an intr exit that is a --kick (budget backends) */
         union {
                 struct {
                         uint16_t port;
@@ -79,6 +80,13 @@ struct backend_ops {
         int (*set_single_step)(struct backend *b, bool on);
         /* Async-signal-safe: make the current or next run return with an intr exit. */
         void (*kick)(struct backend *b);
+        /*
+         * Optional.  Deterministic kicks: instead of a timer, the backend
+         * ends a run with an intr exit (exit->kicked set) after a budget of
+         * instructions derived from usec and the seed.  NULL: hvrec kicks
+         * with a timer signal.
+         */
+        int (*set_kick_budget)(struct backend *b, uint64_t usec, uint64_t seed);
 };
 
 /* The part of a backend every backend shares; backends embed it first. */

@@ -3,6 +3,7 @@
 #ifndef HVREC_GUEST_H
 #define HVREC_GUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,17 +24,25 @@ struct guest_image {
         int nseg;
         uint64_t entry;
         unsigned mode; /* enum trace_mode the image asks for */
+        bool elf;
 };
 
 /*
- * Read a flat binary to be loaded at load_addr in mem_size bytes of RAM.
- * Returns 0, or -errno with a one-line reason in why.
+ * Read a guest: an ELF executable (recognised by its magic; every PT_LOAD
+ * segment at its physical address, entry e_entry, mode from the class) or a
+ * flat binary to be loaded at load_addr.  Returns 0, or -errno with a
+ * one-line reason in why.
  */
 int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct guest_image *g,
                char *why, size_t len);
 
-/* Copy every segment into guest RAM.  Returns 0 or -ERANGE (why says which). */
-int guest_place(const struct guest_image *g, struct backend *b, char *why, size_t len);
+/*
+ * Check that every segment fits below `limit` (the start of hvrec's own
+ * tables, or the end of RAM), then copy them into guest RAM.  Returns 0 or
+ * -ERANGE (why says which segment).
+ */
+int guest_place(const struct guest_image *g, struct backend *b, uint64_t limit, char *why,
+                size_t len);
 
 void guest_close(struct guest_image *g);
 

@@ -201,6 +201,10 @@ static void take_async_events(struct recorder *rec)
         struct sig_events ev;
 
         signals_take(&ev);
+        if (rec->bx.kicked) {
+                ev.kicks++; /* a budget backend's kick is an exit, not a signal */
+                rec->bx.kicked = false;
+        }
         if (ev.stop_signo)
                 rec_finish(rec, TRACE_END_SIGNAL, STATUS_SIGNAL0 + ev.stop_signo,
                            (uint32_t)ev.stop_signo, "stopped by signal %d (%s)", ev.stop_signo,
@@ -238,7 +242,12 @@ static void settle_halt(struct recorder *rec)
                                    "guest halted at %s with nothing left to wake it", pc);
                         return;
                 }
-                signals_wait();
+                if (rec->b->ops->set_kick_budget) {
+                        /* Kicks count instructions; a halted vCPU runs none: the next is now. */
+                        rec->bx.kicked = true;
+                } else {
+                        signals_wait();
+                }
                 take_async_events(rec);
         }
 }

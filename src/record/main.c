@@ -107,8 +107,8 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
                          u.machine);
         rec->b->ops->version(rec->b, bver, sizeof(bver));
 
-        h.h.load_addr = rec->opts->load_addr;
-        h.h.entry = rec->opts->entry_set ? rec->opts->entry : g->entry;
+        h.h.load_addr = g->elf ? g->seg[0].gpa : rec->opts->load_addr;
+        h.h.entry = rec->opts->entry;
         h.h.mem_size = rec->opts->mem_size;
         h.h.seed = rec->opts->seed;
         h.h.start_realtime_ns = clock_ns(CLOCK_REALTIME);
@@ -202,6 +202,15 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 o.mode = g.mode;
         if (!o.entry_set)
                 o.entry = g.entry;
+        if (!g.elf && (o.mode == TRACE_MODE_PROTECTED || o.mode == TRACE_MODE_LONG) &&
+            o.load_addr + g.file_size > mode_tables_base(o.mode, o.mem_size)) {
+                fprintf(stderr,
+                        "hvrec: guest at 0x%" PRIx64 " (%zu bytes) overlaps hvrec's tables at 0x%" PRIx64
+                        " (see docs/guest-abi.md; try a larger --mem)\n",
+                        o.load_addr, g.file_size, mode_tables_base(o.mode, o.mem_size));
+                status = STATUS_ERROR;
+                goto out_guest;
+        }
 
         cfg.mem_size = o.mem_size;
         err = ops->create(&cfg, &rec.b, why, sizeof(why));
@@ -212,8 +221,8 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         }
         rec.mem.ram = rec.b->mem;
         rec.mem.size = rec.b->mem_size;
-        if (mode_setup(rec.b, o.mode, o.entry, o.load_addr, why, sizeof(why)) ||
-            guest_place(&g, rec.b, why, sizeof(why))) {
+        if (guest_place(&g, rec.b, mode_tables_base(o.mode, o.mem_size), why, sizeof(why)) ||
+            mode_setup(rec.b, o.mode, o.entry, o.load_addr, why, sizeof(why))) {
                 fprintf(stderr, "hvrec: %s\n", why);
                 status = STATUS_ERROR;
                 goto out_backend;
@@ -246,7 +255,16 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 status = STATUS_ERROR;
                 goto out_disasm;
         }
-        err = signals_start(rec.b, o.timeout_s, o.kick_usec, o.seed);
+        if (o.kick_usec && ops->set_kick_budget) {
+                err = ops->set_kick_budget(rec.b, o.kick_usec, o.seed);
+                if (err) {
+                        fprintf(stderr, "hvrec: --kick: %s\n", strerror(-err));
+                        status = STATUS_ERROR;
+                        trace_writer_close(rec.w);
+                        goto out_disasm;
+                }
+        }
+        err = signals_start(rec.b, o.timeout_s, ops->set_kick_budget ? 0 : o.kick_usec, o.seed);
         if (err) {
                 rec_finish(&rec, TRACE_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
                            strerror(-err));

@@ -9,6 +9,7 @@
 #include <hvtrace/trace.h>
 
 #include "../backends/backend.h"
+#include "mode.h"
 #include "options.h"
 
 #define DEFAULT_LOAD   0x1000ull
@@ -20,13 +21,18 @@ void rec_opts_usage(void)
 {
         printf("Usage: hvrec run [OPTIONS] GUEST\n"
                "\n"
-               "Run GUEST (a flat binary) on a backend and record every VM exit into a trace.\n"
+               "Run GUEST (a flat binary, or an ELF executable) on a backend and record every\n"
+               "VM exit into a trace.\n"
                "\n"
                "Guest and machine:\n"
-               "  --load ADDR          load the image at guest-physical ADDR (default 0x1000)\n"
-               "  --entry ADDR         first instruction (default: the load address)\n"
+               "  --load ADDR          load a flat binary at guest-physical ADDR (default 0x1000;\n"
+               "                       an ELF guest's segments go to their physical addresses)\n"
+               "  --entry ADDR         first instruction (default: the load address, or the\n"
+               "                       ELF entry point)\n"
                "  --mem SIZE           guest RAM, e.g. 1M, 64M (default 1M)\n"
-               "  --mode MODE          real (default for flat binaries)\n"
+               "  --mode MODE          real, protected (32-bit flat, paging off) or long (64-bit,\n"
+               "                       identity paging); default: real for flat binaries, from\n"
+               "                       the ELF class for ELF guests (32: protected, 64: long)\n"
                "  --backend NAME       backend to run on (default kvm); 'help' lists them\n"
                "\n"
                "Interrupts:\n"
@@ -254,10 +260,9 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                     optarg);
                         break;
                 case OPT_MODE:
-                        if (!strcmp(optarg, "real"))
-                                o->mode = TRACE_MODE_REAL;
-                        else
-                                BAD("--mode: '%s' is not a mode (real)", optarg);
+                        o->mode = mode_parse(optarg);
+                        if (!o->mode)
+                                BAD("--mode: '%s' is not a mode (real, protected, long)", optarg);
                         break;
                 case OPT_BACKEND:
                         if (!strcmp(optarg, "help")) {
@@ -324,8 +329,6 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
         if (optind + 1 < argc)
                 BAD("one guest at a time: unexpected '%s'", argv[optind + 1]);
         o->guest = argv[optind];
-        if (!o->entry_set)
-                o->entry = o->load_addr;
         if (o->load_addr >= o->mem_size)
                 BAD("--load 0x%" PRIx64 " is outside guest memory (--mem %" PRIu64 ")",
                     o->load_addr, o->mem_size);
