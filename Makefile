@@ -22,12 +22,12 @@ demo: build
 test: test-build test-asan
 
 test-build: build
-	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | scripts/ctest-filter.sh
+	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVTRACE_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V --timeout 2400 2>&1 | scripts/ctest-filter.sh
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V --timeout 2400 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 bench: build
 	@cmake --build $(BUILD) --target bench
