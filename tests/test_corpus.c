@@ -107,10 +107,21 @@ static int build_args(const char *guest, const char *opts, const char **argv, in
         return n;
 }
 
+#define MAX_BINS 6 /* variants x modes */
+
 struct corpus_guest {
         char src[1024];
-        char bin[2][160]; /* one per variant */
+        char bin[MAX_BINS][160]; /* one per variant and mode */
+        const char *mode[MAX_BINS]; /* hvrec --mode */
         int nbin;
+};
+
+static const struct {
+        const char *mode, *suffix;
+} corpus_modes[] = {
+        {"real", ""},
+        {"protected", "_p32"},
+        {"long", "_l64"},
 };
 
 static int corpus_list(struct corpus_guest *out, int max)
@@ -126,7 +137,8 @@ static int corpus_list(struct corpus_guest *out, int max)
         while ((de = readdir(d)) && n < max) {
                 size_t len = strlen(de->d_name);
                 struct corpus_guest *g = &out[n];
-                char *run, *variants, stem[128];
+                char *run, *variants, *modes, stem[128], vnames[2][32];
+                int nv = 0;
 
                 if (len < 5 || strcmp(de->d_name + len - 4, ".asm"))
                         continue;
@@ -137,17 +149,28 @@ static int corpus_list(struct corpus_guest *out, int max)
                 free(run);
                 snprintf(stem, sizeof(stem), "%.*s", (int)(len - 4), de->d_name);
                 variants = source_line(g->src, "variants");
-                g->nbin = 0;
                 if (variants) {
                         char *save = NULL;
 
-                        for (char *v = strtok_r(variants, " ", &save); v && g->nbin < 2;
+                        for (char *v = strtok_r(variants, " ", &save); v && nv < 2;
                              v = strtok_r(NULL, " ", &save))
-                                snprintf(g->bin[g->nbin++], sizeof(g->bin[0]), "%s_%s", stem, v);
+                                snprintf(vnames[nv++], sizeof(vnames[0]), "_%.30s", v);
                         free(variants);
                 } else {
-                        snprintf(g->bin[g->nbin++], sizeof(g->bin[0]), "%s", stem);
+                        vnames[nv++][0] = 0;
                 }
+                modes = source_line(g->src, "modes");
+                g->nbin = 0;
+                for (int v = 0; v < nv; v++)
+                        for (size_t m = 0; m < sizeof(corpus_modes) / sizeof(corpus_modes[0]); m++) {
+                                if (m && (!modes || !strstr(modes, corpus_modes[m].mode)))
+                                        continue;
+                                cr_assert_lt(g->nbin, MAX_BINS);
+                                snprintf(g->bin[g->nbin], sizeof(g->bin[0]), "%.100s%s%s", stem, vnames[v],
+                                         corpus_modes[m].suffix);
+                                g->mode[g->nbin++] = corpus_modes[m].mode;
+                        }
+                free(modes);
                 n++;
         }
         closedir(d);
@@ -155,18 +178,44 @@ static int corpus_list(struct corpus_guest *out, int max)
 }
 
 /* Record a guest, then check the trace with the checker library. */
-static void record_and_check(const char *bin, const char *const *extra, const char *opts,
-                             struct hv_proc *p, struct hv_trace *t, struct check_result *res)
+static void record_and_check(const char *bin, const char *mode, const char *const *extra,
+                             const char *opts, struct hv_proc *p, struct hv_trace *t,
+                             struct check_result *res)
 {
         const char *args[64];
         char store[2048];
         int n = 0;
 
+        args[n++] = "--mode";
+        args[n++] = mode;
         for (; extra && *extra; extra++)
                 args[n++] = *extra;
         build_args(bin, opts, args + n, 60 - n, store, sizeof(store));
         hv_record(bin, args, t, p);
         cr_assert_eq(check_trace(hv_tmp("rec.zst"), res), 0, "%s: %s", bin, res->error);
+}
+
+/*
+ * This machine's KVM (kvm_pvm) cannot emulate IRET or INT in 32-bit
+ * protected mode: such a run ends with an internal error (emulation
+ * failure) at the IRET.  That is the one outcome accepted instead of the
+ * full scenario, and only in protected mode.
+ */
+static bool kvm_protected_limit(const char *mode, const struct hv_proc *p, const struct hv_trace *t,
+                                const struct check_result *res)
+{
+        const struct trace_exit *last;
+
+        if (strcmp(mode, "protected") || !t->nexits || t->end.why != TRACE_END_CRASH)
+                return false;
+        last = &t->exits[t->nexits - 1].e;
+        if (last->reason != TRACE_EXIT_INTERNAL || last->u.internal.internal.suberror != 1 ||
+            !last->insn_len || (last->insn[0] != 0xcf && last->insn[0] != 0xcd))
+                return false;
+        cr_assert_eq(p->status, 3, "a crash is exit status 3");
+        cr_assert(res->have_end && res->end_why == TRACE_END_CRASH, "check reports the crash");
+        cr_assert(strstr(res->end_message, "emulation failure"), "%s", res->end_message);
+        return true;
 }
 
 /* Whether the guest reported a delivery interrupting linear address pc. */
@@ -194,11 +243,13 @@ Test(corpus, default_policy_is_clean, .timeout = 600)
                         struct hv_trace t;
                         struct hv_proc p;
 
-                        record_and_check(g[i].bin[b], NULL, opts, &p, &t, &res);
-                        cr_assert_eq(p.status, 0, "%s: the guest took its interrupt and exited 0 "
-                                                  "(status %d: %s)",
-                                     g[i].bin[b], p.status, p.err);
+                        record_and_check(g[i].bin[b], g[i].mode[b], NULL, opts, &p, &t, &res);
                         cr_assert_gt(res.deliveries, 0, "%s: deliveries were checked", g[i].bin[b]);
+                        if (!kvm_protected_limit(g[i].mode[b], &p, &t, &res))
+                                cr_assert_eq(p.status, 0,
+                                             "%s: the guest took its interrupt and exited 0 "
+                                             "(status %d: %s)",
+                                             g[i].bin[b], p.status, p.err);
                         cr_assert_eq(res.nviolations, 0, "%s: %zu violations under the window policy",
                                      g[i].bin[b], res.nviolations);
                         cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", g[i].bin[b]);
@@ -234,7 +285,10 @@ Test(corpus, eager_single_step_violations_exactly_at_shadows, .timeout = 600)
 
                         map_labels(bin, "shadowed_", &shadowed);
                         map_labels(bin, "noshadow_", &clean);
-                        record_and_check(bin, eager, opts, &p, &t, &res);
+                        bool limited;
+
+                        record_and_check(bin, g[i].mode[b], eager, opts, &p, &t, &res);
+                        limited = kvm_protected_limit(g[i].mode[b], &p, &t, &res);
                         cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", bin);
                         for (size_t v = 0; v < res.nviolations; v++) {
                                 const struct check_finding *f = &res.violations[v];
@@ -249,6 +303,17 @@ Test(corpus, eager_single_step_violations_exactly_at_shadows, .timeout = 600)
                                 cr_assert_geq(found, 0, "%s: violation at 0x%llx is not a shadowed_ label",
                                               bin, (unsigned long long)f->pc);
                                 hits[found]++;
+                        }
+                        /* Where the backend stopped early, what it recorded must still agree. */
+                        if (limited) {
+                                cr_assert_leq(res.nviolations, (size_t)shadowed.n, "%s", bin);
+                                cr_log_info("%s: kvm ended at an IRET (emulation failure) after %zu "
+                                            "violation(s), all at shadowed labels",
+                                            bin, res.nviolations);
+                                check_result_free(&res);
+                                hv_trace_free(&t);
+                                hv_proc_free(&p);
+                                continue;
                         }
                         for (int s = 0; s < shadowed.n; s++)
                                 cr_assert_gt(hits[s], 0, "%s: no violation at %s (0x%llx)", bin,
@@ -283,7 +348,7 @@ static void stress(const char *policy, struct check_result *res)
         struct hv_trace t;
         struct hv_proc p;
 
-        record_and_check("stress", args, NULL, &p, &t, res);
+        record_and_check("stress", "real", args, NULL, &p, &t, res);
         hv_trace_free(&t);
         cr_assert_eq(p.status, 0, "the stress guest counted its deliveries and exited 0: %s",
                      p.err);

@@ -7,9 +7,9 @@
 ; variants: in out
 ; corpus-run:
 ; corpus-eager:
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         HV_IRQ VECTOR           ; pending from here on

@@ -7,9 +7,9 @@
 ; variants: in out
 ; corpus-run: --irq 0x30@port:0x40 --irq 0x30@port:0x50
 ; corpus-eager: --irq 0x30@rip:{shadowed_movss}
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         HV_IRQ VECTOR

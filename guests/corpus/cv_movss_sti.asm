@@ -10,15 +10,15 @@
 ; variants: in out
 ; corpus-run: --irq 0x30@port:0x10 --irq 0x30@port:0x20 --irq 0x30@port:0x40 --irq 0x30@port:0x50
 ; corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{shadowed_sti}
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         sti
-        mov ax, ss
+        mov bx, ss              ; BX: the IN variant's EXIT_IO clobbers AL
         EXIT_IO 0x10            ; before MOV SS: ready
-        mov ss, ax
+        mov ss, bx
 shadowed_movss:
         EXIT_IO 0x20            ; inside the MOV SS shadow: not ready
         nop

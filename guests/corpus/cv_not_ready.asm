@@ -9,9 +9,9 @@
 ; variants: in out
 ; corpus-run:
 ; corpus-eager:
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         mov word [flag], 1
@@ -34,9 +34,12 @@ isr:
         mov ax, [flag]
         or [seen_one], ax
         pop ax
-        iret
+        HV_IRET
 delivered:
         dw 0
 flag:   dw 0
 seen_one:
         dw 0
+%if __BITS__ != 16
+        HV_IDT corpus_idt, corpus_idtr
+%endif

@@ -6,9 +6,9 @@
 ; No-shadow: noshadow_target (reached by the JMP, IF already 1).
 ; corpus-run: --irq 0x30@port:0x10
 ; corpus-eager: --irq 0x30@rip:{noshadow_target}
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         sti

@@ -7,9 +7,9 @@
 ; No-shadow: noshadow_movss2 (after the second of two MOV SS).
 ; corpus-run: --irq 0x30@port:0x10
 ; corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{noshadow_movss2}
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         sti

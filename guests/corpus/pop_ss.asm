@@ -3,9 +3,9 @@
 ; Shadows: shadowed_popss.
 ; corpus-run: --irq 0x30@port:0x10
 ; corpus-eager: --irq 0x30@rip:{shadowed_popss}
+; modes: real protected
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         sti

@@ -5,9 +5,9 @@
 ; No-shadow: noshadow_sti.
 ; corpus-run:
 ; corpus-eager: --irq 0x30@rip:{noshadow_sti}
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 start:
         CORPUS_START
         sti                     ; IF 0 -> 1: shadows the NOP below

@@ -5,10 +5,10 @@
 ; instruction boundaries, so an eager VMM sooner or later injects inside
 ; each shadow.
 ;
-; Shadows: shadowed_sti, shadowed_movss, shadowed_popss.
+; Shadows: shadowed_sti, shadowed_movss, shadowed_popss (not in 64-bit code).
+; modes: real protected long
 %include "corpus.inc"
-        bits 16
-        org 0x1000
+        CORPUS_HEADER
 TARGET  equ 20000
 start:
         CORPUS_START
@@ -25,9 +25,11 @@ shadowed_sti:
 shadowed_movss:
         inc cx
         nop
-        push ss
+%if __BITS__ != 64
+        push ss                 ; POP SS does not exist in 64-bit code
         pop ss
 shadowed_popss:
+%endif
         inc dx
         nop
         cmp word [delivered], TARGET

@@ -1056,7 +1056,14 @@ static int pass2(struct checker *k, struct trace_reader *r)
                         else
                                 judge_delivery(k, &ev.deliver, NULL, NULL);
                         break;
-                case TRACE_REC_END: on_end(k); break;
+                case TRACE_REC_END:
+                        on_end(k);
+                        k->res->have_end = true;
+                        k->res->end_why = ev.end.e.why;
+                        k->res->end_status = ev.end.e.status;
+                        snprintf(k->res->end_message, sizeof(k->res->end_message), "%s",
+                                 ev.end.message);
+                        break;
                 default: break;
                 }
         }

@@ -95,6 +95,10 @@ struct check_result {
         size_t nviolations, violations_cap, nundetermined, undetermined_cap;
         struct check_note_sum notes[NOTE_COUNT];
         uint64_t indirect_jumps, first_indirect;
+        bool have_end;      /* the trace's end record */
+        unsigned end_why;   /* enum trace_end_why */
+        int end_status;
+        char end_message[256];
 };
 
 /* Check one trace into *res.  Returns 0, or -1 if it could not be read (res->error says why). */

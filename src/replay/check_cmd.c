@@ -164,6 +164,10 @@ static void print_summary(const struct check_result *r)
                 if (r->notes[n].count)
                         printf("  note, %s: %" PRIu64 " (e.g. %s)\n", check_note_name(n),
                                r->notes[n].count, r->notes[n].example);
+        /* A run the backend could not finish: what was recorded is judged, the rest is not. */
+        if (r->have_end && r->end_why != TRACE_END_GUEST_EXIT && r->end_why != TRACE_END_HALT)
+                printf("  the run ended early (%s, status %d): %s; nothing after it was checked\n",
+                       trace_end_why_name(r->end_why), r->end_status, r->end_message);
         if (r->indirect_jumps)
                 printf("  note, indirect-jumps: %" PRIu64 " in the code (first at 0x%" PRIx64
                        "); their targets are not counted as predecessors\n",
@@ -228,6 +232,13 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
         json_u64(j, "exits", r->exits);
         json_u64(j, "injections", r->injections);
         json_u64(j, "deliveries", r->deliveries);
+        if (r->have_end) {
+                json_obj(j, "end");
+                json_str(j, "why", trace_end_why_name(r->end_why));
+                json_i64(j, "status", r->end_status);
+                json_str(j, "message", r->end_message);
+                json_obj_end(j);
+        }
         json_obj(j, "counts");
         for (unsigned i = RULE_STI_SHADOW; i < RULE_COUNT; i++)
                 if (i != RULE_SECOND_SS)
