@@ -166,7 +166,7 @@ static int corpus_list(struct corpus_guest *out, int max)
                                 if (m && (!modes || !strstr(modes, corpus_modes[m].mode)))
                                         continue;
                                 cr_assert_lt(g->nbin, MAX_BINS);
-                                snprintf(g->bin[g->nbin], sizeof(g->bin[0]), "%.100s%s%s", stem, vnames[v],
+                                snprintf(g->bin[g->nbin], sizeof(g->bin[0]), "%.100s%.31s%.8s", stem, vnames[v],
                                          corpus_modes[m].suffix);
                                 g->mode[g->nbin++] = corpus_modes[m].mode;
                         }
