@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -281,4 +282,63 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
         cr_assert_eq(hv_trace_load(trace, t), TRACE_OK, "%s: %s (hvrec said: %s)", trace,
                      t->message, p->err);
         return p->status;
+}
+
+const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
+                         const void *code, size_t len)
+{
+        const char *path = hv_tmp(name);
+        FILE *f = fopen(path, "wb");
+
+        cr_assert_not_null(f, "%s", path);
+        if (bits == 64) {
+                Elf64_Ehdr eh = {0};
+                Elf64_Phdr ph = {0};
+
+                memcpy(eh.e_ident, ELFMAG, SELFMAG);
+                eh.e_ident[EI_CLASS] = ELFCLASS64;
+                eh.e_ident[EI_DATA] = ELFDATA2LSB;
+                eh.e_ident[EI_VERSION] = EV_CURRENT;
+                eh.e_type = ET_EXEC;
+                eh.e_machine = (uint16_t)machine;
+                eh.e_version = EV_CURRENT;
+                eh.e_entry = paddr;
+                eh.e_phoff = sizeof(eh);
+                eh.e_ehsize = sizeof(eh);
+                eh.e_phentsize = sizeof(ph);
+                eh.e_phnum = 1;
+                ph.p_type = PT_LOAD;
+                ph.p_offset = sizeof(eh) + sizeof(ph);
+                ph.p_vaddr = ph.p_paddr = paddr;
+                ph.p_filesz = ph.p_memsz = len;
+                ph.p_flags = PF_R | PF_X;
+                fwrite(&eh, sizeof(eh), 1, f);
+                fwrite(&ph, sizeof(ph), 1, f);
+        } else {
+                Elf32_Ehdr eh = {0};
+                Elf32_Phdr ph = {0};
+
+                memcpy(eh.e_ident, ELFMAG, SELFMAG);
+                eh.e_ident[EI_CLASS] = ELFCLASS32;
+                eh.e_ident[EI_DATA] = ELFDATA2LSB;
+                eh.e_ident[EI_VERSION] = EV_CURRENT;
+                eh.e_type = ET_EXEC;
+                eh.e_machine = (uint16_t)machine;
+                eh.e_version = EV_CURRENT;
+                eh.e_entry = (uint32_t)paddr;
+                eh.e_phoff = sizeof(eh);
+                eh.e_ehsize = sizeof(eh);
+                eh.e_phentsize = sizeof(ph);
+                eh.e_phnum = 1;
+                ph.p_type = PT_LOAD;
+                ph.p_offset = sizeof(eh) + sizeof(ph);
+                ph.p_vaddr = ph.p_paddr = (uint32_t)paddr;
+                ph.p_filesz = ph.p_memsz = (uint32_t)len;
+                ph.p_flags = PF_R | PF_X;
+                fwrite(&eh, sizeof(eh), 1, f);
+                fwrite(&ph, sizeof(ph), 1, f);
+        }
+        fwrite(code, 1, len, f);
+        fclose(f);
+        return path;
 }

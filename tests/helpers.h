@@ -81,4 +81,12 @@ const char *hv_tmp(const char *name);
  */
 int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p);
 
+/*
+ * Write a minimal ELF executable to a temp file: one PT_LOAD of `code` at
+ * physical `paddr`, entry at paddr, class 32 or 64, machine as given (3 or
+ * 62 for the real ones).  Returns the path.
+ */
+const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
+                         const void *code, size_t len);
+
 #endif

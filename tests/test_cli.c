@@ -377,3 +377,56 @@ Test(cli, stats_sum_to_the_number_of_exits)
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
+
+/* ---- bad ELF guests: rejected before any backend is touched ------------------ */
+
+static const uint8_t exit42[] = {0xb0, 42, 0xe6, 0xf4}; /* mov al, 42; out 0xf4, al */
+
+static void assert_bad_guest(const char *path, const char *needle, const char *const *extra)
+{
+        const char *argv[16] = {HVREC, "run", "-o", hv_tmp("never.zst")};
+        int n = 4;
+        struct hv_proc p;
+
+        for (; extra && *extra; extra++)
+                argv[n++] = *extra;
+        argv[n++] = path;
+        argv[n] = NULL;
+        run(argv, &p);
+        assert_one_line_error(&p, "hvrec", needle);
+        hv_proc_free(&p);
+}
+
+Test(cli, elf_truncated)
+{
+        static const uint8_t cut[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+
+        assert_bad_guest(write_file("cut.elf", cut, sizeof(cut)), "truncated", NULL);
+}
+
+Test(cli, elf_wrong_machine)
+{
+        assert_bad_guest(hv_write_elf("arm.elf", 64, 183 /* EM_AARCH64 */, 0x10000, exit42,
+                                      sizeof(exit42)),
+                         "machine 183", NULL);
+}
+
+Test(cli, elf_segment_outside_memory)
+{
+        assert_bad_guest(hv_write_elf("far.elf", 64, 62, 0x10000000, exit42, sizeof(exit42)),
+                         "outside guest memory", NULL);
+}
+
+Test(cli, elf_segment_over_hvrec_tables)
+{
+        /* The last bytes of the default 1 MiB belong to hvrec's GDT and page tables. */
+        assert_bad_guest(hv_write_elf("high.elf", 64, 62, 0xff000, exit42, sizeof(exit42)),
+                         "overlaps hvrec's tables", NULL);
+}
+
+Test(cli, flat_guest_over_hvrec_tables)
+{
+        const char *args[] = {"--mode", "protected", "--mem", "20K", NULL};
+
+        assert_bad_guest(hv_guest("demo"), "overlaps hvrec's tables", args);
+}

@@ -220,24 +220,40 @@ int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct g
         return 0;
 }
 
-int guest_place(const struct guest_image *g, struct backend *b, uint64_t limit, char *why,
+int guest_check(const struct guest_image *g, uint64_t mem_size, uint64_t limit, char *why,
                 size_t len)
 {
         for (int i = 0; i < g->nseg; i++) {
                 const struct guest_segment *s = &g->seg[i];
 
-                if (s->gpa > b->mem_size || s->memsz > b->mem_size - s->gpa) {
-                        snprintf(why, len, "segment at 0x%" PRIx64 " overruns guest memory",
-                                 s->gpa);
+                if (s->gpa > mem_size || s->memsz > mem_size - s->gpa) {
+                        snprintf(why, len,
+                                 "guest segment at 0x%" PRIx64 "+0x%" PRIx64
+                                 " overruns guest memory (%" PRIu64 " bytes)",
+                                 s->gpa, s->memsz, mem_size);
                         return -ERANGE;
                 }
                 if (s->gpa + s->memsz > limit) {
                         snprintf(why, len,
-                                 "segment at 0x%" PRIx64 "+0x%" PRIx64 " overlaps hvrec's tables at 0x%" PRIx64
-                                 "-0x%" PRIx64 " (see docs/guest-abi.md; try a larger --mem)",
-                                 s->gpa, s->memsz, limit, b->mem_size - 1);
+                                 "guest segment at 0x%" PRIx64 "+0x%" PRIx64
+                                 " overlaps hvrec's tables at 0x%" PRIx64 "-0x%" PRIx64
+                                 " (see docs/guest-abi.md; try a larger --mem)",
+                                 s->gpa, s->memsz, limit, mem_size - 1);
                         return -ERANGE;
                 }
+        }
+        return 0;
+}
+
+int guest_place(const struct guest_image *g, struct backend *b, char *why, size_t len)
+{
+        int err = guest_check(g, b->mem_size, b->mem_size, why, len);
+
+        if (err)
+                return err;
+        for (int i = 0; i < g->nseg; i++) {
+                const struct guest_segment *s = &g->seg[i];
+
                 backend_load(b, s->gpa, s->data, s->filesz);
                 memset(b->mem + s->gpa + s->filesz, 0, s->memsz - s->filesz);
         }

@@ -37,12 +37,15 @@ int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct g
                char *why, size_t len);
 
 /*
- * Check that every segment fits below `limit` (the start of hvrec's own
- * tables, or the end of RAM), then copy them into guest RAM.  Returns 0 or
- * -ERANGE (why says which segment).
+ * Check that every segment lies in RAM (mem_size bytes) and below `limit`
+ * (the start of hvrec's own tables, or the end of RAM).  Returns 0 or
+ * -ERANGE with why naming the segment.
  */
-int guest_place(const struct guest_image *g, struct backend *b, uint64_t limit, char *why,
+int guest_check(const struct guest_image *g, uint64_t mem_size, uint64_t limit, char *why,
                 size_t len);
+
+/* Copy every segment into guest RAM (after guest_check).  Returns 0 or -ERANGE. */
+int guest_place(const struct guest_image *g, struct backend *b, char *why, size_t len);
 
 void guest_close(struct guest_image *g);
 

@@ -134,6 +134,23 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         return trace_write_memory(rec->w, 0, rec->b->mem, rec->b->mem_size);
 }
 
+/* "; try --backend NAME" for the first other backend usable here, or "". */
+static const char *other_backend_hint(const struct backend_ops *failed)
+{
+        static char hint[64];
+        char why[160];
+
+        for (size_t i = 0; i < backend_count(); i++) {
+                const struct backend_ops *ops = backend_at(i);
+
+                if (ops != failed && !ops->probe(why, sizeof(why))) {
+                        snprintf(hint, sizeof(hint), "; try --backend %s", ops->name);
+                        return hint;
+                }
+        }
+        return "";
+}
+
 static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
 {
         double secs = (double)rec->wall_ns / 1e9;
@@ -185,15 +202,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 o.seed = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
         rec.opts = &o;
 
-        ops = backend_find(o.backend);
-        if (ops->probe(why, sizeof(why))) {
-                fprintf(stderr, "hvrec: backend %s is not usable here: %s\n", ops->name, why);
-                return STATUS_ERROR;
-        }
-        if (o.single_step && !(ops->caps & TRACE_CAP_SINGLE_STEP)) {
-                fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
-                return STATUS_ERROR;
-        }
+        /* The guest first: a bad guest is reported whatever the backend. */
         if (guest_open(o.guest, o.load_addr, o.mem_size, &g, why, sizeof(why))) {
                 fprintf(stderr, "hvrec: %s\n", why);
                 return STATUS_ERROR;
@@ -202,12 +211,21 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 o.mode = g.mode;
         if (!o.entry_set)
                 o.entry = g.entry;
-        if (!g.elf && (o.mode == TRACE_MODE_PROTECTED || o.mode == TRACE_MODE_LONG) &&
-            o.load_addr + g.file_size > mode_tables_base(o.mode, o.mem_size)) {
-                fprintf(stderr,
-                        "hvrec: guest at 0x%" PRIx64 " (%zu bytes) overlaps hvrec's tables at 0x%" PRIx64
-                        " (see docs/guest-abi.md; try a larger --mem)\n",
-                        o.load_addr, g.file_size, mode_tables_base(o.mode, o.mem_size));
+        if (guest_check(&g, o.mem_size, mode_tables_base(o.mode, o.mem_size), why, sizeof(why))) {
+                fprintf(stderr, "hvrec: %s\n", why);
+                status = STATUS_ERROR;
+                goto out_guest;
+        }
+
+        ops = backend_find(o.backend);
+        if (ops->probe(why, sizeof(why))) {
+                fprintf(stderr, "hvrec: backend %s is not usable here: %s%s\n", ops->name, why,
+                        other_backend_hint(ops));
+                status = STATUS_ERROR;
+                goto out_guest;
+        }
+        if (o.single_step && !(ops->caps & TRACE_CAP_SINGLE_STEP)) {
+                fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
                 status = STATUS_ERROR;
                 goto out_guest;
         }
@@ -221,7 +239,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         }
         rec.mem.ram = rec.b->mem;
         rec.mem.size = rec.b->mem_size;
-        if (guest_place(&g, rec.b, mode_tables_base(o.mode, o.mem_size), why, sizeof(why)) ||
+        if (guest_place(&g, rec.b, why, sizeof(why)) ||
             mode_setup(rec.b, o.mode, o.entry, o.load_addr, why, sizeof(why))) {
                 fprintf(stderr, "hvrec: %s\n", why);
                 status = STATUS_ERROR;

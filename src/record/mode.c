@@ -30,6 +30,8 @@ uint64_t mode_tables_base(unsigned mode, uint64_t mem_size)
 {
         if (mode == TRACE_MODE_REAL)
                 return mem_size;
+        if (mode_tables_size(mem_size) >= mem_size)
+                return 0; /* no room: every guest overlaps, and mode_setup says so */
         return (mem_size - mode_tables_size(mem_size)) & ~(PAGE - 1);
 }
 
