@@ -35,5 +35,12 @@ record sti-if-set-eager-step sti_if_set --single-step --inject eager \
         --irq "0x30@rip:$(sym sti_if_set noshadow_sti)"
 record not-ready-blind cv_not_ready_in --inject blind
 record stress-eager-kick stress --kick 20:0x30 --inject eager --max-exits 6000
+# 32- and 64-bit: the same scenario in long mode, protected mode ending at
+# kvm_pvm's 32-bit IRET limit, and a guest switching modes itself.
+record movss-sti-l64-eager-step cv_movss_sti_out_l64 --mode long --single-step --inject eager \
+        --irq "0x30@rip:$(sym cv_movss_sti_out_l64 shadowed_movss)" \
+        --irq "0x30@rip:$(sym cv_movss_sti_out_l64 shadowed_sti)"
+record sti-hlt-p32-eager-step sti_hlt_p32 --mode protected --single-step --inject eager
+record modeswitch-eager-step modeswitch --single-step --inject eager
 
 scripts/update-golden.sh "$build"

@@ -1,0 +1,1 @@
+check --json traces/sti-hlt-p32-eager-step.zst

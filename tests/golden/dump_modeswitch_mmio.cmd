@@ -1,0 +1,1 @@
+dump traces/modeswitch-eager-step.zst | grep -E ' mmio '
