@@ -26,8 +26,8 @@ record hello hello
 record demo demo
 # The checker's sample traces: clean, shadow violations, IF=0 deliveries, and
 # a kicked stress run (violations, undetermined deliveries after IRETs).
-record movss-sti-window cv_movss_sti_out --irq 0x30@port:0x10 --irq 0x30@port:0x20 \
-        --irq 0x30@port:0x40 --irq 0x30@port:0x50
+record movss-sti-window cv_movss_sti_out --irq 0x30@port:0x81 --irq 0x30@port:0x82 \
+        --irq 0x30@port:0x84 --irq 0x30@port:0x85
 record movss-sti-eager-step cv_movss_sti_out --single-step --inject eager \
         --irq "0x30@rip:$(sym cv_movss_sti_out shadowed_movss)" \
         --irq "0x30@rip:$(sym cv_movss_sti_out shadowed_sti)"

@@ -245,6 +245,20 @@ const char *hv_guest(const char *name)
         return b;
 }
 
+const char *hv_guest_file(const char *name)
+{
+        static char bufs[4][1024];
+        static int slot;
+        char *b = bufs[slot++ % 4];
+
+        if (name[0] == '/')
+                return name;
+        if (!strchr(name, '.'))
+                return hv_guest(name);
+        snprintf(b, sizeof(bufs[0]), "%s/%s", HV_GUEST_DIR, name);
+        return b;
+}
+
 const char *hv_tmp(const char *name)
 {
         static char bufs[4][1024];
@@ -276,7 +290,7 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
         argv[n++] = trace;
         for (; args && *args && n < 60; args++)
                 argv[n++] = *args;
-        argv[n++] = hv_guest(name);
+        argv[n++] = hv_guest_file(name);
         argv[n] = NULL;
         cr_assert_eq(hv_run(argv, p), 0, "cannot run hvrec");
         cr_assert_eq(hv_trace_load(trace, t), TRACE_OK, "%s: %s (hvrec said: %s)", trace,

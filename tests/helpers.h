@@ -72,12 +72,20 @@ uint64_t hv_sym(const char *guest, const char *name);
 /* Path of a built guest binary: HV_GUEST_DIR/NAME.bin (static buffer per call slot). */
 const char *hv_guest(const char *name);
 
+/*
+ * Path of a built guest file: HV_GUEST_DIR/NAME as given when NAME has an
+ * extension (e.g. "hello64.elf"), else HV_GUEST_DIR/NAME.bin like hv_guest;
+ * an absolute path is returned as it is.
+ */
+const char *hv_guest_file(const char *name);
+
 /* A fresh temporary file path under the test's own temp dir. */
 const char *hv_tmp(const char *name);
 
 /*
- * Record guest NAME with hvrec: extra args (NULL-terminated) go before the
- * guest.  Returns hvrec's status; the trace is loaded into *t.
+ * Record guest NAME (as hv_guest_file finds it: "demo" or "hello64.elf")
+ * with hvrec: extra args (NULL-terminated) go before the guest.  Returns
+ * hvrec's status; the trace is loaded into *t.
  */
 int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p);
 

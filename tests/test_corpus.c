@@ -178,21 +178,31 @@ static int corpus_list(struct corpus_guest *out, int max)
 }
 
 /* Record a guest, then check the trace with the checker library. */
-static void record_and_check(const char *bin, const char *mode, const char *const *extra,
-                             const char *opts, struct hv_proc *p, struct hv_trace *t,
-                             struct check_result *res)
+static void record_on(const char *backend, const char *bin, const char *mode,
+                      const char *const *extra, const char *opts, struct hv_proc *p,
+                      struct hv_trace *t, struct check_result *res)
 {
         const char *args[64];
         char store[2048];
         int n = 0;
 
+        args[n++] = "--backend";
+        args[n++] = backend;
         args[n++] = "--mode";
         args[n++] = mode;
         for (; extra && *extra; extra++)
                 args[n++] = *extra;
         build_args(bin, opts, args + n, 60 - n, store, sizeof(store));
         hv_record(bin, args, t, p);
-        cr_assert_eq(check_trace(hv_tmp("rec.zst"), res), 0, "%s: %s", bin, res->error);
+        cr_assert_eq(check_trace(hv_tmp("rec.zst"), res), 0, "%s on %s: %s", bin, backend,
+                     res->error);
+}
+
+static void record_and_check(const char *bin, const char *mode, const char *const *extra,
+                             const char *opts, struct hv_proc *p, struct hv_trace *t,
+                             struct check_result *res)
+{
+        record_on("kvm", bin, mode, extra, opts, p, t, res);
 }
 
 /*
@@ -227,12 +237,12 @@ static bool delivered_at(const struct hv_trace *t, uint64_t pc)
         return false;
 }
 
-Test(corpus, default_policy_is_clean, .timeout = 600)
+/* Every corpus guest in every mode checks clean on `backend` under its default policy. */
+static void default_policy_clean_on(const char *backend)
 {
         struct corpus_guest g[64];
         int n, checked = 0;
 
-        HV_REQUIRE_KVM();
         n = corpus_list(g, 64);
         cr_assert_geq(n, 10, "the corpus has its scenarios (found %d)", n);
         for (int i = 0; i < n; i++) {
@@ -243,7 +253,7 @@ Test(corpus, default_policy_is_clean, .timeout = 600)
                         struct hv_trace t;
                         struct hv_proc p;
 
-                        record_and_check(g[i].bin[b], g[i].mode[b], NULL, opts, &p, &t, &res);
+                        record_on(backend, g[i].bin[b], g[i].mode[b], NULL, opts, &p, &t, &res);
                         cr_assert_gt(res.deliveries, 0, "%s: deliveries were checked", g[i].bin[b]);
                         if (!kvm_protected_limit(g[i].mode[b], &p, &t, &res))
                                 cr_assert_eq(p.status, 0,
@@ -261,7 +271,46 @@ Test(corpus, default_policy_is_clean, .timeout = 600)
                 }
                 free(opts);
         }
-        cr_log_info("%d corpus guests clean under the default policy", checked);
+        cr_log_info("%d corpus guests clean on %s under its default policy", checked, backend);
+}
+
+Test(corpus, default_policy_is_clean, .timeout = 600)
+{
+        HV_REQUIRE_KVM();
+        default_policy_clean_on("kvm");
+}
+
+/* The in-kernel irqchip decides itself when to inject: it must keep every shadow too. */
+Test(corpus, kvm_irqchip_is_clean, .timeout = 600)
+{
+        HV_REQUIRE_KVM();
+        default_policy_clean_on("kvm-irqchip");
+}
+
+/* The guest's own timer drives deliveries: judged wherever KVM put them. */
+Test(corpus, kvm_irqchip_timer_stress_is_clean, .timeout = 900)
+{
+        const char *args[] = {"--max-exits", "20000", NULL};
+        static const struct {
+                const char *bin, *mode;
+        } runs[] = {{"stress_pit", "real"}, {"stress_pit_l64", "long"}};
+
+        HV_REQUIRE_KVM();
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+                struct check_result res;
+                struct hv_trace t;
+                struct hv_proc p;
+
+                record_on("kvm-irqchip", runs[i].bin, runs[i].mode, args, NULL, &p, &t, &res);
+                cr_assert_eq(p.status, 4, "stopped by --max-exits: %s", p.err);
+                cr_assert_geq(res.deliveries, 19000, "%s: the PIT drove the run", runs[i].bin);
+                cr_assert_eq(res.injections, 0, "no injection by hvrec: only the timer");
+                cr_assert_eq(res.nviolations, 0, "%s: %zu violations", runs[i].bin, res.nviolations);
+                cr_assert_eq(res.notes[NOTE_BACKEND_RAISED].count, res.deliveries);
+                check_result_free(&res);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
 }
 
 Test(corpus, eager_single_step_violations_exactly_at_shadows, .timeout = 600)

@@ -13,10 +13,10 @@
 start:
         CORPUS_START
         HV_IRQ VECTOR           ; pending from here on
-        EXIT_IO 0x10            ; IF=0: not ready
+        EXIT_IO 0x81            ; IF=0: not ready
         sti
 shadowed_sti:
         nop                     ; the one instruction of the STI shadow
-        EXIT_IO 0x20            ; IF=1, no shadow: ready
+        EXIT_IO 0x82            ; IF=1, no shadow: ready
         CORPUS_DONE
         CORPUS_ISR

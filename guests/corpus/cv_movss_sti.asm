@@ -8,7 +8,7 @@
 ; Interrupts: hvrec raises vector 0x30 at every instrumentation exit; a
 ; correct VMM injects each one only once the shadow is over.
 ; variants: in out
-; corpus-run: --irq 0x30@port:0x10 --irq 0x30@port:0x20 --irq 0x30@port:0x40 --irq 0x30@port:0x50
+; corpus-run: --irq 0x30@port:0x81 --irq 0x30@port:0x82 --irq 0x30@port:0x84 --irq 0x30@port:0x85
 ; corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{shadowed_sti}
 ; modes: real protected long
 %include "corpus.inc"
@@ -17,18 +17,18 @@ start:
         CORPUS_START
         sti
         mov bx, ss              ; BX: the IN variant's EXIT_IO clobbers AL
-        EXIT_IO 0x10            ; before MOV SS: ready
+        EXIT_IO 0x81            ; before MOV SS: ready
         mov ss, bx
 shadowed_movss:
-        EXIT_IO 0x20            ; inside the MOV SS shadow: not ready
+        EXIT_IO 0x82            ; inside the MOV SS shadow: not ready
         nop
-        EXIT_IO 0x30            ; after: ready
-        EXIT_IO 0x40            ; before STI: ready
+        EXIT_IO 0x83            ; after: ready
+        EXIT_IO 0x84            ; before STI: ready
         cli
         sti
 shadowed_sti:
-        EXIT_IO 0x50            ; inside the STI shadow: not ready
+        EXIT_IO 0x85            ; inside the STI shadow: not ready
         nop
-        EXIT_IO 0x60            ; after: ready
+        EXIT_IO 0x86            ; after: ready
         CORPUS_DONE
         CORPUS_ISR

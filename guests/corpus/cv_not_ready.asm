@@ -16,7 +16,7 @@ start:
         CORPUS_START
         mov word [flag], 1
         HV_IRQ VECTOR
-        EXIT_IO 0x10            ; not ready (IF=0)
+        EXIT_IO 0x81            ; not ready (IF=0)
         sti
 shadowed_sti:
         mov word [flag], 0
@@ -34,6 +34,7 @@ isr:
         mov ax, [flag]
         or [seen_one], ax
         pop ax
+        CORPUS_EOI
         HV_IRET
 delivered:
         dw 0

@@ -13,10 +13,10 @@
 start:
         CORPUS_START
         HV_IRQ VECTOR           ; IF=0: the VMM requests a window
-        EXIT_IO 0x10
+        EXIT_IO 0x81
         sti
 shadowed_sti:
-        EXIT_IO 0x10            ; intercepted, inside the STI shadow
+        EXIT_IO 0x81            ; intercepted, inside the STI shadow
         nop                     ; the window opens before or after this
         CORPUS_WAIT
         CORPUS_DONE

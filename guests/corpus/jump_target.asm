@@ -4,7 +4,7 @@
 ; the rip trigger fires there.
 ;
 ; No-shadow: noshadow_target (reached by the JMP, IF already 1).
-; corpus-run: --irq 0x30@port:0x10
+; corpus-run: --irq 0x30@port:0x81
 ; corpus-eager: --irq 0x30@rip:{noshadow_target}
 ; modes: real protected long
 %include "corpus.inc"
@@ -19,7 +19,7 @@ again:
         sti                     ; second time: arrive through the STI
 noshadow_target:
         inc ax
-        out 0x10, al
+        out 0x81, al
         loop again
         CORPUS_DONE
         CORPUS_ISR

@@ -5,7 +5,7 @@
 ;
 ; Shadows: shadowed_movss (the second MOV SS, in the first one's shadow).
 ; No-shadow: noshadow_movss2 (after the second of two MOV SS).
-; corpus-run: --irq 0x30@port:0x10
+; corpus-run: --irq 0x30@port:0x81
 ; corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{noshadow_movss2}
 ; modes: real protected long
 %include "corpus.inc"
@@ -18,7 +18,7 @@ start:
 shadowed_movss:
         mov ss, ax
         nop
-        out 0x10, al            ; default run: the interrupt is raised here
+        out 0x81, al            ; default run: the interrupt is raised here
         mov ss, ax
         mov ss, ax
 noshadow_movss2:

@@ -1,7 +1,7 @@
 ; pop_ss: POP SS shadows the next instruction like MOV SS.
 ;
 ; Shadows: shadowed_popss.
-; corpus-run: --irq 0x30@port:0x10
+; corpus-run: --irq 0x30@port:0x81
 ; corpus-eager: --irq 0x30@rip:{shadowed_popss}
 ; modes: real protected
 %include "corpus.inc"
@@ -13,7 +13,7 @@ start:
         pop ss
 shadowed_popss:
         inc ax
-        out 0x10, al
+        out 0x81, al
         nop
         CORPUS_DONE
         CORPUS_ISR

@@ -19,7 +19,7 @@
 
 #include <linux/kvm.h>
 
-#include "backend.h"
+#include "kvm.h"
 
 #define KVM_SYNC_ALL (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
 /* Where KVM may put its real-mode TSS on Intel: out of any guest's way, below 4 GiB. */
@@ -27,23 +27,8 @@
 
 extern const struct backend_ops kvm_backend_ops;
 
-struct kvm_backend {
-        struct backend base;
-        int kvm_fd, vm_fd, vcpu_fd;
-        struct kvm_run *run;
-        size_t run_size;
-        int api_version;
-        bool synced; /* run->s.regs holds the state of the last exit */
-        bool single_step;
-};
-
-static struct kvm_backend *to_kvm(struct backend *b)
-{
-        return (struct kvm_backend *)b;
-}
-
 /* Which vendor module serves /dev/kvm: worth knowing, conventions differ. */
-static const char *kvm_flavour(void)
+const char *kvm_flavour(void)
 {
         static const char *const mods[] = {"kvm_pvm", "kvm_amd", "kvm_intel"};
         char path[64];
@@ -57,7 +42,7 @@ static const char *kvm_flavour(void)
         return "kvm";
 }
 
-static int kvm_probe(char *why, size_t len)
+int kvm_probe(char *why, size_t len)
 {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         int err = 0;
@@ -105,8 +90,8 @@ static int kvm_setup_cpuid(struct kvm_backend *k)
         return err;
 }
 
-static int kvm_create(const struct backend_config *cfg, struct backend **out, char *why,
-                      size_t len)
+int kvm_vm_create(const struct backend_config *cfg, const struct backend_ops *ops,
+                  const struct kvm_vm_options *opt, struct backend **out, char *why, size_t len)
 {
         struct kvm_userspace_memory_region region = {0};
         struct kvm_backend *k;
@@ -117,6 +102,7 @@ static int kvm_create(const struct backend_config *cfg, struct backend **out, ch
                 return -ENOMEM;
         k->base.ops = NULL; /* set on success */
         k->vm_fd = k->vcpu_fd = -1;
+        k->irqchip = opt->irqchip;
 
         k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (k->kvm_fd < 0) {
@@ -133,6 +119,21 @@ static int kvm_create(const struct backend_config *cfg, struct backend **out, ch
         }
         /* Intel needs a TSS for real mode; elsewhere the call is harmless. */
         ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR);
+        /* The in-kernel PIC, IOAPIC and LAPIC must exist before the vCPU. */
+        if (opt->irqchip && ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0)) {
+                err = -errno;
+                snprintf(why, len, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+                goto err_vm;
+        }
+        if (opt->pit) {
+                struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+
+                if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit)) {
+                        err = -errno;
+                        snprintf(why, len, "KVM_CREATE_PIT2: %s", strerror(errno));
+                        goto err_vm;
+                }
+        }
 
         k->base.mem_size = cfg->mem_size;
         k->base.mem = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE,
@@ -178,7 +179,7 @@ static int kvm_create(const struct backend_config *cfg, struct backend **out, ch
                 goto err_vcpu;
         }
         k->run->kvm_valid_regs = KVM_SYNC_ALL;
-        k->base.ops = &kvm_backend_ops;
+        k->base.ops = ops;
         *out = &k->base;
         return 0;
 
@@ -195,7 +196,15 @@ err_free:
         return err;
 }
 
-static void kvm_destroy(struct backend *b)
+static int kvm_create(const struct backend_config *cfg, struct backend **out, char *why,
+                      size_t len)
+{
+        static const struct kvm_vm_options opt = {0};
+
+        return kvm_vm_create(cfg, &kvm_backend_ops, &opt, out, why, len);
+}
+
+void kvm_destroy(struct backend *b)
 {
         struct kvm_backend *k = to_kvm(b);
 
@@ -274,11 +283,16 @@ static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r
         st->idt.limit = s->idt.limit;
 }
 
-static uint64_t intr_from_kvm(const struct kvm_run *run, const struct kvm_vcpu_events *ev,
+static uint64_t intr_from_kvm(const struct kvm_backend *k, const struct kvm_vcpu_events *ev,
                               bool window)
 {
-        uint64_t intr = TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI |
-                        TRACE_INTR_VALID_PENDING;
+        const struct kvm_run *run = k->run;
+        /*
+         * ready_for_interrupt_injection is about KVM_INTERRUPT: meaningless
+         * when the in-kernel irqchip injects, so not reported then.
+         */
+        uint64_t intr = TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI | TRACE_INTR_VALID_PENDING |
+                        (k->irqchip ? 0 : TRACE_INTR_VALID_READY);
 
         if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW) {
                 intr |= TRACE_INTR_VALID_SHADOW;
@@ -289,7 +303,7 @@ static uint64_t intr_from_kvm(const struct kvm_run *run, const struct kvm_vcpu_e
         }
         if (ev->nmi.masked)
                 intr |= TRACE_INTR_NMI_BLOCKED;
-        if (run->ready_for_interrupt_injection)
+        if (!k->irqchip && run->ready_for_interrupt_injection)
                 intr |= TRACE_INTR_READY;
         if (run->if_flag)
                 intr |= TRACE_INTR_IF;
@@ -300,7 +314,7 @@ static uint64_t intr_from_kvm(const struct kvm_run *run, const struct kvm_vcpu_e
         return intr;
 }
 
-static int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
+int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
 {
         struct kvm_backend *k = to_kvm(b);
         struct kvm_vcpu_events ev;
@@ -311,7 +325,7 @@ static int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
                 const struct kvm_sync_regs *s = &k->run->s.regs;
 
                 state_from_kvm(st, &s->regs, &s->sregs);
-                st->intr = intr_from_kvm(k->run, &s->events, k->run->request_interrupt_window);
+                st->intr = intr_from_kvm(k, &s->events, k->run->request_interrupt_window);
                 return 0;
         }
         /* Before the first run (or after set_state) the shared copy is stale. */
@@ -319,11 +333,11 @@ static int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
             ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev))
                 return -errno;
         state_from_kvm(st, &regs, &sregs);
-        st->intr = intr_from_kvm(k->run, &ev, k->run->request_interrupt_window);
+        st->intr = intr_from_kvm(k, &ev, k->run->request_interrupt_window);
         return 0;
 }
 
-static int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
+int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
 {
         struct kvm_backend *k = to_kvm(b);
         struct kvm_segment *segs[TRACE_SREG_COUNT];
@@ -435,7 +449,7 @@ static void exit_debug(struct kvm_backend *k, struct backend_exit *x)
         x->u.debug.dr7 = k->run->debug.arch.dr7;
 }
 
-static int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
+int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
 {
         struct kvm_backend *k = to_kvm(b);
         int ret;
@@ -477,13 +491,13 @@ static int kvm_inject(struct backend *b, uint8_t vector)
         return 0;
 }
 
-static int kvm_request_window(struct backend *b, bool on)
+int kvm_request_window(struct backend *b, bool on)
 {
         to_kvm(b)->run->request_interrupt_window = on;
         return 0;
 }
 
-static int kvm_set_single_step(struct backend *b, bool on)
+int kvm_set_single_step(struct backend *b, bool on)
 {
         struct kvm_backend *k = to_kvm(b);
         struct kvm_guest_debug dbg = {0};
@@ -496,7 +510,7 @@ static int kvm_set_single_step(struct backend *b, bool on)
         return 0;
 }
 
-static void kvm_kick(struct backend *b)
+void kvm_kick(struct backend *b)
 {
         /* Closes the race with a signal arriving just before KVM_RUN. */
         to_kvm(b)->run->immediate_exit = 1;

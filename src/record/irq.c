@@ -102,13 +102,66 @@ static void set_window(struct recorder *rec, bool on)
         rec->irq.window_on = on;
 }
 
-void irq_schedule(struct recorder *rec)
+/* Record an injection (or, for an irqchip backend, a raised line). */
+static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, uint8_t method)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
         struct trace_disk_inject in;
+        int err;
+
+        memset(&in, 0, sizeof(in));
+        in.after_seq = rec->ex.seq;
+        in.rip = st->rip;
+        in.rflags = st->rflags;
+        in.cs_base = st->seg[TRACE_CS].base;
+        in.cs = st->seg[TRACE_CS].selector;
+        if (!abi_vector_handler(rec, vector, &in.handler))
+                in.handler = 0;
+        in.intr = (uint32_t)st->intr;
+        in.vector = vector;
+        in.policy = (uint8_t)rec->opts->policy;
+        in.method = method;
+        in.source = source;
+        rec->injections++;
+        err = trace_write_inject(rec->w, &in);
+        if (err)
+                rec_write_failed(rec, err);
+        if (!fifo_push(&rec->irq.outstanding, vector, source)) {
+                fifo_pop(&rec->irq.outstanding); /* forget the oldest: it was lost long ago */
+                fifo_push(&rec->irq.outstanding, vector, source);
+        }
+}
+
+/* An in-kernel irqchip latches lines itself: raise every pending one now. */
+static void raise_lines(struct recorder *rec)
+{
+        while (rec->irq.pending.count) {
+                uint8_t vector = rec->irq.pending.v[rec->irq.pending.head];
+                uint8_t source = rec->irq.pending.src[rec->irq.pending.head];
+                int err = rec->b->ops->inject(rec->b, vector);
+
+                if (err) {
+                        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                                   "raising the line of vector 0x%02x: %s%s", vector,
+                                   strerror(-err),
+                                   err == -ENXIO ? " (the guest's PIC maps no line to it)" : "");
+                        return;
+                }
+                fifo_pop(&rec->irq.pending);
+                record_inject(rec, vector, source, TRACE_INJ_LINE);
+        }
+}
+
+void irq_schedule(struct recorder *rec)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
         uint8_t vector, source;
         int err;
 
+        if (rec->b->ops->caps & TRACE_CAP_IRQCHIP) {
+                raise_lines(rec);
+                return;
+        }
         if (!rec->irq.pending.count) {
                 set_window(rec, false);
                 return;
@@ -137,27 +190,7 @@ void irq_schedule(struct recorder *rec)
                 return;
         }
         fifo_pop(&rec->irq.pending);
-        memset(&in, 0, sizeof(in));
-        in.after_seq = rec->ex.seq;
-        in.rip = st->rip;
-        in.rflags = st->rflags;
-        in.cs_base = st->seg[TRACE_CS].base;
-        in.cs = st->seg[TRACE_CS].selector;
-        if (!abi_vector_handler(rec, vector, &in.handler))
-                in.handler = 0;
-        in.intr = (uint32_t)st->intr;
-        in.vector = vector;
-        in.policy = (uint8_t)rec->opts->policy;
-        in.method = TRACE_INJ_QUEUE;
-        in.source = source;
-        rec->injections++;
-        err = trace_write_inject(rec->w, &in);
-        if (err)
-                rec_write_failed(rec, err);
-        if (!fifo_push(&rec->irq.outstanding, vector, source)) {
-                fifo_pop(&rec->irq.outstanding); /* forget the oldest: it was lost long ago */
-                fifo_push(&rec->irq.outstanding, vector, source);
-        }
+        record_inject(rec, vector, source, TRACE_INJ_QUEUE);
         set_window(rec, rec->irq.pending.count > 0);
 }
 

@@ -224,6 +224,17 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 status = STATUS_ERROR;
                 goto out_guest;
         }
+        if (ops->caps & TRACE_CAP_IRQCHIP) {
+                /* The backend's own irqchip decides when to inject: no policy of ours applies. */
+                if (o.policy_set) {
+                        fprintf(stderr, "hvrec: --inject does not apply to backend %s: its in-kernel "
+                                        "irqchip decides when to inject\n",
+                                ops->name);
+                        status = STATUS_ERROR;
+                        goto out_guest;
+                }
+                o.policy = TRACE_POLICY_BACKEND;
+        }
         if (o.single_step && !(ops->caps & TRACE_CAP_SINGLE_STEP)) {
                 fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
                 status = STATUS_ERROR;

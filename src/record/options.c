@@ -295,6 +295,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                 BAD("--inject: '%s' is not a policy (window, eager, blind)",
                                     optarg);
                         o->policy = (unsigned)policy;
+                        o->policy_set = true;
                         break;
                 case OPT_IRQ:
                         if (o->nirqs == MAX_IRQ_TRIGGERS)

@@ -35,6 +35,7 @@ struct rec_opts {
         double timeout_s;     /* --timeout, 0 = none */
         bool quiet;
         unsigned policy;      /* --inject: enum trace_policy */
+        bool policy_set;      /* --inject was given */
         bool single_step;
         uint64_t seed;
         bool seed_set;

@@ -62,6 +62,7 @@ static const char *const note_names[] = {
         [NOTE_SECOND_SS] = "second-ss-load",
         [NOTE_LANDED_ELSEWHERE] = "landed-elsewhere",
         [NOTE_ENDED_PENDING] = "ended-with-injection-pending",
+        [NOTE_BACKEND_RAISED] = "raised-by-backend-device",
 };
 _Static_assert(sizeof(note_names) / sizeof(note_names[0]) == NOTE_COUNT, "name every note");
 
@@ -113,6 +114,7 @@ struct checker {
         struct code code;
         struct trace_header hdr;
         bool single_step;
+        bool backend_irqs; /* an in-backend irqchip and devices raise interrupts too */
         unsigned policy;
 
         /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
@@ -420,7 +422,7 @@ static void judge_static(struct checker *k, uint64_t pc, unsigned bits,
                 v->rule = RULE_UNDETERMINED;
                 v->und = UND_PREDECESSORS;
                 snprintf(v->reason, sizeof(v->reason),
-                         "several instructions can run just before it, with different verdicts: %s",
+                         "several instructions can run just before it, with different verdicts: %.160s",
                          list);
                 return;
         }
@@ -828,8 +830,17 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
         struct verdict v;
         uint32_t ctx;
 
+        bool have_inj;
+
         k->res->deliveries++;
-        if (!take_injection(k, d, at, &pi)) {
+        have_inj = take_injection(k, d, at, &pi);
+        if (!have_inj && k->backend_irqs) {
+                /* The backend's own devices (a timer) raise interrupts hvrec never saw. */
+                memset(&pi, 0, sizeof(pi));
+                note(k, NOTE_BACKEND_RAISED, d->seq, pc,
+                     "#%" PRIu64 ": vector 0x%02x came from the backend's own devices", d->seq,
+                     d->vector);
+        } else if (!have_inj) {
                 struct code_ctx c = k->code.ctxs[probe ? probe->ctx : 0];
 
                 if (d->frame_bits != 64)
@@ -842,6 +853,16 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
         }
         if (!at || !at->valid)
                 at = &pi.at; /* no exit between: the injection's own */
+        if (!at->valid && !probe) {
+                memset(&v, 0, sizeof(v));
+                v.rule = RULE_UNDETERMINED;
+                v.und = UND_NO_CODE;
+                snprintf(v.reason, sizeof(v.reason), "no exit tells the mode of 0x%" PRIx64, pc);
+                ctx = 0;
+                goto judged;
+        }
+        if (!at->valid)
+                at = probe; /* only the probe's state: the mode, not what ran */
         ctx = at->ctx;
         if (at->valid && entry_prev(k, at, &landing, &ki) && landing == pc) {
                 judge_insn(k, &ki, &v);
@@ -854,7 +875,8 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
         } else {
                 bool extra = iret_possible(k, at, pc);
 
-                if (at->valid && landing != pc)
+                /* An in-kernel irqchip injects whenever the guest allows: no landing to expect. */
+                if (at != probe && landing != pc && !k->backend_irqs)
                         note(k, NOTE_LANDED_ELSEWHERE, d->seq, pc,
                              "#%" PRIu64 ": the entry after #%" PRIu64 " was at 0x%" PRIx64
                              ", the interrupt landed at 0x%" PRIx64,
@@ -863,18 +885,22 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
                 judge_static(k, pc, at->bits, extra ? &iret : NULL, &v);
         }
 
+judged:
+        if (!have_inj)
+                pi.in.policy = (uint8_t)k->policy;
         if (!(d->flags & X86_RFLAGS_IF)) {
                 f = violation(k, RULE_IF_CLEAR);
                 if (f)
-                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, &pi, &v, ctx);
+                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, have_inj ? &pi : NULL, &v, ctx);
         } else if (v.rule == RULE_STI_SHADOW || v.rule == RULE_MOVSS_SHADOW) {
                 f = violation(k, v.rule);
                 if (f)
-                        fill_delivery_finding(k, f, v.rule, d, &pi, &v, ctx);
+                        fill_delivery_finding(k, f, v.rule, d, have_inj ? &pi : NULL, &v, ctx);
         } else if (v.rule == RULE_UNDETERMINED) {
                 f = undetermined(k);
                 if (f)
-                        fill_delivery_finding(k, f, RULE_UNDETERMINED, d, &pi, &v, ctx);
+                        fill_delivery_finding(k, f, RULE_UNDETERMINED, d, have_inj ? &pi : NULL, &v,
+                                              ctx);
         } else if (v.rule == RULE_SECOND_SS) {
                 note(k, NOTE_SECOND_SS, d->seq, pc,
                      "#%" PRIu64 ": delivered after the second of two SS loads (not checked)",
@@ -1106,6 +1132,7 @@ int check_trace(const char *path, struct check_result *res)
         k->res = res;
         h = trace_reader_header(r);
         k->single_step = h->h.flags & TRACE_HDR_SINGLE_STEP;
+        k->backend_irqs = h->h.backend_caps & TRACE_CAP_IRQCHIP;
         k->policy = h->h.inject_policy;
         res->single_step = k->single_step;
         res->policy = k->policy;

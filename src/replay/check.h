@@ -42,6 +42,7 @@ enum check_note {
         NOTE_SECOND_SS,        /* delivered after the second of two SS loads */
         NOTE_LANDED_ELSEWHERE, /* delivered somewhere else than the injection exit implies */
         NOTE_ENDED_PENDING,    /* injected, still outstanding when the trace ended */
+        NOTE_BACKEND_RAISED,   /* delivered from an in-backend device (irqchip backends) */
         NOTE_COUNT
 };
 

@@ -1,0 +1,45 @@
+; stress_pit: the stress loop driven by the guest's own timer, for a backend
+; with an in-kernel irqchip and PIT (hvrec run --backend kvm-irqchip).  The
+; PIT fires IRQ0 about every 8 us (divisor 10); KVM alone decides where each
+; interrupt lands, so the checker judges the hypervisor's own shadow
+; handling.  The ISR counts deliveries; the guest exits 0 after TARGET.
+;
+; Shadows: shadowed_sti, shadowed_movss, shadowed_popss (not in 64-bit code).
+; modes: real long
+%include "corpus.inc"
+        CORPUS_HEADER
+TARGET  equ 100000
+start:
+        CORPUS_START
+        PIT_PERIODIC 10
+again:
+        cli
+        sti
+shadowed_sti:
+        inc ax
+        nop
+        mov bx, ss
+        mov ss, bx
+shadowed_movss:
+        inc cx
+        nop
+%if __BITS__ != 64
+        push ss                 ; POP SS does not exist in 64-bit code
+        pop ss
+shadowed_popss:
+%endif
+        inc dx
+        nop
+        cmp dword [ticks], TARGET
+        jb again
+        cli
+        HV_EXIT 0
+isr:
+        HV_PROBE
+        inc dword [ticks]
+        CORPUS_EOI
+        HV_IRET
+ticks:  dd 0
+%if __BITS__ != 16
+        HV_IDT corpus_idt, corpus_idtr
+%endif

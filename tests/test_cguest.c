@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The C guests (guests/c/, on the runtime in guests/c/runtime/) on KVM:
+ *  - hello64.elf in long mode: console, exit status 42, the trace header,
+ *    the ELF image in the trace's initial memory, one probe-reported
+ *    delivery of vector 0x30 right after the idle HLT, hvreplay check clean;
+ *  - hello32.elf in protected mode: the same, or, on a KVM that cannot
+ *    emulate a 32-bit IRET (this machine's kvm_pvm, docs/backends.md),
+ *    exactly that limit: the delivery is recorded, then the handler's IRET
+ *    (hv_isr_iret) ends the run with an internal error, emulation failure,
+ *    status 3;
+ *  - the runtime's default handlers (an exception, an unexpected vector);
+ *  - the C shadow scenarios, data-driven from their sources' "// corpus-run:",
+ *    "// corpus-eager:" and "// bits:" lines: clean under the default
+ *    policy, and with --single-step --inject eager violations exactly at
+ *    their shadowed_* labels, never at noshadow_* ones.  32-bit builds get
+ *    the same checks as far as the run gets before the IRET limit.
+ * Addresses come from the guests' symbol maps (build/guests/NAME.map).  Every
+ * test is skipped, with the reason, when /dev/kvm cannot be used.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "../src/disasm/disasm.h"
+#include "../src/replay/check.h"
+#include "helpers.h"
+
+#define VECTOR     0x30
+#define MAX_LABELS 16
+
+static const struct hv_exit *last_exit(const struct hv_trace *t)
+{
+        cr_assert_gt(t->nexits, 0, "the trace has no exits");
+        return &t->exits[t->nexits - 1];
+}
+
+/* The ELF's loadable segments are in the trace's initial memory image. */
+static void assert_image_loaded(const char *elf, const struct hv_trace *t)
+{
+        const char *path = hv_guest_file(elf);
+        FILE *f = fopen(path, "rb");
+        unsigned char *file;
+        long size;
+        int loads = 0;
+
+        cr_assert_not_null(f, "%s", path);
+        fseek(f, 0, SEEK_END);
+        size = ftell(f);
+        rewind(f);
+        file = malloc((size_t)size);
+        cr_assert_eq(fread(file, 1, (size_t)size, f), (size_t)size);
+        fclose(f);
+        cr_assert_not_null(t->mem, "the trace holds the initial memory");
+        for (unsigned i = 0;; i++) {
+                uint64_t off, paddr, filesz, memsz;
+                uint32_t type;
+
+                if (file[EI_CLASS] == ELFCLASS64) {
+                        Elf64_Ehdr eh;
+                        Elf64_Phdr ph;
+
+                        memcpy(&eh, file, sizeof(eh));
+                        if (i >= eh.e_phnum)
+                                break;
+                        memcpy(&ph, file + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+                        type = ph.p_type, off = ph.p_offset, paddr = ph.p_paddr;
+                        filesz = ph.p_filesz, memsz = ph.p_memsz;
+                } else {
+                        Elf32_Ehdr eh;
+                        Elf32_Phdr ph;
+
+                        memcpy(&eh, file, sizeof(eh));
+                        if (i >= eh.e_phnum)
+                                break;
+                        memcpy(&ph, file + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+                        type = ph.p_type, off = ph.p_offset, paddr = ph.p_paddr;
+                        filesz = ph.p_filesz, memsz = ph.p_memsz;
+                }
+                if (type != PT_LOAD || !memsz)
+                        continue;
+                loads++;
+                cr_assert_lt(paddr + memsz, t->mem_size, "%s: segment %u fits in RAM", elf, i);
+                cr_assert_eq(memcmp(t->mem + paddr, file + off, filesz), 0,
+                             "%s: segment %u at its physical address 0x%llx", elf, i,
+                             (unsigned long long)paddr);
+                for (uint64_t b = filesz; b < memsz; b++)
+                        cr_assert_eq(t->mem[paddr + b], 0, "%s: bss zeroed at 0x%llx", elf,
+                                     (unsigned long long)(paddr + b));
+        }
+        cr_assert_gt(loads, 0, "%s has loadable segments", elf);
+        free(file);
+}
+
+/* Whether instruction bytes decode to IRET/IRETD/IRETQ. */
+static bool is_iret(const uint8_t *bytes, size_t len, unsigned bits)
+{
+        struct disasm *d;
+        struct disasm_insn insn;
+        bool yes;
+
+        cr_assert_eq(disasm_open(&d), 0);
+        yes = disasm_decode(d, bits, bytes, len, 0, &insn) == 0 && (insn.flags & DISASM_IRET);
+        disasm_close(d);
+        return yes;
+}
+
+/*
+ * Whether a 32-bit run ended at the kvm limit: status 3, a crash whose last
+ * exit is an internal error (emulation failure) at the runtime's IRET.
+ * Anything else than that limit or a normal end fails the test.
+ */
+static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t,
+                                const struct hv_proc *p)
+{
+        const struct hv_exit *x;
+
+        if (p->status != 3)
+                return false;
+        x = last_exit(t);
+        cr_assert_eq(t->read_err, TRACE_END_OF_TRACE, "%s: complete trace: %s", stem, t->message);
+        cr_assert_eq(t->end.why, TRACE_END_CRASH, "%s", stem);
+        cr_assert_eq(x->e.reason, TRACE_EXIT_INTERNAL, "%s: the crash is an internal error", stem);
+        cr_assert_eq(x->e.u.internal.internal.suberror, 1, "%s: emulation failure", stem);
+        cr_assert_eq(trace_state_pc(&x->e.st), hv_sym(stem, "hv_isr_iret"),
+                     "%s: at the runtime's IRET", stem);
+        cr_assert(is_iret(x->e.insn, x->e.insn_len, 32), "%s: the instruction is an IRET", stem);
+        cr_assert(strstr(p->err, "internal error") && strstr(p->err, "emulation failure"),
+                  "%s: stderr names the reason: %s", stem, p->err);
+        return true;
+}
+
+/* ---- hello64 / hello32 ------------------------------------------------------ */
+
+/* The one delivery of hello: vector 0x30 by its IDT gate, right after the idle HLT. */
+static void assert_hello_delivery(const char *stem, const struct hv_trace *t, unsigned bits)
+{
+        const struct trace_disk_deliver *d = &t->delivers[0];
+        uint64_t hlt = hv_sym(stem, "hv_idle_hlt"), resume = hv_sym(stem, "hv_idle_resume");
+
+        cr_assert_eq(t->nraises, 1);
+        cr_assert_eq(t->raises[0].vector, VECTOR);
+        cr_assert_eq(t->raises[0].source, TRACE_SRC_GUEST);
+        cr_assert_eq(t->ninjects, 1);
+        cr_assert_eq(t->injects[0].vector, VECTOR);
+        cr_assert(t->injects[0].intr & TRACE_INTR_READY, "window policy injects only when ready");
+        cr_assert_eq(t->ndelivers, 1, "%s: exactly one delivery (%zu)", stem, t->ndelivers);
+        cr_assert_eq(d->vector, VECTOR);
+        cr_assert_eq(d->vector_from, TRACE_VEC_TABLE, "the IDT gate names the vector");
+        cr_assert_eq(d->handler, hv_sym(stem, "hv_isr_48"), "the runtime's stub of 0x30 probed");
+        cr_assert_eq(d->frame_bits, bits);
+        cr_assert_eq(d->cs, bits == 64 ? 0x18 : 0x08, "hvrec's code selector");
+        /* STI; HLT: the interrupt may only land after the HLT. */
+        cr_assert_gt(d->cs_base + d->ip, hlt);
+        cr_assert_eq(d->cs_base + d->ip, resume, "%s: delivered at 0x%llx, not after the HLT",
+                     stem, (unsigned long long)(d->cs_base + d->ip));
+        cr_assert(d->flags & 0x200, "IF was set when it was taken");
+}
+
+static void assert_check_clean(const char *stem, uint64_t deliveries)
+{
+        struct check_result res;
+
+        cr_assert_eq(check_trace(hv_tmp("rec.zst"), &res), 0, "%s: %s", stem, res.error);
+        cr_assert_eq(res.deliveries, deliveries, "%s", stem);
+        cr_assert_eq(res.nviolations, 0, "%s: %zu violations", stem, res.nviolations);
+        cr_assert_eq(res.nundetermined, 0, "%s: %zu undetermined", stem, res.nundetermined);
+        cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", stem);
+        check_result_free(&res);
+}
+
+Test(cguest, hello64_runs_in_long_mode_and_exits_42)
+{
+        char msg[256];
+        struct hv_trace t;
+        struct hv_proc p;
+        const struct hv_exit *first;
+
+        HV_REQUIRE_KVM();
+        snprintf(msg, sizeof(msg),
+                 "hello from a 64-bit C guest\n"
+                 "hello64: interrupt 0x30 taken at 0x%llx, 1 time, bye\n",
+                 (unsigned long long)hv_sym("hello64", "hv_idle_resume"));
+        cr_assert_eq(hv_record("hello64.elf", NULL, &t, &p), 42, "status %d: %s", p.status, p.err);
+        cr_assert_str_eq(p.out, msg, "stdout is the console");
+        cr_assert_str_eq(t.console, msg, "the trace holds the console");
+        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
+        cr_assert_eq(t.end.status, 42);
+        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_LONG, "ELFCLASS64: long mode");
+        cr_assert_eq(t.hdr.h.entry, hv_sym("hello64", "_start"), "e_entry");
+        cr_assert_eq(hv_sym("hello64", "_start"), 0x10000, "linked at 0x10000");
+        first = &t.exits[0];
+        cr_assert_eq(trace_state_mode(&first->e.st), TRACE_MODE_LONG);
+        cr_assert_eq(first->e.st.seg[TRACE_CS].selector, 0x18);
+        cr_assert(first->e.st.gpr[TRACE_F_RSP] < hv_sym("hello64", "__stack_top") &&
+                          first->e.st.gpr[TRACE_F_RSP] >= hv_sym("hello64", "__stack_bottom"),
+                  "on the runtime's own stack");
+        assert_image_loaded("hello64.elf", &t);
+        assert_hello_delivery("hello64", &t, 64);
+        assert_check_clean("hello64", 1);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
+{
+        static const char line1[] = "hello from a 32-bit C guest\n";
+        struct hv_trace t;
+        struct hv_proc p;
+
+        HV_REQUIRE_KVM();
+        hv_record("hello32.elf", NULL, &t, &p);
+        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_PROTECTED, "ELFCLASS32: protected mode");
+        cr_assert_eq(t.hdr.h.entry, hv_sym("hello32", "_start"), "e_entry");
+        cr_assert_eq(trace_state_mode(&t.exits[0].e.st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(t.exits[0].e.st.seg[TRACE_CS].selector, 0x08);
+        cr_assert_eq(strncmp(t.console, line1, strlen(line1)), 0, "console: %s", t.console);
+        assert_image_loaded("hello32.elf", &t);
+        assert_hello_delivery("hello32", &t, 32);
+        if (ended_at_iret_limit("hello32", &t, &p)) {
+                /* The probe's delivery was recorded before the crash. */
+                cr_assert_lt(t.delivers[0].seq, last_exit(&t)->e.seq);
+                cr_assert_str_eq(t.console, line1, "nothing printed after the IRET");
+                cr_log_info("hello32: ended at the kvm 32-bit IRET limit, as documented");
+        } else {
+                char msg[256];
+
+                snprintf(msg, sizeof(msg), "%shello32: interrupt 0x30 taken at 0x%llx, 1 time, bye\n",
+                         line1, (unsigned long long)hv_sym("hello32", "hv_idle_resume"));
+                cr_assert_eq(p.status, 42, "status 42 or the kvm limit, not %d: %s", p.status,
+                             p.err);
+                cr_assert_str_eq(t.console, msg);
+        }
+        assert_check_clean("hello32", 1);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* ---- the runtime's default handlers ------------------------------------------ */
+
+Test(cguest, exception_without_handler_is_reported_and_exits_0xee)
+{
+        static const char *const stems[] = {"fault_32", "fault_64"};
+
+        HV_REQUIRE_KVM();
+        for (unsigned i = 0; i < 2; i++) {
+                char elf[64], msg[256];
+                struct hv_trace t;
+                struct hv_proc p;
+                bool is64 = i == 1;
+
+                snprintf(elf, sizeof(elf), "%s.elf", stems[i]);
+                snprintf(msg, sizeof(msg),
+                         "fault: executing ud2\n"
+                         "hvrt: exception 6 (#UD invalid opcode), error code 0x0, at 0x%x:0x%llx\n",
+                         is64 ? 0x18 : 0x08, (unsigned long long)hv_sym(stems[i], "fault_here"));
+                cr_assert_eq(hv_record(elf, NULL, &t, &p), 0xEE, "%s: status %d: %s", elf,
+                             p.status, p.err);
+                cr_assert_str_eq(t.console, msg, "%s", elf);
+                cr_assert_eq(t.ndelivers, 0, "%s: exception stubs do not probe", elf);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+Test(cguest, interrupt_without_handler_is_probed_reported_and_exits_0xef)
+{
+        char msg[128];
+        struct hv_trace t;
+        struct hv_proc p;
+
+        HV_REQUIRE_KVM();
+        snprintf(msg, sizeof(msg), "hvrt: unexpected interrupt 0x31 at 0x18:0x%llx\n",
+                 (unsigned long long)hv_sym("unexpected", "hv_idle_resume"));
+        cr_assert_eq(hv_record("unexpected.elf", NULL, &t, &p), 0xEF, "status %d: %s", p.status,
+                     p.err);
+        cr_assert_str_eq(t.console, msg);
+        cr_assert_eq(t.ndelivers, 1);
+        cr_assert_eq(t.delivers[0].vector, 0x31);
+        cr_assert_eq(t.delivers[0].handler, hv_sym("unexpected", "hv_isr_49"));
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* ---- the C shadow scenarios ------------------------------------------------------ */
+
+struct labels {
+        char name[MAX_LABELS][64];
+        uint64_t addr[MAX_LABELS];
+        int n;
+};
+
+/* Every symbol of a guest's map whose name starts with prefix. */
+static void map_labels(const char *stem, const char *prefix, struct labels *l)
+{
+        char path[1024], line[512];
+        FILE *f;
+
+        memset(l, 0, sizeof(*l));
+        snprintf(path, sizeof(path), "%s/%s.map", HV_GUEST_DIR, stem);
+        f = fopen(path, "r");
+        cr_assert_not_null(f, "no map %s", path);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long real, virt;
+                char sym[256];
+
+                if (sscanf(line, " %llx %llx %255s", &real, &virt, sym) != 3)
+                        continue;
+                if (strncmp(sym, prefix, strlen(prefix)) || strchr(sym, '.') || l->n == MAX_LABELS)
+                        continue;
+                snprintf(l->name[l->n], sizeof(l->name[0]), "%.63s", sym);
+                l->addr[l->n++] = virt;
+        }
+        fclose(f);
+}
+
+/* The value of a "// KEY:" line of a C source, or NULL if absent. */
+static char *source_line(const char *src, const char *key)
+{
+        char line[1024], want[64];
+        FILE *f = fopen(src, "r");
+        char *val = NULL;
+
+        cr_assert_not_null(f, "%s", src);
+        snprintf(want, sizeof(want), "// %s:", key);
+        while (!val && fgets(line, sizeof(line), f)) {
+                if (strncmp(line, want, strlen(want)))
+                        continue;
+                line[strcspn(line, "\n")] = 0;
+                val = strdup(line + strlen(want));
+        }
+        fclose(f);
+        return val;
+}
+
+/* Split options, replacing {label} with the label's address from the map. */
+static void build_args(const char *stem, const char *opts, const char **argv, int max,
+                       char *store, size_t store_len)
+{
+        char *copy = strdup(opts ? opts : ""), *tok, *save = NULL;
+        size_t used = 0;
+        int n = 0;
+
+        for (tok = strtok_r(copy, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save)) {
+                char *open = strchr(tok, '{'), *out = store + used;
+
+                if (open) {
+                        char *close = strchr(open, '}');
+                        char label[64];
+
+                        cr_assert_not_null(close, "unclosed {label} in '%s'", tok);
+                        snprintf(label, sizeof(label), "%.*s", (int)(close - open - 1), open + 1);
+                        used += (size_t)snprintf(out, store_len - used, "%.*s0x%llx%s",
+                                                 (int)(open - tok), tok,
+                                                 (unsigned long long)hv_sym(stem, label),
+                                                 close + 1) + 1;
+                } else {
+                        used += (size_t)snprintf(out, store_len - used, "%s", tok) + 1;
+                }
+                cr_assert_lt(used, store_len);
+                argv[n++] = out;
+        }
+        free(copy);
+        argv[n] = NULL;
+}
+
+struct scenario {
+        char src[1024];
+        char stem[2][128]; /* one per bitness */
+        unsigned bits[2];
+        int nstem;
+};
+
+/* The C guests with a "// corpus-run:" line, each with its builds. */
+static int scenario_list(struct scenario *out, int max)
+{
+        char dir[600];
+        struct dirent *de;
+        DIR *d;
+        int n = 0;
+
+        snprintf(dir, sizeof(dir), "%s/guests/c", HV_SOURCE_DIR);
+        d = opendir(dir);
+        cr_assert_not_null(d, "%s", dir);
+        while ((de = readdir(d)) && n < max) {
+                size_t len = strlen(de->d_name);
+                struct scenario *s = &out[n];
+                char *run, *bits, *save = NULL, name[100];
+                int nbits = 0;
+                unsigned b[2];
+
+                if (len < 3 || strcmp(de->d_name + len - 2, ".c"))
+                        continue;
+                snprintf(s->src, sizeof(s->src), "%s/%s", dir, de->d_name);
+                run = source_line(s->src, "corpus-run");
+                if (!run)
+                        continue;
+                free(run);
+                snprintf(name, sizeof(name), "%.*s", (int)(len - 2), de->d_name);
+                bits = source_line(s->src, "bits");
+                cr_assert_not_null(bits, "%s: a scenario says its '// bits:'", s->src);
+                for (char *v = strtok_r(bits, " ", &save); v && nbits < 2;
+                     v = strtok_r(NULL, " ", &save))
+                        b[nbits++] = (unsigned)atoi(v);
+                free(bits);
+                s->nstem = nbits;
+                for (int i = 0; i < nbits; i++) {
+                        s->bits[i] = b[i];
+                        if (nbits > 1)
+                                snprintf(s->stem[i], sizeof(s->stem[0]), "%s_%u", name, b[i]);
+                        else
+                                snprintf(s->stem[i], sizeof(s->stem[0]), "%s", name);
+                }
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/* Record NAME.elf with extra options then the source's options; check the trace. */
+static void record_and_check(const char *stem, const char *const *extra, const char *opts,
+                             struct hv_proc *p, struct hv_trace *t, struct check_result *res)
+{
+        const char *args[64];
+        char store[2048], elf[160];
+        int n = 0;
+
+        for (; extra && *extra; extra++)
+                args[n++] = *extra;
+        build_args(stem, opts, args + n, 60 - n, store, sizeof(store));
+        snprintf(elf, sizeof(elf), "%s.elf", stem);
+        hv_record(elf, args, t, p);
+        cr_assert_eq(check_trace(hv_tmp("rec.zst"), res), 0, "%s: %s", stem, res->error);
+}
+
+static bool delivered_at(const struct hv_trace *t, uint64_t pc)
+{
+        for (size_t i = 0; i < t->ndelivers; i++)
+                if (t->delivers[i].cs_base + t->delivers[i].ip == pc)
+                        return true;
+        return false;
+}
+
+Test(cguest, scenarios_default_policy_is_clean, .timeout = 300)
+{
+        struct scenario s[32];
+        int n, checked = 0;
+
+        HV_REQUIRE_KVM();
+        n = scenario_list(s, 32);
+        cr_assert_geq(n, 2, "the C scenarios are there (found %d)", n);
+        for (int i = 0; i < n; i++) {
+                char *opts = source_line(s[i].src, "corpus-run");
+
+                for (int b = 0; b < s[i].nstem; b++) {
+                        const char *stem = s[i].stem[b];
+                        struct check_result res;
+                        struct hv_trace t;
+                        struct hv_proc p;
+
+                        record_and_check(stem, NULL, opts, &p, &t, &res);
+                        cr_assert_eq(t.hdr.h.guest_mode,
+                                     s[i].bits[b] == 64 ? TRACE_MODE_LONG : TRACE_MODE_PROTECTED);
+                        if (s[i].bits[b] == 32 && ended_at_iret_limit(stem, &t, &p))
+                                cr_assert_eq(t.ndelivers, 1, "%s: one delivery, then the limit",
+                                             stem);
+                        else
+                                cr_assert_eq(p.status, 0, "%s: took its interrupt and exited 0 "
+                                                          "(status %d: %s)",
+                                             stem, p.status, p.err);
+                        cr_assert_gt(res.deliveries, 0, "%s: deliveries were checked", stem);
+                        cr_assert_eq(res.nviolations, 0, "%s: %zu violations under the window policy",
+                                     stem, res.nviolations);
+                        cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", stem);
+                        cr_assert_eq(res.nundetermined, 0, "%s: undetermined", stem);
+                        check_result_free(&res);
+                        hv_trace_free(&t);
+                        hv_proc_free(&p);
+                        checked++;
+                }
+                free(opts);
+        }
+        cr_log_info("%d C scenario builds clean under the default policy", checked);
+}
+
+Test(cguest, scenarios_eager_single_step_violations_exactly_at_shadows, .timeout = 300)
+{
+        static const char *const eager[] = {"--single-step", "--inject", "eager", NULL};
+        struct scenario s[32];
+        int n;
+
+        HV_REQUIRE_KVM();
+        n = scenario_list(s, 32);
+        for (int i = 0; i < n; i++) {
+                char *opts = source_line(s[i].src, "corpus-eager");
+
+                for (int b = 0; b < s[i].nstem; b++) {
+                        const char *stem = s[i].stem[b];
+                        struct labels shadowed, clean;
+                        int hits[MAX_LABELS] = {0};
+                        struct check_result res;
+                        struct hv_trace t;
+                        struct hv_proc p;
+                        bool limit;
+
+                        map_labels(stem, "shadowed_", &shadowed);
+                        map_labels(stem, "noshadow_", &clean);
+                        cr_assert_gt(shadowed.n, 0, "%s: a scenario has shadowed_ labels", stem);
+                        record_and_check(stem, eager, opts, &p, &t, &res);
+                        limit = s[i].bits[b] == 32 && ended_at_iret_limit(stem, &t, &p);
+                        cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", stem);
+                        cr_assert_eq(res.nundetermined, 0, "%s: undetermined", stem);
+                        for (size_t v = 0; v < res.nviolations; v++) {
+                                const struct check_finding *f = &res.violations[v];
+                                int found = -1;
+
+                                cr_assert(f->rule == RULE_STI_SHADOW || f->rule == RULE_MOVSS_SHADOW,
+                                          "%s: unexpected %s at 0x%llx", stem,
+                                          check_rule_name(f->rule), (unsigned long long)f->pc);
+                                for (int l = 0; l < shadowed.n; l++)
+                                        if (shadowed.addr[l] == f->pc)
+                                                found = l;
+                                cr_assert_geq(found, 0, "%s: violation at 0x%llx is not a shadowed_ label",
+                                              stem, (unsigned long long)f->pc);
+                                hits[found]++;
+                        }
+                        if (limit) {
+                                /*
+                                 * The run stops at the first handler's IRET: one delivery, and
+                                 * the scenarios are written so that it is at a shadowed_ label.
+                                 */
+                                cr_assert_eq(t.ndelivers, 1, "%s", stem);
+                                cr_assert_eq(res.nviolations, 1, "%s: the first interrupt lands "
+                                                                 "in a shadow",
+                                             stem);
+                                cr_log_info("%s: checked up to the kvm 32-bit IRET limit", stem);
+                        } else {
+                                for (int l = 0; l < shadowed.n; l++)
+                                        cr_assert_gt(hits[l], 0, "%s: no violation at %s (0x%llx)",
+                                                     stem, shadowed.name[l],
+                                                     (unsigned long long)shadowed.addr[l]);
+                                for (int c = 0; c < clean.n; c++)
+                                        cr_assert(delivered_at(&t, clean.addr[c]),
+                                                  "%s: no interrupt landed at %s", stem,
+                                                  clean.name[c]);
+                        }
+                        /* No-shadow places are never reported. */
+                        for (int c = 0; c < clean.n; c++)
+                                for (size_t v = 0; v < res.nviolations; v++)
+                                        cr_assert_neq(res.violations[v].pc, clean.addr[c], "%s: %s",
+                                                      stem, clean.name[c]);
+                        check_result_free(&res);
+                        hv_trace_free(&t);
+                        hv_proc_free(&p);
+                }
+                free(opts);
+        }
+}
