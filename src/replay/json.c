@@ -125,6 +125,12 @@ void json_bool(struct json *j, const char *key, bool v)
         fputs(v ? "true" : "false", j->f);
 }
 
+void json_null(struct json *j, const char *key)
+{
+        sep(j, key);
+        fputs("null", j->f);
+}
+
 void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n)
 {
         sep(j, key);

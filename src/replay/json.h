@@ -26,6 +26,7 @@ void json_u64(struct json *j, const char *key, uint64_t v);
 void json_i64(struct json *j, const char *key, int64_t v);
 void json_hex(struct json *j, const char *key, uint64_t v); /* "0x1f" */
 void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
 void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n); /* "0f1e" */
 
 #endif

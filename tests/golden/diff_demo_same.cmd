@@ -1,0 +1,1 @@
+diff traces/demo.zst traces/demo.zst
