@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <ctype.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -356,3 +357,109 @@ const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t 
         fclose(f);
         return path;
 }
+
+/* ---- a strict little JSON checker -------------------------------------------- */
+
+
+const char *hv_json_ws(const char *s)
+{
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+                s++;
+        return s;
+}
+
+static const char *json_string(const char *s)
+{
+        if (*s++ != '"')
+                return NULL;
+        while (*s && *s != '"') {
+                if ((unsigned char)*s < 0x20)
+                        return NULL;
+                if (*s == '\\') {
+                        s++;
+                        if (*s == 'u') {
+                                for (int i = 1; i <= 4; i++)
+                                        if (!isxdigit((unsigned char)s[i]))
+                                                return NULL;
+                                s += 4;
+                        } else if (!strchr("\"\\/bfnrt", *s)) {
+                                return NULL;
+                        }
+                }
+                s++;
+        }
+        return *s == '"' ? s + 1 : NULL;
+}
+
+static const char *json_number(const char *s)
+{
+        const char *start = s;
+
+        if (*s == '-')
+                s++;
+        if (!isdigit((unsigned char)*s))
+                return NULL;
+        if (*s == '0' && isdigit((unsigned char)s[1]))
+                return NULL;
+        while (isdigit((unsigned char)*s))
+                s++;
+        if (*s == '.') {
+                s++;
+                if (!isdigit((unsigned char)*s))
+                        return NULL;
+                while (isdigit((unsigned char)*s))
+                        s++;
+        }
+        return s > start ? s : NULL;
+}
+
+const char *hv_json_value(const char *s)
+{
+        s = hv_json_ws(s);
+        switch (*s) {
+        case '{':
+                s = hv_json_ws(s + 1);
+                if (*s == '}')
+                        return s + 1;
+                for (;;) {
+                        s = json_string(hv_json_ws(s));
+                        if (!s || *(s = hv_json_ws(s)) != ':' || !(s = hv_json_value(s + 1)))
+                                return NULL;
+                        s = hv_json_ws(s);
+                        if (*s == '}')
+                                return s + 1;
+                        if (*s++ != ',')
+                                return NULL;
+                }
+        case '[':
+                s = hv_json_ws(s + 1);
+                if (*s == ']')
+                        return s + 1;
+                for (;;) {
+                        if (!(s = hv_json_value(s)))
+                                return NULL;
+                        s = hv_json_ws(s);
+                        if (*s == ']')
+                                return s + 1;
+                        if (*s++ != ',')
+                                return NULL;
+                }
+        case '"': return json_string(s);
+        case 't': return strncmp(s, "true", 4) ? NULL : s + 4;
+        case 'f': return strncmp(s, "false", 5) ? NULL : s + 5;
+        case 'n': return strncmp(s, "null", 4) ? NULL : s + 4;
+        default: return json_number(s);
+        }
+}
+
+void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle)
+{
+        size_t n = strlen(p->err);
+
+        cr_assert_eq(p->status, 2, "status %d, stderr: %s", p->status, p->err);
+        cr_assert_gt(n, 0, "an error message");
+        cr_assert_eq(strchr(p->err, '\n'), p->err + n - 1, "exactly one line: %s", p->err);
+        cr_assert_eq(strncmp(p->err, prog, strlen(prog)), 0, "prefixed '%s': %s", prog, p->err);
+        cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
+}
+

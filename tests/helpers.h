@@ -97,4 +97,12 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
 const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
                          const void *code, size_t len);
 
+/* The end of one JSON value at s (after leading blanks), or NULL if it is not valid JSON. */
+const char *hv_json_value(const char *s);
+/* s past blanks. */
+const char *hv_json_ws(const char *s);
+
+/* p failed with status 2 and one stderr line starting with prog and mentioning needle. */
+void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle);
+
 #endif

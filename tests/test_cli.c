@@ -17,17 +17,6 @@
 
 #define SAMPLE HV_SOURCE_DIR "/traces/demo.zst"
 
-static void assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle)
-{
-        size_t n = strlen(p->err);
-
-        cr_assert_eq(p->status, 2, "status %d, stderr: %s", p->status, p->err);
-        cr_assert_gt(n, 0, "an error message");
-        cr_assert_eq(strchr(p->err, '\n'), p->err + n - 1, "exactly one line: %s", p->err);
-        cr_assert_eq(strncmp(p->err, prog, strlen(prog)), 0, "prefixed '%s': %s", prog, p->err);
-        cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
-}
-
 static void run(const char *const *argv, struct hv_proc *p)
 {
         cr_assert_eq(hv_run(argv, p), 0, "cannot run %s", argv[0]);
@@ -117,7 +106,7 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 for (int a = 0; cases[i].args[a]; a++)
                         argv[a + 1] = cases[i].args[a];
                 run(argv, &p);
-                assert_one_line_error(&p, "hvrec", cases[i].needle);
+                hv_assert_one_line_error(&p, "hvrec", cases[i].needle);
                 hv_proc_free(&p);
         }
 }
@@ -132,7 +121,7 @@ Test(cli, hvrec_rejects_an_empty_guest)
         fclose(f);
         const char *argv[] = {HVREC, "run", "-o", hv_tmp("never.zst"), path, NULL};
         run(argv, &p);
-        assert_one_line_error(&p, "hvrec", "empty");
+        hv_assert_one_line_error(&p, "hvrec", "empty");
         cr_assert_neq(access(hv_tmp("never.zst"), F_OK), 0, "no trace for a guest that never ran");
         hv_proc_free(&p);
 }
@@ -159,7 +148,7 @@ static void assert_bad_trace(const char *path, const char *needle)
                 struct hv_proc p;
 
                 run(argv, &p);
-                assert_one_line_error(&p, "hvreplay", needle);
+                hv_assert_one_line_error(&p, "hvreplay", needle);
                 cr_assert(strstr(p.err, path) != NULL, "names the file: %s", p.err);
                 hv_proc_free(&p);
         }
@@ -207,111 +196,17 @@ Test(cli, future_format_version)
 
 /* ---- output that programs read -------------------------------------------- */
 
-/* A strict little JSON checker: returns the end of one value, or NULL. */
-static const char *json_value(const char *s);
-
-static const char *json_ws(const char *s)
-{
-        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-                s++;
-        return s;
-}
-
-static const char *json_string(const char *s)
-{
-        if (*s++ != '"')
-                return NULL;
-        while (*s && *s != '"') {
-                if ((unsigned char)*s < 0x20)
-                        return NULL;
-                if (*s == '\\') {
-                        s++;
-                        if (*s == 'u') {
-                                for (int i = 1; i <= 4; i++)
-                                        if (!isxdigit((unsigned char)s[i]))
-                                                return NULL;
-                                s += 4;
-                        } else if (!strchr("\"\\/bfnrt", *s)) {
-                                return NULL;
-                        }
-                }
-                s++;
-        }
-        return *s == '"' ? s + 1 : NULL;
-}
-
-static const char *json_number(const char *s)
-{
-        const char *start = s;
-
-        if (*s == '-')
-                s++;
-        if (!isdigit((unsigned char)*s))
-                return NULL;
-        if (*s == '0' && isdigit((unsigned char)s[1]))
-                return NULL;
-        while (isdigit((unsigned char)*s))
-                s++;
-        if (*s == '.') {
-                s++;
-                if (!isdigit((unsigned char)*s))
-                        return NULL;
-                while (isdigit((unsigned char)*s))
-                        s++;
-        }
-        return s > start ? s : NULL;
-}
-
-static const char *json_value(const char *s)
-{
-        s = json_ws(s);
-        switch (*s) {
-        case '{':
-                s = json_ws(s + 1);
-                if (*s == '}')
-                        return s + 1;
-                for (;;) {
-                        s = json_string(json_ws(s));
-                        if (!s || *(s = json_ws(s)) != ':' || !(s = json_value(s + 1)))
-                                return NULL;
-                        s = json_ws(s);
-                        if (*s == '}')
-                                return s + 1;
-                        if (*s++ != ',')
-                                return NULL;
-                }
-        case '[':
-                s = json_ws(s + 1);
-                if (*s == ']')
-                        return s + 1;
-                for (;;) {
-                        if (!(s = json_value(s)))
-                                return NULL;
-                        s = json_ws(s);
-                        if (*s == ']')
-                                return s + 1;
-                        if (*s++ != ',')
-                                return NULL;
-                }
-        case '"': return json_string(s);
-        case 't': return strncmp(s, "true", 4) ? NULL : s + 4;
-        case 'f': return strncmp(s, "false", 5) ? NULL : s + 5;
-        case 'n': return strncmp(s, "null", 4) ? NULL : s + 4;
-        default: return json_number(s);
-        }
-}
-
 Test(cli, json_checker_rejects_bad_json)
 {
         static const char *const bad[] = {"{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "\"x", "{a:1}",
                                           "01", "{\"a\":\"\x01\"}"};
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                const char *e = json_value(bad[i]);
+                const char *e = hv_json_value(bad[i]);
 
-                cr_assert(!e || *json_ws(e), "'%s' must not pass", bad[i]);
+                cr_assert(!e || *hv_json_ws(e), "'%s' must not pass", bad[i]);
         }
-        cr_assert_not_null(json_value("{\"a\":[1,-2.5,true,null,\"\\u00ff\"],\"b\":{}}"));
+        cr_assert_not_null(hv_json_value("{\"a\":[1,-2.5,true,null,\"\\u00ff\"],\"b\":{}}"));
 }
 
 Test(cli, dump_jsonl_parses_line_by_line)
@@ -325,9 +220,9 @@ Test(cli, dump_jsonl_parses_line_by_line)
         cr_assert_eq(p.status, 0, "%s", p.err);
         cr_assert_eq(hv_trace_load(SAMPLE, &t), TRACE_OK);
         for (char *line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
-                const char *end = json_value(line);
+                const char *end = hv_json_value(line);
 
-                cr_assert(end && !*json_ws(end), "line %zu is one JSON object: %s", lines + 1, line);
+                cr_assert(end && !*hv_json_ws(end), "line %zu is one JSON object: %s", lines + 1, line);
                 cr_assert(strstr(line, "\"type\":") && strstr(line, "\"event\":"));
                 if (strstr(line, "\"type\":\"exit\"")) {
                         cr_assert(strstr(line, "\"seq\":") && strstr(line, "\"rip\":\"0x") &&
@@ -393,7 +288,7 @@ static void assert_bad_guest(const char *path, const char *needle, const char *c
         argv[n++] = path;
         argv[n] = NULL;
         run(argv, &p);
-        assert_one_line_error(&p, "hvrec", needle);
+        hv_assert_one_line_error(&p, "hvrec", needle);
         hv_proc_free(&p);
 }
 

@@ -315,99 +315,12 @@ static size_t ndivergences(const char *json)
         return count(d, "\"field\":");
 }
 
-static void assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle)
-{
-        size_t n = strlen(p->err);
-
-        cr_assert_eq(p->status, 2, "status %d, stderr: %s", p->status, p->err);
-        cr_assert_gt(n, 0, "an error message");
-        cr_assert_eq(strchr(p->err, '\n'), p->err + n - 1, "exactly one line: %s", p->err);
-        cr_assert_eq(strncmp(p->err, prog, strlen(prog)), 0, "prefixed '%s': %s", prog, p->err);
-        cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
-}
-
-/* A strict little JSON checker (as in test_cli.c): the end of one value, or NULL. */
-static const char *json_value(const char *s);
-
-static const char *json_ws(const char *s)
-{
-        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-                s++;
-        return s;
-}
-
-static const char *json_string(const char *s)
-{
-        if (*s++ != '"')
-                return NULL;
-        while (*s && *s != '"') {
-                if ((unsigned char)*s < 0x20)
-                        return NULL;
-                if (*s == '\\') {
-                        s++;
-                        if (*s == 'u') {
-                                for (int i = 1; i <= 4; i++)
-                                        if (!isxdigit((unsigned char)s[i]))
-                                                return NULL;
-                                s += 4;
-                        } else if (!strchr("\"\\/bfnrt", *s)) {
-                                return NULL;
-                        }
-                }
-                s++;
-        }
-        return *s == '"' ? s + 1 : NULL;
-}
-
-static const char *json_value(const char *s)
-{
-        s = json_ws(s);
-        switch (*s) {
-        case '{':
-        case '[': {
-                char close = *s == '{' ? '}' : ']';
-                bool obj = *s == '{';
-
-                s = json_ws(s + 1);
-                if (*s == close)
-                        return s + 1;
-                for (;;) {
-                        if (obj) {
-                                s = json_string(json_ws(s));
-                                if (!s || *(s = json_ws(s)) != ':')
-                                        return NULL;
-                                s++;
-                        }
-                        if (!(s = json_value(s)))
-                                return NULL;
-                        s = json_ws(s);
-                        if (*s == close)
-                                return s + 1;
-                        if (*s++ != ',')
-                                return NULL;
-                }
-        }
-        case '"': return json_string(s);
-        case 't': return strncmp(s, "true", 4) ? NULL : s + 4;
-        case 'f': return strncmp(s, "false", 5) ? NULL : s + 5;
-        case 'n': return strncmp(s, "null", 4) ? NULL : s + 4;
-        default:
-                if (*s == '-')
-                        s++;
-                if (!isdigit((unsigned char)*s))
-                        return NULL;
-                while (isdigit((unsigned char)*s))
-                        s++;
-                return s;
-        }
-}
-
 static void assert_one_json_document(const char *out)
 {
-        const char *end = json_value(out);
+        const char *end = hv_json_value(out);
 
         cr_assert_not_null(end, "not JSON: %s", out);
-        cr_assert_eq(*json_ws(end), 0, "one document, nothing after it: %s", out);
+        cr_assert_eq(*hv_json_ws(end), 0, "one document, nothing after it: %s", out);
 }
 
 /* The seq of the first port-I/O exit in direction dir. */
@@ -758,16 +671,16 @@ Test(diff, unreadable_traces_are_one_line_and_status_2)
         struct hv_proc p;
 
         run_diff(&p, DEMO, bad, NULL);
-        assert_one_line_error(&p, "hvreplay", bad);
+        hv_assert_one_line_error(&p, "hvreplay", bad);
         cr_assert_str_empty(p.out);
         hv_proc_free(&p);
 
         run_diff(&p, "/nonexistent/a.zst", DEMO, NULL);
-        assert_one_line_error(&p, "hvreplay", "/nonexistent/a.zst");
+        hv_assert_one_line_error(&p, "hvreplay", "/nonexistent/a.zst");
         hv_proc_free(&p);
 
         run_diff(&p, DEMO, bad, "--json", NULL);
-        assert_one_line_error(&p, "hvreplay", bad);
+        hv_assert_one_line_error(&p, "hvreplay", bad);
         hv_proc_free(&p);
 }
 
@@ -784,7 +697,7 @@ Test(diff, a_truncated_trace_is_status_2)
         fclose(f);
         cut = write_file("truncated.zst", buf, n * 2 / 3);
         run_diff(&p, DEMO, cut, NULL);
-        assert_one_line_error(&p, "hvreplay", cut);
+        hv_assert_one_line_error(&p, "hvreplay", cut);
         hv_proc_free(&p);
 }
 
@@ -806,13 +719,13 @@ Test(diff, a_trace_truncated_after_some_exits_is_compared_up_to_there)
         cut = write_file("cut-frames.zst", buf, n / 2);
 
         run_diff(&p, DEMO, cut, NULL);
-        assert_one_line_error(&p, "hvreplay", cut);
+        hv_assert_one_line_error(&p, "hvreplay", cut);
         cr_assert(strstr(p.err, "truncated") != NULL, "%s", p.err);
         cr_assert(strstr(p.out, "same so far: ") != NULL, "compared up to the cut: %s", p.out);
         hv_proc_free(&p);
 
         run_diff(&p, cut, DEMO, "--json", NULL);
-        assert_one_line_error(&p, "hvreplay", cut);
+        hv_assert_one_line_error(&p, "hvreplay", cut);
         assert_one_json_document(p.out);
         cr_assert(strstr(p.out, "\"complete\":false") != NULL, "%s", p.out);
         hv_proc_free(&p);
@@ -842,7 +755,7 @@ Test(diff, bad_usage_is_one_line_and_status_2)
                 for (int a = 0; cases[i].args[a]; a++)
                         argv[a + 2] = cases[i].args[a];
                 cr_assert_eq(hv_run(argv, &p), 0);
-                assert_one_line_error(&p, "hvreplay diff", cases[i].needle);
+                hv_assert_one_line_error(&p, "hvreplay diff", cases[i].needle);
                 hv_proc_free(&p);
         }
 }

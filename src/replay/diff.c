@@ -892,103 +892,6 @@ static bool units_equal(const struct cmp *c, struct unit *a, struct unit *b)
 
 /* ---- text output -------------------------------------------------------------------- */
 
-static void text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
-{
-        static const unsigned order[] = {TRACE_F_RAX, TRACE_F_RBX, TRACE_F_RCX, TRACE_F_RDX,
-                                         TRACE_F_RSI, TRACE_F_RDI, TRACE_F_RBP, TRACE_F_RSP};
-        static const char *const names16[] = {"ax", "bx", "cx", "dx", "si", "di", "bp", "sp"};
-        unsigned bits = trace_state_code_bits(st);
-        size_t n = 0;
-
-        for (unsigned i = 0; i < 8; i++) {
-                uint64_t v = st->gpr[order[i]];
-
-                if (bits == 16)
-                        n += (size_t)snprintf(buf + n, len - n, "%s=%04" PRIx64 " ", names16[i],
-                                              v & 0xffff);
-                else if (bits == 32)
-                        n += (size_t)snprintf(buf + n, len - n, "e%s=%08" PRIx64 " ", names16[i],
-                                              v & 0xffffffff);
-                else
-                        n += (size_t)snprintf(buf + n, len - n, "r%s=%" PRIx64 " ", names16[i], v);
-                if (n >= len)
-                        return;
-        }
-        snprintf(buf + n, len - n, "fl=%0*" PRIx64, bits == 16 ? 4 : 8, st->rflags);
-}
-
-static void put_char_escaped(FILE *f, uint8_t c, char quote)
-{
-        if (c == '\n')
-                fputs("\\n", f);
-        else if (c >= 0x20 && c < 0x7f && c != quote && c != '\\')
-                fputc(c, f);
-        else
-                fprintf(f, "\\x%02x", c);
-}
-
-static uint64_t io_value(const struct trace_exit *ex)
-{
-        uint64_t v = 0;
-
-        if (ex->u.io.io.count && ex->u.io.io.size <= 8)
-                memcpy(&v, ex->u.io.data, ex->u.io.io.size);
-        return v;
-}
-
-static void text_exit_data(FILE *f, const struct trace_exit *ex)
-{
-        switch (ex->reason) {
-        case TRACE_EXIT_IO: {
-                const struct trace_disk_io *io = &ex->u.io.io;
-
-                fprintf(f, "  %s port 0x%x size %u", io->dir == TRACE_IO_OUT ? "out" : "in",
-                        io->port, io->size);
-                if (io->count != 1)
-                        fprintf(f, " count %u", io->count);
-                if (io->count) {
-                        fprintf(f, " data 0x%0*" PRIx64, io->size * 2, io_value(ex));
-                        if (io->size == 1 && io->count == 1) {
-                                fputs(" '", f);
-                                put_char_escaped(f, ex->u.io.data[0], '\'');
-                                fputc('\'', f);
-                        }
-                }
-                break;
-        }
-        case TRACE_EXIT_MMIO:
-                fprintf(f, "  mmio %s 0x%" PRIx64 " len %u data", ex->u.mmio.is_write ? "write" : "read",
-                        ex->u.mmio.addr, ex->u.mmio.len);
-                for (unsigned i = 0; i < ex->u.mmio.len && i < 8; i++)
-                        fprintf(f, " %02x", ex->u.mmio.data[i]);
-                break;
-        case TRACE_EXIT_FAIL_ENTRY:
-                fprintf(f, "  hardware reason 0x%" PRIx64, ex->u.fail_entry.hw_reason);
-                break;
-        case TRACE_EXIT_INTERNAL:
-                fprintf(f, "  suberror %u", ex->u.internal.internal.suberror);
-                break;
-        case TRACE_EXIT_DEBUG:
-                fprintf(f, "  exception %u dr6=0x%" PRIx64 " dr7=0x%" PRIx64,
-                        ex->u.debug.exception, ex->u.debug.dr6, ex->u.debug.dr7);
-                break;
-        case TRACE_EXIT_EXCEPTION:
-                fprintf(f, "  vector %u error 0x%x cr2=0x%" PRIx64, ex->u.exception.vector,
-                        ex->u.exception.error_code, ex->u.exception.cr2);
-                break;
-        default: break;
-        }
-}
-
-static const char *insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in)
-{
-        if (!ex->insn_len)
-                return "(no code at rip)";
-        if (replay_decode_exit(d, ex, in))
-                return "(bad)";
-        return in->text;
-}
-
 /* One unit as hvreplay dump prints it, without the time, then what it wrote and reported. */
 static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct unit *u)
 {
@@ -997,12 +900,12 @@ static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct 
         char pc[32], regs[200], intr[64];
 
         replay_fmt_pc(&ex->st, pc, sizeof(pc));
-        text_regs(&ex->st, regs, sizeof(regs));
+        replay_text_regs(&ex->st, regs, sizeof(regs));
         replay_fmt_intr(ex->st.intr, intr, sizeof(intr));
         fprintf(f, "  %s #%-7" PRIu64 " %-10s %-9s %s  %-26s %s %s", mark, ex->seq,
                 trace_exit_reason_name(ex->reason), trace_mode_name(trace_state_mode(&ex->st)), pc,
-                insn_text(d, ex, &insn), regs, intr);
-        text_exit_data(f, ex);
+                replay_insn_text(d, ex, &insn), regs, intr);
+        replay_text_exit_data(f, ex);
         fputc('\n', f);
         for (size_t i = 0; i < u->ndv; i++) {
                 const struct trace_disk_deliver *dv = &u->dv[i];
@@ -1018,7 +921,7 @@ static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct 
         if (u->con_len) {
                 fprintf(f, "     %8s %-10s \"", "", "console");
                 for (size_t i = 0; i < u->con_len; i++)
-                        put_char_escaped(f, u->con[i], '"');
+                        replay_put_escaped(f, u->con[i], '"');
                 fputs("\"\n", f);
         }
 }
@@ -1033,7 +936,7 @@ static void text_value(FILE *f, const struct fdiff *x, bool b)
         } else if (x->text) {
                 fputc('"', f);
                 for (size_t i = 0; i < n; i++)
-                        put_char_escaped(f, (uint8_t)v[i], '"');
+                        replay_put_escaped(f, (uint8_t)v[i], '"');
                 fputc('"', f);
         } else {
                 fputs(v, f);
@@ -1106,14 +1009,14 @@ static void jd_add(struct diff *D, const struct unit *ua, const struct unit *ub,
                 j->event_a = ua->ex.seq;
                 j->pc_a = ua->pc;
                 j->reason_a = trace_exit_reason_name(ua->ex.reason);
-                snprintf(j->insn_a, sizeof(j->insn_a), "%s", insn_text(D->dis, &ua->ex, &in));
+                snprintf(j->insn_a, sizeof(j->insn_a), "%s", replay_insn_text(D->dis, &ua->ex, &in));
         }
         if (ub) {
                 j->have_b = true;
                 j->event_b = ub->ex.seq;
                 j->pc_b = ub->pc;
                 j->reason_b = trace_exit_reason_name(ub->ex.reason);
-                snprintf(j->insn_b, sizeof(j->insn_b), "%s", insn_text(D->dis, &ub->ex, &in));
+                snprintf(j->insn_b, sizeof(j->insn_b), "%s", replay_insn_text(D->dis, &ub->ex, &in));
         }
 }
 

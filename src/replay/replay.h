@@ -35,6 +35,21 @@ int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct dis
 /* "if=1 shadow=sti ready=0" from TRACE_INTR_* bits. */
 void replay_fmt_intr(uint64_t intr, char *buf, size_t len);
 
+/* "ax=0030 bx=... fl=0246": the general registers at the width of the mode. */
+void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len);
+
+/* "  out port 0xe9 size 1 data 0x68 'h'": an exit's own data, as dump prints it. */
+void replay_text_exit_data(FILE *f, const struct trace_exit *ex);
+
+/* The value of a port-I/O exit's first element. */
+uint64_t replay_io_value(const struct trace_exit *ex);
+
+/* One byte of text, escaped for a string quoted with `quote`. */
+void replay_put_escaped(FILE *f, uint8_t c, char quote);
+
+/* The instruction at an exit as text, or why there is none. */
+const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in);
+
 /* Parse --format: "text" or "jsonl" (also "json").  Returns 0 text, 1 json, -1 bad. */
 int replay_parse_format(const char *s);
 
