@@ -15,23 +15,7 @@ start:
         xor cx, cx
         xor dx, dx
 again:
-        cli
-        sti
-shadowed_sti:
-        inc ax
-        nop
-        mov bx, ss
-        mov ss, bx
-shadowed_movss:
-        inc cx
-        nop
-%if __BITS__ != 64
-        push ss                 ; POP SS does not exist in 64-bit code
-        pop ss
-shadowed_popss:
-%endif
-        inc dx
-        nop
+        STRESS_SHADOWS
         cmp word [delivered], TARGET
         jb again
         HV_EXIT 0

@@ -13,23 +13,7 @@ start:
         CORPUS_START
         PIT_PERIODIC 10
 again:
-        cli
-        sti
-shadowed_sti:
-        inc ax
-        nop
-        mov bx, ss
-        mov ss, bx
-shadowed_movss:
-        inc cx
-        nop
-%if __BITS__ != 64
-        push ss                 ; POP SS does not exist in 64-bit code
-        pop ss
-shadowed_popss:
-%endif
-        inc dx
-        nop
+        STRESS_SHADOWS
         cmp dword [ticks], TARGET
         jb again
         cli
