@@ -2,7 +2,7 @@
 # Install what hvtrace needs from Debian, only what is missing.
 # Used by `make demo` and `make test`; safe to run again.
 set -eu
-pkgs="cmake make gcc gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev linux-libc-dev"
+pkgs="cmake make gcc gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev"
 missing=""
 for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -15,7 +15,7 @@
  * Shadows: shadowed_movss.  No-shadow: noshadow_movss2.
  */
 // bits: 32 64
-// corpus-run: --irq 0x30@port:0x10
+// corpus-run: --irq 0x30@port:0x81
 // corpus-eager: --irq 0x30@rip:{shadowed_movss} --irq 0x30@rip:{noshadow_movss2}
 #include "hvrt.h"
 
@@ -35,7 +35,7 @@ static __attribute__((noinline, noclone)) void scenario(void)
                          ".globl shadowed_movss\n"
                          "shadowed_movss:\n\t"
                          "nop\n\t"
-                         "outb %%al, $0x10\n\t" /* default run: the interrupt is raised here */
+                         "outb %%al, $0x81\n\t" /* default run: the interrupt is raised here */
                          "mov %%eax, %%ss\n\t"
                          "mov %%eax, %%ss\n"
                          ".globl noshadow_movss2\n"

@@ -6,11 +6,13 @@
 #include "backend.h"
 
 extern const struct backend_ops kvm_backend_ops;
+extern const struct backend_ops emu_backend_ops;
 extern const struct backend_ops kvm_irqchip_backend_ops;
 
 static const struct backend_ops *const backend_table[] = {
         &kvm_backend_ops,
         &kvm_irqchip_backend_ops,
+        &emu_backend_ops,
 };
 
 #define BACKEND_COUNT (sizeof(backend_table) / sizeof(backend_table[0]))

@@ -143,6 +143,8 @@ static void dispatch(struct recorder *rec)
 
 static void copy_exit_data(struct trace_exit *ex, const struct backend_exit *bx)
 {
+        /* Reserved bytes must not carry the previous exit's data: identical runs, identical traces. */
+        memset(&ex->u, 0, sizeof(ex->u));
         switch (bx->reason) {
         case TRACE_EXIT_IO:
                 ex->u.io.io.port = bx->u.io.port;

@@ -952,6 +952,15 @@ static void infer_deliveries(struct checker *k)
         }
 }
 
+/* Whether the instruction at addr is the delivery probe (an OUT to port 0xE2). */
+static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
+{
+        struct disasm_insn insn;
+
+        return !code_decode(&k->code, &k->code.ctxs[ctx], addr, &insn) &&
+               disasm_is_io_insn(&insn, 1, 0xE2, 1) && insn.io_port == 0xE2;
+}
+
 static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 {
         struct check_finding *f = violation(k, RULE_LOST);
@@ -1005,10 +1014,14 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
                 struct pending_inj *pi = &k->pend[i];
 
                 pi->later_exit = true;
-                /* The first step after the injection: in the handler means delivered. */
+                /*
+                 * The first step after the injection: in the handler means delivered,
+                 * unless the handler starts with the probe, which will report it.
+                 */
                 if (k->single_step && k->prev.valid && pi->at.seq == k->prev.seq &&
                     pi->in.handler && (cur->pc == pi->in.handler ||
-                                       (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler))) {
+                                       (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
+                    !probe_at(k, pi->in.handler, cur->ctx)) {
                         pi->entered = true;
                         pi->entered_seq = cur->seq;
                 }

@@ -37,6 +37,9 @@
 /* Vectors below this are CPU exceptions: their stubs do not probe. */
 #define HV_FIRST_IRQ_VECTOR 0x20
 
+/* The runtime maps the PIC's IRQ0-7 here (and acknowledges them after the handler). */
+#define HV_PIC_BASE 0x30
+
 /*
  * The stack of an interrupt as the runtime's stub leaves it: the saved
  * general registers, the vector, the error code (0 when the CPU pushes

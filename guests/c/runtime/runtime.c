@@ -347,6 +347,28 @@ void hv_isr_dispatch(struct hv_frame *f)
         if (!fn)
                 unhandled(f);
         fn(f);
+        /* Acknowledge the PIC for its vectors (an in-kernel irqchip waits for it). */
+        if (v >= HV_PIC_BASE && v < HV_PIC_BASE + 8)
+                hv_outb(0x20, 0x20);
+}
+
+/*
+ * The legacy PIC: IRQ0-7 at HV_PIC_BASE, IRQ8-15 after it, only IRQ0
+ * unmasked, so a backend with an in-kernel irqchip (kvm-irqchip) can raise
+ * vector HV_PIC_BASE.  Elsewhere these are plain port writes.
+ */
+static void pic_init(void)
+{
+        static const uint8_t seq[][2] = {
+                {0x20, 0x11}, {0xa0, 0x11},                     /* ICW1: edge, cascade, ICW4 */
+                {0x21, HV_PIC_BASE}, {0xa1, HV_PIC_BASE + 8},   /* ICW2: vector bases */
+                {0x21, 0x04}, {0xa1, 0x02},                     /* ICW3: slave on IRQ2 */
+                {0x21, 0x01}, {0xa1, 0x01},                     /* ICW4: 8086 mode */
+                {0x21, 0xfe}, {0xa1, 0xff},                     /* masks: IRQ0 only */
+        };
+
+        for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+                hv_outb(seq[i][0], seq[i][1]);
 }
 
 void hv_runtime_init(void)
@@ -354,6 +376,7 @@ void hv_runtime_init(void)
         for (unsigned v = 0; v < 256; v++)
                 hv_idt_set_gate(v, hv_isr_table[v]);
         hv_idt_load();
+        pic_init();
 }
 
 void hv_runtime_exit(int status)

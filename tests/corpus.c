@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: MIT
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "corpus.h"
+
+void corpus_labels(const char *stem, const char *prefix, struct corpus_labels *l)
+{
+        char path[1024], line[512];
+        FILE *f;
+
+        memset(l, 0, sizeof(*l));
+        snprintf(path, sizeof(path), "%s/%s.map", HV_GUEST_DIR, stem);
+        f = fopen(path, "r");
+        cr_assert_not_null(f, "no map %s", path);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long real, virt;
+                char sym[256];
+
+                if (sscanf(line, " %llx %llx %255s", &real, &virt, sym) != 3)
+                        continue;
+                /* NASM names local labels "parent.local": not scenario labels. */
+                if (strncmp(sym, prefix, strlen(prefix)) || strchr(sym, '.') ||
+                    l->n == CORPUS_MAX_LABELS)
+                        continue;
+                snprintf(l->name[l->n], sizeof(l->name[0]), "%.63s", sym);
+                l->addr[l->n++] = virt;
+        }
+        fclose(f);
+}
+
+char *corpus_source_line(const char *src, const char *key)
+{
+        char line[1024], nasm[64], c[64];
+        FILE *f = fopen(src, "r");
+        char *val = NULL;
+
+        cr_assert_not_null(f, "%s", src);
+        snprintf(nasm, sizeof(nasm), "; %s:", key);
+        snprintf(c, sizeof(c), "// %s:", key);
+        while (!val && fgets(line, sizeof(line), f)) {
+                const char *p = !strncmp(line, nasm, strlen(nasm)) ? line + strlen(nasm)
+                                : !strncmp(line, c, strlen(c))     ? line + strlen(c)
+                                                                   : NULL;
+
+                if (!p)
+                        continue;
+                line[strcspn(line, "\n")] = 0;
+                val = strdup(p);
+        }
+        fclose(f);
+        return val;
+}
+
+/* Split options, replacing {label} with the label's address from the build's map. */
+static void build_args(const char *stem, const char *opts, const char **argv, int max,
+                       char *store, size_t store_len)
+{
+        char *copy = strdup(opts ? opts : ""), *tok, *save = NULL;
+        size_t used = 0;
+        int n = 0;
+
+        for (tok = strtok_r(copy, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save)) {
+                char *open = strchr(tok, '{'), *out = store + used;
+
+                if (open) {
+                        char *close = strchr(open, '}');
+                        char label[64];
+
+                        cr_assert_not_null(close, "unclosed {label} in '%s'", tok);
+                        snprintf(label, sizeof(label), "%.*s", (int)(close - open - 1), open + 1);
+                        used += (size_t)snprintf(out, store_len - used, "%.*s0x%llx%s",
+                                                 (int)(open - tok), tok,
+                                                 (unsigned long long)hv_sym(stem, label),
+                                                 close + 1) + 1;
+                } else {
+                        used += (size_t)snprintf(out, store_len - used, "%s", tok) + 1;
+                }
+                cr_assert_lt(used, store_len);
+                argv[n++] = out;
+        }
+        free(copy);
+        argv[n] = NULL;
+}
+
+static void add_build(struct corpus_build *out, int *n, int max, const char *src, const char *file,
+                      const char *mode)
+{
+        struct corpus_build *b;
+
+        cr_assert_lt(*n, max, "more corpus builds than %d", max);
+        b = &out[(*n)++];
+        snprintf(b->src, sizeof(b->src), "%s", src);
+        snprintf(b->file, sizeof(b->file), "%s", file);
+        snprintf(b->stem, sizeof(b->stem), "%.*s", (int)strcspn(file, "."), file);
+        b->mode = mode;
+}
+
+/* The NASM scenarios: variants x modes, NAME[_variant][_p32|_l64].bin. */
+static void nasm_builds(struct corpus_build *out, int *n, int max)
+{
+        static const struct {
+                const char *mode, *suffix;
+        } modes[] = {{"real", ""}, {"protected", "_p32"}, {"long", "_l64"}};
+        char dir[600];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "%s/guests/corpus", HV_SOURCE_DIR);
+        d = opendir(dir);
+        cr_assert_not_null(d, "%s", dir);
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                char src[1024], vnames[2][32], *run, *variants, *modelist;
+                int nv = 0;
+
+                if (len < 5 || strcmp(de->d_name + len - 4, ".asm"))
+                        continue;
+                snprintf(src, sizeof(src), "%s/%s", dir, de->d_name);
+                run = corpus_source_line(src, "corpus-run");
+                if (!run)
+                        continue; /* not a scenario (the stress guests have their own tests) */
+                free(run);
+                variants = corpus_source_line(src, "variants");
+                if (variants) {
+                        char *save = NULL;
+
+                        for (char *v = strtok_r(variants, " ", &save); v && nv < 2;
+                             v = strtok_r(NULL, " ", &save))
+                                snprintf(vnames[nv++], sizeof(vnames[0]), "_%.30s", v);
+                        free(variants);
+                } else {
+                        vnames[nv++][0] = 0;
+                }
+                modelist = corpus_source_line(src, "modes");
+                for (int v = 0; v < nv; v++) {
+                        for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+                                char file[160];
+
+                                if (m && (!modelist || !strstr(modelist, modes[m].mode)))
+                                        continue;
+                                snprintf(file, sizeof(file), "%.*s%.31s%s.bin", (int)(len - 4),
+                                         de->d_name, vnames[v], modes[m].suffix);
+                                add_build(out, n, max, src, file, modes[m].mode);
+                        }
+                }
+                free(modelist);
+        }
+        closedir(d);
+}
+
+/* The C scenarios: NAME_32.elf / NAME_64.elf by their "// bits:" line. */
+static void c_builds(struct corpus_build *out, int *n, int max)
+{
+        char dir[600];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "%s/guests/c", HV_SOURCE_DIR);
+        d = opendir(dir);
+        cr_assert_not_null(d, "%s", dir);
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                char src[1024], *run, *bits;
+
+                if (len < 3 || strcmp(de->d_name + len - 2, ".c"))
+                        continue;
+                snprintf(src, sizeof(src), "%s/%s", dir, de->d_name);
+                run = corpus_source_line(src, "corpus-run");
+                if (!run)
+                        continue;
+                free(run);
+                bits = corpus_source_line(src, "bits");
+                cr_assert_not_null(bits, "%s says its bits", src);
+                for (unsigned b = 32; b <= 64; b += 32) {
+                        char file[160];
+
+                        if (!strstr(bits, b == 32 ? "32" : "64"))
+                                continue;
+                        if (strstr(bits, "32") && strstr(bits, "64"))
+                                snprintf(file, sizeof(file), "%.*s_%u.elf", (int)(len - 2),
+                                         de->d_name, b);
+                        else
+                                snprintf(file, sizeof(file), "%.*s.elf", (int)(len - 2), de->d_name);
+                        add_build(out, n, max, src, file, b == 32 ? "protected" : "long");
+                }
+                free(bits);
+        }
+        closedir(d);
+}
+
+int corpus_builds(struct corpus_build *out, int max)
+{
+        int n = 0;
+
+        nasm_builds(out, &n, max);
+        c_builds(out, &n, max);
+        cr_assert_geq(n, 30, "the corpus has its scenarios (found %d builds)", n);
+        return n;
+}
+
+void corpus_record(const char *backend, const struct corpus_build *b, const char *const *extra,
+                   const char *opts, struct hv_proc *p, struct hv_trace *t,
+                   struct check_result *res)
+{
+        const char *args[64];
+        char store[2048];
+        int n = 0;
+
+        args[n++] = "--backend";
+        args[n++] = backend;
+        args[n++] = "--mode";
+        args[n++] = b->mode;
+        for (; extra && *extra; extra++)
+                args[n++] = *extra;
+        build_args(b->stem, opts, args + n, 60 - n, store, sizeof(store));
+        hv_record(b->file, args, t, p);
+        cr_assert_eq(check_trace(hv_tmp("rec.zst"), res), 0, "%s on %s: %s", b->file, backend,
+                     res->error);
+}
+
+bool corpus_delivered_at(const struct hv_trace *t, uint64_t pc)
+{
+        for (size_t i = 0; i < t->ndelivers; i++)
+                if (t->delivers[i].cs_base + t->delivers[i].ip == pc)
+                        return true;
+        return false;
+}
+
+bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct hv_proc *p,
+                           const struct hv_trace *t, const struct check_result *res)
+{
+        const struct trace_exit *last;
+
+        if (strncmp(backend, "kvm", 3) || strcmp(mode, "protected") || !t->nexits ||
+            t->end.why != TRACE_END_CRASH)
+                return false;
+        last = &t->exits[t->nexits - 1].e;
+        if (last->reason != TRACE_EXIT_INTERNAL || last->u.internal.internal.suberror != 1 ||
+            !last->insn_len || (last->insn[0] != 0xcf && last->insn[0] != 0xcd))
+                return false;
+        cr_assert_eq(p->status, 3, "a crash is exit status 3");
+        cr_assert(res->have_end && res->end_why == TRACE_END_CRASH, "check reports the crash");
+        cr_assert(strstr(res->end_message, "emulation failure"), "%s", res->end_message);
+        return true;
+}
+
+void corpus_all_clean(const char *backend)
+{
+        static struct corpus_build b[CORPUS_MAX_BUILDS];
+        int n = corpus_builds(b, CORPUS_MAX_BUILDS), limited = 0;
+
+        for (int i = 0; i < n; i++) {
+                char *opts = corpus_source_line(b[i].src, "corpus-run");
+                struct check_result res;
+                struct hv_trace t;
+                struct hv_proc p;
+
+                corpus_record(backend, &b[i], NULL, opts, &p, &t, &res);
+                cr_assert_gt(res.deliveries, 0, "%s on %s: deliveries were checked", b[i].file,
+                             backend);
+                if (corpus_kvm_iret_limit(backend, b[i].mode, &p, &t, &res))
+                        limited++;
+                else
+                        cr_assert_eq(p.status, 0,
+                                     "%s on %s: the guest took its interrupt and exited 0 "
+                                     "(status %d: %s)",
+                                     b[i].file, backend, p.status, p.err);
+                cr_assert_eq(res.nviolations, 0, "%s on %s: %zu violations under its default policy",
+                             b[i].file, backend, res.nviolations);
+                cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", b[i].file);
+                cr_assert_eq(res.nundetermined, 0, "%s on %s: undetermined", b[i].file, backend);
+                check_result_free(&res);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+                free(opts);
+        }
+        cr_log_info("%d corpus builds clean on %s under its default policy (%d stopped at the "
+                    "32-bit IRET limit)",
+                    n, backend, limited);
+}
+
+void corpus_all_eager_exact(const char *backend)
+{
+        static const char *const eager[] = {"--single-step", "--inject", "eager", NULL};
+        static struct corpus_build b[CORPUS_MAX_BUILDS];
+        int n = corpus_builds(b, CORPUS_MAX_BUILDS);
+
+        for (int i = 0; i < n; i++) {
+                char *opts = corpus_source_line(b[i].src, "corpus-eager");
+                struct corpus_labels shadowed, clean;
+                int hits[CORPUS_MAX_LABELS] = {0};
+                const char *file = b[i].file;
+                struct check_result res;
+                struct hv_trace t;
+                struct hv_proc p;
+
+                corpus_labels(b[i].stem, "shadowed_", &shadowed);
+                corpus_labels(b[i].stem, "noshadow_", &clean);
+                corpus_record(backend, &b[i], eager, opts, &p, &t, &res);
+                free(opts);
+                cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", file);
+                for (size_t v = 0; v < res.nviolations; v++) {
+                        const struct check_finding *f = &res.violations[v];
+                        int found = -1;
+
+                        cr_assert(f->rule == RULE_STI_SHADOW || f->rule == RULE_MOVSS_SHADOW,
+                                  "%s: unexpected %s at 0x%llx", file, check_rule_name(f->rule),
+                                  (unsigned long long)f->pc);
+                        for (int s = 0; s < shadowed.n; s++)
+                                if (shadowed.addr[s] == f->pc)
+                                        found = s;
+                        cr_assert_geq(found, 0, "%s: violation at 0x%llx is not a shadowed_ label",
+                                      file, (unsigned long long)f->pc);
+                        hits[found]++;
+                }
+                /* Where the backend stopped early, what it recorded must still agree. */
+                if (corpus_kvm_iret_limit(backend, b[i].mode, &p, &t, &res)) {
+                        cr_log_info("%s: %s ended at a 32-bit IRET after %zu violation(s), all at "
+                                    "shadowed labels",
+                                    file, backend, res.nviolations);
+                        goto next;
+                }
+                /* Otherwise the guest ran to its end (an interrupt taken inside STI; HLT's
+                 * shadow leaves the HLT nothing to wake it: a halt). */
+                cr_assert(t.end.why == TRACE_END_GUEST_EXIT || t.end.why == TRACE_END_HALT,
+                          "%s: ended %s, status %d: %s", file, trace_end_why_name(t.end.why),
+                          p.status, p.err);
+                for (int s = 0; s < shadowed.n; s++)
+                        cr_assert_gt(hits[s], 0, "%s: no violation at %s (0x%llx)", file,
+                                     shadowed.name[s], (unsigned long long)shadowed.addr[s]);
+                for (int c = 0; c < clean.n; c++) {
+                        cr_assert(corpus_delivered_at(&t, clean.addr[c]),
+                                  "%s: no interrupt landed at %s", file, clean.name[c]);
+                        for (size_t v = 0; v < res.nviolations; v++)
+                                cr_assert_neq(res.violations[v].pc, clean.addr[c], "%s: %s", file,
+                                              clean.name[c]);
+                        for (size_t u = 0; u < res.nundetermined; u++)
+                                cr_assert_neq(res.undetermined[u].pc, clean.addr[c],
+                                              "%s: %s undetermined", file, clean.name[c]);
+                }
+                /* hvreplay check exits 1 exactly when there are violations. */
+                if (shadowed.n)
+                        cr_assert_gt(res.nviolations, 0, "%s", file);
+                else
+                        cr_assert_eq(res.nviolations, 0, "%s: a no-shadow guest", file);
+next:
+                check_result_free(&res);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+void corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,
+                   struct check_result *res)
+{
+        const char *args[] = {"--kick", "20:0x30", "--inject", policy, "--seed", "1",
+                              "--timeout", "600", NULL};
+        struct corpus_build b = {0};
+        struct hv_trace t;
+        struct hv_proc p;
+
+        snprintf(b.file, sizeof(b.file), "%s", file);
+        snprintf(b.stem, sizeof(b.stem), "%.*s", (int)strcspn(file, "."), file);
+        b.mode = mode;
+        corpus_record(backend, &b, args, NULL, &p, &t, res);
+        cr_assert_eq(p.status, 0, "%s on %s: the stress guest counted its deliveries and exited 0: %s",
+                     file, backend, p.err);
+        cr_assert_geq(res->deliveries, 20000);
+        cr_assert(t.hdr.h.flags & TRACE_HDR_KICKS);
+        cr_log_info("%s on %s, %s: %llu exits, %llu deliveries, %zu violations, %zu undetermined",
+                    file, backend, policy, (unsigned long long)t.nexits,
+                    (unsigned long long)res->deliveries, res->nviolations, res->nundetermined);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+void corpus_stress_eager_exact(const char *backend, const char *file, const char *mode)
+{
+        struct corpus_labels shadowed;
+        struct check_result res;
+        char stem[160];
+
+        snprintf(stem, sizeof(stem), "%.*s", (int)strcspn(file, "."), file);
+        corpus_labels(stem, "shadowed_", &shadowed);
+        cr_assert_geq(shadowed.n, 2, "%s has its shadows", file);
+        corpus_stress(backend, file, mode, "eager", &res);
+        cr_assert_gt(res.nviolations, 0, "an eager VMM under kicks lands in shadows");
+        for (size_t v = 0; v < res.nviolations; v++) {
+                const struct check_finding *f = &res.violations[v];
+                bool at_shadow = false;
+
+                cr_assert(f->rule == RULE_STI_SHADOW || f->rule == RULE_MOVSS_SHADOW,
+                          "%s: unexpected %s at 0x%llx", file, check_rule_name(f->rule),
+                          (unsigned long long)f->pc);
+                for (int s = 0; s < shadowed.n; s++)
+                        at_shadow |= shadowed.addr[s] == f->pc;
+                cr_assert(at_shadow, "%s: violation at 0x%llx", file, (unsigned long long)f->pc);
+        }
+        cr_assert_gt(res.by_rule[RULE_STI_SHADOW], 0);
+        cr_assert_gt(res.by_rule[RULE_MOVSS_SHADOW], 0);
+        cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0);
+        check_result_free(&res);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interrupt-shadow corpus as tests see it, shared by every backend's
+ * suite: the NASM scenarios (guests/corpus/NAME.asm, "; corpus-run:" lines,
+ * variants and modes) and the C scenarios (guests/c/NAME.c, "// corpus-run:"
+ * and "// bits:" lines), their builds, their labels from the symbol maps,
+ * and the checks every backend must pass.
+ */
+#ifndef HVTEST_CORPUS_H
+#define HVTEST_CORPUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../src/replay/check.h"
+#include "helpers.h"
+
+#define CORPUS_MAX_LABELS 16
+#define CORPUS_MAX_BUILDS 128
+
+struct corpus_labels {
+        char name[CORPUS_MAX_LABELS][64];
+        uint64_t addr[CORPUS_MAX_LABELS];
+        int n;
+};
+
+/* One build of a scenario: a file in build/guests and the mode it runs in. */
+struct corpus_build {
+        char src[1024]; /* the scenario's source */
+        char file[160]; /* NAME_in_p32.bin, movss_c_64.elf, ... */
+        char stem[160]; /* the symbol map's name: file without its extension */
+        const char *mode; /* hvrec --mode */
+};
+
+/* Every build of every scenario; the count.  Fails the test if there are none. */
+int corpus_builds(struct corpus_build *out, int max);
+
+/* The symbols of a build's map whose names start with prefix (local labels excluded). */
+void corpus_labels(const char *stem, const char *prefix, struct corpus_labels *l);
+
+/* The value of a "; KEY:" or "// KEY:" line of a source (malloc'd), or NULL. */
+char *corpus_source_line(const char *src, const char *key);
+
+/*
+ * Record a build on `backend` with `extra` options then the source's `opts`
+ * ({label} replaced by its address), and check the trace into *res.
+ */
+void corpus_record(const char *backend, const struct corpus_build *b, const char *const *extra,
+                   const char *opts, struct hv_proc *p, struct hv_trace *t,
+                   struct check_result *res);
+
+/* Whether the guest's probe reported an interrupt that interrupted linear address pc. */
+bool corpus_delivered_at(const struct hv_trace *t, uint64_t pc);
+
+/*
+ * This machine's KVM (kvm_pvm) cannot emulate IRET or INT in 32-bit
+ * protected mode: the run ends there with an internal error.  True when a
+ * KVM run of a protected-mode build ended exactly that way (and the check
+ * says so); the one outcome accepted instead of the full scenario.
+ */
+bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct hv_proc *p,
+                           const struct hv_trace *t, const struct check_result *res);
+
+/* Every build checks clean on `backend` under its default policy. */
+void corpus_all_clean(const char *backend);
+
+/*
+ * With --single-step --inject eager, every build's violations are exactly at
+ * its shadowed_* labels (each of them), never at a noshadow_* label, which
+ * does get its interrupt.
+ */
+void corpus_all_eager_exact(const char *backend);
+
+/*
+ * The stress guest `file` in `mode` under --kick 20:0x30 and `policy` until
+ * it counts its 20,000 deliveries; checked into *res.
+ */
+void corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,
+                   struct check_result *res);
+
+/* The eager stress run: violations, all of them at the build's shadowed labels. */
+void corpus_stress_eager_exact(const char *backend, const char *file, const char *mode);
+
+#endif
