@@ -1,11 +1,12 @@
 # hvtrace: a thin wrapper around CMake.  The two commands the README opens with:
 #   make demo   install what is missing, build, record the demo guest on KVM, analyse it
-#   make test   install what is missing, build normally and with ASan+UBSan, run every test
+#   make test   install what is missing, build normally and with ASan+UBSan, run every test,
+#               then the plain suite again with /dev/kvm hidden (the emu backend only)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-build test-asan bench traces format clean
+.PHONY: all deps build demo test test-build test-asan test-nokvm bench traces format clean
 
 all: build
 
@@ -19,7 +20,7 @@ build: deps
 demo: build
 	@scripts/demo.sh $(BUILD)
 
-test: test-build test-asan
+test: test-build test-asan test-nokvm
 
 test-build: build
 	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
@@ -28,6 +29,9 @@ test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVTRACE_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V --timeout 2400 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
+
+test-nokvm: build
+	scripts/test-nokvm.sh $(BUILD)
 
 bench: build
 	@cmake --build $(BUILD) --target bench

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
 
 #include <criterion/criterion.h>
 
@@ -88,12 +91,20 @@ void hv_proc_free(struct hv_proc *p)
 bool hv_have_kvm(char *why, size_t len)
 {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        int version;
 
         if (fd < 0) {
                 snprintf(why, len, "/dev/kvm: %s", strerror(errno));
                 return false;
         }
+        /* Something at /dev/kvm that is not KVM (a test hiding it with /dev/null) is no KVM. */
+        version = ioctl(fd, KVM_GET_API_VERSION, 0);
         close(fd);
+        if (version != KVM_API_VERSION) {
+                snprintf(why, len, "/dev/kvm is not a KVM device (KVM_GET_API_VERSION: %s)",
+                         version < 0 ? strerror(errno) : "unexpected version");
+                return false;
+        }
         return true;
 }
 

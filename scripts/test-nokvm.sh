@@ -1,0 +1,22 @@
+#!/bin/sh
+# Run the test suite of BUILD as on a machine without KVM: /dev/kvm hidden
+# behind /dev/null in a private mount namespace.  Every test that needs KVM
+# must then be skipped with its reason, and the rest (the emu backend, the
+# trace library, the checker, the sample traces) must pass.
+# Usage: scripts/test-nokvm.sh BUILD
+set -eu
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+run="cd '$build' && ctest -V --timeout 1200 2>&1 | '$here/ctest-filter.sh'"
+if [ ! -e /dev/kvm ]; then
+        echo "test-nokvm: this machine has no /dev/kvm: running as is"
+        exec sh -c "$run"
+fi
+hide="mount --bind /dev/null /dev/kvm && $run"
+if unshare --mount true 2>/dev/null; then
+        exec unshare --mount sh -c "$hide"
+elif unshare --user --map-root-user --mount true 2>/dev/null; then
+        exec unshare --user --map-root-user --mount sh -c "$hide"
+fi
+echo "test-nokvm: cannot make a mount namespace here to hide /dev/kvm" >&2
+exit 1
