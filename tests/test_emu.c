@@ -609,3 +609,32 @@ Test(emu, exceptions_go_through_the_guest_idt)
                 hv_proc_free(&p);
         }
 }
+
+/* --irq VECTOR@exit:N and @every:N fire at exactly those exits (numbered from 0). */
+Test(emu, irq_triggers_at_exit_n_and_every_n)
+{
+        const char *args[] = {"--max-exits", "20", "--irq", "0x31@exit:5", "--irq",
+                              "0x32@every:7", "--seed", "7", NULL};
+        static const struct {
+                uint64_t seq;
+                uint8_t vector;
+        } want[] = {{5, 0x31}, {6, 0x32}, {13, 0x32}};
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_emu();
+        cr_assert_eq(emu_record("ioloop", args, &t, &p), 4, "%s", p.err);
+        cr_assert_eq(t.nexits, 20);
+        cr_assert_eq(t.hdr.h.seed, 7, "the seed is in the header");
+        cr_assert_eq(t.nraises, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < t.nraises; i++) {
+                cr_assert_eq(t.raises[i].seq, want[i].seq, "raise %zu at #%llu", i,
+                             (unsigned long long)t.raises[i].seq);
+                cr_assert_eq(t.raises[i].vector, want[i].vector);
+                cr_assert_eq(t.raises[i].source, TRACE_SRC_OPTION);
+        }
+        /* IF stays 0 in ioloop: nothing may be injected under the window policy. */
+        cr_assert_eq(t.ninjects, 0);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
