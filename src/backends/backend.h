@@ -56,7 +56,7 @@ struct backend_ops {
         const char *summary; /* one line for --backend help */
         unsigned caps;       /* TRACE_CAP_* */
 
-        /* Whether the backend can run on this machine; if not, why in `why`. */
+        /* Whether the backend can run on this machine: 0 and a detail, or -errno and why. */
         int (*probe)(char *why, size_t len);
         /* Create a VM with one vCPU and its RAM.  Returns 0 or -errno (why in `why`). */
         int (*create)(const struct backend_config *cfg, struct backend **out, char *why,

@@ -1808,7 +1808,7 @@ static int emu_probe(char *why, size_t len)
                 return -ENOMEM;
         err = open_engine(e, why, len);
         if (!err)
-                snprintf(why, len, "usable (%s)", e->version);
+                snprintf(why, len, "%s", e->version);
         emu_destroy(&e->base);
         return err;
 }

@@ -60,7 +60,7 @@ int kvm_probe(char *why, size_t len)
                 snprintf(why, len, "KVM lacks KVM_CAP_SYNC_REGS for regs, sregs and events");
                 err = -ENOTSUP;
         } else {
-                snprintf(why, len, "usable (%s)", kvm_flavour());
+                snprintf(why, len, "%s", kvm_flavour());
         }
         close(fd);
         return err;

@@ -21,7 +21,7 @@ static int irqchip_probe(char *why, size_t len)
 
         if (err)
                 return err;
-        snprintf(why, len, "usable (%s, in-kernel irqchip and PIT)", kvm_flavour());
+        snprintf(why, len, "%s, in-kernel irqchip and PIT", kvm_flavour());
         return 0;
 }
 
