@@ -47,9 +47,9 @@ static int die(const char *what)
 /* The bare loop: what KVM alone costs per exit on this guest. */
 static double bare_rate(const uint8_t *code, size_t len, uint64_t exits)
 {
-        struct kvm_userspace_memory_region region = {0};
+        struct kvm_userspace_memory_region region = { 0 };
         struct kvm_sregs sregs;
-        struct kvm_regs regs = {0};
+        struct kvm_regs regs = { 0 };
         struct kvm_run *run;
         uint8_t *mem;
         int kvm, vm, vcpu, size;
@@ -172,11 +172,11 @@ static uint8_t *read_guest(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"exits", required_argument, NULL, 'n'},
-                {"rounds", required_argument, NULL, 'r'},
-                {"trace", required_argument, NULL, 't'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+                { "exits", required_argument, NULL, 'n' },
+                { "rounds", required_argument, NULL, 'r' },
+                { "trace", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         uint64_t exits = 1000000;
         int rounds = 3, c;
@@ -207,7 +207,8 @@ int main(int argc, char **argv)
                 double b = bare_rate(code, len, exits), rbpe;
                 double h = hvrec_rate(argv[optind], argv[optind + 1], exits, trace, &rbpe);
 
-                printf("round %d: bare %.0f exits/s, hvrec %.0f exits/s (%.1f%%), %.2f bytes/exit\n",
+                printf("round %d: bare %.0f exits/s, hvrec %.0f exits/s (%.1f%%), %.2f "
+                       "bytes/exit\n",
                        i + 1, b, h, 100.0 * h / b, rbpe);
                 if (b > best_bare)
                         best_bare = b;

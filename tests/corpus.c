@@ -57,8 +57,8 @@ char *corpus_source_line(const char *src, const char *key)
 }
 
 /* Split options, replacing {label} with the label's address from the build's map. */
-static void build_args(const char *stem, const char *opts, const char **argv, int max,
-                       char *store, size_t store_len)
+static void build_args(const char *stem, const char *opts, const char **argv, int max, char *store,
+                       size_t store_len)
 {
         char *copy = strdup(opts ? opts : ""), *tok, *save = NULL;
         size_t used = 0;
@@ -73,10 +73,10 @@ static void build_args(const char *stem, const char *opts, const char **argv, in
 
                         cr_assert_not_null(close, "unclosed {label} in '%s'", tok);
                         snprintf(label, sizeof(label), "%.*s", (int)(close - open - 1), open + 1);
-                        used += (size_t)snprintf(out, store_len - used, "%.*s0x%llx%s",
-                                                 (int)(open - tok), tok,
-                                                 (unsigned long long)hv_sym(stem, label),
-                                                 close + 1) + 1;
+                        used += (size_t)snprintf(
+                                        out, store_len - used, "%.*s0x%llx%s", (int)(open - tok),
+                                        tok, (unsigned long long)hv_sym(stem, label), close + 1) +
+                                1;
                 } else {
                         used += (size_t)snprintf(out, store_len - used, "%s", tok) + 1;
                 }
@@ -105,7 +105,7 @@ static void nasm_builds(struct corpus_build *out, int *n, int max)
 {
         static const struct {
                 const char *mode, *suffix;
-        } modes[] = {{"real", ""}, {"protected", "_p32"}, {"long", "_l64"}};
+        } modes[] = { { "real", "" }, { "protected", "_p32" }, { "long", "_l64" } };
         char dir[600];
         struct dirent *de;
         DIR *d;
@@ -185,7 +185,8 @@ static void c_builds(struct corpus_build *out, int *n, int max)
                                 snprintf(file, sizeof(file), "%.*s_%u.elf", (int)(len - 2),
                                          de->d_name, b);
                         else
-                                snprintf(file, sizeof(file), "%.*s.elf", (int)(len - 2), de->d_name);
+                                snprintf(file, sizeof(file), "%.*s.elf", (int)(len - 2),
+                                         de->d_name);
                         add_build(out, n, max, src, file, b == 32 ? "protected" : "long");
                 }
                 free(bits);
@@ -270,8 +271,9 @@ void corpus_all_clean(const char *backend)
                                      "%s on %s: the guest took its interrupt and exited 0 "
                                      "(status %d: %s)",
                                      b[i].file, backend, p.status, p.err);
-                cr_assert_eq(res.nviolations, 0, "%s on %s: %zu violations under its default policy",
-                             b[i].file, backend, res.nviolations);
+                cr_assert_eq(res.nviolations, 0,
+                             "%s on %s: %zu violations under its default policy", b[i].file,
+                             backend, res.nviolations);
                 cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", b[i].file);
                 cr_assert_eq(res.nundetermined, 0, "%s on %s: undetermined", b[i].file, backend);
                 check_result_free(&res);
@@ -286,14 +288,14 @@ void corpus_all_clean(const char *backend)
 
 void corpus_all_eager_exact(const char *backend)
 {
-        static const char *const eager[] = {"--single-step", "--inject", "eager", NULL};
+        static const char *const eager[] = { "--single-step", "--inject", "eager", NULL };
         static struct corpus_build b[CORPUS_MAX_BUILDS];
         int n = corpus_builds(b, CORPUS_MAX_BUILDS);
 
         for (int i = 0; i < n; i++) {
                 char *opts = corpus_source_line(b[i].src, "corpus-eager");
                 struct corpus_labels shadowed, clean;
-                int hits[CORPUS_MAX_LABELS] = {0};
+                int hits[CORPUS_MAX_LABELS] = { 0 };
                 const char *file = b[i].file;
                 struct check_result res;
                 struct hv_trace t;
@@ -348,7 +350,7 @@ void corpus_all_eager_exact(const char *backend)
                         cr_assert_gt(res.nviolations, 0, "%s", file);
                 else
                         cr_assert_eq(res.nviolations, 0, "%s: a no-shadow guest", file);
-next:
+        next:
                 check_result_free(&res);
                 hv_trace_free(&t);
                 hv_proc_free(&p);
@@ -358,9 +360,9 @@ next:
 void corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,
                    struct check_result *res)
 {
-        const char *args[] = {"--kick", "20:0x30", "--inject", policy, "--seed", "1",
-                              "--timeout", "600", NULL};
-        struct corpus_build b = {0};
+        const char *args[] = { "--kick", "20:0x30",   "--inject", policy, "--seed",
+                               "1",      "--timeout", "600",      NULL };
+        struct corpus_build b = { 0 };
         struct hv_trace t;
         struct hv_proc p;
 
@@ -368,8 +370,9 @@ void corpus_stress(const char *backend, const char *file, const char *mode, cons
         snprintf(b.stem, sizeof(b.stem), "%.*s", (int)strcspn(file, "."), file);
         b.mode = mode;
         corpus_record(backend, &b, args, NULL, &p, &t, res);
-        cr_assert_eq(p.status, 0, "%s on %s: the stress guest counted its deliveries and exited 0: %s",
-                     file, backend, p.err);
+        cr_assert_eq(p.status, 0,
+                     "%s on %s: the stress guest counted its deliveries and exited 0: %s", file,
+                     backend, p.err);
         cr_assert_geq(res->deliveries, 20000);
         cr_assert(t.hdr.h.flags & TRACE_HDR_KICKS);
         cr_log_info("%s on %s, %s: %llu exits, %llu deliveries, %zu violations, %zu undetermined",

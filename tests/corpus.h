@@ -26,9 +26,9 @@ struct corpus_labels {
 
 /* One build of a scenario: a file in build/guests and the mode it runs in. */
 struct corpus_build {
-        char src[1024]; /* the scenario's source */
-        char file[160]; /* NAME_in_p32.bin, movss_c_64.elf, ... */
-        char stem[160]; /* the symbol map's name: file without its extension */
+        char src[1024];   /* the scenario's source */
+        char file[160];   /* NAME_in_p32.bin, movss_c_64.elf, ... */
+        char stem[160];   /* the symbol map's name: file without its extension */
         const char *mode; /* hvrec --mode */
 };
 

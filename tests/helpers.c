@@ -61,7 +61,7 @@ int hv_run(const char *const *argv, struct hv_proc *p)
         close(out[1]);
         close(err[1]);
         for (int open_fds = 2; open_fds;) {
-                struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+                struct pollfd fds[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
 
                 if (poll(fds, 2, -1) < 0 && errno != EINTR)
                         break;
@@ -108,10 +108,10 @@ bool hv_have_kvm(char *why, size_t len)
         return true;
 }
 
-#define GROW(arr, n)                                                                               \
-        do {                                                                                       \
-                if (((n) & ((n)-1)) == 0)                                                          \
-                        (arr) = realloc((arr), ((n) ? (n)*2 : 1) * sizeof(*(arr)));                \
+#define GROW(arr, n)                                                                \
+        do {                                                                        \
+                if (((n) & ((n)-1)) == 0)                                           \
+                        (arr) = realloc((arr), ((n) ? (n)*2 : 1) * sizeof(*(arr))); \
         } while (0)
 
 int hv_trace_load(const char *path, struct hv_trace *t)
@@ -233,7 +233,8 @@ uint64_t hv_sym(const char *guest, const char *name)
                 char sym[256];
                 unsigned long long real, virt;
 
-                if (sscanf(line, " %llx %llx %255s", &real, &virt, sym) == 3 && !strcmp(sym, name)) {
+                if (sscanf(line, " %llx %llx %255s", &real, &virt, sym) == 3 &&
+                    !strcmp(sym, name)) {
                         fclose(f);
                         return virt;
                 }
@@ -279,7 +280,8 @@ const char *hv_tmp(const char *name)
         char *b = bufs[slot++ % 4];
 
         if (!dir[0]) {
-                snprintf(dir, sizeof(dir), "%s/hvtest-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+                snprintf(dir, sizeof(dir), "%s/hvtest-XXXXXX",
+                         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
                 cr_assert_not_null(mkdtemp(dir), "mkdtemp");
         }
         snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
@@ -318,8 +320,8 @@ const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t 
 
         cr_assert_not_null(f, "%s", path);
         if (bits == 64) {
-                Elf64_Ehdr eh = {0};
-                Elf64_Phdr ph = {0};
+                Elf64_Ehdr eh = { 0 };
+                Elf64_Phdr ph = { 0 };
 
                 memcpy(eh.e_ident, ELFMAG, SELFMAG);
                 eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -341,8 +343,8 @@ const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t 
                 fwrite(&eh, sizeof(eh), 1, f);
                 fwrite(&ph, sizeof(ph), 1, f);
         } else {
-                Elf32_Ehdr eh = {0};
-                Elf32_Phdr ph = {0};
+                Elf32_Ehdr eh = { 0 };
+                Elf32_Phdr ph = { 0 };
 
                 memcpy(eh.e_ident, ELFMAG, SELFMAG);
                 eh.e_ident[EI_CLASS] = ELFCLASS32;
@@ -370,7 +372,6 @@ const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t 
 }
 
 /* ---- a strict little JSON checker -------------------------------------------- */
-
 
 const char *hv_json_ws(const char *s)
 {
@@ -473,4 +474,3 @@ void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const c
         cr_assert_eq(strncmp(p->err, prog, strlen(prog)), 0, "prefixed '%s': %s", prog, p->err);
         cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
 }
-

@@ -11,9 +11,9 @@
 
 /* Output of a child process. */
 struct hv_proc {
-        int status;   /* exit status, or 128+signal */
-        char *out;    /* stdout, NUL-terminated */
-        char *err;    /* stderr, NUL-terminated */
+        int status; /* exit status, or 128+signal */
+        char *out;  /* stdout, NUL-terminated */
+        char *err;  /* stderr, NUL-terminated */
 };
 
 /* Run argv (NULL-terminated) and capture its output.  Returns 0 or -errno. */
@@ -24,11 +24,11 @@ void hv_proc_free(struct hv_proc *p);
 bool hv_have_kvm(char *why, size_t len);
 
 /* Skip the calling test, with the reason, when /dev/kvm is missing. */
-#define HV_REQUIRE_KVM()                                                                           \
-        do {                                                                                       \
-                char why_[256];                                                                    \
-                if (!hv_have_kvm(why_, sizeof(why_)))                                              \
-                        cr_skip_test("needs /dev/kvm: %s", why_);                                  \
+#define HV_REQUIRE_KVM()                                          \
+        do {                                                      \
+                char why_[256];                                   \
+                if (!hv_have_kvm(why_, sizeof(why_)))             \
+                        cr_skip_test("needs /dev/kvm: %s", why_); \
         } while (0)
 
 /* One exit with its I/O data copied (traces outlive the reader's buffers). */
@@ -39,8 +39,8 @@ struct hv_exit {
 
 /* A whole trace in memory. */
 struct hv_trace {
-        int read_err;    /* what trace_reader_next ended with */
-        char *message;   /* trace_reader_message at the end */
+        int read_err;  /* what trace_reader_next ended with */
+        char *message; /* trace_reader_message at the end */
         struct trace_header hdr;
         uint64_t hdr_flags;
         struct hv_exit *exits;
@@ -57,7 +57,7 @@ struct hv_trace {
         bool have_end;
         struct trace_disk_end end;
         char end_msg[256];
-        uint8_t *mem;  /* initial memory image, header mem_size bytes */
+        uint8_t *mem; /* initial memory image, header mem_size bytes */
         uint64_t mem_size;
         size_t nrecords;
 };

@@ -28,7 +28,7 @@
 #include "../src/disasm/disasm.h"
 #include "corpus.h"
 
-#define VECTOR     0x30
+#define VECTOR 0x30
 
 static const struct hv_exit *last_exit(const struct hv_trace *t)
 {
@@ -111,8 +111,7 @@ static bool is_iret(const uint8_t *bytes, size_t len, unsigned bits)
  * exit is an internal error (emulation failure) at the runtime's IRET.
  * Anything else than that limit or a normal end fails the test.
  */
-static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t,
-                                const struct hv_proc *p)
+static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t, const struct hv_proc *p)
 {
         const struct hv_exit *x;
 
@@ -153,8 +152,8 @@ static void assert_hello_delivery(const char *stem, const struct hv_trace *t, un
         cr_assert_eq(d->cs, bits == 64 ? 0x18 : 0x08, "hvrec's code selector");
         /* STI; HLT: the interrupt may only land after the HLT. */
         cr_assert_gt(d->cs_base + d->ip, hlt);
-        cr_assert_eq(d->cs_base + d->ip, resume, "%s: delivered at 0x%llx, not after the HLT",
-                     stem, (unsigned long long)(d->cs_base + d->ip));
+        cr_assert_eq(d->cs_base + d->ip, resume, "%s: delivered at 0x%llx, not after the HLT", stem,
+                     (unsigned long long)(d->cs_base + d->ip));
         cr_assert(d->flags & 0x200, "IF was set when it was taken");
 }
 
@@ -227,8 +226,9 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
         } else {
                 char msg[256];
 
-                snprintf(msg, sizeof(msg), "%shello32: interrupt 0x30 taken at 0x%llx, 1 time, bye\n",
-                         line1, (unsigned long long)hv_sym("hello32", "hv_idle_resume"));
+                snprintf(msg, sizeof(msg),
+                         "%shello32: interrupt 0x30 taken at 0x%llx, 1 time, bye\n", line1,
+                         (unsigned long long)hv_sym("hello32", "hv_idle_resume"));
                 cr_assert_eq(p.status, 42, "status 42 or the kvm limit, not %d: %s", p.status,
                              p.err);
                 cr_assert_str_eq(t.console, msg);
@@ -242,7 +242,7 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
 
 Test(cguest, exception_without_handler_is_reported_and_exits_0xee)
 {
-        static const char *const stems[] = {"fault_32", "fault_64"};
+        static const char *const stems[] = { "fault_32", "fault_64" };
 
         HV_REQUIRE_KVM();
         for (unsigned i = 0; i < 2; i++) {
@@ -256,8 +256,8 @@ Test(cguest, exception_without_handler_is_reported_and_exits_0xee)
                          "fault: executing ud2\n"
                          "hvrt: exception 6 (#UD invalid opcode), error code 0x0, at 0x%x:0x%llx\n",
                          is64 ? 0x18 : 0x08, (unsigned long long)hv_sym(stems[i], "fault_here"));
-                cr_assert_eq(hv_record(elf, NULL, &t, &p), 0xEE, "%s: status %d: %s", elf,
-                             p.status, p.err);
+                cr_assert_eq(hv_record(elf, NULL, &t, &p), 0xEE, "%s: status %d: %s", elf, p.status,
+                             p.err);
                 cr_assert_str_eq(t.console, msg, "%s", elf);
                 cr_assert_eq(t.ndelivers, 0, "%s: exception stubs do not probe", elf);
                 hv_trace_free(&t);

@@ -147,7 +147,7 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
                          unsigned policy, const uint8_t *code, size_t code_len,
                          const struct trace_writer_opts *opts)
 {
-        static const char *const argv[] = {"hvrec", "run", "test_check"};
+        static const char *const argv[] = { "hvrec", "run", "test_check" };
         struct trace_header h;
         int err;
 
@@ -162,16 +162,16 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
 
         if (!longmode) {
                 /* IVT entry 0x30 -> 0000:HANDLER; handler: out 0xe2, al; iret */
-                uint16_t ivt[2] = {(uint16_t)HANDLER, 0};
-                static const uint8_t handler[] = {0xe6, 0xe2, 0xcf};
+                uint16_t ivt[2] = { (uint16_t)HANDLER, 0 };
+                static const uint8_t handler[] = { 0xe6, 0xe2, 0xcf };
 
                 memcpy(t->mem + VEC * 4, ivt, sizeof(ivt));
                 memcpy(t->mem + HANDLER, handler, sizeof(handler));
         } else {
                 /* Identity map of the first 2 MiB with one 2 MiB page. */
                 uint64_t pml4e = PDPT | 3, pdpte = PD | 3, pde = 0 | 0x83;
-                static const uint8_t handler[] = {0xe6, 0xe2, 0x48, 0xcf}; /* ...; iretq */
-                uint8_t gate[16] = {0};
+                static const uint8_t handler[] = { 0xe6, 0xe2, 0x48, 0xcf }; /* ...; iretq */
+                uint8_t gate[16] = { 0 };
 
                 memcpy(t->mem + PML4, &pml4e, 8);
                 memcpy(t->mem + PDPT, &pdpte, 8);
@@ -288,7 +288,7 @@ static uint64_t tb_io(struct tb *t, uint64_t rip, uint64_t rflags, uint32_t intr
                       int dir)
 {
         static uint8_t al;
-        struct trace_disk_io io = {.port = port, .size = 1, .dir = (uint8_t)dir, .count = 1};
+        struct trace_disk_io io = { .port = port, .size = 1, .dir = (uint8_t)dir, .count = 1 };
 
         al = (uint8_t)t->st.gpr[TRACE_F_RAX];
         return tb_exit_full(t, TRACE_EXIT_IO, rip, rflags, intr, &io, &al);
@@ -361,10 +361,10 @@ static uint64_t tb_interrupt(struct tb *t, unsigned policy, uint64_t ip)
 static void tb_close(struct tb *t, bool end)
 {
         if (end) {
-                struct trace_disk_end e = {.exits = t->seq,
-                                           .wall_ns = t->time,
-                                           .last_rip = t->st.rip,
-                                           .why = TRACE_END_GUEST_EXIT};
+                struct trace_disk_end e = { .exits = t->seq,
+                                            .wall_ns = t->time,
+                                            .last_rip = t->st.rip,
+                                            .why = TRACE_END_GUEST_EXIT };
 
                 cr_assert_eq(trace_write_end(t->w, &e, "guest exited with status 0"), 0);
         }
@@ -466,7 +466,7 @@ static void expect_undetermined(const struct check_result *r, size_t i, unsigned
 /* ---- 1. sti-shadow ------------------------------------------------------------------ */
 
 /* 1000 cli; 1001 sti; 1002 inc ax; 1003 jmp $ */
-static const uint8_t cli_sti_inc[] = {0xfa, 0xfb, 0x40, 0xeb, 0xfe};
+static const uint8_t cli_sti_inc[] = { 0xfa, 0xfb, 0x40, 0xeb, 0xfe };
 
 Test(check, sti_shadow_static)
 {
@@ -500,7 +500,7 @@ Test(check, sti_shadow_static)
 Test(check, sti_with_if_set_is_legal)
 {
         /* 1000 sti; 1001 nop; 1002 sti; 1003 inc ax; 1004 jmp $ */
-        static const uint8_t code[] = {0xfb, 0x90, 0xfb, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0xfb, 0x90, 0xfb, 0x40, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -524,7 +524,7 @@ Test(check, sti_with_if_set_is_legal)
 Test(check, sti_if_unknown_from_entry)
 {
         /* 1000 sti (the entry: nothing before it); 1001 inc ax; 1002 jmp $ */
-        static const uint8_t code[] = {0xfb, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0xfb, 0x40, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -545,7 +545,7 @@ Test(check, sti_if_unknown_from_entry)
 Test(check, sti_if_unknown_after_popf)
 {
         /* 1000 cli; 1001 popf; 1002 sti; 1003 inc ax; 1004 jmp $: the CLI is hidden by POPF */
-        static const uint8_t code[] = {0xfa, 0x9d, 0xfb, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0xfa, 0x9d, 0xfb, 0x40, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -585,7 +585,7 @@ static void movss_case(const char *name, const uint8_t *code, size_t len, uint64
 Test(check, mov_ss_shadow)
 {
         /* 1000 nop; 1001 mov ss, ax; 1003 inc ax; 1004 jmp $ */
-        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0x90, 0x8e, 0xd0, 0x40, 0xeb, 0xfe };
 
         movss_case("movss.zst", code, sizeof(code), 0x1003, 0x1001);
 }
@@ -593,7 +593,7 @@ Test(check, mov_ss_shadow)
 Test(check, pop_ss_shadow)
 {
         /* 1000 nop; 1001 pop ss; 1002 inc ax; 1003 jmp $ */
-        static const uint8_t code[] = {0x90, 0x17, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0x90, 0x17, 0x40, 0xeb, 0xfe };
 
         movss_case("popss.zst", code, sizeof(code), 0x1002, 0x1001);
 }
@@ -601,7 +601,7 @@ Test(check, pop_ss_shadow)
 Test(check, second_ss_load_is_a_note)
 {
         /* 1000 nop; 1001 mov ss, ax; 1003 mov ss, ax; 1005 inc ax; 1006 jmp $ */
-        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x8e, 0xd0, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0x90, 0x8e, 0xd0, 0x8e, 0xd0, 0x40, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -630,7 +630,7 @@ Test(check, second_ss_load_is_a_note)
 Test(check, if_clear)
 {
         /* 1000 cli; 1001 inc ax; 1002 jmp $ */
-        static const uint8_t code[] = {0xfa, 0x40, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0xfa, 0x40, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -653,7 +653,7 @@ Test(check, if_clear)
 /* ---- 6. several predecessors; single-step resolves them ----------------------------------- */
 
 /* 1000 cli; 1001 sti; 1002 inc ax; 1003 jmp 1002 */
-static const uint8_t sti_loop[] = {0xfa, 0xfb, 0x40, 0xeb, 0xfd};
+static const uint8_t sti_loop[] = { 0xfa, 0xfb, 0x40, 0xeb, 0xfd };
 
 Test(check, several_predecessors)
 {
@@ -721,7 +721,7 @@ Test(check, single_step_previous_was_sti)
 /* ---- 7. a pending IN -------------------------------------------------------------------- */
 
 /* 1000 cli; 1001 sti; 1002 in al, 0x61; 1004 inc ax; 1005 jmp $ */
-static const uint8_t sti_in[] = {0xfa, 0xfb, 0xe4, 0x61, 0x40, 0xeb, 0xfe};
+static const uint8_t sti_in[] = { 0xfa, 0xfb, 0xe4, 0x61, 0x40, 0xeb, 0xfe };
 
 Test(check, pending_in_delivery_after_it_is_legal)
 {
@@ -770,7 +770,7 @@ Test(check, pending_in_delivery_at_it_is_sti_shadow)
  * also falls through to 1004.  Statically 1004 has two predecessors with
  * different verdicts; only the completed OUT exit says which one ran.
  */
-static const uint8_t sti_out[] = {0xfa, 0xfb, 0xe6, 0xfb, 0x40, 0xeb, 0xfe, 0xfa, 0xeb, 0xf9};
+static const uint8_t sti_out[] = { 0xfa, 0xfb, 0xe6, 0xfb, 0x40, 0xeb, 0xfe, 0xfa, 0xeb, 0xf9 };
 
 static void out_case(bool completed_exit, struct check_result *r)
 {
@@ -813,7 +813,7 @@ Test(check, completed_out_control_without_io_exit)
 /* ---- 9. spurious, lost, still pending at the end ------------------------------------------ */
 
 /* 1000 nop; 1001 nop; 1002 out 0x80, al; 1004 jmp $ */
-static const uint8_t nops_out[] = {0x90, 0x90, 0xe6, 0x80, 0xeb, 0xfe};
+static const uint8_t nops_out[] = { 0x90, 0x90, 0xe6, 0x80, 0xeb, 0xfe };
 
 Test(check, spurious_interrupt)
 {
@@ -992,8 +992,8 @@ static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nre
                 case TRACE_REC_RAISE: err = trace_write_raise(w, &ev.raise); break;
                 case TRACE_REC_DELIVER: err = trace_write_deliver(w, &ev.deliver); break;
                 case TRACE_REC_CONSOLE:
-                        err =
-                            trace_write_console(w, ev.console.seq, ev.console.data, ev.console.len);
+                        err = trace_write_console(w, ev.console.seq, ev.console.data,
+                                                  ev.console.len);
                         break;
                 case TRACE_REC_END: err = trace_write_end(w, &ev.end.e, ev.end.message); break;
                 default: cr_assert_fail("record type %u in %s", ev.type, src);
@@ -1047,10 +1047,11 @@ Test(check, report_mismatch_on_recorded_trace)
                         cr_expect_eq(memcmp(&a.exits[i].e.u.io.io, &b.exits[i].e.u.io.io,
                                             sizeof(a.exits[i].e.u.io.io)),
                                      0, "exit %zu io", i);
-                        cr_expect_eq(
-                            memcmp(a.exits[i].io_data, b.exits[i].io_data,
-                                   n < sizeof(a.exits[i].io_data) ? n : sizeof(a.exits[i].io_data)),
-                            0, "exit %zu io data", i);
+                        cr_expect_eq(memcmp(a.exits[i].io_data, b.exits[i].io_data,
+                                            n < sizeof(a.exits[i].io_data)
+                                                    ? n
+                                                    : sizeof(a.exits[i].io_data)),
+                                     0, "exit %zu io data", i);
                 } else if (a.exits[i].e.reason == TRACE_EXIT_DEBUG) {
                         cr_expect_eq(memcmp(&a.exits[i].e.u.debug, &b.exits[i].e.u.debug,
                                             sizeof(a.exits[i].e.u.debug)),
@@ -1104,7 +1105,7 @@ Test(check, report_mismatch_on_recorded_trace)
 /* ---- 11. 64-bit code --------------------------------------------------------------------- */
 
 /* 1000 nop; 1001 (pop ss outside 64-bit code); 1002 nop; 1003 jmp $ */
-static const uint8_t nop_17_nop[] = {0x90, 0x17, 0x90, 0xeb, 0xfe};
+static const uint8_t nop_17_nop[] = { 0x90, 0x17, 0x90, 0xeb, 0xfe };
 
 Test(check, long_mode_has_no_pop_ss)
 {
@@ -1169,7 +1170,7 @@ Test(check, real_mode_control_for_pop_ss)
 Test(check, long_mode_mov_ss_shadow)
 {
         /* 1000 nop; 1001 mov ss, eax; 1003 nop; 1004 jmp $ */
-        static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x90, 0xeb, 0xfe};
+        static const uint8_t code[] = { 0x90, 0x8e, 0xd0, 0x90, 0xeb, 0xfe };
         struct check_result r;
         struct tb t;
 
@@ -1245,7 +1246,7 @@ Test(check, iret_edge_registers_changed)
 /* One sti-shadow delivery, then more records that the cut removes. */
 static uint64_t write_cut_trace(struct tb *t, const char *name, bool end)
 {
-        struct trace_writer_opts o = {.frame_records = 100000, .frame_ms = 100000};
+        struct trace_writer_opts o = { .frame_records = 100000, .frame_ms = 100000 };
         uint64_t before_cut;
 
         tb_open_opts(t, name, false, 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc), &o);

@@ -26,11 +26,11 @@ static void run(const char *const *argv, struct hv_proc *p)
 
 Test(cli, hvrec_help_lists_every_option_with_defaults)
 {
-        static const char *const opts[] = {"--load", "--entry", "--mem", "--mode", "--backend",
-                                           "--inject", "--irq", "--kick", "--single-step",
-                                           "--seed", "--output", "--max-exits", "--timeout",
-                                           "--quiet", "--help"};
-        const char *argv[] = {HVREC, "run", "--help", NULL};
+        static const char *const opts[] = { "--load",        "--entry",  "--mem",    "--mode",
+                                            "--backend",     "--inject", "--irq",    "--kick",
+                                            "--single-step", "--seed",   "--output", "--max-exits",
+                                            "--timeout",     "--quiet",  "--help" };
+        const char *argv[] = { HVREC, "run", "--help", NULL };
         struct hv_proc p;
 
         run(argv, &p);
@@ -46,11 +46,11 @@ Test(cli, hvrec_help_lists_every_option_with_defaults)
 
 Test(cli, hvreplay_help_for_each_command)
 {
-        static const char *const cmds[] = {"dump", "stats"};
+        static const char *const cmds[] = { "dump", "stats" };
         struct hv_proc p;
 
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-                const char *argv[] = {HVREPLAY, cmds[i], "--help", NULL};
+                const char *argv[] = { HVREPLAY, cmds[i], "--help", NULL };
 
                 run(argv, &p);
                 cr_assert_eq(p.status, 0);
@@ -58,7 +58,7 @@ Test(cli, hvreplay_help_for_each_command)
                 cr_assert(strstr(p.out, "default") != NULL, "%s --help states defaults", cmds[i]);
                 hv_proc_free(&p);
         }
-        const char *top[] = {HVREPLAY, "--help", NULL};
+        const char *top[] = { HVREPLAY, "--help", NULL };
         run(top, &p);
         cr_assert_eq(p.status, 0);
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -68,12 +68,13 @@ Test(cli, hvreplay_help_for_each_command)
 
 Test(cli, backend_help_lists_kvm)
 {
-        const char *argv[] = {HVREC, "run", "--backend", "help", NULL};
+        const char *argv[] = { HVREC, "run", "--backend", "help", NULL };
         struct hv_proc p;
 
         run(argv, &p);
         cr_assert_eq(p.status, 0);
-        cr_assert(strstr(p.out, "kvm") && (strstr(p.out, "usable here") || strstr(p.out, "not usable")));
+        cr_assert(strstr(p.out, "kvm") &&
+                  (strstr(p.out, "usable here") || strstr(p.out, "not usable")));
         hv_proc_free(&p);
 }
 
@@ -85,22 +86,22 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 const char *args[6];
                 const char *needle;
         } cases[] = {
-                {{"run", NULL}, "no guest"},
-                {{"run", "--bogus", "x.bin", NULL}, "--bogus"},
-                {{"run", "--mem", "lots", "x.bin", NULL}, "--mem"},
-                {{"run", "--inject", "sometimes", "x.bin", NULL}, "--inject"},
-                {{"run", "--irq", "0x30", "x.bin", NULL}, "--irq"},
-                {{"run", "--irq", "300@exit:1", "x.bin", NULL}, "--irq"},
-                {{"run", "--kick", "0", "x.bin", NULL}, "--kick"},
-                {{"run", "--backend", "qemu", "x.bin", NULL}, "qemu"},
-                {{"run", "--timeout", "-1", "x.bin", NULL}, "--timeout"},
-                {{"run", "/nonexistent/guest.bin", NULL}, "cannot open guest"},
-                {{"run", "--load", "0x200000", "x.bin", NULL}, "outside guest memory"},
-                {{"frobnicate", NULL}, "unknown command"},
+                { { "run", NULL }, "no guest" },
+                { { "run", "--bogus", "x.bin", NULL }, "--bogus" },
+                { { "run", "--mem", "lots", "x.bin", NULL }, "--mem" },
+                { { "run", "--inject", "sometimes", "x.bin", NULL }, "--inject" },
+                { { "run", "--irq", "0x30", "x.bin", NULL }, "--irq" },
+                { { "run", "--irq", "300@exit:1", "x.bin", NULL }, "--irq" },
+                { { "run", "--kick", "0", "x.bin", NULL }, "--kick" },
+                { { "run", "--backend", "qemu", "x.bin", NULL }, "qemu" },
+                { { "run", "--timeout", "-1", "x.bin", NULL }, "--timeout" },
+                { { "run", "/nonexistent/guest.bin", NULL }, "cannot open guest" },
+                { { "run", "--load", "0x200000", "x.bin", NULL }, "outside guest memory" },
+                { { "frobnicate", NULL }, "unknown command" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                const char *argv[8] = {HVREC};
+                const char *argv[8] = { HVREC };
                 struct hv_proc p;
 
                 for (int a = 0; cases[i].args[a]; a++)
@@ -119,7 +120,7 @@ Test(cli, hvrec_rejects_an_empty_guest)
 
         cr_assert_not_null(f);
         fclose(f);
-        const char *argv[] = {HVREC, "run", "-o", hv_tmp("never.zst"), path, NULL};
+        const char *argv[] = { HVREC, "run", "-o", hv_tmp("never.zst"), path, NULL };
         run(argv, &p);
         hv_assert_one_line_error(&p, "hvrec", "empty");
         cr_assert_neq(access(hv_tmp("never.zst"), F_OK), 0, "no trace for a guest that never ran");
@@ -141,10 +142,10 @@ static const char *write_file(const char *name, const void *data, size_t len)
 
 static void assert_bad_trace(const char *path, const char *needle)
 {
-        static const char *const cmds[] = {"dump", "stats"};
+        static const char *const cmds[] = { "dump", "stats" };
 
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-                const char *argv[] = {HVREPLAY, cmds[i], path, NULL};
+                const char *argv[] = { HVREPLAY, cmds[i], path, NULL };
                 struct hv_proc p;
 
                 run(argv, &p);
@@ -184,7 +185,7 @@ Test(cli, truncated_header)
 
 Test(cli, future_format_version)
 {
-        struct trace_disk_preamble pre = {.version = TRACE_FORMAT_VERSION + 1};
+        struct trace_disk_preamble pre = { .version = TRACE_FORMAT_VERSION + 1 };
         uint8_t out[256];
         size_t n;
 
@@ -198,8 +199,8 @@ Test(cli, future_format_version)
 
 Test(cli, json_checker_rejects_bad_json)
 {
-        static const char *const bad[] = {"{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "\"x", "{a:1}",
-                                          "01", "{\"a\":\"\x01\"}"};
+        static const char *const bad[] = { "{",   "{\"a\":}", "{\"a\":1,}", "[1 2]",
+                                           "\"x", "{a:1}",    "01",         "{\"a\":\"\x01\"}" };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 const char *e = hv_json_value(bad[i]);
@@ -211,7 +212,7 @@ Test(cli, json_checker_rejects_bad_json)
 
 Test(cli, dump_jsonl_parses_line_by_line)
 {
-        const char *argv[] = {HVREPLAY, "dump", "--format", "jsonl", SAMPLE, NULL};
+        const char *argv[] = { HVREPLAY, "dump", "--format", "jsonl", SAMPLE, NULL };
         struct hv_trace t;
         struct hv_proc p;
         size_t lines = 0, exits = 0;
@@ -222,7 +223,8 @@ Test(cli, dump_jsonl_parses_line_by_line)
         for (char *line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
                 const char *end = hv_json_value(line);
 
-                cr_assert(end && !*hv_json_ws(end), "line %zu is one JSON object: %s", lines + 1, line);
+                cr_assert(end && !*hv_json_ws(end), "line %zu is one JSON object: %s", lines + 1,
+                          line);
                 cr_assert(strstr(line, "\"type\":") && strstr(line, "\"event\":"));
                 if (strstr(line, "\"type\":\"exit\"")) {
                         cr_assert(strstr(line, "\"seq\":") && strstr(line, "\"rip\":\"0x") &&
@@ -246,7 +248,7 @@ Test(cli, dump_jsonl_parses_line_by_line)
 
 Test(cli, stats_sum_to_the_number_of_exits)
 {
-        const char *argv[] = {HVREPLAY, "stats", SAMPLE, NULL};
+        const char *argv[] = { HVREPLAY, "stats", SAMPLE, NULL };
         struct hv_trace t;
         struct hv_proc p;
         unsigned long long sum = 0, total = 0;
@@ -275,11 +277,11 @@ Test(cli, stats_sum_to_the_number_of_exits)
 
 /* ---- bad ELF guests: rejected before any backend is touched ------------------ */
 
-static const uint8_t exit42[] = {0xb0, 42, 0xe6, 0xf4}; /* mov al, 42; out 0xf4, al */
+static const uint8_t exit42[] = { 0xb0, 42, 0xe6, 0xf4 }; /* mov al, 42; out 0xf4, al */
 
 static void assert_bad_guest(const char *path, const char *needle, const char *const *extra)
 {
-        const char *argv[16] = {HVREC, "run", "-o", hv_tmp("never.zst")};
+        const char *argv[16] = { HVREC, "run", "-o", hv_tmp("never.zst") };
         int n = 4;
         struct hv_proc p;
 
@@ -294,16 +296,16 @@ static void assert_bad_guest(const char *path, const char *needle, const char *c
 
 Test(cli, elf_truncated)
 {
-        static const uint8_t cut[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+        static const uint8_t cut[] = { 0x7f, 'E', 'L', 'F', 2, 1, 1, 0 };
 
         assert_bad_guest(write_file("cut.elf", cut, sizeof(cut)), "truncated", NULL);
 }
 
 Test(cli, elf_wrong_machine)
 {
-        assert_bad_guest(hv_write_elf("arm.elf", 64, 183 /* EM_AARCH64 */, 0x10000, exit42,
-                                      sizeof(exit42)),
-                         "machine 183", NULL);
+        assert_bad_guest(
+                hv_write_elf("arm.elf", 64, 183 /* EM_AARCH64 */, 0x10000, exit42, sizeof(exit42)),
+                "machine 183", NULL);
 }
 
 Test(cli, elf_segment_outside_memory)
@@ -321,7 +323,7 @@ Test(cli, elf_segment_over_hvrec_tables)
 
 Test(cli, flat_guest_over_hvrec_tables)
 {
-        const char *args[] = {"--mode", "protected", "--mem", "20K", NULL};
+        const char *args[] = { "--mode", "protected", "--mem", "20K", NULL };
 
         assert_bad_guest(hv_guest("demo"), "overlaps hvrec's tables", args);
 }

@@ -47,18 +47,17 @@ Test(corpus, stress_default_policy_is_clean, .timeout = 900)
 
         HV_REQUIRE_KVM();
         corpus_stress("kvm", "stress.bin", "real", "window", &res);
-        cr_assert_eq(res.nviolations, 0, "%zu violations under the window policy",
-                     res.nviolations);
+        cr_assert_eq(res.nviolations, 0, "%zu violations under the window policy", res.nviolations);
         check_result_free(&res);
 }
 
 /* The guest's own timer drives deliveries: judged wherever KVM put them. */
 Test(corpus, kvm_irqchip_timer_stress_is_clean, .timeout = 900)
 {
-        const char *args[] = {"--max-exits", "20000", NULL};
+        const char *args[] = { "--max-exits", "20000", NULL };
         static const struct corpus_build runs[] = {
-                {.file = "stress_pit.bin", .stem = "stress_pit", .mode = "real"},
-                {.file = "stress_pit_l64.bin", .stem = "stress_pit_l64", .mode = "long"},
+                { .file = "stress_pit.bin", .stem = "stress_pit", .mode = "real" },
+                { .file = "stress_pit_l64.bin", .stem = "stress_pit_l64", .mode = "long" },
         };
 
         HV_REQUIRE_KVM();

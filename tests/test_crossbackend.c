@@ -65,8 +65,8 @@ Test(crossbackend, corpus_kvm_vs_emu_same_or_documented, .timeout = 900)
                 struct check_result rk, re;
                 struct hv_trace tk, te;
                 struct hv_proc pk, pe, pd;
-                const char *argv[] = {HVREPLAY,       "diff", "--json", "--ignore-field",
-                                      "+rflags.af",   NULL,   NULL,     NULL};
+                const char *argv[] = { HVREPLAY,     "diff", "--json", "--ignore-field",
+                                       "+rflags.af", NULL,   NULL,     NULL };
                 long long ea, eb;
 
                 corpus_record("kvm", &b[i], NULL, opts, &pk, &tk, &rk);
@@ -109,7 +109,7 @@ Test(crossbackend, corpus_kvm_vs_emu_same_or_documented, .timeout = 900)
                 cr_assert(tk.ndelivers && te.ndelivers, "%s: deliveries on both", b[i].file);
                 cr_assert_eq(rk.nviolations + re.nviolations, 0, "%s: both clean", b[i].file);
                 timing++;
-next:
+        next:
                 check_result_free(&rk);
                 check_result_free(&re);
                 hv_trace_free(&tk);

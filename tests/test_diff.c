@@ -86,17 +86,17 @@ struct edit {
         int64_t mem_gpa;           /* flip the bits of this byte of the memory image */
         int64_t set_rip_seq;       /* move this exit's RIP to set_rip (bytes from the image) */
         uint64_t set_rip;
-        unsigned frame_records;    /* zstd frames of this many records (0: the default) */
+        unsigned frame_records; /* zstd frames of this many records (0: the default) */
 };
 
 static struct edit no_edit(void)
 {
-        struct edit e = {.alter_seq = {NONE, NONE},
-                         .remove_seq = NONE,
-                         .insert_intr_after = NONE,
-                         .flip_io_seq = NONE,
-                         .mem_gpa = NONE,
-                         .set_rip_seq = NONE};
+        struct edit e = { .alter_seq = { NONE, NONE },
+                          .remove_seq = NONE,
+                          .insert_intr_after = NONE,
+                          .flip_io_seq = NONE,
+                          .mem_gpa = NONE,
+                          .set_rip_seq = NONE };
         return e;
 }
 
@@ -112,8 +112,8 @@ struct rw {
 static uint64_t renumber(const struct rw *rw, uint64_t seq)
 {
         return rw->ed->insert_intr_after != NONE && seq > (uint64_t)rw->ed->insert_intr_after
-                   ? seq + 1
-                   : seq;
+                       ? seq + 1
+                       : seq;
 }
 
 static void write_due_intr(struct rw *rw)
@@ -142,8 +142,9 @@ static void flip_io(struct rw *rw, struct trace_exit *e)
                 e->st.rip += 2;
                 pc += 2;
                 if (e->u.io.io.dir == TRACE_IO_IN) {
-                        uint64_t v = 0, mask = e->u.io.io.size >= 4 ? ~0ull
-                                                                      : (1ull << (8 * e->u.io.io.size)) - 1;
+                        uint64_t v = 0, mask = e->u.io.io.size >= 4
+                                                       ? ~0ull
+                                                       : (1ull << (8 * e->u.io.io.size)) - 1;
 
                         memcpy(&v, e->u.io.data, e->u.io.io.size);
                         e->st.gpr[TRACE_F_RAX] = (e->st.gpr[TRACE_F_RAX] & ~mask) | (v & mask);
@@ -151,7 +152,7 @@ static void flip_io(struct rw *rw, struct trace_exit *e)
         } else {
                 /* RIP past the instruction: back to it. */
                 cr_assert(pc >= 2 && pc < rw->mem_size &&
-                              (rw->mem[pc - 2] == 0xe4 || rw->mem[pc - 2] == 0xe6),
+                                  (rw->mem[pc - 2] == 0xe4 || rw->mem[pc - 2] == 0xe6),
                           "no imm8 IN/OUT before exit #%" PRIu64, e->seq);
                 e->st.rip -= 2;
                 pc -= 2;
@@ -166,14 +167,14 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 {
         struct trace_reader *rd;
         struct trace_event ev;
-        struct rw rw = {.ed = ed};
+        struct rw rw = { .ed = ed };
         bool skipping = false;
         uint64_t exits = 0;
         int err;
 
         err = trace_reader_open(&rd, src);
         cr_assert_eq(err, TRACE_OK, "%s: %s", src, rd ? trace_reader_message(rd) : "?");
-        struct trace_writer_opts wo = {.frame_records = ed->frame_records};
+        struct trace_writer_opts wo = { .frame_records = ed->frame_records };
 
         err = trace_writer_open(&rw.w, dst, &wo);
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
@@ -269,7 +270,8 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         break;
                 default: cr_assert_fail("record type %u in %s", ev.type, src);
                 }
-                cr_assert_eq(err, 0, "writing %s: %s", trace_rec_type_name(ev.type), strerror(-err));
+                cr_assert_eq(err, 0, "writing %s: %s", trace_rec_type_name(ev.type),
+                             strerror(-err));
         }
         cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %s", src, trace_reader_message(rd));
         trace_reader_close(rd);
@@ -283,7 +285,7 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 /* hvreplay diff [args...] A B; args NULL-terminated. */
 static void run_diff(struct hv_proc *p, const char *a, const char *b, ...)
 {
-        const char *argv[32] = {HVREPLAY, "diff"};
+        const char *argv[32] = { HVREPLAY, "diff" };
         int n = 2;
         va_list ap;
 
@@ -563,9 +565,8 @@ static void io_convention_case(int dir, const char *name)
 
         run_diff(&p, DEMO, flip, "--io-rip", "raw", "--json", NULL);
         cr_assert_eq(p.status, 1, "%s", p.out);
-        snprintf(needle, sizeof(needle), "{\"event_a\":%" PRIu64 ",\"event_b\":%" PRIu64
-                                         ",\"field\":\"rip\"",
-                 seq, seq);
+        snprintf(needle, sizeof(needle),
+                 "{\"event_a\":%" PRIu64 ",\"event_b\":%" PRIu64 ",\"field\":\"rip\"", seq, seq);
         cr_assert(strstr(p.out, needle) != NULL, "%s: %s", needle, p.out);
         hv_proc_free(&p);
 }
@@ -737,19 +738,19 @@ Test(diff, bad_usage_is_one_line_and_status_2)
                 const char *args[6];
                 const char *needle;
         } cases[] = {
-                {{DEMO, NULL}, "two traces"},
-                {{DEMO, DEMO, DEMO, NULL}, "two traces"},
-                {{"--context", "x", DEMO, DEMO, NULL}, "--context"},
-                {{"--context", "-1", DEMO, DEMO, NULL}, "--context"},
-                {{"--ignore-field", "rax,bogus", DEMO, DEMO, NULL}, "bogus"},
-                {{"--ignore-reason", "nap", DEMO, DEMO, NULL}, "nap"},
-                {{"--io-rip", "sideways", DEMO, DEMO, NULL}, "--io-rip"},
-                {{"--bogus", DEMO, DEMO, NULL}, "--bogus"},
-                {{DEMO, DEMO, "--ignore-field", NULL}, "two traces"},
+                { { DEMO, NULL }, "two traces" },
+                { { DEMO, DEMO, DEMO, NULL }, "two traces" },
+                { { "--context", "x", DEMO, DEMO, NULL }, "--context" },
+                { { "--context", "-1", DEMO, DEMO, NULL }, "--context" },
+                { { "--ignore-field", "rax,bogus", DEMO, DEMO, NULL }, "bogus" },
+                { { "--ignore-reason", "nap", DEMO, DEMO, NULL }, "nap" },
+                { { "--io-rip", "sideways", DEMO, DEMO, NULL }, "--io-rip" },
+                { { "--bogus", DEMO, DEMO, NULL }, "--bogus" },
+                { { DEMO, DEMO, "--ignore-field", NULL }, "two traces" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                const char *argv[10] = {HVREPLAY, "diff"};
+                const char *argv[10] = { HVREPLAY, "diff" };
                 struct hv_proc p;
 
                 for (int a = 0; cases[i].args[a]; a++)
@@ -762,18 +763,27 @@ Test(diff, bad_usage_is_one_line_and_status_2)
 
 Test(diff, help_states_every_option_and_default)
 {
-        static const char *const want[] = {"--context", "--all", "--ignore-reason", "--io-rip",
-                                           "--ignore-field", "--json", "--help", "default 3",
-                                           "default intr,irq-window", "instruction (default)",
-                                           "Timing is always ignored", "docs/diff.md"};
-        const char *argv[] = {HVREPLAY, "diff", "--help", NULL};
-        const char *top[] = {HVREPLAY, "--help", NULL};
+        static const char *const want[] = { "--context",
+                                            "--all",
+                                            "--ignore-reason",
+                                            "--io-rip",
+                                            "--ignore-field",
+                                            "--json",
+                                            "--help",
+                                            "default 3",
+                                            "default intr,irq-window",
+                                            "instruction (default)",
+                                            "Timing is always ignored",
+                                            "docs/diff.md" };
+        const char *argv[] = { HVREPLAY, "diff", "--help", NULL };
+        const char *top[] = { HVREPLAY, "--help", NULL };
         struct hv_proc p;
 
         cr_assert_eq(hv_run(argv, &p), 0);
         cr_assert_eq(p.status, 0);
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-                cr_assert(strstr(p.out, want[i]) != NULL, "--help mentions '%s':\n%s", want[i], p.out);
+                cr_assert(strstr(p.out, want[i]) != NULL, "--help mentions '%s':\n%s", want[i],
+                          p.out);
         hv_proc_free(&p);
         cr_assert_eq(hv_run(top, &p), 0);
         cr_assert(strstr(p.out, "  diff ") != NULL, "hvreplay --help lists diff: %s", p.out);
@@ -825,7 +835,7 @@ Test(diff, two_kvm_recordings_of_the_demo_are_the_same)
 
 Test(diff, a_kicked_kvm_recording_is_the_same_as_a_plain_one)
 {
-        static const char *const kick[] = {"--kick", "20", NULL};
+        static const char *const kick[] = { "--kick", "20", NULL };
         const char *plain = tmp_path("plain.zst"), *kicked = tmp_path("kicked.zst");
         struct hv_trace t;
         struct hv_proc p;
@@ -841,7 +851,8 @@ Test(diff, a_kicked_kvm_recording_is_the_same_as_a_plain_one)
         hv_trace_free(&t);
 
         run_diff(&p, plain, kicked, NULL);
-        cr_assert_eq(p.status, 0, "kicks only add intr exits (%zu here):\n%s%s", intr, p.out, p.err);
+        cr_assert_eq(p.status, 0, "kicks only add intr exits (%zu here):\n%s%s", intr, p.out,
+                     p.err);
         cr_assert(strstr(p.out, "kicks") != NULL, "the header difference is stated: %s", p.out);
         hv_proc_free(&p);
         if (!intr) {

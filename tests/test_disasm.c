@@ -55,27 +55,26 @@ static int dec_err(unsigned bits, const uint8_t *code, size_t n)
         return disasm_decode(d, bits, code, n, 0, &insn);
 }
 
-#define BYTES(...) ((const uint8_t[]){__VA_ARGS__})
-#define NBYTES(...) sizeof((const uint8_t[]){__VA_ARGS__})
+#define BYTES(...)  ((const uint8_t[]){ __VA_ARGS__ })
+#define NBYTES(...) sizeof((const uint8_t[]){ __VA_ARGS__ })
 /* DEC(bits, addr, byte, byte...) decodes exactly those bytes. */
 #define DEC(bits, addr, ...) dec((bits), (addr), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
-#define DEC_ERR(bits, ...) dec_err((bits), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
+#define DEC_ERR(bits, ...)   dec_err((bits), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__))
 
-static const unsigned all_modes[] = {16, 32, 64};
-static const unsigned legacy_modes[] = {16, 32};
+static const unsigned all_modes[] = { 16, 32, 64 };
+static const unsigned legacy_modes[] = { 16, 32 };
 #define NMODES(a) (sizeof(a) / sizeof((a)[0]))
 
-#define ASSERT_FLAGS(insn, want)                                                                   \
-        cr_assert_eq((insn).flags, (uint32_t)(want), "%s: flags %#x, want %#x", (insn).text,        \
+#define ASSERT_FLAGS(insn, want)                                                             \
+        cr_assert_eq((insn).flags, (uint32_t)(want), "%s: flags %#x, want %#x", (insn).text, \
                      (unsigned)(insn).flags, (unsigned)(want))
 #define ASSERT_HAS(insn, bits_)                                                                    \
-        cr_assert_eq((insn).flags & (uint32_t)(bits_), (uint32_t)(bits_),                          \
-                     "%s: flags %#x lack %#x", (insn).text, (unsigned)(insn).flags,                \
-                     (unsigned)(bits_))
-#define ASSERT_LACKS(insn, bits_)                                                                  \
-        cr_assert_eq((insn).flags & (uint32_t)(bits_), 0u, "%s: flags %#x have %#x", (insn).text,  \
+        cr_assert_eq((insn).flags &(uint32_t)(bits_), (uint32_t)(bits_), "%s: flags %#x lack %#x", \
+                     (insn).text, (unsigned)(insn).flags, (unsigned)(bits_))
+#define ASSERT_LACKS(insn, bits_)                                                                \
+        cr_assert_eq((insn).flags &(uint32_t)(bits_), 0u, "%s: flags %#x have %#x", (insn).text, \
                      (unsigned)(insn).flags, (unsigned)((insn).flags & (bits_)))
-#define ASSERT_TEXT(insn, s)                                                                       \
+#define ASSERT_TEXT(insn, s) \
         cr_assert_not_null(strstr((insn).text, (s)), "text \"%s\" lacks \"%s\"", (insn).text, (s))
 
 /* ------------------------------------------------------------------------ */
@@ -432,12 +431,12 @@ Test(disasm, string_in)
 /* Control flow                                                             */
 /* ------------------------------------------------------------------------ */
 
-#define ASSERT_TARGET(insn, want)                                                                  \
-        do {                                                                                       \
-                cr_assert((insn).has_target, "%s: no target", (insn).text);                        \
-                cr_assert_eq((insn).target, (uint64_t)(want), "%s: target %#llx, want %#llx",      \
-                             (insn).text, (unsigned long long)(insn).target,                       \
-                             (unsigned long long)(want));                                          \
+#define ASSERT_TARGET(insn, want)                                                             \
+        do {                                                                                  \
+                cr_assert((insn).has_target, "%s: no target", (insn).text);                   \
+                cr_assert_eq((insn).target, (uint64_t)(want), "%s: target %#llx, want %#llx", \
+                             (insn).text, (unsigned long long)(insn).target,                  \
+                             (unsigned long long)(want));                                     \
         } while (0)
 
 Test(disasm, short_jmp)
@@ -529,10 +528,10 @@ Test(disasm, jmp_operand_size_prefix_32bit_code)
 
 Test(disasm, jcc)
 {
-        struct disasm_insn a = DEC(16, 0x2000, 0x74, 0x05);                   /* je rel8 */
-        struct disasm_insn b = DEC(16, 0x0100, 0x0f, 0x84, 0x00, 0x01);       /* je rel16 */
+        struct disasm_insn a = DEC(16, 0x2000, 0x74, 0x05);                           /* je rel8 */
+        struct disasm_insn b = DEC(16, 0x0100, 0x0f, 0x84, 0x00, 0x01);               /* je rel16 */
         struct disasm_insn c = DEC(32, 0x400000, 0x0f, 0x85, 0xfa, 0xff, 0xff, 0xff); /* jne */
-        struct disasm_insn e = DEC(64, 0x1000, 0x7f, 0xfe);                   /* jg $ */
+        struct disasm_insn e = DEC(64, 0x1000, 0x7f, 0xfe);                           /* jg $ */
 
         ASSERT_FLAGS(a, DISASM_JUMP | DISASM_COND);
         ASSERT_TARGET(a, 0x2000 + 2 + 5);
@@ -672,9 +671,9 @@ Test(disasm, far_direct_invalid_in_64bit)
 
 Test(disasm, indirect_jmp)
 {
-        struct disasm_insn a = DEC(16, 0, 0xff, 0xe0); /* jmp ax */
-        struct disasm_insn b = DEC(32, 0, 0xff, 0xe0); /* jmp eax */
-        struct disasm_insn c = DEC(64, 0, 0xff, 0xe0); /* jmp rax */
+        struct disasm_insn a = DEC(16, 0, 0xff, 0xe0);             /* jmp ax */
+        struct disasm_insn b = DEC(32, 0, 0xff, 0xe0);             /* jmp eax */
+        struct disasm_insn c = DEC(64, 0, 0xff, 0xe0);             /* jmp rax */
         struct disasm_insn e = DEC(16, 0, 0xff, 0x26, 0x34, 0x12); /* jmp [0x1234] */
         struct disasm_insn f = DEC(16, 0, 0xff, 0x2e, 0x34, 0x12); /* jmp far [0x1234] */
 
@@ -693,10 +692,10 @@ Test(disasm, indirect_jmp)
 
 Test(disasm, ordinary_instructions_have_no_flags)
 {
-        ASSERT_FLAGS(DEC(16, 0, 0x90), 0);                         /* nop */
-        ASSERT_FLAGS(DEC(32, 0, 0x89, 0xd8), 0);                   /* mov eax, ebx */
-        ASSERT_FLAGS(DEC(64, 0, 0x48, 0x01, 0xc8), 0);             /* add rax, rcx */
-        ASSERT_FLAGS(DEC(16, 0, 0xb0, 0x66), 0);                   /* mov al, 0x66 */
+        ASSERT_FLAGS(DEC(16, 0, 0x90), 0);             /* nop */
+        ASSERT_FLAGS(DEC(32, 0, 0x89, 0xd8), 0);       /* mov eax, ebx */
+        ASSERT_FLAGS(DEC(64, 0, 0x48, 0x01, 0xc8), 0); /* add rax, rcx */
+        ASSERT_FLAGS(DEC(16, 0, 0xb0, 0x66), 0);       /* mov al, 0x66 */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -711,18 +710,21 @@ Test(disasm, lengths_and_bytes)
                 uint8_t b[15];
                 const char *mnem;
         } cases[] = {
-                {16, 3, {0xb8, 0x34, 0x12}, "mov"},                   /* mov ax, imm16 */
-                {32, 5, {0xb8, 0x78, 0x56, 0x34, 0x12}, "mov"},       /* mov eax, imm32 */
-                {16, 6, {0x66, 0xb8, 0x78, 0x56, 0x34, 0x12}, "mov"}, /* mov eax, imm32 */
-                {64, 10, {0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8}, "mov"}, /* movabs rax, imm64 */
+                { 16, 3, { 0xb8, 0x34, 0x12 }, "mov" },                    /* mov ax, imm16 */
+                { 32, 5, { 0xb8, 0x78, 0x56, 0x34, 0x12 }, "mov" },        /* mov eax, imm32 */
+                { 16, 6, { 0x66, 0xb8, 0x78, 0x56, 0x34, 0x12 }, "mov" },  /* mov eax, imm32 */
+                { 64, 10, { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, "mov" }, /* movabs rax, imm64 */
                 /* mov dword [esp+0x100], 0x12345678: opcode, modrm, sib, disp32, imm32 */
-                {32, 11, {0xc7, 0x84, 0x24, 0x00, 0x01, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12}, "mov"},
+                { 32,
+                  11,
+                  { 0xc7, 0x84, 0x24, 0x00, 0x01, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12 },
+                  "mov" },
                 /* lock add dword [rax+rbx*4+0x10], 1 */
-                {64, 6, {0xf0, 0x83, 0x44, 0x98, 0x10, 0x01}, "add"},
-                {16, 5, {0x0f, 0xb2, 0x16, 0x34, 0x12}, "lss"},
-                {32, 3, {0x0f, 0x01, 0xc1}, "vmcall"},
+                { 64, 6, { 0xf0, 0x83, 0x44, 0x98, 0x10, 0x01 }, "add" },
+                { 16, 5, { 0x0f, 0xb2, 0x16, 0x34, 0x12 }, "lss" },
+                { 32, 3, { 0x0f, 0x01, 0xc1 }, "vmcall" },
                 /* es: addr32 mov eax, [eax+ebx*2+0x10] in 16-bit code */
-                {16, 7, {0x26, 0x66, 0x67, 0x8b, 0x44, 0x58, 0x10}, "mov"},
+                { 16, 7, { 0x26, 0x66, 0x67, 0x8b, 0x44, 0x58, 0x10 }, "mov" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -770,18 +772,18 @@ Test(disasm, empty_buffer)
 
 Test(disasm, truncated)
 {
-        cr_assert_eq(DEC_ERR(16, 0xe9), -EINVAL);             /* jmp rel16: 3 bytes */
-        cr_assert_eq(DEC_ERR(16, 0xb8), -EINVAL);             /* mov ax, imm16: 3 bytes */
-        cr_assert_eq(DEC_ERR(16, 0xe9, 0x00), -EINVAL);       /* 2 of 3 */
-        cr_assert_eq(DEC_ERR(32, 0xe6), -EINVAL);             /* out imm8, al: 2 bytes */
-        cr_assert_eq(DEC_ERR(16, 0x66, 0xe7), -EINVAL);       /* 2 of 3 */
-        cr_assert_eq(DEC_ERR(32, 0x0f), -EINVAL);             /* escape alone */
+        cr_assert_eq(DEC_ERR(16, 0xe9), -EINVAL);                   /* jmp rel16: 3 bytes */
+        cr_assert_eq(DEC_ERR(16, 0xb8), -EINVAL);                   /* mov ax, imm16: 3 bytes */
+        cr_assert_eq(DEC_ERR(16, 0xe9, 0x00), -EINVAL);             /* 2 of 3 */
+        cr_assert_eq(DEC_ERR(32, 0xe6), -EINVAL);                   /* out imm8, al: 2 bytes */
+        cr_assert_eq(DEC_ERR(16, 0x66, 0xe7), -EINVAL);             /* 2 of 3 */
+        cr_assert_eq(DEC_ERR(32, 0x0f), -EINVAL);                   /* escape alone */
         cr_assert_eq(DEC_ERR(16, 0x0f, 0xb2, 0x16, 0x34), -EINVAL); /* lss, 4 of 5 */
 }
 
 Test(disasm, invalid_bits)
 {
-        static const unsigned bad[] = {0, 8, 15, 17, 128};
+        static const unsigned bad[] = { 0, 8, 15, 17, 128 };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 cr_assert_eq(dec_err(bad[i], BYTES(0x90, 0x90), 2), -EINVAL, "bits %u", bad[i]);
@@ -820,8 +822,8 @@ Test(disasm, is_io_insn_immediate_port)
 
 Test(disasm, is_io_insn_dx_port_matches_any)
 {
-        struct disasm_insn out = DEC(32, 0, 0xee); /* out dx, al */
-        struct disasm_insn in = DEC(32, 0, 0xed);  /* in eax, dx */
+        struct disasm_insn out = DEC(32, 0, 0xee);        /* out dx, al */
+        struct disasm_insn in = DEC(32, 0, 0xed);         /* in eax, dx */
         struct disasm_insn outs = DEC(16, 0, 0xf3, 0x6f); /* rep outsw */
 
         cr_assert(disasm_is_io_insn(&out, 1, 0xe9, 1));
@@ -912,15 +914,15 @@ static struct cands cands(unsigned bits, const uint8_t *b, size_t n, size_t at, 
         return c[0];
 }
 
-#define CANDS(bits, at, rip, out, port, size, ...)                                                 \
+#define CANDS(bits, at, rip, out, port, size, ...) \
         cands((bits), BYTES(__VA_ARGS__), NBYTES(__VA_ARGS__), (at), (rip), (out), (port), (size))
 
 Test(disasm, io_candidates_completed)
 {
         /* 0x1000: nop; nop; 0x1002: out 0xe9, al; 0x1004: nop (rip); nop */
         for (size_t i = 0; i < NMODES(all_modes); i++) {
-                struct cands c =
-                        CANDS(all_modes[i], 4, 0x1004, 1, 0xe9, 1, 0x90, 0x90, 0xe6, 0xe9, 0x90, 0x90);
+                struct cands c = CANDS(all_modes[i], 4, 0x1004, 1, 0xe9, 1, 0x90, 0x90, 0xe6, 0xe9,
+                                       0x90, 0x90);
 
                 cr_assert(c.completed.found, "%u-bit: completed out not found", all_modes[i]);
                 cr_assert_eq(c.completed.insn.addr, 0x1002);
@@ -1063,7 +1065,8 @@ Test(disasm, io_candidates_truncated_pending)
 
 Test(disasm, io_candidates_long_prefix_run)
 {
-        /* 20 nops then out dx, al: the backward scan is limited to 15 bytes and finds the 1-byte out */
+        /* 20 nops then out dx, al: the backward scan is limited to 15 bytes and finds the 1-byte
+         * out */
         uint8_t buf[24];
 
         memset(buf, 0x90, sizeof(buf));

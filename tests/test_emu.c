@@ -27,12 +27,12 @@
 #include <criterion/criterion.h>
 
 #include "corpus.h"
-#define MAX_BINS   6
+#define MAX_BINS 6
 
 /* Skip the calling test when hvrec lists emu as not usable here. */
 static void require_emu(void)
 {
-        const char *argv[] = {HVREC, "run", "--backend", "help", NULL};
+        const char *argv[] = { HVREC, "run", "--backend", "help", NULL };
         struct hv_proc p;
         const char *line;
 
@@ -102,9 +102,9 @@ Test(emu, listed_usable_and_named_in_the_header)
                           t.hdr.str[TRACE_STR_BACKEND_VERSION],
                   "%s", t.hdr.str[TRACE_STR_BACKEND_VERSION]);
         cr_assert(strstr(t.hdr.str[TRACE_STR_BACKEND_VERSION], ", software CPU"));
-        cr_assert_eq(t.hdr.h.backend_caps,
-                     TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                             TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW);
+        cr_assert_eq(t.hdr.h.backend_caps, TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW |
+                                                   TRACE_CAP_REPORT_READY | TRACE_CAP_INJECT_QUEUE |
+                                                   TRACE_CAP_KICK | TRACE_CAP_WINDOW);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -244,7 +244,7 @@ Test(emu, halt_with_if_clear_ends_cleanly)
 
 Test(emu, timeout_stops_a_guest_that_never_exits)
 {
-        const char *args[] = {"--timeout", "0.5", NULL};
+        const char *args[] = { "--timeout", "0.5", NULL };
         struct hv_trace t;
         struct hv_proc p;
 
@@ -314,7 +314,7 @@ Test(emu, string_io_soft_int_mmio_rmw_and_a_cs_base)
 
 Test(emu, single_step_debug_io_debug)
 {
-        const char *args[] = {"--single-step", NULL};
+        const char *args[] = { "--single-step", NULL };
         struct hv_trace t;
         struct hv_proc p;
         size_t ios = 0;
@@ -442,12 +442,13 @@ static void twice(const char *bin, const char *const *args, const char *what)
 
 Test(emu, two_runs_give_the_same_exit_sequence, .timeout = 300)
 {
-        static const char *const kicked[] = {"--kick", "20:0x30", "--inject", "eager", "--seed",
-                                             "42", "--max-exits", "20000", NULL};
-        static const char *const window[] = {"--kick", "7:0x30", "--seed", "9", "--mode", "long",
-                                             "--max-exits", "20000", NULL};
-        static const char *const step[] = {"--single-step", "--inject", "eager", "--mode",
-                                           "protected", NULL};
+        static const char *const kicked[] = { "--kick",      "20:0x30", "--inject",
+                                              "eager",       "--seed",  "42",
+                                              "--max-exits", "20000",   NULL };
+        static const char *const window[] = { "--kick", "7:0x30",      "--seed", "9", "--mode",
+                                              "long",   "--max-exits", "20000",  NULL };
+        static const char *const step[] = { "--single-step", "--inject",  "eager",
+                                            "--mode",        "protected", NULL };
 
         require_emu();
         twice("stress", kicked, "stress, eager kicks");
@@ -458,7 +459,7 @@ Test(emu, two_runs_give_the_same_exit_sequence, .timeout = 300)
 
 Test(emu, kicks_count_instructions_not_time)
 {
-        const char *args[] = {"--kick", "10", "--seed", "3", "--max-exits", "40", NULL};
+        const char *args[] = { "--kick", "10", "--seed", "3", "--max-exits", "40", NULL };
         struct hv_trace t;
         struct hv_proc p;
 
@@ -485,7 +486,7 @@ Test(emu, kicks_count_instructions_not_time)
 Test(emu, modeswitch_delivers_in_each_mode)
 {
         char irq[64];
-        const char *args[] = {"--irq", irq, NULL};
+        const char *args[] = { "--irq", irq, NULL };
         struct hv_trace t;
         struct hv_proc p;
 
@@ -516,9 +517,9 @@ Test(emu, modeswitch_delivers_in_each_mode)
 Test(emu, modeswitch_eager_single_step_violations_on_each_side)
 {
         char irq[64];
-        const char *args[] = {"--single-step", "--inject", "eager", "--irq", irq, NULL};
-        static const char *const labels[] = {"shadowed_real", "shadowed_pm", "shadowed_lm"};
-        static const unsigned bits[] = {16, 32, 64};
+        const char *args[] = { "--single-step", "--inject", "eager", "--irq", irq, NULL };
+        static const char *const labels[] = { "shadowed_real", "shadowed_pm", "shadowed_lm" };
+        static const unsigned bits[] = { 16, 32, 64 };
         struct check_result res;
         struct hv_trace t;
         struct hv_proc p;
@@ -543,8 +544,8 @@ Test(emu, modeswitch_eager_single_step_violations_on_each_side)
 
 Test(emu, c_guests_in_long_and_protected_mode)
 {
-        static const char *const elves[] = {"hello64.elf", "hello32.elf"};
-        static const char *const stems[] = {"hello64", "hello32"};
+        static const char *const elves[] = { "hello64.elf", "hello32.elf" };
+        static const char *const stems[] = { "hello64", "hello32" };
 
         require_emu();
         for (unsigned i = 0; i < 2; i++) {
@@ -569,12 +570,12 @@ Test(emu, c_guests_in_long_and_protected_mode)
 
 Test(emu, faults_with_error_codes_cr2_and_return_addresses)
 {
-        static const char *const bins[] = {"faults_p32", "faults_l64"};
-        static const char *const modes[] = {"protected", "long"};
+        static const char *const bins[] = { "faults_p32", "faults_l64" };
+        static const char *const modes[] = { "protected", "long" };
 
         require_emu();
         for (unsigned i = 0; i < 2; i++) {
-                const char *args[] = {"--mode", modes[i], NULL};
+                const char *args[] = { "--mode", modes[i], NULL };
                 struct hv_trace t;
                 struct hv_proc p;
 
@@ -589,7 +590,7 @@ Test(emu, faults_with_error_codes_cr2_and_return_addresses)
 
 Test(emu, exceptions_go_through_the_guest_idt)
 {
-        static const char *const stems[] = {"fault_32", "fault_64"};
+        static const char *const stems[] = { "fault_32", "fault_64" };
 
         require_emu();
         for (unsigned i = 0; i < 2; i++) {
@@ -613,12 +614,12 @@ Test(emu, exceptions_go_through_the_guest_idt)
 /* --irq VECTOR@exit:N and @every:N fire at exactly those exits (numbered from 0). */
 Test(emu, irq_triggers_at_exit_n_and_every_n)
 {
-        const char *args[] = {"--max-exits", "20", "--irq", "0x31@exit:5", "--irq",
-                              "0x32@every:7", "--seed", "7", NULL};
+        const char *args[] = { "--max-exits",  "20",     "--irq", "0x31@exit:5", "--irq",
+                               "0x32@every:7", "--seed", "7",     NULL };
         static const struct {
                 uint64_t seq;
                 uint8_t vector;
-        } want[] = {{5, 0x31}, {6, 0x32}, {13, 0x32}};
+        } want[] = { { 5, 0x31 }, { 6, 0x32 }, { 13, 0x32 } };
         struct hv_trace t;
         struct hv_proc p;
 

@@ -43,9 +43,9 @@ Test(modes, modeswitch_is_decoded_in_each_mode)
                 unsigned bits;
         } sides[] = {
                 /* The same MMIO read, encoded per mode; wrong-mode decoding reads otherwise. */
-                {"real_mmio", "real", "mov ax, word ptr es:[0x20]", 16},
-                {"pm_mmio", "protected", "mov eax, dword ptr [0x180000]", 32},
-                {"lm_mmio", "long", "mov rax, qword ptr [0x180000]", 64},
+                { "real_mmio", "real", "mov ax, word ptr es:[0x20]", 16 },
+                { "pm_mmio", "protected", "mov eax, dword ptr [0x180000]", 32 },
+                { "lm_mmio", "long", "mov rax, qword ptr [0x180000]", 64 },
         };
         struct hv_trace t;
         struct hv_proc p;
@@ -56,7 +56,8 @@ Test(modes, modeswitch_is_decoded_in_each_mode)
         for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
                 uint64_t pc = hv_sym("modeswitch", sides[i].label);
                 const struct trace_exit *e = exit_at(&t, pc, TRACE_EXIT_MMIO);
-                const char *argv[] = {HVREPLAY, "dump", "--format", "jsonl", hv_tmp("rec.zst"), NULL};
+                const char *argv[] = { HVREPLAY,          "dump", "--format", "jsonl",
+                                       hv_tmp("rec.zst"), NULL };
                 char mode[64], text[128], *line;
 
                 cr_assert_not_null(e, "an MMIO exit at %s (0x%llx)", sides[i].label,
@@ -75,7 +76,7 @@ Test(modes, modeswitch_is_decoded_in_each_mode)
         }
 
         /* The text dump: CS:IP in real mode, full RIPs otherwise, the mode on each line. */
-        const char *argv[] = {HVREPLAY, "dump", hv_tmp("rec.zst"), NULL};
+        const char *argv[] = { HVREPLAY, "dump", hv_tmp("rec.zst"), NULL };
         cr_assert_eq(hv_run(argv, &p), 0);
         cr_assert(strstr(p.out, "real      0000:") != NULL, "%s", p.out);
         cr_assert(strstr(p.out, "protected 0000") != NULL);
@@ -91,7 +92,7 @@ Test(modes, modeswitch_is_decoded_in_each_mode)
 
 Test(modes, modeswitch_shadows_judged_on_each_side)
 {
-        const char *args[] = {"--single-step", "--inject", "eager", NULL};
+        const char *args[] = { "--single-step", "--inject", "eager", NULL };
         uint64_t real = hv_sym("modeswitch", "shadowed_real");
         uint64_t lm = hv_sym("modeswitch", "shadowed_lm");
         struct check_result res;
@@ -124,7 +125,7 @@ Test(modes, modeswitch_shadows_judged_on_each_side)
 
 Test(modes, long_mode_setup_by_hvrec)
 {
-        const char *args[] = {"--mode", "long", "--mem", "4M", NULL};
+        const char *args[] = { "--mode", "long", "--mem", "4M", NULL };
         uint64_t done = hv_sym("sti_hlt_l64", "shadowed_hlt");
         struct hv_trace t;
         struct hv_proc p;
@@ -152,7 +153,7 @@ Test(modes, long_mode_setup_by_hvrec)
 
 Test(modes, protected_mode_iret_limit_is_recorded)
 {
-        const char *args[] = {"--mode", "protected", NULL};
+        const char *args[] = { "--mode", "protected", NULL };
         struct check_result res;
         struct hv_trace t;
         struct hv_proc p;
@@ -186,22 +187,22 @@ Test(modes, protected_mode_iret_limit_is_recorded)
 
 Test(modes, elf_guests_take_their_mode_from_the_class)
 {
-        static const uint8_t exit42[] = {0xb0, 42, 0xe6, 0xf4}; /* mov al, 42; out 0xf4, al */
+        static const uint8_t exit42[] = { 0xb0, 42, 0xe6, 0xf4 }; /* mov al, 42; out 0xf4, al */
         static const struct {
                 int bits;
                 unsigned machine, mode;
         } cases[] = {
-                {64, 62, TRACE_MODE_LONG},
-                {32, 3, TRACE_MODE_PROTECTED},
+                { 64, 62, TRACE_MODE_LONG },
+                { 32, 3, TRACE_MODE_PROTECTED },
         };
 
         HV_REQUIRE_KVM();
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                const char *elf = hv_write_elf(cases[i].bits == 64 ? "g64.elf" : "g32.elf",
-                                               cases[i].bits, cases[i].machine, 0x20000, exit42,
-                                               sizeof(exit42));
+                const char *elf =
+                        hv_write_elf(cases[i].bits == 64 ? "g64.elf" : "g32.elf", cases[i].bits,
+                                     cases[i].machine, 0x20000, exit42, sizeof(exit42));
                 const char *trace = hv_tmp("elf.zst");
-                const char *argv[] = {HVREC, "run", "-q", "-o", trace, elf, NULL};
+                const char *argv[] = { HVREC, "run", "-q", "-o", trace, elf, NULL };
                 struct hv_trace t;
                 struct hv_proc p;
 

@@ -75,7 +75,7 @@ Test(record_kvm, hello_prints_and_exits_7)
 
 Test(record_kvm, header_and_initial_image)
 {
-        const char *args[] = {"--seed", "42", "--mem", "2M", NULL};
+        const char *args[] = { "--seed", "42", "--mem", "2M", NULL };
         struct hv_trace t;
         struct hv_proc p;
         uint8_t bin[4096];
@@ -168,7 +168,7 @@ Test(record_kvm, halt_with_if_clear_ends_cleanly)
 
 Test(record_kvm, timeout_stops_a_guest_that_never_exits)
 {
-        const char *args[] = {"--timeout", "0.3", NULL};
+        const char *args[] = { "--timeout", "0.3", NULL };
         struct hv_trace t;
         struct hv_proc p;
         uint64_t spin = hv_sym("spin", "spin");
@@ -238,7 +238,7 @@ Test(record_kvm, mmio_and_unassigned_ports_read_all_ones)
 
 Test(record_kvm, max_exits_stops_after_exactly_n)
 {
-        const char *args[] = {"--max-exits", "1000", NULL};
+        const char *args[] = { "--max-exits", "1000", NULL };
         struct hv_trace t;
         struct hv_proc p;
 
@@ -268,7 +268,7 @@ Test(record_kvm, existing_trace_is_kept_as_old)
         cr_assert_not_null(f);
         fputs("precious", f);
         fclose(f);
-        const char *argv[] = {HVREC, "run", "-o", out, hv_guest("hello"), NULL};
+        const char *argv[] = { HVREC, "run", "-o", out, hv_guest("hello"), NULL };
         cr_assert_eq(hv_run(argv, &p), 0);
         cr_assert_eq(p.status, 7);
         cr_assert(strstr(p.err, ".old") != NULL, "said so on stderr: %s", p.err);
@@ -294,7 +294,7 @@ static pid_t spawn_quiet(const char *const *argv)
 
 static void sleep_ms(long ms)
 {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
         nanosleep(&ts, NULL);
 }
@@ -302,7 +302,7 @@ static void sleep_ms(long ms)
 Test(record_kvm, sigkill_leaves_every_complete_frame_readable)
 {
         const char *out = hv_tmp("killed.zst");
-        const char *argv[] = {HVREC, "run", "-o", out, hv_guest("ioloop"), NULL};
+        const char *argv[] = { HVREC, "run", "-o", out, hv_guest("ioloop"), NULL };
         struct hv_trace t;
         struct hv_proc p;
         int status;
@@ -326,7 +326,7 @@ Test(record_kvm, sigkill_leaves_every_complete_frame_readable)
                 cr_assert_eq(t.exits[i].e.seq, i);
         hv_trace_free(&t);
 
-        const char *dump[] = {HVREPLAY, "dump", out, NULL};
+        const char *dump[] = { HVREPLAY, "dump", out, NULL };
         cr_assert_eq(hv_run(dump, &p), 0);
         cr_assert_eq(p.status, 2);
         cr_assert(strstr(p.err, "truncated after") != NULL, "%s", p.err);
@@ -338,7 +338,7 @@ Test(record_kvm, sigkill_leaves_every_complete_frame_readable)
 Test(record_kvm, sigint_closes_the_trace_cleanly)
 {
         const char *out = hv_tmp("interrupted.zst");
-        const char *argv[] = {HVREC, "run", "-o", out, hv_guest("spin"), NULL};
+        const char *argv[] = { HVREC, "run", "-o", out, hv_guest("spin"), NULL };
         struct hv_trace t;
         int status;
         pid_t pid;

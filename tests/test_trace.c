@@ -209,16 +209,15 @@ static void rb_put(struct rawbuf *b, const void *d, size_t n)
 
 static void rb_preamble(struct rawbuf *b, uint16_t version, uint16_t minor)
 {
-        struct trace_disk_preamble pre = {.version = version, .minor = minor};
+        struct trace_disk_preamble pre = { .version = version, .minor = minor };
 
         memcpy(pre.magic, "HVTRACE\x1a", 8);
         rb_put(b, &pre, sizeof(pre));
 }
 
-static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *payload,
-                   size_t len)
+static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *payload, size_t len)
 {
-        struct trace_disk_rec rec = {type, flags, (uint32_t)len};
+        struct trace_disk_rec rec = { type, flags, (uint32_t)len };
 
         rb_put(b, &rec, sizeof(rec));
         rb_put(b, payload, len);
@@ -226,7 +225,7 @@ static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *
 
 static void rb_min_header(struct rawbuf *b)
 {
-        struct trace_disk_header h = {.mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1};
+        struct trace_disk_header h = { .mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1 };
 
         rb_rec(b, TRACE_REC_HEADER, 0, &h, sizeof(h));
 }
@@ -261,7 +260,7 @@ static void append_frame(struct rawbuf *file, const void *raw, size_t len)
 static int decompress_all(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len)
 {
         ZSTD_DCtx *d = ZSTD_createDCtx();
-        ZSTD_inBuffer in = {src, len, 0};
+        ZSTD_inBuffer in = { src, len, 0 };
         size_t cap = 1 << 20, n = 0, ret = 1;
         uint8_t *buf = malloc(cap);
 
@@ -274,7 +273,7 @@ static int decompress_all(const uint8_t *src, size_t len, uint8_t **out, size_t 
                         buf = realloc(buf, cap);
                         cr_assert_not_null(buf);
                 }
-                o = (ZSTD_outBuffer){buf + n, cap - n, 0};
+                o = (ZSTD_outBuffer){ buf + n, cap - n, 0 };
                 ret = ZSTD_decompressStream(d, &o, &in);
                 n += o.pos;
                 if (ZSTD_isError(ret))
@@ -355,7 +354,7 @@ static const void *field_cptr(const struct trace_vcpu_state *st, unsigned f)
 static size_t fsize(unsigned f)
 {
         return (f >= TRACE_F_ES && f <= TRACE_F_GS) || f == TRACE_F_GDT || f == TRACE_F_IDT ? 16
-                                                                                          : 8;
+                                                                                            : 8;
 }
 
 static uint32_t diff_mask(const struct trace_vcpu_state *a, const struct trace_vcpu_state *b)
@@ -447,7 +446,10 @@ static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
                 case 2: g->limit = (uint32_t)rnd(s); break;
                 case 3: g->selector ^= (uint16_t)(1u << (rnd(s) % 16)); break;
                 case 4: g->attr ^= (uint16_t)(1u << (rnd(s) % 13)); break;
-                case 5: g->selector = (uint16_t)rnd(s); g->attr = (uint16_t)(rnd(s) & 0x1fff); break;
+                case 5:
+                        g->selector = (uint16_t)rnd(s);
+                        g->attr = (uint16_t)(rnd(s) & 0x1fff);
+                        break;
                 default: rand_seg(s, g); break;
                 }
         } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
@@ -474,11 +476,12 @@ static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
 /* Writer / reader helpers                                                  */
 /* ------------------------------------------------------------------------ */
 
-static struct trace_writer *open_writer(const char *path, unsigned frame_records,
-                                        unsigned frame_ms, int bg)
+static struct trace_writer *open_writer(const char *path, unsigned frame_records, unsigned frame_ms,
+                                        int bg)
 {
-        struct trace_writer_opts o = {.frame_records = frame_records, .frame_ms = frame_ms,
-                                      .background_flush = bg};
+        struct trace_writer_opts o = { .frame_records = frame_records,
+                                       .frame_ms = frame_ms,
+                                       .background_flush = bg };
         struct trace_writer *w = NULL;
         int err = trace_writer_open(&w, path, &o);
 
@@ -489,7 +492,7 @@ static struct trace_writer *open_writer(const char *path, unsigned frame_records
 
 static void write_min_header(struct trace_writer *w)
 {
-        struct trace_header h = {0};
+        struct trace_header h = { 0 };
 
         h.h.mem_size = 0x10000;
         h.h.entry = 0x7c00;
@@ -499,7 +502,7 @@ static void write_min_header(struct trace_writer *w)
 
 static void write_end(struct trace_writer *w, uint64_t exits, const char *msg)
 {
-        struct trace_disk_end e = {.exits = exits, .why = TRACE_END_GUEST_EXIT};
+        struct trace_disk_end e = { .exits = exits, .why = TRACE_END_GUEST_EXIT };
 
         cr_assert_eq(trace_write_end(w, &e, msg), 0);
 }
@@ -578,8 +581,8 @@ static void check_exit(const struct trace_exit *got, const struct trace_exit *wa
                 cr_assert_eq(got->u.fail_entry.cpu, want->u.fail_entry.cpu, "%s", ctx);
                 break;
         case TRACE_EXIT_INTERNAL:
-                cr_assert_eq(got->u.internal.internal.suberror,
-                             want->u.internal.internal.suberror, "%s: suberror", ctx);
+                cr_assert_eq(got->u.internal.internal.suberror, want->u.internal.internal.suberror,
+                             "%s: suberror", ctx);
                 cr_assert_eq(got->u.internal.internal.ndata, want->u.internal.internal.ndata,
                              "%s: ndata", ctx);
                 cr_assert_arr_eq(got->u.internal.data, want->u.internal.data,
@@ -629,12 +632,12 @@ static void check_header(const struct trace_header *got, const struct trace_head
 
 Test(trace, header_roundtrip_every_field_and_string)
 {
-        static const char *const argv[] = {"/usr/bin/hvrec", "run", "", "with space",
-                                           "--seed=0x5", "  lead", "trail  ", ""};
-        const char *str[TRACE_STR_COUNT] = {0};
+        static const char *const argv[] = { "/usr/bin/hvrec", "run",    "",        "with space",
+                                            "--seed=0x5",     "  lead", "trail  ", "" };
+        const char *str[TRACE_STR_COUNT] = { 0 };
         char *long_str = malloc(65536);
         const char *path = tpath("hdr.zst");
-        struct trace_header h = {0};
+        struct trace_header h = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
@@ -685,8 +688,8 @@ Test(trace, header_roundtrip_every_field_and_string)
 Test(trace, header_without_strings_or_argv)
 {
         const char *path = tpath("hdr0.zst");
-        const char *none[TRACE_STR_COUNT] = {0};
-        struct trace_header h = {0};
+        const char *none[TRACE_STR_COUNT] = { 0 };
+        struct trace_header h = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
@@ -724,7 +727,7 @@ Test(trace, memory_roundtrip_skips_zero_pages)
         const char *path = tpath("mem.zst");
         uint8_t *img = calloc(1, mem_size), *got = calloc(1, mem_size), *extra = malloc(extra_len);
         uint64_t s = 42, first_bytes = 0, nz_pages = 0, recs_before;
-        struct trace_header h = {0};
+        struct trace_header h = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
@@ -733,11 +736,11 @@ Test(trace, memory_roundtrip_skips_zero_pages)
 
         cr_assert(img && got && extra);
         img[1] = 0x11;
-        img[4095] = 0xff;                                   /* last byte of page 0 */
-        rnd_bytes(&s, img + 0x3001, 0x5003 - 0x3001);       /* odd start and end */
-        img[0x9fff] = 0x01;                                 /* a page with one byte */
-        rnd_bytes(&s, img + 0x100000, 0x180000);            /* 1.5 MiB: split into chunks */
-        img[mem_size - 1] = 0x5a;                           /* the very last byte */
+        img[4095] = 0xff;                             /* last byte of page 0 */
+        rnd_bytes(&s, img + 0x3001, 0x5003 - 0x3001); /* odd start and end */
+        img[0x9fff] = 0x01;                           /* a page with one byte */
+        rnd_bytes(&s, img + 0x100000, 0x180000);      /* 1.5 MiB: split into chunks */
+        img[mem_size - 1] = 0x5a;                     /* the very last byte */
         for (size_t pg = 0; pg < mem_size; pg += 4096)
                 nz_pages += page_has_data(img + pg, 4096);
         for (size_t i = 0; i < extra_len; i++)
@@ -814,10 +817,10 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 uint8_t size, dir;
                 uint32_t count;
         } io[] = {
-                {0x3f8, 1, TRACE_IO_OUT, 1}, {0x71, 2, TRACE_IO_IN, 1},
-                {0xcf8, 4, TRACE_IO_OUT, 1}, {0xe9, 1, TRACE_IO_OUT, 13}, /* rep outsb */
-                {0x1f0, 2, TRACE_IO_IN, 7},  {0xcfc, 4, TRACE_IO_OUT, 3},
-                {0xffff, 1, TRACE_IO_IN, 0},
+                { 0x3f8, 1, TRACE_IO_OUT, 1 }, { 0x71, 2, TRACE_IO_IN, 1 },
+                { 0xcf8, 4, TRACE_IO_OUT, 1 }, { 0xe9, 1, TRACE_IO_OUT, 13 }, /* rep outsb */
+                { 0x1f0, 2, TRACE_IO_IN, 7 },  { 0xcfc, 4, TRACE_IO_OUT, 3 },
+                { 0xffff, 1, TRACE_IO_IN, 0 },
         };
 
 #define NEXT() next_case(c, &n, max)
@@ -831,7 +834,7 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.io.io.dir = io[i].dir;
                 e->u.io.io.count = io[i].count;
                 rnd_bytes(s, c[n - 1].data, sizeof(c[n - 1].data));
-                c[n - 1].data[0] = 0;    /* NUL and 0xff survive */
+                c[n - 1].data[0] = 0; /* NUL and 0xff survive */
                 c[n - 1].data[1] = 0xff;
                 e->u.io.data = io[i].count ? c[n - 1].data : NULL;
         }
@@ -883,9 +886,9 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.exception.cr2 = 0xffffffff80001234ull;
         }
         {
-                static const uint16_t plain[] = {TRACE_EXIT_HLT, TRACE_EXIT_INTR,
-                                                 TRACE_EXIT_IRQ_WINDOW, TRACE_EXIT_SHUTDOWN,
-                                                 TRACE_EXIT_UNKNOWN, 77 /* not yet defined */};
+                static const uint16_t plain[] = { TRACE_EXIT_HLT,        TRACE_EXIT_INTR,
+                                                  TRACE_EXIT_IRQ_WINDOW, TRACE_EXIT_SHUTDOWN,
+                                                  TRACE_EXIT_UNKNOWN,    77 /* not yet defined */ };
 
                 for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
                         struct trace_exit *e = NEXT();
@@ -909,11 +912,11 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         struct trace_disk_raise rai[MAXC];
         struct trace_disk_deliver del[MAXC];
         uint8_t con[MAXC][40];
-        struct trace_vcpu_state prev = {0};
+        struct trace_vcpu_state prev = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
-        struct trace_disk_end end = {0};
+        struct trace_disk_end end = { 0 };
         uint64_t index = 0, written;
         size_t n = build_exit_cases(cases, MAXC, &s);
         const char *end_msg = "guest exited with status 0x2a:\tok \xff";
@@ -979,10 +982,13 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 case 0: cr_assert_eq(trace_write_inject(w, &inj[i]), 0); break;
                 case 1: cr_assert_eq(trace_write_raise(w, &rai[i]), 0); break;
                 case 2: cr_assert_eq(trace_write_deliver(w, &del[i]), 0); break;
-                case 3: cr_assert_eq(trace_write_console(w, cases[i].e.seq, con[i], i % 41), 0); break;
+                case 3:
+                        cr_assert_eq(trace_write_console(w, cases[i].e.seq, con[i], i % 41), 0);
+                        break;
                 case 4:
                         cr_assert_eq(trace_write_raw(w, 0x4242, 0xbeef, unknown_payload,
-                                                     sizeof(unknown_payload)), 0);
+                                                     sizeof(unknown_payload)),
+                                     0);
                         cr_assert_eq(trace_write_raw(w, TRACE_REC_TYPE_COUNT, 0, NULL, 0), 0);
                         break;
                 default:
@@ -1017,7 +1023,8 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                         expect_next(r, &ev, TRACE_REC_INJECT);
                         cr_assert_eq(ev.inject.after_seq, inj[i].after_seq);
                         cr_assert_eq(ev.inject.vector, inj[i].vector);
-                        cr_assert_eq(memcmp(&ev.inject, &inj[i], sizeof(inj[i])), 0, "inject %zu", i);
+                        cr_assert_eq(memcmp(&ev.inject, &inj[i], sizeof(inj[i])), 0, "inject %zu",
+                                     i);
                         break;
                 case 1:
                         expect_next(r, &ev, TRACE_REC_RAISE);
@@ -1025,7 +1032,8 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                         break;
                 case 2:
                         expect_next(r, &ev, TRACE_REC_DELIVER);
-                        cr_assert_eq(memcmp(&ev.deliver, &del[i], sizeof(del[i])), 0, "deliver %zu", i);
+                        cr_assert_eq(memcmp(&ev.deliver, &del[i], sizeof(del[i])), 0, "deliver %zu",
+                                     i);
                         break;
                 case 3:
                         expect_next(r, &ev, TRACE_REC_CONSOLE);
@@ -1063,22 +1071,28 @@ Test(trace, longer_payloads_are_accepted)
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
-        struct trace_disk_exit x = {.reason = TRACE_EXIT_MMIO, .raw_reason = 6,
-                                    .state_mask = 1u << TRACE_F_RIP, .insn_len = 2};
+        struct trace_disk_exit x = { .reason = TRACE_EXIT_MMIO,
+                                     .raw_reason = 6,
+                                     .state_mask = 1u << TRACE_F_RIP,
+                                     .insn_len = 2 };
         uint64_t seq = 555, rip = 0x1234;
-        struct trace_disk_mmio mm = {.addr = 0xd0000000, .len = 2, .is_write = 1,
-                                     .data = {0xab, 0xcd}};
+        struct trace_disk_mmio mm = {
+                .addr = 0xd0000000, .len = 2, .is_write = 1, .data = { 0xab, 0xcd }
+        };
         size_t off = 0;
 
         rnd_bytes(&s, buf, sizeof(buf));
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
-        cr_assert_eq(trace_write_raw(w, TRACE_REC_INJECT, 0, buf,
-                                     sizeof(struct trace_disk_inject) + 16), 0);
-        cr_assert_eq(trace_write_raw(w, TRACE_REC_RAISE, 0, buf,
-                                     sizeof(struct trace_disk_raise) + 8), 0);
+        cr_assert_eq(
+                trace_write_raw(w, TRACE_REC_INJECT, 0, buf, sizeof(struct trace_disk_inject) + 16),
+                0);
+        cr_assert_eq(
+                trace_write_raw(w, TRACE_REC_RAISE, 0, buf, sizeof(struct trace_disk_raise) + 8),
+                0);
         cr_assert_eq(trace_write_raw(w, TRACE_REC_DELIVER, 0, buf,
-                                     sizeof(struct trace_disk_deliver) + 24), 0);
+                                     sizeof(struct trace_disk_deliver) + 24),
+                     0);
         /* An exit with a seq, one field, 2 instruction bytes, the MMIO tail and 9 extra bytes. */
         memcpy(buf + off, &x, sizeof(x));
         off += sizeof(x);
@@ -1096,7 +1110,7 @@ Test(trace, longer_payloads_are_accepted)
         write_end(w, 1, "x");
         close_writer(w);
 
-        rnd_bytes(&(uint64_t){99}, buf, sizeof(buf)); /* the same bytes again */
+        rnd_bytes(&(uint64_t){ 99 }, buf, sizeof(buf)); /* the same bytes again */
         r = must_open(path);
         expect_next(r, &ev, TRACE_REC_HEADER);
         expect_next(r, &ev, TRACE_REC_INJECT);
@@ -1131,7 +1145,8 @@ Test(trace, longer_payloads_are_accepted)
  * table (base bits 32..63, reserved[1..2]) is not detected, so the writer
  * drops it and the reader keeps the old value.
  */
-// BUG: writer drops segment/descriptor-table changes confined to the high 32 bits of a word (state.h trace_field_differs_fast).
+// BUG: writer drops segment/descriptor-table changes confined to the high 32 bits of a word
+// (state.h trace_field_differs_fast).
 Test(trace, each_field_and_subfield_changed_alone)
 {
         const char *path = tpath("fields.zst");
@@ -1146,14 +1161,14 @@ Test(trace, each_field_and_subfield_changed_alone)
         char why[512];
 
         rand_state(&s, &base);
-#define VARIANT(f, desc, stmt)                                                                     \
-        do {                                                                                       \
-                struct trace_vcpu_state *st = &v[nv];                                              \
-                *st = base;                                                                        \
-                stmt;                                                                              \
-                bit[nv] = 1u << (f);                                                               \
-                snprintf(what[nv], sizeof(what[nv]), "%s %s", trace_field_name(f), desc);           \
-                nv++;                                                                              \
+#define VARIANT(f, desc, stmt)                                                            \
+        do {                                                                              \
+                struct trace_vcpu_state *st = &v[nv];                                     \
+                *st = base;                                                               \
+                stmt;                                                                     \
+                bit[nv] = 1u << (f);                                                      \
+                snprintf(what[nv], sizeof(what[nv]), "%s %s", trace_field_name(f), desc); \
+                nv++;                                                                     \
         } while (0)
         for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
                 if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
@@ -1170,10 +1185,12 @@ Test(trace, each_field_and_subfield_changed_alone)
                                 VARIANT(f, d, st->seg[i].attr ^= (uint16_t)(1u << b));
                         }
                 } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
-                        VARIANT(f, "base bit 3", ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 8);
+                        VARIANT(f, "base bit 3",
+                                ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 8);
                         VARIANT(f, "base bit 63",
                                 ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 1ull << 63);
-                        VARIANT(f, "limit", ((struct trace_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
+                        VARIANT(f, "limit",
+                                ((struct trace_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
                 } else {
                         VARIANT(f, "bit 0", *(uint64_t *)field_ptr(st, f) ^= 1);
                         VARIANT(f, "bit 63", *(uint64_t *)field_ptr(st, f) ^= 1ull << 63);
@@ -1186,7 +1203,7 @@ Test(trace, each_field_and_subfield_changed_alone)
         write_min_header(w);
         /* base, then variant, base, variant, base, ... */
         for (size_t i = 0; i <= nv; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = 2 * i, .st = base};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 2 * i, .st = base };
 
                 cr_assert_eq(trace_write_exit(w, &e), 0);
                 if (i < nv) {
@@ -1304,7 +1321,7 @@ Test(trace, delta_encoding_200k_random_exits)
 {
         const size_t N = 200000;
         const char *path = tpath("delta.zst");
-        struct gen g = {.s = 0x5eed};
+        struct gen g = { .s = 0x5eed };
         struct trace_writer *w;
         struct trace_reader *r;
         struct trace_event ev;
@@ -1322,7 +1339,7 @@ Test(trace, delta_encoding_200k_random_exits)
         write_end(w, N, "done");
         close_writer(w);
 
-        g = (struct gen){.s = 0x5eed};
+        g = (struct gen){ .s = 0x5eed };
         r = must_open(path);
         expect_next(r, &ev, TRACE_REC_HEADER);
         for (size_t i = 0; i < N; i++) {
@@ -1361,7 +1378,7 @@ Test(trace, delta_encoding_8byte_fields_random)
         const size_t N = 50000;
         const char *path = tpath("delta8.zst");
         uint64_t s = 77, seq = 0, t = 0;
-        struct trace_vcpu_state st = {0}, prev = {0};
+        struct trace_vcpu_state st = { 0 }, prev = { 0 };
         struct trace_writer *w;
         struct trace_reader *r = NULL;
         struct trace_event ev;
@@ -1379,7 +1396,7 @@ Test(trace, delta_encoding_8byte_fields_random)
                         expect_next(r, &ev, TRACE_REC_HEADER);
                 }
                 for (size_t i = 0; i < N; i++) {
-                        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+                        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
                         unsigned k = (unsigned)(rnd(&s) % 5);
 
                         while (k--) {
@@ -1420,7 +1437,7 @@ Test(trace, identical_exits_compress_small)
         const size_t N = 100000;
         const char *path = tpath("same.zst");
         uint64_t s = 3, t = 0, before, after;
-        struct trace_exit e = {.reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = {0xf4}};
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
         struct trace_writer *w;
         uint8_t *file, *raw;
         size_t flen, rlen, off, nexit = 0;
@@ -1458,7 +1475,8 @@ Test(trace, identical_exits_compress_small)
                 memcpy(&rec, raw + off, sizeof(rec));
                 if (rec.type == TRACE_REC_EXIT) {
                         if (nexit == 0) {
-                                cr_assert(rec.flags & TRACE_XF_SEQ, "the first exit carries its seq");
+                                cr_assert(rec.flags & TRACE_XF_SEQ,
+                                          "the first exit carries its seq");
                         } else {
                                 cr_assert_eq(rec.flags, 0, "exit %zu flags %#x", nexit, rec.flags);
                                 cr_assert_eq(rec.size, sizeof(struct trace_disk_exit) + 1,
@@ -1493,7 +1511,7 @@ static void check_frames(unsigned frame_records, size_t nexits)
 
         write_min_header(w);
         for (size_t i = 0; i < nexits; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 10};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 10 };
 
                 e.st.rip = rnd(&s);
                 cr_assert_eq(trace_write_exit(w, &e), 0);
@@ -1512,7 +1530,8 @@ static void check_frames(unsigned frame_records, size_t nexits)
                 uint8_t *piece;
                 bool whole;
 
-                cr_assert_eq(memcmp(file + start, "\x28\xb5\x2f\xfd", 4), 0, "frame %zu: zstd magic", i);
+                cr_assert_eq(memcmp(file + start, "\x28\xb5\x2f\xfd", 4), 0,
+                             "frame %zu: zstd magic", i);
                 cr_assert(file[start + 4] & 0x04, "frame %zu has no content checksum", i);
                 cr_assert_eq(decompress_all(file + start, ends[i] - start, &piece, &n), 0,
                              "frame %zu does not decode alone", i);
@@ -1574,11 +1593,11 @@ Test(trace, records_may_span_frames)
 {
         /* The frames are only a container: a record split across two frames is still read. */
         const char *path = tpath("span.zst");
-        struct rawbuf raw = {0}, file = {0};
-        struct trace_disk_exit x = {.reason = TRACE_EXIT_HLT, .state_mask = 1u << TRACE_F_RAX};
+        struct rawbuf raw = { 0 }, file = { 0 };
+        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT, .state_mask = 1u << TRACE_F_RAX };
         uint8_t pl[sizeof(x) + 8 + 8];
         uint64_t seq = 9, rax = 0x1122334455667788ull;
-        struct trace_disk_end end = {.exits = 1};
+        struct trace_disk_end end = { .exits = 1 };
         struct trace_reader *r;
         struct trace_event ev;
         size_t cut;
@@ -1622,7 +1641,7 @@ Test(trace, time_based_frames_without_thread)
         write_min_header(w);
         usleep(20000);
         for (int i = 0; i < 200; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
 
                 cr_assert_eq(trace_write_exit(w, &e), 0);
         }
@@ -1662,8 +1681,8 @@ static void expect_open_fails(const char *path, int want, const char *needle)
         check_msg(r, NULL);
         snprintf(msg, sizeof(msg), "%s", trace_reader_message(r));
         trace_reader_close(r); /* before asserting: a failure leaks nothing */
-        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err,
-                     trace_strerror(err), want, trace_strerror(want), msg);
+        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err, trace_strerror(err),
+                     want, trace_strerror(want), msg);
         if (needle)
                 cr_assert_not_null(strstr(msg, needle), "message '%s' does not contain '%s'", msg,
                                    needle);
@@ -1709,7 +1728,7 @@ Test(trace, zstd_without_preamble_is_not_a_trace)
 {
         const char *path = tpath("other.zst");
         static const char text[] = "a perfectly valid zstd file holding something else entirely";
-        struct rawbuf raw = {0};
+        struct rawbuf raw = { 0 };
 
         compress_to(path, text, strlen(text));
         expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
@@ -1744,8 +1763,8 @@ Test(trace, tiny_zstd_file_is_not_a_trace)
 
 static void write_trace_with_header_frame(const char *path, size_t nexits, unsigned frame_records)
 {
-        static const char *const argv[] = {"hvrec", "run", "guest.bin"};
-        struct trace_header h = {0};
+        static const char *const argv[] = { "hvrec", "run", "guest.bin" };
+        struct trace_header h = { 0 };
         struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
 
         h.h.mem_size = 1 << 20;
@@ -1759,7 +1778,7 @@ static void write_trace_with_header_frame(const char *path, size_t nexits, unsig
         cr_assert_eq(trace_write_header(w, &h), 0);
         cr_assert_eq(trace_writer_flush(w), 0); /* the header frame ends here */
         for (size_t i = 0; i < nexits; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_IO, .seq = i, .time_ns = i * 1000};
+                struct trace_exit e = { .reason = TRACE_EXIT_IO, .seq = i, .time_ns = i * 1000 };
                 uint8_t b = (uint8_t)i;
 
                 e.st.gpr[0] = i * 7;
@@ -1805,8 +1824,8 @@ Test(trace, truncated_header)
                         /* Only once the header's block is complete: just its checksum missing. */
                         struct trace_event ev;
 
-                        cr_assert_geq(len, ends[1] - 4, "len %zu: header read from an incomplete block",
-                                      len);
+                        cr_assert_geq(len, ends[1] - 4,
+                                      "len %zu: header read from an incomplete block", len);
                         expect_next(r, &ev, TRACE_REC_HEADER);
                         cr_assert_eq(ev.header.h.mem_size, 1 << 20);
                         cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED);
@@ -1824,12 +1843,12 @@ Test(trace, truncated_header)
 Test(trace, future_version_is_refused)
 {
         const char *path = tpath("v2.zst");
-        static const uint16_t bad[] = {2, 0, 0xffff};
+        static const uint16_t bad[] = { 2, 0, 0xffff };
         struct trace_reader *r;
         struct trace_event ev;
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                struct rawbuf raw = {0};
+                struct rawbuf raw = { 0 };
                 char needle[16];
 
                 rb_preamble(&raw, bad[i], 0);
@@ -1842,8 +1861,8 @@ Test(trace, future_version_is_refused)
         }
         /* A newer minor version of the same major is read. */
         {
-                struct rawbuf raw = {0};
-                struct trace_disk_end end = {.exits = 0, .why = TRACE_END_HALT};
+                struct rawbuf raw = { 0 };
+                struct trace_disk_end end = { .exits = 0, .why = TRACE_END_HALT };
 
                 rb_preamble(&raw, 1, 7);
                 rb_min_header(&raw);
@@ -1869,10 +1888,13 @@ struct rec_id {
 
 static struct rec_id event_id(const struct trace_event *ev)
 {
-        struct rec_id id = {.type = ev->type};
+        struct rec_id id = { .type = ev->type };
 
         switch (ev->type) {
-        case TRACE_REC_HEADER: id.a = ev->header.h.mem_size; id.b = ev->header.h.entry; break;
+        case TRACE_REC_HEADER:
+                id.a = ev->header.h.mem_size;
+                id.b = ev->header.h.entry;
+                break;
         case TRACE_REC_EXIT:
                 id.a = ev->exit.seq;
                 id.b = fnv(&ev->exit.st, sizeof(ev->exit.st)) ^ ev->exit.time_ns;
@@ -1881,7 +1903,10 @@ static struct rec_id event_id(const struct trace_event *ev)
                 id.a = ev->console.seq;
                 id.b = fnv(ev->console.data, ev->console.len);
                 break;
-        case TRACE_REC_END: id.a = ev->end.e.exits; id.b = fnv(ev->end.message, strlen(ev->end.message)); break;
+        case TRACE_REC_END:
+                id.a = ev->end.e.exits;
+                id.b = fnv(ev->end.message, strlen(ev->end.message));
+                break;
         default: id.a = ev->index; break;
         }
         return id;
@@ -1954,8 +1979,8 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 {
         const char *path = tpath("full.zst"), *cut = tpath("cut.zst");
         size_t flen, nframes, *ends = calloc(4096, sizeof(size_t)), *prefix;
-        struct readres full = {.ids = calloc(4096, sizeof(struct rec_id))};
-        struct readres part = {.ids = calloc(4096, sizeof(struct rec_id))};
+        struct readres full = { .ids = calloc(4096, sizeof(struct rec_id)) };
+        struct readres part = { .ids = calloc(4096, sizeof(struct rec_id)) };
         uint8_t *file;
         size_t from;
 
@@ -1998,11 +2023,13 @@ Test(trace, truncated_anywhere_in_last_30_percent)
                               len, part.n, complete);
                 cr_assert_leq(part.n, full.n);
                 for (size_t i = 0; i < part.n; i++)
-                        cr_assert(part.ids[i].type == full.ids[i].type && part.ids[i].a == full.ids[i].a &&
+                        cr_assert(part.ids[i].type == full.ids[i].type &&
+                                          part.ids[i].a == full.ids[i].a &&
                                           part.ids[i].b == full.ids[i].b,
                                   "len %zu: record %zu differs from the complete trace's", len, i);
-                cr_assert_eq(sscanf(strstr(part.msg, "truncated after"), "truncated after %zu", &msg_n),
-                             1);
+                cr_assert_eq(
+                        sscanf(strstr(part.msg, "truncated after"), "truncated after %zu", &msg_n),
+                        1);
                 cr_assert_eq(msg_n, part.n, "len %zu: message '%s' but %zu records returned", len,
                              part.msg, part.n);
                 cr_assert_eq(part.records, part.n);
@@ -2025,7 +2052,7 @@ Test(trace, no_end_record_is_truncated)
 
         write_min_header(w);
         for (int i = 0; i < 1234; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_INTR, .seq = (uint64_t)i};
+                struct trace_exit e = { .reason = TRACE_EXIT_INTR, .seq = (uint64_t)i };
 
                 e.st.rip = (uint64_t)i * 5;
                 cr_assert_eq(trace_write_exit(w, &e), 0);
@@ -2067,7 +2094,7 @@ Test(trace, trailing_garbage_after_last_frame)
         const char *path = tpath("trail.zst");
         size_t flen;
         uint8_t *file;
-        struct readres res = {.ids = calloc(512, sizeof(struct rec_id))};
+        struct readres res = { .ids = calloc(512, sizeof(struct rec_id)) };
 
         write_trace_with_header_frame(path, 20, 8);
         file = read_file(path, &flen);
@@ -2083,17 +2110,16 @@ Test(trace, trailing_garbage_after_last_frame)
 }
 
 static const bool allowed_error[TRACE_ERR_COUNT] = {
-        [TRACE_ERR_NOT_TRACE] = true, [TRACE_ERR_VERSION] = true,
-        [TRACE_ERR_CORRUPT] = true,   [TRACE_ERR_TRUNCATED] = true,
-        [TRACE_ERR_EMPTY] = false,
+        [TRACE_ERR_NOT_TRACE] = true, [TRACE_ERR_VERSION] = true, [TRACE_ERR_CORRUPT] = true,
+        [TRACE_ERR_TRUNCATED] = true, [TRACE_ERR_EMPTY] = false,
 };
 
 Test(trace, flipped_bytes_in_compressed_trace)
 {
         const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
-        static const uint8_t xors[] = {0x01, 0x80, 0xff};
-        struct readres full = {.ids = calloc(1024, sizeof(struct rec_id))};
-        struct readres res = {.ids = calloc(1024, sizeof(struct rec_id))};
+        static const uint8_t xors[] = { 0x01, 0x80, 0xff };
+        struct readres full = { .ids = calloc(1024, sizeof(struct rec_id)) };
+        struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
         uint8_t *file, *copy;
         size_t flen, detected = 0;
 
@@ -2130,8 +2156,8 @@ Test(trace, flipped_bytes_in_compressed_trace)
                                 cr_assert(res.ids[i].type == full.ids[i].type &&
                                                   res.ids[i].a == full.ids[i].a &&
                                                   res.ids[i].b == full.ids[i].b,
-                                          "pos %zu ^%#x: record %zu silently changed", pos,
-                                          xors[x], i);
+                                          "pos %zu ^%#x: record %zu silently changed", pos, xors[x],
+                                          i);
                 }
         }
         cr_assert_gt(detected, flen, "most damage is detected");
@@ -2145,7 +2171,7 @@ Test(trace, fuzzed_raw_stream_never_crashes)
 {
         /* Damage below the compression (as a buggy writer would): the parser's own checks. */
         const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
-        struct readres res = {.ids = calloc(1024, sizeof(struct rec_id))};
+        struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
         uint8_t *file, *raw, *copy;
         size_t flen, rlen;
         uint64_t s = 31337;
@@ -2187,8 +2213,8 @@ Test(trace, fuzzed_raw_stream_never_crashes)
 Test(trace, raw_stream_cut_mid_record)
 {
         const char *path = tpath("cutrec.zst");
-        struct rawbuf raw = {0};
-        struct trace_disk_end end = {0};
+        struct rawbuf raw = { 0 };
+        struct trace_disk_end end = { 0 };
         struct trace_reader *r;
         struct trace_event ev;
 
@@ -2207,8 +2233,8 @@ Test(trace, raw_stream_cut_mid_record)
 Test(trace, record_larger_than_max_is_corrupt)
 {
         const char *path = tpath("big.zst");
-        struct rawbuf raw = {0};
-        struct trace_disk_rec rec = {TRACE_REC_EXIT, 0, TRACE_MAX_RECORD + 1};
+        struct rawbuf raw = { 0 };
+        struct trace_disk_rec rec = { TRACE_REC_EXIT, 0, TRACE_MAX_RECORD + 1 };
         struct trace_reader *r;
         struct trace_event ev;
 
@@ -2253,7 +2279,7 @@ Test(trace, largest_record_written_and_skipped)
         struct trace_writer *w = open_writer(path, 0, 0, 0);
         struct trace_reader *r;
         struct trace_event ev;
-        struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = 5};
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 5 };
         uint64_t recs;
 
         cr_assert_not_null(big);
@@ -2303,8 +2329,8 @@ static void expect_corrupt_record(uint16_t type, uint16_t flags, const void *pay
 
 Test(trace, short_payloads_are_corrupt)
 {
-        uint8_t buf[512] = {0};
-        struct trace_disk_exit x = {0};
+        uint8_t buf[512] = { 0 };
+        struct trace_disk_exit x = { 0 };
         size_t off;
 
         /* Shorter than the fixed exit part. */
@@ -2315,7 +2341,8 @@ Test(trace, short_payloads_are_corrupt)
         memcpy(buf, &x, sizeof(x));
         expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_SEQ, buf, sizeof(x) + 7, "seq missing");
         /* TIME64 without the high halves. */
-        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_TIME64, buf, sizeof(x) + 4, "time64 missing");
+        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_TIME64, buf, sizeof(x) + 4,
+                              "time64 missing");
         /* Fields announced but absent. */
         x.state_mask = (1u << TRACE_F_RAX) | (1u << TRACE_F_CS);
         memcpy(buf, &x, sizeof(x));
@@ -2335,43 +2362,50 @@ Test(trace, short_payloads_are_corrupt)
                 static const struct {
                         uint16_t reason;
                         size_t tail;
-                } t[] = {{TRACE_EXIT_IO, 8},        {TRACE_EXIT_MMIO, 24},
-                         {TRACE_EXIT_FAIL_ENTRY, 16}, {TRACE_EXIT_INTERNAL, 8},
-                         {TRACE_EXIT_DEBUG, 32},    {TRACE_EXIT_EXCEPTION, 16}};
+                } t[] = { { TRACE_EXIT_IO, 8 },          { TRACE_EXIT_MMIO, 24 },
+                          { TRACE_EXIT_FAIL_ENTRY, 16 }, { TRACE_EXIT_INTERNAL, 8 },
+                          { TRACE_EXIT_DEBUG, 32 },      { TRACE_EXIT_EXCEPTION, 16 } };
 
                 for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
                         char what[48];
 
                         x.reason = t[i].reason;
                         memcpy(buf, &x, sizeof(x));
-                        snprintf(what, sizeof(what), "%s tail", trace_exit_reason_name(t[i].reason));
-                        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1, what);
+                        snprintf(what, sizeof(what), "%s tail",
+                                 trace_exit_reason_name(t[i].reason));
+                        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1,
+                                              what);
                 }
         }
         /* IO data shorter than size * count. */
         {
-                struct trace_disk_io io = {.port = 0x60, .size = 4, .count = 3};
+                struct trace_disk_io io = { .port = 0x60, .size = 4, .count = 3 };
 
                 x.reason = TRACE_EXIT_IO;
                 memcpy(buf, &x, sizeof(x));
                 memcpy(buf + sizeof(x), &io, sizeof(io));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11, "io data");
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11,
+                                      "io data");
                 io.count = 0xffffffffu;
                 memcpy(buf + sizeof(x), &io, sizeof(io));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64, "io count");
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64,
+                                      "io count");
         }
         /* INTERNAL: more data words than allowed, or fewer than announced. */
         {
-                struct trace_disk_internal in = {.suberror = 1, .ndata = TRACE_INTERNAL_MAX_DATA + 1};
+                struct trace_disk_internal in = { .suberror = 1,
+                                                  .ndata = TRACE_INTERNAL_MAX_DATA + 1 };
 
                 x.reason = TRACE_EXIT_INTERNAL;
                 memcpy(buf, &x, sizeof(x));
                 off = sizeof(x);
                 memcpy(buf + off, &in, sizeof(in));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17, "ndata 17");
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17,
+                                      "ndata 17");
                 in.ndata = 3;
                 memcpy(buf + off, &in, sizeof(in));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1, "ndata 3");
+                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1,
+                                      "ndata 3");
         }
         /* Other fixed records. */
         expect_corrupt_record(TRACE_REC_MEMORY, 0, buf, sizeof(struct trace_disk_memory) - 1,
@@ -2393,9 +2427,9 @@ Test(trace, short_payloads_are_corrupt)
 Test(trace, bad_header_records)
 {
         const char *path = tpath("badhdr.zst");
-        struct trace_disk_header h = {.mem_size = 4096};
-        struct trace_disk_str str = {TRACE_STR_BACKEND, 10};
-        struct rawbuf raw = {0};
+        struct trace_disk_header h = { .mem_size = 4096 };
+        struct trace_disk_str str = { TRACE_STR_BACKEND, 10 };
+        struct rawbuf raw = { 0 };
 
         /* Too short. */
         rb_preamble(&raw, 1, 0);
@@ -2421,24 +2455,24 @@ Test(trace, bad_header_records)
 Test(trace, unknown_header_string_keys_are_skipped)
 {
         const char *path = tpath("keys.zst");
-        struct trace_disk_header h = {.mem_size = 8192, .seed = 77};
-        struct rawbuf raw = {0}, pl = {0};
+        struct trace_disk_header h = { .mem_size = 8192, .seed = 77 };
+        struct rawbuf raw = { 0 }, pl = { 0 };
         struct trace_disk_str s;
-        struct trace_disk_end end = {0};
+        struct trace_disk_end end = { 0 };
         struct trace_reader *r;
         struct trace_event ev;
 
         rb_put(&pl, &h, sizeof(h));
-        s = (struct trace_disk_str){999, 5};
+        s = (struct trace_disk_str){ 999, 5 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "xxxxx", 5);
-        s = (struct trace_disk_str){TRACE_STR_BACKEND, 3};
+        s = (struct trace_disk_str){ TRACE_STR_BACKEND, 3 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "kvm", 3);
-        s = (struct trace_disk_str){0, 2};
+        s = (struct trace_disk_str){ 0, 2 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "zz", 2);
-        s = (struct trace_disk_str){TRACE_STR_CMDLINE, 9};
+        s = (struct trace_disk_str){ TRACE_STR_CMDLINE, 9 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "a\0\0b c\0d\0", 9);
         rb_preamble(&raw, 1, 0);
@@ -2465,10 +2499,10 @@ Test(trace, unknown_header_string_keys_are_skipped)
 Test(trace, header_not_first_is_corrupt)
 {
         const char *path = tpath("nohdr.zst");
-        struct rawbuf raw = {0};
-        struct trace_disk_end end = {0};
+        struct rawbuf raw = { 0 };
+        struct trace_disk_end end = { 0 };
         struct trace_writer *w;
-        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
 
         rb_preamble(&raw, 1, 0);
         rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
@@ -2536,7 +2570,7 @@ Test(trace, open_with_null_reader_pointer_does_not_leak)
 Test(trace, write_errors_are_reported)
 {
         struct trace_writer *w;
-        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
         int p[2], err;
 
         signal(SIGPIPE, SIG_IGN);
@@ -2560,7 +2594,7 @@ Test(trace, write_errors_are_reported)
 // BUG: writer.c reserve() replaces the write error with -EIO.
 Test(trace, write_error_while_buffering_keeps_errno)
 {
-        struct trace_writer_opts o = {.frame_records = 1000000, .frame_ms = 1000000};
+        struct trace_writer_opts o = { .frame_records = 1000000, .frame_ms = 1000000 };
         struct trace_writer *w;
         uint64_t s = 1;
         int p[2], err = 0;
@@ -2573,7 +2607,7 @@ Test(trace, write_error_while_buffering_keeps_errno)
         write_min_header(w);
         /* Incompressible exits, until the buffered data has to reach the file. */
         for (i = 0; i < 200000 && !err; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = i};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i };
 
                 rand_state(&s, &e.st);
                 err = trace_write_exit(w, &e);
@@ -2592,7 +2626,7 @@ struct flusher_job {
 static void *write_and_close(void *arg)
 {
         struct flusher_job *j = arg;
-        struct trace_exit e = {.reason = TRACE_EXIT_HLT};
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
 
         j->write_err = trace_write_exit(j->w, &e);
         j->close_err = trace_writer_close(j->w);
@@ -2610,8 +2644,8 @@ static void *write_and_close(void *arg)
 // BUG: writer.c flusher_main spins holding the lock after a write error: deadlock.
 Test(trace, write_error_in_flush_thread_does_not_hang)
 {
-        struct trace_writer_opts o = {.background_flush = 1, .frame_ms = 10};
-        struct flusher_job job = {0};
+        struct trace_writer_opts o = { .background_flush = 1, .frame_ms = 10 };
+        struct flusher_job job = { 0 };
         struct timespec until;
         pthread_t t;
         int p[2];
@@ -2694,9 +2728,9 @@ Test(trace, shadow_names)
         cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW),
                          "sti+mov-ss");
         /* Other bits do not matter. */
-        cr_assert_str_eq(trace_shadow_name(~(uint64_t)(TRACE_INTR_STI_SHADOW |
-                                                         TRACE_INTR_MOVSS_SHADOW)),
-                         "none");
+        cr_assert_str_eq(
+                trace_shadow_name(~(uint64_t)(TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW)),
+                "none");
         cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_VALID_SHADOW |
                                            TRACE_INTR_IF | (1ull << 63)),
                          "sti");
@@ -2718,7 +2752,8 @@ Test(trace, strerror_every_code)
 
                 cr_assert_not_null(a, "code %d", bad);
                 for (int j = 0; j < TRACE_ERR_COUNT; j++)
-                        cr_assert_str_neq(a, trace_strerror(j), "out-of-range %d aliases %d", bad, j);
+                        cr_assert_str_neq(a, trace_strerror(j), "out-of-range %d aliases %d", bad,
+                                          j);
         }
         /* The numbers are part of the format's API. */
         cr_assert_eq(TRACE_OK, 0);
@@ -2733,7 +2768,8 @@ Test(trace, field_sizes_and_differs)
         uint64_t s = 5;
 
         for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                cr_assert_eq(trace_field_size(f), fsize(f), "field %u (%s)", f, trace_field_name(f));
+                cr_assert_eq(trace_field_size(f), fsize(f), "field %u (%s)", f,
+                             trace_field_name(f));
                 total += trace_field_size(f);
         }
         cr_assert_eq(total, sizeof(struct trace_vcpu_state), "the fields cover the whole state");
@@ -2763,7 +2799,7 @@ Test(trace, field_sizes_and_differs)
 static struct trace_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t cs_attr,
                                           uint64_t cs_base, uint64_t rip)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = cr0;
         st.efer = efer;
@@ -2859,7 +2895,7 @@ Test(trace, background_flush_thread_ends_idle_frames)
 
         write_min_header(w);
         for (int i = 0; i < 40; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
 
                 cr_assert_eq(trace_write_exit(w, &e), 0);
         }
@@ -2871,7 +2907,7 @@ Test(trace, background_flush_thread_ends_idle_frames)
 
         /* And again for a second idle frame. */
         for (int i = 40; i < 65; i++) {
-                struct trace_exit e = {.reason = TRACE_EXIT_HLT, .seq = (uint64_t)i};
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
 
                 cr_assert_eq(trace_write_exit(w, &e), 0);
         }

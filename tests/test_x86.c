@@ -14,19 +14,19 @@
 #include "../src/arch/x86.h"
 
 #define RAM_SIZE (8ull << 20) /* 8 MiB: room for a 4 MiB PSE page at 4 MiB */
-#define KiB 1024ull
-#define MiB (1024ull * KiB)
-#define GiB (1024ull * MiB)
+#define KiB      1024ull
+#define MiB      (1024ull * KiB)
+#define GiB      (1024ull * MiB)
 
 /* Entry bits (same positions in 32-bit, PAE and 4-level entries). */
-#define P    0x001ull
-#define RW   0x002ull
-#define US   0x004ull
-#define A    0x020ull
-#define PS   0x080ull
+#define P         0x001ull
+#define RW        0x002ull
+#define US        0x004ull
+#define A         0x020ull
+#define PS        0x080ull
 #define PAT_LARGE 0x1000ull /* bit 12 of a large-page entry is PAT, not an address bit */
-#define NX   (1ull << 63)
-#define EFER_NXE 0x800ull
+#define NX        (1ull << 63)
+#define EFER_NXE  0x800ull
 
 static uint8_t *ram;
 static struct x86_mem mem;
@@ -60,22 +60,22 @@ static void put64(uint64_t gpa, uint64_t v)
 }
 
 /* Translate and require success with the expected physical address. */
-#define ASSERT_XLATE(st, la, want)                                                                 \
-        do {                                                                                       \
-                uint64_t gpa_ = 0xdeadbeefdeadbeefull;                                             \
-                int r_ = x86_translate(&mem, (st), (la), &gpa_);                                   \
-                cr_assert_eq(r_, 0, "translate %#llx: %d", (unsigned long long)(la), r_);          \
-                cr_assert_eq(gpa_, (uint64_t)(want), "translate %#llx: %#llx, want %#llx",         \
-                             (unsigned long long)(la), (unsigned long long)gpa_,                   \
-                             (unsigned long long)(want));                                          \
+#define ASSERT_XLATE(st, la, want)                                                         \
+        do {                                                                               \
+                uint64_t gpa_ = 0xdeadbeefdeadbeefull;                                     \
+                int r_ = x86_translate(&mem, (st), (la), &gpa_);                           \
+                cr_assert_eq(r_, 0, "translate %#llx: %d", (unsigned long long)(la), r_);  \
+                cr_assert_eq(gpa_, (uint64_t)(want), "translate %#llx: %#llx, want %#llx", \
+                             (unsigned long long)(la), (unsigned long long)gpa_,           \
+                             (unsigned long long)(want));                                  \
         } while (0)
 
-#define ASSERT_FAULT(st, la)                                                                       \
-        do {                                                                                       \
-                uint64_t gpa_ = 0;                                                                 \
-                int r_ = x86_translate(&mem, (st), (la), &gpa_);                                   \
-                cr_assert_eq(r_, -EFAULT, "translate %#llx: %d (gpa %#llx), want -EFAULT",         \
-                             (unsigned long long)(la), r_, (unsigned long long)gpa_);              \
+#define ASSERT_FAULT(st, la)                                                               \
+        do {                                                                               \
+                uint64_t gpa_ = 0;                                                         \
+                int r_ = x86_translate(&mem, (st), (la), &gpa_);                           \
+                cr_assert_eq(r_, -EFAULT, "translate %#llx: %d (gpa %#llx), want -EFAULT", \
+                             (unsigned long long)(la), r_, (unsigned long long)gpa_);      \
         } while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -84,7 +84,7 @@ static void put64(uint64_t gpa, uint64_t v)
 
 Test(x86, real_mode_identity)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         ASSERT_XLATE(&st, 0, 0);
         ASSERT_XLATE(&st, 0x7c00, 0x7c00);
@@ -97,7 +97,7 @@ Test(x86, real_mode_identity)
 
 Test(x86, protected_paging_off_masks_to_32_bits)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
         ASSERT_XLATE(&st, 0x12345, 0x12345);
@@ -111,7 +111,7 @@ Test(x86, protected_paging_off_masks_to_32_bits)
 Test(x86, pg_without_pe_is_not_paging)
 {
         /* CR4.PAE alone (no CR0.PG) does not enable paging */
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
         st.cr4 = X86_CR4_PAE | X86_CR4_PSE;
@@ -230,7 +230,7 @@ Test(x86, paging32_tables_outside_ram)
         ASSERT_FAULT(&st, 0x01000000); /* PDE 4 -> PT at 0x0fff0000 */
         st.cr3 = 0x10000000;           /* the PD itself beyond RAM */
         ASSERT_FAULT(&st, 0x00401abc);
-        st.cr3 = RAM_SIZE - 0x1000;    /* PD in RAM, PDE 1 is zero */
+        st.cr3 = RAM_SIZE - 0x1000; /* PD in RAM, PDE 1 is zero */
         ASSERT_FAULT(&st, 0x00401abc);
 }
 
@@ -257,7 +257,7 @@ static void build_pae(struct trace_vcpu_state *st)
         st->cr3 = 0x20020;
         put64(0x20020 + 1 * 8, 0x21000 | P);
         put64(0x20020 + 3 * 8, 0x23000 | P);
-        put64(0x20020 + 2 * 8, 0x21000);       /* not present */
+        put64(0x20020 + 2 * 8, 0x21000);      /* not present */
         put64(0x21000 + 2 * 8, 0x22000 | RW); /* not present */
         put64(0x21000 + 0 * 8, 0x22000 | P | RW);
         put64(0x21000 + 1 * 8, 0x600000 | PAT_LARGE | PS | P | RW);
@@ -433,11 +433,11 @@ Test(x86, long_not_present)
         struct trace_vcpu_state st;
 
         build_4level(&st);
-        ASSERT_FAULT(&st, 0x8000000000ull);    /* PML4 1 */
-        ASSERT_FAULT(&st, 0x8000001000ull);    /* PML4 1 -> (PDPT 0 -> PD 0: a 2 MiB page) */
-        ASSERT_FAULT(&st, 0x40000000ull);      /* PDPT 1 */
-        ASSERT_FAULT(&st, 0xc00000ull);        /* PD 6 */
-        ASSERT_FAULT(&st, 0xc07abcull);        /* PD 6 -> (PT 0x33000, PTE 7 present) */
+        ASSERT_FAULT(&st, 0x8000000000ull);       /* PML4 1 */
+        ASSERT_FAULT(&st, 0x8000001000ull);       /* PML4 1 -> (PDPT 0 -> PD 0: a 2 MiB page) */
+        ASSERT_FAULT(&st, 0x40000000ull);         /* PDPT 1 */
+        ASSERT_FAULT(&st, 0xc00000ull);           /* PD 6 */
+        ASSERT_FAULT(&st, 0xc07abcull);           /* PD 6 -> (PT 0x33000, PTE 7 present) */
         ASSERT_FAULT(&st, 0xffff800000000000ull); /* PML4 256 */
 }
 
@@ -505,7 +505,7 @@ Test(x86, read_linear_stops_at_unmapped, .timeout = 10)
         fill(0x71ffc, 4, 0x40);
         memset(buf, 0xcc, sizeof(buf));
         cr_assert_eq(x86_read_linear(&mem, &st, 0x808ffc, buf, 16), 4);
-        cr_assert_arr_eq(buf, ((uint8_t[]){0x40, 0x41, 0x42, 0x43}), 4);
+        cr_assert_arr_eq(buf, ((uint8_t[]){ 0x40, 0x41, 0x42, 0x43 }), 4);
         cr_assert_eq(buf[4], 0xcc, "nothing written past the mapped bytes");
         /* starting at an unmapped byte reads nothing */
         cr_assert_eq(x86_read_linear(&mem, &st, 0x809000, buf, 16), 0);
@@ -518,7 +518,8 @@ Test(x86, read_linear_spans_several_pages, .timeout = 10)
 
         cr_assert_not_null(buf);
         build_32(&st);
-        /* PDE 1: PTE 0x3fe -> 0x50000, PTE 0x3ff -> 0x0c000 (set), then PDE 2 (4 MiB at 0x400000) */
+        /* PDE 1: PTE 0x3fe -> 0x50000, PTE 0x3ff -> 0x0c000 (set), then PDE 2 (4 MiB at 0x400000)
+         */
         put32(0x11000 + 0x3fe * 4, 0x50000 | P);
         fill(0x50000, 4096, 1);
         fill(0x0c000, 4096, 2);
@@ -534,19 +535,19 @@ Test(x86, read_linear_spans_several_pages, .timeout = 10)
 
 Test(x86, read_linear_paging_off_stops_at_ram_end, .timeout = 10)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
         uint8_t buf[8];
 
         fill(RAM_SIZE - 4, 4, 0x70);
         cr_assert_eq(x86_read_linear(&mem, &st, RAM_SIZE - 4, buf, 8), 4);
-        cr_assert_arr_eq(buf, ((uint8_t[]){0x70, 0x71, 0x72, 0x73}), 4);
+        cr_assert_arr_eq(buf, ((uint8_t[]){ 0x70, 0x71, 0x72, 0x73 }), 4);
         cr_assert_eq(x86_read_linear(&mem, &st, RAM_SIZE, buf, 8), 0);
 }
 
 Test(x86, read_linear_zero_length, .timeout = 10)
 {
-        struct trace_vcpu_state st = {0};
-        uint8_t buf[1] = {0x5a};
+        struct trace_vcpu_state st = { 0 };
+        uint8_t buf[1] = { 0x5a };
 
         cr_assert_eq(x86_read_linear(&mem, &st, 0x1000, buf, 0), 0);
         cr_assert_eq(buf[0], 0x5a);
@@ -592,7 +593,7 @@ Test(x86, read_linear_page_mapped_at_ram_end, .timeout = 3)
 
 Test(x86, linear_real_mode_wraps_offset)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.seg[TRACE_DS].base = 0x12340;
         st.seg[TRACE_CS].base = 0xf0000;
@@ -609,7 +610,7 @@ Test(x86, linear_real_mode_wraps_offset)
 
 Test(x86, linear_64bit_ignores_base_except_fs_gs)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE | X86_CR0_PG;
         st.cr4 = X86_CR4_PAE;
@@ -633,7 +634,7 @@ Test(x86, linear_64bit_ignores_base_except_fs_gs)
 
 Test(x86, linear_protected_adds_base_and_wraps)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
         for (int s = 0; s < TRACE_SREG_COUNT; s++)
@@ -643,7 +644,8 @@ Test(x86, linear_protected_adds_base_and_wraps)
         st.seg[TRACE_SS].base = 0x20000;
         cr_assert_eq(x86_linear(&st, TRACE_DS, 0x1234), 0x11234);
         cr_assert_eq(x86_linear(&st, TRACE_ES, 0x2000), 0x1000, "wraps at 4 GiB");
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0xffff0000ull), 0xffff0000ull + 0x10000 - 0x100000000ull);
+        cr_assert_eq(x86_linear(&st, TRACE_DS, 0xffff0000ull),
+                     0xffff0000ull + 0x10000 - 0x100000000ull);
         cr_assert_eq(x86_linear(&st, TRACE_SS, 0x12345), 0x32345, "SS.B = 1: 32-bit ESP");
         /* SS.B = 0: the stack pointer is SP (16 bits) */
         st.seg[TRACE_SS].attr = TRACE_SEG_P | TRACE_SEG_S;
@@ -653,7 +655,7 @@ Test(x86, linear_protected_adds_base_and_wraps)
 Test(x86, linear_compatibility_mode)
 {
         /* long mode with CS.L = 0: segmented like protected mode, 32-bit wrap */
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE | X86_CR0_PG;
         st.cr4 = X86_CR4_PAE;
@@ -669,7 +671,7 @@ Test(x86, linear_compatibility_mode)
 /* The library's state helpers agree with the mode rules used above. */
 Test(x86, state_pc_and_code_bits)
 {
-        struct trace_vcpu_state st = {0};
+        struct trace_vcpu_state st = { 0 };
 
         st.seg[TRACE_CS].base = 0xf0000;
         st.rip = 0x1fff0;

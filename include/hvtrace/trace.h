@@ -136,17 +136,17 @@ enum trace_sreg { TRACE_ES, TRACE_CS, TRACE_SS, TRACE_DS, TRACE_FS, TRACE_GS, TR
  * VALID bits say which parts of it the backend reports at all, so "no
  * shadow" and "backend cannot tell" are never confused.
  */
-#define TRACE_INTR_STI_SHADOW   0x0001u /* blocking by STI */
-#define TRACE_INTR_MOVSS_SHADOW 0x0002u /* blocking by MOV SS / POP SS */
-#define TRACE_INTR_NMI_BLOCKED  0x0004u /* NMIs masked */
-#define TRACE_INTR_READY        0x0008u /* ready for interrupt injection */
-#define TRACE_INTR_IF           0x0010u /* RFLAGS.IF as the backend reported it */
-#define TRACE_INTR_PENDING      0x0020u /* an injected interrupt is still queued */
-#define TRACE_INTR_WINDOW_REQ   0x0040u /* the recorder had requested a window */
-#define TRACE_INTR_VALID_SHADOW 0x0100u
-#define TRACE_INTR_VALID_NMI    0x0200u
-#define TRACE_INTR_VALID_READY  0x0400u
-#define TRACE_INTR_VALID_IF     0x0800u
+#define TRACE_INTR_STI_SHADOW    0x0001u /* blocking by STI */
+#define TRACE_INTR_MOVSS_SHADOW  0x0002u /* blocking by MOV SS / POP SS */
+#define TRACE_INTR_NMI_BLOCKED   0x0004u /* NMIs masked */
+#define TRACE_INTR_READY         0x0008u /* ready for interrupt injection */
+#define TRACE_INTR_IF            0x0010u /* RFLAGS.IF as the backend reported it */
+#define TRACE_INTR_PENDING       0x0020u /* an injected interrupt is still queued */
+#define TRACE_INTR_WINDOW_REQ    0x0040u /* the recorder had requested a window */
+#define TRACE_INTR_VALID_SHADOW  0x0100u
+#define TRACE_INTR_VALID_NMI     0x0200u
+#define TRACE_INTR_VALID_READY   0x0400u
+#define TRACE_INTR_VALID_IF      0x0800u
 #define TRACE_INTR_VALID_PENDING 0x1000u
 
 /* Guest CPU modes (header.guest_mode). */
@@ -159,16 +159,16 @@ enum trace_mode {
 
 /* Injection policies (header.inject_policy, inject.policy). */
 enum trace_policy {
-        TRACE_POLICY_WINDOW = 0, /* inject only when ready; else request a window */
-        TRACE_POLICY_EAGER = 1,  /* inject at the next exit with IF=1 */
-        TRACE_POLICY_BLIND = 2,  /* inject at the next exit, whatever the state */
+        TRACE_POLICY_WINDOW = 0,  /* inject only when ready; else request a window */
+        TRACE_POLICY_EAGER = 1,   /* inject at the next exit with IF=1 */
+        TRACE_POLICY_BLIND = 2,   /* inject at the next exit, whatever the state */
         TRACE_POLICY_BACKEND = 3, /* the backend's own irqchip decides */
         TRACE_POLICY_COUNT
 };
 
 /* Where a pending interrupt came from (raise.source, inject.source). */
 enum trace_irq_source {
-        TRACE_SRC_GUEST = 0, /* the guest wrote the vector to port 0xE0 */
+        TRACE_SRC_GUEST = 0,  /* the guest wrote the vector to port 0xE0 */
         TRACE_SRC_OPTION = 1, /* an --irq VECTOR@TRIGGER option */
         TRACE_SRC_KICK = 2,   /* a --kick timer with a vector */
         TRACE_SRC_COUNT
@@ -201,8 +201,9 @@ enum trace_end_why {
 };
 
 /* Header flags (header.flags). */
-#define TRACE_HDR_SINGLE_STEP 0x0001u /* every instruction exits: shadows may be cleared by KVM on Intel */
-#define TRACE_HDR_KICKS       0x0002u /* asynchronous kicks interrupted the run */
+#define TRACE_HDR_SINGLE_STEP \
+        0x0001u /* every instruction exits: shadows may be cleared by KVM on Intel */
+#define TRACE_HDR_KICKS 0x0002u /* asynchronous kicks interrupted the run */
 
 /* Backend capability flags (header.backend_caps). */
 #define TRACE_CAP_SINGLE_STEP   0x0001u /* can single-step */
@@ -247,15 +248,15 @@ struct trace_disk_rec {
 
 /* TRACE_REC_HEADER payload: this, then trace_disk_str items to the end. */
 struct trace_disk_header {
-        uint64_t load_addr;   /* where the guest image was loaded */
-        uint64_t entry;       /* first RIP */
-        uint64_t mem_size;    /* guest RAM bytes, mapped at physical 0 */
-        uint64_t seed;        /* --seed: every random choice derives from it */
+        uint64_t load_addr;         /* where the guest image was loaded */
+        uint64_t entry;             /* first RIP */
+        uint64_t mem_size;          /* guest RAM bytes, mapped at physical 0 */
+        uint64_t seed;              /* --seed: every random choice derives from it */
         uint64_t start_realtime_ns; /* CLOCK_REALTIME at the start, for humans */
-        uint32_t guest_mode;  /* enum trace_mode at the entry */
-        uint32_t flags;       /* TRACE_HDR_* */
-        uint32_t backend_caps; /* TRACE_CAP_* */
-        uint16_t inject_policy; /* enum trace_policy */
+        uint32_t guest_mode;        /* enum trace_mode at the entry */
+        uint32_t flags;             /* TRACE_HDR_* */
+        uint32_t backend_caps;      /* TRACE_CAP_* */
+        uint16_t inject_policy;     /* enum trace_policy */
         uint16_t reserved;
 };
 
@@ -311,8 +312,8 @@ struct trace_disk_exit {
 
 struct trace_disk_io {
         uint16_t port;
-        uint8_t size;  /* 1, 2 or 4 */
-        uint8_t dir;   /* TRACE_IO_IN / TRACE_IO_OUT */
+        uint8_t size;   /* 1, 2 or 4 */
+        uint8_t dir;    /* TRACE_IO_IN / TRACE_IO_OUT */
         uint32_t count; /* >1 for string I/O */
 };
 
@@ -534,10 +535,10 @@ const char *trace_shadow_name(uint64_t intr);
 struct trace_writer;
 
 struct trace_writer_opts {
-        int level;                /* zstd level; 0 means the default (3) */
-        unsigned frame_records;   /* end a frame after this many records; 0: 4096 */
-        unsigned frame_ms;        /* ... or this many ms after its first record; 0: 250 */
-        int background_flush;     /* nonzero: a thread ends idle frames on time */
+        int level;              /* zstd level; 0 means the default (3) */
+        unsigned frame_records; /* end a frame after this many records; 0: 4096 */
+        unsigned frame_ms;      /* ... or this many ms after its first record; 0: 250 */
+        int background_flush;   /* nonzero: a thread ends idle frames on time */
 };
 
 /*

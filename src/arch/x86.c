@@ -4,8 +4,8 @@
 
 #include "x86.h"
 
-#define PTE_P  0x1ull
-#define PTE_PS 0x80ull
+#define PTE_P     0x1ull
+#define PTE_PS    0x80ull
 #define ADDR_MASK 0x000ffffffffff000ull
 
 static int read_entry(const struct x86_mem *m, uint64_t gpa, unsigned size, uint64_t *out)
@@ -39,8 +39,7 @@ static int walk_32(const struct x86_mem *m, const struct trace_vcpu_state *st, u
 }
 
 /* PAE (3 levels) and 4-level paging share the 8-byte entry walk. */
-static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int levels,
-                   uint64_t *gpa)
+static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int levels, uint64_t *gpa)
 {
         uint64_t e;
 

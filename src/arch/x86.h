@@ -12,12 +12,12 @@
 
 #include <hvtrace/trace.h>
 
-#define X86_CR0_PE   0x00000001ull
-#define X86_CR0_PG   0x80000000ull
-#define X86_CR4_PSE  0x00000010ull
-#define X86_CR4_PAE  0x00000020ull
-#define X86_EFER_LME 0x00000100ull
-#define X86_EFER_LMA 0x00000400ull
+#define X86_CR0_PE    0x00000001ull
+#define X86_CR0_PG    0x80000000ull
+#define X86_CR4_PSE   0x00000010ull
+#define X86_CR4_PAE   0x00000020ull
+#define X86_EFER_LME  0x00000100ull
+#define X86_EFER_LMA  0x00000400ull
 #define X86_RFLAGS_IF 0x200ull
 
 /* Guest-physical memory: RAM from 0 to size. */

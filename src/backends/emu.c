@@ -66,7 +66,7 @@ extern const struct backend_ops emu_backend_ops;
 
 /* ---- QEMU's CPUX86State, the part the backend touches ------------------- */
 
-#define ENV_REGS     0   /* target_ulong regs[16] */
+#define ENV_REGS     0 /* target_ulong regs[16] */
 #define ENV_EIP      128
 #define ENV_HFLAGS   176 /* uint32_t */
 #define ENV_SEGS     184 /* SegmentCache segs[6], x86 sreg order */
@@ -109,15 +109,15 @@ _Static_assert(sizeof(struct qseg) == 24, "SegmentCache");
 #define HF_CS64     (1u << 15)
 #define HF_OSFXSR   (1u << 22)
 #define HF_SMAP     (1u << 23)
-#define HF_DERIVED                                                                                 \
-        (HF_CPL_MASK | HF_INHIBIT | HF_CS32 | HF_SS32 | HF_ADDSEG | HF_PE | (7u << HF_MP_SHIFT) |  \
+#define HF_DERIVED                                                                                \
+        (HF_CPL_MASK | HF_INHIBIT | HF_CS32 | HF_SS32 | HF_ADDSEG | HF_PE | (7u << HF_MP_SHIFT) | \
          HF_LMA | HF_CS64 | HF_OSFXSR | HF_SMAP)
 
 /* ---- the backend ------------------------------------------------------------ */
 
-#define IO_BUF      4096 /* string I/O is split in exits of at most this many bytes */
-#define MMIO_MAX    4    /* MMIO accesses one instruction may make */
-#define INSNS_PER_US 50  /* the nominal speed kick budgets are counted in */
+#define IO_BUF       4096 /* string I/O is split in exits of at most this many bytes */
+#define MMIO_MAX     4    /* MMIO accesses one instruction may make */
+#define INSNS_PER_US 50   /* the nominal speed kick budgets are counted in */
 
 /* What the instruction at a boundary is, as far as the backend cares. */
 enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE };
@@ -339,8 +339,9 @@ static int calibrate(struct emu_backend *e, char *why, size_t len)
                 UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
         };
         size_t size = uc_context_size(e->uc);
-        uc_x86_mmr gdt = {0, 0x123456789a0ull, 0x1234, 0}, idt = {0, 0xfedcba98760ull, 0x4321, 0};
-        uc_x86_msr msr = {0xC0000080, 0};
+        uc_x86_mmr gdt = { 0, 0x123456789a0ull, 0x1234, 0 },
+                   idt = { 0, 0xfedcba98760ull, 0x4321, 0 };
+        uc_x86_msr msr = { 0xC0000080, 0 };
         uint64_t v, cr2 = 0xc2c2c2c2000ull, cr3 = 0x3c3c3000ull;
         struct qseg fs;
         size_t off;
@@ -375,10 +376,10 @@ static int calibrate(struct emu_backend *e, char *why, size_t len)
                 if (env_u64(e, ENV_REGS + 8 * i) !=
                     (0x0101010101010101ull * (i + 1) ^ 0x5a5a0000a5a5ull))
                         goto bad;
-        if (env_u64(e, ENV_EIP) != 0x7e57c0de1234ull ||
-            env_u64(e, ENV_GDT + 8) != gdt.base || env_u32(e, ENV_GDT + 16) != gdt.limit ||
-            env_u64(e, ENV_IDT + 8) != idt.base || env_u32(e, ENV_IDT + 16) != idt.limit ||
-            env_u64(e, ENV_CR + 16) != cr2 || (env_u64(e, ENV_CR + 24) & 0xffffffff) != cr3)
+        if (env_u64(e, ENV_EIP) != 0x7e57c0de1234ull || env_u64(e, ENV_GDT + 8) != gdt.base ||
+            env_u32(e, ENV_GDT + 16) != gdt.limit || env_u64(e, ENV_IDT + 8) != idt.base ||
+            env_u32(e, ENV_IDT + 16) != idt.limit || env_u64(e, ENV_CR + 16) != cr2 ||
+            (env_u64(e, ENV_CR + 24) & 0xffffffff) != cr3)
                 goto bad;
         /*
          * The exception state QEMU keeps next to dr[]: the error code of the
@@ -426,7 +427,7 @@ bad:
 
 static void mode_refresh(struct emu_backend *e)
 {
-        uc_x86_msr msr = {0xC0000080, 0};
+        uc_x86_msr msr = { 0xC0000080, 0 };
 
         e->cr0 = reg_read(e, UC_X86_REG_CR0);
         e->cr3 = reg_read(e, UC_X86_REG_CR3);
@@ -547,24 +548,45 @@ static bool write_linear(struct emu_backend *e, uint64_t la, const void *buf, si
 
 struct insn {
         unsigned kind;
-        uint8_t op, imm;  /* opcode, and the byte after it */
+        uint8_t op, imm; /* opcode, and the byte after it */
         bool opsize, adsize, rep;
-        int seg;          /* segment override, -1 if none */
-        unsigned len;     /* prefixes + opcode */
+        int seg;      /* segment override, -1 if none */
+        unsigned len; /* prefixes + opcode */
 };
 
 /* First bytes worth a closer look: prefixes, REX, and the opcodes of enum kind. */
 static bool interesting(uint8_t b)
 {
         switch (b) {
-        case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65: case 0x66: case 0x67:
-        case 0xf0: case 0xf2: case 0xf3:
-        case 0x0f: case 0x17: case 0x8e: case 0xf4: case 0xfb:
-        case 0x6c: case 0x6d: case 0x6e: case 0x6f:
-        case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xec: case 0xed: case 0xee: case 0xef:
-                return true;
-        default:
-                return (b & 0xf0) == 0x40;
+        case 0x26:
+        case 0x2e:
+        case 0x36:
+        case 0x3e:
+        case 0x64:
+        case 0x65:
+        case 0x66:
+        case 0x67:
+        case 0xf0:
+        case 0xf2:
+        case 0xf3:
+        case 0x0f:
+        case 0x17:
+        case 0x8e:
+        case 0xf4:
+        case 0xfb:
+        case 0x6c:
+        case 0x6d:
+        case 0x6e:
+        case 0x6f:
+        case 0xe4:
+        case 0xe5:
+        case 0xe6:
+        case 0xe7:
+        case 0xec:
+        case 0xed:
+        case 0xee:
+        case 0xef: return true;
+        default: return (b & 0xf0) == 0x40;
         }
 }
 
@@ -575,9 +597,10 @@ static bool interesting(uint8_t b)
  */
 static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
 {
-        static const int segs[] = {[0x26] = TRACE_ES + 1, [0x2e] = TRACE_CS + 1,
-                                   [0x36] = TRACE_SS + 1, [0x3e] = TRACE_DS + 1,
-                                   [0x64] = TRACE_FS + 1, [0x65] = TRACE_GS + 1};
+        static const int segs[] = {
+                [0x26] = TRACE_ES + 1, [0x2e] = TRACE_CS + 1, [0x36] = TRACE_SS + 1,
+                [0x3e] = TRACE_DS + 1, [0x64] = TRACE_FS + 1, [0x65] = TRACE_GS + 1
+        };
         size_t i = 0;
 
         memset(in, 0, sizeof(*in));
@@ -608,10 +631,18 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
         case 0xf4: in->kind = K_HLT; break;
         case 0x17: in->kind = K_SSLOAD; break;
         case 0x8e: in->kind = ((in->imm >> 3) & 7) == TRACE_SS ? K_SSLOAD : K_OTHER; break;
-        case 0x6c: case 0x6d: case 0x6e: case 0x6f:
-        case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xec: case 0xed: case 0xee: case 0xef:
-                in->kind = K_IO;
-                break;
+        case 0x6c:
+        case 0x6d:
+        case 0x6e:
+        case 0x6f:
+        case 0xe4:
+        case 0xe5:
+        case 0xe6:
+        case 0xe7:
+        case 0xec:
+        case 0xed:
+        case 0xee:
+        case 0xef: in->kind = K_IO; break;
         case 0x0f:
                 /* MOV CRn, LMSW, WRMSR: the paging mode may change. */
                 if (in->imm == 0x22 || in->imm == 0x30 ||
@@ -672,21 +703,17 @@ static void retire(struct emu_backend *e)
         e->insns++;
         e->budget_used++;
         switch (e->prev_kind) {
-        case K_STI:
-                e->shadow = e->prev_if ? 0 : TRACE_INTR_STI_SHADOW;
-                break;
+        case K_STI: e->shadow = e->prev_if ? 0 : TRACE_INTR_STI_SHADOW; break;
         case K_SSLOAD:
                 /* Of consecutive SS loads only the first makes a shadow. */
-                e->shadow = (e->prev_shadow & TRACE_INTR_MOVSS_SHADOW) ? 0
-                                                                       : TRACE_INTR_MOVSS_SHADOW;
+                e->shadow =
+                        (e->prev_shadow & TRACE_INTR_MOVSS_SHADOW) ? 0 : TRACE_INTR_MOVSS_SHADOW;
                 break;
         case K_MODE:
                 mode_refresh(e);
                 e->shadow = 0;
                 break;
-        default:
-                e->shadow = 0;
-                break;
+        default: e->shadow = 0; break;
         }
 }
 
@@ -783,8 +810,7 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 
                 /* The fast path: most first bytes say nothing interesting follows. */
                 in.kind = K_OTHER;
-                if (!translate(e, addr, &pa) || !phys_ok(e, pa, 1) ||
-                    interesting(e->base.mem[pa]))
+                if (!translate(e, addr, &pa) || !phys_ok(e, pa, 1) || interesting(e->base.mem[pa]))
                         insn_at(e, addr, size, &in);
         }
         switch (in.kind) {
@@ -971,7 +997,7 @@ static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum 
         env_seg(e, TRACE_CS, &cs);
         env_seg(e, TRACE_SS, &ss);
         if (!(cr0 & CR0_PE)) {
-                uint64_t vals[3] = {rflags & 0xffff, cs.selector, rip & 0xffff};
+                uint64_t vals[3] = { rflags & 0xffff, cs.selector, rip & 0xffff };
                 uint16_t off, seg;
 
                 if ((uint64_t)vector * 4 + 3 > idt_limit ||
@@ -1019,8 +1045,8 @@ static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum 
                 vals[1] = cs.selector;
                 vals[2] = rip & (wide ? 0xffffffffull : 0xffff);
                 vals[3] = error;
-                r = push_frame(e, ss.base, &rsp, (ss.flags & DESC_B) ? 0xffffffffull : 0xffff,
-                               vals, has_err ? 4 : 3, wide ? 4 : 2, 12, f);
+                r = push_frame(e, ss.base, &rsp, (ss.flags & DESC_B) ? 0xffffffffull : 0xffff, vals,
+                               has_err ? 4 : 3, wide ? 4 : 2, 12, f);
                 if (r != DELIVERED)
                         return r;
                 cs = ncs;
@@ -1097,7 +1123,7 @@ static int raise_event(struct emu_backend *e, unsigned vector, enum event type, 
                        struct backend_exit *x)
 {
         for (int round = 0; round < 4; round++) {
-                struct fault f = {0};
+                struct fault f = { 0 };
                 enum deliver_result r;
 
                 if (snap_get(e))
@@ -1252,8 +1278,8 @@ static int emu_set_state(struct backend *b, const struct trace_vcpu_state *st)
         reg_write(e, UC_X86_REG_RFLAGS, rflags);
         /* Translations made under the old state must go. */
         uc_ctl_flush_tlb(e->uc);
-        if (e->ran && uc_mem_map_ptr(e->uc, e->flush_at, PAGE_SIZE, UC_PROT_ALL, e->scratch) ==
-                              UC_ERR_OK)
+        if (e->ran &&
+            uc_mem_map_ptr(e->uc, e->flush_at, PAGE_SIZE, UC_PROT_ALL, e->scratch) == UC_ERR_OK)
                 uc_mem_unmap(e->uc, e->flush_at, PAGE_SIZE);
         e->shadow = (st->intr & TRACE_INTR_VALID_SHADOW)
                             ? st->intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW)
@@ -1299,8 +1325,9 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
 
         insn_at(e, la, e->cur_len, &in);
         opbits = bits == 16 ? (in.opsize ? 32 : 16) : (in.opsize ? 16 : 32);
-        adbits = bits == 64 ? (in.adsize ? 32 : 64) : bits == 32 ? (in.adsize ? 16 : 32)
-                                                                : (in.adsize ? 32 : 16);
+        adbits = bits == 64   ? (in.adsize ? 32 : 64)
+                 : bits == 32 ? (in.adsize ? 16 : 32)
+                              : (in.adsize ? 32 : 16);
         memset(&e->io, 0, sizeof(e->io));
         e->io.size = (in.op & 1) ? (uint8_t)(opbits / 8) : 1;
         e->io.addr_bits = (uint8_t)adbits;
@@ -1308,8 +1335,8 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
                      in.op == 0x6c || in.op == 0x6d)
                             ? TRACE_IO_IN
                             : TRACE_IO_OUT;
-        e->io.port = (in.op >= 0xe4 && in.op <= 0xe7) ? in.imm
-                                                       : (uint16_t)env_u64(e, ENV_REGS + 8 * 2);
+        e->io.port =
+                (in.op >= 0xe4 && in.op <= 0xe7) ? in.imm : (uint16_t)env_u64(e, ENV_REGS + 8 * 2);
         e->io.count = 1;
         if (in.op >= 0x6c && in.op <= 0x6f && in.rep) {
                 e->io.rep = true;
@@ -1813,8 +1840,7 @@ static int emu_probe(char *why, size_t len)
         return err;
 }
 
-static int emu_create(const struct backend_config *cfg, struct backend **out, char *why,
-                      size_t len)
+static int emu_create(const struct backend_config *cfg, struct backend **out, char *why, size_t len)
 {
         struct emu_backend *e = calloc(1, sizeof(*e));
         uc_hook h;

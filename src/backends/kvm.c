@@ -30,7 +30,7 @@ extern const struct backend_ops kvm_backend_ops;
 /* Which vendor module serves /dev/kvm: worth knowing, conventions differ. */
 const char *kvm_flavour(void)
 {
-        static const char *const mods[] = {"kvm_pvm", "kvm_amd", "kvm_intel"};
+        static const char *const mods[] = { "kvm_pvm", "kvm_amd", "kvm_intel" };
         char path[64];
         struct stat st;
 
@@ -93,7 +93,7 @@ static int kvm_setup_cpuid(struct kvm_backend *k)
 int kvm_vm_create(const struct backend_config *cfg, const struct backend_ops *ops,
                   const struct kvm_vm_options *opt, struct backend **out, char *why, size_t len)
 {
-        struct kvm_userspace_memory_region region = {0};
+        struct kvm_userspace_memory_region region = { 0 };
         struct kvm_backend *k;
         int err, mmap_size;
 
@@ -126,7 +126,7 @@ int kvm_vm_create(const struct backend_config *cfg, const struct backend_ops *op
                 goto err_vm;
         }
         if (opt->pit) {
-                struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+                struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
                 if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit)) {
                         err = -errno;
@@ -196,10 +196,9 @@ err_free:
         return err;
 }
 
-static int kvm_create(const struct backend_config *cfg, struct backend **out, char *why,
-                      size_t len)
+static int kvm_create(const struct backend_config *cfg, struct backend **out, char *why, size_t len)
 {
-        static const struct kvm_vm_options opt = {0};
+        static const struct kvm_vm_options opt = { 0 };
 
         return kvm_vm_create(cfg, &kvm_backend_ops, &opt, out, why, len);
 }
@@ -232,10 +231,10 @@ static void seg_from_kvm(struct trace_disk_seg *d, const struct kvm_segment *s)
         d->limit = s->limit;
         d->selector = s->selector;
         d->attr = (uint16_t)((s->type & 0xf) | (s->s ? TRACE_SEG_S : 0) |
-                             ((s->dpl & 3u) << TRACE_SEG_DPL_SHIFT) | (s->present ? TRACE_SEG_P : 0) |
-                             (s->avl ? TRACE_SEG_AVL : 0) | (s->l ? TRACE_SEG_L : 0) |
-                             (s->db ? TRACE_SEG_DB : 0) | (s->g ? TRACE_SEG_G : 0) |
-                             (s->unusable ? TRACE_SEG_UNUSABLE : 0));
+                             ((s->dpl & 3u) << TRACE_SEG_DPL_SHIFT) |
+                             (s->present ? TRACE_SEG_P : 0) | (s->avl ? TRACE_SEG_AVL : 0) |
+                             (s->l ? TRACE_SEG_L : 0) | (s->db ? TRACE_SEG_DB : 0) |
+                             (s->g ? TRACE_SEG_G : 0) | (s->unusable ? TRACE_SEG_UNUSABLE : 0));
 }
 
 static void seg_to_kvm(struct kvm_segment *s, const struct trace_disk_seg *d)
@@ -262,8 +261,8 @@ static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r
                 [TRACE_ES] = &s->es, [TRACE_CS] = &s->cs, [TRACE_SS] = &s->ss,
                 [TRACE_DS] = &s->ds, [TRACE_FS] = &s->fs, [TRACE_GS] = &s->gs,
         };
-        const uint64_t gpr[16] = {r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
-                                  r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15};
+        const uint64_t gpr[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
+                                   r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
 
         memcpy(st->gpr, gpr, sizeof(gpr));
         st->rip = r->rip;
@@ -342,7 +341,7 @@ int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
         struct kvm_backend *k = to_kvm(b);
         struct kvm_segment *segs[TRACE_SREG_COUNT];
         struct kvm_sregs sregs;
-        struct kvm_regs regs = {0};
+        struct kvm_regs regs = { 0 };
 
         if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs))
                 return -errno;
@@ -484,7 +483,7 @@ int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
 
 static int kvm_inject(struct backend *b, uint8_t vector)
 {
-        struct kvm_interrupt irq = {.irq = vector};
+        struct kvm_interrupt irq = { .irq = vector };
 
         if (ioctl(to_kvm(b)->vcpu_fd, KVM_INTERRUPT, &irq))
                 return errno == EEXIST ? -EBUSY : -errno;
@@ -500,7 +499,7 @@ int kvm_request_window(struct backend *b, bool on)
 int kvm_set_single_step(struct backend *b, bool on)
 {
         struct kvm_backend *k = to_kvm(b);
-        struct kvm_guest_debug dbg = {0};
+        struct kvm_guest_debug dbg = { 0 };
 
         if (on)
                 dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;

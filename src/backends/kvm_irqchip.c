@@ -28,7 +28,7 @@ static int irqchip_probe(char *why, size_t len)
 static int irqchip_create(const struct backend_config *cfg, struct backend **out, char *why,
                           size_t len)
 {
-        static const struct kvm_vm_options opt = {.irqchip = true, .pit = true};
+        static const struct kvm_vm_options opt = { .irqchip = true, .pit = true };
 
         return kvm_vm_create(cfg, &kvm_irqchip_backend_ops, &opt, out, why, len);
 }
@@ -43,7 +43,7 @@ static void irqchip_version(struct backend *b, char *buf, size_t len)
 static int pic_line(struct kvm_backend *k, uint8_t vector)
 {
         for (int chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
-                struct kvm_irqchip c = {.chip_id = (uint32_t)chip};
+                struct kvm_irqchip c = { .chip_id = (uint32_t)chip };
                 uint8_t base;
 
                 if (ioctl(k->vm_fd, KVM_GET_IRQCHIP, &c))

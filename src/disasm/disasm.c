@@ -102,14 +102,16 @@ static void classify(csh h, const cs_insn *ci, struct disasm_insn *out)
         case X86_INS_IN: out->flags |= DISASM_IN; break;
         case X86_INS_INSB: out->io_size = 1; goto ins;
         case X86_INS_INSW: out->io_size = 2; goto ins;
-        case X86_INS_INSD: out->io_size = 4;
+        case X86_INS_INSD:
+                out->io_size = 4;
         ins:
                 out->flags |= DISASM_IN | DISASM_STRING;
                 break;
         case X86_INS_OUT: out->flags |= DISASM_OUT; break;
         case X86_INS_OUTSB: out->io_size = 1; goto outs;
         case X86_INS_OUTSW: out->io_size = 2; goto outs;
-        case X86_INS_OUTSD: out->io_size = 4;
+        case X86_INS_OUTSD:
+                out->io_size = 4;
         outs:
                 out->flags |= DISASM_OUT | DISASM_STRING;
                 break;

@@ -35,13 +35,13 @@ struct disasm_insn {
         uint64_t addr; /* as passed to disasm_decode */
         uint8_t len;
         uint8_t bytes[15];
-        uint32_t flags;       /* DISASM_* */
-        int has_target;       /* a direct branch with a known target */
-        uint64_t target;      /* its offset (in the same address space as addr) */
-        uint16_t target_cs;   /* for DISASM_FAR direct targets */
-        int io_port;          /* the immediate port of in/out imm8, or -1 (port in DX) */
-        uint8_t io_size;      /* bytes per port access of in/out/ins/outs */
-        char text[192];       /* "mnemonic operands" */
+        uint32_t flags;     /* DISASM_* */
+        int has_target;     /* a direct branch with a known target */
+        uint64_t target;    /* its offset (in the same address space as addr) */
+        uint16_t target_cs; /* for DISASM_FAR direct targets */
+        int io_port;        /* the immediate port of in/out imm8, or -1 (port in DX) */
+        uint8_t io_size;    /* bytes per port access of in/out/ins/outs */
+        char text[192];     /* "mnemonic operands" */
 };
 
 /* Open capstone for all three code sizes.  Returns 0 or -errno. */

@@ -74,8 +74,8 @@ bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handle
         }
         if (!(e[5] & 0x80))
                 return false; /* gate not present */
-        uint64_t off = (uint64_t)e[0] | (uint64_t)e[1] << 8 | (uint64_t)e[6] << 16 |
-                       (uint64_t)e[7] << 24;
+        uint64_t off =
+                (uint64_t)e[0] | (uint64_t)e[1] << 8 | (uint64_t)e[6] << 16 | (uint64_t)e[7] << 24;
         if (mode == TRACE_MODE_LONG) {
                 off |= (uint64_t)e[8] << 32 | (uint64_t)e[9] << 40 | (uint64_t)e[10] << 48 |
                        (uint64_t)e[11] << 56;
@@ -104,9 +104,9 @@ static void abi_probe(struct recorder *rec)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
         unsigned bits = trace_state_code_bits(st), mode = trace_state_mode(st);
-        struct trace_disk_deliver d = {.seq = rec->ex.seq};
+        struct trace_disk_deliver d = { .seq = rec->ex.seq };
         struct disasm_io_site done, pending;
-        struct probe_match m = {0};
+        struct probe_match m = { 0 };
         uint64_t pc = trace_state_pc(st), sp = x86_linear(st, TRACE_SS, st->gpr[TRACE_F_RSP]);
         uint8_t code[30], frame[40];
         size_t before = pc >= 15 ? 15 : (size_t)pc, n;

@@ -88,14 +88,14 @@ static bool read_phdr(const struct guest_image *g, bool is64, uint64_t off, stru
                 if (off > g->file_size || sizeof(h) > g->file_size - off)
                         return false;
                 memcpy(&h, g->file + off, sizeof(h));
-                *p = (struct phdr){h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz};
+                *p = (struct phdr){ h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz };
         } else {
                 Elf32_Phdr h;
 
                 if (off > g->file_size || sizeof(h) > g->file_size - off)
                         return false;
                 memcpy(&h, g->file + off, sizeof(h));
-                *p = (struct phdr){h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz};
+                *p = (struct phdr){ h.p_type, h.p_offset, h.p_paddr, h.p_filesz, h.p_memsz };
         }
         return true;
 }
@@ -109,7 +109,8 @@ static int elf_open(const char *path, uint64_t mem_size, struct guest_image *g, 
         unsigned phnum, phentsize, machine;
         bool is64;
 
-        if (g->file_size < EI_NIDENT || (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64)) {
+        if (g->file_size < EI_NIDENT ||
+            (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64)) {
                 snprintf(why, len, "ELF guest '%s': truncated or unknown ELF class", path);
                 return -ENOEXEC;
         }
@@ -177,7 +178,7 @@ static int elf_open(const char *path, uint64_t mem_size, struct guest_image *g, 
                         return -E2BIG;
                 }
                 g->seg[g->nseg++] =
-                        (struct guest_segment){p.paddr, g->file + p.offset, p.filesz, p.memsz};
+                        (struct guest_segment){ p.paddr, g->file + p.offset, p.filesz, p.memsz };
         }
         if (!g->nseg) {
                 snprintf(why, len, "ELF guest '%s': nothing to load", path);
@@ -213,7 +214,7 @@ int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct g
                 guest_close(g);
                 return -ERANGE;
         }
-        g->seg[0] = (struct guest_segment){load_addr, g->file, g->file_size, g->file_size};
+        g->seg[0] = (struct guest_segment){ load_addr, g->file, g->file_size, g->file_size };
         g->nseg = 1;
         g->entry = load_addr;
         g->mode = TRACE_MODE_REAL;

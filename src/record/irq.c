@@ -46,7 +46,9 @@ static uint8_t fifo_remove(struct irq_fifo *f, unsigned i)
 
 void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
 {
-        struct trace_disk_raise r = {.seq = rec->ex.seq, .vector = vector, .source = (uint8_t)source};
+        struct trace_disk_raise r = { .seq = rec->ex.seq,
+                                      .vector = vector,
+                                      .source = (uint8_t)source };
         int err;
 
         rec->raises++;

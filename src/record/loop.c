@@ -48,8 +48,7 @@ void rec_write_failed(struct recorder *rec, int err)
 static void format_pc(const struct trace_vcpu_state *st, char *buf, size_t len)
 {
         if (trace_state_mode(st) == TRACE_MODE_REAL)
-                snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector,
-                         st->rip & 0xffff);
+                snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector, st->rip & 0xffff);
         else
                 snprintf(buf, len, "0x%" PRIx64, trace_state_pc(st));
 }
@@ -95,13 +94,13 @@ static void on_fail_entry(struct recorder *rec)
 
 static void on_internal(struct recorder *rec)
 {
-        static const char *const sub[] = {"", "emulation failure", "simultaneous exceptions",
-                                          "delivery event failure"};
+        static const char *const sub[] = { "", "emulation failure", "simultaneous exceptions",
+                                           "delivery event failure" };
         uint32_t s = rec->ex.u.internal.internal.suberror;
         char what[96];
 
-        snprintf(what, sizeof(what), "internal error, suberror %u%s%s%s", s,
-                 s && s < 4 ? " (" : "", s && s < 4 ? sub[s] : "", s && s < 4 ? ")" : "");
+        snprintf(what, sizeof(what), "internal error, suberror %u%s%s%s", s, s && s < 4 ? " (" : "",
+                 s && s < 4 ? sub[s] : "", s && s < 4 ? ")" : "");
         on_crash(rec, what);
 }
 
@@ -143,7 +142,8 @@ static void dispatch(struct recorder *rec)
 
 static void copy_exit_data(struct trace_exit *ex, const struct backend_exit *bx)
 {
-        /* Reserved bytes must not carry the previous exit's data: identical runs, identical traces. */
+        /* Reserved bytes must not carry the previous exit's data: identical runs, identical traces.
+         */
         memset(&ex->u, 0, sizeof(ex->u));
         switch (bx->reason) {
         case TRACE_EXIT_IO:

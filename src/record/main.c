@@ -95,7 +95,7 @@ static int keep_old_output(const char *path, bool quiet)
 static int write_prologue(struct recorder *rec, const struct guest_image *g)
 {
         char vendor[32], model[64], kernel[400], bver[160];
-        struct trace_header h = {0};
+        struct trace_header h = { 0 };
         struct utsname u;
         int err;
 
@@ -180,13 +180,13 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
 
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
-        struct trace_writer_opts wopts = {.background_flush = 1};
-        struct recorder rec = {0};
+        struct trace_writer_opts wopts = { .background_flush = 1 };
+        struct recorder rec = { 0 };
         struct backend_config cfg;
         const struct backend_ops *ops;
         struct guest_image g;
         struct rec_opts o;
-        struct trace_disk_end end = {0};
+        struct trace_disk_end end = { 0 };
         char why[512];
         uint64_t trace_bytes;
         int err, status;
@@ -227,8 +227,9 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         if (ops->caps & TRACE_CAP_IRQCHIP) {
                 /* The backend's own irqchip decides when to inject: no policy of ours applies. */
                 if (o.policy_set) {
-                        fprintf(stderr, "hvrec: --inject does not apply to backend %s: its in-kernel "
-                                        "irqchip decides when to inject\n",
+                        fprintf(stderr,
+                                "hvrec: --inject does not apply to backend %s: its in-kernel "
+                                "irqchip decides when to inject\n",
                                 ops->name);
                         status = STATUS_ERROR;
                         goto out_guest;

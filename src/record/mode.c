@@ -9,15 +9,15 @@
 #include "../arch/x86.h"
 #include "mode.h"
 
-#define PAGE            4096ull
-#define CODE_ATTR       (0xb | TRACE_SEG_S | TRACE_SEG_P) /* execute/read, accessed */
-#define DATA_ATTR       (0x3 | TRACE_SEG_S | TRACE_SEG_P) /* read/write, accessed */
-#define X86_CR0_ET      0x10ull
-#define X86_CR0_NE      0x20ull
-#define PTE_P           0x1ull
-#define PTE_W           0x2ull
-#define PTE_PS          0x80ull
-#define GiB             (1ull << 30)
+#define PAGE       4096ull
+#define CODE_ATTR  (0xb | TRACE_SEG_S | TRACE_SEG_P) /* execute/read, accessed */
+#define DATA_ATTR  (0x3 | TRACE_SEG_S | TRACE_SEG_P) /* read/write, accessed */
+#define X86_CR0_ET 0x10ull
+#define X86_CR0_NE 0x20ull
+#define PTE_P      0x1ull
+#define PTE_W      0x2ull
+#define PTE_PS     0x80ull
+#define GiB        (1ull << 30)
 
 uint64_t mode_tables_size(uint64_t mem_size)
 {
@@ -37,7 +37,7 @@ uint64_t mode_tables_base(unsigned mode, uint64_t mem_size)
 
 unsigned mode_parse(const char *name)
 {
-        static const unsigned modes[] = {TRACE_MODE_REAL, TRACE_MODE_PROTECTED, TRACE_MODE_LONG};
+        static const unsigned modes[] = { TRACE_MODE_REAL, TRACE_MODE_PROTECTED, TRACE_MODE_LONG };
 
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
                 if (!strcmp(name, trace_mode_name(modes[i])))
@@ -107,14 +107,15 @@ static void flat_data(struct trace_vcpu_state *st)
 static int check_fits(uint64_t base, uint64_t mem_size, uint64_t entry, char *why, size_t len)
 {
         if (base < 2 * PAGE || base >= mem_size) {
-                snprintf(why, len, "guest memory (%" PRIu64 " bytes) is too small for hvrec's tables",
+                snprintf(why, len,
+                         "guest memory (%" PRIu64 " bytes) is too small for hvrec's tables",
                          mem_size);
                 return -EINVAL;
         }
         if (entry >= base) {
                 snprintf(why, len,
-                         "entry 0x%" PRIx64 " lies in hvrec's tables at 0x%" PRIx64
-                         "-0x%" PRIx64 " (see docs/guest-abi.md)",
+                         "entry 0x%" PRIx64 " lies in hvrec's tables at 0x%" PRIx64 "-0x%" PRIx64
+                         " (see docs/guest-abi.md)",
                          entry, base, mem_size - 1);
                 return -EINVAL;
         }
@@ -169,8 +170,7 @@ static int setup_long(struct backend *b, struct trace_vcpu_state *st, uint64_t e
         for (uint64_t i = 0; i < pds * 512; i++)
                 t[i] = (i << 21) | PTE_P | PTE_W | PTE_PS;
 
-        seg(&st->seg[TRACE_CS], MODE_SEL_CODE64, CODE_ATTR | TRACE_SEG_L | TRACE_SEG_G,
-            0xffffffff);
+        seg(&st->seg[TRACE_CS], MODE_SEL_CODE64, CODE_ATTR | TRACE_SEG_L | TRACE_SEG_G, 0xffffffff);
         flat_data(st);
         st->cr0 = X86_CR0_PE | X86_CR0_PG | X86_CR0_ET | X86_CR0_NE;
         st->cr3 = pml4;

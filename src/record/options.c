@@ -89,9 +89,21 @@ int rec_parse_size(const char *s, uint64_t *out)
         if (errno || end == s)
                 return -EINVAL;
         switch (*end) {
-        case 'k': case 'K': mul = 1ull << 10; end++; break;
-        case 'm': case 'M': mul = 1ull << 20; end++; break;
-        case 'g': case 'G': mul = 1ull << 30; end++; break;
+        case 'k':
+        case 'K':
+                mul = 1ull << 10;
+                end++;
+                break;
+        case 'm':
+        case 'M':
+                mul = 1ull << 20;
+                end++;
+                break;
+        case 'g':
+        case 'G':
+                mul = 1ull << 30;
+                end++;
+                break;
         default: break;
         }
         if (*end == 'i' || *end == 'B')
@@ -137,10 +149,10 @@ static int parse_irq(const char *s, struct irq_trigger *t)
                 const char *name;
                 enum irq_trigger_kind kind;
         } kinds[] = {
-                {"exit:", IRQ_AT_EXIT},
-                {"rip:", IRQ_AT_RIP},
-                {"port:", IRQ_AT_PORT},
-                {"every:", IRQ_AT_EVERY},
+                { "exit:", IRQ_AT_EXIT },
+                { "rip:", IRQ_AT_RIP },
+                { "port:", IRQ_AT_PORT },
+                { "every:", IRQ_AT_EVERY },
         };
         const char *at = strchr(s, '@');
 
@@ -202,32 +214,31 @@ enum {
 };
 
 static const struct option long_opts[] = {
-        {"load", required_argument, NULL, OPT_LOAD},
-        {"entry", required_argument, NULL, OPT_ENTRY},
-        {"mem", required_argument, NULL, OPT_MEM},
-        {"mode", required_argument, NULL, OPT_MODE},
-        {"backend", required_argument, NULL, OPT_BACKEND},
-        {"output", required_argument, NULL, 'o'},
-        {"max-exits", required_argument, NULL, OPT_MAX_EXITS},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"inject", required_argument, NULL, OPT_INJECT},
-        {"irq", required_argument, NULL, OPT_IRQ},
-        {"kick", required_argument, NULL, OPT_KICK},
-        {"single-step", no_argument, NULL, OPT_SINGLE_STEP},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        { "load", required_argument, NULL, OPT_LOAD },
+        { "entry", required_argument, NULL, OPT_ENTRY },
+        { "mem", required_argument, NULL, OPT_MEM },
+        { "mode", required_argument, NULL, OPT_MODE },
+        { "backend", required_argument, NULL, OPT_BACKEND },
+        { "output", required_argument, NULL, 'o' },
+        { "max-exits", required_argument, NULL, OPT_MAX_EXITS },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "inject", required_argument, NULL, OPT_INJECT },
+        { "irq", required_argument, NULL, OPT_IRQ },
+        { "kick", required_argument, NULL, OPT_KICK },
+        { "single-step", no_argument, NULL, OPT_SINGLE_STEP },
+        { "seed", required_argument, NULL, OPT_SEED },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
 };
 
-#define BAD(...)                                                                                   \
-        do {                                                                                       \
-                snprintf(err, errlen, __VA_ARGS__);                                                \
-                return OPTS_ERROR;                                                                 \
+#define BAD(...)                                    \
+        do {                                        \
+                snprintf(err, errlen, __VA_ARGS__); \
+                return OPTS_ERROR;                  \
         } while (0)
 
-enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char *err,
-                                size_t errlen)
+enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char *err, size_t errlen)
 {
         int c, policy;
         char *end;

@@ -23,34 +23,34 @@ struct irq_trigger {
 #define MAX_IRQ_TRIGGERS 64
 
 struct rec_opts {
-        const char *guest;    /* GUEST file */
-        const char *output;   /* -o */
-        const char *backend;  /* --backend */
-        uint64_t load_addr;   /* --load */
-        uint64_t entry;       /* --entry */
+        const char *guest;   /* GUEST file */
+        const char *output;  /* -o */
+        const char *backend; /* --backend */
+        uint64_t load_addr;  /* --load */
+        uint64_t entry;      /* --entry */
         bool entry_set;
-        uint64_t mem_size;    /* --mem */
-        unsigned mode;        /* --mode: enum trace_mode, 0 = by guest type */
-        uint64_t max_exits;   /* --max-exits, 0 = none */
-        double timeout_s;     /* --timeout, 0 = none */
+        uint64_t mem_size;  /* --mem */
+        unsigned mode;      /* --mode: enum trace_mode, 0 = by guest type */
+        uint64_t max_exits; /* --max-exits, 0 = none */
+        double timeout_s;   /* --timeout, 0 = none */
         bool quiet;
-        unsigned policy;      /* --inject: enum trace_policy */
-        bool policy_set;      /* --inject was given */
+        unsigned policy; /* --inject: enum trace_policy */
+        bool policy_set; /* --inject was given */
         bool single_step;
         uint64_t seed;
         bool seed_set;
         struct irq_trigger irqs[MAX_IRQ_TRIGGERS];
         size_t nirqs;
-        uint64_t kick_usec;   /* --kick USEC, 0 = none */
-        int kick_vector;      /* --kick USEC:VECTOR, -1 = none */
-        int argc;             /* the whole command line, for the header */
+        uint64_t kick_usec; /* --kick USEC, 0 = none */
+        int kick_vector;    /* --kick USEC:VECTOR, -1 = none */
+        int argc;           /* the whole command line, for the header */
         char **argv;
 };
 
 enum opts_result {
-        OPTS_RUN = 0,      /* options are valid: run */
-        OPTS_EXIT_OK = 1,  /* --help or --backend help was printed */
-        OPTS_ERROR = 2,    /* the message is in err */
+        OPTS_RUN = 0,     /* options are valid: run */
+        OPTS_EXIT_OK = 1, /* --help or --backend help was printed */
+        OPTS_ERROR = 2,   /* the message is in err */
 };
 
 /* Parse `hvrec run` arguments (argv[0] is "run").  Prints help itself. */

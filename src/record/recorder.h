@@ -41,8 +41,8 @@ struct recorder {
         struct backend_exit bx; /* ... as the backend reported it */
 
         bool done;
-        unsigned why;     /* enum trace_end_why */
-        int status;       /* hvrec's exit status */
+        unsigned why; /* enum trace_end_why */
+        int status;   /* hvrec's exit status */
         uint32_t detail;
         char msg[256];
 
@@ -53,8 +53,8 @@ struct recorder {
 };
 
 /* End the run: the first call wins; later ones are ignored. */
-void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 /* Report a trace write failure (ends the run with an error). */
 void rec_write_failed(struct recorder *rec, int err);

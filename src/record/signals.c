@@ -28,7 +28,7 @@ static void arm_kick(void)
 {
         /* 50%..150% of the period: kicks land on arbitrary instruction boundaries. */
         uint64_t ns = kick_usec * 500 + next_random() % (kick_usec * 1000 + 1);
-        struct itimerspec its = {0};
+        struct itimerspec its = { 0 };
 
         its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
         its.it_value.tv_nsec = (long)(ns % 1000000000ull);
@@ -51,7 +51,7 @@ static void on_signal(int signo)
 
 static int make_timer(timer_t *t, int signo)
 {
-        struct sigevent sev = {0};
+        struct sigevent sev = { 0 };
 
         sev.sigev_notify = SIGEV_SIGNAL;
         sev.sigev_signo = signo;
@@ -60,7 +60,7 @@ static int make_timer(timer_t *t, int signo)
 
 int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t seed)
 {
-        const int signos[] = {SIGINT, SIGTERM, SIG_TIMEOUT, SIG_KICK};
+        const int signos[] = { SIGINT, SIGTERM, SIG_TIMEOUT, SIG_KICK };
         struct sigaction sa;
         int err;
 
@@ -78,7 +78,7 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
                         return -errno;
 
         if (timeout_s > 0) {
-                struct itimerspec its = {0};
+                struct itimerspec its = { 0 };
 
                 err = make_timer(&timeout_timer, SIG_TIMEOUT);
                 if (err)

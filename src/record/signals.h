@@ -13,9 +13,9 @@
 #include "../backends/backend.h"
 
 struct sig_events {
-        int stop_signo;    /* SIGINT or SIGTERM received */
-        int timed_out;     /* the --timeout deadline passed */
-        uint64_t kicks;    /* --kick timer expirations */
+        int stop_signo; /* SIGINT or SIGTERM received */
+        int timed_out;  /* the --timeout deadline passed */
+        uint64_t kicks; /* --kick timer expirations */
 };
 
 /*

@@ -92,18 +92,18 @@ struct exit_sum {
         unsigned bits;
         uint16_t reason, cs;
         enum io_state io;
-        int io_out;       /* 1 for OUT, 0 for IN */
-        uint64_t io_addr; /* the I/O instruction */
-        bool hlt_done;    /* RIP past a HLT that exited */
+        int io_out;                /* 1 for OUT, 0 for IN */
+        uint64_t io_addr;          /* the I/O instruction */
+        bool hlt_done;             /* RIP past a HLT that exited */
         struct known_insn retired; /* single-step: ran just before this boundary */
 };
 
 struct pending_inj {
         struct trace_disk_inject in;
-        struct exit_sum at;       /* the exit it followed */
-        bool entered;             /* single-step: the next step was in the handler */
+        struct exit_sum at; /* the exit it followed */
+        bool entered;       /* single-step: the next step was in the handler */
         uint64_t entered_seq;
-        bool later_exit;          /* the vCPU ran again after it */
+        bool later_exit; /* the vCPU ran again after it */
 };
 
 #define MAX_PENDING 1024
@@ -121,7 +121,7 @@ struct checker {
         uint64_t io_done[2], io_pending[2];
 
         struct exit_sum prev2, prev, cur; /* the last three exits, newest last */
-        bool inject_after_prev; /* an injection followed the previous exit */
+        bool inject_after_prev;           /* an injection followed the previous exit */
 
         struct pending_inj pend[MAX_PENDING];
         size_t npend;
@@ -296,7 +296,8 @@ static int static_after_ssld(struct checker *k, struct code_node *n)
 /* ---- verdicts --------------------------------------------------------------------- */
 
 struct verdict {
-        unsigned rule; /* RULE_NONE, RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_SECOND_SS, RULE_UNDETERMINED */
+        unsigned rule; /* RULE_NONE, RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_SECOND_SS,
+                          RULE_UNDETERMINED */
         unsigned und;  /* enum check_und when undetermined */
         char reason[240];
         bool have_prev;
@@ -324,8 +325,8 @@ static void judge_insn(struct checker *k, const struct known_insn *ki, struct ve
                 } else {
                         v->rule = RULE_UNDETERMINED;
                         v->und = UND_IF_UNKNOWN;
-                        snprintf(v->reason, sizeof(v->reason), "IF before the STI at 0x%" PRIx64
-                                 " unknown", ki->addr);
+                        snprintf(v->reason, sizeof(v->reason),
+                                 "IF before the STI at 0x%" PRIx64 " unknown", ki->addr);
                 }
         } else if (shadows_ss(flags, bits)) {
                 if (ki->after_ssld == 0) {
@@ -386,12 +387,13 @@ static void judge_static(struct checker *k, uint64_t pc, unsigned bits,
                 v->rule = RULE_UNDETERMINED;
                 v->und = UND_NO_CODE;
                 snprintf(v->reason, sizeof(v->reason),
-                         "no decoded code leads to 0x%" PRIx64 " (code missing from the trace)", pc);
+                         "no decoded code leads to 0x%" PRIx64 " (code missing from the trace)",
+                         pc);
                 return;
         }
         memset(&first, 0, sizeof(first));
         for (uint32_t e = n->pred; e != CODE_NONE; e = k->code.edges[e].next) {
-                struct known_insn ki = {0};
+                struct known_insn ki = { 0 };
 
                 known_from_node(k, &k->code.nodes[k->code.edges[e].from], &ki);
                 judge_insn(k, &ki, &one);
@@ -399,8 +401,8 @@ static void judge_static(struct checker *k, uint64_t pc, unsigned bits,
                         first = one;
                 else if (one.rule != first.rule)
                         differ = true;
-                append(list, sizeof(list), "%s0x%" PRIx64 " (%s)", count > 1 ? ", " : "",
-                       ki.addr, check_rule_name(one.rule));
+                append(list, sizeof(list), "%s0x%" PRIx64 " (%s)", count > 1 ? ", " : "", ki.addr,
+                       check_rule_name(one.rule));
         }
         if (n->retsite) {
                 if (!count++)
@@ -422,7 +424,8 @@ static void judge_static(struct checker *k, uint64_t pc, unsigned bits,
                 v->rule = RULE_UNDETERMINED;
                 v->und = UND_PREDECESSORS;
                 snprintf(v->reason, sizeof(v->reason),
-                         "several instructions can run just before it, with different verdicts: %.160s",
+                         "several instructions can run just before it, with different verdicts: "
+                         "%.160s",
                          list);
                 return;
         }
@@ -448,8 +451,8 @@ static void classify_io(struct checker *k, const struct trace_exit *ex, struct e
         }
         memcpy(code + before, ex->insn, ex->insn_len);
         disasm_io_candidates(k->dis, s->bits, code, before + ex->insn_len, before,
-                             (s->pc - ctx->cs_base), dir, ex->u.io.io.port, ex->u.io.io.size,
-                             &done, &pending);
+                             (s->pc - ctx->cs_base), dir, ex->u.io.io.port, ex->u.io.io.size, &done,
+                             &pending);
         if (done.found && !pending.found) {
                 s->io = IO_DONE;
                 s->io_addr = s->pc - done.insn.len;
@@ -501,14 +504,16 @@ static uint32_t ctx_for_state(struct checker *k, const struct trace_vcpu_state *
 
 static int pass1(struct checker *k, struct trace_reader *r)
 {
-        struct trace_vcpu_state last = {0};
+        struct trace_vcpu_state last = { 0 };
         struct trace_event ev;
         bool have_exit = false;
         int err;
 
         while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
                 switch (ev.type) {
-                case TRACE_REC_MEMORY: code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len); break;
+                case TRACE_REC_MEMORY:
+                        code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        break;
                 case TRACE_REC_EXIT: {
                         const struct trace_exit *ex = &ev.exit;
                         uint64_t pc = trace_state_pc(&ex->st);
@@ -604,11 +609,11 @@ static void step_retired(struct checker *k, struct exit_sum *cur)
         cur->retired.addr = addr;
         cur->retired.ctx = prev->ctx;
         cur->retired.if_before = (prev->rflags & X86_RFLAGS_IF) ? 1 : 0;
-        cur->retired.after_ssld = prev->retired.valid
-                                          ? shadows_ss(node_flags(k, prev->retired.addr,
-                                                                  prev->retired.ctx),
-                                                       k->code.ctxs[prev->retired.ctx].bits)
-                                          : -1;
+        cur->retired.after_ssld =
+                prev->retired.valid
+                        ? shadows_ss(node_flags(k, prev->retired.addr, prev->retired.ctx),
+                                     k->code.ctxs[prev->retired.ctx].bits)
+                        : -1;
 }
 
 /*
@@ -786,7 +791,6 @@ static bool take_injection(struct checker *k, const struct trace_disk_deliver *d
         return true;
 }
 
-
 /*
  * Where the entry after exit `at` lands before any interrupt is taken, and
  * what ran just before that point; false if unknown.
@@ -870,8 +874,8 @@ static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d
                 memset(&v, 0, sizeof(v));
                 v.rule = RULE_UNDETERMINED;
                 v.und = UND_STEP_UNKNOWN;
-                snprintf(v.reason, sizeof(v.reason),
-                         "the step before #%" PRIu64 " is not known", at->seq);
+                snprintf(v.reason, sizeof(v.reason), "the step before #%" PRIu64 " is not known",
+                         at->seq);
         } else {
                 bool extra = iret_possible(k, at, pc);
 
@@ -891,7 +895,8 @@ judged:
         if (!(d->flags & X86_RFLAGS_IF)) {
                 f = violation(k, RULE_IF_CLEAR);
                 if (f)
-                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, have_inj ? &pi : NULL, &v, ctx);
+                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, have_inj ? &pi : NULL, &v,
+                                              ctx);
         } else if (v.rule == RULE_STI_SHADOW || v.rule == RULE_MOVSS_SHADOW) {
                 f = violation(k, v.rule);
                 if (f)
@@ -908,7 +913,8 @@ judged:
         } else if (v.have_prev && v.if_before == 1 &&
                    (node_flags(k, v.prev_addr, v.prev_ctx) & DISASM_STI)) {
                 note(k, NOTE_STI_IF_SET, d->seq, pc,
-                     "#%" PRIu64 ": delivered after an STI executed with IF already set (no shadow)",
+                     "#%" PRIu64
+                     ": delivered after an STI executed with IF already set (no shadow)",
                      d->seq);
         }
 out:
@@ -928,7 +934,7 @@ static void infer_deliveries(struct checker *k)
 {
         for (size_t i = 0; i < k->npend; i++) {
                 struct pending_inj *pi = &k->pend[i];
-                struct trace_disk_deliver d = {0};
+                struct trace_disk_deliver d = { 0 };
                 struct known_insn ki;
                 uint64_t landing;
 
@@ -1019,8 +1025,9 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
                  * unless the handler starts with the probe, which will report it.
                  */
                 if (k->single_step && k->prev.valid && pi->at.seq == k->prev.seq &&
-                    pi->in.handler && (cur->pc == pi->in.handler ||
-                                       (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
+                    pi->in.handler &&
+                    (cur->pc == pi->in.handler ||
+                     (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
                     !probe_at(k, pi->in.handler, cur->ctx)) {
                         pi->entered = true;
                         pi->entered_seq = cur->seq;
@@ -1151,18 +1158,18 @@ int check_trace(const char *path, struct check_result *res)
         res->policy = k->policy;
         snprintf(res->backend, sizeof(res->backend), "%s", h->str[TRACE_STR_BACKEND]);
         if (code_init(&k->code, k->dis, h->h.mem_size)) {
-                snprintf(res->error, sizeof(res->error), "cannot hold %" PRIu64 " bytes of guest memory",
-                         (uint64_t)h->h.mem_size);
+                snprintf(res->error, sizeof(res->error),
+                         "cannot hold %" PRIu64 " bytes of guest memory", (uint64_t)h->h.mem_size);
                 status = -1;
                 goto out;
         }
         /* Context 0: the mode the guest started in, for events before any exit. */
         {
-                struct trace_vcpu_state st = {0};
+                struct trace_vcpu_state st = { 0 };
 
                 if (h->h.guest_mode != TRACE_MODE_REAL)
                         st.cr0 = X86_CR0_PE;
-                st.seg[TRACE_CS].attr = h->h.guest_mode == TRACE_MODE_LONG ? TRACE_SEG_L
+                st.seg[TRACE_CS].attr = h->h.guest_mode == TRACE_MODE_LONG        ? TRACE_SEG_L
                                         : h->h.guest_mode == TRACE_MODE_PROTECTED ? TRACE_SEG_DB
                                                                                   : 0;
                 if (h->h.guest_mode == TRACE_MODE_LONG)

@@ -9,14 +9,14 @@
 
 enum check_rule {
         RULE_NONE,
-        RULE_STI_SHADOW,       /* delivered right after an STI executed with IF=0 */
-        RULE_MOVSS_SHADOW,     /* delivered right after the first of MOV SS / POP SS */
-        RULE_IF_CLEAR,         /* a maskable interrupt delivered with IF=0 */
-        RULE_REPORT_MISMATCH,  /* the backend said ready / no shadow inside a shadow */
-        RULE_LOST,             /* injected, never delivered */
-        RULE_SPURIOUS,         /* delivered, never injected */
-        RULE_SECOND_SS,        /* after the second of two SS loads: not checked */
-        RULE_UNDETERMINED,     /* the previous instruction cannot be decided */
+        RULE_STI_SHADOW,      /* delivered right after an STI executed with IF=0 */
+        RULE_MOVSS_SHADOW,    /* delivered right after the first of MOV SS / POP SS */
+        RULE_IF_CLEAR,        /* a maskable interrupt delivered with IF=0 */
+        RULE_REPORT_MISMATCH, /* the backend said ready / no shadow inside a shadow */
+        RULE_LOST,            /* injected, never delivered */
+        RULE_SPURIOUS,        /* delivered, never injected */
+        RULE_SECOND_SS,       /* after the second of two SS loads: not checked */
+        RULE_UNDETERMINED,    /* the previous instruction cannot be decided */
         RULE_COUNT
 };
 
@@ -49,7 +49,7 @@ enum check_note {
 /* An instruction as reported: address, bytes and text. */
 struct check_insn {
         bool valid;
-        bool real; /* real mode: shown as CS:IP */
+        bool real;   /* real mode: shown as CS:IP */
         uint64_t pc; /* linear */
         uint64_t cs_base;
         unsigned bits;
@@ -84,9 +84,9 @@ struct check_note_sum {
 
 struct check_result {
         const char *path;
-        bool opened;        /* the header could be read: the rest is meaningful */
-        bool readable;      /* the whole trace could be read */
-        char error[256];    /* why not */
+        bool opened;     /* the header could be read: the rest is meaningful */
+        bool readable;   /* the whole trace could be read */
+        char error[256]; /* why not */
         uint64_t deliveries, injections, exits;
         bool single_step;
         unsigned policy;
@@ -96,8 +96,8 @@ struct check_result {
         size_t nviolations, violations_cap, nundetermined, undetermined_cap;
         struct check_note_sum notes[NOTE_COUNT];
         uint64_t indirect_jumps, first_indirect;
-        bool have_end;      /* the trace's end record */
-        unsigned end_why;   /* enum trace_end_why */
+        bool have_end;    /* the trace's end record */
+        unsigned end_why; /* enum trace_end_why */
         int end_status;
         char end_message[256];
 };

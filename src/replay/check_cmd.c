@@ -17,23 +17,24 @@ struct check_cli {
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: hvreplay check [OPTIONS] TRACE...\n"
-                   "\n"
-                   "Find every interrupt delivered inside an STI or MOV SS shadow, from the\n"
-                   "guest code decoded out of each trace (never from the backend's own report),\n"
-                   "and cross-check what the backend reported.  Rules: sti-shadow, mov-ss-shadow,\n"
-                   "if-clear, report-mismatch, lost-interrupt, spurious-interrupt; a delivery whose\n"
-                   "previous instruction cannot be decided is 'undetermined', with the reason.\n"
-                   "See docs/checker.md.\n"
-                   "\n"
-                   "Options:\n"
-                   "  --json             one JSON document for all traces (default: text)\n"
-                   "  --summary          only the per-trace summary, no findings (default: all)\n"
-                   "  --max-findings N   print at most N findings per trace (default: all)\n"
-                   "  -h, --help         this text\n"
-                   "\n"
-                   "Exit status: 0 no violation in any trace; 1 violations found; 2 a trace could\n"
-                   "not be read completely (the others are still checked and reported).\n");
+        fprintf(f,
+                "Usage: hvreplay check [OPTIONS] TRACE...\n"
+                "\n"
+                "Find every interrupt delivered inside an STI or MOV SS shadow, from the\n"
+                "guest code decoded out of each trace (never from the backend's own report),\n"
+                "and cross-check what the backend reported.  Rules: sti-shadow, mov-ss-shadow,\n"
+                "if-clear, report-mismatch, lost-interrupt, spurious-interrupt; a delivery whose\n"
+                "previous instruction cannot be decided is 'undetermined', with the reason.\n"
+                "See docs/checker.md.\n"
+                "\n"
+                "Options:\n"
+                "  --json             one JSON document for all traces (default: text)\n"
+                "  --summary          only the per-trace summary, no findings (default: all)\n"
+                "  --max-findings N   print at most N findings per trace (default: all)\n"
+                "  -h, --help         this text\n"
+                "\n"
+                "Exit status: 0 no violation in any trace; 1 violations found; 2 a trace could\n"
+                "not be read completely (the others are still checked and reported).\n");
 }
 
 /* "0000:1021" in real mode, a linear address otherwise. */
@@ -93,8 +94,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
         case RULE_IF_CLEAR: what = " with IF=0"; break;
         default: break;
         }
-        if (f->prev.valid && (f->rule == RULE_STI_SHADOW ||
-                              (f->rule == RULE_REPORT_MISMATCH && f->shadow_rule == RULE_STI_SHADOW)))
+        if (f->prev.valid && (f->rule == RULE_STI_SHADOW || (f->rule == RULE_REPORT_MISMATCH &&
+                                                             f->shadow_rule == RULE_STI_SHADOW)))
                 snprintf(ifc, sizeof(ifc), "IF %d->1", f->if_before);
 
         switch (f->rule) {
@@ -111,7 +112,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
                 printf("%s:#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
                        " at %s was never delivered: %s\n",
                        r->path, f->event, f->vector, f->event, at, f->reason);
-                printf("    backend reported: %s; policy=%s\n", backend, trace_policy_name(f->policy));
+                printf("    backend reported: %s; policy=%s\n", backend,
+                       trace_policy_name(f->policy));
                 break;
         case RULE_SPURIOUS:
                 printf("%s:#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
@@ -139,9 +141,9 @@ static void print_summary(const struct check_result *r)
                 printf("%s: not checked: %s\n", r->path, r->error);
                 return;
         }
-        static const unsigned shown[] = {RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
-                                         RULE_REPORT_MISMATCH, RULE_LOST, RULE_SPURIOUS};
-        uint64_t und_by[UND_COUNT] = {0};
+        static const unsigned shown[] = { RULE_STI_SHADOW,      RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
+                                          RULE_REPORT_MISMATCH, RULE_LOST,         RULE_SPURIOUS };
+        uint64_t und_by[UND_COUNT] = { 0 };
         int first = 1;
 
         printf("%s: %" PRIu64 " deliveries checked (%s, policy %s%s): %zu violations", r->path,
@@ -277,13 +279,13 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
 int cmd_check(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"json", no_argument, NULL, 'j'},
-                {"summary", no_argument, NULL, 's'},
-                {"max-findings", required_argument, NULL, 'm'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+                { "json", no_argument, NULL, 'j' },
+                { "summary", no_argument, NULL, 's' },
+                { "max-findings", required_argument, NULL, 'm' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
-        struct check_cli cli = {0};
+        struct check_cli cli = { 0 };
         struct check_result *res;
         bool unreadable = false, violations = false;
         struct json j;
@@ -299,7 +301,8 @@ int cmd_check(int argc, char **argv)
                 case 'm':
                         cli.max_findings = strtoull(optarg, &end, 0);
                         if (*end || !*optarg || *optarg == '-') {
-                                fprintf(stderr, "hvreplay check: --max-findings: '%s' is not a count\n",
+                                fprintf(stderr,
+                                        "hvreplay check: --max-findings: '%s' is not a count\n",
                                         optarg);
                                 return REPLAY_ERROR;
                         }

@@ -338,7 +338,8 @@ static void visit(struct code *c, uint32_t idx)
                 uint64_t target = insn.target;
 
                 if (flags & DISASM_FAR) {
-                        /* Real-mode reading of a far target; a mode switch is seeded by its exits. */
+                        /* Real-mode reading of a far target; a mode switch is seeded by its exits.
+                         */
                         tctx.cs_base = (uint64_t)insn.target_cs << 4;
                         target = tctx.cs_base + (insn.target & 0xffff);
                 }

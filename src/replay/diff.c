@@ -59,18 +59,18 @@ enum ign {
 _Static_assert(IGN_COUNT <= 64, "ignore bits fit a uint64_t");
 
 static const char *const ign_names[IGN_COUNT] = {
-        "rax",          "rcx",          "rdx",       "rbx",       "rsp",          "rbp",
-        "rsi",          "rdi",          "r8",        "r9",        "r10",          "r11",
-        "r12",          "r13",          "r14",       "r15",       "rip",          "rflags",
-        "rflags.rf",    "rflags.af",    "seg.selector", "seg.base", "seg.limit",  "seg.attr", "cr0",
-        "cr0.et",       "cr2",          "cr3",       "cr4",       "efer",         "gdt",
-        "idt",          "intr",         "insn",      "io.data",   "mmio.data",    "debug.dr",
-        "backend-data", "deliver",      "console",   "end",
+        "rax",       "rcx",          "rdx",          "rbx",      "rsp",       "rbp",
+        "rsi",       "rdi",          "r8",           "r9",       "r10",       "r11",
+        "r12",       "r13",          "r14",          "r15",      "rip",       "rflags",
+        "rflags.rf", "rflags.af",    "seg.selector", "seg.base", "seg.limit", "seg.attr",
+        "cr0",       "cr0.et",       "cr2",          "cr3",      "cr4",       "efer",
+        "gdt",       "idt",          "intr",         "insn",     "io.data",   "mmio.data",
+        "debug.dr",  "backend-data", "deliver",      "console",  "end",
 };
 
 #define BIT(n) (1ull << (n))
-#define DEFAULT_IGNORE_FIELDS                                                                      \
-        (BIT(IGN_RFLAGS_RF) | BIT(IGN_CR0_ET) | BIT(IGN_INTR) | BIT(IGN_LIMIT) | BIT(IGN_ATTR) |   \
+#define DEFAULT_IGNORE_FIELDS                                                                    \
+        (BIT(IGN_RFLAGS_RF) | BIT(IGN_CR0_ET) | BIT(IGN_INTR) | BIT(IGN_LIMIT) | BIT(IGN_ATTR) | \
          BIT(IGN_BACKEND_DATA))
 #define DEFAULT_IGNORE_REASONS (BIT(TRACE_EXIT_INTR) | BIT(TRACE_EXIT_IRQ_WINDOW))
 
@@ -173,8 +173,9 @@ static int parse_list(const char *opt, const char *arg, uint64_t dflt,
                 if (n) {
                         v = lookup(p, n);
                         if (v < 0) {
-                                fprintf(stderr, "hvreplay diff: %s: unknown %s '%.*s' (see --help)\n",
-                                        opt, what, (int)n, p);
+                                fprintf(stderr,
+                                        "hvreplay diff: %s: unknown %s '%.*s' (see --help)\n", opt,
+                                        what, (int)n, p);
                                 return -1;
                         }
                         set |= BIT(v);
@@ -243,13 +244,13 @@ struct side {
         const char *path, *tag; /* tag: "a" or "b" */
         struct trace_reader *r;
         const struct trace_header *hdr;
-        struct code code; /* initial image + bytes seen at exits: decodes I/O instructions */
+        struct code code;  /* initial image + bytes seen at exits: decodes I/O instructions */
         struct unit *ring; /* units pos-context .. fetched-1 */
         size_t cap;
         uint64_t pos, fetched;
         struct unit look; /* the next compared exit, already read */
         bool have_look, done;
-        int err; /* what trace_reader_next ended with */
+        int err;                 /* what trace_reader_next ended with */
         uint64_t exits, skipped; /* exit records read; of them left out by --ignore-reason */
         uint64_t mem_records, mem_bytes;
         struct range *ranges;
@@ -307,7 +308,7 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         code_load(&s->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
                         reserve((void **)&s->ranges, &s->ranges_cap, s->nranges + 1,
                                 sizeof(*s->ranges));
-                        s->ranges[s->nranges++] = (struct range){ev.memory.gpa, ev.memory.len};
+                        s->ranges[s->nranges++] = (struct range){ ev.memory.gpa, ev.memory.len };
                         s->mem_records++;
                         s->mem_bytes += ev.memory.len;
                         break;
@@ -329,7 +330,8 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                 case TRACE_REC_CONSOLE:
                         if (!cur)
                                 break;
-                        reserve((void **)&cur->con, &cur->con_cap, cur->con_len + ev.console.len, 1);
+                        reserve((void **)&cur->con, &cur->con_cap, cur->con_len + ev.console.len,
+                                1);
                         memcpy(cur->con + cur->con_len, ev.console.data, ev.console.len);
                         cur->con_len += ev.console.len;
                         break;
@@ -392,8 +394,9 @@ static int side_open(struct side *s, const char *path, const char *tag, struct d
                 return -1;
         s->hdr = trace_reader_header(s->r);
         if (code_init(&s->code, dis, s->hdr->h.mem_size)) {
-                fprintf(stderr, "hvreplay diff: %s: cannot allocate %" PRIu64
-                                " bytes for the guest memory image\n",
+                fprintf(stderr,
+                        "hvreplay diff: %s: cannot allocate %" PRIu64
+                        " bytes for the guest memory image\n",
                         path, s->hdr->h.mem_size);
                 return -1;
         }
@@ -652,7 +655,8 @@ static void fmt_deliver(char *buf, size_t len, const struct trace_disk_deliver *
 /* The RFLAGS bits compared. */
 static uint64_t rflags_mask(const struct diff_opts *o)
 {
-        return ~((ignored(o, IGN_RFLAGS_RF) ? RFLAGS_RF : 0) | (ignored(o, IGN_RFLAGS_AF) ? RFLAGS_AF : 0));
+        return ~((ignored(o, IGN_RFLAGS_RF) ? RFLAGS_RF : 0) |
+                 (ignored(o, IGN_RFLAGS_AF) ? RFLAGS_AF : 0));
 }
 
 struct cmp {
@@ -841,9 +845,9 @@ static size_t insn_span(struct disasm *d, struct unit *u)
 
         if (u->insn_n < 0)
                 u->insn_n = u->ex.insn_len && !replay_decode_exit(d, &u->ex, &in) &&
-                                    in.len <= u->ex.insn_len
-                                ? in.len
-                                : u->ex.insn_len;
+                                            in.len <= u->ex.insn_len
+                                    ? in.len
+                                    : u->ex.insn_len;
         return (size_t)u->insn_n;
 }
 
@@ -885,7 +889,7 @@ static size_t compare_units(const struct cmp *c, struct unit *a, struct unit *b,
 
 static bool units_equal(const struct cmp *c, struct unit *a, struct unit *b)
 {
-        struct fdiffs d = {.count_only = true};
+        struct fdiffs d = { .count_only = true };
 
         return compare_units(c, a, b, &d) == 0;
 }
@@ -914,8 +918,9 @@ static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct 
                         snprintf(pc, sizeof(pc), "%04x:%04" PRIx64, dv->cs, dv->ip & 0xffff);
                 else
                         snprintf(pc, sizeof(pc), "%04x:%" PRIx64, dv->cs, dv->ip);
-                fprintf(f, "     %8s %-10s vector 0x%02x interrupted %s fl=%04" PRIx64
-                           " sp=%04" PRIx64 " handler 0x%" PRIx64 "\n",
+                fprintf(f,
+                        "     %8s %-10s vector 0x%02x interrupted %s fl=%04" PRIx64 " sp=%04" PRIx64
+                        " handler 0x%" PRIx64 "\n",
                         "", "deliver", dv->vector, pc, dv->flags, dv->sp, dv->handler);
         }
         if (u->con_len) {
@@ -969,9 +974,9 @@ struct diff {
         struct cmp c;
         struct side A, B;
         struct disasm *dis;
-        uint64_t compared;  /* pairs of units compared */
-        uint64_t items;     /* divergences: differing pairs, runs only in one trace, the end */
-        uint64_t nfields;   /* divergences (fields) */
+        uint64_t compared; /* pairs of units compared */
+        uint64_t items;    /* divergences: differing pairs, runs only in one trace, the end */
+        uint64_t nfields;  /* divergences (fields) */
         struct jdiv *jd;
         size_t njd, jd_cap;
         bool first_found;
@@ -1009,14 +1014,16 @@ static void jd_add(struct diff *D, const struct unit *ua, const struct unit *ub,
                 j->event_a = ua->ex.seq;
                 j->pc_a = ua->pc;
                 j->reason_a = trace_exit_reason_name(ua->ex.reason);
-                snprintf(j->insn_a, sizeof(j->insn_a), "%s", replay_insn_text(D->dis, &ua->ex, &in));
+                snprintf(j->insn_a, sizeof(j->insn_a), "%s",
+                         replay_insn_text(D->dis, &ua->ex, &in));
         }
         if (ub) {
                 j->have_b = true;
                 j->event_b = ub->ex.seq;
                 j->pc_b = ub->pc;
                 j->reason_b = trace_exit_reason_name(ub->ex.reason);
-                snprintf(j->insn_b, sizeof(j->insn_b), "%s", replay_insn_text(D->dis, &ub->ex, &in));
+                snprintf(j->insn_b, sizeof(j->insn_b), "%s",
+                         replay_insn_text(D->dis, &ub->ex, &in));
         }
 }
 
@@ -1068,7 +1075,7 @@ static void item_title(struct diff *D)
 static void report_pair(struct diff *D, int64_t ia, int64_t jb)
 {
         struct unit *ua = unit_at(D, &D->A, ia), *ub = unit_at(D, &D->B, jb);
-        struct fdiffs d = {0};
+        struct fdiffs d = { 0 };
 
         compare_units(&D->c, ua, ub, &d);
         note_first(D, ua, ub);
@@ -1097,10 +1104,12 @@ static void record_only(struct diff *D, struct side *s, const struct unit *u, ui
         memset(&f, 0, sizeof(f));
         snprintf(f.field, sizeof(f.field), "exit");
         if (is_a) {
-                f.alen = (size_t)snprintf(f.a, sizeof(f.a), "%s", trace_exit_reason_name(u->ex.reason));
+                f.alen = (size_t)snprintf(f.a, sizeof(f.a), "%s",
+                                          trace_exit_reason_name(u->ex.reason));
                 f.b_null = true;
         } else {
-                f.blen = (size_t)snprintf(f.b, sizeof(f.b), "%s", trace_exit_reason_name(u->ex.reason));
+                f.blen = (size_t)snprintf(f.b, sizeof(f.b), "%s",
+                                          trace_exit_reason_name(u->ex.reason));
                 f.a_null = true;
         }
         note_first(D, is_a ? u : NULL, is_a ? NULL : u);
@@ -1142,8 +1151,7 @@ static bool keys_equal(const struct cmp *c, struct unit *a, struct unit *b)
                         return a->pc == b->pc;
                 match_io(c->A, a, c->B, b, &m);
                 return m.raw ? a->pc == b->pc : m.addr_a == m.addr_b;
-        case TRACE_EXIT_MMIO:
-                return ea->u.mmio.addr == eb->u.mmio.addr && a->pc == b->pc;
+        case TRACE_EXIT_MMIO: return ea->u.mmio.addr == eb->u.mmio.addr && a->pc == b->pc;
         default: return a->pc == b->pc;
         }
 }
@@ -1179,7 +1187,9 @@ static void diverged(struct diff *D, uint64_t *pi, uint64_t *pj)
                         struct unit *ua = peek(&D->A, &D->o, i), *ub = peek(&D->B, &D->o, j);
                         uint16_t best = S[i + 1][j] > S[i][j + 1] ? S[i + 1][j] : S[i][j + 1];
 
-                        w[i][j] = !keys_equal(&D->c, ua, ub) ? 0 : units_equal(&D->c, ua, ub) ? 2 : 1;
+                        w[i][j] = !keys_equal(&D->c, ua, ub)   ? 0
+                                  : units_equal(&D->c, ua, ub) ? 2
+                                                               : 1;
                         if (w[i][j] && w[i][j] + S[i + 1][j + 1] > best)
                                 best = (uint16_t)(w[i][j] + S[i + 1][j + 1]);
                         S[i][j] = best;
@@ -1217,7 +1227,8 @@ static void diverged(struct diff *D, uint64_t *pi, uint64_t *pj)
                 if (x < n && (y == m || S[x + 1][y] >= S[x][y + 1])) {
                         uint64_t k = x + 1;
 
-                        while (k < n && !(y < m && w[k][y] && S[k][y] == w[k][y] + S[k + 1][y + 1]) &&
+                        while (k < n &&
+                               !(y < m && w[k][y] && S[k][y] == w[k][y] + S[k + 1][y + 1]) &&
                                (y == m || S[k + 1][y] >= S[k][y + 1]))
                                 k++;
                         report_only(D, &D->A, (int64_t)x, k - x, (int64_t)y);
@@ -1225,7 +1236,8 @@ static void diverged(struct diff *D, uint64_t *pi, uint64_t *pj)
                 } else {
                         uint64_t k = y + 1;
 
-                        while (k < m && !(x < n && w[x][k] && S[x][k] == w[x][k] + S[x + 1][k + 1]) &&
+                        while (k < m &&
+                               !(x < n && w[x][k] && S[x][k] == w[x][k] + S[x + 1][k + 1]) &&
                                (x == n || S[x + 1][k] < S[x][k + 1]))
                                 k++;
                         report_only(D, &D->B, (int64_t)y, k - y, (int64_t)x);
@@ -1240,7 +1252,7 @@ static void diverged(struct diff *D, uint64_t *pi, uint64_t *pj)
 /* One side has ended cleanly and the other has units left: one divergence for all of them. */
 static void tail(struct diff *D, struct side *s, struct side *other)
 {
-        struct unit first = {0};
+        struct unit first = { 0 };
         uint64_t more = 0;
 
         item_title(D);
@@ -1265,7 +1277,7 @@ static void tail(struct diff *D, struct side *s, struct side *other)
 static void compare_ends(struct diff *D)
 {
         struct side *A = &D->A, *B = &D->B;
-        struct fdiffs d = {0};
+        struct fdiffs d = { 0 };
         char sa[32], sb[32];
 
         if (ignored(&D->o, IGN_END))
@@ -1425,7 +1437,7 @@ static uint8_t image_byte(const struct side *s, uint64_t gpa)
 /* The lowest address where the initial images differ, over every range either side loaded. */
 static bool image_differs(const struct side *a, const struct side *b, uint64_t *where)
 {
-        const struct side *sides[2] = {a, b};
+        const struct side *sides[2] = { a, b };
         bool found = false;
 
         for (int k = 0; k < 2; k++)
@@ -1613,14 +1625,14 @@ static void print_json(struct diff *D, const struct hdiffs *h, bool img_diff, ui
 static int parse_args(int argc, char **argv, struct diff_opts *o)
 {
         static const struct option opts[] = {
-                {"context", required_argument, NULL, 'c'},
-                {"all", no_argument, NULL, 'a'},
-                {"ignore-reason", required_argument, NULL, 'r'},
-                {"io-rip", required_argument, NULL, 'i'},
-                {"ignore-field", required_argument, NULL, 'f'},
-                {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+                { "context", required_argument, NULL, 'c' },
+                { "all", no_argument, NULL, 'a' },
+                { "ignore-reason", required_argument, NULL, 'r' },
+                { "io-rip", required_argument, NULL, 'i' },
+                { "ignore-field", required_argument, NULL, 'f' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         int c;
 
@@ -1637,8 +1649,9 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
                         unsigned long v = strtoul(optarg, &end, 10);
 
                         if (!*optarg || *end || optarg[0] == '-' || v > MAX_CONTEXT) {
-                                fprintf(stderr, "hvreplay diff: --context: '%s' is not a number "
-                                                "from 0 to %d\n",
+                                fprintf(stderr,
+                                        "hvreplay diff: --context: '%s' is not a number "
+                                        "from 0 to %d\n",
                                         optarg, MAX_CONTEXT);
                                 return -1;
                         }
@@ -1662,8 +1675,9 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
                         } else if (!strcmp(optarg, "raw")) {
                                 o->io_raw = true;
                         } else {
-                                fprintf(stderr, "hvreplay diff: --io-rip: '%s' is not instruction "
-                                                "or raw\n",
+                                fprintf(stderr,
+                                        "hvreplay diff: --io-rip: '%s' is not instruction "
+                                        "or raw\n",
                                         optarg);
                                 return -1;
                         }
@@ -1688,7 +1702,7 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 int cmd_diff(int argc, char **argv)
 {
         struct diff *D;
-        struct hdiffs h = {0};
+        struct hdiffs h = { 0 };
         bool img_diff = false, same, complete;
         uint64_t gpa = 0;
         int st, status;

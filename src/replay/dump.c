@@ -113,8 +113,7 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 fputs("\"\n", f);
                 break;
         case TRACE_REC_END:
-                fprintf(f,
-                        "end      %12.6f  %-10s status %d after %" PRIu64 " exits: %s\n",
+                fprintf(f, "end      %12.6f  %-10s status %d after %" PRIu64 " exits: %s\n",
                         (double)ev->end.e.wall_ns / 1e9, trace_end_why_name(ev->end.e.why),
                         ev->end.e.status, ev->end.e.exits, ev->end.message);
                 break;
@@ -318,9 +317,9 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
 int cmd_dump(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"format", required_argument, NULL, 'f'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+                { "format", required_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         struct trace_reader *r;
         struct trace_event ev;
@@ -334,7 +333,8 @@ int cmd_dump(int argc, char **argv)
                 case 'f':
                         json = replay_parse_format(optarg);
                         if (json < 0) {
-                                fprintf(stderr, "hvreplay dump: --format: '%s' is not text or jsonl\n",
+                                fprintf(stderr,
+                                        "hvreplay dump: --format: '%s' is not text or jsonl\n",
                                         optarg);
                                 return REPLAY_ERROR;
                         }

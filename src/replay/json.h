@@ -14,12 +14,12 @@ struct json {
         bool first[16]; /* per nesting level: no comma before the next member */
 };
 
-void json_begin(struct json *j, FILE *f);              /* { */
-void json_end(struct json *j);                         /* } and a newline at depth 0 */
-void json_obj(struct json *j, const char *key);        /* "key":{  (key NULL in arrays) */
-void json_obj_end(struct json *j);                     /* } */
-void json_arr(struct json *j, const char *key);        /* "key":[ */
-void json_arr_end(struct json *j);                     /* ] */
+void json_begin(struct json *j, FILE *f);       /* { */
+void json_end(struct json *j);                  /* } and a newline at depth 0 */
+void json_obj(struct json *j, const char *key); /* "key":{  (key NULL in arrays) */
+void json_obj_end(struct json *j);              /* } */
+void json_arr(struct json *j, const char *key); /* "key":[ */
+void json_arr_end(struct json *j);              /* ] */
 void json_str(struct json *j, const char *key, const char *s);
 void json_strn(struct json *j, const char *key, const void *s, size_t n);
 void json_u64(struct json *j, const char *key, uint64_t v);

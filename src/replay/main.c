@@ -20,10 +20,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-        {"dump", "print every event of a trace, one per line (text or JSON lines)", cmd_dump},
-        {"stats", "exit reasons with counts, shares and times, like perf kvm stat", cmd_stats},
-        {"check", "find interrupts delivered inside STI / MOV SS shadows", cmd_check},
-        {"diff", "align two traces of the same guest and report where they diverge", cmd_diff},
+        { "dump", "print every event of a trace, one per line (text or JSON lines)", cmd_dump },
+        { "stats", "exit reasons with counts, shares and times, like perf kvm stat", cmd_stats },
+        { "check", "find interrupts delivered inside STI / MOV SS shadows", cmd_check },
+        { "diff", "align two traces of the same guest and report where they diverge", cmd_diff },
 };
 
 static void usage(FILE *f)

@@ -39,7 +39,8 @@ static void account(struct stats *s, const struct trace_event *ev)
         switch (ev->type) {
         case TRACE_REC_EXIT: {
                 const struct trace_exit *ex = &ev->exit;
-                struct reason_stats *r = &s->r[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0];
+                struct reason_stats *r =
+                        &s->r[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0];
 
                 if (!r->count || ex->guest_ns < r->min_ns)
                         r->min_ns = ex->guest_ns;
@@ -97,8 +98,8 @@ static void print_text(const char *path, const struct trace_header *h, const str
                s->raises, s->injections, s->deliveries, s->console_bytes);
         if (s->have_end)
                 printf("End: %s, status %d, wall time %.3f ms: %s\n",
-                       trace_end_why_name(s->end.why), s->end.status,
-                       (double)s->end.wall_ns / 1e6, s->end_msg);
+                       trace_end_why_name(s->end.why), s->end.status, (double)s->end.wall_ns / 1e6,
+                       s->end_msg);
 }
 
 static void print_json(const char *path, const struct trace_header *h, const struct stats *s)
@@ -141,9 +142,9 @@ static void print_json(const char *path, const struct trace_header *h, const str
 int cmd_stats(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"format", required_argument, NULL, 'f'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+                { "format", required_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
         };
         struct trace_reader *r;
         struct trace_event ev;
@@ -157,7 +158,8 @@ int cmd_stats(int argc, char **argv)
                 case 'f':
                         json = replay_parse_format(optarg);
                         if (json < 0) {
-                                fprintf(stderr, "hvreplay stats: --format: '%s' is not text or json\n",
+                                fprintf(stderr,
+                                        "hvreplay stats: --format: '%s' is not text or json\n",
                                         optarg);
                                 return REPLAY_ERROR;
                         }

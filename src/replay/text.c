@@ -8,9 +8,9 @@
 
 void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
 {
-        static const unsigned order[] = {TRACE_F_RAX, TRACE_F_RBX, TRACE_F_RCX, TRACE_F_RDX,
-                                         TRACE_F_RSI, TRACE_F_RDI, TRACE_F_RBP, TRACE_F_RSP};
-        static const char *const names16[] = {"ax", "bx", "cx", "dx", "si", "di", "bp", "sp"};
+        static const unsigned order[] = { TRACE_F_RAX, TRACE_F_RBX, TRACE_F_RCX, TRACE_F_RDX,
+                                          TRACE_F_RSI, TRACE_F_RDI, TRACE_F_RBP, TRACE_F_RSP };
+        static const char *const names16[] = { "ax", "bx", "cx", "dx", "si", "di", "bp", "sp" };
         unsigned bits = trace_state_code_bits(st);
         size_t n = 0;
 
@@ -68,8 +68,8 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
                 break;
         }
         case TRACE_EXIT_MMIO:
-                fprintf(f, "  mmio %s 0x%" PRIx64 " len %u data", ex->u.mmio.is_write ? "write" : "read",
-                        ex->u.mmio.addr, ex->u.mmio.len);
+                fprintf(f, "  mmio %s 0x%" PRIx64 " len %u data",
+                        ex->u.mmio.is_write ? "write" : "read", ex->u.mmio.addr, ex->u.mmio.len);
                 for (unsigned i = 0; i < ex->u.mmio.len && i < 8; i++)
                         fprintf(f, " %02x", ex->u.mmio.data[i]);
                 break;
@@ -83,8 +83,8 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
                         fprintf(f, "%s%" PRIx64, i ? " " : " data ", ex->u.internal.data[i]);
                 break;
         case TRACE_EXIT_DEBUG:
-                fprintf(f, "  exception %u dr6=0x%" PRIx64 " dr7=0x%" PRIx64,
-                        ex->u.debug.exception, ex->u.debug.dr6, ex->u.debug.dr7);
+                fprintf(f, "  exception %u dr6=0x%" PRIx64 " dr7=0x%" PRIx64, ex->u.debug.exception,
+                        ex->u.debug.dr6, ex->u.debug.dr7);
                 break;
         case TRACE_EXIT_EXCEPTION:
                 fprintf(f, "  vector %u error 0x%x cr2=0x%" PRIx64, ex->u.exception.vector,

@@ -70,17 +70,17 @@ static const char *const end_why_names[] = {
 _Static_assert(ARRAY_SIZE(end_why_names) == TRACE_END_WHY_COUNT, "name every end reason");
 
 static const char *const field_names[] = {
-        [TRACE_F_RAX] = "rax",       [TRACE_F_RCX] = "rcx",   [TRACE_F_RDX] = "rdx",
-        [TRACE_F_RBX] = "rbx",       [TRACE_F_RSP] = "rsp",   [TRACE_F_RBP] = "rbp",
-        [TRACE_F_RSI] = "rsi",       [TRACE_F_RDI] = "rdi",   [TRACE_F_R8] = "r8",
-        [TRACE_F_R9] = "r9",         [TRACE_F_R10] = "r10",   [TRACE_F_R11] = "r11",
-        [TRACE_F_R12] = "r12",       [TRACE_F_R13] = "r13",   [TRACE_F_R14] = "r14",
-        [TRACE_F_R15] = "r15",       [TRACE_F_RIP] = "rip",   [TRACE_F_RFLAGS] = "rflags",
-        [TRACE_F_ES] = "es",         [TRACE_F_CS] = "cs",     [TRACE_F_SS] = "ss",
-        [TRACE_F_DS] = "ds",         [TRACE_F_FS] = "fs",     [TRACE_F_GS] = "gs",
-        [TRACE_F_CR0] = "cr0",       [TRACE_F_CR2] = "cr2",   [TRACE_F_CR3] = "cr3",
-        [TRACE_F_CR4] = "cr4",       [TRACE_F_EFER] = "efer", [TRACE_F_GDT] = "gdt",
-        [TRACE_F_IDT] = "idt",       [TRACE_F_INTR] = "intr",
+        [TRACE_F_RAX] = "rax", [TRACE_F_RCX] = "rcx",   [TRACE_F_RDX] = "rdx",
+        [TRACE_F_RBX] = "rbx", [TRACE_F_RSP] = "rsp",   [TRACE_F_RBP] = "rbp",
+        [TRACE_F_RSI] = "rsi", [TRACE_F_RDI] = "rdi",   [TRACE_F_R8] = "r8",
+        [TRACE_F_R9] = "r9",   [TRACE_F_R10] = "r10",   [TRACE_F_R11] = "r11",
+        [TRACE_F_R12] = "r12", [TRACE_F_R13] = "r13",   [TRACE_F_R14] = "r14",
+        [TRACE_F_R15] = "r15", [TRACE_F_RIP] = "rip",   [TRACE_F_RFLAGS] = "rflags",
+        [TRACE_F_ES] = "es",   [TRACE_F_CS] = "cs",     [TRACE_F_SS] = "ss",
+        [TRACE_F_DS] = "ds",   [TRACE_F_FS] = "fs",     [TRACE_F_GS] = "gs",
+        [TRACE_F_CR0] = "cr0", [TRACE_F_CR2] = "cr2",   [TRACE_F_CR3] = "cr3",
+        [TRACE_F_CR4] = "cr4", [TRACE_F_EFER] = "efer", [TRACE_F_GDT] = "gdt",
+        [TRACE_F_IDT] = "idt", [TRACE_F_INTR] = "intr",
 };
 _Static_assert(ARRAY_SIZE(field_names) == TRACE_F_COUNT, "name every field");
 
@@ -145,7 +145,7 @@ int trace_policy_parse(const char *name)
 
 const char *trace_shadow_name(uint64_t intr)
 {
-        static const char *const names[4] = {"none", "sti", "mov-ss", "sti+mov-ss"};
+        static const char *const names[4] = { "none", "sti", "mov-ss", "sti+mov-ss" };
 
         return names[intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW)];
 }

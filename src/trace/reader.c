@@ -142,14 +142,15 @@ static int want(struct trace_reader *r, size_t need)
                                 return fail(r, TRACE_ERR_IO, "read error: %s", strerror(-err));
                         continue;
                 }
-                ZSTD_inBuffer in = {r->in, r->in_len, r->in_pos};
-                ZSTD_outBuffer out = {r->raw + r->raw_len, r->raw_cap - r->raw_len, 0};
+                ZSTD_inBuffer in = { r->in, r->in_len, r->in_pos };
+                ZSTD_outBuffer out = { r->raw + r->raw_len, r->raw_cap - r->raw_len, 0 };
 
                 ret = ZSTD_decompressStream(r->dctx, &out, &in);
                 r->in_pos = in.pos;
                 r->raw_len += out.pos;
                 if (ZSTD_isError(ret))
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt compressed data after %llu records: %s",
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt compressed data after %llu records: %s",
                                     (unsigned long long)r->records, ZSTD_getErrorName(ret));
                 r->frame_done = ret == 0;
         }
@@ -237,7 +238,7 @@ static bool take(struct cursor *c, void *dst, size_t n)
 static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, size_t len,
                       struct trace_exit *e)
 {
-        struct cursor c = {p, len};
+        struct cursor c = { p, len };
         struct trace_disk_exit x;
         uint64_t dt, gns;
 
@@ -268,7 +269,8 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
                         goto err_short;
         }
         if (x.insn_len > 15)
-                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: instruction length %u",
+                return fail(r, TRACE_ERR_CORRUPT,
+                            "corrupt trace: record %llu: instruction length %u",
                             (unsigned long long)r->records, x.insn_len);
         memset(e, 0, sizeof(*e));
         if (!take(&c, e->insn, x.insn_len))
@@ -306,8 +308,7 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
                         goto err_short;
                 if (e->u.internal.internal.ndata > TRACE_INTERNAL_MAX_DATA)
                         return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: ndata %u",
-                                    (unsigned long long)r->records,
-                                    e->u.internal.internal.ndata);
+                                    (unsigned long long)r->records, e->u.internal.internal.ndata);
                 if (!take(&c, e->u.internal.data, 8 * (size_t)e->u.internal.internal.ndata))
                         goto err_short;
                 break;
@@ -347,7 +348,8 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
         switch (type) {
         case TRACE_REC_HEADER:
                 if (r->have_header)
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: second header at record %llu",
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: second header at record %llu",
                                     (unsigned long long)r->records);
                 err = parse_header(r, p, len);
                 if (err)
@@ -409,7 +411,8 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                 err = want(r, sizeof(rec));
                 if (err == TRACE_END_OF_TRACE) {
                         if (!r->saw_end) {
-                                set_truncated(r, "no end record: the recorder was stopped abruptly");
+                                set_truncated(r,
+                                              "no end record: the recorder was stopped abruptly");
                                 return r->error;
                         }
                         return TRACE_END_OF_TRACE;
@@ -491,7 +494,8 @@ static int reader_open(struct trace_reader *r, const char *path)
         if (r->in_len == 0)
                 return fail(r, TRACE_ERR_EMPTY, "empty file");
         if (r->in_len < 4)
-                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (only %zu bytes)", r->in_len);
+                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (only %zu bytes)",
+                            r->in_len);
         memcpy(&magic, r->in, 4);
         if (magic != ZSTD_MAGIC)
                 return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (not zstd-compressed)");

@@ -82,11 +82,11 @@ static int write_all(int fd, const void *buf, size_t len)
 /* Feed the raw buffer to zstd; with end, finish the frame.  Lock held. */
 static int compress_raw(struct trace_writer *w, ZSTD_EndDirective mode)
 {
-        ZSTD_inBuffer in = {w->raw, w->raw_len, 0};
+        ZSTD_inBuffer in = { w->raw, w->raw_len, 0 };
         size_t left;
 
         do {
-                ZSTD_outBuffer out = {w->out, w->out_cap, 0};
+                ZSTD_outBuffer out = { w->out, w->out_cap, 0 };
                 int err;
 
                 left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
@@ -174,10 +174,10 @@ static uint8_t *put(uint8_t *p, const void *src, size_t n)
         return p + n;
 }
 
-static int write_record_locked(struct trace_writer *w, uint16_t type, uint16_t flags,
-                               const void *a, size_t alen, const void *b, size_t blen)
+static int write_record_locked(struct trace_writer *w, uint16_t type, uint16_t flags, const void *a,
+                               size_t alen, const void *b, size_t blen)
 {
-        struct trace_disk_rec rec = {type, flags, (uint32_t)(alen + blen)};
+        struct trace_disk_rec rec = { type, flags, (uint32_t)(alen + blen) };
         uint8_t *p;
 
         if (w->error)
@@ -232,8 +232,8 @@ static void *flusher_main(void *arg)
 
 int trace_writer_fdopen(struct trace_writer **wp, int fd, const struct trace_writer_opts *opts)
 {
-        struct trace_disk_preamble pre = {.version = TRACE_FORMAT_VERSION,
-                                          .minor = TRACE_FORMAT_MINOR};
+        struct trace_disk_preamble pre = { .version = TRACE_FORMAT_VERSION,
+                                           .minor = TRACE_FORMAT_MINOR };
         pthread_condattr_t ca;
         struct trace_writer *w;
         int err;
@@ -332,7 +332,7 @@ int trace_write_header(struct trace_writer *w, const struct trace_header *h)
         memcpy(buf, &h->h, sizeof(h->h));
         off = sizeof(h->h);
         for (unsigned k = 1; k < TRACE_STR_COUNT; k++) {
-                struct trace_disk_str s = {(uint16_t)k, 0};
+                struct trace_disk_str s = { (uint16_t)k, 0 };
 
                 if (k == TRACE_STR_CMDLINE) {
                         size_t n = 0;
@@ -388,7 +388,7 @@ int trace_write_memory(struct trace_writer *w, uint64_t gpa, const void *data, s
                                 break;
                         i += n;
                 }
-                struct trace_disk_memory m = {.gpa = gpa + start};
+                struct trace_disk_memory m = { .gpa = gpa + start };
 
                 err = write_record(w, TRACE_REC_MEMORY, 0, &m, sizeof(m), p + start, i - start);
                 if (err)
@@ -442,8 +442,8 @@ static uint8_t *put_exit_data(uint8_t *p, const struct trace_exit *e)
 
 int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
 {
-        struct trace_disk_exit x = {.reason = e->reason, .raw_reason = e->raw_reason};
-        struct trace_disk_rec rec = {.type = TRACE_REC_EXIT};
+        struct trace_disk_exit x = { .reason = e->reason, .raw_reason = e->raw_reason };
+        struct trace_disk_rec rec = { .type = TRACE_REC_EXIT };
         uint64_t dt = e->time_ns >= w->prev_time ? e->time_ns - w->prev_time : 0;
         size_t len = sizeof(x), dlen;
         uint8_t *p;
@@ -487,7 +487,7 @@ int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
         if (rec.flags & TRACE_XF_SEQ)
                 p = put(p, &e->seq, 8);
         if (rec.flags & TRACE_XF_TIME64) {
-                uint32_t hi[2] = {(uint32_t)(dt >> 32), (uint32_t)(e->guest_ns >> 32)};
+                uint32_t hi[2] = { (uint32_t)(dt >> 32), (uint32_t)(e->guest_ns >> 32) };
 
                 p = put(p, hi, sizeof(hi));
         }
@@ -526,7 +526,7 @@ int trace_write_deliver(struct trace_writer *w, const struct trace_disk_deliver 
 
 int trace_write_console(struct trace_writer *w, uint64_t seq, const void *data, size_t len)
 {
-        struct trace_disk_console c = {seq};
+        struct trace_disk_console c = { seq };
 
         return write_record(w, TRACE_REC_CONSOLE, 0, &c, sizeof(c), data, len);
 }

@@ -96,7 +96,7 @@ void hv_idle_wait(volatile unsigned *counter);
 
 /* Console output (port 0xE9). */
 void hv_write(const char *s, size_t n);
-void hv_put_hex(unsigned long long v);  /* "0x" and lower-case hex digits */
+void hv_put_hex(unsigned long long v); /* "0x" and lower-case hex digits */
 void hv_put_dec(long long v);
 void hv_put_udec(unsigned long long v);
 

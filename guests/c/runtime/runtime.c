@@ -169,8 +169,8 @@ int hv_vprintf(const char *fmt, va_list ap)
                 case 'd':
                 case 'i': {
                         long long s = longs >= 2 ? va_arg(ap, long long)
-                                      : longs ? va_arg(ap, long)
-                                              : va_arg(ap, int);
+                                      : longs    ? va_arg(ap, long)
+                                                 : va_arg(ap, int);
 
                         neg = s < 0;
                         u = neg ? 0ull - (unsigned long long)s : (unsigned long long)s;
@@ -181,8 +181,8 @@ int hv_vprintf(const char *fmt, va_list ap)
                 case 'x':
                 case 'X':
                         u = longs >= 2 ? va_arg(ap, unsigned long long)
-                            : longs ? va_arg(ap, unsigned long)
-                                    : va_arg(ap, unsigned int);
+                            : longs    ? va_arg(ap, unsigned long)
+                                       : va_arg(ap, unsigned int);
                         n = digits(u, spec == 'u' ? 10 : 16, spec == 'X', buf);
                         break;
                 case 'p':
@@ -195,8 +195,7 @@ int hv_vprintf(const char *fmt, va_list ap)
                         buf[0] = '%';
                         n = 1;
                         break;
-                case 0: /* a lone '%' at the end */
-                        return written;
+                case 0: /* a lone '%' at the end */ return written;
                 default: /* unknown: print it as written */
                         hv_putc('%');
                         buf[0] = spec;
@@ -298,7 +297,7 @@ hv_code_fn hv_isr_stub(unsigned vector)
 
 void hv_idt_load(void)
 {
-        struct idtr r = {sizeof(idt) - 1, (unsigned long)idt};
+        struct idtr r = { sizeof(idt) - 1, (unsigned long)idt };
 
         __asm__ volatile("lidt %0" : : "m"(r) : "memory");
 }
@@ -313,12 +312,28 @@ hv_handler_fn hv_set_handler(unsigned vector, hv_handler_fn fn)
 }
 
 static const char *const exception_names[32] = {
-        "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-        "#BR bound range", "#UD invalid opcode", "#NM device not available",
-        "#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
-        "#NP segment not present", "#SS stack fault", "#GP general protection",
-        "#PF page fault", "reserved", "#MF x87 error", "#AC alignment check",
-        "#MC machine check", "#XM SIMD error", "#VE virtualization", "#CP control protection",
+        "#DE divide error",
+        "#DB debug",
+        "NMI",
+        "#BP breakpoint",
+        "#OF overflow",
+        "#BR bound range",
+        "#UD invalid opcode",
+        "#NM device not available",
+        "#DF double fault",
+        "coprocessor segment overrun",
+        "#TS invalid TSS",
+        "#NP segment not present",
+        "#SS stack fault",
+        "#GP general protection",
+        "#PF page fault",
+        "reserved",
+        "#MF x87 error",
+        "#AC alignment check",
+        "#MC machine check",
+        "#XM SIMD error",
+        "#VE virtualization",
+        "#CP control protection",
 };
 
 /* The default handler: report and end the run. */
@@ -360,11 +375,11 @@ void hv_isr_dispatch(struct hv_frame *f)
 static void pic_init(void)
 {
         static const uint8_t seq[][2] = {
-                {0x20, 0x11}, {0xa0, 0x11},                     /* ICW1: edge, cascade, ICW4 */
-                {0x21, HV_PIC_BASE}, {0xa1, HV_PIC_BASE + 8},   /* ICW2: vector bases */
-                {0x21, 0x04}, {0xa1, 0x02},                     /* ICW3: slave on IRQ2 */
-                {0x21, 0x01}, {0xa1, 0x01},                     /* ICW4: 8086 mode */
-                {0x21, 0xfe}, {0xa1, 0xff},                     /* masks: IRQ0 only */
+                { 0x20, 0x11 },        { 0xa0, 0x11 },            /* ICW1: edge, cascade, ICW4 */
+                { 0x21, HV_PIC_BASE }, { 0xa1, HV_PIC_BASE + 8 }, /* ICW2: vector bases */
+                { 0x21, 0x04 },        { 0xa1, 0x02 },            /* ICW3: slave on IRQ2 */
+                { 0x21, 0x01 },        { 0xa1, 0x01 },            /* ICW4: 8086 mode */
+                { 0x21, 0xfe },        { 0xa1, 0xff },            /* masks: IRQ0 only */
         };
 
         for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
