@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The C guests (guests/c/, on the runtime in guests/c/runtime/) on KVM:
- *  - hello64.elf in long mode: console, exit status 42, the trace header,
+ *  - hello_64.elf in long mode: console, exit status 42, the trace header,
  *    the ELF image in the trace's initial memory, one probe-reported
  *    delivery of vector 0x30 right after the idle HLT, hvreplay check clean;
- *  - hello32.elf in protected mode: the same, or, on a KVM that cannot
+ *  - hello_32.elf in protected mode: the same, or, on a KVM that cannot
  *    emulate a 32-bit IRET (this machine's kvm_pvm, docs/backends.md),
  *    exactly that limit: the delivery is recorded, then the handler's IRET
  *    (hv_isr_iret) ends the run with an internal error, emulation failure,
@@ -180,25 +180,25 @@ Test(cguest, hello64_runs_in_long_mode_and_exits_42)
         snprintf(msg, sizeof(msg),
                  "hello from a 64-bit C guest\n"
                  "hello64: interrupt 0x30 taken at 0x%llx, 1 time, bye\n",
-                 (unsigned long long)hv_sym("hello64", "hv_idle_resume"));
-        cr_assert_eq(hv_record("hello64.elf", NULL, &t, &p), 42, "status %d: %s", p.status, p.err);
+                 (unsigned long long)hv_sym("hello_64", "hv_idle_resume"));
+        cr_assert_eq(hv_record("hello_64.elf", NULL, &t, &p), 42, "status %d: %s", p.status, p.err);
         cr_assert_str_eq(p.out, msg, "stdout is the console");
         cr_assert_str_eq(t.console, msg, "the trace holds the console");
         cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
         cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
         cr_assert_eq(t.end.status, 42);
         cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_LONG, "ELFCLASS64: long mode");
-        cr_assert_eq(t.hdr.h.entry, hv_sym("hello64", "_start"), "e_entry");
-        cr_assert_eq(hv_sym("hello64", "_start"), 0x10000, "linked at 0x10000");
+        cr_assert_eq(t.hdr.h.entry, hv_sym("hello_64", "_start"), "e_entry");
+        cr_assert_eq(hv_sym("hello_64", "_start"), 0x10000, "linked at 0x10000");
         first = &t.exits[0];
         cr_assert_eq(trace_state_mode(&first->e.st), TRACE_MODE_LONG);
         cr_assert_eq(first->e.st.seg[TRACE_CS].selector, 0x18);
-        cr_assert(first->e.st.gpr[TRACE_F_RSP] < hv_sym("hello64", "__stack_top") &&
-                          first->e.st.gpr[TRACE_F_RSP] >= hv_sym("hello64", "__stack_bottom"),
+        cr_assert(first->e.st.gpr[TRACE_F_RSP] < hv_sym("hello_64", "__stack_top") &&
+                          first->e.st.gpr[TRACE_F_RSP] >= hv_sym("hello_64", "__stack_bottom"),
                   "on the runtime's own stack");
-        assert_image_loaded("hello64.elf", &t);
-        assert_hello_delivery("hello64", &t, 64);
-        assert_check_clean("hello64", 1);
+        assert_image_loaded("hello_64.elf", &t);
+        assert_hello_delivery("hello_64", &t, 64);
+        assert_check_clean("hello_64", 1);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -210,15 +210,15 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
         struct hv_proc p;
 
         HV_REQUIRE_KVM();
-        hv_record("hello32.elf", NULL, &t, &p);
+        hv_record("hello_32.elf", NULL, &t, &p);
         cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_PROTECTED, "ELFCLASS32: protected mode");
-        cr_assert_eq(t.hdr.h.entry, hv_sym("hello32", "_start"), "e_entry");
+        cr_assert_eq(t.hdr.h.entry, hv_sym("hello_32", "_start"), "e_entry");
         cr_assert_eq(trace_state_mode(&t.exits[0].e.st), TRACE_MODE_PROTECTED);
         cr_assert_eq(t.exits[0].e.st.seg[TRACE_CS].selector, 0x08);
         cr_assert_eq(strncmp(t.console, line1, strlen(line1)), 0, "console: %s", t.console);
-        assert_image_loaded("hello32.elf", &t);
-        assert_hello_delivery("hello32", &t, 32);
-        if (ended_at_iret_limit("hello32", &t, &p)) {
+        assert_image_loaded("hello_32.elf", &t);
+        assert_hello_delivery("hello_32", &t, 32);
+        if (ended_at_iret_limit("hello_32", &t, &p)) {
                 /* The probe's delivery was recorded before the crash. */
                 cr_assert_lt(t.delivers[0].seq, last_exit(&t)->e.seq);
                 cr_assert_str_eq(t.console, line1, "nothing printed after the IRET");
@@ -228,12 +228,12 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
 
                 snprintf(msg, sizeof(msg),
                          "%shello32: interrupt 0x30 taken at 0x%llx, 1 time, bye\n", line1,
-                         (unsigned long long)hv_sym("hello32", "hv_idle_resume"));
+                         (unsigned long long)hv_sym("hello_32", "hv_idle_resume"));
                 cr_assert_eq(p.status, 42, "status 42 or the kvm limit, not %d: %s", p.status,
                              p.err);
                 cr_assert_str_eq(t.console, msg);
         }
-        assert_check_clean("hello32", 1);
+        assert_check_clean("hello_32", 1);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
