@@ -554,40 +554,29 @@ struct insn {
         unsigned len; /* prefixes + opcode */
 };
 
+/*
+ * What a first byte is: a prefix, an opcode of enum kind (or one whose kind
+ * the next byte decides: LOOK), or 0 for nothing the backend cares about.
+ * One table serves the hot-path filter (interesting) and decode.
+ */
+#define B_PREFIX 0x80
+#define B_LOOK   0x40
+
+static const uint8_t first_byte[256] = {
+        [0x26] = B_PREFIX, [0x2e] = B_PREFIX, [0x36] = B_PREFIX, [0x3e] = B_PREFIX,
+        [0x64] = B_PREFIX, [0x65] = B_PREFIX, [0x66] = B_PREFIX, [0x67] = B_PREFIX,
+        [0xf0] = B_PREFIX, [0xf2] = B_PREFIX, [0xf3] = B_PREFIX, [0x0f] = B_LOOK,
+        [0x8e] = B_LOOK, /* MOV CRn/WRMSR/LMSW; MOV SS */
+        [0x17] = K_SSLOAD, [0xf4] = K_HLT,    [0xfb] = K_STI,    [0x6c] = K_IO,
+        [0x6d] = K_IO,     [0x6e] = K_IO,     [0x6f] = K_IO,     [0xe4] = K_IO,
+        [0xe5] = K_IO,     [0xe6] = K_IO,     [0xe7] = K_IO,     [0xec] = K_IO,
+        [0xed] = K_IO,     [0xee] = K_IO,     [0xef] = K_IO,
+};
+
 /* First bytes worth a closer look: prefixes, REX, and the opcodes of enum kind. */
 static bool interesting(uint8_t b)
 {
-        switch (b) {
-        case 0x26:
-        case 0x2e:
-        case 0x36:
-        case 0x3e:
-        case 0x64:
-        case 0x65:
-        case 0x66:
-        case 0x67:
-        case 0xf0:
-        case 0xf2:
-        case 0xf3:
-        case 0x0f:
-        case 0x17:
-        case 0x8e:
-        case 0xf4:
-        case 0xfb:
-        case 0x6c:
-        case 0x6d:
-        case 0x6e:
-        case 0x6f:
-        case 0xe4:
-        case 0xe5:
-        case 0xe6:
-        case 0xe7:
-        case 0xec:
-        case 0xed:
-        case 0xee:
-        case 0xef: return true;
-        default: return (b & 0xf0) == 0x40;
-        }
+        return first_byte[b] || (b & 0xf0) == 0x40;
 }
 
 /*
@@ -616,8 +605,8 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
                         in->rep = true;
                 else if (b < sizeof(segs) / sizeof(segs[0]) && segs[b])
                         in->seg = segs[b] - 1;
-                else if (b != 0xf0)
-                        break;
+                else if (!(first_byte[b] & B_PREFIX))
+                        break; /* LOCK is the prefix left */
         }
         if (i < n && (p[i] & 0xf0) == 0x40 && size > i + 1 && size <= 15)
                 i++; /* REX */
@@ -627,29 +616,17 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
         in->imm = i + 1 < n ? p[i + 1] : 0;
         in->len = (unsigned)i + 1;
         switch (in->op) {
-        case 0xfb: in->kind = K_STI; break;
-        case 0xf4: in->kind = K_HLT; break;
-        case 0x17: in->kind = K_SSLOAD; break;
         case 0x8e: in->kind = ((in->imm >> 3) & 7) == TRACE_SS ? K_SSLOAD : K_OTHER; break;
-        case 0x6c:
-        case 0x6d:
-        case 0x6e:
-        case 0x6f:
-        case 0xe4:
-        case 0xe5:
-        case 0xe6:
-        case 0xe7:
-        case 0xec:
-        case 0xed:
-        case 0xee:
-        case 0xef: in->kind = K_IO; break;
         case 0x0f:
                 /* MOV CRn, LMSW, WRMSR: the paging mode may change. */
                 if (in->imm == 0x22 || in->imm == 0x30 ||
                     (in->imm == 0x01 && i + 2 < n && ((p[i + 2] >> 3) & 7) == 6))
                         in->kind = K_MODE;
                 break;
-        default: break;
+        default:
+                if (!(first_byte[in->op] & (B_PREFIX | B_LOOK)))
+                        in->kind = first_byte[in->op];
+                break;
         }
 }
 
