@@ -960,44 +960,11 @@ static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nre
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
         while ((err = trace_reader_next(rd, &ev)) == TRACE_OK) {
                 (*nrec)++;
-                switch (ev.type) {
-                case TRACE_REC_HEADER: {
-                        struct trace_header h = ev.header;
-
-                        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
-                                if (h.str[k] && !h.str[k][0])
-                                        h.str[k] = NULL; /* absent in the original */
-                        err = trace_write_header(w, &h);
-                        break;
-                }
-                case TRACE_REC_MEMORY:
-                        err = trace_write_memory(w, ev.memory.gpa, ev.memory.data, ev.memory.len);
-                        break;
-                case TRACE_REC_EXIT: {
-                        struct trace_exit e = ev.exit;
-
-                        if (lie)
-                                e.st.intr = LYING_INTR;
-                        err = trace_write_exit(w, &e);
-                        break;
-                }
-                case TRACE_REC_INJECT: {
-                        struct trace_disk_inject in = ev.inject;
-
-                        if (lie)
-                                in.intr = LYING_INTR;
-                        err = trace_write_inject(w, &in);
-                        break;
-                }
-                case TRACE_REC_RAISE: err = trace_write_raise(w, &ev.raise); break;
-                case TRACE_REC_DELIVER: err = trace_write_deliver(w, &ev.deliver); break;
-                case TRACE_REC_CONSOLE:
-                        err = trace_write_console(w, ev.console.seq, ev.console.data,
-                                                  ev.console.len);
-                        break;
-                case TRACE_REC_END: err = trace_write_end(w, &ev.end.e, ev.end.message); break;
-                default: cr_assert_fail("record type %u in %s", ev.type, src);
-                }
+                if (lie && ev.type == TRACE_REC_EXIT)
+                        ev.exit.st.intr = LYING_INTR;
+                if (lie && ev.type == TRACE_REC_INJECT)
+                        ev.inject.intr = LYING_INTR;
+                err = trace_write_event(w, &ev);
                 cr_assert_eq(err, 0, "writing record %" PRIu64 " (%s): %s", *nrec,
                              trace_rec_type_name(ev.type), strerror(-err));
         }

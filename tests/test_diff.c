@@ -179,97 +179,64 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
         err = trace_writer_open(&rw.w, dst, &wo);
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
         while ((err = trace_reader_next(rd, &ev)) == TRACE_OK) {
-                switch (ev.type) {
-                case TRACE_REC_HEADER: {
-                        struct trace_header h = ev.header;
+                uint8_t *copy = NULL;
 
-                        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
-                                if (h.str[k] && !h.str[k][0])
-                                        h.str[k] = NULL; /* absent in the original */
-                        rw.mem_size = h.h.mem_size;
+                switch (ev.type) {
+                case TRACE_REC_HEADER:
+                        rw.mem_size = ev.header.h.mem_size;
                         rw.mem = calloc(1, rw.mem_size);
                         cr_assert_not_null(rw.mem);
-                        err = trace_write_header(rw.w, &h);
                         break;
-                }
-                case TRACE_REC_MEMORY: {
-                        uint8_t *copy = malloc(ev.memory.len);
-
+                case TRACE_REC_MEMORY:
+                        copy = malloc(ev.memory.len);
                         cr_assert(ev.memory.gpa + ev.memory.len <= rw.mem_size);
                         memcpy(copy, ev.memory.data, ev.memory.len);
                         if (ed->mem_gpa != NONE && (uint64_t)ed->mem_gpa >= ev.memory.gpa &&
                             (uint64_t)ed->mem_gpa < ev.memory.gpa + ev.memory.len)
                                 copy[ed->mem_gpa - ev.memory.gpa] ^= 0xff;
                         memcpy(rw.mem + ev.memory.gpa, ev.memory.data, ev.memory.len);
-                        err = trace_write_memory(rw.w, ev.memory.gpa, copy, ev.memory.len);
-                        free(copy);
+                        ev.memory.data = copy;
                         break;
-                }
                 case TRACE_REC_EXIT: {
-                        struct trace_exit e = ev.exit;
+                        struct trace_exit *e = &ev.exit;
+                        uint64_t seq = e->seq;
 
                         write_due_intr(&rw);
-                        skipping = ed->remove_seq != NONE && e.seq == (uint64_t)ed->remove_seq;
+                        skipping = ed->remove_seq != NONE && seq == (uint64_t)ed->remove_seq;
                         if (skipping)
-                                break;
+                                continue;
                         for (int k = 0; k < 2; k++)
-                                if (ed->alter_seq[k] != NONE && e.seq == (uint64_t)ed->alter_seq[k])
-                                        e.st.gpr[ed->alter_reg[k]] ^= ed->alter_xor[k];
-                        if (ed->flip_io_seq != NONE && e.seq == (uint64_t)ed->flip_io_seq)
-                                flip_io(&rw, &e);
-                        if (ed->set_rip_seq != NONE && e.seq == (uint64_t)ed->set_rip_seq) {
+                                if (ed->alter_seq[k] != NONE && seq == (uint64_t)ed->alter_seq[k])
+                                        e->st.gpr[ed->alter_reg[k]] ^= ed->alter_xor[k];
+                        if (ed->flip_io_seq != NONE && seq == (uint64_t)ed->flip_io_seq)
+                                flip_io(&rw, e);
+                        if (ed->set_rip_seq != NONE && seq == (uint64_t)ed->set_rip_seq) {
                                 cr_assert(ed->set_rip + 15 <= rw.mem_size);
-                                e.st.rip = ed->set_rip; /* real mode, CS base 0 */
-                                memcpy(e.insn, rw.mem + ed->set_rip, 15);
-                                e.insn_len = 15;
+                                e->st.rip = ed->set_rip; /* real mode, CS base 0 */
+                                memcpy(e->insn, rw.mem + ed->set_rip, 15);
+                                e->insn_len = 15;
                         }
-                        e.seq = renumber(&rw, e.seq);
-                        err = trace_write_exit(rw.w, &e);
-                        rw.last = e;
+                        e->seq = renumber(&rw, seq);
+                        rw.last = *e;
                         rw.intr_due = ed->insert_intr_after != NONE &&
-                                      ev.exit.seq == (uint64_t)ed->insert_intr_after;
+                                      seq == (uint64_t)ed->insert_intr_after;
                         exits++;
                         break;
                 }
-                case TRACE_REC_INJECT: {
-                        struct trace_disk_inject in = ev.inject;
-
-                        if (skipping)
-                                break;
-                        in.after_seq = renumber(&rw, in.after_seq);
-                        err = trace_write_inject(rw.w, &in);
+                case TRACE_REC_INJECT:
+                        ev.inject.after_seq = renumber(&rw, ev.inject.after_seq);
                         break;
-                }
-                case TRACE_REC_RAISE: {
-                        struct trace_disk_raise r = ev.raise;
-
-                        if (skipping)
-                                break;
-                        r.seq = renumber(&rw, r.seq);
-                        err = trace_write_raise(rw.w, &r);
-                        break;
-                }
-                case TRACE_REC_DELIVER: {
-                        struct trace_disk_deliver d = ev.deliver;
-
-                        if (skipping)
-                                break;
-                        d.seq = renumber(&rw, d.seq);
-                        err = trace_write_deliver(rw.w, &d);
-                        break;
-                }
-                case TRACE_REC_CONSOLE:
-                        if (skipping)
-                                break;
-                        err = trace_write_console(rw.w, renumber(&rw, ev.console.seq),
-                                                  ev.console.data, ev.console.len);
-                        break;
-                case TRACE_REC_END:
-                        write_due_intr(&rw);
-                        err = trace_write_end(rw.w, &ev.end.e, ev.end.message);
-                        break;
+                case TRACE_REC_RAISE: ev.raise.seq = renumber(&rw, ev.raise.seq); break;
+                case TRACE_REC_DELIVER: ev.deliver.seq = renumber(&rw, ev.deliver.seq); break;
+                case TRACE_REC_CONSOLE: ev.console.seq = renumber(&rw, ev.console.seq); break;
+                case TRACE_REC_END: write_due_intr(&rw); break;
                 default: cr_assert_fail("record type %u in %s", ev.type, src);
                 }
+                /* What follows a removed exit (its injection, delivery, output) goes with it. */
+                if (skipping && ev.type != TRACE_REC_END)
+                        continue;
+                err = trace_write_event(rw.w, &ev);
+                free(copy);
                 cr_assert_eq(err, 0, "writing %s: %s", trace_rec_type_name(ev.type),
                              strerror(-err));
         }

@@ -576,6 +576,14 @@ int trace_write_deliver(struct trace_writer *w, const struct trace_disk_deliver 
 int trace_write_console(struct trace_writer *w, uint64_t seq, const void *data, size_t len);
 int trace_write_end(struct trace_writer *w, const struct trace_disk_end *e, const char *message);
 
+/*
+ * Write an event as trace_reader_next returned it, so a filter or converter
+ * can copy a trace record by record (changing what it wants on the way).
+ * Header strings the reader gave as "" (absent) stay absent.  Returns 0,
+ * -EINVAL for a type this writer does not know, or -errno.
+ */
+int trace_write_event(struct trace_writer *w, const struct trace_event *ev);
+
 /* Write a record of any type with a raw payload (for extensions and tests). */
 int trace_write_raw(struct trace_writer *w, uint16_t type, uint16_t flags, const void *payload,
                     size_t len);

@@ -537,6 +537,30 @@ int trace_write_end(struct trace_writer *w, const struct trace_disk_end *e, cons
                             message ? strlen(message) : 0);
 }
 
+int trace_write_event(struct trace_writer *w, const struct trace_event *ev)
+{
+        struct trace_header h;
+
+        switch (ev->type) {
+        case TRACE_REC_HEADER:
+                h = ev->header;
+                for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                        if (h.str[k] && !h.str[k][0])
+                                h.str[k] = NULL; /* the reader's "" means absent */
+                return trace_write_header(w, &h);
+        case TRACE_REC_MEMORY:
+                return trace_write_memory(w, ev->memory.gpa, ev->memory.data, ev->memory.len);
+        case TRACE_REC_EXIT: return trace_write_exit(w, &ev->exit);
+        case TRACE_REC_INJECT: return trace_write_inject(w, &ev->inject);
+        case TRACE_REC_RAISE: return trace_write_raise(w, &ev->raise);
+        case TRACE_REC_DELIVER: return trace_write_deliver(w, &ev->deliver);
+        case TRACE_REC_CONSOLE:
+                return trace_write_console(w, ev->console.seq, ev->console.data, ev->console.len);
+        case TRACE_REC_END: return trace_write_end(w, &ev->end.e, ev->end.message);
+        default: return -EINVAL;
+        }
+}
+
 int trace_write_raw(struct trace_writer *w, uint16_t type, uint16_t flags, const void *payload,
                     size_t len)
 {
