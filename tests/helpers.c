@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <ctype.h>
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -272,19 +273,45 @@ const char *hv_guest_file(const char *name)
         return b;
 }
 
+static char tmp_dir[512];
+
+/* At exit of the test's process: remove its directory, unless HV_KEEP_TMP asks to keep it. */
+static void tmp_remove(void)
+{
+        struct dirent *de;
+        char p[1024];
+        DIR *d;
+
+        if (getenv("HV_KEEP_TMP")) {
+                fprintf(stderr, "test files kept in %s\n", tmp_dir);
+                return;
+        }
+        d = opendir(tmp_dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                snprintf(p, sizeof(p), "%s/%s", tmp_dir, de->d_name);
+                unlink(p);
+        }
+        closedir(d);
+        rmdir(tmp_dir);
+}
+
 const char *hv_tmp(const char *name)
 {
-        static char bufs[4][1024];
-        static char dir[512];
+        static char bufs[8][1024];
         static int slot;
-        char *b = bufs[slot++ % 4];
+        char *b = bufs[slot++ % 8];
 
-        if (!dir[0]) {
-                snprintf(dir, sizeof(dir), "%s/hvtest-XXXXXX",
+        if (!tmp_dir[0]) {
+                snprintf(tmp_dir, sizeof(tmp_dir), "%s/hvtest-XXXXXX",
                          getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-                cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+                cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
+                atexit(tmp_remove);
         }
-        snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
+        snprintf(b, sizeof(bufs[0]), "%s/%s", tmp_dir, name);
         return b;
 }
 

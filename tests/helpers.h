@@ -79,7 +79,11 @@ const char *hv_guest(const char *name);
  */
 const char *hv_guest_file(const char *name);
 
-/* A fresh temporary file path under the test's own temp dir. */
+/*
+ * A path for `name` in the test process's own temporary directory (made on
+ * first use, removed at exit; set HV_KEEP_TMP to keep it).  The last eight
+ * results stay valid.
+ */
 const char *hv_tmp(const char *name);
 
 /*

@@ -8,7 +8,6 @@
  * `out 0xe2, al`, and exit / inject / deliver records shaped like the ones
  * hvrec writes on KVM.  Nothing here needs /dev/kvm.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -69,52 +68,6 @@ static uint32_t kvm_intr(int if_set, uint32_t shadow, int pending)
 
 /* ---- temporary directory (one per test, removed by the fixture) ------------------ */
 
-static char g_dir[256];
-
-static void tmp_init(void)
-{
-        snprintf(g_dir, sizeof(g_dir), "/tmp/hvcheck-XXXXXX");
-        if (!mkdtemp(g_dir))
-                g_dir[0] = 0;
-}
-
-static void tmp_fini(void)
-{
-        DIR *d;
-        struct dirent *de;
-        char p[512];
-
-        if (!g_dir[0])
-                return;
-        if (getenv("HVCHECK_KEEP")) { /* for debugging: keep the traces */
-                cr_log_info("traces kept in %s", g_dir);
-                return;
-        }
-        if (!(d = opendir(g_dir)))
-                return;
-        while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-                unlink(p);
-        }
-        closedir(d);
-        rmdir(g_dir);
-}
-
-TestSuite(check, .init = tmp_init, .fini = tmp_fini);
-
-static const char *tmp_path(const char *name)
-{
-        static char bufs[4][512];
-        static int slot;
-        char *b = bufs[slot++ % 4];
-
-        cr_assert(g_dir[0], "mkdtemp under /tmp failed");
-        snprintf(b, sizeof(bufs[0]), "%s/%s", g_dir, name);
-        return b;
-}
-
 /* ---- trace builder ---------------------------------------------------------------- */
 
 struct tb {
@@ -152,7 +105,7 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
         int err;
 
         memset(t, 0, sizeof(*t));
-        snprintf(t->path, sizeof(t->path), "%s", tmp_path(name));
+        snprintf(t->path, sizeof(t->path), "%s", hv_tmp(name));
         t->longmode = longmode;
         t->mem_size = longmode ? MEM_LONG : MEM_REAL;
         t->mem = calloc(1, t->mem_size);
@@ -977,7 +930,7 @@ static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nre
 Test(check, report_mismatch_on_recorded_trace)
 {
         struct check_result orig, same, lied;
-        const char *copy = tmp_path("copy.zst"), *liar = tmp_path("liar.zst");
+        const char *copy = hv_tmp("copy.zst"), *liar = hv_tmp("liar.zst");
         uint64_t n1, n2;
         struct hv_trace a, b;
 
@@ -1272,16 +1225,16 @@ Test(check, truncated_without_end_record)
 Test(check, unreadable_file)
 {
         struct check_result r;
-        FILE *f = fopen(tmp_path("junk.zst"), "w");
+        FILE *f = fopen(hv_tmp("junk.zst"), "w");
 
         cr_assert_not_null(f);
         fputs("this is not a trace\n", f);
         fclose(f);
-        cr_expect_eq(check_trace(tmp_path("junk.zst"), &r), -1);
+        cr_expect_eq(check_trace(hv_tmp("junk.zst"), &r), -1);
         cr_expect(!r.opened);
         cr_expect_neq(r.error[0], 0);
         check_result_free(&r);
-        cr_expect_eq(check_trace(tmp_path("missing.zst"), &r), -1);
+        cr_expect_eq(check_trace(hv_tmp("missing.zst"), &r), -1);
         cr_expect(!r.opened);
         check_result_free(&r);
 }

@@ -8,7 +8,6 @@
  * tests: two recordings of the deterministic demo guest compare equal.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -25,52 +24,6 @@
 #define DEMO HV_SOURCE_DIR "/traces/demo.zst"
 
 /* ---- temporary directory (one per test, removed by the fixture) ------------------ */
-
-static char g_dir[256];
-
-static void tmp_init(void)
-{
-        snprintf(g_dir, sizeof(g_dir), "/tmp/hvdiff-XXXXXX");
-        if (!mkdtemp(g_dir))
-                g_dir[0] = 0;
-}
-
-static void rm_dir(const char *dir)
-{
-        DIR *d;
-        struct dirent *de;
-        char p[1024];
-
-        if (!(d = opendir(dir)))
-                return;
-        while ((de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-                unlink(p);
-        }
-        closedir(d);
-        rmdir(dir);
-}
-
-static void tmp_fini(void)
-{
-        if (g_dir[0] && !getenv("HVDIFF_KEEP"))
-                rm_dir(g_dir);
-}
-
-TestSuite(diff, .init = tmp_init, .fini = tmp_fini);
-
-static const char *tmp_path(const char *name)
-{
-        static char bufs[4][512];
-        static int slot;
-        char *b = bufs[slot++ % 4];
-
-        cr_assert(g_dir[0], "mkdtemp under /tmp failed");
-        snprintf(b, sizeof(bufs[0]), "%s/%s", g_dir, name);
-        return b;
-}
 
 /* ---- rewriting a trace ------------------------------------------------------------ */
 
@@ -335,7 +288,7 @@ Test(diff, a_trace_is_the_same_as_itself)
 Test(diff, a_faithful_copy_is_the_same)
 {
         struct edit ed = no_edit();
-        const char *copy = tmp_path("copy.zst");
+        const char *copy = hv_tmp("copy.zst");
         struct hv_proc p;
 
         cr_assert_eq(rewrite(DEMO, copy, &ed), 120);
@@ -349,7 +302,7 @@ Test(diff, a_faithful_copy_is_the_same)
 Test(diff, an_altered_register_is_found_at_its_exit)
 {
         struct edit ed = no_edit();
-        const char *alt = tmp_path("alt.zst");
+        const char *alt = hv_tmp("alt.zst");
         struct hv_proc p;
 
         ed.alter_seq[0] = 30;
@@ -393,7 +346,7 @@ Test(diff, an_altered_register_is_found_at_its_exit)
 Test(diff, all_lists_every_divergence)
 {
         struct edit ed = no_edit();
-        const char *alt = tmp_path("alt2.zst");
+        const char *alt = hv_tmp("alt2.zst");
         struct hv_proc p;
 
         ed.alter_seq[0] = 10;
@@ -432,7 +385,7 @@ Test(diff, all_lists_every_divergence)
 Test(diff, a_removed_exit_is_found_where_it_was)
 {
         struct edit ed = no_edit();
-        const char *cut = tmp_path("cut.zst");
+        const char *cut = hv_tmp("cut.zst");
         struct hv_proc p;
 
         ed.remove_seq = 30;
@@ -467,7 +420,7 @@ Test(diff, a_removed_exit_is_found_where_it_was)
 Test(diff, the_last_exits_missing_are_one_divergence)
 {
         struct edit ed = no_edit();
-        const char *cut = tmp_path("cut-last.zst");
+        const char *cut = hv_tmp("cut-last.zst");
         struct hv_proc p;
 
         ed.remove_seq = 119; /* the exit to port 0xF4 */
@@ -482,7 +435,7 @@ Test(diff, the_last_exits_missing_are_one_divergence)
 Test(diff, an_inserted_intr_exit_is_ignored_by_default)
 {
         struct edit ed = no_edit();
-        const char *ins = tmp_path("intr.zst");
+        const char *ins = hv_tmp("intr.zst");
         struct hv_proc p;
 
         ed.insert_intr_after = 30;
@@ -515,7 +468,7 @@ Test(diff, an_inserted_intr_exit_is_ignored_by_default)
 static void io_convention_case(int dir, const char *name)
 {
         struct edit ed = no_edit();
-        const char *flip = tmp_path(name);
+        const char *flip = hv_tmp(name);
         char needle[128];
         struct hv_proc p;
         uint64_t seq = first_io(DEMO, dir);
@@ -551,7 +504,7 @@ Test(diff, an_in_exit_completed_matches_one_pending)
 Test(diff, io_exits_at_different_instructions_diverge)
 {
         struct edit ed = no_edit();
-        const char *alt = tmp_path("io-moved.zst");
+        const char *alt = hv_tmp("io-moved.zst");
         struct hv_trace t;
         struct hv_proc p;
         uint64_t seq = first_io(DEMO, TRACE_IO_OUT), pc0 = 0, pc1 = 0;
@@ -591,7 +544,7 @@ Test(diff, io_exits_at_different_instructions_diverge)
 Test(diff, different_memory_images_are_not_the_same_guest)
 {
         struct edit ed = no_edit();
-        const char *other = tmp_path("image.zst");
+        const char *other = hv_tmp("image.zst");
         struct hv_proc p;
 
         ed.mem_gpa = 0x1800;
@@ -623,7 +576,7 @@ Test(diff, different_memory_images_are_not_the_same_guest)
 
 static const char *write_file(const char *name, const void *data, size_t len)
 {
-        const char *path = tmp_path(name);
+        const char *path = hv_tmp(name);
         FILE *f = fopen(path, "wb");
 
         cr_assert_not_null(f);
@@ -672,7 +625,7 @@ Test(diff, a_truncated_trace_is_status_2)
 Test(diff, a_trace_truncated_after_some_exits_is_compared_up_to_there)
 {
         struct edit ed = no_edit();
-        const char *framed = tmp_path("framed.zst"), *cut;
+        const char *framed = hv_tmp("framed.zst"), *cut;
         static uint8_t buf[1 << 16];
         struct hv_proc p;
         FILE *f;
@@ -783,7 +736,7 @@ static void record_done(void)
 
 Test(diff, two_kvm_recordings_of_the_demo_are_the_same)
 {
-        const char *r1 = tmp_path("r1.zst"), *r2 = tmp_path("r2.zst");
+        const char *r1 = hv_tmp("r1.zst"), *r2 = hv_tmp("r2.zst");
         struct hv_proc p;
 
         HV_REQUIRE_KVM();
@@ -803,7 +756,7 @@ Test(diff, two_kvm_recordings_of_the_demo_are_the_same)
 Test(diff, a_kicked_kvm_recording_is_the_same_as_a_plain_one)
 {
         static const char *const kick[] = { "--kick", "20", NULL };
-        const char *plain = tmp_path("plain.zst"), *kicked = tmp_path("kicked.zst");
+        const char *plain = hv_tmp("plain.zst"), *kicked = hv_tmp("kicked.zst");
         struct hv_trace t;
         struct hv_proc p;
         size_t intr = 0;

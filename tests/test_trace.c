@@ -29,53 +29,6 @@
 #include "helpers.h"
 
 /* ------------------------------------------------------------------------ */
-/* Temporary directory (one per test: Criterion runs each test in a child)   */
-/* ------------------------------------------------------------------------ */
-
-static char g_dir[256];
-
-static void setup(void)
-{
-        snprintf(g_dir, sizeof(g_dir), "/tmp/hvtrace-test-XXXXXX");
-        cr_assert_not_null(mkdtemp(g_dir), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-        DIR *d;
-        struct dirent *de;
-
-        if (!g_dir[0])
-                return;
-        d = opendir(g_dir);
-        if (d) {
-                while ((de = readdir(d))) {
-                        char p[512];
-
-                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                                continue;
-                        snprintf(p, sizeof(p), "%s/%s", g_dir, de->d_name);
-                        unlink(p);
-                }
-                closedir(d);
-        }
-        rmdir(g_dir);
-        g_dir[0] = 0;
-}
-
-TestSuite(trace, .init = setup, .fini = teardown);
-
-static const char *tpath(const char *name)
-{
-        static char bufs[8][512];
-        static int slot;
-        char *b = bufs[slot++ % 8];
-
-        snprintf(b, sizeof(bufs[0]), "%s/%s", g_dir, name);
-        return b;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Small utilities                                                          */
 /* ------------------------------------------------------------------------ */
 
@@ -636,7 +589,7 @@ Test(trace, header_roundtrip_every_field_and_string)
                                             "--seed=0x5",     "  lead", "trail  ", "" };
         const char *str[TRACE_STR_COUNT] = { 0 };
         char *long_str = malloc(65536);
-        const char *path = tpath("hdr.zst");
+        const char *path = hv_tmp("hdr.zst");
         struct trace_header h = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
@@ -687,7 +640,7 @@ Test(trace, header_roundtrip_every_field_and_string)
 
 Test(trace, header_without_strings_or_argv)
 {
-        const char *path = tpath("hdr0.zst");
+        const char *path = hv_tmp("hdr0.zst");
         const char *none[TRACE_STR_COUNT] = { 0 };
         struct trace_header h = { 0 };
         struct trace_writer *w;
@@ -724,7 +677,7 @@ Test(trace, memory_roundtrip_skips_zero_pages)
         const size_t mem_size = 4u << 20;
         const uint64_t extra_gpa = 0x380003;
         const size_t extra_len = 5001;
-        const char *path = tpath("mem.zst");
+        const char *path = hv_tmp("mem.zst");
         uint8_t *img = calloc(1, mem_size), *got = calloc(1, mem_size), *extra = malloc(extra_len);
         uint64_t s = 42, first_bytes = 0, nz_pages = 0, recs_before;
         struct trace_header h = { 0 };
@@ -906,7 +859,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         enum { MAXC = 64 };
         static struct exit_case cases[MAXC];
         static const uint8_t unknown_payload[37] = "an extension this reader can't know";
-        const char *path = tpath("all.zst");
+        const char *path = hv_tmp("all.zst");
         uint64_t s = 7, t = 0, seq = 100;
         struct trace_disk_inject inj[MAXC];
         struct trace_disk_raise rai[MAXC];
@@ -1065,7 +1018,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
  */
 Test(trace, longer_payloads_are_accepted)
 {
-        const char *path = tpath("longer.zst");
+        const char *path = hv_tmp("longer.zst");
         uint8_t buf[256];
         uint64_t s = 99;
         struct trace_writer *w;
@@ -1149,7 +1102,7 @@ Test(trace, longer_payloads_are_accepted)
 // (state.h trace_field_differs_fast).
 Test(trace, each_field_and_subfield_changed_alone)
 {
-        const char *path = tpath("fields.zst");
+        const char *path = hv_tmp("fields.zst");
         struct trace_vcpu_state base, v[512];
         uint32_t bit[512];
         char what[512][48];
@@ -1320,7 +1273,7 @@ static void gen_next(struct gen *g, struct trace_exit *e)
 Test(trace, delta_encoding_200k_random_exits)
 {
         const size_t N = 200000;
-        const char *path = tpath("delta.zst");
+        const char *path = hv_tmp("delta.zst");
         struct gen g = { .s = 0x5eed };
         struct trace_writer *w;
         struct trace_reader *r;
@@ -1376,7 +1329,7 @@ Test(trace, delta_encoding_8byte_fields_random)
         /* The same random walk, restricted to the 8-byte fields: exercises seq, time and
          * field deltas independently of the 16-byte field comparison. */
         const size_t N = 50000;
-        const char *path = tpath("delta8.zst");
+        const char *path = hv_tmp("delta8.zst");
         uint64_t s = 77, seq = 0, t = 0;
         struct trace_vcpu_state st = { 0 }, prev = { 0 };
         struct trace_writer *w;
@@ -1435,7 +1388,7 @@ Test(trace, delta_encoding_8byte_fields_random)
 Test(trace, identical_exits_compress_small)
 {
         const size_t N = 100000;
-        const char *path = tpath("same.zst");
+        const char *path = hv_tmp("same.zst");
         uint64_t s = 3, t = 0, before, after;
         struct trace_exit e = { .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
         struct trace_writer *w;
@@ -1498,7 +1451,7 @@ Test(trace, identical_exits_compress_small)
 
 static void check_frames(unsigned frame_records, size_t nexits)
 {
-        const char *path = tpath("frames.zst");
+        const char *path = hv_tmp("frames.zst");
         struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
         size_t flen, rlen, nframes, total = 0, records = nexits + 2, off = 0;
         size_t *ends = calloc(records + 16, sizeof(size_t));
@@ -1592,7 +1545,7 @@ Test(trace, one_record_per_frame)
 Test(trace, records_may_span_frames)
 {
         /* The frames are only a container: a record split across two frames is still read. */
-        const char *path = tpath("span.zst");
+        const char *path = hv_tmp("span.zst");
         struct rawbuf raw = { 0 }, file = { 0 };
         struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT, .state_mask = 1u << TRACE_F_RAX };
         uint8_t pl[sizeof(x) + 8 + 8];
@@ -1631,7 +1584,7 @@ Test(trace, records_may_span_frames)
 Test(trace, time_based_frames_without_thread)
 {
         /* frame_ms without the flush thread: frames are ended by later records. */
-        const char *path = tpath("tframes.zst"), *copy = tpath("tframes-copy.zst");
+        const char *path = hv_tmp("tframes.zst"), *copy = hv_tmp("tframes-copy.zst");
         struct trace_writer *w = open_writer(path, 100000, 1, 0);
         struct trace_reader *r;
         struct trace_event ev;
@@ -1690,12 +1643,12 @@ static void expect_open_fails(const char *path, int want, const char *needle)
 
 Test(trace, missing_file_is_io_error)
 {
-        expect_open_fails(tpath("does-not-exist.zst"), TRACE_ERR_IO, NULL);
+        expect_open_fails(hv_tmp("does-not-exist.zst"), TRACE_ERR_IO, NULL);
 }
 
 Test(trace, empty_file)
 {
-        const char *path = tpath("empty.zst");
+        const char *path = hv_tmp("empty.zst");
 
         write_file(path, "", 0);
         expect_open_fails(path, TRACE_ERR_EMPTY, "empty");
@@ -1703,7 +1656,7 @@ Test(trace, empty_file)
 
 Test(trace, garbage_is_not_a_trace)
 {
-        const char *path = tpath("garbage");
+        const char *path = hv_tmp("garbage");
         uint8_t buf[4096];
         uint64_t s = 1;
         static const char text[] = "This is a text file.\nIt is not a trace at all.\n";
@@ -1726,7 +1679,7 @@ Test(trace, garbage_is_not_a_trace)
 
 Test(trace, zstd_without_preamble_is_not_a_trace)
 {
-        const char *path = tpath("other.zst");
+        const char *path = hv_tmp("other.zst");
         static const char text[] = "a perfectly valid zstd file holding something else entirely";
         struct rawbuf raw = { 0 };
 
@@ -1755,7 +1708,7 @@ Test(trace, zstd_without_preamble_is_not_a_trace)
 // BUG: reader.c trace_reader_open reports a <8-byte non-hvtrace zstd stream as TRUNCATED.
 Test(trace, tiny_zstd_file_is_not_a_trace)
 {
-        const char *path = tpath("tiny.zst");
+        const char *path = hv_tmp("tiny.zst");
 
         compress_to(path, "hi\n", 3);
         expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
@@ -1798,7 +1751,7 @@ static void write_trace_with_header_frame(const char *path, size_t nexits, unsig
 
 Test(trace, truncated_header)
 {
-        const char *path = tpath("full.zst"), *cut = tpath("cut.zst");
+        const char *path = hv_tmp("full.zst"), *cut = hv_tmp("cut.zst");
         size_t flen, ends[4096], nframes;
         uint8_t *file;
 
@@ -1842,7 +1795,7 @@ Test(trace, truncated_header)
 
 Test(trace, future_version_is_refused)
 {
-        const char *path = tpath("v2.zst");
+        const char *path = hv_tmp("v2.zst");
         static const uint16_t bad[] = { 2, 0, 0xffff };
         struct trace_reader *r;
         struct trace_event ev;
@@ -1977,7 +1930,7 @@ static size_t records_in_complete_frames(const uint8_t *file, const size_t *ends
 
 Test(trace, truncated_anywhere_in_last_30_percent)
 {
-        const char *path = tpath("full.zst"), *cut = tpath("cut.zst");
+        const char *path = hv_tmp("full.zst"), *cut = hv_tmp("cut.zst");
         size_t flen, nframes, *ends = calloc(4096, sizeof(size_t)), *prefix;
         struct readres full = { .ids = calloc(4096, sizeof(struct rec_id)) };
         struct readres part = { .ids = calloc(4096, sizeof(struct rec_id)) };
@@ -2043,7 +1996,7 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 
 Test(trace, no_end_record_is_truncated)
 {
-        const char *path = tpath("live.zst"), *copy = tpath("killed.zst");
+        const char *path = hv_tmp("live.zst"), *copy = hv_tmp("killed.zst");
         struct trace_writer *w = open_writer(path, 0, 0, 0);
         struct trace_reader *r;
         struct trace_event ev;
@@ -2091,7 +2044,7 @@ Test(trace, no_end_record_is_truncated)
 
 Test(trace, trailing_garbage_after_last_frame)
 {
-        const char *path = tpath("trail.zst");
+        const char *path = hv_tmp("trail.zst");
         size_t flen;
         uint8_t *file;
         struct readres res = { .ids = calloc(512, sizeof(struct rec_id)) };
@@ -2116,7 +2069,7 @@ static const bool allowed_error[TRACE_ERR_COUNT] = {
 
 Test(trace, flipped_bytes_in_compressed_trace)
 {
-        const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
+        const char *path = hv_tmp("full.zst"), *bad = hv_tmp("bad.zst");
         static const uint8_t xors[] = { 0x01, 0x80, 0xff };
         struct readres full = { .ids = calloc(1024, sizeof(struct rec_id)) };
         struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
@@ -2170,7 +2123,7 @@ Test(trace, flipped_bytes_in_compressed_trace)
 Test(trace, fuzzed_raw_stream_never_crashes)
 {
         /* Damage below the compression (as a buggy writer would): the parser's own checks. */
-        const char *path = tpath("full.zst"), *bad = tpath("bad.zst");
+        const char *path = hv_tmp("full.zst"), *bad = hv_tmp("bad.zst");
         struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
         uint8_t *file, *raw, *copy;
         size_t flen, rlen;
@@ -2212,7 +2165,7 @@ Test(trace, fuzzed_raw_stream_never_crashes)
 
 Test(trace, raw_stream_cut_mid_record)
 {
-        const char *path = tpath("cutrec.zst");
+        const char *path = hv_tmp("cutrec.zst");
         struct rawbuf raw = { 0 };
         struct trace_disk_end end = { 0 };
         struct trace_reader *r;
@@ -2232,7 +2185,7 @@ Test(trace, raw_stream_cut_mid_record)
 
 Test(trace, record_larger_than_max_is_corrupt)
 {
-        const char *path = tpath("big.zst");
+        const char *path = hv_tmp("big.zst");
         struct rawbuf raw = { 0 };
         struct trace_disk_rec rec = { TRACE_REC_EXIT, 0, TRACE_MAX_RECORD + 1 };
         struct trace_reader *r;
@@ -2274,7 +2227,7 @@ Test(trace, record_larger_than_max_is_corrupt)
 
 Test(trace, largest_record_written_and_skipped)
 {
-        const char *path = tpath("max.zst");
+        const char *path = hv_tmp("max.zst");
         uint8_t *big = calloc(1, TRACE_MAX_RECORD + 1);
         struct trace_writer *w = open_writer(path, 0, 0, 0);
         struct trace_reader *r;
@@ -2308,7 +2261,7 @@ Test(trace, largest_record_written_and_skipped)
 static void expect_corrupt_record(uint16_t type, uint16_t flags, const void *payload, size_t len,
                                   const char *what)
 {
-        const char *path = tpath("short.zst");
+        const char *path = hv_tmp("short.zst");
         struct trace_writer *w = open_writer(path, 0, 0, 0);
         struct trace_reader *r;
         struct trace_event ev;
@@ -2426,7 +2379,7 @@ Test(trace, short_payloads_are_corrupt)
 
 Test(trace, bad_header_records)
 {
-        const char *path = tpath("badhdr.zst");
+        const char *path = hv_tmp("badhdr.zst");
         struct trace_disk_header h = { .mem_size = 4096 };
         struct trace_disk_str str = { TRACE_STR_BACKEND, 10 };
         struct rawbuf raw = { 0 };
@@ -2454,7 +2407,7 @@ Test(trace, bad_header_records)
 
 Test(trace, unknown_header_string_keys_are_skipped)
 {
-        const char *path = tpath("keys.zst");
+        const char *path = hv_tmp("keys.zst");
         struct trace_disk_header h = { .mem_size = 8192, .seed = 77 };
         struct rawbuf raw = { 0 }, pl = { 0 };
         struct trace_disk_str s;
@@ -2498,7 +2451,7 @@ Test(trace, unknown_header_string_keys_are_skipped)
 
 Test(trace, header_not_first_is_corrupt)
 {
-        const char *path = tpath("nohdr.zst");
+        const char *path = hv_tmp("nohdr.zst");
         struct rawbuf raw = { 0 };
         struct trace_disk_end end = { 0 };
         struct trace_writer *w;
@@ -2555,7 +2508,7 @@ static int count_fds(void)
 // BUG: reader.c trace_reader_open(NULL, ...) leaks the reader and its file descriptor.
 Test(trace, open_with_null_reader_pointer_does_not_leak)
 {
-        const char *path = tpath("empty.zst");
+        const char *path = hv_tmp("empty.zst");
         int before, after;
 
         write_file(path, "", 0);
@@ -2888,7 +2841,7 @@ static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint
 
 Test(trace, background_flush_thread_ends_idle_frames)
 {
-        const char *path = tpath("bg.zst"), *copy = tpath("bg-copy.zst");
+        const char *path = hv_tmp("bg.zst"), *copy = hv_tmp("bg-copy.zst");
         struct trace_writer *w = open_writer(path, 100000, 50, 1);
         uint64_t n, msg_n = 0;
         int err;
