@@ -31,7 +31,6 @@ static void abi_console(struct recorder *rec)
         if (!n)
                 return;
         fwrite(text, 1, n, stdout);
-        rec->console_bytes += n;
         err = trace_write_console(rec->w, rec->ex.seq, text, n);
         if (err)
                 rec_write_failed(rec, err);

@@ -55,9 +55,9 @@ void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
         err = trace_write_raise(rec->w, &r);
         if (err)
                 rec_write_failed(rec, err);
-        if (fifo_has(&rec->irq.pending, vector) ||
-            !fifo_push(&rec->irq.pending, vector, (uint8_t)source))
-                rec->irq.coalesced++;
+        /* A vector already pending merges into it (an IRR bit); a full queue drops it. */
+        if (!fifo_has(&rec->irq.pending, vector))
+                fifo_push(&rec->irq.pending, vector, (uint8_t)source);
 }
 
 void irq_triggers(struct recorder *rec)

@@ -24,7 +24,6 @@ struct irq_sched {
         struct irq_fifo outstanding; /* injected, no delivery seen yet */
         bool window_on;              /* a window request is active */
         bool rip_fired[64];          /* --irq rip:ADDR fire once */
-        uint64_t coalesced;          /* raises merged into a pending one */
 };
 
 /* Make vector pending (a second raise of a pending vector merges, as an IRR bit does). */

@@ -60,11 +60,6 @@ static void on_io(struct recorder *rec)
         abi_handle_io(rec);
 }
 
-static void on_hlt(struct recorder *rec)
-{
-        (void)rec; /* decided after async events and triggers: see settle_halt */
-}
-
 static void on_crash(struct recorder *rec, const char *what)
 {
         char pc[32], bytes[64] = "";
@@ -124,12 +119,12 @@ static void dispatch(struct recorder *rec)
 {
         switch (rec->ex.reason) {
         case TRACE_EXIT_IO: on_io(rec); break;
-        case TRACE_EXIT_HLT: on_hlt(rec); break;
         case TRACE_EXIT_SHUTDOWN: on_shutdown(rec); break;
         case TRACE_EXIT_FAIL_ENTRY: on_fail_entry(rec); break;
         case TRACE_EXIT_INTERNAL: on_internal(rec); break;
         case TRACE_EXIT_EXCEPTION: on_exception(rec); break;
         case TRACE_EXIT_UNKNOWN: on_unknown(rec); break;
+        case TRACE_EXIT_HLT:        /* decided after async events and triggers: settle_halt */
         case TRACE_EXIT_MMIO:       /* recorded; reads return all-ones */
         case TRACE_EXIT_INTR:       /* kicks are handled with the async events */
         case TRACE_EXIT_IRQ_WINDOW: /* irq_schedule injects */
@@ -191,8 +186,6 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
         copy_exit_data(ex, &rec->bx);
 
         rec->by_reason[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0]++;
-        rec->guest_ns_by_reason[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0] +=
-                ex->guest_ns;
         return trace_write_exit(rec->w, ex);
 }
 

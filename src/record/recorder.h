@@ -47,8 +47,7 @@ struct recorder {
         char msg[256];
 
         uint64_t by_reason[TRACE_EXIT_REASON_COUNT];
-        uint64_t guest_ns_by_reason[TRACE_EXIT_REASON_COUNT];
-        uint64_t injections, deliveries, raises, console_bytes;
+        uint64_t injections, deliveries, raises;
         uint64_t wall_ns;
 };
 

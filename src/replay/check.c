@@ -86,7 +86,7 @@ struct known_insn {
 
 struct exit_sum {
         bool valid;
-        uint64_t seq, pc, rip, rflags, intr, rsp;
+        uint64_t seq, pc, rip, rflags, intr;
         uint64_t gpr[16];
         uint32_t ctx;
         unsigned bits;
@@ -103,7 +103,6 @@ struct pending_inj {
         struct exit_sum at; /* the exit it followed */
         bool entered;       /* single-step: the next step was in the handler */
         uint64_t entered_seq;
-        bool later_exit; /* the vCPU ran again after it */
 };
 
 #define MAX_PENDING 1024
@@ -558,7 +557,6 @@ static void summarize(struct checker *k, const struct trace_exit *ex, struct exi
         s->cs = ex->st.seg[TRACE_CS].selector;
         s->rflags = ex->st.rflags;
         s->intr = ex->st.intr;
-        s->rsp = ex->st.gpr[TRACE_F_RSP];
         memcpy(s->gpr, ex->st.gpr, sizeof(s->gpr));
         s->ctx = ctx_for_state(k, &ex->st);
         s->bits = trace_state_code_bits(&ex->st);
@@ -1019,7 +1017,6 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
         for (size_t i = 0; i < k->npend; i++) {
                 struct pending_inj *pi = &k->pend[i];
 
-                pi->later_exit = true;
                 /*
                  * The first step after the injection: in the handler means delivered,
                  * unless the handler starts with the probe, which will report it.
