@@ -206,6 +206,12 @@ int hv_trace_load(const char *path, struct hv_trace *t)
         return TRACE_OK;
 }
 
+const struct hv_exit *hv_last_exit(const struct hv_trace *t)
+{
+        cr_assert_gt(t->nexits, 0, "the trace has no exits");
+        return &t->exits[t->nexits - 1];
+}
+
 void hv_trace_free(struct hv_trace *t)
 {
         free(t->message);

@@ -62,6 +62,9 @@ struct hv_trace {
         size_t nrecords;
 };
 
+/* The last exit of a trace (fails the test if there is none). */
+const struct hv_exit *hv_last_exit(const struct hv_trace *t);
+
 /* Load a trace.  Returns the trace_reader_open error (TRACE_OK on success). */
 int hv_trace_load(const char *path, struct hv_trace *t);
 void hv_trace_free(struct hv_trace *t);

@@ -30,12 +30,6 @@
 
 #define VECTOR 0x30
 
-static const struct hv_exit *last_exit(const struct hv_trace *t)
-{
-        cr_assert_gt(t->nexits, 0, "the trace has no exits");
-        return &t->exits[t->nexits - 1];
-}
-
 /* The ELF's loadable segments are in the trace's initial memory image. */
 static void assert_image_loaded(const char *elf, const struct hv_trace *t)
 {
@@ -117,7 +111,7 @@ static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t, cons
 
         if (p->status != 3)
                 return false;
-        x = last_exit(t);
+        x = hv_last_exit(t);
         cr_assert_eq(t->read_err, TRACE_END_OF_TRACE, "%s: complete trace: %s", stem, t->message);
         cr_assert_eq(t->end.why, TRACE_END_CRASH, "%s", stem);
         cr_assert_eq(x->e.reason, TRACE_EXIT_INTERNAL, "%s: the crash is an internal error", stem);
@@ -220,7 +214,7 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
         assert_hello_delivery("hello_32", &t, 32);
         if (ended_at_iret_limit("hello_32", &t, &p)) {
                 /* The probe's delivery was recorded before the crash. */
-                cr_assert_lt(t.delivers[0].seq, last_exit(&t)->e.seq);
+                cr_assert_lt(t.delivers[0].seq, hv_last_exit(&t)->e.seq);
                 cr_assert_str_eq(t.console, line1, "nothing printed after the IRET");
                 cr_log_info("hello32: ended at the kvm 32-bit IRET limit, as documented");
         } else {

@@ -62,12 +62,6 @@ static int emu_record(const char *guest, const char *const *args, struct hv_trac
         return hv_record(guest, argv, t, p);
 }
 
-static const struct hv_exit *last_exit(const struct hv_trace *t)
-{
-        cr_assert_gt(t->nexits, 0, "the trace has no exits");
-        return &t->exits[t->nexits - 1];
-}
-
 static uint64_t pc_of(const struct trace_exit *e)
 {
         return trace_state_pc(&e->st);
@@ -185,10 +179,10 @@ Test(emu, triple_fault_is_a_shutdown_with_status_3)
         require_emu();
         cr_assert_eq(emu_record("triple", NULL, &t, &p), 3, "status %d: %s", p.status, p.err);
         cr_assert_eq(t.end.why, TRACE_END_CRASH);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
-        cr_assert_eq(pc_of(&last_exit(&t)->e), hv_sym("triple", "crash_here"),
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
+        cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("triple", "crash_here"),
                      "RIP at the UD2 whose #UD could not be delivered");
-        cr_assert_eq(trace_state_mode(&last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(trace_state_mode(&hv_last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
         cr_assert(strstr(p.err, "shutdown"), "%s", p.err);
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -234,8 +228,8 @@ Test(emu, halt_with_if_clear_ends_cleanly)
         require_emu();
         cr_assert_eq(emu_record("halt", NULL, &t, &p), 0, "%s", p.err);
         cr_assert_eq(t.end.why, TRACE_END_HALT);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_HLT);
-        cr_assert_eq(pc_of(&last_exit(&t)->e), hv_sym("halt", "halt_here") + 1);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_HLT);
+        cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("halt", "halt_here") + 1);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -249,7 +243,7 @@ Test(emu, timeout_stops_a_guest_that_never_exits)
         require_emu();
         cr_assert_eq(emu_record("spin", args, &t, &p), 4, "status %d: %s", p.status, p.err);
         cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_INTR, "the kick ended the run");
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_INTR, "the kick ended the run");
         hv_trace_free(&t);
         hv_proc_free(&p);
 }

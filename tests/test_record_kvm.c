@@ -24,12 +24,6 @@ static uint64_t pc_of(const struct hv_exit *x)
         return trace_state_pc(&x->e.st);
 }
 
-static const struct hv_exit *last_exit(const struct hv_trace *t)
-{
-        cr_assert_gt(t->nexits, 0, "the trace has no exits");
-        return &t->exits[t->nexits - 1];
-}
-
 Test(record_kvm, hello_prints_and_exits_7)
 {
         static const char msg[] = "hello from a real-mode guest\n";
@@ -158,10 +152,10 @@ Test(record_kvm, halt_with_if_clear_ends_cleanly)
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("halt", NULL, &t, &p), 0, "%s", p.err);
         cr_assert_eq(t.end.why, TRACE_END_HALT);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_HLT);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_HLT);
         /* RIP at a HLT exit is the HLT or past it, as the backend reports it. */
-        cr_assert(pc_of(last_exit(&t)) == halt || pc_of(last_exit(&t)) == halt + 1);
-        cr_assert(!(last_exit(&t)->e.st.rflags & 0x200));
+        cr_assert(pc_of(hv_last_exit(&t)) == halt || pc_of(hv_last_exit(&t)) == halt + 1);
+        cr_assert(!(hv_last_exit(&t)->e.st.rflags & 0x200));
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -178,9 +172,9 @@ Test(record_kvm, timeout_stops_a_guest_that_never_exits)
         cr_assert(strstr(p.err, "timed out") != NULL, "stderr: %s", p.err);
         cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "complete trace: %s", t.message);
         cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_INTR);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_INTR);
         /* Stopped somewhere inside the two-instruction loop. */
-        cr_assert(pc_of(last_exit(&t)) >= spin && pc_of(last_exit(&t)) < spin + 3);
+        cr_assert(pc_of(hv_last_exit(&t)) >= spin && pc_of(hv_last_exit(&t)) < spin + 3);
         cr_assert_geq(t.end.wall_ns, 300000000ull);
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -197,9 +191,9 @@ Test(record_kvm, triple_fault_is_a_crash_with_status_3)
         cr_assert_eq(hv_record("triple", NULL, &t, &p), 3, "%s", p.err);
         cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
         cr_assert_eq(t.end.why, TRACE_END_CRASH);
-        cr_assert_eq(last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
-        cr_assert_eq(pc_of(last_exit(&t)), crash);
-        cr_assert_eq(trace_state_mode(&last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
+        cr_assert_eq(pc_of(hv_last_exit(&t)), crash);
+        cr_assert_eq(trace_state_mode(&hv_last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
         snprintf(where, sizeof(where), "0x%llx", (unsigned long long)crash);
         cr_assert(strstr(p.err, "shutdown") && strstr(p.err, where), "stderr: %s", p.err);
         cr_assert(strchr(p.err, '\n') == p.err + strlen(p.err) - 1, "one line: %s", p.err);
