@@ -308,12 +308,7 @@ int cmd_check(int argc, char **argv)
                         }
                         break;
                 case 'h': usage(stdout); return REPLAY_OK;
-                case ':':
-                        fprintf(stderr, "hvreplay check: %s needs a value\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
-                default:
-                        fprintf(stderr, "hvreplay check: unknown option '%s'\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
+                default: return replay_option_error("check", c, argv);
                 }
         }
         n = argc - optind;

@@ -1684,12 +1684,7 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
                         break;
                 case 'j': o->json = true; break;
                 case 'h': usage(stdout); return 1;
-                case ':':
-                        fprintf(stderr, "hvreplay diff: %s needs a value\n", argv[optind - 1]);
-                        return -1;
-                default:
-                        fprintf(stderr, "hvreplay diff: unknown option '%s'\n", argv[optind - 1]);
-                        return -1;
+                default: replay_option_error("diff", c, argv); return -1;
                 }
         }
         if (optind + 2 != argc) {

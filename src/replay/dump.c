@@ -340,12 +340,7 @@ int cmd_dump(int argc, char **argv)
                         }
                         break;
                 case 'h': usage(stdout); return REPLAY_OK;
-                case ':':
-                        fprintf(stderr, "hvreplay dump: %s needs a value\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
-                default:
-                        fprintf(stderr, "hvreplay dump: unknown option '%s'\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
+                default: return replay_option_error("dump", c, argv);
                 }
         }
         if (optind + 1 != argc) {

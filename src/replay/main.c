@@ -3,6 +3,7 @@
  * hvreplay: offline analysis of hvtrace traces.  One command per file; this
  * file holds the command table and the helpers every command shares.
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,15 @@ void replay_fmt_intr(uint64_t intr, char *buf, size_t len)
                  (intr & TRACE_INTR_VALID_IF) ? ((intr & TRACE_INTR_IF) ? "1" : "0") : "?",
                  (intr & TRACE_INTR_VALID_SHADOW) ? trace_shadow_name(intr) : "?",
                  (intr & TRACE_INTR_VALID_READY) ? ((intr & TRACE_INTR_READY) ? "1" : "0") : "?");
+}
+
+int replay_option_error(const char *cmd, int c, char **argv)
+{
+        if (c == ':')
+                fprintf(stderr, "hvreplay %s: %s needs a value\n", cmd, argv[optind - 1]);
+        else
+                fprintf(stderr, "hvreplay %s: unknown option '%s'\n", cmd, argv[optind - 1]);
+        return REPLAY_ERROR;
 }
 
 int replay_parse_format(const char *s)

@@ -50,6 +50,12 @@ void replay_put_escaped(FILE *f, uint8_t c, char quote);
 /* The instruction at an exit as text, or why there is none. */
 const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in);
 
+/*
+ * After getopt_long (optstring starting with "+:") returned c for an
+ * option it could not take: say which, on one line.  Returns REPLAY_ERROR.
+ */
+int replay_option_error(const char *cmd, int c, char **argv);
+
 /* Parse --format: "text" or "jsonl" (also "json").  Returns 0 text, 1 json, -1 bad. */
 int replay_parse_format(const char *s);
 

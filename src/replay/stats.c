@@ -165,12 +165,7 @@ int cmd_stats(int argc, char **argv)
                         }
                         break;
                 case 'h': usage(stdout); return REPLAY_OK;
-                case ':':
-                        fprintf(stderr, "hvreplay stats: %s needs a value\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
-                default:
-                        fprintf(stderr, "hvreplay stats: unknown option '%s'\n", argv[optind - 1]);
-                        return REPLAY_ERROR;
+                default: return replay_option_error("stats", c, argv);
                 }
         }
         if (optind + 1 != argc) {
