@@ -8,7 +8,14 @@
 #define PTE_PS    0x80ull
 #define ADDR_MASK 0x000ffffffffff000ull
 
-static int read_entry(const struct x86_mem *m, uint64_t gpa, unsigned size, uint64_t *out)
+/* Where a walk records the paging entries it read (NULL: nowhere). */
+struct walk_log {
+        uint64_t *ent;
+        unsigned n;
+};
+
+static int read_entry(const struct x86_mem *m, struct walk_log *log, uint64_t gpa, unsigned size,
+                      uint64_t *out)
 {
         uint64_t v = 0;
 
@@ -16,22 +23,24 @@ static int read_entry(const struct x86_mem *m, uint64_t gpa, unsigned size, uint
                 return -EFAULT;
         memcpy(&v, m->ram + gpa, size);
         *out = v;
+        if (log && log->ent && log->n < X86_MAX_WALK)
+                log->ent[log->n++] = gpa;
         return 0;
 }
 
-static int walk_32(const struct x86_mem *m, const struct trace_vcpu_state *st, uint32_t la,
-                   uint64_t *gpa)
+static int walk_32(const struct x86_mem *m, struct walk_log *log, const struct trace_vcpu_state *st,
+                   uint32_t la, uint64_t *gpa)
 {
         uint64_t pde, pte;
 
-        if (read_entry(m, (st->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &pde) ||
+        if (read_entry(m, log, (st->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &pde) ||
             !(pde & PTE_P))
                 return -EFAULT;
         if ((pde & PTE_PS) && (st->cr4 & X86_CR4_PSE)) {
                 *gpa = (pde & 0xffc00000ull) | (la & 0x3fffff);
                 return 0;
         }
-        if (read_entry(m, (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &pte) ||
+        if (read_entry(m, log, (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &pte) ||
             !(pte & PTE_P))
                 return -EFAULT;
         *gpa = (pte & 0xfffff000ull) | (la & 0xfff);
@@ -39,7 +48,8 @@ static int walk_32(const struct x86_mem *m, const struct trace_vcpu_state *st, u
 }
 
 /* PAE (3 levels) and 4-level paging share the 8-byte entry walk. */
-static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int levels, uint64_t *gpa)
+static int walk_64(const struct x86_mem *m, struct walk_log *log, uint64_t table, uint64_t la,
+                   int levels, uint64_t *gpa)
 {
         uint64_t e;
 
@@ -49,7 +59,7 @@ static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int lev
 
                 if (levels == 3 && level == 3)
                         idx = (unsigned)((la >> 30) & 3);
-                if (read_entry(m, table + idx * 8ull, 8, &e) || !(e & PTE_P))
+                if (read_entry(m, log, table + idx * 8ull, 8, &e) || !(e & PTE_P))
                         return -EFAULT;
                 if (level > 1 && level < 4 && (e & PTE_PS)) {
                         uint64_t span = 1ull << shift;
@@ -63,29 +73,38 @@ static int walk_64(const struct x86_mem *m, uint64_t table, uint64_t la, int lev
         return 0;
 }
 
-static int walk(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
-                uint64_t *gpa)
+static int walk(const struct x86_mem *m, struct walk_log *log, const struct trace_vcpu_state *st,
+                uint64_t la, uint64_t *gpa)
 {
         if (!(st->cr0 & X86_CR0_PG) || !(st->cr0 & X86_CR0_PE)) {
                 *gpa = (st->cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
                 return *gpa < m->size ? 0 : -EFAULT;
         }
         if (st->efer & X86_EFER_LMA)
-                return walk_64(m, st->cr3 & ADDR_MASK, la, 4, gpa);
+                return walk_64(m, log, st->cr3 & ADDR_MASK, la, 4, gpa);
         if (st->cr4 & X86_CR4_PAE)
-                return walk_64(m, st->cr3 & 0xffffffe0ull, la & 0xffffffffull, 3, gpa);
-        return walk_32(m, st, (uint32_t)la, gpa);
+                return walk_64(m, log, st->cr3 & 0xffffffe0ull, la & 0xffffffffull, 3, gpa);
+        return walk_32(m, log, st, (uint32_t)la, gpa);
+}
+
+int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                         uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent)
+{
+        struct walk_log log = { .ent = ent };
+        int err = walk(m, &log, st, la, gpa);
+
+        /* A page table may map a linear page beyond RAM: that byte does not exist. */
+        if (!err && *gpa >= m->size)
+                err = -EFAULT;
+        if (nent)
+                *nent = log.n;
+        return err;
 }
 
 int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
                   uint64_t *gpa)
 {
-        int err = walk(m, st, la, gpa);
-
-        /* A page table may map a linear page beyond RAM: that byte does not exist. */
-        if (!err && *gpa >= m->size)
-                err = -EFAULT;
-        return err;
+        return x86_translate_logged(m, st, la, gpa, NULL, NULL);
 }
 
 size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,

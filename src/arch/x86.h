@@ -34,6 +34,17 @@ struct x86_mem {
 int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
                   uint64_t *gpa);
 
+/* Most paging entries one translation reads (4-level paging). */
+#define X86_MAX_WALK 4
+
+/*
+ * As x86_translate, and the guest-physical addresses of the paging entries
+ * the walk read, in ent[0 .. *nent) (none with paging off).  A reader that
+ * caches translations needs them: a write there changes the mapping.
+ */
+int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+                         uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent);
+
 /* Read up to len bytes at linear la; stops at the first unmapped byte.  Returns bytes read. */
 size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
                        void *buf, size_t len);
