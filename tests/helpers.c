@@ -177,6 +177,20 @@ int hv_trace_load(const char *path, struct hv_trace *t)
                         GROW(t->raises, t->nraises);
                         t->raises[t->nraises++] = ev.raise;
                         break;
+                case TRACE_REC_WRITE: {
+                        struct hv_write *wr;
+
+                        GROW(t->writes, t->nwrites);
+                        cr_assert_not_null(t->writes);
+                        wr = &t->writes[t->nwrites++];
+                        wr->seq = ev.write.seq;
+                        wr->gpa = ev.write.gpa;
+                        wr->len = ev.write.len;
+                        wr->data = malloc(ev.write.len ? ev.write.len : 1);
+                        cr_assert_not_null(wr->data, "%zu bytes for a write record", ev.write.len);
+                        memcpy(wr->data, ev.write.data, ev.write.len);
+                        break;
+                }
                 case TRACE_REC_CONSOLE:
                         t->console = realloc(t->console, t->console_len + ev.console.len + 1);
                         memcpy(t->console + t->console_len, ev.console.data, ev.console.len);
@@ -220,6 +234,9 @@ void hv_trace_free(struct hv_trace *t)
         free(t->injects);
         free(t->delivers);
         free(t->raises);
+        for (size_t i = 0; i < t->nwrites; i++)
+                free(t->writes[i].data);
+        free(t->writes);
         free(t->console);
         free(t->mem);
         for (unsigned k = 0; k < TRACE_STR_COUNT; k++)

@@ -37,6 +37,14 @@ struct hv_exit {
         uint8_t io_data[64];
 };
 
+/* One TRACE_REC_WRITE record, its data copied (malloc'd, freed by hv_trace_free). */
+struct hv_write {
+        uint64_t seq; /* the exit whose run wrote the range */
+        uint64_t gpa;
+        size_t len;
+        uint8_t *data; /* len bytes; never NULL, even for len 0 */
+};
+
 /* A whole trace in memory. */
 struct hv_trace {
         int read_err;  /* what trace_reader_next ended with */
@@ -51,6 +59,8 @@ struct hv_trace {
         size_t ndelivers;
         struct trace_disk_raise *raises;
         size_t nraises;
+        struct hv_write *writes; /* in trace order */
+        size_t nwrites;
         char *cmdline; /* the recorded argv joined with spaces */
         char *console; /* all console bytes, NUL-terminated */
         size_t console_len;

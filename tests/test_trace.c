@@ -3,7 +3,8 @@
  * Tests of the trace format library: writer/reader round trips of every
  * record type and field, delta encoding over long random sequences, zstd
  * framing, robustness against truncated and corrupt input, the names API,
- * the state helpers and the background flush thread.
+ * the state helpers, the background flush thread, and WRITE records (format
+ * minor 1) through the library and through hvreplay dump, stats and diff.
  *
  * Expected values come from the inputs the tests write and from the format
  * as documented in include/hvtrace/trace.h and docs/trace-format.md, never
@@ -865,6 +866,8 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         struct trace_disk_raise rai[MAXC];
         struct trace_disk_deliver del[MAXC];
         uint8_t con[MAXC][40];
+        uint8_t wdata[MAXC][48];
+        uint64_t wgpa[MAXC];
         struct trace_vcpu_state prev = { 0 };
         struct trace_writer *w;
         struct trace_reader *r;
@@ -900,6 +903,13 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         write_min_header(w);
         for (size_t i = 0; i < n; i++) {
                 cr_assert_eq(trace_write_exit(w, &cases[i].e), 0, "exit %zu", i);
+                /* What the run before every other exit wrote, 0 to 47 bytes. */
+                rnd_bytes(&s, wdata[i], sizeof(wdata[i]));
+                wgpa[i] = rnd(&s) >> (i % 40);
+                if (i % 2 == 0)
+                        cr_assert_eq(trace_write_write(w, cases[i].e.seq, wgpa[i], wdata[i],
+                                                       i % sizeof(wdata[i])),
+                                     0, "write %zu", i);
                 memset(&inj[i], 0, sizeof(inj[i]));
                 inj[i].after_seq = cases[i].e.seq;
                 inj[i].rip = rnd(&s);
@@ -928,6 +938,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 del[i].vector = (uint8_t)rnd(&s);
                 del[i].vector_from = (uint8_t)(i % 3);
                 del[i].frame_bits = (uint8_t)(16 << (i % 3));
+                del[i].dflags = (i % 4 == 2) ? TRACE_DELIVER_CS_BASE_UNKNOWN : 0;
                 rnd_bytes(&s, con[i], sizeof(con[i]));
                 con[i][0] = 0;
                 con[i][1] = 0xff;
@@ -971,6 +982,16 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 cr_assert_eq(ev.index, index++, "%s: index", ctx);
                 check_exit(&ev.exit, &cases[i].e, diff_mask(&prev, &cases[i].e.st), ctx);
                 prev = cases[i].e.st;
+                if (i % 2 == 0) {
+                        size_t len = i % sizeof(wdata[i]);
+
+                        expect_next(r, &ev, TRACE_REC_WRITE);
+                        cr_assert_eq(ev.index, index++, "%s: write index", ctx);
+                        cr_assert_eq(ev.write.seq, cases[i].e.seq, "%s: write seq", ctx);
+                        cr_assert_eq(ev.write.gpa, wgpa[i], "%s: write gpa", ctx);
+                        cr_assert_eq(ev.write.len, len, "%s: write len %zu", ctx, ev.write.len);
+                        cr_assert_arr_eq(ev.write.data, wdata[i], len, "%s: write data", ctx);
+                }
                 switch (i % 6) {
                 case 0:
                         expect_next(r, &ev, TRACE_REC_INJECT);
@@ -1511,7 +1532,10 @@ static void check_frames(unsigned frame_records, size_t nexits)
         cr_assert_eq(pre.version, 1);
         cr_assert_eq(raw[8], 1, "version is little endian");
         cr_assert_eq(raw[9], 0);
-        cr_assert_eq(pre.minor, 0);
+        /* Minor 1 added WRITE records; a writer of it says so. */
+        cr_assert_eq(raw[10], 1, "minor version 1, little endian");
+        cr_assert_eq(raw[11], 0);
+        cr_assert_eq(pre.minor, TRACE_FORMAT_MINOR);
         cr_assert_eq(pre.reserved, 0);
         {
                 bool whole;
@@ -1742,6 +1766,10 @@ static void write_trace_with_header_frame(const char *path, size_t nexits, unsig
                 e.u.io.io.count = 1;
                 e.u.io.data = &b;
                 cr_assert_eq(trace_write_exit(w, &e), 0);
+                if (i % 10 == 4)
+                        cr_assert_eq(
+                                trace_write_write(w, i, 0x2000 + 16 * i, "written bytes..", i % 17),
+                                0);
                 if (i % 10 == 9)
                         cr_assert_eq(trace_write_console(w, i, "0123456789", i % 11), 0);
         }
@@ -1856,6 +1884,10 @@ static struct rec_id event_id(const struct trace_event *ev)
                 id.a = ev->console.seq;
                 id.b = fnv(ev->console.data, ev->console.len);
                 break;
+        case TRACE_REC_WRITE:
+                id.a = ev->write.seq;
+                id.b = fnv(ev->write.data, ev->write.len) ^ ev->write.gpa ^ ev->write.len;
+                break;
         case TRACE_REC_END:
                 id.a = ev->end.e.exits;
                 id.b = fnv(ev->end.message, strlen(ev->end.message));
@@ -1943,7 +1975,7 @@ Test(trace, truncated_anywhere_in_last_30_percent)
         read_all(path, &full, 4096);
         cr_assert_eq(full.open_err, TRACE_OK);
         cr_assert_eq(full.err, TRACE_END_OF_TRACE);
-        cr_assert_eq(full.n, 1 + 400 + 40 + 1);
+        cr_assert_eq(full.n, 1 + 400 + 40 + 40 + 1); /* header, exits, writes, console, end */
         /* The ids of what was written, independently of the reader: spot-check a few. */
         cr_assert_eq(full.ids[0].type, TRACE_REC_HEADER);
         cr_assert_eq(full.ids[1].type, TRACE_REC_EXIT);
@@ -2056,7 +2088,7 @@ Test(trace, trailing_garbage_after_last_frame)
         write_file(path, file, flen + 7);
         read_all(path, &res, 512);
         cr_assert_eq(res.open_err, TRACE_OK);
-        cr_assert_eq(res.n, 1 + 20 + 2 + 1, "every record before the garbage is read");
+        cr_assert_eq(res.n, 1 + 20 + 2 + 2 + 1, "every record before the garbage is read");
         cr_assert_eq(res.err, TRACE_ERR_CORRUPT, "%d %s", res.err, res.msg);
         free(file);
         free(res.ids);
@@ -2371,6 +2403,10 @@ Test(trace, short_payloads_are_corrupt)
                               "deliver");
         expect_corrupt_record(TRACE_REC_CONSOLE, 0, buf, sizeof(struct trace_disk_console) - 1,
                               "console");
+        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, sizeof(struct trace_disk_write) - 1,
+                              "write");
+        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, 8, "write without gpa");
+        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, 0, "empty write");
         expect_corrupt_record(TRACE_REC_END, 0, buf, sizeof(struct trace_disk_end) - 1, "end");
         /* A second header. */
         expect_corrupt_record(TRACE_REC_HEADER, 0, buf, sizeof(struct trace_disk_header),
@@ -2660,6 +2696,7 @@ Test(trace, enum_names)
         cr_assert_str_eq(trace_field_name(TRACE_F_R15), "r15");
         cr_assert_str_eq(trace_sreg_name(TRACE_CS), "cs");
         cr_assert_str_eq(trace_exit_reason_name(TRACE_EXIT_IO), "io");
+        cr_assert_str_eq(trace_rec_type_name(TRACE_REC_WRITE), "write");
 }
 
 Test(trace, policy_parse_roundtrip)
@@ -2874,4 +2911,454 @@ Test(trace, background_flush_thread_ends_idle_frames)
         n = read_copy(path, copy, &err, &msg_n);
         cr_assert_eq(err, TRACE_END_OF_TRACE);
         cr_assert_eq(n, 67);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 7. WRITE records (format minor 1)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The most data one WRITE record holds: the record limit less its fixed part. */
+#define WRITE_CHUNK ((size_t)TRACE_WRITE_CHUNK)
+
+static void expect_write(struct trace_reader *r, struct trace_event *ev, uint64_t seq, uint64_t gpa,
+                         const uint8_t *data, size_t len, const char *what)
+{
+        expect_next(r, ev, TRACE_REC_WRITE);
+        cr_assert_eq(ev->write.seq, seq, "%s: seq %" PRIu64, what, ev->write.seq);
+        cr_assert_eq(ev->write.gpa, gpa, "%s: gpa 0x%" PRIx64, what, ev->write.gpa);
+        cr_assert_eq(ev->write.len, len, "%s: len %zu, want %zu", what, ev->write.len, len);
+        cr_assert_not_null(ev->write.data, "%s: data", what);
+        if (len)
+                cr_assert_eq(memcmp(ev->write.data, data, len), 0, "%s: data differs", what);
+}
+
+Test(trace, write_records_small_empty_and_split)
+{
+        const char *path = hv_tmp("writes.zst");
+        static const uint8_t small[4] = { 0x3c, 0, 0, 0 };
+        const size_t big_len = WRITE_CHUNK + 5;
+        const uint64_t big_gpa = 0x100000;
+        uint8_t *big = malloc(big_len);
+        uint64_t s = 4242, recs;
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 17 };
+        struct hv_trace t;
+
+        cr_assert_not_null(big);
+        rnd_bytes(&s, big, big_len);
+        w = open_writer(path, 0, 0, 0);
+        write_min_header(w);
+        cr_assert_eq(trace_write_exit(w, &e), 0);
+        recs = trace_writer_records(w);
+        cr_assert_eq(trace_write_write(w, 17, 0x1234, small, sizeof(small)), 0);
+        cr_assert_eq(trace_write_write(w, 17, 0x5000, NULL, 0), 0, "empty, no data pointer");
+        cr_assert_eq(trace_write_write(w, 17, 0x6000, small, 0), 0, "empty");
+        cr_assert_eq(trace_writer_records(w), recs + 3, "one record each");
+        cr_assert_eq(trace_write_write(w, 17, big_gpa, big, big_len), 0);
+        cr_assert_eq(trace_writer_records(w), recs + 5, "one byte over a record's worth: two");
+        /* A range ending exactly at 2^64 is fine; one past it, or bytes without data, are not. */
+        cr_assert_eq(trace_write_write(w, 17, UINT64_MAX, small, 1), 0);
+        recs = trace_writer_records(w);
+        cr_assert_eq(trace_write_write(w, 17, UINT64_MAX - 1, small, 3), -EINVAL);
+        cr_assert_eq(trace_write_write(w, 17, 0x1000, NULL, 1), -EINVAL);
+        cr_assert_eq(trace_writer_records(w), recs, "refused ranges write nothing");
+        e.seq = 18;
+        e.st.rip = 0x1001;
+        cr_assert_eq(trace_write_exit(w, &e), 0, "the writer is still usable");
+        cr_assert_eq(trace_write_write(w, 18, 0, big + 1, WRITE_CHUNK), 0);
+        cr_assert_eq(trace_writer_records(w), recs + 2, "exactly a record's worth: one record");
+        write_end(w, 2, NULL);
+        close_writer(w);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 17);
+        expect_write(r, &ev, 17, 0x1234, small, sizeof(small), "small");
+        cr_assert_eq(ev.index, 2);
+        expect_write(r, &ev, 17, 0x5000, NULL, 0, "empty without data");
+        expect_write(r, &ev, 17, 0x6000, NULL, 0, "empty");
+        expect_write(r, &ev, 17, big_gpa, big, WRITE_CHUNK, "split, first part");
+        expect_write(r, &ev, 17, big_gpa + WRITE_CHUNK, big + WRITE_CHUNK, 5, "split, the rest");
+        expect_write(r, &ev, 17, UINT64_MAX, small, 1, "the last byte");
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 18);
+        cr_assert_eq(ev.exit.st.rip, 0x1001, "write records leave the exit state alone");
+        expect_write(r, &ev, 18, 0, big + 1, WRITE_CHUNK, "a record's worth");
+        cr_assert_eq(ev.index, 9);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+
+        /* The test helpers keep them, with their data. */
+        cr_assert_eq(hv_trace_load(path, &t), TRACE_OK);
+        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.nwrites, 7);
+        cr_assert_eq(t.writes[0].seq, 17);
+        cr_assert_eq(t.writes[0].gpa, 0x1234);
+        cr_assert_eq(t.writes[0].len, sizeof(small));
+        cr_assert_arr_eq(t.writes[0].data, small, sizeof(small));
+        cr_assert_eq(t.writes[1].len, 0);
+        cr_assert_not_null(t.writes[1].data);
+        cr_assert_eq(t.writes[4].gpa, big_gpa + WRITE_CHUNK);
+        cr_assert_arr_eq(t.writes[4].data, big + WRITE_CHUNK, 5);
+        cr_assert_eq(t.writes[6].seq, 18);
+        cr_assert_eq(t.writes[6].len, WRITE_CHUNK);
+        cr_assert_eq(memcmp(t.writes[6].data, big + 1, WRITE_CHUNK), 0);
+        hv_trace_free(&t);
+        free(big);
+}
+
+Test(trace, write_record_messages_name_the_record)
+{
+        const char *path = hv_tmp("shortwrite.zst");
+        struct rawbuf raw = { 0 };
+        struct trace_disk_write wr = { .seq = 1, .gpa = 2 };
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
+        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr) - 1);
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_write(r, &ev, 1, 2, NULL, 0, "exactly the fixed part");
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
+        check_msg(r, "record 2: write record too short");
+        trace_reader_close(r);
+        free(raw.p);
+}
+
+/* Traces of format minor 0 (the samples in traces/) have no WRITE records and still read. */
+Test(trace, minor_0_traces_still_read)
+{
+        const char *path = hv_tmp("minor0.zst");
+        struct rawbuf raw = { 0 };
+        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT, .insn_len = 1 };
+        struct trace_disk_deliver d = { .ip = 0x7c01, .vector = 0x20, .frame_bits = 16 };
+        struct trace_disk_end end = { .exits = 1, .why = TRACE_END_HALT };
+        uint8_t exitp[sizeof(x) + 1], conp[10] = { 0 };
+        struct trace_reader *r;
+        struct trace_event ev;
+        struct dirent *de;
+        size_t nsamples = 0;
+        DIR *dir;
+
+        memcpy(exitp, &x, sizeof(x));
+        exitp[sizeof(x)] = 0xf4;
+        memcpy(conp + 8, "hi", 2);
+        rb_preamble(&raw, 1, 0);
+        rb_min_header(&raw);
+        rb_rec(&raw, TRACE_REC_EXIT, 0, exitp, sizeof(exitp));
+        rb_rec(&raw, TRACE_REC_DELIVER, 0, &d, sizeof(d));
+        rb_rec(&raw, TRACE_REC_CONSOLE, 0, conp, sizeof(conp));
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        cr_assert_eq(ev.header.h.flags, 0);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 0);
+        cr_assert_eq(ev.exit.insn[0], 0xf4);
+        expect_next(r, &ev, TRACE_REC_DELIVER);
+        cr_assert_eq(ev.deliver.ip, 0x7c01);
+        cr_assert_eq(ev.deliver.dflags, 0, "minor 0's reserved byte: no dflags");
+        expect_next(r, &ev, TRACE_REC_CONSOLE);
+        cr_assert_eq(ev.console.len, 2);
+        cr_assert_eq(memcmp(ev.console.data, "hi", 2), 0);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+        free(raw.p);
+
+        /* The recorded samples read to their end; the minor-0 ones hold no writes. */
+        dir = opendir(HV_SOURCE_DIR "/traces");
+        cr_assert_not_null(dir, "%s/traces: %s", HV_SOURCE_DIR, strerror(errno));
+        while ((de = readdir(dir))) {
+                size_t n = strlen(de->d_name), flen, rlen;
+                struct trace_disk_preamble pre;
+                uint8_t *file, *rawb;
+                struct hv_trace t;
+                char p[1024];
+
+                if (n < 4 || strcmp(de->d_name + n - 4, ".zst"))
+                        continue;
+                snprintf(p, sizeof(p), "%s/traces/%s", HV_SOURCE_DIR, de->d_name);
+                file = read_file(p, &flen);
+                cr_assert_eq(decompress_all(file, flen, &rawb, &rlen), 0, "%s", p);
+                cr_assert_geq(rlen, sizeof(pre));
+                memcpy(&pre, rawb, sizeof(pre));
+                cr_assert_eq(hv_trace_load(p, &t), TRACE_OK, "%s", p);
+                cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s: %s", p, t.message);
+                cr_assert(t.have_end, "%s", p);
+                cr_assert_gt(t.nexits, 0, "%s", p);
+                if (pre.minor == 0) {
+                        cr_assert_eq(t.nwrites, 0, "%s", p);
+                        cr_assert_eq(t.hdr.h.flags & (TRACE_HDR_WRITES | TRACE_HDR_STEP_INJECT), 0,
+                                     "%s: minor 0 knows no such flags", p);
+                }
+                hv_trace_free(&t);
+                free(rawb);
+                free(file);
+                nsamples++;
+        }
+        closedir(dir);
+        cr_assert_gt(nsamples, 0, "no sample traces found");
+}
+
+Test(trace, write_event_copies_write_records)
+{
+        const char *src = hv_tmp("wsrc.zst"), *dst = hv_tmp("wdst.zst");
+        uint8_t data[300], *f1, *f2, *r1, *r2;
+        size_t l1, l2, rl1, rl2, nwrites = 0;
+        uint64_t s = 5;
+        struct trace_writer *w;
+        struct trace_reader *r;
+        struct trace_event ev;
+        int err;
+
+        rnd_bytes(&s, data, sizeof(data));
+        w = open_writer(src, 0, 0, 0);
+        write_min_header(w);
+        for (uint64_t i = 0; i < 6; i++) {
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 100 };
+
+                e.st.rip = 0x7c00 + i;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                /* 0 to 250 bytes: the first is empty. */
+                cr_assert_eq(trace_write_write(w, i, 0x8000 + 64 * i, data + i, (size_t)i * 50), 0);
+        }
+        write_end(w, 6, "copied");
+        close_writer(w);
+
+        r = must_open(src);
+        w = open_writer(dst, 0, 0, 0);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                nwrites += ev.type == TRACE_REC_WRITE;
+                cr_assert_eq(trace_write_event(w, &ev), 0, "record %" PRIu64 " (%s)", ev.index,
+                             trace_rec_type_name(ev.type));
+        }
+        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s", trace_reader_message(r));
+        trace_reader_close(r);
+        close_writer(w);
+        cr_assert_eq(nwrites, 6);
+
+        /* The same records byte for byte: the raw streams are equal. */
+        f1 = read_file(src, &l1);
+        f2 = read_file(dst, &l2);
+        cr_assert_eq(decompress_all(f1, l1, &r1, &rl1), 0);
+        cr_assert_eq(decompress_all(f2, l2, &r2, &rl2), 0);
+        cr_assert_eq(rl1, rl2, "raw streams of %zu and %zu bytes", rl1, rl2);
+        cr_assert_eq(memcmp(r1, r2, rl1), 0, "the copy differs");
+        free(f1);
+        free(f2);
+        free(r1);
+        free(r2);
+}
+
+Test(trace, unknown_record_types_skipped_around_writes)
+{
+        const char *path = hv_tmp("unknown-writes.zst");
+        struct trace_disk_write wr = { .seq = 9, .gpa = 0x1000 };
+        struct trace_disk_end end = { .exits = 0, .why = TRACE_END_HALT };
+        uint8_t payload[sizeof(wr) + 3];
+        static const uint8_t three[3] = { 1, 2, 3 };
+        struct rawbuf raw = { 0 };
+        struct trace_reader *r;
+        struct trace_event ev;
+
+        memcpy(payload, &wr, sizeof(wr));
+        memcpy(payload + sizeof(wr), three, sizeof(three));
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_rec(&raw, TRACE_REC_WRITE, 0, payload, sizeof(payload));
+        rb_rec(&raw, TRACE_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
+        rb_rec(&raw, 0, 0, NULL, 0);                        /* reserved, never written */
+        wr.gpa = 0x2000;
+        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
+        rb_rec(&raw, 0x4242, 0xffff, "x", 1);
+        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        compress_to(path, raw.p, raw.len);
+
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_write(r, &ev, 9, 0x1000, three, sizeof(three), "before the unknown ones");
+        cr_assert_eq(ev.index, 1);
+        expect_write(r, &ev, 9, 0x2000, NULL, 0, "after them");
+        cr_assert_eq(ev.index, 4, "skipped records are counted");
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(ev.index, 6);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        cr_assert_eq(trace_reader_records(r), 7);
+        trace_reader_close(r);
+        free(raw.p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 8. hvreplay on WRITE records                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Run hvreplay with args (NULL-terminated); its stdout and status in *p. */
+static void run_replay(struct hv_proc *p, const char *a1, const char *a2, const char *a3,
+                       const char *a4)
+{
+        const char *argv[] = { HVREPLAY, a1, a2, a3, a4, NULL };
+
+        cr_assert_eq(hv_run(argv, p), 0, "cannot run hvreplay");
+}
+
+/* The line of text that contains needle, as a new string (NULL if none). */
+static char *line_with(const char *text, const char *needle)
+{
+        const char *at = strstr(text, needle), *start, *end;
+
+        if (!at)
+                return NULL;
+        for (start = at; start > text && start[-1] != '\n'; start--)
+                ;
+        end = strchr(at, '\n');
+        return strndup(start, end ? (size_t)(end - start) : strlen(start));
+}
+
+/*
+ * Three exits, with write records or without (and the flags saying they are
+ * complete or not), then a delivery whose CS base is unknown.
+ */
+static void write_trace_with_writes(const char *path, bool flags, const uint8_t *big, size_t nbig,
+                                    bool with_writes)
+{
+        static const uint8_t small[4] = { 0x3c, 0, 0, 0 };
+        struct trace_header h = { 0 };
+        struct trace_writer *w = open_writer(path, 0, 0, 0);
+
+        h.h.mem_size = 0x10000;
+        h.h.entry = 0x1000;
+        h.h.load_addr = 0x1000;
+        h.h.guest_mode = TRACE_MODE_REAL;
+        h.h.flags = flags ? TRACE_HDR_WRITES | TRACE_HDR_STEP_INJECT : 0;
+        h.str[TRACE_STR_BACKEND] = "emu";
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        for (uint64_t i = 0; i < 3; i++) {
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = 1000 * i };
+
+                e.st.rip = 0x1000 + i;
+                e.insn_len = 1;
+                e.insn[0] = 0xf4;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                if (!with_writes)
+                        continue;
+                if (i == 0)
+                        cr_assert_eq(trace_write_write(w, i, 0x1234, small, sizeof(small)), 0);
+                if (i == 1)
+                        cr_assert_eq(trace_write_write(w, i, 0x2000, big, nbig), 0);
+                if (i == 2)
+                        cr_assert_eq(trace_write_write(w, i, 0x3000, NULL, 0), 0);
+        }
+        /* A delivery whose frame's CS had no readable descriptor. */
+        {
+                struct trace_disk_deliver d = { .seq = 2,
+                                                .ip = 0x1001,
+                                                .cs = 0x28,
+                                                .vector = 0x30,
+                                                .frame_bits = 32,
+                                                .dflags = TRACE_DELIVER_CS_BASE_UNKNOWN };
+
+                cr_assert_eq(trace_write_deliver(w, &d), 0);
+        }
+        write_end(w, 3, "done");
+        close_writer(w);
+}
+
+Test(trace, replay_dump_stats_diff_show_write_records)
+{
+        const char *path = hv_tmp("replay-writes.zst"), *bare = hv_tmp("replay-nowrites.zst");
+        uint8_t big[100];
+        char want[512], *line;
+        size_t n = 0, nwrite_lines = 0;
+        struct hv_proc p;
+
+        for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (uint8_t)(0xa0 + i);
+        write_trace_with_writes(path, true, big, sizeof(big), true);
+        write_trace_with_writes(bare, false, big, sizeof(big), false);
+
+        /* Text: the flags in the header, one line per write, at most 16 bytes shown. */
+        run_replay(&p, "dump", path, NULL, NULL);
+        cr_assert_eq(p.status, 0, "dump: %d %s", p.status, p.err);
+        cr_assert_not_null(strstr(p.out, "policy window, writes, step-inject, seed"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, " write      0x00001234 +4  3c 00 00 00\n"), "%s", p.out);
+        n = (size_t)snprintf(want, sizeof(want), " write      0x00002000 +%zu ", sizeof(big));
+        for (size_t i = 0; i < 16; i++)
+                n += (size_t)snprintf(want + n, sizeof(want) - n, " %02x", big[i]);
+        snprintf(want + n, sizeof(want) - n, " ...\n");
+        cr_assert_not_null(strstr(p.out, want), "want '%s' in\n%s", want, p.out);
+        cr_assert_not_null(strstr(p.out, " write      0x00003000 +0\n"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "interrupted 0028:1001 (cs base unknown) fl="), "%s",
+                           p.out);
+        /* Each under its exit. */
+        line = line_with(p.out, "0x00001234");
+        cr_assert_not_null(strstr(p.out, "#0 "), "%s", p.out);
+        cr_assert_lt(strstr(p.out, "#0 "), strstr(p.out, line));
+        cr_assert_lt(strstr(p.out, line), strstr(p.out, "#1 "));
+        free(line);
+        hv_proc_free(&p);
+
+        /* JSON lines: every line valid, the keys of docs/dump-jsonl.md. */
+        run_replay(&p, "dump", "--format", "jsonl", path);
+        cr_assert_eq(p.status, 0, "dump jsonl: %d %s", p.status, p.err);
+        for (const char *l = p.out; *l;) {
+                const char *end = hv_json_value(l);
+
+                cr_assert_not_null(end, "not JSON: %.200s", l);
+                cr_assert_eq(*end, '\n', "one object per line: %.200s", l);
+                nwrite_lines += strncmp(strstr(l, "\"type\":") + 7, "\"write\"", 7) == 0;
+                l = end + 1;
+        }
+        cr_assert_eq(nwrite_lines, 3);
+        cr_assert_not_null(strstr(p.out, "\"writes\":true,\"step_inject\":true"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"rip\":\"0x1001\",\"pc\":null,"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out,
+                                  "\"type\":\"write\",\"seq\":0,\"gpa\":\"0x1234\",\"len\":4,"
+                                  "\"data\":\"3c000000\",\"truncated\":false}"),
+                           "%s", p.out);
+        n = (size_t)snprintf(
+                want, sizeof(want),
+                "\"type\":\"write\",\"seq\":1,\"gpa\":\"0x2000\",\"len\":%zu,\"data\":\"",
+                sizeof(big));
+        for (size_t i = 0; i < 64; i++)
+                n += (size_t)snprintf(want + n, sizeof(want) - n, "%02x", big[i]);
+        snprintf(want + n, sizeof(want) - n, "\",\"truncated\":true}");
+        cr_assert_not_null(strstr(p.out, want), "want '%s' in\n%s", want, p.out);
+        cr_assert_not_null(strstr(p.out,
+                                  "\"type\":\"write\",\"seq\":2,\"gpa\":\"0x3000\",\"len\":0,"
+                                  "\"data\":\"\",\"truncated\":false}"),
+                           "%s", p.out);
+        hv_proc_free(&p);
+
+        /* Stats: records and bytes, in text and JSON. */
+        run_replay(&p, "stats", path, NULL, NULL);
+        cr_assert_eq(p.status, 0, "stats: %d %s", p.status, p.err);
+        snprintf(want, sizeof(want), "Writes: 3 records, %zu bytes.\n", 4 + sizeof(big));
+        cr_assert_not_null(strstr(p.out, want), "want '%s' in\n%s", want, p.out);
+        hv_proc_free(&p);
+        run_replay(&p, "stats", "--format", "json", path);
+        cr_assert_eq(p.status, 0, "stats json: %d %s", p.status, p.err);
+        cr_assert_not_null(hv_json_value(p.out), "%s", p.out);
+        snprintf(want, sizeof(want), "\"write_records\":3,\"write_bytes\":%zu", 4 + sizeof(big));
+        cr_assert_not_null(strstr(p.out, want), "want '%s' in\n%s", want, p.out);
+        hv_proc_free(&p);
+        /* Without the flag and without records, text stats say nothing of writes. */
+        run_replay(&p, "stats", bare, NULL, NULL);
+        cr_assert_eq(p.status, 0, "stats: %d %s", p.status, p.err);
+        cr_assert_null(strstr(p.out, "Writes:"), "%s", p.out);
+        hv_proc_free(&p);
+
+        /* Diff reads past them: the same run with and without write records is the same. */
+        run_replay(&p, "diff", path, bare, NULL);
+        cr_assert_eq(p.status, 0, "diff: %d\n%s\n%s", p.status, p.out, p.err);
+        hv_proc_free(&p);
 }

@@ -36,10 +36,13 @@ extern "C" {
 #define TRACE_MAGIC          "HVTRACE\x1a" /* 8 bytes, no terminator on disk */
 #define TRACE_MAGIC_LEN      8
 #define TRACE_FORMAT_VERSION 1 /* readers refuse a higher major version */
-#define TRACE_FORMAT_MINOR   0 /* compatible additions within a major */
+#define TRACE_FORMAT_MINOR   1 /* compatible additions within a major (1: WRITE records) */
 
 /* Largest payload a reader accepts; anything larger is corrupt data. */
 #define TRACE_MAX_RECORD (16u << 20)
+
+/* Most bytes of guest memory one record written by this library carries. */
+#define TRACE_WRITE_CHUNK (1u << 20)
 
 /* Record types (trace_disk_rec.type).  Numbers are stable. */
 enum trace_rec_type {
@@ -51,6 +54,7 @@ enum trace_rec_type {
         TRACE_REC_CONSOLE = 6, /* bytes the guest wrote to the console port */
         TRACE_REC_END = 7,     /* the run ended; last record of a complete trace */
         TRACE_REC_RAISE = 8,   /* an interrupt became pending (request, --irq, kick) */
+        TRACE_REC_WRITE = 9,   /* guest memory written during the run that ended at an exit */
         TRACE_REC_TYPE_COUNT
 };
 
@@ -204,6 +208,18 @@ enum trace_end_why {
 #define TRACE_HDR_SINGLE_STEP \
         0x0001u /* every instruction exits: shadows may be cleared by KVM on Intel */
 #define TRACE_HDR_KICKS 0x0002u /* asynchronous kicks interrupted the run */
+/*
+ * Every write to guest RAM (by the guest's instructions or by the CPU, e.g.
+ * interrupt frames) is covered by TRACE_REC_WRITE records, from the first
+ * run on.  Without it a reader cannot tell when code changed.
+ */
+#define TRACE_HDR_WRITES 0x0004u
+/*
+ * hvrec single-steps before injecting at an exit that does not show which
+ * instruction ran last (a kick, an interrupt window), so that the
+ * instruction before every delivery is recorded, not inferred.
+ */
+#define TRACE_HDR_STEP_INJECT 0x0008u
 
 /* Backend capability flags (header.backend_caps). */
 #define TRACE_CAP_SINGLE_STEP   0x0001u /* can single-step */
@@ -213,6 +229,9 @@ enum trace_end_why {
 #define TRACE_CAP_IRQCHIP       0x0010u /* an in-backend irqchip injects */
 #define TRACE_CAP_KICK          0x0020u /* the run can be interrupted asynchronously */
 #define TRACE_CAP_WINDOW        0x0040u /* can exit when an interrupt window opens */
+#define TRACE_CAP_IO_EXITS      0x0080u /* every port I/O instruction exits (no device inside) */
+#define TRACE_CAP_HLT_EXITS     0x0100u /* every HLT exits */
+#define TRACE_CAP_WRITES        0x0200u /* can report guest writes to RAM (TRACE_HDR_WRITES) */
 
 /* Header string keys (trace_disk_str.key). */
 enum trace_str_key {
@@ -389,7 +408,24 @@ struct trace_disk_deliver {
         uint8_t vector;
         uint8_t vector_from; /* enum trace_vector_from */
         uint8_t frame_bits;  /* 16, 32 or 64: how the frame was read */
-        uint8_t reserved;
+        uint8_t dflags;      /* TRACE_DELIVER_* (format minor 1; 0 before) */
+};
+
+/* trace_disk_deliver.dflags */
+#define TRACE_DELIVER_CS_BASE_UNKNOWN 0x01u /* the frame's CS names no readable descriptor */
+
+/*
+ * TRACE_REC_WRITE payload: this, then the bytes of [gpa, gpa + len) as they
+ * stood when exit `seq` was taken.  During the run that ended with exit
+ * `seq` (after exit seq-1, or from the start for the first exit) the guest
+ * wrote somewhere in that range: a reader knows the new bytes from exit
+ * `seq` on and cannot tell which of them held what during that run.
+ * Written right after the exit record, before its other records.  A range
+ * may be coarser than the writes (a whole dirty page).
+ */
+struct trace_disk_write {
+        uint64_t seq;
+        uint64_t gpa;
 };
 
 /* TRACE_REC_CONSOLE payload: this, then the bytes. */
@@ -425,6 +461,7 @@ _Static_assert(sizeof(struct trace_disk_exception) == 16, "exception data is fro
 _Static_assert(sizeof(struct trace_disk_inject) == 56, "inject record is frozen");
 _Static_assert(sizeof(struct trace_disk_raise) == 16, "raise record is frozen");
 _Static_assert(sizeof(struct trace_disk_deliver) == 56, "deliver record is frozen");
+_Static_assert(sizeof(struct trace_disk_write) == 16, "write record is frozen");
 _Static_assert(sizeof(struct trace_disk_console) == 8, "console record is frozen");
 _Static_assert(sizeof(struct trace_disk_end) == 40, "end record is frozen");
 
@@ -489,6 +526,13 @@ struct trace_console {
         size_t len;
 };
 
+struct trace_write {
+        uint64_t seq; /* the exit whose run wrote the range */
+        uint64_t gpa;
+        const uint8_t *data; /* the range's bytes at that exit */
+        size_t len;
+};
+
 struct trace_end {
         struct trace_disk_end e;
         const char *message; /* NUL-terminated */
@@ -506,6 +550,7 @@ struct trace_event {
                 struct trace_disk_raise raise;
                 struct trace_disk_deliver deliver;
                 struct trace_console console;
+                struct trace_write write;
                 struct trace_end end;
         };
 };
@@ -574,6 +619,18 @@ int trace_write_inject(struct trace_writer *w, const struct trace_disk_inject *i
 int trace_write_raise(struct trace_writer *w, const struct trace_disk_raise *r);
 int trace_write_deliver(struct trace_writer *w, const struct trace_disk_deliver *d);
 int trace_write_console(struct trace_writer *w, uint64_t seq, const void *data, size_t len);
+/*
+ * Guest RAM [gpa, gpa + len) written during the run that ended with exit
+ * seq, and its content at that exit (TRACE_REC_WRITE).  Call it right after
+ * trace_write_exit for that exit.  A range longer than TRACE_WRITE_CHUNK
+ * is split into records of at most that many bytes at consecutive
+ * addresses (as memory records are), so the writer never buffers more;
+ * len 0 writes one record with no data (data may then be NULL).
+ * Returns 0, -EINVAL if data is NULL with len > 0 or the range wraps past
+ * 2^64, or -errno.
+ */
+int trace_write_write(struct trace_writer *w, uint64_t seq, uint64_t gpa, const void *data,
+                      size_t len);
 int trace_write_end(struct trace_writer *w, const struct trace_disk_end *e, const char *message);
 
 /*

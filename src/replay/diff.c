@@ -346,7 +346,11 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         s->end = ev.end.e;
                         snprintf(s->end_msg, sizeof(s->end_msg), "%s", ev.end.message);
                         break;
-                default: break; /* header, injections, raises */
+                /*
+                 * Header, injections, raises, and memory writes: what the guest wrote
+                 * shows in its registers, I/O and console, which are compared.
+                 */
+                default: break;
                 }
         }
 }

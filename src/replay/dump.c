@@ -8,13 +8,17 @@
 #include "json.h"
 #include "replay.h"
 
+/* A write record can hold 16 MiB: show its start, enough to recognise code or data. */
+#define DUMP_TEXT_WRITE_BYTES 16
+#define DUMP_JSON_WRITE_BYTES 64
+
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: hvreplay dump [OPTIONS] TRACE\n"
                    "\n"
                    "Print every event of TRACE: one line per exit (sequence, time, reason, CS:IP,\n"
                    "the instruction there, key registers, the exit's data), injection, delivery,\n"
-                   "console output and the end of the run.\n"
+                   "console output, guest memory writes and the end of the run.\n"
                    "\n"
                    "Options:\n"
                    "  --format FORMAT   text (default) or jsonl: one JSON object per event,\n"
@@ -51,10 +55,12 @@ static void text_header(FILE *f, const char *path, const struct trace_header *h)
                 h->str[TRACE_STR_KERNEL]);
         fprintf(f,
                 "# guest %s: %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
-                " bytes, policy %s%s, seed %" PRIu64 "\n",
+                " bytes, policy %s%s%s%s, seed %" PRIu64 "\n",
                 h->str[TRACE_STR_GUEST], trace_mode_name(h->h.guest_mode), h->h.load_addr,
                 h->h.entry, h->h.mem_size, trace_policy_name(h->h.inject_policy),
-                (h->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "", h->h.seed);
+                (h->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "",
+                (h->h.flags & TRACE_HDR_WRITES) ? ", writes" : "",
+                (h->h.flags & TRACE_HDR_STEP_INJECT) ? ", step-inject" : "", h->h.seed);
         fprintf(f, "# command:");
         for (int i = 0; i < h->argc; i++)
                 fprintf(f, " %s", h->argv[i]);
@@ -97,13 +103,15 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 else
                         snprintf(pc, sizeof(pc), "%04x:%" PRIx64, dv->cs, dv->ip);
                 fprintf(f,
-                        "%-8s %12s  %-10s vector 0x%02x (%s) interrupted %s fl=%04" PRIx64
+                        "%-8s %12s  %-10s vector 0x%02x (%s) interrupted %s%s fl=%04" PRIx64
                         " handler 0x%" PRIx64 " probe at #%" PRIu64 "\n",
                         "", "", "deliver", dv->vector,
                         dv->vector_from == TRACE_VEC_TABLE      ? "from the table"
                         : dv->vector_from == TRACE_VEC_INJECTED ? "from the injection"
                                                                 : "vector unknown",
-                        pc, dv->flags, dv->handler, dv->seq);
+                        pc,
+                        (dv->dflags & TRACE_DELIVER_CS_BASE_UNKNOWN) ? " (cs base unknown)" : "",
+                        dv->flags, dv->handler, dv->seq);
                 break;
         }
         case TRACE_REC_CONSOLE:
@@ -111,6 +119,15 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 for (size_t i = 0; i < ev->console.len; i++)
                         replay_put_escaped(f, ev->console.data[i], '"');
                 fputs("\"\n", f);
+                break;
+        case TRACE_REC_WRITE:
+                fprintf(f, "%-8s %12s  %-10s 0x%08" PRIx64 " +%zu", "", "", "write", ev->write.gpa,
+                        ev->write.len);
+                if (ev->write.len)
+                        fputc(' ', f);
+                for (size_t i = 0; i < ev->write.len && i < DUMP_TEXT_WRITE_BYTES; i++)
+                        fprintf(f, " %02x", ev->write.data[i]);
+                fputs(ev->write.len > DUMP_TEXT_WRITE_BYTES ? " ...\n" : "\n", f);
                 break;
         case TRACE_REC_END:
                 fprintf(f, "end      %12.6f  %-10s status %d after %" PRIu64 " exits: %s\n",
@@ -252,6 +269,8 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                 json_u64(&j, "seed", h->h.seed);
                 json_str(&j, "policy", trace_policy_name(h->h.inject_policy));
                 json_bool(&j, "single_step", h->h.flags & TRACE_HDR_SINGLE_STEP);
+                json_bool(&j, "writes", h->h.flags & TRACE_HDR_WRITES);
+                json_bool(&j, "step_inject", h->h.flags & TRACE_HDR_STEP_INJECT);
                 json_hex(&j, "backend_caps", h->h.backend_caps);
                 json_arr(&j, "cmdline");
                 for (int i = 0; i < h->argc; i++)
@@ -289,7 +308,11 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                                                                          : "unknown");
                 json_hex(&j, "cs", ev->deliver.cs);
                 json_hex(&j, "rip", ev->deliver.ip);
-                json_hex(&j, "pc", ev->deliver.cs_base + ev->deliver.ip);
+                /* Without the CS base the linear address is unknown, not cs_base 0 + ip. */
+                if (ev->deliver.dflags & TRACE_DELIVER_CS_BASE_UNKNOWN)
+                        json_null(&j, "pc");
+                else
+                        json_hex(&j, "pc", ev->deliver.cs_base + ev->deliver.ip);
                 json_hex(&j, "rflags", ev->deliver.flags);
                 json_hex(&j, "rsp", ev->deliver.sp);
                 json_hex(&j, "handler", ev->deliver.handler);
@@ -298,6 +321,15 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
         case TRACE_REC_CONSOLE:
                 json_u64(&j, "seq", ev->console.seq);
                 json_strn(&j, "text", ev->console.data, ev->console.len);
+                break;
+        case TRACE_REC_WRITE:
+                json_u64(&j, "seq", ev->write.seq);
+                json_hex(&j, "gpa", ev->write.gpa);
+                json_u64(&j, "len", ev->write.len);
+                json_bytes(&j, "data", ev->write.data,
+                           ev->write.len < DUMP_JSON_WRITE_BYTES ? ev->write.len
+                                                                 : DUMP_JSON_WRITE_BYTES);
+                json_bool(&j, "truncated", ev->write.len > DUMP_JSON_WRITE_BYTES);
                 break;
         case TRACE_REC_END:
                 json_u64(&j, "seq", ev->end.e.exits);

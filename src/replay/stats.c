@@ -15,6 +15,7 @@ struct reason_stats {
 struct stats {
         struct reason_stats r[TRACE_EXIT_REASON_COUNT];
         uint64_t exits, guest_ns, injections, deliveries, raises, console_bytes;
+        uint64_t write_records, write_bytes;
         uint64_t prev_time;
         bool have_end;
         struct trace_disk_end end;
@@ -27,7 +28,8 @@ static void usage(FILE *f)
                    "\n"
                    "Summarise TRACE like `perf kvm stat report`: for each exit reason its count,\n"
                    "share of exits, share of guest time, and the min/mean/max time the guest ran\n"
-                   "before that exit; then totals, interrupts and how the run ended.\n"
+                   "before that exit; then totals, interrupts, guest memory writes and how the\n"
+                   "run ended.\n"
                    "\n"
                    "Options:\n"
                    "  --format FORMAT   text (default) or json (one JSON document)\n"
@@ -60,6 +62,10 @@ static void account(struct stats *s, const struct trace_event *ev)
         case TRACE_REC_DELIVER: s->deliveries++; break;
         case TRACE_REC_RAISE: s->raises++; break;
         case TRACE_REC_CONSOLE: s->console_bytes += ev->console.len; break;
+        case TRACE_REC_WRITE:
+                s->write_records++;
+                s->write_bytes += ev->write.len;
+                break;
         case TRACE_REC_END:
                 s->have_end = true;
                 s->end = ev->end.e;
@@ -96,6 +102,11 @@ static void print_text(const char *path, const struct trace_header *h, const str
         printf("Interrupts: %" PRIu64 " raised, %" PRIu64 " injected, %" PRIu64
                " deliveries seen by the probe.  Console: %" PRIu64 " bytes.\n",
                s->raises, s->injections, s->deliveries, s->console_bytes);
+        /* A trace without the flag and without records says nothing about writes: no line. */
+        if ((h->h.flags & TRACE_HDR_WRITES) || s->write_records)
+                printf("Writes: %" PRIu64 " records, %" PRIu64 " bytes%s.\n", s->write_records,
+                       s->write_bytes,
+                       (h->h.flags & TRACE_HDR_WRITES) ? "" : " (not every write recorded)");
         if (s->have_end)
                 printf("End: %s, status %d, wall time %.3f ms: %s\n",
                        trace_end_why_name(s->end.why), s->end.status, (double)s->end.wall_ns / 1e6,
@@ -131,6 +142,8 @@ static void print_json(const char *path, const struct trace_header *h, const str
         json_u64(&j, "injections", s->injections);
         json_u64(&j, "deliveries", s->deliveries);
         json_u64(&j, "console_bytes", s->console_bytes);
+        json_u64(&j, "write_records", s->write_records);
+        json_u64(&j, "write_bytes", s->write_bytes);
         if (s->have_end) {
                 json_str(&j, "end", trace_end_why_name(s->end.why));
                 json_i64(&j, "status", s->end.status);

@@ -16,6 +16,7 @@ static const char *const rec_type_names[] = {
         [TRACE_REC_CONSOLE] = "console",
         [TRACE_REC_END] = "end",
         [TRACE_REC_RAISE] = "raise",
+        [TRACE_REC_WRITE] = "write",
 };
 _Static_assert(ARRAY_SIZE(rec_type_names) == TRACE_REC_TYPE_COUNT, "name every record type");
 

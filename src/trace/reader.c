@@ -380,6 +380,18 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
                 ev->console.data = p + 8;
                 ev->console.len = len - 8;
                 return TRACE_OK;
+        case TRACE_REC_WRITE: {
+                struct trace_disk_write wr;
+
+                err = fixed(r, &wr, sizeof(wr), p, len, "write");
+                if (err)
+                        return err;
+                ev->write.seq = wr.seq;
+                ev->write.gpa = wr.gpa;
+                ev->write.data = p + sizeof(wr);
+                ev->write.len = len - sizeof(wr);
+                return TRACE_OK;
+        }
         case TRACE_REC_END:
                 err = fixed(r, &ev->end.e, sizeof(ev->end.e), p, len, "end");
                 if (err)

@@ -531,6 +531,29 @@ int trace_write_console(struct trace_writer *w, uint64_t seq, const void *data, 
         return write_record(w, TRACE_REC_CONSOLE, 0, &c, sizeof(c), data, len);
 }
 
+int trace_write_write(struct trace_writer *w, uint64_t seq, uint64_t gpa, const void *data,
+                      size_t len)
+{
+        const size_t chunk = TRACE_WRITE_CHUNK;
+        const uint8_t *p = data;
+        size_t off = 0;
+
+        if (len && (!data || gpa + (len - 1) < gpa))
+                return -EINVAL; /* no bytes to copy, or a range past 2^64 */
+        /* do/while: len 0 still writes the one record the caller asked for. */
+        do {
+                struct trace_disk_write wr = { .seq = seq, .gpa = gpa + off };
+                size_t n = len - off < chunk ? len - off : chunk;
+                int err =
+                        write_record(w, TRACE_REC_WRITE, 0, &wr, sizeof(wr), n ? p + off : NULL, n);
+
+                if (err)
+                        return err;
+                off += n;
+        } while (off < len);
+        return 0;
+}
+
 int trace_write_end(struct trace_writer *w, const struct trace_disk_end *e, const char *message)
 {
         return write_record(w, TRACE_REC_END, 0, e, sizeof(*e), message,
@@ -556,6 +579,9 @@ int trace_write_event(struct trace_writer *w, const struct trace_event *ev)
         case TRACE_REC_DELIVER: return trace_write_deliver(w, &ev->deliver);
         case TRACE_REC_CONSOLE:
                 return trace_write_console(w, ev->console.seq, ev->console.data, ev->console.len);
+        case TRACE_REC_WRITE:
+                return trace_write_write(w, ev->write.seq, ev->write.gpa, ev->write.data,
+                                         ev->write.len);
         case TRACE_REC_END: return trace_write_end(w, &ev->end.e, ev->end.message);
         default: return -EINVAL;
         }
