@@ -16,8 +16,17 @@
  *  - the mode-switching guest and the C guests (protected and long mode,
  *    exceptions delivered through the guest's IDT);
  *  - guests/edges.asm (string I/O, INT n, MMIO read-modify-write, a CS base)
- *    and guests/faults.asm (#DE, #GP and #PF frames, error codes, CR2).
- * Every test is skipped, with the reason, if hvrec's emu backend cannot run.
+ *    and guests/faults.asm (#DE, #GP and #PF frames, error codes, CR2);
+ *  - self-modifying code (guests/emu_smc.asm): a store to the very next
+ *    instruction gives one debug exit per boundary under --single-step, and
+ *    the new bytes run, stepped, kicked or neither;
+ *  - take_writes, called directly through the backend table on guests run
+ *    without hvrec: every byte of RAM that changed between two exits lies
+ *    in what the second one reported, and so do writes that change nothing,
+ *    interrupt frames, stores across pages, REP STOSB, REP INSB, a store an
+ *    MMIO access interrupts, page-table accessed bits, and the page-sized
+ *    ranges of a guest that writes too scattered to track exactly.
+ * Not usable is a failure (require_emu), never a skip.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +35,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../src/backends/backend.h"
 #include "corpus.h"
 #define MAX_BINS 6
 
@@ -94,9 +104,10 @@ Test(emu, listed_usable_and_named_in_the_header)
                           t.hdr.str[TRACE_STR_BACKEND_VERSION],
                   "%s", t.hdr.str[TRACE_STR_BACKEND_VERSION]);
         cr_assert(strstr(t.hdr.str[TRACE_STR_BACKEND_VERSION], ", software CPU"));
-        cr_assert_eq(t.hdr.h.backend_caps, TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW |
-                                                   TRACE_CAP_REPORT_READY | TRACE_CAP_INJECT_QUEUE |
-                                                   TRACE_CAP_KICK | TRACE_CAP_WINDOW);
+        cr_assert_eq(t.hdr.h.backend_caps,
+                     TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
+                             TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW |
+                             TRACE_CAP_IO_EXITS | TRACE_CAP_HLT_EXITS | TRACE_CAP_WRITES);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -339,6 +350,142 @@ Test(emu, single_step_debug_io_debug)
         hv_proc_free(&p);
 }
 
+/* ---- self-modifying code ------------------------------------------------------ */
+
+#define SMC_ITERATIONS 200 /* ITERATIONS in guests/emu_smc.asm */
+
+/* The builds of guests/emu_smc.asm, and how many NOPs its store writes. */
+static const struct {
+        const char *bin, *mode;
+        unsigned nops;
+} smc_builds[] = {
+        { "emu_smc", "real", 1 },
+        { "emu_smc_p32", "protected", 1 },
+        { "emu_smc_l64", "long", 2 },
+};
+
+/* The exit stands at `patched` and its recorded instruction bytes are the new NOPs. */
+static bool at_new_nops(const struct trace_exit *e, uint64_t patched, unsigned nops)
+{
+        if (pc_of(e) != patched || e->insn_len < nops)
+                return false;
+        for (unsigned i = 0; i < nops; i++)
+                if (e->insn[i] != 0x90)
+                        return false;
+        return true;
+}
+
+/*
+ * A store to the very next instruction: QEMU abandons the storing
+ * instruction and runs it again, and the backend used to count each run as
+ * an instruction, so --single-step stopped at the store forever.
+ */
+Test(emu, single_step_through_a_store_to_the_next_instruction, .timeout = 300)
+{
+        require_emu();
+        for (size_t b = 0; b < sizeof(smc_builds) / sizeof(smc_builds[0]); b++) {
+                const char *args[] = { "--single-step", "--mode", smc_builds[b].mode, NULL };
+                const char *bin = smc_builds[b].bin;
+                uint64_t restore = hv_sym(bin, "restore"), store = hv_sym(bin, "store");
+                uint64_t patched = hv_sym(bin, "patched"), after = hv_sym(bin, "after");
+                unsigned at_restore = 0, at_store = 0, at_patched = 0, at_after = 0;
+                struct hv_trace t;
+                struct hv_proc p;
+
+                cr_assert_eq(emu_record(bin, args, &t, &p), 0, "%s: status %d: %s", bin, p.status,
+                             p.err);
+                for (size_t i = 0; i < t.nexits; i++) {
+                        const struct trace_exit *e = &t.exits[i].e, *next;
+
+                        if (e->reason != TRACE_EXIT_DEBUG)
+                                continue;
+                        next = i + 1 < t.nexits ? &t.exits[i + 1].e : NULL;
+                        /* (the guest has no REP: no boundary comes back to itself) */
+                        cr_assert(!next || next->reason != TRACE_EXIT_DEBUG ||
+                                          pc_of(next) != pc_of(e),
+                                  "%s #%zu: two debug exits at 0x%llx", bin, i,
+                                  (unsigned long long)pc_of(e));
+                        if (pc_of(e) == restore)
+                                at_restore++;
+                        if (pc_of(e) == store) {
+                                at_store++;
+                                cr_assert(next && pc_of(next) == patched,
+                                          "%s #%zu: the step after the store is at `patched`", bin,
+                                          i);
+                        }
+                        if (pc_of(e) == patched) {
+                                at_patched++;
+                                cr_assert(at_new_nops(e, patched, smc_builds[b].nops),
+                                          "%s #%zu: the new bytes are recorded at `patched`", bin,
+                                          i);
+                                cr_assert(next && pc_of(next) == patched + 1,
+                                          "%s #%zu: a one-byte NOP ran, not the old INC", bin, i);
+                        }
+                        if (pc_of(e) == after) {
+                                at_after++;
+                                cr_assert_eq(e->st.gpr[TRACE_F_RAX] & 0xffff, 0,
+                                             "%s #%zu: the INC did not run", bin, i);
+                        }
+                }
+                cr_assert_eq(at_restore, SMC_ITERATIONS, "%s", bin);
+                cr_assert_eq(at_store, SMC_ITERATIONS, "%s", bin);
+                cr_assert_eq(at_patched, SMC_ITERATIONS, "%s", bin);
+                cr_assert_eq(at_after, SMC_ITERATIONS, "%s", bin);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+/* Without single-step, and with kicks landing anywhere around the stores. */
+Test(emu, a_store_to_the_next_instruction_runs_the_new_bytes, .timeout = 300)
+{
+        require_emu();
+        for (size_t b = 0; b < sizeof(smc_builds) / sizeof(smc_builds[0]); b++) {
+                const char *bin = smc_builds[b].bin;
+                const char *plain[] = { "--mode", smc_builds[b].mode, NULL };
+                uint64_t patched = hv_sym(bin, "patched");
+                struct hv_trace t;
+                struct hv_proc p;
+
+                /* Status 0: the guest saw the new bytes run every time. */
+                cr_assert_eq(emu_record(bin, plain, &t, &p), 0, "%s: status %d: %s", bin, p.status,
+                             p.err);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+                for (unsigned seed = 1; seed <= 3; seed++) {
+                        char sd[16];
+                        const char *kicked[] = { "--mode", smc_builds[b].mode, "--kick",
+                                                 "1",      "--seed",           sd,
+                                                 NULL };
+                        size_t kicks = 0, there = 0;
+
+                        snprintf(sd, sizeof(sd), "%u", seed);
+                        cr_assert_eq(emu_record(bin, kicked, &t, &p), 0,
+                                     "%s seed %u: status %d: %s", bin, seed, p.status, p.err);
+                        for (size_t i = 0; i < t.nexits; i++) {
+                                const struct trace_exit *e = &t.exits[i].e;
+
+                                if (e->reason != TRACE_EXIT_INTR)
+                                        continue;
+                                kicks++;
+                                if (pc_of(e) != patched)
+                                        continue;
+                                there++;
+                                cr_assert(at_new_nops(e, patched, smc_builds[b].nops),
+                                          "%s seed %u #%zu: a kick after the store sees the new "
+                                          "bytes",
+                                          bin, seed, i);
+                        }
+                        /* 25..75 instructions a kick, of about 4 * SMC_ITERATIONS */
+                        cr_assert_geq(kicks, SMC_ITERATIONS * 4 / 75, "%s seed %u", bin, seed);
+                        cr_log_info("%s seed %u: %zu kicks, %zu right after the store", bin, seed,
+                                    kicks, there);
+                        hv_trace_free(&t);
+                        hv_proc_free(&p);
+                }
+        }
+}
+
 /* ---- the corpus (tests/corpus.c), as on the KVM backends -------------------------- */
 
 Test(emu, corpus_default_policy_is_clean, .timeout = 600)
@@ -447,6 +594,16 @@ Test(emu, two_runs_give_the_same_exit_sequence, .timeout = 300)
         twice("stress_l64", window, "stress_l64, window kicks");
         twice("cv_movss_sti_in_p32", step, "cv_movss_sti_in_p32, eager single-step");
         twice("modeswitch", NULL, "modeswitch");
+}
+
+Test(emu, self_modifying_code_runs_the_same_twice, .timeout = 300)
+{
+        static const char *const kicked[] = { "--kick", "1", "--seed", "5", NULL };
+        static const char *const step[] = { "--single-step", "--mode", "long", NULL };
+
+        require_emu();
+        twice("emu_smc", kicked, "emu_smc, kicks");
+        twice("emu_smc_l64", step, "emu_smc_l64, single-step");
 }
 
 Test(emu, kicks_count_instructions_not_time)
@@ -630,4 +787,471 @@ Test(emu, irq_triggers_at_exit_n_and_every_n)
         cr_assert_eq(t.ninjects, 0);
         hv_trace_free(&t);
         hv_proc_free(&p);
+}
+
+/* ---- take_writes, through the backend table ------------------------------------ */
+
+#define WR_MEM     (1ull << 20) /* emu_writes.asm: last_ram_byte is the last of 1 MiB */
+#define WR_EXITS   4096
+#define FILL_LEN   600 /* emu_writes.asm */
+#define INS_LEN    5   /* emu_writes.asm */
+#define PORT_EXIT  0xf4
+#define PORT_IRQ   0xe0
+#define PORT_PROBE 0xe2
+#define PORT_CHECK 0x80 /* emu_writes.asm's checkpoints; modeswitch's chances to inject */
+
+struct wr_range {
+        uint64_t gpa, len;
+};
+
+/* One exit, and what take_writes reported right after it (sorted). */
+struct wr_exit {
+        uint16_t reason;
+        uint16_t port;
+        uint8_t dir, data; /* I/O: direction, first byte of an OUT */
+        uint32_t count;
+        uint64_t mmio_addr;
+        bool mmio_write;
+        struct trace_vcpu_state st;
+        struct wr_range *r;
+        size_t nr;
+};
+
+struct wr_run {
+        const struct backend_ops *ops;
+        struct backend *b;
+        uint8_t *prev; /* RAM as it was at the exit before */
+        struct wr_exit *x;
+        size_t nx;
+        unsigned frames[3]; /* interrupt frames checked: 16, 32 and 64-bit */
+        int status;
+};
+
+static void wr_collect(void *ctx, uint64_t gpa, uint64_t len)
+{
+        struct wr_exit *x = ctx;
+
+        x->r = realloc(x->r, (x->nr + 1) * sizeof(*x->r));
+        cr_assert_not_null(x->r);
+        x->r[x->nr].gpa = gpa;
+        x->r[x->nr].len = len;
+        x->nr++;
+}
+
+static int wr_range_cmp(const void *a, const void *b)
+{
+        const struct wr_range *x = a, *y = b;
+
+        return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+static void wr_sort(struct wr_exit *x)
+{
+        if (x->nr)
+                qsort(x->r, x->nr, sizeof(*x->r), wr_range_cmp);
+}
+
+/* The range reported after x that holds gpa, or NULL. */
+static const struct wr_range *wr_find(const struct wr_exit *x, uint64_t gpa)
+{
+        for (size_t i = 0; i < x->nr; i++)
+                if (gpa >= x->r[i].gpa && gpa - x->r[i].gpa < x->r[i].len)
+                        return &x->r[i];
+        return NULL;
+}
+
+/* [gpa, gpa + len) lies in what was reported after x. */
+static bool wr_covered(const struct wr_exit *x, uint64_t gpa, uint64_t len)
+{
+        for (uint64_t a = gpa; a < gpa + len; a++)
+                if (!wr_find(x, a))
+                        return false;
+        return true;
+}
+
+/* ...in a single range: the writes were coalesced. */
+static bool wr_in_one(const struct wr_exit *x, uint64_t gpa, uint64_t len)
+{
+        const struct wr_range *r = wr_find(x, gpa);
+
+        return r && gpa + len <= r->gpa + r->len;
+}
+
+/*
+ * What every call must satisfy: ranges inside RAM, none empty, none
+ * overlapping or touching another (each write reported once, coalesced),
+ * and every byte of RAM that changed since the exit before inside one.
+ */
+static void wr_check_exit(struct wr_run *w, struct wr_exit *x, const char *name)
+{
+        size_t n = w->nx - 1;
+
+        wr_sort(x);
+        for (size_t i = 0; i < x->nr; i++) {
+                cr_assert_gt(x->r[i].len, 0, "%s #%zu: an empty range", name, n);
+                cr_assert_leq(x->r[i].gpa + x->r[i].len, WR_MEM, "%s #%zu: beyond RAM", name, n);
+                if (i)
+                        cr_assert_gt(x->r[i].gpa, x->r[i - 1].gpa + x->r[i - 1].len,
+                                     "%s #%zu: ranges at 0x%llx and 0x%llx overlap or touch", name,
+                                     n, (unsigned long long)x->r[i - 1].gpa,
+                                     (unsigned long long)x->r[i].gpa);
+        }
+        for (uint64_t page = 0; page < WR_MEM; page += 4096) {
+                if (!memcmp(w->prev + page, w->b->mem + page, 4096))
+                        continue;
+                for (uint64_t a = page; a < page + 4096; a++)
+                        cr_assert(w->prev[a] == w->b->mem[a] || wr_find(x, a),
+                                  "%s #%zu: 0x%llx changed (0x%02x -> 0x%02x), not reported", name,
+                                  n, (unsigned long long)a, w->prev[a], w->b->mem[a]);
+        }
+        memcpy(w->prev, w->b->mem, WR_MEM);
+}
+
+/*
+ * At a handler's first instruction (the probe): the frame the delivery
+ * pushed, just above the stack pointer, was reported (this run delivered it).
+ */
+static void wr_check_frame(struct wr_run *w, const struct wr_exit *x, const char *name)
+{
+        uint64_t at = x->st.seg[TRACE_SS].base + x->st.gpr[TRACE_F_RSP], size = 0;
+        unsigned m = 0;
+
+        switch (trace_state_mode(&x->st)) {
+        case TRACE_MODE_REAL:
+                size = 3 * 2;
+                m = 0;
+                break;
+        case TRACE_MODE_PROTECTED:
+                size = 3 * 4;
+                m = 1;
+                break;
+        case TRACE_MODE_LONG:
+                size = 5 * 8;
+                m = 2;
+                at = x->st.gpr[TRACE_F_RSP];
+                break;
+        default:
+                cr_assert_fail("%s #%zu: a probe in mode %u", name, w->nx - 1,
+                               trace_state_mode(&x->st));
+        }
+        cr_assert(wr_covered(x, at, size), "%s #%zu: the %llu-byte frame at 0x%llx", name,
+                  w->nx - 1, (unsigned long long)size, (unsigned long long)at);
+        w->frames[m]++;
+}
+
+/*
+ * Run guest NAME (a flat binary entered in real mode at 0000:1000) on emu
+ * through the backend table, serving the guest ABI's ports as hvrec does
+ * (interrupts raised on port 0xE0, and on port 0x80 too when raise_at_check,
+ * injected once the vCPU is ready; port reads give 0xA0, 0xA1, ...; MMIO
+ * reads all-ones), with take_writes after every exit.
+ */
+static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
+{
+        struct backend_config cfg = { .mem_size = WR_MEM };
+        static uint8_t image[64 * 1024];
+        struct trace_vcpu_state st;
+        struct backend_exit x;
+        struct wr_exit first;
+        int pending = -1;
+        char why[256];
+        size_t n;
+        FILE *f;
+
+        memset(w, 0, sizeof(*w));
+        w->status = -1;
+        w->ops = backend_find("emu");
+        cr_assert_not_null(w->ops);
+        cr_assert_not_null(w->ops->take_writes);
+        cr_assert(w->ops->caps & TRACE_CAP_WRITES);
+        cr_assert_eq(w->ops->create(&cfg, &w->b, why, sizeof(why)), 0, "%s", why);
+        f = fopen(hv_guest(name), "rb");
+        cr_assert_not_null(f, "%s", hv_guest(name));
+        n = fread(image, 1, sizeof(image), f);
+        fclose(f);
+        cr_assert_eq(backend_load(w->b, 0x1000, image, n), 0);
+        cr_assert_eq(w->ops->get_state(w->b, &st), 0);
+        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+                st.seg[i].selector = 0;
+                st.seg[i].base = 0;
+        }
+        st.rip = 0x1000;
+        st.gpr[TRACE_F_RSP] = 0x1000;
+        cr_assert_eq(w->ops->set_state(w->b, &st), 0);
+        /* Loading is not the guest writing: nothing to report before the first run. */
+        memset(&first, 0, sizeof(first));
+        cr_assert_eq(w->ops->take_writes(w->b, wr_collect, &first), 0);
+        cr_assert_eq(first.nr, 0, "%s: %zu ranges before any run", name, first.nr);
+        w->prev = malloc(WR_MEM);
+        w->x = calloc(WR_EXITS, sizeof(*w->x));
+        cr_assert(w->prev && w->x);
+        memcpy(w->prev, w->b->mem, WR_MEM);
+        for (;;) {
+                struct wr_exit *e;
+
+                cr_assert_lt(w->nx, WR_EXITS, "%s: runs on and on", name);
+                cr_assert_eq(w->ops->get_state(w->b, &st), 0);
+                if (pending >= 0 && (st.intr & TRACE_INTR_READY)) {
+                        cr_assert_eq(w->ops->inject(w->b, (uint8_t)pending), 0);
+                        pending = -1;
+                }
+                cr_assert_eq(w->ops->request_window(w->b, pending >= 0), 0);
+                cr_assert_eq(w->ops->run(w->b, &x), 0, "%s: run after #%zu", name, w->nx);
+                e = &w->x[w->nx++];
+                e->reason = x.reason;
+                cr_assert_eq(w->ops->get_state(w->b, &e->st), 0);
+                cr_assert_eq(w->ops->take_writes(w->b, wr_collect, e), 0, "%s #%zu", name,
+                             w->nx - 1);
+                wr_check_exit(w, e, name);
+                switch (x.reason) {
+                case TRACE_EXIT_IO:
+                        e->port = x.u.io.port;
+                        e->dir = x.u.io.dir;
+                        e->count = x.u.io.count;
+                        if (x.u.io.dir == TRACE_IO_IN) {
+                                for (size_t i = 0; i < (size_t)x.u.io.size * x.u.io.count; i++)
+                                        x.u.io.data[i] = (uint8_t)(0xa0 + i);
+                                break;
+                        }
+                        e->data = x.u.io.data[0];
+                        if (e->port == PORT_EXIT) {
+                                w->status = e->data;
+                                return;
+                        }
+                        if (e->port == PORT_IRQ)
+                                pending = e->data;
+                        else if (e->port == PORT_CHECK && raise_at_check && pending < 0)
+                                pending = 0x30;
+                        else if (e->port == PORT_PROBE)
+                                wr_check_frame(w, e, name);
+                        break;
+                case TRACE_EXIT_MMIO:
+                        e->mmio_addr = x.u.mmio.addr;
+                        e->mmio_write = x.u.mmio.is_write;
+                        if (!x.u.mmio.is_write)
+                                memset(x.u.mmio.data, 0xff, 8);
+                        break;
+                case TRACE_EXIT_HLT:
+                        cr_assert_geq(pending, 0, "%s #%zu: halted, nothing to wake it", name,
+                                      w->nx - 1);
+                        break;
+                case TRACE_EXIT_IRQ_WINDOW:
+                case TRACE_EXIT_INTR: break;
+                default: cr_assert_fail("%s #%zu: exit reason %u", name, w->nx - 1, x.reason);
+                }
+        }
+}
+
+static void wr_free(struct wr_run *w)
+{
+        for (size_t i = 0; i < w->nx; i++)
+                free(w->x[i].r);
+        free(w->x);
+        free(w->prev);
+        w->ops->destroy(w->b);
+}
+
+/* The checkpoint exit of emu_writes' step `step` (its index in *at). */
+static const struct wr_exit *wr_step(const struct wr_run *w, unsigned step, size_t *at)
+{
+        for (size_t i = 0; i < w->nx; i++) {
+                const struct wr_exit *e = &w->x[i];
+
+                if (e->reason == TRACE_EXIT_IO && e->port == PORT_CHECK && e->dir == TRACE_IO_OUT &&
+                    e->data == step) {
+                        if (at)
+                                *at = i;
+                        return e;
+                }
+        }
+        cr_assert_fail("no checkpoint %u", step);
+        return NULL;
+}
+
+#define WR_SYM(name) hv_sym("emu_writes", name)
+
+Test(emu, take_writes_reports_each_kind_of_write)
+{
+        const struct wr_exit *e, *mmio = NULL;
+        uint64_t at;
+        struct wr_run w;
+        size_t i5, i6;
+
+        require_emu();
+        wr_drive(&w, "emu_writes", false);
+        cr_assert_eq(w.status, 0);
+        /* 0: the three IVT entries; 1: a store; 2: a store of the bytes already there. */
+        e = wr_step(&w, 0, NULL);
+        cr_assert(wr_covered(e, 0x30 * 4, 4) && wr_covered(e, 0x31 * 4, 4) && wr_covered(e, 0, 4));
+        cr_assert(wr_covered(wr_step(&w, 1, NULL), WR_SYM("var_plain"), 2));
+        at = WR_SYM("var_same");
+        cr_assert(w.b->mem[at] == 0 && w.b->mem[at + 1] == 0, "the store changed nothing");
+        cr_assert(wr_covered(wr_step(&w, 2, NULL), at, 2), "and still it is reported");
+        /* 3: four bytes across a page boundary, one range; 4: REP STOSB, one range. */
+        at = WR_SYM("cross");
+        cr_assert_neq(at / 4096, (at + 3) / 4096, "emu_writes: `cross` crosses a page");
+        cr_assert(wr_in_one(wr_step(&w, 3, NULL), at, 4));
+        at = WR_SYM("fill");
+        cr_assert_neq(at / 4096, (at + FILL_LEN - 1) / 4096, "emu_writes: `fill` crosses a page");
+        cr_assert(wr_in_one(wr_step(&w, 4, NULL), at, FILL_LEN));
+        /* 5: REP INSB writes what the loop gave its exit, in the run after that exit. */
+        at = WR_SYM("inbuf");
+        wr_step(&w, 4, &i5);
+        e = &w.x[i5 + 1];
+        cr_assert(e->reason == TRACE_EXIT_IO && e->dir == TRACE_IO_IN && e->port == 0x70 &&
+                  e->count == INS_LEN);
+        cr_assert(!wr_covered(e, at, 1), "the exit comes before the INSB runs");
+        cr_assert(wr_covered(wr_step(&w, 5, NULL), at, INS_LEN));
+        for (unsigned i = 0; i < INS_LEN; i++)
+                cr_assert_eq(w.b->mem[at + i], 0xa0 + i);
+        /*
+         * 6: the word store's first byte is RAM's last, its second is MMIO.
+         * The RAM byte is written, then the MMIO byte aborts the instruction
+         * (RIP goes back to it): reported with the MMIO exit; the
+         * instruction runs again and writes it again.
+         */
+        at = WR_SYM("last_ram_byte");
+        cr_assert_eq(at + 1, WR_MEM);
+        wr_step(&w, 5, &i5);
+        wr_step(&w, 6, &i6);
+        for (size_t i = i5 + 1; i < i6; i++)
+                if (w.x[i].reason == TRACE_EXIT_MMIO)
+                        mmio = &w.x[i];
+        cr_assert_not_null(mmio);
+        cr_assert(mmio->mmio_write && mmio->mmio_addr == WR_MEM);
+        cr_assert_eq(trace_state_pc(&mmio->st), WR_SYM("rolled_back"));
+        cr_assert(wr_covered(mmio, at, 1), "the write before the MMIO access");
+        cr_assert(wr_covered(&w.x[i6], at, 1), "the write when it ran again");
+        cr_assert_eq(w.b->mem[at], 0x5a);
+        /* 7-9: INT 0x31, interrupt 0x30 and #DE: three 16-bit frames (wr_check_frame). */
+        cr_assert_eq(w.frames[0], 3);
+        cr_assert(wr_covered(wr_step(&w, 7, NULL), WR_SYM("soft_done"), 1));
+        /* 10: too scattered for exact ranges: whole pages, covering it all. */
+        e = wr_step(&w, 10, NULL);
+        for (size_t i = 0; i < e->nr; i++)
+                cr_assert(e->r[i].gpa % 4096 == 0 && e->r[i].len % 4096 == 0,
+                          "0x%llx+%llu is not in pages", (unsigned long long)e->r[i].gpa,
+                          (unsigned long long)e->r[i].len);
+        cr_assert(wr_covered(e, WR_SYM("scatter"), 0x10000));
+        wr_free(&w);
+}
+
+/*
+ * modeswitch goes from real to protected to long mode (with its own page
+ * tables), taking an interrupt in each: 16, 32 and 64-bit frames.
+ */
+Test(emu, take_writes_sees_frames_in_every_mode)
+{
+        struct wr_run w;
+
+        require_emu();
+        wr_drive(&w, "modeswitch", true);
+        cr_assert_eq(w.status, 0);
+        cr_assert(w.frames[0] && w.frames[1] && w.frames[2], "frames: %u, %u, %u", w.frames[0],
+                  w.frames[1], w.frames[2]);
+        cr_assert_eq(trace_state_mode(&w.x[w.nx - 1].st), TRACE_MODE_LONG);
+        wr_free(&w);
+}
+
+/* The self-modifying stores (and nothing else is needed to run it). */
+Test(emu, take_writes_sees_self_modifying_stores)
+{
+        struct wr_run w;
+
+        require_emu();
+        wr_drive(&w, "emu_smc", false);
+        cr_assert_eq(w.status, 0);
+        cr_assert(wr_covered(&w.x[w.nx - 1], hv_sym("emu_smc", "patched"), 1));
+        wr_free(&w);
+}
+
+/*
+ * Page tables (32-bit paging, identity-mapped): every page they are made of
+ * is reported whole once (the CPU may have set bits in any), then only what
+ * changes, which includes the accessed and dirty bits the CPU's page walks
+ * set with no store any hook sees.  A page directory with all 1024 tables
+ * present is more than the 1024 pages emu keeps copies of: take_writes
+ * says so rather than miss a write.
+ */
+Test(emu, take_writes_and_page_tables)
+{
+        static const uint8_t code[] = {
+                0xc6, 0x05, 0x00, 0x30, 0x00, 0x00, 0x01, /* mov byte [0x3000], 1 */
+                0xe6, 0x80,                               /* out 0x80, al */
+        };
+        const uint64_t mem = 8ull << 20, pd = 0x1000, pts = 0x100000, entry = 0x2000;
+        struct backend_config cfg = { .mem_size = mem };
+        const struct backend_ops *ops = backend_find("emu");
+        struct trace_vcpu_state st;
+
+        require_emu();
+        for (unsigned ntables = 512; ntables <= 1024; ntables += 512) {
+                uint32_t *dir, *pt0;
+                struct backend_exit ex;
+                struct wr_exit x;
+                struct backend *b;
+                char why[256];
+                int r;
+
+                cr_assert_eq(ops->create(&cfg, &b, why, sizeof(why)), 0, "%s", why);
+                dir = (uint32_t *)(b->mem + pd);
+                for (uint64_t i = 0; i < ntables; i++) {
+                        uint32_t *pt = (uint32_t *)(b->mem + pts + i * 4096);
+
+                        dir[i] = (uint32_t)(pts + i * 4096) | 3;
+                        for (uint64_t j = 0; j < 1024; j++)
+                                pt[j] = (uint32_t)((i * 1024 + j) * 4096) | 3;
+                }
+                pt0 = (uint32_t *)(b->mem + pts);
+                cr_assert_eq(backend_load(b, entry, code, sizeof(code)), 0);
+                cr_assert_eq(ops->get_state(b, &st), 0);
+                for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+                        st.seg[i].selector = i == TRACE_CS ? 8 : 16;
+                        st.seg[i].base = 0;
+                        st.seg[i].limit = 0xffffffff;
+                        st.seg[i].attr = (i == TRACE_CS ? 0xb : 0x3) | TRACE_SEG_S | TRACE_SEG_P |
+                                         TRACE_SEG_DB | TRACE_SEG_G;
+                }
+                st.cr0 = 0x80000011; /* PG, ET, PE */
+                st.cr3 = pd;
+                st.rip = entry;
+                cr_assert_eq(ops->set_state(b, &st), 0);
+                memset(&x, 0, sizeof(x));
+                r = ops->take_writes(b, wr_collect, &x);
+                if (ntables == 1024) {
+                        cr_assert_lt(r, 0, "1025 table pages: tracking must be reported lost");
+                        free(x.r);
+                        ops->destroy(b);
+                        continue;
+                }
+                cr_assert_eq(r, 0);
+                wr_sort(&x);
+                cr_assert(wr_covered(&x, pd, 4096));
+                cr_assert(wr_covered(&x, pts, ntables * 4096ull));
+                cr_assert(!wr_covered(&x, pts + ntables * 4096ull, 1), "not a table");
+                free(x.r);
+                memset(&x, 0, sizeof(x));
+                cr_assert_eq(ops->take_writes(b, wr_collect, &x), 0);
+                cr_assert_eq(x.nr, 0, "nothing changed since");
+                /* The fetch sets PDE 0 and PTE 2 accessed, the store PTE 3 accessed and dirty. */
+                cr_assert_eq(ops->run(b, &ex), 0);
+                cr_assert(ex.reason == TRACE_EXIT_IO && ex.u.io.port == 0x80, "reason %u",
+                          ex.reason);
+                cr_assert(dir[0] & 0x20, "PDE 0x%x", dir[0]);
+                cr_assert(pt0[2] & 0x20, "PTE 0x%x", pt0[2]);
+                cr_assert((pt0[3] & 0x60) == 0x60, "PTE 0x%x", pt0[3]);
+                cr_assert_eq(ops->take_writes(b, wr_collect, &x), 0);
+                wr_sort(&x);
+                cr_assert(wr_covered(&x, 0x3000, 1), "the store");
+                /* (the bits are in each entry's low byte) */
+                cr_assert(wr_covered(&x, pd, 1), "the PDE");
+                cr_assert(wr_covered(&x, pts + 2 * 4, 1) && wr_covered(&x, pts + 3 * 4, 1),
+                          "the PTEs");
+                for (size_t i = 0; i < x.nr; i++)
+                        cr_assert_lt(x.r[i].len, 4096, "0x%llx+%llu: only what changed",
+                                     (unsigned long long)x.r[i].gpa,
+                                     (unsigned long long)x.r[i].len);
+                free(x.r);
+                ops->destroy(b);
+        }
 }

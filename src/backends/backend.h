@@ -87,6 +87,16 @@ struct backend_ops {
          * with a timer signal.
          */
         int (*set_kick_budget)(struct backend *b, uint64_t usec, uint64_t seed);
+        /*
+         * Optional (TRACE_CAP_WRITES).  The guest-physical ranges of RAM
+         * written since the last call (by guest instructions and by the
+         * backend itself: interrupt frames, string I/O), each reported
+         * once through fn, in any order, possibly coarser than the writes
+         * but never missing one; then forgets them.  Returns 0, or -errno
+         * when the backend can no longer tell (tracking is lost).
+         */
+        int (*take_writes)(struct backend *b, void (*fn)(void *ctx, uint64_t gpa, uint64_t len),
+                           void *ctx);
 };
 
 /* The part of a backend every backend shares; backends embed it first. */

@@ -16,6 +16,11 @@
  *    way: an access outside RAM aborts its instruction (Unicorn rolls the
  *    state back), and the next run() executes it again with a scratch page
  *    holding the data mapped at the address.
+ *  - Writes to RAM: a memory hook sees the guest's stores, the backend
+ *    notes its own (frames), and copies of the page tables show the bits
+ *    QEMU's page walks set; take_writes reports them ("guest writes").
+ *    The same hook lets the boundary hook recognise an instruction QEMU
+ *    runs a second time after it stored into its own translation block.
  *  - Interrupts: Unicorn never delivers any (it has no interrupt logic),
  *    so queued vectors, software INT n and CPU exceptions are all
  *    delivered here, through the IVT or IDT as the CPU would, with double
@@ -54,6 +59,7 @@ extern const struct backend_ops emu_backend_ops;
 #define CR4_PSE    0x10ull
 #define CR4_PAE    0x20ull
 #define CR4_OSFXSR 0x200ull
+#define CR4_LA57   0x1000ull
 #define CR4_SMAP   0x200000ull
 #define EFER_LMA   0x400ull
 #define RF_TF      0x100ull
@@ -119,8 +125,14 @@ _Static_assert(sizeof(struct qseg) == 24, "SegmentCache");
 #define MMIO_MAX     4    /* MMIO accesses one instruction may make */
 #define INSNS_PER_US 50   /* the nominal speed kick budgets are counted in */
 
-/* What the instruction at a boundary is, as far as the backend cares. */
-enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE };
+#define WR_MAX 256  /* exact written ranges kept between two take_writes calls */
+#define PT_MAX 1024 /* page-table pages the backend keeps a copy of (4 MiB) */
+
+/*
+ * What the instruction at a boundary is, as far as the backend cares
+ * (K_UNTRACKED: it makes QEMU write guest memory where no hook sees it).
+ */
+enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED };
 
 /* Why the boundary hook (or another hook) stopped emulation. */
 enum stop {
@@ -141,6 +153,25 @@ struct mmio_access {
         uint32_t len;
         bool is_write;
         uint8_t data[8];
+};
+
+/* Guest-physical [lo, hi). */
+struct wrange {
+        uint64_t lo, hi;
+};
+
+/* A page of the guest's page tables and what it held at the last take_writes. */
+struct pt_page {
+        uint64_t gpa;
+        uint8_t *copy;
+        uint32_t gen;   /* the enumeration that last found it */
+        uint8_t levels; /* as which table levels it was found then */
+        bool fresh;     /* no copy to compare with yet: report the whole page */
+};
+
+/* What decides which pages the CPU reads as page tables. */
+struct paging {
+        uint64_t cr0, cr3, cr4, efer;
 };
 
 struct emu_backend {
@@ -202,6 +233,22 @@ struct emu_backend {
         uint64_t scratch_at[MMIO_MAX];
         uint64_t flush_at; /* a page above RAM, mapped and unmapped to flush the TLB */
         unsigned nscratch;
+
+        /* RAM written since the last take_writes ("guest writes" below). */
+        struct wrange wr[WR_MAX];
+        unsigned nwr;
+        bool wr_coarse;          /* wr_pages, not wr[], holds what was written */
+        uint64_t *wr_pages;      /* one bit per RAM page */
+        uint64_t wr_wlo, wr_whi; /* words of wr_pages that may have bits set */
+        int wr_lost;             /* -errno once a write went where the backend cannot see */
+        bool wr_attempt;         /* the instruction begun at the last boundary stored near... */
+        uint64_t wr_rcx, wr_rsp; /* ...its code, with these rCX and rSP then (may_hit_block) */
+        struct pt_page pt[PT_MAX];
+        unsigned npt;
+        uint64_t *pt_map; /* one bit per RAM page: in pt[] */
+        uint32_t pt_gen;
+        struct paging pt_cfg; /* the paging state pt[] was last enumerated for */
+        bool pt_rescan;       /* a table page was written: the tables may reach new pages */
 };
 
 static struct emu_backend *to_emu(struct backend *b)
@@ -425,17 +472,6 @@ bad:
 
 /* ---- guest memory as the CPU sees it -------------------------------------- */
 
-static void mode_refresh(struct emu_backend *e)
-{
-        uc_x86_msr msr = { 0xC0000080, 0 };
-
-        e->cr0 = reg_read(e, UC_X86_REG_CR0);
-        e->cr3 = reg_read(e, UC_X86_REG_CR3);
-        e->cr4 = reg_read(e, UC_X86_REG_CR4);
-        uc_reg_read(e->uc, UC_X86_REG_MSR, &msr);
-        e->efer = msr.value;
-}
-
 static bool phys_ok(const struct emu_backend *e, uint64_t pa, uint64_t n)
 {
         return pa < e->base.mem_size && n <= e->base.mem_size - pa;
@@ -526,6 +562,299 @@ static size_t read_linear(const struct emu_backend *e, uint64_t la, void *buf, s
         return got;
 }
 
+/* ---- guest writes ------------------------------------------------------------ */
+
+/*
+ * take_writes must never miss a write to RAM.  Writes come from three places:
+ *  - guest instructions: a UC_HOOK_MEM_WRITE hook over every address sees
+ *    each store before it happens, also one that a fault or an MMIO access
+ *    then abandons (reported all the same: coarser, never short);
+ *  - the backend itself: interrupt and exception frames and descriptor
+ *    accessed bits, all through write_linear;
+ *  - QEMU's page walks, which set accessed and dirty bits in the page
+ *    tables with no hook at all: the backend keeps a copy of every page
+ *    the tables are made of and compares (pt_*).
+ * Up to WR_MAX ranges are kept exactly; beyond that (a guest scattering
+ * stores between two exits) the rest is tracked by page in a bitmap.
+ * Addresses outside RAM (MMIO, and the scratch pages mapped there while an
+ * MMIO instruction completes) are not RAM writes and are dropped.
+ */
+
+static bool bit_test(const uint64_t *map, uint64_t i)
+{
+        return (map[i / 64] >> (i % 64)) & 1;
+}
+
+static uint64_t map_words(const struct emu_backend *e)
+{
+        return (e->base.mem_size / PAGE_SIZE + 63) / 64;
+}
+
+static void wr_set_pages(struct emu_backend *e, uint64_t lo, uint64_t hi)
+{
+        for (uint64_t p = lo / PAGE_SIZE; p <= (hi - 1) / PAGE_SIZE; p++)
+                e->wr_pages[p / 64] |= 1ull << (p % 64);
+        if (lo / PAGE_SIZE / 64 < e->wr_wlo)
+                e->wr_wlo = lo / PAGE_SIZE / 64;
+        if ((hi - 1) / PAGE_SIZE / 64 + 1 > e->wr_whi)
+                e->wr_whi = (hi - 1) / PAGE_SIZE / 64 + 1;
+}
+
+static int wrange_cmp(const void *a, const void *b)
+{
+        const struct wrange *x = a, *y = b;
+
+        return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sort wr[] and merge the ranges that overlap or touch. */
+static void wr_compact(struct emu_backend *e)
+{
+        unsigned n = 0;
+
+        if (e->nwr < 2)
+                return;
+        qsort(e->wr, e->nwr, sizeof(e->wr[0]), wrange_cmp);
+        for (unsigned i = 1; i < e->nwr; i++) {
+                if (e->wr[i].lo <= e->wr[n].hi) {
+                        if (e->wr[i].hi > e->wr[n].hi)
+                                e->wr[n].hi = e->wr[i].hi;
+                } else {
+                        e->wr[++n] = e->wr[i];
+                }
+        }
+        e->nwr = n + 1;
+}
+
+/* RAM [lo, hi) was (or may have been) written. */
+static void wr_add(struct emu_backend *e, uint64_t lo, uint64_t hi)
+{
+        if (e->wr_coarse) {
+                wr_set_pages(e, lo, hi);
+                return;
+        }
+        /* A store mostly extends one of the last few ranges (a stack, a string, a variable). */
+        for (unsigned i = e->nwr, k = 0; i-- > 0 && k < 4; k++) {
+                struct wrange *r = &e->wr[i];
+
+                if (lo <= r->hi && hi >= r->lo) {
+                        if (lo < r->lo)
+                                r->lo = lo;
+                        if (hi > r->hi)
+                                r->hi = hi;
+                        return;
+                }
+        }
+        if (e->nwr == WR_MAX) {
+                wr_compact(e);
+                if (e->nwr > WR_MAX * 3 / 4) {
+                        for (unsigned i = 0; i < e->nwr; i++)
+                                wr_set_pages(e, e->wr[i].lo, e->wr[i].hi);
+                        e->nwr = 0;
+                        e->wr_coarse = true;
+                        wr_set_pages(e, lo, hi);
+                        return;
+                }
+        }
+        e->wr[e->nwr].lo = lo;
+        e->wr[e->nwr].hi = hi;
+        e->nwr++;
+}
+
+/* Guest-physical [pa, pa + len) was written: the part of it in RAM counts. */
+static void wr_note(struct emu_backend *e, uint64_t pa, uint64_t len)
+{
+        uint64_t hi;
+
+        if (!len || pa >= e->base.mem_size)
+                return;
+        hi = len > e->base.mem_size - pa ? e->base.mem_size : pa + len;
+        if (e->npt)
+                for (uint64_t p = pa / PAGE_SIZE; p <= (hi - 1) / PAGE_SIZE; p++)
+                        if (bit_test(e->pt_map, p))
+                                e->pt_rescan = true;
+        wr_add(e, pa, hi);
+}
+
+/* Linear [la, la + len) was written, page by page as the CPU translates it. */
+static void wr_note_linear(struct emu_backend *e, uint64_t la, uint64_t len)
+{
+        while (len) {
+                uint64_t pa, chunk = PAGE_SIZE - (la & (PAGE_SIZE - 1));
+
+                if (chunk > len)
+                        chunk = len;
+                /* Not mapped: the store faults and writes nothing there. */
+                if (translate(e, la, &pa))
+                        wr_note(e, pa, chunk);
+                la += chunk;
+                len -= chunk;
+        }
+}
+
+/* Forget page-table page i (making room): report it first if it may have changed. */
+static void pt_drop(struct emu_backend *e, unsigned i)
+{
+        struct pt_page *p = &e->pt[i];
+        uint64_t n = p->gpa / PAGE_SIZE;
+
+        if (p->fresh || memcmp(p->copy, e->base.mem + p->gpa, PAGE_SIZE))
+                wr_add(e, p->gpa, p->gpa + PAGE_SIZE);
+        e->pt_map[n / 64] &= ~(1ull << (n % 64));
+        free(p->copy);
+        *p = e->pt[--e->npt];
+}
+
+/*
+ * The table page at gpa is read as a table of `level` (1: the last) under
+ * the paging state being enumerated: keep a copy of it.  False when there
+ * is nothing more to visit from it (outside RAM, already visited at that
+ * level, or no room left, which loses tracking).
+ */
+static bool pt_keep(struct emu_backend *e, uint64_t gpa, unsigned level)
+{
+        struct pt_page *p = NULL;
+
+        if (!phys_ok(e, gpa, PAGE_SIZE))
+                return false;
+        if (bit_test(e->pt_map, gpa / PAGE_SIZE)) {
+                for (unsigned i = 0; i < e->npt && !p; i++)
+                        if (e->pt[i].gpa == gpa)
+                                p = &e->pt[i];
+        }
+        if (p) {
+                if (p->gen != e->pt_gen) {
+                        p->gen = e->pt_gen;
+                        p->levels = 0;
+                } else if (p->levels & (1u << level)) {
+                        return false;
+                }
+                p->levels |= (uint8_t)(1u << level);
+                return true;
+        }
+        if (e->npt == PT_MAX) {
+                /* Make room from pages the current tables no longer use. */
+                for (unsigned i = 0; i < e->npt; i++) {
+                        if (e->pt[i].gen != e->pt_gen) {
+                                pt_drop(e, i);
+                                break;
+                        }
+                }
+                if (e->npt == PT_MAX) {
+                        e->wr_lost = -ENOSPC;
+                        return false;
+                }
+        }
+        p = &e->pt[e->npt];
+        p->copy = malloc(PAGE_SIZE);
+        if (!p->copy) {
+                e->wr_lost = -ENOMEM;
+                return false;
+        }
+        e->npt++;
+        p->gpa = gpa;
+        p->gen = e->pt_gen;
+        p->levels = (uint8_t)(1u << level);
+        /* The CPU may have set bits in it before this: all of it counts as written once. */
+        p->fresh = true;
+        e->pt_map[gpa / PAGE_SIZE / 64] |= 1ull << (gpa / PAGE_SIZE % 64);
+        return true;
+}
+
+/*
+ * Visit the n entries of esize bytes at offset off of table page gpa at
+ * `level` and the tables they point to.  A page-size bit ends the descent
+ * where it maps a large page (any level above 1 with 8-byte entries, the
+ * directory with 4-byte ones when CR4.PSE is set).
+ */
+static void pt_visit(struct emu_backend *e, const struct paging *pg, uint64_t gpa, unsigned level,
+                     unsigned esize, uint64_t off, unsigned n)
+{
+        if (!pt_keep(e, gpa, level) || level == 1)
+                return;
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t v = 0;
+
+                memcpy(&v, e->base.mem + gpa + off + (uint64_t)i * esize, esize);
+                if (!(v & 1) || ((v & 0x80) && (esize == 8 || (pg->cr4 & CR4_PSE))))
+                        continue;
+                if (esize == 8)
+                        pt_visit(e, pg, v & 0x000ffffffffff000ull, level - 1, 8, 0, 512);
+                else
+                        pt_visit(e, pg, v & 0xfffff000ull, level - 1, 4, 0, 1024);
+        }
+}
+
+/* Find (and copy) every page the page tables of paging state pg are made of. */
+static void pt_enumerate(struct emu_backend *e, const struct paging *pg)
+{
+        if (!(pg->cr0 & CR0_PG))
+                return;
+        e->pt_gen++;
+        if (pg->efer & EFER_LMA)
+                pt_visit(e, pg, pg->cr3 & 0x000ffffffffff000ull, (pg->cr4 & CR4_LA57) ? 5 : 4, 8, 0,
+                         512);
+        else if (pg->cr4 & CR4_PAE)
+                pt_visit(e, pg, pg->cr3 & 0xfffff000ull, 3, 8, pg->cr3 & 0xfe0, 4);
+        else
+                pt_visit(e, pg, pg->cr3 & 0xfffff000ull, 2, 4, 0, 1024);
+}
+
+/* Report what changed in the page-table pages since their copies were made. */
+static void pt_compare(struct emu_backend *e)
+{
+        for (unsigned i = 0; i < e->npt; i++) {
+                struct pt_page *p = &e->pt[i];
+                const uint8_t *now = e->base.mem + p->gpa;
+                unsigned lo = 0, hi = PAGE_SIZE;
+
+                if (!p->fresh) {
+                        if (!memcmp(p->copy, now, PAGE_SIZE))
+                                continue;
+                        while (p->copy[lo] == now[lo])
+                                lo++;
+                        while (p->copy[hi - 1] == now[hi - 1])
+                                hi--;
+                }
+                /* (wr_add, not wr_note: accessed and dirty bits change no table's shape) */
+                wr_add(e, p->gpa + lo, p->gpa + hi);
+                memcpy(p->copy, now, PAGE_SIZE);
+                p->fresh = false;
+        }
+}
+
+/*
+ * Read the paging state after anything that may have changed it.  Under a
+ * new state the CPU reads other pages as tables: find them while this state
+ * holds (a walk may already have set bits in them: their first comparison
+ * reports them whole).
+ */
+static void mode_refresh(struct emu_backend *e)
+{
+        uc_x86_msr msr = { 0xC0000080, 0 };
+        struct paging now;
+
+        e->cr0 = reg_read(e, UC_X86_REG_CR0);
+        e->cr3 = reg_read(e, UC_X86_REG_CR3);
+        e->cr4 = reg_read(e, UC_X86_REG_CR4);
+        uc_reg_read(e->uc, UC_X86_REG_MSR, &msr);
+        e->efer = msr.value;
+        memset(&now, 0, sizeof(now));
+        if (e->cr0 & CR0_PG) {
+                now.cr0 = CR0_PG;
+                now.cr3 = e->cr3;
+                now.cr4 = e->cr4 & (CR4_PAE | CR4_PSE | CR4_LA57);
+                now.efer = e->efer & EFER_LMA;
+        }
+        if (!memcmp(&now, &e->pt_cfg, sizeof(now)))
+                return;
+        if (e->pt_rescan) /* tables written under the old state: what they reach now */
+                pt_enumerate(e, &e->pt_cfg);
+        e->pt_rescan = false;
+        e->pt_cfg = now;
+        pt_enumerate(e, &now);
+}
+
 /* Write n bytes at linear la through Unicorn (so translated code there is dropped). */
 static bool write_linear(struct emu_backend *e, uint64_t la, const void *buf, size_t n)
 {
@@ -539,6 +868,7 @@ static bool write_linear(struct emu_backend *e, uint64_t la, const void *buf, si
                 if (!translate(e, la + done, &pa) || !phys_ok(e, pa, chunk) ||
                     uc_mem_write(e->uc, pa, (const uint8_t *)buf + done, chunk) != UC_ERR_OK)
                         return false;
+                wr_note(e, pa, chunk);
                 done += chunk;
         }
         return true;
@@ -618,9 +948,12 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
         switch (in->op) {
         case 0x8e: in->kind = ((in->imm >> 3) & 7) == TRACE_SS ? K_SSLOAD : K_OTHER; break;
         case 0x0f:
+                /* VMRUN, VMSAVE: QEMU writes the VMCB and host save area unhooked. */
+                if (in->imm == 0x01 && i + 2 < n && (p[i + 2] == 0xd8 || p[i + 2] == 0xdb))
+                        in->kind = K_UNTRACKED;
                 /* MOV CRn, LMSW, WRMSR: the paging mode may change. */
-                if (in->imm == 0x22 || in->imm == 0x30 ||
-                    (in->imm == 0x01 && i + 2 < n && ((p[i + 2] >> 3) & 7) == 6))
+                else if (in->imm == 0x22 || in->imm == 0x30 ||
+                         (in->imm == 0x01 && i + 2 < n && ((p[i + 2] >> 3) & 7) == 6))
                         in->kind = K_MODE;
                 break;
         default:
@@ -690,6 +1023,10 @@ static void retire(struct emu_backend *e)
                 mode_refresh(e);
                 e->shadow = 0;
                 break;
+        case K_UNTRACKED:
+                e->wr_lost = -ENOTSUP;
+                e->shadow = 0;
+                break;
         default: e->shadow = 0; break;
         }
 }
@@ -748,6 +1085,27 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
                 uc_emu_stop(e->uc);
                 return;
         }
+        /*
+         * A store into the translation block being executed (code the
+         * instruction itself or one before or after it in the block) makes
+         * QEMU abandon the instruction before the store, restore RIP, and
+         * run it again, alone in a new block: this hook runs a second time
+         * for the same boundary.  That is no new instruction: counting it
+         * as one would end a single-step there every time, forever.  What
+         * tells it from an instruction that legitimately comes back to
+         * itself: a REP string iteration has decremented rCX, a CALL to
+         * itself has moved rSP, and a branch to itself stores nothing.
+         * (QEMU's x86 code writes registers only after an instruction's
+         * stores, so that a faulting store leaves them unchanged: rCX and rSP
+         * at the first store are those at the boundary.)  The bytes that
+         * run then, and after, are the new ones.
+         */
+        if (e->prev_valid && addr == e->cur && e->wr_attempt &&
+            reg_read(e, UC_X86_REG_RCX) == e->wr_rcx && reg_read(e, UC_X86_REG_RSP) == e->wr_rsp) {
+                e->wr_attempt = false;
+                return;
+        }
+        e->wr_attempt = false;
         e->cur = addr;
         e->cur_len = size;
         if (e->completing) {
@@ -797,6 +1155,40 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         default: break;
         }
         begin_insn(e, in.kind, if_set);
+}
+
+/*
+ * Whether a store to linear [la, la + n) may land in the translation block
+ * being executed: one holding the current instruction spans at most the
+ * page before it, its own and the next.  With real paging a store through
+ * another mapping of the same page may too.
+ */
+static bool may_hit_block(const struct emu_backend *e, uint64_t la, uint64_t n)
+{
+        uint64_t page = e->cur & PAGE_MASK, lo = page ? page - PAGE_SIZE : 0;
+
+        if (!e->identity && (e->cr0 & CR0_PG))
+                return true;
+        return la + n > lo && la < page + 2 * PAGE_SIZE;
+}
+
+/* Before every store to any address (RAM, MMIO or a scratch page). */
+static void on_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
+                     void *user)
+{
+        struct emu_backend *e = user;
+        uint64_t n = size > 0 ? (uint64_t)size : 1;
+
+        (void)uc;
+        (void)type;
+        (void)value;
+        /* What on_insn needs to tell a re-run instruction (only a store into code makes one). */
+        if (!e->wr_attempt && may_hit_block(e, addr, n)) {
+                e->wr_attempt = true;
+                e->wr_rcx = reg_read(e, UC_X86_REG_RCX);
+                e->wr_rsp = reg_read(e, UC_X86_REG_RSP);
+        }
+        wr_note_linear(e, addr, n);
 }
 
 static uint32_t on_in(uc_engine *uc, uint32_t port, int size, void *user)
@@ -937,18 +1329,24 @@ static bool pushes_error(unsigned v)
         return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
 }
 
-/* Push a frame of n values of `bytes` each onto a stack; all or nothing. */
+/* Push a frame of n values of `bytes` each onto a stack; all or nothing (little-endian host). */
 static enum deliver_result push_frame(struct emu_backend *e, uint64_t base, uint64_t *sp,
                                       uint64_t mask, const uint64_t *vals, unsigned n,
                                       unsigned bytes, unsigned ss_fault, struct fault *f)
 {
-        uint8_t frame[8 * 8];
         uint64_t nsp = (*sp - (uint64_t)n * bytes) & mask;
+        uint8_t probe[8];
 
-        for (unsigned i = 0; i < n; i++)
-                memcpy(frame + (size_t)(n - 1 - i) * bytes, &vals[i], bytes);
-        if (!write_linear(e, base + nsp, frame, (size_t)n * bytes))
-                return fault(f, ss_fault, 0);
+        /* Each push on its own: a 16-bit SP wraps inside the segment between two. */
+        for (int pass = 0; pass < 2; pass++) {
+                for (unsigned i = 0; i < n; i++) {
+                        uint64_t la = base + ((*sp - (uint64_t)(i + 1) * bytes) & mask);
+
+                        if (pass ? !write_linear(e, la, &vals[i], bytes)
+                                 : read_linear(e, la, probe, bytes) != bytes)
+                                return fault(f, ss_fault, 0);
+                }
+        }
         *sp = (*sp & ~mask) | nsp;
         return DELIVERED;
 }
@@ -1526,6 +1924,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                 rip = env_u64(e, ENV_EIP);
                 e->stop = STOP_NONE;
                 e->fault_addr = 0;
+                e->wr_attempt = false;
                 err = uc_emu_start(e->uc, rip, 0, 0, 0);
                 e->snap = false;
                 e->ran = true;
@@ -1735,6 +2134,45 @@ static int emu_set_kick_budget(struct backend *b, uint64_t usec, uint64_t seed)
         return 0;
 }
 
+static int emu_take_writes(struct backend *b, void (*fn)(void *ctx, uint64_t gpa, uint64_t len),
+                           void *ctx)
+{
+        struct emu_backend *e = to_emu(b);
+
+        if (e->pt_rescan) {
+                e->pt_rescan = false;
+                pt_enumerate(e, &e->pt_cfg);
+        }
+        pt_compare(e);
+        if (e->wr_lost)
+                return e->wr_lost;
+        if (e->wr_coarse) {
+                for (uint64_t w = e->wr_wlo; w < e->wr_whi; w++) {
+                        while (e->wr_pages[w]) {
+                                unsigned bit = (unsigned)__builtin_ctzll(e->wr_pages[w]);
+                                uint64_t first = w * 64 + bit, last = first;
+
+                                /* A run of pages, across words too. */
+                                while (last + 1 < e->base.mem_size / PAGE_SIZE &&
+                                       bit_test(e->wr_pages, last + 1))
+                                        last++;
+                                for (uint64_t p = first; p <= last; p++)
+                                        e->wr_pages[p / 64] &= ~(1ull << (p % 64));
+                                fn(ctx, first * PAGE_SIZE, (last - first + 1) * PAGE_SIZE);
+                        }
+                }
+                e->wr_wlo = UINT64_MAX;
+                e->wr_whi = 0;
+                e->wr_coarse = false;
+        } else {
+                wr_compact(e);
+                for (unsigned i = 0; i < e->nwr; i++)
+                        fn(ctx, e->wr[i].lo, e->wr[i].hi - e->wr[i].lo);
+        }
+        e->nwr = 0;
+        return 0;
+}
+
 static void unicorn_version(char *buf, size_t len)
 {
         unsigned v = uc_version(NULL, NULL);
@@ -1756,6 +2194,10 @@ static void emu_destroy(struct backend *b)
                 munmap(e->base.mem, e->base.mem_size);
         if (e->scratch)
                 munmap(e->scratch, 2 * MMIO_MAX * PAGE_SIZE);
+        for (unsigned i = 0; i < e->npt; i++)
+                free(e->pt[i].copy);
+        free(e->wr_pages);
+        free(e->pt_map);
         free(e);
 }
 
@@ -1850,11 +2292,26 @@ static int emu_create(const struct backend_config *cfg, struct backend **out, ch
                 emu_destroy(&e->base);
                 return r;
         }
+        e->wr_pages = calloc(map_words(e), sizeof(uint64_t));
+        e->pt_map = calloc(map_words(e), sizeof(uint64_t));
+        e->wr_wlo = UINT64_MAX;
+        if (!e->wr_pages || !e->pt_map) {
+                snprintf(why, len, "out of memory");
+                emu_destroy(&e->base);
+                return -ENOMEM;
+        }
         e->expect = e->scratch + MMIO_MAX * PAGE_SIZE;
         e->flush_at = (cfg->mem_size + PAGE_SIZE) & PAGE_MASK;
         err = uc_mem_map_ptr(e->uc, 0, cfg->mem_size, UC_PROT_ALL, e->base.mem);
         if (err == UC_ERR_OK)
                 err = uc_hook_add(e->uc, &h, UC_HOOK_CODE, (void *)on_insn, e, 1, 0);
+        /*
+         * Installed from the start whether or not take_writes is called: the
+         * boundary hook needs it to recognise a re-run instruction, and it
+         * costs little next to the boundary hook (docs/backends.md, "emu").
+         */
+        if (err == UC_ERR_OK)
+                err = uc_hook_add(e->uc, &h, UC_HOOK_MEM_WRITE, (void *)on_write, e, 1, 0);
         if (err == UC_ERR_OK)
                 err = uc_hook_add(e->uc, &h, UC_HOOK_INSN, (void *)on_in, e, 1, 0, UC_X86_INS_IN);
         if (err == UC_ERR_OK)
@@ -1894,7 +2351,8 @@ const struct backend_ops emu_backend_ops = {
         .name = "emu",
         .summary = "software x86 CPU on Unicorn: deterministic, no /dev/kvm needed",
         .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW,
+                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW | TRACE_CAP_IO_EXITS |
+                TRACE_CAP_HLT_EXITS | TRACE_CAP_WRITES,
         .probe = emu_probe,
         .create = emu_create,
         .destroy = emu_destroy,
@@ -1907,4 +2365,5 @@ const struct backend_ops emu_backend_ops = {
         .set_single_step = emu_set_single_step,
         .kick = emu_kick,
         .set_kick_budget = emu_set_kick_budget,
+        .take_writes = emu_take_writes,
 };
