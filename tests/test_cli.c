@@ -26,10 +26,12 @@ static void run(const char *const *argv, struct hv_proc *p)
 
 Test(cli, hvrec_help_lists_every_option_with_defaults)
 {
-        static const char *const opts[] = { "--load",        "--entry",  "--mem",    "--mode",
-                                            "--backend",     "--inject", "--irq",    "--kick",
-                                            "--single-step", "--seed",   "--output", "--max-exits",
-                                            "--timeout",     "--quiet",  "--help" };
+        static const char *const opts[] = { "--load",         "--entry",      "--mem",
+                                            "--mode",         "--backend",    "--inject",
+                                            "--irq",          "--kick",       "--single-step",
+                                            "--seed",         "--output",     "--max-exits",
+                                            "--timeout",      "--quiet",      "--help",
+                                            "--track-writes", "--step-inject" };
         const char *argv[] = { HVREC, "run", "--help", NULL };
         struct hv_proc p;
 
@@ -95,6 +97,11 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 { { "run", "--kick", "0", "x.bin", NULL }, "--kick" },
                 { { "run", "--backend", "qemu", "x.bin", NULL }, "qemu" },
                 { { "run", "--timeout", "-1", "x.bin", NULL }, "--timeout" },
+                { { "run", "--track-writes", "maybe", "x.bin", NULL }, "--track-writes" },
+                { { "run", "--track-writes", "", "x.bin", NULL }, "--track-writes" },
+                { { "run", "--step-inject", "1", "x.bin", NULL }, "--step-inject" },
+                { { "run", "--step-inject", "YES", "x.bin", NULL }, "--step-inject" },
+                { { "run", "--step-inject", NULL }, "--step-inject needs a value" },
                 { { "run", "/nonexistent/guest.bin", NULL }, "cannot open guest" },
                 { { "run", "--load", "0x200000", "x.bin", NULL }, "outside guest memory" },
                 { { "frobnicate", NULL }, "unknown command" },
@@ -108,6 +115,33 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                         argv[a + 1] = cases[i].args[a];
                 run(argv, &p);
                 hv_assert_one_line_error(&p, "hvrec", cases[i].needle);
+                hv_proc_free(&p);
+        }
+}
+
+Test(cli, hvrec_refuses_what_the_backend_cannot_do)
+{
+        static const struct {
+                const char *backend, *opt, *needle;
+        } cases[] = {
+                /* kvm reports no guest writes; kvm-irqchip injects by itself. */
+                { "kvm", "--track-writes", "cannot report guest writes" },
+                { "kvm-irqchip", "--track-writes", "cannot report guest writes" },
+                { "kvm-irqchip", "--step-inject", "does not apply" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *argv[] = {
+                        HVREC, "run", "--backend",         cases[i].backend, cases[i].opt,
+                        "yes", "-o",  hv_tmp("never.zst"), hv_guest("demo"), NULL
+                };
+                struct hv_proc p;
+
+                run(argv, &p);
+                hv_assert_one_line_error(&p, "hvrec", cases[i].needle);
+                cr_assert(strstr(p.err, cases[i].opt), "names %s: %s", cases[i].opt, p.err);
+                cr_assert(strstr(p.err, cases[i].backend), "names the backend: %s", p.err);
+                cr_assert_neq(access(hv_tmp("never.zst"), F_OK), 0, "no trace");
                 hv_proc_free(&p);
         }
 }

@@ -518,8 +518,10 @@ void kvm_kick(struct backend *b)
 const struct backend_ops kvm_backend_ops = {
         .name = "kvm",
         .summary = "Linux KVM, userspace irqchip: hvrec decides when to inject",
+        /* No device in the kernel: every port access and every HLT comes out to hvrec. */
         .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW,
+                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW | TRACE_CAP_IO_EXITS |
+                TRACE_CAP_HLT_EXITS,
         .probe = kvm_probe,
         .create = kvm_create,
         .destroy = kvm_destroy,

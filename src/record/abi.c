@@ -54,16 +54,27 @@ static void abi_irq_request(struct recorder *rec)
 
 /* ---- delivery probe ---------------------------------------------------- */
 
-bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
+/* Vector v's entry of the interrupt table (IVT or IDT): its size, or 0 if unreadable. */
+static unsigned read_gate(const struct recorder *rec, unsigned v, uint8_t e[16])
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
         unsigned mode = trace_state_mode(st);
         unsigned esize = mode == TRACE_MODE_REAL ? 4 : mode == TRACE_MODE_LONG ? 16 : 8;
-        uint8_t e[16];
 
         if ((uint64_t)v * esize + esize - 1 > st->idt.limit)
-                return false;
+                return 0;
         if (x86_read_linear(&rec->mem, st, st->idt.base + (uint64_t)v * esize, e, esize) != esize)
+                return 0;
+        return esize;
+}
+
+bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        unsigned mode = trace_state_mode(st);
+        uint8_t e[16];
+
+        if (!read_gate(rec, v, e))
                 return false;
         if (mode == TRACE_MODE_REAL) {
                 uint16_t off = (uint16_t)(e[0] | e[1] << 8), seg = (uint16_t)(e[2] | e[3] << 8);
@@ -99,6 +110,168 @@ static bool vector_matches(void *ctx, uint8_t v)
         return m->table_vectors[v / 64] & (1ull << (v % 64));
 }
 
+/* ---- the interrupt frame ---------------------------------------------------- */
+
+#define GATE_P         0x80u
+#define GATE_TYPE_MASK 0x1fu /* S (0: system) and type */
+#define GATE_INT16     0x06u
+#define GATE_TRAP16    0x07u
+#define GATE_INT32     0x0eu
+#define GATE_TRAP32    0x0fu
+#define DESC_S         0x10u /* code or data */
+#define DESC_CODE      0x08u
+#define DESC_L         0x20u /* in the flags byte: 64-bit code */
+#define SEL_TI         0x4u  /* the selector names the LDT */
+#define SEL_RPL        0x3u
+#define FLAGS_VM       (1ull << 17)
+
+/*
+ * The size of the frame the gate of `vector` pushes: the IVT's is 16-bit,
+ * long mode's 64-bit, a protected-mode gate's its type's.  0 when the
+ * vector is unknown or its gate says nothing (absent, a task gate).
+ */
+static unsigned gate_frame_bits(const struct recorder *rec, int vector)
+{
+        unsigned mode = trace_state_mode(&rec->ex.st);
+        uint8_t e[16];
+
+        if (mode == TRACE_MODE_REAL)
+                return 16;
+        if (mode == TRACE_MODE_LONG)
+                return 64;
+        if (vector < 0 || !read_gate(rec, (unsigned)vector, e) || !(e[5] & GATE_P))
+                return 0;
+        switch (e[5] & GATE_TYPE_MASK) {
+        case GATE_INT16:
+        case GATE_TRAP16: return 16;
+        case GATE_INT32:
+        case GATE_TRAP32: return 32;
+        default: return 0;
+        }
+}
+
+/*
+ * The linear base of code selector sel from its GDT descriptor, and
+ * whether that is 64-bit code.  False for a selector in the LDT, a null
+ * one, one past the GDT limit, an unreadable or a non-code descriptor.
+ */
+static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base, bool *code64)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        uint64_t off = sel & ~7u;
+        uint8_t e[8];
+
+        if ((sel & SEL_TI) || !off || off + 7 > st->gdt.limit)
+                return false;
+        if (x86_read_linear(&rec->mem, st, st->gdt.base + off, e, 8) != 8)
+                return false;
+        if (!(e[5] & DESC_S) || !(e[5] & DESC_CODE))
+                return false;
+        *base = (uint64_t)e[2] | (uint64_t)e[3] << 8 | (uint64_t)e[4] << 16 | (uint64_t)e[7] << 24;
+        *code64 = e[6] & DESC_L;
+        return true;
+}
+
+/*
+ * n little-endian bytes of the stack at offset off from sp, each at
+ * base + ((sp + off + i) & mask): a 16-bit stack wraps inside its 64 KiB.
+ */
+static bool read_stack(const struct recorder *rec, uint64_t base, uint64_t sp, uint64_t mask,
+                       uint64_t off, unsigned n, uint64_t *out)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        uint64_t v = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t byte;
+
+                if (x86_read_linear(&rec->mem, st, base + ((sp + off + i) & mask), &byte, 1) != 1)
+                        return false;
+                v |= (uint64_t)byte << (8 * i);
+        }
+        *out = v;
+        return true;
+}
+
+/* The interrupted code's CS base into d, from the frame's CS. */
+static void frame_cs_base(const struct recorder *rec, struct trace_disk_deliver *d, bool vm86)
+{
+        unsigned mode = trace_state_mode(&rec->ex.st);
+        bool code64 = false;
+
+        if (mode == TRACE_MODE_REAL || vm86) {
+                d->cs_base = (uint64_t)d->cs << 4;
+        } else if (code_base(rec, d->cs, &d->cs_base, &code64)) {
+                /* 64-bit code ignores the base; compatibility-mode code uses it. */
+                if (mode == TRACE_MODE_LONG && code64)
+                        d->cs_base = 0;
+        } else {
+                d->cs_base = 0;
+                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+        }
+}
+
+/* A 64-bit frame: RIP, CS, RFLAGS, RSP, SS, always all five. */
+static void read_frame64(const struct recorder *rec, struct trace_disk_deliver *d)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        uint64_t sp = st->gpr[TRACE_F_RSP], cs, ss;
+
+        if (!read_stack(rec, 0, sp, ~0ull, 0, 8, &d->ip) ||
+            !read_stack(rec, 0, sp, ~0ull, 8, 2, &cs) ||
+            !read_stack(rec, 0, sp, ~0ull, 16, 8, &d->flags) ||
+            !read_stack(rec, 0, sp, ~0ull, 24, 8, &d->sp) ||
+            !read_stack(rec, 0, sp, ~0ull, 32, 2, &ss)) {
+                d->ip = d->flags = d->sp = 0;
+                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+                return;
+        }
+        d->cs = (uint16_t)cs;
+        d->ss = (uint16_t)ss;
+        frame_cs_base(rec, d, false);
+}
+
+/*
+ * A 16- or 32-bit frame at SS:SP: IP, CS, FLAGS, then SP and SS when the
+ * interrupt changed privilege (and ES, DS, FS, GS from virtual-8086 mode).
+ * The stack wraps at 64 KiB in real mode and under a 16-bit SS (B = 0).
+ */
+static void read_frame(const struct recorder *rec, struct trace_disk_deliver *d)
+{
+        const struct trace_vcpu_state *st = &rec->ex.st;
+        const struct trace_disk_seg *ss = &st->seg[TRACE_SS];
+        bool real = trace_state_mode(st) == TRACE_MODE_REAL;
+        uint64_t mask = real || !(ss->attr & TRACE_SEG_DB) ? 0xffffull : 0xffffffffull;
+        uint64_t sp = st->gpr[TRACE_F_RSP], cs, old_ss;
+        unsigned w = d->frame_bits / 8;
+        bool vm86;
+
+        if (!read_stack(rec, ss->base, sp, mask, 0, w, &d->ip) ||
+            !read_stack(rec, ss->base, sp, mask, w, 2, &cs) ||
+            !read_stack(rec, ss->base, sp, mask, 2 * w, w, &d->flags)) {
+                d->ip = d->flags = 0;
+                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+                return;
+        }
+        d->cs = (uint16_t)cs;
+        vm86 = !real && w == 4 && (d->flags & FLAGS_VM);
+        if (!real && (vm86 || (d->cs & SEL_RPL) != (st->seg[TRACE_CS].selector & SEL_RPL))) {
+                /* The CPU switched stacks: the old one is in the frame. */
+                if (read_stack(rec, ss->base, sp, mask, 3 * w, w, &d->sp) &&
+                    read_stack(rec, ss->base, sp, mask, 4 * w, 2, &old_ss)) {
+                        d->ss = (uint16_t)old_ss;
+                } else {
+                        d->sp = 0;
+                        d->ss = 0;
+                }
+        } else {
+                /* The pushes moved only the bits the stack size uses. */
+                d->sp = (sp & ~mask) | ((sp + 3 * w) & mask);
+                d->ss = ss->selector;
+        }
+        frame_cs_base(rec, d, vm86);
+}
+
 static void abi_probe(struct recorder *rec)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
@@ -106,8 +279,8 @@ static void abi_probe(struct recorder *rec)
         struct trace_disk_deliver d = { .seq = rec->ex.seq };
         struct disasm_io_site done, pending;
         struct probe_match m = { 0 };
-        uint64_t pc = trace_state_pc(st), sp = x86_linear(st, TRACE_SS, st->gpr[TRACE_F_RSP]);
-        uint8_t code[30], frame[40];
+        uint64_t pc = trace_state_pc(st);
+        uint8_t code[30];
         size_t before = pc >= 15 ? 15 : (size_t)pc, n;
         int nmatch = 0, vector = -1, err;
 
@@ -149,42 +322,14 @@ static void abi_probe(struct recorder *rec)
         }
         d.vector = vector >= 0 ? (uint8_t)vector : 0;
 
-        switch (mode == TRACE_MODE_LONG ? 64 : bits) {
-        case 64:
-                d.frame_bits = 64;
-                if (x86_read_linear(&rec->mem, st, sp, frame, 40) != 40)
-                        break;
-                memcpy(&d.ip, frame, 8);
-                memcpy(&d.cs, frame + 8, 2);
-                memcpy(&d.flags, frame + 16, 8);
-                memcpy(&d.sp, frame + 24, 8);
-                memcpy(&d.ss, frame + 32, 2);
-                d.cs_base = 0;
-                break;
-        case 32:
-                d.frame_bits = 32;
-                if (x86_read_linear(&rec->mem, st, sp, frame, 12) != 12)
-                        break;
-                memcpy(&d.ip, frame, 4);
-                memcpy(&d.cs, frame + 4, 2);
-                memcpy(&d.flags, frame + 8, 4);
-                d.sp = st->gpr[TRACE_F_RSP] + 12;
-                d.ss = st->seg[TRACE_SS].selector;
-                /* Same-privilege interrupts in our guests keep flat CS bases. */
-                d.cs_base = d.cs == st->seg[TRACE_CS].selector ? st->seg[TRACE_CS].base : 0;
-                break;
-        default:
-                d.frame_bits = 16;
-                if (x86_read_linear(&rec->mem, st, sp, frame, 6) != 6)
-                        break;
-                memcpy(&d.ip, frame, 2);
-                memcpy(&d.cs, frame + 2, 2);
-                memcpy(&d.flags, frame + 4, 2);
-                d.sp = (st->gpr[TRACE_F_RSP] + 6) & 0xffff;
-                d.ss = st->seg[TRACE_SS].selector;
-                d.cs_base = mode == TRACE_MODE_REAL ? (uint64_t)d.cs << 4 : st->seg[TRACE_CS].base;
-                break;
-        }
+        /* Only a gate that points at this handler says how the frame was pushed. */
+        d.frame_bits = (uint8_t)gate_frame_bits(rec, nmatch ? vector : -1);
+        if (!d.frame_bits)
+                d.frame_bits = (uint8_t)(mode == TRACE_MODE_LONG ? 64 : bits);
+        if (d.frame_bits == 64)
+                read_frame64(rec, &d);
+        else
+                read_frame(rec, &d);
         rec->deliveries++;
         err = trace_write_deliver(rec->w, &d);
         if (err)

@@ -154,6 +154,78 @@ static void raise_lines(struct recorder *rec)
         }
 }
 
+/*
+ * Whether an exit of this reason shows the instruction that ran just before
+ * it (the I/O, MMIO or HLT instruction itself; a single step): a delivery
+ * right after it follows a recorded instruction.  A kick or a window exit
+ * stops the vCPU anywhere and shows nothing of what ran.
+ */
+static bool exit_shows_last_insn(unsigned reason)
+{
+        return reason == TRACE_EXIT_IO || reason == TRACE_EXIT_MMIO || reason == TRACE_EXIT_HLT ||
+               reason == TRACE_EXIT_DEBUG;
+}
+
+static int set_stepping(struct recorder *rec, bool on)
+{
+        int err = rec->b->ops->set_single_step(rec->b, on);
+
+        if (err) {
+                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                           "%s single-stepping around an injection: %s",
+                           on ? "starting" : "stopping", strerror(-err));
+                return err;
+        }
+        rec->irq.stepping = on;
+        rec->irq.hold = false;
+        rec->irq.steps = 0;
+        return 0;
+}
+
+/* End a round of steps that did not lead to an injection. */
+static void stop_round(struct recorder *rec)
+{
+        if (rec->irq.stepping && !rec->irq.hold)
+                set_stepping(rec, false);
+}
+
+/*
+ * --step-inject: what single-stepping does at this exit; true when it goes
+ * on and nothing else is to be decided here.
+ *
+ * A round of steps ends after two recorded steps, so that the instruction
+ * before the delivery and the one before that are both recorded exits, or
+ * earlier at an exit that shows what ran itself (a halted vCPU must not run
+ * on without its interrupt).  When the injection follows a step, stepping
+ * holds until the backend no longer queues the interrupt: the run that
+ * delivers it then starts at a recorded boundary and, stepped, cannot run
+ * an instruction before the delivery (the step's #DB trap would come
+ * first), so the delivery lands exactly there.
+ */
+static bool step_round(struct recorder *rec)
+{
+        uint64_t intr = rec->ex.st.intr;
+        unsigned reason = rec->ex.reason;
+
+        if (!rec->irq.stepping)
+                return false;
+        if (rec->irq.hold) {
+                if ((intr & TRACE_INTR_VALID_PENDING) && (intr & TRACE_INTR_PENDING))
+                        return true;
+                set_stepping(rec, false);
+                return false;
+        }
+        if (reason == TRACE_EXIT_DEBUG)
+                rec->irq.steps++;
+        if (rec->irq.pending.count && rec->irq.steps < 2 &&
+            (reason == TRACE_EXIT_DEBUG || !exit_shows_last_insn(reason)))
+                return true;
+        /* After the last step, stepping stays on if the decision below injects. */
+        if (reason != TRACE_EXIT_DEBUG)
+                set_stepping(rec, false);
+        return false;
+}
+
 void irq_schedule(struct recorder *rec)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
@@ -164,7 +236,10 @@ void irq_schedule(struct recorder *rec)
                 raise_lines(rec);
                 return;
         }
+        if (step_round(rec) || rec->done)
+                return;
         if (!rec->irq.pending.count) {
+                stop_round(rec);
                 set_window(rec, false);
                 return;
         }
@@ -175,7 +250,14 @@ void irq_schedule(struct recorder *rec)
          */
         if ((st->intr & TRACE_INTR_PENDING) ||
             !policy_allows(rec->opts->policy, st->intr, st->rflags)) {
+                stop_round(rec);
                 set_window(rec, true);
+                return;
+        }
+        if (rec->step_inject && !rec->irq.stepping && !exit_shows_last_insn(rec->ex.reason)) {
+                /* The steps bring the next decision; a window exit would only cut them short. */
+                set_window(rec, false);
+                set_stepping(rec, true);
                 return;
         }
         vector = rec->irq.pending.v[rec->irq.pending.head];
@@ -183,6 +265,7 @@ void irq_schedule(struct recorder *rec)
         err = rec->b->ops->inject(rec->b, vector);
         if (err == -EBUSY) {
                 /* One is still queued in the backend: try again at the next exit. */
+                stop_round(rec);
                 set_window(rec, true);
                 return;
         }
@@ -193,7 +276,8 @@ void irq_schedule(struct recorder *rec)
         }
         fifo_pop(&rec->irq.pending);
         record_inject(rec, vector, source, TRACE_INJ_QUEUE);
-        set_window(rec, rec->irq.pending.count > 0);
+        rec->irq.hold = rec->irq.stepping;
+        set_window(rec, rec->irq.pending.count > 0 && !rec->irq.hold);
 }
 
 bool irq_can_wake(const struct recorder *rec)

@@ -23,6 +23,9 @@ struct irq_sched {
         struct irq_fifo pending;     /* raised, waiting for injection */
         struct irq_fifo outstanding; /* injected, no delivery seen yet */
         bool window_on;              /* a window request is active */
+        bool stepping;               /* stepping around an injection (--step-inject) */
+        bool hold;                   /* ... until the backend no longer queues it */
+        unsigned steps;              /* DEBUG exits recorded since stepping began */
         bool rip_fired[64];          /* --irq rip:ADDR fire once */
 };
 

@@ -189,6 +189,62 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
         return trace_write_exit(rec->w, ex);
 }
 
+/* ---- guest writes ------------------------------------------------------- */
+
+struct write_ctx {
+        struct recorder *rec;
+        int err; /* the first trace write error */
+};
+
+static void write_range(void *ctx, uint64_t gpa, uint64_t len)
+{
+        struct write_ctx *c = ctx;
+        struct recorder *rec = c->rec;
+        uint64_t size = rec->b->mem_size;
+
+        /* A range may be a whole page reaching past RAM: only RAM is in the trace. */
+        if (c->err || gpa >= size || !len)
+                return;
+        if (len > size - gpa)
+                len = size - gpa;
+        c->err = trace_write_write(rec->w, rec->ex.seq, gpa, rec->b->mem + gpa, (size_t)len);
+}
+
+/*
+ * The RAM written during the run that ended with the exit just recorded,
+ * before any other record of that exit: a reader applies the new bytes
+ * before it looks at what the exit did.  False when the run has to end.
+ */
+static bool record_writes(struct recorder *rec)
+{
+        struct write_ctx c = { .rec = rec };
+        int err = rec->b->ops->take_writes(rec->b, write_range, &c);
+
+        if (err) {
+                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                           "write tracking lost at exit %" PRIu64 ": %s", rec->ex.seq,
+                           strerror(-err));
+                return false;
+        }
+        if (c.err) {
+                rec_write_failed(rec, c.err);
+                return false;
+        }
+        return true;
+}
+
+static void drop_range(void *ctx, uint64_t gpa, uint64_t len)
+{
+        (void)ctx;
+        (void)gpa;
+        (void)len;
+}
+
+int rec_drop_writes(struct recorder *rec)
+{
+        return rec->b->ops->take_writes(rec->b, drop_range, NULL);
+}
+
 /* ---- after the exit ------------------------------------------------------ */
 
 static void take_async_events(struct recorder *rec)
@@ -266,6 +322,8 @@ void rec_loop(struct recorder *rec)
                         rec_write_failed(rec, err);
                         break;
                 }
+                if (rec->track_writes && !record_writes(rec))
+                        break;
                 dispatch(rec);
                 take_async_events(rec);
                 irq_triggers(rec);

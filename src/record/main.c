@@ -114,7 +114,9 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         h.h.start_realtime_ns = clock_ns(CLOCK_REALTIME);
         h.h.guest_mode = rec->opts->mode;
         h.h.flags = (rec->opts->single_step ? TRACE_HDR_SINGLE_STEP : 0) |
-                    (rec->opts->kick_usec ? TRACE_HDR_KICKS : 0);
+                    (rec->opts->kick_usec ? TRACE_HDR_KICKS : 0) |
+                    (rec->track_writes ? TRACE_HDR_WRITES : 0) |
+                    (rec->step_inject ? TRACE_HDR_STEP_INJECT : 0);
         h.h.backend_caps = rec->b->ops->caps;
         h.h.inject_policy = (uint16_t)rec->opts->policy;
         h.str[TRACE_STR_TOOL_VERSION] = "hvrec " HVTRACE_VERSION;
@@ -178,6 +180,42 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
                 rec->seq ? (double)trace_bytes / (double)rec->seq : 0.0);
 }
 
+/*
+ * --track-writes and --step-inject against what the backend can do: an
+ * explicit yes it cannot honour is an error, the default follows the
+ * backend.  Returns 0, or -EINVAL after printing why.
+ */
+static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts *o,
+                            struct recorder *rec)
+{
+        bool can_writes = (ops->caps & TRACE_CAP_WRITES) && ops->take_writes;
+        bool can_step = (ops->caps & TRACE_CAP_SINGLE_STEP) && ops->set_single_step;
+
+        if (o->track_writes > 0 && !can_writes) {
+                fprintf(stderr,
+                        "hvrec: --track-writes yes: backend %s cannot report guest writes\n",
+                        ops->name);
+                return -EINVAL;
+        }
+        if (o->step_inject > 0 && (ops->caps & TRACE_CAP_IRQCHIP)) {
+                fprintf(stderr,
+                        "hvrec: --step-inject does not apply to backend %s: its in-kernel "
+                        "irqchip injects\n",
+                        ops->name);
+                return -EINVAL;
+        }
+        if (o->step_inject > 0 && !can_step) {
+                fprintf(stderr, "hvrec: --step-inject yes: backend %s cannot single-step\n",
+                        ops->name);
+                return -EINVAL;
+        }
+        rec->track_writes = o->track_writes < 0 ? can_writes : o->track_writes > 0;
+        /* Under --single-step every instruction is already a recorded exit. */
+        rec->step_inject = o->step_inject != 0 && can_step && !(ops->caps & TRACE_CAP_IRQCHIP) &&
+                           !o->single_step;
+        return 0;
+}
+
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
         struct trace_writer_opts wopts = { .background_flush = 1 };
@@ -218,6 +256,11 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         }
 
         ops = backend_find(o.backend);
+        /* What the backend cannot do is known without probing it. */
+        if (resolve_tracking(ops, &o, &rec)) {
+                status = STATUS_ERROR;
+                goto out_guest;
+        }
         if (ops->probe(why, sizeof(why))) {
                 fprintf(stderr, "hvrec: backend %s is not usable here: %s%s\n", ops->name, why,
                         other_backend_hint(ops));
@@ -259,6 +302,12 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         }
         if (o.single_step && (err = ops->set_single_step(rec.b, true))) {
                 fprintf(stderr, "hvrec: cannot single-step: %s\n", strerror(-err));
+                status = STATUS_ERROR;
+                goto out_backend;
+        }
+        /* What loading wrote is in the MEMORY records: WRITE records start from the first run. */
+        if (rec.track_writes && (err = rec_drop_writes(&rec))) {
+                fprintf(stderr, "hvrec: cannot track guest writes: %s\n", strerror(-err));
                 status = STATUS_ERROR;
                 goto out_backend;
         }

@@ -46,12 +46,22 @@ void rec_opts_usage(void)
                "  --kick USEC[:VEC]    interrupt the run every USEC microseconds (jittered by\n"
                "                       the seed, 50%%..150%%); with VEC, raise it at each kick\n"
                "  --single-step        exit after every instruction\n"
+               "  --step-inject yes|no before injecting at an exit that does not show which\n"
+               "                       instruction ran last (a kick, an interrupt window),\n"
+               "                       single-step two instructions (fewer if an I/O, MMIO or\n"
+               "                       HLT exit shows the last one), then decide again\n"
+               "                       (default yes where the backend can single-step and\n"
+               "                       hvrec injects itself; moot with --single-step)\n"
                "  --seed N             seed for every random choice (default: from the clock;\n"
                "                       recorded in the trace header)\n"
                "\n"
                "Recording:\n"
                "  -o, --output FILE    trace file (default trace.zst); an existing FILE is\n"
                "                       kept as FILE.old, never overwritten silently\n"
+               "  --track-writes yes|no\n"
+               "                       record every write to guest RAM (WRITE records), so\n"
+               "                       a reader sees code as it ran (default yes where the\n"
+               "                       backend can report writes)\n"
                "  --max-exits N        stop after N exits (default: no limit)\n"
                "  --timeout SECONDS    stop after SECONDS of wall time, even if the guest\n"
                "                       never exits (default: no limit)\n"
@@ -175,6 +185,16 @@ static int parse_irq(const char *s, struct irq_trigger *t)
         return -EINVAL;
 }
 
+/* "yes" or "no": 1 or 0, -1 for anything else. */
+static int parse_yes_no(const char *s)
+{
+        if (!strcmp(s, "yes"))
+                return 1;
+        if (!strcmp(s, "no"))
+                return 0;
+        return -1;
+}
+
 static int parse_kick(const char *s, struct rec_opts *o)
 {
         const char *colon = strchr(s, ':');
@@ -211,6 +231,8 @@ enum {
         OPT_KICK,
         OPT_SINGLE_STEP,
         OPT_SEED,
+        OPT_TRACK_WRITES,
+        OPT_STEP_INJECT,
 };
 
 static const struct option long_opts[] = {
@@ -227,6 +249,8 @@ static const struct option long_opts[] = {
         { "kick", required_argument, NULL, OPT_KICK },
         { "single-step", no_argument, NULL, OPT_SINGLE_STEP },
         { "seed", required_argument, NULL, OPT_SEED },
+        { "track-writes", required_argument, NULL, OPT_TRACK_WRITES },
+        { "step-inject", required_argument, NULL, OPT_STEP_INJECT },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
@@ -250,6 +274,8 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
         o->mem_size = DEFAULT_MEM;
         o->policy = TRACE_POLICY_WINDOW;
         o->kick_vector = -1;
+        o->track_writes = -1;
+        o->step_inject = -1;
 
         optind = 1;
         opterr = 0;
@@ -326,6 +352,16 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                         if (parse_u64(optarg, &o->seed))
                                 BAD("--seed: '%s' is not a number", optarg);
                         o->seed_set = true;
+                        break;
+                case OPT_TRACK_WRITES:
+                        o->track_writes = parse_yes_no(optarg);
+                        if (o->track_writes < 0)
+                                BAD("--track-writes: '%s' is not yes or no", optarg);
+                        break;
+                case OPT_STEP_INJECT:
+                        o->step_inject = parse_yes_no(optarg);
+                        if (o->step_inject < 0)
+                                BAD("--step-inject: '%s' is not yes or no", optarg);
                         break;
                 case 'q': o->quiet = true; break;
                 case 'h': rec_opts_usage(); return OPTS_EXIT_OK;

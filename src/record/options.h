@@ -43,6 +43,8 @@ struct rec_opts {
         size_t nirqs;
         uint64_t kick_usec; /* --kick USEC, 0 = none */
         int kick_vector;    /* --kick USEC:VECTOR, -1 = none */
+        int track_writes;   /* --track-writes: 1 yes, 0 no, -1 = where the backend can */
+        int step_inject;    /* --step-inject: 1 yes, 0 no, -1 = where the backend can */
         int argc;           /* the whole command line, for the header */
         char **argv;
 };

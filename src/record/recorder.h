@@ -34,6 +34,8 @@ struct recorder {
         struct disasm *dis;
         struct x86_mem mem;
         struct irq_sched irq;
+        bool track_writes; /* TRACE_HDR_WRITES: WRITE records after every exit */
+        bool step_inject;  /* TRACE_HDR_STEP_INJECT: step before injecting (irq.c) */
 
         uint64_t t0;            /* CLOCK_MONOTONIC at the header */
         uint64_t seq;           /* number of the next exit */
@@ -60,6 +62,12 @@ void rec_write_failed(struct recorder *rec, int err);
 
 /* Monotonic nanoseconds. */
 uint64_t rec_now_ns(void);
+
+/*
+ * Forget the writes the backend has seen so far (they are in the MEMORY
+ * records written after this).  Returns 0 or -errno.
+ */
+int rec_drop_writes(struct recorder *rec);
 
 /* The run loop: runs until the guest or a limit ends it. */
 void rec_loop(struct recorder *rec);
