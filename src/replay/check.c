@@ -2,14 +2,16 @@
 /*
  * hvreplay check: find every interrupt delivered inside an STI or MOV SS
  * shadow, deciding from the decoded instruction stream and never from the
- * backend's own report.  docs/checker.md explains the rules.
+ * backend's own report.  docs/checker.md states the rules and the evidence.
  *
- * Two passes over each trace.  The first gathers the code (initial image,
- * instruction bytes at exits) and the seeds of the recursive descent (every
- * RIP seen); the second walks the events, pairs injections with deliveries
- * and judges each delivery by the instruction that retired just before it.
+ * The trace is walked once, in order, with the guest code as it stood at
+ * each point (code.c).  At every exit the checker settles what retired just
+ * before the exit's boundary: the exit itself may say (an I/O instruction
+ * completed, a HLT, a single step from the previous exit); otherwise the
+ * paths from the previous exit's boundary (flow.c) say what they can.  A
+ * delivery is judged the same way at the point the probe's frame names,
+ * and is firm only when every possibility the trace leaves agrees.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,10 +20,9 @@
 
 #include "check.h"
 #include "code.h"
-#include "json.h"
-#include "replay.h"
+#include "flow.h"
 
-/* ---- findings --------------------------------------------------------------- */
+/* ---- names ----------------------------------------------------------------------------- */
 
 static const char *const rule_names[] = {
         [RULE_NONE] = "none",
@@ -31,7 +32,6 @@ static const char *const rule_names[] = {
         [RULE_REPORT_MISMATCH] = "report-mismatch",
         [RULE_LOST] = "lost-interrupt",
         [RULE_SPURIOUS] = "spurious-interrupt",
-        [RULE_SECOND_SS] = "second-ss-load",
         [RULE_UNDETERMINED] = "undetermined",
 };
 _Static_assert(sizeof(rule_names) / sizeof(rule_names[0]) == RULE_COUNT, "name every rule");
@@ -45,9 +45,12 @@ static const char *const und_names[] = {
         [UND_NONE] = "none",
         [UND_PREDECESSORS] = "several-predecessors",
         [UND_NO_CODE] = "code-missing",
+        [UND_CODE_WRITTEN] = "code-written",
+        [UND_CONTROL] = "control-flow-unknown",
         [UND_IF_UNKNOWN] = "if-unknown",
-        [UND_SS_UNKNOWN] = "ss-load-unknown",
-        [UND_STEP_UNKNOWN] = "step-unknown",
+        [UND_SEQUENCE] = "sequence-unknown",
+        [UND_UNREACHABLE] = "unreachable",
+        [UND_SOFT_OR_EXT] = "software-or-external",
 };
 _Static_assert(sizeof(und_names) / sizeof(und_names[0]) == UND_COUNT, "name every reason");
 
@@ -59,10 +62,13 @@ const char *check_und_name(unsigned kind)
 static const char *const note_names[] = {
         [NOTE_CONSERVATIVE] = "conservative-shadow-report",
         [NOTE_STI_IF_SET] = "sti-with-if-set",
-        [NOTE_SECOND_SS] = "second-ss-load",
+        [NOTE_SEQUENCE] = "second-in-sequence",
         [NOTE_LANDED_ELSEWHERE] = "landed-elsewhere",
         [NOTE_ENDED_PENDING] = "ended-with-injection-pending",
         [NOTE_BACKEND_RAISED] = "raised-by-backend-device",
+        [NOTE_SOFTWARE_INT] = "software-interrupt",
+        [NOTE_WRITES_UNTRACKED] = "writes-not-recorded",
+        [NOTE_CODE_CHANGED] = "code-changed-unrecorded",
 };
 _Static_assert(sizeof(note_names) / sizeof(note_names[0]) == NOTE_COUNT, "name every note");
 
@@ -71,36 +77,34 @@ const char *check_note_name(unsigned kind)
         return kind < NOTE_COUNT ? note_names[kind] : "?";
 }
 
-/* ---- per-exit summary --------------------------------------------------------- */
+/* ---- per-exit summary -------------------------------------------------------------------- */
 
 enum io_state { IO_NA, IO_PENDING, IO_DONE, IO_AMBIGUOUS, IO_UNKNOWN };
 
-/* An instruction known to have run, with what we know about the moment before it. */
-struct known_insn {
-        bool valid;
-        uint64_t addr;
-        uint32_t ctx;
-        int if_before;  /* 1, 0, or -1 unknown */
-        int after_ssld; /* it ran in a MOV SS shadow: 1, 0, -1 unknown */
-};
-
 struct exit_sum {
         bool valid;
+        bool step;         /* a single-step debug exit: one instruction since the last exit */
+        bool hlt_done;     /* RIP past a HLT that exited */
+        bool inject_after; /* the recorder injected before the next run */
         uint64_t seq, pc, rip, rflags, intr;
-        uint64_t gpr[16];
         uint32_t ctx;
         unsigned bits;
         uint16_t reason, cs;
         enum io_state io;
-        int io_out;                /* 1 for OUT, 0 for IN */
-        uint64_t io_addr;          /* the I/O instruction */
-        bool hlt_done;             /* RIP past a HLT that exited */
-        struct known_insn retired; /* single-step: ran just before this boundary */
+        int io_out; /* 1 for OUT */
+        uint16_t io_port;
+        uint8_t io_size;
+        uint64_t io_addr; /* the I/O instruction (completed: ends at pc) */
+        uint8_t insn_len;
+        uint8_t insn[15]; /* the bytes at CS:RIP when the exit was taken */
+        uint64_t idt_base, gdt_base;
+        uint16_t idt_limit, gdt_limit;
+        struct bset b; /* what retired just before this boundary (once settled) */
 };
 
 struct pending_inj {
         struct trace_disk_inject in;
-        struct exit_sum at; /* the exit it followed */
+        struct exit_sum at; /* the exit it followed (at.valid false: not known) */
         bool entered;       /* single-step: the next step was in the handler */
         uint64_t entered_seq;
 };
@@ -109,35 +113,42 @@ struct pending_inj {
 
 struct checker {
         const char *path;
+        struct check_opts opts;
         struct disasm *dis;
         struct code code;
         struct trace_header hdr;
-        bool single_step;
+        bool single_step;  /* every instruction boundary is an exit */
+        bool step_inject;  /* hvrec steps before injecting */
+        bool tracked;      /* every guest write is in a WRITE record */
         bool backend_irqs; /* an in-backend irqchip and devices raise interrupts too */
+        bool io_stops, hlt_stops;
         unsigned policy;
+        uint32_t ctx0; /* the mode the guest started in */
 
         /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
         uint64_t io_done[2], io_pending[2];
 
-        struct exit_sum prev2, prev, cur; /* the last three exits, newest last */
-        bool inject_after_prev;           /* an injection followed the previous exit */
+        struct exit_sum prev2, prev, cur; /* cur: the newest exit; prev, prev2 before it */
+        bool unsettled;                   /* cur's records are still arriving */
+        bool skipping;                    /* without_steps: step exits skipped since cur */
 
         struct pending_inj pend[MAX_PENDING];
         size_t npend;
 
-        struct {
-                bool valid;
-                struct trace_disk_deliver d;
-                struct exit_sum probe; /* the probe exit: the interrupted context */
-        } last_delivery;
+        /* The last flow followed, and where it started (a one-entry cache). */
+        struct flow flow;
+        bool flow_valid;
+        struct flow_start flow_key;
+        uint8_t flow_bytes[15];
+        uint64_t flow_gen, flow_interval;
+        uint64_t interval; /* counts intervals, for flows that read unsure bytes */
 
         struct check_result *res;
 };
 
-/* ---- result bookkeeping ----------------------------------------------------- */
+/* ---- result bookkeeping ------------------------------------------------------------------- */
 
-static struct check_finding *add_finding(struct checker *k, struct check_finding **arr, size_t *n,
-                                         size_t *cap)
+static struct check_finding *add_finding(struct check_finding **arr, size_t *n, size_t *cap)
 {
         if (*n == *cap) {
                 size_t c = *cap ? *cap * 2 : 64;
@@ -149,7 +160,6 @@ static struct check_finding *add_finding(struct checker *k, struct check_finding
                 *cap = c;
         }
         memset(&(*arr)[*n], 0, sizeof(**arr));
-        (void)k;
         return &(*arr)[(*n)++];
 }
 
@@ -158,7 +168,7 @@ static struct check_finding *violation(struct checker *k, unsigned rule)
         struct check_result *r = k->res;
 
         r->by_rule[rule]++;
-        return add_finding(k, &r->violations, &r->nviolations, &r->violations_cap);
+        return add_finding(&r->violations, &r->nviolations, &r->violations_cap);
 }
 
 static struct check_finding *undetermined(struct checker *k)
@@ -166,8 +176,11 @@ static struct check_finding *undetermined(struct checker *k)
         struct check_result *r = k->res;
 
         r->by_rule[RULE_UNDETERMINED]++;
-        return add_finding(k, &r->undetermined, &r->nundetermined, &r->undetermined_cap);
+        return add_finding(&r->undetermined, &r->nundetermined, &r->undetermined_cap);
 }
+
+static void note(struct checker *k, unsigned kind, uint64_t seq, uint64_t pc, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 static void note(struct checker *k, unsigned kind, uint64_t seq, uint64_t pc, const char *fmt, ...)
 {
@@ -185,18 +198,43 @@ static void note(struct checker *k, unsigned kind, uint64_t seq, uint64_t pc, co
         }
 }
 
-/* ---- decoding helpers -------------------------------------------------------- */
+static void keep_verdict(struct checker *k, uint64_t event, uint64_t pc, unsigned vector,
+                         unsigned rule, int note_kind, unsigned und)
+{
+        struct check_result *r = k->res;
+
+        if (!k->opts.keep_verdicts)
+                return;
+        if (r->nverdicts == r->verdicts_cap) {
+                size_t c = r->verdicts_cap ? r->verdicts_cap * 2 : 64;
+                struct check_verdict *p = realloc(r->verdicts, c * sizeof(*p));
+
+                if (!p)
+                        return;
+                r->verdicts = p;
+                r->verdicts_cap = c;
+        }
+        r->verdicts[r->nverdicts++] = (struct check_verdict){ .event = event,
+                                                              .pc = pc,
+                                                              .vector = (uint8_t)vector,
+                                                              .rule = (uint8_t)rule,
+                                                              .note = (int8_t)note_kind,
+                                                              .und = (uint8_t)und };
+}
+
+/* ---- text of instructions ------------------------------------------------------------------ */
 
 static void insn_text(struct checker *k, uint64_t addr, uint32_t ctx, struct check_insn *out)
 {
         struct disasm_insn insn;
+        const struct code_ctx *x = ctx < k->code.nctxs ? &k->code.ctxs[ctx] : NULL;
 
         memset(out, 0, sizeof(*out));
         out->pc = addr;
-        out->real = ctx < k->code.nctxs && !(k->code.ctxs[ctx].cr0 & X86_CR0_PE);
-        out->cs_base = ctx < k->code.nctxs ? k->code.ctxs[ctx].cs_base : 0;
-        out->bits = ctx < k->code.nctxs ? k->code.ctxs[ctx].bits : 16;
-        if (ctx >= k->code.nctxs || code_decode(&k->code, &k->code.ctxs[ctx], addr, &insn)) {
+        out->real = x && !(x->cr0 & X86_CR0_PE);
+        out->cs_base = x ? x->cs_base : 0;
+        out->bits = x ? x->bits : 16;
+        if (!x || code_decode(&k->code, x, addr, &insn)) {
                 snprintf(out->text, sizeof(out->text), "(no code)");
                 return;
         }
@@ -206,156 +244,37 @@ static void insn_text(struct checker *k, uint64_t addr, uint32_t ctx, struct che
         out->valid = true;
 }
 
-static uint32_t node_flags(struct checker *k, uint64_t addr, uint32_t ctx)
+static const char *kind_text(unsigned kind)
 {
-        struct disasm_insn insn;
+        static const char *const names[] = {
+                [FK_PLAIN] = "no shadow",
+                [FK_STI_IF1] = "STI with IF=1, no shadow",
+                [FK_STI] = "sti-shadow",
+                [FK_SSLOAD] = "mov-ss-shadow",
+                [FK_SECOND] = "second in a sequence",
+                [FK_DELAYED] = "delaying, maybe second",
+                [FK_UNKNOWN] = "unknown",
+        };
+        _Static_assert(sizeof(names) / sizeof(names[0]) == FK_COUNT, "name every kind");
 
-        if (code_decode(&k->code, &k->code.ctxs[ctx], addr, &insn))
-                return 0;
-        return insn.flags;
+        return names[kind];
 }
 
-/* POP SS does not exist in 64-bit code; a decoder that accepts it there is ignored. */
-static bool shadows_ss(uint32_t flags, unsigned bits)
-{
-        if (flags & DISASM_MOV_SS)
-                return true;
-        return (flags & DISASM_POP_SS) && bits != 64;
-}
-
-/* ---- static facts from the recursive descent ------------------------------------ */
-
-/* IF before the instruction at node: walk back to the nearest CLI/STI on every path. */
-static int static_if_before(struct checker *k, struct code_node *start)
-{
-        uint32_t stack[256], seen[256];
-        size_t sp = 0, nseen = 0;
-        int result = -2; /* nothing found yet */
-
-        for (uint32_t e = start->pred; e != CODE_NONE; e = k->code.edges[e].next)
-                if (sp < 256)
-                        stack[sp++] = k->code.edges[e].from;
-        if (!sp || start->retsite)
-                return -1;
-        while (sp) {
-                uint32_t idx = stack[--sp];
-                struct code_node *n = &k->code.nodes[idx];
-                int here;
-                bool dup = false;
-
-                for (size_t i = 0; i < nseen; i++)
-                        dup |= seen[i] == idx;
-                if (dup)
-                        continue;
-                if (nseen == 256)
-                        return -1; /* too far: give up rather than guess */
-                seen[nseen++] = idx;
-                if (n->flags & DISASM_CLI)
-                        here = 0;
-                else if (n->flags & DISASM_STI)
-                        here = 1;
-                else if (n->flags & (DISASM_POPF | DISASM_IRET | DISASM_INT) || n->retsite ||
-                         n->pred == CODE_NONE)
-                        return -1; /* flags restored from memory, or the path is not known */
-                else {
-                        for (uint32_t e = n->pred; e != CODE_NONE; e = k->code.edges[e].next)
-                                if (sp < 256)
-                                        stack[sp++] = k->code.edges[e].from;
-                        continue;
-                }
-                if (result == -2)
-                        result = here;
-                else if (result != here)
-                        return -1;
-        }
-        return result < 0 ? -1 : result;
-}
-
-/* Whether the instruction at node itself ran in a MOV SS shadow: 1, 0 or -1. */
-static int static_after_ssld(struct checker *k, struct code_node *n)
-{
-        int result = -2;
-
-        if (n->pred == CODE_NONE)
-                return -1;
-        if (n->retsite)
-                result = 0; /* a RET is not an SS load */
-        for (uint32_t e = n->pred; e != CODE_NONE; e = k->code.edges[e].next) {
-                struct code_node *p = &k->code.nodes[k->code.edges[e].from];
-                int here = shadows_ss(p->flags, p->bits) ? 1 : 0;
-
-                if (result == -2)
-                        result = here;
-                else if (result != here)
-                        return -1;
-        }
-        return result;
-}
-
-/* ---- verdicts --------------------------------------------------------------------- */
+/* ---- verdicts ----------------------------------------------------------------------------------
+ */
 
 struct verdict {
-        unsigned rule; /* RULE_NONE, RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_SECOND_SS,
-                          RULE_UNDETERMINED */
-        unsigned und;  /* enum check_und when undetermined */
+        unsigned rule; /* RULE_NONE, RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_UNDETERMINED */
+        int note;      /* NOTE_STI_IF_SET, NOTE_SEQUENCE or -1 */
+        unsigned und;
+        struct flow_ex prev; /* the instruction behind the verdict */
         char reason[240];
-        bool have_prev;
-        uint64_t prev_addr;
-        uint32_t prev_ctx;
-        int if_before;
 };
 
-/* The verdict for one instruction known to have run just before the boundary. */
-static void judge_insn(struct checker *k, const struct known_insn *ki, struct verdict *v)
-{
-        uint32_t flags = node_flags(k, ki->addr, ki->ctx);
-        unsigned bits = k->code.ctxs[ki->ctx].bits;
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
-        memset(v, 0, sizeof(*v));
-        v->have_prev = true;
-        v->prev_addr = ki->addr;
-        v->prev_ctx = ki->ctx;
-        v->if_before = ki->if_before;
-        if (flags & DISASM_STI) {
-                if (ki->if_before == 0) {
-                        v->rule = RULE_STI_SHADOW;
-                } else if (ki->if_before == 1) {
-                        v->rule = RULE_NONE; /* STI with IF already set: no shadow */
-                } else {
-                        v->rule = RULE_UNDETERMINED;
-                        v->und = UND_IF_UNKNOWN;
-                        snprintf(v->reason, sizeof(v->reason),
-                                 "IF before the STI at 0x%" PRIx64 " unknown", ki->addr);
-                }
-        } else if (shadows_ss(flags, bits)) {
-                if (ki->after_ssld == 0) {
-                        v->rule = RULE_MOVSS_SHADOW;
-                } else if (ki->after_ssld == 1) {
-                        v->rule = RULE_SECOND_SS;
-                } else {
-                        v->rule = RULE_UNDETERMINED;
-                        v->und = UND_SS_UNKNOWN;
-                        snprintf(v->reason, sizeof(v->reason),
-                                 "cannot tell whether the SS load at 0x%" PRIx64
-                                 " was itself in a MOV SS shadow",
-                                 ki->addr);
-                }
-        } else {
-                v->rule = RULE_NONE;
-        }
-}
-
-/* A static predecessor as a known_insn (with IF and SS facts from the descent). */
-static void known_from_node(struct checker *k, struct code_node *n, struct known_insn *ki)
-{
-        ki->valid = true;
-        ki->addr = n->addr;
-        ki->ctx = n->ctx;
-        ki->if_before = (n->flags & DISASM_STI) ? static_if_before(k, n) : -1;
-        ki->after_ssld = shadows_ss(n->flags, n->bits) ? static_after_ssld(k, n) : -1;
-}
-
-static void append(char *buf, size_t len, const char *fmt, ...)
+static void appendf(char *buf, size_t len, const char *fmt, ...)
 {
         size_t n = strlen(buf);
         va_list ap;
@@ -367,91 +286,143 @@ static void append(char *buf, size_t len, const char *fmt, ...)
         va_end(ap);
 }
 
-/*
- * The verdict for a boundary at linear pc from every instruction that can run
- * just before it: the static predecessors, a RET for return sites, and
- * `extra` (the IRET of the previous interrupt) when given.
- */
-static void judge_static(struct checker *k, uint64_t pc, unsigned bits,
-                         const struct known_insn *extra, struct verdict *v)
+/* One sentence for an unknown answer. */
+static void unknown_reason(const struct checker *k, const struct bset *b, uint64_t pc, char *buf,
+                           size_t len)
 {
-        struct code_node *n = code_node(&k->code, pc, bits);
-        struct verdict one, first;
-        char list[200] = "";
-        int count = 0;
-        bool differ = false;
+        const struct flow_ex *ex = &b->ex[FK_UNKNOWN];
+
+        (void)k;
+        switch (b->und) {
+        case UND_CONTROL:
+                snprintf(buf, len,
+                         "a transfer the trace cannot follow (at 0x%" PRIx64
+                         ": a return, an indirect or far branch, a fault or a mode change) "
+                         "may lead here, and an instruction that delays interrupts ends at "
+                         "0x%" PRIx64,
+                         ex->addr, pc);
+                break;
+        case UND_NO_CODE:
+                snprintf(buf, len, "the code at 0x%" PRIx64 " is not in the trace", ex->addr);
+                break;
+        case UND_CODE_WRITTEN:
+                snprintf(buf, len,
+                         "the code at 0x%" PRIx64
+                         " was written between the exits around it: which bytes ran is not known",
+                         ex->addr);
+                break;
+        case UND_IF_UNKNOWN:
+                snprintf(buf, len, "IF before the STI at 0x%" PRIx64 " is not known", ex->addr);
+                break;
+        case UND_SEQUENCE:
+                snprintf(buf, len,
+                         "cannot tell whether the delaying instruction at 0x%" PRIx64
+                         " was itself in a shadow",
+                         ex->addr);
+                break;
+        case UND_UNREACHABLE:
+                snprintf(buf, len,
+                         "no path from the previous exit leads to 0x%" PRIx64
+                         ": something the trace does not show ran (an exception?)",
+                         pc);
+                break;
+        default: snprintf(buf, len, "unknown"); break;
+        }
+}
+
+/* The verdict of a bset: firm only when every answer in it agrees. */
+static void decide(const struct checker *k, const struct bset *b, uint64_t pc, struct verdict *v)
+{
+        unsigned viol = b->kinds & FK_VIOLATING, legal = b->kinds & FK_LEGAL;
 
         memset(v, 0, sizeof(*v));
-        if (!n || n->status != CODE_OK || (n->pred == CODE_NONE && !n->retsite && !extra)) {
+        v->note = -1;
+        if ((b->kinds & FK_BIT(FK_DELAYED)) && !(b->kinds & FK_BIT(FK_UNKNOWN))) {
                 v->rule = RULE_UNDETERMINED;
-                v->und = UND_NO_CODE;
+                v->und = UND_SEQUENCE;
+                v->prev = b->ex[FK_DELAYED];
                 snprintf(v->reason, sizeof(v->reason),
-                         "no decoded code leads to 0x%" PRIx64 " (code missing from the trace)",
-                         pc);
+                         "cannot tell whether the delaying instruction at 0x%" PRIx64
+                         " was itself in a shadow",
+                         v->prev.addr);
                 return;
         }
-        memset(&first, 0, sizeof(first));
-        for (uint32_t e = n->pred; e != CODE_NONE; e = k->code.edges[e].next) {
-                struct known_insn ki = { 0 };
-
-                known_from_node(k, &k->code.nodes[k->code.edges[e].from], &ki);
-                judge_insn(k, &ki, &one);
-                if (!count++)
-                        first = one;
-                else if (one.rule != first.rule)
-                        differ = true;
-                append(list, sizeof(list), "%s0x%" PRIx64 " (%s)", count > 1 ? ", " : "", ki.addr,
-                       check_rule_name(one.rule));
+        if (b->kinds & FK_BIT(FK_UNKNOWN)) {
+                v->rule = RULE_UNDETERMINED;
+                v->und = b->und;
+                v->prev = b->ex[FK_UNKNOWN];
+                if (b->und == UND_CONTROL || b->und == UND_UNREACHABLE)
+                        v->prev.valid = false; /* it names where the trail is lost, not what ran */
+                unknown_reason(k, b, pc, v->reason, sizeof(v->reason));
+                return;
         }
-        if (n->retsite) {
-                if (!count++)
-                        memset(&first, 0, sizeof(first)), first.rule = RULE_NONE;
-                else if (first.rule != RULE_NONE)
-                        differ = true;
-                append(list, sizeof(list), "%sa RET (none)", count > 1 ? ", " : "");
-        }
-        if (extra) {
-                judge_insn(k, extra, &one);
-                if (!count++)
-                        first = one;
-                else if (one.rule != first.rule)
-                        differ = true;
-                append(list, sizeof(list), "%sthe IRET of the previous interrupt (%s)",
-                       count > 1 ? ", " : "", check_rule_name(one.rule));
-        }
-        if (differ) {
+        if (viol && legal) {
                 v->rule = RULE_UNDETERMINED;
                 v->und = UND_PREDECESSORS;
                 snprintf(v->reason, sizeof(v->reason),
-                         "several instructions can run just before it, with different verdicts: "
-                         "%.160s",
-                         list);
+                         "instructions with different verdicts can run just before it:");
+                for (unsigned kd = 0; kd < FK_COUNT; kd++) {
+                        if (!(b->kinds & FK_BIT(kd)))
+                                continue;
+                        if (b->ex[kd].valid)
+                                appendf(v->reason, sizeof(v->reason), " 0x%" PRIx64 " (%s)",
+                                        b->ex[kd].addr, kind_text(kd));
+                        else
+                                appendf(v->reason, sizeof(v->reason), " the start (%s)",
+                                        kind_text(kd));
+                }
                 return;
         }
-        *v = first;
-        if (count > 1)
-                v->have_prev = first.have_prev; /* all agree: show the first */
+        if (viol) {
+                unsigned kd = (b->kinds & FK_BIT(FK_STI)) ? FK_STI : FK_SSLOAD;
+
+                v->rule = kd == FK_STI ? RULE_STI_SHADOW : RULE_MOVSS_SHADOW;
+                v->prev = b->ex[kd];
+                return;
+        }
+        v->rule = RULE_NONE;
+        if (b->kinds == FK_BIT(FK_SECOND)) {
+                v->note = NOTE_SEQUENCE;
+                v->prev = b->ex[FK_SECOND];
+        } else if (b->kinds == FK_BIT(FK_STI_IF1)) {
+                v->note = NOTE_STI_IF_SET;
+                v->prev = b->ex[FK_STI_IF1];
+        } else if (b->kinds == FK_BIT(FK_PLAIN)) {
+                v->prev = b->ex[FK_PLAIN];
+        }
 }
 
-/* ---- I/O exits: which instruction, and did the backend complete it? -------------- */
+static void plain(struct bset *b, uint64_t addr, uint32_t ctx)
+{
+        struct flow_ex ex = { .valid = true, .if_before = -1, .ctx = ctx, .addr = addr };
 
-static void classify_io(struct checker *k, const struct trace_exit *ex, struct exit_sum *s)
+        memset(b, 0, sizeof(*b));
+        bset_add(b, FK_PLAIN, &ex, 0);
+}
+
+static unsigned ifm_of(uint64_t rflags)
+{
+        return (rflags & X86_RFLAGS_IF) ? IFM_1 : IFM_0;
+}
+
+/* ---- I/O exits: which instruction, and did the backend complete it? ------------------------- */
+
+static void classify_io(struct checker *k, struct exit_sum *s)
 {
         const struct code_ctx *ctx = &k->code.ctxs[s->ctx];
         struct disasm_io_site done, pending;
+        uint64_t off = s->pc - ctx->cs_base;
+        size_t before = off >= 15 ? 15 : (size_t)off, n;
         uint8_t code[30];
-        size_t before = s->pc - ctx->cs_base >= 15 ? 15 : (size_t)(s->pc - ctx->cs_base), n;
-        int dir = ex->u.io.io.dir == TRACE_IO_OUT;
 
         n = code_read(&k->code, ctx, s->pc - before, code, before);
         if (n < before) {
                 memmove(code + (before - n), code, n);
                 memset(code, 0x90, before - n); /* unreadable: cannot end an I/O instruction */
         }
-        memcpy(code + before, ex->insn, ex->insn_len);
-        disasm_io_candidates(k->dis, s->bits, code, before + ex->insn_len, before,
-                             (s->pc - ctx->cs_base), dir, ex->u.io.io.port, ex->u.io.io.size, &done,
-                             &pending);
+        memcpy(code + before, s->insn, s->insn_len);
+        disasm_io_candidates(k->dis, s->bits, code, before + s->insn_len, before, off, s->io_out,
+                             s->io_port, s->io_size, &done, &pending);
         if (done.found && !pending.found) {
                 s->io = IO_DONE;
                 s->io_addr = s->pc - done.insn.len;
@@ -464,209 +435,233 @@ static void classify_io(struct checker *k, const struct trace_exit *ex, struct e
         } else {
                 s->io = IO_UNKNOWN;
         }
+        if (s->io == IO_DONE)
+                k->io_done[s->io_out]++;
+        else if (s->io == IO_PENDING)
+                k->io_pending[s->io_out]++;
 }
 
-/* Resolve an ambiguous I/O exit with what unambiguous ones of the trace showed. */
-static enum io_state io_resolved(const struct checker *k, const struct exit_sum *s, uint64_t *addr)
+/* Resolve an ambiguous I/O exit with what unambiguous ones of the trace showed so far. */
+static enum io_state io_resolved(const struct checker *k, const struct exit_sum *s)
 {
         int dir = s->io_out;
 
         if (s->io != IO_AMBIGUOUS)
                 return s->io;
         if (k->io_done[dir] && !k->io_pending[dir])
-                return IO_DONE; /* io_addr already points at the completed reading */
-        if (k->io_pending[dir] && !k->io_done[dir]) {
-                *addr = s->pc;
+                return IO_DONE;
+        if (k->io_pending[dir] && !k->io_done[dir])
                 return IO_PENDING;
-        }
         return IO_UNKNOWN;
 }
 
-static bool hlt_before(struct checker *k, const struct exit_sum *s)
+/* The exit stopped before the instruction at its RIP completed (it runs again first). */
+static bool exit_pending(const struct checker *k, const struct exit_sum *s)
 {
-        uint8_t b = 0;
-
-        return code_read(&k->code, &k->code.ctxs[s->ctx], s->pc - 1, &b, 1) == 1 && b == 0xf4;
+        if (s->reason == TRACE_EXIT_MMIO)
+                return true;
+        return s->reason == TRACE_EXIT_IO && io_resolved(k, s) != IO_DONE;
 }
 
-/* ---- pass 1: code and seeds ------------------------------------------------------- */
+/* ---- flows ------------------------------------------------------------------------------------
+ */
 
-static void summarize(struct checker *k, const struct trace_exit *ex, struct exit_sum *s,
-                      bool learn);
-
-static uint32_t ctx_for_state(struct checker *k, const struct trace_vcpu_state *st)
+/*
+ * The context at the guest's entry: the header gives the mode; the paging
+ * registers and the CS base come from the first exit.  Changing either
+ * takes an instruction (MOV CRn, WRMSR, a far transfer) that a flow does
+ * not follow blindly, so the first exit's values are the entry's on every
+ * path the flow does follow.
+ */
+static uint32_t entry_ctx(struct checker *k, const struct exit_sum *first)
 {
-        struct code_ctx ctx = code_ctx_of(st);
+        struct code_ctx x =
+                first && first->valid ? k->code.ctxs[first->ctx] : k->code.ctxs[k->ctx0];
+        const struct code_ctx *c0 = &k->code.ctxs[k->ctx0];
 
-        return code_ctx_add(&k->code, &ctx);
+        x.bits = c0->bits;
+        if (x.bits == 64)
+                x.cs_base = 0;
+        else if (k->hdr.h.entry < x.cs_base || k->hdr.h.entry - x.cs_base > 0xffffffffull ||
+                 (x.bits == 16 && k->hdr.h.entry - x.cs_base > 0xffff))
+                x.cs_base = 0;
+        if ((x.cr0 & X86_CR0_PE) != (c0->cr0 & X86_CR0_PE))
+                x = *c0; /* the mode changed before the first exit: only the header is known */
+        return code_ctx_add(&k->code, &x);
 }
 
-static int pass1(struct checker *k, struct trace_reader *r)
-{
-        struct trace_vcpu_state last = { 0 };
-        struct trace_event ev;
-        bool have_exit = false;
-        int err;
-
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                switch (ev.type) {
-                case TRACE_REC_MEMORY:
-                        code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
-                        break;
-                case TRACE_REC_EXIT: {
-                        const struct trace_exit *ex = &ev.exit;
-                        uint64_t pc = trace_state_pc(&ex->st);
-
-                        struct exit_sum sum;
-
-                        code_overlay(&k->code, pc, ex->insn, ex->insn_len);
-                        code_seed(&k->code, pc, ctx_for_state(k, &ex->st));
-                        /* Learn the backend's I/O convention from the unambiguous exits. */
-                        if (ex->reason == TRACE_EXIT_IO)
-                                summarize(k, ex, &sum, true);
-                        last = ex->st;
-                        have_exit = true;
-                        break;
-                }
-                case TRACE_REC_DELIVER:
-                        if (have_exit) {
-                                struct code_ctx ctx = code_ctx_of(&last);
-
-                                if (ev.deliver.frame_bits != 64)
-                                        ctx.cs_base = ev.deliver.cs_base;
-                                code_seed(&k->code, ev.deliver.cs_base + ev.deliver.ip,
-                                          code_ctx_add(&k->code, &ctx));
-                        }
-                        break;
-                default: break;
-                }
-        }
-        return err;
-}
-
-/* ---- pass 2: the events ------------------------------------------------------------ */
-
-static void summarize(struct checker *k, const struct trace_exit *ex, struct exit_sum *s,
-                      bool learn)
+/* Where the paths of the interval after exit p start (p invalid: the guest's entry). */
+static void start_of(struct checker *k, const struct exit_sum *p, const struct exit_sum *later,
+                     struct flow_start *s)
 {
         memset(s, 0, sizeof(*s));
-        s->valid = true;
-        s->seq = ex->seq;
-        s->pc = trace_state_pc(&ex->st);
-        s->rip = ex->st.rip;
-        s->cs = ex->st.seg[TRACE_CS].selector;
-        s->rflags = ex->st.rflags;
-        s->intr = ex->st.intr;
-        memcpy(s->gpr, ex->st.gpr, sizeof(s->gpr));
-        s->ctx = ctx_for_state(k, &ex->st);
-        s->bits = trace_state_code_bits(&ex->st);
-        s->reason = ex->reason;
-        if (ex->reason == TRACE_EXIT_IO) {
-                s->io_out = ex->u.io.io.dir == TRACE_IO_OUT;
-                classify_io(k, ex, s);
-                if (learn && s->io == IO_DONE)
-                        k->io_done[s->io_out]++;
-                else if (learn && s->io == IO_PENDING)
-                        k->io_pending[s->io_out]++;
+        s->io_stops = k->io_stops;
+        s->hlt_stops = k->hlt_stops;
+        if (p->valid) {
+                s->la = p->pc;
+                s->ctx = p->ctx;
+                s->ifm = ifm_of(p->rflags);
+                s->b = p->b;
+                s->pending = exit_pending(k, p) || p->io == IO_UNKNOWN;
+                s->bytes = p->insn;
+                s->nbytes = p->insn_len;
+                s->idt_base = p->idt_base;
+                s->idt_limit = p->idt_limit;
+                s->gdt_base = p->gdt_base;
+                s->gdt_limit = p->gdt_limit;
+                return;
         }
-        if (ex->reason == TRACE_EXIT_HLT)
-                s->hlt_done = hlt_before(k, s);
+        /* Before the first exit: the entry point, IF unknown, nothing ran before it. */
+        s->la = k->hdr.h.entry;
+        s->ctx = entry_ctx(k, later);
+        s->ifm = IFM_BOTH;
+        plain(&s->b, 0, s->ctx);
+        s->b.ex[FK_PLAIN].valid = false;
+        s->idt_base = later->idt_base;
+        s->idt_limit = later->idt_limit;
+        s->gdt_base = later->gdt_base;
+        s->gdt_limit = later->gdt_limit;
 }
 
-/* Single-step: what ran between the previous exit and this one. */
-static void step_retired(struct checker *k, struct exit_sum *cur)
+static bool same_start(const struct checker *k, const struct flow_start *s)
 {
-        struct exit_sum *prev = &k->prev;
-        struct disasm_insn insn;
-        uint64_t addr;
+        const struct flow_start *o = &k->flow_key;
 
-        cur->retired.valid = false;
-        if (!prev->valid || k->inject_after_prev)
-                return; /* first exit, or control went to an interrupt handler */
-        if (cur->pc == prev->pc &&
-            ((cur->reason == TRACE_EXIT_IO && io_resolved(k, cur, &addr) == IO_PENDING) ||
-             cur->reason == TRACE_EXIT_INTR)) {
-                cur->retired = prev->retired; /* nothing ran: the same boundary */
-                return;
-        }
-        addr = prev->pc;
-        if (code_decode(&k->code, &k->code.ctxs[prev->ctx], addr, &insn))
-                return;
-        /* Consistency: the next boundary must be a successor of what ran. */
-        if (!(insn.flags & (DISASM_RET | DISASM_IRET | DISASM_INT | DISASM_FAR)) &&
-            !((insn.flags & (DISASM_JUMP | DISASM_CALL)) && !insn.has_target)) {
-                uint64_t fall = addr + insn.len;
+        if (!k->flow_valid || k->flow_gen != k->code.gen)
+                return false;
+        if (k->flow.unsure && k->flow_interval != k->interval)
+                return false; /* it read bytes only that interval left unsure */
+        return o->la == s->la && o->ctx == s->ctx && o->ifm == s->ifm && bset_equal(&o->b, &s->b) &&
+               o->pending == s->pending && o->nbytes == s->nbytes &&
+               (!s->nbytes || !memcmp(k->flow_bytes, s->bytes, s->nbytes)) &&
+               o->idt_base == s->idt_base && o->idt_limit == s->idt_limit &&
+               o->gdt_base == s->gdt_base && o->gdt_limit == s->gdt_limit;
+}
 
-                if (k->code.ctxs[prev->ctx].bits == 16)
-                        fall = k->code.ctxs[prev->ctx].cs_base +
-                               ((fall - k->code.ctxs[prev->ctx].cs_base) & 0xffff);
-                if (cur->pc != fall && !(insn.has_target && cur->pc == insn.target))
+static const struct flow *flow_from(struct checker *k, const struct flow_start *s)
+{
+        if (same_start(k, s))
+                return &k->flow;
+        flow_run(&k->flow, &k->code, s);
+        k->flow_key = *s;
+        if (s->nbytes)
+                memcpy(k->flow_bytes, s->bytes, s->nbytes);
+        k->flow_key.bytes = k->flow_bytes;
+        k->flow_gen = k->code.gen;
+        k->flow_interval = k->interval;
+        k->flow_valid = true;
+        return &k->flow;
+}
+
+/* What retired just before boundary (la, ctx), reached in the interval that starts at p. */
+static void bset_in_interval(struct checker *k, const struct exit_sum *p,
+                             const struct exit_sum *later, uint64_t la, uint32_t ctx,
+                             struct bset *out)
+{
+        struct flow_start s;
+        uint16_t lens;
+
+        if (code_delaying_before(&k->code, la, ctx, &lens) && !lens) {
+                /* Nothing that delays interrupts ends here. */
+                if (p->valid && la == p->pc && ctx == p->ctx && p->b.kinds == FK_BIT(FK_PLAIN)) {
+                        *out = p->b; /* it names what ran, when the exit knew */
                         return;
+                }
+                plain(out, la, ctx);
+                out->ex[FK_PLAIN].valid = false;
+                return;
         }
-        cur->retired.valid = true;
-        cur->retired.addr = addr;
-        cur->retired.ctx = prev->ctx;
-        cur->retired.if_before = (prev->rflags & X86_RFLAGS_IF) ? 1 : 0;
-        cur->retired.after_ssld =
-                prev->retired.valid
-                        ? shadows_ss(node_flags(k, prev->retired.addr, prev->retired.ctx),
-                                     k->code.ctxs[prev->retired.ctx].bits)
-                        : -1;
+        start_of(k, p, later, &s);
+        flow_at(flow_from(k, &s), &k->code, la, ctx, out);
+}
+
+/* ---- settling an exit
+ * ---------------------------------------------------------------------------- */
+
+/* Whether instruction x (at la) can be followed by itself: a REP iteration, a jump to itself. */
+static bool self_loop(const struct code_insn *x, uint64_t la)
+{
+        return (x->flags & DISASM_REP) ||
+               (x->has_target && !(x->flags & DISASM_FAR) && x->target == la);
+}
+
+/* Whether the boundary `to` can follow x at `from` (only known successors are checked). */
+static bool successor(const struct checker *k, const struct code_insn *x, uint64_t from,
+                      uint32_t ctx, uint64_t to)
+{
+        if (x->flags & (DISASM_RET | DISASM_IRET | DISASM_INT | DISASM_FAR | DISASM_SYSCALL |
+                        DISASM_CTX | DISASM_UD))
+                return true; /* not checked */
+        if ((x->flags & (DISASM_JUMP | DISASM_CALL)) && !x->has_target)
+                return true;
+        if (x->has_target && to == x->target)
+                return true;
+        if ((x->flags & DISASM_REP) && to == from)
+                return true;
+        return to == code_next(&k->code, ctx, from, x->len);
 }
 
 /*
- * What ran just before the boundary of exit s, when the exit itself says:
- * the I/O instruction the backend completed, or the HLT it stopped after.
+ * The single-step chain: with p the exit right before e, what retired
+ * between them when the steps say it.  False when they do not.
  */
-static bool exit_prev(struct checker *k, const struct exit_sum *s, struct known_insn *ki)
+static bool step_chain(struct checker *k, const struct exit_sum *p, const struct exit_sum *e,
+                       struct bset *out)
 {
-        uint64_t addr = s->io_addr;
+        const struct code_ctx *px = &k->code.ctxs[p->ctx];
+        struct code_insn x;
 
-        memset(ki, 0, sizeof(*ki));
-        if (k->single_step && s->retired.valid) {
-                *ki = s->retired;
+        if (!p->valid || p->inject_after || !p->insn_len)
+                return false; /* an interrupt may have been delivered in between */
+        if (code_insn_bytes(&k->code, p->insn, p->insn_len, p->pc, p->ctx, &x) != CODE_OK)
+                return false;
+        if (e->step) {
+                if (!successor(k, &x, p->pc, p->ctx, e->pc))
+                        return false;
+                flow_after(&x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, out);
                 return true;
         }
-        if (s->reason == TRACE_EXIT_IO && io_resolved(k, s, &addr) == IO_DONE) {
-                ki->valid = true;
-                ki->addr = addr;
-        } else if (s->reason == TRACE_EXIT_HLT && s->hlt_done) {
-                ki->valid = true;
-                ki->addr = s->pc - 1;
-        } else {
+        if (e->pc != p->pc || e->ctx != p->ctx)
                 return false;
+        /*
+         * The same boundary again without a step exit: nothing ran when every
+         * instruction would have been a step exit (single-step), or when the
+         * instruction there always exits (an I/O exit taken before it ran).
+         */
+        if (k->single_step) {
+                *out = p->b;
+                if (self_loop(&x, p->pc)) {
+                        struct bset one;
+
+                        flow_after(&x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, &one);
+                        bset_merge(out, &one);
+                }
+                return true;
         }
-        ki->ctx = s->ctx;
-        ki->if_before = -1;  /* neither is an STI */
-        ki->after_ssld = -1; /* ... nor an SS load */
-        return true;
+        if (e->reason == TRACE_EXIT_IO && exit_pending(k, e) && k->io_stops &&
+            (x.flags & (DISASM_IN | DISASM_OUT))) {
+                *out = p->b;
+                return true;
+        }
+        return false;
 }
 
-static bool iret_possible(const struct checker *k, const struct exit_sum *now, uint64_t pc);
-static void iret_insn(const struct checker *k, const struct exit_sum *now, struct known_insn *ki);
-
-/* The boundary an exit stands at (for a pending I/O exit: before that instruction). */
-static void exit_verdict(struct checker *k, const struct exit_sum *s, struct verdict *v)
+/* What retired just before the boundary of exit e. */
+static void settle_boundary(struct checker *k, struct exit_sum *e)
 {
-        struct known_insn iret;
+        const struct exit_sum *p = &k->prev;
 
-        struct known_insn ki;
-
-        if (exit_prev(k, s, &ki)) {
-                judge_insn(k, &ki, v);
+        if (e->reason == TRACE_EXIT_IO && io_resolved(k, e) == IO_DONE) {
+                plain(&e->b, e->io_addr, e->ctx);
                 return;
         }
-        if (k->single_step) {
-                memset(v, 0, sizeof(*v));
-                v->rule = RULE_UNDETERMINED;
-                v->und = UND_STEP_UNKNOWN;
-                snprintf(v->reason, sizeof(v->reason), "the step before #%" PRIu64 " is not known",
-                         s->seq);
+        if (e->reason == TRACE_EXIT_HLT && e->hlt_done) {
+                plain(&e->b, code_back(&k->code, e->ctx, e->pc, 1), e->ctx);
                 return;
         }
-        /* The last interrupt's IRET may have returned right here. */
-        iret_insn(k, s, &iret);
-        judge_static(k, s->pc, s->bits, iret_possible(k, s, s->pc) ? &iret : NULL, v);
+        if (step_chain(k, p, e, &e->b))
+                return;
+        bset_in_interval(k, p, e, e->pc, e->ctx, &e->b);
 }
 
 /* Backend reports vs the decoded stream, at every exit. */
@@ -676,18 +671,19 @@ static void cross_check_exit(struct checker *k, const struct exit_sum *s)
                               (s->intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW));
         bool says_open = ((s->intr & TRACE_INTR_VALID_SHADOW) && !reports_shadow) ||
                          ((s->intr & TRACE_INTR_VALID_READY) && (s->intr & TRACE_INTR_READY));
+        unsigned kinds = s->b.kinds;
         struct check_finding *f;
-        struct verdict v;
 
         if (!(s->intr & (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY)))
                 return;
-        exit_verdict(k, s, &v);
-        if ((v.rule == RULE_STI_SHADOW || v.rule == RULE_MOVSS_SHADOW) && says_open) {
+        if (kinds && !(kinds & ~FK_VIOLATING) && says_open) {
+                unsigned kd = (kinds & FK_BIT(FK_STI)) ? FK_STI : FK_SSLOAD;
+
                 f = violation(k, RULE_REPORT_MISMATCH);
                 if (!f)
                         return;
                 f->rule = RULE_REPORT_MISMATCH;
-                f->shadow_rule = v.rule;
+                f->shadow_rule = kd == FK_STI ? RULE_STI_SHADOW : RULE_MOVSS_SHADOW;
                 f->event = s->seq;
                 f->pc = s->pc;
                 f->rip = s->rip;
@@ -695,55 +691,126 @@ static void cross_check_exit(struct checker *k, const struct exit_sum *s)
                 f->bits = s->bits;
                 f->intr = s->intr;
                 f->policy = k->policy;
-                if (v.have_prev)
-                        insn_text(k, v.prev_addr, v.prev_ctx, &f->prev);
+                if (s->b.ex[kd].valid)
+                        insn_text(k, s->b.ex[kd].addr, s->b.ex[kd].ctx, &f->prev);
                 insn_text(k, s->pc, s->ctx, &f->at);
-                f->if_before = v.if_before;
-        } else if (v.rule == RULE_NONE && reports_shadow) {
+                f->if_before = s->b.ex[kd].if_before;
+        } else if (kinds && !(kinds & ~(FK_BIT(FK_PLAIN) | FK_BIT(FK_STI_IF1))) && reports_shadow) {
                 note(k, NOTE_CONSERVATIVE, s->seq, s->pc,
                      "#%" PRIu64 " at 0x%" PRIx64 ": shadow=%s reported where none is required",
                      s->seq, s->pc, trace_shadow_name(s->intr));
         }
 }
 
-/* The last delivery's IRET as an instruction that ran (it creates no shadow). */
-static void iret_insn(const struct checker *k, const struct exit_sum *now, struct known_insn *ki)
+static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 {
-        memset(ki, 0, sizeof(*ki));
-        ki->valid = true;
-        ki->addr = k->last_delivery.probe.pc; /* shown as the handler */
-        ki->ctx = now->ctx;
-        ki->if_before = -1;
-        ki->after_ssld = 0;
+        struct check_finding *f = violation(k, RULE_LOST);
+
+        if (!f)
+                return;
+        f->rule = RULE_LOST;
+        f->event = pi->in.after_seq;
+        f->vector = pi->in.vector;
+        f->pc = pi->in.cs_base + pi->in.rip;
+        f->rip = pi->in.rip;
+        f->cs = pi->in.cs;
+        f->bits = pi->at.valid ? pi->at.bits : 16;
+        f->intr = pi->in.intr;
+        f->have_intr = true;
+        f->policy = pi->in.policy;
+        snprintf(f->reason, sizeof(f->reason),
+                 "at #%" PRIu64 " the backend was ready with nothing queued", seen);
 }
 
-/* Whether the interrupted context at exit `now` is exactly what the last IRET restored. */
-static bool iret_possible(const struct checker *k, const struct exit_sum *now, uint64_t pc)
+static void remove_pending(struct checker *k, size_t i)
 {
-        const struct trace_disk_deliver *d = &k->last_delivery.d;
-        const struct exit_sum *probe = &k->last_delivery.probe;
+        memmove(&k->pend[i], &k->pend[i + 1], (k->npend - i - 1) * sizeof(k->pend[0]));
+        k->npend--;
+}
 
-        if (!k->last_delivery.valid || d->cs_base + d->ip != pc)
-                return false;
+/* Whether the instruction at addr is the delivery probe (an OUT to port 0xE2). */
+static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
+{
+        struct code_insn in;
+
+        return code_insn(&k->code, addr, ctx, &in) == CODE_OK && (in.flags & DISASM_OUT) &&
+               in.io_port == 0xE2;
+}
+
+static void settle(struct checker *k)
+{
+        struct exit_sum *cur = &k->cur;
+        const struct code_ctx *ctx = &k->code.ctxs[cur->ctx];
+
+        if (!k->unsettled)
+                return;
+        k->unsettled = false;
+        if (code_exit_bytes(&k->code, ctx, cur->pc, cur->insn, cur->insn_len) && k->tracked) {
+                /* The recorder missed a write: those bytes are unknown from now on. */
+                code_mark_volatile(&k->code, ctx, cur->pc, cur->insn_len);
+                note(k, NOTE_CODE_CHANGED, cur->seq, cur->pc,
+                     "#%" PRIu64 ": the code at 0x%" PRIx64
+                     " differs from what the write records left",
+                     cur->seq, cur->pc);
+        }
+        if (cur->reason == TRACE_EXIT_IO)
+                classify_io(k, cur);
+        if (cur->reason == TRACE_EXIT_HLT) {
+                uint8_t b = 0;
+
+                cur->hlt_done = code_read(&k->code, ctx, code_back(&k->code, cur->ctx, cur->pc, 1),
+                                          &b, 1) == 1 &&
+                                b == 0xf4;
+        }
+        settle_boundary(k, cur);
+        cross_check_exit(k, cur);
+
         /*
-         * Handlers restore the interrupted context: if any register differs
-         * from the probe's (taken at the handler's first instruction), code
-         * ran after the IRET and the IRET is not what ran just before.
+         * A backend that reports itself ready with nothing queued holds no
+         * interrupt: one injected before this exit and not yet reported
+         * delivered is lost.  (Between an injection and its probe the vCPU
+         * is in the handler with IF=0, never ready.)
          */
-        for (unsigned i = 0; i < 16; i++)
-                if (i != TRACE_F_RSP && now->gpr[i] != probe->gpr[i])
-                        return false;
-        return true;
+        if ((cur->intr & TRACE_INTR_VALID_READY) && (cur->intr & TRACE_INTR_VALID_PENDING) &&
+            (cur->intr & TRACE_INTR_READY) && !(cur->intr & TRACE_INTR_PENDING)) {
+                for (size_t i = 0; i < k->npend;) {
+                        if (k->pend[i].in.after_seq < cur->seq && !k->pend[i].entered) {
+                                lost(k, &k->pend[i], cur->seq);
+                                remove_pending(k, i);
+                        } else {
+                                i++;
+                        }
+                }
+        }
+        for (size_t i = 0; i < k->npend; i++) {
+                struct pending_inj *pi = &k->pend[i];
+
+                /*
+                 * The first step after the injection: in the handler means delivered,
+                 * unless the handler starts with the probe, which will report it.
+                 */
+                if (k->single_step && k->prev.valid && pi->at.valid && pi->at.seq == k->prev.seq &&
+                    pi->in.handler &&
+                    (cur->pc == pi->in.handler ||
+                     (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
+                    !probe_at(k, pi->in.handler, cur->ctx)) {
+                        pi->entered = true;
+                        pi->entered_seq = cur->seq;
+                }
+        }
 }
+
+/* ---- deliveries
+ * ---------------------------------------------------------------------------------- */
 
 static void fill_delivery_finding(struct checker *k, struct check_finding *f, unsigned rule,
                                   const struct trace_disk_deliver *d, const struct pending_inj *pi,
-                                  const struct verdict *v, uint32_t ctx)
+                                  const struct verdict *v, uint64_t pc, uint32_t ctx)
 {
         f->rule = rule;
         f->event = d->seq;
         f->vector = d->vector;
-        f->pc = d->cs_base + d->ip;
+        f->pc = pc;
         f->rip = d->ip;
         f->cs = d->cs;
         f->bits = d->frame_bits == 64 ? 64 : k->code.ctxs[ctx].bits;
@@ -751,10 +818,10 @@ static void fill_delivery_finding(struct checker *k, struct check_finding *f, un
         f->intr = pi ? pi->in.intr : 0;
         f->have_intr = pi != NULL;
         f->policy = pi ? pi->in.policy : k->policy;
-        f->if_before = v ? v->if_before : -1;
-        if (v && v->have_prev)
-                insn_text(k, v->prev_addr, v->prev_ctx, &f->prev);
-        insn_text(k, f->pc, ctx, &f->at);
+        f->if_before = v ? v->prev.if_before : -1;
+        if (v && v->prev.valid)
+                insn_text(k, v->prev.addr, v->prev.ctx, &f->prev);
+        insn_text(k, pc, ctx, &f->at);
         if (v && v->reason[0])
                 snprintf(f->reason, sizeof(f->reason), "%s", v->reason);
         if (v)
@@ -776,7 +843,7 @@ static bool take_injection(struct checker *k, const struct trace_disk_deliver *d
                         continue;
                 if (pick == k->npend)
                         pick = i;
-                if (at && k->pend[i].in.after_seq == at->seq) {
+                if (at && at->valid && k->pend[i].in.after_seq == at->seq) {
                         pick = i;
                         break;
                 }
@@ -784,143 +851,223 @@ static bool take_injection(struct checker *k, const struct trace_disk_deliver *d
         if (pick == k->npend)
                 return false;
         *out = k->pend[pick];
-        memmove(&k->pend[pick], &k->pend[pick + 1], (k->npend - pick - 1) * sizeof(k->pend[0]));
-        k->npend--;
+        remove_pending(k, pick);
+        return true;
+}
+
+/* Put back an injection a delivery turned out not to answer (kept in order of injection). */
+static void return_injection(struct checker *k, const struct pending_inj *pi)
+{
+        size_t i = 0;
+
+        if (k->npend == MAX_PENDING)
+                return;
+        while (i < k->npend && k->pend[i].in.after_seq <= pi->in.after_seq)
+                i++;
+        memmove(&k->pend[i + 1], &k->pend[i], (k->npend - i) * sizeof(k->pend[0]));
+        k->pend[i] = *pi;
+        k->npend++;
+}
+
+/* The code context of the interrupted point of delivery d, from the frame; false if unknown. */
+static bool delivery_ctx(struct checker *k, const struct trace_disk_deliver *d,
+                         const struct exit_sum *p, uint32_t *ctx)
+{
+        struct code_ctx x;
+        bool unsure;
+
+        if (d->dflags & TRACE_DELIVER_CS_BASE_UNKNOWN)
+                return false;
+        if (!p->valid) {
+                x = k->code.ctxs[entry_ctx(k, &k->cur)];
+        } else {
+                x = k->code.ctxs[p->ctx];
+                if (d->frame_bits != 64 && (x.cr0 & X86_CR0_PE) && d->cs != p->cs) {
+                        /* Another code segment than at the previous exit: its descriptor. */
+                        if (!code_selector(&k->code, p->ctx, p->gdt_base, p->gdt_limit, d->cs, ctx,
+                                           &unsure))
+                                return false;
+                        return true;
+                }
+        }
+        if (d->frame_bits == 64 && x.bits == 64)
+                x.cs_base = 0;
+        else
+                x.cs_base = d->cs_base;
+        if (!(x.cr0 & X86_CR0_PE))
+                x.bits = 16;
+        *ctx = code_ctx_add(&k->code, &x);
         return true;
 }
 
 /*
- * Where the entry after exit `at` lands before any interrupt is taken, and
- * what ran just before that point; false if unknown.
+ * Whether the run after exit p was single-stepped, so that no instruction
+ * could run before a delivery in it: in a single-step trace always; with
+ * hvrec's step-inject, after a step exit followed by an injection or with
+ * one still queued (hvrec steps until the backend no longer holds it).
  */
-static bool entry_prev(struct checker *k, const struct exit_sum *at, uint64_t *landing,
-                       struct known_insn *ki)
+static bool stepped_after(const struct checker *k, const struct exit_sum *p)
 {
-        uint64_t addr = at->io_addr;
-
-        *landing = at->pc;
-        memset(ki, 0, sizeof(*ki));
-        if (at->reason == TRACE_EXIT_IO && io_resolved(k, at, &addr) == IO_PENDING) {
-                struct disasm_insn insn;
-
-                /* The backend completes the I/O instruction first: it is the one before. */
-                if (code_decode(&k->code, &k->code.ctxs[at->ctx], addr, &insn))
-                        return false;
-                *landing = addr + insn.len;
-                ki->valid = true;
-                ki->addr = addr;
-                ki->ctx = at->ctx;
-                ki->if_before = -1;
-                ki->after_ssld = -1;
+        if (k->single_step)
                 return true;
-        }
-        return exit_prev(k, at, ki);
+        return k->step_inject && p->step &&
+               (p->inject_after ||
+                ((p->intr & TRACE_INTR_VALID_PENDING) && (p->intr & TRACE_INTR_PENDING)));
 }
 
 /*
- * Judge delivery d.  `probe` is the exit of the handler's probe (NULL when
- * inferred from single-stepping), `at` the exit just before the entry that
- * delivered it (the vCPU state the interrupt interrupted).
+ * Judge delivery d: the interrupt landed at the frame's CS:IP, during the
+ * run that started at exit p (the exit before the probe's, or the
+ * injection's exit when inferred from single-stepping).
  */
 static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d,
-                           const struct exit_sum *probe, const struct exit_sum *at)
+                           const struct exit_sum *p)
 {
-        uint64_t pc = d->cs_base + d->ip, landing = 0;
-        struct known_insn ki, iret;
+        uint64_t pc = d->cs_base + (d->frame_bits == 16 ? d->ip & 0xffff : d->ip), landing = 0;
+        bool have_inj, zero = false, soft = false, ext, pend_insn = false;
+        struct exit_sum none = { 0 };
         struct check_finding *f;
         struct pending_inj pi;
         struct verdict v;
-        uint32_t ctx;
+        struct bset b;
+        uint32_t ctx = 0;
+        uint64_t int_at = 0;
+        int soft_found = 0;
 
-        bool have_inj;
-
+        if (d->frame_bits == 64)
+                pc = d->ip;
+        if (!p)
+                p = &none;
         k->res->deliveries++;
-        have_inj = take_injection(k, d, at, &pi);
+        have_inj = take_injection(k, d, p, &pi);
+        memset(&v, 0, sizeof(v));
+        v.note = -1;
+
+        if (!delivery_ctx(k, d, p, &ctx)) {
+                v.rule = RULE_UNDETERMINED;
+                v.und = UND_NO_CODE;
+                snprintf(v.reason, sizeof(v.reason),
+                         "the frame's CS 0x%04x names no code segment the trace shows", d->cs);
+                goto judged;
+        }
+
+        /*
+         * Where the entry after p lands before any instruction runs; with
+         * single-stepping on for that run nothing can run before a delivery
+         * (the step's #DB trap would win), so it lands exactly there.
+         */
+        if (p->valid) {
+                landing = p->pc;
+                if (exit_pending(k, p)) {
+                        struct code_insn x;
+
+                        if (code_insn_bytes(&k->code, p->insn, p->insn_len, p->pc, p->ctx, &x) ==
+                            CODE_OK) {
+                                landing = code_next(&k->code, p->ctx, p->pc, x.len);
+                                pend_insn = true;
+                        }
+                }
+                zero = stepped_after(k, p) && (!exit_pending(k, p) || pend_insn);
+        }
+
+        /* An INT n of this vector ending here raised it, if control can have run it. */
+        soft_found = code_int_before(&k->code, pc, ctx, d->vector, &int_at);
+        if (soft_found == 1 && p->valid) {
+                if (int_at == p->pc && ctx == p->ctx) {
+                        soft = true;
+                } else if (!zero) {
+                        struct flow_start s;
+                        const struct flow *fl;
+
+                        start_of(k, p, p, &s);
+                        fl = flow_from(k, &s);
+                        soft = flow_node(fl, int_at, ctx) || fl->incomplete;
+                }
+        }
+        ext = (have_inj || k->backend_irqs) && (!zero || pc == landing);
+        if (soft && !ext) {
+                if (have_inj)
+                        return_injection(k, &pi);
+                note(k, NOTE_SOFTWARE_INT, d->seq, pc,
+                     "#%" PRIu64 ": vector 0x%02x raised by the INT at 0x%" PRIx64, d->seq,
+                     d->vector, int_at);
+                keep_verdict(k, d->seq, pc, d->vector, RULE_NONE, NOTE_SOFTWARE_INT, 0);
+                return;
+        }
+        if (soft) {
+                if (have_inj)
+                        return_injection(k, &pi);
+                have_inj = false;
+                v.rule = RULE_UNDETERMINED;
+                v.und = UND_SOFT_OR_EXT;
+                snprintf(v.reason, sizeof(v.reason),
+                         "the INT at 0x%" PRIx64
+                         " ends here and an interrupt of vector 0x%02x could also have been "
+                         "delivered: which one entered the handler is not known",
+                         int_at, d->vector);
+                goto judged;
+        }
         if (!have_inj && k->backend_irqs) {
                 /* The backend's own devices (a timer) raise interrupts hvrec never saw. */
-                memset(&pi, 0, sizeof(pi));
                 note(k, NOTE_BACKEND_RAISED, d->seq, pc,
                      "#%" PRIu64 ": vector 0x%02x came from the backend's own devices", d->seq,
                      d->vector);
         } else if (!have_inj) {
-                struct code_ctx c = k->code.ctxs[probe ? probe->ctx : 0];
-
-                if (d->frame_bits != 64)
-                        c.cs_base = d->cs_base;
-                ctx = code_ctx_add(&k->code, &c);
                 f = violation(k, RULE_SPURIOUS);
                 if (f)
-                        fill_delivery_finding(k, f, RULE_SPURIOUS, d, NULL, NULL, ctx);
-                goto out;
+                        fill_delivery_finding(k, f, RULE_SPURIOUS, d, NULL, NULL, pc, ctx);
+                keep_verdict(k, d->seq, pc, d->vector, RULE_SPURIOUS, -1, 0);
+                return;
         }
-        if (!at || !at->valid)
-                at = &pi.at; /* no exit between: the injection's own */
-        if (!at->valid && !probe) {
-                memset(&v, 0, sizeof(v));
-                v.rule = RULE_UNDETERMINED;
-                v.und = UND_NO_CODE;
-                snprintf(v.reason, sizeof(v.reason), "no exit tells the mode of 0x%" PRIx64, pc);
-                ctx = 0;
-                goto judged;
-        }
-        if (!at->valid)
-                at = probe; /* only the probe's state: the mode, not what ran */
-        ctx = at->ctx;
-        if (at->valid && entry_prev(k, at, &landing, &ki) && landing == pc) {
-                judge_insn(k, &ki, &v);
-        } else if (k->single_step && at->valid && landing == pc) {
-                memset(&v, 0, sizeof(v));
-                v.rule = RULE_UNDETERMINED;
-                v.und = UND_STEP_UNKNOWN;
-                snprintf(v.reason, sizeof(v.reason), "the step before #%" PRIu64 " is not known",
-                         at->seq);
-        } else {
-                bool extra = iret_possible(k, at, pc);
 
-                /* An in-kernel irqchip injects whenever the guest allows: no landing to expect. */
-                if (at != probe && landing != pc && !k->backend_irqs)
+        if (zero && pc == landing) {
+                if (pend_insn)
+                        plain(&b, p->pc, p->ctx);
+                else
+                        b = p->b;
+        } else {
+                if (have_inj && pi.at.valid && p->valid && pi.at.seq == p->seq && pc != landing &&
+                    !k->backend_irqs)
                         note(k, NOTE_LANDED_ELSEWHERE, d->seq, pc,
                              "#%" PRIu64 ": the entry after #%" PRIu64 " was at 0x%" PRIx64
                              ", the interrupt landed at 0x%" PRIx64,
-                             d->seq, at->seq, landing, pc);
-                iret_insn(k, at, &iret);
-                judge_static(k, pc, at->bits, extra ? &iret : NULL, &v);
+                             d->seq, p->seq, landing, pc);
+                bset_in_interval(k, p, &k->cur, pc, ctx, &b);
         }
+        decide(k, &b, pc, &v);
 
 judged:
         if (!have_inj)
                 pi.in.policy = (uint8_t)k->policy;
-        if (!(d->flags & X86_RFLAGS_IF)) {
+        if (v.rule != RULE_UNDETERMINED && !(d->flags & X86_RFLAGS_IF)) {
                 f = violation(k, RULE_IF_CLEAR);
                 if (f)
-                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, have_inj ? &pi : NULL, &v,
+                        fill_delivery_finding(k, f, RULE_IF_CLEAR, d, have_inj ? &pi : NULL, &v, pc,
                                               ctx);
-        } else if (v.rule == RULE_STI_SHADOW || v.rule == RULE_MOVSS_SHADOW) {
+                keep_verdict(k, d->seq, pc, d->vector, RULE_IF_CLEAR, -1, 0);
+                return;
+        }
+        if (v.rule == RULE_STI_SHADOW || v.rule == RULE_MOVSS_SHADOW) {
                 f = violation(k, v.rule);
                 if (f)
-                        fill_delivery_finding(k, f, v.rule, d, have_inj ? &pi : NULL, &v, ctx);
+                        fill_delivery_finding(k, f, v.rule, d, have_inj ? &pi : NULL, &v, pc, ctx);
         } else if (v.rule == RULE_UNDETERMINED) {
                 f = undetermined(k);
                 if (f)
                         fill_delivery_finding(k, f, RULE_UNDETERMINED, d, have_inj ? &pi : NULL, &v,
-                                              ctx);
-        } else if (v.rule == RULE_SECOND_SS) {
-                note(k, NOTE_SECOND_SS, d->seq, pc,
-                     "#%" PRIu64 ": delivered after the second of two SS loads (not checked)",
-                     d->seq);
-        } else if (v.have_prev && v.if_before == 1 &&
-                   (node_flags(k, v.prev_addr, v.prev_ctx) & DISASM_STI)) {
+                                              pc, ctx);
+        } else if (v.note == NOTE_SEQUENCE) {
+                note(k, NOTE_SEQUENCE, d->seq, pc,
+                     "#%" PRIu64 ": delivered after the delaying instruction at 0x%" PRIx64
+                     ", itself in a shadow: permitted",
+                     d->seq, v.prev.addr);
+        } else if (v.note == NOTE_STI_IF_SET) {
                 note(k, NOTE_STI_IF_SET, d->seq, pc,
                      "#%" PRIu64
                      ": delivered after an STI executed with IF already set (no shadow)",
                      d->seq);
         }
-out:
-        if (probe) {
-                k->last_delivery.valid = true;
-                k->last_delivery.d = *d;
-                k->last_delivery.probe = *probe;
-        }
+        keep_verdict(k, d->seq, pc, d->vector, v.rule, v.note, v.und);
 }
 
 /*
@@ -933,106 +1080,108 @@ static void infer_deliveries(struct checker *k)
         for (size_t i = 0; i < k->npend; i++) {
                 struct pending_inj *pi = &k->pend[i];
                 struct trace_disk_deliver d = { 0 };
-                struct known_insn ki;
-                uint64_t landing;
+                struct exit_sum at;
 
                 if (!pi->entered)
                         continue;
+                at = pi->at;
                 d.seq = pi->entered_seq;
                 d.vector = pi->in.vector;
                 d.vector_from = TRACE_VEC_INJECTED;
-                d.flags = pi->at.rflags;
-                d.cs = pi->at.cs;
-                d.cs_base = k->code.ctxs[pi->at.ctx].cs_base;
-                d.frame_bits = (uint8_t)pi->at.bits;
+                d.flags = at.rflags;
+                d.cs = at.cs;
+                d.cs_base = k->code.ctxs[at.ctx].cs_base;
+                d.frame_bits = (uint8_t)at.bits;
                 d.handler = pi->in.handler;
                 /* The interrupted point is where the entry after the injection lands. */
-                if (!entry_prev(k, &pi->at, &landing, &ki))
-                        landing = pi->at.pc;
-                d.ip = landing - d.cs_base;
+                d.ip = at.pc - d.cs_base;
+                if (exit_pending(k, &at)) {
+                        struct code_insn x;
+
+                        if (code_insn_bytes(&k->code, at.insn, at.insn_len, at.pc, at.ctx, &x) ==
+                            CODE_OK)
+                                d.ip = code_next(&k->code, at.ctx, at.pc, x.len) - d.cs_base;
+                }
+                if (d.frame_bits == 16)
+                        d.ip &= 0xffff;
                 pi->entered = false;
-                judge_delivery(k, &d, NULL, &pi->at);
+                judge_delivery(k, &d, &at);
                 i = (size_t)-1; /* judge_delivery removed an entry: rescan */
         }
 }
 
-/* Whether the instruction at addr is the delivery probe (an OUT to port 0xE2). */
-static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
-{
-        struct disasm_insn insn;
+/* ---- records
+ * -------------------------------------------------------------------------------------- */
 
-        return !code_decode(&k->code, &k->code.ctxs[ctx], addr, &insn) &&
-               disasm_is_io_insn(&insn, 1, 0xE2, 1) && insn.io_port == 0xE2;
+static uint32_t ctx_for_state(struct checker *k, const struct trace_vcpu_state *st)
+{
+        struct code_ctx ctx = code_ctx_of(st);
+
+        return code_ctx_add(&k->code, &ctx);
 }
 
-static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
+static bool is_step(const struct trace_exit *ex)
 {
-        struct check_finding *f = violation(k, RULE_LOST);
+        return ex->reason == TRACE_EXIT_DEBUG && ex->u.debug.exception == 1 &&
+               (ex->u.debug.dr6 & 0x4000); /* DR6.BS: a single-step trap */
+}
 
-        if (!f)
-                return;
-        f->rule = RULE_LOST;
-        f->event = pi->in.after_seq;
-        f->vector = pi->in.vector;
-        f->pc = pi->at.pc;
-        f->rip = pi->at.rip;
-        f->cs = pi->at.cs;
-        f->bits = pi->at.bits;
-        f->intr = pi->in.intr;
-        f->have_intr = true;
-        f->policy = pi->in.policy;
-        snprintf(f->reason, sizeof(f->reason),
-                 "at #%" PRIu64 " the backend was ready with nothing queued", seen);
+static void summarize(struct checker *k, const struct trace_exit *ex, struct exit_sum *s)
+{
+        memset(s, 0, sizeof(*s));
+        s->valid = true;
+        s->seq = ex->seq;
+        s->pc = trace_state_pc(&ex->st);
+        s->rip = ex->st.rip;
+        s->cs = ex->st.seg[TRACE_CS].selector;
+        s->rflags = ex->st.rflags;
+        s->intr = ex->st.intr;
+        s->ctx = ctx_for_state(k, &ex->st);
+        s->bits = trace_state_code_bits(&ex->st);
+        s->reason = ex->reason;
+        s->step = is_step(ex);
+        s->insn_len = ex->insn_len > 15 ? 15 : ex->insn_len;
+        memcpy(s->insn, ex->insn, s->insn_len);
+        s->idt_base = ex->st.idt.base;
+        s->idt_limit = ex->st.idt.limit;
+        s->gdt_base = ex->st.gdt.base;
+        s->gdt_limit = ex->st.gdt.limit;
+        if (ex->reason == TRACE_EXIT_IO) {
+                s->io_out = ex->u.io.io.dir == TRACE_IO_OUT;
+                s->io_port = ex->u.io.io.port;
+                s->io_size = ex->u.io.io.size;
+                s->io = IO_UNKNOWN;
+        }
 }
 
 static void on_exit_record(struct checker *k, const struct trace_exit *ex)
 {
-        struct exit_sum *cur = &k->cur;
-
-        summarize(k, ex, cur, false);
         k->res->exits++;
-        if (k->single_step)
-                step_retired(k, cur);
-        cross_check_exit(k, cur);
-
-        /*
-         * A backend that reports itself ready with nothing queued holds no
-         * interrupt: one injected before this exit and not yet reported
-         * delivered is lost.  (Between an injection and its probe the vCPU
-         * is in the handler with IF=0, never ready.)
-         */
-        if ((cur->intr & TRACE_INTR_VALID_READY) && (cur->intr & TRACE_INTR_VALID_PENDING) &&
-            (cur->intr & TRACE_INTR_READY) && !(cur->intr & TRACE_INTR_PENDING)) {
-                for (size_t i = 0; i < k->npend;) {
-                        if (k->pend[i].in.after_seq < cur->seq && !k->pend[i].entered) {
-                                lost(k, &k->pend[i], cur->seq);
-                                memmove(&k->pend[i], &k->pend[i + 1],
-                                        (k->npend - i - 1) * sizeof(k->pend[0]));
-                                k->npend--;
-                        } else {
-                                i++;
-                        }
-                }
-        }
-        for (size_t i = 0; i < k->npend; i++) {
-                struct pending_inj *pi = &k->pend[i];
-
+        settle(k);
+        if (k->opts.without_steps && is_step(ex)) {
                 /*
-                 * The first step after the injection: in the handler means delivered,
-                 * unless the handler starts with the probe, which will report it.
+                 * As if the trace did not hold it: its writes belong to the run
+                 * that ends at the next exit kept, which starts here.
                  */
-                if (k->single_step && k->prev.valid && pi->at.seq == k->prev.seq &&
-                    pi->in.handler &&
-                    (cur->pc == pi->in.handler ||
-                     (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
-                    !probe_at(k, pi->in.handler, cur->ctx)) {
-                        pi->entered = true;
-                        pi->entered_seq = cur->seq;
+                if (!k->skipping) {
+                        code_interval(&k->code);
+                        k->interval++;
+                        k->skipping = true;
                 }
+                return;
         }
-        k->prev2 = k->prev;
-        k->prev = *cur;
-        k->inject_after_prev = false;
+        if (k->cur.valid) {
+                k->prev2 = k->prev;
+                k->prev = k->cur;
+        }
+        summarize(k, ex, &k->cur);
+        /* The write records that follow belong to the run that ended at this exit. */
+        if (!k->skipping) {
+                code_interval(&k->code);
+                k->interval++;
+        }
+        k->skipping = false;
+        k->unsettled = true;
 }
 
 static void on_inject(struct checker *k, const struct trace_disk_inject *in)
@@ -1040,28 +1189,22 @@ static void on_inject(struct checker *k, const struct trace_disk_inject *in)
         struct pending_inj *pi;
 
         k->res->injections++;
-        k->inject_after_prev = true;
         if (k->npend == MAX_PENDING) {
                 /* Far more outstanding than any backend queues: the oldest is lost. */
                 lost(k, &k->pend[0], in->after_seq);
-                memmove(&k->pend[0], &k->pend[1], (k->npend - 1) * sizeof(k->pend[0]));
-                k->npend--;
+                remove_pending(k, 0);
         }
         pi = &k->pend[k->npend++];
         memset(pi, 0, sizeof(*pi));
         pi->in = *in;
-        if (k->prev.valid && k->prev.seq == in->after_seq) {
-                pi->at = k->prev;
+        if (k->cur.valid && k->cur.seq == in->after_seq) {
+                k->cur.inject_after = true;
+                pi->at = k->cur;
         } else {
+                /* After an exit this walk skipped: the state then is not known. */
+                k->cur.inject_after = true;
                 pi->at.valid = false;
                 pi->at.seq = in->after_seq;
-                pi->at.pc = in->cs_base + in->rip;
-                pi->at.rip = in->rip;
-                pi->at.rflags = in->rflags;
-                pi->at.intr = in->intr;
-                pi->at.cs = in->cs;
-                pi->at.ctx = k->prev.ctx;
-                pi->at.bits = k->prev.bits;
         }
 }
 
@@ -1070,22 +1213,46 @@ static void on_end(struct checker *k)
         infer_deliveries(k);
         /* Still outstanding: the trace ended before the backend showed where they went. */
         for (size_t i = 0; i < k->npend; i++)
-                note(k, NOTE_ENDED_PENDING, k->pend[i].in.after_seq, k->pend[i].at.pc,
+                note(k, NOTE_ENDED_PENDING, k->pend[i].in.after_seq,
+                     k->pend[i].in.cs_base + k->pend[i].in.rip,
                      "vector 0x%02x injected after #%" PRIu64
                      " was still outstanding when the trace ended",
                      k->pend[i].in.vector, k->pend[i].in.after_seq);
         k->npend = 0;
 }
 
-static int pass2(struct checker *k, struct trace_reader *r)
+/*
+ * The exit whose run delivered d: the one before the probe's, unless that
+ * one already stood at the handler (a single step that ended on its first
+ * instruction, as a stepped INT n does): then the one before it.
+ */
+static const struct exit_sum *delivery_start(const struct checker *k,
+                                             const struct trace_disk_deliver *d)
+{
+        if (!k->cur.valid || k->cur.seq != d->seq)
+                return &k->cur;
+        if (k->prev.valid && k->prev.pc == d->handler && k->prev2.valid)
+                return &k->prev2;
+        return &k->prev;
+}
+
+static int walk(struct checker *k, struct trace_reader *r)
 {
         struct trace_event ev;
         int err;
 
         while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type != TRACE_REC_DELIVER && k->single_step)
+                if (ev.type != TRACE_REC_WRITE && ev.type != TRACE_REC_EXIT)
+                        settle(k);
+                if (ev.type != TRACE_REC_DELIVER && ev.type != TRACE_REC_WRITE && k->single_step)
                         infer_deliveries(k);
                 switch (ev.type) {
+                case TRACE_REC_MEMORY:
+                        code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        break;
+                case TRACE_REC_WRITE:
+                        code_write(&k->code, ev.write.gpa, ev.write.data, ev.write.len);
+                        break;
                 case TRACE_REC_EXIT: on_exit_record(k, &ev.exit); break;
                 case TRACE_REC_INJECT: on_inject(k, &ev.inject); break;
                 case TRACE_REC_DELIVER:
@@ -1093,11 +1260,7 @@ static int pass2(struct checker *k, struct trace_reader *r)
                         for (size_t i = 0; i < k->npend; i++)
                                 if (k->pend[i].in.vector == ev.deliver.vector)
                                         k->pend[i].entered = false;
-                        if (k->prev.valid && k->prev.seq == ev.deliver.seq)
-                                judge_delivery(k, &ev.deliver, &k->prev,
-                                               k->prev2.valid ? &k->prev2 : NULL);
-                        else
-                                judge_delivery(k, &ev.deliver, NULL, NULL);
+                        judge_delivery(k, &ev.deliver, delivery_start(k, &ev.deliver));
                         break;
                 case TRACE_REC_END:
                         on_end(k);
@@ -1110,6 +1273,39 @@ static int pass2(struct checker *k, struct trace_reader *r)
                 default: break;
                 }
         }
+        settle(k);
+        return err;
+}
+
+/*
+ * Without write records the code is known only where exits show it: a
+ * first walk finds every byte an exit showed changed, and those stay
+ * unsure for the whole trace.
+ */
+static int find_volatile(struct checker *k, struct trace_reader *r)
+{
+        struct trace_event ev;
+        struct code seen;
+        int err;
+
+        if (code_init(&seen, k->dis, k->hdr.h.mem_size))
+                return TRACE_ERR_NOMEM;
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+                if (ev.type == TRACE_REC_MEMORY) {
+                        code_load(&seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                } else if (ev.type == TRACE_REC_EXIT && ev.exit.insn_len) {
+                        struct code_ctx ctx = code_ctx_of(&ev.exit.st);
+                        uint64_t pc = trace_state_pc(&ev.exit.st);
+                        uint8_t old[15];
+                        size_t n = code_read(&seen, &ctx, pc, old, ev.exit.insn_len);
+
+                        for (size_t i = 0; i < n; i++)
+                                if (old[i] != ev.exit.insn[i])
+                                        code_mark_volatile(&k->code, &ctx, pc + i, 1);
+                        code_exit_bytes(&seen, &ctx, pc, ev.exit.insn, ev.exit.insn_len);
+                }
+        }
+        code_free(&seen);
         return err;
 }
 
@@ -1126,11 +1322,12 @@ static int open_reader(struct check_result *res, const char *path, struct trace_
         return 0;
 }
 
-int check_trace(const char *path, struct check_result *res)
+int check_trace_opts(const char *path, const struct check_opts *opts, struct check_result *res)
 {
-        struct checker *k;
-        struct trace_reader *r;
+        struct trace_vcpu_state st = { 0 };
         const struct trace_header *h;
+        struct trace_reader *r;
+        struct checker *k;
         int err, status = 0;
 
         memset(res, 0, sizeof(*res));
@@ -1147,9 +1344,17 @@ int check_trace(const char *path, struct check_result *res)
         }
         k->path = path;
         k->res = res;
+        if (opts)
+                k->opts = *opts;
+        flow_init(&k->flow);
         h = trace_reader_header(r);
-        k->single_step = h->h.flags & TRACE_HDR_SINGLE_STEP;
+        k->hdr = *h;
+        k->single_step = (h->h.flags & TRACE_HDR_SINGLE_STEP) && !k->opts.without_steps;
+        k->step_inject = (h->h.flags & TRACE_HDR_STEP_INJECT) && !k->opts.without_steps;
+        k->tracked = h->h.flags & TRACE_HDR_WRITES;
         k->backend_irqs = h->h.backend_caps & TRACE_CAP_IRQCHIP;
+        k->io_stops = h->h.backend_caps & TRACE_CAP_IO_EXITS;
+        k->hlt_stops = h->h.backend_caps & TRACE_CAP_HLT_EXITS;
         k->policy = h->h.inject_policy;
         res->single_step = k->single_step;
         res->policy = k->policy;
@@ -1160,32 +1365,35 @@ int check_trace(const char *path, struct check_result *res)
                 status = -1;
                 goto out;
         }
-        /* Context 0: the mode the guest started in, for events before any exit. */
-        {
-                struct trace_vcpu_state st = { 0 };
+        /* Context 0: the mode the guest started in, for what runs before any exit. */
+        if (h->h.guest_mode != TRACE_MODE_REAL)
+                st.cr0 = X86_CR0_PE;
+        st.seg[TRACE_CS].attr = h->h.guest_mode == TRACE_MODE_LONG        ? TRACE_SEG_L
+                                : h->h.guest_mode == TRACE_MODE_PROTECTED ? TRACE_SEG_DB
+                                                                          : 0;
+        if (h->h.guest_mode == TRACE_MODE_LONG)
+                st.efer = X86_EFER_LMA;
+        k->ctx0 = ctx_for_state(k, &st);
 
-                if (h->h.guest_mode != TRACE_MODE_REAL)
-                        st.cr0 = X86_CR0_PE;
-                st.seg[TRACE_CS].attr = h->h.guest_mode == TRACE_MODE_LONG        ? TRACE_SEG_L
-                                        : h->h.guest_mode == TRACE_MODE_PROTECTED ? TRACE_SEG_DB
-                                                                                  : 0;
-                if (h->h.guest_mode == TRACE_MODE_LONG)
-                        st.efer = X86_EFER_LMA;
-                code_seed(&k->code, h->h.entry, ctx_for_state(k, &st));
+        if (!k->tracked) {
+                note(k, NOTE_WRITES_UNTRACKED, 0, 0,
+                     "the trace records no guest writes: code is taken to change only where an "
+                     "exit shows it");
+                err = find_volatile(k, r);
+                trace_reader_close(r);
+                r = NULL;
+                if (err != TRACE_END_OF_TRACE && err != TRACE_ERR_TRUNCATED &&
+                    err != TRACE_ERR_CORRUPT && err != TRACE_OK) {
+                        snprintf(res->error, sizeof(res->error), "%s", trace_strerror(err));
+                        status = -1;
+                        goto out;
+                }
+                if (open_reader(res, path, &r)) {
+                        status = -1;
+                        goto out;
+                }
         }
-
-        err = pass1(k, r);
-        trace_reader_close(r);
-        r = NULL;
-        code_build(&k->code);
-        res->indirect_jumps = k->code.indirect;
-        res->first_indirect = k->code.first_indirect;
-
-        if (open_reader(res, path, &r)) {
-                status = -1;
-                goto out;
-        }
-        err = pass2(k, r);
+        err = walk(k, r);
         if (err != TRACE_END_OF_TRACE) {
                 /* Judged what there was; the trace itself is damaged. */
                 snprintf(res->error, sizeof(res->error), "%s", trace_reader_message(r));
@@ -1195,15 +1403,22 @@ int check_trace(const char *path, struct check_result *res)
         }
 out:
         trace_reader_close(r);
+        flow_free(&k->flow);
         code_free(&k->code);
         disasm_close(k->dis);
         free(k);
         return status;
 }
 
+int check_trace(const char *path, struct check_result *res)
+{
+        return check_trace_opts(path, NULL, res);
+}
+
 void check_result_free(struct check_result *res)
 {
         free(res->violations);
         free(res->undetermined);
+        free(res->verdicts);
         memset(res, 0, sizeof(*res));
 }

@@ -9,42 +9,48 @@
 
 enum check_rule {
         RULE_NONE,
-        RULE_STI_SHADOW,      /* delivered right after an STI executed with IF=0 */
-        RULE_MOVSS_SHADOW,    /* delivered right after the first of MOV SS / POP SS */
+        RULE_STI_SHADOW,      /* delivered right after an STI that opened a shadow */
+        RULE_MOVSS_SHADOW,    /* delivered right after a MOV SS / POP SS that opened one */
         RULE_IF_CLEAR,        /* a maskable interrupt delivered with IF=0 */
         RULE_REPORT_MISMATCH, /* the backend said ready / no shadow inside a shadow */
         RULE_LOST,            /* injected, never delivered */
         RULE_SPURIOUS,        /* delivered, never injected */
-        RULE_SECOND_SS,       /* after the second of two SS loads: not checked */
-        RULE_UNDETERMINED,    /* the previous instruction cannot be decided */
+        RULE_UNDETERMINED,    /* the evidence in the trace does not decide */
         RULE_COUNT
 };
 
 const char *check_rule_name(unsigned rule);
 
-/* Why a delivery is undetermined (stable names in check_und_name). */
+/* Why a delivery is undetermined (stable names in check_und_name; docs/checker.md). */
 enum check_und {
         UND_NONE,
-        UND_PREDECESSORS, /* several instructions can run before, with different verdicts */
-        UND_NO_CODE,      /* no decoded code leads to the point */
-        UND_IF_UNKNOWN,   /* IF before the STI unknown */
-        UND_SS_UNKNOWN,   /* whether the SS load was itself shadowed is unknown */
-        UND_STEP_UNKNOWN, /* single-step: the previous step is not known */
+        UND_PREDECESSORS, /* instructions with different verdicts can run just before */
+        UND_NO_CODE,      /* code the verdict needs is not in the trace */
+        UND_CODE_WRITTEN, /* ... was written between the exits around it */
+        UND_CONTROL,      /* a transfer the trace cannot follow may lead there */
+        UND_IF_UNKNOWN,   /* IF before an STI unknown */
+        UND_SEQUENCE,     /* whether a delaying instruction was itself shadowed is unknown */
+        UND_UNREACHABLE,  /* no path from the previous exit leads there */
+        UND_SOFT_OR_EXT,  /* an INT n of the vector may have raised it instead */
         UND_COUNT
 };
 
 const char *check_und_name(unsigned kind);
-const char *check_note_name(unsigned kind);
 
 enum check_note {
         NOTE_CONSERVATIVE,     /* a shadow reported where the architecture needs none */
         NOTE_STI_IF_SET,       /* delivered after STI with IF already 1: legal */
-        NOTE_SECOND_SS,        /* delivered after the second of two SS loads */
+        NOTE_SEQUENCE,         /* delivered after the second of a sequence of delaying insns */
         NOTE_LANDED_ELSEWHERE, /* delivered somewhere else than the injection exit implies */
         NOTE_ENDED_PENDING,    /* injected, still outstanding when the trace ended */
         NOTE_BACKEND_RAISED,   /* delivered from an in-backend device (irqchip backends) */
+        NOTE_SOFTWARE_INT,     /* INT n / INT3 / INTO into a probed handler: not a delivery */
+        NOTE_WRITES_UNTRACKED, /* the trace does not record guest writes */
+        NOTE_CODE_CHANGED,     /* an exit showed code bytes no write record explains */
         NOTE_COUNT
 };
+
+const char *check_note_name(unsigned kind);
 
 /* An instruction as reported: address, bytes and text. */
 struct check_insn {
@@ -79,7 +85,17 @@ struct check_finding {
 struct check_note_sum {
         uint64_t count;
         uint64_t first_seq, first_pc;
-        char example[160];
+        char example[200];
+};
+
+/* The verdict on one delivery (check_opts.keep_verdicts). */
+struct check_verdict {
+        uint64_t event; /* the probe's exit */
+        uint64_t pc;    /* where it was delivered (linear) */
+        uint8_t vector;
+        uint8_t rule; /* RULE_NONE, a violation rule, or RULE_UNDETERMINED */
+        int8_t note;  /* NOTE_STI_IF_SET, NOTE_SEQUENCE, NOTE_SOFTWARE_INT, or -1 */
+        uint8_t und;  /* enum check_und when undetermined */
 };
 
 struct check_result {
@@ -95,15 +111,27 @@ struct check_result {
         struct check_finding *violations, *undetermined;
         size_t nviolations, violations_cap, nundetermined, undetermined_cap;
         struct check_note_sum notes[NOTE_COUNT];
-        uint64_t indirect_jumps, first_indirect;
+        struct check_verdict *verdicts; /* every delivery, when asked for */
+        size_t nverdicts, verdicts_cap;
         bool have_end;    /* the trace's end record */
         unsigned end_why; /* enum trace_end_why */
         int end_status;
         char end_message[256];
 };
 
+struct check_opts {
+        /*
+         * Judge as if the trace held no single-step exits (debug exits are
+         * skipped, their writes kept): what the checker concludes without
+         * the recorded steps, for cross-validation against them.
+         */
+        bool without_steps;
+        bool keep_verdicts; /* fill check_result.verdicts */
+};
+
 /* Check one trace into *res.  Returns 0, or -1 if it could not be read (res->error says why). */
 int check_trace(const char *path, struct check_result *res);
+int check_trace_opts(const char *path, const struct check_opts *opts, struct check_result *res);
 void check_result_free(struct check_result *res);
 
 #endif

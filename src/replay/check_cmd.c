@@ -13,6 +13,7 @@
 struct check_cli {
         bool json, summary_only;
         uint64_t max_findings; /* per trace, 0: all */
+        struct check_opts opts;
 };
 
 static void usage(FILE *f)
@@ -21,16 +22,19 @@ static void usage(FILE *f)
                 "Usage: hvreplay check [OPTIONS] TRACE...\n"
                 "\n"
                 "Find every interrupt delivered inside an STI or MOV SS shadow, from the\n"
-                "guest code decoded out of each trace (never from the backend's own report),\n"
+                "guest code as it stood when it ran (never from the backend's own report),\n"
                 "and cross-check what the backend reported.  Rules: sti-shadow, mov-ss-shadow,\n"
-                "if-clear, report-mismatch, lost-interrupt, spurious-interrupt; a delivery whose\n"
-                "previous instruction cannot be decided is 'undetermined', with the reason.\n"
+                "if-clear, report-mismatch, lost-interrupt, spurious-interrupt.  A delivery the\n"
+                "trace's evidence does not decide is 'undetermined', with the reason; after the\n"
+                "second of a sequence of interrupt-delaying instructions it is a note.\n"
                 "See docs/checker.md.\n"
                 "\n"
                 "Options:\n"
                 "  --json             one JSON document for all traces (default: text)\n"
                 "  --summary          only the per-trace summary, no findings (default: all)\n"
                 "  --max-findings N   print at most N findings per trace (default: all)\n"
+                "  --without-steps    judge as if the trace held no single-step exits (to\n"
+                "                     cross-validate what the steps say; default: use them)\n"
                 "  -h, --help         this text\n"
                 "\n"
                 "Exit status: 0 no violation in any trace; 1 violations found; 2 a trace could\n"
@@ -170,10 +174,6 @@ static void print_summary(const struct check_result *r)
         if (r->have_end && r->end_why != TRACE_END_GUEST_EXIT && r->end_why != TRACE_END_HALT)
                 printf("  the run ended early (%s, status %d): %s; nothing after it was checked\n",
                        trace_end_why_name(r->end_why), r->end_status, r->end_message);
-        if (r->indirect_jumps)
-                printf("  note, indirect-jumps: %" PRIu64 " in the code (first at 0x%" PRIx64
-                       "); their targets are not counted as predecessors\n",
-                       r->indirect_jumps, r->first_indirect);
         if (!r->readable)
                 printf("  the trace could not be read completely: %s\n", r->error);
 }
@@ -243,8 +243,7 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
         }
         json_obj(j, "counts");
         for (unsigned i = RULE_STI_SHADOW; i < RULE_COUNT; i++)
-                if (i != RULE_SECOND_SS)
-                        json_u64(j, check_rule_name(i), r->by_rule[i]);
+                json_u64(j, check_rule_name(i), r->by_rule[i]);
         json_obj_end(j);
         json_arr(j, "violations");
         for (size_t i = 0; i < r->nviolations && (!max || i < max); i++)
@@ -265,13 +264,6 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
                 json_str(j, "example", r->notes[n].example);
                 json_obj_end(j);
         }
-        if (r->indirect_jumps) {
-                json_obj(j, NULL);
-                json_str(j, "kind", "indirect-jumps");
-                json_u64(j, "count", r->indirect_jumps);
-                json_hex(j, "first", r->first_indirect);
-                json_obj_end(j);
-        }
         json_arr_end(j);
         json_obj_end(j);
 }
@@ -282,6 +274,7 @@ int cmd_check(int argc, char **argv)
                 { "json", no_argument, NULL, 'j' },
                 { "summary", no_argument, NULL, 's' },
                 { "max-findings", required_argument, NULL, 'm' },
+                { "without-steps", no_argument, NULL, 'w' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
@@ -298,6 +291,7 @@ int cmd_check(int argc, char **argv)
                 switch (c) {
                 case 'j': cli.json = true; break;
                 case 's': cli.summary_only = true; break;
+                case 'w': cli.opts.without_steps = true; break;
                 case 'm':
                         cli.max_findings = strtoull(optarg, &end, 0);
                         if (*end || !*optarg || *optarg == '-') {
@@ -329,7 +323,7 @@ int cmd_check(int argc, char **argv)
                 struct check_result *r = &res[i];
                 const char *path = argv[optind + i];
 
-                if (check_trace(path, r)) {
+                if (check_trace_opts(path, &cli.opts, r)) {
                         unreadable = true;
                         /* One line per unreadable trace; partial results are still reported. */
                         fprintf(stderr, "hvreplay: %s: %s\n", path, r->error);

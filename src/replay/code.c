@@ -5,7 +5,27 @@
 
 #include "code.h"
 
-#define EMPTY_KEY UINT64_MAX
+#define PAGE_SHIFT 12
+#define NO_GPA     UINT64_MAX
+#define PAGE_SIZE  (1ull << PAGE_SHIFT)
+
+/* page_hot bits */
+#define HOT_CODE 0x1 /* decoded instruction bytes were read from the page */
+#define HOT_PT   0x2 /* paging entries were read from it */
+
+/* One cached decode; valid while the generations of its pages are unchanged. */
+struct code_entry {
+        uint64_t la;
+        uint32_t ctx;
+        bool used;
+        bool paged; /* read through page tables */
+        uint8_t n0; /* bytes of the instruction on its first page */
+        uint8_t missing;
+        uint64_t gpa0; /* guest-physical address of the first byte */
+        uint64_t gpa1; /* ... of the first byte on the second page (n0 < len) */
+        uint64_t gen;  /* c->gen when decoded */
+        struct code_insn insn;
+};
 
 static uint64_t mix(uint64_t k)
 {
@@ -17,7 +37,7 @@ static uint64_t mix(uint64_t k)
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-        size_t n = *cap ? *cap : 64;
+        size_t n = *cap ? *cap : 16;
         void *q;
 
         if (need <= *cap)
@@ -37,8 +57,13 @@ int code_init(struct code *c, struct disasm *dis, uint64_t mem_size)
         memset(c, 0, sizeof(*c));
         c->dis = dis;
         c->ram = calloc(1, mem_size ? mem_size : 1);
-        if (!c->ram)
+        c->npages = (mem_size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+        c->page_hot = calloc(1, c->npages ? c->npages : 1);
+        if (!c->ram || !c->page_hot) {
+                free(c->ram);
+                free(c->page_hot);
                 return -ENOMEM;
+        }
         c->mem.ram = c->ram;
         c->mem.size = mem_size;
         return 0;
@@ -47,13 +72,13 @@ int code_init(struct code *c, struct disasm *dis, uint64_t mem_size)
 void code_free(struct code *c)
 {
         free(c->ram);
+        free(c->page_hot);
+        free(c->wr);
+        free(c->vol);
+        free(c->ctxs);
+        free(c->cache);
         free(c->ov_key);
         free(c->ov_val);
-        free(c->nodes);
-        free(c->node_idx);
-        free(c->edges);
-        free(c->ctxs);
-        free(c->work);
         memset(c, 0, sizeof(*c));
 }
 
@@ -64,22 +89,109 @@ void code_load(struct code *c, uint64_t gpa, const uint8_t *data, size_t len)
         if (len > c->mem.size - gpa)
                 len = (size_t)(c->mem.size - gpa);
         memcpy(c->ram + gpa, data, len);
+        c->gen++;
 }
 
-/* ---- overlay ---------------------------------------------------------------- */
+/* ---- what is known where --------------------------------------------------------- */
+
+static bool range_hot(const struct code *c, uint64_t gpa, uint64_t len, unsigned what)
+{
+        for (uint64_t p = gpa >> PAGE_SHIFT; p <= (gpa + len - 1) >> PAGE_SHIFT && p < c->npages;
+             p++)
+                if (c->page_hot[p] & what)
+                        return true;
+        return false;
+}
+
+static void add_range(struct code *c, uint64_t gpa, uint64_t len)
+{
+        uint64_t end = gpa + len;
+
+        /* Coalesce with every range it touches: the list stays short and disjoint. */
+        for (size_t i = 0; i < c->nwr;) {
+                struct code_range *r = &c->wr[i];
+
+                if (r->gpa <= end && gpa <= r->gpa + r->len) {
+                        if (r->gpa < gpa)
+                                gpa = r->gpa;
+                        if (r->gpa + r->len > end)
+                                end = r->gpa + r->len;
+                        c->wr[i] = c->wr[--c->nwr];
+                        continue;
+                }
+                i++;
+        }
+        if (!grow((void **)&c->wr, &c->wr_cap, c->nwr + 1, sizeof(*c->wr))) {
+                /* Out of memory: the whole of RAM becomes unsure for this interval. */
+                c->nwr = 0;
+                gpa = 0;
+                end = c->mem.size;
+        }
+        c->wr[c->nwr].gpa = gpa;
+        c->wr[c->nwr].len = end - gpa;
+        c->nwr++;
+}
+
+void code_write(struct code *c, uint64_t gpa, const uint8_t *data, size_t len)
+{
+        if (!len || gpa >= c->mem.size)
+                return;
+        if (len > c->mem.size - gpa)
+                len = (size_t)(c->mem.size - gpa);
+        memcpy(c->ram + gpa, data, len);
+        add_range(c, gpa, len);
+        if (range_hot(c, gpa, len, HOT_CODE | HOT_PT))
+                c->gen++;
+}
+
+void code_interval(struct code *c)
+{
+        c->nwr = 0;
+}
+
+static bool vol_bit(const struct code *c, uint64_t gpa)
+{
+        return c->vol && gpa < c->mem.size && (c->vol[gpa >> 3] & (1u << (gpa & 7)));
+}
+
+/* Whether any byte of [gpa, gpa+len) is not known at this point. */
+static bool range_unsure(const struct code *c, uint64_t gpa, uint64_t len)
+{
+        for (size_t i = 0; i < c->nwr; i++)
+                if (c->wr[i].gpa < gpa + len && gpa < c->wr[i].gpa + c->wr[i].len)
+                        return true;
+        if (c->vol)
+                for (uint64_t a = gpa; a < gpa + len; a++)
+                        if (vol_bit(c, a))
+                                return true;
+        return false;
+}
+
+/* Whether paging entries may have changed during the current interval. */
+static bool tables_unsure(const struct code *c)
+{
+        for (size_t i = 0; i < c->nwr; i++)
+                if (range_hot(c, c->wr[i].gpa, c->wr[i].len, HOT_PT))
+                        return true;
+        return false;
+}
+
+/* ---- bytes seen only at exits ---------------------------------------------------------- */
+
+#define OV_EMPTY UINT64_MAX
 
 static size_t ov_slot(const struct code *c, uint64_t la)
 {
         size_t i = (size_t)mix(la) & (c->ov_cap - 1);
 
-        while (c->ov_key[i] != EMPTY_KEY && c->ov_key[i] != la)
+        while (c->ov_key[i] != OV_EMPTY && c->ov_key[i] != la)
                 i = (i + 1) & (c->ov_cap - 1);
         return i;
 }
 
-static bool ov_rehash(struct code *c)
+static bool ov_grow(struct code *c)
 {
-        size_t old_cap = c->ov_cap, cap = old_cap ? old_cap * 2 : 1024;
+        size_t old_cap = c->ov_cap, cap = old_cap ? old_cap * 2 : 256;
         uint64_t *old_key = c->ov_key;
         uint8_t *old_val = c->ov_val;
 
@@ -95,7 +207,7 @@ static bool ov_rehash(struct code *c)
         memset(c->ov_key, 0xff, cap * sizeof(*c->ov_key));
         c->ov_cap = cap;
         for (size_t i = 0; i < old_cap; i++) {
-                if (old_key[i] == EMPTY_KEY)
+                if (old_key[i] == OV_EMPTY)
                         continue;
                 size_t s = ov_slot(c, old_key[i]);
 
@@ -107,23 +219,37 @@ static bool ov_rehash(struct code *c)
         return true;
 }
 
-void code_overlay(struct code *c, uint64_t la, const uint8_t *bytes, size_t n)
+static void ov_put(struct code *c, uint64_t la, uint8_t b)
 {
-        for (size_t i = 0; i < n; i++) {
-                size_t s;
+        size_t s;
 
-                if ((c->ov_len + 1) * 2 > c->ov_cap && !ov_rehash(c))
-                        return;
-                s = ov_slot(c, la + i);
-                if (c->ov_key[s] == EMPTY_KEY) {
-                        c->ov_key[s] = la + i;
-                        c->ov_len++;
-                }
-                c->ov_val[s] = bytes[i];
+        if ((c->ov_len + 1) * 2 > c->ov_cap && !ov_grow(c))
+                return;
+        s = ov_slot(c, la);
+        if (c->ov_key[s] == OV_EMPTY) {
+                c->ov_key[s] = la;
+                c->ov_len++;
+        } else if (c->ov_val[s] == b) {
+                return;
         }
+        c->ov_val[s] = b;
+        c->gen++;
 }
 
-/* ---- contexts and reading ---------------------------------------------------- */
+static bool ov_get(const struct code *c, uint64_t la, uint8_t *b)
+{
+        size_t s;
+
+        if (!c->ov_cap)
+                return false;
+        s = ov_slot(c, la);
+        if (c->ov_key[s] != la)
+                return false;
+        *b = c->ov_val[s];
+        return true;
+}
+
+/* ---- contexts and reading --------------------------------------------------------------- */
 
 struct code_ctx code_ctx_of(const struct trace_vcpu_state *st)
 {
@@ -138,14 +264,27 @@ struct code_ctx code_ctx_of(const struct trace_vcpu_state *st)
         return x;
 }
 
+/* Field by field: the struct's padding is not part of a context. */
+static bool ctx_equal(const struct code_ctx *a, const struct code_ctx *b)
+{
+        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer &&
+               a->cs_base == b->cs_base && a->bits == b->bits;
+}
+
 uint32_t code_ctx_add(struct code *c, const struct code_ctx *ctx)
 {
         for (size_t i = 0; i < c->nctxs; i++)
-                if (!memcmp(&c->ctxs[i], ctx, sizeof(*ctx)))
+                if (ctx_equal(&c->ctxs[i], ctx))
                         return (uint32_t)i;
         if (!grow((void **)&c->ctxs, &c->ctxs_cap, c->nctxs + 1, sizeof(*c->ctxs)))
                 return 0;
-        c->ctxs[c->nctxs] = *ctx;
+        memset(&c->ctxs[c->nctxs], 0, sizeof(*c->ctxs));
+        c->ctxs[c->nctxs].cr0 = ctx->cr0;
+        c->ctxs[c->nctxs].cr3 = ctx->cr3;
+        c->ctxs[c->nctxs].cr4 = ctx->cr4;
+        c->ctxs[c->nctxs].efer = ctx->efer;
+        c->ctxs[c->nctxs].cs_base = ctx->cs_base;
+        c->ctxs[c->nctxs].bits = ctx->bits;
         return (uint32_t)c->nctxs++;
 }
 
@@ -158,28 +297,91 @@ static void ctx_state(const struct code_ctx *ctx, struct trace_vcpu_state *st)
         st->efer = ctx->efer;
 }
 
+static bool paged(const struct code_ctx *ctx)
+{
+        return (ctx->cr0 & X86_CR0_PG) && (ctx->cr0 & X86_CR0_PE);
+}
+
 size_t code_read(const struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
                  size_t n)
 {
         struct trace_vcpu_state st;
-        size_t got;
 
         ctx_state(ctx, &st);
-        got = x86_read_linear(&c->mem, &st, la, buf, n);
-        if (!c->ov_cap)
-                return got;
-        for (size_t i = 0; i < n; i++) {
-                size_t s = ov_slot(c, la + i);
+        return x86_read_linear(&c->mem, &st, la, buf, n);
+}
 
-                if (c->ov_key[s] == la + i) {
-                        buf[i] = c->ov_val[s];
-                        if (i >= got)
-                                got = i + 1;
-                } else if (i >= got) {
-                        break;
+/*
+ * Translate la, marking the pages paging entries came from.  Returns 0 and
+ * *gpa, or -EFAULT.
+ */
+static int translate(struct code *c, const struct code_ctx *ctx, uint64_t la, uint64_t *gpa)
+{
+        struct trace_vcpu_state st;
+        uint64_t ent[X86_MAX_WALK];
+        unsigned n = 0;
+        int err;
+
+        ctx_state(ctx, &st);
+        err = x86_translate_logged(&c->mem, &st, la, gpa, ent, &n);
+        for (unsigned i = 0; i < n; i++)
+                if ((ent[i] >> PAGE_SHIFT) < c->npages)
+                        c->page_hot[ent[i] >> PAGE_SHIFT] |= HOT_PT;
+        return err;
+}
+
+/*
+ * Read up to n (<= 16) bytes at la; bit i of *unsure set for byte i not
+ * known at this point.  Returns the bytes read (stops at a hole).
+ */
+static size_t read_mask(struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
+                        size_t n, uint32_t *unsure)
+{
+        bool tables = paged(ctx) && tables_unsure(c);
+        size_t done = 0;
+
+        *unsure = 0;
+        while (done < n) {
+                uint64_t gpa, chunk;
+
+                if (translate(c, ctx, la + done, &gpa)) {
+                        /* Only an exit showed this byte (its page tables are not in the trace). */
+                        if (!ov_get(c, la + done, &buf[done]))
+                                break;
+                        done++;
+                        continue;
                 }
+                chunk = PAGE_SIZE - ((la + done) & (PAGE_SIZE - 1));
+                if (chunk > n - done)
+                        chunk = n - done;
+                if (chunk > c->mem.size - gpa)
+                        chunk = c->mem.size - gpa;
+                memcpy(buf + done, c->ram + gpa, chunk);
+                for (uint64_t i = 0; i < chunk; i++)
+                        if (tables || range_unsure(c, gpa + i, 1))
+                                *unsure |= 1u << (done + i);
+                done += chunk;
         }
-        return got;
+        return done;
+}
+
+size_t code_read_sure(struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
+                      size_t n, bool *unsure)
+{
+        size_t done = 0;
+
+        *unsure = false;
+        while (done < n) {
+                uint32_t mask;
+                size_t want = n - done > 16 ? 16 : n - done, got;
+
+                got = read_mask(c, ctx, la + done, buf + done, want, &mask);
+                *unsure |= mask != 0;
+                done += got;
+                if (got < want)
+                        break;
+        }
+        return done;
 }
 
 static uint64_t offset_mask(unsigned bits)
@@ -187,10 +389,29 @@ static uint64_t offset_mask(unsigned bits)
         return bits == 16 ? 0xffffull : bits == 32 ? 0xffffffffull : ~0ull;
 }
 
+uint64_t code_back(const struct code *c, uint32_t ctx, uint64_t la, unsigned k)
+{
+        const struct code_ctx *x = &c->ctxs[ctx];
+
+        if (x->bits == 64)
+                return la - k;
+        return (x->cs_base + ((la - x->cs_base - k) & offset_mask(x->bits))) & 0xffffffffull;
+}
+
+uint64_t code_next(const struct code *c, uint32_t ctx, uint64_t la, unsigned len)
+{
+        const struct code_ctx *x = &c->ctxs[ctx];
+
+        if (x->bits == 64)
+                return la + len;
+        return (x->cs_base + ((la - x->cs_base + len) & offset_mask(x->bits))) & 0xffffffffull;
+}
+
 int code_decode(struct code *c, const struct code_ctx *ctx, uint64_t la, struct disasm_insn *insn)
 {
         uint8_t buf[15];
-        size_t n = code_read(c, ctx, la, buf, sizeof(buf));
+        uint32_t unsure;
+        size_t n = read_mask(c, ctx, la, buf, sizeof(buf), &unsure);
         uint64_t off = (la - ctx->cs_base) & offset_mask(ctx->bits);
 
         if (!n || disasm_decode(c->dis, ctx->bits, buf, n, off, insn))
@@ -204,167 +425,305 @@ int code_decode(struct code *c, const struct code_ctx *ctx, uint64_t la, struct 
         return 0;
 }
 
-/* ---- nodes and edges -------------------------------------------------------- */
-
-static uint64_t node_key(uint64_t la, unsigned bits)
+/* Fill out from decoding buf[0..n) as the instruction at la; -EINVAL if it does not decode. */
+static int decode_into(struct code *c, const struct code_ctx *ctx, const uint8_t *buf, size_t n,
+                       uint64_t la, struct code_insn *out)
 {
-        return (la << 2) | (bits == 16 ? 0 : bits == 32 ? 1 : 2);
+        uint64_t off = (la - ctx->cs_base) & offset_mask(ctx->bits);
+        struct disasm_insn in;
+
+        memset(out, 0, sizeof(*out));
+        out->int_vector = -1;
+        out->io_port = -1;
+        if (!n || disasm_decode(c->dis, ctx->bits, buf, n, off, &in))
+                return -EINVAL;
+        out->len = in.len;
+        out->flags = in.flags;
+        out->has_target = (uint8_t)in.has_target;
+        out->int_vector = (int16_t)in.int_vector;
+        out->io_port = in.io_port;
+        out->target_cs = in.target_cs;
+        out->target = in.target;
+        if (in.has_target && !(in.flags & DISASM_FAR)) {
+                out->target = ctx->cs_base + in.target;
+                if (ctx->bits != 64)
+                        out->target &= 0xffffffffull;
+        }
+        memcpy(out->bytes, buf, in.len);
+        return 0;
 }
 
-static size_t idx_slot(const struct code *c, uint64_t la, unsigned bits)
+int code_insn_bytes(struct code *c, const uint8_t *bytes, size_t n, uint64_t la, uint32_t ctx,
+                    struct code_insn *out)
 {
-        size_t i = (size_t)mix(node_key(la, bits)) & (c->idx_cap - 1);
-
-        while (c->node_idx[i] != CODE_NONE) {
-                const struct code_node *n = &c->nodes[c->node_idx[i]];
-
-                if (n->addr == la && n->bits == bits)
-                        break;
-                i = (i + 1) & (c->idx_cap - 1);
+        if (ctx >= c->nctxs || decode_into(c, &c->ctxs[ctx], bytes, n, la, out)) {
+                memset(out, 0, sizeof(*out));
+                out->int_vector = -1;
+                out->status = CODE_MISSING;
+                return CODE_MISSING;
         }
+        out->status = CODE_OK;
+        return CODE_OK;
+}
+
+/* ---- the decode cache ------------------------------------------------------------------- */
+
+static size_t cache_slot(const struct code *c, uint64_t la, uint32_t ctx)
+{
+        size_t i = (size_t)mix(la * 31 + ctx) & (c->cache_cap - 1);
+
+        while (c->cache[i].used && (c->cache[i].la != la || c->cache[i].ctx != ctx))
+                i = (i + 1) & (c->cache_cap - 1);
         return i;
 }
 
-static bool idx_rehash(struct code *c)
+static bool cache_grow(struct code *c)
 {
-        size_t cap = c->idx_cap ? c->idx_cap * 2 : 1024;
-        uint32_t *old = c->node_idx;
+        size_t old_cap = c->cache_cap, cap = old_cap ? old_cap * 2 : 1024;
+        struct code_entry *old = c->cache;
 
-        c->node_idx = malloc(cap * sizeof(*c->node_idx));
-        if (!c->node_idx) {
-                c->node_idx = old;
+        c->cache = calloc(cap, sizeof(*c->cache));
+        if (!c->cache) {
+                c->cache = old;
                 return false;
         }
-        memset(c->node_idx, 0xff, cap * sizeof(*c->node_idx));
-        c->idx_cap = cap;
-        for (size_t i = 0; i < c->nnodes; i++)
-                c->node_idx[idx_slot(c, c->nodes[i].addr, c->nodes[i].bits)] = (uint32_t)i;
+        c->cache_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+                if (old[i].used)
+                        c->cache[cache_slot(c, old[i].la, old[i].ctx)] = old[i];
         free(old);
         return true;
 }
 
-struct code_node *code_node(struct code *c, uint64_t la, unsigned bits)
+/* Decode (la, ctx) from the view into e (uncached). */
+static void decode_entry(struct code *c, uint64_t la, uint32_t ctxn, struct code_entry *e)
 {
-        size_t s;
+        const struct code_ctx *ctx = &c->ctxs[ctxn];
+        uint8_t buf[15];
+        uint32_t unsure;
+        size_t n = read_mask(c, ctx, la, buf, sizeof(buf), &unsure);
+        uint64_t gpa;
 
-        if (!c->idx_cap)
-                return NULL;
-        s = idx_slot(c, la, bits);
-        return c->node_idx[s] == CODE_NONE ? NULL : &c->nodes[c->node_idx[s]];
-}
-
-/* The node for (la, ctx), created undecoded and queued if new. */
-static uint32_t node_get(struct code *c, uint64_t la, uint32_t ctx)
-{
-        unsigned bits = c->ctxs[ctx].bits;
-        struct code_node *n;
-        size_t s;
-
-        if ((c->nnodes + 1) * 2 > c->idx_cap && !idx_rehash(c))
-                return CODE_NONE;
-        s = idx_slot(c, la, bits);
-        if (c->node_idx[s] != CODE_NONE)
-                return c->node_idx[s];
-        if (!grow((void **)&c->nodes, &c->nodes_cap, c->nnodes + 1, sizeof(*c->nodes)) ||
-            !grow((void **)&c->work, &c->work_cap, c->nwork + 1, sizeof(*c->work)))
-                return CODE_NONE;
-        n = &c->nodes[c->nnodes];
-        memset(n, 0, sizeof(*n));
-        n->addr = la;
-        n->bits = (uint8_t)bits;
-        n->ctx = ctx;
-        n->pred = CODE_NONE;
-        c->node_idx[s] = (uint32_t)c->nnodes;
-        c->work[c->nwork++] = (uint32_t)c->nnodes;
-        return (uint32_t)c->nnodes++;
-}
-
-static void add_edge(struct code *c, uint32_t from, uint32_t to)
-{
-        struct code_node *n;
-
-        if (from == CODE_NONE || to == CODE_NONE)
-                return;
-        n = &c->nodes[to];
-        for (uint32_t e = n->pred; e != CODE_NONE; e = c->edges[e].next)
-                if (c->edges[e].from == from)
+        e->la = la;
+        e->ctx = ctxn;
+        e->used = true;
+        e->paged = paged(ctx);
+        e->gen = c->gen;
+        e->missing = 0;
+        if (decode_into(c, ctx, buf, n, la, &e->insn)) {
+                if (n < sizeof(buf)) {
+                        /* It may continue into a hole: nothing can be said. */
+                        e->missing = 1;
+                        e->insn.status = CODE_MISSING;
                         return;
-        if (!grow((void **)&c->edges, &c->edges_cap, c->nedges + 1, sizeof(*c->edges)))
-                return;
-        c->edges[c->nedges].from = from;
-        c->edges[c->nedges].next = n->pred;
-        n->pred = (uint32_t)c->nedges++;
-}
-
-void code_seed(struct code *c, uint64_t la, uint32_t ctx)
-{
-        uint32_t n = node_get(c, la, ctx);
-
-        if (n != CODE_NONE)
-                c->nodes[n].seeded = true;
-}
-
-/* Decode one node and queue its successors. */
-static void visit(struct code *c, uint32_t idx)
-{
-        struct code_node *n = &c->nodes[idx];
-        struct code_ctx ctx = c->ctxs[n->ctx];
-        struct disasm_insn insn;
-        uint32_t flags, next;
-        uint64_t fall;
-
-        if (n->status != CODE_UNDECODED)
-                return;
-        if (code_decode(c, &ctx, n->addr, &insn)) {
-                n->status = CODE_BAD;
-                return;
-        }
-        n->status = CODE_OK;
-        n->len = insn.len;
-        n->flags = insn.flags;
-        n->has_target = (uint8_t)insn.has_target;
-        memcpy(n->bytes, insn.bytes, sizeof(n->bytes));
-        flags = insn.flags;
-        fall = n->addr + insn.len;
-        if (ctx.bits != 64)
-                fall = ctx.cs_base + ((fall - ctx.cs_base) & offset_mask(ctx.bits));
-
-        if ((flags & (DISASM_JUMP | DISASM_CALL)) && !insn.has_target)
-                if (!c->indirect++)
-                        c->first_indirect = n->addr;
-
-        if (insn.has_target) {
-                struct code_ctx tctx = ctx;
-                uint64_t target = insn.target;
-
-                if (flags & DISASM_FAR) {
-                        /* Real-mode reading of a far target; a mode switch is seeded by its exits.
-                         */
-                        tctx.cs_base = (uint64_t)insn.target_cs << 4;
-                        target = tctx.cs_base + (insn.target & 0xffff);
                 }
-                n->target = target;
-                next = node_get(c, target, code_ctx_add(c, &tctx));
-                add_edge(c, idx, next);
-                n = &c->nodes[idx]; /* node_get may have moved the array */
+                /* Fifteen bytes that decode to nothing: #UD. */
+                e->insn.len = 1;
+                e->insn.flags = DISASM_UD;
+                e->insn.bytes[0] = buf[0];
         }
-        /* Everything falls through except unconditional jumps, returns and far jumps. */
-        bool ends = (flags & (DISASM_RET | DISASM_IRET)) ||
-                    ((flags & DISASM_JUMP) && !(flags & DISASM_COND));
+        e->n0 = e->insn.len;
+        e->gpa0 = e->gpa1 = NO_GPA;
+        if (!translate(c, ctx, la, &gpa)) {
+                uint64_t room = PAGE_SIZE - (la & (PAGE_SIZE - 1));
 
-        if (!ends) {
-                next = node_get(c, fall, n->ctx);
-                add_edge(c, idx, next);
-                if (next != CODE_NONE && (c->nodes[idx].flags & DISASM_CALL))
-                        c->nodes[next].retsite = true;
+                e->gpa0 = gpa;
+                if (room < e->insn.len) {
+                        e->n0 = (uint8_t)room;
+                        if (!translate(c, ctx, la + room, &gpa))
+                                e->gpa1 = gpa;
+                }
         }
+        if (e->gpa0 != NO_GPA)
+                c->page_hot[e->gpa0 >> PAGE_SHIFT] |= HOT_CODE;
+        if (e->n0 < e->insn.len && e->gpa1 != NO_GPA)
+                c->page_hot[e->gpa1 >> PAGE_SHIFT] |= HOT_CODE;
 }
 
-void code_build(struct code *c)
+int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
 {
-        while (c->nwork) {
-                uint32_t idx = c->work[--c->nwork];
+        struct code_entry *e, tmp;
+        size_t s;
 
-                visit(c, idx);
+        if (ctx >= c->nctxs) {
+                memset(out, 0, sizeof(*out));
+                out->int_vector = -1;
+                out->status = CODE_MISSING;
+                return CODE_MISSING;
         }
+        if ((c->cache_used + 1) * 2 > c->cache_cap && !cache_grow(c)) {
+                e = &tmp;
+                decode_entry(c, la, ctx, e);
+        } else {
+                s = cache_slot(c, la, ctx);
+                e = &c->cache[s];
+                if (!e->used) {
+                        c->cache_used++;
+                        decode_entry(c, la, ctx, e);
+                } else if (e->gen != c->gen) {
+                        decode_entry(c, la, ctx, e);
+                }
+        }
+        *out = e->insn;
+        if (e->missing)
+                return out->status = CODE_MISSING;
+        out->status = CODE_OK;
+        if ((e->paged && tables_unsure(c)) ||
+            (e->gpa0 != NO_GPA && range_unsure(c, e->gpa0, e->n0)) ||
+            (e->n0 < e->insn.len && e->gpa1 != NO_GPA &&
+             range_unsure(c, e->gpa1, e->insn.len - e->n0)))
+                out->status = CODE_UNSURE;
+        return out->status;
+}
+
+/* ---- what can end at a boundary ---------------------------------------------------------- */
+
+/*
+ * The 15 bytes before la (in code order, buf[14] just before la) as far as
+ * they exist; returns how many (a suffix of buf), *unsure for unknown ones.
+ */
+static size_t read_before(struct code *c, uint64_t la, uint32_t ctxn, uint8_t buf[15], bool *unsure)
+{
+        const struct code_ctx *ctx = &c->ctxs[ctxn];
+        uint64_t start = code_back(c, ctxn, la, 15);
+        size_t n = 0;
+
+        *unsure = false;
+        if (code_next(c, ctxn, start, 15) == la && start < la) {
+                /* No wrap: one read, then keep the part that exists right up to la. */
+                uint8_t tmp[15];
+                uint32_t mask;
+                size_t got;
+
+                for (size_t skip = 0; skip < 15; skip++) {
+                        got = read_mask(c, ctx, start + skip, tmp, 15 - skip, &mask);
+                        if (got == 15 - skip) {
+                                memcpy(buf + skip, tmp, got);
+                                *unsure = mask != 0;
+                                return got;
+                        }
+                }
+                return 0;
+        }
+        /* A 16-bit segment wraps inside the window: byte by byte, nearest first. */
+        for (unsigned k = 1; k <= 15; k++) {
+                uint32_t mask;
+                uint8_t b;
+
+                if (read_mask(c, ctx, code_back(c, ctxn, la, k), &b, 1, &mask) != 1)
+                        break;
+                buf[15 - k] = b;
+                *unsure |= mask != 0;
+                n++;
+        }
+        return n;
+}
+
+bool code_delaying_before(struct code *c, uint64_t la, uint32_t ctx, uint16_t *lens)
+{
+        uint8_t buf[15];
+        bool unsure;
+        size_t n;
+
+        *lens = 0;
+        if (ctx >= c->nctxs)
+                return false;
+        n = read_before(c, la, ctx, buf, &unsure);
+        *lens = disasm_delaying_ending(c->ctxs[ctx].bits, buf + 15 - n, n);
+        return !unsure;
+}
+
+int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, uint64_t *at)
+{
+        uint8_t buf[15];
+        bool unsure;
+        size_t n;
+
+        if (ctx >= c->nctxs)
+                return -1;
+        n = read_before(c, la, ctx, buf, &unsure);
+        for (size_t k = 1; k <= n; k++) {
+                struct code_insn in;
+                uint64_t a = code_back(c, ctx, la, (unsigned)k);
+
+                if (decode_into(c, &c->ctxs[ctx], buf + 15 - k, k, a, &in) || in.len != k)
+                        continue;
+                if ((in.flags & DISASM_INT) && in.int_vector == (int)vector) {
+                        *at = a;
+                        return 1;
+                }
+        }
+        return unsure ? -1 : 0;
+}
+
+/* ---- exits' own bytes ----------------------------------------------------------------------- */
+
+bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, const uint8_t *bytes,
+                     size_t n)
+{
+        bool changed = false;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t gpa;
+
+                if (translate(c, ctx, la + i, &gpa)) {
+                        ov_put(c, la + i, bytes[i]);
+                        continue;
+                }
+                if (c->ram[gpa] == bytes[i])
+                        continue;
+                c->ram[gpa] = bytes[i];
+                changed = true;
+                if (range_hot(c, gpa, 1, HOT_CODE | HOT_PT))
+                        c->gen++;
+        }
+        return changed;
+}
+
+void code_mark_volatile(struct code *c, const struct code_ctx *ctx, uint64_t la, size_t n)
+{
+        if (!c->vol) {
+                c->vol = calloc(1, (size_t)(c->mem.size + 7) / 8);
+                if (!c->vol)
+                        return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint64_t gpa;
+
+                if (translate(c, ctx, la + i, &gpa))
+                        break;
+                c->vol[gpa >> 3] |= (uint8_t)(1u << (gpa & 7));
+        }
+        c->gen++;
+}
+
+bool code_selector(struct code *c, uint32_t ctx, uint64_t gdt_base, uint16_t gdt_limit,
+                   uint16_t sel, uint32_t *out, bool *unsure)
+{
+        struct code_ctx x = c->ctxs[ctx];
+        uint8_t d[8];
+
+        *unsure = false;
+        if (!(x.cr0 & X86_CR0_PE)) {
+                x.cs_base = (uint64_t)sel << 4;
+                x.bits = 16;
+                *out = code_ctx_add(c, &x);
+                return true;
+        }
+        if ((sel & 4) || (sel | 7u) > gdt_limit || !(sel & ~7u))
+                return false; /* the LDT, beyond the GDT, or the null selector */
+        if (code_read_sure(c, &c->ctxs[ctx], gdt_base + (sel & ~7u), d, 8, unsure) != 8 || *unsure)
+                return false;
+        if (!(d[5] & 0x80) || !(d[5] & 0x10) || !(d[5] & 0x08))
+                return false; /* not a present code segment */
+        if ((x.efer & X86_EFER_LMA) && (d[6] & 0x20)) {
+                x.cs_base = 0;
+                x.bits = 64;
+        } else {
+                x.cs_base = (uint64_t)d[2] | (uint64_t)d[3] << 8 | (uint64_t)d[4] << 16 |
+                            (uint64_t)d[7] << 24;
+                x.bits = (d[6] & 0x40) ? 32 : 16;
+        }
+        *out = code_ctx_add(c, &x);
+        return true;
 }

@@ -316,9 +316,12 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         const struct trace_exit *ex = &ev.exit;
 
                         s->exits++;
-                        if (ex->insn_len)
-                                code_overlay(&s->code, trace_state_pc(&ex->st), ex->insn,
-                                             ex->insn_len);
+                        if (ex->insn_len) {
+                                struct code_ctx ctx = code_ctx_of(&ex->st);
+
+                                code_exit_bytes(&s->code, &ctx, trace_state_pc(&ex->st), ex->insn,
+                                                ex->insn_len);
+                        }
                         if (ex->reason < 64 && (o->ignore_reasons & BIT(ex->reason))) {
                                 s->skipped++;
                                 break;
