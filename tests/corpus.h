@@ -65,11 +65,36 @@ bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct h
 void corpus_all_clean(const char *backend);
 
 /*
- * With --single-step --inject eager, every build's violations are exactly at
- * its shadowed_* labels (each of them), never at a noshadow_* label, which
- * does get its interrupt.
+ * Ground truth from a build's labels (guests/include/corpus.inc):
+ * shadowed_ a violation, noshadow_ legal, second_ permitted (a note),
+ * softint_ a software interrupt (a note, never a finding).
+ */
+struct corpus_truth {
+        struct corpus_labels shadowed, clean, second, softint;
+};
+
+void corpus_labels_of(const char *stem, struct corpus_truth *t);
+
+/* Fail unless verdict v agrees with the labels (exact: undetermined at a label fails too). */
+void corpus_judge_verdict(const char *what, const struct corpus_truth *t,
+                          const struct check_verdict *v, bool exact);
+
+/*
+ * With --single-step --inject eager, every delivery of every build is
+ * decided and agrees with its labels: violations exactly at its shadowed_*
+ * labels (each of them), none at the others, which get their interrupts.
  */
 void corpus_all_eager_exact(const char *backend);
+
+/*
+ * Check `trace` with and without its single-step exits: every delivery's
+ * verdict without them equals the step chain's or is undetermined.
+ * Returns the number undetermined without them.
+ */
+uint64_t corpus_cross_validate(const char *what, const char *trace);
+
+/* corpus_cross_validate on the eager single-step run of every build. */
+void corpus_all_cross_validated(const char *backend);
 
 /*
  * The stress guest `file` in `mode` under --kick 20:0x30 and `policy` until
