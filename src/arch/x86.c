@@ -147,3 +147,18 @@ uint64_t x86_linear(const struct trace_vcpu_state *st, unsigned sreg, uint64_t o
                 return (s->base + off) & 0xffffffffull;
         }
 }
+
+bool x86_code_descriptor(const uint8_t d[8], bool long_mode, uint64_t *base, unsigned *bits)
+{
+        /* P, S (code or data) and the code bit of the type */
+        if (!(d[5] & 0x80) || !(d[5] & 0x10) || !(d[5] & 0x08))
+                return false;
+        if (long_mode && (d[6] & 0x20)) {
+                *base = 0;
+                *bits = 64;
+                return true;
+        }
+        *base = (uint64_t)d[2] | (uint64_t)d[3] << 8 | (uint64_t)d[4] << 16 | (uint64_t)d[7] << 24;
+        *bits = (d[6] & 0x40) ? 32 : 16;
+        return true;
+}

@@ -7,6 +7,7 @@
 #ifndef HVTRACE_X86_H
 #define HVTRACE_X86_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,13 @@ int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state 
 /* Read up to len bytes at linear la; stops at the first unmapped byte.  Returns bytes read. */
 size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
                        void *buf, size_t len);
+
+/*
+ * The code segment an 8-byte GDT/LDT descriptor describes: false unless it
+ * is a present code segment; else its base and its code size (64 when L is
+ * set and long mode is active, where the base is then 0; else 32 or 16 by D).
+ */
+bool x86_code_descriptor(const uint8_t d[8], bool long_mode, uint64_t *base, unsigned *bits);
 
 /* Linear address of seg:off, wrapping like the mode does (16-bit offsets in real mode). */
 uint64_t x86_linear(const struct trace_vcpu_state *st, unsigned sreg, uint64_t off);

@@ -118,10 +118,7 @@ static bool vector_matches(void *ctx, uint8_t v)
 #define GATE_TRAP16    0x07u
 #define GATE_INT32     0x0eu
 #define GATE_TRAP32    0x0fu
-#define DESC_S         0x10u /* code or data */
-#define DESC_CODE      0x08u
-#define DESC_L         0x20u /* in the flags byte: 64-bit code */
-#define SEL_TI         0x4u  /* the selector names the LDT */
+#define SEL_TI         0x4u /* the selector names the LDT */
 #define SEL_RPL        0x3u
 #define FLAGS_VM       (1ull << 17)
 
@@ -151,25 +148,22 @@ static unsigned gate_frame_bits(const struct recorder *rec, int vector)
 }
 
 /*
- * The linear base of code selector sel from its GDT descriptor, and
- * whether that is 64-bit code.  False for a selector in the LDT, a null
- * one, one past the GDT limit, an unreadable or a non-code descriptor.
+ * The linear base of code selector sel from its GDT descriptor (0 for
+ * 64-bit code in long mode).  False for a selector in the LDT, a null one,
+ * one past the GDT limit, an unreadable or a non-code descriptor.
  */
-static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base, bool *code64)
+static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base)
 {
         const struct trace_vcpu_state *st = &rec->ex.st;
         uint64_t off = sel & ~7u;
+        unsigned bits;
         uint8_t e[8];
 
         if ((sel & SEL_TI) || !off || off + 7 > st->gdt.limit)
                 return false;
         if (x86_read_linear(&rec->mem, st, st->gdt.base + off, e, 8) != 8)
                 return false;
-        if (!(e[5] & DESC_S) || !(e[5] & DESC_CODE))
-                return false;
-        *base = (uint64_t)e[2] | (uint64_t)e[3] << 8 | (uint64_t)e[4] << 16 | (uint64_t)e[7] << 24;
-        *code64 = e[6] & DESC_L;
-        return true;
+        return x86_code_descriptor(e, trace_state_mode(st) == TRACE_MODE_LONG, base, &bits);
 }
 
 /*
@@ -197,15 +191,10 @@ static bool read_stack(const struct recorder *rec, uint64_t base, uint64_t sp, u
 static void frame_cs_base(const struct recorder *rec, struct trace_disk_deliver *d, bool vm86)
 {
         unsigned mode = trace_state_mode(&rec->ex.st);
-        bool code64 = false;
 
         if (mode == TRACE_MODE_REAL || vm86) {
                 d->cs_base = (uint64_t)d->cs << 4;
-        } else if (code_base(rec, d->cs, &d->cs_base, &code64)) {
-                /* 64-bit code ignores the base; compatibility-mode code uses it. */
-                if (mode == TRACE_MODE_LONG && code64)
-                        d->cs_base = 0;
-        } else {
+        } else if (!code_base(rec, d->cs, &d->cs_base)) {
                 d->cs_base = 0;
                 d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
         }

@@ -714,16 +714,8 @@ bool code_selector(struct code *c, uint32_t ctx, uint64_t gdt_base, uint16_t gdt
                 return false; /* the LDT, beyond the GDT, or the null selector */
         if (code_read_sure(c, &c->ctxs[ctx], gdt_base + (sel & ~7u), d, 8, unsure) != 8 || *unsure)
                 return false;
-        if (!(d[5] & 0x80) || !(d[5] & 0x10) || !(d[5] & 0x08))
-                return false; /* not a present code segment */
-        if ((x.efer & X86_EFER_LMA) && (d[6] & 0x20)) {
-                x.cs_base = 0;
-                x.bits = 64;
-        } else {
-                x.cs_base = (uint64_t)d[2] | (uint64_t)d[3] << 8 | (uint64_t)d[4] << 16 |
-                            (uint64_t)d[7] << 24;
-                x.bits = (d[6] & 0x40) ? 32 : 16;
-        }
+        if (!x86_code_descriptor(d, x.efer & X86_EFER_LMA, &x.cs_base, &x.bits))
+                return false;
         *out = code_ctx_add(c, &x);
         return true;
 }
