@@ -362,6 +362,20 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
         return p->status;
 }
 
+int hv_record_on(const char *backend, const char *name, const char *const *args, struct hv_trace *t,
+                 struct hv_proc *p)
+{
+        const char *argv[64];
+        int n = 0;
+
+        argv[n++] = "--backend";
+        argv[n++] = backend;
+        for (; args && *args && n < 62; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+        return hv_record(name, argv, t, p);
+}
+
 const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
                          const void *code, size_t len)
 {

@@ -106,6 +106,10 @@ const char *hv_tmp(const char *name);
  */
 int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p);
 
+/* hv_record with --backend BACKEND before the other arguments. */
+int hv_record_on(const char *backend, const char *name, const char *const *args, struct hv_trace *t,
+                 struct hv_proc *p);
+
 /*
  * Write a minimal ELF executable to a temp file: one PT_LOAD of `code` at
  * physical `paddr`, entry at paddr, class 32 or 64, machine as given (3 or

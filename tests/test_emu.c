@@ -57,21 +57,6 @@ static void require_emu(void)
         hv_proc_free(&p);
 }
 
-/* hv_record with --backend emu before the other arguments. */
-static int emu_record(const char *guest, const char *const *args, struct hv_trace *t,
-                      struct hv_proc *p)
-{
-        const char *argv[64];
-        int n = 0;
-
-        argv[n++] = "--backend";
-        argv[n++] = "emu";
-        for (; args && *args && n < 62; args++)
-                argv[n++] = *args;
-        argv[n] = NULL;
-        return hv_record(guest, argv, t, p);
-}
-
 static uint64_t pc_of(const struct trace_exit *e)
 {
         return trace_state_pc(&e->st);
@@ -98,7 +83,8 @@ Test(emu, listed_usable_and_named_in_the_header)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("hello", NULL, &t, &p), 7, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "hello", NULL, &t, &p), 7, "status %d: %s", p.status,
+                     p.err);
         cr_assert_str_eq(t.hdr.str[TRACE_STR_BACKEND], "emu");
         cr_assert(strstr(t.hdr.str[TRACE_STR_BACKEND_VERSION], "Unicorn 2.") ==
                           t.hdr.str[TRACE_STR_BACKEND_VERSION],
@@ -119,7 +105,8 @@ Test(emu, hello_io_exits_stand_at_the_out)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("hello", NULL, &t, &p), 7, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "hello", NULL, &t, &p), 7, "status %d: %s", p.status,
+                     p.err);
         cr_assert_str_eq(p.out, msg);
         cr_assert_str_eq(t.console, msg);
         cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
@@ -153,7 +140,8 @@ Test(emu, demo_interrupt_is_delivered_after_the_hlt)
         int reads = 0, hlts = 0;
 
         require_emu();
-        cr_assert_eq(emu_record("demo", NULL, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "demo", NULL, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         cr_assert(strstr(t.console, "interrupt taken") != NULL, "console: %s", t.console);
         cr_assert_eq(t.ninjects, 1);
         cr_assert(t.injects[0].intr & TRACE_INTR_READY, "the window policy injects when ready");
@@ -188,7 +176,8 @@ Test(emu, triple_fault_is_a_shutdown_with_status_3)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("triple", NULL, &t, &p), 3, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "triple", NULL, &t, &p), 3, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.end.why, TRACE_END_CRASH);
         cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
         cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("triple", "crash_here"),
@@ -207,7 +196,8 @@ Test(emu, mmio_and_unassigned_ports_read_all_ones)
         int seen = 0;
 
         require_emu();
-        cr_assert_eq(emu_record("mmio", NULL, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "mmio", NULL, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         for (size_t i = 0; i < t.nexits; i++) {
                 const struct trace_exit *e = &t.exits[i].e;
 
@@ -237,7 +227,7 @@ Test(emu, halt_with_if_clear_ends_cleanly)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("halt", NULL, &t, &p), 0, "%s", p.err);
+        cr_assert_eq(hv_record_on("emu", "halt", NULL, &t, &p), 0, "%s", p.err);
         cr_assert_eq(t.end.why, TRACE_END_HALT);
         cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_HLT);
         cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("halt", "halt_here") + 1);
@@ -252,7 +242,8 @@ Test(emu, timeout_stops_a_guest_that_never_exits)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("spin", args, &t, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "spin", args, &t, &p), 4, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
         cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_INTR, "the kick ended the run");
         hv_trace_free(&t);
@@ -273,7 +264,8 @@ Test(emu, string_io_soft_int_mmio_rmw_and_a_cs_base)
         static const char *const args[] = { "--step-inject", "no", NULL };
 
         require_emu();
-        cr_assert_eq(emu_record("edges", args, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "edges", args, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         cr_assert_str_eq(t.console, "abc");
         /* REP OUTSB: one exit for the three bytes, RIP at the instruction. */
         e = &t.exits[i++].e;
@@ -326,7 +318,8 @@ Test(emu, single_step_debug_io_debug)
         size_t ios = 0;
 
         require_emu();
-        cr_assert_eq(emu_record("hello", args, &t, &p), 7, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "hello", args, &t, &p), 7, "status %d: %s", p.status,
+                     p.err);
         cr_assert(t.hdr.h.flags & TRACE_HDR_SINGLE_STEP);
         for (size_t i = 0; i < t.nexits; i++) {
                 const struct trace_exit *e = &t.exits[i].e;
@@ -395,8 +388,8 @@ Test(emu, single_step_through_a_store_to_the_next_instruction, .timeout = 300)
                 struct hv_trace t;
                 struct hv_proc p;
 
-                cr_assert_eq(emu_record(bin, args, &t, &p), 0, "%s: status %d: %s", bin, p.status,
-                             p.err);
+                cr_assert_eq(hv_record_on("emu", bin, args, &t, &p), 0, "%s: status %d: %s", bin,
+                             p.status, p.err);
                 for (size_t i = 0; i < t.nexits; i++) {
                         const struct trace_exit *e = &t.exits[i].e, *next;
 
@@ -451,8 +444,8 @@ Test(emu, a_store_to_the_next_instruction_runs_the_new_bytes, .timeout = 300)
                 struct hv_proc p;
 
                 /* Status 0: the guest saw the new bytes run every time. */
-                cr_assert_eq(emu_record(bin, plain, &t, &p), 0, "%s: status %d: %s", bin, p.status,
-                             p.err);
+                cr_assert_eq(hv_record_on("emu", bin, plain, &t, &p), 0, "%s: status %d: %s", bin,
+                             p.status, p.err);
                 hv_trace_free(&t);
                 hv_proc_free(&p);
                 for (unsigned seed = 1; seed <= 3; seed++) {
@@ -463,7 +456,7 @@ Test(emu, a_store_to_the_next_instruction_runs_the_new_bytes, .timeout = 300)
                         size_t kicks = 0, there = 0;
 
                         snprintf(sd, sizeof(sd), "%u", seed);
-                        cr_assert_eq(emu_record(bin, kicked, &t, &p), 0,
+                        cr_assert_eq(hv_record_on("emu", bin, kicked, &t, &p), 0,
                                      "%s seed %u: status %d: %s", bin, seed, p.status, p.err);
                         for (size_t i = 0; i < t.nexits; i++) {
                                 const struct trace_exit *e = &t.exits[i].e;
@@ -570,8 +563,8 @@ static void twice(const char *bin, const char *const *args, const char *what)
         struct hv_trace a, b;
         struct hv_proc p, q;
 
-        emu_record(bin, args, &a, &p);
-        emu_record(bin, args, &b, &q);
+        hv_record_on("emu", bin, args, &a, &p);
+        hv_record_on("emu", bin, args, &b, &q);
         cr_assert_eq(p.status, q.status, "%s", what);
         cr_assert_gt(a.nexits, 10, "%s: %s", what, p.err);
         assert_same_run(&a, &b, what);
@@ -616,7 +609,8 @@ Test(emu, kicks_count_instructions_not_time)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("spin", args, &t, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "spin", args, &t, &p), 4, "status %d: %s", p.status,
+                     p.err);
         /* After the 's' each exit is a kick, 250..750 instructions after the one before. */
         for (size_t i = 1; i < t.nexits; i++) {
                 const struct trace_exit *e = &t.exits[i].e;
@@ -646,7 +640,8 @@ Test(emu, modeswitch_delivers_in_each_mode)
         /* Raised at the protected-mode MMIO exit (IF=0): delivered once the STI shadow ends. */
         snprintf(irq, sizeof(irq), "0x30@rip:0x%llx",
                  (unsigned long long)hv_sym("modeswitch", "pm_mmio"));
-        cr_assert_eq(emu_record("modeswitch", args, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "modeswitch", args, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.ndelivers, 3, "real, protected (asked by --irq) and long mode");
         cr_assert_eq(t.delivers[0].frame_bits, 16);
         cr_assert_eq(t.delivers[1].frame_bits, 32);
@@ -679,7 +674,8 @@ Test(emu, modeswitch_eager_single_step_violations_on_each_side)
         require_emu();
         snprintf(irq, sizeof(irq), "0x30@rip:0x%llx",
                  (unsigned long long)hv_sym("modeswitch", "shadowed_pm"));
-        cr_assert_eq(emu_record("modeswitch", args, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "modeswitch", args, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(check_trace(hv_tmp("rec.zst"), &res), 0, "%s", res.error);
         cr_assert_eq(res.nviolations, 3);
         for (unsigned i = 0; i < 3; i++) {
@@ -705,8 +701,8 @@ Test(emu, c_guests_in_long_and_protected_mode)
                 struct hv_trace t;
                 struct hv_proc p;
 
-                cr_assert_eq(emu_record(elves[i], NULL, &t, &p), 42, "%s: status %d: %s", elves[i],
-                             p.status, p.err);
+                cr_assert_eq(hv_record_on("emu", elves[i], NULL, &t, &p), 42, "%s: status %d: %s",
+                             elves[i], p.status, p.err);
                 cr_assert_eq(trace_state_mode(&t.exits[0].e.st),
                              i ? TRACE_MODE_PROTECTED : TRACE_MODE_LONG);
                 snprintf(want, sizeof(want), "interrupt 0x30 taken at 0x%llx, 1 time, bye",
@@ -732,8 +728,8 @@ Test(emu, faults_with_error_codes_cr2_and_return_addresses)
                 struct hv_proc p;
 
                 /* The guest checks every frame itself: status n is check n failing. */
-                cr_assert_eq(emu_record(bins[i], args, &t, &p), 0, "%s: status %d: %s", bins[i],
-                             p.status, p.err);
+                cr_assert_eq(hv_record_on("emu", bins[i], args, &t, &p), 0, "%s: status %d: %s",
+                             bins[i], p.status, p.err);
                 cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT, "%s", bins[i]);
                 hv_trace_free(&t);
                 hv_proc_free(&p);
@@ -755,7 +751,7 @@ Test(emu, exceptions_go_through_the_guest_idt)
                          "fault: executing ud2\n"
                          "hvrt: exception 6 (#UD invalid opcode), error code 0x0, at 0x%x:0x%llx\n",
                          i ? 0x18 : 0x08, (unsigned long long)hv_sym(stems[i], "fault_here"));
-                cr_assert_eq(emu_record(elf, NULL, &t, &p), 0xEE, "%s: status %d: %s", elf,
+                cr_assert_eq(hv_record_on("emu", elf, NULL, &t, &p), 0xEE, "%s: status %d: %s", elf,
                              p.status, p.err);
                 cr_assert_str_eq(t.console, msg, "%s", elf);
                 hv_trace_free(&t);
@@ -776,7 +772,7 @@ Test(emu, irq_triggers_at_exit_n_and_every_n)
         struct hv_proc p;
 
         require_emu();
-        cr_assert_eq(emu_record("ioloop", args, &t, &p), 4, "%s", p.err);
+        cr_assert_eq(hv_record_on("emu", "ioloop", args, &t, &p), 4, "%s", p.err);
         cr_assert_eq(t.nexits, 20);
         cr_assert_eq(t.hdr.h.seed, 7, "the seed is in the header");
         cr_assert_eq(t.nraises, sizeof(want) / sizeof(want[0]));

@@ -25,21 +25,6 @@
 
 #define STRESS_EXITS "3000"
 
-/* hv_record with --backend emu before the other arguments. */
-static int emu_record(const char *guest, const char *const *args, struct hv_trace *t,
-                      struct hv_proc *p)
-{
-        const char *argv[64];
-        int n = 0;
-
-        argv[n++] = "--backend";
-        argv[n++] = "emu";
-        for (; args && *args && n < 62; args++)
-                argv[n++] = *args;
-        argv[n] = NULL;
-        return hv_record(guest, argv, t, p);
-}
-
 static const struct trace_exit *exit_at(const struct hv_trace *t, uint64_t seq)
 {
         cr_assert_lt(seq, t->nexits, "exit #%llu exists", (unsigned long long)seq);
@@ -161,7 +146,7 @@ Test(recorder, writes_follow_their_exit_with_the_stored_bytes)
         size_t nwrites;
         uint8_t *mem;
 
-        cr_assert_eq(emu_record(g, NULL, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", g, NULL, &t, &p), 0, "status %d: %s", p.status, p.err);
         cr_assert(t.hdr.h.flags & TRACE_HDR_WRITES, "header flag for write tracking");
         cr_assert(t.hdr.h.backend_caps & TRACE_CAP_WRITES);
         assert_write_order(hv_tmp("rec.zst"), &nwrites);
@@ -219,7 +204,8 @@ Test(recorder, track_writes_no_records_none)
         struct hv_proc p;
         size_t nwrites;
 
-        cr_assert_eq(emu_record("rec_writes", args, &t, &p), 0, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "rec_writes", args, &t, &p), 0, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.hdr.h.flags & TRACE_HDR_WRITES, 0);
         cr_assert_eq(t.nwrites, 0);
         assert_write_order(hv_tmp("rec.zst"), &nwrites);
@@ -318,7 +304,8 @@ Test(recorder, kicked_eager_injections_follow_two_steps)
         struct hv_proc p;
         size_t debug = 0, kicks = 0;
 
-        cr_assert_eq(emu_record("stress", args, &t, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
         cr_assert_eq(t.nexits, strtoull(STRESS_EXITS, NULL, 10),
                      "--max-exits holds while stepping");
@@ -344,7 +331,8 @@ Test(recorder, kicked_window_policy_decides_at_the_last_step)
         struct hv_trace t;
         struct hv_proc p;
 
-        cr_assert_eq(emu_record("stress", args, &t, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
+                     p.err);
         cr_assert(t.hdr.h.flags & TRACE_HDR_STEP_INJECT);
         cr_assert_gt(assert_injections_follow_steps(&t), 10);
         for (size_t i = 0; i < t.ninjects; i++) {
@@ -367,7 +355,8 @@ Test(recorder, step_inject_no_injects_at_the_kick)
         struct hv_proc p;
         size_t at_kicks = 0;
 
-        cr_assert_eq(emu_record("stress", args, &t, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
+                     p.err);
         cr_assert_eq(t.hdr.h.flags & TRACE_HDR_STEP_INJECT, 0);
         for (size_t i = 0; i < t.nexits; i++)
                 cr_assert_neq(t.exits[i].e.reason, TRACE_EXIT_DEBUG, "no step at #%zu", i);
@@ -389,9 +378,11 @@ Test(recorder, single_step_runs_are_unchanged)
         struct hv_trace a, b;
         struct hv_proc p;
 
-        cr_assert_eq(emu_record("stress", base, &a, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", base, &a, &p), 4, "status %d: %s", p.status,
+                     p.err);
         hv_proc_free(&p);
-        cr_assert_eq(emu_record("stress", off, &b, &p), 4, "status %d: %s", p.status, p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", off, &b, &p), 4, "status %d: %s", p.status,
+                     p.err);
         hv_proc_free(&p);
         cr_assert(a.hdr.h.flags & TRACE_HDR_SINGLE_STEP);
         cr_assert_eq(a.nexits, b.nexits);
@@ -432,7 +423,7 @@ Test(recorder, real_mode_frame_wraps_and_names_the_interrupted_segment)
         struct hv_trace t;
         struct hv_proc p;
 
-        emu_record(g, NULL, &t, &p);
+        hv_record_on("emu", g, NULL, &t, &p);
         cr_assert_eq(t.ndelivers, 1, "status %d: %s", p.status, p.err);
         d = &t.delivers[0];
         in = injection_before(&t, d);
@@ -470,7 +461,7 @@ Test(recorder, protected_mode_frames_by_gate_stack_and_descriptor)
         struct hv_trace t;
         struct hv_proc p;
 
-        emu_record(g, args, &t, &p);
+        hv_record_on("emu", g, args, &t, &p);
         cr_assert_eq(t.ndelivers, sizeof(want) / sizeof(want[0]), "status %d: %s", p.status, p.err);
         for (size_t i = 0; i < t.ndelivers; i++) {
                 const struct trace_disk_deliver *d = &t.delivers[i];
