@@ -1,5 +1,6 @@
 # hvtrace: a thin wrapper around CMake.  The two commands the README opens with:
-#   make demo   install what is missing, build, record the demo guest on KVM, analyse it
+#   make demo   install what is missing, build, record the demo guest on KVM (emu without
+#               /dev/kvm), analyse it
 #   make test   install what is missing, build normally and with ASan+UBSan, run every test,
 #               then the plain suite again with /dev/kvm hidden (the emu backend only)
 BUILD      ?= build
