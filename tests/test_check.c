@@ -224,6 +224,9 @@ static uint64_t tb_exit_full(struct tb *t, uint16_t reason, uint64_t rip, uint64
         if (reason == TRACE_EXIT_IO) {
                 e.u.io.io = *io;
                 e.u.io.data = io_data;
+        } else if (reason == TRACE_EXIT_MMIO) {
+                e.u.mmio.addr = 0xfee00000; /* a one-byte read outside RAM */
+                e.u.mmio.len = 1;
         } else if (reason == TRACE_EXIT_DEBUG) {
                 e.u.debug.exception = 1;
                 e.u.debug.pc = pc;
@@ -1862,4 +1865,120 @@ Test(check, delaying_instruction_before_a_wrap)
         cr_expect_eq(lens, 0);
         code_free(&c);
         disasm_close(dis);
+}
+
+/* ---- 22. returns through a stack the trace holds ------------------------------------------ */
+
+/*
+ * Kicked in a handler at `pop ax; iret` whose frame (in memory the trace
+ * records) returns to the STI of cli; sti; inc ax with IF=0: from there the
+ * only path is through the STI, so a delivery after it is in its shadow.
+ * `flags_written`: the frame's FLAGS word was written during the run, so IF
+ * after the IRET (and so the STI's shadow) is not known.
+ */
+static void iret_frame_case(bool flags_written, struct check_result *r)
+{
+        static const uint8_t handler[] = { 0x58, 0xcf }; /* 1900: pop ax; iret */
+        /* at SP 0x0ef8: ax, then the frame: IP 0x1001 (the sti), CS 0, FLAGS 0x0002 */
+        static const uint8_t stack[] = { 0x34, 0x12, 0x01, 0x10, 0x00, 0x00, 0x02, 0x00 };
+        struct tb t = { 0 };
+
+        tb_open(&t, flags_written ? "iret-frame-w.zst" : "iret-frame.zst", TRACE_HDR_WRITES,
+                TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        memcpy(t.mem + HANDLER31, handler, sizeof(handler));
+        memcpy(t.mem + 0x0ef8, stack, sizeof(stack));
+        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
+        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[TRACE_F_RSP] = 0x0f00;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        if (flags_written)
+                tb_write(&t, 0x0efe, stack + 6, 2, true); /* FLAGS, written in the run */
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 1);
+}
+
+Test(check, iret_target_from_the_recorded_stack)
+{
+        struct check_result r;
+
+        iret_frame_case(false, &r);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        check_result_free(&r);
+
+        iret_frame_case(true, &r);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_IF_UNKNOWN, 0x1002);
+        check_result_free(&r);
+}
+
+/* Without write records the stack's contents are not known: the IRET is not followed. */
+Test(check, iret_not_followed_without_write_records)
+{
+        static const uint8_t handler[] = { 0x58, 0xcf };
+        static const uint8_t stack[] = { 0x34, 0x12, 0x01, 0x10, 0x00, 0x00, 0x02, 0x00 };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        tb_open(&t, "iret-frame-untracked.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc,
+                sizeof(cli_sti_inc));
+        memcpy(t.mem + HANDLER31, handler, sizeof(handler));
+        memcpy(t.mem + 0x0ef8, stack, sizeof(stack));
+        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
+        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[TRACE_F_RSP] = 0x0f00;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_CONTROL, 0x1002);
+        check_result_free(&r);
+}
+
+/*
+ * The same start twice, the frame rewritten in between (a WRITE record):
+ * the second flow must read the new frame, not reuse the first one's.
+ * First the IRET returns to the STI with IF=0 (a violation after it), then
+ * past it, to 0x1002, with IF=1: the IRET is what ran before, legal.
+ */
+Test(check, a_flow_is_not_reused_when_its_stack_changed)
+{
+        static const uint8_t handler[] = { 0x58, 0xcf };
+        static const uint8_t to_sti[] = { 0x34, 0x12, 0x01, 0x10, 0x00, 0x00, 0x02, 0x00 };
+        static const uint8_t to_inc[] = { 0x34, 0x12, 0x02, 0x10, 0x00, 0x00, 0x02, 0x02 };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        tb_open(&t, "iret-frame-twice.zst", TRACE_HDR_WRITES, TRACE_POLICY_EAGER, cli_sti_inc,
+                sizeof(cli_sti_inc));
+        memcpy(t.mem + HANDLER31, handler, sizeof(handler));
+        memcpy(t.mem + 0x0ef8, to_sti, sizeof(to_sti));
+        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
+        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[TRACE_F_RSP] = 0x0f00;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* after the STI: a violation */
+        /* Back in the handler, the frame now returning to 0x1002 with IF=1. */
+        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
+        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        tb_write(&t, 0x0ef8, to_inc, sizeof(to_inc), true);
+        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED); /* the same start */
+        t.st.gpr[TRACE_F_RSP] = 0x0f00;
+        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* reached by the IRET: legal */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        cr_expect_eq(r.violations[0].event, 2, "the first, after the STI: %s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
 }

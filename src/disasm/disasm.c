@@ -776,6 +776,21 @@ static int decode_lock_ud(struct disasm *d, int m, const struct cls *c, const ui
         return 0;
 }
 
+/* Whether capstone says ci writes SP, ESP, RSP or SPL (explicitly or not); 1 if it cannot say. */
+static uint8_t writes_sp(csh h, const cs_insn *ci)
+{
+        cs_regs rd, wr;
+        uint8_t nrd = 0, nwr = 0;
+
+        if (cs_regs_access(h, ci, rd, &nrd, wr, &nwr) != CS_ERR_OK)
+                return 1;
+        for (unsigned i = 0; i < nwr; i++)
+                if (wr[i] == X86_REG_SP || wr[i] == X86_REG_ESP || wr[i] == X86_REG_RSP ||
+                    wr[i] == X86_REG_SPL)
+                        return 1;
+        return 0;
+}
+
 int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
                   struct disasm_insn *out)
 {
@@ -804,6 +819,7 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
                 fill_common(out, ci->bytes, ci->size, addr);
                 cs_text(ci, out->text, sizeof(out->text), "", "");
                 classify(d->h[m], ci, out);
+                out->sp_write = writes_sp(d->h[m], ci);
                 /* Near targets wrap at the operand size: 16 bits unless 0x66 makes it 32. */
                 if (bits == 16 && out->has_target && !(out->flags & DISASM_FAR))
                         out->target &=
@@ -818,6 +834,9 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         out->target_cs = c.target_cs;
         out->int_vector = c.int_vector;
         out->io_size = c.io_size;
+        /* Of the classifier's instructions only these move the stack pointer. */
+        out->sp_write = !!(c.flags & (DISASM_LSS | DISASM_POP_SS | DISASM_POPF | DISASM_IRET |
+                                      DISASM_RET | DISASM_CALL | DISASM_INT | DISASM_SYSCALL));
         if (cs_ok && ci->size == c.len)
                 cs_text(ci, out->text, sizeof(out->text), "", c.invalid ? " (#UD)" : "");
         else

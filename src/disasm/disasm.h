@@ -74,7 +74,12 @@ struct disasm_insn {
         int io_port;        /* the immediate port of in/out imm8, or -1 (port in DX) */
         uint8_t io_size;    /* bytes per port access of in/out/ins/outs */
         int int_vector;     /* n of int n; 3 int3, 4 into, 1 int1; otherwise -1 */
-        char text[192];     /* "mnemonic operands" */
+        /*
+         * It may write the stack pointer (pushes and pops included), as far
+         * as either decoder can tell; 1 when neither can say.
+         */
+        uint8_t sp_write;
+        char text[192]; /* "mnemonic operands" */
 };
 
 /* Open capstone for all three code sizes.  Returns 0 or -errno. */

@@ -22,7 +22,7 @@
 #include "code.h"
 #include "flow.h"
 
-/* ---- names ----------------------------------------------------------------------------- */
+/* ---- names ------------------------------------------------------------------------- */
 
 static const char *const rule_names[] = {
         [RULE_NONE] = "none",
@@ -77,7 +77,7 @@ const char *check_note_name(unsigned kind)
         return kind < NOTE_COUNT ? note_names[kind] : "?";
 }
 
-/* ---- per-exit summary -------------------------------------------------------------------- */
+/* ---- per-exit summary -------------------------------------------------------------- */
 
 enum io_state { IO_NA, IO_PENDING, IO_DONE, IO_AMBIGUOUS, IO_UNKNOWN };
 
@@ -99,6 +99,8 @@ struct exit_sum {
         uint8_t insn[15]; /* the bytes at CS:RIP when the exit was taken */
         uint64_t idt_base, gdt_base;
         uint16_t idt_limit, gdt_limit;
+        uint64_t rsp, ss_base, sp_mask; /* the stack: RSP, SS.base, the width SP wraps at */
+        unsigned cpl;
         struct bset b; /* what retired just before this boundary (once settled) */
 };
 
@@ -146,7 +148,7 @@ struct checker {
         struct check_result *res;
 };
 
-/* ---- result bookkeeping ------------------------------------------------------------------- */
+/* ---- result bookkeeping ------------------------------------------------------------ */
 
 static struct check_finding *add_finding(struct check_finding **arr, size_t *n, size_t *cap)
 {
@@ -222,7 +224,7 @@ static void keep_verdict(struct checker *k, uint64_t event, uint64_t pc, unsigne
                                                               .und = (uint8_t)und };
 }
 
-/* ---- text of instructions ------------------------------------------------------------------ */
+/* ---- text of instructions ---------------------------------------------------------- */
 
 static void insn_text(struct checker *k, uint64_t addr, uint32_t ctx, struct check_insn *out)
 {
@@ -260,8 +262,7 @@ static const char *kind_text(unsigned kind)
         return names[kind];
 }
 
-/* ---- verdicts ----------------------------------------------------------------------------------
- */
+/* ---- verdicts ---------------------------------------------------------------------- */
 
 struct verdict {
         unsigned rule; /* RULE_NONE, RULE_STI_SHADOW, RULE_MOVSS_SHADOW, RULE_UNDETERMINED */
@@ -405,7 +406,7 @@ static unsigned ifm_of(uint64_t rflags)
         return (rflags & X86_RFLAGS_IF) ? IFM_1 : IFM_0;
 }
 
-/* ---- I/O exits: which instruction, and did the backend complete it? ------------------------- */
+/* ---- I/O exits: which instruction, and did the backend complete it? ---------------- */
 
 static void classify_io(struct checker *k, struct exit_sum *s)
 {
@@ -463,8 +464,7 @@ static bool exit_pending(const struct checker *k, const struct exit_sum *s)
         return s->reason == TRACE_EXIT_IO && io_resolved(k, s) != IO_DONE;
 }
 
-/* ---- flows ------------------------------------------------------------------------------------
- */
+/* ---- flows ------------------------------------------------------------------------- */
 
 /*
  * The context at the guest's entry: the header gives the mode; the paging
@@ -509,6 +509,12 @@ static void start_of(struct checker *k, const struct exit_sum *p, const struct e
                 s->idt_limit = p->idt_limit;
                 s->gdt_base = p->gdt_base;
                 s->gdt_limit = p->gdt_limit;
+                /* Stack contents are known only where every write is recorded. */
+                s->stack = k->tracked;
+                s->sp = p->rsp;
+                s->ss_base = p->ss_base;
+                s->sp_mask = p->sp_mask;
+                s->cpl = p->cpl;
                 return;
         }
         /* Before the first exit: the entry point, IF unknown, nothing ran before it. */
@@ -523,7 +529,7 @@ static void start_of(struct checker *k, const struct exit_sum *p, const struct e
         s->gdt_limit = later->gdt_limit;
 }
 
-static bool same_start(const struct checker *k, const struct flow_start *s)
+static bool same_start(struct checker *k, const struct flow_start *s)
 {
         const struct flow_start *o = &k->flow_key;
 
@@ -535,7 +541,9 @@ static bool same_start(const struct checker *k, const struct flow_start *s)
                o->pending == s->pending && o->nbytes == s->nbytes &&
                (!s->nbytes || !memcmp(k->flow_bytes, s->bytes, s->nbytes)) &&
                o->idt_base == s->idt_base && o->idt_limit == s->idt_limit &&
-               o->gdt_base == s->gdt_base && o->gdt_limit == s->gdt_limit;
+               o->gdt_base == s->gdt_base && o->gdt_limit == s->gdt_limit && o->stack == s->stack &&
+               o->sp == s->sp && o->ss_base == s->ss_base && o->sp_mask == s->sp_mask &&
+               o->cpl == s->cpl && flow_reads_hold(&k->flow, &k->code);
 }
 
 static const struct flow *flow_from(struct checker *k, const struct flow_start *s)
@@ -1146,6 +1154,17 @@ static void summarize(struct checker *k, const struct trace_exit *ex, struct exi
         s->idt_limit = ex->st.idt.limit;
         s->gdt_base = ex->st.gdt.base;
         s->gdt_limit = ex->st.gdt.limit;
+        s->rsp = ex->st.gpr[TRACE_F_RSP];
+        s->ss_base = ex->st.seg[TRACE_SS].base;
+        if (s->bits == 64) {
+                s->ss_base = 0;
+                s->sp_mask = ~0ull;
+        } else {
+                s->sp_mask = (ex->st.cr0 & X86_CR0_PE) && (ex->st.seg[TRACE_SS].attr & TRACE_SEG_DB)
+                                     ? 0xffffffffull
+                                     : 0xffffull;
+        }
+        s->cpl = (ex->st.cr0 & X86_CR0_PE) ? ex->st.seg[TRACE_CS].selector & 3u : 0;
         if (ex->reason == TRACE_EXIT_IO) {
                 s->io_out = ex->u.io.io.dir == TRACE_IO_OUT;
                 s->io_port = ex->u.io.io.port;

@@ -92,7 +92,7 @@ void code_load(struct code *c, uint64_t gpa, const uint8_t *data, size_t len)
         c->gen++;
 }
 
-/* ---- what is known where --------------------------------------------------------- */
+/* ---- what is known where ----------------------------------------------------------- */
 
 static bool range_hot(const struct code *c, uint64_t gpa, uint64_t len, unsigned what)
 {
@@ -176,7 +176,7 @@ static bool tables_unsure(const struct code *c)
         return false;
 }
 
-/* ---- bytes seen only at exits ---------------------------------------------------------- */
+/* ---- bytes seen only at exits ------------------------------------------------------ */
 
 #define OV_EMPTY UINT64_MAX
 
@@ -249,7 +249,7 @@ static bool ov_get(const struct code *c, uint64_t la, uint8_t *b)
         return true;
 }
 
-/* ---- contexts and reading --------------------------------------------------------------- */
+/* ---- contexts and reading ---------------------------------------------------------- */
 
 struct code_ctx code_ctx_of(const struct trace_vcpu_state *st)
 {
@@ -442,6 +442,7 @@ static int decode_into(struct code *c, const struct code_ctx *ctx, const uint8_t
         out->has_target = (uint8_t)in.has_target;
         out->int_vector = (int16_t)in.int_vector;
         out->io_port = in.io_port;
+        out->sp_write = in.sp_write;
         out->target_cs = in.target_cs;
         out->target = in.target;
         if (in.has_target && !(in.flags & DISASM_FAR)) {
@@ -466,7 +467,7 @@ int code_insn_bytes(struct code *c, const uint8_t *bytes, size_t n, uint64_t la,
         return CODE_OK;
 }
 
-/* ---- the decode cache ------------------------------------------------------------------- */
+/* ---- the decode cache -------------------------------------------------------------- */
 
 static size_t cache_slot(const struct code *c, uint64_t la, uint32_t ctx)
 {
@@ -576,7 +577,7 @@ int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
         return out->status;
 }
 
-/* ---- what can end at a boundary ---------------------------------------------------------- */
+/* ---- what can end at a boundary ---------------------------------------------------- */
 
 /*
  * The 15 bytes before la (in code order, buf[14] just before la) as far as
@@ -656,7 +657,7 @@ int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, 
         return unsure ? -1 : 0;
 }
 
-/* ---- exits' own bytes ----------------------------------------------------------------------- */
+/* ---- exits' own bytes -------------------------------------------------------------- */
 
 bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, const uint8_t *bytes,
                      size_t n)

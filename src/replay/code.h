@@ -47,6 +47,7 @@ struct code_insn {
         uint8_t has_target;
         int16_t int_vector; /* INT n / INT3 / INTO / INT1, else -1 */
         int32_t io_port;    /* the immediate port of IN/OUT imm8, else -1 */
+        uint8_t sp_write;   /* it may write the stack pointer (disasm_insn.sp_write) */
         uint16_t target_cs; /* far direct targets */
         uint32_t flags;     /* DISASM_*; undecodable bytes are DISASM_UD */
         uint64_t target;    /* direct target: linear for near ones, the offset for far ones */

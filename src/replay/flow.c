@@ -4,7 +4,7 @@
 
 #include "flow.h"
 
-/* ---- bsets ------------------------------------------------------------------------------ */
+/* ---- bsets ------------------------------------------------------------------------- */
 
 void bset_add(struct bset *b, unsigned k, const struct flow_ex *ex, unsigned und)
 {
@@ -120,7 +120,7 @@ unsigned flow_if_after(const struct code_insn *x, unsigned ifm)
         return ifm;
 }
 
-/* ---- nodes -------------------------------------------------------------------------------- */
+/* ---- nodes ------------------------------------------------------------------------- */
 
 void flow_init(struct flow *f)
 {
@@ -197,8 +197,18 @@ static bool push_work(struct flow *f, uint32_t i)
         return true;
 }
 
-/* Control reaches (la, ctx) with IF in ifm and bset b: merge, and queue if that changed it. */
-static void reach(struct flow *f, uint64_t la, uint32_t ctx, unsigned ifm, const struct bset *b)
+/* The stack pointer on arrival: SPK_KNOWN with its value, or SPK_UNKNOWN. */
+struct sp_state {
+        unsigned k;
+        uint64_t v;
+};
+
+/*
+ * Control reaches (la, ctx) with IF in ifm, the stack pointer sp and bset
+ * b: merge, and queue if that changed it.
+ */
+static void reach(struct flow *f, uint64_t la, uint32_t ctx, unsigned ifm, struct sp_state sp,
+                  const struct bset *b)
 {
         struct flow_node *n;
         bool changed;
@@ -228,6 +238,14 @@ static void reach(struct flow *f, uint64_t la, uint32_t ctx, unsigned ifm, const
         n = &f->nodes[f->idx[s]];
         changed = (n->ifm | ifm) != n->ifm;
         n->ifm |= (uint8_t)ifm;
+        if (n->spk == SPK_NONE) {
+                n->spk = (uint8_t)sp.k;
+                n->sp = sp.v;
+                changed = true;
+        } else if (n->spk == SPK_KNOWN && (sp.k != SPK_KNOWN || sp.v != n->sp)) {
+                n->spk = SPK_UNKNOWN; /* two paths, two stack pointers */
+                changed = true;
+        }
         changed |= bset_merge(&n->b, b);
         if (changed && !n->queued && !push_work(f, f->idx[s]))
                 goto err_oom;
@@ -249,7 +267,7 @@ static void leave(struct flow *f, unsigned und, uint64_t at)
         }
 }
 
-/* ---- descriptors and gates ------------------------------------------------------------------ */
+/* ---- descriptors and gates --------------------------------------------------------- */
 
 /* Read n bytes of a system table at linear la; false when they are missing or unsure. */
 static bool read_table(struct flow *f, struct code *c, uint32_t ctx, uint64_t la, uint8_t *buf,
@@ -349,8 +367,257 @@ static bool stops(const struct flow_start *s, const struct code_insn *x)
                (s->ports[x->io_port >> 3] & (1u << (x->io_port & 7)));
 }
 
-/* ---- the walk ---------------------------------------------------------------------------------
+/* ---- the stack ---------------------------------------------------------------------- */
+
+/* Prefixes and opcode of an instruction, as far as stack effects need them. */
+struct opc {
+        bool opsize, rex_w, rex_b;
+        uint8_t op, op2, modrm; /* op2: the byte after 0f; modrm for ff and 8f */
+        bool has_modrm;
+};
+
+static void parse_opc(const struct code_insn *x, unsigned bits, struct opc *o)
+{
+        unsigned i = 0;
+
+        memset(o, 0, sizeof(*o));
+        for (; i < x->len; i++) {
+                uint8_t b = x->bytes[i];
+
+                if (bits == 64 && (b & 0xf0) == 0x40) {
+                        o->rex_w = b & 8;
+                        o->rex_b = b & 1;
+                        continue;
+                }
+                if (b == 0x66)
+                        o->opsize = true;
+                else if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x64 &&
+                         b != 0x65 && b != 0x67 && b != 0xf0 && b != 0xf2 && b != 0xf3)
+                        break;
+                o->rex_w = o->rex_b = false; /* a REX counts only right before the opcode */
+        }
+        if (i < x->len)
+                o->op = x->bytes[i++];
+        if (o->op == 0x0f && i < x->len)
+                o->op2 = x->bytes[i++];
+        if (i < x->len && (o->op == 0xff || o->op == 0x8f)) {
+                o->modrm = x->bytes[i];
+                o->has_modrm = true;
+        }
+}
+
+/* Bytes a push or pop moves: 2 or 4 (66 flips it), 8 in 64-bit code (66: 2). */
+static unsigned push_size(unsigned bits, bool opsize)
+{
+        if (bits == 64)
+                return opsize ? 2 : 8;
+        return (bits == 16) != opsize ? 2 : 4;
+}
+
+/*
+ * How a non-transfer instruction moves the stack pointer: true with the
+ * change in *delta (0 when it leaves it alone), false when it may set it
+ * to anything.
  */
+static bool stack_delta(const struct code_insn *x, unsigned bits, int64_t *delta)
+{
+        struct opc o;
+        int64_t w;
+
+        *delta = 0;
+        parse_opc(x, bits, &o);
+        w = (int64_t)push_size(bits, o.opsize);
+        switch (o.op) {
+        case 0x50 ... 0x57:
+        case 0x6a:
+        case 0x68:
+        case 0x9c: *delta = -w; return true; /* push r / imm, pushf */
+        case 0x58 ... 0x5f:
+                if ((o.op & 7) == 4 && !o.rex_b)
+                        return false; /* pop rSP */
+                *delta = w;
+                return true;
+        case 0x9d: *delta = w; return true; /* popf */
+        case 0x06:
+        case 0x0e:
+        case 0x1e: *delta = -w; return bits != 64;
+        case 0x07:
+        case 0x1f: *delta = w; return bits != 64;
+        case 0x60: *delta = -8 * w; return bits != 64; /* pusha */
+        case 0x61: *delta = 8 * w; return bits != 64;  /* popa: rSP itself is skipped */
+        case 0x0f:
+                if (o.op2 == 0xa0 || o.op2 == 0xa8) {
+                        *delta = -w;
+                        return true;
+                }
+                if (o.op2 == 0xa1 || o.op2 == 0xa9) {
+                        *delta = w;
+                        return true;
+                }
+                break;
+        case 0xff:
+                if (o.has_modrm && ((o.modrm >> 3) & 7) == 6) {
+                        *delta = -w; /* push r/m */
+                        return true;
+                }
+                break;
+        case 0x8f:
+                if (o.has_modrm && !(o.modrm >> 6 == 3 && (o.modrm & 7) == 4 && !o.rex_b)) {
+                        *delta = w; /* pop r/m */
+                        return true;
+                }
+                return false;
+        case 0xe8: *delta = -(int64_t)(bits == 64 ? 8 : w); return true; /* call rel */
+        default: break;
+        }
+        /* An SS load moves the stack elsewhere; anything else writing rSP is unknown. */
+        return !(x->flags & (DISASM_MOV_SS | DISASM_POP_SS | DISASM_LSS)) && !x->sp_write;
+}
+
+static struct sp_state sp_moved(const struct flow_start *s, struct sp_state sp, int64_t delta)
+{
+        if (sp.k == SPK_KNOWN)
+                sp.v = (sp.v & ~s->sp_mask) | ((sp.v + (uint64_t)delta) & s->sp_mask);
+        return sp;
+}
+
+static struct sp_state sp_after(const struct flow_start *s, const struct code_insn *x,
+                                unsigned bits, struct sp_state sp)
+{
+        int64_t delta;
+
+        if (sp.k != SPK_KNOWN || !stack_delta(x, bits, &delta))
+                return (struct sp_state){ .k = SPK_UNKNOWN };
+        return sp_moved(s, sp, delta);
+}
+
+/*
+ * Read n (<= 8) bytes of the stack at sp + off, each wrapped inside the
+ * stack segment: known only when the trace records every write and none
+ * was made there during this run.  Remembered, so that a cached flow is
+ * dropped when they change.
+ */
+static bool stack_read(struct flow *f, struct code *c, const struct flow_start *s, uint32_t ctx,
+                       uint64_t sp, uint64_t off, unsigned n, uint64_t *out)
+{
+        uint64_t v = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t la = s->ss_base + ((sp + off + i) & s->sp_mask);
+                struct flow_read *r;
+                bool unsure;
+                uint8_t b;
+
+                if (s->sp_mask != ~0ull)
+                        la &= 0xffffffffull;
+                if (f->nreads == FLOW_MAX_READS ||
+                    code_read_sure(c, &c->ctxs[ctx], la, &b, 1, &unsure) != 1)
+                        return false;
+                if (unsure) {
+                        f->unsure = true; /* only this run leaves it unknown */
+                        return false;
+                }
+                r = &f->reads[f->nreads++];
+                r->la = la;
+                r->ctx = ctx;
+                r->len = 1;
+                r->bytes[0] = b;
+                v |= (uint64_t)b << (8 * i);
+        }
+        *out = v;
+        return true;
+}
+
+bool flow_reads_hold(const struct flow *f, struct code *c)
+{
+        for (unsigned i = 0; i < f->nreads; i++) {
+                const struct flow_read *r = &f->reads[i];
+                uint8_t b[8];
+                bool unsure;
+
+                if (code_read_sure(c, &c->ctxs[r->ctx], r->la, b, r->len, &unsure) != r->len ||
+                    unsure || memcmp(b, r->bytes, r->len))
+                        return false;
+        }
+        return true;
+}
+
+/*
+ * A RET, RETF or IRET whose stack the flow knows: where it returns to, IF
+ * and the stack pointer after it.  False when the trace cannot say (then
+ * the flow is incomplete).
+ */
+static bool pop_return(struct flow *f, struct code *c, const struct flow_start *s,
+                       const struct flow_node *n, const struct code_insn *x, uint64_t *la,
+                       uint32_t *ctx, unsigned *ifm, struct sp_state *sp)
+{
+        const struct code_ctx *cx = &c->ctxs[n->ctx];
+        unsigned bits = cx->bits, w;
+        uint64_t ip, cs = 0, fl = 0, imm = 0;
+        bool fl_known;
+        struct opc o;
+
+        if (!s->stack || n->spk != SPK_KNOWN)
+                return false;
+        parse_opc(x, bits, &o);
+        if (o.op == 0xc2 || o.op == 0xca)
+                imm = x->bytes[x->len - 2] | (uint64_t)x->bytes[x->len - 1] << 8;
+        sp->k = SPK_KNOWN;
+        sp->v = n->sp;
+        if (o.op == 0xc3 || o.op == 0xc2) {
+                /* Near return: the instruction pointer, in the code's own width. */
+                if (bits == 64 && o.opsize)
+                        return false;
+                w = bits == 64 ? 8 : push_size(bits, o.opsize);
+                if (!stack_read(f, c, s, n->ctx, n->sp, 0, w, &ip))
+                        return false;
+                *ctx = n->ctx;
+                *ifm = n->ifm;
+                if (bits == 64)
+                        *la = ip;
+                else
+                        *la = (cx->cs_base + (ip & (w == 2 ? 0xffffull : 0xffffffffull))) &
+                              0xffffffffull;
+                *sp = sp_moved(s, *sp, (int64_t)(w + imm));
+                return true;
+        }
+        if (o.op != 0xcb && o.op != 0xca && o.op != 0xcf)
+                return false;
+        if (bits == 64 && o.op != 0xcf)
+                return false; /* far returns in 64-bit code: not followed */
+        /* RETF and IRET: IP, CS (and FLAGS), each a slot of the operand size. */
+        w = bits == 64 ? (o.rex_w ? 8 : 4) : push_size(bits, o.opsize);
+        if (!stack_read(f, c, s, n->ctx, n->sp, 0, w, &ip) ||
+            !stack_read(f, c, s, n->ctx, n->sp, w, 2, &cs))
+                return false;
+        /* FLAGS rewritten during the run (a push over the old frame): IF unknown. */
+        fl_known = o.op == 0xcf && stack_read(f, c, s, n->ctx, n->sp, 2 * w, w > 4 ? 4 : w, &fl);
+        /* To another privilege level or virtual-8086 mode a stack is popped too: not followed. */
+        if ((cx->cr0 & X86_CR0_PE) && bits != 64 &&
+            ((cs & 3) != s->cpl || (o.op == 0xcf && w == 4 && (!fl_known || (fl & (1u << 17))))))
+                return false;
+        if (!selector(f, c, s, n->ctx, (uint16_t)cs, ctx))
+                return false;
+        if (c->ctxs[*ctx].bits == 64) {
+                *la = ip;
+        } else {
+                ip &= w == 2 ? 0xffffull : 0xffffffffull;
+                *la = (c->ctxs[*ctx].cs_base + ip) & 0xffffffffull;
+        }
+        if (o.op != 0xcf)
+                *ifm = n->ifm;
+        else
+                *ifm = !fl_known ? IFM_BOTH : (fl & 0x200) ? IFM_1 : IFM_0;
+        if (bits == 64) {
+                /* IRET in 64-bit code pops RSP and SS too: a stack the flow does not follow. */
+                sp->k = SPK_UNKNOWN;
+                return true;
+        }
+        *sp = sp_moved(s, *sp, (int64_t)((o.op == 0xcf ? 3 : 2) * w + imm));
+        return true;
+}
+
+/* ---- the walk ---------------------------------------------------------------------- */
 
 static void visit(struct flow *f, struct code *c, const struct flow_start *s, uint32_t i)
 {
@@ -359,6 +626,7 @@ static void visit(struct flow *f, struct code *c, const struct flow_start *s, ui
         struct code_insn in;
         struct bset out;
         unsigned ifm, st;
+        struct sp_state sp;
         uint64_t next;
 
         if (s->bytes && n.la == s->la && n.ctx == s->ctx)
@@ -376,13 +644,26 @@ static void visit(struct flow *f, struct code *c, const struct flow_start *s, ui
         }
         if (!(s->pending && n.la == s->la && n.ctx == s->ctx) && stops(s, &in))
                 return; /* it exits before completing: the interval ends there */
-        if (in.flags & (DISASM_UD | DISASM_RET | DISASM_IRET | DISASM_SYSCALL | DISASM_CTX) ||
-            loads_table(&in)) {
+        flow_after(&in, n.la, n.ctx, x->bits, n.ifm, &n.b, &out);
+        if (in.flags & (DISASM_RET | DISASM_IRET) && !(in.flags & DISASM_UD)) {
+                uint64_t rla;
+                uint32_t rctx;
+                unsigned rifm;
+                struct sp_state rsp;
+
+                /* Where the return goes, if the stack holds known bytes there. */
+                if (pop_return(f, c, s, &n, &in, &rla, &rctx, &rifm, &rsp))
+                        reach(f, rla, rctx, rifm, rsp, &out);
+                else
+                        leave(f, UND_CONTROL, n.la);
+                return;
+        }
+        if (in.flags & (DISASM_UD | DISASM_SYSCALL | DISASM_CTX) || loads_table(&in)) {
                 leave(f, UND_CONTROL, n.la);
                 return;
         }
-        flow_after(&in, n.la, n.ctx, x->bits, n.ifm, &n.b, &out);
         ifm = flow_if_after(&in, n.ifm);
+        sp = sp_after(s, &in, x->bits, (struct sp_state){ .k = n.spk, .v = n.sp });
         next = code_next(c, n.ctx, n.la, in.len);
 
         if (in.flags & DISASM_INT) {
@@ -390,13 +671,19 @@ static void visit(struct flow *f, struct code *c, const struct flow_start *s, ui
                 uint32_t hctx;
                 unsigned hifm;
 
+                /*
+                 * The handler runs on the frame the INT pushed, written during
+                 * this run: its IRET's target is not known, nor where a
+                 * privilege change would put the stack.
+                 */
                 if (in.int_vector < 0 ||
                     !handler_of(f, c, s, n.ctx, (unsigned)in.int_vector, n.ifm, &hla, &hctx, &hifm))
                         leave(f, UND_CONTROL, n.la);
                 else
-                        reach(f, hla, hctx, hifm, &out);
+                        reach(f, hla, hctx, hifm, (struct sp_state){ .k = SPK_UNKNOWN }, &out);
                 if (in.flags & DISASM_COND) /* INTO with OF=0 */
-                        reach(f, next, n.ctx, ifm, &out);
+                        reach(f, next, n.ctx, ifm, (struct sp_state){ .k = n.spk, .v = n.sp },
+                              &out);
                 return;
         }
         if (in.flags & (DISASM_JUMP | DISASM_CALL)) {
@@ -411,18 +698,21 @@ static void visit(struct flow *f, struct code *c, const struct flow_start *s, ui
                                 leave(f, UND_CONTROL, n.la);
                                 return;
                         }
-                        reach(f, c->ctxs[tctx].cs_base + in.target, tctx, ifm, &out);
+                        /* A far call pushes CS:IP: the stack is not followed further. */
+                        if (in.flags & DISASM_CALL)
+                                sp.k = SPK_UNKNOWN;
+                        reach(f, c->ctxs[tctx].cs_base + in.target, tctx, ifm, sp, &out);
                 } else {
-                        reach(f, in.target, n.ctx, ifm, &out);
+                        reach(f, in.target, n.ctx, ifm, sp, &out);
                 }
-                /* A call's return site is reached by a RET, which leaves the flow anyway. */
+                /* A call's return site is reached by its RET. */
                 if ((in.flags & DISASM_COND) && !(in.flags & DISASM_CALL))
-                        reach(f, next, n.ctx, ifm, &out);
+                        reach(f, next, n.ctx, ifm, sp, &out);
                 return;
         }
         if (in.flags & DISASM_REP)
-                reach(f, n.la, n.ctx, ifm, &out); /* stopped between iterations */
-        reach(f, next, n.ctx, ifm, &out);
+                reach(f, n.la, n.ctx, ifm, sp, &out); /* stopped between iterations */
+        reach(f, next, n.ctx, ifm, sp, &out);
 }
 
 void flow_run(struct flow *f, struct code *c, const struct flow_start *s)
@@ -434,9 +724,10 @@ void flow_run(struct flow *f, struct code *c, const struct flow_start *s)
         f->inc_at = 0;
         f->unsure = false;
         f->oom = false;
+        f->nreads = 0;
         if (f->idx_cap)
                 memset(f->idx, 0xff, f->idx_cap * sizeof(*f->idx));
-        reach(f, s->la, s->ctx, s->ifm, &s->b);
+        reach(f, s->la, s->ctx, s->ifm, (struct sp_state){ .k = SPK_KNOWN, .v = s->sp }, &s->b);
         while (f->nwork) {
                 uint32_t i = f->work[--f->nwork];
 

@@ -97,13 +97,37 @@ struct flow_start {
         bool io_stops;        /* every port I/O instruction exits */
         bool hlt_stops;       /* every HLT exits */
         const uint8_t *ports; /* bitmap of immediate ports that always exit, or NULL */
+        /*
+         * The stack at the start: with `stack` set (the trace records every
+         * write, so memory not written during the run is known), RET, RETF
+         * and IRET whose stack pointer the flow knows pop their targets
+         * from it instead of leaving the flow.
+         */
+        bool stack;
+        uint64_t sp, ss_base, sp_mask; /* RSP, SS.base, 0xffff / 0xffffffff / ~0 */
+        unsigned cpl;
+};
+
+/* The stack pointer at a boundary: not reached yet, known, or not known. */
+enum { SPK_NONE, SPK_KNOWN, SPK_UNKNOWN };
+
+/* Stack bytes a flow read: it stays valid while they are known and unchanged. */
+#define FLOW_MAX_READS 32
+
+struct flow_read {
+        uint64_t la;
+        uint32_t ctx;
+        uint8_t len;
+        uint8_t bytes[8];
 };
 
 struct flow_node {
         uint64_t la;
         uint32_t ctx;
         uint8_t ifm;
+        uint8_t spk; /* SPK_* */
         bool queued;
+        uint64_t sp;
         struct bset b;
 };
 
@@ -119,7 +143,12 @@ struct flow {
         uint64_t inc_at; /* the instruction where it leaves */
         bool unsure;     /* it read bytes written during the current interval */
         bool oom;
+        struct flow_read reads[FLOW_MAX_READS];
+        unsigned nreads;
 };
+
+/* Whether the stack bytes flow f read still hold what it read, known. */
+bool flow_reads_hold(const struct flow *f, struct code *c);
 
 void flow_init(struct flow *f);
 void flow_free(struct flow *f);
