@@ -12,24 +12,31 @@
  *    deliveries undetermined, and its step-inject exits cross-validated.
  * On the emu backend always, on KVM when /dev/kvm is there.
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <criterion/criterion.h>
 
 #include "corpus.h"
 
-static void stress_mix(const char *backend)
+/*
+ * with_protected: also the protected-mode build.  This machine's KVM (kvm_pvm)
+ * cannot run a 32-bit protected-mode INT or IRET (docs/backends.md), and
+ * the loop has both: on KVM the protected-mode build is left out, as
+ * test_corpus does with the stress guest.
+ */
+static void stress_mix(const char *backend, bool with_protected)
 {
         static const struct {
                 const char *file, *mode;
         } runs[] = {
                 { "stress_mix.bin", "real" },
-                { "stress_mix_p32.bin", "protected" },
                 { "stress_mix_l64.bin", "long" },
+                { "stress_mix_p32.bin", "protected" },
         };
         static const struct check_opts keep = { .keep_verdicts = true };
 
-        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]) - !with_protected; i++) {
                 struct check_result res;
                 char what[256];
                 uint64_t und;
@@ -53,7 +60,7 @@ Test(soundness, emu_corpus_cross_validated, .timeout = 900)
 
 Test(soundness, emu_stress_mix, .timeout = 900)
 {
-        stress_mix("emu");
+        stress_mix("emu", true);
 }
 
 Test(soundness, kvm_corpus_cross_validated, .timeout = 900)
@@ -65,5 +72,5 @@ Test(soundness, kvm_corpus_cross_validated, .timeout = 900)
 Test(soundness, kvm_stress_mix, .timeout = 900)
 {
         HV_REQUIRE_KVM();
-        stress_mix("kvm");
+        stress_mix("kvm", false);
 }
