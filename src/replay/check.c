@@ -51,6 +51,7 @@ static const char *const und_names[] = {
         [UND_SEQUENCE] = "sequence-unknown",
         [UND_UNREACHABLE] = "unreachable",
         [UND_SOFT_OR_EXT] = "software-or-external",
+        [UND_TOO_LARGE] = "flow-too-large",
 };
 _Static_assert(sizeof(und_names) / sizeof(und_names[0]) == UND_COUNT, "name every reason");
 
@@ -321,6 +322,12 @@ static void unknown_reason(const struct checker *k, const struct bset *b, uint64
                          " was itself in a shadow",
                          ex->addr);
                 break;
+        case UND_TOO_LARGE:
+                snprintf(buf, len,
+                         "the paths since the previous exit reach more than %u instructions "
+                         "(past 0x%" PRIx64 "): not followed to the end",
+                         FLOW_MAX_NODES, ex->addr);
+                break;
         case UND_UNREACHABLE:
                 snprintf(buf, len,
                          "no path from the previous exit leads to 0x%" PRIx64
@@ -352,7 +359,7 @@ static void decide(const struct checker *k, const struct bset *b, uint64_t pc, s
                 v->rule = RULE_UNDETERMINED;
                 v->und = b->und;
                 v->prev = b->ex[FK_UNKNOWN];
-                if (b->und == UND_CONTROL || b->und == UND_UNREACHABLE)
+                if (b->und == UND_CONTROL || b->und == UND_UNREACHABLE || b->und == UND_TOO_LARGE)
                         v->prev.valid = false; /* it names where the trail is lost, not what ran */
                 unknown_reason(k, b, pc, v->reason, sizeof(v->reason));
                 return;

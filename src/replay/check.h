@@ -32,6 +32,7 @@ enum check_und {
         UND_SEQUENCE,     /* whether a delaying instruction was itself shadowed is unknown */
         UND_UNREACHABLE,  /* no path from the previous exit leads there */
         UND_SOFT_OR_EXT,  /* an INT n of the vector may have raised it instead */
+        UND_TOO_LARGE,    /* the paths since the previous exit reach more code than followed */
         UND_COUNT
 };
 

@@ -62,6 +62,7 @@ int code_init(struct code *c, struct disasm *dis, uint64_t mem_size)
         if (!c->ram || !c->page_hot) {
                 free(c->ram);
                 free(c->page_hot);
+                memset(c, 0, sizeof(*c)); /* code_free may follow: nothing to free twice */
                 return -ENOMEM;
         }
         c->mem.ram = c->ram;

@@ -197,6 +197,15 @@ static bool push_work(struct flow *f, uint32_t i)
         return true;
 }
 
+static void leave(struct flow *f, unsigned und, uint64_t at)
+{
+        if (!f->incomplete) {
+                f->incomplete = true;
+                f->inc_und = (uint8_t)und;
+                f->inc_at = at;
+        }
+}
+
 /* The stack pointer on arrival: SPK_KNOWN with its value, or SPK_UNKNOWN. */
 struct sp_state {
         unsigned k;
@@ -220,6 +229,10 @@ static void reach(struct flow *f, uint64_t la, uint32_t ctx, unsigned ifm, struc
                 goto err_oom;
         s = idx_slot(f, la, ctx);
         if (f->idx[s] == UINT32_MAX) {
+                if (f->n == FLOW_MAX_NODES) {
+                        leave(f, UND_TOO_LARGE, la);
+                        return;
+                }
                 if (f->n == f->cap) {
                         size_t cap = f->cap ? f->cap * 2 : 256;
                         struct flow_node *p = realloc(f->nodes, cap * sizeof(*p));
@@ -256,15 +269,6 @@ err_oom:
         f->oom = true;
         f->incomplete = true;
         f->inc_und = UND_CONTROL;
-}
-
-static void leave(struct flow *f, unsigned und, uint64_t at)
-{
-        if (!f->incomplete) {
-                f->incomplete = true;
-                f->inc_und = (uint8_t)und;
-                f->inc_at = at;
-        }
 }
 
 /* ---- descriptors and gates --------------------------------------------------------- */

@@ -108,6 +108,13 @@ struct flow_start {
         unsigned cpl;
 };
 
+/*
+ * Most boundaries one flow follows.  Past it the flow is incomplete
+ * (UND_TOO_LARGE): memory and time stay bounded whatever a trace holds
+ * (code that runs on into megabytes of zeros).
+ */
+#define FLOW_MAX_NODES (1u << 18)
+
 /* The stack pointer at a boundary: not reached yet, known, or not known. */
 enum { SPK_NONE, SPK_KNOWN, SPK_UNKNOWN };
 
