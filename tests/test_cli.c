@@ -361,3 +361,143 @@ Test(cli, flat_guest_over_hvrec_tables)
 
         assert_bad_guest(hv_guest("demo"), "overlaps hvrec's tables", args);
 }
+
+/* ---- hostile trace strings: no terminal escapes from hvreplay ----------------- */
+
+/* OSC retitle, clear screen, CR LF and a forged line, an 8-bit CSI, a non-UTF-8 byte. */
+static const char evil[] = "\x1b]0;pwned\x07\x1b[2J\r\nFORGED line\x9b"
+                           "31m\xff";
+/* evil as replay_put_escaped writes it (docs/dump-jsonl.md, "Text"). */
+static const char evil_escaped[] = "\\x1b]0;pwned\\x07\\x1b[2J\\x0d\\nFORGED line\\x9b31m\\xff";
+
+/*
+ * A trace with evil in every string it can carry: each header string, an
+ * argument, the guest name, console bytes and the end message.  variant 1
+ * differs from 0 in a register, the kernel string and the end status, so
+ * that diff prints all of them.
+ */
+static const char *write_evil_trace(const char *name, int variant)
+{
+        static const uint8_t code[] = { 0xe6, 0xe9, 0xf4 }; /* out 0xe9, al; hlt */
+        const char *argv[] = { "hvrec", evil, "a b", "", "--seed", "1" };
+        const char *path = hv_tmp(name);
+        struct trace_writer *w;
+        struct trace_header h = { 0 };
+        struct trace_exit e = { .reason = TRACE_EXIT_IO, .insn_len = 2, .insn = { 0xe6, 0xe9 } };
+        struct trace_disk_end end = { .exits = 2, .why = TRACE_END_ERROR, .status = 70 + variant };
+        uint8_t esc = 0x1b;
+
+        cr_assert_eq(trace_writer_open(&w, path, NULL), 0);
+        h.h.mem_size = 0x10000;
+        h.h.entry = h.h.load_addr = 0x1000;
+        h.h.guest_mode = TRACE_MODE_REAL;
+        for (unsigned k = 1; k < TRACE_STR_COUNT; k++)
+                h.str[k] = evil;
+        if (variant)
+                h.str[TRACE_STR_KERNEL] = "plain";
+        h.argv = argv;
+        h.argc = sizeof(argv) / sizeof(argv[0]);
+        cr_assert_eq(trace_write_header(w, &h), 0);
+        cr_assert_eq(trace_write_memory(w, 0x1000, code, sizeof(code)), 0);
+        e.st.rip = 0x1002;
+        e.st.gpr[TRACE_F_RAX] = esc + (uint64_t)variant;
+        e.u.io.io =
+                (struct trace_disk_io){ .port = 0xe9, .size = 1, .dir = TRACE_IO_OUT, .count = 1 };
+        e.u.io.data = &esc;
+        cr_assert_eq(trace_write_exit(w, &e), 0);
+        cr_assert_eq(trace_write_console(w, 0, evil, sizeof(evil) - 1), 0);
+        e = (struct trace_exit){
+                .seq = 1, .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
+        };
+        e.st.rip = 0x1003;
+        cr_assert_eq(trace_write_exit(w, &e), 0);
+        cr_assert_eq(trace_write_end(w, &end, evil), 0);
+        cr_assert_eq(trace_writer_close(w), 0);
+        return path;
+}
+
+/* Only printable ASCII and line ends, and no line that the trace started. */
+static void assert_no_escapes(const char *what, const char *text)
+{
+        for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+                cr_assert((*c >= 0x20 && *c < 0x7f) || *c == '\n', "%s: byte 0x%02x at offset %zu",
+                          what, *c, (size_t)(c - (const unsigned char *)text));
+        cr_assert_null(strstr(text, "\nFORGED"), "%s: a forged line", what);
+}
+
+/* The line of out holding needle, then evil escaped right after it (and the line's end). */
+static void assert_evil_after(const char *what, const char *out, const char *needle,
+                              const char *then)
+{
+        char want[256];
+
+        snprintf(want, sizeof(want), "%s%s%s", needle, evil_escaped, then);
+        cr_assert_not_null(strstr(out, want), "%s: no '%s' in\n%s", what, want, out);
+}
+
+Test(cli, hvreplay_escapes_every_string_from_a_trace)
+{
+        const char *a = write_evil_trace("evil-a.zst", 0), *b = write_evil_trace("evil-b.zst", 1);
+        const struct {
+                const char *argv[6];
+                int status;
+                size_t min_evil; /* strings of the trace in stdout, each one evil */
+        } runs[] = {
+                /* 6 header strings, an argument, the guest, console, end message */
+                { { HVREPLAY, "dump", a }, 0, 10 },
+                { { HVREPLAY, "stats", a }, 0, 2 }, /* backend, end message */
+                { { HVREPLAY, "check", a }, 0, 2 }, /* backend, end message */
+                /* 9 header strings of the sides, the guest, kernel, 2 consoles, 2 end messages */
+                { { HVREPLAY, "diff", "--all", a, b }, 1, 15 },
+        };
+
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+                const char *what = runs[i].argv[1];
+                struct hv_proc p;
+                size_t n = 0;
+
+                run(runs[i].argv, &p);
+                cr_assert_eq(p.status, runs[i].status, "%s: status %d: %s", what, p.status, p.err);
+                assert_no_escapes(what, p.out);
+                assert_no_escapes(what, p.err);
+                for (const char *s = p.out; (s = strstr(s, evil_escaped)); s++)
+                        n++;
+                cr_assert_geq(n, runs[i].min_evil, "%s: %zu escaped strings in\n%s", what, n,
+                              p.out);
+                switch (i) {
+                case 0:
+                        assert_evil_after(what, p.out, "\n# guest ", ": real mode");
+                        assert_evil_after(what, p.out, "# command: hvrec '",
+                                          "' 'a b' '' --seed 1\n");
+                        assert_evil_after(what, p.out, " console    \"", "\"\n");
+                        assert_evil_after(what, p.out, "status 70 after 2 exits: ", "\n");
+                        cr_assert_not_null(strstr(p.out, "data 0x1b '\\x1b'\n"), "%s", p.out);
+                        break;
+                case 1:
+                        assert_evil_after(what, p.out, "(backend ", ", real mode");
+                        assert_evil_after(what, p.out, "ms: ", "\n");
+                        break;
+                case 2:
+                        assert_evil_after(what, p.out, "deliveries checked (", ", policy");
+                        assert_evil_after(what, p.out,
+                                          "ended early (error, status 70): ", "; nothing");
+                        break;
+                default:
+                        assert_evil_after(what, p.out, "  kernel           a=", " b=plain\n");
+                        assert_evil_after(what, p.out, "\n  a: ", "\n  b: ");
+                        assert_evil_after(what, p.out, "\n  b: ", "\n");
+                }
+                hv_proc_free(&p);
+        }
+}
+
+Test(cli, hvreplay_error_lines_are_escaped)
+{
+        const char *argv[] = { HVREPLAY, "dump", hv_tmp("no\x1b[2J\nFORGED"), NULL };
+        struct hv_proc p;
+
+        run(argv, &p);
+        hv_assert_one_line_error(&p, "hvreplay", "no\\x1b[2J\\nFORGED: cannot open");
+        assert_no_escapes("error", p.err);
+        hv_proc_free(&p);
+}

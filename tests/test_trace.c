@@ -184,6 +184,17 @@ static void rb_min_header(struct rawbuf *b)
         rb_rec(b, TRACE_REC_HEADER, 0, &h, sizeof(h));
 }
 
+/* A HLT exit with no state change and an explicit seq (flag SEQ). */
+static void rb_exit(struct rawbuf *b, uint64_t seq)
+{
+        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT };
+        uint8_t p[sizeof(x) + 8];
+
+        memcpy(p, &x, sizeof(x));
+        memcpy(p + sizeof(x), &seq, 8);
+        rb_rec(b, TRACE_REC_EXIT, TRACE_XF_SEQ, p, sizeof(p));
+}
+
 /* One zstd frame of `raw` (no checksum: like a foreign writer could do). */
 static void compress_to(const char *path, const void *raw, size_t len)
 {
@@ -771,10 +782,10 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 uint8_t size, dir;
                 uint32_t count;
         } io[] = {
-                { 0x3f8, 1, TRACE_IO_OUT, 1 }, { 0x71, 2, TRACE_IO_IN, 1 },
-                { 0xcf8, 4, TRACE_IO_OUT, 1 }, { 0xe9, 1, TRACE_IO_OUT, 13 }, /* rep outsb */
-                { 0x1f0, 2, TRACE_IO_IN, 7 },  { 0xcfc, 4, TRACE_IO_OUT, 3 },
-                { 0xffff, 1, TRACE_IO_IN, 0 },
+                { 0x3f8, 1, TRACE_IO_OUT, 1 },  { 0x71, 2, TRACE_IO_IN, 1 },
+                { 0xcf8, 4, TRACE_IO_OUT, 1 },  { 0xe9, 1, TRACE_IO_OUT, 13 }, /* rep outsb */
+                { 0x1f0, 2, TRACE_IO_IN, 7 },   { 0xcfc, 4, TRACE_IO_OUT, 3 },
+                { 0xffff, 4, TRACE_IO_IN, 16 }, /* rep insd filling all 64 bytes */
         };
 
 #define NEXT() next_case(c, &n, max)
@@ -923,11 +934,11 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 inj[i].method = (uint8_t)(i % 3);
                 inj[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
                 memset(&rai[i], 0, sizeof(rai[i]));
-                rai[i].seq = rnd(&s);
+                rai[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1); /* up to now */
                 rai[i].vector = (uint8_t)(0x20 + i);
                 rai[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
                 memset(&del[i], 0, sizeof(del[i]));
-                del[i].seq = rnd(&s);
+                del[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1);
                 del[i].ip = rnd(&s);
                 del[i].flags = rnd(&s);
                 del[i].sp = rnd(&s);
@@ -1053,11 +1064,28 @@ Test(trace, longer_payloads_are_accepted)
         struct trace_disk_mmio mm = {
                 .addr = 0xd0000000, .len = 2, .is_write = 1, .data = { 0xab, 0xcd }
         };
+        uint8_t xb[128];
         size_t off = 0;
 
+        /* Random records whose first 8 bytes, the exit they name, are that of the exit. */
         rnd_bytes(&s, buf, sizeof(buf));
+        memcpy(buf, &seq, 8);
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
+        /* An exit with a seq, one field, 2 instruction bytes, the MMIO tail and 9 extra bytes. */
+        memcpy(xb + off, &x, sizeof(x));
+        off += sizeof(x);
+        memcpy(xb + off, &seq, 8);
+        off += 8;
+        memcpy(xb + off, &rip, 8);
+        off += 8;
+        xb[off++] = 0x89;
+        xb[off++] = 0x07;
+        memcpy(xb + off, &mm, sizeof(mm));
+        off += sizeof(mm);
+        memset(xb + off, 0xee, 9);
+        off += 9;
+        cr_assert_eq(trace_write_raw(w, TRACE_REC_EXIT, TRACE_XF_SEQ, xb, off), 0);
         cr_assert_eq(
                 trace_write_raw(w, TRACE_REC_INJECT, 0, buf, sizeof(struct trace_disk_inject) + 16),
                 0);
@@ -1067,32 +1095,13 @@ Test(trace, longer_payloads_are_accepted)
         cr_assert_eq(trace_write_raw(w, TRACE_REC_DELIVER, 0, buf,
                                      sizeof(struct trace_disk_deliver) + 24),
                      0);
-        /* An exit with a seq, one field, 2 instruction bytes, the MMIO tail and 9 extra bytes. */
-        memcpy(buf + off, &x, sizeof(x));
-        off += sizeof(x);
-        memcpy(buf + off, &seq, 8);
-        off += 8;
-        memcpy(buf + off, &rip, 8);
-        off += 8;
-        buf[off++] = 0x89;
-        buf[off++] = 0x07;
-        memcpy(buf + off, &mm, sizeof(mm));
-        off += sizeof(mm);
-        memset(buf + off, 0xee, 9);
-        off += 9;
-        cr_assert_eq(trace_write_raw(w, TRACE_REC_EXIT, TRACE_XF_SEQ, buf, off), 0);
         write_end(w, 1, "x");
         close_writer(w);
 
         rnd_bytes(&(uint64_t){ 99 }, buf, sizeof(buf)); /* the same bytes again */
+        memcpy(buf, &seq, 8);
         r = must_open(path);
         expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_INJECT);
-        cr_assert_eq(memcmp(&ev.inject, buf, sizeof(ev.inject)), 0);
-        expect_next(r, &ev, TRACE_REC_RAISE);
-        cr_assert_eq(memcmp(&ev.raise, buf, sizeof(ev.raise)), 0);
-        expect_next(r, &ev, TRACE_REC_DELIVER);
-        cr_assert_eq(memcmp(&ev.deliver, buf, sizeof(ev.deliver)), 0);
         expect_next(r, &ev, TRACE_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 555);
         cr_assert_eq(ev.exit.st.rip, 0x1234);
@@ -1102,6 +1111,12 @@ Test(trace, longer_payloads_are_accepted)
         cr_assert_eq(ev.exit.insn[1], 0x07);
         cr_assert_eq(ev.exit.u.mmio.addr, 0xd0000000);
         cr_assert_eq(ev.exit.u.mmio.data[1], 0xcd);
+        expect_next(r, &ev, TRACE_REC_INJECT);
+        cr_assert_eq(memcmp(&ev.inject, buf, sizeof(ev.inject)), 0);
+        expect_next(r, &ev, TRACE_REC_RAISE);
+        cr_assert_eq(memcmp(&ev.raise, buf, sizeof(ev.raise)), 0);
+        expect_next(r, &ev, TRACE_REC_DELIVER);
+        cr_assert_eq(memcmp(&ev.deliver, buf, sizeof(ev.deliver)), 0);
         expect_next(r, &ev, TRACE_REC_END);
         cr_assert_str_eq(ev.end.message, "x");
         cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
@@ -1240,12 +1255,11 @@ static void gen_next(struct gen *g, struct trace_exit *e)
                         mutate_field(&g->s, &g->st, (unsigned)(rnd(&g->s) % TRACE_F_COUNT));
         }
         r = rnd(&g->s) % 1000;
+        /* Exit numbers only go forwards: going back is corrupt (exit_seq_must_increase). */
         if (!g->started)
                 g->seq = rnd(&g->s) % 1000;
         else if (r < 80)
-                g->seq = rnd(&g->s) >> (rnd(&g->s) % 64); /* a jump, forwards or back */
-        else if (r < 82)
-                g->seq = UINT64_MAX; /* the next one wraps to 0 */
+                g->seq += 2 + (rnd(&g->s) >> (24 + rnd(&g->s) % 40)); /* a jump of up to 2^40 */
         else
                 g->seq++;
         g->started = true;
@@ -1379,7 +1393,7 @@ Test(trace, delta_encoding_8byte_fields_random)
                                 if (fsize(f) == 8)
                                         mutate_field(&s, &st, f);
                         }
-                        seq = rnd(&s) % 10 ? seq + 1 : rnd(&s);
+                        seq = rnd(&s) % 10 ? seq + 1 : seq + 2 + rnd(&s) % (1ull << 40);
                         t += rnd(&s) % 50 ? rnd(&s) % 100000 : (1ull << 33) + rnd(&s) % 1000;
                         e.seq = seq;
                         e.time_ns = t;
@@ -3021,14 +3035,16 @@ Test(trace, write_record_messages_name_the_record)
 
         rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
         rb_min_header(&raw);
+        rb_exit(&raw, 1);
         rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
         rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr) - 1);
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
         expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
         expect_write(r, &ev, 1, 2, NULL, 0, "exactly the fixed part");
         cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
-        check_msg(r, "record 2: write record too short");
+        check_msg(r, "record 3: write record too short");
         trace_reader_close(r);
         free(raw.p);
 }
@@ -3175,9 +3191,9 @@ Test(trace, unknown_record_types_skipped_around_writes)
         memcpy(payload + sizeof(wr), three, sizeof(three));
         rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
         rb_min_header(&raw);
+        rb_exit(&raw, 9);
         rb_rec(&raw, TRACE_REC_WRITE, 0, payload, sizeof(payload));
         rb_rec(&raw, TRACE_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
-        rb_rec(&raw, 0, 0, NULL, 0);                        /* reserved, never written */
         wr.gpa = 0x2000;
         rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
         rb_rec(&raw, 0x4242, 0xffff, "x", 1);
@@ -3186,8 +3202,9 @@ Test(trace, unknown_record_types_skipped_around_writes)
 
         r = must_open(path);
         expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
         expect_write(r, &ev, 9, 0x1000, three, sizeof(three), "before the unknown ones");
-        cr_assert_eq(ev.index, 1);
+        cr_assert_eq(ev.index, 2);
         expect_write(r, &ev, 9, 0x2000, NULL, 0, "after them");
         cr_assert_eq(ev.index, 4, "skipped records are counted");
         expect_next(r, &ev, TRACE_REC_END);
@@ -3361,4 +3378,461 @@ Test(trace, replay_dump_stats_diff_show_write_records)
         run_replay(&p, "diff", path, bare, NULL);
         cr_assert_eq(p.status, 0, "diff: %d\n%s\n%s", p.status, p.out, p.err);
         hv_proc_free(&p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 9. Hostile traces: the reader's rules (docs/trace-format.md section 11)  */
+/* ------------------------------------------------------------------------ */
+
+/* Most unknown records in a row a reader skips (docs/trace-format.md, section 4). */
+#define UNKNOWN_RUN_MAX (1u << 20)
+
+/*
+ * Compress raw to path and read it: `nok` events must come back, then
+ * TRACE_ERR_CORRUPT with needle in the message, sticky.  With needle NULL
+ * the trace must instead read to its end after nok events.
+ */
+static void expect_raw(const char *path, const struct rawbuf *raw, size_t nok, const char *needle,
+                       const char *what)
+{
+        struct trace_reader *r;
+        struct trace_event ev;
+        size_t n = 0;
+        int err;
+
+        compress_to(path, raw->p, raw->len);
+        r = must_open(path);
+        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+                n++;
+        if (!needle) {
+                cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %d %s", what, err,
+                             trace_reader_message(r));
+        } else {
+                cr_assert_eq(err, TRACE_ERR_CORRUPT, "%s: %d %s", what, err,
+                             trace_reader_message(r));
+                check_msg(r, needle);
+                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s: not sticky", what);
+        }
+        cr_assert_eq(n, nok, "%s: %zu events before the verdict, want %zu", what, n, nok);
+        trace_reader_close(r);
+}
+
+static void rb_end(struct rawbuf *b)
+{
+        struct trace_disk_end end = { .exits = 1, .why = TRACE_END_HALT };
+
+        rb_rec(b, TRACE_REC_END, 0, &end, sizeof(end));
+}
+
+/* An exit with no state change and no SEQ flag: the previous exit's seq + 1. */
+static void rb_exit_next(struct rawbuf *b)
+{
+        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT };
+
+        rb_rec(b, TRACE_REC_EXIT, 0, &x, sizeof(x));
+}
+
+Test(trace, end_record_must_be_last)
+{
+        const char *path = hv_tmp("after-end.zst");
+        struct rawbuf raw = { 0 }, file = { 0 };
+        size_t cut;
+
+        /* The rule's control: END last reads to the end. */
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_exit(&raw, 0);
+        rb_end(&raw);
+        cut = raw.len;
+        expect_raw(path, &raw, 3, NULL, "end last");
+
+        /* An exit, an unknown record, a second END, a piece of a record after END. */
+        rb_exit(&raw, 1);
+        expect_raw(path, &raw, 3, "record 3: data after the end record", "exit after end");
+        raw.len = cut;
+        rb_rec(&raw, 0x4242, 0, "x", 1);
+        expect_raw(path, &raw, 3, "data after the end record", "unknown record after end");
+        raw.len = cut;
+        rb_end(&raw);
+        expect_raw(path, &raw, 3, "data after the end record", "second end");
+        raw.len = cut;
+        rb_put(&raw, "\x03\x00\x00", 3);
+        expect_raw(path, &raw, 3, "data after the end record", "3 bytes after end");
+
+        /* END in the middle, the run going on in the next frame. */
+        append_frame(&file, raw.p, cut);
+        raw.len = 0;
+        rb_exit(&raw, 1);
+        rb_end(&raw);
+        append_frame(&file, raw.p, raw.len);
+        write_file(path, file.p, file.len);
+        {
+                struct trace_reader *r = must_open(path);
+                struct trace_event ev;
+
+                expect_next(r, &ev, TRACE_REC_HEADER);
+                expect_next(r, &ev, TRACE_REC_EXIT);
+                expect_next(r, &ev, TRACE_REC_END);
+                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s",
+                             trace_reader_message(r));
+                check_msg(r, "data after the end record");
+                trace_reader_close(r);
+        }
+
+        /* The writer does not stop a caller from writing on after END; the reader does. */
+        {
+                struct trace_writer *w = open_writer(path, 0, 0, 0);
+                struct trace_exit e = { .reason = TRACE_EXIT_HLT };
+                struct trace_reader *r;
+                struct trace_event ev;
+
+                write_min_header(w);
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                write_end(w, 1, "done");
+                e.seq = 1;
+                cr_assert_eq(trace_write_exit(w, &e), 0);
+                close_writer(w);
+                r = must_open(path);
+                expect_next(r, &ev, TRACE_REC_HEADER);
+                expect_next(r, &ev, TRACE_REC_EXIT);
+                expect_next(r, &ev, TRACE_REC_END);
+                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
+                cr_assert(trace_reader_complete(r), "the END record was read");
+                trace_reader_close(r);
+        }
+        free(raw.p);
+        free(file.p);
+}
+
+Test(trace, exit_seq_must_increase)
+{
+        const char *path = hv_tmp("seq.zst");
+        struct rawbuf raw = { 0 };
+        struct trace_reader *r;
+        struct trace_event ev;
+        size_t cut;
+
+        /* Control: steps, jumps, and the largest seq as the last exit. */
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_exit(&raw, 5);
+        cut = raw.len;
+        rb_exit_next(&raw);
+        rb_exit(&raw, 1000);
+        rb_exit(&raw, UINT64_MAX);
+        rb_end(&raw);
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 5);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 6);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, 1000);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        cr_assert_eq(ev.exit.seq, UINT64_MAX);
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
+        trace_reader_close(r);
+
+        /* The same seq twice, a smaller one, and the step after the largest (a wrap to 0). */
+        raw.len = cut;
+        rb_exit(&raw, 5);
+        rb_end(&raw);
+        expect_raw(path, &raw, 2, "record 2: exit 5 after exit 5", "repeated seq");
+        raw.len = cut;
+        rb_exit_next(&raw);
+        rb_exit(&raw, 4);
+        rb_end(&raw);
+        expect_raw(path, &raw, 3, "record 3: exit 4 after exit 6", "seq backwards");
+        raw.len = cut;
+        rb_exit(&raw, UINT64_MAX);
+        rb_exit_next(&raw);
+        rb_end(&raw);
+        expect_raw(path, &raw, 3, "record 3: exit after exit 18446744073709551615", "seq wraps");
+        raw.len = cut;
+        rb_exit(&raw, 0);
+        rb_end(&raw);
+        expect_raw(path, &raw, 2, "exit 0 after exit 5", "back to 0");
+        free(raw.p);
+}
+
+/* Every record that names an exit, with its seq at offset 0 of its payload. */
+static const struct {
+        uint16_t type;
+        size_t len;
+        const char *name;
+} seq_records[] = {
+        { TRACE_REC_INJECT, sizeof(struct trace_disk_inject), "inject" },
+        { TRACE_REC_RAISE, sizeof(struct trace_disk_raise), "raise" },
+        { TRACE_REC_DELIVER, sizeof(struct trace_disk_deliver), "deliver" },
+        { TRACE_REC_CONSOLE, sizeof(struct trace_disk_console) + 2, "console" },
+        { TRACE_REC_WRITE, sizeof(struct trace_disk_write) + 2, "write" },
+};
+
+static void rb_seq_record(struct rawbuf *b, size_t i, uint64_t seq)
+{
+        uint8_t p[64] = { 0 };
+
+        cr_assert_leq(seq_records[i].len, sizeof(p));
+        memcpy(p, &seq, 8);
+        rb_rec(b, seq_records[i].type, 0, p, seq_records[i].len);
+}
+
+Test(trace, records_name_exits_already_read)
+{
+        const char *path = hv_tmp("names.zst");
+        struct rawbuf raw = { 0 };
+
+        for (size_t i = 0; i < sizeof(seq_records) / sizeof(seq_records[0]); i++) {
+                const char *name = seq_records[i].name;
+                char want[96];
+                size_t cut;
+
+                /* What hvrec writes: after exit 7, records naming 7; earlier ones are fine. */
+                raw.len = 0;
+                rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+                rb_min_header(&raw);
+                cut = raw.len;
+                rb_exit(&raw, 3);
+                rb_exit(&raw, 7);
+                rb_seq_record(&raw, i, 7);
+                rb_seq_record(&raw, i, 3);
+                rb_seq_record(&raw, i, 0);
+                rb_end(&raw);
+                expect_raw(path, &raw, 7, NULL, name);
+
+                /* Before any exit. */
+                raw.len = cut;
+                rb_seq_record(&raw, i, 0);
+                rb_exit(&raw, 0);
+                rb_end(&raw);
+                snprintf(want, sizeof(want), "record 1: %s names exit 0 before any exit", name);
+                expect_raw(path, &raw, 1, want, name);
+
+                /* An exit not read yet. */
+                raw.len = cut;
+                rb_exit(&raw, 7);
+                rb_seq_record(&raw, i, 8);
+                rb_exit(&raw, 8);
+                rb_end(&raw);
+                snprintf(want, sizeof(want), "record 2: %s names exit 8 after exit 7", name);
+                expect_raw(path, &raw, 2, want, name);
+                raw.len = cut;
+                rb_exit(&raw, 7);
+                rb_seq_record(&raw, i, UINT64_MAX);
+                rb_end(&raw);
+                expect_raw(path, &raw, 2, "after exit 7", name);
+        }
+        free(raw.p);
+}
+
+/* A trace of one exit with this reason-specific tail, then END. */
+static void raw_one_exit(struct rawbuf *raw, uint16_t reason, const void *tail, size_t len)
+{
+        struct trace_disk_exit x = { .reason = reason };
+        uint8_t p[sizeof(x) + 1100];
+
+        cr_assert_leq(len, sizeof(p) - sizeof(x));
+        memcpy(p, &x, sizeof(x));
+        memcpy(p + sizeof(x), tail, len);
+        raw->len = 0;
+        rb_preamble(raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(raw);
+        rb_rec(raw, TRACE_REC_EXIT, 0, p, sizeof(x) + len);
+        rb_end(raw);
+}
+
+Test(trace, io_exit_size_and_count)
+{
+        const char *path = hv_tmp("io.zst");
+        static const struct {
+                uint8_t size;
+                uint32_t count;
+                const char *needle; /* NULL: valid */
+        } t[] = {
+                { 1, 1, NULL },          { 2, 1, NULL },
+                { 4, 1, NULL },          { 4, 255, NULL },
+                { 0, 1, "I/O size 0" },  { 3, 1, "I/O size 3" },
+                { 8, 1, "I/O size 8" },  { 255, 1, "I/O size 255" },
+                { 1, 0, "I/O count 0" }, { 4, 0, "I/O count 0" },
+                { 0, 0, "I/O size 0" },
+        };
+        struct rawbuf raw = { 0 };
+        uint8_t tail[sizeof(struct trace_disk_io) + 1024] = { 0 };
+
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                struct trace_disk_io io = { .port = 0x80, .size = t[i].size, .count = t[i].count };
+                size_t data = (size_t)t[i].size * t[i].count;
+                char what[64];
+
+                memcpy(tail, &io, sizeof(io));
+                memset(tail + sizeof(io), 0xa5, data);
+                raw_one_exit(&raw, TRACE_EXIT_IO, tail, sizeof(io) + data);
+                snprintf(what, sizeof(what), "size %u count %u", t[i].size, t[i].count);
+                expect_raw(path, &raw, t[i].needle ? 1 : 3, t[i].needle, what);
+        }
+        free(raw.p);
+}
+
+Test(trace, mmio_exit_length)
+{
+        const char *path = hv_tmp("mmio.zst");
+        static const struct {
+                uint32_t len;
+                const char *needle; /* NULL: valid */
+        } t[] = {
+                { 1, NULL },
+                { 8, NULL },
+                { 0, "MMIO length 0" },
+                { 9, "MMIO length 9" },
+                { 0xffffffffu, "MMIO length 4294967295" },
+        };
+        struct rawbuf raw = { 0 };
+
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                struct trace_disk_mmio m = { .addr = 0xfee00000, .len = t[i].len };
+                char what[32];
+
+                raw_one_exit(&raw, TRACE_EXIT_MMIO, &m, sizeof(m));
+                snprintf(what, sizeof(what), "len %u", t[i].len);
+                expect_raw(path, &raw, t[i].needle ? 1 : 3, t[i].needle, what);
+        }
+        free(raw.p);
+}
+
+Test(trace, type_0_records_are_corrupt)
+{
+        const char *path = hv_tmp("type0.zst");
+        const size_t zeros = 64u << 20; /* 8 Mi empty type-0 records in a few KiB of zstd */
+        struct rawbuf raw = { 0 };
+        size_t cut;
+
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_exit(&raw, 0);
+        cut = raw.len;
+        rb_rec(&raw, 0, 0, NULL, 0);
+        rb_end(&raw);
+        expect_raw(path, &raw, 2, "record 2: type 0", "one empty type-0 record");
+        raw.len = cut;
+        rb_rec(&raw, 0, 0, "pad", 3);
+        rb_end(&raw);
+        expect_raw(path, &raw, 2, "record 2: type 0", "a type-0 record with a payload");
+
+        /* Padding: refused at its first record, not after decompressing all of it. */
+        raw.len = cut;
+        rb_put(&raw, NULL, 0);
+        if (raw.cap < cut + zeros) {
+                raw.cap = cut + zeros;
+                raw.p = realloc(raw.p, raw.cap);
+                cr_assert_not_null(raw.p);
+        }
+        memset(raw.p + cut, 0, zeros);
+        raw.len = cut + zeros;
+        rb_end(&raw);
+        expect_raw(path, &raw, 2, "record 2: type 0", "64 MiB of type-0 padding");
+        cr_assert_lt(file_size(path), 64 * 1024, "the padding compresses to %" PRIu64 " bytes",
+                     file_size(path));
+        free(raw.p);
+}
+
+static void rb_unknown_run(struct rawbuf *b, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                rb_rec(b, (uint16_t)(TRACE_REC_TYPE_COUNT + i % 7), 0, NULL, 0);
+}
+
+Test(trace, runs_of_unknown_records_are_capped)
+{
+        const char *path = hv_tmp("unknown-run.zst");
+        struct rawbuf raw = { 0 };
+        struct trace_reader *r;
+        struct trace_event ev;
+        char want[96];
+        size_t cut;
+
+        /* The longest run allowed, twice, with a known record between: all skipped. */
+        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_min_header(&raw);
+        rb_exit(&raw, 0);
+        cut = raw.len;
+        rb_unknown_run(&raw, UNKNOWN_RUN_MAX);
+        rb_seq_record(&raw, 3, 0); /* console */
+        rb_unknown_run(&raw, UNKNOWN_RUN_MAX);
+        rb_end(&raw);
+        compress_to(path, raw.p, raw.len);
+        r = must_open(path);
+        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, TRACE_REC_CONSOLE);
+        cr_assert_eq(ev.index, 2 + UNKNOWN_RUN_MAX, "skipped records are counted");
+        expect_next(r, &ev, TRACE_REC_END);
+        cr_assert_eq(ev.index, 3 + 2 * (uint64_t)UNKNOWN_RUN_MAX);
+        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE, "%s", trace_reader_message(r));
+        trace_reader_close(r);
+
+        /* One more in a row is corrupt, at the record past the cap. */
+        raw.len = cut;
+        rb_unknown_run(&raw, UNKNOWN_RUN_MAX + 1);
+        rb_end(&raw);
+        snprintf(want, sizeof(want), "record %u: more than %u records of unknown types in a row",
+                 2 + UNKNOWN_RUN_MAX, UNKNOWN_RUN_MAX);
+        expect_raw(path, &raw, 2, want, "one past the cap");
+        free(raw.p);
+}
+
+/* Each rule broken once: every hvreplay command fails with status 2 and one line. */
+Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
+{
+        struct trace_disk_io io0 = { .port = 0x80, .size = 0, .count = 1 };
+        struct trace_disk_mmio m9 = { .addr = 0xfee00000, .len = 9 };
+        static const char *const cmds[] = { "dump", "stats", "check", "diff" };
+        struct rawbuf raw = { 0 };
+        struct {
+                const char *name, *needle;
+        } cases[] = {
+                { "r-after-end.zst", "data after the end record" },
+                { "r-seq-back.zst", "exit 2 after exit 9" },
+                { "r-raise-ahead.zst", "raise names exit 10 after exit 9" },
+                { "r-io-size.zst", "I/O size 0" },
+                { "r-mmio-len.zst", "MMIO length 9" },
+                { "r-type0.zst", "type 0" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *path = hv_tmp(cases[i].name);
+
+                raw.len = 0;
+                switch (i) {
+                case 3: raw_one_exit(&raw, TRACE_EXIT_IO, &io0, sizeof(io0)); break;
+                case 4: raw_one_exit(&raw, TRACE_EXIT_MMIO, &m9, sizeof(m9)); break;
+                default:
+                        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+                        rb_min_header(&raw);
+                        rb_exit(&raw, 9);
+                        if (i == 0)
+                                rb_end(&raw);
+                        if (i == 0 || i == 1)
+                                rb_exit(&raw, 2);
+                        if (i == 2)
+                                rb_seq_record(&raw, 1, 10);
+                        if (i == 5)
+                                rb_rec(&raw, 0, 0, NULL, 0);
+                        rb_end(&raw);
+                }
+                compress_to(path, raw.p, raw.len);
+                for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
+                        const char *argv[] = { HVREPLAY, cmds[c], path, path, NULL };
+                        struct hv_proc p;
+
+                        if (c != 3)
+                                argv[3] = NULL;
+                        cr_assert_eq(hv_run(argv, &p), 0);
+                        hv_assert_one_line_error(&p, "hvreplay", cases[i].needle);
+                        hv_proc_free(&p);
+                }
+        }
+        free(raw.p);
 }

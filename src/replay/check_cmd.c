@@ -102,34 +102,39 @@ static void print_finding(const struct check_result *r, const struct check_findi
                                                              f->shadow_rule == RULE_STI_SHADOW)))
                 snprintf(ifc, sizeof(ifc), "IF %d->1", f->if_before);
 
+        /* The path is the user's, the reason may one day quote the trace: both escaped. */
+        replay_put_str(stdout, r->path);
         switch (f->rule) {
         case RULE_REPORT_MISMATCH:
-                printf("%s:#%" PRIu64 " report-mismatch: at %s the backend reported %s, but the "
+                printf(":#%" PRIu64 " report-mismatch: at %s the backend reported %s, but the "
                        "decoded stream puts it inside the %s shadow\n",
-                       r->path, f->event, at, backend,
-                       f->shadow_rule == RULE_STI_SHADOW ? "STI" : "MOV SS");
+                       f->event, at, backend, f->shadow_rule == RULE_STI_SHADOW ? "STI" : "MOV SS");
                 if (f->prev.valid)
                         print_insn_line("    ", f, &f->prev, ifc);
                 print_insn_line(" -> ", f, &f->at, "the exit stopped here");
                 break;
         case RULE_LOST:
-                printf("%s:#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
-                       " at %s was never delivered: %s\n",
-                       r->path, f->event, f->vector, f->event, at, f->reason);
+                printf(":#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
+                       " at %s was never delivered: ",
+                       f->event, f->vector, f->event, at);
+                replay_put_str(stdout, f->reason);
+                putchar('\n');
                 printf("    backend reported: %s; policy=%s\n", backend,
                        trace_policy_name(f->policy));
                 break;
         case RULE_SPURIOUS:
-                printf("%s:#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
+                printf(":#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
                        "injection explains it\n",
-                       r->path, f->event, f->vector, at);
+                       f->event, f->vector, at);
                 break;
         case RULE_UNDETERMINED:
-                printf("%s:#%" PRIu64 " undetermined: vector 0x%02x delivered at %s: %s\n", r->path,
-                       f->event, f->vector, at, f->reason);
+                printf(":#%" PRIu64 " undetermined: vector 0x%02x delivered at %s: ", f->event,
+                       f->vector, at);
+                replay_put_str(stdout, f->reason);
+                putchar('\n');
                 break;
         default:
-                printf("%s:#%" PRIu64 " %s: vector 0x%02x delivered at %s%s\n", r->path, f->event,
+                printf(":#%" PRIu64 " %s: vector 0x%02x delivered at %s%s\n", f->event,
                        check_rule_name(f->rule), f->vector, at, what);
                 if (f->prev.valid)
                         print_insn_line("    ", f, &f->prev, ifc);
@@ -141,8 +146,11 @@ static void print_finding(const struct check_result *r, const struct check_findi
 
 static void print_summary(const struct check_result *r)
 {
+        replay_put_str(stdout, r->path);
         if (!r->opened) {
-                printf("%s: not checked: %s\n", r->path, r->error);
+                fputs(": not checked: ", stdout);
+                replay_put_str(stdout, r->error);
+                putchar('\n');
                 return;
         }
         static const unsigned shown[] = { RULE_STI_SHADOW,      RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
@@ -150,8 +158,9 @@ static void print_summary(const struct check_result *r)
         uint64_t und_by[UND_COUNT] = { 0 };
         int first = 1;
 
-        printf("%s: %" PRIu64 " deliveries checked (%s, policy %s%s): %zu violations", r->path,
-               r->deliveries, r->backend, trace_policy_name(r->policy),
+        printf(": %" PRIu64 " deliveries checked (", r->deliveries);
+        replay_put_str(stdout, r->backend);
+        printf(", policy %s%s): %zu violations", trace_policy_name(r->policy),
                r->single_step ? ", single-step" : "", r->nviolations);
         for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
                 if (!r->by_rule[shown[i]])
@@ -167,15 +176,24 @@ static void print_summary(const struct check_result *r)
                 if (und_by[u])
                         printf("  undetermined, %s: %" PRIu64 "\n", check_und_name(u), und_by[u]);
         for (unsigned n = 0; n < NOTE_COUNT; n++)
-                if (r->notes[n].count)
-                        printf("  note, %s: %" PRIu64 " (e.g. %s)\n", check_note_name(n),
-                               r->notes[n].count, r->notes[n].example);
+                if (r->notes[n].count) {
+                        printf("  note, %s: %" PRIu64 " (e.g. ", check_note_name(n),
+                               r->notes[n].count);
+                        replay_put_str(stdout, r->notes[n].example);
+                        fputs(")\n", stdout);
+                }
         /* A run the backend could not finish: what was recorded is judged, the rest is not. */
-        if (r->have_end && r->end_why != TRACE_END_GUEST_EXIT && r->end_why != TRACE_END_HALT)
-                printf("  the run ended early (%s, status %d): %s; nothing after it was checked\n",
-                       trace_end_why_name(r->end_why), r->end_status, r->end_message);
-        if (!r->readable)
-                printf("  the trace could not be read completely: %s\n", r->error);
+        if (r->have_end && r->end_why != TRACE_END_GUEST_EXIT && r->end_why != TRACE_END_HALT) {
+                printf("  the run ended early (%s, status %d): ", trace_end_why_name(r->end_why),
+                       r->end_status);
+                replay_put_str(stdout, r->end_message);
+                fputs("; nothing after it was checked\n", stdout);
+        }
+        if (!r->readable) {
+                fputs("  the trace could not be read completely: ", stdout);
+                replay_put_str(stdout, r->error);
+                putchar('\n');
+        }
 }
 
 static void json_insn(struct json *j, const char *key, const struct check_insn *in)
@@ -326,7 +344,7 @@ int cmd_check(int argc, char **argv)
                 if (check_trace_opts(path, &cli.opts, r)) {
                         unreadable = true;
                         /* One line per unreadable trace; partial results are still reported. */
-                        fprintf(stderr, "hvreplay: %s: %s\n", path, r->error);
+                        replay_error(path, r->error);
                 }
                 violations |= r->nviolations > 0;
                 if (cli.json) {

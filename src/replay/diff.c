@@ -245,6 +245,7 @@ struct side {
         struct trace_reader *r;
         const struct trace_header *hdr;
         struct code code;  /* initial image + bytes seen at exits: decodes I/O instructions */
+        bool have_code;    /* code_init succeeded: only then is there anything to free */
         struct unit *ring; /* units pos-context .. fetched-1 */
         size_t cap;
         uint64_t pos, fetched;
@@ -279,7 +280,8 @@ static void copy_exit(struct unit *u, const struct trace_exit *ex)
         if (ex->reason == TRACE_EXIT_IO) {
                 size_t n = (size_t)ex->u.io.io.size * ex->u.io.io.count;
 
-                reserve((void **)&u->io_buf, &u->io_cap, n, 1);
+                /* At least a byte: data never NULL, even for an exit that moved none. */
+                reserve((void **)&u->io_buf, &u->io_cap, n ? n : 1, 1);
                 if (n)
                         memcpy(u->io_buf, ex->u.io.data, n);
                 u->ex.u.io.data = u->io_buf;
@@ -331,7 +333,7 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         return;
                 }
                 case TRACE_REC_CONSOLE:
-                        if (!cur)
+                        if (!cur || !ev.console.len)
                                 break;
                         reserve((void **)&cur->con, &cur->con_cap, cur->con_len + ev.console.len,
                                 1);
@@ -401,12 +403,13 @@ static int side_open(struct side *s, const char *path, const char *tag, struct d
                 return -1;
         s->hdr = trace_reader_header(s->r);
         if (code_init(&s->code, dis, s->hdr->h.mem_size)) {
-                fprintf(stderr,
-                        "hvreplay diff: %s: cannot allocate %" PRIu64
-                        " bytes for the guest memory image\n",
-                        path, s->hdr->h.mem_size);
+                fputs("hvreplay diff: ", stderr);
+                replay_put_str(stderr, path);
+                fprintf(stderr, ": cannot allocate %" PRIu64 " bytes for the guest memory image\n",
+                        s->hdr->h.mem_size);
                 return -1;
         }
+        s->have_code = true;
         s->cap = o->context + RESYNC_WINDOW + 2;
         s->ring = xrealloc(NULL, s->cap * sizeof(*s->ring));
         memset(s->ring, 0, s->cap * sizeof(*s->ring));
@@ -423,7 +426,8 @@ static void side_close(struct side *s)
         free(s->ring);
         unit_free(&s->look);
         free(s->ranges);
-        code_free(&s->code);
+        if (s->have_code)
+                code_free(&s->code);
         trace_reader_close(s->r);
 }
 
@@ -650,8 +654,11 @@ static void cmp_text(struct fdiffs *d, const char *field, const uint8_t *a, size
         f->text = true;
         f->alen = na < sizeof(f->a) ? na : sizeof(f->a);
         f->blen = nb < sizeof(f->b) ? nb : sizeof(f->b);
-        memcpy(f->a, a, f->alen);
-        memcpy(f->b, b, f->blen);
+        /* A side that wrote nothing may have no buffer at all (NULL). */
+        if (f->alen)
+                memcpy(f->a, a, f->alen);
+        if (f->blen)
+                memcpy(f->b, b, f->blen);
 }
 
 static void fmt_deliver(char *buf, size_t len, const struct trace_disk_deliver *dv)
@@ -932,8 +939,7 @@ static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct 
         }
         if (u->con_len) {
                 fprintf(f, "     %8s %-10s \"", "", "console");
-                for (size_t i = 0; i < u->con_len; i++)
-                        replay_put_escaped(f, u->con[i], '"');
+                replay_put_escaped(f, u->con, u->con_len, '"');
                 fputs("\"\n", f);
         }
 }
@@ -947,11 +953,10 @@ static void text_value(FILE *f, const struct fdiff *x, bool b)
                 fputs("(none)", f);
         } else if (x->text) {
                 fputc('"', f);
-                for (size_t i = 0; i < n; i++)
-                        replay_put_escaped(f, (uint8_t)v[i], '"');
+                replay_put_escaped(f, v, n, '"');
                 fputc('"', f);
         } else {
-                fputs(v, f);
+                replay_put_str(f, v);
         }
 }
 
@@ -1048,7 +1053,9 @@ static void text_context(struct diff *D, struct side *s, int64_t off, uint64_t n
 {
         struct unit *next;
 
-        printf("  %s = %s:\n", s->tag, s->path);
+        printf("  %s = ", s->tag);
+        replay_put_str(stdout, s->path);
+        fputs(":\n", stdout);
         for (int64_t i = (int64_t)D->o.context; i >= 1; i--) {
                 struct unit *u = unit_at(D, s, off - i);
 
@@ -1313,8 +1320,11 @@ static void compare_ends(struct diff *D)
                 if (!D->o.json) {
                         printf("  end of the run: ");
                         text_fields(stdout, &d);
-                        printf("\n  a: %s\n  b: %s\n", A->have_end ? A->end_msg : "(no end record)",
-                               B->have_end ? B->end_msg : "(no end record)");
+                        fputs("\n  a: ", stdout);
+                        replay_put_str(stdout, A->have_end ? A->end_msg : "(no end record)");
+                        fputs("\n  b: ", stdout);
+                        replay_put_str(stdout, B->have_end ? B->end_msg : "(no end record)");
+                        putchar('\n');
                 }
         }
         free(d.v);
@@ -1489,13 +1499,39 @@ static void fmt_fields(uint64_t set, char *buf, size_t len)
                         n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", ign_names[i]);
 }
 
+/* Header strings come from the traces: every one is escaped. */
 static void text_side(const struct side *s)
 {
         const struct trace_header *h = s->hdr;
 
-        printf("%s: %s: backend %s (%s), host %s %s, %s\n", s->tag, s->path,
-               h->str[TRACE_STR_BACKEND], h->str[TRACE_STR_BACKEND_VERSION],
-               h->str[TRACE_STR_CPU_VENDOR], h->str[TRACE_STR_CPU_MODEL], h->str[TRACE_STR_KERNEL]);
+        printf("%s: ", s->tag);
+        replay_put_str(stdout, s->path);
+        fputs(": backend ", stdout);
+        replay_put_str(stdout, h->str[TRACE_STR_BACKEND]);
+        fputs(" (", stdout);
+        replay_put_str(stdout, h->str[TRACE_STR_BACKEND_VERSION]);
+        fputs("), host ", stdout);
+        replay_put_str(stdout, h->str[TRACE_STR_CPU_VENDOR]);
+        putchar(' ');
+        replay_put_str(stdout, h->str[TRACE_STR_CPU_MODEL]);
+        fputs(", ", stdout);
+        replay_put_str(stdout, h->str[TRACE_STR_KERNEL]);
+        putchar('\n');
+}
+
+/* "  field            a=A b=B", or a and b on lines of their own when long. */
+static void text_hdiff(const struct hdiff *d)
+{
+        bool one_line = strlen(d->a) + strlen(d->b) <= 48;
+
+        printf("  %-16s a=", d->field);
+        replay_put_str(stdout, d->a);
+        if (one_line)
+                fputs(" b=", stdout);
+        else
+                printf("\n  %-16s b=", "");
+        replay_put_str(stdout, d->b);
+        putchar('\n');
 }
 
 static void text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, uint64_t gpa)
@@ -1505,21 +1541,19 @@ static void text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff,
 
         text_side(&D->A);
         text_side(&D->B);
-        printf("guest %s: %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
+        fputs("guest ", stdout);
+        replay_put_str(stdout, a->str[TRACE_STR_GUEST]);
+        printf(": %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
                " bytes, policy %s%s\n",
-               a->str[TRACE_STR_GUEST], trace_mode_name(a->h.guest_mode), a->h.load_addr,
-               a->h.entry, a->h.mem_size, trace_policy_name(a->h.inject_policy),
+               trace_mode_name(a->h.guest_mode), a->h.load_addr, a->h.entry, a->h.mem_size,
+               trace_policy_name(a->h.inject_policy),
                (a->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "");
         if (!h->n) {
                 printf("headers: no difference\n");
         } else {
                 printf("headers differ (not a divergence):\n");
                 for (size_t i = 0; i < h->n; i++)
-                        if (strlen(h->v[i].a) + strlen(h->v[i].b) <= 48)
-                                printf("  %-16s a=%s b=%s\n", h->v[i].field, h->v[i].a, h->v[i].b);
-                        else
-                                printf("  %-16s a=%s\n  %-16s b=%s\n", h->v[i].field, h->v[i].a, "",
-                                       h->v[i].b);
+                        text_hdiff(&h->v[i]);
         }
         if (img_diff)
                 printf("initial memory: differs at gpa 0x%" PRIx64 " (a=0x%02x b=0x%02x): not the "

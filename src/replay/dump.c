@@ -47,23 +47,50 @@ static void text_exit(FILE *f, struct disasm *d, const struct trace_exit *ex)
         fputc('\n', f);
 }
 
+/* A command-line argument, quoted when a space or nothing would hide where it ends. */
+static void text_arg(FILE *f, const char *a)
+{
+        if (*a && !strpbrk(a, " '")) {
+                replay_put_str(f, a);
+                return;
+        }
+        fputc('\'', f);
+        replay_put_escaped(f, a, strlen(a), '\'');
+        fputc('\'', f);
+}
+
+/* Every string here comes from the trace: each is escaped (replay_put_escaped). */
 static void text_header(FILE *f, const char *path, const struct trace_header *h)
 {
-        fprintf(f, "# %s: %s, backend %s (%s)\n", path, h->str[TRACE_STR_TOOL_VERSION],
-                h->str[TRACE_STR_BACKEND], h->str[TRACE_STR_BACKEND_VERSION]);
-        fprintf(f, "# host %s %s, %s\n", h->str[TRACE_STR_CPU_VENDOR], h->str[TRACE_STR_CPU_MODEL],
-                h->str[TRACE_STR_KERNEL]);
+        fputs("# ", f);
+        replay_put_str(f, path);
+        fputs(": ", f);
+        replay_put_str(f, h->str[TRACE_STR_TOOL_VERSION]);
+        fputs(", backend ", f);
+        replay_put_str(f, h->str[TRACE_STR_BACKEND]);
+        fputs(" (", f);
+        replay_put_str(f, h->str[TRACE_STR_BACKEND_VERSION]);
+        fputs(")\n# host ", f);
+        replay_put_str(f, h->str[TRACE_STR_CPU_VENDOR]);
+        fputc(' ', f);
+        replay_put_str(f, h->str[TRACE_STR_CPU_MODEL]);
+        fputs(", ", f);
+        replay_put_str(f, h->str[TRACE_STR_KERNEL]);
+        fputs("\n# guest ", f);
+        replay_put_str(f, h->str[TRACE_STR_GUEST]);
         fprintf(f,
-                "# guest %s: %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
+                ": %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
                 " bytes, policy %s%s%s%s, seed %" PRIu64 "\n",
-                h->str[TRACE_STR_GUEST], trace_mode_name(h->h.guest_mode), h->h.load_addr,
-                h->h.entry, h->h.mem_size, trace_policy_name(h->h.inject_policy),
+                trace_mode_name(h->h.guest_mode), h->h.load_addr, h->h.entry, h->h.mem_size,
+                trace_policy_name(h->h.inject_policy),
                 (h->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "",
                 (h->h.flags & TRACE_HDR_WRITES) ? ", writes" : "",
                 (h->h.flags & TRACE_HDR_STEP_INJECT) ? ", step-inject" : "", h->h.seed);
         fprintf(f, "# command:");
-        for (int i = 0; i < h->argc; i++)
-                fprintf(f, " %s", h->argv[i]);
+        for (int i = 0; i < h->argc; i++) {
+                fputc(' ', f);
+                text_arg(f, h->argv[i]);
+        }
         fprintf(f, "\n");
 }
 
@@ -116,8 +143,7 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
         }
         case TRACE_REC_CONSOLE:
                 fprintf(f, "%-8s %12s  %-10s \"", "", "", "console");
-                for (size_t i = 0; i < ev->console.len; i++)
-                        replay_put_escaped(f, ev->console.data[i], '"');
+                replay_put_escaped(f, ev->console.data, ev->console.len, '"');
                 fputs("\"\n", f);
                 break;
         case TRACE_REC_WRITE:
@@ -130,9 +156,11 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 fputs(ev->write.len > DUMP_TEXT_WRITE_BYTES ? " ...\n" : "\n", f);
                 break;
         case TRACE_REC_END:
-                fprintf(f, "end      %12.6f  %-10s status %d after %" PRIu64 " exits: %s\n",
+                fprintf(f, "end      %12.6f  %-10s status %d after %" PRIu64 " exits: ",
                         (double)ev->end.e.wall_ns / 1e9, trace_end_why_name(ev->end.e.why),
-                        ev->end.e.status, ev->end.e.exits, ev->end.message);
+                        ev->end.e.status, ev->end.e.exits);
+                replay_put_str(f, ev->end.message);
+                fputc('\n', f);
                 break;
         default: break;
         }

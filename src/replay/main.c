@@ -45,13 +45,22 @@ static void usage(FILE *f)
                    "trace that could not be read completely.\n");
 }
 
+void replay_error(const char *path, const char *msg)
+{
+        fputs("hvreplay: ", stderr);
+        replay_put_str(stderr, path);
+        fputs(": ", stderr);
+        replay_put_str(stderr, msg);
+        fputc('\n', stderr);
+}
+
 struct trace_reader *replay_open(const char *path)
 {
         struct trace_reader *r;
         int err = trace_reader_open(&r, path);
 
         if (err) {
-                fprintf(stderr, "hvreplay: %s: %s\n", path, trace_reader_message(r));
+                replay_error(path, trace_reader_message(r));
                 trace_reader_close(r);
                 return NULL;
         }
@@ -62,7 +71,7 @@ int replay_end(const char *path, struct trace_reader *r, int err)
 {
         if (err == TRACE_END_OF_TRACE)
                 return REPLAY_OK;
-        fprintf(stderr, "hvreplay: %s: %s\n", path, trace_reader_message(r));
+        replay_error(path, trace_reader_message(r));
         return REPLAY_ERROR;
 }
 

@@ -44,8 +44,21 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex);
 /* The value of a port-I/O exit's first element. */
 uint64_t replay_io_value(const struct trace_exit *ex);
 
-/* One byte of text, escaped for a string quoted with `quote`. */
-void replay_put_escaped(FILE *f, uint8_t c, char quote);
+/*
+ * Write n bytes of untrusted text (anything a trace supplies: header
+ * strings, argv, console bytes, end messages; and messages quoting them) to
+ * a terminal: printable ASCII as it is, a newline as \n, every other byte,
+ * the backslash and `quote` (0: none) as \xNN.  So no control sequence
+ * reaches the terminal, the text stays on its line, and it reads back
+ * unambiguously.  Every human-readable output of hvreplay goes through it.
+ */
+void replay_put_escaped(FILE *f, const void *s, size_t n, char quote);
+
+/* replay_put_escaped of a NUL-terminated string, not quoted. */
+void replay_put_str(FILE *f, const char *s);
+
+/* "hvreplay: PATH: MESSAGE" on stderr, both escaped: the message may quote a trace. */
+void replay_error(const char *path, const char *msg);
 
 /* The instruction at an exit as text, or why there is none. */
 const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in);

@@ -82,8 +82,11 @@ static double pct(uint64_t a, uint64_t b)
 
 static void print_text(const char *path, const struct trace_header *h, const struct stats *s)
 {
-        printf("Analyze events for trace %s (backend %s, %s mode, policy %s):\n\n", path,
-               h->str[TRACE_STR_BACKEND], trace_mode_name(h->h.guest_mode),
+        fputs("Analyze events for trace ", stdout);
+        replay_put_str(stdout, path);
+        fputs(" (backend ", stdout);
+        replay_put_str(stdout, h->str[TRACE_STR_BACKEND]);
+        printf(", %s mode, policy %s):\n\n", trace_mode_name(h->h.guest_mode),
                trace_policy_name(h->h.inject_policy));
         printf("%16s %10s %9s %9s %11s %11s %11s\n\n", "VM-EXIT", "Samples", "Samples%", "Time%",
                "Min Time", "Max Time", "Avg time");
@@ -107,10 +110,12 @@ static void print_text(const char *path, const struct trace_header *h, const str
                 printf("Writes: %" PRIu64 " records, %" PRIu64 " bytes%s.\n", s->write_records,
                        s->write_bytes,
                        (h->h.flags & TRACE_HDR_WRITES) ? "" : " (not every write recorded)");
-        if (s->have_end)
-                printf("End: %s, status %d, wall time %.3f ms: %s\n",
-                       trace_end_why_name(s->end.why), s->end.status, (double)s->end.wall_ns / 1e6,
-                       s->end_msg);
+        if (s->have_end) {
+                printf("End: %s, status %d, wall time %.3f ms: ", trace_end_why_name(s->end.why),
+                       s->end.status, (double)s->end.wall_ns / 1e6);
+                replay_put_str(stdout, s->end_msg);
+                putchar('\n');
+        }
 }
 
 static void print_json(const char *path, const struct trace_header *h, const struct stats *s)

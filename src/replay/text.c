@@ -31,19 +31,12 @@ void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
         snprintf(buf + n, len - n, "fl=%0*" PRIx64, bits == 16 ? 4 : 8, st->rflags);
 }
 
-static void text_char(FILE *f, uint8_t c)
-{
-        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
-                fprintf(f, "'%c'", c);
-        else
-                fprintf(f, "'\\x%02x'", c);
-}
-
 uint64_t replay_io_value(const struct trace_exit *ex)
 {
         uint64_t v = 0;
 
-        if (ex->u.io.io.count && ex->u.io.io.size <= 8)
+        /* No bytes, no data pointer to read: a copy of an empty exit may hold NULL. */
+        if (ex->u.io.io.count && ex->u.io.io.size && ex->u.io.io.size <= 8 && ex->u.io.data)
                 memcpy(&v, ex->u.io.data, ex->u.io.io.size);
         return v;
 }
@@ -61,8 +54,9 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
                 if (io->count) {
                         fprintf(f, " data 0x%0*" PRIx64, io->size * 2, replay_io_value(ex));
                         if (io->size == 1 && io->count == 1) {
-                                fputc(' ', f);
-                                text_char(f, ex->u.io.data[0]);
+                                fputs(" '", f);
+                                replay_put_escaped(f, ex->u.io.data, 1, '\'');
+                                fputc('\'', f);
                         }
                 }
                 break;
@@ -94,14 +88,31 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
         }
 }
 
-void replay_put_escaped(FILE *f, uint8_t c, char quote)
+void replay_put_escaped(FILE *f, const void *s, size_t n, char quote)
 {
-        if (c == '\n')
-                fputs("\\n", f);
-        else if (c >= 0x20 && c < 0x7f && c != quote && c != '\\')
-                fputc(c, f);
-        else
-                fprintf(f, "\\x%02x", c);
+        const uint8_t *p = s;
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t c = p[i];
+
+                /*
+                 * Only printable ASCII reaches the terminal: ESC, CSI (0x9b),
+                 * CR and the rest of C0/C1 could move the cursor, retitle the
+                 * window or forge lines.  Non-ASCII goes too: its bytes are
+                 * not known to be UTF-8, and UTF-8 has controls of its own.
+                 */
+                if (c == '\n')
+                        fputs("\\n", f);
+                else if (c >= 0x20 && c < 0x7f && c != (uint8_t)quote && c != '\\')
+                        fputc(c, f);
+                else
+                        fprintf(f, "\\x%02x", c);
+        }
+}
+
+void replay_put_str(FILE *f, const char *s)
+{
+        replay_put_escaped(f, s, strlen(s), 0);
 }
 
 const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in)

@@ -20,6 +20,15 @@
 
 #define ZSTD_MAGIC 0xFD2FB528u
 
+/*
+ * Records of unknown types are skipped inside trace_reader_next, so a run
+ * of them is work no caller sees: a few KiB of zstd expand to a GiB of
+ * empty records.  Past this many in a row the trace is corrupt, which
+ * bounds one call (8 MiB of raw stream at the least) while leaving room for
+ * record types a later minor version adds between the ones known here.
+ */
+#define MAX_SKIPPED_RUN (1u << 20)
+
 struct trace_reader {
         int fd;
         ZSTD_DCtx *dctx;
@@ -41,8 +50,9 @@ struct trace_reader {
         bool have_header, header_pending, saw_end;
 
         struct trace_vcpu_state st;
-        uint64_t seq, time_ns;
+        uint64_t seq, time_ns; /* seq: of the last exit read, valid with have_exit */
         bool have_exit;
+        uint32_t skipped_run; /* unknown records since the last record returned */
 
         struct trace_header header;
         uint8_t *header_payload;
@@ -240,19 +250,29 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
 {
         struct cursor c = { p, len };
         struct trace_disk_exit x;
-        uint64_t dt, gns;
+        uint64_t dt, gns, seq;
 
         if (!take(&c, &x, sizeof(x)))
                 goto err_short;
         dt = x.dt_ns;
         gns = x.guest_ns;
         if (flags & TRACE_XF_SEQ) {
-                if (!take(&c, &r->seq, 8))
+                if (!take(&c, &seq, 8))
                         goto err_short;
+                if (r->have_exit && seq <= r->seq)
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu: exit %llu after exit %llu",
+                                    (unsigned long long)r->records, (unsigned long long)seq,
+                                    (unsigned long long)r->seq);
         } else if (!r->have_exit) {
-                r->seq = 0;
+                seq = 0;
         } else {
-                r->seq++;
+                /* Wrapping to 0 would go backwards like any other smaller number. */
+                if (r->seq == UINT64_MAX)
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu: exit after exit %llu",
+                                    (unsigned long long)r->records, (unsigned long long)r->seq);
+                seq = r->seq + 1;
         }
         if (flags & TRACE_XF_TIME64) {
                 uint32_t hi[2];
@@ -276,6 +296,7 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         if (!take(&c, e->insn, x.insn_len))
                 goto err_short;
         r->time_ns += dt;
+        r->seq = seq;
         r->have_exit = true;
 
         e->seq = r->seq;
@@ -291,6 +312,13 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         case TRACE_EXIT_IO:
                 if (!take(&c, &e->u.io.io, sizeof(e->u.io.io)))
                         goto err_short;
+                /* Widths are those of IN/OUT; a string I/O exit did at least one. */
+                if (e->u.io.io.size != 1 && e->u.io.io.size != 2 && e->u.io.io.size != 4)
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: I/O size %u",
+                                    (unsigned long long)r->records, e->u.io.io.size);
+                if (!e->u.io.io.count)
+                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: I/O count 0",
+                                    (unsigned long long)r->records);
                 if ((size_t)e->u.io.io.size * e->u.io.io.count > c.left)
                         goto err_short;
                 e->u.io.data = c.p;
@@ -298,6 +326,11 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         case TRACE_EXIT_MMIO:
                 if (!take(&c, &e->u.mmio, sizeof(e->u.mmio)))
                         goto err_short;
+                /* Backends report the access width, 1 to 8 bytes, as data[] holds. */
+                if (e->u.mmio.len < 1 || e->u.mmio.len > sizeof(e->u.mmio.data))
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu: MMIO length %u",
+                                    (unsigned long long)r->records, e->u.mmio.len);
                 break;
         case TRACE_EXIT_FAIL_ENTRY:
                 if (!take(&c, &e->u.fail_entry, sizeof(e->u.fail_entry)))
@@ -340,6 +373,28 @@ static int fixed(struct trace_reader *r, void *dst, size_t n, const uint8_t *p, 
         return TRACE_OK;
 }
 
+/*
+ * A record that belongs to an exit follows it: hvrec writes injections,
+ * raises, deliveries, console output and writes after the exit they name,
+ * so a seq past the last exit read (or any seq before the first exit)
+ * cannot come from a writer that follows the rules.
+ */
+static int names_exit(struct trace_reader *r, int err, uint64_t seq, const char *what)
+{
+        if (err)
+                return err;
+        if (!r->have_exit)
+                return fail(r, TRACE_ERR_CORRUPT,
+                            "corrupt trace: record %llu: %s names exit %llu before any exit",
+                            (unsigned long long)r->records, what, (unsigned long long)seq);
+        if (seq > r->seq)
+                return fail(r, TRACE_ERR_CORRUPT,
+                            "corrupt trace: record %llu: %s names exit %llu after exit %llu",
+                            (unsigned long long)r->records, what, (unsigned long long)seq,
+                            (unsigned long long)r->seq);
+        return TRACE_OK;
+}
+
 static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const uint8_t *p,
                   size_t len, struct trace_event *ev)
 {
@@ -369,21 +424,28 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
                 return TRACE_OK;
         }
         case TRACE_REC_EXIT: return parse_exit(r, flags, p, len, &ev->exit);
-        case TRACE_REC_INJECT: return fixed(r, &ev->inject, sizeof(ev->inject), p, len, "inject");
-        case TRACE_REC_RAISE: return fixed(r, &ev->raise, sizeof(ev->raise), p, len, "raise");
+        case TRACE_REC_INJECT:
+                err = fixed(r, &ev->inject, sizeof(ev->inject), p, len, "inject");
+                return names_exit(r, err, ev->inject.after_seq, "inject");
+        case TRACE_REC_RAISE:
+                err = fixed(r, &ev->raise, sizeof(ev->raise), p, len, "raise");
+                return names_exit(r, err, ev->raise.seq, "raise");
         case TRACE_REC_DELIVER:
-                return fixed(r, &ev->deliver, sizeof(ev->deliver), p, len, "deliver");
+                err = fixed(r, &ev->deliver, sizeof(ev->deliver), p, len, "deliver");
+                return names_exit(r, err, ev->deliver.seq, "deliver");
         case TRACE_REC_CONSOLE:
                 err = fixed(r, &ev->console.seq, 8, p, len, "console");
+                err = names_exit(r, err, ev->console.seq, "console");
                 if (err)
                         return err;
                 ev->console.data = p + 8;
                 ev->console.len = len - 8;
                 return TRACE_OK;
         case TRACE_REC_WRITE: {
-                struct trace_disk_write wr;
+                struct trace_disk_write wr = { 0 };
 
                 err = fixed(r, &wr, sizeof(wr), p, len, "write");
+                err = names_exit(r, err, wr.seq, "write");
                 if (err)
                         return err;
                 ev->write.seq = wr.seq;
@@ -429,6 +491,16 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                         }
                         return TRACE_END_OF_TRACE;
                 }
+                /*
+                 * END is the last record: anything after it, even a piece of a
+                 * record, was not written by a recorder that ended its run.  A
+                 * cut inside END's own frame leaves no bytes and stays a truncation.
+                 */
+                if (r->saw_end &&
+                    (err == TRACE_OK || (err == TRACE_ERR_TRUNCATED && r->raw_len > r->raw_pos)))
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu: data after the end record",
+                                    (unsigned long long)r->records);
                 if (err == TRACE_ERR_TRUNCATED) {
                         set_truncated(r, "incomplete zstd frame");
                         return r->error;
@@ -443,6 +515,11 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                 if (!r->have_header && rec.type != TRACE_REC_HEADER)
                         return fail(r, TRACE_ERR_CORRUPT,
                                     "corrupt trace: first record is not a header");
+                /* Type 0 is never written: zeroed or padded data, not a record. */
+                if (rec.type == 0)
+                        return fail(r, TRACE_ERR_CORRUPT,
+                                    "corrupt trace: record %llu: type 0 (reserved, never written)",
+                                    (unsigned long long)r->records);
                 err = want(r, sizeof(rec) + rec.size);
                 if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
                         set_truncated(r, "incomplete record");
@@ -462,10 +539,16 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                 memcpy(r->payload, r->raw + r->raw_pos + sizeof(rec), rec.size);
                 r->raw_pos += sizeof(rec) + rec.size;
 
-                if (rec.type == 0 || rec.type >= TRACE_REC_TYPE_COUNT) {
+                if (rec.type >= TRACE_REC_TYPE_COUNT) {
                         r->records++; /* skipped, but counted: it was complete */
+                        if (++r->skipped_run > MAX_SKIPPED_RUN)
+                                return fail(r, TRACE_ERR_CORRUPT,
+                                            "corrupt trace: record %llu: more than %u records "
+                                            "of unknown types in a row",
+                                            (unsigned long long)r->records - 1, MAX_SKIPPED_RUN);
                         continue;
                 }
+                r->skipped_run = 0;
                 memset(ev, 0, sizeof(*ev));
                 ev->type = rec.type;
                 ev->index = r->records;

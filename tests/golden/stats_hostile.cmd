@@ -1,0 +1,1 @@
+stats tests/golden/hostile.hvt
