@@ -131,8 +131,8 @@ static double hvrec_rate(const char *hvrec, const char *guest, uint64_t exits, c
         }
         if (waitpid(pid, &status, 0) < 0)
                 die("waitpid");
-        /* --max-exits ends the run with status 4 by design. */
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 4) {
+        /* --max-exits ends the run with hvrec's limit status, 204, by design. */
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 204) {
                 fprintf(stderr, "exitrate: hvrec failed (status 0x%x)\n", status);
                 exit(2);
         }

@@ -272,7 +272,7 @@ bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct h
         if (last->insn[0] != 0xcf && last->insn[0] != 0xcd)
                 cr_log_info("%s: kvm stopped at a protected-mode descriptor transfer (%02x)",
                             t->hdr.str[TRACE_STR_GUEST], last->insn[0]);
-        cr_assert_eq(p->status, 3, "a crash is exit status 3");
+        cr_assert_eq(p->status, HVREC_STATUS_CRASH, "a crash has hvrec's crash status");
         cr_assert(res->have_end && res->end_why == TRACE_END_CRASH, "check reports the crash");
         cr_assert(strstr(res->end_message, "emulation failure"), "%s", res->end_message);
         return true;

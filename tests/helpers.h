@@ -123,7 +123,19 @@ const char *hv_json_value(const char *s);
 /* s past blanks. */
 const char *hv_json_ws(const char *s);
 
-/* p failed with status 2 and one stderr line starting with prog and mentioning needle. */
+/*
+ * hvrec's own exit statuses (docs/guest-abi.md): a guest's status is below
+ * 128, signal N is 128 + N, these are hvrec's.
+ */
+#define HVREC_STATUS_ERROR      202 /* bad options, guest, backend; the trace cannot be written */
+#define HVREC_STATUS_CRASH      203 /* the guest crashed */
+#define HVREC_STATUS_LIMIT      204 /* --max-exits or --timeout */
+#define HVREC_STATUS_GUEST_HIGH 205 /* the guest wrote a status above 127 */
+
+/*
+ * p failed with the tool's error status (HVREC_STATUS_ERROR for prog "hvrec",
+ * 2 for hvreplay) and one stderr line starting with prog and mentioning needle.
+ */
 void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle);
 
 #endif

@@ -26,12 +26,12 @@ static void run(const char *const *argv, struct hv_proc *p)
 
 Test(cli, hvrec_help_lists_every_option_with_defaults)
 {
-        static const char *const opts[] = { "--load",         "--entry",      "--mem",
-                                            "--mode",         "--backend",    "--inject",
-                                            "--irq",          "--kick",       "--single-step",
-                                            "--seed",         "--output",     "--max-exits",
-                                            "--timeout",      "--quiet",      "--help",
-                                            "--track-writes", "--step-inject" };
+        static const char *const opts[] = { "--load",         "--entry",       "--mem",
+                                            "--mode",         "--backend",     "--inject",
+                                            "--irq",          "--kick",        "--single-step",
+                                            "--seed",         "--output",      "--max-exits",
+                                            "--timeout",      "--quiet",       "--help",
+                                            "--track-writes", "--step-inject", "--raw-console" };
         const char *argv[] = { HVREC, "run", "--help", NULL };
         struct hv_proc p;
 
@@ -42,7 +42,17 @@ Test(cli, hvrec_help_lists_every_option_with_defaults)
         cr_assert(strstr(p.out, "default 0x1000") && strstr(p.out, "default 1M") &&
                           strstr(p.out, "default kvm") && strstr(p.out, "default trace.zst"),
                   "defaults are stated");
-        cr_assert(strstr(p.out, ".old") != NULL, "says what happens to an existing trace");
+        cr_assert(strstr(p.out, "FILE.1") != NULL, "says what happens to an existing trace");
+        cr_assert(strstr(p.out, "symbolic link") && strstr(p.out, "FIFO"),
+                  "says what it does with what is not a regular file");
+        /* Every status hvrec gives, and where the guest's end. */
+        for (int st = HVREC_STATUS_ERROR; st <= HVREC_STATUS_GUEST_HIGH; st++) {
+                char num[16];
+
+                snprintf(num, sizeof(num), "  %d ", st);
+                cr_assert(strstr(p.out, num) != NULL, "--help explains status %d", st);
+        }
+        cr_assert(strstr(p.out, "1-127") && strstr(p.out, "128+N"), "guest and signal statuses");
         hv_proc_free(&p);
 }
 
@@ -97,6 +107,7 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 { { "run", "--kick", "0", "x.bin", NULL }, "--kick" },
                 { { "run", "--backend", "qemu", "x.bin", NULL }, "qemu" },
                 { { "run", "--timeout", "-1", "x.bin", NULL }, "--timeout" },
+                { { "run", "--max-exits", "0", "x.bin", NULL }, "--max-exits: must be at least 1" },
                 { { "run", "--track-writes", "maybe", "x.bin", NULL }, "--track-writes" },
                 { { "run", "--track-writes", "", "x.bin", NULL }, "--track-writes" },
                 { { "run", "--step-inject", "1", "x.bin", NULL }, "--step-inject" },

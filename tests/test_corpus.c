@@ -67,7 +67,7 @@ Test(corpus, kvm_irqchip_timer_stress_is_clean, .timeout = 900)
                 struct hv_proc p;
 
                 corpus_record("kvm-irqchip", &runs[i], args, NULL, &p, &t, &res);
-                cr_assert_eq(p.status, 4, "stopped by --max-exits: %s", p.err);
+                cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "stopped by --max-exits: %s", p.err);
                 cr_assert_geq(res.deliveries, 19000, "%s: the PIT drove the run", runs[i].file);
                 cr_assert_eq(res.injections, 0, "no injection by hvrec: only the timer");
                 cr_assert_eq(res.nviolations, 0, "%s: %zu violations", runs[i].file,

@@ -168,7 +168,7 @@ Test(record_kvm, timeout_stops_a_guest_that_never_exits)
         uint64_t spin = hv_sym("spin", "spin");
 
         HV_REQUIRE_KVM();
-        cr_assert_eq(hv_record("spin", args, &t, &p), 4, "%s", p.err);
+        cr_assert_eq(hv_record("spin", args, &t, &p), HVREC_STATUS_LIMIT, "%s", p.err);
         cr_assert(strstr(p.err, "timed out") != NULL, "stderr: %s", p.err);
         cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "complete trace: %s", t.message);
         cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
@@ -180,7 +180,7 @@ Test(record_kvm, timeout_stops_a_guest_that_never_exits)
         hv_proc_free(&p);
 }
 
-Test(record_kvm, triple_fault_is_a_crash_with_status_3)
+Test(record_kvm, triple_fault_is_a_crash_with_the_crash_status)
 {
         struct hv_trace t;
         struct hv_proc p;
@@ -188,7 +188,7 @@ Test(record_kvm, triple_fault_is_a_crash_with_status_3)
         char where[32];
 
         HV_REQUIRE_KVM();
-        cr_assert_eq(hv_record("triple", NULL, &t, &p), 3, "%s", p.err);
+        cr_assert_eq(hv_record("triple", NULL, &t, &p), HVREC_STATUS_CRASH, "%s", p.err);
         cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
         cr_assert_eq(t.end.why, TRACE_END_CRASH);
         cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
@@ -237,7 +237,7 @@ Test(record_kvm, max_exits_stops_after_exactly_n)
         struct hv_proc p;
 
         HV_REQUIRE_KVM();
-        cr_assert_eq(hv_record("ioloop", args, &t, &p), 4, "%s", p.err);
+        cr_assert_eq(hv_record("ioloop", args, &t, &p), HVREC_STATUS_LIMIT, "%s", p.err);
         cr_assert_eq(t.nexits, 1000);
         cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
         for (size_t i = 0; i < t.nexits; i++) {

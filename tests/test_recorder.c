@@ -304,8 +304,8 @@ Test(recorder, kicked_eager_injections_follow_two_steps)
         struct hv_proc p;
         size_t debug = 0, kicks = 0;
 
-        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
-                     p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
+                     "status %d: %s", p.status, p.err);
         cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
         cr_assert_eq(t.nexits, strtoull(STRESS_EXITS, NULL, 10),
                      "--max-exits holds while stepping");
@@ -331,8 +331,8 @@ Test(recorder, kicked_window_policy_decides_at_the_last_step)
         struct hv_trace t;
         struct hv_proc p;
 
-        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
-                     p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
+                     "status %d: %s", p.status, p.err);
         cr_assert(t.hdr.h.flags & TRACE_HDR_STEP_INJECT);
         cr_assert_gt(assert_injections_follow_steps(&t), 10);
         for (size_t i = 0; i < t.ninjects; i++) {
@@ -355,8 +355,8 @@ Test(recorder, step_inject_no_injects_at_the_kick)
         struct hv_proc p;
         size_t at_kicks = 0;
 
-        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), 4, "status %d: %s", p.status,
-                     p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
+                     "status %d: %s", p.status, p.err);
         cr_assert_eq(t.hdr.h.flags & TRACE_HDR_STEP_INJECT, 0);
         for (size_t i = 0; i < t.nexits; i++)
                 cr_assert_neq(t.exits[i].e.reason, TRACE_EXIT_DEBUG, "no step at #%zu", i);
@@ -378,11 +378,11 @@ Test(recorder, single_step_runs_are_unchanged)
         struct hv_trace a, b;
         struct hv_proc p;
 
-        cr_assert_eq(hv_record_on("emu", "stress", base, &a, &p), 4, "status %d: %s", p.status,
-                     p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", base, &a, &p), HVREC_STATUS_LIMIT,
+                     "status %d: %s", p.status, p.err);
         hv_proc_free(&p);
-        cr_assert_eq(hv_record_on("emu", "stress", off, &b, &p), 4, "status %d: %s", p.status,
-                     p.err);
+        cr_assert_eq(hv_record_on("emu", "stress", off, &b, &p), HVREC_STATUS_LIMIT,
+                     "status %d: %s", p.status, p.err);
         hv_proc_free(&p);
         cr_assert(a.hdr.h.flags & TRACE_HDR_SINGLE_STEP);
         cr_assert_eq(a.nexits, b.nexits);

@@ -8,7 +8,8 @@
  *   0xE2  delivery probe: must be the FIRST instruction of an interrupt handler,
  *         so handlers that use it are written in assembly (see HV_PROBE_ASM)
  *   0xE9  debug console: each byte goes to hvrec's stdout and into the trace
- *   0xF4  exit: the byte written ends the run and is hvrec's exit status
+ *   0xF4  exit: the value written ends the run; 0..127 is hvrec's exit status
+ *         (docs/guest-abi.md: 128 and up are hvrec's own)
  */
 #ifndef HVGUEST_H
 #define HVGUEST_H
@@ -52,7 +53,10 @@ static inline void hv_irq(unsigned char vector)
         hv_outb(HV_PORT_IRQ, vector);
 }
 
-/* End the run with `status` as hvrec's exit status.  Does not return. */
+/*
+ * End the run with `status`: hvrec exits with it when it is 0..127, with
+ * 205 otherwise (the trace keeps the value).  Does not return.
+ */
 static inline __attribute__((noreturn)) void hv_exit(unsigned char status)
 {
         hv_outb(HV_PORT_EXIT, status);

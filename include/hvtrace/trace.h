@@ -199,7 +199,7 @@ enum trace_end_why {
         TRACE_END_CRASH = 3,      /* shutdown, fail-entry, internal error */
         TRACE_END_MAX_EXITS = 4,  /* --max-exits reached */
         TRACE_END_TIMEOUT = 5,    /* --timeout expired */
-        TRACE_END_SIGNAL = 6,     /* SIGINT or SIGTERM */
+        TRACE_END_SIGNAL = 6,     /* a signal stopped the recorder (detail: which) */
         TRACE_END_ERROR = 7,      /* the recorder failed (its message says why) */
         TRACE_END_WHY_COUNT
 };
@@ -440,7 +440,7 @@ struct trace_disk_end {
         uint64_t last_rip; /* RIP at the last exit */
         uint32_t why;      /* enum trace_end_why */
         int32_t status;    /* hvrec's exit status */
-        uint32_t detail;   /* per why: signal number, guest status byte, raw reason */
+        uint32_t detail;   /* per why: signal number, the guest's status value, raw reason */
         uint32_t reserved;
 };
 

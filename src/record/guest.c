@@ -184,6 +184,20 @@ static int elf_open(const char *path, uint64_t mem_size, struct guest_image *g, 
                 snprintf(why, len, "ELF guest '%s': nothing to load", path);
                 return -ENOEXEC;
         }
+        /* Loaded in order, a later segment's zero fill would wipe an earlier one's code. */
+        for (int i = 0; i < g->nseg; i++) {
+                for (int j = i + 1; j < g->nseg; j++) {
+                        const struct guest_segment *a = &g->seg[i], *b = &g->seg[j];
+
+                        if (a->gpa < b->gpa + b->memsz && b->gpa < a->gpa + a->memsz) {
+                                snprintf(why, len,
+                                         "ELF guest '%s': loadable segments at 0x%" PRIx64
+                                         "+0x%" PRIx64 " and 0x%" PRIx64 "+0x%" PRIx64 " overlap",
+                                         path, a->gpa, a->memsz, b->gpa, b->memsz);
+                                return -ENOEXEC;
+                        }
+                }
+        }
         g->elf = true;
         g->entry = entry;
         g->mode = is64 ? TRACE_MODE_LONG : TRACE_MODE_PROTECTED;

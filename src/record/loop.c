@@ -40,8 +40,20 @@ void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
 
 void rec_write_failed(struct recorder *rec, int err)
 {
+        if (!rec->write_err)
+                rec->write_err = err;
         rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
                    strerror(-err));
+}
+
+/* "stopped by signal 1 (SIGHUP: Hangup)" */
+static void finish_signal(struct recorder *rec, int signo)
+{
+        const char *abbrev = sigabbrev_np(signo);
+
+        rec_finish(rec, TRACE_END_SIGNAL, STATUS_SIGNAL0 + signo, (uint32_t)signo,
+                   "stopped by signal %d (%s%s%s%s)", signo, abbrev ? "SIG" : "",
+                   abbrev ? abbrev : "", abbrev ? ": " : "", strsignal(signo));
 }
 
 /* "0000:1005" in real mode, "0x00101005" or a 64-bit RIP elsewhere. */
@@ -257,9 +269,7 @@ static void take_async_events(struct recorder *rec)
                 rec->bx.kicked = false;
         }
         if (ev.stop_signo)
-                rec_finish(rec, TRACE_END_SIGNAL, STATUS_SIGNAL0 + ev.stop_signo,
-                           (uint32_t)ev.stop_signo, "stopped by signal %d (%s)", ev.stop_signo,
-                           strsignal(ev.stop_signo));
+                finish_signal(rec, ev.stop_signo);
         else if (ev.timed_out)
                 rec_finish(rec, TRACE_END_TIMEOUT, STATUS_LIMIT, 0,
                            "timed out after %g s (--timeout)", rec->opts->timeout_s);
@@ -297,6 +307,7 @@ static void settle_halt(struct recorder *rec)
                         /* Kicks count instructions; a halted vCPU runs none: the next is now. */
                         rec->bx.kicked = true;
                 } else {
+                        abi_console_flush(rec); /* the guest may wait long: show what it said */
                         signals_wait();
                 }
                 take_async_events(rec);
@@ -305,6 +316,9 @@ static void settle_halt(struct recorder *rec)
 
 void rec_loop(struct recorder *rec)
 {
+        /* A stop signal during the set-up ends the run before the guest's first instruction. */
+        if (signals_stop_signo())
+                finish_signal(rec, signals_stop_signo());
         while (!rec->done) {
                 uint64_t t_in, t_out;
                 int err;

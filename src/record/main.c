@@ -6,7 +6,9 @@
  */
 #include <cpuid.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,21 +77,190 @@ static uint64_t clock_ns(clockid_t id)
         return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Keep an existing trace as FILE.old rather than destroying it. */
-static int keep_old_output(const char *path, bool quiet)
-{
-        char old[4096];
-        struct stat st;
+/* ---- the output ------------------------------------------------------------ */
 
-        if (stat(path, &st))
-                return 0;
-        if (snprintf(old, sizeof(old), "%s.old", path) >= (int)sizeof(old))
+#define MAX_KEPT 9999 /* FILE.1 .. FILE.9999 */
+
+struct output {
+        int fd;       /* for the writer, which takes it over */
+        int size_fd;  /* a regular file's own descriptor, for its size at the end; else -1 */
+        char kept[8]; /* the suffix an existing trace was moved to (".1"), or "" */
+};
+
+/* path's directory, opened for the *at() calls, and its last component. */
+static int open_parent(const char *path, const char **base)
+{
+        const char *slash = strrchr(path, '/');
+        char dir[PATH_MAX];
+        int fd;
+
+        *base = slash ? slash + 1 : path;
+        if (!**base || !strcmp(*base, ".") || !strcmp(*base, ".."))
+                return -EISDIR;
+        if (!slash)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+        else if ((size_t)(slash - path) >= sizeof(dir))
                 return -ENAMETOOLONG;
-        if (rename(path, old))
-                return -errno;
-        if (!quiet)
-                fprintf(stderr, "hvrec: kept the existing %s as %s\n", path, old);
+        else
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Move the regular file `base` (as fstat'ed in *st) to base.N, the first N
+ * that names nothing.  RENAME_NOREPLACE replaces nothing that exists, a
+ * link included; if what moved is not the file checked (it was swapped
+ * meanwhile), it is moved back and the run refused.
+ */
+static int keep_old(int dirfd, const char *base, const struct stat *st, struct output *out)
+{
+        char name[NAME_MAX + 1];
+        struct stat moved;
+
+        for (unsigned n = 1; n <= MAX_KEPT; n++) {
+                if (snprintf(name, sizeof(name), "%s.%u", base, n) >= (int)sizeof(name))
+                        return -ENAMETOOLONG;
+                if (renameat2(dirfd, base, dirfd, name, RENAME_NOREPLACE)) {
+                        if (errno == EEXIST)
+                                continue;
+                        /* EINVAL: the filesystem cannot rename without replacing. */
+                        return -errno;
+                }
+                if (fstatat(dirfd, name, &moved, AT_SYMLINK_NOFOLLOW) ||
+                    moved.st_dev != st->st_dev || moved.st_ino != st->st_ino) {
+                        renameat2(dirfd, name, dirfd, base, RENAME_NOREPLACE);
+                        return -EAGAIN;
+                }
+                snprintf(out->kept, sizeof(out->kept), ".%u", n);
+                return 0;
+        }
+        return -EEXIST;
+}
+
+/*
+ * Open -o: never through a symbolic link, never replacing or truncating
+ * anything.  A new regular file is created with O_EXCL, after an existing
+ * one has been moved aside; FIFOs, character devices and stdout are
+ * written as they are; anything else is refused.  Every check is made on
+ * the opened object (fstat), never on the name before using it.
+ * Returns 0, or -errno with a one-line reason.
+ */
+static int open_output(const char *path, struct output *out, char *why, size_t len)
+{
+        const int create = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+        struct stat st, st2;
+        const char *base, *what = NULL;
+        int dirfd, probe, fd = -1, err;
+
+        out->fd = out->size_fd = -1;
+        out->kept[0] = 0;
+        if (!strcmp(path, "-")) {
+                if (isatty(STDOUT_FILENO)) {
+                        snprintf(why, len,
+                                 "-o -: stdout is a terminal; redirect it to a file or "
+                                 "a pipe");
+                        return -ENOTTY;
+                }
+                /* A copy: fd 1 stays open, so nothing opened later can land on it. */
+                out->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+                if (out->fd < 0) {
+                        err = -errno;
+                        snprintf(why, len, "-o -: stdout: %s", strerror(errno));
+                        return err;
+                }
+                return 0;
+        }
+
+        dirfd = open_parent(path, &base);
+        if (dirfd < 0) {
+                snprintf(why, len, "cannot create %s: %s", path, strerror(-dirfd));
+                return dirfd;
+        }
+        fd = openat(dirfd, base, create, 0644);
+        if (fd >= 0)
+                goto regular;
+        if (errno != EEXIST) {
+                err = -errno;
+                goto err_dir;
+        }
+        probe = openat(dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (probe < 0) {
+                err = errno == ENOENT ? -EAGAIN : -errno;
+                goto err_dir;
+        }
+        err = fstat(probe, &st) ? -errno : 0;
+        close(probe);
+        if (err)
+                goto err_dir;
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG:
+                err = keep_old(dirfd, base, &st, out);
+                if (err) {
+                        snprintf(why, len, "cannot keep the existing %s: %s%s", path,
+                                 err == -EAGAIN ? "it changed while hvrec moved it"
+                                                : strerror(-err),
+                                 err == -EEXIST ? " (every name up to .9999 is taken)" : "");
+                        goto err_quiet;
+                }
+                fd = openat(dirfd, base, create, 0644);
+                if (fd < 0) {
+                        /* EEXIST: something took the name in the meantime; it stays. */
+                        err = -errno;
+                        goto err_dir;
+                }
+                goto regular;
+        case S_IFIFO:
+        case S_IFCHR:
+                do
+                        /* A FIFO waits here for its reader; a stop signal ends the wait. */
+                        fd = openat(dirfd, base, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+                while (fd < 0 && errno == EINTR && !signals_stop_signo());
+                if (fd < 0) {
+                        err = -errno;
+                        goto err_dir;
+                }
+                if (fstat(fd, &st2) || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+                        err = -EAGAIN;
+                        goto err_dir;
+                }
+                if (isatty(fd)) {
+                        what = "a terminal";
+                        err = -ENOTTY;
+                        goto err_dir;
+                }
+                /* A stream: written in order, never renamed, its size unknown. */
+                out->fd = fd;
+                close(dirfd);
+                return 0;
+        case S_IFLNK: what = "a symbolic link (hvrec never follows one: name the target)"; break;
+        case S_IFDIR: what = "a directory"; break;
+        case S_IFBLK: what = "a block device"; break;
+        default: what = "not a regular file, FIFO or character device"; break;
+        }
+        err = -EEXIST;
+        goto err_dir;
+
+regular:
+        out->fd = fd;
+        out->size_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        close(dirfd);
         return 0;
+
+err_dir:
+        if (what)
+                snprintf(why, len, "refusing -o %s: it is %s", path, what);
+        else if (err == -EAGAIN)
+                snprintf(why, len, "cannot create %s: it changed while hvrec opened it", path);
+        else
+                snprintf(why, len, "cannot create %s: %s", path, strerror(-err));
+err_quiet:
+        if (fd >= 0)
+                close(fd);
+        close(dirfd);
+        return err;
 }
 
 static int write_prologue(struct recorder *rec, const struct guest_image *g)
@@ -97,6 +268,7 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         char vendor[32], model[64], kernel[400], bver[160];
         struct trace_header h = { 0 };
         struct utsname u;
+        uint64_t tables;
         int err;
 
         host_cpu(vendor, sizeof(vendor), model, sizeof(model));
@@ -132,8 +304,23 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         err = trace_write_header(rec->w, &h);
         if (err)
                 return err;
-        /* The whole initial image, hvrec's own tables included: traces stand alone. */
-        return trace_write_memory(rec->w, 0, rec->b->mem, rec->b->mem_size);
+        /*
+         * The initial image, so traces stand alone: what hvrec wrote into RAM,
+         * which starts all zero, as readers assume.  Not all of RAM: 64 GiB
+         * of zeros took half a minute to scan.
+         */
+        for (int i = 0; i < g->nseg; i++) {
+                const struct guest_segment *s = &g->seg[i];
+
+                err = trace_write_memory(rec->w, s->gpa, rec->b->mem + s->gpa, s->filesz);
+                if (err)
+                        return err;
+        }
+        tables = mode_tables_base(rec->opts->mode, rec->b->mem_size);
+        if (tables < rec->b->mem_size)
+                err = trace_write_memory(rec->w, tables, rec->b->mem + tables,
+                                         rec->b->mem_size - tables);
+        return err;
 }
 
 /* "; try --backend NAME" for the first other backend usable here, or "". */
@@ -156,10 +343,11 @@ static const char *other_backend_hint(const struct backend_ops *failed)
 static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
 {
         double secs = (double)rec->wall_ns / 1e9;
+        const char *out = strcmp(rec->opts->output, "-") ? rec->opts->output : "stdout";
         int first = 1;
 
         fprintf(stderr, "hvrec: %s\n", rec->msg);
-        fprintf(stderr, "  exits        %" PRIu64 " (", rec->seq);
+        fprintf(stderr, "  exits        %" PRIu64 "%s (", rec->seq, rec->write_err ? " run" : "");
         for (unsigned r = 0; r < TRACE_EXIT_REASON_COUNT; r++) {
                 if (!rec->by_reason[r])
                         continue;
@@ -167,7 +355,10 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
                         rec->by_reason[r]);
                 first = 0;
         }
-        fprintf(stderr, ")\n");
+        fprintf(stderr, ")%s\n",
+                rec->write_err ? "; the trace holds only those in the frames written before "
+                                 "the error, and no end record"
+                               : "");
         fprintf(stderr,
                 "  interrupts   %" PRIu64 " raised, %" PRIu64 " injected (policy %s), %" PRIu64
                 " deliveries seen by the probe\n",
@@ -175,9 +366,17 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
                 rec->deliveries);
         fprintf(stderr, "  wall time    %.3f s, %.0f exits/s\n", secs,
                 secs > 0 ? (double)rec->seq / secs : 0.0);
-        fprintf(stderr, "  trace        %s: %" PRIu64 " bytes, %.2f bytes/exit\n",
-                rec->opts->output, trace_bytes,
-                rec->seq ? (double)trace_bytes / (double)rec->seq : 0.0);
+        if (rec->write_err)
+                fprintf(stderr, "  trace        %s: %" PRIu64 " bytes written before the error\n",
+                        out, trace_bytes);
+        else
+                fprintf(stderr, "  trace        %s: %" PRIu64 " bytes, %.2f bytes/exit\n", out,
+                        trace_bytes, rec->seq ? (double)trace_bytes / (double)rec->seq : 0.0);
+        if (rec->console.err)
+                fprintf(stderr,
+                        "  console      %s stopped after a write error (%s); the trace has all "
+                        "of it\n",
+                        rec->console.name, strerror(rec->console.err));
 }
 
 /*
@@ -216,17 +415,60 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
         return 0;
 }
 
+/*
+ * The end record, the last flush and the close.  A write that fails here
+ * and not before makes the run an error after all (the trace lacks its
+ * end); one that failed before is not reported again.  Returns the size
+ * of the trace.
+ */
+static uint64_t close_trace(struct recorder *rec, struct output *out)
+{
+        struct trace_disk_end end = { 0 };
+        uint64_t bytes;
+        struct stat st;
+        int err, cerr;
+
+        end.exits = rec->seq;
+        end.wall_ns = rec->wall_ns;
+        end.last_rip = rec->ex.st.rip;
+        end.why = rec->why;
+        end.status = rec->status;
+        end.detail = rec->detail;
+        err = trace_write_end(rec->w, &end, rec->msg);
+        if (!err)
+                err = trace_writer_flush(rec->w);
+        bytes = trace_writer_bytes(rec->w);
+        cerr = trace_writer_close(rec->w);
+        rec->w = NULL;
+        err = err ? err : cerr;
+        if (err && !rec->write_err) {
+                char was[sizeof(rec->msg)];
+
+                memcpy(was, rec->msg, sizeof(was));
+                rec->write_err = err;
+                rec->why = TRACE_END_ERROR;
+                rec->status = STATUS_ERROR;
+                snprintf(rec->msg, sizeof(rec->msg), "writing %s: %s (the run had ended: %.120s)",
+                         rec->opts->output, strerror(-err), was);
+        }
+        /* A regular file's size is what reached it, even after a short write. */
+        if (out->size_fd >= 0 && !fstat(out->size_fd, &st))
+                bytes = (uint64_t)st.st_size;
+        return bytes;
+}
+
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
         struct trace_writer_opts wopts = { .background_flush = 1 };
+        struct output out = { .fd = -1, .size_fd = -1 };
         struct recorder rec = { 0 };
         struct backend_config cfg;
         const struct backend_ops *ops;
         struct guest_image g;
         struct rec_opts o;
-        struct trace_disk_end end = { 0 };
         char why[512];
         uint64_t trace_bytes;
+        sigset_t mask;
         int err, status;
 
         switch (rec_opts_parse(argc, argv, &o, why, sizeof(why))) {
@@ -239,6 +481,17 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         if (!o.seed_set)
                 o.seed = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
         rec.opts = &o;
+        /* With the trace on stdout, the console must not mix into it. */
+        rec.console.fd = strcmp(o.output, "-") ? STDOUT_FILENO : STDERR_FILENO;
+        rec.console.name = strcmp(o.output, "-") ? "stdout" : "stderr";
+        rec.console.raw = o.raw_console;
+
+        /* From here on a stop signal is a flag: the run still ends with an end record. */
+        err = signals_install();
+        if (err) {
+                fprintf(stderr, "hvrec: cannot install signal handlers: %s\n", strerror(-err));
+                return STATUS_ERROR;
+        }
 
         /* The guest first: a bad guest is reported whatever the backend. */
         if (guest_open(o.guest, o.load_addr, o.mem_size, &g, why, sizeof(why))) {
@@ -318,21 +571,40 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 goto out_backend;
         }
 
-        err = keep_old_output(o.output, o.quiet);
-        if (!err)
-                err = trace_writer_open(&rec.w, o.output, &wopts);
+        err = open_output(o.output, &out, why, sizeof(why));
+        if (err && signals_stop_signo()) {
+                /* Waiting for a FIFO's reader, say: no trace, but the status of the signal. */
+                fprintf(stderr, "hvrec: stopped by signal %d before the trace was created\n",
+                        signals_stop_signo());
+                status = STATUS_SIGNAL0 + signals_stop_signo();
+                goto out_disasm;
+        }
         if (err) {
-                fprintf(stderr, "hvrec: cannot create %s: %s\n", o.output, strerror(-err));
+                fprintf(stderr, "hvrec: %s\n", why);
                 status = STATUS_ERROR;
                 goto out_disasm;
         }
+        /* The writer's flush thread inherits the mask: signals go to the thread running the guest.
+         */
+        signals_block(&mask);
+        err = trace_writer_fdopen(&rec.w, out.fd, &wopts);
+        signals_unblock(&mask);
+        if (err) {
+                fprintf(stderr, "hvrec: cannot write the trace to %s: %s\n", o.output,
+                        strerror(-err));
+                status = STATUS_ERROR;
+                goto out_output;
+        }
+        if (out.kept[0] && !o.quiet)
+                fprintf(stderr, "hvrec: kept the existing %s as %s%s\n", o.output, o.output,
+                        out.kept);
         rec.t0 = rec_now_ns();
         err = write_prologue(&rec, &g);
         if (err) {
                 fprintf(stderr, "hvrec: writing %s: %s\n", o.output, strerror(-err));
                 trace_writer_close(rec.w);
                 status = STATUS_ERROR;
-                goto out_disasm;
+                goto out_output;
         }
         if (o.kick_usec && ops->set_kick_budget) {
                 err = ops->set_kick_budget(rec.b, o.kick_usec, o.seed);
@@ -340,7 +612,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                         fprintf(stderr, "hvrec: --kick: %s\n", strerror(-err));
                         status = STATUS_ERROR;
                         trace_writer_close(rec.w);
-                        goto out_disasm;
+                        goto out_output;
                 }
         }
         err = signals_start(rec.b, o.timeout_s, ops->set_kick_budget ? 0 : o.kick_usec, o.seed);
@@ -352,38 +624,23 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         rec_loop(&rec);
         signals_stop();
         rec.wall_ns = rec_now_ns() - rec.t0;
-        fflush(stdout);
+        abi_console_flush(&rec);
 
-        end.exits = rec.seq;
-        end.wall_ns = rec.wall_ns;
-        end.last_rip = rec.ex.st.rip;
-        end.why = rec.why;
-        end.status = rec.status;
-        end.detail = rec.detail;
-        err = trace_write_end(rec.w, &end, rec.msg);
-        trace_bytes = trace_writer_bytes(rec.w);
-        {
-                int cerr = trace_writer_close(rec.w);
-
-                err = err ? err : cerr;
-        }
-        if (err) {
-                fprintf(stderr, "hvrec: writing %s: %s\n", o.output, strerror(-err));
-                if (rec.why != TRACE_END_ERROR)
-                        rec.status = STATUS_ERROR;
-        } else {
-                struct stat st;
-
-                if (!stat(o.output, &st))
-                        trace_bytes = (uint64_t)st.st_size;
-        }
+        trace_bytes = close_trace(&rec, &out);
         status = rec.status;
-        /* --quiet drops the summary, never the reason a run ended abnormally. */
+        /*
+         * --quiet drops the summary, never the reason a run ended abnormally,
+         * nor the guest's status behind a 205.
+         */
         if (!o.quiet)
                 print_summary(&rec, trace_bytes);
-        else if (rec.why != TRACE_END_GUEST_EXIT && rec.why != TRACE_END_HALT)
+        else if ((rec.why != TRACE_END_GUEST_EXIT && rec.why != TRACE_END_HALT) ||
+                 rec.status == STATUS_GUEST_HIGH)
                 fprintf(stderr, "hvrec: %s\n", rec.msg);
 
+out_output:
+        if (out.size_fd >= 0)
+                close(out.size_fd);
 out_disasm:
         disasm_close(rec.dis);
 out_backend:

@@ -56,22 +56,37 @@ void rec_opts_usage(void)
                "                       recorded in the trace header)\n"
                "\n"
                "Recording:\n"
-               "  -o, --output FILE    trace file (default trace.zst); an existing FILE is\n"
-               "                       kept as FILE.old, never overwritten silently\n"
+               "  -o, --output FILE    trace file (default trace.zst), or - for stdout (the\n"
+               "                       console then goes to stderr). An existing regular FILE\n"
+               "                       is kept: renamed to FILE.1 (or .2, ...: the first free\n"
+               "                       name) before a new FILE is created; nothing is ever\n"
+               "                       overwritten. A FIFO or character device is written as a\n"
+               "                       stream; a symbolic link, directory or block device is\n"
+               "                       refused\n"
                "  --track-writes yes|no\n"
                "                       record every write to guest RAM (WRITE records), so\n"
                "                       a reader sees code as it ran (default yes where the\n"
                "                       backend can report writes)\n"
-               "  --max-exits N        stop after N exits (default: no limit)\n"
+               "  --max-exits N        stop after N exits, N >= 1 (default: no limit)\n"
                "  --timeout SECONDS    stop after SECONDS of wall time, even if the guest\n"
                "                       never exits (default: no limit)\n"
+               "  --raw-console        print the guest's console bytes as they are (default:\n"
+               "                       control characters but newline and tab, bytes above\n"
+               "                       0x7e and the backslash as \\xNN); the trace always\n"
+               "                       holds them raw\n"
                "  -q, --quiet          no summary on stderr\n"
                "  -h, --help           this text\n"
                "\n"
-               "Exit status: the guest's status byte (port 0xF4); 0 if it halted with nothing\n"
-               "left to wake it; 3 if it crashed (triple fault, failed entry, internal error);\n"
-               "4 if --max-exits or --timeout stopped it; 128+N if signal N stopped it;\n"
-               "2 for hvrec's own errors (bad options, unreadable guest, no usable backend).\n");
+               "Exit status: below 128 always the guest's, 128 and above always hvrec's:\n"
+               "  0        the guest wrote 0 to port 0xF4, or halted with nothing to wake it\n"
+               "  1-127    the guest wrote that status to port 0xF4\n"
+               "  128+N    stopped by signal N (SIGINT, SIGTERM, SIGHUP, ...); trace complete\n"
+               "  202      hvrec's own error: bad options, unusable guest or backend, the trace\n"
+               "           cannot be created or written\n"
+               "  203      the guest crashed (triple fault, failed entry, internal error)\n"
+               "  204      stopped by --max-exits or --timeout\n"
+               "  205      the guest wrote a status above 127 (the message and the trace's end\n"
+               "           record give it)\n");
 }
 
 static void list_backends(void)
@@ -233,6 +248,7 @@ enum {
         OPT_SEED,
         OPT_TRACK_WRITES,
         OPT_STEP_INJECT,
+        OPT_RAW_CONSOLE,
 };
 
 static const struct option long_opts[] = {
@@ -251,6 +267,7 @@ static const struct option long_opts[] = {
         { "seed", required_argument, NULL, OPT_SEED },
         { "track-writes", required_argument, NULL, OPT_TRACK_WRITES },
         { "step-inject", required_argument, NULL, OPT_STEP_INJECT },
+        { "raw-console", no_argument, NULL, OPT_RAW_CONSOLE },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
@@ -318,6 +335,8 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                 case OPT_MAX_EXITS:
                         if (parse_u64(optarg, &o->max_exits))
                                 BAD("--max-exits: '%s' is not a count", optarg);
+                        if (!o->max_exits)
+                                BAD("--max-exits: must be at least 1 (leave it out for no limit)");
                         break;
                 case OPT_TIMEOUT:
                         errno = 0;
@@ -363,6 +382,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                         if (o->step_inject < 0)
                                 BAD("--step-inject: '%s' is not yes or no", optarg);
                         break;
+                case OPT_RAW_CONSOLE: o->raw_console = true; break;
                 case 'q': o->quiet = true; break;
                 case 'h': rec_opts_usage(); return OPTS_EXIT_OK;
                 case ':': BAD("%s needs a value", argv[optind - 1]);

@@ -24,18 +24,19 @@ struct irq_trigger {
 
 struct rec_opts {
         const char *guest;   /* GUEST file */
-        const char *output;  /* -o */
+        const char *output;  /* -o: a file, or "-" for stdout */
         const char *backend; /* --backend */
         uint64_t load_addr;  /* --load */
         uint64_t entry;      /* --entry */
         bool entry_set;
         uint64_t mem_size;  /* --mem */
         unsigned mode;      /* --mode: enum trace_mode, 0 = by guest type */
-        uint64_t max_exits; /* --max-exits, 0 = none */
+        uint64_t max_exits; /* --max-exits (at least 1), 0 = none */
         double timeout_s;   /* --timeout, 0 = none */
         bool quiet;
-        unsigned policy; /* --inject: enum trace_policy */
-        bool policy_set; /* --inject was given */
+        bool raw_console; /* --raw-console: the guest's console bytes unescaped */
+        unsigned policy;  /* --inject: enum trace_policy */
+        bool policy_set;  /* --inject was given */
         bool single_step;
         uint64_t seed;
         bool seed_set;

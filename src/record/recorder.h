@@ -3,7 +3,9 @@
 #ifndef HVREC_RECORDER_H
 #define HVREC_RECORDER_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <hvtrace/trace.h>
@@ -20,12 +22,31 @@
 #define ABI_PORT_CONSOLE 0xE9 /* debug console */
 #define ABI_PORT_EXIT    0xF4 /* write a status byte: end the run */
 
-/* hvrec's exit statuses besides the guest's own. */
-#define STATUS_HALT    0
-#define STATUS_ERROR   2
-#define STATUS_CRASH   3
-#define STATUS_LIMIT   4
-#define STATUS_SIGNAL0 128
+/*
+ * hvrec's exit statuses (docs/guest-abi.md).  Below 128 a status is always
+ * the guest's own, from 128 on always hvrec's, so a script tells them apart
+ * with one comparison; a guest status above 127 cannot be passed through
+ * without colliding, so it gets a status of its own (the trace keeps it).
+ */
+#define STATUS_HALT       0   /* also the guest's status 0 */
+#define STATUS_GUEST_MAX  127 /* guest statuses 0..127 are passed through */
+#define STATUS_SIGNAL0    128 /* + the signal number */
+#define STATUS_ERROR      202 /* hvrec's own error */
+#define STATUS_CRASH      203 /* the guest crashed */
+#define STATUS_LIMIT      204 /* --max-exits or --timeout */
+#define STATUS_GUEST_HIGH 205 /* the guest wrote a status above 127 */
+
+_Static_assert(STATUS_SIGNAL0 + _NSIG - 1 < STATUS_ERROR, "signal statuses stay below hvrec's");
+
+/* Where the guest's console goes besides the trace (abi.c). */
+struct console_out {
+        int fd;           /* stdout, or stderr when the trace goes to stdout; -1: stopped */
+        const char *name; /* "stdout" or "stderr" */
+        bool raw;         /* --raw-console: bytes as the guest wrote them */
+        int err;          /* the errno that stopped it, 0 if none */
+        size_t len;       /* bytes buffered */
+        char buf[4096];   /* escaped text not yet written */
+};
 
 struct recorder {
         const struct rec_opts *opts;
@@ -34,6 +55,7 @@ struct recorder {
         struct disasm *dis;
         struct x86_mem mem;
         struct irq_sched irq;
+        struct console_out console;
         bool track_writes; /* TRACE_HDR_WRITES: WRITE records after every exit */
         bool step_inject;  /* TRACE_HDR_STEP_INJECT: step before injecting (irq.c) */
 
@@ -47,6 +69,7 @@ struct recorder {
         int status;   /* hvrec's exit status */
         uint32_t detail;
         char msg[256];
+        int write_err; /* the trace write error that ended the run, 0 if none */
 
         uint64_t by_reason[TRACE_EXIT_REASON_COUNT];
         uint64_t injections, deliveries, raises;
@@ -75,6 +98,14 @@ void rec_loop(struct recorder *rec);
 /* Guest ABI: port I/O handling after the exit is recorded. */
 void abi_fill_in(struct recorder *rec);
 void abi_handle_io(struct recorder *rec);
+
+/*
+ * Write out the console text abi_handle_io buffered (it keeps whole lines
+ * together).  A write error stops the console output for the rest of the
+ * run and is kept in rec->console.err: the trace has every byte anyway,
+ * so it never ends the recording.
+ */
+void abi_console_flush(struct recorder *rec);
 
 /*
  * The handler the guest's interrupt table (IVT or IDT, per the current

@@ -1,19 +1,32 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "signals.h"
 
-#define SIG_TIMEOUT SIGALRM
 #define SIG_KICK    (SIGRTMIN + 1)
+#define SIG_TIMEOUT (SIGRTMIN + 2)
 
-static struct backend *kick_target;
+/* sigev_value of our timers: a queued signal from outside carries another. */
+#define TAG_KICK    0x6b69636b /* "kick" */
+#define TAG_TIMEOUT 0x74696d65 /* "time" */
+
+/* Stop signals below SIGRTMIN; SIGRTMIN..SIGRTMAX are added at run time. */
+static const int stop_signals[] = {
+        SIGHUP,    SIGINT,  SIGQUIT, SIGPIPE,   SIGALRM, SIGTERM, SIGUSR1, SIGUSR2,
+        SIGSTKFLT, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,
+};
+
+static struct backend *volatile kick_target;
 static volatile sig_atomic_t stop_signo, timed_out;
 static uint64_t kicks; /* counted in the handler, consumed by the loop: atomics only */
 static timer_t timeout_timer, kick_timer;
-static int have_timeout, have_kick;
+static volatile sig_atomic_t have_timeout, have_kick;
 static uint64_t kick_usec, rng;
+static sigset_t handled; /* every signal on_signal serves */
 
 /* xorshift64*: cheap, seedable, async-signal-safe. */
 static uint64_t next_random(void)
@@ -35,52 +48,96 @@ static void arm_kick(void)
         timer_settime(kick_timer, 0, &its, NULL); /* async-signal-safe */
 }
 
-static void on_signal(int signo)
+static bool from_timer(const siginfo_t *si, int tag)
 {
-        if (signo == SIG_TIMEOUT) {
-                timed_out = 1;
-        } else if (signo == SIG_KICK) {
-                __atomic_fetch_add(&kicks, 1, __ATOMIC_RELAXED);
-                arm_kick();
+        return si->si_code == SI_TIMER && si->si_value.sival_int == tag;
+}
+
+static void on_signal(int signo, siginfo_t *si, void *uctx)
+{
+        struct backend *b = kick_target;
+        int saved = errno;
+
+        (void)uctx;
+        if (signo == SIG_TIMEOUT && from_timer(si, TAG_TIMEOUT)) {
+                if (have_timeout)
+                        timed_out = 1;
+        } else if (signo == SIG_KICK && from_timer(si, TAG_KICK)) {
+                if (have_kick) {
+                        __atomic_fetch_add(&kicks, 1, __ATOMIC_RELAXED);
+                        arm_kick();
+                }
+        } else if ((signo == SIGPIPE || signo == SIGXFSZ) && si->si_code == SI_USER &&
+                   si->si_pid == getpid()) {
+                /* The kernel's answer to one of our own writes: it fails with EPIPE / EFBIG. */
+                errno = saved;
+                return;
+        } else if (stop_signo) {
+                /* Asked twice: the first request may be stuck (a write to a full FIFO). */
+                signal(signo, SIG_DFL);
+                raise(signo);
         } else {
                 stop_signo = signo;
         }
-        if (kick_target)
-                kick_target->ops->kick(kick_target);
+        if (b)
+                b->ops->kick(b);
+        errno = saved;
 }
 
-static int make_timer(timer_t *t, int signo)
+int signals_install(void)
+{
+        struct sigaction sa;
+
+        sigemptyset(&handled);
+        for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+                sigaddset(&handled, stop_signals[i]);
+        for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+                sigaddset(&handled, s);
+
+        stop_signo = timed_out = 0;
+        __atomic_store_n(&kicks, 0, __ATOMIC_RELAXED);
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_signal;
+        sa.sa_mask = handled;
+        /* No SA_RESTART: the signal must interrupt KVM_RUN. */
+        sa.sa_flags = SA_SIGINFO;
+        for (int s = 1; s < _NSIG; s++)
+                if (sigismember(&handled, s) == 1 && sigaction(s, &sa, NULL))
+                        return -errno;
+        return 0;
+}
+
+void signals_block(sigset_t *old)
+{
+        pthread_sigmask(SIG_BLOCK, &handled, old);
+}
+
+void signals_unblock(const sigset_t *old)
+{
+        pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static int make_timer(timer_t *t, int signo, int tag)
 {
         struct sigevent sev = { 0 };
 
         sev.sigev_notify = SIGEV_SIGNAL;
         sev.sigev_signo = signo;
+        sev.sigev_value.sival_int = tag;
         return timer_create(CLOCK_MONOTONIC, &sev, t) ? -errno : 0;
 }
 
 int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t seed)
 {
-        const int signos[] = { SIGINT, SIGTERM, SIG_TIMEOUT, SIG_KICK };
-        struct sigaction sa;
         int err;
 
         kick_target = b;
-        stop_signo = timed_out = 0;
-        __atomic_store_n(&kicks, 0, __ATOMIC_RELAXED);
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < sizeof(signos) / sizeof(signos[0]); i++)
-                sigaddset(&sa.sa_mask, signos[i]);
-        /* No SA_RESTART: the signal must interrupt KVM_RUN. */
-        for (size_t i = 0; i < sizeof(signos) / sizeof(signos[0]); i++)
-                if (sigaction(signos[i], &sa, NULL))
-                        return -errno;
-
+        if (stop_signo)
+                b->ops->kick(b); /* a signal that came during the set-up */
         if (timeout_s > 0) {
                 struct itimerspec its = { 0 };
 
-                err = make_timer(&timeout_timer, SIG_TIMEOUT);
+                err = make_timer(&timeout_timer, SIG_TIMEOUT, TAG_TIMEOUT);
                 if (err)
                         return err;
                 have_timeout = 1;
@@ -92,12 +149,12 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
                         return -errno;
         }
         if (usec) {
-                err = make_timer(&kick_timer, SIG_KICK);
+                kick_usec = usec;
+                rng = seed * 0x9e3779b97f4a7c15ull + 1;
+                err = make_timer(&kick_timer, SIG_KICK, TAG_KICK);
                 if (err)
                         return err;
                 have_kick = 1;
-                kick_usec = usec;
-                rng = seed * 0x9e3779b97f4a7c15ull + 1;
                 arm_kick();
         }
         return 0;
@@ -105,16 +162,27 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
 
 void signals_stop(void)
 {
+        sigset_t old;
+
+        /* Blocked, so no handler is half-way through the timers or the backend. */
+        signals_block(&old);
         if (have_kick)
                 timer_delete(kick_timer);
         if (have_timeout)
                 timer_delete(timeout_timer);
         have_kick = have_timeout = 0;
         kick_target = NULL;
-        signal(SIG_KICK, SIG_IGN);
-        signal(SIG_TIMEOUT, SIG_IGN);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        signals_unblock(&old);
+}
+
+int signals_stop_signo(void)
+{
+        return stop_signo;
+}
+
+bool signals_must_stop(void)
+{
+        return stop_signo || timed_out;
 }
 
 void signals_take(struct sig_events *ev)
@@ -127,16 +195,11 @@ void signals_take(struct sig_events *ev)
 
 void signals_wait(void)
 {
-        sigset_t block, old;
+        sigset_t old;
 
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIG_TIMEOUT);
-        sigaddset(&block, SIG_KICK);
-        sigprocmask(SIG_BLOCK, &block, &old);
+        signals_block(&old);
         /* Checked with the signals blocked, so one arriving now is not lost. */
         if (!__atomic_load_n(&kicks, __ATOMIC_RELAXED) && !stop_signo && !timed_out)
                 sigsuspend(&old);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        signals_unblock(&old);
 }
