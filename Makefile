@@ -2,12 +2,14 @@
 #   make demo   install what is missing, build, record the demo guest on KVM (emu without
 #               /dev/kvm), analyse it
 #   make test   install what is missing, build normally and with ASan+UBSan, run every test,
-#               then the plain suite again with /dev/kvm hidden (the emu backend only)
+#               then the plain suite again with /dev/kvm hidden (the emu backend only), then
+#               a short run of every fuzz target (skipped, with a message, without clang)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-build test-asan test-nokvm bench traces format clean
+.PHONY: all deps build demo test test-build test-asan test-nokvm test-fuzz bench traces format clean
 
 all: build
 
@@ -21,7 +23,7 @@ build: deps
 demo: build
 	@scripts/demo.sh $(BUILD)
 
-test: test-build test-asan test-nokvm
+test: test-build test-asan test-nokvm test-fuzz
 
 test-build: build
 	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
@@ -34,6 +36,11 @@ test-asan: deps
 test-nokvm: build
 	scripts/test-nokvm.sh $(BUILD)
 
+# FUZZ_SECONDS per target (default 60); see fuzz/README.md.
+test-fuzz:
+	@scripts/deps.sh --fuzz
+	scripts/fuzz.sh $(FUZZ_BUILD)
+
 bench: build
 	@cmake --build $(BUILD) --target bench
 
@@ -44,4 +51,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,15 +1,42 @@
 #!/bin/sh
 # Install what hvtrace needs from Debian, only what is missing.
 # Used by `make demo` and `make test`; safe to run again.
+# With --fuzz (make test's fuzz run) also clang and its libFuzzer runtime;
+# if those cannot be installed the fuzz run is skipped, so that failure is
+# reported but not fatal.
 set -eu
 pkgs="cmake make gcc gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev"
-missing=""
-for p in $pkgs; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-echo "deps: installing$missing"
+fuzz_pkgs="clang libclang-rt-14-dev"
+
+missing() { # PACKAGES...: those not installed
+        for p in "$@"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+                        printf ' %s' "$p"
+        done
+}
+
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+updated=""
+install() { # PACKAGES...
+        echo "deps: installing $*"
+        if [ -z "$updated" ]; then
+                $sudo apt-get update -qq
+                updated=1
+        fi
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# shellcheck disable=SC2086 # the package lists are split into words on purpose
+need=$(missing $pkgs)
+# shellcheck disable=SC2086
+[ -z "$need" ] || install $need
+if [ "${1:-}" = --fuzz ]; then
+        # shellcheck disable=SC2086
+        need=$(missing $fuzz_pkgs)
+        # shellcheck disable=SC2086
+        if [ -n "$need" ] && ! (install $need); then
+                echo "deps: could not install$need: the fuzz run will be skipped" >&2
+        fi
+fi
+exit 0
