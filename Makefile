@@ -25,13 +25,14 @@ demo: build
 
 test: test-build test-asan test-nokvm test-fuzz
 
+# Two suites at a time: the machine has two cores, and the suites are independent.
 test-build: build
-	cd $(BUILD) && ctest -V --timeout 1200 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
+	cd $(BUILD) && ctest -V -j2 --timeout 1200 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVTRACE_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V --timeout 2400 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest -V -j2 --timeout 2400 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test-nokvm: build
 	scripts/test-nokvm.sh $(BUILD)

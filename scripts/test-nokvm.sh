@@ -7,7 +7,7 @@
 set -eu
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-run="cd '$build' && ctest -V --timeout 1200 2>&1 | '$here/ctest-filter.sh'"
+run="cd '$build' && ctest -V -j2 --timeout 1200 2>&1 | '$here/ctest-filter.sh'"
 if [ ! -e /dev/kvm ]; then
         echo "test-nokvm: this machine has no /dev/kvm: running as is"
         exec sh -c "$run"

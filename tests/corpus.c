@@ -405,6 +405,7 @@ void corpus_all_eager_exact(const char *backend)
 {
         static struct corpus_build b[CORPUS_MAX_BUILDS];
         int n = corpus_builds(b, CORPUS_MAX_BUILDS);
+        uint64_t deliveries = 0, und = 0;
 
         for (int i = 0; i < n; i++) {
                 int hits[CORPUS_MAX_LABELS] = { 0 };
@@ -420,6 +421,9 @@ void corpus_all_eager_exact(const char *backend)
                 eager_run(backend, &b[i], &p, &t, &res);
                 cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", what);
                 cr_assert_eq(res.nverdicts, res.deliveries, "%s: a verdict per delivery", what);
+                /* The same trace judged without its steps: equal or undetermined, never opposite. */
+                deliveries += res.deliveries;
+                und += corpus_cross_validate(what, hv_tmp("rec.zst"));
                 /* Every step is recorded: every delivery is decided. */
                 cr_assert_eq(res.nundetermined, 0, "%s: %zu undetermined (first: %s)", what,
                              res.nundetermined,
@@ -468,6 +472,9 @@ void corpus_all_eager_exact(const char *backend)
                 hv_trace_free(&t);
                 hv_proc_free(&p);
         }
+        cr_log_info("%d corpus builds on %s, eager and single-stepped: %llu deliveries, all "
+                    "decided; judged without the steps %llu undetermined, none the other way",
+                    n, backend, (unsigned long long)deliveries, (unsigned long long)und);
 }
 
 /*
@@ -505,31 +512,6 @@ uint64_t corpus_cross_validate(const char *what, const char *trace)
         check_result_free(&a);
         check_result_free(&b);
         return und;
-}
-
-void corpus_all_cross_validated(const char *backend)
-{
-        static struct corpus_build b[CORPUS_MAX_BUILDS];
-        int n = corpus_builds(b, CORPUS_MAX_BUILDS);
-        uint64_t deliveries = 0, und = 0;
-
-        for (int i = 0; i < n; i++) {
-                struct check_result res;
-                struct hv_trace t;
-                struct hv_proc p;
-                char what[256];
-
-                snprintf(what, sizeof(what), "%s on %s (eager, single-step)", b[i].file, backend);
-                eager_run(backend, &b[i], &p, &t, &res);
-                deliveries += res.deliveries;
-                und += corpus_cross_validate(what, hv_tmp("rec.zst"));
-                check_result_free(&res);
-                hv_trace_free(&t);
-                hv_proc_free(&p);
-        }
-        cr_log_info("%d corpus builds on %s: %llu deliveries, %llu of them undetermined without "
-                    "the steps, none judged the other way",
-                    n, backend, (unsigned long long)deliveries, (unsigned long long)und);
 }
 
 void corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,

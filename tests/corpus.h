@@ -87,6 +87,7 @@ void corpus_judge_verdict(const char *what, const struct corpus_truth *t,
  * With --single-step --inject eager, every delivery of every build is
  * decided and agrees with its labels: violations exactly at its shadowed_*
  * labels (each of them), none at the others, which get their interrupts.
+ * Each trace is also cross-validated (corpus_cross_validate).
  */
 void corpus_all_eager_exact(const char *backend);
 
@@ -97,8 +98,6 @@ void corpus_all_eager_exact(const char *backend);
  */
 uint64_t corpus_cross_validate(const char *what, const char *trace);
 
-/* corpus_cross_validate on the eager single-step run of every build. */
-void corpus_all_cross_validated(const char *backend);
 
 /*
  * The stress guest `file` in `mode` under --kick 20:0x30 and `policy` until
