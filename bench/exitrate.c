@@ -25,7 +25,7 @@
 
 #include <linux/kvm.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #define LOAD 0x1000
 #define MEM  (1u << 20)
@@ -112,8 +112,8 @@ static double hvrec_rate(const char *hvrec, const char *guest, uint64_t exits, c
                          double *bytes_per_exit)
 {
         char nexits[32];
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         struct stat st;
         uint64_t wall = 0, n = 0;
         int status, err;
@@ -136,18 +136,18 @@ static double hvrec_rate(const char *hvrec, const char *guest, uint64_t exits, c
                 fprintf(stderr, "exitrate: hvrec failed (status 0x%x)\n", status);
                 exit(2);
         }
-        if (trace_reader_open(&r, trace)) {
-                fprintf(stderr, "exitrate: %s: %s\n", trace, trace_reader_message(r));
+        if (hvt_reader_open(&r, trace)) {
+                fprintf(stderr, "exitrate: %s: %s\n", trace, hvt_reader_message(r));
                 exit(2);
         }
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type == TRACE_REC_END) {
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type == HVT_REC_END) {
                         wall = ev.end.e.wall_ns;
                         n = ev.end.e.exits;
                 }
         }
-        trace_reader_close(r);
-        if (err != TRACE_END_OF_TRACE || !wall || !n) {
+        hvt_reader_close(r);
+        if (err != HVT_END_OF_TRACE || !wall || !n) {
                 fprintf(stderr, "exitrate: %s: incomplete trace\n", trace);
                 exit(2);
         }

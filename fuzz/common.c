@@ -187,15 +187,15 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 }
 
 /* The digest of one event: every field, and every byte its pointers reach. */
-static uint64_t event_digest(uint64_t h, const struct trace_event *ev)
+static uint64_t event_digest(uint64_t h, const struct hvt_event *ev)
 {
-        const struct trace_exit *x = &ev->exit;
+        const struct hvt_exit *x = &ev->exit;
 
         h = fnv_u64(fnv_u64(h, ev->type), ev->index);
         switch (ev->type) {
-        case TRACE_REC_HEADER:
+        case HVT_REC_HEADER:
                 h = fnv(h, &ev->header.h, sizeof(ev->header.h));
-                for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                         h = fnv_str(h, ev->header.str[k]);
                 if (ev->header.argc < 0 || (ev->header.argc && !ev->header.argv))
                         fz_fail("header argc %d with argv %p", ev->header.argc,
@@ -203,10 +203,10 @@ static uint64_t event_digest(uint64_t h, const struct trace_event *ev)
                 for (int i = 0; i < ev->header.argc; i++)
                         h = fnv_str(h, ev->header.argv[i]);
                 return h;
-        case TRACE_REC_MEMORY:
+        case HVT_REC_MEMORY:
                 h = fnv_u64(fnv_u64(h, ev->memory.gpa), ev->memory.len);
                 return fnv(h, ev->memory.data, ev->memory.len);
-        case TRACE_REC_EXIT:
+        case HVT_REC_EXIT:
                 h = fnv_u64(fnv_u64(fnv_u64(h, x->seq), x->time_ns), x->guest_ns);
                 h = fnv_u64(fnv_u64(fnv_u64(h, x->reason), x->raw_reason), x->changed);
                 h = fnv(h, &x->st, sizeof(x->st));
@@ -215,32 +215,32 @@ static uint64_t event_digest(uint64_t h, const struct trace_event *ev)
                                 x->insn_len);
                 h = fnv(fnv_u64(h, x->insn_len), x->insn, x->insn_len);
                 switch (x->reason) {
-                case TRACE_EXIT_IO:
+                case HVT_EXIT_IO:
                         h = fnv(h, &x->u.io.io, sizeof(x->u.io.io));
                         return fnv(h, x->u.io.data, (size_t)x->u.io.io.size * x->u.io.io.count);
-                case TRACE_EXIT_MMIO: return fnv(h, &x->u.mmio, sizeof(x->u.mmio));
-                case TRACE_EXIT_FAIL_ENTRY:
+                case HVT_EXIT_MMIO: return fnv(h, &x->u.mmio, sizeof(x->u.mmio));
+                case HVT_EXIT_FAIL_ENTRY:
                         return fnv(h, &x->u.fail_entry, sizeof(x->u.fail_entry));
-                case TRACE_EXIT_INTERNAL:
-                        if (x->u.internal.internal.ndata > TRACE_INTERNAL_MAX_DATA)
+                case HVT_EXIT_INTERNAL:
+                        if (x->u.internal.internal.ndata > HVT_INTERNAL_MAX_DATA)
                                 fz_fail("record %llu: ndata %u > %u", (unsigned long long)ev->index,
-                                        x->u.internal.internal.ndata, TRACE_INTERNAL_MAX_DATA);
+                                        x->u.internal.internal.ndata, HVT_INTERNAL_MAX_DATA);
                         h = fnv(h, &x->u.internal.internal, sizeof(x->u.internal.internal));
                         return fnv(h, x->u.internal.data, 8 * x->u.internal.internal.ndata);
-                case TRACE_EXIT_DEBUG: return fnv(h, &x->u.debug, sizeof(x->u.debug));
-                case TRACE_EXIT_EXCEPTION: return fnv(h, &x->u.exception, sizeof(x->u.exception));
+                case HVT_EXIT_DEBUG: return fnv(h, &x->u.debug, sizeof(x->u.debug));
+                case HVT_EXIT_EXCEPTION: return fnv(h, &x->u.exception, sizeof(x->u.exception));
                 default: return h;
                 }
-        case TRACE_REC_INJECT: return fnv(h, &ev->inject, sizeof(ev->inject));
-        case TRACE_REC_RAISE: return fnv(h, &ev->raise, sizeof(ev->raise));
-        case TRACE_REC_DELIVER: return fnv(h, &ev->deliver, sizeof(ev->deliver));
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_INJECT: return fnv(h, &ev->inject, sizeof(ev->inject));
+        case HVT_REC_RAISE: return fnv(h, &ev->raise, sizeof(ev->raise));
+        case HVT_REC_DELIVER: return fnv(h, &ev->deliver, sizeof(ev->deliver));
+        case HVT_REC_CONSOLE:
                 h = fnv_u64(fnv_u64(h, ev->console.seq), ev->console.len);
                 return fnv(h, ev->console.data, ev->console.len);
-        case TRACE_REC_WRITE:
+        case HVT_REC_WRITE:
                 h = fnv_u64(fnv_u64(fnv_u64(h, ev->write.seq), ev->write.gpa), ev->write.len);
                 return fnv(h, ev->write.data, ev->write.len);
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 h = fnv(h, &ev->end.e, sizeof(ev->end.e));
                 return fnv_str(h, ev->end.message);
         default:
@@ -251,80 +251,80 @@ static uint64_t event_digest(uint64_t h, const struct trace_event *ev)
 
 static bool is_error(int err)
 {
-        return err >= TRACE_ERR_IO && err < TRACE_ERR_COUNT;
+        return err >= HVT_ERR_IO && err < HVT_ERR_COUNT;
 }
 
-static void check_message(const struct trace_reader *r, int err)
+static void check_message(const struct hvt_reader *r, int err)
 {
-        const char *m = trace_reader_message(r);
+        const char *m = hvt_reader_message(r);
 
         if (!m || !*m || strchr(m, '\n'))
-                fz_fail("error %d (%s) without a one-line message", err, trace_strerror(err));
+                fz_fail("error %d (%s) without a one-line message", err, hvt_strerror(err));
 }
 
 void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz_summary *s)
 {
-        struct trace_reader *r = NULL;
-        struct trace_event ev;
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
         uint64_t last_index = 0;
         uint32_t magic = 0;
         int err;
 
         memset(s, 0, sizeof(*s));
         s->digest = 0xcbf29ce484222325ull;
-        err = trace_reader_open(&r, path);
+        err = hvt_reader_open(&r, path);
         s->open_err = s->end_err = err;
         if (len >= 4)
                 memcpy(&magic, input, 4);
         /* Section 11.1, step 1: no bytes, then fewer than 4 or no zstd magic. */
-        if (len == 0 && err != TRACE_ERR_EMPTY)
-                fz_fail("empty file: open gave %d, not TRACE_ERR_EMPTY", err);
-        if (len > 0 && (len < 4 || magic != ZSTD_MAGIC_LE) && err != TRACE_ERR_NOT_TRACE)
+        if (len == 0 && err != HVT_ERR_EMPTY)
+                fz_fail("empty file: open gave %d, not HVT_ERR_EMPTY", err);
+        if (len > 0 && (len < 4 || magic != ZSTD_MAGIC_LE) && err != HVT_ERR_NOT_TRACE)
                 fz_fail("%zu bytes without the zstd magic: open gave %d, not NOT_TRACE", len, err);
         if (err) {
-                if (!is_error(err) || err == TRACE_ERR_IO)
+                if (!is_error(err) || err == HVT_ERR_IO)
                         fz_fail("open returned %d", err);
-                if (!r && err != TRACE_ERR_NOMEM)
+                if (!r && err != HVT_ERR_NOMEM)
                         fz_fail("open failed (%d) without a reader to explain it", err);
                 if (r)
                         check_message(r, err);
-                trace_reader_close(r);
+                hvt_reader_close(r);
                 return;
         }
         for (;;) {
-                err = trace_reader_next(r, &ev);
-                if (err != TRACE_OK)
+                err = hvt_reader_next(r, &ev);
+                if (err != HVT_OK)
                         break;
-                if (s->events == 0 && (ev.type != TRACE_REC_HEADER || ev.index != 0))
+                if (s->events == 0 && (ev.type != HVT_REC_HEADER || ev.index != 0))
                         fz_fail("first event: type %u index %llu, not the header at 0", ev.type,
                                 (unsigned long long)ev.index);
-                if (s->events > 0 && ev.type == TRACE_REC_HEADER)
+                if (s->events > 0 && ev.type == HVT_REC_HEADER)
                         fz_fail("a second header returned at record %llu",
                                 (unsigned long long)ev.index);
                 if (s->events > 0 && ev.index <= last_index)
                         fz_fail("record index %llu after %llu", (unsigned long long)ev.index,
                                 (unsigned long long)last_index);
-                if (trace_reader_records(r) != ev.index + 1)
+                if (hvt_reader_records(r) != ev.index + 1)
                         fz_fail("records() %llu after returning record %llu",
-                                (unsigned long long)trace_reader_records(r),
+                                (unsigned long long)hvt_reader_records(r),
                                 (unsigned long long)ev.index);
                 last_index = ev.index;
                 s->digest = event_digest(s->digest, &ev);
                 s->events++;
         }
         s->end_err = err;
-        s->complete = trace_reader_complete(r);
-        if (err == TRACE_END_OF_TRACE) {
+        s->complete = hvt_reader_complete(r);
+        if (err == HVT_END_OF_TRACE) {
                 if (!s->complete)
                         fz_fail("clean end of trace without an END record");
-        } else if (!is_error(err) || err == TRACE_ERR_IO || err == TRACE_ERR_EMPTY ||
-                   err == TRACE_ERR_NOT_TRACE || err == TRACE_ERR_VERSION) {
-                fz_fail("trace_reader_next ended with %d after the header", err);
+        } else if (!is_error(err) || err == HVT_ERR_IO || err == HVT_ERR_EMPTY ||
+                   err == HVT_ERR_NOT_TRACE || err == HVT_ERR_VERSION) {
+                fz_fail("hvt_reader_next ended with %d after the header", err);
         } else {
                 check_message(r, err);
         }
         /* Section 11.1: errors are sticky. */
-        if (trace_reader_next(r, &ev) != err)
+        if (hvt_reader_next(r, &ev) != err)
                 fz_fail("result %d not repeated by the next call", err);
-        trace_reader_close(r);
+        hvt_reader_close(r);
 }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 /* A memfd holding one input; path names it for open(). */
 struct fz_file {
@@ -42,16 +42,16 @@ long fz_decompress(const uint8_t *in, size_t len, size_t max, const uint8_t **ou
 
 /* What reading a trace produced. */
 struct fz_summary {
-        int open_err;    /* trace_reader_open's result */
-        int end_err;     /* what trace_reader_next ended with (open_err if that failed) */
+        int open_err;    /* hvt_reader_open's result */
+        int end_err;     /* what hvt_reader_next ended with (open_err if that failed) */
         uint64_t events; /* events returned, the header included */
         uint64_t digest; /* of every event's content, in order */
-        int complete;    /* trace_reader_complete */
+        int complete;    /* hvt_reader_complete */
 };
 
 /*
  * Read the trace at path to its end, aborting with a message on anything
- * the reader's contract (include/hvtrace/trace.h, docs/trace-format.md
+ * the reader's contract (include/hvtrace/hvtrace.h, docs/trace-format.md
  * section 11) rules out.  input/len are the file's bytes, for the checks
  * that depend on them.
  */

@@ -30,7 +30,7 @@ static int side(struct fz_file *f, const uint8_t *raw, size_t len, size_t frame)
 
         fz_file_set(f, z, zlen);
         fz_read_trace(f->path, z, zlen, &s);
-        return s.open_err == TRACE_OK && s.end_err == TRACE_END_OF_TRACE;
+        return s.open_err == HVT_OK && s.end_err == HVT_END_OF_TRACE;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fz_file_init(&a, "a");
                 fz_file_init(&b, "b");
         }
-        if (size > TRACE_MAGIC_LEN)
-                second = memmem(data + 1, size - 1, TRACE_MAGIC, TRACE_MAGIC_LEN);
+        if (size > HVT_MAGIC_LEN)
+                second = memmem(data + 1, size - 1, HVT_MAGIC, HVT_MAGIC_LEN);
         if (second)
                 alen = (size_t)(second - data);
         readable = side(&a, data, alen, 0);

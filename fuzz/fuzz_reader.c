@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_read_trace(file.path, data, size, &a);
 
         n = fz_decompress(data, size, MAX_RAW, &raw);
-        if (n < 0 || a.open_err == TRACE_ERR_NOT_TRACE)
+        if (n < 0 || a.open_err == HVT_ERR_NOT_TRACE)
                 return 0;
         zlen = fz_compress(raw, (size_t)n, 0, &z);
         fz_file_set(&single, z, zlen);

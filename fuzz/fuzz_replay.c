@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_file_set(&file, z, zlen);
         fz_file_set(&copy, z, zlen);
         fz_read_trace(file.path, z, zlen, &s);
-        readable = s.open_err == TRACE_OK && s.end_err == TRACE_END_OF_TRACE;
+        readable = s.open_err == HVT_OK && s.end_err == HVT_END_OF_TRACE;
         p = file.path;
         q = copy.path;
 

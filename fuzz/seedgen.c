@@ -30,7 +30,7 @@
 
 #include <zstd.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 /* Zero bytes between two non-zero runs of memory that still keep them one record. */
 #define MEMORY_GAP 32
@@ -47,30 +47,30 @@ static void die(const char *what, int err)
 }
 
 /* A writer onto a memfd, so the compressed bytes can be read back. */
-static struct trace_writer *mem_writer(int *fd, int frame_records)
+static struct hvt_writer *mem_writer(int *fd, int frame_records)
 {
-        struct trace_writer_opts o = { .frame_records = (unsigned)frame_records };
-        struct trace_writer *w;
+        struct hvt_writer_opts o = { .frame_records = (unsigned)frame_records };
+        struct hvt_writer *w;
         int err;
 
         *fd = memfd_create("seed", MFD_CLOEXEC);
         if (*fd < 0)
                 die("memfd_create", errno);
-        err = trace_writer_fdopen(&w, dup(*fd), &o);
+        err = hvt_writer_fdopen(&w, dup(*fd), &o);
         if (err)
-                die("trace_writer_fdopen", err);
+                die("hvt_writer_fdopen", err);
         return w;
 }
 
 /* Close w and return what it wrote to fd (compressed). */
-static struct buf mem_finish(struct trace_writer *w, int fd)
+static struct buf mem_finish(struct hvt_writer *w, int fd)
 {
         struct buf b;
         struct stat s;
-        int err = trace_writer_close(w);
+        int err = hvt_writer_close(w);
 
         if (err)
-                die("trace_writer_close", err);
+                die("hvt_writer_close", err);
         if (fstat(fd, &s))
                 die("fstat", errno);
         b.len = (size_t)s.st_size;
@@ -125,7 +125,7 @@ static void check(int err, const char *what)
 
 /* ---- trim ---------------------------------------------------------------------------- */
 
-static void write_memory_trimmed(struct trace_writer *w, const struct trace_memory *m)
+static void write_memory_trimmed(struct hvt_writer *w, const struct hvt_memory *m)
 {
         size_t i = 0;
 
@@ -145,45 +145,45 @@ static void write_memory_trimmed(struct trace_writer *w, const struct trace_memo
                                 zeros++;
                         }
                 }
-                check(trace_write_memory(w, m->gpa + start, m->data + start, end - start),
-                      "trace_write_memory");
+                check(hvt_write_memory(w, m->gpa + start, m->data + start, end - start),
+                      "hvt_write_memory");
         }
 }
 
 /* The compressed trace of at most max records of `in`, closed with an END. */
 static struct buf trim(const char *in, size_t max)
 {
-        struct trace_disk_end end = { .why = TRACE_END_MAX_EXITS, .status = 4 };
-        struct trace_reader *r;
-        struct trace_writer *w;
-        struct trace_event ev;
+        struct hvt_disk_end end = { .why = HVT_END_MAX_EXITS, .status = 4 };
+        struct hvt_reader *r;
+        struct hvt_writer *w;
+        struct hvt_event ev;
         size_t n = 0;
         int fd, err;
 
-        err = trace_reader_open(&r, in);
+        err = hvt_reader_open(&r, in);
         if (err) {
-                fprintf(stderr, "fuzz_seedgen: %s: %s\n", in, trace_reader_message(r));
+                fprintf(stderr, "fuzz_seedgen: %s: %s\n", in, hvt_reader_message(r));
                 exit(2);
         }
         w = mem_writer(&fd, 0);
-        while (n < max && (err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type == TRACE_REC_MEMORY) {
+        while (n < max && (err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type == HVT_REC_MEMORY) {
                         write_memory_trimmed(w, &ev.memory);
                 } else {
-                        check(trace_write_event(w, &ev), "trace_write_event");
-                        if (ev.type == TRACE_REC_EXIT) {
+                        check(hvt_write_event(w, &ev), "hvt_write_event");
+                        if (ev.type == HVT_REC_EXIT) {
                                 end.exits++;
                                 end.last_rip = ev.exit.st.rip;
                                 end.wall_ns = ev.exit.time_ns;
                         }
                 }
-                if (ev.type == TRACE_REC_END)
+                if (ev.type == HVT_REC_END)
                         break;
                 n++;
         }
-        if (ev.type != TRACE_REC_END)
-                check(trace_write_end(w, &end, "cut short by fuzz_seedgen"), "trace_write_end");
-        trace_reader_close(r);
+        if (ev.type != HVT_REC_END)
+                check(hvt_write_end(w, &end, "cut short by fuzz_seedgen"), "hvt_write_end");
+        hvt_reader_close(r);
         return mem_finish(w, fd);
 }
 
@@ -216,26 +216,26 @@ static int cmd_trim(const char *in, const char *budget_s, const char *out)
 
 struct crafted {
         const char *name;
-        unsigned mode;   /* enum trace_mode */
+        unsigned mode;   /* enum hvt_mode */
         bool end;        /* close with an END record */
         bool frame_each; /* one zstd frame per record */
         bool raw_header; /* header built by hand: unknown, repeated, empty keys */
 };
 
-static void header(struct trace_writer *w, const struct crafted *c)
+static void header(struct hvt_writer *w, const struct crafted *c)
 {
         static const char *const argv[] = { "hvrec", "run", "--seed", "1", "crafted.bin" };
-        struct trace_header h = { 0 };
+        struct hvt_header h = { 0 };
 
         h.h.load_addr = 0x1000;
         h.h.entry = 0x1000;
         h.h.mem_size = 0x20000;
         h.h.seed = 1;
         h.h.guest_mode = c->mode;
-        h.h.flags = TRACE_HDR_SINGLE_STEP | TRACE_HDR_KICKS | TRACE_HDR_WRITES |
-                    TRACE_HDR_STEP_INJECT | 0x80000000u;
+        h.h.flags = HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS | HVT_HDR_WRITES |
+                    HVT_HDR_STEP_INJECT | 0x80000000u;
         h.h.backend_caps = 0x3ff | 0x40000000u;
-        h.h.inject_policy = TRACE_POLICY_EAGER;
+        h.h.inject_policy = HVT_POLICY_EAGER;
         if (c->raw_header) {
                 /* Fixed part, then: key 0, an unknown key, BACKEND twice, an empty
                  * GUEST, a command line whose last argument has no terminator, and
@@ -249,23 +249,23 @@ static void header(struct trace_writer *w, const struct crafted *c)
 
                 memcpy(p, &h.h, sizeof(h.h));
                 memcpy(p + sizeof(h.h), items, sizeof(items));
-                check(trace_write_raw(w, TRACE_REC_HEADER, 0, p, sizeof(p)), "header");
+                check(hvt_write_raw(w, HVT_REC_HEADER, 0, p, sizeof(p)), "header");
                 return;
         }
-        h.str[TRACE_STR_TOOL_VERSION] = "hvrec 0.1.0";
-        h.str[TRACE_STR_BACKEND] = "emu";
-        h.str[TRACE_STR_BACKEND_VERSION] = "crafted";
-        h.str[TRACE_STR_CPU_VENDOR] = "GenuineIntel";
-        h.str[TRACE_STR_CPU_MODEL] = "\"quoted\" \\ model\n\t\x01";
-        h.str[TRACE_STR_KERNEL] = "";
-        h.str[TRACE_STR_GUEST] = "crafted.bin";
+        h.str[HVT_STR_TOOL_VERSION] = "hvrec 0.1.0";
+        h.str[HVT_STR_BACKEND] = "emu";
+        h.str[HVT_STR_BACKEND_VERSION] = "crafted";
+        h.str[HVT_STR_CPU_VENDOR] = "GenuineIntel";
+        h.str[HVT_STR_CPU_MODEL] = "\"quoted\" \\ model\n\t\x01";
+        h.str[HVT_STR_KERNEL] = "";
+        h.str[HVT_STR_GUEST] = "crafted.bin";
         h.argv = argv;
         h.argc = 5;
-        check(trace_write_header(w, &h), "header");
+        check(hvt_write_header(w, &h), "header");
 }
 
 /* Code at 0x1000 and the interrupt table entry of vector 0x30. */
-static void memory(struct trace_writer *w, unsigned mode)
+static void memory(struct hvt_writer *w, unsigned mode)
 {
         /* sti; hlt; mov ss, ax; nop; out 0xe2, al (the probe, at 0x1006); iret; rep outsw */
         static const uint8_t code[] = { 0xfb, 0xf4, 0x8e, 0xd0, 0x90, 0x90, 0xe6,
@@ -276,51 +276,51 @@ static void memory(struct trace_writer *w, unsigned mode)
         static const uint8_t gate64[] = { 0x06, 0x10, 0x18, 0x00, 0x00, 0x8e, 0x00, 0x00,
                                           0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
 
-        check(trace_write_memory(w, 0x1000, code, sizeof(code)), "memory");
-        if (mode == TRACE_MODE_REAL)
-                check(trace_write_memory(w, 0x30 * 4, ivt, sizeof(ivt)), "memory");
-        else if (mode == TRACE_MODE_PROTECTED)
-                check(trace_write_memory(w, 0x2000 + 0x30 * 8, gate32, sizeof(gate32)), "memory");
+        check(hvt_write_memory(w, 0x1000, code, sizeof(code)), "memory");
+        if (mode == HVT_MODE_REAL)
+                check(hvt_write_memory(w, 0x30 * 4, ivt, sizeof(ivt)), "memory");
+        else if (mode == HVT_MODE_PROTECTED)
+                check(hvt_write_memory(w, 0x2000 + 0x30 * 8, gate32, sizeof(gate32)), "memory");
         else
-                check(trace_write_memory(w, 0x2000 + 0x30 * 16, gate64, sizeof(gate64)), "memory");
+                check(hvt_write_memory(w, 0x2000 + 0x30 * 16, gate64, sizeof(gate64)), "memory");
 }
 
-static void state(struct trace_vcpu_state *st, unsigned mode)
+static void state(struct hvt_vcpu_state *st, unsigned mode)
 {
         memset(st, 0, sizeof(*st));
         st->rflags = 0x2;
-        for (unsigned s = 0; s < TRACE_SREG_COUNT; s++) {
+        for (unsigned s = 0; s < HVT_SREG_COUNT; s++) {
                 st->seg[s].limit = 0xffff;
-                st->seg[s].attr = TRACE_SEG_P | TRACE_SEG_S | 0x3;
+                st->seg[s].attr = HVT_SEG_P | HVT_SEG_S | 0x3;
         }
-        st->seg[TRACE_CS].attr = TRACE_SEG_P | TRACE_SEG_S | 0xb;
+        st->seg[HVT_CS].attr = HVT_SEG_P | HVT_SEG_S | 0xb;
         st->idt.limit = 0x3ff;
-        st->gpr[TRACE_F_RSP] = 0x1000;
-        if (mode == TRACE_MODE_REAL)
+        st->gpr[HVT_F_RSP] = 0x1000;
+        if (mode == HVT_MODE_REAL)
                 return;
         st->cr0 = 0x11;
         st->idt.base = 0x2000;
-        st->idt.limit = mode == TRACE_MODE_LONG ? 0xfff : 0x7ff;
+        st->idt.limit = mode == HVT_MODE_LONG ? 0xfff : 0x7ff;
         st->gdt.base = 0x1f000;
         st->gdt.limit = 0x27;
-        for (unsigned s = 0; s < TRACE_SREG_COUNT; s++) {
+        for (unsigned s = 0; s < HVT_SREG_COUNT; s++) {
                 st->seg[s].limit = 0xffffffff;
                 st->seg[s].selector = 0x10;
-                st->seg[s].attr |= TRACE_SEG_DB | TRACE_SEG_G;
+                st->seg[s].attr |= HVT_SEG_DB | HVT_SEG_G;
         }
-        st->seg[TRACE_CS].selector = 0x08;
-        if (mode == TRACE_MODE_LONG) {
+        st->seg[HVT_CS].selector = 0x08;
+        if (mode == HVT_MODE_LONG) {
                 st->cr0 |= 0x80000000u;
                 st->cr4 = 0x20;
                 st->cr3 = 0x1d000;
                 st->efer = 0x500;
-                st->seg[TRACE_CS].selector = 0x18;
-                st->seg[TRACE_CS].attr = (st->seg[TRACE_CS].attr & ~TRACE_SEG_DB) | TRACE_SEG_L;
+                st->seg[HVT_CS].selector = 0x18;
+                st->seg[HVT_CS].attr = (st->seg[HVT_CS].attr & ~HVT_SEG_DB) | HVT_SEG_L;
         }
 }
 
 /* One exit at rip with the instruction bytes found there in the crafted code. */
-static void exit_at(struct trace_writer *w, struct trace_exit *e, uint64_t rip, unsigned reason,
+static void exit_at(struct hvt_writer *w, struct hvt_exit *e, uint64_t rip, unsigned reason,
                     const void *insn, unsigned len)
 {
         e->st.rip = rip;
@@ -331,11 +331,11 @@ static void exit_at(struct trace_writer *w, struct trace_exit *e, uint64_t rip, 
                 memcpy(e->insn, insn, len);
         e->time_ns += 1500;
         e->guest_ns = 1200;
-        check(trace_write_exit(w, e), "exit");
+        check(hvt_write_exit(w, e), "exit");
         e->seq++;
 }
 
-static void craft_records(struct trace_writer *w, const struct crafted *c)
+static void craft_records(struct hvt_writer *w, const struct crafted *c)
 {
         static const uint8_t out_e9[] = { 0xe6, 0xe9 }, hlt[] = { 0xf4 }, sti[] = { 0xfb },
                              movss[] = { 0x8e, 0xd0 }, probe[] = { 0xe6, 0xe2 },
@@ -343,96 +343,96 @@ static void craft_records(struct trace_writer *w, const struct crafted *c)
         static const uint8_t text[] = { 'h', 'i', '\n', 0, '"', '\\', 0x7f, 0xc3, 0xa9, 0xff };
         static const uint8_t frame[] = { 0x02, 0x10, 0x00, 0x00, 0x02, 0x02 };
         static uint16_t words[3] = { 0x4241, 0x4443, 0x4645 };
-        struct trace_exit e = { 0 };
-        struct trace_disk_raise ra = { .vector = 0x30, .source = TRACE_SRC_KICK };
-        struct trace_disk_inject in = { .vector = 0x30,
-                                        .policy = TRACE_POLICY_EAGER,
-                                        .method = TRACE_INJ_QUEUE,
-                                        .source = TRACE_SRC_KICK };
-        struct trace_disk_deliver d = { .vector = 0x30, .vector_from = TRACE_VEC_TABLE };
+        struct hvt_exit e = { 0 };
+        struct hvt_disk_raise ra = { .vector = 0x30, .source = HVT_SRC_KICK };
+        struct hvt_disk_inject in = { .vector = 0x30,
+                                        .policy = HVT_POLICY_EAGER,
+                                        .method = HVT_INJ_QUEUE,
+                                        .source = HVT_SRC_KICK };
+        struct hvt_disk_deliver d = { .vector = 0x30, .vector_from = HVT_VEC_TABLE };
         uint8_t unknown[] = { 'f', 'u', 't', 'u', 'r', 'e' };
         state(&e.st, c->mode);
-        e.st.intr = TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_READY |
-                    TRACE_INTR_READY;
+        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY |
+                    HVT_INTR_READY;
 
         /* Console output through port 0xE9, then STI; HLT. */
         e.st.gpr[0] = 'h';
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0xe9, .size = 1, .dir = TRACE_IO_OUT, .count = 1 };
+                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = text;
-        exit_at(w, &e, 0x100d, TRACE_EXIT_IO, out_e9, 2);
-        check(trace_write_console(w, e.seq - 1, text, sizeof(text)), "console");
-        check(trace_write_console(w, e.seq - 1, NULL, 0), "console");
+        exit_at(w, &e, 0x100d, HVT_EXIT_IO, out_e9, 2);
+        check(hvt_write_console(w, e.seq - 1, text, sizeof(text)), "console");
+        check(hvt_write_console(w, e.seq - 1, NULL, 0), "console");
 
         e.st.rflags = 0x202;
-        e.st.intr = TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_IF | TRACE_INTR_VALID_READY |
-                    TRACE_INTR_IF | TRACE_INTR_STI_SHADOW;
-        e.u.debug = (struct trace_disk_debug){ .exception = 1, .pc = 0x1001, .dr6 = 0x4000 };
-        exit_at(w, &e, 0x1001, TRACE_EXIT_DEBUG, sti, 1);
+        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY |
+                    HVT_INTR_IF | HVT_INTR_STI_SHADOW;
+        e.u.debug = (struct hvt_disk_debug){ .exception = 1, .pc = 0x1001, .dr6 = 0x4000 };
+        exit_at(w, &e, 0x1001, HVT_EXIT_DEBUG, sti, 1);
         ra.seq = e.seq - 1;
-        check(trace_write_raise(w, &ra), "raise");
+        check(hvt_write_raise(w, &ra), "raise");
         /* Eager: injected inside the STI shadow, delivered before the HLT ran. */
         in.after_seq = e.seq - 1;
         in.rip = 0x1001;
         in.rflags = 0x202;
         in.intr = (uint32_t)e.st.intr;
         in.handler = 0x1006;
-        check(trace_write_inject(w, &in), "inject");
+        check(hvt_write_inject(w, &in), "inject");
 
         e.st.rflags = 0x2;
-        e.st.gpr[TRACE_F_RSP] -= c->mode == TRACE_MODE_REAL   ? 6
-                                 : c->mode == TRACE_MODE_LONG ? 40
+        e.st.gpr[HVT_F_RSP] -= c->mode == HVT_MODE_REAL   ? 6
+                                 : c->mode == HVT_MODE_LONG ? 40
                                                               : 12;
-        e.st.intr = TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_IF;
+        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF;
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0xe2, .size = 1, .dir = TRACE_IO_OUT, .count = 1 };
+                (struct hvt_disk_io){ .port = 0xe2, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = text;
-        exit_at(w, &e, 0x1008, TRACE_EXIT_IO, probe, 2);
-        check(trace_write_write(w, e.seq - 1, e.st.gpr[TRACE_F_RSP], frame, sizeof(frame)),
+        exit_at(w, &e, 0x1008, HVT_EXIT_IO, probe, 2);
+        check(hvt_write_write(w, e.seq - 1, e.st.gpr[HVT_F_RSP], frame, sizeof(frame)),
               "write");
-        check(trace_write_write(w, e.seq - 1, 0x1008, NULL, 0), "write");
+        check(hvt_write_write(w, e.seq - 1, 0x1008, NULL, 0), "write");
         d.seq = e.seq - 1;
         d.ip = 0x1001;
         d.flags = 0x202;
-        d.sp = e.st.gpr[TRACE_F_RSP] + 6;
-        d.cs = e.st.seg[TRACE_CS].selector;
+        d.sp = e.st.gpr[HVT_F_RSP] + 6;
+        d.cs = e.st.seg[HVT_CS].selector;
         d.handler = 0x1006;
-        d.frame_bits = c->mode == TRACE_MODE_REAL ? 16 : c->mode == TRACE_MODE_LONG ? 64 : 32;
-        check(trace_write_deliver(w, &d), "deliver");
-        d.dflags = TRACE_DELIVER_CS_BASE_UNKNOWN;
-        d.vector_from = TRACE_VEC_INJECTED;
-        check(trace_write_deliver(w, &d), "deliver");
+        d.frame_bits = c->mode == HVT_MODE_REAL ? 16 : c->mode == HVT_MODE_LONG ? 64 : 32;
+        check(hvt_write_deliver(w, &d), "deliver");
+        d.dflags = HVT_DELIVER_CS_BASE_UNKNOWN;
+        d.vector_from = HVT_VEC_INJECTED;
+        check(hvt_write_deliver(w, &d), "deliver");
 
         /* MOV SS, then a string OUT of three words, then every other reason. */
-        e.st.intr = TRACE_INTR_VALID_SHADOW | TRACE_INTR_MOVSS_SHADOW;
-        exit_at(w, &e, 0x1004, TRACE_EXIT_IRQ_WINDOW, movss, 2);
+        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_MOVSS_SHADOW;
+        exit_at(w, &e, 0x1004, HVT_EXIT_IRQ_WINDOW, movss, 2);
         e.st.gpr[1] = 3;
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0x3f8, .size = 2, .dir = TRACE_IO_OUT, .count = 3 };
+                (struct hvt_disk_io){ .port = 0x3f8, .size = 2, .dir = HVT_IO_OUT, .count = 3 };
         e.u.io.data = (const uint8_t *)words;
-        exit_at(w, &e, 0x1009, TRACE_EXIT_IO, outsw, 2);
+        exit_at(w, &e, 0x1009, HVT_EXIT_IO, outsw, 2);
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0x61, .size = 4, .dir = TRACE_IO_IN, .count = 1 };
+                (struct hvt_disk_io){ .port = 0x61, .size = 4, .dir = HVT_IO_IN, .count = 1 };
         e.u.io.data = (const uint8_t *)"\xff\xff\xff\xff";
-        exit_at(w, &e, 0x1009, TRACE_EXIT_IO, outsw, 2);
-        e.u.mmio = (struct trace_disk_mmio){
+        exit_at(w, &e, 0x1009, HVT_EXIT_IO, outsw, 2);
+        e.u.mmio = (struct hvt_disk_mmio){
                 .addr = 0xfee00000, .len = 4, .is_write = 1, .data = { 1, 2, 3, 4 }
         };
-        exit_at(w, &e, 0x1009, TRACE_EXIT_MMIO, outsw, 2);
-        exit_at(w, &e, 0x1002, TRACE_EXIT_HLT, hlt, 1);
-        exit_at(w, &e, 0x1002, TRACE_EXIT_INTR, NULL, 0);
-        e.u.exception = (struct trace_disk_exception){ .vector = 6, .cr2 = 0x1234 };
-        exit_at(w, &e, 0x100b, TRACE_EXIT_EXCEPTION, ud2, 2);
-        e.u.debug = (struct trace_disk_debug){ .exception = 1, .pc = 0x100b, .dr6 = 0x4000 };
-        exit_at(w, &e, 0x100b, TRACE_EXIT_DEBUG, ud2, 2);
+        exit_at(w, &e, 0x1009, HVT_EXIT_MMIO, outsw, 2);
+        exit_at(w, &e, 0x1002, HVT_EXIT_HLT, hlt, 1);
+        exit_at(w, &e, 0x1002, HVT_EXIT_INTR, NULL, 0);
+        e.u.exception = (struct hvt_disk_exception){ .vector = 6, .cr2 = 0x1234 };
+        exit_at(w, &e, 0x100b, HVT_EXIT_EXCEPTION, ud2, 2);
+        e.u.debug = (struct hvt_disk_debug){ .exception = 1, .pc = 0x100b, .dr6 = 0x4000 };
+        exit_at(w, &e, 0x100b, HVT_EXIT_DEBUG, ud2, 2);
         e.u.internal.internal =
-                (struct trace_disk_internal){ .suberror = 1, .ndata = TRACE_INTERNAL_MAX_DATA };
-        for (unsigned i = 0; i < TRACE_INTERNAL_MAX_DATA; i++)
+                (struct hvt_disk_internal){ .suberror = 1, .ndata = HVT_INTERNAL_MAX_DATA };
+        for (unsigned i = 0; i < HVT_INTERNAL_MAX_DATA; i++)
                 e.u.internal.data[i] = 0x1111111111111111ull * i;
-        exit_at(w, &e, 0x100b, TRACE_EXIT_INTERNAL, ud2, 2);
-        e.u.fail_entry = (struct trace_disk_fail_entry){ .hw_reason = 0x80000021u, .cpu = 1 };
-        exit_at(w, &e, 0x100b, TRACE_EXIT_FAIL_ENTRY, ud2, 2);
-        exit_at(w, &e, 0x100b, TRACE_EXIT_UNKNOWN, ud2, 2);
+        exit_at(w, &e, 0x100b, HVT_EXIT_INTERNAL, ud2, 2);
+        e.u.fail_entry = (struct hvt_disk_fail_entry){ .hw_reason = 0x80000021u, .cpu = 1 };
+        exit_at(w, &e, 0x100b, HVT_EXIT_FAIL_ENTRY, ud2, 2);
+        exit_at(w, &e, 0x100b, HVT_EXIT_UNKNOWN, ud2, 2);
         exit_at(w, &e, 0x100b, 42, ud2, 2); /* a reason from a later minor version */
 
         /* A gap in the numbering (SEQ flag) and more than 4.29 s between exits (TIME64). */
@@ -440,31 +440,31 @@ static void craft_records(struct trace_writer *w, const struct crafted *c)
         e.time_ns += 5ull << 32;
         e.guest_ns = 5ull << 32;
         e.st.gpr[5] = ~0ull;
-        exit_at(w, &e, 0x100b, TRACE_EXIT_SHUTDOWN, ud2, 2);
+        exit_at(w, &e, 0x100b, HVT_EXIT_SHUTDOWN, ud2, 2);
 
-        check(trace_write_raw(w, 200, 0x8000, unknown, sizeof(unknown)), "unknown record");
-        check(trace_write_raw(w, 201, 0, NULL, 0), "unknown record");
+        check(hvt_write_raw(w, 200, 0x8000, unknown, sizeof(unknown)), "unknown record");
+        check(hvt_write_raw(w, 201, 0, NULL, 0), "unknown record");
         if (c->end) {
-                struct trace_disk_end end = { .exits = e.seq,
+                struct hvt_disk_end end = { .exits = e.seq,
                                               .wall_ns = e.time_ns,
                                               .last_rip = 0x100b,
-                                              .why = TRACE_END_CRASH,
+                                              .why = HVT_END_CRASH,
                                               .status = 3,
                                               .detail = 7 };
 
-                check(trace_write_end(w, &end, "triple fault \"crafted\"\n"), "end");
+                check(hvt_write_end(w, &end, "triple fault \"crafted\"\n"), "end");
         }
 }
 
 static int cmd_craft(const char *dir)
 {
         static const struct crafted all[] = {
-                { "craft-real", TRACE_MODE_REAL, true, false, false },
-                { "craft-p32", TRACE_MODE_PROTECTED, true, false, false },
-                { "craft-l64", TRACE_MODE_LONG, true, false, false },
-                { "craft-noend", TRACE_MODE_REAL, false, false, false },
-                { "craft-frames", TRACE_MODE_REAL, true, true, false },
-                { "craft-rawheader", TRACE_MODE_PROTECTED, true, false, true },
+                { "craft-real", HVT_MODE_REAL, true, false, false },
+                { "craft-p32", HVT_MODE_PROTECTED, true, false, false },
+                { "craft-l64", HVT_MODE_LONG, true, false, false },
+                { "craft-noend", HVT_MODE_REAL, false, false, false },
+                { "craft-frames", HVT_MODE_REAL, true, true, false },
+                { "craft-rawheader", HVT_MODE_PROTECTED, true, false, true },
         };
         char path[4096];
 
@@ -472,7 +472,7 @@ static int cmd_craft(const char *dir)
                 const struct crafted *c = &all[i];
                 int fd;
                 /* frame_each: the writer ends a frame after every record. */
-                struct trace_writer *w = mem_writer(&fd, c->frame_each ? 1 : 0);
+                struct hvt_writer *w = mem_writer(&fd, c->frame_each ? 1 : 0);
                 struct buf z, raw;
 
                 header(w, c);

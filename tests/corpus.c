@@ -260,20 +260,20 @@ static bool descriptor_transfer(const uint8_t *b, size_t n)
 bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct hv_proc *p,
                            const struct hv_trace *t, const struct check_result *res)
 {
-        const struct trace_exit *last;
+        const struct hvt_exit *last;
 
         if (strncmp(backend, "kvm", 3) || strcmp(mode, "protected") || !t->nexits ||
-            t->end.why != TRACE_END_CRASH)
+            t->end.why != HVT_END_CRASH)
                 return false;
         last = &t->exits[t->nexits - 1].e;
-        if (last->reason != TRACE_EXIT_INTERNAL || last->u.internal.internal.suberror != 1 ||
+        if (last->reason != HVT_EXIT_INTERNAL || last->u.internal.internal.suberror != 1 ||
             !descriptor_transfer(last->insn, last->insn_len))
                 return false;
         if (last->insn[0] != 0xcf && last->insn[0] != 0xcd)
                 cr_log_info("%s: kvm stopped at a protected-mode descriptor transfer (%02x)",
-                            t->hdr.str[TRACE_STR_GUEST], last->insn[0]);
+                            t->hdr.str[HVT_STR_GUEST], last->insn[0]);
         cr_assert_eq(p->status, HVREC_STATUS_CRASH, "a crash has hvrec's crash status");
-        cr_assert(res->have_end && res->end_why == TRACE_END_CRASH, "check reports the crash");
+        cr_assert(res->have_end && res->end_why == HVT_END_CRASH, "check reports the crash");
         cr_assert(strstr(res->end_message, "emulation failure"), "%s", res->end_message);
         return true;
 }
@@ -445,8 +445,8 @@ void corpus_all_eager_exact(const char *backend)
                 }
                 /* Otherwise the guest ran to its end (an interrupt taken inside STI; HLT's
                  * shadow leaves the HLT nothing to wake it: a halt). */
-                cr_assert(t.end.why == TRACE_END_GUEST_EXIT || t.end.why == TRACE_END_HALT,
-                          "%s: ended %s, status %d: %s", what, trace_end_why_name(t.end.why),
+                cr_assert(t.end.why == HVT_END_GUEST_EXIT || t.end.why == HVT_END_HALT,
+                          "%s: ended %s, status %d: %s", what, hvt_end_why_name(t.end.why),
                           p.status, p.err);
                 /* Each label got its interrupt (emu is deterministic; KVM delivers eagerly). */
                 for (int s = 0; s < truth.shadowed.n; s++)
@@ -531,7 +531,7 @@ void corpus_stress(const char *backend, const char *file, const char *mode, cons
                      "%s on %s: the stress guest counted its deliveries and exited 0: %s", file,
                      backend, p.err);
         cr_assert_geq(res->deliveries, 20000);
-        cr_assert(t.hdr.h.flags & TRACE_HDR_KICKS);
+        cr_assert(t.hdr.h.flags & HVT_HDR_KICKS);
         cr_log_info("%s on %s, %s: %llu exits, %llu deliveries, %zu violations, %zu undetermined",
                     file, backend, policy, (unsigned long long)t.nexits,
                     (unsigned long long)res->deliveries, res->nviolations, res->nundetermined);

@@ -117,23 +117,23 @@ bool hv_have_kvm(char *why, size_t len)
 
 int hv_trace_load(const char *path, struct hv_trace *t)
 {
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         int err;
 
         memset(t, 0, sizeof(*t));
         t->console = calloc(1, 1);
-        err = trace_reader_open(&r, path);
+        err = hvt_reader_open(&r, path);
         if (err) {
                 t->read_err = err;
-                t->message = strdup(trace_reader_message(r));
-                trace_reader_close(r);
+                t->message = strdup(hvt_reader_message(r));
+                hvt_reader_close(r);
                 return err;
         }
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 t->nrecords++;
                 switch (ev.type) {
-                case TRACE_REC_HEADER:
+                case HVT_REC_HEADER:
                         t->hdr = ev.header; /* strings owned by the reader: copied below */
                         t->cmdline = calloc(1, 1);
                         for (int a = 0; a < ev.header.argc; a++) {
@@ -146,18 +146,18 @@ int hv_trace_load(const char *path, struct hv_trace *t)
                         if (t->mem_size && t->mem_size <= (1ull << 30))
                                 t->mem = calloc(1, t->mem_size);
                         break;
-                case TRACE_REC_MEMORY:
+                case HVT_REC_MEMORY:
                         if (t->mem && ev.memory.gpa <= t->mem_size &&
                             ev.memory.len <= t->mem_size - ev.memory.gpa)
                                 memcpy(t->mem + ev.memory.gpa, ev.memory.data, ev.memory.len);
                         break;
-                case TRACE_REC_EXIT: {
+                case HVT_REC_EXIT: {
                         struct hv_exit *x;
 
                         GROW(t->exits, t->nexits);
                         x = &t->exits[t->nexits++];
                         x->e = ev.exit;
-                        if (ev.exit.reason == TRACE_EXIT_IO) {
+                        if (ev.exit.reason == HVT_EXIT_IO) {
                                 size_t n = (size_t)ev.exit.u.io.io.size * ev.exit.u.io.io.count;
 
                                 memcpy(x->io_data, ev.exit.u.io.data,
@@ -165,19 +165,19 @@ int hv_trace_load(const char *path, struct hv_trace *t)
                         }
                         break;
                 }
-                case TRACE_REC_INJECT:
+                case HVT_REC_INJECT:
                         GROW(t->injects, t->ninjects);
                         t->injects[t->ninjects++] = ev.inject;
                         break;
-                case TRACE_REC_DELIVER:
+                case HVT_REC_DELIVER:
                         GROW(t->delivers, t->ndelivers);
                         t->delivers[t->ndelivers++] = ev.deliver;
                         break;
-                case TRACE_REC_RAISE:
+                case HVT_REC_RAISE:
                         GROW(t->raises, t->nraises);
                         t->raises[t->nraises++] = ev.raise;
                         break;
-                case TRACE_REC_WRITE: {
+                case HVT_REC_WRITE: {
                         struct hv_write *wr;
 
                         GROW(t->writes, t->nwrites);
@@ -191,13 +191,13 @@ int hv_trace_load(const char *path, struct hv_trace *t)
                         memcpy(wr->data, ev.write.data, ev.write.len);
                         break;
                 }
-                case TRACE_REC_CONSOLE:
+                case HVT_REC_CONSOLE:
                         t->console = realloc(t->console, t->console_len + ev.console.len + 1);
                         memcpy(t->console + t->console_len, ev.console.data, ev.console.len);
                         t->console_len += ev.console.len;
                         t->console[t->console_len] = 0;
                         break;
-                case TRACE_REC_END:
+                case HVT_REC_END:
                         t->have_end = true;
                         t->end = ev.end.e;
                         snprintf(t->end_msg, sizeof(t->end_msg), "%s", ev.end.message);
@@ -207,17 +207,17 @@ int hv_trace_load(const char *path, struct hv_trace *t)
         }
         /* Point I/O data at the copies, now that the array stopped moving. */
         for (size_t i = 0; i < t->nexits; i++)
-                if (t->exits[i].e.reason == TRACE_EXIT_IO)
+                if (t->exits[i].e.reason == HVT_EXIT_IO)
                         t->exits[i].e.u.io.data = t->exits[i].io_data;
         t->read_err = err;
-        t->message = strdup(trace_reader_message(r));
+        t->message = strdup(hvt_reader_message(r));
         /* Keep the header's strings beyond the reader. */
-        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+        for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                 t->hdr.str[k] = strdup(t->hdr.str[k] ? t->hdr.str[k] : "");
         t->hdr.argv = NULL;
         t->hdr.argc = 0;
-        trace_reader_close(r);
-        return TRACE_OK;
+        hvt_reader_close(r);
+        return HVT_OK;
 }
 
 const struct hv_exit *hv_last_exit(const struct hv_trace *t)
@@ -239,7 +239,7 @@ void hv_trace_free(struct hv_trace *t)
         free(t->writes);
         free(t->console);
         free(t->mem);
-        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+        for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                 free((char *)t->hdr.str[k]);
         memset(t, 0, sizeof(*t));
 }
@@ -357,7 +357,7 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
         argv[n++] = hv_guest_file(name);
         argv[n] = NULL;
         cr_assert_eq(hv_run(argv, p), 0, "cannot run hvrec");
-        cr_assert_eq(hv_trace_load(trace, t), TRACE_OK, "%s: %s (hvrec said: %s)", trace,
+        cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s: %s (hvrec said: %s)", trace,
                      t->message, p->err);
         return p->status;
 }

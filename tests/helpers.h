@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 /* Output of a child process. */
 struct hv_proc {
@@ -33,11 +33,11 @@ bool hv_have_kvm(char *why, size_t len);
 
 /* One exit with its I/O data copied (traces outlive the reader's buffers). */
 struct hv_exit {
-        struct trace_exit e;
+        struct hvt_exit e;
         uint8_t io_data[64];
 };
 
-/* One TRACE_REC_WRITE record, its data copied (malloc'd, freed by hv_trace_free). */
+/* One HVT_REC_WRITE record, its data copied (malloc'd, freed by hv_trace_free). */
 struct hv_write {
         uint64_t seq; /* the exit whose run wrote the range */
         uint64_t gpa;
@@ -47,17 +47,17 @@ struct hv_write {
 
 /* A whole trace in memory. */
 struct hv_trace {
-        int read_err;  /* what trace_reader_next ended with */
-        char *message; /* trace_reader_message at the end */
-        struct trace_header hdr;
+        int read_err;  /* what hvt_reader_next ended with */
+        char *message; /* hvt_reader_message at the end */
+        struct hvt_header hdr;
         uint64_t hdr_flags;
         struct hv_exit *exits;
         size_t nexits;
-        struct trace_disk_inject *injects;
+        struct hvt_disk_inject *injects;
         size_t ninjects;
-        struct trace_disk_deliver *delivers;
+        struct hvt_disk_deliver *delivers;
         size_t ndelivers;
-        struct trace_disk_raise *raises;
+        struct hvt_disk_raise *raises;
         size_t nraises;
         struct hv_write *writes; /* in trace order */
         size_t nwrites;
@@ -65,7 +65,7 @@ struct hv_trace {
         char *console; /* all console bytes, NUL-terminated */
         size_t console_len;
         bool have_end;
-        struct trace_disk_end end;
+        struct hvt_disk_end end;
         char end_msg[256];
         uint8_t *mem; /* initial memory image, header mem_size bytes */
         uint64_t mem_size;
@@ -75,7 +75,7 @@ struct hv_trace {
 /* The last exit of a trace (fails the test if there is none). */
 const struct hv_exit *hv_last_exit(const struct hv_trace *t);
 
-/* Load a trace.  Returns the trace_reader_open error (TRACE_OK on success). */
+/* Load a trace.  Returns the hvt_reader_open error (HVT_OK on success). */
 int hv_trace_load(const char *path, struct hv_trace *t);
 void hv_trace_free(struct hv_trace *t);
 

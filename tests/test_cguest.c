@@ -112,11 +112,11 @@ static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t, cons
         if (p->status != HVREC_STATUS_CRASH)
                 return false;
         x = hv_last_exit(t);
-        cr_assert_eq(t->read_err, TRACE_END_OF_TRACE, "%s: complete trace: %s", stem, t->message);
-        cr_assert_eq(t->end.why, TRACE_END_CRASH, "%s", stem);
-        cr_assert_eq(x->e.reason, TRACE_EXIT_INTERNAL, "%s: the crash is an internal error", stem);
+        cr_assert_eq(t->read_err, HVT_END_OF_TRACE, "%s: complete trace: %s", stem, t->message);
+        cr_assert_eq(t->end.why, HVT_END_CRASH, "%s", stem);
+        cr_assert_eq(x->e.reason, HVT_EXIT_INTERNAL, "%s: the crash is an internal error", stem);
         cr_assert_eq(x->e.u.internal.internal.suberror, 1, "%s: emulation failure", stem);
-        cr_assert_eq(trace_state_pc(&x->e.st), hv_sym(stem, "hv_isr_iret"),
+        cr_assert_eq(hvt_state_pc(&x->e.st), hv_sym(stem, "hv_isr_iret"),
                      "%s: at the runtime's IRET", stem);
         cr_assert(is_iret(x->e.insn, x->e.insn_len, 32), "%s: the instruction is an IRET", stem);
         cr_assert(strstr(p->err, "internal error") && strstr(p->err, "emulation failure"),
@@ -129,18 +129,18 @@ static bool ended_at_iret_limit(const char *stem, const struct hv_trace *t, cons
 /* The one delivery of hello: vector 0x30 by its IDT gate, right after the idle HLT. */
 static void assert_hello_delivery(const char *stem, const struct hv_trace *t, unsigned bits)
 {
-        const struct trace_disk_deliver *d = &t->delivers[0];
+        const struct hvt_disk_deliver *d = &t->delivers[0];
         uint64_t hlt = hv_sym(stem, "hv_idle_hlt"), resume = hv_sym(stem, "hv_idle_resume");
 
         cr_assert_eq(t->nraises, 1);
         cr_assert_eq(t->raises[0].vector, VECTOR);
-        cr_assert_eq(t->raises[0].source, TRACE_SRC_GUEST);
+        cr_assert_eq(t->raises[0].source, HVT_SRC_GUEST);
         cr_assert_eq(t->ninjects, 1);
         cr_assert_eq(t->injects[0].vector, VECTOR);
-        cr_assert(t->injects[0].intr & TRACE_INTR_READY, "window policy injects only when ready");
+        cr_assert(t->injects[0].intr & HVT_INTR_READY, "window policy injects only when ready");
         cr_assert_eq(t->ndelivers, 1, "%s: exactly one delivery (%zu)", stem, t->ndelivers);
         cr_assert_eq(d->vector, VECTOR);
-        cr_assert_eq(d->vector_from, TRACE_VEC_TABLE, "the IDT gate names the vector");
+        cr_assert_eq(d->vector_from, HVT_VEC_TABLE, "the IDT gate names the vector");
         cr_assert_eq(d->handler, hv_sym(stem, "hv_isr_48"), "the runtime's stub of 0x30 probed");
         cr_assert_eq(d->frame_bits, bits);
         cr_assert_eq(d->cs, bits == 64 ? 0x18 : 0x08, "hvrec's code selector");
@@ -178,17 +178,17 @@ Test(cguest, hello64_runs_in_long_mode_and_exits_42)
         cr_assert_eq(hv_record("hello_64.elf", NULL, &t, &p), 42, "status %d: %s", p.status, p.err);
         cr_assert_str_eq(p.out, msg, "stdout is the console");
         cr_assert_str_eq(t.console, msg, "the trace holds the console");
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
-        cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT);
         cr_assert_eq(t.end.status, 42);
-        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_LONG, "ELFCLASS64: long mode");
+        cr_assert_eq(t.hdr.h.guest_mode, HVT_MODE_LONG, "ELFCLASS64: long mode");
         cr_assert_eq(t.hdr.h.entry, hv_sym("hello_64", "_start"), "e_entry");
         cr_assert_eq(hv_sym("hello_64", "_start"), 0x10000, "linked at 0x10000");
         first = &t.exits[0];
-        cr_assert_eq(trace_state_mode(&first->e.st), TRACE_MODE_LONG);
-        cr_assert_eq(first->e.st.seg[TRACE_CS].selector, 0x18);
-        cr_assert(first->e.st.gpr[TRACE_F_RSP] < hv_sym("hello_64", "__stack_top") &&
-                          first->e.st.gpr[TRACE_F_RSP] >= hv_sym("hello_64", "__stack_bottom"),
+        cr_assert_eq(hvt_state_mode(&first->e.st), HVT_MODE_LONG);
+        cr_assert_eq(first->e.st.seg[HVT_CS].selector, 0x18);
+        cr_assert(first->e.st.gpr[HVT_F_RSP] < hv_sym("hello_64", "__stack_top") &&
+                          first->e.st.gpr[HVT_F_RSP] >= hv_sym("hello_64", "__stack_bottom"),
                   "on the runtime's own stack");
         assert_image_loaded("hello_64.elf", &t);
         assert_hello_delivery("hello_64", &t, 64);
@@ -205,10 +205,10 @@ Test(cguest, hello32_runs_in_protected_mode_up_to_the_kvm_iret_limit)
 
         HV_REQUIRE_KVM();
         hv_record("hello_32.elf", NULL, &t, &p);
-        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_PROTECTED, "ELFCLASS32: protected mode");
+        cr_assert_eq(t.hdr.h.guest_mode, HVT_MODE_PROTECTED, "ELFCLASS32: protected mode");
         cr_assert_eq(t.hdr.h.entry, hv_sym("hello_32", "_start"), "e_entry");
-        cr_assert_eq(trace_state_mode(&t.exits[0].e.st), TRACE_MODE_PROTECTED);
-        cr_assert_eq(t.exits[0].e.st.seg[TRACE_CS].selector, 0x08);
+        cr_assert_eq(hvt_state_mode(&t.exits[0].e.st), HVT_MODE_PROTECTED);
+        cr_assert_eq(t.exits[0].e.st.seg[HVT_CS].selector, 0x08);
         cr_assert_eq(strncmp(t.console, line1, strlen(line1)), 0, "console: %s", t.console);
         assert_image_loaded("hello_32.elf", &t);
         assert_hello_delivery("hello_32", &t, 32);

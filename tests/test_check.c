@@ -42,8 +42,8 @@
 #define RFL_IF1 0x202ull
 
 #define INTR_VALID                                                                \
-        (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | \
-         TRACE_INTR_VALID_NMI | TRACE_INTR_VALID_PENDING)
+        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | \
+         HVT_INTR_VALID_NMI | HVT_INTR_VALID_PENDING)
 
 /*
  * What KVM reports at an exit: IF as it is, the shadow the CPU holds, ready
@@ -54,17 +54,17 @@ static uint32_t kvm_intr(int if_set, uint32_t shadow, int pending)
         uint32_t v = INTR_VALID | shadow;
 
         if (if_set)
-                v |= TRACE_INTR_IF;
+                v |= HVT_INTR_IF;
         if (pending)
-                v |= TRACE_INTR_PENDING;
+                v |= HVT_INTR_PENDING;
         else if (if_set && !shadow)
-                v |= TRACE_INTR_READY;
+                v |= HVT_INTR_READY;
         return v;
 }
 
 #define OPEN     kvm_intr(1, 0, 0)                       /* IF=1, no shadow, ready */
-#define STI_SH   kvm_intr(1, TRACE_INTR_STI_SHADOW, 0)   /* right after STI */
-#define MOVSS_SH kvm_intr(1, TRACE_INTR_MOVSS_SHADOW, 0) /* right after MOV SS */
+#define STI_SH   kvm_intr(1, HVT_INTR_STI_SHADOW, 0)   /* right after STI */
+#define MOVSS_SH kvm_intr(1, HVT_INTR_MOVSS_SHADOW, 0) /* right after MOV SS */
 #define CLOSED   kvm_intr(0, 0, 0)                       /* IF=0 */
 
 /* ---- temporary directory (one per test, removed by the fixture) ------------------ */
@@ -74,18 +74,18 @@ static uint32_t kvm_intr(int if_set, uint32_t shadow, int pending)
 struct tb {
         uint32_t caps; /* extra backend caps for the header (set before tb_open) */
         char path[512];
-        struct trace_writer *w;
+        struct hvt_writer *w;
         uint8_t *mem;
         uint64_t mem_size;
         bool longmode;
-        struct trace_vcpu_state st; /* state of the next exit (updated by each write) */
+        struct hvt_vcpu_state st; /* state of the next exit (updated by each write) */
         uint64_t seq;               /* the next exit's number */
         uint64_t time;
         uint64_t last_exit; /* number of the last exit written */
-        struct trace_vcpu_state last_st;
+        struct hvt_vcpu_state last_st;
 };
 
-static void set_seg(struct trace_disk_seg *s, uint16_t sel, uint64_t base, uint32_t limit,
+static void set_seg(struct hvt_disk_seg *s, uint16_t sel, uint64_t base, uint32_t limit,
                     uint16_t attr)
 {
         s->selector = sel;
@@ -96,14 +96,14 @@ static void set_seg(struct trace_disk_seg *s, uint16_t sel, uint64_t base, uint3
 
 /*
  * Start a trace NAME with CODE at 0x1000.  `flags` are header flags
- * (TRACE_HDR_SINGLE_STEP), `policy` the injection policy.
+ * (HVT_HDR_SINGLE_STEP), `policy` the injection policy.
  */
 static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t flags,
                          unsigned policy, const uint8_t *code, size_t code_len,
-                         const struct trace_writer_opts *opts)
+                         const struct hvt_writer_opts *opts)
 {
         static const char *const argv[] = { "hvrec", "run", "test_check" };
-        struct trace_header h;
+        struct hvt_header h;
         int err;
 
         uint32_t caps = t->caps;
@@ -143,43 +143,43 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
                 memcpy(t->mem + IDT64 + VEC * 16, gate, sizeof(gate));
         }
 
-        err = trace_writer_open(&t->w, t->path, opts);
-        cr_assert_eq(err, 0, "trace_writer_open %s: %s", t->path, strerror(-err));
+        err = hvt_writer_open(&t->w, t->path, opts);
+        cr_assert_eq(err, 0, "hvt_writer_open %s: %s", t->path, strerror(-err));
         memset(&h, 0, sizeof(h));
         h.h.load_addr = CODE;
         h.h.entry = CODE;
         h.h.mem_size = t->mem_size;
         h.h.seed = 1;
-        h.h.guest_mode = longmode ? TRACE_MODE_LONG : TRACE_MODE_REAL;
+        h.h.guest_mode = longmode ? HVT_MODE_LONG : HVT_MODE_REAL;
         h.h.flags = flags;
-        h.h.backend_caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW |
-                           TRACE_CAP_REPORT_READY | TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK |
-                           TRACE_CAP_WINDOW | t->caps;
+        h.h.backend_caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW |
+                           HVT_CAP_REPORT_READY | HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK |
+                           HVT_CAP_WINDOW | t->caps;
         h.h.inject_policy = (uint16_t)policy;
-        h.str[TRACE_STR_TOOL_VERSION] = "test_check";
-        h.str[TRACE_STR_BACKEND] = "synthetic";
-        h.str[TRACE_STR_GUEST] = name;
+        h.str[HVT_STR_TOOL_VERSION] = "test_check";
+        h.str[HVT_STR_BACKEND] = "synthetic";
+        h.str[HVT_STR_GUEST] = name;
         h.argv = argv;
         h.argc = 3;
-        cr_assert_eq(trace_write_header(t->w, &h), 0);
-        cr_assert_eq(trace_write_memory(t->w, 0, t->mem, t->mem_size), 0);
+        cr_assert_eq(hvt_write_header(t->w, &h), 0);
+        cr_assert_eq(hvt_write_memory(t->w, 0, t->mem, t->mem_size), 0);
 
         /* The state at the entry. */
         if (!longmode) {
-                const uint16_t data = TRACE_SEG_P | TRACE_SEG_S | 0x3;
+                const uint16_t data = HVT_SEG_P | HVT_SEG_S | 0x3;
 
-                set_seg(&t->st.seg[TRACE_CS], 0, 0, 0xffff, TRACE_SEG_P | TRACE_SEG_S | 0xb);
-                for (unsigned s = 0; s < TRACE_SREG_COUNT; s++)
-                        if (s != TRACE_CS)
+                set_seg(&t->st.seg[HVT_CS], 0, 0, 0xffff, HVT_SEG_P | HVT_SEG_S | 0xb);
+                for (unsigned s = 0; s < HVT_SREG_COUNT; s++)
+                        if (s != HVT_CS)
                                 set_seg(&t->st.seg[s], 0, 0, 0xffff, data);
                 t->st.idt.limit = 0x3ff;
         } else {
-                const uint16_t data = TRACE_SEG_P | TRACE_SEG_S | 0x3 | TRACE_SEG_DB | TRACE_SEG_G;
+                const uint16_t data = HVT_SEG_P | HVT_SEG_S | 0x3 | HVT_SEG_DB | HVT_SEG_G;
 
-                set_seg(&t->st.seg[TRACE_CS], 8, 0, 0xffffffff,
-                        TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_L | TRACE_SEG_G);
-                for (unsigned s = 0; s < TRACE_SREG_COUNT; s++)
-                        if (s != TRACE_CS)
+                set_seg(&t->st.seg[HVT_CS], 8, 0, 0xffffffff,
+                        HVT_SEG_P | HVT_SEG_S | 0xb | HVT_SEG_L | HVT_SEG_G);
+                for (unsigned s = 0; s < HVT_SREG_COUNT; s++)
+                        if (s != HVT_CS)
                                 set_seg(&t->st.seg[s], 0x10, 0, 0xffffffff, data);
                 t->st.cr0 = CR0_PE | CR0_PG;
                 t->st.cr3 = PML4;
@@ -188,7 +188,7 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
                 t->st.idt.base = IDT64;
                 t->st.idt.limit = 0xfff;
         }
-        t->st.gpr[TRACE_F_RSP] = STACK;
+        t->st.gpr[HVT_F_RSP] = STACK;
         t->st.rip = CODE;
         t->st.rflags = RFL_IF0;
 }
@@ -201,9 +201,9 @@ static void tb_open(struct tb *t, const char *name, uint32_t flags, unsigned pol
 
 /* Write an exit: the current state with RIP, RFLAGS and the interruptibility given. */
 static uint64_t tb_exit_full(struct tb *t, uint16_t reason, uint64_t rip, uint64_t rflags,
-                             uint32_t intr, const struct trace_disk_io *io, const uint8_t *io_data)
+                             uint32_t intr, const struct hvt_disk_io *io, const uint8_t *io_data)
 {
-        struct trace_exit e;
+        struct hvt_exit e;
         uint64_t pc;
 
         memset(&e, 0, sizeof(e));
@@ -217,22 +217,22 @@ static uint64_t tb_exit_full(struct tb *t, uint16_t reason, uint64_t rip, uint64
         e.reason = reason;
         e.raw_reason = reason;
         e.st = t->st;
-        pc = trace_state_pc(&t->st);
+        pc = hvt_state_pc(&t->st);
         cr_assert(pc + 15 <= t->mem_size);
         e.insn_len = 15;
         memcpy(e.insn, t->mem + pc, 15); /* identity mapped in both modes */
-        if (reason == TRACE_EXIT_IO) {
+        if (reason == HVT_EXIT_IO) {
                 e.u.io.io = *io;
                 e.u.io.data = io_data;
-        } else if (reason == TRACE_EXIT_MMIO) {
+        } else if (reason == HVT_EXIT_MMIO) {
                 e.u.mmio.addr = 0xfee00000; /* a one-byte read outside RAM */
                 e.u.mmio.len = 1;
-        } else if (reason == TRACE_EXIT_DEBUG) {
+        } else if (reason == HVT_EXIT_DEBUG) {
                 e.u.debug.exception = 1;
                 e.u.debug.pc = pc;
                 e.u.debug.dr6 = 0xffff4ff0;
         }
-        cr_assert_eq(trace_write_exit(t->w, &e), 0);
+        cr_assert_eq(hvt_write_exit(t->w, &e), 0);
         t->last_exit = t->seq;
         t->last_st = t->st;
         return t->seq++;
@@ -241,14 +241,14 @@ static uint64_t tb_exit_full(struct tb *t, uint16_t reason, uint64_t rip, uint64
 /*
  * The guest wrote `n` bytes at gpa during the run that ended at the last
  * exit: the image changes, and a WRITE record says so (traces with
- * TRACE_HDR_WRITES).  With `record` false the write goes unrecorded.
+ * HVT_HDR_WRITES).  With `record` false the write goes unrecorded.
  */
 static void tb_write(struct tb *t, uint64_t gpa, const void *bytes, size_t n, bool record)
 {
         cr_assert(gpa + n <= t->mem_size);
         memcpy(t->mem + gpa, bytes, n);
         if (record)
-                cr_assert_eq(trace_write_write(t->w, t->last_exit, gpa, t->mem + gpa, n), 0);
+                cr_assert_eq(hvt_write_write(t->w, t->last_exit, gpa, t->mem + gpa, n), 0);
 }
 
 /* An exit with no data: INTR (a kick) in normal traces, DEBUG in single-step ones. */
@@ -262,30 +262,30 @@ static uint64_t tb_io(struct tb *t, uint64_t rip, uint64_t rflags, uint32_t intr
                       int dir)
 {
         static uint8_t al;
-        struct trace_disk_io io = { .port = port, .size = 1, .dir = (uint8_t)dir, .count = 1 };
+        struct hvt_disk_io io = { .port = port, .size = 1, .dir = (uint8_t)dir, .count = 1 };
 
-        al = (uint8_t)t->st.gpr[TRACE_F_RAX];
-        return tb_exit_full(t, TRACE_EXIT_IO, rip, rflags, intr, &io, &al);
+        al = (uint8_t)t->st.gpr[HVT_F_RAX];
+        return tb_exit_full(t, HVT_EXIT_IO, rip, rflags, intr, &io, &al);
 }
 
 /* The recorder injects vector 0x30 after the last exit. */
 static void tb_inject(struct tb *t, unsigned policy)
 {
-        struct trace_disk_inject in;
+        struct hvt_disk_inject in;
 
         memset(&in, 0, sizeof(in));
         in.after_seq = t->last_exit;
         in.rip = t->last_st.rip;
         in.rflags = t->last_st.rflags;
-        in.cs_base = t->last_st.seg[TRACE_CS].base;
-        in.cs = t->last_st.seg[TRACE_CS].selector;
+        in.cs_base = t->last_st.seg[HVT_CS].base;
+        in.cs = t->last_st.seg[HVT_CS].selector;
         in.handler = HANDLER;
         in.intr = (uint32_t)t->last_st.intr;
         in.vector = VEC;
         in.policy = (uint8_t)policy;
-        in.method = TRACE_INJ_QUEUE;
-        in.source = TRACE_SRC_OPTION;
-        cr_assert_eq(trace_write_inject(t->w, &in), 0);
+        in.method = HVT_INJ_QUEUE;
+        in.source = HVT_SRC_OPTION;
+        cr_assert_eq(hvt_write_inject(t->w, &in), 0);
 }
 
 /*
@@ -296,29 +296,29 @@ static void tb_inject(struct tb *t, unsigned policy)
  */
 static uint64_t tb_probe(struct tb *t, uint64_t ip, uint64_t flags)
 {
-        struct trace_vcpu_state saved = t->st;
+        struct hvt_vcpu_state saved = t->st;
         unsigned frame = t->longmode ? 40 : 6;
-        struct trace_disk_deliver d;
+        struct hvt_disk_deliver d;
         uint64_t seq;
 
-        t->st.gpr[TRACE_F_RSP] -= frame;
+        t->st.gpr[HVT_F_RSP] -= frame;
         if (t->longmode) /* the IDT gate's CS: 64-bit code, whatever was interrupted */
-                set_seg(&t->st.seg[TRACE_CS], 8, 0, 0xffffffff,
-                        TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_L | TRACE_SEG_G);
-        seq = tb_io(t, HANDLER + 2, RFL_IF0, CLOSED, 0xe2, TRACE_IO_OUT);
+                set_seg(&t->st.seg[HVT_CS], 8, 0, 0xffffffff,
+                        HVT_SEG_P | HVT_SEG_S | 0xb | HVT_SEG_L | HVT_SEG_G);
+        seq = tb_io(t, HANDLER + 2, RFL_IF0, CLOSED, 0xe2, HVT_IO_OUT);
         memset(&d, 0, sizeof(d));
         d.seq = seq;
         d.ip = ip;
         d.flags = flags;
-        d.sp = saved.gpr[TRACE_F_RSP];
-        d.cs = saved.seg[TRACE_CS].selector;
-        d.cs_base = t->longmode ? 0 : saved.seg[TRACE_CS].base;
-        d.ss = saved.seg[TRACE_SS].selector;
+        d.sp = saved.gpr[HVT_F_RSP];
+        d.cs = saved.seg[HVT_CS].selector;
+        d.cs_base = t->longmode ? 0 : saved.seg[HVT_CS].base;
+        d.ss = saved.seg[HVT_SS].selector;
         d.handler = HANDLER;
         d.vector = VEC;
-        d.vector_from = TRACE_VEC_TABLE;
+        d.vector_from = HVT_VEC_TABLE;
         d.frame_bits = t->longmode ? 64 : 16;
-        cr_assert_eq(trace_write_deliver(t->w, &d), 0);
+        cr_assert_eq(hvt_write_deliver(t->w, &d), 0);
         t->st = saved;
         return seq;
 }
@@ -335,14 +335,14 @@ static uint64_t tb_interrupt(struct tb *t, unsigned policy, uint64_t ip)
 static void tb_close(struct tb *t, bool end)
 {
         if (end) {
-                struct trace_disk_end e = { .exits = t->seq,
+                struct hvt_disk_end e = { .exits = t->seq,
                                             .wall_ns = t->time,
                                             .last_rip = t->st.rip,
-                                            .why = TRACE_END_GUEST_EXIT };
+                                            .why = HVT_END_GUEST_EXIT };
 
-                cr_assert_eq(trace_write_end(t->w, &e, "guest exited with status 0"), 0);
+                cr_assert_eq(hvt_write_end(t->w, &e, "guest exited with status 0"), 0);
         }
-        cr_assert_eq(trace_writer_close(t->w), 0);
+        cr_assert_eq(hvt_writer_close(t->w), 0);
         t->w = NULL;
         free(t->mem);
         t->mem = NULL;
@@ -447,11 +447,11 @@ Test(check, sti_shadow_static)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "sti.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH); /* kicked right after the STI */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
-        t.st.gpr[TRACE_F_RAX]++;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_open(&t, "sti.zst", 0, HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH); /* kicked right after the STI */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        t.st.gpr[HVT_F_RAX]++;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -478,9 +478,9 @@ Test(check, sti_with_if_set_is_legal)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "sti-if-set.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_open(&t, "sti-if-set.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -502,9 +502,9 @@ Test(check, sti_if_unknown_from_entry)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "sti-entry.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1001);
+        tb_open(&t, "sti-entry.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1001);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -523,9 +523,9 @@ Test(check, sti_if_unknown_after_popf)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "sti-popf.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_open(&t, "sti-popf.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -543,9 +543,9 @@ static void movss_case(const char *name, const uint8_t *code, size_t len, uint64
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, name, 0, TRACE_POLICY_EAGER, code, len);
-        tb_exit(&t, TRACE_EXIT_INTR, at, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, at);
+        tb_open(&t, name, 0, HVT_POLICY_EAGER, code, len);
+        tb_exit(&t, HVT_EXIT_INTR, at, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, at);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -585,9 +585,9 @@ Test(check, second_ss_load_is_a_note)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "movss2.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1005, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1005);
+        tb_open(&t, "movss2.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1005, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1005);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -612,12 +612,12 @@ Test(check, after_an_iret_the_sequence_is_not_known)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "movss2-iret.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        tb_open(&t, "movss2-iret.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
         /* Between the two: inside the first one's shadow. */
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1005, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1005);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1005, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1005);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -638,9 +638,9 @@ Test(check, if_clear)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "ifclear.zst", 0, TRACE_POLICY_BLIND, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
-        tb_interrupt(&t, TRACE_POLICY_BLIND, 0x1001); /* delivered FLAGS: IF=0 */
+        tb_open(&t, "ifclear.zst", 0, HVT_POLICY_BLIND, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
+        tb_interrupt(&t, HVT_POLICY_BLIND, 0x1001); /* delivered FLAGS: IF=0 */
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -650,7 +650,7 @@ Test(check, if_clear)
         cr_expect_eq(r.violations[0].rule, RULE_IF_CLEAR);
         cr_expect_eq(r.violations[0].pc, 0x1001);
         cr_expect_eq(r.violations[0].flags & 0x200, 0);
-        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_BLIND);
+        cr_expect_eq(r.violations[0].policy, HVT_POLICY_BLIND);
         check_result_free(&r);
 }
 
@@ -664,9 +664,9 @@ Test(check, several_predecessors)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "preds.zst", 0, TRACE_POLICY_EAGER, sti_loop, sizeof(sti_loop));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_open(&t, "preds.zst", 0, HVT_POLICY_EAGER, sti_loop, sizeof(sti_loop));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -682,14 +682,14 @@ Test(check, single_step_previous_was_jmp)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "step-jmp.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, sti_loop,
+        tb_open(&t, "step-jmp.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, sti_loop,
                 sizeof(sti_loop));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
-        t.st.gpr[TRACE_F_RAX]++;
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1003, RFL_IF1, OPEN); /* after inc ax */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, OPEN); /* after the jmp */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
+        t.st.gpr[HVT_F_RAX]++;
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1003, RFL_IF1, OPEN); /* after inc ax */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1002, RFL_IF1, OPEN); /* after the jmp */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -705,11 +705,11 @@ Test(check, single_step_previous_was_sti)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "step-sti.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, sti_loop,
+        tb_open(&t, "step-sti.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, sti_loop,
                 sizeof(sti_loop));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED); /* after cli */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1002, RFL_IF1, STI_SH); /* after sti */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -732,10 +732,10 @@ Test(check, pending_in_delivery_after_it_is_legal)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "in-after.zst", 0, TRACE_POLICY_EAGER, sti_in, sizeof(sti_in));
+        tb_open(&t, "in-after.zst", 0, HVT_POLICY_EAGER, sti_in, sizeof(sti_in));
         /* The IN exits before it completes: RIP still at it, the STI shadow still on. */
-        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, TRACE_IO_IN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004); /* the entry completes the IN first */
+        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, HVT_IO_IN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1004); /* the entry completes the IN first */
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -752,9 +752,9 @@ Test(check, pending_in_delivery_at_it_is_sti_shadow)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "in-at.zst", 0, TRACE_POLICY_EAGER, sti_in, sizeof(sti_in));
-        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, TRACE_IO_IN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* taken before the IN, after the STI */
+        tb_open(&t, "in-at.zst", 0, HVT_POLICY_EAGER, sti_in, sizeof(sti_in));
+        tb_io(&t, 0x1002, RFL_IF1, STI_SH, 0x61, HVT_IO_IN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002); /* taken before the IN, after the STI */
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -780,14 +780,14 @@ static void out_case(bool completed_exit, struct check_result *r)
 {
         struct tb t = { 0 };
 
-        tb_open(&t, completed_exit ? "out-done.zst" : "out-kick.zst", 0, TRACE_POLICY_EAGER,
+        tb_open(&t, completed_exit ? "out-done.zst" : "out-kick.zst", 0, HVT_POLICY_EAGER,
                 sti_out, sizeof(sti_out));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1008, RFL_IF0, CLOSED); /* shows the other routine */
+        tb_exit(&t, HVT_EXIT_INTR, 0x1008, RFL_IF0, CLOSED); /* shows the other routine */
         if (completed_exit) /* the OUT (itself in the STI shadow) completed: RIP past it */
-                tb_io(&t, 0x1004, RFL_IF1, OPEN, 0xfb, TRACE_IO_OUT);
+                tb_io(&t, 0x1004, RFL_IF1, OPEN, 0xfb, HVT_IO_OUT);
         else /* a kick at the same point, in the port byte's STI shadow */
-                tb_exit(&t, TRACE_EXIT_INTR, 0x1004, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004);
+                tb_exit(&t, HVT_EXIT_INTR, 0x1004, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1004);
         tb_close(&t, true);
         check_ok(t.path, r);
         cr_expect_eq(r->deliveries, 1);
@@ -830,8 +830,8 @@ Test(check, spurious_interrupt)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "spurious.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_open(&t, "spurious.zst", 0, HVT_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
         tb_probe(&t, 0x1001, RFL_IF1); /* nothing was injected */
         tb_close(&t, true);
 
@@ -852,11 +852,11 @@ Test(check, lost_interrupt)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "lost.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
-        tb_inject(&t, TRACE_POLICY_EAGER);
+        tb_open(&t, "lost.zst", 0, HVT_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_inject(&t, HVT_POLICY_EAGER);
         /* Not the handler: the OUT completed, the backend ready with nothing queued. */
-        tb_io(&t, 0x1004, RFL_IF1, OPEN, 0x80, TRACE_IO_OUT);
+        tb_io(&t, 0x1004, RFL_IF1, OPEN, 0x80, HVT_IO_OUT);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -877,11 +877,11 @@ Test(check, pending_at_end_is_not_lost)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "ended.zst", 0, TRACE_POLICY_EAGER, nops_out, sizeof(nops_out));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
-        tb_inject(&t, TRACE_POLICY_EAGER);
+        tb_open(&t, "ended.zst", 0, HVT_POLICY_EAGER, nops_out, sizeof(nops_out));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_inject(&t, HVT_POLICY_EAGER);
         /* A later exit that shows the vector still queued (not ready). */
-        tb_io(&t, 0x1004, RFL_IF1, kvm_intr(1, 0, 1), 0x80, TRACE_IO_OUT);
+        tb_io(&t, 0x1004, RFL_IF1, kvm_intr(1, 0, 1), 0x80, HVT_IO_OUT);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -906,15 +906,15 @@ static void pairing_case(bool deliver_after_second, struct check_result *r)
 {
         struct tb t = { 0 };
 
-        tb_open(&t, deliver_after_second ? "pair-at.zst" : "pair-oldest.zst", 0, TRACE_POLICY_EAGER,
+        tb_open(&t, deliver_after_second ? "pair-at.zst" : "pair-oldest.zst", 0, HVT_POLICY_EAGER,
                 cli_sti_inc, sizeof(cli_sti_inc));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_inject(&t, TRACE_POLICY_BLIND);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, kvm_intr(1, TRACE_INTR_STI_SHADOW, 1));
-        tb_inject(&t, TRACE_POLICY_EAGER);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_inject(&t, HVT_POLICY_BLIND);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, kvm_intr(1, HVT_INTR_STI_SHADOW, 1));
+        tb_inject(&t, HVT_POLICY_EAGER);
         if (!deliver_after_second)
-                tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1,
-                        kvm_intr(1, TRACE_INTR_STI_SHADOW, 1));
+                tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1,
+                        kvm_intr(1, HVT_INTR_STI_SHADOW, 1));
         tb_probe(&t, 0x1002, RFL_IF1);
         tb_close(&t, true);
         check_ok(t.path, r);
@@ -931,7 +931,7 @@ Test(check, pairing_prefers_the_delivering_entry)
         struct check_result r;
 
         pairing_case(true, &r);
-        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_EAGER,
+        cr_expect_eq(r.violations[0].policy, HVT_POLICY_EAGER,
                      "paired with the injection after #1");
         cr_expect_eq(r.notes[NOTE_ENDED_PENDING].first_seq, 0, "%s", summary(&r));
         check_result_free(&r);
@@ -942,7 +942,7 @@ Test(check, pairing_else_the_oldest)
         struct check_result r;
 
         pairing_case(false, &r);
-        cr_expect_eq(r.violations[0].policy, TRACE_POLICY_BLIND,
+        cr_expect_eq(r.violations[0].policy, HVT_POLICY_BLIND,
                      "paired with the oldest injection (after #0)");
         cr_expect_eq(r.notes[NOTE_ENDED_PENDING].first_seq, 1, "%s", summary(&r));
         check_result_free(&r);
@@ -952,36 +952,36 @@ Test(check, pairing_else_the_oldest)
 
 #define REAL_TRACE HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
 #define LYING_INTR                                                                \
-        (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF | \
-         TRACE_INTR_READY | TRACE_INTR_IF)
+        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | \
+         HVT_INTR_READY | HVT_INTR_IF)
 
 /* Copy every record of src to dst; with `lie`, every report says: no shadow, ready. */
 static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nrec)
 {
-        struct trace_reader *rd;
-        struct trace_writer *w;
-        struct trace_event ev;
+        struct hvt_reader *rd;
+        struct hvt_writer *w;
+        struct hvt_event ev;
         int err;
 
         *nrec = 0;
-        err = trace_reader_open(&rd, src);
-        cr_assert_eq(err, TRACE_OK, "%s: %s", src, rd ? trace_reader_message(rd) : "?");
-        err = trace_writer_open(&w, dst, NULL);
+        err = hvt_reader_open(&rd, src);
+        cr_assert_eq(err, HVT_OK, "%s: %s", src, rd ? hvt_reader_message(rd) : "?");
+        err = hvt_writer_open(&w, dst, NULL);
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
-        while ((err = trace_reader_next(rd, &ev)) == TRACE_OK) {
+        while ((err = hvt_reader_next(rd, &ev)) == HVT_OK) {
                 (*nrec)++;
-                if (lie && ev.type == TRACE_REC_EXIT)
+                if (lie && ev.type == HVT_REC_EXIT)
                         ev.exit.st.intr = LYING_INTR;
-                if (lie && ev.type == TRACE_REC_INJECT)
+                if (lie && ev.type == HVT_REC_INJECT)
                         ev.inject.intr = LYING_INTR;
-                err = trace_write_event(w, &ev);
+                err = hvt_write_event(w, &ev);
                 cr_assert_eq(err, 0, "writing record %" PRIu64 " (%s): %s", *nrec,
-                             trace_rec_type_name(ev.type), strerror(-err));
+                             hvt_rec_type_name(ev.type), strerror(-err));
         }
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %s", src, trace_reader_message(rd));
-        cr_assert(trace_reader_complete(rd));
-        trace_reader_close(rd);
-        cr_assert_eq(trace_writer_close(w), 0);
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %s", src, hvt_reader_message(rd));
+        cr_assert(hvt_reader_complete(rd));
+        hvt_reader_close(rd);
+        cr_assert_eq(hvt_writer_close(w), 0);
 }
 
 Test(check, report_mismatch_on_recorded_trace)
@@ -999,8 +999,8 @@ Test(check, report_mismatch_on_recorded_trace)
 
         /* A faithful copy is a faithful copy. */
         copy_trace(REAL_TRACE, copy, false, &n1);
-        cr_assert_eq(hv_trace_load(REAL_TRACE, &a), TRACE_OK);
-        cr_assert_eq(hv_trace_load(copy, &b), TRACE_OK, "%s", b.message);
+        cr_assert_eq(hv_trace_load(REAL_TRACE, &a), HVT_OK);
+        cr_assert_eq(hv_trace_load(copy, &b), HVT_OK, "%s", b.message);
         cr_expect_eq(a.nrecords, b.nrecords);
         cr_expect_eq(a.nexits, b.nexits);
         cr_expect_eq(a.ninjects, b.ninjects);
@@ -1018,7 +1018,7 @@ Test(check, report_mismatch_on_recorded_trace)
                 cr_expect_eq(a.exits[i].e.reason, b.exits[i].e.reason);
                 cr_expect_eq(memcmp(a.exits[i].e.insn, b.exits[i].e.insn, a.exits[i].e.insn_len),
                              0);
-                if (a.exits[i].e.reason == TRACE_EXIT_IO) {
+                if (a.exits[i].e.reason == HVT_EXIT_IO) {
                         size_t n = (size_t)a.exits[i].e.u.io.io.size * a.exits[i].e.u.io.io.count;
 
                         cr_expect_eq(memcmp(&a.exits[i].e.u.io.io, &b.exits[i].e.u.io.io,
@@ -1029,7 +1029,7 @@ Test(check, report_mismatch_on_recorded_trace)
                                                     ? n
                                                     : sizeof(a.exits[i].io_data)),
                                      0, "exit %zu io data", i);
-                } else if (a.exits[i].e.reason == TRACE_EXIT_DEBUG) {
+                } else if (a.exits[i].e.reason == HVT_EXIT_DEBUG) {
                         cr_expect_eq(memcmp(&a.exits[i].e.u.debug, &b.exits[i].e.u.debug,
                                             sizeof(a.exits[i].e.u.debug)),
                                      0, "exit %zu debug", i);
@@ -1089,10 +1089,10 @@ Test(check, long_mode_has_no_pop_ss)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open_opts(&t, "long-17.zst", true, 0, TRACE_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop),
+        tb_open_opts(&t, "long-17.zst", true, 0, HVT_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop),
                      NULL);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1108,17 +1108,17 @@ Test(check, compat_mode_pop_ss_shadow)
         struct tb t = { 0 };
 
         /* Long mode, but 32-bit compatibility-mode code: POP SS exists there. */
-        tb_open_opts(&t, "compat-17.zst", true, 0, TRACE_POLICY_EAGER, nop_17_nop,
+        tb_open_opts(&t, "compat-17.zst", true, 0, HVT_POLICY_EAGER, nop_17_nop,
                      sizeof(nop_17_nop), NULL);
-        set_seg(&t.st.seg[TRACE_CS], 0x18, 0, 0xffffffff,
-                TRACE_SEG_P | TRACE_SEG_S | 0xb | TRACE_SEG_DB | TRACE_SEG_G);
+        set_seg(&t.st.seg[HVT_CS], 0x18, 0, 0xffffffff,
+                HVT_SEG_P | HVT_SEG_S | 0xb | HVT_SEG_DB | HVT_SEG_G);
         /*
          * The entry is decoded as 64-bit code: an exit in the 32-bit code
          * first shows the descent where that code starts.
          */
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1000, RFL_IF1, OPEN);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1133,9 +1133,9 @@ Test(check, real_mode_control_for_pop_ss)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "real-17.zst", 0, TRACE_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_open(&t, "real-17.zst", 0, HVT_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1151,9 +1151,9 @@ Test(check, long_mode_mov_ss_shadow)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open_opts(&t, "long-movss.zst", true, 0, TRACE_POLICY_EAGER, code, sizeof(code), NULL);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_open_opts(&t, "long-movss.zst", true, 0, HVT_POLICY_EAGER, code, sizeof(code), NULL);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1175,16 +1175,16 @@ static void iret_case(bool same_regs, struct check_result *r)
 {
         struct tb t = { 0 };
 
-        tb_open(&t, same_regs ? "iret-same.zst" : "iret-diff.zst", 0, TRACE_POLICY_EAGER,
+        tb_open(&t, same_regs ? "iret-same.zst" : "iret-diff.zst", 0, HVT_POLICY_EAGER,
                 cli_sti_inc, sizeof(cli_sti_inc));
-        t.st.gpr[TRACE_F_RAX] = 0x1234;
-        t.st.gpr[TRACE_F_RBX] = 0x55;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* #1: sti-shadow */
+        t.st.gpr[HVT_F_RAX] = 0x1234;
+        t.st.gpr[HVT_F_RBX] = 0x55;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002); /* #1: sti-shadow */
         if (!same_regs)
-                t.st.gpr[TRACE_F_RAX]++;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, same_regs ? OPEN : STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* #3 */
+                t.st.gpr[HVT_F_RAX]++;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, same_regs ? OPEN : STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002); /* #3 */
         tb_close(&t, true);
         check_ok(t.path, r);
         cr_expect_eq(r->deliveries, 2);
@@ -1216,20 +1216,20 @@ Test(check, iret_edge_registers_changed)
 /* One sti-shadow delivery, then more records that the cut removes. */
 static uint64_t write_cut_trace(struct tb *t, const char *name, bool end)
 {
-        struct trace_writer_opts o = { .frame_records = 100000, .frame_ms = 100000 };
+        struct hvt_writer_opts o = { .frame_records = 100000, .frame_ms = 100000 };
         uint64_t before_cut;
 
-        tb_open_opts(t, name, false, 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc), &o);
-        tb_exit(t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(t, TRACE_POLICY_EAGER, 0x1002);
-        cr_assert_eq(trace_writer_flush(t->w), 0);
-        before_cut = trace_writer_bytes(t->w);
+        tb_open_opts(t, name, false, 0, HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc), &o);
+        tb_exit(t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(t, HVT_POLICY_EAGER, 0x1002);
+        cr_assert_eq(hvt_writer_flush(t->w), 0);
+        before_cut = hvt_writer_bytes(t->w);
         /* A second delivery after the cut point. */
-        t->st.gpr[TRACE_F_RAX] += 7;
-        tb_exit(t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(t, TRACE_POLICY_EAGER, 0x1002);
+        t->st.gpr[HVT_F_RAX] += 7;
+        tb_exit(t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(t, HVT_POLICY_EAGER, 0x1002);
         for (int i = 0; i < 50; i++)
-                tb_exit(t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+                tb_exit(t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_close(t, end);
         return before_cut;
 }
@@ -1304,9 +1304,9 @@ static void kicked_case(const char *name, const uint8_t *code, size_t len, uint6
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, name, 0, TRACE_POLICY_EAGER, code, len);
-        tb_exit(&t, TRACE_EXIT_INTR, at, RFL_IF1, 0); /* no report: only the code decides */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, at);
+        tb_open(&t, name, 0, HVT_POLICY_EAGER, code, len);
+        tb_exit(&t, HVT_EXIT_INTR, at, RFL_IF1, 0); /* no report: only the code decides */
+        tb_interrupt(&t, HVT_POLICY_EAGER, at);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1374,12 +1374,12 @@ Test(check, sequence_single_stepped)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "seq-step.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, movss_sti,
+        tb_open(&t, "seq-step.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, movss_sti,
                 sizeof(movss_sti));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);   /* after cli */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1003, RFL_IF0, MOVSS_SH); /* after mov ss */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF1, STI_SH);   /* after sti */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);   /* after cli */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1003, RFL_IF0, MOVSS_SH); /* after mov ss */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF1, STI_SH);   /* after sti */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1004);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1399,9 +1399,9 @@ Test(check, mov_ss_with_rex_r_in_long_mode)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open_opts(&t, "rex-movss.zst", true, 0, TRACE_POLICY_EAGER, code, sizeof(code), NULL);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1004, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1004);
+        tb_open_opts(&t, "rex-movss.zst", true, 0, HVT_POLICY_EAGER, code, sizeof(code), NULL);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1004, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1004);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1417,9 +1417,9 @@ Test(check, lock_sti_is_not_sti)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "lock-sti.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1003);
+        tb_open(&t, "lock-sti.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
         tb_close(&t, true);
 
         /* The #UD's handler is what ran before 1003, if anything did: never an STI shadow. */
@@ -1442,11 +1442,11 @@ Test(check, iret_target_after_sti_kicked_is_undetermined)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "iret-target.zst", 0, TRACE_POLICY_EAGER, iret_to_after_sti,
+        tb_open(&t, "iret-target.zst", 0, HVT_POLICY_EAGER, iret_to_after_sti,
                 sizeof(iret_to_after_sti));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1008, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x100a, RFL_IF1, OPEN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x100a);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1008, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_INTR, 0x100a, RFL_IF1, OPEN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x100a);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1460,11 +1460,11 @@ Test(check, iret_target_after_sti_stepped_is_legal)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "iret-target-step.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER,
+        tb_open(&t, "iret-target-step.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER,
                 iret_to_after_sti, sizeof(iret_to_after_sti));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1008, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x100a, RFL_IF1, OPEN); /* the IRET ran */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x100a);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1008, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x100a, RFL_IF1, OPEN); /* the IRET ran */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x100a);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1479,12 +1479,12 @@ static const uint8_t jmp_bx_sti[] = { 0xfa, 0xbb, 0x10, 0x10, 0xff, 0xe3, 0xeb, 
 
 static void jmp_bx_trace(struct tb *t, const char *name)
 {
-        tb_open(t, name, TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, jmp_bx_sti, sizeof(jmp_bx_sti));
-        tb_exit(t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);
-        tb_exit(t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF0, CLOSED);
-        tb_exit(t, TRACE_EXIT_DEBUG, 0x1010, RFL_IF0, CLOSED); /* jmp bx */
-        tb_exit(t, TRACE_EXIT_DEBUG, 0x1011, RFL_IF1, STI_SH); /* sti with IF=0 */
-        tb_interrupt(t, TRACE_POLICY_EAGER, 0x1011);
+        tb_open(t, name, HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, jmp_bx_sti, sizeof(jmp_bx_sti));
+        tb_exit(t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);
+        tb_exit(t, HVT_EXIT_DEBUG, 0x1004, RFL_IF0, CLOSED);
+        tb_exit(t, HVT_EXIT_DEBUG, 0x1010, RFL_IF0, CLOSED); /* jmp bx */
+        tb_exit(t, HVT_EXIT_DEBUG, 0x1011, RFL_IF1, STI_SH); /* sti with IF=0 */
+        tb_interrupt(t, HVT_POLICY_EAGER, 0x1011);
         tb_close(t, true);
 }
 
@@ -1525,12 +1525,12 @@ Test(check, mov_ss_reached_by_ret_is_first)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "ret-movss.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, ret_to_movss,
+        tb_open(&t, "ret-movss.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, ret_to_movss,
                 sizeof(ret_to_movss));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1005, RFL_IF1, OPEN);     /* at the ret */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x100a, RFL_IF1, OPEN);     /* the ret ran */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x100c, RFL_IF1, MOVSS_SH); /* mov ss ran */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x100c);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1005, RFL_IF1, OPEN);     /* at the ret */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x100a, RFL_IF1, OPEN);     /* the ret ran */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x100c, RFL_IF1, MOVSS_SH); /* mov ss ran */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x100c);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1545,11 +1545,11 @@ Test(check, mov_ss_reached_by_ret_kicked_is_undetermined)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "ret-movss-kick.zst", 0, TRACE_POLICY_EAGER, ret_to_movss,
+        tb_open(&t, "ret-movss-kick.zst", 0, HVT_POLICY_EAGER, ret_to_movss,
                 sizeof(ret_to_movss));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1005, RFL_IF1, OPEN);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x100c, RFL_IF1, MOVSS_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x100c);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1005, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x100c, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x100c);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1578,14 +1578,14 @@ Test(check, sti_at_the_start_of_a_handler)
         struct check_result r;
         struct tb t = { 0 };
 
-        t.caps = TRACE_CAP_IO_EXITS | TRACE_CAP_HLT_EXITS;
-        tb_open(&t, "handler-sti.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
+        t.caps = HVT_CAP_IO_EXITS | HVT_CAP_HLT_EXITS;
+        tb_open(&t, "handler-sti.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
         memcpy(t.mem + 0x31 * 4, ivt, sizeof(ivt));
         memcpy(t.mem + HANDLER31, handler, sizeof(handler));
-        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31 + 1, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, HANDLER31 + 1);
+        cr_assert_eq(hvt_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31 + 1, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, HANDLER31 + 1);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1617,9 +1617,9 @@ Test(check, sti_after_a_distant_cli)
         at = CODE + n;
         code[n++] = 0x42, code[n++] = 0xeb, code[n++] = 0xfe;
 
-        tb_open(&t, "distant-cli.zst", 0, TRACE_POLICY_EAGER, code, n);
-        tb_exit(&t, TRACE_EXIT_INTR, at, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, at);
+        tb_open(&t, "distant-cli.zst", 0, HVT_POLICY_EAGER, code, n);
+        tb_exit(&t, HVT_EXIT_INTR, at, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, at);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1637,13 +1637,13 @@ Test(check, sti_overwritten_after_it_ran)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "smc-sti.zst", TRACE_HDR_WRITES, TRACE_POLICY_EAGER, cli_sti_inc,
+        tb_open(&t, "smc-sti.zst", HVT_HDR_WRITES, HVT_POLICY_EAGER, cli_sti_inc,
                 sizeof(cli_sti_inc));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_write(&t, 0x1001, &nop, 1, true);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1662,12 +1662,12 @@ Test(check, mov_ss_written_over_a_nop_that_ran)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "smc-movss.zst", TRACE_HDR_WRITES, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_open(&t, "smc-movss.zst", HVT_HDR_WRITES, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_write(&t, 0x1000, movss, sizeof(movss), true);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1692,11 +1692,11 @@ Test(check, code_written_and_run_between_two_exits)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "smc-fresh.zst", TRACE_HDR_WRITES, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1011, RFL_IF1, STI_SH);
+        tb_open(&t, "smc-fresh.zst", HVT_HDR_WRITES, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1011, RFL_IF1, STI_SH);
         tb_write(&t, 0x1010, &sti, 1, true); /* written during the run that ended here */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1011);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1011);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1712,11 +1712,11 @@ Test(check, untracked_change_seen_at_an_exit)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "smc-untracked.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_open(&t, "smc-untracked.zst", 0, HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_write(&t, 0x1001, &nop, 1, false);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, RFL_IF1, OPEN); /* shows the NOP */
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN); /* shows the NOP */
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1734,10 +1734,10 @@ static void softint_case(bool if_set, bool injected, struct check_result *r)
         uint8_t code[] = { if_set ? 0xfb : 0xfa, 0xcd, VEC, 0x40, 0xeb, 0xfe };
         struct tb t = { 0 };
 
-        tb_open(&t, "softint.zst", 0, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1001, if_set ? RFL_IF1 : RFL_IF0, if_set ? OPEN : CLOSED);
+        tb_open(&t, "softint.zst", 0, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, if_set ? RFL_IF1 : RFL_IF0, if_set ? OPEN : CLOSED);
         if (injected)
-                tb_inject(&t, TRACE_POLICY_EAGER);
+                tb_inject(&t, HVT_POLICY_EAGER);
         tb_probe(&t, 0x1003, if_set ? RFL_IF1 : RFL_IF0); /* the INT's frame: past it */
         tb_close(&t, true);
         check_ok(t.path, r);
@@ -1782,15 +1782,15 @@ Test(check, rep_iterations_are_known_steps)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "rep-steps.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF1, OPEN);
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN);
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN); /* one iteration */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN); /* another */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1006, RFL_IF1, OPEN); /* the last */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1007, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1008, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1008);
+        tb_open(&t, "rep-steps.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN); /* one iteration */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN); /* another */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1006, RFL_IF1, OPEN); /* the last */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1007, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1008, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1008);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1806,12 +1806,12 @@ Test(check, mmio_exit_is_a_known_step)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "mmio-step.zst", TRACE_HDR_SINGLE_STEP, TRACE_POLICY_EAGER, code, sizeof(code));
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_MMIO, 0x1001, RFL_IF0, CLOSED); /* the load stopped, not retired */
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1004, RFL_IF0, CLOSED);
-        tb_exit(&t, TRACE_EXIT_DEBUG, 0x1005, RFL_IF1, STI_SH);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1005);
+        tb_open(&t, "mmio-step.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, code, sizeof(code));
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_MMIO, 0x1001, RFL_IF0, CLOSED); /* the load stopped, not retired */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1005, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1005);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1829,11 +1829,11 @@ Test(check, real_mode_frame_names_its_own_cs)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "frame-cs.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
-        set_seg(&t.st.seg[TRACE_CS], 0x0100, 0x1000, 0xffff, TRACE_SEG_P | TRACE_SEG_S | 0xb);
-        tb_exit(&t, TRACE_EXIT_INTR, 0x0000, RFL_IF0, CLOSED); /* 0100:0000 */
-        tb_exit(&t, TRACE_EXIT_INTR, 0x0002, RFL_IF1, STI_SH); /* 0100:0002, after the STI */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x0002);
+        tb_open(&t, "frame-cs.zst", 0, HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        set_seg(&t.st.seg[HVT_CS], 0x0100, 0x1000, 0xffff, HVT_SEG_P | HVT_SEG_S | 0xb);
+        tb_exit(&t, HVT_EXIT_INTR, 0x0000, RFL_IF0, CLOSED); /* 0100:0000 */
+        tb_exit(&t, HVT_EXIT_INTR, 0x0002, RFL_IF1, STI_SH); /* 0100:0002, after the STI */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x0002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1883,18 +1883,18 @@ static void iret_frame_case(bool flags_written, struct check_result *r)
         static const uint8_t stack[] = { 0x34, 0x12, 0x01, 0x10, 0x00, 0x00, 0x02, 0x00 };
         struct tb t = { 0 };
 
-        tb_open(&t, flags_written ? "iret-frame-w.zst" : "iret-frame.zst", TRACE_HDR_WRITES,
-                TRACE_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
+        tb_open(&t, flags_written ? "iret-frame-w.zst" : "iret-frame.zst", HVT_HDR_WRITES,
+                HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc));
         memcpy(t.mem + HANDLER31, handler, sizeof(handler));
         memcpy(t.mem + 0x0ef8, stack, sizeof(stack));
-        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
-        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
-        t.st.gpr[TRACE_F_RSP] = 0x0f00;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        cr_assert_eq(hvt_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[HVT_F_RSP] = 0x0ef8;
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[HVT_F_RSP] = 0x0f00;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, 0);
         if (flags_written)
                 tb_write(&t, 0x0efe, stack + 6, 2, true); /* FLAGS, written in the run */
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
         check_ok(t.path, r);
         cr_expect_eq(r->deliveries, 1);
@@ -1923,16 +1923,16 @@ Test(check, iret_not_followed_without_write_records)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "iret-frame-untracked.zst", 0, TRACE_POLICY_EAGER, cli_sti_inc,
+        tb_open(&t, "iret-frame-untracked.zst", 0, HVT_POLICY_EAGER, cli_sti_inc,
                 sizeof(cli_sti_inc));
         memcpy(t.mem + HANDLER31, handler, sizeof(handler));
         memcpy(t.mem + 0x0ef8, stack, sizeof(stack));
-        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
-        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
-        t.st.gpr[TRACE_F_RSP] = 0x0f00;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002);
+        cr_assert_eq(hvt_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[HVT_F_RSP] = 0x0ef8;
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[HVT_F_RSP] = 0x0f00;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
         tb_close(&t, true);
 
         check_ok(t.path, &r);
@@ -1955,24 +1955,24 @@ Test(check, a_flow_is_not_reused_when_its_stack_changed)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "iret-frame-twice.zst", TRACE_HDR_WRITES, TRACE_POLICY_EAGER, cli_sti_inc,
+        tb_open(&t, "iret-frame-twice.zst", HVT_HDR_WRITES, HVT_POLICY_EAGER, cli_sti_inc,
                 sizeof(cli_sti_inc));
         memcpy(t.mem + HANDLER31, handler, sizeof(handler));
         memcpy(t.mem + 0x0ef8, to_sti, sizeof(to_sti));
-        cr_assert_eq(trace_write_memory(t.w, 0, t.mem, t.mem_size), 0);
-        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
-        t.st.gpr[TRACE_F_RSP] = 0x0f00;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* after the STI: a violation */
+        cr_assert_eq(hvt_write_memory(t.w, 0, t.mem, t.mem_size), 0);
+        t.st.gpr[HVT_F_RSP] = 0x0ef8;
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[HVT_F_RSP] = 0x0f00;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002); /* after the STI: a violation */
         /* Back in the handler, the frame now returning to 0x1002 with IF=1. */
-        t.st.gpr[TRACE_F_RSP] = 0x0ef8;
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
+        t.st.gpr[HVT_F_RSP] = 0x0ef8;
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED);
         tb_write(&t, 0x0ef8, to_inc, sizeof(to_inc), true);
-        tb_exit(&t, TRACE_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED); /* the same start */
-        t.st.gpr[TRACE_F_RSP] = 0x0f00;
-        tb_exit(&t, TRACE_EXIT_INTR, 0x1002, RFL_IF1, 0);
-        tb_interrupt(&t, TRACE_POLICY_EAGER, 0x1002); /* reached by the IRET: legal */
+        tb_exit(&t, HVT_EXIT_INTR, HANDLER31, RFL_IF0, CLOSED); /* the same start */
+        t.st.gpr[HVT_F_RSP] = 0x0f00;
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, 0);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002); /* reached by the IRET: legal */
         tb_close(&t, true);
 
         check_ok(t.path, &r);

@@ -230,11 +230,11 @@ Test(cli, truncated_header)
 
 Test(cli, future_format_version)
 {
-        struct trace_disk_preamble pre = { .version = TRACE_FORMAT_VERSION + 1 };
+        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION + 1 };
         uint8_t out[256];
         size_t n;
 
-        memcpy(pre.magic, TRACE_MAGIC, TRACE_MAGIC_LEN);
+        memcpy(pre.magic, HVT_MAGIC, HVT_MAGIC_LEN);
         n = ZSTD_compress(out, sizeof(out), &pre, sizeof(pre), 3);
         cr_assert(!ZSTD_isError(n));
         assert_bad_trace(write_file("future.zst", out, n), "version 2");
@@ -264,7 +264,7 @@ Test(cli, dump_jsonl_parses_line_by_line)
 
         run(argv, &p);
         cr_assert_eq(p.status, 0, "%s", p.err);
-        cr_assert_eq(hv_trace_load(SAMPLE, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(SAMPLE, &t), HVT_OK);
         for (char *line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
                 const char *end = hv_json_value(line);
 
@@ -301,7 +301,7 @@ Test(cli, stats_sum_to_the_number_of_exits)
 
         run(argv, &p);
         cr_assert_eq(p.status, 0, "%s", p.err);
-        cr_assert_eq(hv_trace_load(SAMPLE, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(SAMPLE, &t), HVT_OK);
         for (line = strtok(p.out, "\n"); line; line = strtok(NULL, "\n")) {
                 char reason[64];
                 unsigned long long n;
@@ -309,8 +309,8 @@ Test(cli, stats_sum_to_the_number_of_exits)
                 if (sscanf(line, " Total Samples:%llu", &total) == 1)
                         continue;
                 if (sscanf(line, " %63s %llu %*f%%", reason, &n) == 2)
-                        for (unsigned r = 0; r < TRACE_EXIT_REASON_COUNT; r++)
-                                if (!strcmp(reason, trace_exit_reason_name(r)))
+                        for (unsigned r = 0; r < HVT_EXIT_REASON_COUNT; r++)
+                                if (!strcmp(reason, hvt_exit_reason_name(r)))
                                         sum += n;
         }
         cr_assert_gt(t.nexits, 0);
@@ -392,38 +392,38 @@ static const char *write_evil_trace(const char *name, int variant)
         static const uint8_t code[] = { 0xe6, 0xe9, 0xf4 }; /* out 0xe9, al; hlt */
         const char *argv[] = { "hvrec", evil, "a b", "", "--seed", "1" };
         const char *path = hv_tmp(name);
-        struct trace_writer *w;
-        struct trace_header h = { 0 };
-        struct trace_exit e = { .reason = TRACE_EXIT_IO, .insn_len = 2, .insn = { 0xe6, 0xe9 } };
-        struct trace_disk_end end = { .exits = 2, .why = TRACE_END_ERROR, .status = 70 + variant };
+        struct hvt_writer *w;
+        struct hvt_header h = { 0 };
+        struct hvt_exit e = { .reason = HVT_EXIT_IO, .insn_len = 2, .insn = { 0xe6, 0xe9 } };
+        struct hvt_disk_end end = { .exits = 2, .why = HVT_END_ERROR, .status = 70 + variant };
         uint8_t esc = 0x1b;
 
-        cr_assert_eq(trace_writer_open(&w, path, NULL), 0);
+        cr_assert_eq(hvt_writer_open(&w, path, NULL), 0);
         h.h.mem_size = 0x10000;
         h.h.entry = h.h.load_addr = 0x1000;
-        h.h.guest_mode = TRACE_MODE_REAL;
-        for (unsigned k = 1; k < TRACE_STR_COUNT; k++)
+        h.h.guest_mode = HVT_MODE_REAL;
+        for (unsigned k = 1; k < HVT_STR_COUNT; k++)
                 h.str[k] = evil;
         if (variant)
-                h.str[TRACE_STR_KERNEL] = "plain";
+                h.str[HVT_STR_KERNEL] = "plain";
         h.argv = argv;
         h.argc = sizeof(argv) / sizeof(argv[0]);
-        cr_assert_eq(trace_write_header(w, &h), 0);
-        cr_assert_eq(trace_write_memory(w, 0x1000, code, sizeof(code)), 0);
+        cr_assert_eq(hvt_write_header(w, &h), 0);
+        cr_assert_eq(hvt_write_memory(w, 0x1000, code, sizeof(code)), 0);
         e.st.rip = 0x1002;
-        e.st.gpr[TRACE_F_RAX] = esc + (uint64_t)variant;
+        e.st.gpr[HVT_F_RAX] = esc + (uint64_t)variant;
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0xe9, .size = 1, .dir = TRACE_IO_OUT, .count = 1 };
+                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = &esc;
-        cr_assert_eq(trace_write_exit(w, &e), 0);
-        cr_assert_eq(trace_write_console(w, 0, evil, sizeof(evil) - 1), 0);
-        e = (struct trace_exit){
-                .seq = 1, .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_console(w, 0, evil, sizeof(evil) - 1), 0);
+        e = (struct hvt_exit){
+                .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
         };
         e.st.rip = 0x1003;
-        cr_assert_eq(trace_write_exit(w, &e), 0);
-        cr_assert_eq(trace_write_end(w, &end, evil), 0);
-        cr_assert_eq(trace_writer_close(w), 0);
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_end(w, &end, evil), 0);
+        cr_assert_eq(hvt_writer_close(w), 0);
         return path;
 }
 

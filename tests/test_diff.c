@@ -55,11 +55,11 @@ static struct edit no_edit(void)
 
 struct rw {
         const struct edit *ed;
-        struct trace_writer *w;
+        struct hvt_writer *w;
         uint8_t *mem;
         uint64_t mem_size;
         bool intr_due;
-        struct trace_exit last; /* the last exit written, for the inserted intr */
+        struct hvt_exit last; /* the last exit written, for the inserted intr */
 };
 
 static uint64_t renumber(const struct rw *rw, uint64_t seq)
@@ -71,36 +71,36 @@ static uint64_t renumber(const struct rw *rw, uint64_t seq)
 
 static void write_due_intr(struct rw *rw)
 {
-        struct trace_exit e = rw->last;
+        struct hvt_exit e = rw->last;
 
         if (!rw->intr_due)
                 return;
         rw->intr_due = false;
         e.seq = (uint64_t)rw->ed->insert_intr_after + 1;
-        e.reason = TRACE_EXIT_INTR;
+        e.reason = HVT_EXIT_INTR;
         e.raw_reason = 10; /* KVM_EXIT_INTR */
         memset(&e.u, 0, sizeof(e.u));
-        cr_assert_eq(trace_write_exit(rw->w, &e), 0);
+        cr_assert_eq(hvt_write_exit(rw->w, &e), 0);
 }
 
 /* Move a port-I/O exit (imm8 IN/OUT) to the other convention: RIP at the instruction or past it. */
-static void flip_io(struct rw *rw, struct trace_exit *e)
+static void flip_io(struct rw *rw, struct hvt_exit *e)
 {
-        uint64_t pc = trace_state_pc(&e->st);
+        uint64_t pc = hvt_state_pc(&e->st);
 
-        cr_assert_eq(e->reason, TRACE_EXIT_IO, "exit #%" PRIu64 " is not port I/O", e->seq);
+        cr_assert_eq(e->reason, HVT_EXIT_IO, "exit #%" PRIu64 " is not port I/O", e->seq);
         cr_assert_eq(e->u.io.io.count, 1);
         if (e->insn_len && (e->insn[0] == 0xe4 || e->insn[0] == 0xe6)) {
                 /* RIP at the instruction: complete it. */
                 e->st.rip += 2;
                 pc += 2;
-                if (e->u.io.io.dir == TRACE_IO_IN) {
+                if (e->u.io.io.dir == HVT_IO_IN) {
                         uint64_t v = 0, mask = e->u.io.io.size >= 4
                                                        ? ~0ull
                                                        : (1ull << (8 * e->u.io.io.size)) - 1;
 
                         memcpy(&v, e->u.io.data, e->u.io.io.size);
-                        e->st.gpr[TRACE_F_RAX] = (e->st.gpr[TRACE_F_RAX] & ~mask) | (v & mask);
+                        e->st.gpr[HVT_F_RAX] = (e->st.gpr[HVT_F_RAX] & ~mask) | (v & mask);
                 }
         } else {
                 /* RIP past the instruction: back to it. */
@@ -118,29 +118,29 @@ static void flip_io(struct rw *rw, struct trace_exit *e)
 /* Copy src to dst record by record, every type, with the edits.  Returns the exits written. */
 static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 {
-        struct trace_reader *rd;
-        struct trace_event ev;
+        struct hvt_reader *rd;
+        struct hvt_event ev;
         struct rw rw = { .ed = ed };
         bool skipping = false;
         uint64_t exits = 0;
         int err;
 
-        err = trace_reader_open(&rd, src);
-        cr_assert_eq(err, TRACE_OK, "%s: %s", src, rd ? trace_reader_message(rd) : "?");
-        struct trace_writer_opts wo = { .frame_records = ed->frame_records };
+        err = hvt_reader_open(&rd, src);
+        cr_assert_eq(err, HVT_OK, "%s: %s", src, rd ? hvt_reader_message(rd) : "?");
+        struct hvt_writer_opts wo = { .frame_records = ed->frame_records };
 
-        err = trace_writer_open(&rw.w, dst, &wo);
+        err = hvt_writer_open(&rw.w, dst, &wo);
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
-        while ((err = trace_reader_next(rd, &ev)) == TRACE_OK) {
+        while ((err = hvt_reader_next(rd, &ev)) == HVT_OK) {
                 uint8_t *copy = NULL;
 
                 switch (ev.type) {
-                case TRACE_REC_HEADER:
+                case HVT_REC_HEADER:
                         rw.mem_size = ev.header.h.mem_size;
                         rw.mem = calloc(1, rw.mem_size);
                         cr_assert_not_null(rw.mem);
                         break;
-                case TRACE_REC_MEMORY:
+                case HVT_REC_MEMORY:
                         copy = malloc(ev.memory.len);
                         cr_assert(ev.memory.gpa + ev.memory.len <= rw.mem_size);
                         memcpy(copy, ev.memory.data, ev.memory.len);
@@ -150,8 +150,8 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         memcpy(rw.mem + ev.memory.gpa, ev.memory.data, ev.memory.len);
                         ev.memory.data = copy;
                         break;
-                case TRACE_REC_EXIT: {
-                        struct trace_exit *e = &ev.exit;
+                case HVT_REC_EXIT: {
+                        struct hvt_exit *e = &ev.exit;
                         uint64_t seq = e->seq;
 
                         write_due_intr(&rw);
@@ -176,26 +176,26 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         exits++;
                         break;
                 }
-                case TRACE_REC_INJECT:
+                case HVT_REC_INJECT:
                         ev.inject.after_seq = renumber(&rw, ev.inject.after_seq);
                         break;
-                case TRACE_REC_RAISE: ev.raise.seq = renumber(&rw, ev.raise.seq); break;
-                case TRACE_REC_DELIVER: ev.deliver.seq = renumber(&rw, ev.deliver.seq); break;
-                case TRACE_REC_CONSOLE: ev.console.seq = renumber(&rw, ev.console.seq); break;
-                case TRACE_REC_END: write_due_intr(&rw); break;
+                case HVT_REC_RAISE: ev.raise.seq = renumber(&rw, ev.raise.seq); break;
+                case HVT_REC_DELIVER: ev.deliver.seq = renumber(&rw, ev.deliver.seq); break;
+                case HVT_REC_CONSOLE: ev.console.seq = renumber(&rw, ev.console.seq); break;
+                case HVT_REC_END: write_due_intr(&rw); break;
                 default: cr_assert_fail("record type %u in %s", ev.type, src);
                 }
                 /* What follows a removed exit (its injection, delivery, output) goes with it. */
-                if (skipping && ev.type != TRACE_REC_END)
+                if (skipping && ev.type != HVT_REC_END)
                         continue;
-                err = trace_write_event(rw.w, &ev);
+                err = hvt_write_event(rw.w, &ev);
                 free(copy);
-                cr_assert_eq(err, 0, "writing %s: %s", trace_rec_type_name(ev.type),
+                cr_assert_eq(err, 0, "writing %s: %s", hvt_rec_type_name(ev.type),
                              strerror(-err));
         }
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %s", src, trace_reader_message(rd));
-        trace_reader_close(rd);
-        cr_assert_eq(trace_writer_close(rw.w), 0);
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %s", src, hvt_reader_message(rd));
+        hvt_reader_close(rd);
+        cr_assert_eq(hvt_writer_close(rw.w), 0);
         free(rw.mem);
         return exits;
 }
@@ -251,9 +251,9 @@ static uint64_t first_io(const char *path, int dir)
         struct hv_trace t;
         uint64_t seq = UINT64_MAX;
 
-        cr_assert_eq(hv_trace_load(path, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(path, &t), HVT_OK);
         for (size_t i = 0; i < t.nexits; i++)
-                if (t.exits[i].e.reason == TRACE_EXIT_IO && t.exits[i].e.u.io.io.dir == dir &&
+                if (t.exits[i].e.reason == HVT_EXIT_IO && t.exits[i].e.u.io.io.dir == dir &&
                     t.exits[i].e.u.io.io.count == 1) {
                         seq = t.exits[i].e.seq;
                         break;
@@ -306,7 +306,7 @@ Test(diff, an_altered_register_is_found_at_its_exit)
         struct hv_proc p;
 
         ed.alter_seq[0] = 30;
-        ed.alter_reg[0] = TRACE_F_RBX;
+        ed.alter_reg[0] = HVT_F_RBX;
         ed.alter_xor[0] = 0x1234;
         rewrite(DEMO, alt, &ed);
 
@@ -350,10 +350,10 @@ Test(diff, all_lists_every_divergence)
         struct hv_proc p;
 
         ed.alter_seq[0] = 10;
-        ed.alter_reg[0] = TRACE_F_RBX;
+        ed.alter_reg[0] = HVT_F_RBX;
         ed.alter_xor[0] = 1;
         ed.alter_seq[1] = 70;
-        ed.alter_reg[1] = TRACE_F_R9;
+        ed.alter_reg[1] = HVT_F_R9;
         ed.alter_xor[1] = 0x100;
         rewrite(DEMO, alt, &ed);
 
@@ -493,12 +493,12 @@ static void io_convention_case(int dir, const char *name)
 
 Test(diff, an_out_exit_at_the_instruction_matches_one_past_it)
 {
-        io_convention_case(TRACE_IO_OUT, "out.zst");
+        io_convention_case(HVT_IO_OUT, "out.zst");
 }
 
 Test(diff, an_in_exit_completed_matches_one_pending)
 {
-        io_convention_case(TRACE_IO_IN, "in.zst");
+        io_convention_case(HVT_IO_IN, "in.zst");
 }
 
 Test(diff, io_exits_at_different_instructions_diverge)
@@ -507,17 +507,17 @@ Test(diff, io_exits_at_different_instructions_diverge)
         const char *alt = hv_tmp("io-moved.zst");
         struct hv_trace t;
         struct hv_proc p;
-        uint64_t seq = first_io(DEMO, TRACE_IO_OUT), pc0 = 0, pc1 = 0;
+        uint64_t seq = first_io(DEMO, HVT_IO_OUT), pc0 = 0, pc1 = 0;
         char needle[160];
 
         /* Move the first OUT exit past another OUT of the same port, elsewhere in the code. */
-        cr_assert_eq(hv_trace_load(DEMO, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(DEMO, &t), HVT_OK);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
                 if (e->seq == seq)
                         pc0 = e->st.rip;
-                else if (pc0 && e->reason == TRACE_EXIT_IO && e->u.io.io.dir == TRACE_IO_OUT &&
+                else if (pc0 && e->reason == HVT_EXIT_IO && e->u.io.io.dir == HVT_IO_OUT &&
                          e->u.io.io.port == t.exits[seq].e.u.io.io.port && e->st.rip != pc0) {
                         pc1 = e->st.rip;
                         break;
@@ -765,9 +765,9 @@ Test(diff, a_kicked_kvm_recording_is_the_same_as_a_plain_one)
         record_demo(NULL, plain);
         record_demo(kick, kicked);
         record_done();
-        cr_assert_eq(hv_trace_load(kicked, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(kicked, &t), HVT_OK);
         for (size_t i = 0; i < t.nexits; i++)
-                intr += t.exits[i].e.reason == TRACE_EXIT_INTR;
+                intr += t.exits[i].e.reason == HVT_EXIT_INTR;
         hv_trace_free(&t);
 
         run_diff(&p, plain, kicked, NULL);
@@ -791,31 +791,31 @@ Test(diff, a_kicked_kvm_recording_is_the_same_as_a_plain_one)
 static const char *write_small(const char *name, uint64_t mem_size, const char *console)
 {
         const char *path = hv_tmp(name);
-        struct trace_writer *w;
-        struct trace_header h = { 0 };
-        struct trace_exit e = { .reason = TRACE_EXIT_IO, .insn_len = 1, .insn = { 0xee } };
-        struct trace_disk_end end = { .exits = 2, .why = TRACE_END_HALT };
+        struct hvt_writer *w;
+        struct hvt_header h = { 0 };
+        struct hvt_exit e = { .reason = HVT_EXIT_IO, .insn_len = 1, .insn = { 0xee } };
+        struct hvt_disk_end end = { .exits = 2, .why = HVT_END_HALT };
         static const uint8_t a = 'h';
 
-        cr_assert_eq(trace_writer_open(&w, path, NULL), 0);
+        cr_assert_eq(hvt_writer_open(&w, path, NULL), 0);
         h.h.mem_size = mem_size;
         h.h.entry = h.h.load_addr = 0x1000;
-        h.h.guest_mode = TRACE_MODE_REAL;
-        cr_assert_eq(trace_write_header(w, &h), 0);
+        h.h.guest_mode = HVT_MODE_REAL;
+        cr_assert_eq(hvt_write_header(w, &h), 0);
         e.st.rip = 0x1001;
         e.u.io.io =
-                (struct trace_disk_io){ .port = 0xe9, .size = 1, .dir = TRACE_IO_OUT, .count = 1 };
+                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = &a;
-        cr_assert_eq(trace_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
         if (console)
-                cr_assert_eq(trace_write_console(w, 0, console, strlen(console)), 0);
-        e = (struct trace_exit){
-                .seq = 1, .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
+                cr_assert_eq(hvt_write_console(w, 0, console, strlen(console)), 0);
+        e = (struct hvt_exit){
+                .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
         };
         e.st.rip = 0x1002;
-        cr_assert_eq(trace_write_exit(w, &e), 0);
-        cr_assert_eq(trace_write_end(w, &end, "halted"), 0);
-        cr_assert_eq(trace_writer_close(w), 0);
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_end(w, &end, "halted"), 0);
+        cr_assert_eq(hvt_writer_close(w), 0);
         return path;
 }
 

@@ -57,9 +57,9 @@ static void require_emu(void)
         hv_proc_free(&p);
 }
 
-static uint64_t pc_of(const struct trace_exit *e)
+static uint64_t pc_of(const struct hvt_exit *e)
 {
-        return trace_state_pc(&e->st);
+        return hvt_state_pc(&e->st);
 }
 
 static void check_clean(const char *what, uint64_t deliveries)
@@ -85,15 +85,15 @@ Test(emu, listed_usable_and_named_in_the_header)
         require_emu();
         cr_assert_eq(hv_record_on("emu", "hello", NULL, &t, &p), 7, "status %d: %s", p.status,
                      p.err);
-        cr_assert_str_eq(t.hdr.str[TRACE_STR_BACKEND], "emu");
-        cr_assert(strstr(t.hdr.str[TRACE_STR_BACKEND_VERSION], "Unicorn 2.") ==
-                          t.hdr.str[TRACE_STR_BACKEND_VERSION],
-                  "%s", t.hdr.str[TRACE_STR_BACKEND_VERSION]);
-        cr_assert(strstr(t.hdr.str[TRACE_STR_BACKEND_VERSION], ", software CPU"));
+        cr_assert_str_eq(t.hdr.str[HVT_STR_BACKEND], "emu");
+        cr_assert(strstr(t.hdr.str[HVT_STR_BACKEND_VERSION], "Unicorn 2.") ==
+                          t.hdr.str[HVT_STR_BACKEND_VERSION],
+                  "%s", t.hdr.str[HVT_STR_BACKEND_VERSION]);
+        cr_assert(strstr(t.hdr.str[HVT_STR_BACKEND_VERSION], ", software CPU"));
         cr_assert_eq(t.hdr.h.backend_caps,
-                     TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                             TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW |
-                             TRACE_CAP_IO_EXITS | TRACE_CAP_HLT_EXITS | TRACE_CAP_WRITES);
+                     HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_REPORT_READY |
+                             HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK | HVT_CAP_WINDOW |
+                             HVT_CAP_IO_EXITS | HVT_CAP_HLT_EXITS | HVT_CAP_WRITES);
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -109,24 +109,24 @@ Test(emu, hello_io_exits_stand_at_the_out)
                      p.err);
         cr_assert_str_eq(p.out, msg);
         cr_assert_str_eq(t.console, msg);
-        cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
+        cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT);
         cr_assert_eq(t.nexits, strlen(msg) + 1);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
                 cr_assert_eq(e->seq, i);
-                cr_assert_eq(e->reason, TRACE_EXIT_IO);
-                cr_assert_eq(e->u.io.io.dir, TRACE_IO_OUT);
+                cr_assert_eq(e->reason, HVT_EXIT_IO);
+                cr_assert_eq(e->u.io.io.dir, HVT_IO_OUT);
                 cr_assert_eq(e->u.io.io.size, 1);
                 cr_assert_eq(e->u.io.io.count, 1);
                 /* The convention: RIP at the OUT (e6 ib), not yet executed. */
                 cr_assert_geq(e->insn_len, 2);
                 cr_assert_eq(e->insn[0], 0xe6, "exit #%zu stands at the OUT", i);
                 cr_assert_eq(e->insn[1], e->u.io.io.port);
-                cr_assert_eq(e->u.io.data[0], e->st.gpr[TRACE_F_RAX] & 0xff, "AL is the data");
-                cr_assert(e->st.intr & TRACE_INTR_VALID_SHADOW);
-                cr_assert(e->st.intr & TRACE_INTR_VALID_READY);
-                cr_assert(!(e->st.intr & TRACE_INTR_READY), "IF=0: not ready");
+                cr_assert_eq(e->u.io.data[0], e->st.gpr[HVT_F_RAX] & 0xff, "AL is the data");
+                cr_assert(e->st.intr & HVT_INTR_VALID_SHADOW);
+                cr_assert(e->st.intr & HVT_INTR_VALID_READY);
+                cr_assert(!(e->st.intr & HVT_INTR_READY), "IF=0: not ready");
         }
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -144,21 +144,21 @@ Test(emu, demo_interrupt_is_delivered_after_the_hlt)
                      p.err);
         cr_assert(strstr(t.console, "interrupt taken") != NULL, "console: %s", t.console);
         cr_assert_eq(t.ninjects, 1);
-        cr_assert(t.injects[0].intr & TRACE_INTR_READY, "the window policy injects when ready");
+        cr_assert(t.injects[0].intr & HVT_INTR_READY, "the window policy injects when ready");
         cr_assert_eq(t.ndelivers, 1);
         cr_assert_eq(t.delivers[0].vector, 0x30);
         cr_assert_eq(t.delivers[0].handler, handler);
         cr_assert_eq(t.delivers[0].cs_base + t.delivers[0].ip, after_hlt, "after the HLT");
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason == TRACE_EXIT_HLT) {
+                if (e->reason == HVT_EXIT_HLT) {
                         hlts++;
                         cr_assert_eq(pc_of(e), after_hlt, "HLT exits stand past the HLT");
-                        cr_assert_eq(e->st.intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW),
+                        cr_assert_eq(e->st.intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW),
                                      0, "the HLT was the shadowed instruction");
                 }
-                if (e->reason == TRACE_EXIT_IO && e->u.io.io.port == 0x61) {
+                if (e->reason == HVT_EXIT_IO && e->u.io.io.port == 0x61) {
                         cr_assert_eq(e->u.io.data[0], 0xff, "unassigned ports read all-ones");
                         reads++;
                 }
@@ -178,11 +178,11 @@ Test(emu, triple_fault_is_a_shutdown_with_the_crash_status)
         require_emu();
         cr_assert_eq(hv_record_on("emu", "triple", NULL, &t, &p), HVREC_STATUS_CRASH,
                      "status %d: %s", p.status, p.err);
-        cr_assert_eq(t.end.why, TRACE_END_CRASH);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
+        cr_assert_eq(t.end.why, HVT_END_CRASH);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_SHUTDOWN);
         cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("triple", "crash_here"),
                      "RIP at the UD2 whose #UD could not be delivered");
-        cr_assert_eq(trace_state_mode(&hv_last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(hvt_state_mode(&hv_last_exit(&t)->e.st), HVT_MODE_PROTECTED);
         cr_assert(strstr(p.err, "shutdown"), "%s", p.err);
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -199,9 +199,9 @@ Test(emu, mmio_and_unassigned_ports_read_all_ones)
         cr_assert_eq(hv_record_on("emu", "mmio", NULL, &t, &p), 0, "status %d: %s", p.status,
                      p.err);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason != TRACE_EXIT_MMIO)
+                if (e->reason != HVT_EXIT_MMIO)
                         continue;
                 cr_assert_eq(e->u.mmio.addr, 0x100010);
                 cr_assert_eq(e->u.mmio.len, 1);
@@ -211,7 +211,7 @@ Test(emu, mmio_and_unassigned_ports_read_all_ones)
                 } else {
                         cr_assert_eq(pc_of(e), rd, "RIP at the reading instruction");
                         cr_assert_eq(e->u.mmio.data[0], 0xff);
-                        cr_assert_eq(t.exits[i + 1].e.st.gpr[TRACE_F_RBX] & 0xff, 0xff,
+                        cr_assert_eq(t.exits[i + 1].e.st.gpr[HVT_F_RBX] & 0xff, 0xff,
                                      "the read completed with the data");
                 }
                 seen++;
@@ -228,8 +228,8 @@ Test(emu, halt_with_if_clear_ends_cleanly)
 
         require_emu();
         cr_assert_eq(hv_record_on("emu", "halt", NULL, &t, &p), 0, "%s", p.err);
-        cr_assert_eq(t.end.why, TRACE_END_HALT);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_HLT);
+        cr_assert_eq(t.end.why, HVT_END_HALT);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_HLT);
         cr_assert_eq(pc_of(&hv_last_exit(&t)->e), hv_sym("halt", "halt_here") + 1);
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -244,8 +244,8 @@ Test(emu, timeout_stops_a_guest_that_never_exits)
         require_emu();
         cr_assert_eq(hv_record_on("emu", "spin", args, &t, &p), HVREC_STATUS_LIMIT, "status %d: %s",
                      p.status, p.err);
-        cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_INTR, "the kick ended the run");
+        cr_assert_eq(t.end.why, HVT_END_TIMEOUT);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_INTR, "the kick ended the run");
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
@@ -255,7 +255,7 @@ Test(emu, string_io_soft_int_mmio_rmw_and_a_cs_base)
         uint64_t outs = hv_sym("edges", "rep_outs"), ins = hv_sym("edges", "rep_ins");
         uint64_t outsd = hv_sym("edges", "outs_d"), rmw = hv_sym("edges", "mmio_rmw");
         uint64_t after = hv_sym("edges", "cs100_after");
-        const struct trace_exit *e;
+        const struct hvt_exit *e;
         struct hv_trace t;
         struct hv_proc p;
         size_t i = 0;
@@ -269,35 +269,35 @@ Test(emu, string_io_soft_int_mmio_rmw_and_a_cs_base)
         cr_assert_str_eq(t.console, "abc");
         /* REP OUTSB: one exit for the three bytes, RIP at the instruction. */
         e = &t.exits[i++].e;
-        cr_assert(e->reason == TRACE_EXIT_IO && pc_of(e) == outs);
+        cr_assert(e->reason == HVT_EXIT_IO && pc_of(e) == outs);
         cr_assert(e->u.io.io.port == 0xe9 && e->u.io.io.size == 1 && e->u.io.io.count == 3 &&
-                  e->u.io.io.dir == TRACE_IO_OUT);
+                  e->u.io.io.dir == HVT_IO_OUT);
         cr_assert_eq(memcmp(t.exits[0].io_data, "abc", 3), 0);
         /* REP INSW: two words in one exit. */
         e = &t.exits[i++].e;
-        cr_assert(e->reason == TRACE_EXIT_IO && pc_of(e) == ins);
+        cr_assert(e->reason == HVT_EXIT_IO && pc_of(e) == ins);
         cr_assert(e->u.io.io.port == 0x70 && e->u.io.io.size == 2 && e->u.io.io.count == 2 &&
-                  e->u.io.io.dir == TRACE_IO_IN);
+                  e->u.io.io.dir == HVT_IO_IN);
         /* OUTSD; then the REP with CX=0 and the INT 0x31 make no exit. */
         e = &t.exits[i++].e;
-        cr_assert(e->reason == TRACE_EXIT_IO && pc_of(e) == outsd);
+        cr_assert(e->reason == HVT_EXIT_IO && pc_of(e) == outsd);
         cr_assert(e->u.io.io.port == 0x80 && e->u.io.io.size == 4 && e->u.io.io.count == 1);
         cr_assert_eq(memcmp(t.exits[2].io_data, "abcd", 4), 0);
         /* The read-modify-write: the read at the instruction, its write after it. */
         e = &t.exits[i++].e;
-        cr_assert(e->reason == TRACE_EXIT_MMIO && !e->u.mmio.is_write && pc_of(e) == rmw,
+        cr_assert(e->reason == HVT_EXIT_MMIO && !e->u.mmio.is_write && pc_of(e) == rmw,
                   "reason %u at 0x%llx", e->reason, (unsigned long long)pc_of(e));
         cr_assert(e->u.mmio.addr == 0x100010 && e->u.mmio.len == 1);
         e = &t.exits[i++].e;
-        cr_assert(e->reason == TRACE_EXIT_MMIO && e->u.mmio.is_write && pc_of(e) > rmw);
+        cr_assert(e->reason == HVT_EXIT_MMIO && e->u.mmio.is_write && pc_of(e) > rmw);
         cr_assert(e->u.mmio.addr == 0x100010 && e->u.mmio.len == 1 && e->u.mmio.data[0] == 0);
         /* CS=0x100: RIPs are offsets from its base, the frame says so too. */
         for (; i < t.nexits; i++)
-                if (t.exits[i].e.reason == TRACE_EXIT_IO && t.exits[i].e.u.io.io.port == 0xe0)
+                if (t.exits[i].e.reason == HVT_EXIT_IO && t.exits[i].e.u.io.io.port == 0xe0)
                         break;
         cr_assert_lt(i, t.nexits);
-        cr_assert_eq(t.exits[i].e.st.seg[TRACE_CS].selector, 0x100);
-        cr_assert_eq(t.exits[i].e.st.seg[TRACE_CS].base, 0x1000);
+        cr_assert_eq(t.exits[i].e.st.seg[HVT_CS].selector, 0x100);
+        cr_assert_eq(t.exits[i].e.st.seg[HVT_CS].base, 0x1000);
         cr_assert_lt(t.exits[i].e.st.rip, 0x1000, "RIP 0x%llx is CS-relative",
                      (unsigned long long)t.exits[i].e.st.rip);
         cr_assert_eq(t.ndelivers, 1, "the software INT has no probe");
@@ -320,23 +320,23 @@ Test(emu, single_step_debug_io_debug)
         require_emu();
         cr_assert_eq(hv_record_on("emu", "hello", args, &t, &p), 7, "status %d: %s", p.status,
                      p.err);
-        cr_assert(t.hdr.h.flags & TRACE_HDR_SINGLE_STEP);
+        cr_assert(t.hdr.h.flags & HVT_HDR_SINGLE_STEP);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason == TRACE_EXIT_DEBUG) {
+                if (e->reason == HVT_EXIT_DEBUG) {
                         cr_assert_eq(e->u.debug.exception, 1);
                         cr_assert(e->u.debug.dr6 & 0x4000, "DR6.BS");
                         cr_assert_eq(e->u.debug.pc, pc_of(e), "the debug PC is where RIP is");
                         continue;
                 }
-                cr_assert_eq(e->reason, TRACE_EXIT_IO, "#%zu: only debug and I/O exits", i);
+                cr_assert_eq(e->reason, HVT_EXIT_IO, "#%zu: only debug and I/O exits", i);
                 /* DEBUG at the OUT, the OUT's exit at it, then DEBUG past it. */
                 cr_assert_gt(i, 0);
-                cr_assert_eq(t.exits[i - 1].e.reason, TRACE_EXIT_DEBUG);
+                cr_assert_eq(t.exits[i - 1].e.reason, HVT_EXIT_DEBUG);
                 cr_assert_eq(pc_of(&t.exits[i - 1].e), pc_of(e));
                 if (i + 1 < t.nexits) {
-                        cr_assert_eq(t.exits[i + 1].e.reason, TRACE_EXIT_DEBUG);
+                        cr_assert_eq(t.exits[i + 1].e.reason, HVT_EXIT_DEBUG);
                         cr_assert_eq(pc_of(&t.exits[i + 1].e), pc_of(e) + 2);
                 }
                 ios++;
@@ -361,7 +361,7 @@ static const struct {
 };
 
 /* The exit stands at `patched` and its recorded instruction bytes are the new NOPs. */
-static bool at_new_nops(const struct trace_exit *e, uint64_t patched, unsigned nops)
+static bool at_new_nops(const struct hvt_exit *e, uint64_t patched, unsigned nops)
 {
         if (pc_of(e) != patched || e->insn_len < nops)
                 return false;
@@ -391,13 +391,13 @@ Test(emu, single_step_through_a_store_to_the_next_instruction, .timeout = 300)
                 cr_assert_eq(hv_record_on("emu", bin, args, &t, &p), 0, "%s: status %d: %s", bin,
                              p.status, p.err);
                 for (size_t i = 0; i < t.nexits; i++) {
-                        const struct trace_exit *e = &t.exits[i].e, *next;
+                        const struct hvt_exit *e = &t.exits[i].e, *next;
 
-                        if (e->reason != TRACE_EXIT_DEBUG)
+                        if (e->reason != HVT_EXIT_DEBUG)
                                 continue;
                         next = i + 1 < t.nexits ? &t.exits[i + 1].e : NULL;
                         /* (the guest has no REP: no boundary comes back to itself) */
-                        cr_assert(!next || next->reason != TRACE_EXIT_DEBUG ||
+                        cr_assert(!next || next->reason != HVT_EXIT_DEBUG ||
                                           pc_of(next) != pc_of(e),
                                   "%s #%zu: two debug exits at 0x%llx", bin, i,
                                   (unsigned long long)pc_of(e));
@@ -419,7 +419,7 @@ Test(emu, single_step_through_a_store_to_the_next_instruction, .timeout = 300)
                         }
                         if (pc_of(e) == after) {
                                 at_after++;
-                                cr_assert_eq(e->st.gpr[TRACE_F_RAX] & 0xffff, 0,
+                                cr_assert_eq(e->st.gpr[HVT_F_RAX] & 0xffff, 0,
                                              "%s #%zu: the INC did not run", bin, i);
                         }
                 }
@@ -459,9 +459,9 @@ Test(emu, a_store_to_the_next_instruction_runs_the_new_bytes, .timeout = 300)
                         cr_assert_eq(hv_record_on("emu", bin, kicked, &t, &p), 0,
                                      "%s seed %u: status %d: %s", bin, seed, p.status, p.err);
                         for (size_t i = 0; i < t.nexits; i++) {
-                                const struct trace_exit *e = &t.exits[i].e;
+                                const struct hvt_exit *e = &t.exits[i].e;
 
-                                if (e->reason != TRACE_EXIT_INTR)
+                                if (e->reason != HVT_EXIT_INTR)
                                         continue;
                                 kicks++;
                                 if (pc_of(e) != patched)
@@ -523,14 +523,14 @@ static void assert_same_run(const struct hv_trace *a, const struct hv_trace *b, 
 {
         cr_assert_eq(a->nexits, b->nexits, "%s: %zu vs %zu exits", what, a->nexits, b->nexits);
         for (size_t i = 0; i < a->nexits; i++) {
-                const struct trace_exit *x = &a->exits[i].e, *y = &b->exits[i].e;
+                const struct hvt_exit *x = &a->exits[i].e, *y = &b->exits[i].e;
 
                 cr_assert_eq(x->seq, y->seq, "%s #%zu", what, i);
                 cr_assert_eq(x->reason, y->reason, "%s #%zu: reason", what, i);
                 cr_assert_eq(x->raw_reason, y->raw_reason, "%s #%zu", what, i);
                 cr_assert_eq(memcmp(&x->st, &y->st, sizeof(x->st)), 0, "%s #%zu: state", what, i);
                 cr_assert_eq(x->insn_len, y->insn_len, "%s #%zu", what, i);
-                if (x->reason == TRACE_EXIT_IO) {
+                if (x->reason == HVT_EXIT_IO) {
                         size_t n = (size_t)x->u.io.io.size * x->u.io.io.count;
 
                         cr_assert_eq(memcmp(&x->u.io.io, &y->u.io.io, sizeof(x->u.io.io)), 0,
@@ -539,7 +539,7 @@ static void assert_same_run(const struct hv_trace *a, const struct hv_trace *b, 
                                 n = sizeof(a->exits[i].io_data);
                         cr_assert_eq(memcmp(a->exits[i].io_data, b->exits[i].io_data, n), 0,
                                      "%s #%zu: I/O data", what, i);
-                } else if (x->reason == TRACE_EXIT_MMIO) {
+                } else if (x->reason == HVT_EXIT_MMIO) {
                         /* (not `reserved`: hvrec leaves stale bytes of its exit union there) */
                         cr_assert(x->u.mmio.addr == y->u.mmio.addr &&
                                           x->u.mmio.len == y->u.mmio.len &&
@@ -613,12 +613,12 @@ Test(emu, kicks_count_instructions_not_time)
                      p.status, p.err);
         /* After the 's' each exit is a kick, 250..750 instructions after the one before. */
         for (size_t i = 1; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
-                uint64_t ax = e->st.gpr[TRACE_F_RAX] & 0xffff;
-                uint64_t before = t.exits[i - 1].e.st.gpr[TRACE_F_RAX] & 0xffff;
+                const struct hvt_exit *e = &t.exits[i].e;
+                uint64_t ax = e->st.gpr[HVT_F_RAX] & 0xffff;
+                uint64_t before = t.exits[i - 1].e.st.gpr[HVT_F_RAX] & 0xffff;
                 uint64_t insns = ((ax - before) & 0xffff) * 2; /* spin: inc ax; jmp */
 
-                cr_assert_eq(e->reason, TRACE_EXIT_INTR, "#%zu", i);
+                cr_assert_eq(e->reason, HVT_EXIT_INTR, "#%zu", i);
                 if (i > 1)
                         cr_assert(insns >= 248 && insns <= 752, "#%zu: %llu instructions", i,
                                   (unsigned long long)insns);
@@ -647,9 +647,9 @@ Test(emu, modeswitch_delivers_in_each_mode)
         cr_assert_eq(t.delivers[1].frame_bits, 32);
         cr_assert_eq(t.delivers[2].frame_bits, 64);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason != TRACE_EXIT_MMIO)
+                if (e->reason != HVT_EXIT_MMIO)
                         continue;
                 if (pc_of(e) == hv_sym("modeswitch", "lm_mmio"))
                         cr_assert_eq(e->u.mmio.len, 8);
@@ -703,8 +703,8 @@ Test(emu, c_guests_in_long_and_protected_mode)
 
                 cr_assert_eq(hv_record_on("emu", elves[i], NULL, &t, &p), 42, "%s: status %d: %s",
                              elves[i], p.status, p.err);
-                cr_assert_eq(trace_state_mode(&t.exits[0].e.st),
-                             i ? TRACE_MODE_PROTECTED : TRACE_MODE_LONG);
+                cr_assert_eq(hvt_state_mode(&t.exits[0].e.st),
+                             i ? HVT_MODE_PROTECTED : HVT_MODE_LONG);
                 snprintf(want, sizeof(want), "interrupt 0x30 taken at 0x%llx, 1 time, bye",
                          (unsigned long long)hv_sym(stems[i], "hv_idle_resume"));
                 cr_assert(strstr(t.console, want), "%s: %s", elves[i], t.console);
@@ -730,7 +730,7 @@ Test(emu, faults_with_error_codes_cr2_and_return_addresses)
                 /* The guest checks every frame itself: status n is check n failing. */
                 cr_assert_eq(hv_record_on("emu", bins[i], args, &t, &p), 0, "%s: status %d: %s",
                              bins[i], p.status, p.err);
-                cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT, "%s", bins[i]);
+                cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT, "%s", bins[i]);
                 hv_trace_free(&t);
                 hv_proc_free(&p);
         }
@@ -782,7 +782,7 @@ Test(emu, irq_triggers_at_exit_n_and_every_n)
                 cr_assert_eq(t.raises[i].seq, want[i].seq, "raise %zu at #%llu", i,
                              (unsigned long long)t.raises[i].seq);
                 cr_assert_eq(t.raises[i].vector, want[i].vector);
-                cr_assert_eq(t.raises[i].source, TRACE_SRC_OPTION);
+                cr_assert_eq(t.raises[i].source, HVT_SRC_OPTION);
         }
         /* IF stays 0 in ioloop: nothing may be injected under the window policy. */
         cr_assert_eq(t.ninjects, 0);
@@ -813,7 +813,7 @@ struct wr_exit {
         uint32_t count;
         uint64_t mmio_addr;
         bool mmio_write;
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         struct wr_range *r;
         size_t nr;
 };
@@ -914,26 +914,26 @@ static void wr_check_exit(struct wr_run *w, struct wr_exit *x, const char *name)
  */
 static void wr_check_frame(struct wr_run *w, const struct wr_exit *x, const char *name)
 {
-        uint64_t at = x->st.seg[TRACE_SS].base + x->st.gpr[TRACE_F_RSP], size = 0;
+        uint64_t at = x->st.seg[HVT_SS].base + x->st.gpr[HVT_F_RSP], size = 0;
         unsigned m = 0;
 
-        switch (trace_state_mode(&x->st)) {
-        case TRACE_MODE_REAL:
+        switch (hvt_state_mode(&x->st)) {
+        case HVT_MODE_REAL:
                 size = 3 * 2;
                 m = 0;
                 break;
-        case TRACE_MODE_PROTECTED:
+        case HVT_MODE_PROTECTED:
                 size = 3 * 4;
                 m = 1;
                 break;
-        case TRACE_MODE_LONG:
+        case HVT_MODE_LONG:
                 size = 5 * 8;
                 m = 2;
-                at = x->st.gpr[TRACE_F_RSP];
+                at = x->st.gpr[HVT_F_RSP];
                 break;
         default:
                 cr_assert_fail("%s #%zu: a probe in mode %u", name, w->nx - 1,
-                               trace_state_mode(&x->st));
+                               hvt_state_mode(&x->st));
         }
         cr_assert(wr_covered(x, at, size), "%s #%zu: the %llu-byte frame at 0x%llx", name,
                   w->nx - 1, (unsigned long long)size, (unsigned long long)at);
@@ -951,7 +951,7 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
 {
         struct backend_config cfg = { .mem_size = WR_MEM };
         static uint8_t image[64 * 1024];
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         struct backend_exit x;
         struct wr_exit first;
         int pending = -1;
@@ -964,7 +964,7 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
         w->ops = backend_find("emu");
         cr_assert_not_null(w->ops);
         cr_assert_not_null(w->ops->take_writes);
-        cr_assert(w->ops->caps & TRACE_CAP_WRITES);
+        cr_assert(w->ops->caps & HVT_CAP_WRITES);
         cr_assert_eq(w->ops->create(&cfg, &w->b, why, sizeof(why)), 0, "%s", why);
         f = fopen(hv_guest(name), "rb");
         cr_assert_not_null(f, "%s", hv_guest(name));
@@ -972,12 +972,12 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
         fclose(f);
         cr_assert_eq(backend_load(w->b, 0x1000, image, n), 0);
         cr_assert_eq(w->ops->get_state(w->b, &st), 0);
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
                 st.seg[i].selector = 0;
                 st.seg[i].base = 0;
         }
         st.rip = 0x1000;
-        st.gpr[TRACE_F_RSP] = 0x1000;
+        st.gpr[HVT_F_RSP] = 0x1000;
         cr_assert_eq(w->ops->set_state(w->b, &st), 0);
         /* Loading is not the guest writing: nothing to report before the first run. */
         memset(&first, 0, sizeof(first));
@@ -992,7 +992,7 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
 
                 cr_assert_lt(w->nx, WR_EXITS, "%s: runs on and on", name);
                 cr_assert_eq(w->ops->get_state(w->b, &st), 0);
-                if (pending >= 0 && (st.intr & TRACE_INTR_READY)) {
+                if (pending >= 0 && (st.intr & HVT_INTR_READY)) {
                         cr_assert_eq(w->ops->inject(w->b, (uint8_t)pending), 0);
                         pending = -1;
                 }
@@ -1005,11 +1005,11 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
                              w->nx - 1);
                 wr_check_exit(w, e, name);
                 switch (x.reason) {
-                case TRACE_EXIT_IO:
+                case HVT_EXIT_IO:
                         e->port = x.u.io.port;
                         e->dir = x.u.io.dir;
                         e->count = x.u.io.count;
-                        if (x.u.io.dir == TRACE_IO_IN) {
+                        if (x.u.io.dir == HVT_IO_IN) {
                                 for (size_t i = 0; i < (size_t)x.u.io.size * x.u.io.count; i++)
                                         x.u.io.data[i] = (uint8_t)(0xa0 + i);
                                 break;
@@ -1026,18 +1026,18 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
                         else if (e->port == PORT_PROBE)
                                 wr_check_frame(w, e, name);
                         break;
-                case TRACE_EXIT_MMIO:
+                case HVT_EXIT_MMIO:
                         e->mmio_addr = x.u.mmio.addr;
                         e->mmio_write = x.u.mmio.is_write;
                         if (!x.u.mmio.is_write)
                                 memset(x.u.mmio.data, 0xff, 8);
                         break;
-                case TRACE_EXIT_HLT:
+                case HVT_EXIT_HLT:
                         cr_assert_geq(pending, 0, "%s #%zu: halted, nothing to wake it", name,
                                       w->nx - 1);
                         break;
-                case TRACE_EXIT_IRQ_WINDOW:
-                case TRACE_EXIT_INTR: break;
+                case HVT_EXIT_IRQ_WINDOW:
+                case HVT_EXIT_INTR: break;
                 default: cr_assert_fail("%s #%zu: exit reason %u", name, w->nx - 1, x.reason);
                 }
         }
@@ -1058,7 +1058,7 @@ static const struct wr_exit *wr_step(const struct wr_run *w, unsigned step, size
         for (size_t i = 0; i < w->nx; i++) {
                 const struct wr_exit *e = &w->x[i];
 
-                if (e->reason == TRACE_EXIT_IO && e->port == PORT_CHECK && e->dir == TRACE_IO_OUT &&
+                if (e->reason == HVT_EXIT_IO && e->port == PORT_CHECK && e->dir == HVT_IO_OUT &&
                     e->data == step) {
                         if (at)
                                 *at = i;
@@ -1099,7 +1099,7 @@ Test(emu, take_writes_reports_each_kind_of_write)
         at = WR_SYM("inbuf");
         wr_step(&w, 4, &i5);
         e = &w.x[i5 + 1];
-        cr_assert(e->reason == TRACE_EXIT_IO && e->dir == TRACE_IO_IN && e->port == 0x70 &&
+        cr_assert(e->reason == HVT_EXIT_IO && e->dir == HVT_IO_IN && e->port == 0x70 &&
                   e->count == INS_LEN);
         cr_assert(!wr_covered(e, at, 1), "the exit comes before the INSB runs");
         cr_assert(wr_covered(wr_step(&w, 5, NULL), at, INS_LEN));
@@ -1116,11 +1116,11 @@ Test(emu, take_writes_reports_each_kind_of_write)
         wr_step(&w, 5, &i5);
         wr_step(&w, 6, &i6);
         for (size_t i = i5 + 1; i < i6; i++)
-                if (w.x[i].reason == TRACE_EXIT_MMIO)
+                if (w.x[i].reason == HVT_EXIT_MMIO)
                         mmio = &w.x[i];
         cr_assert_not_null(mmio);
         cr_assert(mmio->mmio_write && mmio->mmio_addr == WR_MEM);
-        cr_assert_eq(trace_state_pc(&mmio->st), WR_SYM("rolled_back"));
+        cr_assert_eq(hvt_state_pc(&mmio->st), WR_SYM("rolled_back"));
         cr_assert(wr_covered(mmio, at, 1), "the write before the MMIO access");
         cr_assert(wr_covered(&w.x[i6], at, 1), "the write when it ran again");
         cr_assert_eq(w.b->mem[at], 0x5a);
@@ -1150,7 +1150,7 @@ Test(emu, take_writes_sees_frames_in_every_mode)
         cr_assert_eq(w.status, 0);
         cr_assert(w.frames[0] && w.frames[1] && w.frames[2], "frames: %u, %u, %u", w.frames[0],
                   w.frames[1], w.frames[2]);
-        cr_assert_eq(trace_state_mode(&w.x[w.nx - 1].st), TRACE_MODE_LONG);
+        cr_assert_eq(hvt_state_mode(&w.x[w.nx - 1].st), HVT_MODE_LONG);
         wr_free(&w);
 }
 
@@ -1183,7 +1183,7 @@ Test(emu, take_writes_and_page_tables)
         const uint64_t mem = 8ull << 20, pd = 0x1000, pts = 0x100000, entry = 0x2000;
         struct backend_config cfg = { .mem_size = mem };
         const struct backend_ops *ops = backend_find("emu");
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         require_emu();
         for (unsigned ntables = 512; ntables <= 1024; ntables += 512) {
@@ -1206,12 +1206,12 @@ Test(emu, take_writes_and_page_tables)
                 pt0 = (uint32_t *)(b->mem + pts);
                 cr_assert_eq(backend_load(b, entry, code, sizeof(code)), 0);
                 cr_assert_eq(ops->get_state(b, &st), 0);
-                for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
-                        st.seg[i].selector = i == TRACE_CS ? 8 : 16;
+                for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
+                        st.seg[i].selector = i == HVT_CS ? 8 : 16;
                         st.seg[i].base = 0;
                         st.seg[i].limit = 0xffffffff;
-                        st.seg[i].attr = (i == TRACE_CS ? 0xb : 0x3) | TRACE_SEG_S | TRACE_SEG_P |
-                                         TRACE_SEG_DB | TRACE_SEG_G;
+                        st.seg[i].attr = (i == HVT_CS ? 0xb : 0x3) | HVT_SEG_S | HVT_SEG_P |
+                                         HVT_SEG_DB | HVT_SEG_G;
                 }
                 st.cr0 = 0x80000011; /* PG, ET, PE */
                 st.cr3 = pd;
@@ -1236,7 +1236,7 @@ Test(emu, take_writes_and_page_tables)
                 cr_assert_eq(x.nr, 0, "nothing changed since");
                 /* The fetch sets PDE 0 and PTE 2 accessed, the store PTE 3 accessed and dirty. */
                 cr_assert_eq(ops->run(b, &ex), 0);
-                cr_assert(ex.reason == TRACE_EXIT_IO && ex.u.io.port == 0x80, "reason %u",
+                cr_assert(ex.reason == HVT_EXIT_IO && ex.u.io.port == 0x80, "reason %u",
                           ex.reason);
                 cr_assert(dir[0] & 0x20, "PDE 0x%x", dir[0]);
                 cr_assert(pt0[2] & 0x20, "PTE 0x%x", pt0[2]);

@@ -265,18 +265,18 @@ static void record_and_kill(const char *const *argv, struct kill *k)
 
 static uint64_t trace_records(const char *path)
 {
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t n;
 
-        if (trace_reader_open(&r, path)) {
-                trace_reader_close(r);
+        if (hvt_reader_open(&r, path)) {
+                hvt_reader_close(r);
                 return 0;
         }
-        while (trace_reader_next(r, &ev) == TRACE_OK)
+        while (hvt_reader_next(r, &ev) == HVT_OK)
                 ;
-        n = trace_reader_records(r);
-        trace_reader_close(r);
+        n = hvt_reader_records(r);
+        hvt_reader_close(r);
         return n;
 }
 
@@ -287,8 +287,8 @@ static void record_reference(const struct speed *s, const char *guest, uint64_t 
         const char *argv[24];
         char max[32];
         struct hv_proc p;
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t exit_index = 0, exit_seq = 0;
         int err;
 
@@ -300,48 +300,48 @@ static void record_reference(const struct speed *s, const char *guest, uint64_t 
         hv_proc_free(&p);
 
         ref->nlines = 0;
-        cr_assert_eq(trace_reader_open(&r, ref->trace), TRACE_OK);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type == TRACE_REC_EXIT) {
+        cr_assert_eq(hvt_reader_open(&r, ref->trace), HVT_OK);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type == HVT_REC_EXIT) {
                         exit_index = ev.index;
                         exit_seq = ev.exit.seq;
-                } else if (ev.type == TRACE_REC_CONSOLE) {
+                } else if (ev.type == HVT_REC_CONSOLE) {
                         cr_assert_eq(ev.console.seq, exit_seq,
                                      "console output follows the exit that printed it");
                         for (size_t i = 0; i < ev.console.len; i++)
                                 if (ev.console.data[i] == '\n')
                                         push(&ref->line_rec, &ref->nlines, &ref->cap, exit_index);
-                } else if (ev.type == TRACE_REC_END) {
-                        cr_assert_eq(ev.end.e.why, TRACE_END_MAX_EXITS,
+                } else if (ev.type == HVT_REC_END) {
+                        cr_assert_eq(ev.end.e.why, HVT_END_MAX_EXITS,
                                      "the reference run stops at --max-exits: %s", ev.end.message);
                 }
         }
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "reference: %s", trace_reader_message(r));
-        ref->records = trace_reader_records(r);
-        trace_reader_close(r);
+        cr_assert_eq(err, HVT_END_OF_TRACE, "reference: %s", hvt_reader_message(r));
+        ref->records = hvt_reader_records(r);
+        hvt_reader_close(r);
 }
 
 /* Fail unless a (from the killed run) and b (from the reference) are the same record. */
-static void assert_same_event(const struct trace_event *a, const struct trace_event *b,
+static void assert_same_event(const struct hvt_event *a, const struct hvt_event *b,
                               const char *what)
 {
         cr_assert_eq(a->type, b->type, "%s: record %llu: type %u, the complete run has %u", what,
                      (unsigned long long)a->index, a->type, b->type);
         cr_assert_eq(a->index, b->index, "%s: record numbering", what);
         switch (a->type) {
-        case TRACE_REC_HEADER:
+        case HVT_REC_HEADER:
                 /* The command lines differ (-o, --max-exits); what the run is must not. */
                 cr_assert_eq(a->header.h.mem_size, b->header.h.mem_size);
                 cr_assert_eq(a->header.h.seed, b->header.h.seed);
                 cr_assert_eq(a->header.h.flags, b->header.h.flags);
                 return;
-        case TRACE_REC_MEMORY:
+        case HVT_REC_MEMORY:
                 cr_assert(a->memory.gpa == b->memory.gpa && a->memory.len == b->memory.len &&
                                   !memcmp(a->memory.data, b->memory.data, a->memory.len),
                           "%s: memory record %llu differs", what, (unsigned long long)a->index);
                 return;
-        case TRACE_REC_EXIT: {
-                const struct trace_exit *x = &a->exit, *y = &b->exit;
+        case HVT_REC_EXIT: {
+                const struct hvt_exit *x = &a->exit, *y = &b->exit;
 
                 /* Everything but the times, which are the host's. */
                 cr_assert(x->seq == y->seq && x->reason == y->reason &&
@@ -351,7 +351,7 @@ static void assert_same_event(const struct trace_event *a, const struct trace_ev
                                   !memcmp(x->insn, y->insn, x->insn_len),
                           "%s: exit record %llu (#%llu) differs from the complete run's", what,
                           (unsigned long long)a->index, (unsigned long long)x->seq);
-                if (x->reason == TRACE_EXIT_IO)
+                if (x->reason == HVT_EXIT_IO)
                         cr_assert(!memcmp(&x->u.io.io, &y->u.io.io, sizeof(x->u.io.io)) &&
                                           !memcmp(x->u.io.data, y->u.io.data,
                                                   (size_t)x->u.io.io.size * x->u.io.io.count),
@@ -359,26 +359,26 @@ static void assert_same_event(const struct trace_event *a, const struct trace_ev
                                   (unsigned long long)x->seq);
                 return;
         }
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_CONSOLE:
                 cr_assert(a->console.seq == b->console.seq && a->console.len == b->console.len &&
                                   !memcmp(a->console.data, b->console.data, a->console.len),
                           "%s: console record %llu differs", what, (unsigned long long)a->index);
                 return;
-        case TRACE_REC_WRITE:
+        case HVT_REC_WRITE:
                 cr_assert(a->write.seq == b->write.seq && a->write.gpa == b->write.gpa &&
                                   a->write.len == b->write.len &&
                                   !memcmp(a->write.data, b->write.data, a->write.len),
                           "%s: write record %llu differs", what, (unsigned long long)a->index);
                 return;
-        case TRACE_REC_RAISE:
+        case HVT_REC_RAISE:
                 cr_assert(!memcmp(&a->raise, &b->raise, sizeof(a->raise)), "%s: raise differs",
                           what);
                 return;
-        case TRACE_REC_INJECT:
+        case HVT_REC_INJECT:
                 cr_assert(!memcmp(&a->inject, &b->inject, sizeof(a->inject)), "%s: inject differs",
                           what);
                 return;
-        case TRACE_REC_DELIVER:
+        case HVT_REC_DELIVER:
                 cr_assert(!memcmp(&a->deliver, &b->deliver, sizeof(a->deliver)),
                           "%s: deliver differs", what);
                 return;
@@ -394,28 +394,28 @@ static void assert_same_event(const struct trace_event *a, const struct trace_ev
  */
 static uint64_t read_against(const char *what, const char *trace, const char *reference, int *err)
 {
-        struct trace_reader *r, *ref;
-        struct trace_event a, b;
+        struct hvt_reader *r, *ref;
+        struct hvt_event a, b;
         uint64_t n;
 
-        *err = trace_reader_open(&r, trace);
+        *err = hvt_reader_open(&r, trace);
         if (*err) {
                 /* Killed before the header's frame was complete: nothing kept. */
-                cr_assert_eq(*err, TRACE_ERR_TRUNCATED, "%s: %s", what, trace_reader_message(r));
-                trace_reader_close(r);
+                cr_assert_eq(*err, HVT_ERR_TRUNCATED, "%s: %s", what, hvt_reader_message(r));
+                hvt_reader_close(r);
                 return 0;
         }
-        cr_assert_eq(trace_reader_open(&ref, reference), TRACE_OK);
-        while ((*err = trace_reader_next(r, &a)) == TRACE_OK) {
-                cr_assert_eq(trace_reader_next(ref, &b), TRACE_OK,
+        cr_assert_eq(hvt_reader_open(&ref, reference), HVT_OK);
+        while ((*err = hvt_reader_next(r, &a)) == HVT_OK) {
+                cr_assert_eq(hvt_reader_next(ref, &b), HVT_OK,
                              "%s: the killed run kept more than the complete run has", what);
                 assert_same_event(&a, &b, what);
         }
-        cr_assert_eq(*err, TRACE_ERR_TRUNCATED, "%s: reading stopped with %s: %s", what,
-                     trace_strerror(*err), trace_reader_message(r));
-        n = trace_reader_records(r);
-        trace_reader_close(r);
-        trace_reader_close(ref);
+        cr_assert_eq(*err, HVT_ERR_TRUNCATED, "%s: reading stopped with %s: %s", what,
+                     hvt_strerror(*err), hvt_reader_message(r));
+        n = hvt_reader_records(r);
+        hvt_reader_close(r);
+        hvt_reader_close(ref);
         return n;
 }
 
@@ -430,7 +430,7 @@ static void read_frames(const char *path, struct frames *f)
 {
         ZSTD_DCtx *d = ZSTD_createDCtx();
         uint8_t *file, *raw = NULL;
-        size_t len, pos = 0, raw_len = 0, raw_cap = 0, rec = sizeof(struct trace_disk_preamble);
+        size_t len, pos = 0, raw_len = 0, raw_cap = 0, rec = sizeof(struct hvt_disk_preamble);
         struct stat s;
         int fd = open(path, O_RDONLY);
 
@@ -462,8 +462,8 @@ static void read_frames(const char *path, struct frames *f)
                         raw_len += out.pos;
                 } while (ret != 0);
                 /* Count the records that start in this frame and are whole so far. */
-                while (rec + sizeof(struct trace_disk_rec) <= raw_len) {
-                        struct trace_disk_rec h;
+                while (rec + sizeof(struct hvt_disk_rec) <= raw_len) {
+                        struct hvt_disk_rec h;
 
                         memcpy(&h, raw + rec, sizeof(h));
                         if (rec + sizeof(h) + h.size > raw_len)

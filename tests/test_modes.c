@@ -16,10 +16,10 @@
 #include "helpers.h"
 
 /* The exit at linear address pc, or NULL. */
-static const struct trace_exit *exit_at(const struct hv_trace *t, uint64_t pc, uint16_t reason)
+static const struct hvt_exit *exit_at(const struct hv_trace *t, uint64_t pc, uint16_t reason)
 {
         for (size_t i = 0; i < t->nexits; i++)
-                if (t->exits[i].e.reason == reason && trace_state_pc(&t->exits[i].e.st) == pc)
+                if (t->exits[i].e.reason == reason && hvt_state_pc(&t->exits[i].e.st) == pc)
                         return &t->exits[i].e;
         return NULL;
 }
@@ -55,14 +55,14 @@ Test(modes, modeswitch_is_decoded_in_each_mode)
         hv_proc_free(&p);
         for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
                 uint64_t pc = hv_sym("modeswitch", sides[i].label);
-                const struct trace_exit *e = exit_at(&t, pc, TRACE_EXIT_MMIO);
+                const struct hvt_exit *e = exit_at(&t, pc, HVT_EXIT_MMIO);
                 const char *argv[] = { HVREPLAY,          "dump", "--format", "jsonl",
                                        hv_tmp("rec.zst"), NULL };
                 char mode[64], text[128], *line;
 
                 cr_assert_not_null(e, "an MMIO exit at %s (0x%llx)", sides[i].label,
                                    (unsigned long long)pc);
-                cr_assert_eq(trace_state_code_bits(&e->st), sides[i].bits, "%s", sides[i].label);
+                cr_assert_eq(hvt_state_code_bits(&e->st), sides[i].bits, "%s", sides[i].label);
                 cr_assert_eq(hv_run(argv, &p), 0);
                 cr_assert_eq(p.status, 0, "%s", p.err);
                 line = dump_line(p.out, e->seq);
@@ -132,12 +132,12 @@ Test(modes, long_mode_setup_by_hvrec)
 
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("sti_hlt_l64", args, &t, &p), 0, "%s", p.err);
-        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_LONG);
+        cr_assert_eq(t.hdr.h.guest_mode, HVT_MODE_LONG);
         cr_assert_gt(t.nexits, 0);
         /* hvrec's state: 64-bit CS 0x18, paging, PAE, LMA, identity-mapped image. */
-        const struct trace_vcpu_state *st = &t.exits[0].e.st;
-        cr_assert_eq(st->seg[TRACE_CS].selector, 0x18);
-        cr_assert(st->seg[TRACE_CS].attr & TRACE_SEG_L);
+        const struct hvt_vcpu_state *st = &t.exits[0].e.st;
+        cr_assert_eq(st->seg[HVT_CS].selector, 0x18);
+        cr_assert(st->seg[HVT_CS].attr & HVT_SEG_L);
         cr_assert(st->cr0 & 0x80000001ull);
         cr_assert(st->cr4 & 0x20);
         cr_assert(st->efer & 0x500);
@@ -157,13 +157,13 @@ Test(modes, protected_mode_iret_limit_is_recorded)
         struct check_result res;
         struct hv_trace t;
         struct hv_proc p;
-        const struct trace_exit *last;
+        const struct hvt_exit *last;
 
         HV_REQUIRE_KVM();
         hv_record("sti_hlt_p32", args, &t, &p);
-        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_PROTECTED);
-        cr_assert_eq(t.exits[0].e.st.seg[TRACE_CS].selector, 0x08);
-        cr_assert(t.exits[0].e.st.seg[TRACE_CS].attr & TRACE_SEG_DB);
+        cr_assert_eq(t.hdr.h.guest_mode, HVT_MODE_PROTECTED);
+        cr_assert_eq(t.exits[0].e.st.seg[HVT_CS].selector, 0x08);
+        cr_assert(t.exits[0].e.st.seg[HVT_CS].attr & HVT_SEG_DB);
         cr_assert_eq(t.ndelivers, 1, "the interrupt was delivered and probed");
         cr_assert_eq(t.delivers[0].frame_bits, 32);
         if (p.status == 0) {
@@ -172,12 +172,12 @@ Test(modes, protected_mode_iret_limit_is_recorded)
                 /* kvm_pvm: the handler's IRET is an emulation failure, recorded as a crash. */
                 last = &t.exits[t.nexits - 1].e;
                 cr_assert_eq(p.status, 3, "%s", p.err);
-                cr_assert_eq(last->reason, TRACE_EXIT_INTERNAL);
+                cr_assert_eq(last->reason, HVT_EXIT_INTERNAL);
                 cr_assert_eq(last->u.internal.internal.suberror, 1);
                 cr_assert_eq(last->insn[0], 0xcf, "at the IRET");
                 cr_assert(strstr(p.err, "emulation failure"), "%s", p.err);
                 cr_assert_eq(check_trace(hv_tmp("rec.zst"), &res), 0, "%s", res.error);
-                cr_assert(res.have_end && res.end_why == TRACE_END_CRASH);
+                cr_assert(res.have_end && res.end_why == HVT_END_CRASH);
                 cr_assert_eq(res.nviolations, 0);
                 check_result_free(&res);
         }
@@ -192,8 +192,8 @@ Test(modes, elf_guests_take_their_mode_from_the_class)
                 int bits;
                 unsigned machine, mode;
         } cases[] = {
-                { 64, 62, TRACE_MODE_LONG },
-                { 32, 3, TRACE_MODE_PROTECTED },
+                { 64, 62, HVT_MODE_LONG },
+                { 32, 3, HVT_MODE_PROTECTED },
         };
 
         HV_REQUIRE_KVM();
@@ -209,11 +209,11 @@ Test(modes, elf_guests_take_their_mode_from_the_class)
                 unlink(trace);
                 cr_assert_eq(hv_run(argv, &p), 0);
                 cr_assert_eq(p.status, 42, "ELF%d: status %d: %s", cases[i].bits, p.status, p.err);
-                cr_assert_eq(hv_trace_load(trace, &t), TRACE_OK);
+                cr_assert_eq(hv_trace_load(trace, &t), HVT_OK);
                 cr_assert_eq(t.hdr.h.guest_mode, cases[i].mode);
                 cr_assert_eq(t.hdr.h.entry, 0x20000);
                 cr_assert_eq(t.hdr.h.load_addr, 0x20000);
-                cr_assert_eq(trace_state_code_bits(&t.exits[0].e.st), (unsigned)cases[i].bits);
+                cr_assert_eq(hvt_state_code_bits(&t.exits[0].e.st), (unsigned)cases[i].bits);
                 cr_assert_eq(memcmp(t.mem + 0x20000, exit42, sizeof(exit42)), 0,
                              "the segment is in the initial image");
                 hv_trace_free(&t);

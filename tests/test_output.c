@@ -274,8 +274,8 @@ Test(output, every_existing_trace_is_kept_under_a_free_name)
                         snprintf(name, sizeof(name), "%s.%u", out, i + 1);
                 else
                         snprintf(name, sizeof(name), "%s", out);
-                cr_assert_eq(hv_trace_load(name, &t), TRACE_OK, "%s", name);
-                cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s: %s", name, t.message);
+                cr_assert_eq(hv_trace_load(name, &t), HVT_OK, "%s", name);
+                cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s: %s", name, t.message);
                 cr_assert_eq(t.hdr.h.seed, strtoull(seeds[i], NULL, 10), "%s is run %u", name, i);
                 hv_trace_free(&t);
         }
@@ -372,8 +372,8 @@ Test(output, a_fifo_is_written_as_a_stream)
         cr_assert(!lstat(fifo, &st) && S_ISFIFO(st.st_mode), "still the FIFO");
         snprintf(name, sizeof(name), "%s.1", fifo);
         cr_assert_neq(access(name, F_OK), 0, "not moved away");
-        cr_assert_eq(hv_trace_load(copy, &t), TRACE_OK);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "the reader got it all: %s", t.message);
+        cr_assert_eq(hv_trace_load(copy, &t), HVT_OK);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "the reader got it all: %s", t.message);
         cr_assert(t.have_end && t.end.status == 7);
         hv_trace_free(&t);
         free(err);
@@ -445,8 +445,8 @@ Test(output, dash_writes_the_trace_to_stdout_and_the_console_to_stderr)
         cr_assert_eq(reap(pid), 7);
         cr_assert_eq(reap_within(reader, 10), 0, "the reader got its end of file");
         err = slurp(err_path, NULL);
-        cr_assert_eq(hv_trace_load(copy, &t), TRACE_OK, "stdout is a trace: %s", err);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(hv_trace_load(copy, &t), HVT_OK, "stdout is a trace: %s", err);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
         cr_assert_gt(t.console_len, 0);
         cr_assert(strstr(err, t.console), "the console went to stderr: %s", err);
         cr_assert_neq(access(hv_tmp("-"), F_OK), 0, "no file named '-'");
@@ -517,11 +517,11 @@ Test(signals, every_stop_signal_leaves_an_end_record_naming_it)
                 status = reap(pid);
                 err = slurp(err_path, NULL);
                 cr_assert_eq(status, 128 + sig, "signal %d: status %d: %s", sig, status, err);
-                cr_assert_eq(hv_trace_load(out, &t), TRACE_OK);
-                cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "signal %d: %s", sig, t.message);
+                cr_assert_eq(hv_trace_load(out, &t), HVT_OK);
+                cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "signal %d: %s", sig, t.message);
                 cr_assert(t.have_end, "signal %d: an end record", sig);
-                cr_assert_eq(t.end.why, TRACE_END_SIGNAL, "signal %d: ended %s", sig,
-                             trace_end_why_name(t.end.why));
+                cr_assert_eq(t.end.why, HVT_END_SIGNAL, "signal %d: ended %s", sig,
+                             hvt_end_why_name(t.end.why));
                 cr_assert_eq(t.end.detail, (uint32_t)sig);
                 cr_assert_eq(t.end.status, 128 + sig);
                 if (abbrev) {
@@ -541,8 +541,8 @@ Test(signals, the_timeout_is_still_the_timeout)
         struct hv_trace t;
 
         cr_assert_eq(reap(spawn(argv, NULL)), HVREC_STATUS_LIMIT);
-        cr_assert_eq(hv_trace_load(out, &t), TRACE_OK);
-        cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
+        cr_assert_eq(hv_trace_load(out, &t), HVT_OK);
+        cr_assert_eq(t.end.why, HVT_END_TIMEOUT);
         hv_trace_free(&t);
 }
 
@@ -572,9 +572,9 @@ Test(signals, a_closed_console_pipe_does_not_cost_the_trace)
         err = slurp(err_path, NULL);
         cr_assert_eq(status, OUT_LINES_STATUS, "the guest's status, not SIGPIPE: %d: %s", status,
                      err);
-        cr_assert_eq(hv_trace_load(out, &t), TRACE_OK);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
-        cr_assert(t.have_end && t.end.why == TRACE_END_GUEST_EXIT);
+        cr_assert_eq(hv_trace_load(out, &t), HVT_OK);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
+        cr_assert(t.have_end && t.end.why == HVT_END_GUEST_EXIT);
         cr_assert_eq(t.console_len, OUT_LINES_BYTES, "the trace has all the console");
         cr_assert(strstr(err, "console") && strstr(err, strerror(EPIPE)),
                   "the summary says the console stopped: %s", err);
@@ -704,7 +704,7 @@ Test(status, the_guests_below_128_hvrecs_from_128_on)
                 cr_assert_eq(hv_record_on("emu", exit_guest(v, cases[i].size), NULL, &t, &p), want,
                              "guest status %u (OUT size %u): %d: %s", v, cases[i].size, p.status,
                              p.err);
-                cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
+                cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT);
                 cr_assert_eq(t.end.detail, v, "the end record keeps the guest's own value");
                 cr_assert_eq(t.end.status, want);
                 snprintf(num, sizeof(num), "status %u", v);
@@ -725,12 +725,12 @@ Test(status, hvrecs_own_outcomes)
         cr_assert_eq(p.status, HVREC_STATUS_ERROR, "%s", p.err);
         hv_proc_free(&p);
         cr_assert_eq(hv_record_on("emu", "triple", NULL, &t, &p), HVREC_STATUS_CRASH, "%s", p.err);
-        cr_assert_eq(t.end.why, TRACE_END_CRASH);
+        cr_assert_eq(t.end.why, HVT_END_CRASH);
         hv_trace_free(&t);
         hv_proc_free(&p);
         cr_assert_eq(hv_record_on("emu", "out_lines", limit, &t, &p), HVREC_STATUS_LIMIT, "%s",
                      p.err);
-        cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
+        cr_assert_eq(t.end.why, HVT_END_MAX_EXITS);
         cr_assert_eq(t.nexits, 3);
         hv_trace_free(&t);
         hv_proc_free(&p);
@@ -791,7 +791,7 @@ static char *console_run(const char *extra, size_t *len)
 
         cr_assert_eq(reap(spawn(argv, &io)), 0);
         close(fd);
-        cr_assert_eq(hv_trace_load(out, &t), TRACE_OK);
+        cr_assert_eq(hv_trace_load(out, &t), HVT_OK);
         cr_assert_eq(t.console_len, raw_len);
         cr_assert_eq(memcmp(t.console, raw, raw_len), 0, "the trace keeps the raw bytes");
         hv_trace_free(&t);
@@ -850,8 +850,8 @@ Test(memory, the_image_is_the_guest_and_hvrecs_tables)
         const char *args[] = { "--mem", "8M", NULL };
         const uint64_t mem = 8 << 20, tables = mem - (3 + 1) * 4096;
         const char *elf = "hello_64.elf";
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         struct hv_trace t;
         struct hv_proc p;
         size_t size, records = 0;
@@ -862,13 +862,13 @@ Test(memory, the_image_is_the_guest_and_hvrecs_tables)
         hv_trace_free(&t);
         hv_proc_free(&p);
         file = slurp(hv_guest_file(elf), &size);
-        cr_assert_eq(trace_reader_open(&r, hv_tmp("rec.zst")), TRACE_OK);
-        while (trace_reader_next(r, &ev) == TRACE_OK) {
-                const struct trace_memory *m = &ev.memory;
+        cr_assert_eq(hvt_reader_open(&r, hv_tmp("rec.zst")), HVT_OK);
+        while (hvt_reader_next(r, &ev) == HVT_OK) {
+                const struct hvt_memory *m = &ev.memory;
                 bool in_segment = false;
                 Elf64_Ehdr eh;
 
-                if (ev.type != TRACE_REC_MEMORY)
+                if (ev.type != HVT_REC_MEMORY)
                         continue;
                 records++;
                 if (m->gpa >= tables) {
@@ -896,7 +896,7 @@ Test(memory, the_image_is_the_guest_and_hvrecs_tables)
                 cr_assert(in_segment, "MEMORY at 0x%llx+0x%zx is a segment's file bytes",
                           (unsigned long long)m->gpa, m->len);
         }
-        trace_reader_close(r);
+        hvt_reader_close(r);
         cr_assert_gt(records, 1);
         cr_assert(pml4, "hvrec's page tables are in the image");
         free(file);

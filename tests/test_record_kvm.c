@@ -21,7 +21,7 @@
 
 static uint64_t pc_of(const struct hv_exit *x)
 {
-        return trace_state_pc(&x->e.st);
+        return hvt_state_pc(&x->e.st);
 }
 
 Test(record_kvm, hello_prints_and_exits_7)
@@ -34,27 +34,27 @@ Test(record_kvm, hello_prints_and_exits_7)
         cr_assert_eq(hv_record("hello", NULL, &t, &p), 7, "status %d: %s", p.status, p.err);
         cr_assert_str_eq(p.out, msg, "stdout is the console");
         cr_assert_str_eq(t.console, msg, "the trace holds the console");
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
         cr_assert(t.have_end);
-        cr_assert_eq(t.end.why, TRACE_END_GUEST_EXIT);
+        cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT);
         cr_assert_eq(t.end.status, 7);
         cr_assert_eq(t.end.exits, t.nexits);
         /* One OUT per character, then the exit port. */
         cr_assert_eq(t.nexits, strlen(msg) + 1);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
                 cr_assert_eq(e->seq, i, "exits are numbered from 0 without gaps");
-                cr_assert_eq(e->reason, TRACE_EXIT_IO);
-                cr_assert_eq(e->u.io.io.dir, TRACE_IO_OUT);
+                cr_assert_eq(e->reason, HVT_EXIT_IO);
+                cr_assert_eq(e->u.io.io.dir, HVT_IO_OUT);
                 cr_assert_eq(e->u.io.io.size, 1);
                 if (i + 1 < t.nexits) {
                         cr_assert_eq(e->u.io.io.port, 0xE9);
                         cr_assert_eq(e->u.io.data[0], (uint8_t)msg[i]);
                         /* AL holds the character being written. */
-                        cr_assert_eq(e->st.gpr[TRACE_F_RAX] & 0xff, (uint8_t)msg[i]);
-                        cr_assert_eq(trace_state_mode(&e->st), TRACE_MODE_REAL);
-                        cr_assert_eq(e->st.seg[TRACE_CS].selector, 0);
+                        cr_assert_eq(e->st.gpr[HVT_F_RAX] & 0xff, (uint8_t)msg[i]);
+                        cr_assert_eq(hvt_state_mode(&e->st), HVT_MODE_REAL);
+                        cr_assert_eq(e->st.seg[HVT_CS].selector, 0);
                 } else {
                         cr_assert_eq(e->u.io.io.port, 0xF4);
                         cr_assert_eq(e->u.io.data[0], 7);
@@ -78,19 +78,19 @@ Test(record_kvm, header_and_initial_image)
 
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("hello", args, &t, &p), 7, "%s", p.err);
-        cr_assert_str_eq(t.hdr.str[TRACE_STR_BACKEND], "kvm");
-        cr_assert_neq(t.hdr.str[TRACE_STR_BACKEND_VERSION][0], 0);
-        cr_assert_neq(t.hdr.str[TRACE_STR_CPU_VENDOR][0], 0);
-        cr_assert_neq(t.hdr.str[TRACE_STR_KERNEL][0], 0);
-        cr_assert(strstr(t.hdr.str[TRACE_STR_TOOL_VERSION], "hvrec") != NULL);
+        cr_assert_str_eq(t.hdr.str[HVT_STR_BACKEND], "kvm");
+        cr_assert_neq(t.hdr.str[HVT_STR_BACKEND_VERSION][0], 0);
+        cr_assert_neq(t.hdr.str[HVT_STR_CPU_VENDOR][0], 0);
+        cr_assert_neq(t.hdr.str[HVT_STR_KERNEL][0], 0);
+        cr_assert(strstr(t.hdr.str[HVT_STR_TOOL_VERSION], "hvrec") != NULL);
         cr_assert(strstr(t.cmdline, " run ") && strstr(t.cmdline, "--seed 42"), "%s", t.cmdline);
         cr_assert_eq(t.hdr.h.seed, 42);
         cr_assert_eq(t.hdr.h.mem_size, 2u << 20);
         cr_assert_eq(t.hdr.h.load_addr, 0x1000);
         cr_assert_eq(t.hdr.h.entry, 0x1000);
-        cr_assert_eq(t.hdr.h.guest_mode, TRACE_MODE_REAL);
-        cr_assert_eq(t.hdr.h.inject_policy, TRACE_POLICY_WINDOW);
-        cr_assert(t.hdr.h.backend_caps & TRACE_CAP_REPORT_SHADOW);
+        cr_assert_eq(t.hdr.h.guest_mode, HVT_MODE_REAL);
+        cr_assert_eq(t.hdr.h.inject_policy, HVT_POLICY_WINDOW);
+        cr_assert(t.hdr.h.backend_caps & HVT_CAP_REPORT_SHADOW);
         /* The trace carries the guest image: it can be analysed without the file. */
         f = fopen(hv_guest("hello"), "rb");
         cr_assert_not_null(f);
@@ -114,25 +114,25 @@ Test(record_kvm, demo_interrupt_is_delivered_after_the_hlt)
         cr_assert(strstr(t.console, "interrupt taken") != NULL, "console: %s", t.console);
         cr_assert_eq(t.nraises, 1);
         cr_assert_eq(t.raises[0].vector, 0x30);
-        cr_assert_eq(t.raises[0].source, TRACE_SRC_GUEST);
+        cr_assert_eq(t.raises[0].source, HVT_SRC_GUEST);
         cr_assert_eq(t.ninjects, 1);
         cr_assert_eq(t.injects[0].vector, 0x30);
-        cr_assert_eq(t.injects[0].policy, TRACE_POLICY_WINDOW);
-        cr_assert(t.injects[0].intr & TRACE_INTR_READY, "window policy injects only when ready");
+        cr_assert_eq(t.injects[0].policy, HVT_POLICY_WINDOW);
+        cr_assert(t.injects[0].intr & HVT_INTR_READY, "window policy injects only when ready");
         cr_assert_eq(t.ndelivers, 1);
         cr_assert_eq(t.delivers[0].vector, 0x30);
-        cr_assert_eq(t.delivers[0].vector_from, TRACE_VEC_TABLE);
+        cr_assert_eq(t.delivers[0].vector_from, HVT_VEC_TABLE);
         cr_assert_eq(t.delivers[0].handler, handler);
         /* STI; HLT: the interrupt may only land after the HLT. */
         cr_assert_eq(t.delivers[0].cs_base + t.delivers[0].ip, after_hlt);
         cr_assert(t.delivers[0].flags & 0x200, "IF was set when it was taken");
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason == TRACE_EXIT_HLT)
+                if (e->reason == HVT_EXIT_HLT)
                         hlts++;
-                if (e->reason == TRACE_EXIT_IO && e->u.io.io.port == 0x61) {
-                        cr_assert_eq(e->u.io.io.dir, TRACE_IO_IN);
+                if (e->reason == HVT_EXIT_IO && e->u.io.io.port == 0x61) {
+                        cr_assert_eq(e->u.io.io.dir, HVT_IO_IN);
                         cr_assert_eq(e->u.io.data[0], 0xff, "unassigned ports read all-ones");
                         reads++;
                 }
@@ -151,8 +151,8 @@ Test(record_kvm, halt_with_if_clear_ends_cleanly)
 
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("halt", NULL, &t, &p), 0, "%s", p.err);
-        cr_assert_eq(t.end.why, TRACE_END_HALT);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_HLT);
+        cr_assert_eq(t.end.why, HVT_END_HALT);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_HLT);
         /* RIP at a HLT exit is the HLT or past it, as the backend reports it. */
         cr_assert(pc_of(hv_last_exit(&t)) == halt || pc_of(hv_last_exit(&t)) == halt + 1);
         cr_assert(!(hv_last_exit(&t)->e.st.rflags & 0x200));
@@ -170,9 +170,9 @@ Test(record_kvm, timeout_stops_a_guest_that_never_exits)
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("spin", args, &t, &p), HVREC_STATUS_LIMIT, "%s", p.err);
         cr_assert(strstr(p.err, "timed out") != NULL, "stderr: %s", p.err);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "complete trace: %s", t.message);
-        cr_assert_eq(t.end.why, TRACE_END_TIMEOUT);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_INTR);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "complete trace: %s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_TIMEOUT);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_INTR);
         /* Stopped somewhere inside the two-instruction loop. */
         cr_assert(pc_of(hv_last_exit(&t)) >= spin && pc_of(hv_last_exit(&t)) < spin + 3);
         cr_assert_geq(t.end.wall_ns, 300000000ull);
@@ -189,11 +189,11 @@ Test(record_kvm, triple_fault_is_a_crash_with_the_crash_status)
 
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("triple", NULL, &t, &p), HVREC_STATUS_CRASH, "%s", p.err);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
-        cr_assert_eq(t.end.why, TRACE_END_CRASH);
-        cr_assert_eq(hv_last_exit(&t)->e.reason, TRACE_EXIT_SHUTDOWN);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_CRASH);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_SHUTDOWN);
         cr_assert_eq(pc_of(hv_last_exit(&t)), crash);
-        cr_assert_eq(trace_state_mode(&hv_last_exit(&t)->e.st), TRACE_MODE_PROTECTED);
+        cr_assert_eq(hvt_state_mode(&hv_last_exit(&t)->e.st), HVT_MODE_PROTECTED);
         snprintf(where, sizeof(where), "0x%llx", (unsigned long long)crash);
         cr_assert(strstr(p.err, "shutdown") && strstr(p.err, where), "stderr: %s", p.err);
         cr_assert(strchr(p.err, '\n') == p.err + strlen(p.err) - 1, "one line: %s", p.err);
@@ -210,9 +210,9 @@ Test(record_kvm, mmio_and_unassigned_ports_read_all_ones)
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("mmio", NULL, &t, &p), 0, "the guest saw all-ones: %s", p.err);
         for (size_t i = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
+                const struct hvt_exit *e = &t.exits[i].e;
 
-                if (e->reason != TRACE_EXIT_MMIO)
+                if (e->reason != HVT_EXIT_MMIO)
                         continue;
                 cr_assert_eq(e->u.mmio.addr, 0x100010);
                 cr_assert_eq(e->u.mmio.len, 1);
@@ -239,9 +239,9 @@ Test(record_kvm, max_exits_stops_after_exactly_n)
         HV_REQUIRE_KVM();
         cr_assert_eq(hv_record("ioloop", args, &t, &p), HVREC_STATUS_LIMIT, "%s", p.err);
         cr_assert_eq(t.nexits, 1000);
-        cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
+        cr_assert_eq(t.end.why, HVT_END_MAX_EXITS);
         for (size_t i = 0; i < t.nexits; i++) {
-                cr_assert_eq(t.exits[i].e.reason, TRACE_EXIT_IO);
+                cr_assert_eq(t.exits[i].e.reason, HVT_EXIT_IO);
                 cr_assert_eq(t.exits[i].e.u.io.io.port, 0x80);
         }
         hv_trace_free(&t);
@@ -312,7 +312,7 @@ Test(record_kvm, sigkill_leaves_every_complete_frame_readable)
         cr_assert(WIFSIGNALED(status));
 
         hv_trace_load(out, &t);
-        cr_assert_eq(t.read_err, TRACE_ERR_TRUNCATED, "err %d: %s", t.read_err, t.message);
+        cr_assert_eq(t.read_err, HVT_ERR_TRUNCATED, "err %d: %s", t.read_err, t.message);
         cr_assert(strstr(t.message, "truncated after") != NULL, "%s", t.message);
         /* At 100k+ exits/s, 0.7 s leaves many 4096-record frames on disk. */
         cr_assert_geq(t.nexits, 4096, "only %zu exits read back", t.nexits);
@@ -347,8 +347,8 @@ Test(record_kvm, sigint_closes_the_trace_cleanly)
         cr_assert(WIFEXITED(status), "hvrec handled SIGINT itself");
         cr_assert_eq(WEXITSTATUS(status), 128 + SIGINT);
         hv_trace_load(out, &t);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
-        cr_assert_eq(t.end.why, TRACE_END_SIGNAL);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_SIGNAL);
         cr_assert_eq(t.end.detail, SIGINT);
         hv_trace_free(&t);
 }

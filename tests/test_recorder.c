@@ -25,7 +25,7 @@
 
 #define STRESS_EXITS "3000"
 
-static const struct trace_exit *exit_at(const struct hv_trace *t, uint64_t seq)
+static const struct hvt_exit *exit_at(const struct hv_trace *t, uint64_t seq)
 {
         cr_assert_lt(seq, t->nexits, "exit #%llu exists", (unsigned long long)seq);
         cr_assert_eq(t->exits[seq].e.seq, seq, "exits are numbered from 0 without gaps");
@@ -38,9 +38,9 @@ static uint64_t io_exit_on(const struct hv_trace *t, unsigned port)
         uint64_t seq = UINT64_MAX;
 
         for (size_t i = 0; i < t->nexits; i++) {
-                const struct trace_exit *e = &t->exits[i].e;
+                const struct hvt_exit *e = &t->exits[i].e;
 
-                if (e->reason == TRACE_EXIT_IO && e->u.io.io.port == port) {
+                if (e->reason == HVT_EXIT_IO && e->u.io.io.port == port) {
                         cr_assert_eq(seq, UINT64_MAX, "one exit on port 0x%x", port);
                         seq = e->seq;
                 }
@@ -58,26 +58,26 @@ static uint64_t io_exit_on(const struct hv_trace *t, unsigned port)
  */
 static void assert_write_order(const char *path, size_t *nwrites)
 {
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t last_exit = UINT64_MAX, mem_size = 0;
         bool writes_open = false, wrote_this_exit = false, tracking = false;
         int err;
 
         *nwrites = 0;
-        cr_assert_eq(trace_reader_open(&r, path), TRACE_OK, "%s", path);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+        cr_assert_eq(hvt_reader_open(&r, path), HVT_OK, "%s", path);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 switch (ev.type) {
-                case TRACE_REC_HEADER:
+                case HVT_REC_HEADER:
                         mem_size = ev.header.h.mem_size;
-                        tracking = ev.header.h.flags & TRACE_HDR_WRITES;
+                        tracking = ev.header.h.flags & HVT_HDR_WRITES;
                         break;
-                case TRACE_REC_EXIT:
+                case HVT_REC_EXIT:
                         last_exit = ev.exit.seq;
                         writes_open = true;
                         wrote_this_exit = false;
                         break;
-                case TRACE_REC_WRITE:
+                case HVT_REC_WRITE:
                         cr_assert(writes_open,
                                   "record %llu: a WRITE of exit #%llu after another record of "
                                   "that exit, or before any exit",
@@ -91,7 +91,7 @@ static void assert_write_order(const char *path, size_t *nwrites)
                         wrote_this_exit = true;
                         (*nwrites)++;
                         break;
-                case TRACE_REC_DELIVER:
+                case HVT_REC_DELIVER:
                         cr_assert_eq(ev.deliver.seq, last_exit, "DELIVER right after its exit");
                         cr_assert(wrote_this_exit || !tracking,
                                   "the interrupt frame of the delivery at #%llu was written "
@@ -102,8 +102,8 @@ static void assert_write_order(const char *path, size_t *nwrites)
                 default: writes_open = false; break;
                 }
         }
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s", trace_reader_message(r));
-        trace_reader_close(r);
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
+        hvt_reader_close(r);
 }
 
 /* Every byte of want at gpa is covered by a WRITE of exit seq holding that byte. */
@@ -140,15 +140,15 @@ Test(recorder, writes_follow_their_exit_with_the_stored_bytes)
         uint64_t str_at = hv_sym(g, "STR_AT"), str_len = hv_sym(g, "STR_LEN");
         uint64_t vector = hv_sym(g, "VECTOR"), handler = hv_sym(g, "handler");
         uint8_t str[64], ivt[4], frame[6], patched_port = 0x85;
-        const struct trace_disk_deliver *d;
+        const struct hvt_disk_deliver *d;
         struct hv_trace t;
         struct hv_proc p;
         size_t nwrites;
         uint8_t *mem;
 
         cr_assert_eq(hv_record_on("emu", g, NULL, &t, &p), 0, "status %d: %s", p.status, p.err);
-        cr_assert(t.hdr.h.flags & TRACE_HDR_WRITES, "header flag for write tracking");
-        cr_assert(t.hdr.h.backend_caps & TRACE_CAP_WRITES);
+        cr_assert(t.hdr.h.flags & HVT_HDR_WRITES, "header flag for write tracking");
+        cr_assert(t.hdr.h.backend_caps & HVT_CAP_WRITES);
         assert_write_order(hv_tmp("rec.zst"), &nwrites);
         cr_assert_eq(nwrites, t.nwrites);
 
@@ -173,7 +173,7 @@ Test(recorder, writes_follow_their_exit_with_the_stored_bytes)
         memcpy(frame, &d->ip, 2);
         memcpy(frame + 2, &d->cs, 2);
         memcpy(frame + 4, &d->flags, 2);
-        assert_written(&t, d->seq, exit_at(&t, d->seq)->st.gpr[TRACE_F_RSP], frame, 6, "frame");
+        assert_written(&t, d->seq, exit_at(&t, d->seq)->st.gpr[HVT_F_RSP], frame, 6, "frame");
         assert_written(&t, hv_last_exit(&t)->e.seq, hv_sym(g, "got"), one, 1, "got = 1");
 
         /*
@@ -183,8 +183,8 @@ Test(recorder, writes_follow_their_exit_with_the_stored_bytes)
         mem = t.mem;
         cr_assert_not_null(mem);
         for (size_t i = 0, k = 0; i < t.nexits; i++) {
-                const struct trace_exit *e = &t.exits[i].e;
-                uint64_t pc = trace_state_pc(&e->st);
+                const struct hvt_exit *e = &t.exits[i].e;
+                uint64_t pc = hvt_state_pc(&e->st);
 
                 for (; k < t.nwrites && t.writes[k].seq <= e->seq; k++)
                         memcpy(mem + t.writes[k].gpa, t.writes[k].data, t.writes[k].len);
@@ -206,7 +206,7 @@ Test(recorder, track_writes_no_records_none)
 
         cr_assert_eq(hv_record_on("emu", "rec_writes", args, &t, &p), 0, "status %d: %s", p.status,
                      p.err);
-        cr_assert_eq(t.hdr.h.flags & TRACE_HDR_WRITES, 0);
+        cr_assert_eq(t.hdr.h.flags & HVT_HDR_WRITES, 0);
         cr_assert_eq(t.nwrites, 0);
         assert_write_order(hv_tmp("rec.zst"), &nwrites);
         cr_assert_eq(nwrites, 0);
@@ -217,7 +217,7 @@ Test(recorder, track_writes_no_records_none)
 
 Test(recorder, track_writes_yes_needs_the_capability)
 {
-        /* kvm reports no writes (TRACE_CAP_WRITES): refused before it is even probed. */
+        /* kvm reports no writes (HVT_CAP_WRITES): refused before it is even probed. */
         const char *argv[] = { HVREC,
                                "run",
                                "--backend",
@@ -240,7 +240,7 @@ Test(recorder, track_writes_yes_needs_the_capability)
 
 static bool shows_last_insn(unsigned reason)
 {
-        return reason == TRACE_EXIT_IO || reason == TRACE_EXIT_MMIO || reason == TRACE_EXIT_HLT;
+        return reason == HVT_EXIT_IO || reason == HVT_EXIT_MMIO || reason == HVT_EXIT_HLT;
 }
 
 /*
@@ -254,20 +254,20 @@ static size_t assert_injections_follow_steps(const struct hv_trace *t)
 
         for (size_t i = 0; i < t->ninjects; i++) {
                 uint64_t a = t->injects[i].after_seq;
-                const struct trace_exit *e = exit_at(t, a);
+                const struct hvt_exit *e = exit_at(t, a);
                 unsigned steps = 0;
 
                 if (shows_last_insn(e->reason))
                         continue;
-                cr_assert_eq(e->reason, TRACE_EXIT_DEBUG,
+                cr_assert_eq(e->reason, HVT_EXIT_DEBUG,
                              "injection %zu after #%llu, a %s exit: not a step", i,
-                             (unsigned long long)a, trace_exit_reason_name(e->reason));
+                             (unsigned long long)a, hvt_exit_reason_name(e->reason));
                 for (uint64_t s = a + 1; s-- > 0;) {
                         unsigned r = exit_at(t, s)->reason;
 
-                        if (r == TRACE_EXIT_DEBUG)
+                        if (r == HVT_EXIT_DEBUG)
                                 steps++;
-                        else if (r != TRACE_EXIT_INTR && r != TRACE_EXIT_IRQ_WINDOW)
+                        else if (r != HVT_EXIT_INTR && r != HVT_EXIT_IRQ_WINDOW)
                                 break;
                 }
                 cr_assert_geq(steps, 2, "injection %zu after #%llu follows %u steps", i,
@@ -285,11 +285,11 @@ static void assert_deliveries_match(const struct hv_trace *t)
         cr_assert(t->ndelivers == t->ninjects || t->ndelivers + 1 == t->ninjects,
                   "%zu deliveries for %zu injections", t->ndelivers, t->ninjects);
         for (size_t i = 0; i < t->ndelivers; i++) {
-                const struct trace_disk_inject *in = &t->injects[i];
-                const struct trace_disk_deliver *d = &t->delivers[i];
+                const struct hvt_disk_inject *in = &t->injects[i];
+                const struct hvt_disk_deliver *d = &t->delivers[i];
 
                 cr_assert_eq(d->vector, 0x30);
-                cr_assert_eq(d->vector_from, TRACE_VEC_TABLE);
+                cr_assert_eq(d->vector_from, HVT_VEC_TABLE);
                 cr_assert_gt(d->seq, in->after_seq);
                 cr_assert_eq(d->cs_base + d->ip, in->cs_base + in->rip,
                              "delivery %zu lands where injection %zu was made", i, i);
@@ -306,14 +306,14 @@ Test(recorder, kicked_eager_injections_follow_two_steps)
 
         cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
                      "status %d: %s", p.status, p.err);
-        cr_assert_eq(t.end.why, TRACE_END_MAX_EXITS);
+        cr_assert_eq(t.end.why, HVT_END_MAX_EXITS);
         cr_assert_eq(t.nexits, strtoull(STRESS_EXITS, NULL, 10),
                      "--max-exits holds while stepping");
-        cr_assert(t.hdr.h.flags & TRACE_HDR_STEP_INJECT);
-        cr_assert_eq(t.hdr.h.flags & TRACE_HDR_SINGLE_STEP, 0);
+        cr_assert(t.hdr.h.flags & HVT_HDR_STEP_INJECT);
+        cr_assert_eq(t.hdr.h.flags & HVT_HDR_SINGLE_STEP, 0);
         for (size_t i = 0; i < t.nexits; i++) {
-                debug += t.exits[i].e.reason == TRACE_EXIT_DEBUG;
-                kicks += t.exits[i].e.reason == TRACE_EXIT_INTR;
+                debug += t.exits[i].e.reason == HVT_EXIT_DEBUG;
+                kicks += t.exits[i].e.reason == HVT_EXIT_INTR;
         }
         cr_assert_gt(kicks, 10);
         cr_assert_gt(debug, 0);
@@ -333,13 +333,13 @@ Test(recorder, kicked_window_policy_decides_at_the_last_step)
 
         cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
                      "status %d: %s", p.status, p.err);
-        cr_assert(t.hdr.h.flags & TRACE_HDR_STEP_INJECT);
+        cr_assert(t.hdr.h.flags & HVT_HDR_STEP_INJECT);
         cr_assert_gt(assert_injections_follow_steps(&t), 10);
         for (size_t i = 0; i < t.ninjects; i++) {
-                const struct trace_disk_inject *in = &t.injects[i];
+                const struct hvt_disk_inject *in = &t.injects[i];
 
-                cr_assert(in->intr & TRACE_INTR_READY, "injection %zu when ready", i);
-                cr_assert_eq(in->intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW), 0,
+                cr_assert(in->intr & HVT_INTR_READY, "injection %zu when ready", i);
+                cr_assert_eq(in->intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW), 0,
                              "injection %zu outside shadows", i);
         }
         assert_deliveries_match(&t);
@@ -357,11 +357,11 @@ Test(recorder, step_inject_no_injects_at_the_kick)
 
         cr_assert_eq(hv_record_on("emu", "stress", args, &t, &p), HVREC_STATUS_LIMIT,
                      "status %d: %s", p.status, p.err);
-        cr_assert_eq(t.hdr.h.flags & TRACE_HDR_STEP_INJECT, 0);
+        cr_assert_eq(t.hdr.h.flags & HVT_HDR_STEP_INJECT, 0);
         for (size_t i = 0; i < t.nexits; i++)
-                cr_assert_neq(t.exits[i].e.reason, TRACE_EXIT_DEBUG, "no step at #%zu", i);
+                cr_assert_neq(t.exits[i].e.reason, HVT_EXIT_DEBUG, "no step at #%zu", i);
         for (size_t i = 0; i < t.ninjects; i++)
-                at_kicks += exit_at(&t, t.injects[i].after_seq)->reason == TRACE_EXIT_INTR;
+                at_kicks += exit_at(&t, t.injects[i].after_seq)->reason == HVT_EXIT_INTR;
         cr_assert_gt(at_kicks, 10, "injections right at kicks");
         assert_deliveries_match(&t);
         hv_trace_free(&t);
@@ -384,7 +384,7 @@ Test(recorder, single_step_runs_are_unchanged)
         cr_assert_eq(hv_record_on("emu", "stress", off, &b, &p), HVREC_STATUS_LIMIT,
                      "status %d: %s", p.status, p.err);
         hv_proc_free(&p);
-        cr_assert(a.hdr.h.flags & TRACE_HDR_SINGLE_STEP);
+        cr_assert(a.hdr.h.flags & HVT_HDR_SINGLE_STEP);
         cr_assert_eq(a.nexits, b.nexits);
         for (size_t i = 0; i < a.nexits; i++) {
                 cr_assert_eq(a.exits[i].e.reason, b.exits[i].e.reason, "exit #%zu", i);
@@ -401,10 +401,10 @@ Test(recorder, single_step_runs_are_unchanged)
 /* ---- the delivery frame --------------------------------------------------------- */
 
 /* The injection the delivery answers: the last one before its probe exit. */
-static const struct trace_disk_inject *injection_before(const struct hv_trace *t,
-                                                        const struct trace_disk_deliver *d)
+static const struct hvt_disk_inject *injection_before(const struct hv_trace *t,
+                                                        const struct hvt_disk_deliver *d)
 {
-        const struct trace_disk_inject *in = NULL;
+        const struct hvt_disk_inject *in = NULL;
 
         for (size_t i = 0; i < t->ninjects; i++)
                 if (t->injects[i].after_seq < d->seq)
@@ -418,8 +418,8 @@ Test(recorder, real_mode_frame_wraps_and_names_the_interrupted_segment)
 {
         const char *g = "rec_frame16";
         uint64_t seg = hv_sym(g, "FAR_SEG");
-        const struct trace_disk_deliver *d;
-        const struct trace_disk_inject *in;
+        const struct hvt_disk_deliver *d;
+        const struct hvt_disk_inject *in;
         struct hv_trace t;
         struct hv_proc p;
 
@@ -464,11 +464,11 @@ Test(recorder, protected_mode_frames_by_gate_stack_and_descriptor)
         hv_record_on("emu", g, args, &t, &p);
         cr_assert_eq(t.ndelivers, sizeof(want) / sizeof(want[0]), "status %d: %s", p.status, p.err);
         for (size_t i = 0; i < t.ndelivers; i++) {
-                const struct trace_disk_deliver *d = &t.delivers[i];
-                const struct trace_disk_inject *in = injection_before(&t, d);
-                const struct trace_exit *probe = exit_at(&t, d->seq);
+                const struct hvt_disk_deliver *d = &t.delivers[i];
+                const struct hvt_disk_inject *in = injection_before(&t, d);
+                const struct hvt_exit *probe = exit_at(&t, d->seq);
                 uint64_t mask = want[i].bits == 16 ? 0xffff : 0xffffffff;
-                uint64_t sp = exit_at(&t, in->after_seq)->st.gpr[TRACE_F_RSP];
+                uint64_t sp = exit_at(&t, in->after_seq)->st.gpr[HVT_F_RSP];
 
                 cr_assert_eq(d->vector, hv_sym(g, want[i].vector), "delivery %zu", i);
                 cr_assert_eq(d->frame_bits, want[i].bits, "delivery %zu: the gate's size", i);
@@ -479,11 +479,11 @@ Test(recorder, protected_mode_frames_by_gate_stack_and_descriptor)
                 if (want[i].stack16) {
                         cr_assert_eq(sp, hv_sym(g, "STACK16_ESP"));
                         cr_assert_eq(d->ss, hv_sym(g, "SEL_STACK16"));
-                        cr_assert_eq(probe->st.seg[TRACE_SS].base, hv_sym(g, "STACK16_BASE"));
-                        cr_assert_eq(probe->st.seg[TRACE_SS].attr & TRACE_SEG_DB, 0);
+                        cr_assert_eq(probe->st.seg[HVT_SS].base, hv_sym(g, "STACK16_BASE"));
+                        cr_assert_eq(probe->st.seg[HVT_SS].attr & HVT_SEG_DB, 0);
                 }
                 if (want[i].no_gdt) {
-                        cr_assert_eq(d->dflags, TRACE_DELIVER_CS_BASE_UNKNOWN,
+                        cr_assert_eq(d->dflags, HVT_DELIVER_CS_BASE_UNKNOWN,
                                      "delivery %zu: CS beyond the GDT limit", i);
                         cr_assert_eq(d->cs_base, 0);
                         cr_assert_lt(probe->st.gdt.limit, sel);

@@ -7,7 +7,7 @@
  * minor 1) through the library and through hvreplay dump, stats and diff.
  *
  * Expected values come from the inputs the tests write and from the format
- * as documented in include/hvtrace/trace.h and docs/trace-format.md, never
+ * as documented in include/hvtrace/hvtrace.h and docs/trace-format.md, never
  * from a previous run of the implementation.
  */
 #include <dirent.h>
@@ -116,9 +116,9 @@ static void copy_file(const char *from, const char *to)
 }
 
 /* The reader's message must be one non-empty line naming the problem. */
-static void check_msg(const struct trace_reader *r, const char *needle)
+static void check_msg(const struct hvt_reader *r, const char *needle)
 {
-        const char *m = trace_reader_message(r);
+        const char *m = hvt_reader_message(r);
 
         cr_assert_not_null(m);
         cr_assert(m[0], "empty message");
@@ -129,14 +129,14 @@ static void check_msg(const struct trace_reader *r, const char *needle)
 }
 
 /* "truncated after N records": the N. */
-static uint64_t msg_truncated_count(const struct trace_reader *r)
+static uint64_t msg_truncated_count(const struct hvt_reader *r)
 {
-        const char *m = strstr(trace_reader_message(r), "truncated after ");
+        const char *m = strstr(hvt_reader_message(r), "truncated after ");
         unsigned long long n;
 
-        cr_assert_not_null(m, "message '%s' lacks 'truncated after'", trace_reader_message(r));
+        cr_assert_not_null(m, "message '%s' lacks 'truncated after'", hvt_reader_message(r));
         cr_assert_eq(sscanf(m, "truncated after %llu", &n), 1, "message '%s'",
-                     trace_reader_message(r));
+                     hvt_reader_message(r));
         return n;
 }
 
@@ -163,7 +163,7 @@ static void rb_put(struct rawbuf *b, const void *d, size_t n)
 
 static void rb_preamble(struct rawbuf *b, uint16_t version, uint16_t minor)
 {
-        struct trace_disk_preamble pre = { .version = version, .minor = minor };
+        struct hvt_disk_preamble pre = { .version = version, .minor = minor };
 
         memcpy(pre.magic, "HVTRACE\x1a", 8);
         rb_put(b, &pre, sizeof(pre));
@@ -171,7 +171,7 @@ static void rb_preamble(struct rawbuf *b, uint16_t version, uint16_t minor)
 
 static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *payload, size_t len)
 {
-        struct trace_disk_rec rec = { type, flags, (uint32_t)len };
+        struct hvt_disk_rec rec = { type, flags, (uint32_t)len };
 
         rb_put(b, &rec, sizeof(rec));
         rb_put(b, payload, len);
@@ -179,20 +179,20 @@ static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *
 
 static void rb_min_header(struct rawbuf *b)
 {
-        struct trace_disk_header h = { .mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1 };
+        struct hvt_disk_header h = { .mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1 };
 
-        rb_rec(b, TRACE_REC_HEADER, 0, &h, sizeof(h));
+        rb_rec(b, HVT_REC_HEADER, 0, &h, sizeof(h));
 }
 
 /* A HLT exit with no state change and an explicit seq (flag SEQ). */
 static void rb_exit(struct rawbuf *b, uint64_t seq)
 {
-        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT };
+        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT };
         uint8_t p[sizeof(x) + 8];
 
         memcpy(p, &x, sizeof(x));
         memcpy(p + sizeof(x), &seq, 8);
-        rb_rec(b, TRACE_REC_EXIT, TRACE_XF_SEQ, p, sizeof(p));
+        rb_rec(b, HVT_REC_EXIT, HVT_XF_SEQ, p, sizeof(p));
 }
 
 /* One zstd frame of `raw` (no checksum: like a foreign writer could do). */
@@ -275,8 +275,8 @@ static size_t count_records(const uint8_t *p, size_t len, bool *whole)
 {
         size_t off = 0, n = 0;
 
-        while (off + sizeof(struct trace_disk_rec) <= len) {
-                struct trace_disk_rec rec;
+        while (off + sizeof(struct hvt_disk_rec) <= len) {
+                struct hvt_disk_rec rec;
 
                 memcpy(&rec, p + off, sizeof(rec));
                 if (off + sizeof(rec) + rec.size > len)
@@ -292,73 +292,73 @@ static size_t count_records(const uint8_t *p, size_t len, bool *whole)
 /* vCPU state model (independent of the library's own field table)         */
 /* ------------------------------------------------------------------------ */
 
-static void *field_ptr(struct trace_vcpu_state *st, unsigned f)
+static void *field_ptr(struct hvt_vcpu_state *st, unsigned f)
 {
-        if (f <= TRACE_F_R15)
+        if (f <= HVT_F_R15)
                 return &st->gpr[f];
         switch (f) {
-        case TRACE_F_RIP: return &st->rip;
-        case TRACE_F_RFLAGS: return &st->rflags;
-        case TRACE_F_CR0: return &st->cr0;
-        case TRACE_F_CR2: return &st->cr2;
-        case TRACE_F_CR3: return &st->cr3;
-        case TRACE_F_CR4: return &st->cr4;
-        case TRACE_F_EFER: return &st->efer;
-        case TRACE_F_GDT: return &st->gdt;
-        case TRACE_F_IDT: return &st->idt;
-        case TRACE_F_INTR: return &st->intr;
-        default: return &st->seg[f - TRACE_F_ES];
+        case HVT_F_RIP: return &st->rip;
+        case HVT_F_RFLAGS: return &st->rflags;
+        case HVT_F_CR0: return &st->cr0;
+        case HVT_F_CR2: return &st->cr2;
+        case HVT_F_CR3: return &st->cr3;
+        case HVT_F_CR4: return &st->cr4;
+        case HVT_F_EFER: return &st->efer;
+        case HVT_F_GDT: return &st->gdt;
+        case HVT_F_IDT: return &st->idt;
+        case HVT_F_INTR: return &st->intr;
+        default: return &st->seg[f - HVT_F_ES];
         }
 }
 
-static const void *field_cptr(const struct trace_vcpu_state *st, unsigned f)
+static const void *field_cptr(const struct hvt_vcpu_state *st, unsigned f)
 {
-        return field_ptr((struct trace_vcpu_state *)st, f);
+        return field_ptr((struct hvt_vcpu_state *)st, f);
 }
 
 static size_t fsize(unsigned f)
 {
-        return (f >= TRACE_F_ES && f <= TRACE_F_GS) || f == TRACE_F_GDT || f == TRACE_F_IDT ? 16
+        return (f >= HVT_F_ES && f <= HVT_F_GS) || f == HVT_F_GDT || f == HVT_F_IDT ? 16
                                                                                             : 8;
 }
 
-static uint32_t diff_mask(const struct trace_vcpu_state *a, const struct trace_vcpu_state *b)
+static uint32_t diff_mask(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
 {
         uint32_t m = 0;
 
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++)
+        for (unsigned f = 0; f < HVT_F_COUNT; f++)
                 if (memcmp(field_cptr(a, f), field_cptr(b, f), fsize(f)))
                         m |= 1u << f;
         return m;
 }
 
 /* Describe the first difference between two states; false if any. */
-static bool state_eq(const struct trace_vcpu_state *got, const struct trace_vcpu_state *want,
+static bool state_eq(const struct hvt_vcpu_state *got, const struct hvt_vcpu_state *want,
                      char *why, size_t n)
 {
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
+        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
                 if (!memcmp(field_cptr(got, f), field_cptr(want, f), fsize(f)))
                         continue;
-                if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
-                        const struct trace_disk_seg *g = &got->seg[f - TRACE_F_ES],
-                                                    *w = &want->seg[f - TRACE_F_ES];
+                if (f >= HVT_F_ES && f <= HVT_F_GS) {
+                        const struct hvt_disk_seg *g = &got->seg[f - HVT_F_ES],
+                                                    *w = &want->seg[f - HVT_F_ES];
 
                         snprintf(why, n,
                                  "%s: got base %#" PRIx64 " limit %#x sel %#x attr %#x, "
                                  "want base %#" PRIx64 " limit %#x sel %#x attr %#x",
-                                 trace_field_name(f), g->base, g->limit, g->selector, g->attr,
+                                 hvt_field_name(f), g->base, g->limit, g->selector, g->attr,
                                  w->base, w->limit, w->selector, w->attr);
-                } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
-                        const struct trace_disk_dtable *g = field_cptr(got, f),
+                } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
+                        const struct hvt_disk_dtable *g = field_cptr(got, f),
                                                        *w = field_cptr(want, f);
 
                         snprintf(why, n,
                                  "%s: got base %#" PRIx64 " limit %#x, want base %#" PRIx64
                                  " limit %#x",
-                                 trace_field_name(f), g->base, g->limit, w->base, w->limit);
+                                 hvt_field_name(f), g->base, g->limit, w->base, w->limit);
                 } else {
                         snprintf(why, n, "%s: got %#" PRIx64 ", want %#" PRIx64,
-                                 trace_field_name(f), *(const uint64_t *)field_cptr(got, f),
+                                 hvt_field_name(f), *(const uint64_t *)field_cptr(got, f),
                                  *(const uint64_t *)field_cptr(want, f));
                 }
                 return false;
@@ -370,7 +370,7 @@ static bool state_eq(const struct trace_vcpu_state *got, const struct trace_vcpu
         return true;
 }
 
-static void rand_seg(uint64_t *s, struct trace_disk_seg *g)
+static void rand_seg(uint64_t *s, struct hvt_disk_seg *g)
 {
         g->base = rnd(s);
         g->limit = (uint32_t)rnd(s);
@@ -378,19 +378,19 @@ static void rand_seg(uint64_t *s, struct trace_disk_seg *g)
         g->attr = (uint16_t)(rnd(s) & 0x1fff); /* every defined attr bit */
 }
 
-static void rand_dtable(uint64_t *s, struct trace_disk_dtable *d)
+static void rand_dtable(uint64_t *s, struct hvt_disk_dtable *d)
 {
         d->base = rnd(s);
         d->limit = (uint16_t)rnd(s);
 }
 
-static void rand_state(uint64_t *s, struct trace_vcpu_state *st)
+static void rand_state(uint64_t *s, struct hvt_vcpu_state *st)
 {
         memset(st, 0, sizeof(*st));
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                if (f >= TRACE_F_ES && f <= TRACE_F_GS)
-                        rand_seg(s, &st->seg[f - TRACE_F_ES]);
-                else if (f == TRACE_F_GDT || f == TRACE_F_IDT)
+        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
+                if (f >= HVT_F_ES && f <= HVT_F_GS)
+                        rand_seg(s, &st->seg[f - HVT_F_ES]);
+                else if (f == HVT_F_GDT || f == HVT_F_IDT)
                         rand_dtable(s, field_ptr(st, f));
                 else
                         *(uint64_t *)field_ptr(st, f) = rnd(s);
@@ -398,12 +398,12 @@ static void rand_state(uint64_t *s, struct trace_vcpu_state *st)
 }
 
 /* Change one field, often only one part of it (e.g. a selector alone). */
-static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
+static void mutate_field(uint64_t *s, struct hvt_vcpu_state *st, unsigned f)
 {
         uint64_t r = rnd(s);
 
-        if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
-                struct trace_disk_seg *g = &st->seg[f - TRACE_F_ES];
+        if (f >= HVT_F_ES && f <= HVT_F_GS) {
+                struct hvt_disk_seg *g = &st->seg[f - HVT_F_ES];
 
                 switch (r % 7) {
                 case 0: g->base = rnd(s); break;
@@ -417,8 +417,8 @@ static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
                         break;
                 default: rand_seg(s, g); break;
                 }
-        } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
-                struct trace_disk_dtable *d = field_ptr(st, f);
+        } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
+                struct hvt_disk_dtable *d = field_ptr(st, f);
 
                 switch (r % 4) {
                 case 0: d->base = rnd(s); break;
@@ -441,66 +441,66 @@ static void mutate_field(uint64_t *s, struct trace_vcpu_state *st, unsigned f)
 /* Writer / reader helpers                                                  */
 /* ------------------------------------------------------------------------ */
 
-static struct trace_writer *open_writer(const char *path, unsigned frame_records, unsigned frame_ms,
+static struct hvt_writer *open_writer(const char *path, unsigned frame_records, unsigned frame_ms,
                                         int bg)
 {
-        struct trace_writer_opts o = { .frame_records = frame_records,
+        struct hvt_writer_opts o = { .frame_records = frame_records,
                                        .frame_ms = frame_ms,
                                        .background_flush = bg };
-        struct trace_writer *w = NULL;
-        int err = trace_writer_open(&w, path, &o);
+        struct hvt_writer *w = NULL;
+        int err = hvt_writer_open(&w, path, &o);
 
-        cr_assert_eq(err, 0, "trace_writer_open %s: %s", path, strerror(-err));
+        cr_assert_eq(err, 0, "hvt_writer_open %s: %s", path, strerror(-err));
         cr_assert_not_null(w);
         return w;
 }
 
-static void write_min_header(struct trace_writer *w)
+static void write_min_header(struct hvt_writer *w)
 {
-        struct trace_header h = { 0 };
+        struct hvt_header h = { 0 };
 
         h.h.mem_size = 0x10000;
         h.h.entry = 0x7c00;
-        h.h.guest_mode = TRACE_MODE_REAL;
-        cr_assert_eq(trace_write_header(w, &h), 0);
+        h.h.guest_mode = HVT_MODE_REAL;
+        cr_assert_eq(hvt_write_header(w, &h), 0);
 }
 
-static void write_end(struct trace_writer *w, uint64_t exits, const char *msg)
+static void write_end(struct hvt_writer *w, uint64_t exits, const char *msg)
 {
-        struct trace_disk_end e = { .exits = exits, .why = TRACE_END_GUEST_EXIT };
+        struct hvt_disk_end e = { .exits = exits, .why = HVT_END_GUEST_EXIT };
 
-        cr_assert_eq(trace_write_end(w, &e, msg), 0);
+        cr_assert_eq(hvt_write_end(w, &e, msg), 0);
 }
 
-static void close_writer(struct trace_writer *w)
+static void close_writer(struct hvt_writer *w)
 {
-        int err = trace_writer_close(w);
+        int err = hvt_writer_close(w);
 
-        cr_assert_eq(err, 0, "trace_writer_close: %s", strerror(-err));
+        cr_assert_eq(err, 0, "hvt_writer_close: %s", strerror(-err));
 }
 
-static struct trace_reader *must_open(const char *path)
+static struct hvt_reader *must_open(const char *path)
 {
-        struct trace_reader *r = NULL;
-        int err = trace_reader_open(&r, path);
+        struct hvt_reader *r = NULL;
+        int err = hvt_reader_open(&r, path);
 
-        cr_assert_eq(err, TRACE_OK, "trace_reader_open %s: %d %s", path, err,
-                     trace_reader_message(r));
+        cr_assert_eq(err, HVT_OK, "hvt_reader_open %s: %d %s", path, err,
+                     hvt_reader_message(r));
         cr_assert_not_null(r);
         return r;
 }
 
-static void expect_next(struct trace_reader *r, struct trace_event *ev, uint16_t type)
+static void expect_next(struct hvt_reader *r, struct hvt_event *ev, uint16_t type)
 {
-        int err = trace_reader_next(r, ev);
+        int err = hvt_reader_next(r, ev);
 
-        cr_assert_eq(err, TRACE_OK, "trace_reader_next: %d %s", err, trace_reader_message(r));
+        cr_assert_eq(err, HVT_OK, "hvt_reader_next: %d %s", err, hvt_reader_message(r));
         cr_assert_eq(ev->type, type, "record %" PRIu64 ": type %u (%s), want %u (%s)", ev->index,
-                     ev->type, trace_rec_type_name(ev->type), type, trace_rec_type_name(type));
+                     ev->type, hvt_rec_type_name(ev->type), type, hvt_rec_type_name(type));
 }
 
 /* Compare a read exit with the one written (state, time, tail). */
-static void check_exit(const struct trace_exit *got, const struct trace_exit *want,
+static void check_exit(const struct hvt_exit *got, const struct hvt_exit *want,
                        uint32_t want_changed, const char *ctx)
 {
         char why[512];
@@ -522,7 +522,7 @@ static void check_exit(const struct trace_exit *got, const struct trace_exit *wa
                      want->insn_len);
         cr_assert_arr_eq(got->insn, want->insn, want->insn_len, "%s: insn bytes", ctx);
         switch (want->reason) {
-        case TRACE_EXIT_IO: {
+        case HVT_EXIT_IO: {
                 size_t n = (size_t)want->u.io.io.size * want->u.io.io.count;
 
                 cr_assert_eq(got->u.io.io.port, want->u.io.io.port, "%s: port", ctx);
@@ -535,17 +535,17 @@ static void check_exit(const struct trace_exit *got, const struct trace_exit *wa
                 }
                 break;
         }
-        case TRACE_EXIT_MMIO:
+        case HVT_EXIT_MMIO:
                 cr_assert_eq(got->u.mmio.addr, want->u.mmio.addr, "%s: mmio addr", ctx);
                 cr_assert_eq(got->u.mmio.len, want->u.mmio.len, "%s: mmio len", ctx);
                 cr_assert_eq(got->u.mmio.is_write, want->u.mmio.is_write, "%s: mmio dir", ctx);
                 cr_assert_arr_eq(got->u.mmio.data, want->u.mmio.data, 8, "%s: mmio data", ctx);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY:
+        case HVT_EXIT_FAIL_ENTRY:
                 cr_assert_eq(got->u.fail_entry.hw_reason, want->u.fail_entry.hw_reason, "%s", ctx);
                 cr_assert_eq(got->u.fail_entry.cpu, want->u.fail_entry.cpu, "%s", ctx);
                 break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_INTERNAL:
                 cr_assert_eq(got->u.internal.internal.suberror, want->u.internal.internal.suberror,
                              "%s: suberror", ctx);
                 cr_assert_eq(got->u.internal.internal.ndata, want->u.internal.internal.ndata,
@@ -553,13 +553,13 @@ static void check_exit(const struct trace_exit *got, const struct trace_exit *wa
                 cr_assert_arr_eq(got->u.internal.data, want->u.internal.data,
                                  8 * want->u.internal.internal.ndata, "%s: internal data", ctx);
                 break;
-        case TRACE_EXIT_DEBUG:
+        case HVT_EXIT_DEBUG:
                 cr_assert_eq(got->u.debug.exception, want->u.debug.exception, "%s", ctx);
                 cr_assert_eq(got->u.debug.pc, want->u.debug.pc, "%s", ctx);
                 cr_assert_eq(got->u.debug.dr6, want->u.debug.dr6, "%s", ctx);
                 cr_assert_eq(got->u.debug.dr7, want->u.debug.dr7, "%s", ctx);
                 break;
-        case TRACE_EXIT_EXCEPTION:
+        case HVT_EXIT_EXCEPTION:
                 cr_assert_eq(got->u.exception.vector, want->u.exception.vector, "%s", ctx);
                 cr_assert_eq(got->u.exception.error_code, want->u.exception.error_code, "%s", ctx);
                 cr_assert_eq(got->u.exception.cr2, want->u.exception.cr2, "%s", ctx);
@@ -572,7 +572,7 @@ static void check_exit(const struct trace_exit *got, const struct trace_exit *wa
 /* 1. Round trips                                                           */
 /* ------------------------------------------------------------------------ */
 
-static void check_header(const struct trace_header *got, const struct trace_header *want,
+static void check_header(const struct hvt_header *got, const struct hvt_header *want,
                          const char *const *want_str)
 {
         cr_assert_eq(got->h.load_addr, want->h.load_addr);
@@ -584,8 +584,8 @@ static void check_header(const struct trace_header *got, const struct trace_head
         cr_assert_eq(got->h.flags, want->h.flags);
         cr_assert_eq(got->h.backend_caps, want->h.backend_caps);
         cr_assert_eq(got->h.inject_policy, want->h.inject_policy);
-        for (unsigned k = 1; k < TRACE_STR_COUNT; k++) {
-                if (k == TRACE_STR_CMDLINE)
+        for (unsigned k = 1; k < HVT_STR_COUNT; k++) {
+                if (k == HVT_STR_CMDLINE)
                         continue;
                 cr_assert_not_null(got->str[k], "str[%u] is NULL", k);
                 cr_assert_str_eq(got->str[k], want_str[k] ? want_str[k] : "", "string key %u", k);
@@ -599,81 +599,81 @@ Test(trace, header_roundtrip_every_field_and_string)
 {
         static const char *const argv[] = { "/usr/bin/hvrec", "run",    "",        "with space",
                                             "--seed=0x5",     "  lead", "trail  ", "" };
-        const char *str[TRACE_STR_COUNT] = { 0 };
+        const char *str[HVT_STR_COUNT] = { 0 };
         char *long_str = malloc(65536);
         const char *path = hv_tmp("hdr.zst");
-        struct trace_header h = { 0 };
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_header h = { 0 };
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         memset(long_str, 'g', 65535);
         long_str[65535] = 0; /* the longest string a uint16_t length can hold */
-        str[TRACE_STR_TOOL_VERSION] = "hvtrace 9.8.7";
-        str[TRACE_STR_BACKEND] = "kvm";
-        str[TRACE_STR_BACKEND_VERSION] = "api 12 (with spaces)";
-        str[TRACE_STR_CPU_VENDOR] = "GenuineIntel";
-        str[TRACE_STR_CPU_MODEL] = "Intel(R) Xeon(R) \xc3\xa9 model 85";
-        str[TRACE_STR_KERNEL] = "";
-        str[TRACE_STR_GUEST] = long_str;
+        str[HVT_STR_TOOL_VERSION] = "hvtrace 9.8.7";
+        str[HVT_STR_BACKEND] = "kvm";
+        str[HVT_STR_BACKEND_VERSION] = "api 12 (with spaces)";
+        str[HVT_STR_CPU_VENDOR] = "GenuineIntel";
+        str[HVT_STR_CPU_MODEL] = "Intel(R) Xeon(R) \xc3\xa9 model 85";
+        str[HVT_STR_KERNEL] = "";
+        str[HVT_STR_GUEST] = long_str;
 
         h.h.load_addr = 0x0000000000007c00ull;
         h.h.entry = 0xffff0000fff0fff0ull;
         h.h.mem_size = 0x0000000123456000ull;
         h.h.seed = 0xdeadbeefcafebabeull;
         h.h.start_realtime_ns = 1732550000123456789ull;
-        h.h.guest_mode = TRACE_MODE_LONG;
-        h.h.flags = TRACE_HDR_SINGLE_STEP | TRACE_HDR_KICKS;
+        h.h.guest_mode = HVT_MODE_LONG;
+        h.h.flags = HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS;
         h.h.backend_caps = 0x7f;
-        h.h.inject_policy = TRACE_POLICY_BACKEND;
-        for (unsigned k = 1; k < TRACE_STR_COUNT; k++)
+        h.h.inject_policy = HVT_POLICY_BACKEND;
+        for (unsigned k = 1; k < HVT_STR_COUNT; k++)
                 h.str[k] = str[k];
         h.argv = argv;
         h.argc = 8;
 
         w = open_writer(path, 0, 0, 0);
-        cr_assert_eq(trace_write_header(w, &h), 0);
+        cr_assert_eq(hvt_write_header(w, &h), 0);
         write_end(w, 0, "done");
         close_writer(w);
 
         r = must_open(path);
-        check_header(trace_reader_header(r), &h, str);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        check_header(hvt_reader_header(r), &h, str);
+        expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.index, 0);
         check_header(&ev.header, &h, str);
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 1);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        cr_assert(trace_reader_complete(r));
-        cr_assert_eq(trace_reader_records(r), 2);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        cr_assert(hvt_reader_complete(r));
+        cr_assert_eq(hvt_reader_records(r), 2);
+        hvt_reader_close(r);
         free(long_str);
 }
 
 Test(trace, header_without_strings_or_argv)
 {
         const char *path = hv_tmp("hdr0.zst");
-        const char *none[TRACE_STR_COUNT] = { 0 };
-        struct trace_header h = { 0 };
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
+        const char *none[HVT_STR_COUNT] = { 0 };
+        struct hvt_header h = { 0 };
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         h.h.mem_size = 4096;
-        h.h.guest_mode = TRACE_MODE_PROTECTED;
+        h.h.guest_mode = HVT_MODE_PROTECTED;
         w = open_writer(path, 0, 0, 0);
-        cr_assert_eq(trace_write_header(w, &h), 0);
+        cr_assert_eq(hvt_write_header(w, &h), 0);
         write_end(w, 0, NULL);
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         check_header(&ev.header, &h, none);
         cr_assert_eq(ev.header.argc, 0);
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_str_eq(ev.end.message, "", "a NULL end message reads back as empty");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
 }
 
 static bool page_has_data(const uint8_t *p, size_t n)
@@ -692,10 +692,10 @@ Test(trace, memory_roundtrip_skips_zero_pages)
         const char *path = hv_tmp("mem.zst");
         uint8_t *img = calloc(1, mem_size), *got = calloc(1, mem_size), *extra = malloc(extra_len);
         uint64_t s = 42, first_bytes = 0, nz_pages = 0, recs_before;
-        struct trace_header h = { 0 };
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_header h = { 0 };
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         size_t nmem = 0;
         int err;
 
@@ -713,26 +713,26 @@ Test(trace, memory_roundtrip_skips_zero_pages)
 
         h.h.mem_size = mem_size;
         w = open_writer(path, 0, 0, 0);
-        cr_assert_eq(trace_write_header(w, &h), 0);
-        cr_assert_eq(trace_write_memory(w, 0, img, mem_size), 0);
+        cr_assert_eq(hvt_write_header(w, &h), 0);
+        cr_assert_eq(hvt_write_memory(w, 0, img, mem_size), 0);
         /* An unaligned range with a length that is not a page multiple. */
-        cr_assert_eq(trace_write_memory(w, extra_gpa, extra, extra_len), 0);
+        cr_assert_eq(hvt_write_memory(w, extra_gpa, extra, extra_len), 0);
         memcpy(img + extra_gpa, extra, extra_len);
         /* All zero: nothing at all is written. */
-        recs_before = trace_writer_records(w);
-        cr_assert_eq(trace_write_memory(w, 0x200000, got, 0x10000), 0);
-        cr_assert_eq(trace_writer_records(w), recs_before, "an all-zero range wrote records");
+        recs_before = hvt_writer_records(w);
+        cr_assert_eq(hvt_write_memory(w, 0x200000, got, 0x10000), 0);
+        cr_assert_eq(hvt_writer_records(w), recs_before, "an all-zero range wrote records");
         write_end(w, 0, "");
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK && ev.type == TRACE_REC_MEMORY) {
+        expect_next(r, &ev, HVT_REC_HEADER);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK && ev.type == HVT_REC_MEMORY) {
                 cr_assert_leq(ev.memory.gpa, mem_size);
                 cr_assert_leq(ev.memory.len, mem_size - ev.memory.gpa,
                               "memory record past mem_size");
                 cr_assert_gt(ev.memory.len, 0);
-                cr_assert_leq(ev.memory.len, TRACE_MAX_RECORD);
+                cr_assert_leq(ev.memory.len, HVT_MAX_RECORD);
                 memcpy(got + ev.memory.gpa, ev.memory.data, ev.memory.len);
                 if (ev.memory.gpa < extra_gpa || ev.memory.gpa >= extra_gpa + extra_len) {
                         /* From the page-aligned image: only whole non-zero pages. */
@@ -748,14 +748,14 @@ Test(trace, memory_roundtrip_skips_zero_pages)
                 }
                 nmem++;
         }
-        cr_assert_eq(err, TRACE_OK);
-        cr_assert_eq(ev.type, TRACE_REC_END);
+        cr_assert_eq(err, HVT_OK);
+        cr_assert_eq(ev.type, HVT_REC_END);
         cr_assert_gt(nmem, 3, "1.5 MiB of data and scattered pages should need several records");
         cr_assert_eq(first_bytes, nz_pages * 4096, "%" PRIu64 " bytes for %" PRIu64 " pages",
                      first_bytes, nz_pages);
         cr_assert_eq(memcmp(got, img, mem_size), 0, "rebuilt memory image differs");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
         free(img);
         free(got);
         free(extra);
@@ -763,11 +763,11 @@ Test(trace, memory_roundtrip_skips_zero_pages)
 
 /* A catalogue of exits: every reason and every reason-specific variant. */
 struct exit_case {
-        struct trace_exit e;
+        struct hvt_exit e;
         uint8_t data[64];
 };
 
-static struct trace_exit *next_case(struct exit_case *c, size_t *n, size_t max)
+static struct hvt_exit *next_case(struct exit_case *c, size_t *n, size_t max)
 {
         cr_assert_lt(*n, max);
         memset(&c[*n], 0, sizeof(c[*n]));
@@ -782,17 +782,17 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 uint8_t size, dir;
                 uint32_t count;
         } io[] = {
-                { 0x3f8, 1, TRACE_IO_OUT, 1 },  { 0x71, 2, TRACE_IO_IN, 1 },
-                { 0xcf8, 4, TRACE_IO_OUT, 1 },  { 0xe9, 1, TRACE_IO_OUT, 13 }, /* rep outsb */
-                { 0x1f0, 2, TRACE_IO_IN, 7 },   { 0xcfc, 4, TRACE_IO_OUT, 3 },
-                { 0xffff, 4, TRACE_IO_IN, 16 }, /* rep insd filling all 64 bytes */
+                { 0x3f8, 1, HVT_IO_OUT, 1 },  { 0x71, 2, HVT_IO_IN, 1 },
+                { 0xcf8, 4, HVT_IO_OUT, 1 },  { 0xe9, 1, HVT_IO_OUT, 13 }, /* rep outsb */
+                { 0x1f0, 2, HVT_IO_IN, 7 },   { 0xcfc, 4, HVT_IO_OUT, 3 },
+                { 0xffff, 4, HVT_IO_IN, 16 }, /* rep insd filling all 64 bytes */
         };
 
 #define NEXT() next_case(c, &n, max)
         for (size_t i = 0; i < sizeof(io) / sizeof(io[0]); i++) {
-                struct trace_exit *e = NEXT();
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_IO;
+                e->reason = HVT_EXIT_IO;
                 e->raw_reason = 2;
                 e->u.io.io.port = io[i].port;
                 e->u.io.io.size = io[i].size;
@@ -804,9 +804,9 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.io.data = io[i].count ? c[n - 1].data : NULL;
         }
         for (int w = 0; w < 2; w++) {
-                struct trace_exit *e = NEXT();
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_MMIO;
+                e->reason = HVT_EXIT_MMIO;
                 e->raw_reason = 6;
                 e->u.mmio.addr = w ? 0xfee000b0 : 0xfffffffffffff000ull;
                 e->u.mmio.len = w ? 4 : 8;
@@ -814,17 +814,17 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 rnd_bytes(s, e->u.mmio.data, 8);
         }
         {
-                struct trace_exit *e = NEXT();
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_FAIL_ENTRY;
+                e->reason = HVT_EXIT_FAIL_ENTRY;
                 e->raw_reason = 9;
                 e->u.fail_entry.hw_reason = 0x80000021ull | (1ull << 63);
                 e->u.fail_entry.cpu = 3;
         }
-        for (unsigned nd = 0; nd <= TRACE_INTERNAL_MAX_DATA; nd++) {
-                struct trace_exit *e = NEXT();
+        for (unsigned nd = 0; nd <= HVT_INTERNAL_MAX_DATA; nd++) {
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_INTERNAL;
+                e->reason = HVT_EXIT_INTERNAL;
                 e->raw_reason = 17;
                 e->u.internal.internal.suberror = 1 + nd;
                 e->u.internal.internal.ndata = nd;
@@ -832,9 +832,9 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                         e->u.internal.data[i] = rnd(s);
         }
         for (int bp = 0; bp < 2; bp++) {
-                struct trace_exit *e = NEXT();
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_DEBUG;
+                e->reason = HVT_EXIT_DEBUG;
                 e->raw_reason = 4;
                 e->u.debug.exception = bp ? 3 : 1;
                 e->u.debug.pc = rnd(s);
@@ -842,21 +842,21 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.debug.dr7 = rnd(s);
         }
         {
-                struct trace_exit *e = NEXT();
+                struct hvt_exit *e = NEXT();
 
-                e->reason = TRACE_EXIT_EXCEPTION;
+                e->reason = HVT_EXIT_EXCEPTION;
                 e->raw_reason = 1;
                 e->u.exception.vector = 14;
                 e->u.exception.error_code = 0x18;
                 e->u.exception.cr2 = 0xffffffff80001234ull;
         }
         {
-                static const uint16_t plain[] = { TRACE_EXIT_HLT,        TRACE_EXIT_INTR,
-                                                  TRACE_EXIT_IRQ_WINDOW, TRACE_EXIT_SHUTDOWN,
-                                                  TRACE_EXIT_UNKNOWN,    77 /* not yet defined */ };
+                static const uint16_t plain[] = { HVT_EXIT_HLT,        HVT_EXIT_INTR,
+                                                  HVT_EXIT_IRQ_WINDOW, HVT_EXIT_SHUTDOWN,
+                                                  HVT_EXIT_UNKNOWN,    77 /* not yet defined */ };
 
                 for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-                        struct trace_exit *e = NEXT();
+                        struct hvt_exit *e = NEXT();
 
                         e->reason = plain[i];
                         e->raw_reason = 0xdead0000u + (uint32_t)i;
@@ -873,17 +873,17 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         static const uint8_t unknown_payload[37] = "an extension this reader can't know";
         const char *path = hv_tmp("all.zst");
         uint64_t s = 7, t = 0, seq = 100;
-        struct trace_disk_inject inj[MAXC];
-        struct trace_disk_raise rai[MAXC];
-        struct trace_disk_deliver del[MAXC];
+        struct hvt_disk_inject inj[MAXC];
+        struct hvt_disk_raise rai[MAXC];
+        struct hvt_disk_deliver del[MAXC];
         uint8_t con[MAXC][40];
         uint8_t wdata[MAXC][48];
         uint64_t wgpa[MAXC];
-        struct trace_vcpu_state prev = { 0 };
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_disk_end end = { 0 };
+        struct hvt_vcpu_state prev = { 0 };
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_disk_end end = { 0 };
         uint64_t index = 0, written;
         size_t n = build_exit_cases(cases, MAXC, &s);
         const char *end_msg = "guest exited with status 0x2a:\tok \xff";
@@ -891,7 +891,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         cr_assert_gt(n, 35);
         /* Fill in state, timing, seq and instruction bytes. */
         for (size_t i = 0; i < n; i++) {
-                struct trace_exit *e = &cases[i].e;
+                struct hvt_exit *e = &cases[i].e;
 
                 if (i % 3 == 2) {
                         e->st = cases[i - 1].e.st; /* some exits change only a little */
@@ -913,12 +913,12 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
         for (size_t i = 0; i < n; i++) {
-                cr_assert_eq(trace_write_exit(w, &cases[i].e), 0, "exit %zu", i);
+                cr_assert_eq(hvt_write_exit(w, &cases[i].e), 0, "exit %zu", i);
                 /* What the run before every other exit wrote, 0 to 47 bytes. */
                 rnd_bytes(&s, wdata[i], sizeof(wdata[i]));
                 wgpa[i] = rnd(&s) >> (i % 40);
                 if (i % 2 == 0)
-                        cr_assert_eq(trace_write_write(w, cases[i].e.seq, wgpa[i], wdata[i],
+                        cr_assert_eq(hvt_write_write(w, cases[i].e.seq, wgpa[i], wdata[i],
                                                        i % sizeof(wdata[i])),
                                      0, "write %zu", i);
                 memset(&inj[i], 0, sizeof(inj[i]));
@@ -930,13 +930,13 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 inj[i].intr = (uint32_t)rnd(&s) & 0xf7f;
                 inj[i].cs = (uint16_t)rnd(&s);
                 inj[i].vector = (uint8_t)rnd(&s);
-                inj[i].policy = (uint8_t)(i % TRACE_POLICY_COUNT);
+                inj[i].policy = (uint8_t)(i % HVT_POLICY_COUNT);
                 inj[i].method = (uint8_t)(i % 3);
-                inj[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
+                inj[i].source = (uint8_t)(i % HVT_SRC_COUNT);
                 memset(&rai[i], 0, sizeof(rai[i]));
                 rai[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1); /* up to now */
                 rai[i].vector = (uint8_t)(0x20 + i);
-                rai[i].source = (uint8_t)(i % TRACE_SRC_COUNT);
+                rai[i].source = (uint8_t)(i % HVT_SRC_COUNT);
                 memset(&del[i], 0, sizeof(del[i]));
                 del[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1);
                 del[i].ip = rnd(&s);
@@ -949,54 +949,54 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 del[i].vector = (uint8_t)rnd(&s);
                 del[i].vector_from = (uint8_t)(i % 3);
                 del[i].frame_bits = (uint8_t)(16 << (i % 3));
-                del[i].dflags = (i % 4 == 2) ? TRACE_DELIVER_CS_BASE_UNKNOWN : 0;
+                del[i].dflags = (i % 4 == 2) ? HVT_DELIVER_CS_BASE_UNKNOWN : 0;
                 rnd_bytes(&s, con[i], sizeof(con[i]));
                 con[i][0] = 0;
                 con[i][1] = 0xff;
                 switch (i % 6) {
-                case 0: cr_assert_eq(trace_write_inject(w, &inj[i]), 0); break;
-                case 1: cr_assert_eq(trace_write_raise(w, &rai[i]), 0); break;
-                case 2: cr_assert_eq(trace_write_deliver(w, &del[i]), 0); break;
+                case 0: cr_assert_eq(hvt_write_inject(w, &inj[i]), 0); break;
+                case 1: cr_assert_eq(hvt_write_raise(w, &rai[i]), 0); break;
+                case 2: cr_assert_eq(hvt_write_deliver(w, &del[i]), 0); break;
                 case 3:
-                        cr_assert_eq(trace_write_console(w, cases[i].e.seq, con[i], i % 41), 0);
+                        cr_assert_eq(hvt_write_console(w, cases[i].e.seq, con[i], i % 41), 0);
                         break;
                 case 4:
-                        cr_assert_eq(trace_write_raw(w, 0x4242, 0xbeef, unknown_payload,
+                        cr_assert_eq(hvt_write_raw(w, 0x4242, 0xbeef, unknown_payload,
                                                      sizeof(unknown_payload)),
                                      0);
-                        cr_assert_eq(trace_write_raw(w, TRACE_REC_TYPE_COUNT, 0, NULL, 0), 0);
+                        cr_assert_eq(hvt_write_raw(w, HVT_REC_TYPE_COUNT, 0, NULL, 0), 0);
                         break;
                 default:
-                        cr_assert_eq(trace_write_raw(w, 0xffff, 0xffff, unknown_payload, 1), 0);
+                        cr_assert_eq(hvt_write_raw(w, 0xffff, 0xffff, unknown_payload, 1), 0);
                         break;
                 }
         }
         end.exits = n;
         end.wall_ns = 123456789012ull;
         end.last_rip = cases[n - 1].e.st.rip;
-        end.why = TRACE_END_GUEST_EXIT;
+        end.why = HVT_END_GUEST_EXIT;
         end.status = -42;
         end.detail = 0x2a;
-        cr_assert_eq(trace_write_end(w, &end, end_msg), 0);
-        written = trace_writer_records(w);
+        cr_assert_eq(hvt_write_end(w, &end, end_msg), 0);
+        written = hvt_writer_records(w);
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.index, index++);
         for (size_t i = 0; i < n; i++) {
                 char ctx[64];
 
                 snprintf(ctx, sizeof(ctx), "exit %zu (%s)", i,
-                         trace_exit_reason_name(cases[i].e.reason));
-                expect_next(r, &ev, TRACE_REC_EXIT);
+                         hvt_exit_reason_name(cases[i].e.reason));
+                expect_next(r, &ev, HVT_REC_EXIT);
                 cr_assert_eq(ev.index, index++, "%s: index", ctx);
                 check_exit(&ev.exit, &cases[i].e, diff_mask(&prev, &cases[i].e.st), ctx);
                 prev = cases[i].e.st;
                 if (i % 2 == 0) {
                         size_t len = i % sizeof(wdata[i]);
 
-                        expect_next(r, &ev, TRACE_REC_WRITE);
+                        expect_next(r, &ev, HVT_REC_WRITE);
                         cr_assert_eq(ev.index, index++, "%s: write index", ctx);
                         cr_assert_eq(ev.write.seq, cases[i].e.seq, "%s: write seq", ctx);
                         cr_assert_eq(ev.write.gpa, wgpa[i], "%s: write gpa", ctx);
@@ -1005,23 +1005,23 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 }
                 switch (i % 6) {
                 case 0:
-                        expect_next(r, &ev, TRACE_REC_INJECT);
+                        expect_next(r, &ev, HVT_REC_INJECT);
                         cr_assert_eq(ev.inject.after_seq, inj[i].after_seq);
                         cr_assert_eq(ev.inject.vector, inj[i].vector);
                         cr_assert_eq(memcmp(&ev.inject, &inj[i], sizeof(inj[i])), 0, "inject %zu",
                                      i);
                         break;
                 case 1:
-                        expect_next(r, &ev, TRACE_REC_RAISE);
+                        expect_next(r, &ev, HVT_REC_RAISE);
                         cr_assert_eq(memcmp(&ev.raise, &rai[i], sizeof(rai[i])), 0, "raise %zu", i);
                         break;
                 case 2:
-                        expect_next(r, &ev, TRACE_REC_DELIVER);
+                        expect_next(r, &ev, HVT_REC_DELIVER);
                         cr_assert_eq(memcmp(&ev.deliver, &del[i], sizeof(del[i])), 0, "deliver %zu",
                                      i);
                         break;
                 case 3:
-                        expect_next(r, &ev, TRACE_REC_CONSOLE);
+                        expect_next(r, &ev, HVT_REC_CONSOLE);
                         cr_assert_eq(ev.console.seq, cases[i].e.seq);
                         cr_assert_eq(ev.console.len, i % 41);
                         cr_assert_arr_eq(ev.console.data, con[i], i % 41, "console %zu", i);
@@ -1032,16 +1032,16 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 if (i % 6 < 4)
                         cr_assert_eq(ev.index, index++);
         }
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, index++);
         cr_assert_eq(memcmp(&ev.end.e, &end, sizeof(end)), 0);
         cr_assert_str_eq(ev.end.message, end_msg);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE, "end of trace is sticky");
-        cr_assert(trace_reader_complete(r));
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE, "end of trace is sticky");
+        cr_assert(hvt_reader_complete(r));
         cr_assert_eq(index, written, "every record written was accounted for");
-        cr_assert_eq(trace_reader_records(r), written);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_records(r), written);
+        hvt_reader_close(r);
 }
 
 /*
@@ -1053,15 +1053,15 @@ Test(trace, longer_payloads_are_accepted)
         const char *path = hv_tmp("longer.zst");
         uint8_t buf[256];
         uint64_t s = 99;
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_disk_exit x = { .reason = TRACE_EXIT_MMIO,
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_disk_exit x = { .reason = HVT_EXIT_MMIO,
                                      .raw_reason = 6,
-                                     .state_mask = 1u << TRACE_F_RIP,
+                                     .state_mask = 1u << HVT_F_RIP,
                                      .insn_len = 2 };
         uint64_t seq = 555, rip = 0x1234;
-        struct trace_disk_mmio mm = {
+        struct hvt_disk_mmio mm = {
                 .addr = 0xd0000000, .len = 2, .is_write = 1, .data = { 0xab, 0xcd }
         };
         uint8_t xb[128];
@@ -1085,15 +1085,15 @@ Test(trace, longer_payloads_are_accepted)
         off += sizeof(mm);
         memset(xb + off, 0xee, 9);
         off += 9;
-        cr_assert_eq(trace_write_raw(w, TRACE_REC_EXIT, TRACE_XF_SEQ, xb, off), 0);
+        cr_assert_eq(hvt_write_raw(w, HVT_REC_EXIT, HVT_XF_SEQ, xb, off), 0);
         cr_assert_eq(
-                trace_write_raw(w, TRACE_REC_INJECT, 0, buf, sizeof(struct trace_disk_inject) + 16),
+                hvt_write_raw(w, HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) + 16),
                 0);
         cr_assert_eq(
-                trace_write_raw(w, TRACE_REC_RAISE, 0, buf, sizeof(struct trace_disk_raise) + 8),
+                hvt_write_raw(w, HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) + 8),
                 0);
-        cr_assert_eq(trace_write_raw(w, TRACE_REC_DELIVER, 0, buf,
-                                     sizeof(struct trace_disk_deliver) + 24),
+        cr_assert_eq(hvt_write_raw(w, HVT_REC_DELIVER, 0, buf,
+                                     sizeof(struct hvt_disk_deliver) + 24),
                      0);
         write_end(w, 1, "x");
         close_writer(w);
@@ -1101,33 +1101,33 @@ Test(trace, longer_payloads_are_accepted)
         rnd_bytes(&(uint64_t){ 99 }, buf, sizeof(buf)); /* the same bytes again */
         memcpy(buf, &seq, 8);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 555);
         cr_assert_eq(ev.exit.st.rip, 0x1234);
-        cr_assert_eq(ev.exit.changed, 1u << TRACE_F_RIP);
+        cr_assert_eq(ev.exit.changed, 1u << HVT_F_RIP);
         cr_assert_eq(ev.exit.insn_len, 2);
         cr_assert_eq(ev.exit.insn[0], 0x89);
         cr_assert_eq(ev.exit.insn[1], 0x07);
         cr_assert_eq(ev.exit.u.mmio.addr, 0xd0000000);
         cr_assert_eq(ev.exit.u.mmio.data[1], 0xcd);
-        expect_next(r, &ev, TRACE_REC_INJECT);
+        expect_next(r, &ev, HVT_REC_INJECT);
         cr_assert_eq(memcmp(&ev.inject, buf, sizeof(ev.inject)), 0);
-        expect_next(r, &ev, TRACE_REC_RAISE);
+        expect_next(r, &ev, HVT_REC_RAISE);
         cr_assert_eq(memcmp(&ev.raise, buf, sizeof(ev.raise)), 0);
-        expect_next(r, &ev, TRACE_REC_DELIVER);
+        expect_next(r, &ev, HVT_REC_DELIVER);
         cr_assert_eq(memcmp(&ev.deliver, buf, sizeof(ev.deliver)), 0);
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_str_eq(ev.end.message, "x");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
 }
 
 /*
  * Each state field, and each part of the 16-byte fields, changed alone must
  * be recorded (changed == that one bit) and read back.
  *
- * BUG: src/trace/state.h trace_field_differs_fast() (used by trace_write_exit,
+ * BUG: src/trace/state.h hvt_field_differs_fast() (used by hvt_write_exit,
  * src/trace/writer.c:451) returns `(x[0] ^ y[0]) | (x[1] ^ y[1])`, a uint64_t,
  * as int: only the low 32 bits survive.  A change confined to the high half of
  * either word of a segment (base bits 32..63, selector, attr) or descriptor
@@ -1135,33 +1135,33 @@ Test(trace, longer_payloads_are_accepted)
  * drops it and the reader keeps the old value.
  */
 // BUG: writer drops segment/descriptor-table changes confined to the high 32 bits of a word
-// (state.h trace_field_differs_fast).
+// (state.h hvt_field_differs_fast).
 Test(trace, each_field_and_subfield_changed_alone)
 {
         const char *path = hv_tmp("fields.zst");
-        struct trace_vcpu_state base, v[512];
+        struct hvt_vcpu_state base, v[512];
         uint32_t bit[512];
         char what[512][48];
         uint64_t s = 2024;
         size_t nv = 0;
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         char why[512];
 
         rand_state(&s, &base);
 #define VARIANT(f, desc, stmt)                                                            \
         do {                                                                              \
-                struct trace_vcpu_state *st = &v[nv];                                     \
+                struct hvt_vcpu_state *st = &v[nv];                                     \
                 *st = base;                                                               \
                 stmt;                                                                     \
                 bit[nv] = 1u << (f);                                                      \
-                snprintf(what[nv], sizeof(what[nv]), "%s %s", trace_field_name(f), desc); \
+                snprintf(what[nv], sizeof(what[nv]), "%s %s", hvt_field_name(f), desc); \
                 nv++;                                                                     \
         } while (0)
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                if (f >= TRACE_F_ES && f <= TRACE_F_GS) {
-                        unsigned i = f - TRACE_F_ES;
+        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
+                if (f >= HVT_F_ES && f <= HVT_F_GS) {
+                        unsigned i = f - HVT_F_ES;
 
                         VARIANT(f, "base bit 0", st->seg[i].base ^= 1);
                         VARIANT(f, "base bit 40", st->seg[i].base ^= 1ull << 40);
@@ -1173,13 +1173,13 @@ Test(trace, each_field_and_subfield_changed_alone)
                                 snprintf(d, sizeof(d), "attr bit %u", b);
                                 VARIANT(f, d, st->seg[i].attr ^= (uint16_t)(1u << b));
                         }
-                } else if (f == TRACE_F_GDT || f == TRACE_F_IDT) {
+                } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
                         VARIANT(f, "base bit 3",
-                                ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 8);
+                                ((struct hvt_disk_dtable *)field_ptr(st, f))->base ^= 8);
                         VARIANT(f, "base bit 63",
-                                ((struct trace_disk_dtable *)field_ptr(st, f))->base ^= 1ull << 63);
+                                ((struct hvt_disk_dtable *)field_ptr(st, f))->base ^= 1ull << 63);
                         VARIANT(f, "limit",
-                                ((struct trace_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
+                                ((struct hvt_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
                 } else {
                         VARIANT(f, "bit 0", *(uint64_t *)field_ptr(st, f) ^= 1);
                         VARIANT(f, "bit 63", *(uint64_t *)field_ptr(st, f) ^= 1ull << 63);
@@ -1192,36 +1192,36 @@ Test(trace, each_field_and_subfield_changed_alone)
         write_min_header(w);
         /* base, then variant, base, variant, base, ... */
         for (size_t i = 0; i <= nv; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 2 * i, .st = base };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = 2 * i, .st = base };
 
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 if (i < nv) {
                         e.seq++;
                         e.st = v[i];
-                        cr_assert_eq(trace_write_exit(w, &e), 0);
+                        cr_assert_eq(hvt_write_exit(w, &e), 0);
                 }
         }
         write_end(w, 2 * nv + 1, NULL);
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
                 cr_assert_fail("first exit: %s", why);
         for (size_t i = 0; i < nv; i++) {
-                expect_next(r, &ev, TRACE_REC_EXIT);
+                expect_next(r, &ev, HVT_REC_EXIT);
                 if (!state_eq(&ev.exit.st, &v[i], why, sizeof(why)))
                         cr_assert_fail("changing only %s: %s", what[i], why);
                 cr_assert_eq(ev.exit.changed, bit[i], "changing only %s: changed %#x want %#x",
                              what[i], ev.exit.changed, bit[i]);
-                expect_next(r, &ev, TRACE_REC_EXIT);
+                expect_next(r, &ev, HVT_REC_EXIT);
                 if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
                         cr_assert_fail("changing %s back: %s", what[i], why);
                 cr_assert_eq(ev.exit.changed, bit[i], "changing %s back", what[i]);
         }
-        expect_next(r, &ev, TRACE_REC_END);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        hvt_reader_close(r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1231,15 +1231,15 @@ Test(trace, each_field_and_subfield_changed_alone)
 /* A deterministic exit generator: run twice with the same seed, it yields the same exits. */
 struct gen {
         uint64_t s;
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint64_t seq, time;
         bool started;
         uint8_t io;
 };
 
-static void gen_next(struct gen *g, struct trace_exit *e)
+static void gen_next(struct gen *g, struct hvt_exit *e)
 {
-        struct trace_vcpu_state prev = g->st;
+        struct hvt_vcpu_state prev = g->st;
         unsigned mode = (unsigned)(rnd(&g->s) % 100);
         uint64_t r;
 
@@ -1252,7 +1252,7 @@ static void gen_next(struct gen *g, struct trace_exit *e)
                 unsigned k = 1 + (unsigned)(rnd(&g->s) % 6);
 
                 while (k--)
-                        mutate_field(&g->s, &g->st, (unsigned)(rnd(&g->s) % TRACE_F_COUNT));
+                        mutate_field(&g->s, &g->st, (unsigned)(rnd(&g->s) % HVT_F_COUNT));
         }
         r = rnd(&g->s) % 1000;
         /* Exit numbers only go forwards: going back is corrupt (exit_seq_must_increase). */
@@ -1279,9 +1279,9 @@ static void gen_next(struct gen *g, struct trace_exit *e)
         e->insn_len = (uint8_t)(rnd(&g->s) % 16);
         rnd_bytes(&g->s, e->insn, e->insn_len);
         switch (rnd(&g->s) % 4) {
-        case 0: e->reason = TRACE_EXIT_HLT; break;
+        case 0: e->reason = HVT_EXIT_HLT; break;
         case 1:
-                e->reason = TRACE_EXIT_IO;
+                e->reason = HVT_EXIT_IO;
                 e->u.io.io.port = (uint16_t)rnd(&g->s);
                 e->u.io.io.size = 1;
                 e->u.io.io.count = 1;
@@ -1289,31 +1289,31 @@ static void gen_next(struct gen *g, struct trace_exit *e)
                 e->u.io.data = &g->io;
                 break;
         case 2:
-                e->reason = TRACE_EXIT_MMIO;
+                e->reason = HVT_EXIT_MMIO;
                 e->u.mmio.addr = rnd(&g->s);
                 e->u.mmio.len = 4;
                 rnd_bytes(&g->s, e->u.mmio.data, 4);
                 break;
-        default: e->reason = TRACE_EXIT_INTR; break;
+        default: e->reason = HVT_EXIT_INTR; break;
         }
         e->raw_reason = (uint32_t)(rnd(&g->s) % 64);
 }
 
 /*
- * BUG: fails because of the trace_field_differs_fast truncation described at
+ * BUG: fails because of the hvt_field_differs_fast truncation described at
  * each_field_and_subfield_changed_alone: random selector- or attr-only
  * segment changes are lost by the writer.
  */
-// BUG: same root cause as each_field_and_subfield_changed_alone (trace_field_differs_fast).
+// BUG: same root cause as each_field_and_subfield_changed_alone (hvt_field_differs_fast).
 Test(trace, delta_encoding_200k_random_exits)
 {
         const size_t N = 200000;
         const char *path = hv_tmp("delta.zst");
         struct gen g = { .s = 0x5eed };
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_exit e;
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_exit e;
         size_t time64 = 0, jumps = 0, none = 0, all = 0;
         uint64_t prev_seq = 0;
         int err;
@@ -1322,22 +1322,22 @@ Test(trace, delta_encoding_200k_random_exits)
         write_min_header(w);
         for (size_t i = 0; i < N; i++) {
                 gen_next(&g, &e);
-                cr_assert_eq(trace_write_exit(w, &e), 0, "exit %zu", i);
+                cr_assert_eq(hvt_write_exit(w, &e), 0, "exit %zu", i);
         }
         write_end(w, N, "done");
         close_writer(w);
 
         g = (struct gen){ .s = 0x5eed };
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         for (size_t i = 0; i < N; i++) {
                 char ctx[48];
 
                 gen_next(&g, &e);
                 snprintf(ctx, sizeof(ctx), "exit %zu", i);
-                err = trace_reader_next(r, &ev);
-                cr_assert_eq(err, TRACE_OK, "%s: %d %s", ctx, err, trace_reader_message(r));
-                cr_assert_eq(ev.type, TRACE_REC_EXIT, "%s", ctx);
+                err = hvt_reader_next(r, &ev);
+                cr_assert_eq(err, HVT_OK, "%s: %d %s", ctx, err, hvt_reader_message(r));
+                cr_assert_eq(ev.type, HVT_REC_EXIT, "%s", ctx);
                 check_exit(&ev.exit, &e, e.changed, ctx);
                 /* What the generator covered. */
                 if (i && e.seq != prev_seq + 1)
@@ -1350,9 +1350,9 @@ Test(trace, delta_encoding_200k_random_exits)
                         time64++;
                 prev_seq = e.seq;
         }
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
         cr_assert_gt(jumps, 1000);
         cr_assert_gt(none, 1000);
         cr_assert_gt(all, 1000);
@@ -1366,10 +1366,10 @@ Test(trace, delta_encoding_8byte_fields_random)
         const size_t N = 50000;
         const char *path = hv_tmp("delta8.zst");
         uint64_t s = 77, seq = 0, t = 0;
-        struct trace_vcpu_state st = { 0 }, prev = { 0 };
-        struct trace_writer *w;
-        struct trace_reader *r = NULL;
-        struct trace_event ev;
+        struct hvt_vcpu_state st = { 0 }, prev = { 0 };
+        struct hvt_writer *w;
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
 
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
@@ -1381,14 +1381,14 @@ Test(trace, delta_encoding_8byte_fields_random)
                 memset(&prev, 0, sizeof(prev));
                 if (pass == 1) {
                         r = must_open(path);
-                        expect_next(r, &ev, TRACE_REC_HEADER);
+                        expect_next(r, &ev, HVT_REC_HEADER);
                 }
                 for (size_t i = 0; i < N; i++) {
-                        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
+                        struct hvt_exit e = { .reason = HVT_EXIT_HLT };
                         unsigned k = (unsigned)(rnd(&s) % 5);
 
                         while (k--) {
-                                unsigned f = (unsigned)(rnd(&s) % TRACE_F_COUNT);
+                                unsigned f = (unsigned)(rnd(&s) % HVT_F_COUNT);
 
                                 if (fsize(f) == 8)
                                         mutate_field(&s, &st, f);
@@ -1400,12 +1400,12 @@ Test(trace, delta_encoding_8byte_fields_random)
                         e.guest_ns = rnd(&s) % 50 ? rnd(&s) % 1000 : (1ull << 32) * 7 + 3;
                         e.st = st;
                         if (pass == 0) {
-                                cr_assert_eq(trace_write_exit(w, &e), 0);
+                                cr_assert_eq(hvt_write_exit(w, &e), 0);
                         } else {
                                 char ctx[32];
 
                                 snprintf(ctx, sizeof(ctx), "exit %zu", i);
-                                expect_next(r, &ev, TRACE_REC_EXIT);
+                                expect_next(r, &ev, HVT_REC_EXIT);
                                 check_exit(&ev.exit, &e, diff_mask(&prev, &st), ctx);
                         }
                         prev = st;
@@ -1414,8 +1414,8 @@ Test(trace, delta_encoding_8byte_fields_random)
                         write_end(w, N, NULL);
                         close_writer(w);
                 } else {
-                        expect_next(r, &ev, TRACE_REC_END);
-                        trace_reader_close(r);
+                        expect_next(r, &ev, HVT_REC_END);
+                        hvt_reader_close(r);
                 }
         }
 }
@@ -1425,8 +1425,8 @@ Test(trace, identical_exits_compress_small)
         const size_t N = 100000;
         const char *path = hv_tmp("same.zst");
         uint64_t s = 3, t = 0, before, after;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
-        struct trace_writer *w;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
+        struct hvt_writer *w;
         uint8_t *file, *raw;
         size_t flen, rlen, off, nexit = 0;
         double per_exit;
@@ -1434,18 +1434,18 @@ Test(trace, identical_exits_compress_small)
         rand_state(&s, &e.st);
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
-        cr_assert_eq(trace_writer_flush(w), 0);
-        before = trace_writer_bytes(w);
-        cr_assert_eq(before, file_size(path), "trace_writer_bytes is the file size after a flush");
+        cr_assert_eq(hvt_writer_flush(w), 0);
+        before = hvt_writer_bytes(w);
+        cr_assert_eq(before, file_size(path), "hvt_writer_bytes is the file size after a flush");
         for (size_t i = 0; i < N; i++) {
                 e.seq = 1000 + i;
                 t += 900 + rnd(&s) % 200; /* the time still varies */
                 e.time_ns = t;
                 e.guest_ns = 800 + rnd(&s) % 100;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
-        cr_assert_eq(trace_writer_flush(w), 0);
-        after = trace_writer_bytes(w);
+        cr_assert_eq(hvt_writer_flush(w), 0);
+        after = hvt_writer_bytes(w);
         cr_assert_eq(after, file_size(path));
         per_exit = (double)(after - before) / (double)N;
         cr_assert_lt(per_exit, 8.0, "%.2f compressed bytes per identical exit", per_exit);
@@ -1456,18 +1456,18 @@ Test(trace, identical_exits_compress_small)
          * the record header, the fixed part and the instruction bytes: nothing else. */
         file = read_file(path, &flen);
         cr_assert_eq(decompress_all(file, flen, &raw, &rlen), 0);
-        off = sizeof(struct trace_disk_preamble);
+        off = sizeof(struct hvt_disk_preamble);
         while (off + 8 <= rlen) {
-                struct trace_disk_rec rec;
+                struct hvt_disk_rec rec;
 
                 memcpy(&rec, raw + off, sizeof(rec));
-                if (rec.type == TRACE_REC_EXIT) {
+                if (rec.type == HVT_REC_EXIT) {
                         if (nexit == 0) {
-                                cr_assert(rec.flags & TRACE_XF_SEQ,
+                                cr_assert(rec.flags & HVT_XF_SEQ,
                                           "the first exit carries its seq");
                         } else {
                                 cr_assert_eq(rec.flags, 0, "exit %zu flags %#x", nexit, rec.flags);
-                                cr_assert_eq(rec.size, sizeof(struct trace_disk_exit) + 1,
+                                cr_assert_eq(rec.size, sizeof(struct hvt_disk_exit) + 1,
                                              "exit %zu is %u bytes", nexit, rec.size);
                         }
                         nexit++;
@@ -1487,22 +1487,22 @@ Test(trace, identical_exits_compress_small)
 static void check_frames(unsigned frame_records, size_t nexits)
 {
         const char *path = hv_tmp("frames.zst");
-        struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
+        struct hvt_writer *w = open_writer(path, frame_records, 100000, 0);
         size_t flen, rlen, nframes, total = 0, records = nexits + 2, off = 0;
         size_t *ends = calloc(records + 16, sizeof(size_t));
         uint8_t *file, *raw;
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_disk_preamble pre;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_disk_preamble pre;
         uint64_t s = frame_records;
         int err;
 
         write_min_header(w);
         for (size_t i = 0; i < nexits; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 10 };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = i * 10 };
 
                 e.st.rip = rnd(&s);
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         write_end(w, nexits, "end");
         close_writer(w);
@@ -1549,7 +1549,7 @@ static void check_frames(unsigned frame_records, size_t nexits)
         /* Minor 1 added WRITE records; a writer of it says so. */
         cr_assert_eq(raw[10], 1, "minor version 1, little endian");
         cr_assert_eq(raw[11], 0);
-        cr_assert_eq(pre.minor, TRACE_FORMAT_MINOR);
+        cr_assert_eq(pre.minor, HVT_FORMAT_MINOR);
         cr_assert_eq(pre.reserved, 0);
         {
                 bool whole;
@@ -1559,12 +1559,12 @@ static void check_frames(unsigned frame_records, size_t nexits)
         }
 
         r = must_open(path);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 off++;
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "%d %s", err, trace_reader_message(r));
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%d %s", err, hvt_reader_message(r));
         cr_assert_eq(off, records);
-        cr_assert(trace_reader_complete(r));
-        trace_reader_close(r);
+        cr_assert(hvt_reader_complete(r));
+        hvt_reader_close(r);
         free(raw);
         free(file);
         free(ends);
@@ -1585,12 +1585,12 @@ Test(trace, records_may_span_frames)
         /* The frames are only a container: a record split across two frames is still read. */
         const char *path = hv_tmp("span.zst");
         struct rawbuf raw = { 0 }, file = { 0 };
-        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT, .state_mask = 1u << TRACE_F_RAX };
+        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT, .state_mask = 1u << HVT_F_RAX };
         uint8_t pl[sizeof(x) + 8 + 8];
         uint64_t seq = 9, rax = 0x1122334455667788ull;
-        struct trace_disk_end end = { .exits = 1 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_disk_end end = { .exits = 1 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
         size_t cut;
 
         memcpy(pl, &x, sizeof(x));
@@ -1599,22 +1599,22 @@ Test(trace, records_may_span_frames)
         rb_preamble(&raw, 1, 0);
         rb_min_header(&raw);
         cut = raw.len + 13; /* inside the exit record */
-        rb_rec(&raw, TRACE_REC_EXIT, TRACE_XF_SEQ, pl, sizeof(pl));
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_EXIT, HVT_XF_SEQ, pl, sizeof(pl));
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         append_frame(&file, raw.p, 5); /* even the preamble may be split */
         append_frame(&file, raw.p + 5, cut - 5);
         append_frame(&file, raw.p + cut, raw.len - cut);
         write_file(path, file.p, file.len);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.mem_size, 0x10000);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 9);
         cr_assert_eq(ev.exit.st.gpr[0], rax);
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
         free(raw.p);
         free(file.p);
 }
@@ -1623,28 +1623,28 @@ Test(trace, time_based_frames_without_thread)
 {
         /* frame_ms without the flush thread: frames are ended by later records. */
         const char *path = hv_tmp("tframes.zst"), *copy = hv_tmp("tframes-copy.zst");
-        struct trace_writer *w = open_writer(path, 100000, 1, 0);
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_writer *w = open_writer(path, 100000, 1, 0);
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t n = 0;
         int err;
 
         write_min_header(w);
         usleep(20000);
         for (int i = 0; i < 200; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = (uint64_t)i };
 
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         /* Not flushed: what is on disk must be a readable prefix of complete frames. */
         copy_file(path, copy);
         r = must_open(copy);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
-        cr_assert_eq(err, TRACE_ERR_TRUNCATED);
+        cr_assert_eq(err, HVT_ERR_TRUNCATED);
         cr_assert_geq(n, 2, "a frame older than frame_ms was not ended by later records");
         cr_assert_leq(n, 201);
-        trace_reader_close(r);
+        hvt_reader_close(r);
         write_end(w, 200, NULL);
         close_writer(w);
 }
@@ -1653,10 +1653,10 @@ Test(trace, time_based_frames_without_thread)
 /* 4. Robustness                                                            */
 /* ------------------------------------------------------------------------ */
 
-static int open_err(const char *path, struct trace_reader **rp)
+static int open_err(const char *path, struct hvt_reader **rp)
 {
-        struct trace_reader *r = NULL;
-        int err = trace_reader_open(&r, path);
+        struct hvt_reader *r = NULL;
+        int err = hvt_reader_open(&r, path);
 
         cr_assert_not_null(r, "a reader is returned even on error");
         *rp = r;
@@ -1665,15 +1665,15 @@ static int open_err(const char *path, struct trace_reader **rp)
 
 static void expect_open_fails(const char *path, int want, const char *needle)
 {
-        struct trace_reader *r;
+        struct hvt_reader *r;
         int err = open_err(path, &r);
         char msg[300];
 
         check_msg(r, NULL);
-        snprintf(msg, sizeof(msg), "%s", trace_reader_message(r));
-        trace_reader_close(r); /* before asserting: a failure leaks nothing */
-        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err, trace_strerror(err),
-                     want, trace_strerror(want), msg);
+        snprintf(msg, sizeof(msg), "%s", hvt_reader_message(r));
+        hvt_reader_close(r); /* before asserting: a failure leaks nothing */
+        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err, hvt_strerror(err),
+                     want, hvt_strerror(want), msg);
         if (needle)
                 cr_assert_not_null(strstr(msg, needle), "message '%s' does not contain '%s'", msg,
                                    needle);
@@ -1681,7 +1681,7 @@ static void expect_open_fails(const char *path, int want, const char *needle)
 
 Test(trace, missing_file_is_io_error)
 {
-        expect_open_fails(hv_tmp("does-not-exist.zst"), TRACE_ERR_IO, NULL);
+        expect_open_fails(hv_tmp("does-not-exist.zst"), HVT_ERR_IO, NULL);
 }
 
 Test(trace, empty_file)
@@ -1689,7 +1689,7 @@ Test(trace, empty_file)
         const char *path = hv_tmp("empty.zst");
 
         write_file(path, "", 0);
-        expect_open_fails(path, TRACE_ERR_EMPTY, "empty");
+        expect_open_fails(path, HVT_ERR_EMPTY, "empty");
 }
 
 Test(trace, garbage_is_not_a_trace)
@@ -1706,13 +1706,13 @@ Test(trace, garbage_is_not_a_trace)
                 if (n >= 4 && !memcmp(buf, "\x28\xb5\x2f\xfd", 4))
                         buf[0] ^= 1;
                 write_file(path, buf, n);
-                expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not");
+                expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
         }
         write_file(path, text, strlen(text));
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         /* Too short to even hold the zstd magic. */
         write_file(path, "\x28\xb5\x2f", 3);
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
 }
 
 Test(trace, zstd_without_preamble_is_not_a_trace)
@@ -1722,54 +1722,54 @@ Test(trace, zstd_without_preamble_is_not_a_trace)
         struct rawbuf raw = { 0 };
 
         compress_to(path, text, strlen(text));
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         /* Almost the magic. */
         rb_preamble(&raw, 1, 0);
         raw.p[7] = 0x1b;
         rb_min_header(&raw);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "magic");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "magic");
         /* Between the magic length and the preamble length. */
         compress_to(path, "ELF\x7f....stuff", 13);
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         free(raw.p);
 }
 
 /*
- * BUG: src/trace/reader.c trace_reader_open(), the `want(r, sizeof(pre))`
+ * BUG: src/trace/reader.c hvt_reader_open(), the `want(r, sizeof(pre))`
  * failure branch: when a complete zstd stream decompresses to fewer than 8
  * bytes, the content is only compared with the magic when raw_len >= 8, so
  * `printf 'hi\n' | zstd > f` (3 bytes of content, frame complete) is
- * reported as TRACE_ERR_TRUNCATED "truncated header" instead of
- * TRACE_ERR_NOT_TRACE, though "hi\n" is not a prefix of "HVTRACE\x1a".
+ * reported as HVT_ERR_TRUNCATED "truncated header" instead of
+ * HVT_ERR_NOT_TRACE, though "hi\n" is not a prefix of "HVTRACE\x1a".
  */
-// BUG: reader.c trace_reader_open reports a <8-byte non-hvtrace zstd stream as TRUNCATED.
+// BUG: reader.c hvt_reader_open reports a <8-byte non-hvtrace zstd stream as TRUNCATED.
 Test(trace, tiny_zstd_file_is_not_a_trace)
 {
         const char *path = hv_tmp("tiny.zst");
 
         compress_to(path, "hi\n", 3);
-        expect_open_fails(path, TRACE_ERR_NOT_TRACE, "not an hvtrace");
+        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
 }
 
 static void write_trace_with_header_frame(const char *path, size_t nexits, unsigned frame_records)
 {
         static const char *const argv[] = { "hvrec", "run", "guest.bin" };
-        struct trace_header h = { 0 };
-        struct trace_writer *w = open_writer(path, frame_records, 100000, 0);
+        struct hvt_header h = { 0 };
+        struct hvt_writer *w = open_writer(path, frame_records, 100000, 0);
 
         h.h.mem_size = 1 << 20;
         h.h.entry = 0x1000;
-        h.h.guest_mode = TRACE_MODE_PROTECTED;
-        h.str[TRACE_STR_TOOL_VERSION] = "hvtrace test";
-        h.str[TRACE_STR_BACKEND] = "kvm";
-        h.str[TRACE_STR_CPU_MODEL] = "a CPU model string long enough to matter a little";
+        h.h.guest_mode = HVT_MODE_PROTECTED;
+        h.str[HVT_STR_TOOL_VERSION] = "hvtrace test";
+        h.str[HVT_STR_BACKEND] = "kvm";
+        h.str[HVT_STR_CPU_MODEL] = "a CPU model string long enough to matter a little";
         h.argv = argv;
         h.argc = 3;
-        cr_assert_eq(trace_write_header(w, &h), 0);
-        cr_assert_eq(trace_writer_flush(w), 0); /* the header frame ends here */
+        cr_assert_eq(hvt_write_header(w, &h), 0);
+        cr_assert_eq(hvt_writer_flush(w), 0); /* the header frame ends here */
         for (size_t i = 0; i < nexits; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_IO, .seq = i, .time_ns = i * 1000 };
+                struct hvt_exit e = { .reason = HVT_EXIT_IO, .seq = i, .time_ns = i * 1000 };
                 uint8_t b = (uint8_t)i;
 
                 e.st.gpr[0] = i * 7;
@@ -1779,13 +1779,13 @@ static void write_trace_with_header_frame(const char *path, size_t nexits, unsig
                 e.u.io.io.size = 1;
                 e.u.io.io.count = 1;
                 e.u.io.data = &b;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 if (i % 10 == 4)
                         cr_assert_eq(
-                                trace_write_write(w, i, 0x2000 + 16 * i, "written bytes..", i % 17),
+                                hvt_write_write(w, i, 0x2000 + 16 * i, "written bytes..", i % 17),
                                 0);
                 if (i % 10 == 9)
-                        cr_assert_eq(trace_write_console(w, i, "0123456789", i % 11), 0);
+                        cr_assert_eq(hvt_write_console(w, i, "0123456789", i % 11), 0);
         }
         write_end(w, nexits, "fin");
         close_writer(w);
@@ -1803,34 +1803,34 @@ Test(trace, truncated_header)
         cr_assert_geq(nframes, 3);
         /* Frame 0: the preamble.  Frame 1: the header record.  Cut anywhere before its end. */
         for (size_t len = 0; len < ends[1]; len++) {
-                struct trace_reader *r;
+                struct hvt_reader *r;
                 int err;
 
                 write_file(cut, file, len);
                 err = open_err(cut, &r);
                 if (len == 0) {
-                        cr_assert_eq(err, TRACE_ERR_EMPTY, "len 0");
+                        cr_assert_eq(err, HVT_ERR_EMPTY, "len 0");
                         check_msg(r, "empty");
                 } else if (len < 4) {
-                        cr_assert_eq(err, TRACE_ERR_NOT_TRACE, "len %zu: %d %s", len, err,
-                                     trace_reader_message(r));
+                        cr_assert_eq(err, HVT_ERR_NOT_TRACE, "len %zu: %d %s", len, err,
+                                     hvt_reader_message(r));
                         check_msg(r, NULL);
-                } else if (err == TRACE_OK) {
+                } else if (err == HVT_OK) {
                         /* Only once the header's block is complete: just its checksum missing. */
-                        struct trace_event ev;
+                        struct hvt_event ev;
 
                         cr_assert_geq(len, ends[1] - 4,
                                       "len %zu: header read from an incomplete block", len);
-                        expect_next(r, &ev, TRACE_REC_HEADER);
+                        expect_next(r, &ev, HVT_REC_HEADER);
                         cr_assert_eq(ev.header.h.mem_size, 1 << 20);
-                        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED);
+                        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED);
                         check_msg(r, "truncated after 1 records");
                 } else {
-                        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "len %zu: %d %s", len, err,
-                                     trace_reader_message(r));
+                        cr_assert_eq(err, HVT_ERR_TRUNCATED, "len %zu: %d %s", len, err,
+                                     hvt_reader_message(r));
                         check_msg(r, "truncated header");
                 }
-                trace_reader_close(r);
+                hvt_reader_close(r);
         }
         free(file);
 }
@@ -1839,8 +1839,8 @@ Test(trace, future_version_is_refused)
 {
         const char *path = hv_tmp("v2.zst");
         static const uint16_t bad[] = { 2, 0, 0xffff };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 struct rawbuf raw = { 0 };
@@ -1850,27 +1850,27 @@ Test(trace, future_version_is_refused)
                 rb_min_header(&raw);
                 compress_to(path, raw.p, raw.len);
                 snprintf(needle, sizeof(needle), "%u", bad[i]);
-                expect_open_fails(path, TRACE_ERR_VERSION, "version");
-                expect_open_fails(path, TRACE_ERR_VERSION, needle);
+                expect_open_fails(path, HVT_ERR_VERSION, "version");
+                expect_open_fails(path, HVT_ERR_VERSION, needle);
                 free(raw.p);
         }
         /* A newer minor version of the same major is read. */
         {
                 struct rawbuf raw = { 0 };
-                struct trace_disk_end end = { .exits = 0, .why = TRACE_END_HALT };
+                struct hvt_disk_end end = { .exits = 0, .why = HVT_END_HALT };
 
                 rb_preamble(&raw, 1, 7);
                 rb_min_header(&raw);
                 rb_rec(&raw, 0x300, 0, "new things", 10);
-                rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+                rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
                 compress_to(path, raw.p, raw.len);
                 r = must_open(path);
-                expect_next(r, &ev, TRACE_REC_HEADER);
-                expect_next(r, &ev, TRACE_REC_END);
+                expect_next(r, &ev, HVT_REC_HEADER);
+                expect_next(r, &ev, HVT_REC_END);
                 cr_assert_eq(ev.index, 2);
-                cr_assert_eq(ev.end.e.why, TRACE_END_HALT);
-                cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-                trace_reader_close(r);
+                cr_assert_eq(ev.end.e.why, HVT_END_HALT);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+                hvt_reader_close(r);
                 free(raw.p);
         }
 }
@@ -1881,28 +1881,28 @@ struct rec_id {
         uint64_t a, b;
 };
 
-static struct rec_id event_id(const struct trace_event *ev)
+static struct rec_id event_id(const struct hvt_event *ev)
 {
         struct rec_id id = { .type = ev->type };
 
         switch (ev->type) {
-        case TRACE_REC_HEADER:
+        case HVT_REC_HEADER:
                 id.a = ev->header.h.mem_size;
                 id.b = ev->header.h.entry;
                 break;
-        case TRACE_REC_EXIT:
+        case HVT_REC_EXIT:
                 id.a = ev->exit.seq;
                 id.b = fnv(&ev->exit.st, sizeof(ev->exit.st)) ^ ev->exit.time_ns;
                 break;
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_CONSOLE:
                 id.a = ev->console.seq;
                 id.b = fnv(ev->console.data, ev->console.len);
                 break;
-        case TRACE_REC_WRITE:
+        case HVT_REC_WRITE:
                 id.a = ev->write.seq;
                 id.b = fnv(ev->write.data, ev->write.len) ^ ev->write.gpa ^ ev->write.len;
                 break;
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 id.a = ev->end.e.exits;
                 id.b = fnv(ev->end.message, strlen(ev->end.message));
                 break;
@@ -1922,35 +1922,35 @@ struct readres {
 
 static void read_all(const char *path, struct readres *res, size_t cap)
 {
-        struct trace_reader *r = NULL;
-        struct trace_event ev;
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
         size_t guard = 0;
 
         res->n = 0;
-        res->err = TRACE_OK;
-        res->open_err = trace_reader_open(&r, path);
+        res->err = HVT_OK;
+        res->open_err = hvt_reader_open(&r, path);
         cr_assert_not_null(r);
         if (res->open_err) {
                 check_msg(r, NULL);
-                snprintf(res->msg, sizeof(res->msg), "%s", trace_reader_message(r));
-                trace_reader_close(r);
+                snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
+                hvt_reader_close(r);
                 return;
         }
-        while ((res->err = trace_reader_next(r, &ev)) == TRACE_OK) {
+        while ((res->err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (res->n < cap)
                         res->ids[res->n] = event_id(&ev);
                 res->n++;
                 cr_assert_lt(++guard, 10000000, "reader does not stop");
         }
-        if (res->err != TRACE_END_OF_TRACE) {
-                int again = trace_reader_next(r, &ev);
+        if (res->err != HVT_END_OF_TRACE) {
+                int again = hvt_reader_next(r, &ev);
 
                 check_msg(r, NULL);
                 cr_assert_eq(again, res->err, "errors are sticky");
         }
-        snprintf(res->msg, sizeof(res->msg), "%s", trace_reader_message(r));
-        res->records = trace_reader_records(r);
-        trace_reader_close(r);
+        snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
+        res->records = hvt_reader_records(r);
+        hvt_reader_close(r);
 }
 
 /* The records of every complete frame before offset `len`. */
@@ -1987,14 +1987,14 @@ Test(trace, truncated_anywhere_in_last_30_percent)
         file = read_file(path, &flen);
         nframes = frame_ends(file, flen, ends, 4096);
         read_all(path, &full, 4096);
-        cr_assert_eq(full.open_err, TRACE_OK);
-        cr_assert_eq(full.err, TRACE_END_OF_TRACE);
+        cr_assert_eq(full.open_err, HVT_OK);
+        cr_assert_eq(full.err, HVT_END_OF_TRACE);
         cr_assert_eq(full.n, 1 + 400 + 40 + 40 + 1); /* header, exits, writes, console, end */
         /* The ids of what was written, independently of the reader: spot-check a few. */
-        cr_assert_eq(full.ids[0].type, TRACE_REC_HEADER);
-        cr_assert_eq(full.ids[1].type, TRACE_REC_EXIT);
+        cr_assert_eq(full.ids[0].type, HVT_REC_HEADER);
+        cr_assert_eq(full.ids[1].type, HVT_REC_EXIT);
         cr_assert_eq(full.ids[1].a, 0);
-        cr_assert_eq(full.ids[full.n - 1].type, TRACE_REC_END);
+        cr_assert_eq(full.ids[full.n - 1].type, HVT_REC_END);
         cr_assert_eq(full.ids[full.n - 1].a, 400);
 
         /* Records in complete frames for each frame count. */
@@ -2012,8 +2012,8 @@ Test(trace, truncated_anywhere_in_last_30_percent)
                         complete = prefix[i + 1];
                 write_file(cut, file, len);
                 read_all(cut, &part, 4096);
-                cr_assert_eq(part.open_err, TRACE_OK, "len %zu: %s", len, part.msg);
-                cr_assert_eq(part.err, TRACE_ERR_TRUNCATED, "len %zu: %d %s", len, part.err,
+                cr_assert_eq(part.open_err, HVT_OK, "len %zu: %s", len, part.msg);
+                cr_assert_eq(part.err, HVT_ERR_TRUNCATED, "len %zu: %d %s", len, part.err,
                              part.msg);
                 cr_assert_null(strchr(part.msg, '\n'));
                 cr_assert_not_null(strstr(part.msg, "truncated after"), "len %zu: '%s'", len,
@@ -2043,49 +2043,49 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 Test(trace, no_end_record_is_truncated)
 {
         const char *path = hv_tmp("live.zst"), *copy = hv_tmp("killed.zst");
-        struct trace_writer *w = open_writer(path, 0, 0, 0);
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t n = 0;
         int err;
 
         write_min_header(w);
         for (int i = 0; i < 1234; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_INTR, .seq = (uint64_t)i };
+                struct hvt_exit e = { .reason = HVT_EXIT_INTR, .seq = (uint64_t)i };
 
                 e.st.rip = (uint64_t)i * 5;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
-        cr_assert_eq(trace_writer_flush(w), 0);
+        cr_assert_eq(hvt_writer_flush(w), 0);
         copy_file(path, copy); /* what a killed recorder leaves */
         write_end(w, 1234, "ok");
         close_writer(w);
 
         r = must_open(copy);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (n > 0) {
-                        cr_assert_eq(ev.type, TRACE_REC_EXIT);
+                        cr_assert_eq(ev.type, HVT_REC_EXIT);
                         cr_assert_eq(ev.exit.seq, n - 1);
                         cr_assert_eq(ev.exit.st.rip, (n - 1) * 5);
                 }
                 n++;
         }
-        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "%d %s", err, trace_reader_message(r));
+        cr_assert_eq(err, HVT_ERR_TRUNCATED, "%d %s", err, hvt_reader_message(r));
         cr_assert_eq(n, 1235);
         check_msg(r, "truncated after");
         cr_assert_eq(msg_truncated_count(r), 1235);
-        cr_assert(!trace_reader_complete(r));
-        trace_reader_close(r);
+        cr_assert(!hvt_reader_complete(r));
+        hvt_reader_close(r);
 
         /* The finished file is complete. */
         r = must_open(path);
         n = 0;
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
-        cr_assert_eq(err, TRACE_END_OF_TRACE);
+        cr_assert_eq(err, HVT_END_OF_TRACE);
         cr_assert_eq(n, 1236);
-        cr_assert(trace_reader_complete(r));
-        trace_reader_close(r);
+        cr_assert(hvt_reader_complete(r));
+        hvt_reader_close(r);
 }
 
 Test(trace, trailing_garbage_after_last_frame)
@@ -2101,16 +2101,16 @@ Test(trace, trailing_garbage_after_last_frame)
         memcpy(file + flen, "garbage", 7);
         write_file(path, file, flen + 7);
         read_all(path, &res, 512);
-        cr_assert_eq(res.open_err, TRACE_OK);
+        cr_assert_eq(res.open_err, HVT_OK);
         cr_assert_eq(res.n, 1 + 20 + 2 + 2 + 1, "every record before the garbage is read");
-        cr_assert_eq(res.err, TRACE_ERR_CORRUPT, "%d %s", res.err, res.msg);
+        cr_assert_eq(res.err, HVT_ERR_CORRUPT, "%d %s", res.err, res.msg);
         free(file);
         free(res.ids);
 }
 
-static const bool allowed_error[TRACE_ERR_COUNT] = {
-        [TRACE_ERR_NOT_TRACE] = true, [TRACE_ERR_VERSION] = true, [TRACE_ERR_CORRUPT] = true,
-        [TRACE_ERR_TRUNCATED] = true, [TRACE_ERR_EMPTY] = false,
+static const bool allowed_error[HVT_ERR_COUNT] = {
+        [HVT_ERR_NOT_TRACE] = true, [HVT_ERR_VERSION] = true, [HVT_ERR_CORRUPT] = true,
+        [HVT_ERR_TRUNCATED] = true, [HVT_ERR_EMPTY] = false,
 };
 
 Test(trace, flipped_bytes_in_compressed_trace)
@@ -2126,7 +2126,7 @@ Test(trace, flipped_bytes_in_compressed_trace)
         file = read_file(path, &flen);
         copy = malloc(flen);
         read_all(path, &full, 1024);
-        cr_assert_eq(full.err, TRACE_END_OF_TRACE);
+        cr_assert_eq(full.err, HVT_END_OF_TRACE);
         for (size_t pos = 0; pos < flen; pos++) {
                 for (size_t x = 0; x < sizeof(xors); x++) {
                         memcpy(copy, file, flen);
@@ -2134,17 +2134,17 @@ Test(trace, flipped_bytes_in_compressed_trace)
                         write_file(bad, copy, flen);
                         read_all(bad, &res, 1024);
                         if (res.open_err) {
-                                cr_assert(res.open_err > 0 && res.open_err < TRACE_ERR_COUNT &&
+                                cr_assert(res.open_err > 0 && res.open_err < HVT_ERR_COUNT &&
                                                   allowed_error[res.open_err],
                                           "pos %zu: open %d %s", pos, res.open_err, res.msg);
                                 detected++;
                                 continue;
                         }
-                        cr_assert(res.err == TRACE_END_OF_TRACE ||
-                                          (res.err > 0 && res.err < TRACE_ERR_COUNT &&
+                        cr_assert(res.err == HVT_END_OF_TRACE ||
+                                          (res.err > 0 && res.err < HVT_ERR_COUNT &&
                                            allowed_error[res.err]),
                                   "pos %zu: %d %s", pos, res.err, res.msg);
-                        if (res.err != TRACE_END_OF_TRACE) {
+                        if (res.err != HVT_END_OF_TRACE) {
                                 detected++;
                                 continue;
                         }
@@ -2197,10 +2197,10 @@ Test(trace, fuzzed_raw_stream_never_crashes)
                 compress_to(bad, copy, len);
                 read_all(bad, &res, 1024);
                 if (res.open_err)
-                        cr_assert(res.open_err < TRACE_ERR_COUNT && allowed_error[res.open_err],
+                        cr_assert(res.open_err < HVT_ERR_COUNT && allowed_error[res.open_err],
                                   "iter %d: open %d %s", iter, res.open_err, res.msg);
                 else
-                        cr_assert(res.err == TRACE_END_OF_TRACE || allowed_error[res.err],
+                        cr_assert(res.err == HVT_END_OF_TRACE || allowed_error[res.err],
                                   "iter %d: %d %s", iter, res.err, res.msg);
         }
         free(file);
@@ -2213,19 +2213,19 @@ Test(trace, raw_stream_cut_mid_record)
 {
         const char *path = hv_tmp("cutrec.zst");
         struct rawbuf raw = { 0 };
-        struct trace_disk_end end = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_disk_end end = { 0 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         rb_preamble(&raw, 1, 0);
         rb_min_header(&raw);
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         compress_to(path, raw.p, raw.len - 3); /* a complete frame, an incomplete record */
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED);
         check_msg(r, "truncated after 1 records");
-        trace_reader_close(r);
+        hvt_reader_close(r);
         free(raw.p);
 }
 
@@ -2233,9 +2233,9 @@ Test(trace, record_larger_than_max_is_corrupt)
 {
         const char *path = hv_tmp("big.zst");
         struct rawbuf raw = { 0 };
-        struct trace_disk_rec rec = { TRACE_REC_EXIT, 0, TRACE_MAX_RECORD + 1 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_disk_rec rec = { HVT_REC_EXIT, 0, HVT_MAX_RECORD + 1 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         rb_preamble(&raw, 1, 0);
         rb_min_header(&raw);
@@ -2243,63 +2243,63 @@ Test(trace, record_larger_than_max_is_corrupt)
         rb_put(&raw, "0123456789abcdef0123456789", 26);
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
         check_msg(r, "corrupt");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "errors are sticky");
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "errors are sticky");
+        hvt_reader_close(r);
 
         /* Exactly the maximum is legal: the file merely ends early. */
-        rec.size = TRACE_MAX_RECORD;
+        rec.size = HVT_MAX_RECORD;
         memcpy(raw.p + raw.len - 26 - sizeof(rec), &rec, sizeof(rec));
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_TRUNCATED, "%s", trace_reader_message(r));
+        expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED, "%s", hvt_reader_message(r));
         check_msg(r, "truncated after 1 records");
-        trace_reader_close(r);
+        hvt_reader_close(r);
 
         /* A header claiming too much: at open. */
         raw.len = 0;
         rb_preamble(&raw, 1, 0);
-        rec.type = TRACE_REC_HEADER;
+        rec.type = HVT_REC_HEADER;
         rec.size = 0xffffffffu;
         rb_put(&raw, &rec, sizeof(rec));
         rb_put(&raw, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789", 56);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "corrupt");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
         free(raw.p);
 }
 
 Test(trace, largest_record_written_and_skipped)
 {
         const char *path = hv_tmp("max.zst");
-        uint8_t *big = calloc(1, TRACE_MAX_RECORD + 1);
-        struct trace_writer *w = open_writer(path, 0, 0, 0);
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 5 };
+        uint8_t *big = calloc(1, HVT_MAX_RECORD + 1);
+        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = 5 };
         uint64_t recs;
 
         cr_assert_not_null(big);
         write_min_header(w);
-        recs = trace_writer_records(w);
-        cr_assert_eq(trace_write_raw(w, 0x99, 0, big, TRACE_MAX_RECORD + 1), -EMSGSIZE);
-        cr_assert_eq(trace_writer_records(w), recs, "a refused record is not counted");
-        big[TRACE_MAX_RECORD - 1] = 1;
-        cr_assert_eq(trace_write_raw(w, 0x99, 0, big, TRACE_MAX_RECORD), 0);
-        cr_assert_eq(trace_write_exit(w, &e), 0, "the writer is still usable");
+        recs = hvt_writer_records(w);
+        cr_assert_eq(hvt_write_raw(w, 0x99, 0, big, HVT_MAX_RECORD + 1), -EMSGSIZE);
+        cr_assert_eq(hvt_writer_records(w), recs, "a refused record is not counted");
+        big[HVT_MAX_RECORD - 1] = 1;
+        cr_assert_eq(hvt_write_raw(w, 0x99, 0, big, HVT_MAX_RECORD), 0);
+        cr_assert_eq(hvt_write_exit(w, &e), 0, "the writer is still usable");
         write_end(w, 1, NULL);
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.index, 2);
         cr_assert_eq(ev.exit.seq, 5);
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
         free(big);
 }
 
@@ -2308,62 +2308,62 @@ static void expect_corrupt_record(uint16_t type, uint16_t flags, const void *pay
                                   const char *what)
 {
         const char *path = hv_tmp("short.zst");
-        struct trace_writer *w = open_writer(path, 0, 0, 0);
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_reader *r;
+        struct hvt_event ev;
         int err;
 
         write_min_header(w);
-        cr_assert_eq(trace_write_raw(w, type, flags, payload, len), 0);
+        cr_assert_eq(hvt_write_raw(w, type, flags, payload, len), 0);
         write_end(w, 0, NULL);
         close_writer(w);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        err = trace_reader_next(r, &ev);
-        cr_assert_eq(err, TRACE_ERR_CORRUPT, "%s: got %d (%s)", what, err, trace_reader_message(r));
+        expect_next(r, &ev, HVT_REC_HEADER);
+        err = hvt_reader_next(r, &ev);
+        cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: got %d (%s)", what, err, hvt_reader_message(r));
         check_msg(r, "corrupt");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s: not sticky", what);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s: not sticky", what);
+        hvt_reader_close(r);
 }
 
 Test(trace, short_payloads_are_corrupt)
 {
         uint8_t buf[512] = { 0 };
-        struct trace_disk_exit x = { 0 };
+        struct hvt_disk_exit x = { 0 };
         size_t off;
 
         /* Shorter than the fixed exit part. */
-        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) - 1, "exit fixed part");
-        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, 0, "empty exit");
+        expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) - 1, "exit fixed part");
+        expect_corrupt_record(HVT_REC_EXIT, 0, buf, 0, "empty exit");
         /* SEQ flag without the seq. */
-        x.reason = TRACE_EXIT_HLT;
+        x.reason = HVT_EXIT_HLT;
         memcpy(buf, &x, sizeof(x));
-        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_SEQ, buf, sizeof(x) + 7, "seq missing");
+        expect_corrupt_record(HVT_REC_EXIT, HVT_XF_SEQ, buf, sizeof(x) + 7, "seq missing");
         /* TIME64 without the high halves. */
-        expect_corrupt_record(TRACE_REC_EXIT, TRACE_XF_TIME64, buf, sizeof(x) + 4,
+        expect_corrupt_record(HVT_REC_EXIT, HVT_XF_TIME64, buf, sizeof(x) + 4,
                               "time64 missing");
         /* Fields announced but absent. */
-        x.state_mask = (1u << TRACE_F_RAX) | (1u << TRACE_F_CS);
+        x.state_mask = (1u << HVT_F_RAX) | (1u << HVT_F_CS);
         memcpy(buf, &x, sizeof(x));
-        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 8 + 15, "fields missing");
+        expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + 8 + 15, "fields missing");
         /* Instruction bytes announced but absent. */
         x.state_mask = 0;
         x.insn_len = 15;
         memcpy(buf, &x, sizeof(x));
-        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 14, "insn missing");
+        expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + 14, "insn missing");
         /* An instruction longer than x86 allows. */
         x.insn_len = 16;
         memcpy(buf, &x, sizeof(x));
-        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + 16, "insn_len 16");
+        expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + 16, "insn_len 16");
         /* Reason tails. */
         x.insn_len = 0;
         {
                 static const struct {
                         uint16_t reason;
                         size_t tail;
-                } t[] = { { TRACE_EXIT_IO, 8 },          { TRACE_EXIT_MMIO, 24 },
-                          { TRACE_EXIT_FAIL_ENTRY, 16 }, { TRACE_EXIT_INTERNAL, 8 },
-                          { TRACE_EXIT_DEBUG, 32 },      { TRACE_EXIT_EXCEPTION, 16 } };
+                } t[] = { { HVT_EXIT_IO, 8 },          { HVT_EXIT_MMIO, 24 },
+                          { HVT_EXIT_FAIL_ENTRY, 16 }, { HVT_EXIT_INTERNAL, 8 },
+                          { HVT_EXIT_DEBUG, 32 },      { HVT_EXIT_EXCEPTION, 16 } };
 
                 for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
                         char what[48];
@@ -2371,74 +2371,74 @@ Test(trace, short_payloads_are_corrupt)
                         x.reason = t[i].reason;
                         memcpy(buf, &x, sizeof(x));
                         snprintf(what, sizeof(what), "%s tail",
-                                 trace_exit_reason_name(t[i].reason));
-                        expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1,
+                                 hvt_exit_reason_name(t[i].reason));
+                        expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1,
                                               what);
                 }
         }
         /* IO data shorter than size * count. */
         {
-                struct trace_disk_io io = { .port = 0x60, .size = 4, .count = 3 };
+                struct hvt_disk_io io = { .port = 0x60, .size = 4, .count = 3 };
 
-                x.reason = TRACE_EXIT_IO;
+                x.reason = HVT_EXIT_IO;
                 memcpy(buf, &x, sizeof(x));
                 memcpy(buf + sizeof(x), &io, sizeof(io));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11,
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11,
                                       "io data");
                 io.count = 0xffffffffu;
                 memcpy(buf + sizeof(x), &io, sizeof(io));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64,
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64,
                                       "io count");
         }
         /* INTERNAL: more data words than allowed, or fewer than announced. */
         {
-                struct trace_disk_internal in = { .suberror = 1,
-                                                  .ndata = TRACE_INTERNAL_MAX_DATA + 1 };
+                struct hvt_disk_internal in = { .suberror = 1,
+                                                  .ndata = HVT_INTERNAL_MAX_DATA + 1 };
 
-                x.reason = TRACE_EXIT_INTERNAL;
+                x.reason = HVT_EXIT_INTERNAL;
                 memcpy(buf, &x, sizeof(x));
                 off = sizeof(x);
                 memcpy(buf + off, &in, sizeof(in));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17,
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17,
                                       "ndata 17");
                 in.ndata = 3;
                 memcpy(buf + off, &in, sizeof(in));
-                expect_corrupt_record(TRACE_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1,
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1,
                                       "ndata 3");
         }
         /* Other fixed records. */
-        expect_corrupt_record(TRACE_REC_MEMORY, 0, buf, sizeof(struct trace_disk_memory) - 1,
+        expect_corrupt_record(HVT_REC_MEMORY, 0, buf, sizeof(struct hvt_disk_memory) - 1,
                               "memory");
-        expect_corrupt_record(TRACE_REC_INJECT, 0, buf, sizeof(struct trace_disk_inject) - 1,
+        expect_corrupt_record(HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) - 1,
                               "inject");
-        expect_corrupt_record(TRACE_REC_RAISE, 0, buf, sizeof(struct trace_disk_raise) - 1,
+        expect_corrupt_record(HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) - 1,
                               "raise");
-        expect_corrupt_record(TRACE_REC_DELIVER, 0, buf, sizeof(struct trace_disk_deliver) - 1,
+        expect_corrupt_record(HVT_REC_DELIVER, 0, buf, sizeof(struct hvt_disk_deliver) - 1,
                               "deliver");
-        expect_corrupt_record(TRACE_REC_CONSOLE, 0, buf, sizeof(struct trace_disk_console) - 1,
+        expect_corrupt_record(HVT_REC_CONSOLE, 0, buf, sizeof(struct hvt_disk_console) - 1,
                               "console");
-        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, sizeof(struct trace_disk_write) - 1,
+        expect_corrupt_record(HVT_REC_WRITE, 0, buf, sizeof(struct hvt_disk_write) - 1,
                               "write");
-        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, 8, "write without gpa");
-        expect_corrupt_record(TRACE_REC_WRITE, 0, buf, 0, "empty write");
-        expect_corrupt_record(TRACE_REC_END, 0, buf, sizeof(struct trace_disk_end) - 1, "end");
+        expect_corrupt_record(HVT_REC_WRITE, 0, buf, 8, "write without gpa");
+        expect_corrupt_record(HVT_REC_WRITE, 0, buf, 0, "empty write");
+        expect_corrupt_record(HVT_REC_END, 0, buf, sizeof(struct hvt_disk_end) - 1, "end");
         /* A second header. */
-        expect_corrupt_record(TRACE_REC_HEADER, 0, buf, sizeof(struct trace_disk_header),
+        expect_corrupt_record(HVT_REC_HEADER, 0, buf, sizeof(struct hvt_disk_header),
                               "second header");
 }
 
 Test(trace, bad_header_records)
 {
         const char *path = hv_tmp("badhdr.zst");
-        struct trace_disk_header h = { .mem_size = 4096 };
-        struct trace_disk_str str = { TRACE_STR_BACKEND, 10 };
+        struct hvt_disk_header h = { .mem_size = 4096 };
+        struct hvt_disk_str str = { HVT_STR_BACKEND, 10 };
         struct rawbuf raw = { 0 };
 
         /* Too short. */
         rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, TRACE_REC_HEADER, 0, &h, sizeof(h) - 1);
+        rb_rec(&raw, HVT_REC_HEADER, 0, &h, sizeof(h) - 1);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
         /* A string running past the payload. */
         raw.len = 0;
         rb_preamble(&raw, 1, 0);
@@ -2448,53 +2448,53 @@ Test(trace, bad_header_records)
                 memcpy(pl, &h, sizeof(h));
                 memcpy(pl + sizeof(h), &str, sizeof(str));
                 memset(pl + sizeof(h) + sizeof(str), 'k', 9);
-                rb_rec(&raw, TRACE_REC_HEADER, 0, pl, sizeof(pl));
+                rb_rec(&raw, HVT_REC_HEADER, 0, pl, sizeof(pl));
         }
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "corrupt");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
         free(raw.p);
 }
 
 Test(trace, unknown_header_string_keys_are_skipped)
 {
         const char *path = hv_tmp("keys.zst");
-        struct trace_disk_header h = { .mem_size = 8192, .seed = 77 };
+        struct hvt_disk_header h = { .mem_size = 8192, .seed = 77 };
         struct rawbuf raw = { 0 }, pl = { 0 };
-        struct trace_disk_str s;
-        struct trace_disk_end end = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_disk_str s;
+        struct hvt_disk_end end = { 0 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         rb_put(&pl, &h, sizeof(h));
-        s = (struct trace_disk_str){ 999, 5 };
+        s = (struct hvt_disk_str){ 999, 5 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "xxxxx", 5);
-        s = (struct trace_disk_str){ TRACE_STR_BACKEND, 3 };
+        s = (struct hvt_disk_str){ HVT_STR_BACKEND, 3 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "kvm", 3);
-        s = (struct trace_disk_str){ 0, 2 };
+        s = (struct hvt_disk_str){ 0, 2 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "zz", 2);
-        s = (struct trace_disk_str){ TRACE_STR_CMDLINE, 9 };
+        s = (struct hvt_disk_str){ HVT_STR_CMDLINE, 9 };
         rb_put(&pl, &s, sizeof(s));
         rb_put(&pl, "a\0\0b c\0d\0", 9);
         rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, TRACE_REC_HEADER, 0, pl.p, pl.len);
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_HEADER, 0, pl.p, pl.len);
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         compress_to(path, raw.p, raw.len);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.seed, 77);
-        cr_assert_str_eq(ev.header.str[TRACE_STR_BACKEND], "kvm");
-        cr_assert_str_eq(ev.header.str[TRACE_STR_GUEST], "");
+        cr_assert_str_eq(ev.header.str[HVT_STR_BACKEND], "kvm");
+        cr_assert_str_eq(ev.header.str[HVT_STR_GUEST], "");
         cr_assert_eq(ev.header.argc, 4);
         cr_assert_str_eq(ev.header.argv[0], "a");
         cr_assert_str_eq(ev.header.argv[1], "");
         cr_assert_str_eq(ev.header.argv[2], "b c");
         cr_assert_str_eq(ev.header.argv[3], "d");
-        expect_next(r, &ev, TRACE_REC_END);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        hvt_reader_close(r);
         free(raw.p);
         free(pl.p);
 }
@@ -2503,15 +2503,15 @@ Test(trace, header_not_first_is_corrupt)
 {
         const char *path = hv_tmp("nohdr.zst");
         struct rawbuf raw = { 0 };
-        struct trace_disk_end end = { 0 };
-        struct trace_writer *w;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
+        struct hvt_disk_end end = { 0 };
+        struct hvt_writer *w;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT };
 
         rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         rb_min_header(&raw);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* Even an unknown record may not come first. */
         raw.len = 0;
@@ -2519,20 +2519,20 @@ Test(trace, header_not_first_is_corrupt)
         rb_rec(&raw, 0x777, 0, "abc", 3);
         rb_min_header(&raw);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* The writer does not stop a caller from writing an exit first. */
         w = open_writer(path, 0, 0, 0);
-        cr_assert_eq(trace_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
         write_min_header(w);
         close_writer(w);
-        expect_open_fails(path, TRACE_ERR_CORRUPT, "header");
+        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* A preamble and nothing else: the header is missing, i.e. truncated. */
         raw.len = 0;
         rb_preamble(&raw, 1, 0);
         compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, TRACE_ERR_TRUNCATED, "truncated header");
+        expect_open_fails(path, HVT_ERR_TRUNCATED, "truncated header");
         free(raw.p);
 }
 
@@ -2549,13 +2549,13 @@ static int count_fds(void)
 }
 
 /*
- * BUG: src/trace/reader.c trace_reader_open(): rp may be NULL (the code tests
+ * BUG: src/trace/reader.c hvt_reader_open(): rp may be NULL (the code tests
  * `if (rp)` and the header documents the NULL case), but the reader it
  * allocates is then never freed: on every error return (and on success) the
  * struct, its zstd context, buffers and the open file descriptor leak.
  * Expected: with rp == NULL the reader is closed before returning.
  */
-// BUG: reader.c trace_reader_open(NULL, ...) leaks the reader and its file descriptor.
+// BUG: reader.c hvt_reader_open(NULL, ...) leaks the reader and its file descriptor.
 Test(trace, open_with_null_reader_pointer_does_not_leak)
 {
         const char *path = hv_tmp("empty.zst");
@@ -2564,7 +2564,7 @@ Test(trace, open_with_null_reader_pointer_does_not_leak)
         write_file(path, "", 0);
         before = count_fds();
         for (int i = 0; i < 5; i++)
-                cr_assert_eq(trace_reader_open(NULL, path), TRACE_ERR_EMPTY);
+                cr_assert_eq(hvt_reader_open(NULL, path), HVT_ERR_EMPTY);
         after = count_fds();
         cr_assert_eq(after, before, "%d file descriptors leaked by 5 failed opens", after - before);
 }
@@ -2572,67 +2572,67 @@ Test(trace, open_with_null_reader_pointer_does_not_leak)
 /* Write errors are returned and sticky. */
 Test(trace, write_errors_are_reported)
 {
-        struct trace_writer *w;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
+        struct hvt_writer *w;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT };
         int p[2], err;
 
         signal(SIGPIPE, SIG_IGN);
         cr_assert_eq(pipe(p), 0);
-        cr_assert_eq(trace_writer_fdopen(&w, p[1], NULL), 0);
+        cr_assert_eq(hvt_writer_fdopen(&w, p[1], NULL), 0);
         close(p[0]);
         write_min_header(w);
-        err = trace_writer_flush(w);
+        err = hvt_writer_flush(w);
         cr_assert_eq(err, -EPIPE, "flush: %d", err);
-        cr_assert_eq(trace_write_exit(w, &e), -EPIPE, "the error is sticky");
-        cr_assert_eq(trace_writer_close(w), -EPIPE);
+        cr_assert_eq(hvt_write_exit(w, &e), -EPIPE, "the error is sticky");
+        cr_assert_eq(hvt_writer_close(w), -EPIPE);
 }
 
 /*
  * BUG: src/trace/writer.c reserve(): when the raw buffer is full and
  * compress_raw() fails, `w->error = -EIO` replaces the real error that
  * compress_raw returned (-EPIPE here, -ENOSPC on a full disk), so every
- * trace_write_* and trace_writer_close report "Input/output error".
- * Expected: the -errno of the failed write(2), as trace_writer_flush does.
+ * hvt_write_* and hvt_writer_close report "Input/output error".
+ * Expected: the -errno of the failed write(2), as hvt_writer_flush does.
  */
 // BUG: writer.c reserve() replaces the write error with -EIO.
 Test(trace, write_error_while_buffering_keeps_errno)
 {
-        struct trace_writer_opts o = { .frame_records = 1000000, .frame_ms = 1000000 };
-        struct trace_writer *w;
+        struct hvt_writer_opts o = { .frame_records = 1000000, .frame_ms = 1000000 };
+        struct hvt_writer *w;
         uint64_t s = 1;
         int p[2], err = 0;
         size_t i;
 
         signal(SIGPIPE, SIG_IGN);
         cr_assert_eq(pipe(p), 0);
-        cr_assert_eq(trace_writer_fdopen(&w, p[1], &o), 0);
+        cr_assert_eq(hvt_writer_fdopen(&w, p[1], &o), 0);
         close(p[0]);
         write_min_header(w);
         /* Incompressible exits, until the buffered data has to reach the file. */
         for (i = 0; i < 200000 && !err; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i };
 
                 rand_state(&s, &e.st);
-                err = trace_write_exit(w, &e);
+                err = hvt_write_exit(w, &e);
         }
         cr_assert_neq(err, 0, "64 MiB written into a closed pipe without an error");
         cr_assert_eq(err, -EPIPE, "write error reported as %d (%s), want -EPIPE", err,
                      strerror(-err));
-        cr_assert_eq(trace_writer_close(w), -EPIPE);
+        cr_assert_eq(hvt_writer_close(w), -EPIPE);
 }
 
 struct flusher_job {
-        struct trace_writer *w;
+        struct hvt_writer *w;
         int write_err, close_err;
 };
 
 static void *write_and_close(void *arg)
 {
         struct flusher_job *j = arg;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT };
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT };
 
-        j->write_err = trace_write_exit(j->w, &e);
-        j->close_err = trace_writer_close(j->w);
+        j->write_err = hvt_write_exit(j->w, &e);
+        j->close_err = hvt_writer_close(j->w);
         return NULL;
 }
 
@@ -2641,13 +2641,13 @@ static void *write_and_close(void *arg)
  * write error: EPIPE, ENOSPC, EIO...), w->error is set but frame_open stays
  * true, so the loop's `continue` re-enters the same branch forever while
  * holding w->lock: the flush thread spins at 100% CPU and every later
- * trace_write_* and trace_writer_close() blocks on the mutex.  Expected: the
+ * hvt_write_* and hvt_writer_close() blocks on the mutex.  Expected: the
  * writer returns the error (-EPIPE here) and close completes.
  */
 // BUG: writer.c flusher_main spins holding the lock after a write error: deadlock.
 Test(trace, write_error_in_flush_thread_does_not_hang)
 {
-        struct trace_writer_opts o = { .background_flush = 1, .frame_ms = 10 };
+        struct hvt_writer_opts o = { .background_flush = 1, .frame_ms = 10 };
         struct flusher_job job = { 0 };
         struct timespec until;
         pthread_t t;
@@ -2655,7 +2655,7 @@ Test(trace, write_error_in_flush_thread_does_not_hang)
 
         signal(SIGPIPE, SIG_IGN);
         cr_assert_eq(pipe(p), 0);
-        cr_assert_eq(trace_writer_fdopen(&job.w, p[1], &o), 0);
+        cr_assert_eq(hvt_writer_fdopen(&job.w, p[1], &o), 0);
         close(p[0]);
         write_min_header(job.w); /* buffered: the flush thread will fail to write it */
         usleep(100000);
@@ -2692,125 +2692,125 @@ static void check_names(const char *(*fn)(unsigned), unsigned from, unsigned cou
 
 Test(trace, enum_names)
 {
-        check_names(trace_exit_reason_name, 0, TRACE_EXIT_REASON_COUNT, "exit reason");
-        check_names(trace_rec_type_name, 1, TRACE_REC_TYPE_COUNT, "record type");
-        cr_assert_str_eq(trace_rec_type_name(0), "?");
-        check_names(trace_mode_name, 0, TRACE_MODE_LONG + 1, "mode");
-        check_names(trace_policy_name, 0, TRACE_POLICY_COUNT, "policy");
-        check_names(trace_source_name, 0, TRACE_SRC_COUNT, "source");
-        check_names(trace_end_why_name, 1, TRACE_END_WHY_COUNT, "end why");
-        cr_assert_str_eq(trace_end_why_name(0), "?");
-        check_names(trace_field_name, 0, TRACE_F_COUNT, "field");
-        check_names(trace_sreg_name, 0, TRACE_SREG_COUNT, "sreg");
+        check_names(hvt_exit_reason_name, 0, HVT_EXIT_REASON_COUNT, "exit reason");
+        check_names(hvt_rec_type_name, 1, HVT_REC_TYPE_COUNT, "record type");
+        cr_assert_str_eq(hvt_rec_type_name(0), "?");
+        check_names(hvt_mode_name, 0, HVT_MODE_LONG + 1, "mode");
+        check_names(hvt_policy_name, 0, HVT_POLICY_COUNT, "policy");
+        check_names(hvt_source_name, 0, HVT_SRC_COUNT, "source");
+        check_names(hvt_end_why_name, 1, HVT_END_WHY_COUNT, "end why");
+        cr_assert_str_eq(hvt_end_why_name(0), "?");
+        check_names(hvt_field_name, 0, HVT_F_COUNT, "field");
+        check_names(hvt_sreg_name, 0, HVT_SREG_COUNT, "sreg");
         /* The segment fields are named after their registers. */
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
-                cr_assert_str_eq(trace_field_name(TRACE_F_ES + i), trace_sreg_name(i));
-        cr_assert_str_eq(trace_field_name(TRACE_F_RIP), "rip");
-        cr_assert_str_eq(trace_field_name(TRACE_F_RAX), "rax");
-        cr_assert_str_eq(trace_field_name(TRACE_F_R15), "r15");
-        cr_assert_str_eq(trace_sreg_name(TRACE_CS), "cs");
-        cr_assert_str_eq(trace_exit_reason_name(TRACE_EXIT_IO), "io");
-        cr_assert_str_eq(trace_rec_type_name(TRACE_REC_WRITE), "write");
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
+                cr_assert_str_eq(hvt_field_name(HVT_F_ES + i), hvt_sreg_name(i));
+        cr_assert_str_eq(hvt_field_name(HVT_F_RIP), "rip");
+        cr_assert_str_eq(hvt_field_name(HVT_F_RAX), "rax");
+        cr_assert_str_eq(hvt_field_name(HVT_F_R15), "r15");
+        cr_assert_str_eq(hvt_sreg_name(HVT_CS), "cs");
+        cr_assert_str_eq(hvt_exit_reason_name(HVT_EXIT_IO), "io");
+        cr_assert_str_eq(hvt_rec_type_name(HVT_REC_WRITE), "write");
 }
 
 Test(trace, policy_parse_roundtrip)
 {
-        for (unsigned p = 0; p < TRACE_POLICY_COUNT; p++)
-                cr_assert_eq(trace_policy_parse(trace_policy_name(p)), (int)p, "policy %u", p);
-        cr_assert_eq(trace_policy_parse("?"), -1);
-        cr_assert_eq(trace_policy_parse(""), -1);
-        cr_assert_eq(trace_policy_parse("no-such-policy"), -1);
-        cr_assert_eq(trace_policy_parse("windo"), -1, "prefixes do not match");
-        cr_assert_eq(trace_policy_parse("window "), -1);
+        for (unsigned p = 0; p < HVT_POLICY_COUNT; p++)
+                cr_assert_eq(hvt_policy_parse(hvt_policy_name(p)), (int)p, "policy %u", p);
+        cr_assert_eq(hvt_policy_parse("?"), -1);
+        cr_assert_eq(hvt_policy_parse(""), -1);
+        cr_assert_eq(hvt_policy_parse("no-such-policy"), -1);
+        cr_assert_eq(hvt_policy_parse("windo"), -1, "prefixes do not match");
+        cr_assert_eq(hvt_policy_parse("window "), -1);
 }
 
 Test(trace, shadow_names)
 {
-        cr_assert_str_eq(trace_shadow_name(0), "none");
-        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW), "sti");
-        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_MOVSS_SHADOW), "mov-ss");
-        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW),
+        cr_assert_str_eq(hvt_shadow_name(0), "none");
+        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW), "sti");
+        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_MOVSS_SHADOW), "mov-ss");
+        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW),
                          "sti+mov-ss");
         /* Other bits do not matter. */
         cr_assert_str_eq(
-                trace_shadow_name(~(uint64_t)(TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW)),
+                hvt_shadow_name(~(uint64_t)(HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW)),
                 "none");
-        cr_assert_str_eq(trace_shadow_name(TRACE_INTR_STI_SHADOW | TRACE_INTR_VALID_SHADOW |
-                                           TRACE_INTR_IF | (1ull << 63)),
+        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW | HVT_INTR_VALID_SHADOW |
+                                           HVT_INTR_IF | (1ull << 63)),
                          "sti");
 }
 
 Test(trace, strerror_every_code)
 {
-        for (int i = 0; i < TRACE_ERR_COUNT; i++) {
-                const char *a = trace_strerror(i);
+        for (int i = 0; i < HVT_ERR_COUNT; i++) {
+                const char *a = hvt_strerror(i);
 
                 cr_assert_not_null(a);
                 cr_assert(a[0], "code %d", i);
                 cr_assert_null(strchr(a, '\n'));
                 for (int j = 0; j < i; j++)
-                        cr_assert_str_neq(a, trace_strerror(j), "codes %d and %d", i, j);
+                        cr_assert_str_neq(a, hvt_strerror(j), "codes %d and %d", i, j);
         }
-        for (int bad = -1; bad <= TRACE_ERR_COUNT; bad += TRACE_ERR_COUNT + 1) {
-                const char *a = trace_strerror(bad);
+        for (int bad = -1; bad <= HVT_ERR_COUNT; bad += HVT_ERR_COUNT + 1) {
+                const char *a = hvt_strerror(bad);
 
                 cr_assert_not_null(a, "code %d", bad);
-                for (int j = 0; j < TRACE_ERR_COUNT; j++)
-                        cr_assert_str_neq(a, trace_strerror(j), "out-of-range %d aliases %d", bad,
+                for (int j = 0; j < HVT_ERR_COUNT; j++)
+                        cr_assert_str_neq(a, hvt_strerror(j), "out-of-range %d aliases %d", bad,
                                           j);
         }
         /* The numbers are part of the format's API. */
-        cr_assert_eq(TRACE_OK, 0);
-        cr_assert_eq(TRACE_END_OF_TRACE, 1);
-        cr_assert_eq(TRACE_ERR_TRUNCATED, 7);
+        cr_assert_eq(HVT_OK, 0);
+        cr_assert_eq(HVT_END_OF_TRACE, 1);
+        cr_assert_eq(HVT_ERR_TRUNCATED, 7);
 }
 
 Test(trace, field_sizes_and_differs)
 {
         size_t total = 0;
-        struct trace_vcpu_state a, b;
+        struct hvt_vcpu_state a, b;
         uint64_t s = 5;
 
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                cr_assert_eq(trace_field_size(f), fsize(f), "field %u (%s)", f,
-                             trace_field_name(f));
-                total += trace_field_size(f);
+        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
+                cr_assert_eq(hvt_field_size(f), fsize(f), "field %u (%s)", f,
+                             hvt_field_name(f));
+                total += hvt_field_size(f);
         }
-        cr_assert_eq(total, sizeof(struct trace_vcpu_state), "the fields cover the whole state");
-        cr_assert_eq(trace_field_size(TRACE_F_COUNT), 0);
-        cr_assert_eq(trace_field_size(1000), 0);
+        cr_assert_eq(total, sizeof(struct hvt_vcpu_state), "the fields cover the whole state");
+        cr_assert_eq(hvt_field_size(HVT_F_COUNT), 0);
+        cr_assert_eq(hvt_field_size(1000), 0);
 
         rand_state(&s, &a);
         b = a;
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++)
-                cr_assert_not(trace_state_field_differs(&a, &b, f), "field %u", f);
-        b.seg[TRACE_CS].attr ^= TRACE_SEG_L;
-        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_CS), "attr-only change");
-        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_SS));
+        for (unsigned f = 0; f < HVT_F_COUNT; f++)
+                cr_assert_not(hvt_state_field_differs(&a, &b, f), "field %u", f);
+        b.seg[HVT_CS].attr ^= HVT_SEG_L;
+        cr_assert(hvt_state_field_differs(&a, &b, HVT_F_CS), "attr-only change");
+        cr_assert_not(hvt_state_field_differs(&a, &b, HVT_F_SS));
         b = a;
-        b.seg[TRACE_DS].selector ^= 8;
-        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_DS), "selector-only change");
+        b.seg[HVT_DS].selector ^= 8;
+        cr_assert(hvt_state_field_differs(&a, &b, HVT_F_DS), "selector-only change");
         b = a;
         b.idt.base ^= 1ull << 48;
-        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_IDT), "base high-half change");
-        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_GDT));
+        cr_assert(hvt_state_field_differs(&a, &b, HVT_F_IDT), "base high-half change");
+        cr_assert_not(hvt_state_field_differs(&a, &b, HVT_F_GDT));
         b = a;
-        b.intr ^= TRACE_INTR_NMI_BLOCKED;
-        cr_assert(trace_state_field_differs(&a, &b, TRACE_F_INTR));
-        cr_assert_not(trace_state_field_differs(&a, &b, TRACE_F_COUNT), "out of range");
+        b.intr ^= HVT_INTR_NMI_BLOCKED;
+        cr_assert(hvt_state_field_differs(&a, &b, HVT_F_INTR));
+        cr_assert_not(hvt_state_field_differs(&a, &b, HVT_F_COUNT), "out of range");
 }
 
-static struct trace_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t cs_attr,
+static struct hvt_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t cs_attr,
                                           uint64_t cs_base, uint64_t rip)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = cr0;
         st.efer = efer;
-        st.seg[TRACE_CS].attr = cs_attr;
-        st.seg[TRACE_CS].base = cs_base;
-        st.seg[TRACE_CS].selector = 0x08;
-        st.seg[TRACE_CS].limit = 0xffffffff;
+        st.seg[HVT_CS].attr = cs_attr;
+        st.seg[HVT_CS].base = cs_base;
+        st.seg[HVT_CS].selector = 0x08;
+        st.seg[HVT_CS].limit = 0xffffffff;
         st.rip = rip;
         return st;
 }
@@ -2818,49 +2818,49 @@ static struct trace_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t 
 Test(trace, state_mode_code_bits_and_pc)
 {
         const uint64_t PE = 1, PG = 1ull << 31, LME = 1ull << 8, LMA = 1ull << 10;
-        const uint16_t code = 0xb | TRACE_SEG_S | TRACE_SEG_P;
-        struct trace_vcpu_state st;
+        const uint16_t code = 0xb | HVT_SEG_S | HVT_SEG_P;
+        struct hvt_vcpu_state st;
 
         /* Real mode: 16-bit, pc = cs.base + (rip & 0xffff), whatever CS's attributes say. */
-        st = mode_state(0x60000010, 0, code | TRACE_SEG_DB, 0xf0000, 0x12345fff0ull);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_REAL);
-        cr_assert_eq(trace_state_code_bits(&st), 16);
-        cr_assert_eq(trace_state_pc(&st), 0xf0000 + 0xfff0);
+        st = mode_state(0x60000010, 0, code | HVT_SEG_DB, 0xf0000, 0x12345fff0ull);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_REAL);
+        cr_assert_eq(hvt_state_code_bits(&st), 16);
+        cr_assert_eq(hvt_state_pc(&st), 0xf0000 + 0xfff0);
         st = mode_state(0, 0, 0, 0x7c00 << 4, 0x0003);
-        cr_assert_eq(trace_state_pc(&st), 0x7c003);
+        cr_assert_eq(hvt_state_pc(&st), 0x7c003);
 
         /* 32-bit protected mode (CS.DB). */
-        st = mode_state(PE, 0, code | TRACE_SEG_DB | TRACE_SEG_G, 0x10000, 0xabcd00002000ull);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
-        cr_assert_eq(trace_state_code_bits(&st), 32);
-        cr_assert_eq(trace_state_pc(&st), 0x12000);
-        st = mode_state(PE | PG, 0, code | TRACE_SEG_DB, 0xfffff000, 0x2000);
-        cr_assert_eq(trace_state_pc(&st), 0x1000, "linear addresses wrap at 4 GiB");
+        st = mode_state(PE, 0, code | HVT_SEG_DB | HVT_SEG_G, 0x10000, 0xabcd00002000ull);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_PROTECTED);
+        cr_assert_eq(hvt_state_code_bits(&st), 32);
+        cr_assert_eq(hvt_state_pc(&st), 0x12000);
+        st = mode_state(PE | PG, 0, code | HVT_SEG_DB, 0xfffff000, 0x2000);
+        cr_assert_eq(hvt_state_pc(&st), 0x1000, "linear addresses wrap at 4 GiB");
 
         /* 16-bit protected mode (CS.DB clear). */
         st = mode_state(PE, 0, code, 0x12345, 0xabcd1234);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
-        cr_assert_eq(trace_state_code_bits(&st), 16);
-        cr_assert_eq(trace_state_pc(&st), 0x12345 + 0x1234);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_PROTECTED);
+        cr_assert_eq(hvt_state_code_bits(&st), 16);
+        cr_assert_eq(hvt_state_pc(&st), 0x12345 + 0x1234);
 
         /* Long mode, 64-bit code (CS.L): the CS base is ignored. */
-        st = mode_state(PE | PG, LME | LMA, code | TRACE_SEG_L, 0x5000, 0xffffffff81000000ull);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_LONG);
-        cr_assert_eq(trace_state_code_bits(&st), 64);
-        cr_assert_eq(trace_state_pc(&st), 0xffffffff81000000ull);
+        st = mode_state(PE | PG, LME | LMA, code | HVT_SEG_L, 0x5000, 0xffffffff81000000ull);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_LONG);
+        cr_assert_eq(hvt_state_code_bits(&st), 64);
+        cr_assert_eq(hvt_state_pc(&st), 0xffffffff81000000ull);
 
         /* Compatibility mode: long mode, CS.L clear: sized like protected mode. */
-        st = mode_state(PE | PG, LME | LMA, code | TRACE_SEG_DB, 0x3000, 0x100000400ull);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_LONG);
-        cr_assert_eq(trace_state_code_bits(&st), 32);
-        cr_assert_eq(trace_state_pc(&st), 0x3400);
+        st = mode_state(PE | PG, LME | LMA, code | HVT_SEG_DB, 0x3000, 0x100000400ull);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_LONG);
+        cr_assert_eq(hvt_state_code_bits(&st), 32);
+        cr_assert_eq(hvt_state_pc(&st), 0x3400);
         st = mode_state(PE | PG, LME | LMA, code, 0x3000, 0x10400);
-        cr_assert_eq(trace_state_code_bits(&st), 16);
-        cr_assert_eq(trace_state_pc(&st), 0x3400);
+        cr_assert_eq(hvt_state_code_bits(&st), 16);
+        cr_assert_eq(hvt_state_pc(&st), 0x3400);
 
         /* LME without LMA (paging not yet on) is still protected mode. */
-        st = mode_state(PE, LME, code | TRACE_SEG_DB, 0, 0x1000);
-        cr_assert_eq(trace_state_mode(&st), TRACE_MODE_PROTECTED);
+        st = mode_state(PE, LME, code | HVT_SEG_DB, 0, 0x1000);
+        cr_assert_eq(hvt_state_mode(&st), HVT_MODE_PROTECTED);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2869,61 +2869,61 @@ Test(trace, state_mode_code_bits_and_pc)
 
 static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint64_t *msg_n)
 {
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         uint64_t n = 0;
         int err;
 
         copy_file(path, copy);
         r = must_open(copy);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (n > 0 && ev.type == TRACE_REC_EXIT)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (n > 0 && ev.type == HVT_REC_EXIT)
                         cr_assert_eq(ev.exit.seq, n - 1);
                 n++;
         }
         *err_out = err;
-        if (err == TRACE_ERR_TRUNCATED) {
+        if (err == HVT_ERR_TRUNCATED) {
                 check_msg(r, "truncated after");
                 *msg_n = msg_truncated_count(r);
         }
-        trace_reader_close(r);
+        hvt_reader_close(r);
         return n;
 }
 
 Test(trace, background_flush_thread_ends_idle_frames)
 {
         const char *path = hv_tmp("bg.zst"), *copy = hv_tmp("bg-copy.zst");
-        struct trace_writer *w = open_writer(path, 100000, 50, 1);
+        struct hvt_writer *w = open_writer(path, 100000, 50, 1);
         uint64_t n, msg_n = 0;
         int err;
 
         write_min_header(w);
         for (int i = 0; i < 40; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = (uint64_t)i };
 
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         usleep(200000); /* no flush: only the thread can end the frame */
         n = read_copy(path, copy, &err, &msg_n);
-        cr_assert_eq(err, TRACE_ERR_TRUNCATED, "no end record yet");
+        cr_assert_eq(err, HVT_ERR_TRUNCATED, "no end record yet");
         cr_assert_eq(n, 41, "%" PRIu64 " of 41 records on disk after 200 ms", n);
         cr_assert_eq(msg_n, 41);
 
         /* And again for a second idle frame. */
         for (int i = 40; i < 65; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = (uint64_t)i };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = (uint64_t)i };
 
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         usleep(200000);
         n = read_copy(path, copy, &err, &msg_n);
-        cr_assert_eq(err, TRACE_ERR_TRUNCATED);
+        cr_assert_eq(err, HVT_ERR_TRUNCATED);
         cr_assert_eq(n, 66);
 
         write_end(w, 65, NULL);
         close_writer(w);
         n = read_copy(path, copy, &err, &msg_n);
-        cr_assert_eq(err, TRACE_END_OF_TRACE);
+        cr_assert_eq(err, HVT_END_OF_TRACE);
         cr_assert_eq(n, 67);
 }
 
@@ -2932,12 +2932,12 @@ Test(trace, background_flush_thread_ends_idle_frames)
 /* ------------------------------------------------------------------------ */
 
 /* The most data one WRITE record holds: the record limit less its fixed part. */
-#define WRITE_CHUNK ((size_t)TRACE_WRITE_CHUNK)
+#define WRITE_CHUNK ((size_t)HVT_WRITE_CHUNK)
 
-static void expect_write(struct trace_reader *r, struct trace_event *ev, uint64_t seq, uint64_t gpa,
+static void expect_write(struct hvt_reader *r, struct hvt_event *ev, uint64_t seq, uint64_t gpa,
                          const uint8_t *data, size_t len, const char *what)
 {
-        expect_next(r, ev, TRACE_REC_WRITE);
+        expect_next(r, ev, HVT_REC_WRITE);
         cr_assert_eq(ev->write.seq, seq, "%s: seq %" PRIu64, what, ev->write.seq);
         cr_assert_eq(ev->write.gpa, gpa, "%s: gpa 0x%" PRIx64, what, ev->write.gpa);
         cr_assert_eq(ev->write.len, len, "%s: len %zu, want %zu", what, ev->write.len, len);
@@ -2954,41 +2954,41 @@ Test(trace, write_records_small_empty_and_split)
         const uint64_t big_gpa = 0x100000;
         uint8_t *big = malloc(big_len);
         uint64_t s = 4242, recs;
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
-        struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = 17 };
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = 17 };
         struct hv_trace t;
 
         cr_assert_not_null(big);
         rnd_bytes(&s, big, big_len);
         w = open_writer(path, 0, 0, 0);
         write_min_header(w);
-        cr_assert_eq(trace_write_exit(w, &e), 0);
-        recs = trace_writer_records(w);
-        cr_assert_eq(trace_write_write(w, 17, 0x1234, small, sizeof(small)), 0);
-        cr_assert_eq(trace_write_write(w, 17, 0x5000, NULL, 0), 0, "empty, no data pointer");
-        cr_assert_eq(trace_write_write(w, 17, 0x6000, small, 0), 0, "empty");
-        cr_assert_eq(trace_writer_records(w), recs + 3, "one record each");
-        cr_assert_eq(trace_write_write(w, 17, big_gpa, big, big_len), 0);
-        cr_assert_eq(trace_writer_records(w), recs + 5, "one byte over a record's worth: two");
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        recs = hvt_writer_records(w);
+        cr_assert_eq(hvt_write_write(w, 17, 0x1234, small, sizeof(small)), 0);
+        cr_assert_eq(hvt_write_write(w, 17, 0x5000, NULL, 0), 0, "empty, no data pointer");
+        cr_assert_eq(hvt_write_write(w, 17, 0x6000, small, 0), 0, "empty");
+        cr_assert_eq(hvt_writer_records(w), recs + 3, "one record each");
+        cr_assert_eq(hvt_write_write(w, 17, big_gpa, big, big_len), 0);
+        cr_assert_eq(hvt_writer_records(w), recs + 5, "one byte over a record's worth: two");
         /* A range ending exactly at 2^64 is fine; one past it, or bytes without data, are not. */
-        cr_assert_eq(trace_write_write(w, 17, UINT64_MAX, small, 1), 0);
-        recs = trace_writer_records(w);
-        cr_assert_eq(trace_write_write(w, 17, UINT64_MAX - 1, small, 3), -EINVAL);
-        cr_assert_eq(trace_write_write(w, 17, 0x1000, NULL, 1), -EINVAL);
-        cr_assert_eq(trace_writer_records(w), recs, "refused ranges write nothing");
+        cr_assert_eq(hvt_write_write(w, 17, UINT64_MAX, small, 1), 0);
+        recs = hvt_writer_records(w);
+        cr_assert_eq(hvt_write_write(w, 17, UINT64_MAX - 1, small, 3), -EINVAL);
+        cr_assert_eq(hvt_write_write(w, 17, 0x1000, NULL, 1), -EINVAL);
+        cr_assert_eq(hvt_writer_records(w), recs, "refused ranges write nothing");
         e.seq = 18;
         e.st.rip = 0x1001;
-        cr_assert_eq(trace_write_exit(w, &e), 0, "the writer is still usable");
-        cr_assert_eq(trace_write_write(w, 18, 0, big + 1, WRITE_CHUNK), 0);
-        cr_assert_eq(trace_writer_records(w), recs + 2, "exactly a record's worth: one record");
+        cr_assert_eq(hvt_write_exit(w, &e), 0, "the writer is still usable");
+        cr_assert_eq(hvt_write_write(w, 18, 0, big + 1, WRITE_CHUNK), 0);
+        cr_assert_eq(hvt_writer_records(w), recs + 2, "exactly a record's worth: one record");
         write_end(w, 2, NULL);
         close_writer(w);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 17);
         expect_write(r, &ev, 17, 0x1234, small, sizeof(small), "small");
         cr_assert_eq(ev.index, 2);
@@ -2997,18 +2997,18 @@ Test(trace, write_records_small_empty_and_split)
         expect_write(r, &ev, 17, big_gpa, big, WRITE_CHUNK, "split, first part");
         expect_write(r, &ev, 17, big_gpa + WRITE_CHUNK, big + WRITE_CHUNK, 5, "split, the rest");
         expect_write(r, &ev, 17, UINT64_MAX, small, 1, "the last byte");
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 18);
         cr_assert_eq(ev.exit.st.rip, 0x1001, "write records leave the exit state alone");
         expect_write(r, &ev, 18, 0, big + 1, WRITE_CHUNK, "a record's worth");
         cr_assert_eq(ev.index, 9);
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
 
         /* The test helpers keep them, with their data. */
-        cr_assert_eq(hv_trace_load(path, &t), TRACE_OK);
-        cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s", t.message);
+        cr_assert_eq(hv_trace_load(path, &t), HVT_OK);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message);
         cr_assert_eq(t.nwrites, 7);
         cr_assert_eq(t.writes[0].seq, 17);
         cr_assert_eq(t.writes[0].gpa, 0x1234);
@@ -3029,23 +3029,23 @@ Test(trace, write_record_messages_name_the_record)
 {
         const char *path = hv_tmp("shortwrite.zst");
         struct rawbuf raw = { 0 };
-        struct trace_disk_write wr = { .seq = 1, .gpa = 2 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_disk_write wr = { .seq = 1, .gpa = 2 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 1);
-        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
-        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr) - 1);
+        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
+        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr) - 1);
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         expect_write(r, &ev, 1, 2, NULL, 0, "exactly the fixed part");
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
         check_msg(r, "record 3: write record too short");
-        trace_reader_close(r);
+        hvt_reader_close(r);
         free(raw.p);
 }
 
@@ -3054,12 +3054,12 @@ Test(trace, minor_0_traces_still_read)
 {
         const char *path = hv_tmp("minor0.zst");
         struct rawbuf raw = { 0 };
-        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT, .insn_len = 1 };
-        struct trace_disk_deliver d = { .ip = 0x7c01, .vector = 0x20, .frame_bits = 16 };
-        struct trace_disk_end end = { .exits = 1, .why = TRACE_END_HALT };
+        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT, .insn_len = 1 };
+        struct hvt_disk_deliver d = { .ip = 0x7c01, .vector = 0x20, .frame_bits = 16 };
+        struct hvt_disk_end end = { .exits = 1, .why = HVT_END_HALT };
         uint8_t exitp[sizeof(x) + 1], conp[10] = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         struct dirent *de;
         size_t nsamples = 0;
         DIR *dir;
@@ -3069,26 +3069,26 @@ Test(trace, minor_0_traces_still_read)
         memcpy(conp + 8, "hi", 2);
         rb_preamble(&raw, 1, 0);
         rb_min_header(&raw);
-        rb_rec(&raw, TRACE_REC_EXIT, 0, exitp, sizeof(exitp));
-        rb_rec(&raw, TRACE_REC_DELIVER, 0, &d, sizeof(d));
-        rb_rec(&raw, TRACE_REC_CONSOLE, 0, conp, sizeof(conp));
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_EXIT, 0, exitp, sizeof(exitp));
+        rb_rec(&raw, HVT_REC_DELIVER, 0, &d, sizeof(d));
+        rb_rec(&raw, HVT_REC_CONSOLE, 0, conp, sizeof(conp));
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.flags, 0);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 0);
         cr_assert_eq(ev.exit.insn[0], 0xf4);
-        expect_next(r, &ev, TRACE_REC_DELIVER);
+        expect_next(r, &ev, HVT_REC_DELIVER);
         cr_assert_eq(ev.deliver.ip, 0x7c01);
         cr_assert_eq(ev.deliver.dflags, 0, "minor 0's reserved byte: no dflags");
-        expect_next(r, &ev, TRACE_REC_CONSOLE);
+        expect_next(r, &ev, HVT_REC_CONSOLE);
         cr_assert_eq(ev.console.len, 2);
         cr_assert_eq(memcmp(ev.console.data, "hi", 2), 0);
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
         free(raw.p);
 
         /* The recorded samples read to their end; the minor-0 ones hold no writes. */
@@ -3096,7 +3096,7 @@ Test(trace, minor_0_traces_still_read)
         cr_assert_not_null(dir, "%s/traces: %s", HV_SOURCE_DIR, strerror(errno));
         while ((de = readdir(dir))) {
                 size_t n = strlen(de->d_name), flen, rlen;
-                struct trace_disk_preamble pre;
+                struct hvt_disk_preamble pre;
                 uint8_t *file, *rawb;
                 struct hv_trace t;
                 char p[1024];
@@ -3108,13 +3108,13 @@ Test(trace, minor_0_traces_still_read)
                 cr_assert_eq(decompress_all(file, flen, &rawb, &rlen), 0, "%s", p);
                 cr_assert_geq(rlen, sizeof(pre));
                 memcpy(&pre, rawb, sizeof(pre));
-                cr_assert_eq(hv_trace_load(p, &t), TRACE_OK, "%s", p);
-                cr_assert_eq(t.read_err, TRACE_END_OF_TRACE, "%s: %s", p, t.message);
+                cr_assert_eq(hv_trace_load(p, &t), HVT_OK, "%s", p);
+                cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s: %s", p, t.message);
                 cr_assert(t.have_end, "%s", p);
                 cr_assert_gt(t.nexits, 0, "%s", p);
                 if (pre.minor == 0) {
                         cr_assert_eq(t.nwrites, 0, "%s", p);
-                        cr_assert_eq(t.hdr.h.flags & (TRACE_HDR_WRITES | TRACE_HDR_STEP_INJECT), 0,
+                        cr_assert_eq(t.hdr.h.flags & (HVT_HDR_WRITES | HVT_HDR_STEP_INJECT), 0,
                                      "%s: minor 0 knows no such flags", p);
                 }
                 hv_trace_free(&t);
@@ -3132,34 +3132,34 @@ Test(trace, write_event_copies_write_records)
         uint8_t data[300], *f1, *f2, *r1, *r2;
         size_t l1, l2, rl1, rl2, nwrites = 0;
         uint64_t s = 5;
-        struct trace_writer *w;
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_writer *w;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         int err;
 
         rnd_bytes(&s, data, sizeof(data));
         w = open_writer(src, 0, 0, 0);
         write_min_header(w);
         for (uint64_t i = 0; i < 6; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = i * 100 };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = i * 100 };
 
                 e.st.rip = 0x7c00 + i;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 /* 0 to 250 bytes: the first is empty. */
-                cr_assert_eq(trace_write_write(w, i, 0x8000 + 64 * i, data + i, (size_t)i * 50), 0);
+                cr_assert_eq(hvt_write_write(w, i, 0x8000 + 64 * i, data + i, (size_t)i * 50), 0);
         }
         write_end(w, 6, "copied");
         close_writer(w);
 
         r = must_open(src);
         w = open_writer(dst, 0, 0, 0);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                nwrites += ev.type == TRACE_REC_WRITE;
-                cr_assert_eq(trace_write_event(w, &ev), 0, "record %" PRIu64 " (%s)", ev.index,
-                             trace_rec_type_name(ev.type));
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                nwrites += ev.type == HVT_REC_WRITE;
+                cr_assert_eq(hvt_write_event(w, &ev), 0, "record %" PRIu64 " (%s)", ev.index,
+                             hvt_rec_type_name(ev.type));
         }
-        cr_assert_eq(err, TRACE_END_OF_TRACE, "%s", trace_reader_message(r));
-        trace_reader_close(r);
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
+        hvt_reader_close(r);
         close_writer(w);
         cr_assert_eq(nwrites, 6);
 
@@ -3179,39 +3179,39 @@ Test(trace, write_event_copies_write_records)
 Test(trace, unknown_record_types_skipped_around_writes)
 {
         const char *path = hv_tmp("unknown-writes.zst");
-        struct trace_disk_write wr = { .seq = 9, .gpa = 0x1000 };
-        struct trace_disk_end end = { .exits = 0, .why = TRACE_END_HALT };
+        struct hvt_disk_write wr = { .seq = 9, .gpa = 0x1000 };
+        struct hvt_disk_end end = { .exits = 0, .why = HVT_END_HALT };
         uint8_t payload[sizeof(wr) + 3];
         static const uint8_t three[3] = { 1, 2, 3 };
         struct rawbuf raw = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
 
         memcpy(payload, &wr, sizeof(wr));
         memcpy(payload + sizeof(wr), three, sizeof(three));
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 9);
-        rb_rec(&raw, TRACE_REC_WRITE, 0, payload, sizeof(payload));
-        rb_rec(&raw, TRACE_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
+        rb_rec(&raw, HVT_REC_WRITE, 0, payload, sizeof(payload));
+        rb_rec(&raw, HVT_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
         wr.gpa = 0x2000;
-        rb_rec(&raw, TRACE_REC_WRITE, 0, &wr, sizeof(wr));
+        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
         rb_rec(&raw, 0x4242, 0xffff, "x", 1);
-        rb_rec(&raw, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
         compress_to(path, raw.p, raw.len);
 
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         expect_write(r, &ev, 9, 0x1000, three, sizeof(three), "before the unknown ones");
         cr_assert_eq(ev.index, 2);
         expect_write(r, &ev, 9, 0x2000, NULL, 0, "after them");
         cr_assert_eq(ev.index, 4, "skipped records are counted");
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 6);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        cr_assert_eq(trace_reader_records(r), 7);
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        cr_assert_eq(hvt_reader_records(r), 7);
+        hvt_reader_close(r);
         free(raw.p);
 }
 
@@ -3249,42 +3249,42 @@ static void write_trace_with_writes(const char *path, bool flags, const uint8_t 
                                     bool with_writes)
 {
         static const uint8_t small[4] = { 0x3c, 0, 0, 0 };
-        struct trace_header h = { 0 };
-        struct trace_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_header h = { 0 };
+        struct hvt_writer *w = open_writer(path, 0, 0, 0);
 
         h.h.mem_size = 0x10000;
         h.h.entry = 0x1000;
         h.h.load_addr = 0x1000;
-        h.h.guest_mode = TRACE_MODE_REAL;
-        h.h.flags = flags ? TRACE_HDR_WRITES | TRACE_HDR_STEP_INJECT : 0;
-        h.str[TRACE_STR_BACKEND] = "emu";
-        cr_assert_eq(trace_write_header(w, &h), 0);
+        h.h.guest_mode = HVT_MODE_REAL;
+        h.h.flags = flags ? HVT_HDR_WRITES | HVT_HDR_STEP_INJECT : 0;
+        h.str[HVT_STR_BACKEND] = "emu";
+        cr_assert_eq(hvt_write_header(w, &h), 0);
         for (uint64_t i = 0; i < 3; i++) {
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT, .seq = i, .time_ns = 1000 * i };
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = 1000 * i };
 
                 e.st.rip = 0x1000 + i;
                 e.insn_len = 1;
                 e.insn[0] = 0xf4;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 if (!with_writes)
                         continue;
                 if (i == 0)
-                        cr_assert_eq(trace_write_write(w, i, 0x1234, small, sizeof(small)), 0);
+                        cr_assert_eq(hvt_write_write(w, i, 0x1234, small, sizeof(small)), 0);
                 if (i == 1)
-                        cr_assert_eq(trace_write_write(w, i, 0x2000, big, nbig), 0);
+                        cr_assert_eq(hvt_write_write(w, i, 0x2000, big, nbig), 0);
                 if (i == 2)
-                        cr_assert_eq(trace_write_write(w, i, 0x3000, NULL, 0), 0);
+                        cr_assert_eq(hvt_write_write(w, i, 0x3000, NULL, 0), 0);
         }
         /* A delivery whose frame's CS had no readable descriptor. */
         {
-                struct trace_disk_deliver d = { .seq = 2,
+                struct hvt_disk_deliver d = { .seq = 2,
                                                 .ip = 0x1001,
                                                 .cs = 0x28,
                                                 .vector = 0x30,
                                                 .frame_bits = 32,
-                                                .dflags = TRACE_DELIVER_CS_BASE_UNKNOWN };
+                                                .dflags = HVT_DELIVER_CS_BASE_UNKNOWN };
 
-                cr_assert_eq(trace_write_deliver(w, &d), 0);
+                cr_assert_eq(hvt_write_deliver(w, &d), 0);
         }
         write_end(w, 3, "done");
         close_writer(w);
@@ -3389,47 +3389,47 @@ Test(trace, replay_dump_stats_diff_show_write_records)
 
 /*
  * Compress raw to path and read it: `nok` events must come back, then
- * TRACE_ERR_CORRUPT with needle in the message, sticky.  With needle NULL
+ * HVT_ERR_CORRUPT with needle in the message, sticky.  With needle NULL
  * the trace must instead read to its end after nok events.
  */
 static void expect_raw(const char *path, const struct rawbuf *raw, size_t nok, const char *needle,
                        const char *what)
 {
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         size_t n = 0;
         int err;
 
         compress_to(path, raw->p, raw->len);
         r = must_open(path);
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
         if (!needle) {
-                cr_assert_eq(err, TRACE_END_OF_TRACE, "%s: %d %s", what, err,
-                             trace_reader_message(r));
+                cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %d %s", what, err,
+                             hvt_reader_message(r));
         } else {
-                cr_assert_eq(err, TRACE_ERR_CORRUPT, "%s: %d %s", what, err,
-                             trace_reader_message(r));
+                cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: %d %s", what, err,
+                             hvt_reader_message(r));
                 check_msg(r, needle);
-                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s: not sticky", what);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s: not sticky", what);
         }
         cr_assert_eq(n, nok, "%s: %zu events before the verdict, want %zu", what, n, nok);
-        trace_reader_close(r);
+        hvt_reader_close(r);
 }
 
 static void rb_end(struct rawbuf *b)
 {
-        struct trace_disk_end end = { .exits = 1, .why = TRACE_END_HALT };
+        struct hvt_disk_end end = { .exits = 1, .why = HVT_END_HALT };
 
-        rb_rec(b, TRACE_REC_END, 0, &end, sizeof(end));
+        rb_rec(b, HVT_REC_END, 0, &end, sizeof(end));
 }
 
 /* An exit with no state change and no SEQ flag: the previous exit's seq + 1. */
 static void rb_exit_next(struct rawbuf *b)
 {
-        struct trace_disk_exit x = { .reason = TRACE_EXIT_HLT };
+        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT };
 
-        rb_rec(b, TRACE_REC_EXIT, 0, &x, sizeof(x));
+        rb_rec(b, HVT_REC_EXIT, 0, &x, sizeof(x));
 }
 
 Test(trace, end_record_must_be_last)
@@ -3439,7 +3439,7 @@ Test(trace, end_record_must_be_last)
         size_t cut;
 
         /* The rule's control: END last reads to the end. */
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 0);
         rb_end(&raw);
@@ -3467,38 +3467,38 @@ Test(trace, end_record_must_be_last)
         append_frame(&file, raw.p, raw.len);
         write_file(path, file.p, file.len);
         {
-                struct trace_reader *r = must_open(path);
-                struct trace_event ev;
+                struct hvt_reader *r = must_open(path);
+                struct hvt_event ev;
 
-                expect_next(r, &ev, TRACE_REC_HEADER);
-                expect_next(r, &ev, TRACE_REC_EXIT);
-                expect_next(r, &ev, TRACE_REC_END);
-                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT, "%s",
-                             trace_reader_message(r));
+                expect_next(r, &ev, HVT_REC_HEADER);
+                expect_next(r, &ev, HVT_REC_EXIT);
+                expect_next(r, &ev, HVT_REC_END);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s",
+                             hvt_reader_message(r));
                 check_msg(r, "data after the end record");
-                trace_reader_close(r);
+                hvt_reader_close(r);
         }
 
         /* The writer does not stop a caller from writing on after END; the reader does. */
         {
-                struct trace_writer *w = open_writer(path, 0, 0, 0);
-                struct trace_exit e = { .reason = TRACE_EXIT_HLT };
-                struct trace_reader *r;
-                struct trace_event ev;
+                struct hvt_writer *w = open_writer(path, 0, 0, 0);
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT };
+                struct hvt_reader *r;
+                struct hvt_event ev;
 
                 write_min_header(w);
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 write_end(w, 1, "done");
                 e.seq = 1;
-                cr_assert_eq(trace_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
                 close_writer(w);
                 r = must_open(path);
-                expect_next(r, &ev, TRACE_REC_HEADER);
-                expect_next(r, &ev, TRACE_REC_EXIT);
-                expect_next(r, &ev, TRACE_REC_END);
-                cr_assert_eq(trace_reader_next(r, &ev), TRACE_ERR_CORRUPT);
-                cr_assert(trace_reader_complete(r), "the END record was read");
-                trace_reader_close(r);
+                expect_next(r, &ev, HVT_REC_HEADER);
+                expect_next(r, &ev, HVT_REC_EXIT);
+                expect_next(r, &ev, HVT_REC_END);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
+                cr_assert(hvt_reader_complete(r), "the END record was read");
+                hvt_reader_close(r);
         }
         free(raw.p);
         free(file.p);
@@ -3508,12 +3508,12 @@ Test(trace, exit_seq_must_increase)
 {
         const char *path = hv_tmp("seq.zst");
         struct rawbuf raw = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         size_t cut;
 
         /* Control: steps, jumps, and the largest seq as the last exit. */
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 5);
         cut = raw.len;
@@ -3523,18 +3523,18 @@ Test(trace, exit_seq_must_increase)
         rb_end(&raw);
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 5);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 6);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 1000);
-        expect_next(r, &ev, TRACE_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, UINT64_MAX);
-        expect_next(r, &ev, TRACE_REC_END);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE);
-        trace_reader_close(r);
+        expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
+        hvt_reader_close(r);
 
         /* The same seq twice, a smaller one, and the step after the largest (a wrap to 0). */
         raw.len = cut;
@@ -3564,11 +3564,11 @@ static const struct {
         size_t len;
         const char *name;
 } seq_records[] = {
-        { TRACE_REC_INJECT, sizeof(struct trace_disk_inject), "inject" },
-        { TRACE_REC_RAISE, sizeof(struct trace_disk_raise), "raise" },
-        { TRACE_REC_DELIVER, sizeof(struct trace_disk_deliver), "deliver" },
-        { TRACE_REC_CONSOLE, sizeof(struct trace_disk_console) + 2, "console" },
-        { TRACE_REC_WRITE, sizeof(struct trace_disk_write) + 2, "write" },
+        { HVT_REC_INJECT, sizeof(struct hvt_disk_inject), "inject" },
+        { HVT_REC_RAISE, sizeof(struct hvt_disk_raise), "raise" },
+        { HVT_REC_DELIVER, sizeof(struct hvt_disk_deliver), "deliver" },
+        { HVT_REC_CONSOLE, sizeof(struct hvt_disk_console) + 2, "console" },
+        { HVT_REC_WRITE, sizeof(struct hvt_disk_write) + 2, "write" },
 };
 
 static void rb_seq_record(struct rawbuf *b, size_t i, uint64_t seq)
@@ -3592,7 +3592,7 @@ Test(trace, records_name_exits_already_read)
 
                 /* What hvrec writes: after exit 7, records naming 7; earlier ones are fine. */
                 raw.len = 0;
-                rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+                rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
                 rb_min_header(&raw);
                 cut = raw.len;
                 rb_exit(&raw, 3);
@@ -3631,16 +3631,16 @@ Test(trace, records_name_exits_already_read)
 /* A trace of one exit with this reason-specific tail, then END. */
 static void raw_one_exit(struct rawbuf *raw, uint16_t reason, const void *tail, size_t len)
 {
-        struct trace_disk_exit x = { .reason = reason };
+        struct hvt_disk_exit x = { .reason = reason };
         uint8_t p[sizeof(x) + 1100];
 
         cr_assert_leq(len, sizeof(p) - sizeof(x));
         memcpy(p, &x, sizeof(x));
         memcpy(p + sizeof(x), tail, len);
         raw->len = 0;
-        rb_preamble(raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(raw);
-        rb_rec(raw, TRACE_REC_EXIT, 0, p, sizeof(x) + len);
+        rb_rec(raw, HVT_REC_EXIT, 0, p, sizeof(x) + len);
         rb_end(raw);
 }
 
@@ -3660,16 +3660,16 @@ Test(trace, io_exit_size_and_count)
                 { 0, 0, "I/O size 0" },
         };
         struct rawbuf raw = { 0 };
-        uint8_t tail[sizeof(struct trace_disk_io) + 1024] = { 0 };
+        uint8_t tail[sizeof(struct hvt_disk_io) + 1024] = { 0 };
 
         for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-                struct trace_disk_io io = { .port = 0x80, .size = t[i].size, .count = t[i].count };
+                struct hvt_disk_io io = { .port = 0x80, .size = t[i].size, .count = t[i].count };
                 size_t data = (size_t)t[i].size * t[i].count;
                 char what[64];
 
                 memcpy(tail, &io, sizeof(io));
                 memset(tail + sizeof(io), 0xa5, data);
-                raw_one_exit(&raw, TRACE_EXIT_IO, tail, sizeof(io) + data);
+                raw_one_exit(&raw, HVT_EXIT_IO, tail, sizeof(io) + data);
                 snprintf(what, sizeof(what), "size %u count %u", t[i].size, t[i].count);
                 expect_raw(path, &raw, t[i].needle ? 1 : 3, t[i].needle, what);
         }
@@ -3692,10 +3692,10 @@ Test(trace, mmio_exit_length)
         struct rawbuf raw = { 0 };
 
         for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-                struct trace_disk_mmio m = { .addr = 0xfee00000, .len = t[i].len };
+                struct hvt_disk_mmio m = { .addr = 0xfee00000, .len = t[i].len };
                 char what[32];
 
-                raw_one_exit(&raw, TRACE_EXIT_MMIO, &m, sizeof(m));
+                raw_one_exit(&raw, HVT_EXIT_MMIO, &m, sizeof(m));
                 snprintf(what, sizeof(what), "len %u", t[i].len);
                 expect_raw(path, &raw, t[i].needle ? 1 : 3, t[i].needle, what);
         }
@@ -3709,7 +3709,7 @@ Test(trace, type_0_records_are_corrupt)
         struct rawbuf raw = { 0 };
         size_t cut;
 
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 0);
         cut = raw.len;
@@ -3741,20 +3741,20 @@ Test(trace, type_0_records_are_corrupt)
 static void rb_unknown_run(struct rawbuf *b, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                rb_rec(b, (uint16_t)(TRACE_REC_TYPE_COUNT + i % 7), 0, NULL, 0);
+                rb_rec(b, (uint16_t)(HVT_REC_TYPE_COUNT + i % 7), 0, NULL, 0);
 }
 
 Test(trace, runs_of_unknown_records_are_capped)
 {
         const char *path = hv_tmp("unknown-run.zst");
         struct rawbuf raw = { 0 };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         char want[96];
         size_t cut;
 
         /* The longest run allowed, twice, with a known record between: all skipped. */
-        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
         rb_min_header(&raw);
         rb_exit(&raw, 0);
         cut = raw.len;
@@ -3764,14 +3764,14 @@ Test(trace, runs_of_unknown_records_are_capped)
         rb_end(&raw);
         compress_to(path, raw.p, raw.len);
         r = must_open(path);
-        expect_next(r, &ev, TRACE_REC_HEADER);
-        expect_next(r, &ev, TRACE_REC_EXIT);
-        expect_next(r, &ev, TRACE_REC_CONSOLE);
+        expect_next(r, &ev, HVT_REC_HEADER);
+        expect_next(r, &ev, HVT_REC_EXIT);
+        expect_next(r, &ev, HVT_REC_CONSOLE);
         cr_assert_eq(ev.index, 2 + UNKNOWN_RUN_MAX, "skipped records are counted");
-        expect_next(r, &ev, TRACE_REC_END);
+        expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 3 + 2 * (uint64_t)UNKNOWN_RUN_MAX);
-        cr_assert_eq(trace_reader_next(r, &ev), TRACE_END_OF_TRACE, "%s", trace_reader_message(r));
-        trace_reader_close(r);
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
+        hvt_reader_close(r);
 
         /* One more in a row is corrupt, at the record past the cap. */
         raw.len = cut;
@@ -3786,8 +3786,8 @@ Test(trace, runs_of_unknown_records_are_capped)
 /* Each rule broken once: every hvreplay command fails with status 2 and one line. */
 Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
 {
-        struct trace_disk_io io0 = { .port = 0x80, .size = 0, .count = 1 };
-        struct trace_disk_mmio m9 = { .addr = 0xfee00000, .len = 9 };
+        struct hvt_disk_io io0 = { .port = 0x80, .size = 0, .count = 1 };
+        struct hvt_disk_mmio m9 = { .addr = 0xfee00000, .len = 9 };
         static const char *const cmds[] = { "dump", "stats", "check", "diff" };
         struct rawbuf raw = { 0 };
         struct {
@@ -3806,10 +3806,10 @@ Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
 
                 raw.len = 0;
                 switch (i) {
-                case 3: raw_one_exit(&raw, TRACE_EXIT_IO, &io0, sizeof(io0)); break;
-                case 4: raw_one_exit(&raw, TRACE_EXIT_MMIO, &m9, sizeof(m9)); break;
+                case 3: raw_one_exit(&raw, HVT_EXIT_IO, &io0, sizeof(io0)); break;
+                case 4: raw_one_exit(&raw, HVT_EXIT_MMIO, &m9, sizeof(m9)); break;
                 default:
-                        rb_preamble(&raw, 1, TRACE_FORMAT_MINOR);
+                        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
                         rb_min_header(&raw);
                         rb_exit(&raw, 9);
                         if (i == 0)

@@ -84,7 +84,7 @@ static void put64(uint64_t gpa, uint64_t v)
 
 Test(x86, real_mode_identity)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         ASSERT_XLATE(&st, 0, 0);
         ASSERT_XLATE(&st, 0x7c00, 0x7c00);
@@ -97,7 +97,7 @@ Test(x86, real_mode_identity)
 
 Test(x86, protected_paging_off_masks_to_32_bits)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
         ASSERT_XLATE(&st, 0x12345, 0x12345);
@@ -111,7 +111,7 @@ Test(x86, protected_paging_off_masks_to_32_bits)
 Test(x86, pg_without_pe_is_not_paging)
 {
         /* CR4.PAE alone (no CR0.PG) does not enable paging */
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
         st.cr4 = X86_CR4_PAE | X86_CR4_PSE;
@@ -132,7 +132,7 @@ Test(x86, pg_without_pe_is_not_paging)
  *   PDE[4] -> a page table beyond RAM
  *   PDE[5] = PS but the PT it names (0x13000) is used when CR4.PSE is off
  */
-static void build_32(struct trace_vcpu_state *st)
+static void build_32(struct hvt_vcpu_state *st)
 {
         memset(st, 0, sizeof(*st));
         st->cr0 = X86_CR0_PE | X86_CR0_PG;
@@ -152,7 +152,7 @@ static void build_32(struct trace_vcpu_state *st)
 
 Test(x86, paging32_4k_pages)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         /* la 0x00401abc: PDE 1, PTE 1, offset 0xabc */
@@ -168,7 +168,7 @@ Test(x86, paging32_4k_pages)
 
 Test(x86, paging32_cr3_flag_bits_ignored)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         st.cr3 = 0x10000 | 0x18; /* PWT | PCD: bits 11:0 are not address bits */
@@ -177,7 +177,7 @@ Test(x86, paging32_cr3_flag_bits_ignored)
 
 Test(x86, paging32_upper_linear_bits_dropped)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         ASSERT_XLATE(&st, 0x100401abcull, 0x2aabc);
@@ -185,7 +185,7 @@ Test(x86, paging32_upper_linear_bits_dropped)
 
 Test(x86, paging32_pse_4m_page)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         /* la 0x00812345: PDE 2 (4 MiB page at 0x400000), offset 0x12345 */
@@ -196,7 +196,7 @@ Test(x86, paging32_pse_4m_page)
 
 Test(x86, paging32_ps_ignored_without_cr4_pse)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         st.cr4 = 0;
@@ -212,7 +212,7 @@ Test(x86, paging32_ps_ignored_without_cr4_pse)
 
 Test(x86, paging32_not_present)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         ASSERT_FAULT(&st, 0x00402000); /* PTE 2 not present */
@@ -224,7 +224,7 @@ Test(x86, paging32_not_present)
 
 Test(x86, paging32_tables_outside_ram)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_32(&st);
         ASSERT_FAULT(&st, 0x01000000); /* PDE 4 -> PT at 0x0fff0000 */
@@ -248,7 +248,7 @@ Test(x86, paging32_tables_outside_ram)
  *   PDPTE[3] -> PD 0x23000: PDE[0x1ff] = 2 MiB page at 0x200000
  *   PDPTE[0], [2] not present ([2] and PDE[2] name valid tables all the same)
  */
-static void build_pae(struct trace_vcpu_state *st)
+static void build_pae(struct hvt_vcpu_state *st)
 {
         memset(st, 0, sizeof(*st));
         st->cr0 = X86_CR0_PE | X86_CR0_PG;
@@ -270,7 +270,7 @@ static void build_pae(struct trace_vcpu_state *st)
 
 Test(x86, pae_4k_pages)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_pae(&st);
         /* la 0x40005123: PDPTE 1, PDE 0, PTE 5, offset 0x123 */
@@ -281,7 +281,7 @@ Test(x86, pae_4k_pages)
 
 Test(x86, pae_2m_page)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_pae(&st);
         /* la 0x40212345: PDPTE 1, PDE 1 (2 MiB at 0x600000), offset 0x12345 */
@@ -293,7 +293,7 @@ Test(x86, pae_2m_page)
 
 Test(x86, pae_linear_is_32_bits)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_pae(&st);
         ASSERT_XLATE(&st, 0x140005123ull, 0x3b123);
@@ -301,7 +301,7 @@ Test(x86, pae_linear_is_32_bits)
 
 Test(x86, pae_not_present)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_pae(&st);
         ASSERT_FAULT(&st, 0x00001000); /* PDPTE 0 */
@@ -314,7 +314,7 @@ Test(x86, pae_not_present)
 
 Test(x86, pae_tables_outside_ram)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_pae(&st);
         put64(0x21000 + 3 * 8, 0x40000000 | P); /* PDE 3 -> PT at 1 GiB */
@@ -342,14 +342,14 @@ Test(x86, pae_tables_outside_ram)
  *   PML4[2] -> PDPT beyond RAM
  *   PML4[511] -> PDPT 0x34000: PDPT[510] -> PD 0x32000 (the kernel half)
  */
-static void build_4level(struct trace_vcpu_state *st)
+static void build_4level(struct hvt_vcpu_state *st)
 {
         memset(st, 0, sizeof(*st));
         st->cr0 = X86_CR0_PE | X86_CR0_PG;
         st->cr4 = X86_CR4_PAE;
         st->efer = X86_EFER_LME | X86_EFER_LMA | EFER_NXE;
         st->cr3 = 0x30000;
-        st->seg[TRACE_CS].attr = TRACE_SEG_L | TRACE_SEG_P | TRACE_SEG_S;
+        st->seg[HVT_CS].attr = HVT_SEG_L | HVT_SEG_P | HVT_SEG_S;
         put64(0x30000 + 0 * 8, 0x31000 | P | RW);
         put64(0x30000 + 1 * 8, 0x31000 | RW); /* not present */
         put64(0x30000 + 2 * 8, 0x7ff00000000ull | P | RW);
@@ -371,7 +371,7 @@ static void build_4level(struct trace_vcpu_state *st)
 
 Test(x86, long_identity_2m_pages)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         ASSERT_XLATE(&st, 0, 0);
@@ -384,7 +384,7 @@ Test(x86, long_identity_2m_pages)
 
 Test(x86, long_4k_pages_remap)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         /* la 0x807abc: PD 4, PTE 7 -> 0x5c000 */
@@ -398,7 +398,7 @@ Test(x86, long_4k_pages_remap)
 
 Test(x86, long_1g_page)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         /* la 0x80012345: PML4 0, PDPT 2 (1 GiB page at 0), offset 0x12345 */
@@ -408,7 +408,7 @@ Test(x86, long_1g_page)
 
 Test(x86, long_upper_half)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         /* 0xffffffff80000000: PML4 511, PDPT 510, PD 0 -> identity 2 MiB page */
@@ -419,7 +419,7 @@ Test(x86, long_upper_half)
 
 Test(x86, long_cr3_low_bits_ignored)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         st.cr3 = 0x30000 | 0x18; /* PWT | PCD (or a PCID in bits 11:0) */
@@ -430,7 +430,7 @@ Test(x86, long_cr3_low_bits_ignored)
 
 Test(x86, long_not_present)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         ASSERT_FAULT(&st, 0x8000000000ull);       /* PML4 1 */
@@ -443,7 +443,7 @@ Test(x86, long_not_present)
 
 Test(x86, long_tables_outside_ram)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
         ASSERT_FAULT(&st, 0x10000000000ull); /* PML4 2 -> PDPT beyond RAM */
@@ -457,10 +457,10 @@ Test(x86, long_tables_outside_ram)
 
 Test(x86, compatibility_mode_uses_4level_paging)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         build_4level(&st);
-        st.seg[TRACE_CS].attr = TRACE_SEG_DB | TRACE_SEG_P | TRACE_SEG_S; /* CS.L = 0 */
+        st.seg[HVT_CS].attr = HVT_SEG_DB | HVT_SEG_P | HVT_SEG_S; /* CS.L = 0 */
         ASSERT_XLATE(&st, 0x807abc, 0x5cabc);
         ASSERT_XLATE(&st, 0x80012345ull, 0x12345);
 }
@@ -477,7 +477,7 @@ static void fill(uint64_t gpa, size_t n, uint8_t first)
 
 Test(x86, read_linear_across_pages, .timeout = 10)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint8_t buf[16], want[16];
 
         build_4level(&st);
@@ -497,7 +497,7 @@ Test(x86, read_linear_across_pages, .timeout = 10)
 
 Test(x86, read_linear_stops_at_unmapped, .timeout = 10)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint8_t buf[16];
 
         build_4level(&st);
@@ -513,7 +513,7 @@ Test(x86, read_linear_stops_at_unmapped, .timeout = 10)
 
 Test(x86, read_linear_spans_several_pages, .timeout = 10)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint8_t *buf = malloc(3 * 4096);
 
         cr_assert_not_null(buf);
@@ -535,7 +535,7 @@ Test(x86, read_linear_spans_several_pages, .timeout = 10)
 
 Test(x86, read_linear_paging_off_stops_at_ram_end, .timeout = 10)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
         uint8_t buf[8];
 
         fill(RAM_SIZE - 4, 4, 0x70);
@@ -546,7 +546,7 @@ Test(x86, read_linear_paging_off_stops_at_ram_end, .timeout = 10)
 
 Test(x86, read_linear_zero_length, .timeout = 10)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
         uint8_t buf[1] = { 0x5a };
 
         cr_assert_eq(x86_read_linear(&mem, &st, 0x1000, buf, 0), 0);
@@ -559,7 +559,7 @@ Test(x86, read_linear_page_mapped_beyond_ram, .timeout = 3)
          * A present PTE may name a physical page with no RAM behind it (MMIO,
          * or garbage): the read must stop there, not copy from outside the image.
          */
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint8_t buf[16];
 
         build_4level(&st);
@@ -576,7 +576,7 @@ Test(x86, read_linear_page_mapped_beyond_ram, .timeout = 3)
 Test(x86, read_linear_page_mapped_at_ram_end, .timeout = 3)
 {
         /* A page that starts exactly at the end of RAM: nothing to read. */
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint8_t buf[16];
 
         build_4level(&st);
@@ -593,102 +593,102 @@ Test(x86, read_linear_page_mapped_at_ram_end, .timeout = 3)
 
 Test(x86, linear_real_mode_wraps_offset)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
-        st.seg[TRACE_DS].base = 0x12340;
-        st.seg[TRACE_CS].base = 0xf0000;
-        st.seg[TRACE_SS].base = 0x9000 << 4;
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0x0005), 0x12345);
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0x10005), 0x12345, "offset wraps at 64 KiB");
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0xffff), 0x12340 + 0xffff);
-        cr_assert_eq(x86_linear(&st, TRACE_CS, 0xfff0), 0xffff0);
-        cr_assert_eq(x86_linear(&st, TRACE_SS, 0xfffffffffffffffeull), 0x90000 + 0xfffe);
+        st.seg[HVT_DS].base = 0x12340;
+        st.seg[HVT_CS].base = 0xf0000;
+        st.seg[HVT_SS].base = 0x9000 << 4;
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0x0005), 0x12345);
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0x10005), 0x12345, "offset wraps at 64 KiB");
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0xffff), 0x12340 + 0xffff);
+        cr_assert_eq(x86_linear(&st, HVT_CS, 0xfff0), 0xffff0);
+        cr_assert_eq(x86_linear(&st, HVT_SS, 0xfffffffffffffffeull), 0x90000 + 0xfffe);
         /* 0xffff:0xffff with A20 on: above 1 MiB, no 20-bit wrap */
-        st.seg[TRACE_ES].base = 0xffff0;
-        cr_assert_eq(x86_linear(&st, TRACE_ES, 0xffff), 0x10ffef);
+        st.seg[HVT_ES].base = 0xffff0;
+        cr_assert_eq(x86_linear(&st, HVT_ES, 0xffff), 0x10ffef);
 }
 
 Test(x86, linear_64bit_ignores_base_except_fs_gs)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE | X86_CR0_PG;
         st.cr4 = X86_CR4_PAE;
         st.efer = X86_EFER_LME | X86_EFER_LMA;
-        st.seg[TRACE_CS].attr = TRACE_SEG_L | TRACE_SEG_P | TRACE_SEG_S;
-        st.seg[TRACE_CS].base = 0x1000;
-        st.seg[TRACE_DS].base = 0x5000;
-        st.seg[TRACE_SS].base = 0x6000;
-        st.seg[TRACE_ES].base = 0x7000;
-        st.seg[TRACE_FS].base = 0x7fff00000000ull;
-        st.seg[TRACE_GS].base = 0xffff888000000000ull;
-        cr_assert_eq(x86_linear(&st, TRACE_CS, 0x401000), 0x401000);
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0x123456789aull), 0x123456789aull);
-        cr_assert_eq(x86_linear(&st, TRACE_SS, 0x7ffffffde000ull), 0x7ffffffde000ull);
-        cr_assert_eq(x86_linear(&st, TRACE_ES, 0x10), 0x10);
-        cr_assert_eq(x86_linear(&st, TRACE_FS, 0x10), 0x7fff00000010ull);
-        cr_assert_eq(x86_linear(&st, TRACE_GS, 0x28), 0xffff888000000028ull);
+        st.seg[HVT_CS].attr = HVT_SEG_L | HVT_SEG_P | HVT_SEG_S;
+        st.seg[HVT_CS].base = 0x1000;
+        st.seg[HVT_DS].base = 0x5000;
+        st.seg[HVT_SS].base = 0x6000;
+        st.seg[HVT_ES].base = 0x7000;
+        st.seg[HVT_FS].base = 0x7fff00000000ull;
+        st.seg[HVT_GS].base = 0xffff888000000000ull;
+        cr_assert_eq(x86_linear(&st, HVT_CS, 0x401000), 0x401000);
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0x123456789aull), 0x123456789aull);
+        cr_assert_eq(x86_linear(&st, HVT_SS, 0x7ffffffde000ull), 0x7ffffffde000ull);
+        cr_assert_eq(x86_linear(&st, HVT_ES, 0x10), 0x10);
+        cr_assert_eq(x86_linear(&st, HVT_FS, 0x10), 0x7fff00000010ull);
+        cr_assert_eq(x86_linear(&st, HVT_GS, 0x28), 0xffff888000000028ull);
         /* 64-bit offsets are not truncated */
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0xffffffff80001000ull), 0xffffffff80001000ull);
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0xffffffff80001000ull), 0xffffffff80001000ull);
 }
 
 Test(x86, linear_protected_adds_base_and_wraps)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE;
-        for (int s = 0; s < TRACE_SREG_COUNT; s++)
-                st.seg[s].attr = TRACE_SEG_DB | TRACE_SEG_P | TRACE_SEG_S;
-        st.seg[TRACE_DS].base = 0x10000;
-        st.seg[TRACE_ES].base = 0xfffff000ull;
-        st.seg[TRACE_SS].base = 0x20000;
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0x1234), 0x11234);
-        cr_assert_eq(x86_linear(&st, TRACE_ES, 0x2000), 0x1000, "wraps at 4 GiB");
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0xffff0000ull),
+        for (int s = 0; s < HVT_SREG_COUNT; s++)
+                st.seg[s].attr = HVT_SEG_DB | HVT_SEG_P | HVT_SEG_S;
+        st.seg[HVT_DS].base = 0x10000;
+        st.seg[HVT_ES].base = 0xfffff000ull;
+        st.seg[HVT_SS].base = 0x20000;
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0x1234), 0x11234);
+        cr_assert_eq(x86_linear(&st, HVT_ES, 0x2000), 0x1000, "wraps at 4 GiB");
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0xffff0000ull),
                      0xffff0000ull + 0x10000 - 0x100000000ull);
-        cr_assert_eq(x86_linear(&st, TRACE_SS, 0x12345), 0x32345, "SS.B = 1: 32-bit ESP");
+        cr_assert_eq(x86_linear(&st, HVT_SS, 0x12345), 0x32345, "SS.B = 1: 32-bit ESP");
         /* SS.B = 0: the stack pointer is SP (16 bits) */
-        st.seg[TRACE_SS].attr = TRACE_SEG_P | TRACE_SEG_S;
-        cr_assert_eq(x86_linear(&st, TRACE_SS, 0x10010), 0x20010);
+        st.seg[HVT_SS].attr = HVT_SEG_P | HVT_SEG_S;
+        cr_assert_eq(x86_linear(&st, HVT_SS, 0x10010), 0x20010);
 }
 
 Test(x86, linear_compatibility_mode)
 {
         /* long mode with CS.L = 0: segmented like protected mode, 32-bit wrap */
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
         st.cr0 = X86_CR0_PE | X86_CR0_PG;
         st.cr4 = X86_CR4_PAE;
         st.efer = X86_EFER_LME | X86_EFER_LMA;
-        for (int s = 0; s < TRACE_SREG_COUNT; s++)
-                st.seg[s].attr = TRACE_SEG_DB | TRACE_SEG_P | TRACE_SEG_S;
-        st.seg[TRACE_DS].base = 0x100;
-        st.seg[TRACE_FS].base = 0xfffffff0ull;
-        cr_assert_eq(x86_linear(&st, TRACE_DS, 0x1000), 0x1100);
-        cr_assert_eq(x86_linear(&st, TRACE_FS, 0x20), 0x10);
+        for (int s = 0; s < HVT_SREG_COUNT; s++)
+                st.seg[s].attr = HVT_SEG_DB | HVT_SEG_P | HVT_SEG_S;
+        st.seg[HVT_DS].base = 0x100;
+        st.seg[HVT_FS].base = 0xfffffff0ull;
+        cr_assert_eq(x86_linear(&st, HVT_DS, 0x1000), 0x1100);
+        cr_assert_eq(x86_linear(&st, HVT_FS, 0x20), 0x10);
 }
 
 /* The library's state helpers agree with the mode rules used above. */
 Test(x86, state_pc_and_code_bits)
 {
-        struct trace_vcpu_state st = { 0 };
+        struct hvt_vcpu_state st = { 0 };
 
-        st.seg[TRACE_CS].base = 0xf0000;
+        st.seg[HVT_CS].base = 0xf0000;
         st.rip = 0x1fff0;
-        cr_assert_eq(trace_state_code_bits(&st), 16);
-        cr_assert_eq(trace_state_pc(&st), 0xffff0, "IP is 16 bits in real mode");
+        cr_assert_eq(hvt_state_code_bits(&st), 16);
+        cr_assert_eq(hvt_state_pc(&st), 0xffff0, "IP is 16 bits in real mode");
 
         st.cr0 = X86_CR0_PE;
-        st.seg[TRACE_CS].attr = TRACE_SEG_DB | TRACE_SEG_P | TRACE_SEG_S;
-        st.seg[TRACE_CS].base = 0x10000;
+        st.seg[HVT_CS].attr = HVT_SEG_DB | HVT_SEG_P | HVT_SEG_S;
+        st.seg[HVT_CS].base = 0x10000;
         st.rip = 0xfffff000ull;
-        cr_assert_eq(trace_state_code_bits(&st), 32);
-        cr_assert_eq(trace_state_pc(&st), 0xf000, "wraps at 4 GiB");
+        cr_assert_eq(hvt_state_code_bits(&st), 32);
+        cr_assert_eq(hvt_state_pc(&st), 0xf000, "wraps at 4 GiB");
 
         st.efer = X86_EFER_LME | X86_EFER_LMA;
         st.cr0 |= X86_CR0_PG;
-        st.seg[TRACE_CS].attr = TRACE_SEG_L | TRACE_SEG_P | TRACE_SEG_S;
+        st.seg[HVT_CS].attr = HVT_SEG_L | HVT_SEG_P | HVT_SEG_S;
         st.rip = 0xffffffff80001000ull;
-        cr_assert_eq(trace_state_code_bits(&st), 64);
-        cr_assert_eq(trace_state_pc(&st), 0xffffffff80001000ull, "CS base ignored");
+        cr_assert_eq(hvt_state_code_bits(&st), 64);
+        cr_assert_eq(hvt_state_pc(&st), 0xffffffff80001000ull, "CS base ignored");
 }

@@ -28,7 +28,7 @@ static int read_entry(const struct x86_mem *m, struct walk_log *log, uint64_t gp
         return 0;
 }
 
-static int walk_32(const struct x86_mem *m, struct walk_log *log, const struct trace_vcpu_state *st,
+static int walk_32(const struct x86_mem *m, struct walk_log *log, const struct hvt_vcpu_state *st,
                    uint32_t la, uint64_t *gpa)
 {
         uint64_t pde, pte;
@@ -73,7 +73,7 @@ static int walk_64(const struct x86_mem *m, struct walk_log *log, uint64_t table
         return 0;
 }
 
-static int walk(const struct x86_mem *m, struct walk_log *log, const struct trace_vcpu_state *st,
+static int walk(const struct x86_mem *m, struct walk_log *log, const struct hvt_vcpu_state *st,
                 uint64_t la, uint64_t *gpa)
 {
         if (!(st->cr0 & X86_CR0_PG) || !(st->cr0 & X86_CR0_PE)) {
@@ -87,7 +87,7 @@ static int walk(const struct x86_mem *m, struct walk_log *log, const struct trac
         return walk_32(m, log, st, (uint32_t)la, gpa);
 }
 
-int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+int x86_translate_logged(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                          uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent)
 {
         struct walk_log log = { .ent = ent };
@@ -101,13 +101,13 @@ int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state 
         return err;
 }
 
-int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+int x86_translate(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                   uint64_t *gpa)
 {
         return x86_translate_logged(m, st, la, gpa, NULL, NULL);
 }
 
-size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+size_t x86_read_linear(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                        void *buf, size_t len)
 {
         uint8_t *out = buf;
@@ -130,19 +130,19 @@ size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *s
         return done;
 }
 
-uint64_t x86_linear(const struct trace_vcpu_state *st, unsigned sreg, uint64_t off)
+uint64_t x86_linear(const struct hvt_vcpu_state *st, unsigned sreg, uint64_t off)
 {
-        const struct trace_disk_seg *s = &st->seg[sreg];
+        const struct hvt_disk_seg *s = &st->seg[sreg];
 
-        switch (trace_state_mode(st)) {
-        case TRACE_MODE_REAL: return s->base + (off & 0xffff);
-        case TRACE_MODE_LONG:
-                if (st->seg[TRACE_CS].attr & TRACE_SEG_L)
-                        return (sreg == TRACE_FS || sreg == TRACE_GS) ? s->base + off : off;
+        switch (hvt_state_mode(st)) {
+        case HVT_MODE_REAL: return s->base + (off & 0xffff);
+        case HVT_MODE_LONG:
+                if (st->seg[HVT_CS].attr & HVT_SEG_L)
+                        return (sreg == HVT_FS || sreg == HVT_GS) ? s->base + off : off;
                 /* compatibility mode segments like protected mode */
                 __attribute__((fallthrough));
         default:
-                if (!(s->attr & TRACE_SEG_DB) && sreg == TRACE_SS)
+                if (!(s->attr & HVT_SEG_DB) && sreg == HVT_SS)
                         off &= 0xffff;
                 return (s->base + off) & 0xffffffffull;
         }

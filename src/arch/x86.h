@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #define X86_CR0_PE    0x00000001ull
 #define X86_CR0_PG    0x80000000ull
@@ -32,7 +32,7 @@ struct x86_mem {
  * PAE or 4-level).  Returns 0 and *gpa, or -EFAULT when not mapped or the
  * tables lie outside RAM.
  */
-int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+int x86_translate(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                   uint64_t *gpa);
 
 /* Most paging entries one translation reads (4-level paging). */
@@ -43,11 +43,11 @@ int x86_translate(const struct x86_mem *m, const struct trace_vcpu_state *st, ui
  * the walk read, in ent[0 .. *nent) (none with paging off).  A reader that
  * caches translations needs them: a write there changes the mapping.
  */
-int x86_translate_logged(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+int x86_translate_logged(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                          uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent);
 
 /* Read up to len bytes at linear la; stops at the first unmapped byte.  Returns bytes read. */
-size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *st, uint64_t la,
+size_t x86_read_linear(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                        void *buf, size_t len);
 
 /*
@@ -58,6 +58,6 @@ size_t x86_read_linear(const struct x86_mem *m, const struct trace_vcpu_state *s
 bool x86_code_descriptor(const uint8_t d[8], bool long_mode, uint64_t *base, unsigned *bits);
 
 /* Linear address of seg:off, wrapping like the mode does (16-bit offsets in real mode). */
-uint64_t x86_linear(const struct trace_vcpu_state *st, unsigned sreg, uint64_t off);
+uint64_t x86_linear(const struct hvt_vcpu_state *st, unsigned sreg, uint64_t off);
 
 #endif

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 struct backend;
 
@@ -25,13 +25,13 @@ struct backend_config {
 
 /* One exit as the run loop sees it. */
 struct backend_exit {
-        uint16_t reason; /* enum trace_exit_reason */
+        uint16_t reason; /* enum hvt_exit_reason */
         uint32_t raw;    /* the backend's own code */
         bool kicked;     /* an intr exit that is a --kick (budget backends) */
         union {
                 struct {
                         uint16_t port;
-                        uint8_t size, dir; /* TRACE_IO_IN / TRACE_IO_OUT */
+                        uint8_t size, dir; /* HVT_IO_IN / HVT_IO_OUT */
                         uint32_t count;
                         uint8_t *data; /* size*count bytes; for IN the loop fills it */
                 } io;
@@ -41,20 +41,20 @@ struct backend_exit {
                         bool is_write;
                         uint8_t *data; /* 8 bytes; for reads the loop fills it */
                 } mmio;
-                struct trace_disk_fail_entry fail_entry;
+                struct hvt_disk_fail_entry fail_entry;
                 struct {
                         uint32_t suberror, ndata;
-                        uint64_t data[TRACE_INTERNAL_MAX_DATA];
+                        uint64_t data[HVT_INTERNAL_MAX_DATA];
                 } internal;
-                struct trace_disk_debug debug;
-                struct trace_disk_exception exception;
+                struct hvt_disk_debug debug;
+                struct hvt_disk_exception exception;
         } u;
 };
 
 struct backend_ops {
         const char *name;    /* for --backend */
         const char *summary; /* one line for --backend help */
-        unsigned caps;       /* TRACE_CAP_* */
+        unsigned caps;       /* HVT_CAP_* */
 
         /* Whether the backend can run on this machine: 0 and a detail, or -errno and why. */
         int (*probe)(char *why, size_t len);
@@ -66,8 +66,8 @@ struct backend_ops {
         void (*version)(struct backend *b, char *buf, size_t len);
 
         /* Read or write the whole vCPU state, interruptibility included. */
-        int (*get_state)(struct backend *b, struct trace_vcpu_state *st);
-        int (*set_state)(struct backend *b, const struct trace_vcpu_state *st);
+        int (*get_state)(struct backend *b, struct hvt_vcpu_state *st);
+        int (*set_state)(struct backend *b, const struct hvt_vcpu_state *st);
 
         /* Run until the next exit.  Returns 0 with *exit filled, or -errno. */
         int (*run)(struct backend *b, struct backend_exit *exit);
@@ -88,7 +88,7 @@ struct backend_ops {
          */
         int (*set_kick_budget)(struct backend *b, uint64_t usec, uint64_t seed);
         /*
-         * Optional (TRACE_CAP_WRITES).  The guest-physical ranges of RAM
+         * Optional (HVT_CAP_WRITES).  The guest-physical ranges of RAM
          * written since the last call (by guest instructions and by the
          * backend itself: interrupt frames, string I/O), each reported
          * once through fn, in any order, possibly coarser than the writes

@@ -201,7 +201,7 @@ struct emu_backend {
         bool identity; /* Unicorn maps linear = physical whatever the page tables say */
 
         /* Interruptibility. */
-        uint64_t shadow; /* TRACE_INTR_*_SHADOW covering the instruction at RIP */
+        uint64_t shadow; /* HVT_INTR_*_SHADOW covering the instruction at RIP */
         bool queued;
         uint8_t vector;
         bool window, single_step;
@@ -346,10 +346,10 @@ static uint32_t hflags_for(const struct emu_backend *e, uint64_t rflags)
         struct qseg cs, ss, ds, es;
         bool pe = cr0 & CR0_PE;
 
-        env_seg(e, TRACE_CS, &cs);
-        env_seg(e, TRACE_SS, &ss);
-        env_seg(e, TRACE_DS, &ds);
-        env_seg(e, TRACE_ES, &es);
+        env_seg(e, HVT_CS, &cs);
+        env_seg(e, HVT_SS, &ss);
+        env_seg(e, HVT_DS, &ds);
+        env_seg(e, HVT_ES, &es);
         if (pe)
                 hf |= HF_PE | ((ss.flags >> DESC_DPL_SHIFT) & 3);
         hf |= (uint32_t)((cr0 >> 1) & 7) << HF_MP_SHIFT;
@@ -376,7 +376,7 @@ static uint16_t attr_of(uint32_t flags, bool pe)
         uint16_t attr = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
 
         if (pe && !(flags & DESC_P))
-                attr |= TRACE_SEG_UNUSABLE;
+                attr |= HVT_SEG_UNUSABLE;
         return attr;
 }
 
@@ -465,7 +465,7 @@ static int calibrate(struct emu_backend *e, char *why, size_t len)
         fs.selector = 0x1234;
         fs.base = 0xabcde000;
         fs.limit = 0xfffff;
-        env_put_seg(e, TRACE_FS, &fs);
+        env_put_seg(e, HVT_FS, &fs);
         if (snap_put(e))
                 goto bad;
         e->snap = true;
@@ -929,8 +929,8 @@ static bool interesting(uint8_t b)
 static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
 {
         static const int segs[] = {
-                [0x26] = TRACE_ES + 1, [0x2e] = TRACE_CS + 1, [0x36] = TRACE_SS + 1,
-                [0x3e] = TRACE_DS + 1, [0x64] = TRACE_FS + 1, [0x65] = TRACE_GS + 1
+                [0x26] = HVT_ES + 1, [0x2e] = HVT_CS + 1, [0x36] = HVT_SS + 1,
+                [0x3e] = HVT_DS + 1, [0x64] = HVT_FS + 1, [0x65] = HVT_GS + 1
         };
         size_t i = 0;
 
@@ -958,7 +958,7 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
         in->imm = i + 1 < n ? p[i + 1] : 0;
         in->len = (unsigned)i + 1;
         switch (in->op) {
-        case 0x8e: in->kind = ((in->imm >> 3) & 7) == TRACE_SS ? K_SSLOAD : K_OTHER; break;
+        case 0x8e: in->kind = ((in->imm >> 3) & 7) == HVT_SS ? K_SSLOAD : K_OTHER; break;
         case 0x0f:
                 /* VMRUN, VMSAVE: QEMU writes the VMCB and host save area unhooked. */
                 if (in->imm == 0x01 && i + 2 < n && (p[i + 2] == 0xd8 || p[i + 2] == 0xdb))
@@ -1025,11 +1025,11 @@ static void retire(struct emu_backend *e)
         e->insns++;
         e->budget_used++;
         switch (e->prev_kind) {
-        case K_STI: e->shadow = e->prev_if ? 0 : TRACE_INTR_STI_SHADOW; break;
+        case K_STI: e->shadow = e->prev_if ? 0 : HVT_INTR_STI_SHADOW; break;
         case K_SSLOAD:
                 /* Of consecutive SS loads only the first makes a shadow. */
                 e->shadow =
-                        (e->prev_shadow & TRACE_INTR_MOVSS_SHADOW) ? 0 : TRACE_INTR_MOVSS_SHADOW;
+                        (e->prev_shadow & HVT_INTR_MOVSS_SHADOW) ? 0 : HVT_INTR_MOVSS_SHADOW;
                 break;
         case K_MODE:
                 mode_refresh(e);
@@ -1133,21 +1133,21 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 
         /* Stops between instructions. */
         if (e->kick_req) {
-                stop_exit(e, TRACE_EXIT_INTR, addr);
+                stop_exit(e, HVT_EXIT_INTR, addr);
                 return;
         }
         if (e->single_step && e->insns) {
-                stop_exit(e, TRACE_EXIT_DEBUG, addr);
+                stop_exit(e, HVT_EXIT_DEBUG, addr);
                 return;
         }
         if (e->budget_on && e->budget_used >= e->budget) {
                 e->x->kicked = true;
                 arm_budget(e);
-                stop_exit(e, TRACE_EXIT_INTR, addr);
+                stop_exit(e, HVT_EXIT_INTR, addr);
                 return;
         }
         if (e->window && !e->shadow && (reg_read(e, UC_X86_REG_RFLAGS) & RF_IF)) {
-                stop_exit(e, TRACE_EXIT_IRQ_WINDOW, addr);
+                stop_exit(e, HVT_EXIT_IRQ_WINDOW, addr);
                 return;
         }
 
@@ -1210,7 +1210,7 @@ static uint32_t on_in(uc_engine *uc, uint32_t port, int size, void *user)
 
         (void)uc;
         (void)port;
-        if (e->completing && e->pend == PEND_IO && e->io.dir == TRACE_IO_IN &&
+        if (e->completing && e->pend == PEND_IO && e->io.dir == HVT_IO_IN &&
             e->io.done < e->io.count && (unsigned)size == e->io.size) {
                 v = 0;
                 memcpy(&v, e->io_data + (size_t)e->io.done * e->io.size, e->io.size);
@@ -1227,7 +1227,7 @@ static void on_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void 
         (void)port;
         (void)size;
         (void)value;
-        if (e->completing && e->pend == PEND_IO && e->io.dir == TRACE_IO_OUT &&
+        if (e->completing && e->pend == PEND_IO && e->io.dir == HVT_IO_OUT &&
             e->io.done < e->io.count)
                 e->io.done++;
 }
@@ -1381,8 +1381,8 @@ static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum 
         enum deliver_result r;
         uint8_t g[16];
 
-        env_seg(e, TRACE_CS, &cs);
-        env_seg(e, TRACE_SS, &ss);
+        env_seg(e, HVT_CS, &cs);
+        env_seg(e, HVT_SS, &ss);
         if (!(cr0 & CR0_PE)) {
                 uint64_t vals[3] = { rflags & 0xffff, cs.selector, rip & 0xffff };
                 uint16_t off, seg;
@@ -1483,7 +1483,7 @@ static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum 
                 if (!(gtype & 1))
                         rflags &= ~RF_IF;
         }
-        env_put_seg(e, TRACE_CS, &cs);
+        env_put_seg(e, HVT_CS, &cs);
         env_put64(e, ENV_EIP, rip);
         env_put64(e, ENV_REGS + 8 * 4, rsp);
         env_put32(e, ENV_HFLAGS, hflags_for(e, rflags));
@@ -1522,8 +1522,8 @@ static int raise_event(struct emu_backend *e, unsigned vector, enum event type, 
                         return 0;
                 }
                 if (r == UNSUPPORTED) {
-                        x->reason = TRACE_EXIT_EXCEPTION;
-                        x->raw = TRACE_EXIT_EXCEPTION;
+                        x->reason = HVT_EXIT_EXCEPTION;
+                        x->raw = HVT_EXIT_EXCEPTION;
                         x->u.exception.vector = vector;
                         x->u.exception.error_code = error;
                         x->u.exception.cr2 = reg_read(e, UC_X86_REG_CR2);
@@ -1541,8 +1541,8 @@ static int raise_event(struct emu_backend *e, unsigned vector, enum event type, 
                 }
                 type = EV_FAULT;
         }
-        x->reason = TRACE_EXIT_SHUTDOWN;
-        x->raw = TRACE_EXIT_SHUTDOWN;
+        x->reason = HVT_EXIT_SHUTDOWN;
+        x->raw = HVT_EXIT_SHUTDOWN;
         return 1;
 }
 
@@ -1556,7 +1556,7 @@ static uint64_t rip_of(const struct emu_backend *e, uint64_t la)
 
         if (hf & HF_CS64)
                 return la;
-        env_seg(e, TRACE_CS, &cs);
+        env_seg(e, HVT_CS, &cs);
         return (la - cs.base) & ((hf & HF_CS32) ? 0xffffffffull : 0xffff);
 }
 
@@ -1581,21 +1581,21 @@ static int set_rip_linear(struct emu_backend *e, uint64_t la)
 
 static uint64_t intr_bits(const struct emu_backend *e, uint64_t rflags)
 {
-        uint64_t intr = TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY | TRACE_INTR_VALID_IF |
-                        TRACE_INTR_VALID_PENDING | e->shadow;
+        uint64_t intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF |
+                        HVT_INTR_VALID_PENDING | e->shadow;
 
         if (rflags & RF_IF)
-                intr |= TRACE_INTR_IF;
+                intr |= HVT_INTR_IF;
         if (e->queued)
-                intr |= TRACE_INTR_PENDING;
+                intr |= HVT_INTR_PENDING;
         if ((rflags & RF_IF) && !e->shadow && !e->queued)
-                intr |= TRACE_INTR_READY;
+                intr |= HVT_INTR_READY;
         if (e->window)
-                intr |= TRACE_INTR_WINDOW_REQ;
+                intr |= HVT_INTR_WINDOW_REQ;
         return intr;
 }
 
-static int emu_get_state(struct backend *b, struct trace_vcpu_state *st)
+static int emu_get_state(struct backend *b, struct hvt_vcpu_state *st)
 {
         struct emu_backend *e = to_emu(b);
         bool pe;
@@ -1612,7 +1612,7 @@ static int emu_get_state(struct backend *b, struct trace_vcpu_state *st)
         st->cr4 = env_u64(e, ENV_CR + 32);
         st->efer = env_u64(e, ENV_EFER);
         pe = st->cr0 & CR0_PE;
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
                 struct qseg s;
 
                 env_seg(e, i, &s);
@@ -1629,7 +1629,7 @@ static int emu_get_state(struct backend *b, struct trace_vcpu_state *st)
         return 0;
 }
 
-static int emu_set_state(struct backend *b, const struct trace_vcpu_state *st)
+static int emu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
 {
         struct emu_backend *e = to_emu(b);
         uint64_t rflags = st->rflags | 2;
@@ -1640,7 +1640,7 @@ static int emu_set_state(struct backend *b, const struct trace_vcpu_state *st)
                 return -EINVAL; /* long mode needs paging with PAE */
         memcpy(e->env + ENV_REGS, st->gpr, sizeof(st->gpr));
         env_put64(e, ENV_EIP, st->rip);
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
                 struct qseg s;
 
                 memset(&s, 0, sizeof(s));
@@ -1668,11 +1668,11 @@ static int emu_set_state(struct backend *b, const struct trace_vcpu_state *st)
         if (e->ran &&
             uc_mem_map_ptr(e->uc, e->flush_at, PAGE_SIZE, UC_PROT_ALL, e->scratch) == UC_ERR_OK)
                 uc_mem_unmap(e->uc, e->flush_at, PAGE_SIZE);
-        e->shadow = (st->intr & TRACE_INTR_VALID_SHADOW)
-                            ? st->intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW)
+        e->shadow = (st->intr & HVT_INTR_VALID_SHADOW)
+                            ? st->intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW)
                             : 0;
-        if (e->shadow == (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW))
-                e->shadow = TRACE_INTR_MOVSS_SHADOW;
+        if (e->shadow == (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW))
+                e->shadow = HVT_INTR_MOVSS_SHADOW;
         e->pend = PEND_NONE;
         e->ndone = 0;
         e->prev_valid = false;
@@ -1684,7 +1684,7 @@ static int emu_set_state(struct backend *b, const struct trace_vcpu_state *st)
 
 static void exit_internal(struct emu_backend *e, struct backend_exit *x, uc_err err, uint64_t addr)
 {
-        x->reason = TRACE_EXIT_INTERNAL;
+        x->reason = HVT_EXIT_INTERNAL;
         x->raw = (uint32_t)err;
         x->u.internal.suberror = 1; /* emulation failure */
         x->u.internal.ndata = 3;
@@ -1720,8 +1720,8 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
         e->io.addr_bits = (uint8_t)adbits;
         e->io.dir = (in.op == 0xe4 || in.op == 0xe5 || in.op == 0xec || in.op == 0xed ||
                      in.op == 0x6c || in.op == 0x6d)
-                            ? TRACE_IO_IN
-                            : TRACE_IO_OUT;
+                            ? HVT_IO_IN
+                            : HVT_IO_OUT;
         e->io.port =
                 (in.op >= 0xe4 && in.op <= 0xe7) ? in.imm : (uint16_t)env_u64(e, ENV_REGS + 8 * 2);
         e->io.count = 1;
@@ -1737,14 +1737,14 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
                 e->io.count = rcx > IO_BUF / e->io.size ? IO_BUF / e->io.size : (uint32_t)rcx;
         }
         memset(e->io_data, 0xff, sizeof(e->io_data));
-        if (e->io.dir == TRACE_IO_OUT && (in.op == 0x6e || in.op == 0x6f)) {
+        if (e->io.dir == HVT_IO_OUT && (in.op == 0x6e || in.op == 0x6f)) {
                 /* OUTS: the data comes from seg:rSI, up or down by DF. */
-                unsigned sreg = in.seg >= 0 ? (unsigned)in.seg : TRACE_DS;
+                unsigned sreg = in.seg >= 0 ? (unsigned)in.seg : HVT_DS;
                 bool down = reg_read(e, UC_X86_REG_RFLAGS) & RF_DF;
                 struct qseg s;
 
                 env_seg(e, sreg, &s);
-                if (bits == 64 && sreg != TRACE_FS && sreg != TRACE_GS)
+                if (bits == 64 && sreg != HVT_FS && sreg != HVT_GS)
                         s.base = 0;
                 rsi = env_u64(e, ENV_REGS + 8 * 6);
                 for (uint32_t i = 0; i < e->io.count; i++) {
@@ -1754,15 +1754,15 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
                         read_linear(e, s.base + off, e->io_data + (size_t)i * e->io.size,
                                     e->io.size);
                 }
-        } else if (e->io.dir == TRACE_IO_OUT) {
+        } else if (e->io.dir == HVT_IO_OUT) {
                 memcpy(e->io_data, e->env + ENV_REGS, e->io.size); /* AL, AX or EAX */
         } else {
                 memset(e->io_data, 0, (size_t)e->io.count * e->io.size);
         }
         e->pend = PEND_IO;
         e->pend_linear = la;
-        x->reason = TRACE_EXIT_IO;
-        x->raw = TRACE_EXIT_IO;
+        x->reason = HVT_EXIT_IO;
+        x->raw = HVT_EXIT_IO;
         x->u.io.port = e->io.port;
         x->u.io.size = e->io.size;
         x->u.io.dir = e->io.dir;
@@ -1775,8 +1775,8 @@ static void mmio_exit(struct emu_backend *e, struct backend_exit *x)
 {
         e->pend = PEND_MMIO;
         e->pend_linear = e->stop_linear;
-        x->reason = TRACE_EXIT_MMIO;
-        x->raw = TRACE_EXIT_MMIO;
+        x->reason = HVT_EXIT_MMIO;
+        x->raw = HVT_EXIT_MMIO;
         x->u.mmio.addr = e->mmio.addr;
         x->u.mmio.len = e->mmio.len;
         x->u.mmio.is_write = e->mmio.is_write;
@@ -1859,8 +1859,8 @@ static bool scratch_unmap(struct emu_backend *e, struct backend_exit *x)
                         e->mmio.len = n;
                         e->mmio.is_write = true;
                         memcpy(e->mmio.data, now + j, n);
-                        x->reason = TRACE_EXIT_MMIO;
-                        x->raw = TRACE_EXIT_MMIO;
+                        x->reason = HVT_EXIT_MMIO;
+                        x->raw = HVT_EXIT_MMIO;
                         x->u.mmio.addr = e->mmio.addr;
                         x->u.mmio.len = n;
                         x->u.mmio.is_write = true;
@@ -1946,9 +1946,9 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         if (set_rip_linear(e, e->stop_linear))
                                 return -EIO;
                         x->raw = x->reason;
-                        if (x->reason == TRACE_EXIT_INTR && !x->kicked)
+                        if (x->reason == HVT_EXIT_INTR && !x->kicked)
                                 e->kick_req = 0;
-                        if (x->reason == TRACE_EXIT_DEBUG) {
+                        if (x->reason == HVT_EXIT_DEBUG) {
                                 x->u.debug.exception = 1;
                                 x->u.debug.pc = e->stop_linear;
                                 x->u.debug.dr6 = 0xffff0ff0ull | 0x4000; /* BS */
@@ -1972,8 +1972,8 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         e->insns++;
                         e->budget_used++;
                         e->shadow = 0;
-                        x->reason = TRACE_EXIT_HLT;
-                        x->raw = TRACE_EXIT_HLT;
+                        x->reason = HVT_EXIT_HLT;
+                        x->raw = HVT_EXIT_HLT;
                         return 0;
                 case STOP_MMIO:
                         /* Unicorn rolled the instruction back; EIP may hold its linear address. */
@@ -1992,8 +1992,8 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         if (e->kick_req) {
                                 /* An exception storm must not outlast --timeout or ^C. */
                                 e->kick_req = 0;
-                                x->reason = TRACE_EXIT_INTR;
-                                x->raw = TRACE_EXIT_INTR;
+                                x->reason = HVT_EXIT_INTR;
+                                x->raw = HVT_EXIT_INTR;
                                 return 0;
                         }
                         continue;
@@ -2005,8 +2005,8 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         e->ndone = 0;
                         if (e->kick_req) {
                                 e->kick_req = 0;
-                                x->reason = TRACE_EXIT_INTR;
-                                x->raw = TRACE_EXIT_INTR;
+                                x->reason = HVT_EXIT_INTR;
+                                x->raw = HVT_EXIT_INTR;
                                 return 0;
                         }
                         if (e->queued) {
@@ -2040,11 +2040,11 @@ static void check_paging(struct emu_backend *e, struct backend_exit *x)
 
         if (!e->identity || !(e->cr0 & CR0_PG) || snap_get(e))
                 return;
-        env_seg(e, TRACE_CS, &cs);
+        env_seg(e, HVT_CS, &cs);
         la = env_u64(e, ENV_EIP) + ((env_u32(e, ENV_HFLAGS) & HF_CS64) ? 0 : cs.base);
         if (walk(e, la, &pa) && pa == la)
                 return;
-        if (x->reason == TRACE_EXIT_SHUTDOWN || x->reason == TRACE_EXIT_INTERNAL)
+        if (x->reason == HVT_EXIT_SHUTDOWN || x->reason == HVT_EXIT_INTERNAL)
                 return;
         e->pend = PEND_NONE;
         exit_internal(e, x, UC_ERR_MAP, la);
@@ -2079,8 +2079,8 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
         }
         if (e->kick_req) {
                 e->kick_req = 0;
-                x->reason = TRACE_EXIT_INTR;
-                x->raw = TRACE_EXIT_INTR;
+                x->reason = HVT_EXIT_INTR;
+                x->raw = HVT_EXIT_INTR;
                 return 0;
         }
         if (e->queued) {
@@ -2216,15 +2216,15 @@ static void emu_destroy(struct backend *b)
 /* A reset-like starting state: real mode, CS:IP = F000:FFF0. */
 static int reset_state(struct emu_backend *e)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         memset(&st, 0, sizeof(st));
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
                 st.seg[i].limit = 0xffff;
-                st.seg[i].attr = (i == TRACE_CS ? 0xb : 0x3) | TRACE_SEG_S | TRACE_SEG_P;
+                st.seg[i].attr = (i == HVT_CS ? 0xb : 0x3) | HVT_SEG_S | HVT_SEG_P;
         }
-        st.seg[TRACE_CS].selector = 0xf000;
-        st.seg[TRACE_CS].base = 0xffff0000;
+        st.seg[HVT_CS].selector = 0xf000;
+        st.seg[HVT_CS].base = 0xffff0000;
         st.rip = 0xfff0;
         st.rflags = 2;
         st.cr0 = 0x60000010;
@@ -2362,9 +2362,9 @@ static void emu_version(struct backend *b, char *buf, size_t len)
 const struct backend_ops emu_backend_ops = {
         .name = "emu",
         .summary = "software x86 CPU on Unicorn: deterministic, no /dev/kvm needed",
-        .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW | TRACE_CAP_IO_EXITS |
-                TRACE_CAP_HLT_EXITS | TRACE_CAP_WRITES,
+        .caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_REPORT_READY |
+                HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK | HVT_CAP_WINDOW | HVT_CAP_IO_EXITS |
+                HVT_CAP_HLT_EXITS | HVT_CAP_WRITES,
         .probe = emu_probe,
         .create = emu_create,
         .destroy = emu_destroy,

@@ -225,41 +225,41 @@ static void kvm_version(struct backend *b, char *buf, size_t len)
 
 /* ---- state conversion -------------------------------------------------- */
 
-static void seg_from_kvm(struct trace_disk_seg *d, const struct kvm_segment *s)
+static void seg_from_kvm(struct hvt_disk_seg *d, const struct kvm_segment *s)
 {
         d->base = s->base;
         d->limit = s->limit;
         d->selector = s->selector;
-        d->attr = (uint16_t)((s->type & 0xf) | (s->s ? TRACE_SEG_S : 0) |
-                             ((s->dpl & 3u) << TRACE_SEG_DPL_SHIFT) |
-                             (s->present ? TRACE_SEG_P : 0) | (s->avl ? TRACE_SEG_AVL : 0) |
-                             (s->l ? TRACE_SEG_L : 0) | (s->db ? TRACE_SEG_DB : 0) |
-                             (s->g ? TRACE_SEG_G : 0) | (s->unusable ? TRACE_SEG_UNUSABLE : 0));
+        d->attr = (uint16_t)((s->type & 0xf) | (s->s ? HVT_SEG_S : 0) |
+                             ((s->dpl & 3u) << HVT_SEG_DPL_SHIFT) |
+                             (s->present ? HVT_SEG_P : 0) | (s->avl ? HVT_SEG_AVL : 0) |
+                             (s->l ? HVT_SEG_L : 0) | (s->db ? HVT_SEG_DB : 0) |
+                             (s->g ? HVT_SEG_G : 0) | (s->unusable ? HVT_SEG_UNUSABLE : 0));
 }
 
-static void seg_to_kvm(struct kvm_segment *s, const struct trace_disk_seg *d)
+static void seg_to_kvm(struct kvm_segment *s, const struct hvt_disk_seg *d)
 {
         memset(s, 0, sizeof(*s));
         s->base = d->base;
         s->limit = d->limit;
         s->selector = d->selector;
-        s->type = d->attr & TRACE_SEG_TYPE_MASK;
-        s->s = !!(d->attr & TRACE_SEG_S);
-        s->dpl = (d->attr >> TRACE_SEG_DPL_SHIFT) & 3;
-        s->present = !!(d->attr & TRACE_SEG_P);
-        s->avl = !!(d->attr & TRACE_SEG_AVL);
-        s->l = !!(d->attr & TRACE_SEG_L);
-        s->db = !!(d->attr & TRACE_SEG_DB);
-        s->g = !!(d->attr & TRACE_SEG_G);
-        s->unusable = !!(d->attr & TRACE_SEG_UNUSABLE);
+        s->type = d->attr & HVT_SEG_TYPE_MASK;
+        s->s = !!(d->attr & HVT_SEG_S);
+        s->dpl = (d->attr >> HVT_SEG_DPL_SHIFT) & 3;
+        s->present = !!(d->attr & HVT_SEG_P);
+        s->avl = !!(d->attr & HVT_SEG_AVL);
+        s->l = !!(d->attr & HVT_SEG_L);
+        s->db = !!(d->attr & HVT_SEG_DB);
+        s->g = !!(d->attr & HVT_SEG_G);
+        s->unusable = !!(d->attr & HVT_SEG_UNUSABLE);
 }
 
-static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r,
+static void state_from_kvm(struct hvt_vcpu_state *st, const struct kvm_regs *r,
                            const struct kvm_sregs *s)
 {
-        const struct kvm_segment *segs[TRACE_SREG_COUNT] = {
-                [TRACE_ES] = &s->es, [TRACE_CS] = &s->cs, [TRACE_SS] = &s->ss,
-                [TRACE_DS] = &s->ds, [TRACE_FS] = &s->fs, [TRACE_GS] = &s->gs,
+        const struct kvm_segment *segs[HVT_SREG_COUNT] = {
+                [HVT_ES] = &s->es, [HVT_CS] = &s->cs, [HVT_SS] = &s->ss,
+                [HVT_DS] = &s->ds, [HVT_FS] = &s->fs, [HVT_GS] = &s->gs,
         };
         const uint64_t gpr[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
                                    r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
@@ -267,7 +267,7 @@ static void state_from_kvm(struct trace_vcpu_state *st, const struct kvm_regs *r
         memcpy(st->gpr, gpr, sizeof(gpr));
         st->rip = r->rip;
         st->rflags = r->rflags;
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
                 seg_from_kvm(&st->seg[i], segs[i]);
         st->cr0 = s->cr0;
         st->cr2 = s->cr2;
@@ -290,30 +290,30 @@ static uint64_t intr_from_kvm(const struct kvm_backend *k, const struct kvm_vcpu
          * ready_for_interrupt_injection is about KVM_INTERRUPT: meaningless
          * when the in-kernel irqchip injects, so not reported then.
          */
-        uint64_t intr = TRACE_INTR_VALID_IF | TRACE_INTR_VALID_NMI | TRACE_INTR_VALID_PENDING |
-                        (k->irqchip ? 0 : TRACE_INTR_VALID_READY);
+        uint64_t intr = HVT_INTR_VALID_IF | HVT_INTR_VALID_NMI | HVT_INTR_VALID_PENDING |
+                        (k->irqchip ? 0 : HVT_INTR_VALID_READY);
 
         if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW) {
-                intr |= TRACE_INTR_VALID_SHADOW;
+                intr |= HVT_INTR_VALID_SHADOW;
                 if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_STI)
-                        intr |= TRACE_INTR_STI_SHADOW;
+                        intr |= HVT_INTR_STI_SHADOW;
                 if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS)
-                        intr |= TRACE_INTR_MOVSS_SHADOW;
+                        intr |= HVT_INTR_MOVSS_SHADOW;
         }
         if (ev->nmi.masked)
-                intr |= TRACE_INTR_NMI_BLOCKED;
+                intr |= HVT_INTR_NMI_BLOCKED;
         if (!k->irqchip && run->ready_for_interrupt_injection)
-                intr |= TRACE_INTR_READY;
+                intr |= HVT_INTR_READY;
         if (run->if_flag)
-                intr |= TRACE_INTR_IF;
+                intr |= HVT_INTR_IF;
         if (ev->interrupt.injected)
-                intr |= TRACE_INTR_PENDING;
+                intr |= HVT_INTR_PENDING;
         if (window)
-                intr |= TRACE_INTR_WINDOW_REQ;
+                intr |= HVT_INTR_WINDOW_REQ;
         return intr;
 }
 
-int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
+int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st)
 {
         struct kvm_backend *k = to_kvm(b);
         struct kvm_vcpu_events ev;
@@ -336,22 +336,22 @@ int kvm_get_state(struct backend *b, struct trace_vcpu_state *st)
         return 0;
 }
 
-int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
+int kvm_set_state(struct backend *b, const struct hvt_vcpu_state *st)
 {
         struct kvm_backend *k = to_kvm(b);
-        struct kvm_segment *segs[TRACE_SREG_COUNT];
+        struct kvm_segment *segs[HVT_SREG_COUNT];
         struct kvm_sregs sregs;
         struct kvm_regs regs = { 0 };
 
         if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs))
                 return -errno;
-        segs[TRACE_ES] = &sregs.es;
-        segs[TRACE_CS] = &sregs.cs;
-        segs[TRACE_SS] = &sregs.ss;
-        segs[TRACE_DS] = &sregs.ds;
-        segs[TRACE_FS] = &sregs.fs;
-        segs[TRACE_GS] = &sregs.gs;
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
+        segs[HVT_ES] = &sregs.es;
+        segs[HVT_CS] = &sregs.cs;
+        segs[HVT_SS] = &sregs.ss;
+        segs[HVT_DS] = &sregs.ds;
+        segs[HVT_FS] = &sregs.fs;
+        segs[HVT_GS] = &sregs.gs;
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
                 seg_to_kvm(segs[i], &st->seg[i]);
         sregs.cr0 = st->cr0;
         sregs.cr2 = st->cr2;
@@ -401,17 +401,17 @@ int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st)
 
 static void exit_io(struct kvm_backend *k, struct backend_exit *x)
 {
-        x->reason = TRACE_EXIT_IO;
+        x->reason = HVT_EXIT_IO;
         x->u.io.port = k->run->io.port;
         x->u.io.size = k->run->io.size;
-        x->u.io.dir = k->run->io.direction == KVM_EXIT_IO_OUT ? TRACE_IO_OUT : TRACE_IO_IN;
+        x->u.io.dir = k->run->io.direction == KVM_EXIT_IO_OUT ? HVT_IO_OUT : HVT_IO_IN;
         x->u.io.count = k->run->io.count;
         x->u.io.data = (uint8_t *)k->run + k->run->io.data_offset;
 }
 
 static void exit_mmio(struct kvm_backend *k, struct backend_exit *x)
 {
-        x->reason = TRACE_EXIT_MMIO;
+        x->reason = HVT_EXIT_MMIO;
         x->u.mmio.addr = k->run->mmio.phys_addr;
         x->u.mmio.len = k->run->mmio.len;
         x->u.mmio.is_write = k->run->mmio.is_write;
@@ -420,7 +420,7 @@ static void exit_mmio(struct kvm_backend *k, struct backend_exit *x)
 
 static void exit_fail_entry(struct kvm_backend *k, struct backend_exit *x)
 {
-        x->reason = TRACE_EXIT_FAIL_ENTRY;
+        x->reason = HVT_EXIT_FAIL_ENTRY;
         x->u.fail_entry.hw_reason = k->run->fail_entry.hardware_entry_failure_reason;
         x->u.fail_entry.cpu = k->run->fail_entry.cpu;
 }
@@ -429,10 +429,10 @@ static void exit_internal(struct kvm_backend *k, struct backend_exit *x)
 {
         uint32_t n = k->run->internal.ndata;
 
-        x->reason = TRACE_EXIT_INTERNAL;
+        x->reason = HVT_EXIT_INTERNAL;
         x->u.internal.suberror = k->run->internal.suberror;
-        if (n > TRACE_INTERNAL_MAX_DATA)
-                n = TRACE_INTERNAL_MAX_DATA;
+        if (n > HVT_INTERNAL_MAX_DATA)
+                n = HVT_INTERNAL_MAX_DATA;
         if (n > sizeof(k->run->internal.data) / sizeof(k->run->internal.data[0]))
                 n = sizeof(k->run->internal.data) / sizeof(k->run->internal.data[0]);
         x->u.internal.ndata = n;
@@ -441,7 +441,7 @@ static void exit_internal(struct kvm_backend *k, struct backend_exit *x)
 
 static void exit_debug(struct kvm_backend *k, struct backend_exit *x)
 {
-        x->reason = TRACE_EXIT_DEBUG;
+        x->reason = HVT_EXIT_DEBUG;
         x->u.debug.exception = k->run->debug.arch.exception;
         x->u.debug.pc = k->run->debug.arch.pc;
         x->u.debug.dr6 = k->run->debug.arch.dr6;
@@ -461,7 +461,7 @@ int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
         k->synced = true;
         if (ret < 0) {
                 /* A signal (a kick, a timer, ^C) interrupted the run. */
-                x->reason = TRACE_EXIT_INTR;
+                x->reason = HVT_EXIT_INTR;
                 x->raw = KVM_EXIT_INTR;
                 return 0;
         }
@@ -469,14 +469,14 @@ int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
         switch (k->run->exit_reason) {
         case KVM_EXIT_IO: exit_io(k, x); break;
         case KVM_EXIT_MMIO: exit_mmio(k, x); break;
-        case KVM_EXIT_HLT: x->reason = TRACE_EXIT_HLT; break;
-        case KVM_EXIT_INTR: x->reason = TRACE_EXIT_INTR; break;
-        case KVM_EXIT_IRQ_WINDOW_OPEN: x->reason = TRACE_EXIT_IRQ_WINDOW; break;
+        case KVM_EXIT_HLT: x->reason = HVT_EXIT_HLT; break;
+        case KVM_EXIT_INTR: x->reason = HVT_EXIT_INTR; break;
+        case KVM_EXIT_IRQ_WINDOW_OPEN: x->reason = HVT_EXIT_IRQ_WINDOW; break;
         case KVM_EXIT_DEBUG: exit_debug(k, x); break;
-        case KVM_EXIT_SHUTDOWN: x->reason = TRACE_EXIT_SHUTDOWN; break;
+        case KVM_EXIT_SHUTDOWN: x->reason = HVT_EXIT_SHUTDOWN; break;
         case KVM_EXIT_FAIL_ENTRY: exit_fail_entry(k, x); break;
         case KVM_EXIT_INTERNAL_ERROR: exit_internal(k, x); break;
-        default: x->reason = TRACE_EXIT_UNKNOWN; break;
+        default: x->reason = HVT_EXIT_UNKNOWN; break;
         }
         return 0;
 }
@@ -519,9 +519,9 @@ const struct backend_ops kvm_backend_ops = {
         .name = "kvm",
         .summary = "Linux KVM, userspace irqchip: hvrec decides when to inject",
         /* No device in the kernel: every port access and every HLT comes out to hvrec. */
-        .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_REPORT_READY |
-                TRACE_CAP_INJECT_QUEUE | TRACE_CAP_KICK | TRACE_CAP_WINDOW | TRACE_CAP_IO_EXITS |
-                TRACE_CAP_HLT_EXITS,
+        .caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_REPORT_READY |
+                HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK | HVT_CAP_WINDOW | HVT_CAP_IO_EXITS |
+                HVT_CAP_HLT_EXITS,
         .probe = kvm_probe,
         .create = kvm_create,
         .destroy = kvm_destroy,

@@ -43,8 +43,8 @@ int kvm_vm_create(const struct backend_config *cfg, const struct backend_ops *op
 int kvm_probe(char *why, size_t len);
 const char *kvm_flavour(void);
 void kvm_destroy(struct backend *b);
-int kvm_get_state(struct backend *b, struct trace_vcpu_state *st);
-int kvm_set_state(struct backend *b, const struct trace_vcpu_state *st);
+int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st);
+int kvm_set_state(struct backend *b, const struct hvt_vcpu_state *st);
 int kvm_run_vcpu(struct backend *b, struct backend_exit *x);
 int kvm_request_window(struct backend *b, bool on);
 int kvm_set_single_step(struct backend *b, bool on);

@@ -89,11 +89,11 @@ const struct backend_ops kvm_irqchip_backend_ops = {
         .name = "kvm-irqchip",
         .summary = "Linux KVM, in-kernel PIC/IOAPIC/LAPIC and PIT: KVM decides when to inject",
         /*
-         * Neither TRACE_CAP_IO_EXITS nor TRACE_CAP_HLT_EXITS: the in-kernel
+         * Neither HVT_CAP_IO_EXITS nor HVT_CAP_HLT_EXITS: the in-kernel
          * PIC and PIT answer their ports, and HLT waits in the kernel.
          */
-        .caps = TRACE_CAP_SINGLE_STEP | TRACE_CAP_REPORT_SHADOW | TRACE_CAP_IRQCHIP |
-                TRACE_CAP_KICK,
+        .caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_IRQCHIP |
+                HVT_CAP_KICK,
         .probe = irqchip_probe,
         .create = irqchip_create,
         .destroy = kvm_destroy,

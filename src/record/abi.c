@@ -15,9 +15,9 @@ void abi_fill_in(struct recorder *rec)
 {
         struct backend_exit *bx = &rec->bx;
 
-        if (bx->reason == TRACE_EXIT_IO && bx->u.io.dir == TRACE_IO_IN)
+        if (bx->reason == HVT_EXIT_IO && bx->u.io.dir == HVT_IO_IN)
                 memset(bx->u.io.data, 0xff, (size_t)bx->u.io.size * bx->u.io.count);
-        else if (bx->reason == TRACE_EXIT_MMIO && !bx->u.mmio.is_write)
+        else if (bx->reason == HVT_EXIT_MMIO && !bx->u.mmio.is_write)
                 memset(bx->u.mmio.data, 0xff, 8);
 }
 
@@ -84,7 +84,7 @@ static void console_put(struct console_out *c, uint8_t ch, bool *newline)
 
 static void abi_console(struct recorder *rec)
 {
-        const struct trace_disk_io *io = &rec->ex.u.io.io;
+        const struct hvt_disk_io *io = &rec->ex.u.io.io;
         struct console_out *c = &rec->console;
         bool newline = false;
         uint8_t text[4096];
@@ -103,7 +103,7 @@ static void abi_console(struct recorder *rec)
         }
         if (newline)
                 abi_console_flush(rec);
-        err = trace_write_console(rec->w, rec->ex.seq, text, n);
+        err = hvt_write_console(rec->w, rec->ex.seq, text, n);
         if (err)
                 rec_write_failed(rec, err);
 }
@@ -115,26 +115,26 @@ static void abi_console(struct recorder *rec)
  */
 static void abi_exit(struct recorder *rec)
 {
-        const struct trace_disk_io *io = &rec->ex.u.io.io;
+        const struct hvt_disk_io *io = &rec->ex.u.io.io;
         uint32_t value = 0;
 
         for (unsigned i = 0; i < io->size && i < 4; i++)
                 value |= (uint32_t)rec->ex.u.io.data[i] << (8 * i);
         if (value <= STATUS_GUEST_MAX)
-                rec_finish(rec, TRACE_END_GUEST_EXIT, (int)value, value,
+                rec_finish(rec, HVT_END_GUEST_EXIT, (int)value, value,
                            "guest exited with status %u", value);
         else
-                rec_finish(rec, TRACE_END_GUEST_EXIT, STATUS_GUEST_HIGH, value,
+                rec_finish(rec, HVT_END_GUEST_EXIT, STATUS_GUEST_HIGH, value,
                            "guest exited with status %u (0x%x), above %d: hvrec exits with %d",
                            value, value, STATUS_GUEST_MAX, STATUS_GUEST_HIGH);
 }
 
 static void abi_irq_request(struct recorder *rec)
 {
-        const struct trace_disk_io *io = &rec->ex.u.io.io;
+        const struct hvt_disk_io *io = &rec->ex.u.io.io;
 
         for (uint32_t i = 0; i < io->count; i++)
-                irq_raise(rec, rec->ex.u.io.data[(size_t)i * io->size], TRACE_SRC_GUEST);
+                irq_raise(rec, rec->ex.u.io.data[(size_t)i * io->size], HVT_SRC_GUEST);
 }
 
 /* ---- delivery probe ---------------------------------------------------- */
@@ -142,9 +142,9 @@ static void abi_irq_request(struct recorder *rec)
 /* Vector v's entry of the interrupt table (IVT or IDT): its size, or 0 if unreadable. */
 static unsigned read_gate(const struct recorder *rec, unsigned v, uint8_t e[16])
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        unsigned mode = trace_state_mode(st);
-        unsigned esize = mode == TRACE_MODE_REAL ? 4 : mode == TRACE_MODE_LONG ? 16 : 8;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        unsigned mode = hvt_state_mode(st);
+        unsigned esize = mode == HVT_MODE_REAL ? 4 : mode == HVT_MODE_LONG ? 16 : 8;
 
         if ((uint64_t)v * esize + esize - 1 > st->idt.limit)
                 return 0;
@@ -155,13 +155,13 @@ static unsigned read_gate(const struct recorder *rec, unsigned v, uint8_t e[16])
 
 bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        unsigned mode = trace_state_mode(st);
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        unsigned mode = hvt_state_mode(st);
         uint8_t e[16];
 
         if (!read_gate(rec, v, e))
                 return false;
-        if (mode == TRACE_MODE_REAL) {
+        if (mode == HVT_MODE_REAL) {
                 uint16_t off = (uint16_t)(e[0] | e[1] << 8), seg = (uint16_t)(e[2] | e[3] << 8);
 
                 *handler = ((uint64_t)seg << 4) + off;
@@ -171,13 +171,13 @@ bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handle
                 return false; /* gate not present */
         uint64_t off =
                 (uint64_t)e[0] | (uint64_t)e[1] << 8 | (uint64_t)e[6] << 16 | (uint64_t)e[7] << 24;
-        if (mode == TRACE_MODE_LONG) {
+        if (mode == HVT_MODE_LONG) {
                 off |= (uint64_t)e[8] << 32 | (uint64_t)e[9] << 40 | (uint64_t)e[10] << 48 |
                        (uint64_t)e[11] << 56;
                 *handler = off;
         } else {
                 /* The handler runs in the gate's CS; at the probe that is the current CS. */
-                *handler = (st->seg[TRACE_CS].base + off) & 0xffffffffull;
+                *handler = (st->seg[HVT_CS].base + off) & 0xffffffffull;
         }
         return true;
 }
@@ -214,12 +214,12 @@ static bool vector_matches(void *ctx, uint8_t v)
  */
 static unsigned gate_frame_bits(const struct recorder *rec, int vector)
 {
-        unsigned mode = trace_state_mode(&rec->ex.st);
+        unsigned mode = hvt_state_mode(&rec->ex.st);
         uint8_t e[16];
 
-        if (mode == TRACE_MODE_REAL)
+        if (mode == HVT_MODE_REAL)
                 return 16;
-        if (mode == TRACE_MODE_LONG)
+        if (mode == HVT_MODE_LONG)
                 return 64;
         if (vector < 0 || !read_gate(rec, (unsigned)vector, e) || !(e[5] & GATE_P))
                 return 0;
@@ -239,7 +239,7 @@ static unsigned gate_frame_bits(const struct recorder *rec, int vector)
  */
 static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
         uint64_t off = sel & ~7u;
         unsigned bits;
         uint8_t e[8];
@@ -248,7 +248,7 @@ static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base)
                 return false;
         if (x86_read_linear(&rec->mem, st, st->gdt.base + off, e, 8) != 8)
                 return false;
-        return x86_code_descriptor(e, trace_state_mode(st) == TRACE_MODE_LONG, base, &bits);
+        return x86_code_descriptor(e, hvt_state_mode(st) == HVT_MODE_LONG, base, &bits);
 }
 
 /*
@@ -258,7 +258,7 @@ static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base)
 static bool read_stack(const struct recorder *rec, uint64_t base, uint64_t sp, uint64_t mask,
                        uint64_t off, unsigned n, uint64_t *out)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
         uint64_t v = 0;
 
         for (unsigned i = 0; i < n; i++) {
@@ -273,23 +273,23 @@ static bool read_stack(const struct recorder *rec, uint64_t base, uint64_t sp, u
 }
 
 /* The interrupted code's CS base into d, from the frame's CS. */
-static void frame_cs_base(const struct recorder *rec, struct trace_disk_deliver *d, bool vm86)
+static void frame_cs_base(const struct recorder *rec, struct hvt_disk_deliver *d, bool vm86)
 {
-        unsigned mode = trace_state_mode(&rec->ex.st);
+        unsigned mode = hvt_state_mode(&rec->ex.st);
 
-        if (mode == TRACE_MODE_REAL || vm86) {
+        if (mode == HVT_MODE_REAL || vm86) {
                 d->cs_base = (uint64_t)d->cs << 4;
         } else if (!code_base(rec, d->cs, &d->cs_base)) {
                 d->cs_base = 0;
-                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+                d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
         }
 }
 
 /* A 64-bit frame: RIP, CS, RFLAGS, RSP, SS, always all five. */
-static void read_frame64(const struct recorder *rec, struct trace_disk_deliver *d)
+static void read_frame64(const struct recorder *rec, struct hvt_disk_deliver *d)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        uint64_t sp = st->gpr[TRACE_F_RSP], cs, ss;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        uint64_t sp = st->gpr[HVT_F_RSP], cs, ss;
 
         if (!read_stack(rec, 0, sp, ~0ull, 0, 8, &d->ip) ||
             !read_stack(rec, 0, sp, ~0ull, 8, 2, &cs) ||
@@ -297,7 +297,7 @@ static void read_frame64(const struct recorder *rec, struct trace_disk_deliver *
             !read_stack(rec, 0, sp, ~0ull, 24, 8, &d->sp) ||
             !read_stack(rec, 0, sp, ~0ull, 32, 2, &ss)) {
                 d->ip = d->flags = d->sp = 0;
-                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+                d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
                 return;
         }
         d->cs = (uint16_t)cs;
@@ -310,13 +310,13 @@ static void read_frame64(const struct recorder *rec, struct trace_disk_deliver *
  * interrupt changed privilege (and ES, DS, FS, GS from virtual-8086 mode).
  * The stack wraps at 64 KiB in real mode and under a 16-bit SS (B = 0).
  */
-static void read_frame(const struct recorder *rec, struct trace_disk_deliver *d)
+static void read_frame(const struct recorder *rec, struct hvt_disk_deliver *d)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        const struct trace_disk_seg *ss = &st->seg[TRACE_SS];
-        bool real = trace_state_mode(st) == TRACE_MODE_REAL;
-        uint64_t mask = real || !(ss->attr & TRACE_SEG_DB) ? 0xffffull : 0xffffffffull;
-        uint64_t sp = st->gpr[TRACE_F_RSP], cs, old_ss;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        const struct hvt_disk_seg *ss = &st->seg[HVT_SS];
+        bool real = hvt_state_mode(st) == HVT_MODE_REAL;
+        uint64_t mask = real || !(ss->attr & HVT_SEG_DB) ? 0xffffull : 0xffffffffull;
+        uint64_t sp = st->gpr[HVT_F_RSP], cs, old_ss;
         unsigned w = d->frame_bits / 8;
         bool vm86;
 
@@ -324,12 +324,12 @@ static void read_frame(const struct recorder *rec, struct trace_disk_deliver *d)
             !read_stack(rec, ss->base, sp, mask, w, 2, &cs) ||
             !read_stack(rec, ss->base, sp, mask, 2 * w, w, &d->flags)) {
                 d->ip = d->flags = 0;
-                d->dflags |= TRACE_DELIVER_CS_BASE_UNKNOWN;
+                d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
                 return;
         }
         d->cs = (uint16_t)cs;
         vm86 = !real && w == 4 && (d->flags & FLAGS_VM);
-        if (!real && (vm86 || (d->cs & SEL_RPL) != (st->seg[TRACE_CS].selector & SEL_RPL))) {
+        if (!real && (vm86 || (d->cs & SEL_RPL) != (st->seg[HVT_CS].selector & SEL_RPL))) {
                 /* The CPU switched stacks: the old one is in the frame. */
                 if (read_stack(rec, ss->base, sp, mask, 3 * w, w, &d->sp) &&
                     read_stack(rec, ss->base, sp, mask, 4 * w, 2, &old_ss)) {
@@ -348,12 +348,12 @@ static void read_frame(const struct recorder *rec, struct trace_disk_deliver *d)
 
 static void abi_probe(struct recorder *rec)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        unsigned bits = trace_state_code_bits(st), mode = trace_state_mode(st);
-        struct trace_disk_deliver d = { .seq = rec->ex.seq };
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        unsigned bits = hvt_state_code_bits(st), mode = hvt_state_mode(st);
+        struct hvt_disk_deliver d = { .seq = rec->ex.seq };
         struct disasm_io_site done, pending;
         struct probe_match m = { 0 };
-        uint64_t pc = trace_state_pc(st);
+        uint64_t pc = hvt_state_pc(st);
         uint8_t code[30];
         size_t before = pc >= 15 ? 15 : (size_t)pc, n;
         int nmatch = 0, vector = -1, err;
@@ -387,34 +387,34 @@ static void abi_probe(struct recorder *rec)
                 d.handler = m.cand[0];
 
         if (nmatch == 1) {
-                d.vector_from = TRACE_VEC_TABLE;
+                d.vector_from = HVT_VEC_TABLE;
                 irq_take_outstanding(rec, vector_matches, &m);
         } else {
                 /* Shared or unknown handler: the oldest injection it can explain. */
                 vector = irq_take_outstanding(rec, nmatch ? vector_matches : NULL, &m);
-                d.vector_from = vector >= 0 ? TRACE_VEC_INJECTED : TRACE_VEC_UNKNOWN;
+                d.vector_from = vector >= 0 ? HVT_VEC_INJECTED : HVT_VEC_UNKNOWN;
         }
         d.vector = vector >= 0 ? (uint8_t)vector : 0;
 
         /* Only a gate that points at this handler says how the frame was pushed. */
         d.frame_bits = (uint8_t)gate_frame_bits(rec, nmatch ? vector : -1);
         if (!d.frame_bits)
-                d.frame_bits = (uint8_t)(mode == TRACE_MODE_LONG ? 64 : bits);
+                d.frame_bits = (uint8_t)(mode == HVT_MODE_LONG ? 64 : bits);
         if (d.frame_bits == 64)
                 read_frame64(rec, &d);
         else
                 read_frame(rec, &d);
         rec->deliveries++;
-        err = trace_write_deliver(rec->w, &d);
+        err = hvt_write_deliver(rec->w, &d);
         if (err)
                 rec_write_failed(rec, err);
 }
 
 void abi_handle_io(struct recorder *rec)
 {
-        const struct trace_disk_io *io = &rec->ex.u.io.io;
+        const struct hvt_disk_io *io = &rec->ex.u.io.io;
 
-        if (io->dir != TRACE_IO_OUT)
+        if (io->dir != HVT_IO_OUT)
                 return;
         switch (io->port) {
         case ABI_PORT_CONSOLE: abi_console(rec); break;

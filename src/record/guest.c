@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "guest.h"
 
@@ -200,7 +200,7 @@ static int elf_open(const char *path, uint64_t mem_size, struct guest_image *g, 
         }
         g->elf = true;
         g->entry = entry;
-        g->mode = is64 ? TRACE_MODE_LONG : TRACE_MODE_PROTECTED;
+        g->mode = is64 ? HVT_MODE_LONG : HVT_MODE_PROTECTED;
         return 0;
 }
 
@@ -231,7 +231,7 @@ int guest_open(const char *path, uint64_t load_addr, uint64_t mem_size, struct g
         g->seg[0] = (struct guest_segment){ load_addr, g->file, g->file_size, g->file_size };
         g->nseg = 1;
         g->entry = load_addr;
-        g->mode = TRACE_MODE_REAL;
+        g->mode = HVT_MODE_REAL;
         return 0;
 }
 

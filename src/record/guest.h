@@ -23,7 +23,7 @@ struct guest_image {
         struct guest_segment seg[GUEST_MAX_SEGMENTS];
         int nseg;
         uint64_t entry;
-        unsigned mode; /* enum trace_mode the image asks for */
+        unsigned mode; /* enum hvt_mode the image asks for */
         bool elf;
 };
 

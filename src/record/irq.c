@@ -46,13 +46,13 @@ static uint8_t fifo_remove(struct irq_fifo *f, unsigned i)
 
 void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
 {
-        struct trace_disk_raise r = { .seq = rec->ex.seq,
+        struct hvt_disk_raise r = { .seq = rec->ex.seq,
                                       .vector = vector,
                                       .source = (uint8_t)source };
         int err;
 
         rec->raises++;
-        err = trace_write_raise(rec->w, &r);
+        err = hvt_write_raise(rec->w, &r);
         if (err)
                 rec_write_failed(rec, err);
         /* A vector already pending merges into it (an IRR bit); a full queue drops it. */
@@ -63,7 +63,7 @@ void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
 void irq_triggers(struct recorder *rec)
 {
         const struct rec_opts *o = rec->opts;
-        const struct trace_exit *ex = &rec->ex;
+        const struct hvt_exit *ex = &rec->ex;
 
         for (size_t i = 0; i < o->nirqs; i++) {
                 const struct irq_trigger *t = &o->irqs[i];
@@ -72,16 +72,16 @@ void irq_triggers(struct recorder *rec)
                 switch (t->kind) {
                 case IRQ_AT_EXIT: fire = ex->seq == t->arg; break;
                 case IRQ_AT_RIP:
-                        fire = !rec->irq.rip_fired[i] && trace_state_pc(&ex->st) == t->arg;
+                        fire = !rec->irq.rip_fired[i] && hvt_state_pc(&ex->st) == t->arg;
                         rec->irq.rip_fired[i] |= fire;
                         break;
                 case IRQ_AT_PORT:
-                        fire = ex->reason == TRACE_EXIT_IO && ex->u.io.io.port == t->arg;
+                        fire = ex->reason == HVT_EXIT_IO && ex->u.io.io.port == t->arg;
                         break;
                 case IRQ_AT_EVERY: fire = (ex->seq + 1) % t->arg == 0; break;
                 }
                 if (fire)
-                        irq_raise(rec, t->vector, TRACE_SRC_OPTION);
+                        irq_raise(rec, t->vector, HVT_SRC_OPTION);
         }
 }
 
@@ -89,9 +89,9 @@ void irq_triggers(struct recorder *rec)
 static bool policy_allows(unsigned policy, uint64_t intr, uint64_t rflags)
 {
         switch (policy) {
-        case TRACE_POLICY_WINDOW: return intr & TRACE_INTR_READY;
-        case TRACE_POLICY_EAGER: return rflags & X86_RFLAGS_IF;
-        case TRACE_POLICY_BLIND: return true;
+        case HVT_POLICY_WINDOW: return intr & HVT_INTR_READY;
+        case HVT_POLICY_EAGER: return rflags & X86_RFLAGS_IF;
+        case HVT_POLICY_BLIND: return true;
         default: return false;
         }
 }
@@ -107,16 +107,16 @@ static void set_window(struct recorder *rec, bool on)
 /* Record an injection (or, for an irqchip backend, a raised line). */
 static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, uint8_t method)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
-        struct trace_disk_inject in;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
+        struct hvt_disk_inject in;
         int err;
 
         memset(&in, 0, sizeof(in));
         in.after_seq = rec->ex.seq;
         in.rip = st->rip;
         in.rflags = st->rflags;
-        in.cs_base = st->seg[TRACE_CS].base;
-        in.cs = st->seg[TRACE_CS].selector;
+        in.cs_base = st->seg[HVT_CS].base;
+        in.cs = st->seg[HVT_CS].selector;
         if (!abi_vector_handler(rec, vector, &in.handler))
                 in.handler = 0;
         in.intr = (uint32_t)st->intr;
@@ -125,7 +125,7 @@ static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, 
         in.method = method;
         in.source = source;
         rec->injections++;
-        err = trace_write_inject(rec->w, &in);
+        err = hvt_write_inject(rec->w, &in);
         if (err)
                 rec_write_failed(rec, err);
         if (!fifo_push(&rec->irq.outstanding, vector, source)) {
@@ -143,14 +143,14 @@ static void raise_lines(struct recorder *rec)
                 int err = rec->b->ops->inject(rec->b, vector);
 
                 if (err) {
-                        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0,
                                    "raising the line of vector 0x%02x: %s%s", vector,
                                    strerror(-err),
                                    err == -ENXIO ? " (the guest's PIC maps no line to it)" : "");
                         return;
                 }
                 fifo_pop(&rec->irq.pending);
-                record_inject(rec, vector, source, TRACE_INJ_LINE);
+                record_inject(rec, vector, source, HVT_INJ_LINE);
         }
 }
 
@@ -162,8 +162,8 @@ static void raise_lines(struct recorder *rec)
  */
 static bool exit_shows_last_insn(unsigned reason)
 {
-        return reason == TRACE_EXIT_IO || reason == TRACE_EXIT_MMIO || reason == TRACE_EXIT_HLT ||
-               reason == TRACE_EXIT_DEBUG;
+        return reason == HVT_EXIT_IO || reason == HVT_EXIT_MMIO || reason == HVT_EXIT_HLT ||
+               reason == HVT_EXIT_DEBUG;
 }
 
 static int set_stepping(struct recorder *rec, bool on)
@@ -171,7 +171,7 @@ static int set_stepping(struct recorder *rec, bool on)
         int err = rec->b->ops->set_single_step(rec->b, on);
 
         if (err) {
-                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0,
                            "%s single-stepping around an injection: %s",
                            on ? "starting" : "stopping", strerror(-err));
                 return err;
@@ -210,29 +210,29 @@ static bool step_round(struct recorder *rec)
         if (!rec->irq.stepping)
                 return false;
         if (rec->irq.hold) {
-                if ((intr & TRACE_INTR_VALID_PENDING) && (intr & TRACE_INTR_PENDING))
+                if ((intr & HVT_INTR_VALID_PENDING) && (intr & HVT_INTR_PENDING))
                         return true;
                 set_stepping(rec, false);
                 return false;
         }
-        if (reason == TRACE_EXIT_DEBUG)
+        if (reason == HVT_EXIT_DEBUG)
                 rec->irq.steps++;
         if (rec->irq.pending.count && rec->irq.steps < 2 &&
-            (reason == TRACE_EXIT_DEBUG || !exit_shows_last_insn(reason)))
+            (reason == HVT_EXIT_DEBUG || !exit_shows_last_insn(reason)))
                 return true;
         /* After the last step, stepping stays on if the decision below injects. */
-        if (reason != TRACE_EXIT_DEBUG)
+        if (reason != HVT_EXIT_DEBUG)
                 set_stepping(rec, false);
         return false;
 }
 
 void irq_schedule(struct recorder *rec)
 {
-        const struct trace_vcpu_state *st = &rec->ex.st;
+        const struct hvt_vcpu_state *st = &rec->ex.st;
         uint8_t vector, source;
         int err;
 
-        if (rec->b->ops->caps & TRACE_CAP_IRQCHIP) {
+        if (rec->b->ops->caps & HVT_CAP_IRQCHIP) {
                 raise_lines(rec);
                 return;
         }
@@ -248,7 +248,7 @@ void irq_schedule(struct recorder *rec)
          * still holds an injected one (queued for its next entry), another
          * KVM_INTERRUPT would overwrite or merge it.
          */
-        if ((st->intr & TRACE_INTR_PENDING) ||
+        if ((st->intr & HVT_INTR_PENDING) ||
             !policy_allows(rec->opts->policy, st->intr, st->rflags)) {
                 stop_round(rec);
                 set_window(rec, true);
@@ -270,12 +270,12 @@ void irq_schedule(struct recorder *rec)
                 return;
         }
         if (err) {
-                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "injecting vector 0x%02x: %s",
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "injecting vector 0x%02x: %s",
                            vector, strerror(-err));
                 return;
         }
         fifo_pop(&rec->irq.pending);
-        record_inject(rec, vector, source, TRACE_INJ_QUEUE);
+        record_inject(rec, vector, source, HVT_INJ_QUEUE);
         rec->irq.hold = rec->irq.stepping;
         set_window(rec, rec->irq.pending.count > 0 && !rec->irq.hold);
 }

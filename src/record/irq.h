@@ -15,7 +15,7 @@ struct recorder;
 
 struct irq_fifo {
         uint8_t v[IRQ_QUEUE];
-        uint8_t src[IRQ_QUEUE]; /* enum trace_irq_source */
+        uint8_t src[IRQ_QUEUE]; /* enum hvt_irq_source */
         unsigned head, count;
 };
 

@@ -42,7 +42,7 @@ void rec_write_failed(struct recorder *rec, int err)
 {
         if (!rec->write_err)
                 rec->write_err = err;
-        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
+        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
                    strerror(-err));
 }
 
@@ -51,18 +51,18 @@ static void finish_signal(struct recorder *rec, int signo)
 {
         const char *abbrev = sigabbrev_np(signo);
 
-        rec_finish(rec, TRACE_END_SIGNAL, STATUS_SIGNAL0 + signo, (uint32_t)signo,
+        rec_finish(rec, HVT_END_SIGNAL, STATUS_SIGNAL0 + signo, (uint32_t)signo,
                    "stopped by signal %d (%s%s%s%s)", signo, abbrev ? "SIG" : "",
                    abbrev ? abbrev : "", abbrev ? ": " : "", strsignal(signo));
 }
 
 /* "0000:1005" in real mode, "0x00101005" or a 64-bit RIP elsewhere. */
-static void format_pc(const struct trace_vcpu_state *st, char *buf, size_t len)
+static void format_pc(const struct hvt_vcpu_state *st, char *buf, size_t len)
 {
-        if (trace_state_mode(st) == TRACE_MODE_REAL)
-                snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector, st->rip & 0xffff);
+        if (hvt_state_mode(st) == HVT_MODE_REAL)
+                snprintf(buf, len, "%04x:%04" PRIx64, st->seg[HVT_CS].selector, st->rip & 0xffff);
         else
-                snprintf(buf, len, "0x%" PRIx64, trace_state_pc(st));
+                snprintf(buf, len, "0x%" PRIx64, hvt_state_pc(st));
 }
 
 /* ---- one helper per exit reason ----------------------------------------- */
@@ -81,7 +81,7 @@ static void on_crash(struct recorder *rec, const char *what)
         for (unsigned i = 0; i < rec->ex.insn_len && i < 8; i++)
                 n += (size_t)snprintf(bytes + n, sizeof(bytes) - n, "%s%02x", i ? " " : "",
                                       rec->ex.insn[i]);
-        rec_finish(rec, TRACE_END_CRASH, STATUS_CRASH, rec->ex.raw_reason,
+        rec_finish(rec, HVT_END_CRASH, STATUS_CRASH, rec->ex.raw_reason,
                    "guest crashed: %s at %s (bytes %s)", what, pc, n ? bytes : "unreadable");
 }
 
@@ -130,57 +130,57 @@ static void on_unknown(struct recorder *rec)
 static void dispatch(struct recorder *rec)
 {
         switch (rec->ex.reason) {
-        case TRACE_EXIT_IO: on_io(rec); break;
-        case TRACE_EXIT_SHUTDOWN: on_shutdown(rec); break;
-        case TRACE_EXIT_FAIL_ENTRY: on_fail_entry(rec); break;
-        case TRACE_EXIT_INTERNAL: on_internal(rec); break;
-        case TRACE_EXIT_EXCEPTION: on_exception(rec); break;
-        case TRACE_EXIT_UNKNOWN: on_unknown(rec); break;
-        case TRACE_EXIT_HLT:        /* decided after async events and triggers: settle_halt */
-        case TRACE_EXIT_MMIO:       /* recorded; reads return all-ones */
-        case TRACE_EXIT_INTR:       /* kicks are handled with the async events */
-        case TRACE_EXIT_IRQ_WINDOW: /* irq_schedule injects */
-        case TRACE_EXIT_DEBUG:      /* single-step: the record is the point */
+        case HVT_EXIT_IO: on_io(rec); break;
+        case HVT_EXIT_SHUTDOWN: on_shutdown(rec); break;
+        case HVT_EXIT_FAIL_ENTRY: on_fail_entry(rec); break;
+        case HVT_EXIT_INTERNAL: on_internal(rec); break;
+        case HVT_EXIT_EXCEPTION: on_exception(rec); break;
+        case HVT_EXIT_UNKNOWN: on_unknown(rec); break;
+        case HVT_EXIT_HLT:        /* decided after async events and triggers: settle_halt */
+        case HVT_EXIT_MMIO:       /* recorded; reads return all-ones */
+        case HVT_EXIT_INTR:       /* kicks are handled with the async events */
+        case HVT_EXIT_IRQ_WINDOW: /* irq_schedule injects */
+        case HVT_EXIT_DEBUG:      /* single-step: the record is the point */
         default: break;
         }
 }
 
 /* ---- building the record ------------------------------------------------ */
 
-static void copy_exit_data(struct trace_exit *ex, const struct backend_exit *bx)
+static void copy_exit_data(struct hvt_exit *ex, const struct backend_exit *bx)
 {
         /* Reserved bytes must not carry the previous exit's data: identical runs, identical traces.
          */
         memset(&ex->u, 0, sizeof(ex->u));
         switch (bx->reason) {
-        case TRACE_EXIT_IO:
+        case HVT_EXIT_IO:
                 ex->u.io.io.port = bx->u.io.port;
                 ex->u.io.io.size = bx->u.io.size;
                 ex->u.io.io.dir = bx->u.io.dir;
                 ex->u.io.io.count = bx->u.io.count;
                 ex->u.io.data = bx->u.io.data;
                 break;
-        case TRACE_EXIT_MMIO:
+        case HVT_EXIT_MMIO:
                 ex->u.mmio.addr = bx->u.mmio.addr;
                 ex->u.mmio.len = bx->u.mmio.len;
                 ex->u.mmio.is_write = bx->u.mmio.is_write;
                 memcpy(ex->u.mmio.data, bx->u.mmio.data, 8);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY: ex->u.fail_entry = bx->u.fail_entry; break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_FAIL_ENTRY: ex->u.fail_entry = bx->u.fail_entry; break;
+        case HVT_EXIT_INTERNAL:
                 ex->u.internal.internal.suberror = bx->u.internal.suberror;
                 ex->u.internal.internal.ndata = bx->u.internal.ndata;
                 memcpy(ex->u.internal.data, bx->u.internal.data, sizeof(bx->u.internal.data));
                 break;
-        case TRACE_EXIT_DEBUG: ex->u.debug = bx->u.debug; break;
-        case TRACE_EXIT_EXCEPTION: ex->u.exception = bx->u.exception; break;
+        case HVT_EXIT_DEBUG: ex->u.debug = bx->u.debug; break;
+        case HVT_EXIT_EXCEPTION: ex->u.exception = bx->u.exception; break;
         default: break;
         }
 }
 
 static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
 {
-        struct trace_exit *ex = &rec->ex;
+        struct hvt_exit *ex = &rec->ex;
         int err;
 
         ex->seq = rec->seq++;
@@ -191,14 +191,14 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
         err = rec->b->ops->get_state(rec->b, &ex->st);
         if (err)
                 return err;
-        ex->insn_len = (uint8_t)x86_read_linear(&rec->mem, &ex->st, trace_state_pc(&ex->st),
+        ex->insn_len = (uint8_t)x86_read_linear(&rec->mem, &ex->st, hvt_state_pc(&ex->st),
                                                 ex->insn, sizeof(ex->insn));
         /* What the guest will read is part of the exit: fill it before recording. */
         abi_fill_in(rec);
         copy_exit_data(ex, &rec->bx);
 
-        rec->by_reason[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0]++;
-        return trace_write_exit(rec->w, ex);
+        rec->by_reason[ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : 0]++;
+        return hvt_write_exit(rec->w, ex);
 }
 
 /* ---- guest writes ------------------------------------------------------- */
@@ -219,7 +219,7 @@ static void write_range(void *ctx, uint64_t gpa, uint64_t len)
                 return;
         if (len > size - gpa)
                 len = size - gpa;
-        c->err = trace_write_write(rec->w, rec->ex.seq, gpa, rec->b->mem + gpa, (size_t)len);
+        c->err = hvt_write_write(rec->w, rec->ex.seq, gpa, rec->b->mem + gpa, (size_t)len);
 }
 
 /*
@@ -233,7 +233,7 @@ static bool record_writes(struct recorder *rec)
         int err = rec->b->ops->take_writes(rec->b, write_range, &c);
 
         if (err) {
-                rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0,
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0,
                            "write tracking lost at exit %" PRIu64 ": %s", rec->ex.seq,
                            strerror(-err));
                 return false;
@@ -271,11 +271,11 @@ static void take_async_events(struct recorder *rec)
         if (ev.stop_signo)
                 finish_signal(rec, ev.stop_signo);
         else if (ev.timed_out)
-                rec_finish(rec, TRACE_END_TIMEOUT, STATUS_LIMIT, 0,
+                rec_finish(rec, HVT_END_TIMEOUT, STATUS_LIMIT, 0,
                            "timed out after %g s (--timeout)", rec->opts->timeout_s);
         if (rec->opts->kick_vector >= 0)
                 for (uint64_t i = 0; i < ev.kicks; i++)
-                        irq_raise(rec, (uint8_t)rec->opts->kick_vector, TRACE_SRC_KICK);
+                        irq_raise(rec, (uint8_t)rec->opts->kick_vector, HVT_SRC_KICK);
 }
 
 /*
@@ -291,7 +291,7 @@ static void settle_halt(struct recorder *rec)
                         return;
                 if (!(rec->ex.st.rflags & X86_RFLAGS_IF)) {
                         format_pc(&rec->ex.st, pc, sizeof(pc));
-                        rec_finish(rec, TRACE_END_HALT, STATUS_HALT, 0,
+                        rec_finish(rec, HVT_END_HALT, STATUS_HALT, 0,
                                    "guest halted at %s with interrupts disabled", pc);
                         return;
                 }
@@ -299,7 +299,7 @@ static void settle_halt(struct recorder *rec)
                         return;
                 if (!irq_can_wake(rec)) {
                         format_pc(&rec->ex.st, pc, sizeof(pc));
-                        rec_finish(rec, TRACE_END_HALT, STATUS_HALT, 0,
+                        rec_finish(rec, HVT_END_HALT, STATUS_HALT, 0,
                                    "guest halted at %s with nothing left to wake it", pc);
                         return;
                 }
@@ -327,7 +327,7 @@ void rec_loop(struct recorder *rec)
                 err = rec->b->ops->run(rec->b, &rec->bx);
                 t_out = rec_now_ns();
                 if (err) {
-                        rec_finish(rec, TRACE_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
+                        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
                                    strerror(-err));
                         break;
                 }
@@ -341,10 +341,10 @@ void rec_loop(struct recorder *rec)
                 dispatch(rec);
                 take_async_events(rec);
                 irq_triggers(rec);
-                if (rec->ex.reason == TRACE_EXIT_HLT)
+                if (rec->ex.reason == HVT_EXIT_HLT)
                         settle_halt(rec);
                 if (rec->opts->max_exits && rec->seq >= rec->opts->max_exits)
-                        rec_finish(rec, TRACE_END_MAX_EXITS, STATUS_LIMIT, 0,
+                        rec_finish(rec, HVT_END_MAX_EXITS, STATUS_LIMIT, 0,
                                    "stopped after %" PRIu64 " exits (--max-exits)", rec->seq);
                 if (!rec->done)
                         irq_schedule(rec);

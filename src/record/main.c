@@ -266,7 +266,7 @@ err_quiet:
 static int write_prologue(struct recorder *rec, const struct guest_image *g)
 {
         char vendor[32], model[64], kernel[400], bver[160];
-        struct trace_header h = { 0 };
+        struct hvt_header h = { 0 };
         struct utsname u;
         uint64_t tables;
         int err;
@@ -285,23 +285,23 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         h.h.seed = rec->opts->seed;
         h.h.start_realtime_ns = clock_ns(CLOCK_REALTIME);
         h.h.guest_mode = rec->opts->mode;
-        h.h.flags = (rec->opts->single_step ? TRACE_HDR_SINGLE_STEP : 0) |
-                    (rec->opts->kick_usec ? TRACE_HDR_KICKS : 0) |
-                    (rec->track_writes ? TRACE_HDR_WRITES : 0) |
-                    (rec->step_inject ? TRACE_HDR_STEP_INJECT : 0);
+        h.h.flags = (rec->opts->single_step ? HVT_HDR_SINGLE_STEP : 0) |
+                    (rec->opts->kick_usec ? HVT_HDR_KICKS : 0) |
+                    (rec->track_writes ? HVT_HDR_WRITES : 0) |
+                    (rec->step_inject ? HVT_HDR_STEP_INJECT : 0);
         h.h.backend_caps = rec->b->ops->caps;
         h.h.inject_policy = (uint16_t)rec->opts->policy;
-        h.str[TRACE_STR_TOOL_VERSION] = "hvrec " HVTRACE_VERSION;
-        h.str[TRACE_STR_BACKEND] = rec->b->ops->name;
-        h.str[TRACE_STR_BACKEND_VERSION] = bver;
-        h.str[TRACE_STR_CPU_VENDOR] = vendor;
-        h.str[TRACE_STR_CPU_MODEL] = model;
-        h.str[TRACE_STR_KERNEL] = kernel;
-        h.str[TRACE_STR_GUEST] = rec->opts->guest;
+        h.str[HVT_STR_TOOL_VERSION] = "hvrec " HVTRACE_VERSION;
+        h.str[HVT_STR_BACKEND] = rec->b->ops->name;
+        h.str[HVT_STR_BACKEND_VERSION] = bver;
+        h.str[HVT_STR_CPU_VENDOR] = vendor;
+        h.str[HVT_STR_CPU_MODEL] = model;
+        h.str[HVT_STR_KERNEL] = kernel;
+        h.str[HVT_STR_GUEST] = rec->opts->guest;
         h.argv = (const char *const *)rec->opts->argv;
         h.argc = rec->opts->argc;
 
-        err = trace_write_header(rec->w, &h);
+        err = hvt_write_header(rec->w, &h);
         if (err)
                 return err;
         /*
@@ -312,13 +312,13 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         for (int i = 0; i < g->nseg; i++) {
                 const struct guest_segment *s = &g->seg[i];
 
-                err = trace_write_memory(rec->w, s->gpa, rec->b->mem + s->gpa, s->filesz);
+                err = hvt_write_memory(rec->w, s->gpa, rec->b->mem + s->gpa, s->filesz);
                 if (err)
                         return err;
         }
         tables = mode_tables_base(rec->opts->mode, rec->b->mem_size);
         if (tables < rec->b->mem_size)
-                err = trace_write_memory(rec->w, tables, rec->b->mem + tables,
+                err = hvt_write_memory(rec->w, tables, rec->b->mem + tables,
                                          rec->b->mem_size - tables);
         return err;
 }
@@ -348,10 +348,10 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
 
         fprintf(stderr, "hvrec: %s\n", rec->msg);
         fprintf(stderr, "  exits        %" PRIu64 "%s (", rec->seq, rec->write_err ? " run" : "");
-        for (unsigned r = 0; r < TRACE_EXIT_REASON_COUNT; r++) {
+        for (unsigned r = 0; r < HVT_EXIT_REASON_COUNT; r++) {
                 if (!rec->by_reason[r])
                         continue;
-                fprintf(stderr, "%s%s %" PRIu64, first ? "" : ", ", trace_exit_reason_name(r),
+                fprintf(stderr, "%s%s %" PRIu64, first ? "" : ", ", hvt_exit_reason_name(r),
                         rec->by_reason[r]);
                 first = 0;
         }
@@ -362,7 +362,7 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
         fprintf(stderr,
                 "  interrupts   %" PRIu64 " raised, %" PRIu64 " injected (policy %s), %" PRIu64
                 " deliveries seen by the probe\n",
-                rec->raises, rec->injections, trace_policy_name(rec->opts->policy),
+                rec->raises, rec->injections, hvt_policy_name(rec->opts->policy),
                 rec->deliveries);
         fprintf(stderr, "  wall time    %.3f s, %.0f exits/s\n", secs,
                 secs > 0 ? (double)rec->seq / secs : 0.0);
@@ -387,8 +387,8 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
 static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts *o,
                             struct recorder *rec)
 {
-        bool can_writes = (ops->caps & TRACE_CAP_WRITES) && ops->take_writes;
-        bool can_step = (ops->caps & TRACE_CAP_SINGLE_STEP) && ops->set_single_step;
+        bool can_writes = (ops->caps & HVT_CAP_WRITES) && ops->take_writes;
+        bool can_step = (ops->caps & HVT_CAP_SINGLE_STEP) && ops->set_single_step;
 
         if (o->track_writes > 0 && !can_writes) {
                 fprintf(stderr,
@@ -396,7 +396,7 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
                         ops->name);
                 return -EINVAL;
         }
-        if (o->step_inject > 0 && (ops->caps & TRACE_CAP_IRQCHIP)) {
+        if (o->step_inject > 0 && (ops->caps & HVT_CAP_IRQCHIP)) {
                 fprintf(stderr,
                         "hvrec: --step-inject does not apply to backend %s: its in-kernel "
                         "irqchip injects\n",
@@ -410,7 +410,7 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
         }
         rec->track_writes = o->track_writes < 0 ? can_writes : o->track_writes > 0;
         /* Under --single-step every instruction is already a recorded exit. */
-        rec->step_inject = o->step_inject != 0 && can_step && !(ops->caps & TRACE_CAP_IRQCHIP) &&
+        rec->step_inject = o->step_inject != 0 && can_step && !(ops->caps & HVT_CAP_IRQCHIP) &&
                            !o->single_step;
         return 0;
 }
@@ -423,7 +423,7 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
  */
 static uint64_t close_trace(struct recorder *rec, struct output *out)
 {
-        struct trace_disk_end end = { 0 };
+        struct hvt_disk_end end = { 0 };
         uint64_t bytes;
         struct stat st;
         int err, cerr;
@@ -434,11 +434,11 @@ static uint64_t close_trace(struct recorder *rec, struct output *out)
         end.why = rec->why;
         end.status = rec->status;
         end.detail = rec->detail;
-        err = trace_write_end(rec->w, &end, rec->msg);
+        err = hvt_write_end(rec->w, &end, rec->msg);
         if (!err)
-                err = trace_writer_flush(rec->w);
-        bytes = trace_writer_bytes(rec->w);
-        cerr = trace_writer_close(rec->w);
+                err = hvt_writer_flush(rec->w);
+        bytes = hvt_writer_bytes(rec->w);
+        cerr = hvt_writer_close(rec->w);
         rec->w = NULL;
         err = err ? err : cerr;
         if (err && !rec->write_err) {
@@ -446,7 +446,7 @@ static uint64_t close_trace(struct recorder *rec, struct output *out)
 
                 memcpy(was, rec->msg, sizeof(was));
                 rec->write_err = err;
-                rec->why = TRACE_END_ERROR;
+                rec->why = HVT_END_ERROR;
                 rec->status = STATUS_ERROR;
                 snprintf(rec->msg, sizeof(rec->msg), "writing %s: %s (the run had ended: %.120s)",
                          rec->opts->output, strerror(-err), was);
@@ -459,7 +459,7 @@ static uint64_t close_trace(struct recorder *rec, struct output *out)
 
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
-        struct trace_writer_opts wopts = { .background_flush = 1 };
+        struct hvt_writer_opts wopts = { .background_flush = 1 };
         struct output out = { .fd = -1, .size_fd = -1 };
         struct recorder rec = { 0 };
         struct backend_config cfg;
@@ -520,7 +520,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 status = STATUS_ERROR;
                 goto out_guest;
         }
-        if (ops->caps & TRACE_CAP_IRQCHIP) {
+        if (ops->caps & HVT_CAP_IRQCHIP) {
                 /* The backend's own irqchip decides when to inject: no policy of ours applies. */
                 if (o.policy_set) {
                         fprintf(stderr,
@@ -530,9 +530,9 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                         status = STATUS_ERROR;
                         goto out_guest;
                 }
-                o.policy = TRACE_POLICY_BACKEND;
+                o.policy = HVT_POLICY_BACKEND;
         }
-        if (o.single_step && !(ops->caps & TRACE_CAP_SINGLE_STEP)) {
+        if (o.single_step && !(ops->caps & HVT_CAP_SINGLE_STEP)) {
                 fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
                 status = STATUS_ERROR;
                 goto out_guest;
@@ -587,7 +587,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         /* The writer's flush thread inherits the mask: signals go to the thread running the guest.
          */
         signals_block(&mask);
-        err = trace_writer_fdopen(&rec.w, out.fd, &wopts);
+        err = hvt_writer_fdopen(&rec.w, out.fd, &wopts);
         signals_unblock(&mask);
         if (err) {
                 fprintf(stderr, "hvrec: cannot write the trace to %s: %s\n", o.output,
@@ -602,7 +602,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
         err = write_prologue(&rec, &g);
         if (err) {
                 fprintf(stderr, "hvrec: writing %s: %s\n", o.output, strerror(-err));
-                trace_writer_close(rec.w);
+                hvt_writer_close(rec.w);
                 status = STATUS_ERROR;
                 goto out_output;
         }
@@ -611,13 +611,13 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
                 if (err) {
                         fprintf(stderr, "hvrec: --kick: %s\n", strerror(-err));
                         status = STATUS_ERROR;
-                        trace_writer_close(rec.w);
+                        hvt_writer_close(rec.w);
                         goto out_output;
                 }
         }
         err = signals_start(rec.b, o.timeout_s, ops->set_kick_budget ? 0 : o.kick_usec, o.seed);
         if (err) {
-                rec_finish(&rec, TRACE_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
+                rec_finish(&rec, HVT_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
                            strerror(-err));
         }
 
@@ -634,7 +634,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
          */
         if (!o.quiet)
                 print_summary(&rec, trace_bytes);
-        else if ((rec.why != TRACE_END_GUEST_EXIT && rec.why != TRACE_END_HALT) ||
+        else if ((rec.why != HVT_END_GUEST_EXIT && rec.why != HVT_END_HALT) ||
                  rec.status == STATUS_GUEST_HIGH)
                 fprintf(stderr, "hvrec: %s\n", rec.msg);
 
@@ -661,7 +661,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         if (!strcmp(argv[1], "--version")) {
-                printf("hvrec %s (trace format %d)\n", HVTRACE_VERSION, TRACE_FORMAT_VERSION);
+                printf("hvrec %s (trace format %d)\n", HVTRACE_VERSION, HVT_FORMAT_VERSION);
                 return 0;
         }
         if (!strcmp(argv[1], "run"))

@@ -4,14 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "../arch/x86.h"
 #include "mode.h"
 
 #define PAGE       4096ull
-#define CODE_ATTR  (0xb | TRACE_SEG_S | TRACE_SEG_P) /* execute/read, accessed */
-#define DATA_ATTR  (0x3 | TRACE_SEG_S | TRACE_SEG_P) /* read/write, accessed */
+#define CODE_ATTR  (0xb | HVT_SEG_S | HVT_SEG_P) /* execute/read, accessed */
+#define DATA_ATTR  (0x3 | HVT_SEG_S | HVT_SEG_P) /* read/write, accessed */
 #define X86_CR0_ET 0x10ull
 #define X86_CR0_NE 0x20ull
 #define PTE_P      0x1ull
@@ -28,7 +28,7 @@ uint64_t mode_tables_size(uint64_t mem_size)
 
 uint64_t mode_tables_base(unsigned mode, uint64_t mem_size)
 {
-        if (mode == TRACE_MODE_REAL)
+        if (mode == HVT_MODE_REAL)
                 return mem_size;
         if (mode_tables_size(mem_size) >= mem_size)
                 return 0; /* no room: every guest overlaps, and mode_setup says so */
@@ -37,15 +37,15 @@ uint64_t mode_tables_base(unsigned mode, uint64_t mem_size)
 
 unsigned mode_parse(const char *name)
 {
-        static const unsigned modes[] = { TRACE_MODE_REAL, TRACE_MODE_PROTECTED, TRACE_MODE_LONG };
+        static const unsigned modes[] = { HVT_MODE_REAL, HVT_MODE_PROTECTED, HVT_MODE_LONG };
 
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-                if (!strcmp(name, trace_mode_name(modes[i])))
+                if (!strcmp(name, hvt_mode_name(modes[i])))
                         return modes[i];
         return 0;
 }
 
-static void seg(struct trace_disk_seg *s, uint16_t sel, uint16_t attr, uint32_t limit)
+static void seg(struct hvt_disk_seg *s, uint16_t sel, uint16_t attr, uint32_t limit)
 {
         s->selector = sel;
         s->base = 0;
@@ -54,7 +54,7 @@ static void seg(struct trace_disk_seg *s, uint16_t sel, uint16_t attr, uint32_t 
 }
 
 /* 16-bit real mode, CS = DS = ES = SS = 0, SP just below the image. */
-static int setup_real(struct trace_vcpu_state *st, uint64_t entry, uint64_t load_addr, char *why,
+static int setup_real(struct hvt_vcpu_state *st, uint64_t entry, uint64_t load_addr, char *why,
                       size_t len)
 {
         if (entry > 0xffff) {
@@ -63,10 +63,10 @@ static int setup_real(struct trace_vcpu_state *st, uint64_t entry, uint64_t load
                          entry);
                 return -EINVAL;
         }
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
-                seg(&st->seg[i], 0, i == TRACE_CS ? CODE_ATTR : DATA_ATTR, 0xffff);
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
+                seg(&st->seg[i], 0, i == HVT_CS ? CODE_ATTR : DATA_ATTR, 0xffff);
         st->cr0 &= ~(X86_CR0_PE | X86_CR0_PG);
-        st->gpr[TRACE_F_RSP] = load_addr <= 0xffff ? load_addr : 0;
+        st->gpr[HVT_F_RSP] = load_addr <= 0xffff ? load_addr : 0;
         st->idt.base = 0;
         st->idt.limit = 0x3ff;
         return 0;
@@ -78,7 +78,7 @@ static uint64_t descriptor(uint8_t access, uint8_t flags)
         return 0xffffull | (0xfull << 48) | ((uint64_t)access << 40) | ((uint64_t)flags << 52);
 }
 
-static void write_gdt(struct backend *b, uint64_t base, struct trace_vcpu_state *st)
+static void write_gdt(struct backend *b, uint64_t base, struct hvt_vcpu_state *st)
 {
         const uint64_t gdt[] = {
                 0,
@@ -96,11 +96,11 @@ static void write_gdt(struct backend *b, uint64_t base, struct trace_vcpu_state 
         memset(&st->idt, 0, sizeof(st->idt));
 }
 
-static void flat_data(struct trace_vcpu_state *st)
+static void flat_data(struct hvt_vcpu_state *st)
 {
-        for (unsigned i = 0; i < TRACE_SREG_COUNT; i++)
-                if (i != TRACE_CS)
-                        seg(&st->seg[i], MODE_SEL_DATA, DATA_ATTR | TRACE_SEG_DB | TRACE_SEG_G,
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
+                if (i != HVT_CS)
+                        seg(&st->seg[i], MODE_SEL_DATA, DATA_ATTR | HVT_SEG_DB | HVT_SEG_G,
                             0xffffffff);
 }
 
@@ -123,10 +123,10 @@ static int check_fits(uint64_t base, uint64_t mem_size, uint64_t entry, char *wh
 }
 
 /* 32-bit flat protected mode, paging off. */
-static int setup_protected(struct backend *b, struct trace_vcpu_state *st, uint64_t entry,
+static int setup_protected(struct backend *b, struct hvt_vcpu_state *st, uint64_t entry,
                            char *why, size_t len)
 {
-        uint64_t base = mode_tables_base(TRACE_MODE_PROTECTED, b->mem_size);
+        uint64_t base = mode_tables_base(HVT_MODE_PROTECTED, b->mem_size);
         int err = check_fits(base, b->mem_size, entry, why, len);
 
         if (err)
@@ -136,22 +136,22 @@ static int setup_protected(struct backend *b, struct trace_vcpu_state *st, uint6
                 return -EINVAL;
         }
         write_gdt(b, base, st);
-        seg(&st->seg[TRACE_CS], MODE_SEL_CODE32, CODE_ATTR | TRACE_SEG_DB | TRACE_SEG_G,
+        seg(&st->seg[HVT_CS], MODE_SEL_CODE32, CODE_ATTR | HVT_SEG_DB | HVT_SEG_G,
             0xffffffff);
         flat_data(st);
         st->cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE;
         st->cr3 = 0;
         st->cr4 = 0;
         st->efer = 0;
-        st->gpr[TRACE_F_RSP] = base;
+        st->gpr[HVT_F_RSP] = base;
         return 0;
 }
 
 /* 64-bit long mode with identity-mapped 2 MiB pages over all of RAM. */
-static int setup_long(struct backend *b, struct trace_vcpu_state *st, uint64_t entry, char *why,
+static int setup_long(struct backend *b, struct hvt_vcpu_state *st, uint64_t entry, char *why,
                       size_t len)
 {
-        uint64_t base = mode_tables_base(TRACE_MODE_LONG, b->mem_size);
+        uint64_t base = mode_tables_base(HVT_MODE_LONG, b->mem_size);
         uint64_t pml4 = base + PAGE, pdpt = base + 2 * PAGE, pd = base + 3 * PAGE;
         uint64_t pds = (b->mem_size + GiB - 1) / GiB;
         uint64_t *t;
@@ -170,20 +170,20 @@ static int setup_long(struct backend *b, struct trace_vcpu_state *st, uint64_t e
         for (uint64_t i = 0; i < pds * 512; i++)
                 t[i] = (i << 21) | PTE_P | PTE_W | PTE_PS;
 
-        seg(&st->seg[TRACE_CS], MODE_SEL_CODE64, CODE_ATTR | TRACE_SEG_L | TRACE_SEG_G, 0xffffffff);
+        seg(&st->seg[HVT_CS], MODE_SEL_CODE64, CODE_ATTR | HVT_SEG_L | HVT_SEG_G, 0xffffffff);
         flat_data(st);
         st->cr0 = X86_CR0_PE | X86_CR0_PG | X86_CR0_ET | X86_CR0_NE;
         st->cr3 = pml4;
         st->cr4 = X86_CR4_PAE;
         st->efer = X86_EFER_LME | X86_EFER_LMA;
-        st->gpr[TRACE_F_RSP] = base;
+        st->gpr[HVT_F_RSP] = base;
         return 0;
 }
 
 int mode_setup(struct backend *b, unsigned mode, uint64_t entry, uint64_t load_addr, char *why,
                size_t len)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         int err;
 
         err = b->ops->get_state(b, &st);
@@ -195,11 +195,11 @@ int mode_setup(struct backend *b, unsigned mode, uint64_t entry, uint64_t load_a
         st.rip = entry;
         st.rflags = 0x2; /* IF=0: guests enable interrupts themselves */
         switch (mode) {
-        case TRACE_MODE_REAL: err = setup_real(&st, entry, load_addr, why, len); break;
-        case TRACE_MODE_PROTECTED: err = setup_protected(b, &st, entry, why, len); break;
-        case TRACE_MODE_LONG: err = setup_long(b, &st, entry, why, len); break;
+        case HVT_MODE_REAL: err = setup_real(&st, entry, load_addr, why, len); break;
+        case HVT_MODE_PROTECTED: err = setup_protected(b, &st, entry, why, len); break;
+        case HVT_MODE_LONG: err = setup_long(b, &st, entry, why, len); break;
         default:
-                snprintf(why, len, "mode %s is not supported", trace_mode_name(mode));
+                snprintf(why, len, "mode %s is not supported", hvt_mode_name(mode));
                 return -ENOTSUP;
         }
         if (err)

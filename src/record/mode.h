@@ -35,11 +35,11 @@ uint64_t mode_tables_size(uint64_t mem_size);
 /* Start of that region (mem_size itself in real mode: nothing reserved). */
 uint64_t mode_tables_base(unsigned mode, uint64_t mem_size);
 
-/* Parse "real", "protected", "long": enum trace_mode, or 0 if none. */
+/* Parse "real", "protected", "long": enum hvt_mode, or 0 if none. */
 unsigned mode_parse(const char *name);
 
 /*
- * Put the vCPU in `mode` (enum trace_mode) at entry, writing the tables the
+ * Put the vCPU in `mode` (enum hvt_mode) at entry, writing the tables the
  * mode needs into guest memory.  The stack starts below load_addr in real
  * mode and below the tables otherwise.  Returns 0 or -errno, why in `why`.
  */

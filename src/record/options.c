@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "../backends/backend.h"
 #include "mode.h"
@@ -289,7 +289,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
         o->backend = "kvm";
         o->load_addr = DEFAULT_LOAD;
         o->mem_size = DEFAULT_MEM;
-        o->policy = TRACE_POLICY_WINDOW;
+        o->policy = HVT_POLICY_WINDOW;
         o->kick_vector = -1;
         o->track_writes = -1;
         o->step_inject = -1;
@@ -346,8 +346,8 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                 BAD("--timeout: '%s' is not a number of seconds", optarg);
                         break;
                 case OPT_INJECT:
-                        policy = trace_policy_parse(optarg);
-                        if (policy < 0 || policy == TRACE_POLICY_BACKEND)
+                        policy = hvt_policy_parse(optarg);
+                        if (policy < 0 || policy == HVT_POLICY_BACKEND)
                                 BAD("--inject: '%s' is not a policy (window, eager, blind)",
                                     optarg);
                         o->policy = (unsigned)policy;

@@ -30,12 +30,12 @@ struct rec_opts {
         uint64_t entry;      /* --entry */
         bool entry_set;
         uint64_t mem_size;  /* --mem */
-        unsigned mode;      /* --mode: enum trace_mode, 0 = by guest type */
+        unsigned mode;      /* --mode: enum hvt_mode, 0 = by guest type */
         uint64_t max_exits; /* --max-exits (at least 1), 0 = none */
         double timeout_s;   /* --timeout, 0 = none */
         bool quiet;
         bool raw_console; /* --raw-console: the guest's console bytes unescaped */
-        unsigned policy;  /* --inject: enum trace_policy */
+        unsigned policy;  /* --inject: enum hvt_policy */
         bool policy_set;  /* --inject was given */
         bool single_step;
         uint64_t seed;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "../arch/x86.h"
 #include "../backends/backend.h"
@@ -51,27 +51,27 @@ struct console_out {
 struct recorder {
         const struct rec_opts *opts;
         struct backend *b;
-        struct trace_writer *w;
+        struct hvt_writer *w;
         struct disasm *dis;
         struct x86_mem mem;
         struct irq_sched irq;
         struct console_out console;
-        bool track_writes; /* TRACE_HDR_WRITES: WRITE records after every exit */
-        bool step_inject;  /* TRACE_HDR_STEP_INJECT: step before injecting (irq.c) */
+        bool track_writes; /* HVT_HDR_WRITES: WRITE records after every exit */
+        bool step_inject;  /* HVT_HDR_STEP_INJECT: step before injecting (irq.c) */
 
         uint64_t t0;            /* CLOCK_MONOTONIC at the header */
         uint64_t seq;           /* number of the next exit */
-        struct trace_exit ex;   /* the exit being handled */
+        struct hvt_exit ex;   /* the exit being handled */
         struct backend_exit bx; /* ... as the backend reported it */
 
         bool done;
-        unsigned why; /* enum trace_end_why */
+        unsigned why; /* enum hvt_end_why */
         int status;   /* hvrec's exit status */
         uint32_t detail;
         char msg[256];
         int write_err; /* the trace write error that ended the run, 0 if none */
 
-        uint64_t by_reason[TRACE_EXIT_REASON_COUNT];
+        uint64_t by_reason[HVT_EXIT_REASON_COUNT];
         uint64_t injections, deliveries, raises;
         uint64_t wall_ns;
 };

@@ -106,7 +106,7 @@ struct exit_sum {
 };
 
 struct pending_inj {
-        struct trace_disk_inject in;
+        struct hvt_disk_inject in;
         struct exit_sum at; /* the exit it followed (at.valid false: not known) */
         bool entered;       /* single-step: the next step was in the handler */
         uint64_t entered_seq;
@@ -119,7 +119,7 @@ struct checker {
         struct check_opts opts;
         struct disasm *dis;
         struct code code;
-        struct trace_header hdr;
+        struct hvt_header hdr;
         bool single_step;  /* every instruction boundary is an exit */
         bool step_inject;  /* hvrec steps before injecting */
         bool tracked;      /* every guest write is in a WRITE record */
@@ -466,9 +466,9 @@ static enum io_state io_resolved(const struct checker *k, const struct exit_sum 
 /* The exit stopped before the instruction at its RIP completed (it runs again first). */
 static bool exit_pending(const struct checker *k, const struct exit_sum *s)
 {
-        if (s->reason == TRACE_EXIT_MMIO)
+        if (s->reason == HVT_EXIT_MMIO)
                 return true;
-        return s->reason == TRACE_EXIT_IO && io_resolved(k, s) != IO_DONE;
+        return s->reason == HVT_EXIT_IO && io_resolved(k, s) != IO_DONE;
 }
 
 /* ---- flows ------------------------------------------------------------------------- */
@@ -653,7 +653,7 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
                 }
                 return true;
         }
-        if (e->reason == TRACE_EXIT_IO && exit_pending(k, e) && k->io_stops &&
+        if (e->reason == HVT_EXIT_IO && exit_pending(k, e) && k->io_stops &&
             (x.flags & (DISASM_IN | DISASM_OUT))) {
                 *out = p->b;
                 return true;
@@ -666,11 +666,11 @@ static void settle_boundary(struct checker *k, struct exit_sum *e)
 {
         const struct exit_sum *p = &k->prev;
 
-        if (e->reason == TRACE_EXIT_IO && io_resolved(k, e) == IO_DONE) {
+        if (e->reason == HVT_EXIT_IO && io_resolved(k, e) == IO_DONE) {
                 plain(&e->b, e->io_addr, e->ctx);
                 return;
         }
-        if (e->reason == TRACE_EXIT_HLT && e->hlt_done) {
+        if (e->reason == HVT_EXIT_HLT && e->hlt_done) {
                 plain(&e->b, code_back(&k->code, e->ctx, e->pc, 1), e->ctx);
                 return;
         }
@@ -682,14 +682,14 @@ static void settle_boundary(struct checker *k, struct exit_sum *e)
 /* Backend reports vs the decoded stream, at every exit. */
 static void cross_check_exit(struct checker *k, const struct exit_sum *s)
 {
-        bool reports_shadow = (s->intr & TRACE_INTR_VALID_SHADOW) &&
-                              (s->intr & (TRACE_INTR_STI_SHADOW | TRACE_INTR_MOVSS_SHADOW));
-        bool says_open = ((s->intr & TRACE_INTR_VALID_SHADOW) && !reports_shadow) ||
-                         ((s->intr & TRACE_INTR_VALID_READY) && (s->intr & TRACE_INTR_READY));
+        bool reports_shadow = (s->intr & HVT_INTR_VALID_SHADOW) &&
+                              (s->intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW));
+        bool says_open = ((s->intr & HVT_INTR_VALID_SHADOW) && !reports_shadow) ||
+                         ((s->intr & HVT_INTR_VALID_READY) && (s->intr & HVT_INTR_READY));
         unsigned kinds = s->b.kinds;
         struct check_finding *f;
 
-        if (!(s->intr & (TRACE_INTR_VALID_SHADOW | TRACE_INTR_VALID_READY)))
+        if (!(s->intr & (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY)))
                 return;
         if (kinds && !(kinds & ~FK_VIOLATING) && says_open) {
                 unsigned kd = (kinds & FK_BIT(FK_STI)) ? FK_STI : FK_SSLOAD;
@@ -713,7 +713,7 @@ static void cross_check_exit(struct checker *k, const struct exit_sum *s)
         } else if (kinds && !(kinds & ~(FK_BIT(FK_PLAIN) | FK_BIT(FK_STI_IF1))) && reports_shadow) {
                 note(k, NOTE_CONSERVATIVE, s->seq, s->pc,
                      "#%" PRIu64 " at 0x%" PRIx64 ": shadow=%s reported where none is required",
-                     s->seq, s->pc, trace_shadow_name(s->intr));
+                     s->seq, s->pc, hvt_shadow_name(s->intr));
         }
 }
 
@@ -768,9 +768,9 @@ static void settle(struct checker *k)
                      " differs from what the write records left",
                      cur->seq, cur->pc);
         }
-        if (cur->reason == TRACE_EXIT_IO)
+        if (cur->reason == HVT_EXIT_IO)
                 classify_io(k, cur);
-        if (cur->reason == TRACE_EXIT_HLT) {
+        if (cur->reason == HVT_EXIT_HLT) {
                 uint8_t b = 0;
 
                 cur->hlt_done = code_read(&k->code, ctx, code_back(&k->code, cur->ctx, cur->pc, 1),
@@ -786,8 +786,8 @@ static void settle(struct checker *k)
          * delivered is lost.  (Between an injection and its probe the vCPU
          * is in the handler with IF=0, never ready.)
          */
-        if ((cur->intr & TRACE_INTR_VALID_READY) && (cur->intr & TRACE_INTR_VALID_PENDING) &&
-            (cur->intr & TRACE_INTR_READY) && !(cur->intr & TRACE_INTR_PENDING)) {
+        if ((cur->intr & HVT_INTR_VALID_READY) && (cur->intr & HVT_INTR_VALID_PENDING) &&
+            (cur->intr & HVT_INTR_READY) && !(cur->intr & HVT_INTR_PENDING)) {
                 for (size_t i = 0; i < k->npend;) {
                         if (k->pend[i].in.after_seq < cur->seq && !k->pend[i].entered) {
                                 lost(k, &k->pend[i], cur->seq);
@@ -807,7 +807,7 @@ static void settle(struct checker *k)
                 if (k->single_step && k->prev.valid && pi->at.valid && pi->at.seq == k->prev.seq &&
                     pi->in.handler &&
                     (cur->pc == pi->in.handler ||
-                     (cur->reason == TRACE_EXIT_IO && cur->io_addr == pi->in.handler)) &&
+                     (cur->reason == HVT_EXIT_IO && cur->io_addr == pi->in.handler)) &&
                     !probe_at(k, pi->in.handler, cur->ctx)) {
                         pi->entered = true;
                         pi->entered_seq = cur->seq;
@@ -819,7 +819,7 @@ static void settle(struct checker *k)
  * ---------------------------------------------------------------------------------- */
 
 static void fill_delivery_finding(struct checker *k, struct check_finding *f, unsigned rule,
-                                  const struct trace_disk_deliver *d, const struct pending_inj *pi,
+                                  const struct hvt_disk_deliver *d, const struct pending_inj *pi,
                                   const struct verdict *v, uint64_t pc, uint32_t ctx)
 {
         f->rule = rule;
@@ -848,13 +848,13 @@ static void fill_delivery_finding(struct checker *k, struct check_finding *f, un
  * the delivering entry if there is one, else the oldest outstanding one of
  * that vector.
  */
-static bool take_injection(struct checker *k, const struct trace_disk_deliver *d,
+static bool take_injection(struct checker *k, const struct hvt_disk_deliver *d,
                            const struct exit_sum *at, struct pending_inj *out)
 {
         size_t pick = k->npend;
 
         for (size_t i = 0; i < k->npend; i++) {
-                if (d->vector_from != TRACE_VEC_UNKNOWN && k->pend[i].in.vector != d->vector)
+                if (d->vector_from != HVT_VEC_UNKNOWN && k->pend[i].in.vector != d->vector)
                         continue;
                 if (pick == k->npend)
                         pick = i;
@@ -885,13 +885,13 @@ static void return_injection(struct checker *k, const struct pending_inj *pi)
 }
 
 /* The code context of the interrupted point of delivery d, from the frame; false if unknown. */
-static bool delivery_ctx(struct checker *k, const struct trace_disk_deliver *d,
+static bool delivery_ctx(struct checker *k, const struct hvt_disk_deliver *d,
                          const struct exit_sum *p, uint32_t *ctx)
 {
         struct code_ctx x;
         bool unsure;
 
-        if (d->dflags & TRACE_DELIVER_CS_BASE_UNKNOWN)
+        if (d->dflags & HVT_DELIVER_CS_BASE_UNKNOWN)
                 return false;
         if (!p->valid) {
                 x = k->code.ctxs[entry_ctx(k, &k->cur)];
@@ -927,7 +927,7 @@ static bool stepped_after(const struct checker *k, const struct exit_sum *p)
                 return true;
         return k->step_inject && p->step &&
                (p->inject_after ||
-                ((p->intr & TRACE_INTR_VALID_PENDING) && (p->intr & TRACE_INTR_PENDING)));
+                ((p->intr & HVT_INTR_VALID_PENDING) && (p->intr & HVT_INTR_PENDING)));
 }
 
 /*
@@ -935,7 +935,7 @@ static bool stepped_after(const struct checker *k, const struct exit_sum *p)
  * run that started at exit p (the exit before the probe's, or the
  * injection's exit when inferred from single-stepping).
  */
-static void judge_delivery(struct checker *k, const struct trace_disk_deliver *d,
+static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                            const struct exit_sum *p)
 {
         uint64_t pc = d->cs_base + (d->frame_bits == 16 ? d->ip & 0xffff : d->ip), landing = 0;
@@ -1094,7 +1094,7 @@ static void infer_deliveries(struct checker *k)
 {
         for (size_t i = 0; i < k->npend; i++) {
                 struct pending_inj *pi = &k->pend[i];
-                struct trace_disk_deliver d = { 0 };
+                struct hvt_disk_deliver d = { 0 };
                 struct exit_sum at;
 
                 if (!pi->entered)
@@ -1102,7 +1102,7 @@ static void infer_deliveries(struct checker *k)
                 at = pi->at;
                 d.seq = pi->entered_seq;
                 d.vector = pi->in.vector;
-                d.vector_from = TRACE_VEC_INJECTED;
+                d.vector_from = HVT_VEC_INJECTED;
                 d.flags = at.rflags;
                 d.cs = at.cs;
                 d.cs_base = k->code.ctxs[at.ctx].cs_base;
@@ -1128,31 +1128,31 @@ static void infer_deliveries(struct checker *k)
 /* ---- records
  * -------------------------------------------------------------------------------------- */
 
-static uint32_t ctx_for_state(struct checker *k, const struct trace_vcpu_state *st)
+static uint32_t ctx_for_state(struct checker *k, const struct hvt_vcpu_state *st)
 {
         struct code_ctx ctx = code_ctx_of(st);
 
         return code_ctx_add(&k->code, &ctx);
 }
 
-static bool is_step(const struct trace_exit *ex)
+static bool is_step(const struct hvt_exit *ex)
 {
-        return ex->reason == TRACE_EXIT_DEBUG && ex->u.debug.exception == 1 &&
+        return ex->reason == HVT_EXIT_DEBUG && ex->u.debug.exception == 1 &&
                (ex->u.debug.dr6 & 0x4000); /* DR6.BS: a single-step trap */
 }
 
-static void summarize(struct checker *k, const struct trace_exit *ex, struct exit_sum *s)
+static void summarize(struct checker *k, const struct hvt_exit *ex, struct exit_sum *s)
 {
         memset(s, 0, sizeof(*s));
         s->valid = true;
         s->seq = ex->seq;
-        s->pc = trace_state_pc(&ex->st);
+        s->pc = hvt_state_pc(&ex->st);
         s->rip = ex->st.rip;
-        s->cs = ex->st.seg[TRACE_CS].selector;
+        s->cs = ex->st.seg[HVT_CS].selector;
         s->rflags = ex->st.rflags;
         s->intr = ex->st.intr;
         s->ctx = ctx_for_state(k, &ex->st);
-        s->bits = trace_state_code_bits(&ex->st);
+        s->bits = hvt_state_code_bits(&ex->st);
         s->reason = ex->reason;
         s->step = is_step(ex);
         s->insn_len = ex->insn_len > 15 ? 15 : ex->insn_len;
@@ -1161,26 +1161,26 @@ static void summarize(struct checker *k, const struct trace_exit *ex, struct exi
         s->idt_limit = ex->st.idt.limit;
         s->gdt_base = ex->st.gdt.base;
         s->gdt_limit = ex->st.gdt.limit;
-        s->rsp = ex->st.gpr[TRACE_F_RSP];
-        s->ss_base = ex->st.seg[TRACE_SS].base;
+        s->rsp = ex->st.gpr[HVT_F_RSP];
+        s->ss_base = ex->st.seg[HVT_SS].base;
         if (s->bits == 64) {
                 s->ss_base = 0;
                 s->sp_mask = ~0ull;
         } else {
-                s->sp_mask = (ex->st.cr0 & X86_CR0_PE) && (ex->st.seg[TRACE_SS].attr & TRACE_SEG_DB)
+                s->sp_mask = (ex->st.cr0 & X86_CR0_PE) && (ex->st.seg[HVT_SS].attr & HVT_SEG_DB)
                                      ? 0xffffffffull
                                      : 0xffffull;
         }
-        s->cpl = (ex->st.cr0 & X86_CR0_PE) ? ex->st.seg[TRACE_CS].selector & 3u : 0;
-        if (ex->reason == TRACE_EXIT_IO) {
-                s->io_out = ex->u.io.io.dir == TRACE_IO_OUT;
+        s->cpl = (ex->st.cr0 & X86_CR0_PE) ? ex->st.seg[HVT_CS].selector & 3u : 0;
+        if (ex->reason == HVT_EXIT_IO) {
+                s->io_out = ex->u.io.io.dir == HVT_IO_OUT;
                 s->io_port = ex->u.io.io.port;
                 s->io_size = ex->u.io.io.size;
                 s->io = IO_UNKNOWN;
         }
 }
 
-static void on_exit_record(struct checker *k, const struct trace_exit *ex)
+static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
 {
         k->res->exits++;
         settle(k);
@@ -1210,7 +1210,7 @@ static void on_exit_record(struct checker *k, const struct trace_exit *ex)
         k->unsettled = true;
 }
 
-static void on_inject(struct checker *k, const struct trace_disk_inject *in)
+static void on_inject(struct checker *k, const struct hvt_disk_inject *in)
 {
         struct pending_inj *pi;
 
@@ -1253,7 +1253,7 @@ static void on_end(struct checker *k)
  * instruction, as a stepped INT n does): then the one before it.
  */
 static const struct exit_sum *delivery_start(const struct checker *k,
-                                             const struct trace_disk_deliver *d)
+                                             const struct hvt_disk_deliver *d)
 {
         if (!k->cur.valid || k->cur.seq != d->seq)
                 return &k->cur;
@@ -1262,33 +1262,33 @@ static const struct exit_sum *delivery_start(const struct checker *k,
         return &k->prev;
 }
 
-static int walk(struct checker *k, struct trace_reader *r)
+static int walk(struct checker *k, struct hvt_reader *r)
 {
-        struct trace_event ev;
+        struct hvt_event ev;
         int err;
 
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type != TRACE_REC_WRITE && ev.type != TRACE_REC_EXIT)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type != HVT_REC_WRITE && ev.type != HVT_REC_EXIT)
                         settle(k);
-                if (ev.type != TRACE_REC_DELIVER && ev.type != TRACE_REC_WRITE && k->single_step)
+                if (ev.type != HVT_REC_DELIVER && ev.type != HVT_REC_WRITE && k->single_step)
                         infer_deliveries(k);
                 switch (ev.type) {
-                case TRACE_REC_MEMORY:
+                case HVT_REC_MEMORY:
                         code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
                         break;
-                case TRACE_REC_WRITE:
+                case HVT_REC_WRITE:
                         code_write(&k->code, ev.write.gpa, ev.write.data, ev.write.len);
                         break;
-                case TRACE_REC_EXIT: on_exit_record(k, &ev.exit); break;
-                case TRACE_REC_INJECT: on_inject(k, &ev.inject); break;
-                case TRACE_REC_DELIVER:
+                case HVT_REC_EXIT: on_exit_record(k, &ev.exit); break;
+                case HVT_REC_INJECT: on_inject(k, &ev.inject); break;
+                case HVT_REC_DELIVER:
                         /* The probe supersedes the single-step inference. */
                         for (size_t i = 0; i < k->npend; i++)
                                 if (k->pend[i].in.vector == ev.deliver.vector)
                                         k->pend[i].entered = false;
                         judge_delivery(k, &ev.deliver, delivery_start(k, &ev.deliver));
                         break;
-                case TRACE_REC_END:
+                case HVT_REC_END:
                         on_end(k);
                         k->res->have_end = true;
                         k->res->end_why = ev.end.e.why;
@@ -1308,20 +1308,20 @@ static int walk(struct checker *k, struct trace_reader *r)
  * first walk finds every byte an exit showed changed, and those stay
  * unsure for the whole trace.
  */
-static int find_volatile(struct checker *k, struct trace_reader *r)
+static int find_volatile(struct checker *k, struct hvt_reader *r)
 {
-        struct trace_event ev;
+        struct hvt_event ev;
         struct code seen;
         int err;
 
         if (code_init(&seen, k->dis, k->hdr.h.mem_size))
-                return TRACE_ERR_NOMEM;
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
-                if (ev.type == TRACE_REC_MEMORY) {
+                return HVT_ERR_NOMEM;
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type == HVT_REC_MEMORY) {
                         code_load(&seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
-                } else if (ev.type == TRACE_REC_EXIT && ev.exit.insn_len) {
+                } else if (ev.type == HVT_REC_EXIT && ev.exit.insn_len) {
                         struct code_ctx ctx = code_ctx_of(&ev.exit.st);
-                        uint64_t pc = trace_state_pc(&ev.exit.st);
+                        uint64_t pc = hvt_state_pc(&ev.exit.st);
                         uint8_t old[15];
                         size_t n = code_read(&seen, &ctx, pc, old, ev.exit.insn_len);
 
@@ -1335,13 +1335,13 @@ static int find_volatile(struct checker *k, struct trace_reader *r)
         return err;
 }
 
-static int open_reader(struct check_result *res, const char *path, struct trace_reader **r)
+static int open_reader(struct check_result *res, const char *path, struct hvt_reader **r)
 {
-        int err = trace_reader_open(r, path);
+        int err = hvt_reader_open(r, path);
 
         if (err) {
-                snprintf(res->error, sizeof(res->error), "%s", trace_reader_message(*r));
-                trace_reader_close(*r);
+                snprintf(res->error, sizeof(res->error), "%s", hvt_reader_message(*r));
+                hvt_reader_close(*r);
                 *r = NULL;
                 return -1;
         }
@@ -1350,9 +1350,9 @@ static int open_reader(struct check_result *res, const char *path, struct trace_
 
 int check_trace_opts(const char *path, const struct check_opts *opts, struct check_result *res)
 {
-        struct trace_vcpu_state st = { 0 };
-        const struct trace_header *h;
-        struct trace_reader *r;
+        struct hvt_vcpu_state st = { 0 };
+        const struct hvt_header *h;
+        struct hvt_reader *r;
         struct checker *k;
         int err, status = 0;
 
@@ -1365,7 +1365,7 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
         if (!k || disasm_open(&k->dis)) {
                 snprintf(res->error, sizeof(res->error), "out of memory");
                 free(k);
-                trace_reader_close(r);
+                hvt_reader_close(r);
                 return -1;
         }
         k->path = path;
@@ -1373,18 +1373,18 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
         if (opts)
                 k->opts = *opts;
         flow_init(&k->flow);
-        h = trace_reader_header(r);
+        h = hvt_reader_header(r);
         k->hdr = *h;
-        k->single_step = (h->h.flags & TRACE_HDR_SINGLE_STEP) && !k->opts.without_steps;
-        k->step_inject = (h->h.flags & TRACE_HDR_STEP_INJECT) && !k->opts.without_steps;
-        k->tracked = h->h.flags & TRACE_HDR_WRITES;
-        k->backend_irqs = h->h.backend_caps & TRACE_CAP_IRQCHIP;
-        k->io_stops = h->h.backend_caps & TRACE_CAP_IO_EXITS;
-        k->hlt_stops = h->h.backend_caps & TRACE_CAP_HLT_EXITS;
+        k->single_step = (h->h.flags & HVT_HDR_SINGLE_STEP) && !k->opts.without_steps;
+        k->step_inject = (h->h.flags & HVT_HDR_STEP_INJECT) && !k->opts.without_steps;
+        k->tracked = h->h.flags & HVT_HDR_WRITES;
+        k->backend_irqs = h->h.backend_caps & HVT_CAP_IRQCHIP;
+        k->io_stops = h->h.backend_caps & HVT_CAP_IO_EXITS;
+        k->hlt_stops = h->h.backend_caps & HVT_CAP_HLT_EXITS;
         k->policy = h->h.inject_policy;
         res->single_step = k->single_step;
         res->policy = k->policy;
-        snprintf(res->backend, sizeof(res->backend), "%s", h->str[TRACE_STR_BACKEND]);
+        snprintf(res->backend, sizeof(res->backend), "%s", h->str[HVT_STR_BACKEND]);
         if (code_init(&k->code, k->dis, h->h.mem_size)) {
                 snprintf(res->error, sizeof(res->error),
                          "cannot hold %" PRIu64 " bytes of guest memory", (uint64_t)h->h.mem_size);
@@ -1392,12 +1392,12 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
                 goto out;
         }
         /* Context 0: the mode the guest started in, for what runs before any exit. */
-        if (h->h.guest_mode != TRACE_MODE_REAL)
+        if (h->h.guest_mode != HVT_MODE_REAL)
                 st.cr0 = X86_CR0_PE;
-        st.seg[TRACE_CS].attr = h->h.guest_mode == TRACE_MODE_LONG        ? TRACE_SEG_L
-                                : h->h.guest_mode == TRACE_MODE_PROTECTED ? TRACE_SEG_DB
+        st.seg[HVT_CS].attr = h->h.guest_mode == HVT_MODE_LONG        ? HVT_SEG_L
+                                : h->h.guest_mode == HVT_MODE_PROTECTED ? HVT_SEG_DB
                                                                           : 0;
-        if (h->h.guest_mode == TRACE_MODE_LONG)
+        if (h->h.guest_mode == HVT_MODE_LONG)
                 st.efer = X86_EFER_LMA;
         k->ctx0 = ctx_for_state(k, &st);
 
@@ -1406,11 +1406,11 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
                      "the trace records no guest writes: code is taken to change only where an "
                      "exit shows it");
                 err = find_volatile(k, r);
-                trace_reader_close(r);
+                hvt_reader_close(r);
                 r = NULL;
-                if (err != TRACE_END_OF_TRACE && err != TRACE_ERR_TRUNCATED &&
-                    err != TRACE_ERR_CORRUPT && err != TRACE_OK) {
-                        snprintf(res->error, sizeof(res->error), "%s", trace_strerror(err));
+                if (err != HVT_END_OF_TRACE && err != HVT_ERR_TRUNCATED &&
+                    err != HVT_ERR_CORRUPT && err != HVT_OK) {
+                        snprintf(res->error, sizeof(res->error), "%s", hvt_strerror(err));
                         status = -1;
                         goto out;
                 }
@@ -1420,15 +1420,15 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
                 }
         }
         err = walk(k, r);
-        if (err != TRACE_END_OF_TRACE) {
+        if (err != HVT_END_OF_TRACE) {
                 /* Judged what there was; the trace itself is damaged. */
-                snprintf(res->error, sizeof(res->error), "%s", trace_reader_message(r));
+                snprintf(res->error, sizeof(res->error), "%s", hvt_reader_message(r));
                 status = -1;
         } else {
                 res->readable = true;
         }
 out:
-        trace_reader_close(r);
+        hvt_reader_close(r);
         flow_free(&k->flow);
         code_free(&k->code);
         disasm_close(k->dis);

@@ -115,7 +115,7 @@ struct check_result {
         struct check_verdict *verdicts; /* every delivery, when asked for */
         size_t nverdicts, verdicts_cap;
         bool have_end;    /* the trace's end record */
-        unsigned end_why; /* enum trace_end_why */
+        unsigned end_why; /* enum hvt_end_why */
         int end_status;
         char end_message[256];
 };

@@ -120,7 +120,7 @@ static void print_finding(const struct check_result *r, const struct check_findi
                 replay_put_str(stdout, f->reason);
                 putchar('\n');
                 printf("    backend reported: %s; policy=%s\n", backend,
-                       trace_policy_name(f->policy));
+                       hvt_policy_name(f->policy));
                 break;
         case RULE_SPURIOUS:
                 printf(":#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
@@ -140,7 +140,7 @@ static void print_finding(const struct check_result *r, const struct check_findi
                         print_insn_line("    ", f, &f->prev, ifc);
                 print_insn_line(" -> ", f, &f->at, "interrupted here");
                 printf("    backend reported: %s; policy=%s\n", backend,
-                       trace_policy_name(f->policy));
+                       hvt_policy_name(f->policy));
         }
 }
 
@@ -160,7 +160,7 @@ static void print_summary(const struct check_result *r)
 
         printf(": %" PRIu64 " deliveries checked (", r->deliveries);
         replay_put_str(stdout, r->backend);
-        printf(", policy %s%s): %zu violations", trace_policy_name(r->policy),
+        printf(", policy %s%s): %zu violations", hvt_policy_name(r->policy),
                r->single_step ? ", single-step" : "", r->nviolations);
         for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
                 if (!r->by_rule[shown[i]])
@@ -183,8 +183,8 @@ static void print_summary(const struct check_result *r)
                         fputs(")\n", stdout);
                 }
         /* A run the backend could not finish: what was recorded is judged, the rest is not. */
-        if (r->have_end && r->end_why != TRACE_END_GUEST_EXIT && r->end_why != TRACE_END_HALT) {
-                printf("  the run ended early (%s, status %d): ", trace_end_why_name(r->end_why),
+        if (r->have_end && r->end_why != HVT_END_GUEST_EXIT && r->end_why != HVT_END_HALT) {
+                printf("  the run ended early (%s, status %d): ", hvt_end_why_name(r->end_why),
                        r->end_status);
                 replay_put_str(stdout, r->end_message);
                 fputs("; nothing after it was checked\n", stdout);
@@ -225,12 +225,12 @@ static void json_finding(struct json *j, const struct check_finding *f)
                 json_insn(j, "at", &f->at);
         if (f->have_intr || f->rule == RULE_REPORT_MISMATCH) {
                 json_obj(j, "backend");
-                if (f->intr & TRACE_INTR_VALID_READY)
-                        json_bool(j, "ready", f->intr & TRACE_INTR_READY);
-                if (f->intr & TRACE_INTR_VALID_SHADOW)
-                        json_str(j, "shadow", trace_shadow_name(f->intr));
+                if (f->intr & HVT_INTR_VALID_READY)
+                        json_bool(j, "ready", f->intr & HVT_INTR_READY);
+                if (f->intr & HVT_INTR_VALID_SHADOW)
+                        json_str(j, "shadow", hvt_shadow_name(f->intr));
                 json_obj_end(j);
-                json_str(j, "policy", trace_policy_name(f->policy));
+                json_str(j, "policy", hvt_policy_name(f->policy));
         }
         if (f->rule == RULE_UNDETERMINED)
                 json_str(j, "why", check_und_name(f->und_kind));
@@ -247,14 +247,14 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
         if (r->error[0])
                 json_str(j, "error", r->error);
         json_str(j, "backend", r->backend);
-        json_str(j, "policy", trace_policy_name(r->policy));
+        json_str(j, "policy", hvt_policy_name(r->policy));
         json_bool(j, "single_step", r->single_step);
         json_u64(j, "exits", r->exits);
         json_u64(j, "injections", r->injections);
         json_u64(j, "deliveries", r->deliveries);
         if (r->have_end) {
                 json_obj(j, "end");
-                json_str(j, "why", trace_end_why_name(r->end_why));
+                json_str(j, "why", hvt_end_why_name(r->end_why));
                 json_i64(j, "status", r->end_status);
                 json_str(j, "message", r->end_message);
                 json_obj_end(j);

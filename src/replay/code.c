@@ -252,15 +252,15 @@ static bool ov_get(const struct code *c, uint64_t la, uint8_t *b)
 
 /* ---- contexts and reading ---------------------------------------------------------- */
 
-struct code_ctx code_ctx_of(const struct trace_vcpu_state *st)
+struct code_ctx code_ctx_of(const struct hvt_vcpu_state *st)
 {
         struct code_ctx x = {
                 .cr0 = st->cr0,
                 .cr3 = st->cr3,
                 .cr4 = st->cr4,
                 .efer = st->efer,
-                .cs_base = trace_state_code_bits(st) == 64 ? 0 : st->seg[TRACE_CS].base,
-                .bits = trace_state_code_bits(st),
+                .cs_base = hvt_state_code_bits(st) == 64 ? 0 : st->seg[HVT_CS].base,
+                .bits = hvt_state_code_bits(st),
         };
         return x;
 }
@@ -289,7 +289,7 @@ uint32_t code_ctx_add(struct code *c, const struct code_ctx *ctx)
         return (uint32_t)c->nctxs++;
 }
 
-static void ctx_state(const struct code_ctx *ctx, struct trace_vcpu_state *st)
+static void ctx_state(const struct code_ctx *ctx, struct hvt_vcpu_state *st)
 {
         memset(st, 0, sizeof(*st));
         st->cr0 = ctx->cr0;
@@ -306,7 +306,7 @@ static bool paged(const struct code_ctx *ctx)
 size_t code_read(const struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
                  size_t n)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
 
         ctx_state(ctx, &st);
         return x86_read_linear(&c->mem, &st, la, buf, n);
@@ -318,7 +318,7 @@ size_t code_read(const struct code *c, const struct code_ctx *ctx, uint64_t la, 
  */
 static int translate(struct code *c, const struct code_ctx *ctx, uint64_t la, uint64_t *gpa)
 {
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint64_t ent[X86_MAX_WALK];
         unsigned n = 0;
         int err;

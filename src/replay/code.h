@@ -3,11 +3,11 @@
  * The guest code held in a trace, as it stood at each point of the trace.
  *
  * The checker walks a trace once, in order.  Guest RAM starts as the
- * initial memory image; each TRACE_REC_WRITE record then gives the new
+ * initial memory image; each HVT_REC_WRITE record then gives the new
  * bytes of a range the guest wrote during the run that ended at its exit.
  * Those bytes are known from that exit on, but during that run (the
  * current interval) they may have held anything: reading them there is
- * "unsure".  Traces without write records (TRACE_HDR_WRITES clear) only
+ * "unsure".  Traces without write records (HVT_HDR_WRITES clear) only
  * show code at the exits (the bytes at CS:RIP): bytes seen to change there
  * are volatile, unsure for the whole trace.
  *
@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "../arch/x86.h"
 #include "../disasm/disasm.h"
@@ -91,10 +91,10 @@ struct code {
 int code_init(struct code *c, struct disasm *dis, uint64_t mem_size);
 void code_free(struct code *c);
 
-/* Initial image bytes (a TRACE_REC_MEMORY record). */
+/* Initial image bytes (a HVT_REC_MEMORY record). */
 void code_load(struct code *c, uint64_t gpa, const uint8_t *data, size_t len);
 
-/* A TRACE_REC_WRITE record: new bytes, unsure until code_interval. */
+/* A HVT_REC_WRITE record: new bytes, unsure until code_interval. */
 void code_write(struct code *c, uint64_t gpa, const uint8_t *data, size_t len);
 
 /* A new interval (the run after an exit) starts: the written ranges become known. */
@@ -121,7 +121,7 @@ bool code_selector(struct code *c, uint32_t ctx, uint64_t gdt_base, uint16_t gdt
                    uint16_t sel, uint32_t *out, bool *unsure);
 
 /* The context of a vCPU state (CS base and size from it). */
-struct code_ctx code_ctx_of(const struct trace_vcpu_state *st);
+struct code_ctx code_ctx_of(const struct hvt_vcpu_state *st);
 /* Its number: equal contexts get the same number (0 when out of memory). */
 uint32_t code_ctx_add(struct code *c, const struct code_ctx *ctx);
 

@@ -28,7 +28,7 @@
 
 /* Fields that --ignore-field names; bits of diff_opts.ignore_fields. */
 enum ign {
-        IGN_GPR = 0, /* 0..15: rax..r15 in x86 encoding order (enum trace_field) */
+        IGN_GPR = 0, /* 0..15: rax..r15 in x86 encoding order (enum hvt_field) */
         IGN_RIP = 16,
         IGN_RFLAGS,
         IGN_RFLAGS_RF,
@@ -72,7 +72,7 @@ static const char *const ign_names[IGN_COUNT] = {
 #define DEFAULT_IGNORE_FIELDS                                                                    \
         (BIT(IGN_RFLAGS_RF) | BIT(IGN_CR0_ET) | BIT(IGN_INTR) | BIT(IGN_LIMIT) | BIT(IGN_ATTR) | \
          BIT(IGN_BACKEND_DATA))
-#define DEFAULT_IGNORE_REASONS (BIT(TRACE_EXIT_INTR) | BIT(TRACE_EXIT_IRQ_WINDOW))
+#define DEFAULT_IGNORE_REASONS (BIT(HVT_EXIT_INTR) | BIT(HVT_EXIT_IRQ_WINDOW))
 
 #define RFLAGS_RF 0x10000ull
 #define RFLAGS_AF 0x10ull
@@ -81,7 +81,7 @@ static const char *const ign_names[IGN_COUNT] = {
 struct diff_opts {
         unsigned context;
         bool all, json, io_raw;
-        uint64_t ignore_reasons; /* bit per enum trace_exit_reason */
+        uint64_t ignore_reasons; /* bit per enum hvt_exit_reason */
         uint64_t ignore_fields;  /* bit per enum ign */
 };
 
@@ -136,8 +136,8 @@ static void usage(FILE *f)
 
 static int lookup_reason(const char *s, size_t n)
 {
-        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++) {
-                const char *name = trace_exit_reason_name(i);
+        for (unsigned i = 0; i < HVT_EXIT_REASON_COUNT; i++) {
+                const char *name = hvt_exit_reason_name(i);
 
                 if (strlen(name) == n && !strncmp(name, s, n))
                         return (int)i;
@@ -222,13 +222,13 @@ static void reserve(void **p, size_t *cap, size_t need, size_t elem)
 
 /* One compared exit with what the trace recorded right after it. */
 struct unit {
-        struct trace_exit ex; /* u.io.data points at io_buf */
+        struct hvt_exit ex; /* u.io.data points at io_buf */
         uint64_t pc;          /* linear CS:RIP */
         uint8_t *io_buf;
         size_t io_cap;
         uint8_t *con; /* console bytes this exit wrote */
         size_t con_len, con_cap;
-        struct trace_disk_deliver *dv; /* deliveries reported by this exit's probe */
+        struct hvt_disk_deliver *dv; /* deliveries reported by this exit's probe */
         size_t ndv, dv_cap;
         /* Port I/O, decoded on first use: IN/OUT ending at RIP (done), starting at it (pending). */
         bool io_classified, io_done, io_pending, io_string;
@@ -242,8 +242,8 @@ struct range {
 
 struct side {
         const char *path, *tag; /* tag: "a" or "b" */
-        struct trace_reader *r;
-        const struct trace_header *hdr;
+        struct hvt_reader *r;
+        const struct hvt_header *hdr;
         struct code code;  /* initial image + bytes seen at exits: decodes I/O instructions */
         bool have_code;    /* code_init succeeded: only then is there anything to free */
         struct unit *ring; /* units pos-context .. fetched-1 */
@@ -251,13 +251,13 @@ struct side {
         uint64_t pos, fetched;
         struct unit look; /* the next compared exit, already read */
         bool have_look, done;
-        int err;                 /* what trace_reader_next ended with */
+        int err;                 /* what hvt_reader_next ended with */
         uint64_t exits, skipped; /* exit records read; of them left out by --ignore-reason */
         uint64_t mem_records, mem_bytes;
         struct range *ranges;
         size_t nranges, ranges_cap;
         bool have_end;
-        struct trace_disk_end end;
+        struct hvt_disk_end end;
         char end_msg[256];
 };
 
@@ -269,15 +269,15 @@ static void unit_free(struct unit *u)
         memset(u, 0, sizeof(*u));
 }
 
-static void copy_exit(struct unit *u, const struct trace_exit *ex)
+static void copy_exit(struct unit *u, const struct hvt_exit *ex)
 {
         u->ex = *ex;
-        u->pc = trace_state_pc(&ex->st);
+        u->pc = hvt_state_pc(&ex->st);
         u->con_len = 0;
         u->ndv = 0;
         u->io_classified = false;
         u->insn_n = -1;
-        if (ex->reason == TRACE_EXIT_IO) {
+        if (ex->reason == HVT_EXIT_IO) {
                 size_t n = (size_t)ex->u.io.io.size * ex->u.io.io.count;
 
                 /* At least a byte: data never NULL, even for an exit that moved none. */
@@ -295,18 +295,18 @@ static void copy_exit(struct unit *u, const struct trace_exit *ex)
  */
 static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
 {
-        struct trace_event ev;
+        struct hvt_event ev;
 
         while (!s->done) {
-                int err = trace_reader_next(s->r, &ev);
+                int err = hvt_reader_next(s->r, &ev);
 
-                if (err != TRACE_OK) {
+                if (err != HVT_OK) {
                         s->done = true;
                         s->err = err;
                         return;
                 }
                 switch (ev.type) {
-                case TRACE_REC_MEMORY:
+                case HVT_REC_MEMORY:
                         code_load(&s->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
                         reserve((void **)&s->ranges, &s->ranges_cap, s->nranges + 1,
                                 sizeof(*s->ranges));
@@ -314,14 +314,14 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         s->mem_records++;
                         s->mem_bytes += ev.memory.len;
                         break;
-                case TRACE_REC_EXIT: {
-                        const struct trace_exit *ex = &ev.exit;
+                case HVT_REC_EXIT: {
+                        const struct hvt_exit *ex = &ev.exit;
 
                         s->exits++;
                         if (ex->insn_len) {
                                 struct code_ctx ctx = code_ctx_of(&ex->st);
 
-                                code_exit_bytes(&s->code, &ctx, trace_state_pc(&ex->st), ex->insn,
+                                code_exit_bytes(&s->code, &ctx, hvt_state_pc(&ex->st), ex->insn,
                                                 ex->insn_len);
                         }
                         if (ex->reason < 64 && (o->ignore_reasons & BIT(ex->reason))) {
@@ -332,7 +332,7 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         s->have_look = true;
                         return;
                 }
-                case TRACE_REC_CONSOLE:
+                case HVT_REC_CONSOLE:
                         if (!cur || !ev.console.len)
                                 break;
                         reserve((void **)&cur->con, &cur->con_cap, cur->con_len + ev.console.len,
@@ -340,13 +340,13 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         memcpy(cur->con + cur->con_len, ev.console.data, ev.console.len);
                         cur->con_len += ev.console.len;
                         break;
-                case TRACE_REC_DELIVER:
+                case HVT_REC_DELIVER:
                         if (!cur)
                                 break;
                         reserve((void **)&cur->dv, &cur->dv_cap, cur->ndv + 1, sizeof(*cur->dv));
                         cur->dv[cur->ndv++] = ev.deliver;
                         break;
-                case TRACE_REC_END:
+                case HVT_REC_END:
                         s->have_end = true;
                         s->end = ev.end.e;
                         snprintf(s->end_msg, sizeof(s->end_msg), "%s", ev.end.message);
@@ -401,7 +401,7 @@ static int side_open(struct side *s, const char *path, const char *tag, struct d
         s->r = replay_open(path);
         if (!s->r)
                 return -1;
-        s->hdr = trace_reader_header(s->r);
+        s->hdr = hvt_reader_header(s->r);
         if (code_init(&s->code, dis, s->hdr->h.mem_size)) {
                 fputs("hvreplay diff: ", stderr);
                 replay_put_str(stderr, path);
@@ -428,7 +428,7 @@ static void side_close(struct side *s)
         free(s->ranges);
         if (s->have_code)
                 code_free(&s->code);
-        trace_reader_close(s->r);
+        hvt_reader_close(s->r);
 }
 
 /* Read the rest of a trace: exit counts, how it ended, whether it is damaged. */
@@ -444,7 +444,7 @@ static void side_drain(struct side *s, const struct diff_opts *o)
 /* A read error (not the clean end of the trace). */
 static bool side_failed(const struct side *s)
 {
-        return s->done && s->err != TRACE_END_OF_TRACE;
+        return s->done && s->err != HVT_END_OF_TRACE;
 }
 
 /* ---- port I/O: where is the instruction? -------------------------------------------- */
@@ -468,7 +468,7 @@ static size_t code_before(const struct side *s, const struct side *other,
 
 static void classify_io(struct side *s, const struct side *other, struct unit *u)
 {
-        const struct trace_exit *ex = &u->ex;
+        const struct hvt_exit *ex = &u->ex;
         struct code_ctx ctx = code_ctx_of(&ex->st);
         struct disasm_io_site done, pending;
         uint8_t code[30];
@@ -479,7 +479,7 @@ static void classify_io(struct side *s, const struct side *other, struct unit *u
         before = code_before(s, other, &ctx, u->pc, before, code);
         memcpy(code + before, ex->insn, ex->insn_len);
         disasm_io_candidates(s->code.dis, ctx.bits, code, before + ex->insn_len, before, off,
-                             ex->u.io.io.dir == TRACE_IO_OUT, ex->u.io.io.port, ex->u.io.io.size,
+                             ex->u.io.io.dir == HVT_IO_OUT, ex->u.io.io.port, ex->u.io.io.size,
                              &done, &pending);
         u->io_done = done.found;
         u->io_done_len = done.found ? done.insn.len : 0;
@@ -661,7 +661,7 @@ static void cmp_text(struct fdiffs *d, const char *field, const uint8_t *a, size
                 memcpy(f->b, b, f->blen);
 }
 
-static void fmt_deliver(char *buf, size_t len, const struct trace_disk_deliver *dv)
+static void fmt_deliver(char *buf, size_t len, const struct hvt_disk_deliver *dv)
 {
         snprintf(buf, len, "vector 0x%02x interrupted %04x:%" PRIx64, dv->vector, dv->cs, dv->ip);
 }
@@ -678,26 +678,26 @@ struct cmp {
         struct side *A, *B;
 };
 
-static void cmp_state(const struct cmp *c, const struct trace_vcpu_state *a,
-                      const struct trace_vcpu_state *b, const struct io_match *m, unsigned in_size,
+static void cmp_state(const struct cmp *c, const struct hvt_vcpu_state *a,
+                      const struct hvt_vcpu_state *b, const struct io_match *m, unsigned in_size,
                       bool string_io, struct fdiffs *d)
 {
         const struct diff_opts *o = c->o;
         char name[32];
 
-        for (unsigned r = TRACE_F_RAX; r <= TRACE_F_R15; r++) {
+        for (unsigned r = HVT_F_RAX; r <= HVT_F_R15; r++) {
                 uint64_t mask = ~0ull;
 
                 if (ignored(o, IGN_GPR + r))
                         continue;
                 if (m && m->relaxed) {
                         /* One side has run the instruction, the other not yet. */
-                        if (r == TRACE_F_RAX && in_size && !string_io)
+                        if (r == HVT_F_RAX && in_size && !string_io)
                                 mask = in_size >= 4 ? 0 : ~((1ull << (8 * in_size)) - 1);
-                        if (string_io && (r == TRACE_F_RCX || r == TRACE_F_RSI || r == TRACE_F_RDI))
+                        if (string_io && (r == HVT_F_RCX || r == HVT_F_RSI || r == HVT_F_RDI))
                                 mask = 0;
                 }
-                cmp_u64(d, trace_field_name(r), a->gpr[r] & mask, b->gpr[r] & mask);
+                cmp_u64(d, hvt_field_name(r), a->gpr[r] & mask, b->gpr[r] & mask);
         }
         if (!m && !ignored(o, IGN_RIP))
                 cmp_u64(d, "rip", a->rip, b->rip);
@@ -706,9 +706,9 @@ static void cmp_state(const struct cmp *c, const struct trace_vcpu_state *a,
 
                 cmp_u64(d, "rflags", a->rflags & mask, b->rflags & mask);
         }
-        for (unsigned s = 0; s < TRACE_SREG_COUNT; s++) {
-                const struct trace_disk_seg *sa = &a->seg[s], *sb = &b->seg[s];
-                const char *sn = trace_sreg_name(s);
+        for (unsigned s = 0; s < HVT_SREG_COUNT; s++) {
+                const struct hvt_disk_seg *sa = &a->seg[s], *sb = &b->seg[s];
+                const char *sn = hvt_sreg_name(s);
 
                 if (!ignored(o, IGN_SEL)) {
                         snprintf(name, sizeof(name), "%s.selector", sn);
@@ -752,19 +752,19 @@ static void cmp_state(const struct cmp *c, const struct trace_vcpu_state *a,
                 cmp_u64(d, "intr", a->intr, b->intr);
 }
 
-static void cmp_exit_data(const struct cmp *c, const struct trace_exit *a,
-                          const struct trace_exit *b, struct fdiffs *d)
+static void cmp_exit_data(const struct cmp *c, const struct hvt_exit *a,
+                          const struct hvt_exit *b, struct fdiffs *d)
 {
         const struct diff_opts *o = c->o;
 
         switch (a->reason) {
-        case TRACE_EXIT_IO: {
-                const struct trace_disk_io *ia = &a->u.io.io, *ib = &b->u.io.io;
+        case HVT_EXIT_IO: {
+                const struct hvt_disk_io *ia = &a->u.io.io, *ib = &b->u.io.io;
 
                 cmp_u64(d, "io.port", ia->port, ib->port);
                 if (ia->dir != ib->dir)
-                        fd_str(d, "io.dir", ia->dir == TRACE_IO_OUT ? "out" : "in",
-                               ib->dir == TRACE_IO_OUT ? "out" : "in");
+                        fd_str(d, "io.dir", ia->dir == HVT_IO_OUT ? "out" : "in",
+                               ib->dir == HVT_IO_OUT ? "out" : "in");
                 cmp_u64(d, "io.size", ia->size, ib->size);
                 cmp_u64(d, "io.count", ia->count, ib->count);
                 if (!ignored(o, IGN_IO_DATA))
@@ -772,8 +772,8 @@ static void cmp_exit_data(const struct cmp *c, const struct trace_exit *a,
                                   b->u.io.data, (size_t)ib->size * ib->count);
                 break;
         }
-        case TRACE_EXIT_MMIO: {
-                const struct trace_disk_mmio *ma = &a->u.mmio, *mb = &b->u.mmio;
+        case HVT_EXIT_MMIO: {
+                const struct hvt_disk_mmio *ma = &a->u.mmio, *mb = &b->u.mmio;
 
                 cmp_u64(d, "mmio.addr", ma->addr, mb->addr);
                 cmp_u64(d, "mmio.len", ma->len, mb->len);
@@ -785,7 +785,7 @@ static void cmp_exit_data(const struct cmp *c, const struct trace_exit *a,
                                   mb->len < 8 ? mb->len : 8);
                 break;
         }
-        case TRACE_EXIT_DEBUG:
+        case HVT_EXIT_DEBUG:
                 cmp_u64(d, "debug.exception", a->u.debug.exception, b->u.debug.exception);
                 cmp_u64(d, "debug.pc", a->u.debug.pc, b->u.debug.pc);
                 if (!ignored(o, IGN_DEBUG_DR)) {
@@ -793,18 +793,18 @@ static void cmp_exit_data(const struct cmp *c, const struct trace_exit *a,
                         cmp_u64(d, "debug.dr7", a->u.debug.dr7, b->u.debug.dr7);
                 }
                 break;
-        case TRACE_EXIT_EXCEPTION:
+        case HVT_EXIT_EXCEPTION:
                 cmp_u64(d, "exception.vector", a->u.exception.vector, b->u.exception.vector);
                 cmp_u64(d, "exception.error_code", a->u.exception.error_code,
                         b->u.exception.error_code);
                 cmp_u64(d, "exception.cr2", a->u.exception.cr2, b->u.exception.cr2);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY:
+        case HVT_EXIT_FAIL_ENTRY:
                 if (!ignored(o, IGN_BACKEND_DATA))
                         cmp_u64(d, "fail_entry.hw_reason", a->u.fail_entry.hw_reason,
                                 b->u.fail_entry.hw_reason);
                 break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_INTERNAL:
                 if (!ignored(o, IGN_BACKEND_DATA)) {
                         const unsigned na = a->u.internal.internal.ndata,
                                        nb = b->u.internal.internal.ndata;
@@ -812,9 +812,9 @@ static void cmp_exit_data(const struct cmp *c, const struct trace_exit *a,
                         cmp_u64(d, "internal.suberror", a->u.internal.internal.suberror,
                                 b->u.internal.internal.suberror);
                         cmp_bytes(d, "internal.data", (const uint8_t *)a->u.internal.data,
-                                  (na <= TRACE_INTERNAL_MAX_DATA ? na : 0) * 8u,
+                                  (na <= HVT_INTERNAL_MAX_DATA ? na : 0) * 8u,
                                   (const uint8_t *)b->u.internal.data,
-                                  (nb <= TRACE_INTERNAL_MAX_DATA ? nb : 0) * 8u);
+                                  (nb <= HVT_INTERNAL_MAX_DATA ? nb : 0) * 8u);
                 }
                 break;
         default: break;
@@ -869,22 +869,22 @@ static size_t insn_span(struct disasm *d, struct unit *u)
 static size_t compare_units(const struct cmp *c, struct unit *a, struct unit *b, struct fdiffs *d)
 {
         const struct diff_opts *o = c->o;
-        const struct trace_exit *ea = &a->ex, *eb = &b->ex;
+        const struct hvt_exit *ea = &a->ex, *eb = &b->ex;
         struct io_match m, *mp = NULL;
         size_t before = d->n;
         unsigned in_size = 0;
 
         if (ea->reason != eb->reason) {
-                fd_str(d, "reason", trace_exit_reason_name(ea->reason),
-                       trace_exit_reason_name(eb->reason));
+                fd_str(d, "reason", hvt_exit_reason_name(ea->reason),
+                       hvt_exit_reason_name(eb->reason));
                 return d->n - before;
         }
-        if (ea->reason == TRACE_EXIT_IO && !o->io_raw) {
+        if (ea->reason == HVT_EXIT_IO && !o->io_raw) {
                 match_io(c->A, a, c->B, b, &m);
                 if (!m.raw) {
                         mp = &m;
                         cmp_u64(d, "io.insn", m.addr_a, m.addr_b);
-                        if (ea->u.io.io.dir == TRACE_IO_IN && eb->u.io.io.dir == TRACE_IO_IN &&
+                        if (ea->u.io.io.dir == HVT_IO_IN && eb->u.io.io.dir == HVT_IO_IN &&
                             ea->u.io.io.size == eb->u.io.io.size)
                                 in_size = ea->u.io.io.size;
                 }
@@ -913,7 +913,7 @@ static bool units_equal(const struct cmp *c, struct unit *a, struct unit *b)
 /* One unit as hvreplay dump prints it, without the time, then what it wrote and reported. */
 static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct unit *u)
 {
-        const struct trace_exit *ex = &u->ex;
+        const struct hvt_exit *ex = &u->ex;
         struct disasm_insn insn;
         char pc[32], regs[200], intr[64];
 
@@ -921,12 +921,12 @@ static void text_unit(FILE *f, struct disasm *d, const char *mark, const struct 
         replay_text_regs(&ex->st, regs, sizeof(regs));
         replay_fmt_intr(ex->st.intr, intr, sizeof(intr));
         fprintf(f, "  %s #%-7" PRIu64 " %-10s %-9s %s  %-26s %s %s", mark, ex->seq,
-                trace_exit_reason_name(ex->reason), trace_mode_name(trace_state_mode(&ex->st)), pc,
+                hvt_exit_reason_name(ex->reason), hvt_mode_name(hvt_state_mode(&ex->st)), pc,
                 replay_insn_text(d, ex, &insn), regs, intr);
         replay_text_exit_data(f, ex);
         fputc('\n', f);
         for (size_t i = 0; i < u->ndv; i++) {
-                const struct trace_disk_deliver *dv = &u->dv[i];
+                const struct hvt_disk_deliver *dv = &u->dv[i];
 
                 if (dv->frame_bits == 16)
                         snprintf(pc, sizeof(pc), "%04x:%04" PRIx64, dv->cs, dv->ip & 0xffff);
@@ -1025,7 +1025,7 @@ static void jd_add(struct diff *D, const struct unit *ua, const struct unit *ub,
                 j->have_a = true;
                 j->event_a = ua->ex.seq;
                 j->pc_a = ua->pc;
-                j->reason_a = trace_exit_reason_name(ua->ex.reason);
+                j->reason_a = hvt_exit_reason_name(ua->ex.reason);
                 snprintf(j->insn_a, sizeof(j->insn_a), "%s",
                          replay_insn_text(D->dis, &ua->ex, &in));
         }
@@ -1033,7 +1033,7 @@ static void jd_add(struct diff *D, const struct unit *ua, const struct unit *ub,
                 j->have_b = true;
                 j->event_b = ub->ex.seq;
                 j->pc_b = ub->pc;
-                j->reason_b = trace_exit_reason_name(ub->ex.reason);
+                j->reason_b = hvt_exit_reason_name(ub->ex.reason);
                 snprintf(j->insn_b, sizeof(j->insn_b), "%s",
                          replay_insn_text(D->dis, &ub->ex, &in));
         }
@@ -1099,7 +1099,7 @@ static void report_pair(struct diff *D, int64_t ia, int64_t jb)
         if (!D->o.json) {
                 printf("  a#%" PRIu64 " b#%" PRIu64, ua->ex.seq, ub->ex.seq);
                 if (ua->ex.reason == ub->ex.reason)
-                        printf(" %s", trace_exit_reason_name(ua->ex.reason));
+                        printf(" %s", hvt_exit_reason_name(ua->ex.reason));
                 printf(": ");
                 text_fields(stdout, &d);
                 putchar('\n');
@@ -1119,11 +1119,11 @@ static void record_only(struct diff *D, struct side *s, const struct unit *u, ui
         snprintf(f.field, sizeof(f.field), "exit");
         if (is_a) {
                 f.alen = (size_t)snprintf(f.a, sizeof(f.a), "%s",
-                                          trace_exit_reason_name(u->ex.reason));
+                                          hvt_exit_reason_name(u->ex.reason));
                 f.b_null = true;
         } else {
                 f.blen = (size_t)snprintf(f.b, sizeof(f.b), "%s",
-                                          trace_exit_reason_name(u->ex.reason));
+                                          hvt_exit_reason_name(u->ex.reason));
                 f.a_null = true;
         }
         note_first(D, is_a ? u : NULL, is_a ? NULL : u);
@@ -1140,7 +1140,7 @@ static void report_only(struct diff *D, struct side *s, int64_t off, uint64_t n,
                 record_only(D, s, u, 0);
                 if (!D->o.json)
                         printf("  %s#%" PRIu64 " %s: only in %s\n", s->tag, u->ex.seq,
-                               trace_exit_reason_name(u->ex.reason), s->tag);
+                               hvt_exit_reason_name(u->ex.reason), s->tag);
         }
         if (!D->o.json) {
                 text_context(D, &D->A, s == &D->A ? off : other_off, s == &D->A ? n : 0);
@@ -1151,13 +1151,13 @@ static void report_only(struct diff *D, struct side *s, int64_t off, uint64_t n,
 /* Whether two units are the same event: reason, instruction address, port or MMIO address. */
 static bool keys_equal(const struct cmp *c, struct unit *a, struct unit *b)
 {
-        const struct trace_exit *ea = &a->ex, *eb = &b->ex;
+        const struct hvt_exit *ea = &a->ex, *eb = &b->ex;
         struct io_match m;
 
         if (ea->reason != eb->reason)
                 return false;
         switch (ea->reason) {
-        case TRACE_EXIT_IO:
+        case HVT_EXIT_IO:
                 if (ea->u.io.io.port != eb->u.io.io.port || ea->u.io.io.dir != eb->u.io.io.dir ||
                     ea->u.io.io.size != eb->u.io.io.size)
                         return false;
@@ -1165,7 +1165,7 @@ static bool keys_equal(const struct cmp *c, struct unit *a, struct unit *b)
                         return a->pc == b->pc;
                 match_io(c->A, a, c->B, b, &m);
                 return m.raw ? a->pc == b->pc : m.addr_a == m.addr_b;
-        case TRACE_EXIT_MMIO: return ea->u.mmio.addr == eb->u.mmio.addr && a->pc == b->pc;
+        case HVT_EXIT_MMIO: return ea->u.mmio.addr == eb->u.mmio.addr && a->pc == b->pc;
         default: return a->pc == b->pc;
         }
 }
@@ -1273,7 +1273,7 @@ static void tail(struct diff *D, struct side *s, struct side *other)
         copy_exit(&first, &peek(s, &D->o, 0)->ex);
         if (!D->o.json) {
                 printf("  %s#%" PRIu64 " %s and what follows: only in %s (%s ended)\n", s->tag,
-                       first.ex.seq, trace_exit_reason_name(first.ex.reason), s->tag, other->tag);
+                       first.ex.seq, hvt_exit_reason_name(first.ex.reason), s->tag, other->tag);
                 text_context(D, &D->A, 0, s == &D->A ? 1 : 0);
                 text_context(D, &D->B, 0, s == &D->B ? 1 : 0);
         }
@@ -1297,12 +1297,12 @@ static void compare_ends(struct diff *D)
         if (ignored(&D->o, IGN_END))
                 return;
         if (A->have_end != B->have_end) {
-                fd_str(&d, "end", A->have_end ? trace_end_why_name(A->end.why) : NULL,
-                       B->have_end ? trace_end_why_name(B->end.why) : NULL);
+                fd_str(&d, "end", A->have_end ? hvt_end_why_name(A->end.why) : NULL,
+                       B->have_end ? hvt_end_why_name(B->end.why) : NULL);
         } else if (A->have_end) {
                 if (A->end.why != B->end.why)
-                        fd_str(&d, "end.why", trace_end_why_name(A->end.why),
-                               trace_end_why_name(B->end.why));
+                        fd_str(&d, "end.why", hvt_end_why_name(A->end.why),
+                               hvt_end_why_name(B->end.why));
                 if (A->end.status != B->end.status) {
                         snprintf(sa, sizeof(sa), "%d", A->end.status);
                         snprintf(sb, sizeof(sb), "%d", B->end.status);
@@ -1394,7 +1394,7 @@ static void hd_hex(struct hdiffs *h, const char *field, uint64_t a, uint64_t b)
 }
 
 /* The recorded options: argv without the program, the output file and the guest. */
-static void options_of(const struct trace_header *h, char *buf, size_t len)
+static void options_of(const struct hvt_header *h, char *buf, size_t len)
 {
         size_t n = 0;
 
@@ -1408,35 +1408,35 @@ static void options_of(const struct trace_header *h, char *buf, size_t len)
                 }
                 if (!strncmp(a, "--output=", 9) || (!strncmp(a, "-o", 2) && a[2]))
                         continue;
-                if (i == h->argc - 1 && !strcmp(a, h->str[TRACE_STR_GUEST]))
+                if (i == h->argc - 1 && !strcmp(a, h->str[HVT_STR_GUEST]))
                         continue;
                 n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? " " : "", a);
         }
 }
 
-static void compare_headers(const struct trace_header *a, const struct trace_header *b,
+static void compare_headers(const struct hvt_header *a, const struct hvt_header *b,
                             struct hdiffs *h)
 {
         char sa[256], sb[256];
 
-        hd_add(h, "recorder", a->str[TRACE_STR_TOOL_VERSION], b->str[TRACE_STR_TOOL_VERSION]);
-        hd_add(h, "backend", a->str[TRACE_STR_BACKEND], b->str[TRACE_STR_BACKEND]);
-        hd_add(h, "backend version", a->str[TRACE_STR_BACKEND_VERSION],
-               b->str[TRACE_STR_BACKEND_VERSION]);
-        hd_add(h, "cpu vendor", a->str[TRACE_STR_CPU_VENDOR], b->str[TRACE_STR_CPU_VENDOR]);
-        hd_add(h, "cpu model", a->str[TRACE_STR_CPU_MODEL], b->str[TRACE_STR_CPU_MODEL]);
-        hd_add(h, "kernel", a->str[TRACE_STR_KERNEL], b->str[TRACE_STR_KERNEL]);
-        hd_add(h, "guest file", a->str[TRACE_STR_GUEST], b->str[TRACE_STR_GUEST]);
-        hd_add(h, "mode", trace_mode_name(a->h.guest_mode), trace_mode_name(b->h.guest_mode));
+        hd_add(h, "recorder", a->str[HVT_STR_TOOL_VERSION], b->str[HVT_STR_TOOL_VERSION]);
+        hd_add(h, "backend", a->str[HVT_STR_BACKEND], b->str[HVT_STR_BACKEND]);
+        hd_add(h, "backend version", a->str[HVT_STR_BACKEND_VERSION],
+               b->str[HVT_STR_BACKEND_VERSION]);
+        hd_add(h, "cpu vendor", a->str[HVT_STR_CPU_VENDOR], b->str[HVT_STR_CPU_VENDOR]);
+        hd_add(h, "cpu model", a->str[HVT_STR_CPU_MODEL], b->str[HVT_STR_CPU_MODEL]);
+        hd_add(h, "kernel", a->str[HVT_STR_KERNEL], b->str[HVT_STR_KERNEL]);
+        hd_add(h, "guest file", a->str[HVT_STR_GUEST], b->str[HVT_STR_GUEST]);
+        hd_add(h, "mode", hvt_mode_name(a->h.guest_mode), hvt_mode_name(b->h.guest_mode));
         hd_hex(h, "load", a->h.load_addr, b->h.load_addr);
         hd_hex(h, "entry", a->h.entry, b->h.entry);
         hd_hex(h, "memory size", a->h.mem_size, b->h.mem_size);
-        hd_add(h, "policy", trace_policy_name(a->h.inject_policy),
-               trace_policy_name(b->h.inject_policy));
-        hd_add(h, "single-step", (a->h.flags & TRACE_HDR_SINGLE_STEP) ? "yes" : "no",
-               (b->h.flags & TRACE_HDR_SINGLE_STEP) ? "yes" : "no");
-        hd_add(h, "kicks", (a->h.flags & TRACE_HDR_KICKS) ? "yes" : "no",
-               (b->h.flags & TRACE_HDR_KICKS) ? "yes" : "no");
+        hd_add(h, "policy", hvt_policy_name(a->h.inject_policy),
+               hvt_policy_name(b->h.inject_policy));
+        hd_add(h, "single-step", (a->h.flags & HVT_HDR_SINGLE_STEP) ? "yes" : "no",
+               (b->h.flags & HVT_HDR_SINGLE_STEP) ? "yes" : "no");
+        hd_add(h, "kicks", (a->h.flags & HVT_HDR_KICKS) ? "yes" : "no",
+               (b->h.flags & HVT_HDR_KICKS) ? "yes" : "no");
         hd_hex(h, "backend caps", a->h.backend_caps, b->h.backend_caps);
         snprintf(sa, sizeof(sa), "%" PRIu64, a->h.seed);
         snprintf(sb, sizeof(sb), "%" PRIu64, b->h.seed);
@@ -1483,10 +1483,10 @@ static void fmt_reasons(uint64_t set, char *buf, size_t len)
         size_t n = 0;
 
         buf[0] = 0;
-        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT && n < len; i++)
+        for (unsigned i = 0; i < HVT_EXIT_REASON_COUNT && n < len; i++)
                 if (set & BIT(i))
                         n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "",
-                                              trace_exit_reason_name(i));
+                                              hvt_exit_reason_name(i));
 }
 
 static void fmt_fields(uint64_t set, char *buf, size_t len)
@@ -1502,20 +1502,20 @@ static void fmt_fields(uint64_t set, char *buf, size_t len)
 /* Header strings come from the traces: every one is escaped. */
 static void text_side(const struct side *s)
 {
-        const struct trace_header *h = s->hdr;
+        const struct hvt_header *h = s->hdr;
 
         printf("%s: ", s->tag);
         replay_put_str(stdout, s->path);
         fputs(": backend ", stdout);
-        replay_put_str(stdout, h->str[TRACE_STR_BACKEND]);
+        replay_put_str(stdout, h->str[HVT_STR_BACKEND]);
         fputs(" (", stdout);
-        replay_put_str(stdout, h->str[TRACE_STR_BACKEND_VERSION]);
+        replay_put_str(stdout, h->str[HVT_STR_BACKEND_VERSION]);
         fputs("), host ", stdout);
-        replay_put_str(stdout, h->str[TRACE_STR_CPU_VENDOR]);
+        replay_put_str(stdout, h->str[HVT_STR_CPU_VENDOR]);
         putchar(' ');
-        replay_put_str(stdout, h->str[TRACE_STR_CPU_MODEL]);
+        replay_put_str(stdout, h->str[HVT_STR_CPU_MODEL]);
         fputs(", ", stdout);
-        replay_put_str(stdout, h->str[TRACE_STR_KERNEL]);
+        replay_put_str(stdout, h->str[HVT_STR_KERNEL]);
         putchar('\n');
 }
 
@@ -1536,18 +1536,18 @@ static void text_hdiff(const struct hdiff *d)
 
 static void text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, uint64_t gpa)
 {
-        const struct trace_header *a = D->A.hdr;
+        const struct hvt_header *a = D->A.hdr;
         char reasons[256], fields[512];
 
         text_side(&D->A);
         text_side(&D->B);
         fputs("guest ", stdout);
-        replay_put_str(stdout, a->str[TRACE_STR_GUEST]);
+        replay_put_str(stdout, a->str[HVT_STR_GUEST]);
         printf(": %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
                " bytes, policy %s%s\n",
-               trace_mode_name(a->h.guest_mode), a->h.load_addr, a->h.entry, a->h.mem_size,
-               trace_policy_name(a->h.inject_policy),
-               (a->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "");
+               hvt_mode_name(a->h.guest_mode), a->h.load_addr, a->h.entry, a->h.mem_size,
+               hvt_policy_name(a->h.inject_policy),
+               (a->h.flags & HVT_HDR_SINGLE_STEP) ? ", single-step" : "");
         if (!h->n) {
                 printf("headers: no difference\n");
         } else {
@@ -1601,9 +1601,9 @@ static void print_json(struct diff *D, const struct hdiffs *h, bool img_diff, ui
         json_obj(&j, "ignored");
         json_bool(&j, "timing", true);
         json_arr(&j, "reasons");
-        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++)
+        for (unsigned i = 0; i < HVT_EXIT_REASON_COUNT; i++)
                 if (D->o.ignore_reasons & BIT(i))
-                        json_str(&j, NULL, trace_exit_reason_name(i));
+                        json_str(&j, NULL, hvt_exit_reason_name(i));
         json_arr_end(&j);
         json_arr(&j, "fields");
         for (unsigned i = 0; i < IGN_COUNT; i++)

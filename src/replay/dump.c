@@ -31,7 +31,7 @@ static void usage(FILE *f)
 
 /* ---- text ---------------------------------------------------------------- */
 
-static void text_exit(FILE *f, struct disasm *d, const struct trace_exit *ex)
+static void text_exit(FILE *f, struct disasm *d, const struct hvt_exit *ex)
 {
         struct disasm_insn insn;
         char pc[32], regs[200], intr[64];
@@ -41,8 +41,8 @@ static void text_exit(FILE *f, struct disasm *d, const struct trace_exit *ex)
         replay_text_regs(&ex->st, regs, sizeof(regs));
         replay_fmt_intr(ex->st.intr, intr, sizeof(intr));
         fprintf(f, "#%-7" PRIu64 " %12.6f  %-10s %-9s %s  %-26s %s %s", ex->seq,
-                (double)ex->time_ns / 1e9, trace_exit_reason_name(ex->reason),
-                trace_mode_name(trace_state_mode(&ex->st)), pc, text, regs, intr);
+                (double)ex->time_ns / 1e9, hvt_exit_reason_name(ex->reason),
+                hvt_mode_name(hvt_state_mode(&ex->st)), pc, text, regs, intr);
         replay_text_exit_data(f, ex);
         fputc('\n', f);
 }
@@ -60,32 +60,32 @@ static void text_arg(FILE *f, const char *a)
 }
 
 /* Every string here comes from the trace: each is escaped (replay_put_escaped). */
-static void text_header(FILE *f, const char *path, const struct trace_header *h)
+static void text_header(FILE *f, const char *path, const struct hvt_header *h)
 {
         fputs("# ", f);
         replay_put_str(f, path);
         fputs(": ", f);
-        replay_put_str(f, h->str[TRACE_STR_TOOL_VERSION]);
+        replay_put_str(f, h->str[HVT_STR_TOOL_VERSION]);
         fputs(", backend ", f);
-        replay_put_str(f, h->str[TRACE_STR_BACKEND]);
+        replay_put_str(f, h->str[HVT_STR_BACKEND]);
         fputs(" (", f);
-        replay_put_str(f, h->str[TRACE_STR_BACKEND_VERSION]);
+        replay_put_str(f, h->str[HVT_STR_BACKEND_VERSION]);
         fputs(")\n# host ", f);
-        replay_put_str(f, h->str[TRACE_STR_CPU_VENDOR]);
+        replay_put_str(f, h->str[HVT_STR_CPU_VENDOR]);
         fputc(' ', f);
-        replay_put_str(f, h->str[TRACE_STR_CPU_MODEL]);
+        replay_put_str(f, h->str[HVT_STR_CPU_MODEL]);
         fputs(", ", f);
-        replay_put_str(f, h->str[TRACE_STR_KERNEL]);
+        replay_put_str(f, h->str[HVT_STR_KERNEL]);
         fputs("\n# guest ", f);
-        replay_put_str(f, h->str[TRACE_STR_GUEST]);
+        replay_put_str(f, h->str[HVT_STR_GUEST]);
         fprintf(f,
                 ": %s mode, load 0x%" PRIx64 ", entry 0x%" PRIx64 ", memory %" PRIu64
                 " bytes, policy %s%s%s%s, seed %" PRIu64 "\n",
-                trace_mode_name(h->h.guest_mode), h->h.load_addr, h->h.entry, h->h.mem_size,
-                trace_policy_name(h->h.inject_policy),
-                (h->h.flags & TRACE_HDR_SINGLE_STEP) ? ", single-step" : "",
-                (h->h.flags & TRACE_HDR_WRITES) ? ", writes" : "",
-                (h->h.flags & TRACE_HDR_STEP_INJECT) ? ", step-inject" : "", h->h.seed);
+                hvt_mode_name(h->h.guest_mode), h->h.load_addr, h->h.entry, h->h.mem_size,
+                hvt_policy_name(h->h.inject_policy),
+                (h->h.flags & HVT_HDR_SINGLE_STEP) ? ", single-step" : "",
+                (h->h.flags & HVT_HDR_WRITES) ? ", writes" : "",
+                (h->h.flags & HVT_HDR_STEP_INJECT) ? ", step-inject" : "", h->h.seed);
         fprintf(f, "# command:");
         for (int i = 0; i < h->argc; i++) {
                 fputc(' ', f);
@@ -94,36 +94,36 @@ static void text_header(FILE *f, const char *path, const struct trace_header *h)
         fprintf(f, "\n");
 }
 
-static void text_event(FILE *f, struct disasm *d, const char *path, const struct trace_event *ev)
+static void text_event(FILE *f, struct disasm *d, const char *path, const struct hvt_event *ev)
 {
         char pc[32], intr[64];
 
         switch (ev->type) {
-        case TRACE_REC_HEADER: text_header(f, path, &ev->header); break;
-        case TRACE_REC_MEMORY:
+        case HVT_REC_HEADER: text_header(f, path, &ev->header); break;
+        case HVT_REC_MEMORY:
                 fprintf(f, "%-8s %12s  %-10s gpa 0x%" PRIx64 ", %zu bytes\n", "", "", "memory",
                         ev->memory.gpa, ev->memory.len);
                 break;
-        case TRACE_REC_EXIT: text_exit(f, d, &ev->exit); break;
-        case TRACE_REC_RAISE:
+        case HVT_REC_EXIT: text_exit(f, d, &ev->exit); break;
+        case HVT_REC_RAISE:
                 fprintf(f, "%-8s %12s  %-10s vector 0x%02x from %s at #%" PRIu64 "\n", "", "",
-                        "raise", ev->raise.vector, trace_source_name(ev->raise.source),
+                        "raise", ev->raise.vector, hvt_source_name(ev->raise.source),
                         ev->raise.seq);
                 break;
-        case TRACE_REC_INJECT: {
-                const struct trace_disk_inject *in = &ev->inject;
+        case HVT_REC_INJECT: {
+                const struct hvt_disk_inject *in = &ev->inject;
 
                 replay_fmt_intr(in->intr, intr, sizeof(intr));
                 fprintf(f,
                         "%-8s %12s  %-10s vector 0x%02x from %s, policy %s, after #%" PRIu64
                         " at rip 0x%" PRIx64 " (cs %04x) fl=%04" PRIx64 " %s\n",
-                        "", "", "inject", in->vector, trace_source_name(in->source),
-                        trace_policy_name(in->policy), in->after_seq, in->rip, in->cs, in->rflags,
+                        "", "", "inject", in->vector, hvt_source_name(in->source),
+                        hvt_policy_name(in->policy), in->after_seq, in->rip, in->cs, in->rflags,
                         intr);
                 break;
         }
-        case TRACE_REC_DELIVER: {
-                const struct trace_disk_deliver *dv = &ev->deliver;
+        case HVT_REC_DELIVER: {
+                const struct hvt_disk_deliver *dv = &ev->deliver;
 
                 if (dv->frame_bits == 16)
                         snprintf(pc, sizeof(pc), "%04x:%04" PRIx64, dv->cs, dv->ip & 0xffff);
@@ -133,20 +133,20 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                         "%-8s %12s  %-10s vector 0x%02x (%s) interrupted %s%s fl=%04" PRIx64
                         " handler 0x%" PRIx64 " probe at #%" PRIu64 "\n",
                         "", "", "deliver", dv->vector,
-                        dv->vector_from == TRACE_VEC_TABLE      ? "from the table"
-                        : dv->vector_from == TRACE_VEC_INJECTED ? "from the injection"
+                        dv->vector_from == HVT_VEC_TABLE      ? "from the table"
+                        : dv->vector_from == HVT_VEC_INJECTED ? "from the injection"
                                                                 : "vector unknown",
                         pc,
-                        (dv->dflags & TRACE_DELIVER_CS_BASE_UNKNOWN) ? " (cs base unknown)" : "",
+                        (dv->dflags & HVT_DELIVER_CS_BASE_UNKNOWN) ? " (cs base unknown)" : "",
                         dv->flags, dv->handler, dv->seq);
                 break;
         }
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_CONSOLE:
                 fprintf(f, "%-8s %12s  %-10s \"", "", "", "console");
                 replay_put_escaped(f, ev->console.data, ev->console.len, '"');
                 fputs("\"\n", f);
                 break;
-        case TRACE_REC_WRITE:
+        case HVT_REC_WRITE:
                 fprintf(f, "%-8s %12s  %-10s 0x%08" PRIx64 " +%zu", "", "", "write", ev->write.gpa,
                         ev->write.len);
                 if (ev->write.len)
@@ -155,9 +155,9 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                         fprintf(f, " %02x", ev->write.data[i]);
                 fputs(ev->write.len > DUMP_TEXT_WRITE_BYTES ? " ...\n" : "\n", f);
                 break;
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 fprintf(f, "end      %12.6f  %-10s status %d after %" PRIu64 " exits: ",
-                        (double)ev->end.e.wall_ns / 1e9, trace_end_why_name(ev->end.e.why),
+                        (double)ev->end.e.wall_ns / 1e9, hvt_end_why_name(ev->end.e.why),
                         ev->end.e.status, ev->end.e.exits);
                 replay_put_str(f, ev->end.message);
                 fputc('\n', f);
@@ -168,15 +168,15 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
 
 /* ---- JSON lines ------------------------------------------------------------ */
 
-static void json_state(struct json *j, const struct trace_vcpu_state *st)
+static void json_state(struct json *j, const struct hvt_vcpu_state *st)
 {
         json_obj(j, "regs");
-        for (unsigned r = TRACE_F_RAX; r <= TRACE_F_R15; r++)
-                json_hex(j, trace_field_name(r), st->gpr[r]);
+        for (unsigned r = HVT_F_RAX; r <= HVT_F_R15; r++)
+                json_hex(j, hvt_field_name(r), st->gpr[r]);
         json_obj_end(j);
         json_obj(j, "sregs");
-        for (unsigned s = 0; s < TRACE_SREG_COUNT; s++) {
-                json_obj(j, trace_sreg_name(s));
+        for (unsigned s = 0; s < HVT_SREG_COUNT; s++) {
+                json_obj(j, hvt_sreg_name(s));
                 json_hex(j, "selector", st->seg[s].selector);
                 json_hex(j, "base", st->seg[s].base);
                 json_hex(j, "limit", st->seg[s].limit);
@@ -197,41 +197,41 @@ static void json_state(struct json *j, const struct trace_vcpu_state *st)
 
 static void json_intr(struct json *j, uint64_t intr)
 {
-        if (intr & TRACE_INTR_VALID_READY)
-                json_bool(j, "ready", intr & TRACE_INTR_READY);
-        if (intr & TRACE_INTR_VALID_SHADOW)
-                json_str(j, "shadow", trace_shadow_name(intr));
-        if (intr & TRACE_INTR_VALID_IF)
-                json_bool(j, "if", intr & TRACE_INTR_IF);
-        if (intr & TRACE_INTR_VALID_NMI)
-                json_bool(j, "nmi_blocked", intr & TRACE_INTR_NMI_BLOCKED);
-        json_bool(j, "irq_queued", intr & TRACE_INTR_PENDING);
-        json_bool(j, "window_requested", intr & TRACE_INTR_WINDOW_REQ);
+        if (intr & HVT_INTR_VALID_READY)
+                json_bool(j, "ready", intr & HVT_INTR_READY);
+        if (intr & HVT_INTR_VALID_SHADOW)
+                json_str(j, "shadow", hvt_shadow_name(intr));
+        if (intr & HVT_INTR_VALID_IF)
+                json_bool(j, "if", intr & HVT_INTR_IF);
+        if (intr & HVT_INTR_VALID_NMI)
+                json_bool(j, "nmi_blocked", intr & HVT_INTR_NMI_BLOCKED);
+        json_bool(j, "irq_queued", intr & HVT_INTR_PENDING);
+        json_bool(j, "window_requested", intr & HVT_INTR_WINDOW_REQ);
 }
 
-static void json_exit(struct json *j, struct disasm *d, const struct trace_exit *ex)
+static void json_exit(struct json *j, struct disasm *d, const struct hvt_exit *ex)
 {
         struct disasm_insn insn;
 
         json_u64(j, "seq", ex->seq);
-        json_str(j, "reason", trace_exit_reason_name(ex->reason));
+        json_str(j, "reason", hvt_exit_reason_name(ex->reason));
         json_u64(j, "raw_reason", ex->raw_reason);
         json_u64(j, "time_ns", ex->time_ns);
         json_u64(j, "guest_ns", ex->guest_ns);
-        json_str(j, "mode", trace_mode_name(trace_state_mode(&ex->st)));
-        json_u64(j, "bits", trace_state_code_bits(&ex->st));
-        json_hex(j, "cs", ex->st.seg[TRACE_CS].selector);
+        json_str(j, "mode", hvt_mode_name(hvt_state_mode(&ex->st)));
+        json_u64(j, "bits", hvt_state_code_bits(&ex->st));
+        json_hex(j, "cs", ex->st.seg[HVT_CS].selector);
         json_hex(j, "rip", ex->st.rip);
-        json_hex(j, "pc", trace_state_pc(&ex->st));
+        json_hex(j, "pc", hvt_state_pc(&ex->st));
         json_hex(j, "rflags", ex->st.rflags);
         json_intr(j, ex->st.intr);
         json_bytes(j, "insn_bytes", ex->insn, ex->insn_len);
         if (ex->insn_len && !replay_decode_exit(d, ex, &insn))
                 json_str(j, "insn", insn.text);
         switch (ex->reason) {
-        case TRACE_EXIT_IO:
+        case HVT_EXIT_IO:
                 json_hex(j, "port", ex->u.io.io.port);
-                json_str(j, "dir", ex->u.io.io.dir == TRACE_IO_OUT ? "out" : "in");
+                json_str(j, "dir", ex->u.io.io.dir == HVT_IO_OUT ? "out" : "in");
                 json_u64(j, "size", ex->u.io.io.size);
                 json_u64(j, "count", ex->u.io.io.count);
                 if (ex->u.io.io.count)
@@ -240,29 +240,29 @@ static void json_exit(struct json *j, struct disasm *d, const struct trace_exit 
                         json_bytes(j, "bytes", ex->u.io.data,
                                    (size_t)ex->u.io.io.size * ex->u.io.io.count);
                 break;
-        case TRACE_EXIT_MMIO:
+        case HVT_EXIT_MMIO:
                 json_hex(j, "addr", ex->u.mmio.addr);
                 json_u64(j, "len", ex->u.mmio.len);
                 json_str(j, "dir", ex->u.mmio.is_write ? "write" : "read");
                 json_bytes(j, "data", ex->u.mmio.data, ex->u.mmio.len < 8 ? ex->u.mmio.len : 8);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY:
+        case HVT_EXIT_FAIL_ENTRY:
                 json_hex(j, "hw_reason", ex->u.fail_entry.hw_reason);
                 json_u64(j, "cpu", ex->u.fail_entry.cpu);
                 break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_INTERNAL:
                 json_u64(j, "suberror", ex->u.internal.internal.suberror);
                 json_arr(j, "internal_data");
                 for (unsigned i = 0; i < ex->u.internal.internal.ndata; i++)
                         json_hex(j, NULL, ex->u.internal.data[i]);
                 json_arr_end(j);
                 break;
-        case TRACE_EXIT_DEBUG:
+        case HVT_EXIT_DEBUG:
                 json_u64(j, "exception", ex->u.debug.exception);
                 json_hex(j, "dr6", ex->u.debug.dr6);
                 json_hex(j, "dr7", ex->u.debug.dr7);
                 break;
-        case TRACE_EXIT_EXCEPTION:
+        case HVT_EXIT_EXCEPTION:
                 json_u64(j, "exception", ex->u.exception.vector);
                 json_hex(j, "error_code", ex->u.exception.error_code);
                 json_hex(j, "cr2", ex->u.exception.cr2);
@@ -272,54 +272,54 @@ static void json_exit(struct json *j, struct disasm *d, const struct trace_exit 
         json_state(j, &ex->st);
 }
 
-static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
+static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
 {
-        const struct trace_header *h = &ev->header;
+        const struct hvt_header *h = &ev->header;
         struct json j;
 
         json_begin(&j, f);
         json_u64(&j, "event", ev->index);
-        json_str(&j, "type", trace_rec_type_name(ev->type));
+        json_str(&j, "type", hvt_rec_type_name(ev->type));
         switch (ev->type) {
-        case TRACE_REC_HEADER:
-                json_u64(&j, "format_version", TRACE_FORMAT_VERSION);
-                json_str(&j, "tool", h->str[TRACE_STR_TOOL_VERSION]);
-                json_str(&j, "backend", h->str[TRACE_STR_BACKEND]);
-                json_str(&j, "backend_version", h->str[TRACE_STR_BACKEND_VERSION]);
-                json_str(&j, "cpu_vendor", h->str[TRACE_STR_CPU_VENDOR]);
-                json_str(&j, "cpu_model", h->str[TRACE_STR_CPU_MODEL]);
-                json_str(&j, "kernel", h->str[TRACE_STR_KERNEL]);
-                json_str(&j, "guest", h->str[TRACE_STR_GUEST]);
-                json_str(&j, "mode", trace_mode_name(h->h.guest_mode));
+        case HVT_REC_HEADER:
+                json_u64(&j, "format_version", HVT_FORMAT_VERSION);
+                json_str(&j, "tool", h->str[HVT_STR_TOOL_VERSION]);
+                json_str(&j, "backend", h->str[HVT_STR_BACKEND]);
+                json_str(&j, "backend_version", h->str[HVT_STR_BACKEND_VERSION]);
+                json_str(&j, "cpu_vendor", h->str[HVT_STR_CPU_VENDOR]);
+                json_str(&j, "cpu_model", h->str[HVT_STR_CPU_MODEL]);
+                json_str(&j, "kernel", h->str[HVT_STR_KERNEL]);
+                json_str(&j, "guest", h->str[HVT_STR_GUEST]);
+                json_str(&j, "mode", hvt_mode_name(h->h.guest_mode));
                 json_hex(&j, "load", h->h.load_addr);
                 json_hex(&j, "entry", h->h.entry);
                 json_u64(&j, "mem_size", h->h.mem_size);
                 json_u64(&j, "seed", h->h.seed);
-                json_str(&j, "policy", trace_policy_name(h->h.inject_policy));
-                json_bool(&j, "single_step", h->h.flags & TRACE_HDR_SINGLE_STEP);
-                json_bool(&j, "writes", h->h.flags & TRACE_HDR_WRITES);
-                json_bool(&j, "step_inject", h->h.flags & TRACE_HDR_STEP_INJECT);
+                json_str(&j, "policy", hvt_policy_name(h->h.inject_policy));
+                json_bool(&j, "single_step", h->h.flags & HVT_HDR_SINGLE_STEP);
+                json_bool(&j, "writes", h->h.flags & HVT_HDR_WRITES);
+                json_bool(&j, "step_inject", h->h.flags & HVT_HDR_STEP_INJECT);
                 json_hex(&j, "backend_caps", h->h.backend_caps);
                 json_arr(&j, "cmdline");
                 for (int i = 0; i < h->argc; i++)
                         json_str(&j, NULL, h->argv[i]);
                 json_arr_end(&j);
                 break;
-        case TRACE_REC_MEMORY:
+        case HVT_REC_MEMORY:
                 json_hex(&j, "gpa", ev->memory.gpa);
                 json_u64(&j, "len", ev->memory.len);
                 break;
-        case TRACE_REC_EXIT: json_exit(&j, d, &ev->exit); break;
-        case TRACE_REC_RAISE:
+        case HVT_REC_EXIT: json_exit(&j, d, &ev->exit); break;
+        case HVT_REC_RAISE:
                 json_u64(&j, "seq", ev->raise.seq);
                 json_hex(&j, "vector", ev->raise.vector);
-                json_str(&j, "source", trace_source_name(ev->raise.source));
+                json_str(&j, "source", hvt_source_name(ev->raise.source));
                 break;
-        case TRACE_REC_INJECT:
+        case HVT_REC_INJECT:
                 json_u64(&j, "seq", ev->inject.after_seq);
                 json_hex(&j, "vector", ev->inject.vector);
-                json_str(&j, "source", trace_source_name(ev->inject.source));
-                json_str(&j, "policy", trace_policy_name(ev->inject.policy));
+                json_str(&j, "source", hvt_source_name(ev->inject.source));
+                json_str(&j, "policy", hvt_policy_name(ev->inject.policy));
                 json_hex(&j, "cs", ev->inject.cs);
                 json_hex(&j, "rip", ev->inject.rip);
                 json_hex(&j, "pc", ev->inject.cs_base + ev->inject.rip);
@@ -327,17 +327,17 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                 json_hex(&j, "handler", ev->inject.handler);
                 json_intr(&j, ev->inject.intr);
                 break;
-        case TRACE_REC_DELIVER:
+        case HVT_REC_DELIVER:
                 json_u64(&j, "seq", ev->deliver.seq);
                 json_hex(&j, "vector", ev->deliver.vector);
                 json_str(&j, "vector_from",
-                         ev->deliver.vector_from == TRACE_VEC_TABLE      ? "table"
-                         : ev->deliver.vector_from == TRACE_VEC_INJECTED ? "injection"
+                         ev->deliver.vector_from == HVT_VEC_TABLE      ? "table"
+                         : ev->deliver.vector_from == HVT_VEC_INJECTED ? "injection"
                                                                          : "unknown");
                 json_hex(&j, "cs", ev->deliver.cs);
                 json_hex(&j, "rip", ev->deliver.ip);
                 /* Without the CS base the linear address is unknown, not cs_base 0 + ip. */
-                if (ev->deliver.dflags & TRACE_DELIVER_CS_BASE_UNKNOWN)
+                if (ev->deliver.dflags & HVT_DELIVER_CS_BASE_UNKNOWN)
                         json_null(&j, "pc");
                 else
                         json_hex(&j, "pc", ev->deliver.cs_base + ev->deliver.ip);
@@ -346,11 +346,11 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                 json_hex(&j, "handler", ev->deliver.handler);
                 json_u64(&j, "frame_bits", ev->deliver.frame_bits);
                 break;
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_CONSOLE:
                 json_u64(&j, "seq", ev->console.seq);
                 json_strn(&j, "text", ev->console.data, ev->console.len);
                 break;
-        case TRACE_REC_WRITE:
+        case HVT_REC_WRITE:
                 json_u64(&j, "seq", ev->write.seq);
                 json_hex(&j, "gpa", ev->write.gpa);
                 json_u64(&j, "len", ev->write.len);
@@ -359,9 +359,9 @@ static void json_event(FILE *f, struct disasm *d, const struct trace_event *ev)
                                                                  : DUMP_JSON_WRITE_BYTES);
                 json_bool(&j, "truncated", ev->write.len > DUMP_JSON_WRITE_BYTES);
                 break;
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 json_u64(&j, "seq", ev->end.e.exits);
-                json_str(&j, "why", trace_end_why_name(ev->end.e.why));
+                json_str(&j, "why", hvt_end_why_name(ev->end.e.why));
                 json_i64(&j, "status", ev->end.e.status);
                 json_u64(&j, "exits", ev->end.e.exits);
                 json_u64(&j, "wall_ns", ev->end.e.wall_ns);
@@ -381,8 +381,8 @@ int cmd_dump(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         struct disasm *d;
         int c, json = 0, err, status;
 
@@ -416,7 +416,7 @@ int cmd_dump(int argc, char **argv)
                 disasm_close(d);
                 return REPLAY_ERROR;
         }
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK) {
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (json)
                         json_event(stdout, d, &ev);
                 else
@@ -424,7 +424,7 @@ int cmd_dump(int argc, char **argv)
         }
         fflush(stdout);
         status = replay_end(argv[optind], r, err);
-        trace_reader_close(r);
+        hvt_reader_close(r);
         disasm_close(d);
         return status;
 }

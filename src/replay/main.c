@@ -54,44 +54,44 @@ void replay_error(const char *path, const char *msg)
         fputc('\n', stderr);
 }
 
-struct trace_reader *replay_open(const char *path)
+struct hvt_reader *replay_open(const char *path)
 {
-        struct trace_reader *r;
-        int err = trace_reader_open(&r, path);
+        struct hvt_reader *r;
+        int err = hvt_reader_open(&r, path);
 
         if (err) {
-                replay_error(path, trace_reader_message(r));
-                trace_reader_close(r);
+                replay_error(path, hvt_reader_message(r));
+                hvt_reader_close(r);
                 return NULL;
         }
         return r;
 }
 
-int replay_end(const char *path, struct trace_reader *r, int err)
+int replay_end(const char *path, struct hvt_reader *r, int err)
 {
-        if (err == TRACE_END_OF_TRACE)
+        if (err == HVT_END_OF_TRACE)
                 return REPLAY_OK;
-        replay_error(path, trace_reader_message(r));
+        replay_error(path, hvt_reader_message(r));
         return REPLAY_ERROR;
 }
 
-void replay_fmt_pc(const struct trace_vcpu_state *st, char *buf, size_t len)
+void replay_fmt_pc(const struct hvt_vcpu_state *st, char *buf, size_t len)
 {
-        switch (trace_state_code_bits(st)) {
+        switch (hvt_state_code_bits(st)) {
         case 64: snprintf(buf, len, "%016" PRIx64, st->rip); break;
-        case 32: snprintf(buf, len, "%08" PRIx64, trace_state_pc(st)); break;
+        case 32: snprintf(buf, len, "%08" PRIx64, hvt_state_pc(st)); break;
         default:
-                if (trace_state_mode(st) == TRACE_MODE_REAL)
-                        snprintf(buf, len, "%04x:%04" PRIx64, st->seg[TRACE_CS].selector,
+                if (hvt_state_mode(st) == HVT_MODE_REAL)
+                        snprintf(buf, len, "%04x:%04" PRIx64, st->seg[HVT_CS].selector,
                                  st->rip & 0xffff);
                 else
-                        snprintf(buf, len, "%08" PRIx64, trace_state_pc(st));
+                        snprintf(buf, len, "%08" PRIx64, hvt_state_pc(st));
         }
 }
 
-int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *out)
+int replay_decode_exit(struct disasm *d, const struct hvt_exit *ex, struct disasm_insn *out)
 {
-        unsigned bits = trace_state_code_bits(&ex->st);
+        unsigned bits = hvt_state_code_bits(&ex->st);
         uint64_t addr = bits == 16 ? (ex->st.rip & 0xffff) : ex->st.rip;
 
         return disasm_decode(d, bits, ex->insn, ex->insn_len, addr, out);
@@ -100,9 +100,9 @@ int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct dis
 void replay_fmt_intr(uint64_t intr, char *buf, size_t len)
 {
         snprintf(buf, len, "if=%s shadow=%s ready=%s",
-                 (intr & TRACE_INTR_VALID_IF) ? ((intr & TRACE_INTR_IF) ? "1" : "0") : "?",
-                 (intr & TRACE_INTR_VALID_SHADOW) ? trace_shadow_name(intr) : "?",
-                 (intr & TRACE_INTR_VALID_READY) ? ((intr & TRACE_INTR_READY) ? "1" : "0") : "?");
+                 (intr & HVT_INTR_VALID_IF) ? ((intr & HVT_INTR_IF) ? "1" : "0") : "?",
+                 (intr & HVT_INTR_VALID_SHADOW) ? hvt_shadow_name(intr) : "?",
+                 (intr & HVT_INTR_VALID_READY) ? ((intr & HVT_INTR_READY) ? "1" : "0") : "?");
 }
 
 int replay_option_error(const char *cmd, int c, char **argv)
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
                 return REPLAY_OK;
         }
         if (!strcmp(argv[1], "--version")) {
-                printf("hvreplay %s (trace format %d)\n", HVTRACE_VERSION, TRACE_FORMAT_VERSION);
+                printf("hvreplay %s (trace format %d)\n", HVTRACE_VERSION, HVT_FORMAT_VERSION);
                 return REPLAY_OK;
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

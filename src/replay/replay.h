@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <hvtrace/trace.h>
+#include <hvtrace/hvtrace.h>
 
 #include "../disasm/disasm.h"
 
@@ -18,31 +18,31 @@
 #define REPLAY_ERROR    2 /* bad usage or a trace that could not be read */
 
 /* Open a trace; on failure print "hvreplay: PATH: reason" and return NULL. */
-struct trace_reader *replay_open(const char *path);
+struct hvt_reader *replay_open(const char *path);
 
 /*
- * After trace_reader_next returned err (not TRACE_OK): print the reason
+ * After hvt_reader_next returned err (not HVT_OK): print the reason
  * unless the trace simply ended.  Returns REPLAY_OK or REPLAY_ERROR.
  */
-int replay_end(const char *path, struct trace_reader *r, int err);
+int replay_end(const char *path, struct hvt_reader *r, int err);
 
 /* "0000:1005 real" style address of a state: CS:IP in real mode, else the linear RIP. */
-void replay_fmt_pc(const struct trace_vcpu_state *st, char *buf, size_t len);
+void replay_fmt_pc(const struct hvt_vcpu_state *st, char *buf, size_t len);
 
 /* Decode the instruction bytes of an exit (mode from its state). */
-int replay_decode_exit(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *out);
+int replay_decode_exit(struct disasm *d, const struct hvt_exit *ex, struct disasm_insn *out);
 
-/* "if=1 shadow=sti ready=0" from TRACE_INTR_* bits. */
+/* "if=1 shadow=sti ready=0" from HVT_INTR_* bits. */
 void replay_fmt_intr(uint64_t intr, char *buf, size_t len);
 
 /* "ax=0030 bx=... fl=0246": the general registers at the width of the mode. */
-void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len);
+void replay_text_regs(const struct hvt_vcpu_state *st, char *buf, size_t len);
 
 /* "  out port 0xe9 size 1 data 0x68 'h'": an exit's own data, as dump prints it. */
-void replay_text_exit_data(FILE *f, const struct trace_exit *ex);
+void replay_text_exit_data(FILE *f, const struct hvt_exit *ex);
 
 /* The value of a port-I/O exit's first element. */
-uint64_t replay_io_value(const struct trace_exit *ex);
+uint64_t replay_io_value(const struct hvt_exit *ex);
 
 /*
  * Write n bytes of untrusted text (anything a trace supplies: header
@@ -61,7 +61,7 @@ void replay_put_str(FILE *f, const char *s);
 void replay_error(const char *path, const char *msg);
 
 /* The instruction at an exit as text, or why there is none. */
-const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in);
+const char *replay_insn_text(struct disasm *d, const struct hvt_exit *ex, struct disasm_insn *in);
 
 /*
  * After getopt_long (optstring starting with "+:") returned c for an

@@ -13,12 +13,12 @@ struct reason_stats {
 };
 
 struct stats {
-        struct reason_stats r[TRACE_EXIT_REASON_COUNT];
+        struct reason_stats r[HVT_EXIT_REASON_COUNT];
         uint64_t exits, guest_ns, injections, deliveries, raises, console_bytes;
         uint64_t write_records, write_bytes;
         uint64_t prev_time;
         bool have_end;
-        struct trace_disk_end end;
+        struct hvt_disk_end end;
         char end_msg[256];
 };
 
@@ -36,13 +36,13 @@ static void usage(FILE *f)
                    "  -h, --help        this text\n");
 }
 
-static void account(struct stats *s, const struct trace_event *ev)
+static void account(struct stats *s, const struct hvt_event *ev)
 {
         switch (ev->type) {
-        case TRACE_REC_EXIT: {
-                const struct trace_exit *ex = &ev->exit;
+        case HVT_REC_EXIT: {
+                const struct hvt_exit *ex = &ev->exit;
                 struct reason_stats *r =
-                        &s->r[ex->reason < TRACE_EXIT_REASON_COUNT ? ex->reason : 0];
+                        &s->r[ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : 0];
 
                 if (!r->count || ex->guest_ns < r->min_ns)
                         r->min_ns = ex->guest_ns;
@@ -58,15 +58,15 @@ static void account(struct stats *s, const struct trace_event *ev)
                 s->guest_ns += ex->guest_ns;
                 break;
         }
-        case TRACE_REC_INJECT: s->injections++; break;
-        case TRACE_REC_DELIVER: s->deliveries++; break;
-        case TRACE_REC_RAISE: s->raises++; break;
-        case TRACE_REC_CONSOLE: s->console_bytes += ev->console.len; break;
-        case TRACE_REC_WRITE:
+        case HVT_REC_INJECT: s->injections++; break;
+        case HVT_REC_DELIVER: s->deliveries++; break;
+        case HVT_REC_RAISE: s->raises++; break;
+        case HVT_REC_CONSOLE: s->console_bytes += ev->console.len; break;
+        case HVT_REC_WRITE:
                 s->write_records++;
                 s->write_bytes += ev->write.len;
                 break;
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 s->have_end = true;
                 s->end = ev->end.e;
                 snprintf(s->end_msg, sizeof(s->end_msg), "%s", ev->end.message);
@@ -80,23 +80,23 @@ static double pct(uint64_t a, uint64_t b)
         return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
-static void print_text(const char *path, const struct trace_header *h, const struct stats *s)
+static void print_text(const char *path, const struct hvt_header *h, const struct stats *s)
 {
         fputs("Analyze events for trace ", stdout);
         replay_put_str(stdout, path);
         fputs(" (backend ", stdout);
-        replay_put_str(stdout, h->str[TRACE_STR_BACKEND]);
-        printf(", %s mode, policy %s):\n\n", trace_mode_name(h->h.guest_mode),
-               trace_policy_name(h->h.inject_policy));
+        replay_put_str(stdout, h->str[HVT_STR_BACKEND]);
+        printf(", %s mode, policy %s):\n\n", hvt_mode_name(h->h.guest_mode),
+               hvt_policy_name(h->h.inject_policy));
         printf("%16s %10s %9s %9s %11s %11s %11s\n\n", "VM-EXIT", "Samples", "Samples%", "Time%",
                "Min Time", "Max Time", "Avg time");
-        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_EXIT_REASON_COUNT; i++) {
                 const struct reason_stats *r = &s->r[i];
 
                 if (!r->count)
                         continue;
                 printf("%16s %10" PRIu64 " %8.2f%% %8.2f%% %9.2fus %9.2fus %9.2fus\n",
-                       trace_exit_reason_name(i), r->count, pct(r->count, s->exits),
+                       hvt_exit_reason_name(i), r->count, pct(r->count, s->exits),
                        pct(r->total_ns, s->guest_ns), (double)r->min_ns / 1e3,
                        (double)r->max_ns / 1e3, (double)r->total_ns / 1e3 / (double)r->count);
         }
@@ -106,35 +106,35 @@ static void print_text(const char *path, const struct trace_header *h, const str
                " deliveries seen by the probe.  Console: %" PRIu64 " bytes.\n",
                s->raises, s->injections, s->deliveries, s->console_bytes);
         /* A trace without the flag and without records says nothing about writes: no line. */
-        if ((h->h.flags & TRACE_HDR_WRITES) || s->write_records)
+        if ((h->h.flags & HVT_HDR_WRITES) || s->write_records)
                 printf("Writes: %" PRIu64 " records, %" PRIu64 " bytes%s.\n", s->write_records,
                        s->write_bytes,
-                       (h->h.flags & TRACE_HDR_WRITES) ? "" : " (not every write recorded)");
+                       (h->h.flags & HVT_HDR_WRITES) ? "" : " (not every write recorded)");
         if (s->have_end) {
-                printf("End: %s, status %d, wall time %.3f ms: ", trace_end_why_name(s->end.why),
+                printf("End: %s, status %d, wall time %.3f ms: ", hvt_end_why_name(s->end.why),
                        s->end.status, (double)s->end.wall_ns / 1e6);
                 replay_put_str(stdout, s->end_msg);
                 putchar('\n');
         }
 }
 
-static void print_json(const char *path, const struct trace_header *h, const struct stats *s)
+static void print_json(const char *path, const struct hvt_header *h, const struct stats *s)
 {
         struct json j;
 
         json_begin(&j, stdout);
         json_str(&j, "trace", path);
-        json_str(&j, "backend", h->str[TRACE_STR_BACKEND]);
+        json_str(&j, "backend", h->str[HVT_STR_BACKEND]);
         json_u64(&j, "exits", s->exits);
         json_u64(&j, "guest_ns", s->guest_ns);
         json_arr(&j, "reasons");
-        for (unsigned i = 0; i < TRACE_EXIT_REASON_COUNT; i++) {
+        for (unsigned i = 0; i < HVT_EXIT_REASON_COUNT; i++) {
                 const struct reason_stats *r = &s->r[i];
 
                 if (!r->count)
                         continue;
                 json_obj(&j, NULL);
-                json_str(&j, "reason", trace_exit_reason_name(i));
+                json_str(&j, "reason", hvt_exit_reason_name(i));
                 json_u64(&j, "count", r->count);
                 json_u64(&j, "total_ns", r->total_ns);
                 json_u64(&j, "min_ns", r->min_ns);
@@ -150,7 +150,7 @@ static void print_json(const char *path, const struct trace_header *h, const str
         json_u64(&j, "write_records", s->write_records);
         json_u64(&j, "write_bytes", s->write_bytes);
         if (s->have_end) {
-                json_str(&j, "end", trace_end_why_name(s->end.why));
+                json_str(&j, "end", hvt_end_why_name(s->end.why));
                 json_i64(&j, "status", s->end.status);
                 json_u64(&j, "wall_ns", s->end.wall_ns);
         }
@@ -164,8 +164,8 @@ int cmd_stats(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        struct trace_reader *r;
-        struct trace_event ev;
+        struct hvt_reader *r;
+        struct hvt_event ev;
         struct stats s;
         int c, json = 0, err, status;
 
@@ -194,13 +194,13 @@ int cmd_stats(int argc, char **argv)
         if (!r)
                 return REPLAY_ERROR;
         memset(&s, 0, sizeof(s));
-        while ((err = trace_reader_next(r, &ev)) == TRACE_OK)
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 account(&s, &ev);
         status = replay_end(argv[optind], r, err);
         if (json)
-                print_json(argv[optind], trace_reader_header(r), &s);
+                print_json(argv[optind], hvt_reader_header(r), &s);
         else
-                print_text(argv[optind], trace_reader_header(r), &s);
-        trace_reader_close(r);
+                print_text(argv[optind], hvt_reader_header(r), &s);
+        hvt_reader_close(r);
         return status;
 }

@@ -6,12 +6,12 @@
 
 #include "replay.h"
 
-void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
+void replay_text_regs(const struct hvt_vcpu_state *st, char *buf, size_t len)
 {
-        static const unsigned order[] = { TRACE_F_RAX, TRACE_F_RBX, TRACE_F_RCX, TRACE_F_RDX,
-                                          TRACE_F_RSI, TRACE_F_RDI, TRACE_F_RBP, TRACE_F_RSP };
+        static const unsigned order[] = { HVT_F_RAX, HVT_F_RBX, HVT_F_RCX, HVT_F_RDX,
+                                          HVT_F_RSI, HVT_F_RDI, HVT_F_RBP, HVT_F_RSP };
         static const char *const names16[] = { "ax", "bx", "cx", "dx", "si", "di", "bp", "sp" };
-        unsigned bits = trace_state_code_bits(st);
+        unsigned bits = hvt_state_code_bits(st);
         size_t n = 0;
 
         for (unsigned i = 0; i < 8; i++) {
@@ -31,7 +31,7 @@ void replay_text_regs(const struct trace_vcpu_state *st, char *buf, size_t len)
         snprintf(buf + n, len - n, "fl=%0*" PRIx64, bits == 16 ? 4 : 8, st->rflags);
 }
 
-uint64_t replay_io_value(const struct trace_exit *ex)
+uint64_t replay_io_value(const struct hvt_exit *ex)
 {
         uint64_t v = 0;
 
@@ -41,13 +41,13 @@ uint64_t replay_io_value(const struct trace_exit *ex)
         return v;
 }
 
-void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
+void replay_text_exit_data(FILE *f, const struct hvt_exit *ex)
 {
         switch (ex->reason) {
-        case TRACE_EXIT_IO: {
-                const struct trace_disk_io *io = &ex->u.io.io;
+        case HVT_EXIT_IO: {
+                const struct hvt_disk_io *io = &ex->u.io.io;
 
-                fprintf(f, "  %s port 0x%x size %u", io->dir == TRACE_IO_OUT ? "out" : "in",
+                fprintf(f, "  %s port 0x%x size %u", io->dir == HVT_IO_OUT ? "out" : "in",
                         io->port, io->size);
                 if (io->count != 1)
                         fprintf(f, " count %u", io->count);
@@ -61,26 +61,26 @@ void replay_text_exit_data(FILE *f, const struct trace_exit *ex)
                 }
                 break;
         }
-        case TRACE_EXIT_MMIO:
+        case HVT_EXIT_MMIO:
                 fprintf(f, "  mmio %s 0x%" PRIx64 " len %u data",
                         ex->u.mmio.is_write ? "write" : "read", ex->u.mmio.addr, ex->u.mmio.len);
                 for (unsigned i = 0; i < ex->u.mmio.len && i < 8; i++)
                         fprintf(f, " %02x", ex->u.mmio.data[i]);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY:
+        case HVT_EXIT_FAIL_ENTRY:
                 fprintf(f, "  hardware reason 0x%" PRIx64 " cpu %u", ex->u.fail_entry.hw_reason,
                         ex->u.fail_entry.cpu);
                 break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_INTERNAL:
                 fprintf(f, "  suberror %u", ex->u.internal.internal.suberror);
                 for (unsigned i = 0; i < ex->u.internal.internal.ndata; i++)
                         fprintf(f, "%s%" PRIx64, i ? " " : " data ", ex->u.internal.data[i]);
                 break;
-        case TRACE_EXIT_DEBUG:
+        case HVT_EXIT_DEBUG:
                 fprintf(f, "  exception %u dr6=0x%" PRIx64 " dr7=0x%" PRIx64, ex->u.debug.exception,
                         ex->u.debug.dr6, ex->u.debug.dr7);
                 break;
-        case TRACE_EXIT_EXCEPTION:
+        case HVT_EXIT_EXCEPTION:
                 fprintf(f, "  vector %u error 0x%x cr2=0x%" PRIx64, ex->u.exception.vector,
                         ex->u.exception.error_code, ex->u.exception.cr2);
                 break;
@@ -115,7 +115,7 @@ void replay_put_str(FILE *f, const char *s)
         replay_put_escaped(f, s, strlen(s), 0);
 }
 
-const char *replay_insn_text(struct disasm *d, const struct trace_exit *ex, struct disasm_insn *in)
+const char *replay_insn_text(struct disasm *d, const struct hvt_exit *ex, struct disasm_insn *in)
 {
         if (!ex->insn_len)
                 return "(no code at rip)";

@@ -21,7 +21,7 @@
 #define ZSTD_MAGIC 0xFD2FB528u
 
 /*
- * Records of unknown types are skipped inside trace_reader_next, so a run
+ * Records of unknown types are skipped inside hvt_reader_next, so a run
  * of them is work no caller sees: a few KiB of zstd expand to a GiB of
  * empty records.  Past this many in a row the trace is corrupt, which
  * bounds one call (8 MiB of raw stream at the least) while leaving room for
@@ -29,7 +29,7 @@
  */
 #define MAX_SKIPPED_RUN (1u << 20)
 
-struct trace_reader {
+struct hvt_reader {
         int fd;
         ZSTD_DCtx *dctx;
 
@@ -49,40 +49,40 @@ struct trace_reader {
         int error; /* sticky: once an error is seen, it is returned again */
         bool have_header, header_pending, saw_end;
 
-        struct trace_vcpu_state st;
+        struct hvt_vcpu_state st;
         uint64_t seq, time_ns; /* seq: of the last exit read, valid with have_exit */
         bool have_exit;
         uint32_t skipped_run; /* unknown records since the last record returned */
 
-        struct trace_header header;
+        struct hvt_header header;
         uint8_t *header_payload;
         char **argv;
-        char *strs[TRACE_STR_COUNT];
+        char *strs[HVT_STR_COUNT];
 
         char msg[256];
 };
 
 static const char *const err_text[] = {
-        [TRACE_OK] = "ok",
-        [TRACE_END_OF_TRACE] = "end of trace",
-        [TRACE_ERR_IO] = "cannot read the file",
-        [TRACE_ERR_EMPTY] = "empty file",
-        [TRACE_ERR_NOT_TRACE] = "not an hvtrace trace",
-        [TRACE_ERR_VERSION] = "unsupported trace format version",
-        [TRACE_ERR_CORRUPT] = "corrupt trace",
-        [TRACE_ERR_TRUNCATED] = "truncated trace",
-        [TRACE_ERR_NOMEM] = "out of memory",
+        [HVT_OK] = "ok",
+        [HVT_END_OF_TRACE] = "end of trace",
+        [HVT_ERR_IO] = "cannot read the file",
+        [HVT_ERR_EMPTY] = "empty file",
+        [HVT_ERR_NOT_TRACE] = "not an hvtrace trace",
+        [HVT_ERR_VERSION] = "unsupported trace format version",
+        [HVT_ERR_CORRUPT] = "corrupt trace",
+        [HVT_ERR_TRUNCATED] = "truncated trace",
+        [HVT_ERR_NOMEM] = "out of memory",
 };
-_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == TRACE_ERR_COUNT, "describe every error");
+_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == HVT_ERR_COUNT, "describe every error");
 
-const char *trace_strerror(int err)
+const char *hvt_strerror(int err)
 {
-        if (err < 0 || err >= TRACE_ERR_COUNT)
+        if (err < 0 || err >= HVT_ERR_COUNT)
                 return "unknown error";
         return err_text[err];
 }
 
-static int fail(struct trace_reader *r, int err, const char *fmt, ...)
+static int fail(struct hvt_reader *r, int err, const char *fmt, ...)
 {
         va_list ap;
 
@@ -94,7 +94,7 @@ static int fail(struct trace_reader *r, int err, const char *fmt, ...)
 }
 
 /* Refill compressed input.  Returns 0, or -errno on a read error. */
-static int fill_input(struct trace_reader *r)
+static int fill_input(struct hvt_reader *r)
 {
         ssize_t n;
 
@@ -114,11 +114,11 @@ static int fill_input(struct trace_reader *r)
 }
 
 /*
- * Make at least `need` unparsed raw bytes available.  Returns TRACE_OK,
- * TRACE_END_OF_TRACE if the stream ended cleanly before any of them, or an
+ * Make at least `need` unparsed raw bytes available.  Returns HVT_OK,
+ * HVT_END_OF_TRACE if the stream ended cleanly before any of them, or an
  * error (truncation if it ended inside a frame or inside the `need` bytes).
  */
-static int want(struct trace_reader *r, size_t need)
+static int want(struct hvt_reader *r, size_t need)
 {
         while (r->raw_len - r->raw_pos < need) {
                 size_t ret;
@@ -134,7 +134,7 @@ static int want(struct trace_reader *r, size_t need)
                         uint8_t *p = realloc(r->raw, cap);
 
                         if (!p)
-                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                                return fail(r, HVT_ERR_NOMEM, "out of memory");
                         r->raw = p;
                         r->raw_cap = cap;
                 }
@@ -143,13 +143,13 @@ static int want(struct trace_reader *r, size_t need)
                                 bool clean = r->frame_done && r->raw_len == r->raw_pos;
 
                                 if (clean)
-                                        return TRACE_END_OF_TRACE;
-                                return TRACE_ERR_TRUNCATED; /* caller words it */
+                                        return HVT_END_OF_TRACE;
+                                return HVT_ERR_TRUNCATED; /* caller words it */
                         }
                         int err = fill_input(r);
 
                         if (err)
-                                return fail(r, TRACE_ERR_IO, "read error: %s", strerror(-err));
+                                return fail(r, HVT_ERR_IO, "read error: %s", strerror(-err));
                         continue;
                 }
                 ZSTD_inBuffer in = { r->in, r->in_len, r->in_pos };
@@ -159,52 +159,52 @@ static int want(struct trace_reader *r, size_t need)
                 r->in_pos = in.pos;
                 r->raw_len += out.pos;
                 if (ZSTD_isError(ret))
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt compressed data after %llu records: %s",
                                     (unsigned long long)r->records, ZSTD_getErrorName(ret));
                 r->frame_done = ret == 0;
         }
-        return TRACE_OK;
+        return HVT_OK;
 }
 
-static void set_truncated(struct trace_reader *r, const char *where)
+static void set_truncated(struct hvt_reader *r, const char *where)
 {
-        fail(r, TRACE_ERR_TRUNCATED, "truncated after %llu records (%s)",
+        fail(r, HVT_ERR_TRUNCATED, "truncated after %llu records (%s)",
              (unsigned long long)r->records, where);
 }
 
-static int parse_header(struct trace_reader *r, const uint8_t *p, size_t len)
+static int parse_header(struct hvt_reader *r, const uint8_t *p, size_t len)
 {
-        struct trace_header *h = &r->header;
+        struct hvt_header *h = &r->header;
         size_t off = sizeof(h->h);
         int argc = 0;
 
         if (len < sizeof(h->h))
-                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: header record too short");
+                return fail(r, HVT_ERR_CORRUPT, "corrupt trace: header record too short");
         r->header_payload = malloc(len);
         if (!r->header_payload)
-                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                return fail(r, HVT_ERR_NOMEM, "out of memory");
         memcpy(r->header_payload, p, len);
         p = r->header_payload;
         memcpy(&h->h, p, sizeof(h->h));
 
-        while (off + sizeof(struct trace_disk_str) <= len) {
-                struct trace_disk_str s;
+        while (off + sizeof(struct hvt_disk_str) <= len) {
+                struct hvt_disk_str s;
 
                 memcpy(&s, p + off, sizeof(s));
                 off += sizeof(s);
                 if (s.len > len - off)
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: header string overruns");
-                if (s.key > 0 && s.key < TRACE_STR_COUNT) {
+                        return fail(r, HVT_ERR_CORRUPT, "corrupt trace: header string overruns");
+                if (s.key > 0 && s.key < HVT_STR_COUNT) {
                         char *str = malloc((size_t)s.len + 1);
 
                         if (!str)
-                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                                return fail(r, HVT_ERR_NOMEM, "out of memory");
                         memcpy(str, p + off, s.len);
                         str[s.len] = 0;
                         free(r->strs[s.key]);
                         r->strs[s.key] = str;
-                        if (s.key == TRACE_STR_CMDLINE) {
+                        if (s.key == HVT_STR_CMDLINE) {
                                 /* Split the NUL-separated argv in place. */
                                 argc = 0;
                                 for (size_t i = 0; i < s.len; i++)
@@ -213,7 +213,7 @@ static int parse_header(struct trace_reader *r, const uint8_t *p, size_t len)
                                 free(r->argv);
                                 r->argv = calloc((size_t)argc + 1, sizeof(char *));
                                 if (!r->argv)
-                                        return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                                        return fail(r, HVT_ERR_NOMEM, "out of memory");
                                 for (size_t i = 0, a = 0; a < (size_t)argc; a++) {
                                         r->argv[a] = str + i;
                                         i += strlen(str + i) + 1;
@@ -222,11 +222,11 @@ static int parse_header(struct trace_reader *r, const uint8_t *p, size_t len)
                 }
                 off += s.len;
         }
-        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+        for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                 h->str[k] = r->strs[k] ? r->strs[k] : "";
         h->argv = (const char *const *)r->argv;
         h->argc = r->argv ? argc : 0;
-        return TRACE_OK;
+        return HVT_OK;
 }
 
 /* Bounded cursor over a payload. */
@@ -245,22 +245,22 @@ static bool take(struct cursor *c, void *dst, size_t n)
         return true;
 }
 
-static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, size_t len,
-                      struct trace_exit *e)
+static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, size_t len,
+                      struct hvt_exit *e)
 {
         struct cursor c = { p, len };
-        struct trace_disk_exit x;
+        struct hvt_disk_exit x;
         uint64_t dt, gns, seq;
 
         if (!take(&c, &x, sizeof(x)))
                 goto err_short;
         dt = x.dt_ns;
         gns = x.guest_ns;
-        if (flags & TRACE_XF_SEQ) {
+        if (flags & HVT_XF_SEQ) {
                 if (!take(&c, &seq, 8))
                         goto err_short;
                 if (r->have_exit && seq <= r->seq)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: exit %llu after exit %llu",
                                     (unsigned long long)r->records, (unsigned long long)seq,
                                     (unsigned long long)r->seq);
@@ -269,12 +269,12 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         } else {
                 /* Wrapping to 0 would go backwards like any other smaller number. */
                 if (r->seq == UINT64_MAX)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: exit after exit %llu",
                                     (unsigned long long)r->records, (unsigned long long)r->seq);
                 seq = r->seq + 1;
         }
-        if (flags & TRACE_XF_TIME64) {
+        if (flags & HVT_XF_TIME64) {
                 uint32_t hi[2];
 
                 if (!take(&c, hi, sizeof(hi)))
@@ -285,11 +285,11 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         for (uint32_t m = x.state_mask; m; m &= m - 1) {
                 unsigned f = (unsigned)__builtin_ctz(m);
 
-                if (!take(&c, trace_field_ptr(&r->st, f), trace_field_slots[f].size))
+                if (!take(&c, hvt_field_ptr(&r->st, f), hvt_field_slots[f].size))
                         goto err_short;
         }
         if (x.insn_len > 15)
-                return fail(r, TRACE_ERR_CORRUPT,
+                return fail(r, HVT_ERR_CORRUPT,
                             "corrupt trace: record %llu: instruction length %u",
                             (unsigned long long)r->records, x.insn_len);
         memset(e, 0, sizeof(*e));
@@ -309,68 +309,68 @@ static int parse_exit(struct trace_reader *r, uint16_t flags, const uint8_t *p, 
         e->insn_len = x.insn_len;
 
         switch (x.reason) {
-        case TRACE_EXIT_IO:
+        case HVT_EXIT_IO:
                 if (!take(&c, &e->u.io.io, sizeof(e->u.io.io)))
                         goto err_short;
                 /* Widths are those of IN/OUT; a string I/O exit did at least one. */
                 if (e->u.io.io.size != 1 && e->u.io.io.size != 2 && e->u.io.io.size != 4)
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: I/O size %u",
+                        return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: I/O size %u",
                                     (unsigned long long)r->records, e->u.io.io.size);
                 if (!e->u.io.io.count)
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: I/O count 0",
+                        return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: I/O count 0",
                                     (unsigned long long)r->records);
                 if ((size_t)e->u.io.io.size * e->u.io.io.count > c.left)
                         goto err_short;
                 e->u.io.data = c.p;
                 break;
-        case TRACE_EXIT_MMIO:
+        case HVT_EXIT_MMIO:
                 if (!take(&c, &e->u.mmio, sizeof(e->u.mmio)))
                         goto err_short;
                 /* Backends report the access width, 1 to 8 bytes, as data[] holds. */
                 if (e->u.mmio.len < 1 || e->u.mmio.len > sizeof(e->u.mmio.data))
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: MMIO length %u",
                                     (unsigned long long)r->records, e->u.mmio.len);
                 break;
-        case TRACE_EXIT_FAIL_ENTRY:
+        case HVT_EXIT_FAIL_ENTRY:
                 if (!take(&c, &e->u.fail_entry, sizeof(e->u.fail_entry)))
                         goto err_short;
                 break;
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_INTERNAL:
                 if (!take(&c, &e->u.internal.internal, sizeof(e->u.internal.internal)))
                         goto err_short;
-                if (e->u.internal.internal.ndata > TRACE_INTERNAL_MAX_DATA)
-                        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: ndata %u",
+                if (e->u.internal.internal.ndata > HVT_INTERNAL_MAX_DATA)
+                        return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: ndata %u",
                                     (unsigned long long)r->records, e->u.internal.internal.ndata);
                 if (!take(&c, e->u.internal.data, 8 * (size_t)e->u.internal.internal.ndata))
                         goto err_short;
                 break;
-        case TRACE_EXIT_DEBUG:
+        case HVT_EXIT_DEBUG:
                 if (!take(&c, &e->u.debug, sizeof(e->u.debug)))
                         goto err_short;
                 break;
-        case TRACE_EXIT_EXCEPTION:
+        case HVT_EXIT_EXCEPTION:
                 if (!take(&c, &e->u.exception, sizeof(e->u.exception)))
                         goto err_short;
                 break;
         default: break; /* no data, or a reason this reader does not know */
         }
-        return TRACE_OK;
+        return HVT_OK;
 
 err_short:
-        return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: exit record too short",
+        return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: exit record too short",
                     (unsigned long long)r->records);
 }
 
 /* Copy a fixed struct payload; the record may be longer (a later minor version). */
-static int fixed(struct trace_reader *r, void *dst, size_t n, const uint8_t *p, size_t len,
+static int fixed(struct hvt_reader *r, void *dst, size_t n, const uint8_t *p, size_t len,
                  const char *what)
 {
         if (len < n)
-                return fail(r, TRACE_ERR_CORRUPT, "corrupt trace: record %llu: %s record too short",
+                return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: %s record too short",
                             (unsigned long long)r->records, what);
         memcpy(dst, p, n);
-        return TRACE_OK;
+        return HVT_OK;
 }
 
 /*
@@ -379,31 +379,31 @@ static int fixed(struct trace_reader *r, void *dst, size_t n, const uint8_t *p, 
  * so a seq past the last exit read (or any seq before the first exit)
  * cannot come from a writer that follows the rules.
  */
-static int names_exit(struct trace_reader *r, int err, uint64_t seq, const char *what)
+static int names_exit(struct hvt_reader *r, int err, uint64_t seq, const char *what)
 {
         if (err)
                 return err;
         if (!r->have_exit)
-                return fail(r, TRACE_ERR_CORRUPT,
+                return fail(r, HVT_ERR_CORRUPT,
                             "corrupt trace: record %llu: %s names exit %llu before any exit",
                             (unsigned long long)r->records, what, (unsigned long long)seq);
         if (seq > r->seq)
-                return fail(r, TRACE_ERR_CORRUPT,
+                return fail(r, HVT_ERR_CORRUPT,
                             "corrupt trace: record %llu: %s names exit %llu after exit %llu",
                             (unsigned long long)r->records, what, (unsigned long long)seq,
                             (unsigned long long)r->seq);
-        return TRACE_OK;
+        return HVT_OK;
 }
 
-static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const uint8_t *p,
-                  size_t len, struct trace_event *ev)
+static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uint8_t *p,
+                  size_t len, struct hvt_event *ev)
 {
         int err;
 
         switch (type) {
-        case TRACE_REC_HEADER:
+        case HVT_REC_HEADER:
                 if (r->have_header)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: second header at record %llu",
                                     (unsigned long long)r->records);
                 err = parse_header(r, p, len);
@@ -411,38 +411,38 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
                         return err;
                 r->have_header = true;
                 ev->header = r->header;
-                return TRACE_OK;
-        case TRACE_REC_MEMORY: {
-                struct trace_disk_memory m;
+                return HVT_OK;
+        case HVT_REC_MEMORY: {
+                struct hvt_disk_memory m;
 
                 err = fixed(r, &m, sizeof(m), p, len, "memory");
                 if (err)
                         return err;
                 ev->memory.gpa = m.gpa;
-                ev->memory.data = p + sizeof(struct trace_disk_memory);
-                ev->memory.len = len - sizeof(struct trace_disk_memory);
-                return TRACE_OK;
+                ev->memory.data = p + sizeof(struct hvt_disk_memory);
+                ev->memory.len = len - sizeof(struct hvt_disk_memory);
+                return HVT_OK;
         }
-        case TRACE_REC_EXIT: return parse_exit(r, flags, p, len, &ev->exit);
-        case TRACE_REC_INJECT:
+        case HVT_REC_EXIT: return parse_exit(r, flags, p, len, &ev->exit);
+        case HVT_REC_INJECT:
                 err = fixed(r, &ev->inject, sizeof(ev->inject), p, len, "inject");
                 return names_exit(r, err, ev->inject.after_seq, "inject");
-        case TRACE_REC_RAISE:
+        case HVT_REC_RAISE:
                 err = fixed(r, &ev->raise, sizeof(ev->raise), p, len, "raise");
                 return names_exit(r, err, ev->raise.seq, "raise");
-        case TRACE_REC_DELIVER:
+        case HVT_REC_DELIVER:
                 err = fixed(r, &ev->deliver, sizeof(ev->deliver), p, len, "deliver");
                 return names_exit(r, err, ev->deliver.seq, "deliver");
-        case TRACE_REC_CONSOLE:
+        case HVT_REC_CONSOLE:
                 err = fixed(r, &ev->console.seq, 8, p, len, "console");
                 err = names_exit(r, err, ev->console.seq, "console");
                 if (err)
                         return err;
                 ev->console.data = p + 8;
                 ev->console.len = len - 8;
-                return TRACE_OK;
-        case TRACE_REC_WRITE: {
-                struct trace_disk_write wr = { 0 };
+                return HVT_OK;
+        case HVT_REC_WRITE: {
+                struct hvt_disk_write wr = { 0 };
 
                 err = fixed(r, &wr, sizeof(wr), p, len, "write");
                 err = names_exit(r, err, wr.seq, "write");
@@ -452,9 +452,9 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
                 ev->write.gpa = wr.gpa;
                 ev->write.data = p + sizeof(wr);
                 ev->write.len = len - sizeof(wr);
-                return TRACE_OK;
+                return HVT_OK;
         }
-        case TRACE_REC_END:
+        case HVT_REC_END:
                 err = fixed(r, &ev->end.e, sizeof(ev->end.e), p, len, "end");
                 if (err)
                         return err;
@@ -462,34 +462,34 @@ static int decode(struct trace_reader *r, uint16_t type, uint16_t flags, const u
                 ((uint8_t *)p)[len] = 0;
                 ev->end.message = (const char *)p + sizeof(ev->end.e);
                 r->saw_end = true;
-                return TRACE_OK;
-        default: return TRACE_OK; /* unknown type: skipped by the caller */
+                return HVT_OK;
+        default: return HVT_OK; /* unknown type: skipped by the caller */
         }
 }
 
-int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
+int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
 {
-        struct trace_disk_rec rec;
+        struct hvt_disk_rec rec;
         int err;
 
         if (r->header_pending) {
                 r->header_pending = false;
                 memset(ev, 0, sizeof(*ev));
-                ev->type = TRACE_REC_HEADER;
+                ev->type = HVT_REC_HEADER;
                 ev->header = r->header;
-                return TRACE_OK;
+                return HVT_OK;
         }
         for (;;) {
                 if (r->error)
                         return r->error;
                 err = want(r, sizeof(rec));
-                if (err == TRACE_END_OF_TRACE) {
+                if (err == HVT_END_OF_TRACE) {
                         if (!r->saw_end) {
                                 set_truncated(r,
                                               "no end record: the recorder was stopped abruptly");
                                 return r->error;
                         }
-                        return TRACE_END_OF_TRACE;
+                        return HVT_END_OF_TRACE;
                 }
                 /*
                  * END is the last record: anything after it, even a piece of a
@@ -497,31 +497,31 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                  * cut inside END's own frame leaves no bytes and stays a truncation.
                  */
                 if (r->saw_end &&
-                    (err == TRACE_OK || (err == TRACE_ERR_TRUNCATED && r->raw_len > r->raw_pos)))
-                        return fail(r, TRACE_ERR_CORRUPT,
+                    (err == HVT_OK || (err == HVT_ERR_TRUNCATED && r->raw_len > r->raw_pos)))
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: data after the end record",
                                     (unsigned long long)r->records);
-                if (err == TRACE_ERR_TRUNCATED) {
+                if (err == HVT_ERR_TRUNCATED) {
                         set_truncated(r, "incomplete zstd frame");
                         return r->error;
                 }
                 if (err)
                         return err;
                 memcpy(&rec, r->raw + r->raw_pos, sizeof(rec));
-                if (rec.size > TRACE_MAX_RECORD)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                if (rec.size > HVT_MAX_RECORD)
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu claims %u bytes",
                                     (unsigned long long)r->records, rec.size);
-                if (!r->have_header && rec.type != TRACE_REC_HEADER)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                if (!r->have_header && rec.type != HVT_REC_HEADER)
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: first record is not a header");
                 /* Type 0 is never written: zeroed or padded data, not a record. */
                 if (rec.type == 0)
-                        return fail(r, TRACE_ERR_CORRUPT,
+                        return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: type 0 (reserved, never written)",
                                     (unsigned long long)r->records);
                 err = want(r, sizeof(rec) + rec.size);
-                if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
+                if (err == HVT_END_OF_TRACE || err == HVT_ERR_TRUNCATED) {
                         set_truncated(r, "incomplete record");
                         return r->error;
                 }
@@ -532,17 +532,17 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                         uint8_t *p = realloc(r->payload, (size_t)rec.size + 1);
 
                         if (!p)
-                                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                                return fail(r, HVT_ERR_NOMEM, "out of memory");
                         r->payload = p;
                         r->payload_cap = (size_t)rec.size + 1;
                 }
                 memcpy(r->payload, r->raw + r->raw_pos + sizeof(rec), rec.size);
                 r->raw_pos += sizeof(rec) + rec.size;
 
-                if (rec.type >= TRACE_REC_TYPE_COUNT) {
+                if (rec.type >= HVT_REC_TYPE_COUNT) {
                         r->records++; /* skipped, but counted: it was complete */
                         if (++r->skipped_run > MAX_SKIPPED_RUN)
-                                return fail(r, TRACE_ERR_CORRUPT,
+                                return fail(r, HVT_ERR_CORRUPT,
                                             "corrupt trace: record %llu: more than %u records "
                                             "of unknown types in a row",
                                             (unsigned long long)r->records - 1, MAX_SKIPPED_RUN);
@@ -556,15 +556,15 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
                 if (err)
                         return err;
                 r->records++;
-                return TRACE_OK;
+                return HVT_OK;
         }
 }
 
 /* Open into an allocated reader; on error r->msg says why. */
-static int reader_open(struct trace_reader *r, const char *path)
+static int reader_open(struct hvt_reader *r, const char *path)
 {
-        struct trace_disk_preamble pre;
-        struct trace_event ev;
+        struct hvt_disk_preamble pre;
+        struct hvt_event ev;
         uint32_t magic;
         int err;
 
@@ -573,98 +573,98 @@ static int reader_open(struct trace_reader *r, const char *path)
         r->in = malloc(r->in_cap);
         r->dctx = ZSTD_createDCtx();
         if (!r->in || !r->dctx)
-                return fail(r, TRACE_ERR_NOMEM, "out of memory");
+                return fail(r, HVT_ERR_NOMEM, "out of memory");
 
         r->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (r->fd < 0)
-                return fail(r, TRACE_ERR_IO, "cannot open: %s", strerror(errno));
+                return fail(r, HVT_ERR_IO, "cannot open: %s", strerror(errno));
         err = fill_input(r);
         if (err)
-                return fail(r, TRACE_ERR_IO, "cannot read: %s", strerror(-err));
+                return fail(r, HVT_ERR_IO, "cannot read: %s", strerror(-err));
         while (r->in_len < 4 && !r->in_eof) {
                 err = fill_input(r);
                 if (err)
-                        return fail(r, TRACE_ERR_IO, "cannot read: %s", strerror(-err));
+                        return fail(r, HVT_ERR_IO, "cannot read: %s", strerror(-err));
         }
         if (r->in_len == 0)
-                return fail(r, TRACE_ERR_EMPTY, "empty file");
+                return fail(r, HVT_ERR_EMPTY, "empty file");
         if (r->in_len < 4)
-                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (only %zu bytes)",
+                return fail(r, HVT_ERR_NOT_TRACE, "not an hvtrace trace (only %zu bytes)",
                             r->in_len);
         memcpy(&magic, r->in, 4);
         if (magic != ZSTD_MAGIC)
-                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (not zstd-compressed)");
+                return fail(r, HVT_ERR_NOT_TRACE, "not an hvtrace trace (not zstd-compressed)");
 
         err = want(r, sizeof(pre));
-        if (err == TRACE_END_OF_TRACE || err == TRACE_ERR_TRUNCATED) {
+        if (err == HVT_END_OF_TRACE || err == HVT_ERR_TRUNCATED) {
                 /* Even a few bytes of content tell a stranger from a cut trace. */
-                size_t n = r->raw_len < TRACE_MAGIC_LEN ? r->raw_len : TRACE_MAGIC_LEN;
+                size_t n = r->raw_len < HVT_MAGIC_LEN ? r->raw_len : HVT_MAGIC_LEN;
 
-                if (n && memcmp(r->raw, TRACE_MAGIC, n))
-                        return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
-                return fail(r, TRACE_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
+                if (n && memcmp(r->raw, HVT_MAGIC, n))
+                        return fail(r, HVT_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
+                return fail(r, HVT_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
                             (unsigned long long)r->in_total);
         }
         if (err)
                 return err;
         memcpy(&pre, r->raw + r->raw_pos, sizeof(pre));
-        if (memcmp(pre.magic, TRACE_MAGIC, TRACE_MAGIC_LEN))
-                return fail(r, TRACE_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
-        if (pre.version != TRACE_FORMAT_VERSION)
-                return fail(r, TRACE_ERR_VERSION,
+        if (memcmp(pre.magic, HVT_MAGIC, HVT_MAGIC_LEN))
+                return fail(r, HVT_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
+        if (pre.version != HVT_FORMAT_VERSION)
+                return fail(r, HVT_ERR_VERSION,
                             "unsupported trace format version %u.%u (this reader knows %u)",
-                            pre.version, pre.minor, TRACE_FORMAT_VERSION);
+                            pre.version, pre.minor, HVT_FORMAT_VERSION);
         r->raw_pos += sizeof(pre);
 
-        err = trace_reader_next(r, &ev);
-        if (err == TRACE_ERR_TRUNCATED)
-                return fail(r, TRACE_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
+        err = hvt_reader_next(r, &ev);
+        if (err == HVT_ERR_TRUNCATED)
+                return fail(r, HVT_ERR_TRUNCATED, "truncated header (file ends after %llu bytes)",
                             (unsigned long long)r->in_total);
         if (err)
                 return err;
-        /* The header event is returned again by the first trace_reader_next. */
+        /* The header event is returned again by the first hvt_reader_next. */
         r->header_pending = true;
-        return TRACE_OK;
+        return HVT_OK;
 }
 
-int trace_reader_open(struct trace_reader **rp, const char *path)
+int hvt_reader_open(struct hvt_reader **rp, const char *path)
 {
-        struct trace_reader *r = calloc(1, sizeof(*r));
+        struct hvt_reader *r = calloc(1, sizeof(*r));
         int err;
 
         if (rp)
                 *rp = r;
         if (!r)
-                return TRACE_ERR_NOMEM;
+                return HVT_ERR_NOMEM;
         err = reader_open(r, path);
         if (!rp)
-                trace_reader_close(r); /* the caller wanted the verdict only */
+                hvt_reader_close(r); /* the caller wanted the verdict only */
         return err;
 }
 
-const struct trace_header *trace_reader_header(const struct trace_reader *r)
+const struct hvt_header *hvt_reader_header(const struct hvt_reader *r)
 {
         return &r->header;
 }
 
-const char *trace_reader_message(const struct trace_reader *r)
+const char *hvt_reader_message(const struct hvt_reader *r)
 {
         if (!r)
                 return "out of memory";
-        return r->msg[0] ? r->msg : trace_strerror(r->error);
+        return r->msg[0] ? r->msg : hvt_strerror(r->error);
 }
 
-uint64_t trace_reader_records(const struct trace_reader *r)
+uint64_t hvt_reader_records(const struct hvt_reader *r)
 {
         return r->records;
 }
 
-int trace_reader_complete(const struct trace_reader *r)
+int hvt_reader_complete(const struct hvt_reader *r)
 {
         return r->saw_end;
 }
 
-void trace_reader_close(struct trace_reader *r)
+void hvt_reader_close(struct hvt_reader *r)
 {
         if (!r)
                 return;
@@ -676,7 +676,7 @@ void trace_reader_close(struct trace_reader *r)
         free(r->payload);
         free(r->header_payload);
         free(r->argv);
-        for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+        for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                 free(r->strs[k]);
         free(r);
 }

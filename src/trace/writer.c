@@ -27,10 +27,10 @@
 /* Largest memory record: big enough to be cheap, small enough to stream. */
 #define MEMORY_CHUNK (1u << 20)
 
-struct trace_writer {
+struct hvt_writer {
         int fd;
         ZSTD_CCtx *cctx;
-        struct trace_writer_opts opts;
+        struct hvt_writer_opts opts;
 
         uint8_t *raw; /* records not yet given to zstd */
         size_t raw_len, raw_cap;
@@ -43,7 +43,7 @@ struct trace_writer {
         int error; /* sticky -errno: a failed write poisons the writer */
 
         /* Delta-encoding state: the previous exit. */
-        struct trace_vcpu_state prev;
+        struct hvt_vcpu_state prev;
         uint64_t prev_seq, prev_time;
         bool have_exit;
 
@@ -80,7 +80,7 @@ static int write_all(int fd, const void *buf, size_t len)
 }
 
 /* Feed the raw buffer to zstd; with end, finish the frame.  Lock held. */
-static int compress_raw(struct trace_writer *w, ZSTD_EndDirective mode)
+static int compress_raw(struct hvt_writer *w, ZSTD_EndDirective mode)
 {
         ZSTD_inBuffer in = { w->raw, w->raw_len, 0 };
         size_t left;
@@ -103,7 +103,7 @@ static int compress_raw(struct trace_writer *w, ZSTD_EndDirective mode)
         return 0;
 }
 
-static int end_frame_locked(struct trace_writer *w)
+static int end_frame_locked(struct hvt_writer *w)
 {
         int err;
 
@@ -122,7 +122,7 @@ static int end_frame_locked(struct trace_writer *w)
 }
 
 /* Reserve n raw bytes for a record.  Lock held. */
-static uint8_t *reserve(struct trace_writer *w, size_t n)
+static uint8_t *reserve(struct hvt_writer *w, size_t n)
 {
         if (w->raw_len + n > w->raw_cap) {
                 int err = w->raw_len ? compress_raw(w, ZSTD_e_continue) : 0;
@@ -146,7 +146,7 @@ static uint8_t *reserve(struct trace_writer *w, size_t n)
 }
 
 /* Account for a record of n bytes just placed at reserve()'s pointer. */
-static int commit(struct trace_writer *w, size_t n)
+static int commit(struct hvt_writer *w, size_t n)
 {
         w->raw_len += n;
         w->records++;
@@ -174,15 +174,15 @@ static uint8_t *put(uint8_t *p, const void *src, size_t n)
         return p + n;
 }
 
-static int write_record_locked(struct trace_writer *w, uint16_t type, uint16_t flags, const void *a,
+static int write_record_locked(struct hvt_writer *w, uint16_t type, uint16_t flags, const void *a,
                                size_t alen, const void *b, size_t blen)
 {
-        struct trace_disk_rec rec = { type, flags, (uint32_t)(alen + blen) };
+        struct hvt_disk_rec rec = { type, flags, (uint32_t)(alen + blen) };
         uint8_t *p;
 
         if (w->error)
                 return w->error;
-        if (alen + blen > TRACE_MAX_RECORD)
+        if (alen + blen > HVT_MAX_RECORD)
                 return -EMSGSIZE;
         p = reserve(w, sizeof(rec) + alen + blen);
         if (!p)
@@ -195,7 +195,7 @@ static int write_record_locked(struct trace_writer *w, uint16_t type, uint16_t f
         return commit(w, sizeof(rec) + alen + blen);
 }
 
-static int write_record(struct trace_writer *w, uint16_t type, uint16_t flags, const void *a,
+static int write_record(struct hvt_writer *w, uint16_t type, uint16_t flags, const void *a,
                         size_t alen, const void *b, size_t blen)
 {
         int err;
@@ -208,7 +208,7 @@ static int write_record(struct trace_writer *w, uint16_t type, uint16_t flags, c
 
 static void *flusher_main(void *arg)
 {
-        struct trace_writer *w = arg;
+        struct hvt_writer *w = arg;
         uint64_t period_ns = (uint64_t)w->opts.frame_ms * 1000000ull;
 
         pthread_mutex_lock(&w->lock);
@@ -230,12 +230,12 @@ static void *flusher_main(void *arg)
         return NULL;
 }
 
-int trace_writer_fdopen(struct trace_writer **wp, int fd, const struct trace_writer_opts *opts)
+int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_opts *opts)
 {
-        struct trace_disk_preamble pre = { .version = TRACE_FORMAT_VERSION,
-                                           .minor = TRACE_FORMAT_MINOR };
+        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION,
+                                           .minor = HVT_FORMAT_MINOR };
         pthread_condattr_t ca;
-        struct trace_writer *w;
+        struct hvt_writer *w;
         int err;
 
         w = calloc(1, sizeof(*w));
@@ -272,7 +272,7 @@ int trace_writer_fdopen(struct trace_writer **wp, int fd, const struct trace_wri
         pthread_cond_init(&w->wake, &ca);
         pthread_condattr_destroy(&ca);
 
-        memcpy(pre.magic, TRACE_MAGIC, TRACE_MAGIC_LEN);
+        memcpy(pre.magic, HVT_MAGIC, HVT_MAGIC_LEN);
         memcpy(w->raw, &pre, sizeof(pre));
         w->raw_len = sizeof(pre);
         /* The preamble alone is a frame: even a trace killed at once starts valid. */
@@ -303,26 +303,26 @@ err_close:
         return err;
 }
 
-int trace_writer_open(struct trace_writer **wp, const char *path,
-                      const struct trace_writer_opts *opts)
+int hvt_writer_open(struct hvt_writer **wp, const char *path,
+                      const struct hvt_writer_opts *opts)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
         if (fd < 0)
                 return -errno;
-        return trace_writer_fdopen(wp, fd, opts);
+        return hvt_writer_fdopen(wp, fd, opts);
 }
 
-int trace_write_header(struct trace_writer *w, const struct trace_header *h)
+int hvt_write_header(struct hvt_writer *w, const struct hvt_header *h)
 {
         size_t len = sizeof(h->h), off;
         uint8_t *buf;
         int err;
 
-        for (unsigned k = 1; k < TRACE_STR_COUNT; k++)
-                if (k != TRACE_STR_CMDLINE && h->str[k])
-                        len += sizeof(struct trace_disk_str) + strnlen(h->str[k], UINT16_MAX);
-        len += sizeof(struct trace_disk_str);
+        for (unsigned k = 1; k < HVT_STR_COUNT; k++)
+                if (k != HVT_STR_CMDLINE && h->str[k])
+                        len += sizeof(struct hvt_disk_str) + strnlen(h->str[k], UINT16_MAX);
+        len += sizeof(struct hvt_disk_str);
         for (int i = 0; i < h->argc; i++)
                 len += strlen(h->argv[i]) + 1;
 
@@ -331,10 +331,10 @@ int trace_write_header(struct trace_writer *w, const struct trace_header *h)
                 return -ENOMEM;
         memcpy(buf, &h->h, sizeof(h->h));
         off = sizeof(h->h);
-        for (unsigned k = 1; k < TRACE_STR_COUNT; k++) {
-                struct trace_disk_str s = { (uint16_t)k, 0 };
+        for (unsigned k = 1; k < HVT_STR_COUNT; k++) {
+                struct hvt_disk_str s = { (uint16_t)k, 0 };
 
-                if (k == TRACE_STR_CMDLINE) {
+                if (k == HVT_STR_CMDLINE) {
                         size_t n = 0;
 
                         for (int i = 0; i < h->argc; i++) {
@@ -355,7 +355,7 @@ int trace_write_header(struct trace_writer *w, const struct trace_header *h)
                 memcpy(buf + off, &s, sizeof(s));
                 off += sizeof(s) + s.len;
         }
-        err = write_record(w, TRACE_REC_HEADER, 0, buf, off, NULL, 0);
+        err = write_record(w, HVT_REC_HEADER, 0, buf, off, NULL, 0);
         free(buf);
         return err;
 }
@@ -367,7 +367,7 @@ static bool page_is_zero(const uint8_t *p, size_t n)
         return !memcmp(p, zero, n);
 }
 
-int trace_write_memory(struct trace_writer *w, uint64_t gpa, const void *data, size_t len)
+int hvt_write_memory(struct hvt_writer *w, uint64_t gpa, const void *data, size_t len)
 {
         const uint8_t *p = data;
         size_t i = 0;
@@ -388,9 +388,9 @@ int trace_write_memory(struct trace_writer *w, uint64_t gpa, const void *data, s
                                 break;
                         i += n;
                 }
-                struct trace_disk_memory m = { .gpa = gpa + start };
+                struct hvt_disk_memory m = { .gpa = gpa + start };
 
-                err = write_record(w, TRACE_REC_MEMORY, 0, &m, sizeof(m), p + start, i - start);
+                err = write_record(w, HVT_REC_MEMORY, 0, &m, sizeof(m), p + start, i - start);
                 if (err)
                         return err;
         }
@@ -398,78 +398,78 @@ int trace_write_memory(struct trace_writer *w, uint64_t gpa, const void *data, s
 }
 
 /* Length of the reason-specific tail of an exit record. */
-static size_t exit_data_len(const struct trace_exit *e)
+static size_t exit_data_len(const struct hvt_exit *e)
 {
         switch (e->reason) {
-        case TRACE_EXIT_IO:
-                return sizeof(struct trace_disk_io) + (size_t)e->u.io.io.size * e->u.io.io.count;
-        case TRACE_EXIT_MMIO: return sizeof(struct trace_disk_mmio);
-        case TRACE_EXIT_FAIL_ENTRY: return sizeof(struct trace_disk_fail_entry);
-        case TRACE_EXIT_INTERNAL:
-                return sizeof(struct trace_disk_internal) +
-                       8 * (size_t)(e->u.internal.internal.ndata < TRACE_INTERNAL_MAX_DATA
+        case HVT_EXIT_IO:
+                return sizeof(struct hvt_disk_io) + (size_t)e->u.io.io.size * e->u.io.io.count;
+        case HVT_EXIT_MMIO: return sizeof(struct hvt_disk_mmio);
+        case HVT_EXIT_FAIL_ENTRY: return sizeof(struct hvt_disk_fail_entry);
+        case HVT_EXIT_INTERNAL:
+                return sizeof(struct hvt_disk_internal) +
+                       8 * (size_t)(e->u.internal.internal.ndata < HVT_INTERNAL_MAX_DATA
                                             ? e->u.internal.internal.ndata
-                                            : TRACE_INTERNAL_MAX_DATA);
-        case TRACE_EXIT_DEBUG: return sizeof(struct trace_disk_debug);
-        case TRACE_EXIT_EXCEPTION: return sizeof(struct trace_disk_exception);
+                                            : HVT_INTERNAL_MAX_DATA);
+        case HVT_EXIT_DEBUG: return sizeof(struct hvt_disk_debug);
+        case HVT_EXIT_EXCEPTION: return sizeof(struct hvt_disk_exception);
         default: return 0;
         }
 }
 
-static uint8_t *put_exit_data(uint8_t *p, const struct trace_exit *e)
+static uint8_t *put_exit_data(uint8_t *p, const struct hvt_exit *e)
 {
-        struct trace_disk_internal in;
+        struct hvt_disk_internal in;
 
         switch (e->reason) {
-        case TRACE_EXIT_IO:
+        case HVT_EXIT_IO:
                 p = put(p, &e->u.io.io, sizeof(e->u.io.io));
                 if (e->u.io.io.size && e->u.io.io.count)
                         p = put(p, e->u.io.data, (size_t)e->u.io.io.size * e->u.io.io.count);
                 return p;
-        case TRACE_EXIT_MMIO: return put(p, &e->u.mmio, sizeof(e->u.mmio));
-        case TRACE_EXIT_FAIL_ENTRY: return put(p, &e->u.fail_entry, sizeof(e->u.fail_entry));
-        case TRACE_EXIT_INTERNAL:
+        case HVT_EXIT_MMIO: return put(p, &e->u.mmio, sizeof(e->u.mmio));
+        case HVT_EXIT_FAIL_ENTRY: return put(p, &e->u.fail_entry, sizeof(e->u.fail_entry));
+        case HVT_EXIT_INTERNAL:
                 in = e->u.internal.internal;
-                if (in.ndata > TRACE_INTERNAL_MAX_DATA)
-                        in.ndata = TRACE_INTERNAL_MAX_DATA;
+                if (in.ndata > HVT_INTERNAL_MAX_DATA)
+                        in.ndata = HVT_INTERNAL_MAX_DATA;
                 p = put(p, &in, sizeof(in));
                 return put(p, e->u.internal.data, 8 * (size_t)in.ndata);
-        case TRACE_EXIT_DEBUG: return put(p, &e->u.debug, sizeof(e->u.debug));
-        case TRACE_EXIT_EXCEPTION: return put(p, &e->u.exception, sizeof(e->u.exception));
+        case HVT_EXIT_DEBUG: return put(p, &e->u.debug, sizeof(e->u.debug));
+        case HVT_EXIT_EXCEPTION: return put(p, &e->u.exception, sizeof(e->u.exception));
         default: return p;
         }
 }
 
-int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
+int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
 {
-        struct trace_disk_exit x = { .reason = e->reason, .raw_reason = e->raw_reason };
-        struct trace_disk_rec rec = { .type = TRACE_REC_EXIT };
+        struct hvt_disk_exit x = { .reason = e->reason, .raw_reason = e->raw_reason };
+        struct hvt_disk_rec rec = { .type = HVT_REC_EXIT };
         uint64_t dt = e->time_ns >= w->prev_time ? e->time_ns - w->prev_time : 0;
         size_t len = sizeof(x), dlen;
         uint8_t *p;
         int err;
 
         x.insn_len = e->insn_len > 15 ? 15 : e->insn_len;
-        for (unsigned f = 0; f < TRACE_F_COUNT; f++) {
-                if (trace_field_differs_fast(&e->st, &w->prev, f)) {
+        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
+                if (hvt_field_differs_fast(&e->st, &w->prev, f)) {
                         x.state_mask |= 1u << f;
-                        len += trace_field_slots[f].size;
+                        len += hvt_field_slots[f].size;
                 }
         }
         x.dt_ns = (uint32_t)dt;
         x.guest_ns = (uint32_t)e->guest_ns;
         if ((dt | e->guest_ns) >> 32) {
-                rec.flags |= TRACE_XF_TIME64;
+                rec.flags |= HVT_XF_TIME64;
                 len += 8;
         }
         if (!w->have_exit || e->seq != w->prev_seq + 1) {
                 /* The first exit always names its number so streams can start anywhere. */
-                rec.flags |= TRACE_XF_SEQ;
+                rec.flags |= HVT_XF_SEQ;
                 len += 8;
         }
         dlen = exit_data_len(e);
         len += x.insn_len + dlen;
-        if (len > TRACE_MAX_RECORD)
+        if (len > HVT_MAX_RECORD)
                 return -EMSGSIZE;
         rec.size = (uint32_t)len;
 
@@ -484,9 +484,9 @@ int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
         }
         p = put(p, &rec, sizeof(rec));
         p = put(p, &x, sizeof(x));
-        if (rec.flags & TRACE_XF_SEQ)
+        if (rec.flags & HVT_XF_SEQ)
                 p = put(p, &e->seq, 8);
-        if (rec.flags & TRACE_XF_TIME64) {
+        if (rec.flags & HVT_XF_TIME64) {
                 uint32_t hi[2] = { (uint32_t)(dt >> 32), (uint32_t)(e->guest_ns >> 32) };
 
                 p = put(p, hi, sizeof(hi));
@@ -494,7 +494,7 @@ int trace_write_exit(struct trace_writer *w, const struct trace_exit *e)
         for (uint32_t m = x.state_mask; m; m &= m - 1) {
                 unsigned f = (unsigned)__builtin_ctz(m);
 
-                p = put(p, trace_field_cptr(&e->st, f), trace_field_slots[f].size);
+                p = put(p, hvt_field_cptr(&e->st, f), hvt_field_slots[f].size);
         }
         p = put(p, e->insn, x.insn_len);
         put_exit_data(p, e);
@@ -509,32 +509,32 @@ out_unlock:
         return err;
 }
 
-int trace_write_inject(struct trace_writer *w, const struct trace_disk_inject *in)
+int hvt_write_inject(struct hvt_writer *w, const struct hvt_disk_inject *in)
 {
-        return write_record(w, TRACE_REC_INJECT, 0, in, sizeof(*in), NULL, 0);
+        return write_record(w, HVT_REC_INJECT, 0, in, sizeof(*in), NULL, 0);
 }
 
-int trace_write_raise(struct trace_writer *w, const struct trace_disk_raise *r)
+int hvt_write_raise(struct hvt_writer *w, const struct hvt_disk_raise *r)
 {
-        return write_record(w, TRACE_REC_RAISE, 0, r, sizeof(*r), NULL, 0);
+        return write_record(w, HVT_REC_RAISE, 0, r, sizeof(*r), NULL, 0);
 }
 
-int trace_write_deliver(struct trace_writer *w, const struct trace_disk_deliver *d)
+int hvt_write_deliver(struct hvt_writer *w, const struct hvt_disk_deliver *d)
 {
-        return write_record(w, TRACE_REC_DELIVER, 0, d, sizeof(*d), NULL, 0);
+        return write_record(w, HVT_REC_DELIVER, 0, d, sizeof(*d), NULL, 0);
 }
 
-int trace_write_console(struct trace_writer *w, uint64_t seq, const void *data, size_t len)
+int hvt_write_console(struct hvt_writer *w, uint64_t seq, const void *data, size_t len)
 {
-        struct trace_disk_console c = { seq };
+        struct hvt_disk_console c = { seq };
 
-        return write_record(w, TRACE_REC_CONSOLE, 0, &c, sizeof(c), data, len);
+        return write_record(w, HVT_REC_CONSOLE, 0, &c, sizeof(c), data, len);
 }
 
-int trace_write_write(struct trace_writer *w, uint64_t seq, uint64_t gpa, const void *data,
+int hvt_write_write(struct hvt_writer *w, uint64_t seq, uint64_t gpa, const void *data,
                       size_t len)
 {
-        const size_t chunk = TRACE_WRITE_CHUNK;
+        const size_t chunk = HVT_WRITE_CHUNK;
         const uint8_t *p = data;
         size_t off = 0;
 
@@ -542,10 +542,10 @@ int trace_write_write(struct trace_writer *w, uint64_t seq, uint64_t gpa, const 
                 return -EINVAL; /* no bytes to copy, or a range past 2^64 */
         /* do/while: len 0 still writes the one record the caller asked for. */
         do {
-                struct trace_disk_write wr = { .seq = seq, .gpa = gpa + off };
+                struct hvt_disk_write wr = { .seq = seq, .gpa = gpa + off };
                 size_t n = len - off < chunk ? len - off : chunk;
                 int err =
-                        write_record(w, TRACE_REC_WRITE, 0, &wr, sizeof(wr), n ? p + off : NULL, n);
+                        write_record(w, HVT_REC_WRITE, 0, &wr, sizeof(wr), n ? p + off : NULL, n);
 
                 if (err)
                         return err;
@@ -554,46 +554,46 @@ int trace_write_write(struct trace_writer *w, uint64_t seq, uint64_t gpa, const 
         return 0;
 }
 
-int trace_write_end(struct trace_writer *w, const struct trace_disk_end *e, const char *message)
+int hvt_write_end(struct hvt_writer *w, const struct hvt_disk_end *e, const char *message)
 {
-        return write_record(w, TRACE_REC_END, 0, e, sizeof(*e), message,
+        return write_record(w, HVT_REC_END, 0, e, sizeof(*e), message,
                             message ? strlen(message) : 0);
 }
 
-int trace_write_event(struct trace_writer *w, const struct trace_event *ev)
+int hvt_write_event(struct hvt_writer *w, const struct hvt_event *ev)
 {
-        struct trace_header h;
+        struct hvt_header h;
 
         switch (ev->type) {
-        case TRACE_REC_HEADER:
+        case HVT_REC_HEADER:
                 h = ev->header;
-                for (unsigned k = 0; k < TRACE_STR_COUNT; k++)
+                for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                         if (h.str[k] && !h.str[k][0])
                                 h.str[k] = NULL; /* the reader's "" means absent */
-                return trace_write_header(w, &h);
-        case TRACE_REC_MEMORY:
-                return trace_write_memory(w, ev->memory.gpa, ev->memory.data, ev->memory.len);
-        case TRACE_REC_EXIT: return trace_write_exit(w, &ev->exit);
-        case TRACE_REC_INJECT: return trace_write_inject(w, &ev->inject);
-        case TRACE_REC_RAISE: return trace_write_raise(w, &ev->raise);
-        case TRACE_REC_DELIVER: return trace_write_deliver(w, &ev->deliver);
-        case TRACE_REC_CONSOLE:
-                return trace_write_console(w, ev->console.seq, ev->console.data, ev->console.len);
-        case TRACE_REC_WRITE:
-                return trace_write_write(w, ev->write.seq, ev->write.gpa, ev->write.data,
+                return hvt_write_header(w, &h);
+        case HVT_REC_MEMORY:
+                return hvt_write_memory(w, ev->memory.gpa, ev->memory.data, ev->memory.len);
+        case HVT_REC_EXIT: return hvt_write_exit(w, &ev->exit);
+        case HVT_REC_INJECT: return hvt_write_inject(w, &ev->inject);
+        case HVT_REC_RAISE: return hvt_write_raise(w, &ev->raise);
+        case HVT_REC_DELIVER: return hvt_write_deliver(w, &ev->deliver);
+        case HVT_REC_CONSOLE:
+                return hvt_write_console(w, ev->console.seq, ev->console.data, ev->console.len);
+        case HVT_REC_WRITE:
+                return hvt_write_write(w, ev->write.seq, ev->write.gpa, ev->write.data,
                                          ev->write.len);
-        case TRACE_REC_END: return trace_write_end(w, &ev->end.e, ev->end.message);
+        case HVT_REC_END: return hvt_write_end(w, &ev->end.e, ev->end.message);
         default: return -EINVAL;
         }
 }
 
-int trace_write_raw(struct trace_writer *w, uint16_t type, uint16_t flags, const void *payload,
+int hvt_write_raw(struct hvt_writer *w, uint16_t type, uint16_t flags, const void *payload,
                     size_t len)
 {
         return write_record(w, type, flags, payload, len, NULL, 0);
 }
 
-int trace_writer_flush(struct trace_writer *w)
+int hvt_writer_flush(struct hvt_writer *w)
 {
         int err;
 
@@ -603,17 +603,17 @@ int trace_writer_flush(struct trace_writer *w)
         return err;
 }
 
-uint64_t trace_writer_bytes(const struct trace_writer *w)
+uint64_t hvt_writer_bytes(const struct hvt_writer *w)
 {
         return w->bytes;
 }
 
-uint64_t trace_writer_records(const struct trace_writer *w)
+uint64_t hvt_writer_records(const struct hvt_writer *w)
 {
         return w->records;
 }
 
-int trace_writer_close(struct trace_writer *w)
+int hvt_writer_close(struct hvt_writer *w)
 {
         int err;
 
@@ -626,7 +626,7 @@ int trace_writer_close(struct trace_writer *w)
                 pthread_mutex_unlock(&w->lock);
                 pthread_join(w->flusher, NULL);
         }
-        err = trace_writer_flush(w);
+        err = hvt_writer_flush(w);
         if (close(w->fd) && !err)
                 err = -errno;
         pthread_cond_destroy(&w->wake);
