@@ -5,7 +5,7 @@
 # if those cannot be installed the fuzz run is skipped, so that failure is
 # reported but not fatal.
 set -eu
-pkgs="cmake make gcc gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev"
+pkgs="cmake make gcc g++ gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 missing() { # PACKAGES...: those not installed
