@@ -219,8 +219,7 @@ static uint64_t event_digest(uint64_t h, const struct hvt_event *ev)
                         h = fnv(h, &x->u.io.io, sizeof(x->u.io.io));
                         return fnv(h, x->u.io.data, (size_t)x->u.io.io.size * x->u.io.io.count);
                 case HVT_EXIT_MMIO: return fnv(h, &x->u.mmio, sizeof(x->u.mmio));
-                case HVT_EXIT_FAIL_ENTRY:
-                        return fnv(h, &x->u.fail_entry, sizeof(x->u.fail_entry));
+                case HVT_EXIT_FAIL_ENTRY: return fnv(h, &x->u.fail_entry, sizeof(x->u.fail_entry));
                 case HVT_EXIT_INTERNAL:
                         if (x->u.internal.internal.ndata > HVT_INTERNAL_MAX_DATA)
                                 fz_fail("record %llu: ndata %u > %u", (unsigned long long)ev->index,
@@ -249,9 +248,11 @@ static uint64_t event_digest(uint64_t h, const struct hvt_event *ev)
         }
 }
 
-static bool is_error(int err)
+/* What a trace's bytes can make the reader report (a system error they cannot). */
+static bool is_format_error(int err)
 {
-        return err >= HVT_ERR_IO && err < HVT_ERR_COUNT;
+        return err == HVT_ERR_EMPTY || err == HVT_ERR_NOT_TRACE || err == HVT_ERR_VERSION ||
+               err == HVT_ERR_CORRUPT || err == HVT_ERR_TRUNCATED;
 }
 
 static void check_message(const struct hvt_reader *r, int err)
@@ -262,7 +263,8 @@ static void check_message(const struct hvt_reader *r, int err)
                 fz_fail("error %d (%s) without a one-line message", err, hvt_strerror(err));
 }
 
-void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz_summary *s)
+/* fz_read_trace by path, or (path NULL) from the input in memory. */
+static void read_trace(const char *path, const uint8_t *input, size_t len, struct fz_summary *s)
 {
         struct hvt_reader *r = NULL;
         struct hvt_event ev;
@@ -272,7 +274,7 @@ void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz
 
         memset(s, 0, sizeof(*s));
         s->digest = 0xcbf29ce484222325ull;
-        err = hvt_reader_open(&r, path);
+        err = path ? hvt_reader_open(&r, path) : hvt_reader_open_memory(&r, input, len);
         s->open_err = s->end_err = err;
         if (len >= 4)
                 memcpy(&magic, input, 4);
@@ -282,9 +284,9 @@ void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz
         if (len > 0 && (len < 4 || magic != ZSTD_MAGIC_LE) && err != HVT_ERR_NOT_TRACE)
                 fz_fail("%zu bytes without the zstd magic: open gave %d, not NOT_TRACE", len, err);
         if (err) {
-                if (!is_error(err) || err == HVT_ERR_IO)
-                        fz_fail("open returned %d", err);
-                if (!r && err != HVT_ERR_NOMEM)
+                if (!is_format_error(err) && err != -ENOMEM)
+                        fz_fail("open returned %d (%s)", err, hvt_strerror(err));
+                if (!r && err != -ENOMEM)
                         fz_fail("open failed (%d) without a reader to explain it", err);
                 if (r)
                         check_message(r, err);
@@ -317,9 +319,9 @@ void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz
         if (err == HVT_END_OF_TRACE) {
                 if (!s->complete)
                         fz_fail("clean end of trace without an END record");
-        } else if (!is_error(err) || err == HVT_ERR_IO || err == HVT_ERR_EMPTY ||
-                   err == HVT_ERR_NOT_TRACE || err == HVT_ERR_VERSION) {
-                fz_fail("hvt_reader_next ended with %d after the header", err);
+        } else if (err != HVT_ERR_CORRUPT && err != HVT_ERR_TRUNCATED && err != -ENOMEM) {
+                fz_fail("hvt_reader_next ended with %d (%s) after the header", err,
+                        hvt_strerror(err));
         } else {
                 check_message(r, err);
         }
@@ -327,4 +329,20 @@ void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz
         if (hvt_reader_next(r, &ev) != err)
                 fz_fail("result %d not repeated by the next call", err);
         hvt_reader_close(r);
+}
+
+void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz_summary *s)
+{
+        struct fz_summary m;
+
+        read_trace(path, input, len, s);
+        /* The same bytes in memory read exactly as the file does. */
+        read_trace(NULL, input, len, &m);
+        if (m.open_err != s->open_err || m.end_err != s->end_err || m.events != s->events ||
+            m.digest != s->digest || m.complete != s->complete)
+                fz_fail("read from memory: open %d, end %d, %llu events; from the file: open %d, "
+                        "end %d, %llu events%s",
+                        m.open_err, m.end_err, (unsigned long long)m.events, s->open_err,
+                        s->end_err, (unsigned long long)s->events,
+                        m.digest != s->digest ? ", event contents differ" : "");
 }

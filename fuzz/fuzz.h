@@ -53,7 +53,8 @@ struct fz_summary {
  * Read the trace at path to its end, aborting with a message on anything
  * the reader's contract (include/hvtrace/hvtrace.h, docs/trace-format.md
  * section 11) rules out.  input/len are the file's bytes, for the checks
- * that depend on them.
+ * that depend on them; read from memory (hvt_reader_open_memory) they must
+ * give the same summary.
  */
 void fz_read_trace(const char *path, const uint8_t *input, size_t len, struct fz_summary *s);
 

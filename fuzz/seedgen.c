@@ -49,7 +49,7 @@ static void die(const char *what, int err)
 /* A writer onto a memfd, so the compressed bytes can be read back. */
 static struct hvt_writer *mem_writer(int *fd, int frame_records)
 {
-        struct hvt_writer_opts o = { .frame_records = (unsigned)frame_records };
+        struct hvt_writer_opts o = { .size = sizeof(o), .frame_records = (unsigned)frame_records };
         struct hvt_writer *w;
         int err;
 
@@ -232,8 +232,8 @@ static void header(struct hvt_writer *w, const struct crafted *c)
         h.h.mem_size = 0x20000;
         h.h.seed = 1;
         h.h.guest_mode = c->mode;
-        h.h.flags = HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS | HVT_HDR_WRITES |
-                    HVT_HDR_STEP_INJECT | 0x80000000u;
+        h.h.flags = HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS | HVT_HDR_WRITES | HVT_HDR_STEP_INJECT |
+                    0x80000000u;
         h.h.backend_caps = 0x3ff | 0x40000000u;
         h.h.inject_policy = HVT_POLICY_EAGER;
         if (c->raw_header) {
@@ -346,27 +346,26 @@ static void craft_records(struct hvt_writer *w, const struct crafted *c)
         struct hvt_exit e = { 0 };
         struct hvt_disk_raise ra = { .vector = 0x30, .source = HVT_SRC_KICK };
         struct hvt_disk_inject in = { .vector = 0x30,
-                                        .policy = HVT_POLICY_EAGER,
-                                        .method = HVT_INJ_QUEUE,
-                                        .source = HVT_SRC_KICK };
+                                      .policy = HVT_POLICY_EAGER,
+                                      .method = HVT_INJ_QUEUE,
+                                      .source = HVT_SRC_KICK };
         struct hvt_disk_deliver d = { .vector = 0x30, .vector_from = HVT_VEC_TABLE };
         uint8_t unknown[] = { 'f', 'u', 't', 'u', 'r', 'e' };
         state(&e.st, c->mode);
-        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY |
-                    HVT_INTR_READY;
+        e.st.intr =
+                HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY | HVT_INTR_READY;
 
         /* Console output through port 0xE9, then STI; HLT. */
         e.st.gpr[0] = 'h';
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = text;
         exit_at(w, &e, 0x100d, HVT_EXIT_IO, out_e9, 2);
         check(hvt_write_console(w, e.seq - 1, text, sizeof(text)), "console");
         check(hvt_write_console(w, e.seq - 1, NULL, 0), "console");
 
         e.st.rflags = 0x202;
-        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY |
-                    HVT_INTR_IF | HVT_INTR_STI_SHADOW;
+        e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF | HVT_INTR_VALID_READY | HVT_INTR_IF |
+                    HVT_INTR_STI_SHADOW;
         e.u.debug = (struct hvt_disk_debug){ .exception = 1, .pc = 0x1001, .dr6 = 0x4000 };
         exit_at(w, &e, 0x1001, HVT_EXIT_DEBUG, sti, 1);
         ra.seq = e.seq - 1;
@@ -380,16 +379,12 @@ static void craft_records(struct hvt_writer *w, const struct crafted *c)
         check(hvt_write_inject(w, &in), "inject");
 
         e.st.rflags = 0x2;
-        e.st.gpr[HVT_F_RSP] -= c->mode == HVT_MODE_REAL   ? 6
-                                 : c->mode == HVT_MODE_LONG ? 40
-                                                              : 12;
+        e.st.gpr[HVT_F_RSP] -= c->mode == HVT_MODE_REAL ? 6 : c->mode == HVT_MODE_LONG ? 40 : 12;
         e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF;
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0xe2, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0xe2, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = text;
         exit_at(w, &e, 0x1008, HVT_EXIT_IO, probe, 2);
-        check(hvt_write_write(w, e.seq - 1, e.st.gpr[HVT_F_RSP], frame, sizeof(frame)),
-              "write");
+        check(hvt_write_write(w, e.seq - 1, e.st.gpr[HVT_F_RSP], frame, sizeof(frame)), "write");
         check(hvt_write_write(w, e.seq - 1, 0x1008, NULL, 0), "write");
         d.seq = e.seq - 1;
         d.ip = 0x1001;
@@ -407,12 +402,10 @@ static void craft_records(struct hvt_writer *w, const struct crafted *c)
         e.st.intr = HVT_INTR_VALID_SHADOW | HVT_INTR_MOVSS_SHADOW;
         exit_at(w, &e, 0x1004, HVT_EXIT_IRQ_WINDOW, movss, 2);
         e.st.gpr[1] = 3;
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0x3f8, .size = 2, .dir = HVT_IO_OUT, .count = 3 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0x3f8, .size = 2, .dir = HVT_IO_OUT, .count = 3 };
         e.u.io.data = (const uint8_t *)words;
         exit_at(w, &e, 0x1009, HVT_EXIT_IO, outsw, 2);
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0x61, .size = 4, .dir = HVT_IO_IN, .count = 1 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0x61, .size = 4, .dir = HVT_IO_IN, .count = 1 };
         e.u.io.data = (const uint8_t *)"\xff\xff\xff\xff";
         exit_at(w, &e, 0x1009, HVT_EXIT_IO, outsw, 2);
         e.u.mmio = (struct hvt_disk_mmio){
@@ -446,11 +439,11 @@ static void craft_records(struct hvt_writer *w, const struct crafted *c)
         check(hvt_write_raw(w, 201, 0, NULL, 0), "unknown record");
         if (c->end) {
                 struct hvt_disk_end end = { .exits = e.seq,
-                                              .wall_ns = e.time_ns,
-                                              .last_rip = 0x100b,
-                                              .why = HVT_END_CRASH,
-                                              .status = 3,
-                                              .detail = 7 };
+                                            .wall_ns = e.time_ns,
+                                            .last_rip = 0x100b,
+                                            .why = HVT_END_CRASH,
+                                            .status = 3,
+                                            .detail = 7 };
 
                 check(hvt_write_end(w, &end, "triple fault \"crafted\"\n"), "end");
         }

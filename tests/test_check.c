@@ -41,9 +41,9 @@
 #define RFL_IF0 0x002ull /* reserved bit 1 only */
 #define RFL_IF1 0x202ull
 
-#define INTR_VALID                                                                \
-        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | \
-         HVT_INTR_VALID_NMI | HVT_INTR_VALID_PENDING)
+#define INTR_VALID                                                                               \
+        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | HVT_INTR_VALID_NMI | \
+         HVT_INTR_VALID_PENDING)
 
 /*
  * What KVM reports at an exit: IF as it is, the shadow the CPU holds, ready
@@ -62,10 +62,10 @@ static uint32_t kvm_intr(int if_set, uint32_t shadow, int pending)
         return v;
 }
 
-#define OPEN     kvm_intr(1, 0, 0)                       /* IF=1, no shadow, ready */
+#define OPEN     kvm_intr(1, 0, 0)                     /* IF=1, no shadow, ready */
 #define STI_SH   kvm_intr(1, HVT_INTR_STI_SHADOW, 0)   /* right after STI */
 #define MOVSS_SH kvm_intr(1, HVT_INTR_MOVSS_SHADOW, 0) /* right after MOV SS */
-#define CLOSED   kvm_intr(0, 0, 0)                       /* IF=0 */
+#define CLOSED   kvm_intr(0, 0, 0)                     /* IF=0 */
 
 /* ---- temporary directory (one per test, removed by the fixture) ------------------ */
 
@@ -79,7 +79,7 @@ struct tb {
         uint64_t mem_size;
         bool longmode;
         struct hvt_vcpu_state st; /* state of the next exit (updated by each write) */
-        uint64_t seq;               /* the next exit's number */
+        uint64_t seq;             /* the next exit's number */
         uint64_t time;
         uint64_t last_exit; /* number of the last exit written */
         struct hvt_vcpu_state last_st;
@@ -152,9 +152,8 @@ static void tb_open_opts(struct tb *t, const char *name, bool longmode, uint32_t
         h.h.seed = 1;
         h.h.guest_mode = longmode ? HVT_MODE_LONG : HVT_MODE_REAL;
         h.h.flags = flags;
-        h.h.backend_caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW |
-                           HVT_CAP_REPORT_READY | HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK |
-                           HVT_CAP_WINDOW | t->caps;
+        h.h.backend_caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_REPORT_READY |
+                           HVT_CAP_INJECT_QUEUE | HVT_CAP_KICK | HVT_CAP_WINDOW | t->caps;
         h.h.inject_policy = (uint16_t)policy;
         h.str[HVT_STR_TOOL_VERSION] = "test_check";
         h.str[HVT_STR_BACKEND] = "synthetic";
@@ -336,9 +335,9 @@ static void tb_close(struct tb *t, bool end)
 {
         if (end) {
                 struct hvt_disk_end e = { .exits = t->seq,
-                                            .wall_ns = t->time,
-                                            .last_rip = t->st.rip,
-                                            .why = HVT_END_GUEST_EXIT };
+                                          .wall_ns = t->time,
+                                          .last_rip = t->st.rip,
+                                          .why = HVT_END_GUEST_EXIT };
 
                 cr_assert_eq(hvt_write_end(t->w, &e, "guest exited with status 0"), 0);
         }
@@ -780,8 +779,8 @@ static void out_case(bool completed_exit, struct check_result *r)
 {
         struct tb t = { 0 };
 
-        tb_open(&t, completed_exit ? "out-done.zst" : "out-kick.zst", 0, HVT_POLICY_EAGER,
-                sti_out, sizeof(sti_out));
+        tb_open(&t, completed_exit ? "out-done.zst" : "out-kick.zst", 0, HVT_POLICY_EAGER, sti_out,
+                sizeof(sti_out));
         tb_exit(&t, HVT_EXIT_INTR, 0x1008, RFL_IF0, CLOSED); /* shows the other routine */
         if (completed_exit) /* the OUT (itself in the STI shadow) completed: RIP past it */
                 tb_io(&t, 0x1004, RFL_IF1, OPEN, 0xfb, HVT_IO_OUT);
@@ -913,8 +912,7 @@ static void pairing_case(bool deliver_after_second, struct check_result *r)
         tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, kvm_intr(1, HVT_INTR_STI_SHADOW, 1));
         tb_inject(&t, HVT_POLICY_EAGER);
         if (!deliver_after_second)
-                tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1,
-                        kvm_intr(1, HVT_INTR_STI_SHADOW, 1));
+                tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, kvm_intr(1, HVT_INTR_STI_SHADOW, 1));
         tb_probe(&t, 0x1002, RFL_IF1);
         tb_close(&t, true);
         check_ok(t.path, r);
@@ -951,9 +949,9 @@ Test(check, pairing_else_the_oldest)
 /* ---- 10. report-mismatch on a recorded trace ----------------------------------------------- */
 
 #define REAL_TRACE HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
-#define LYING_INTR                                                                \
-        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | \
-         HVT_INTR_READY | HVT_INTR_IF)
+#define LYING_INTR                                                                           \
+        (HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF | HVT_INTR_READY | \
+         HVT_INTR_IF)
 
 /* Copy every record of src to dst; with `lie`, every report says: no shadow, ready. */
 static void copy_trace(const char *src, const char *dst, bool lie, uint64_t *nrec)
@@ -1108,8 +1106,8 @@ Test(check, compat_mode_pop_ss_shadow)
         struct tb t = { 0 };
 
         /* Long mode, but 32-bit compatibility-mode code: POP SS exists there. */
-        tb_open_opts(&t, "compat-17.zst", true, 0, HVT_POLICY_EAGER, nop_17_nop,
-                     sizeof(nop_17_nop), NULL);
+        tb_open_opts(&t, "compat-17.zst", true, 0, HVT_POLICY_EAGER, nop_17_nop, sizeof(nop_17_nop),
+                     NULL);
         set_seg(&t.st.seg[HVT_CS], 0x18, 0, 0xffffffff,
                 HVT_SEG_P | HVT_SEG_S | 0xb | HVT_SEG_DB | HVT_SEG_G);
         /*
@@ -1175,8 +1173,8 @@ static void iret_case(bool same_regs, struct check_result *r)
 {
         struct tb t = { 0 };
 
-        tb_open(&t, same_regs ? "iret-same.zst" : "iret-diff.zst", 0, HVT_POLICY_EAGER,
-                cli_sti_inc, sizeof(cli_sti_inc));
+        tb_open(&t, same_regs ? "iret-same.zst" : "iret-diff.zst", 0, HVT_POLICY_EAGER, cli_sti_inc,
+                sizeof(cli_sti_inc));
         t.st.gpr[HVT_F_RAX] = 0x1234;
         t.st.gpr[HVT_F_RBX] = 0x55;
         tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
@@ -1216,7 +1214,9 @@ Test(check, iret_edge_registers_changed)
 /* One sti-shadow delivery, then more records that the cut removes. */
 static uint64_t write_cut_trace(struct tb *t, const char *name, bool end)
 {
-        struct hvt_writer_opts o = { .frame_records = 100000, .frame_ms = 100000 };
+        struct hvt_writer_opts o = { .size = sizeof(o),
+                                     .frame_records = 100000,
+                                     .frame_ms = 100000 };
         uint64_t before_cut;
 
         tb_open_opts(t, name, false, 0, HVT_POLICY_EAGER, cli_sti_inc, sizeof(cli_sti_inc), &o);
@@ -1545,8 +1545,7 @@ Test(check, mov_ss_reached_by_ret_kicked_is_undetermined)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "ret-movss-kick.zst", 0, HVT_POLICY_EAGER, ret_to_movss,
-                sizeof(ret_to_movss));
+        tb_open(&t, "ret-movss-kick.zst", 0, HVT_POLICY_EAGER, ret_to_movss, sizeof(ret_to_movss));
         tb_exit(&t, HVT_EXIT_INTR, 0x1005, RFL_IF1, OPEN);
         tb_exit(&t, HVT_EXIT_INTR, 0x100c, RFL_IF1, MOVSS_SH);
         tb_interrupt(&t, HVT_POLICY_EAGER, 0x100c);

@@ -127,7 +127,7 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 
         err = hvt_reader_open(&rd, src);
         cr_assert_eq(err, HVT_OK, "%s: %s", src, rd ? hvt_reader_message(rd) : "?");
-        struct hvt_writer_opts wo = { .frame_records = ed->frame_records };
+        struct hvt_writer_opts wo = { .size = sizeof(wo), .frame_records = ed->frame_records };
 
         err = hvt_writer_open(&rw.w, dst, &wo);
         cr_assert_eq(err, 0, "%s: %s", dst, strerror(-err));
@@ -190,8 +190,7 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         continue;
                 err = hvt_write_event(rw.w, &ev);
                 free(copy);
-                cr_assert_eq(err, 0, "writing %s: %s", hvt_rec_type_name(ev.type),
-                             strerror(-err));
+                cr_assert_eq(err, 0, "writing %s: %s", hvt_rec_type_name(ev.type), strerror(-err));
         }
         cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %s", src, hvt_reader_message(rd));
         hvt_reader_close(rd);
@@ -803,15 +802,12 @@ static const char *write_small(const char *name, uint64_t mem_size, const char *
         h.h.guest_mode = HVT_MODE_REAL;
         cr_assert_eq(hvt_write_header(w, &h), 0);
         e.st.rip = 0x1001;
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = &a;
         cr_assert_eq(hvt_write_exit(w, &e), 0);
         if (console)
                 cr_assert_eq(hvt_write_console(w, 0, console, strlen(console)), 0);
-        e = (struct hvt_exit){
-                .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
-        };
+        e = (struct hvt_exit){ .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
         e.st.rip = 0x1002;
         cr_assert_eq(hvt_write_exit(w, &e), 0);
         cr_assert_eq(hvt_write_end(w, &end, "halted"), 0);

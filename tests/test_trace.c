@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,8 +320,7 @@ static const void *field_cptr(const struct hvt_vcpu_state *st, unsigned f)
 
 static size_t fsize(unsigned f)
 {
-        return (f >= HVT_F_ES && f <= HVT_F_GS) || f == HVT_F_GDT || f == HVT_F_IDT ? 16
-                                                                                            : 8;
+        return (f >= HVT_F_ES && f <= HVT_F_GS) || f == HVT_F_GDT || f == HVT_F_IDT ? 16 : 8;
 }
 
 static uint32_t diff_mask(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
@@ -333,15 +334,15 @@ static uint32_t diff_mask(const struct hvt_vcpu_state *a, const struct hvt_vcpu_
 }
 
 /* Describe the first difference between two states; false if any. */
-static bool state_eq(const struct hvt_vcpu_state *got, const struct hvt_vcpu_state *want,
-                     char *why, size_t n)
+static bool state_eq(const struct hvt_vcpu_state *got, const struct hvt_vcpu_state *want, char *why,
+                     size_t n)
 {
         for (unsigned f = 0; f < HVT_F_COUNT; f++) {
                 if (!memcmp(field_cptr(got, f), field_cptr(want, f), fsize(f)))
                         continue;
                 if (f >= HVT_F_ES && f <= HVT_F_GS) {
                         const struct hvt_disk_seg *g = &got->seg[f - HVT_F_ES],
-                                                    *w = &want->seg[f - HVT_F_ES];
+                                                  *w = &want->seg[f - HVT_F_ES];
 
                         snprintf(why, n,
                                  "%s: got base %#" PRIx64 " limit %#x sel %#x attr %#x, "
@@ -350,15 +351,15 @@ static bool state_eq(const struct hvt_vcpu_state *got, const struct hvt_vcpu_sta
                                  w->base, w->limit, w->selector, w->attr);
                 } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
                         const struct hvt_disk_dtable *g = field_cptr(got, f),
-                                                       *w = field_cptr(want, f);
+                                                     *w = field_cptr(want, f);
 
                         snprintf(why, n,
                                  "%s: got base %#" PRIx64 " limit %#x, want base %#" PRIx64
                                  " limit %#x",
                                  hvt_field_name(f), g->base, g->limit, w->base, w->limit);
                 } else {
-                        snprintf(why, n, "%s: got %#" PRIx64 ", want %#" PRIx64,
-                                 hvt_field_name(f), *(const uint64_t *)field_cptr(got, f),
+                        snprintf(why, n, "%s: got %#" PRIx64 ", want %#" PRIx64, hvt_field_name(f),
+                                 *(const uint64_t *)field_cptr(got, f),
                                  *(const uint64_t *)field_cptr(want, f));
                 }
                 return false;
@@ -442,11 +443,12 @@ static void mutate_field(uint64_t *s, struct hvt_vcpu_state *st, unsigned f)
 /* ------------------------------------------------------------------------ */
 
 static struct hvt_writer *open_writer(const char *path, unsigned frame_records, unsigned frame_ms,
-                                        int bg)
+                                      int bg)
 {
-        struct hvt_writer_opts o = { .frame_records = frame_records,
-                                       .frame_ms = frame_ms,
-                                       .background_flush = bg };
+        struct hvt_writer_opts o = { .size = sizeof(o),
+                                     .frame_records = frame_records,
+                                     .frame_ms = frame_ms,
+                                     .background_flush = bg };
         struct hvt_writer *w = NULL;
         int err = hvt_writer_open(&w, path, &o);
 
@@ -484,8 +486,7 @@ static struct hvt_reader *must_open(const char *path)
         struct hvt_reader *r = NULL;
         int err = hvt_reader_open(&r, path);
 
-        cr_assert_eq(err, HVT_OK, "hvt_reader_open %s: %d %s", path, err,
-                     hvt_reader_message(r));
+        cr_assert_eq(err, HVT_OK, "hvt_reader_open %s: %d %s", path, err, hvt_reader_message(r));
         cr_assert_not_null(r);
         return r;
 }
@@ -919,7 +920,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 wgpa[i] = rnd(&s) >> (i % 40);
                 if (i % 2 == 0)
                         cr_assert_eq(hvt_write_write(w, cases[i].e.seq, wgpa[i], wdata[i],
-                                                       i % sizeof(wdata[i])),
+                                                     i % sizeof(wdata[i])),
                                      0, "write %zu", i);
                 memset(&inj[i], 0, sizeof(inj[i]));
                 inj[i].after_seq = cases[i].e.seq;
@@ -962,7 +963,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                         break;
                 case 4:
                         cr_assert_eq(hvt_write_raw(w, 0x4242, 0xbeef, unknown_payload,
-                                                     sizeof(unknown_payload)),
+                                                   sizeof(unknown_payload)),
                                      0);
                         cr_assert_eq(hvt_write_raw(w, HVT_REC_TYPE_COUNT, 0, NULL, 0), 0);
                         break;
@@ -1057,9 +1058,9 @@ Test(trace, longer_payloads_are_accepted)
         struct hvt_reader *r;
         struct hvt_event ev;
         struct hvt_disk_exit x = { .reason = HVT_EXIT_MMIO,
-                                     .raw_reason = 6,
-                                     .state_mask = 1u << HVT_F_RIP,
-                                     .insn_len = 2 };
+                                   .raw_reason = 6,
+                                   .state_mask = 1u << HVT_F_RIP,
+                                   .insn_len = 2 };
         uint64_t seq = 555, rip = 0x1234;
         struct hvt_disk_mmio mm = {
                 .addr = 0xd0000000, .len = 2, .is_write = 1, .data = { 0xab, 0xcd }
@@ -1086,15 +1087,11 @@ Test(trace, longer_payloads_are_accepted)
         memset(xb + off, 0xee, 9);
         off += 9;
         cr_assert_eq(hvt_write_raw(w, HVT_REC_EXIT, HVT_XF_SEQ, xb, off), 0);
-        cr_assert_eq(
-                hvt_write_raw(w, HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) + 16),
-                0);
-        cr_assert_eq(
-                hvt_write_raw(w, HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) + 8),
-                0);
-        cr_assert_eq(hvt_write_raw(w, HVT_REC_DELIVER, 0, buf,
-                                     sizeof(struct hvt_disk_deliver) + 24),
+        cr_assert_eq(hvt_write_raw(w, HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) + 16),
                      0);
+        cr_assert_eq(hvt_write_raw(w, HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) + 8), 0);
+        cr_assert_eq(
+                hvt_write_raw(w, HVT_REC_DELIVER, 0, buf, sizeof(struct hvt_disk_deliver) + 24), 0);
         write_end(w, 1, "x");
         close_writer(w);
 
@@ -1150,14 +1147,14 @@ Test(trace, each_field_and_subfield_changed_alone)
         char why[512];
 
         rand_state(&s, &base);
-#define VARIANT(f, desc, stmt)                                                            \
-        do {                                                                              \
+#define VARIANT(f, desc, stmt)                                                          \
+        do {                                                                            \
                 struct hvt_vcpu_state *st = &v[nv];                                     \
-                *st = base;                                                               \
-                stmt;                                                                     \
-                bit[nv] = 1u << (f);                                                      \
+                *st = base;                                                             \
+                stmt;                                                                   \
+                bit[nv] = 1u << (f);                                                    \
                 snprintf(what[nv], sizeof(what[nv]), "%s %s", hvt_field_name(f), desc); \
-                nv++;                                                                     \
+                nv++;                                                                   \
         } while (0)
         for (unsigned f = 0; f < HVT_F_COUNT; f++) {
                 if (f >= HVT_F_ES && f <= HVT_F_GS) {
@@ -1463,8 +1460,7 @@ Test(trace, identical_exits_compress_small)
                 memcpy(&rec, raw + off, sizeof(rec));
                 if (rec.type == HVT_REC_EXIT) {
                         if (nexit == 0) {
-                                cr_assert(rec.flags & HVT_XF_SEQ,
-                                          "the first exit carries its seq");
+                                cr_assert(rec.flags & HVT_XF_SEQ, "the first exit carries its seq");
                         } else {
                                 cr_assert_eq(rec.flags, 0, "exit %zu flags %#x", nexit, rec.flags);
                                 cr_assert_eq(rec.size, sizeof(struct hvt_disk_exit) + 1,
@@ -1679,9 +1675,15 @@ static void expect_open_fails(const char *path, int want, const char *needle)
                                    needle);
 }
 
-Test(trace, missing_file_is_io_error)
+Test(trace, missing_file_is_enoent)
 {
-        expect_open_fails(hv_tmp("does-not-exist.zst"), HVT_ERR_IO, NULL);
+        expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, "cannot open");
+        expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, strerror(ENOENT));
+}
+
+Test(trace, directory_is_a_read_error)
+{
+        expect_open_fails(hv_tmp(""), -EISDIR, "cannot read");
 }
 
 Test(trace, empty_file)
@@ -1920,20 +1922,42 @@ struct readres {
         uint64_t records;
 };
 
-static void read_all(const char *path, struct readres *res, size_t cap)
+enum open_how { OPEN_PATH, OPEN_FD, OPEN_MEMORY };
+
+/* Open path as `how` says; for memory, *buf holds the file until the reader is closed. */
+static int open_how(enum open_how how, const char *path, struct hvt_reader **r, uint8_t **buf)
+{
+        size_t len;
+        int fd;
+
+        *buf = NULL;
+        switch (how) {
+        case OPEN_PATH: return hvt_reader_open(r, path);
+        case OPEN_FD:
+                fd = open(path, O_RDONLY);
+                cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+                return hvt_reader_fdopen(r, fd);
+        default: *buf = read_file(path, &len); return hvt_reader_open_memory(r, *buf, len);
+        }
+}
+
+static void read_all_how(enum open_how how, const char *path, struct readres *res, size_t cap)
 {
         struct hvt_reader *r = NULL;
         struct hvt_event ev;
         size_t guard = 0;
+        uint8_t *buf;
 
         res->n = 0;
+        res->records = 0;
         res->err = HVT_OK;
-        res->open_err = hvt_reader_open(&r, path);
+        res->open_err = open_how(how, path, &r, &buf);
         cr_assert_not_null(r);
         if (res->open_err) {
                 check_msg(r, NULL);
                 snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
                 hvt_reader_close(r);
+                free(buf);
                 return;
         }
         while ((res->err = hvt_reader_next(r, &ev)) == HVT_OK) {
@@ -1951,6 +1975,36 @@ static void read_all(const char *path, struct readres *res, size_t cap)
         snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
         res->records = hvt_reader_records(r);
         hvt_reader_close(r);
+        free(buf);
+}
+
+/*
+ * Read the trace at path to its end, by path; reading it from a file
+ * descriptor and from memory must give the same records and result.
+ */
+static void read_all(const char *path, struct readres *res, size_t cap)
+{
+        static const char *const how_name[] = { [OPEN_FD] = "fd", [OPEN_MEMORY] = "memory" };
+        struct readres other = { .ids = calloc(cap ? cap : 1, sizeof(struct rec_id)) };
+
+        cr_assert_not_null(other.ids);
+        read_all_how(OPEN_PATH, path, res, cap);
+        for (enum open_how how = OPEN_FD; how <= OPEN_MEMORY; how++) {
+                read_all_how(how, path, &other, cap);
+                cr_assert(other.open_err == res->open_err && other.err == res->err &&
+                                  other.n == res->n && other.records == res->records &&
+                                  !strcmp(other.msg, res->msg),
+                          "%s: from %s: open %d, %d after %zu records (%s); by path: open %d, "
+                          "%d after %zu (%s)",
+                          path, how_name[how], other.open_err, other.err, other.n, other.msg,
+                          res->open_err, res->err, res->n, res->msg);
+                for (size_t i = 0; i < res->n && i < cap; i++)
+                        cr_assert(other.ids[i].type == res->ids[i].type &&
+                                          other.ids[i].a == res->ids[i].a &&
+                                          other.ids[i].b == res->ids[i].b,
+                                  "%s: from %s: record %zu differs", path, how_name[how], i);
+        }
+        free(other.ids);
 }
 
 /* The records of every complete frame before offset `len`. */
@@ -2108,10 +2162,12 @@ Test(trace, trailing_garbage_after_last_frame)
         free(res.ids);
 }
 
-static const bool allowed_error[HVT_ERR_COUNT] = {
-        [HVT_ERR_NOT_TRACE] = true, [HVT_ERR_VERSION] = true, [HVT_ERR_CORRUPT] = true,
-        [HVT_ERR_TRUNCATED] = true, [HVT_ERR_EMPTY] = false,
-};
+/* What damage to a trace may cause: a format error, never a system error or "empty". */
+static bool allowed_error(int err)
+{
+        return err == HVT_ERR_NOT_TRACE || err == HVT_ERR_VERSION || err == HVT_ERR_CORRUPT ||
+               err == HVT_ERR_TRUNCATED;
+}
 
 Test(trace, flipped_bytes_in_compressed_trace)
 {
@@ -2134,15 +2190,12 @@ Test(trace, flipped_bytes_in_compressed_trace)
                         write_file(bad, copy, flen);
                         read_all(bad, &res, 1024);
                         if (res.open_err) {
-                                cr_assert(res.open_err > 0 && res.open_err < HVT_ERR_COUNT &&
-                                                  allowed_error[res.open_err],
-                                          "pos %zu: open %d %s", pos, res.open_err, res.msg);
+                                cr_assert(allowed_error(res.open_err), "pos %zu: open %d %s", pos,
+                                          res.open_err, res.msg);
                                 detected++;
                                 continue;
                         }
-                        cr_assert(res.err == HVT_END_OF_TRACE ||
-                                          (res.err > 0 && res.err < HVT_ERR_COUNT &&
-                                           allowed_error[res.err]),
+                        cr_assert(res.err == HVT_END_OF_TRACE || allowed_error(res.err),
                                   "pos %zu: %d %s", pos, res.err, res.msg);
                         if (res.err != HVT_END_OF_TRACE) {
                                 detected++;
@@ -2197,10 +2250,10 @@ Test(trace, fuzzed_raw_stream_never_crashes)
                 compress_to(bad, copy, len);
                 read_all(bad, &res, 1024);
                 if (res.open_err)
-                        cr_assert(res.open_err < HVT_ERR_COUNT && allowed_error[res.open_err],
-                                  "iter %d: open %d %s", iter, res.open_err, res.msg);
+                        cr_assert(allowed_error(res.open_err), "iter %d: open %d %s", iter,
+                                  res.open_err, res.msg);
                 else
-                        cr_assert(res.err == HVT_END_OF_TRACE || allowed_error[res.err],
+                        cr_assert(res.err == HVT_END_OF_TRACE || allowed_error(res.err),
                                   "iter %d: %d %s", iter, res.err, res.msg);
         }
         free(file);
@@ -2340,8 +2393,7 @@ Test(trace, short_payloads_are_corrupt)
         memcpy(buf, &x, sizeof(x));
         expect_corrupt_record(HVT_REC_EXIT, HVT_XF_SEQ, buf, sizeof(x) + 7, "seq missing");
         /* TIME64 without the high halves. */
-        expect_corrupt_record(HVT_REC_EXIT, HVT_XF_TIME64, buf, sizeof(x) + 4,
-                              "time64 missing");
+        expect_corrupt_record(HVT_REC_EXIT, HVT_XF_TIME64, buf, sizeof(x) + 4, "time64 missing");
         /* Fields announced but absent. */
         x.state_mask = (1u << HVT_F_RAX) | (1u << HVT_F_CS);
         memcpy(buf, &x, sizeof(x));
@@ -2370,8 +2422,7 @@ Test(trace, short_payloads_are_corrupt)
 
                         x.reason = t[i].reason;
                         memcpy(buf, &x, sizeof(x));
-                        snprintf(what, sizeof(what), "%s tail",
-                                 hvt_exit_reason_name(t[i].reason));
+                        snprintf(what, sizeof(what), "%s tail", hvt_exit_reason_name(t[i].reason));
                         expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + t[i].tail - 1,
                                               what);
                 }
@@ -2383,8 +2434,7 @@ Test(trace, short_payloads_are_corrupt)
                 x.reason = HVT_EXIT_IO;
                 memcpy(buf, &x, sizeof(x));
                 memcpy(buf + sizeof(x), &io, sizeof(io));
-                expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11,
-                                      "io data");
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 11, "io data");
                 io.count = 0xffffffffu;
                 memcpy(buf + sizeof(x), &io, sizeof(io));
                 expect_corrupt_record(HVT_REC_EXIT, 0, buf, sizeof(x) + sizeof(io) + 64,
@@ -2392,33 +2442,27 @@ Test(trace, short_payloads_are_corrupt)
         }
         /* INTERNAL: more data words than allowed, or fewer than announced. */
         {
-                struct hvt_disk_internal in = { .suberror = 1,
-                                                  .ndata = HVT_INTERNAL_MAX_DATA + 1 };
+                struct hvt_disk_internal in = { .suberror = 1, .ndata = HVT_INTERNAL_MAX_DATA + 1 };
 
                 x.reason = HVT_EXIT_INTERNAL;
                 memcpy(buf, &x, sizeof(x));
                 off = sizeof(x);
                 memcpy(buf + off, &in, sizeof(in));
-                expect_corrupt_record(HVT_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17,
-                                      "ndata 17");
+                expect_corrupt_record(HVT_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 17, "ndata 17");
                 in.ndata = 3;
                 memcpy(buf + off, &in, sizeof(in));
                 expect_corrupt_record(HVT_REC_EXIT, 0, buf, off + sizeof(in) + 8 * 3 - 1,
                                       "ndata 3");
         }
         /* Other fixed records. */
-        expect_corrupt_record(HVT_REC_MEMORY, 0, buf, sizeof(struct hvt_disk_memory) - 1,
-                              "memory");
-        expect_corrupt_record(HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) - 1,
-                              "inject");
-        expect_corrupt_record(HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) - 1,
-                              "raise");
+        expect_corrupt_record(HVT_REC_MEMORY, 0, buf, sizeof(struct hvt_disk_memory) - 1, "memory");
+        expect_corrupt_record(HVT_REC_INJECT, 0, buf, sizeof(struct hvt_disk_inject) - 1, "inject");
+        expect_corrupt_record(HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) - 1, "raise");
         expect_corrupt_record(HVT_REC_DELIVER, 0, buf, sizeof(struct hvt_disk_deliver) - 1,
                               "deliver");
         expect_corrupt_record(HVT_REC_CONSOLE, 0, buf, sizeof(struct hvt_disk_console) - 1,
                               "console");
-        expect_corrupt_record(HVT_REC_WRITE, 0, buf, sizeof(struct hvt_disk_write) - 1,
-                              "write");
+        expect_corrupt_record(HVT_REC_WRITE, 0, buf, sizeof(struct hvt_disk_write) - 1, "write");
         expect_corrupt_record(HVT_REC_WRITE, 0, buf, 8, "write without gpa");
         expect_corrupt_record(HVT_REC_WRITE, 0, buf, 0, "empty write");
         expect_corrupt_record(HVT_REC_END, 0, buf, sizeof(struct hvt_disk_end) - 1, "end");
@@ -2569,6 +2613,191 @@ Test(trace, open_with_null_reader_pointer_does_not_leak)
         cr_assert_eq(after, before, "%d file descriptors leaked by 5 failed opens", after - before);
 }
 
+/* Whether fd is an open file descriptor. */
+static bool fd_is_open(int fd)
+{
+        return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
+
+Test(trace, fdopen_reader_owns_the_fd)
+{
+        const char *path = hv_tmp("owned.zst"), *empty = hv_tmp("owned-empty.zst");
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
+        int fd, before = count_fds();
+
+        write_trace_with_header_frame(path, 3, 16);
+        fd = open(path, O_RDONLY);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(hvt_reader_fdopen(&r, fd), HVT_OK, "%s", hvt_reader_message(r));
+        expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert(fd_is_open(fd), "the reader reads from it");
+        hvt_reader_close(r);
+        cr_assert(!fd_is_open(fd), "closed with the reader");
+
+        /* On error too: closed with the reader that explains it, or at once without one. */
+        write_file(empty, "", 0);
+        fd = open(empty, O_RDONLY);
+        cr_assert_eq(hvt_reader_fdopen(&r, fd), HVT_ERR_EMPTY);
+        check_msg(r, "empty");
+        hvt_reader_close(r);
+        cr_assert(!fd_is_open(fd));
+        fd = open(empty, O_RDONLY);
+        cr_assert_eq(hvt_reader_fdopen(NULL, fd), HVT_ERR_EMPTY);
+        cr_assert(!fd_is_open(fd));
+        fd = open(path, O_RDONLY);
+        cr_assert_eq(hvt_reader_fdopen(NULL, fd), HVT_OK, "a verdict only");
+        cr_assert(!fd_is_open(fd));
+        cr_assert_eq(count_fds(), before, "file descriptors leaked");
+}
+
+Test(trace, fdopen_reads_from_the_current_offset_of_a_pipe)
+{
+        const char *path = hv_tmp("piped.zst");
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
+        uint8_t *file;
+        size_t len, n = 0;
+        int p[2], err;
+        pid_t pid;
+
+        write_trace_with_header_frame(path, 200, 16);
+        file = read_file(path, &len);
+        cr_assert_eq(pipe(p), 0);
+        pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                /* A byte the reader must not see, then the trace in small writes. */
+                close(p[0]);
+                if (write(p[1], "x", 1) != 1)
+                        _exit(1);
+                for (size_t off = 0; off < len; off += 100) {
+                        size_t k = len - off < 100 ? len - off : 100;
+
+                        if (write(p[1], file + off, k) != (ssize_t)k)
+                                _exit(1);
+                }
+                _exit(0);
+        }
+        close(p[1]);
+        {
+                char x;
+
+                cr_assert_eq(read(p[0], &x, 1), 1);
+        }
+        cr_assert_eq(hvt_reader_fdopen(&r, p[0]), HVT_OK, "%s", hvt_reader_message(r));
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
+                n++;
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%d %s", err, hvt_reader_message(r));
+        cr_assert_eq(n, 1 + 200 + 20 + 20 + 1); /* header, exits, writes, console, end */
+        hvt_reader_close(r);
+        waitpid(pid, NULL, 0);
+        free(file);
+}
+
+Test(trace, open_memory_reads_the_caller_buffer)
+{
+        const char *path = hv_tmp("mem.zst");
+        struct hvt_reader *r = NULL;
+        struct hvt_event ev;
+        uint8_t *file;
+        size_t len;
+
+        write_trace_with_header_frame(path, 5, 16);
+        file = read_file(path, &len);
+        cr_assert_eq(hvt_reader_open_memory(&r, file, len), HVT_OK, "%s", hvt_reader_message(r));
+        expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert_str_eq(ev.header.argv[0], "hvrec");
+        hvt_reader_close(r);
+        /* The buffer is the caller's: untouched, and still there after close. */
+        {
+                size_t again_len;
+                uint8_t *again = read_file(path, &again_len);
+
+                cr_assert_eq(again_len, len);
+                cr_assert_arr_eq(again, file, len);
+                free(again);
+        }
+        cr_assert_eq(hvt_reader_open_memory(NULL, file, len), HVT_OK, "a verdict only");
+        cr_assert_eq(hvt_reader_open_memory(&r, file, 3), HVT_ERR_NOT_TRACE);
+        hvt_reader_close(r);
+        cr_assert_eq(hvt_reader_open_memory(&r, NULL, 0), HVT_ERR_EMPTY);
+        check_msg(r, "empty");
+        hvt_reader_close(r);
+        cr_assert_eq(hvt_reader_open_memory(&r, NULL, 10), -EINVAL);
+        check_msg(r, NULL);
+        hvt_reader_close(r);
+        free(file);
+}
+
+static int open_writer_opts(const char *path, const void *opts)
+{
+        struct hvt_writer *w = NULL;
+        int err = hvt_writer_open(&w, path, opts);
+
+        if (!err) {
+                write_min_header(w);
+                write_end(w, 0, "opts");
+                close_writer(w);
+        }
+        return err;
+}
+
+Test(trace, writer_options_are_sized)
+{
+        const char *path = hv_tmp("opts.zst");
+        struct hvt_writer_opts o = { .size = sizeof(o), .level = 19, .frame_records = 1 };
+        /* A program built against later headers, with one more field. */
+        struct {
+                struct hvt_writer_opts v1;
+                uint64_t later;
+        } big = { .v1 = { .size = sizeof(big) } };
+        struct readres res = { .ids = calloc(8, sizeof(struct rec_id)) };
+
+        cr_assert_eq(open_writer_opts(path, &o), 0);
+        read_all(path, &res, 8);
+        cr_assert_eq(res.err, HVT_END_OF_TRACE, "%s", res.msg);
+        cr_assert_eq(res.n, 2);
+        cr_assert_eq(open_writer_opts(path, NULL), 0, "NULL: every default");
+        cr_assert_eq(open_writer_opts(path, &big), 0, "later fields left at 0 are fine");
+
+        big.later = 1;
+        cr_assert_eq(open_writer_opts(path, &big), -E2BIG, "a later field this library ignores");
+        o.size = 0;
+        cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "size not set");
+        o.size = sizeof(o) - 1;
+        cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "smaller than the first version");
+        o.size = sizeof(o);
+        o.level = ZSTD_maxCLevel() + 1;
+        cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "zstd level %d", o.level);
+        o.level = -1;
+        cr_assert_eq(open_writer_opts(path, &o), 0, "negative levels are zstd's fast ones");
+        free(res.ids);
+}
+
+Test(trace, bad_writer_options_keep_the_file)
+{
+        const char *path = hv_tmp("keep.zst");
+        struct hvt_writer_opts o = { .size = 1 };
+        struct hvt_writer *w = NULL;
+        uint8_t *back;
+        size_t len;
+        int fd, before;
+
+        write_file(path, "precious", 8);
+        cr_assert_eq(hvt_writer_open(&w, path, &o), -EINVAL);
+        back = read_file(path, &len);
+        cr_assert_eq(len, 8, "the file was truncated by a call that failed");
+        free(back);
+
+        /* fdopen owns the descriptor even when it refuses the options. */
+        before = count_fds();
+        fd = open(path, O_WRONLY);
+        cr_assert_eq(hvt_writer_fdopen(&w, fd, &o), -EINVAL);
+        cr_assert(!fd_is_open(fd));
+        cr_assert_eq(count_fds(), before);
+}
+
 /* Write errors are returned and sticky. */
 Test(trace, write_errors_are_reported)
 {
@@ -2597,7 +2826,9 @@ Test(trace, write_errors_are_reported)
 // BUG: writer.c reserve() replaces the write error with -EIO.
 Test(trace, write_error_while_buffering_keeps_errno)
 {
-        struct hvt_writer_opts o = { .frame_records = 1000000, .frame_ms = 1000000 };
+        struct hvt_writer_opts o = { .size = sizeof(o),
+                                     .frame_records = 1000000,
+                                     .frame_ms = 1000000 };
         struct hvt_writer *w;
         uint64_t s = 1;
         int p[2], err = 0;
@@ -2647,7 +2878,7 @@ static void *write_and_close(void *arg)
 // BUG: writer.c flusher_main spins holding the lock after a write error: deadlock.
 Test(trace, write_error_in_flush_thread_does_not_hang)
 {
-        struct hvt_writer_opts o = { .background_flush = 1, .frame_ms = 10 };
+        struct hvt_writer_opts o = { .size = sizeof(o), .background_flush = 1, .frame_ms = 10 };
         struct flusher_job job = { 0 };
         struct timespec until;
         pthread_t t;
@@ -2717,11 +2948,11 @@ Test(trace, policy_parse_roundtrip)
 {
         for (unsigned p = 0; p < HVT_POLICY_COUNT; p++)
                 cr_assert_eq(hvt_policy_parse(hvt_policy_name(p)), (int)p, "policy %u", p);
-        cr_assert_eq(hvt_policy_parse("?"), -1);
-        cr_assert_eq(hvt_policy_parse(""), -1);
-        cr_assert_eq(hvt_policy_parse("no-such-policy"), -1);
-        cr_assert_eq(hvt_policy_parse("windo"), -1, "prefixes do not match");
-        cr_assert_eq(hvt_policy_parse("window "), -1);
+        cr_assert_eq(hvt_policy_parse("?"), -EINVAL);
+        cr_assert_eq(hvt_policy_parse(""), -EINVAL);
+        cr_assert_eq(hvt_policy_parse("no-such-policy"), -EINVAL);
+        cr_assert_eq(hvt_policy_parse("windo"), -EINVAL, "prefixes do not match");
+        cr_assert_eq(hvt_policy_parse("window "), -EINVAL);
 }
 
 Test(trace, shadow_names)
@@ -2732,37 +2963,113 @@ Test(trace, shadow_names)
         cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW),
                          "sti+mov-ss");
         /* Other bits do not matter. */
-        cr_assert_str_eq(
-                hvt_shadow_name(~(uint64_t)(HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW)),
-                "none");
-        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW | HVT_INTR_VALID_SHADOW |
-                                           HVT_INTR_IF | (1ull << 63)),
+        cr_assert_str_eq(hvt_shadow_name(~(uint64_t)(HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW)),
+                         "none");
+        cr_assert_str_eq(hvt_shadow_name(HVT_INTR_STI_SHADOW | HVT_INTR_VALID_SHADOW | HVT_INTR_IF |
+                                         (1ull << 63)),
                          "sti");
+}
+
+static const int lib_errors[] = { HVT_ERR_EMPTY, HVT_ERR_NOT_TRACE, HVT_ERR_VERSION,
+                                  HVT_ERR_CORRUPT, HVT_ERR_TRUNCATED };
+
+/* Whether text is hvt_strerror's answer for a number that is no code. */
+static bool says_unknown(const char *text, int code)
+{
+        char want[40];
+
+        snprintf(want, sizeof(want), "unknown error %d", code);
+        return !strcmp(text, want);
 }
 
 Test(trace, strerror_every_code)
 {
-        for (int i = 0; i < HVT_ERR_COUNT; i++) {
-                const char *a = hvt_strerror(i);
+        const int results[] = { HVT_OK,           HVT_END_OF_TRACE,
+                                HVT_ERR_EMPTY,    HVT_ERR_NOT_TRACE,
+                                HVT_ERR_VERSION,  HVT_ERR_CORRUPT,
+                                HVT_ERR_TRUNCATED };
+        const size_t n = sizeof(results) / sizeof(results[0]);
+
+        for (size_t i = 0; i < n; i++) {
+                const char *a = hvt_strerror(results[i]);
 
                 cr_assert_not_null(a);
-                cr_assert(a[0], "code %d", i);
+                cr_assert(a[0], "code %d", results[i]);
                 cr_assert_null(strchr(a, '\n'));
-                for (int j = 0; j < i; j++)
-                        cr_assert_str_neq(a, hvt_strerror(j), "codes %d and %d", i, j);
+                cr_assert(!says_unknown(a, results[i]), "code %d: %s", results[i], a);
+                cr_assert_null(strstr(a, "nknown"), "code %d: %s", results[i], a);
+                for (size_t j = 0; j < i; j++)
+                        cr_assert_str_neq(a, hvt_strerror(results[j]), "codes %d and %d",
+                                          results[i], results[j]);
+                /* No library code is an errno: their texts differ from every errno's. */
+                for (int e = 1; e < 200 && results[i] < 0; e++)
+                        cr_assert_str_neq(a, hvt_strerror(-e), "code %d and -%d", results[i], e);
         }
-        for (int bad = -1; bad <= HVT_ERR_COUNT; bad += HVT_ERR_COUNT + 1) {
-                const char *a = hvt_strerror(bad);
+}
 
-                cr_assert_not_null(a, "code %d", bad);
-                for (int j = 0; j < HVT_ERR_COUNT; j++)
-                        cr_assert_str_neq(a, hvt_strerror(j), "out-of-range %d aliases %d", bad,
-                                          j);
+Test(trace, strerror_names_errno)
+{
+        /* The C library's own text, in every locale the tests run in. */
+        const int errs[] = { ENOENT, EIO, ENOMEM, ENOSPC, EACCES, EPIPE, EINVAL, E2BIG, EBADF };
+
+        for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+                const char *a = hvt_strerror(-errs[i]);
+
+                cr_assert_str_eq(a, strerror(errs[i]), "-%d", errs[i]);
+                cr_assert(!says_unknown(a, -errs[i]), "-%d: %s", errs[i], a);
         }
-        /* The numbers are part of the format's API. */
+}
+
+Test(trace, strerror_unknown_numbers)
+{
+        /* Positive errno values are not results (the API returns -errno). */
+        const int bad[] = { 2,
+                            EIO,
+                            1000,
+                            INT_MAX,
+                            -4096,
+                            -19999,
+                            HVT_ERR_EMPTY + 1,
+                            HVT_ERR_TRUNCATED - 1,
+                            -1000000,
+                            INT_MIN };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *a = hvt_strerror(bad[i]);
+
+                cr_assert(says_unknown(a, bad[i]), "%d: '%s'", bad[i], a);
+        }
+}
+
+Test(trace, result_numbers_are_stable)
+{
+        /* The numbers are part of the API: programs built earlier compare with them. */
         cr_assert_eq(HVT_OK, 0);
         cr_assert_eq(HVT_END_OF_TRACE, 1);
-        cr_assert_eq(HVT_ERR_TRUNCATED, 7);
+        cr_assert_eq(HVT_ERR_EMPTY, -20001);
+        cr_assert_eq(HVT_ERR_NOT_TRACE, -20002);
+        cr_assert_eq(HVT_ERR_VERSION, -20003);
+        cr_assert_eq(HVT_ERR_CORRUPT, -20004);
+        cr_assert_eq(HVT_ERR_TRUNCATED, -20005);
+        /* Outside the range an errno can take (Linux: 1..4095). */
+        for (size_t i = 0; i < sizeof(lib_errors) / sizeof(lib_errors[0]); i++)
+                cr_assert_lt(lib_errors[i], -4095);
+}
+
+Test(trace, version_of_library_and_headers)
+{
+        char want[32];
+
+        snprintf(want, sizeof(want), "%d.%d.%d", HVT_VERSION_MAJOR, HVT_VERSION_MINOR,
+                 HVT_VERSION_PATCH);
+        cr_assert_str_eq(HVT_VERSION_STRING, want);
+        cr_assert_str_eq(hvt_version_string(), HVT_VERSION_STRING);
+        cr_assert_eq(hvt_version(), (unsigned)HVT_VERSION);
+        cr_assert_eq(hvt_version() >> 16, (unsigned)HVT_VERSION_MAJOR);
+        cr_assert_eq((hvt_version() >> 8) & 0xff, (unsigned)HVT_VERSION_MINOR);
+        cr_assert_eq(hvt_version() & 0xff, (unsigned)HVT_VERSION_PATCH);
+        cr_assert_lt(HVT_VERSION_ENCODE(0, 9, 9), HVT_VERSION_ENCODE(1, 0, 0));
+        cr_assert_lt(HVT_VERSION_ENCODE(1, 2, 255), HVT_VERSION_ENCODE(1, 3, 0));
 }
 
 Test(trace, field_sizes_and_differs)
@@ -2772,8 +3079,7 @@ Test(trace, field_sizes_and_differs)
         uint64_t s = 5;
 
         for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                cr_assert_eq(hvt_field_size(f), fsize(f), "field %u (%s)", f,
-                             hvt_field_name(f));
+                cr_assert_eq(hvt_field_size(f), fsize(f), "field %u (%s)", f, hvt_field_name(f));
                 total += hvt_field_size(f);
         }
         cr_assert_eq(total, sizeof(struct hvt_vcpu_state), "the fields cover the whole state");
@@ -2801,7 +3107,7 @@ Test(trace, field_sizes_and_differs)
 }
 
 static struct hvt_vcpu_state mode_state(uint64_t cr0, uint64_t efer, uint16_t cs_attr,
-                                          uint64_t cs_base, uint64_t rip)
+                                        uint64_t cs_base, uint64_t rip)
 {
         struct hvt_vcpu_state st = { 0 };
 
@@ -3278,11 +3584,11 @@ static void write_trace_with_writes(const char *path, bool flags, const uint8_t 
         /* A delivery whose frame's CS had no readable descriptor. */
         {
                 struct hvt_disk_deliver d = { .seq = 2,
-                                                .ip = 0x1001,
-                                                .cs = 0x28,
-                                                .vector = 0x30,
-                                                .frame_bits = 32,
-                                                .dflags = HVT_DELIVER_CS_BASE_UNKNOWN };
+                                              .ip = 0x1001,
+                                              .cs = 0x28,
+                                              .vector = 0x30,
+                                              .frame_bits = 32,
+                                              .dflags = HVT_DELIVER_CS_BASE_UNKNOWN };
 
                 cr_assert_eq(hvt_write_deliver(w, &d), 0);
         }
@@ -3405,11 +3711,9 @@ static void expect_raw(const char *path, const struct rawbuf *raw, size_t nok, c
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
         if (!needle) {
-                cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %d %s", what, err,
-                             hvt_reader_message(r));
+                cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %d %s", what, err, hvt_reader_message(r));
         } else {
-                cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: %d %s", what, err,
-                             hvt_reader_message(r));
+                cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: %d %s", what, err, hvt_reader_message(r));
                 check_msg(r, needle);
                 cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s: not sticky", what);
         }
@@ -3473,8 +3777,7 @@ Test(trace, end_record_must_be_last)
                 expect_next(r, &ev, HVT_REC_HEADER);
                 expect_next(r, &ev, HVT_REC_EXIT);
                 expect_next(r, &ev, HVT_REC_END);
-                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s",
-                             hvt_reader_message(r));
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s", hvt_reader_message(r));
                 check_msg(r, "data after the end record");
                 hvt_reader_close(r);
         }

@@ -22,10 +22,6 @@
 #include "recorder.h"
 #include "signals.h"
 
-#ifndef HVTRACE_VERSION
-#define HVTRACE_VERSION "0.0.0"
-#endif
-
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: hvrec COMMAND [OPTIONS]\n"
@@ -291,7 +287,7 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
                     (rec->step_inject ? HVT_HDR_STEP_INJECT : 0);
         h.h.backend_caps = rec->b->ops->caps;
         h.h.inject_policy = (uint16_t)rec->opts->policy;
-        h.str[HVT_STR_TOOL_VERSION] = "hvrec " HVTRACE_VERSION;
+        h.str[HVT_STR_TOOL_VERSION] = "hvrec " HVT_VERSION_STRING;
         h.str[HVT_STR_BACKEND] = rec->b->ops->name;
         h.str[HVT_STR_BACKEND_VERSION] = bver;
         h.str[HVT_STR_CPU_VENDOR] = vendor;
@@ -319,7 +315,7 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
         tables = mode_tables_base(rec->opts->mode, rec->b->mem_size);
         if (tables < rec->b->mem_size)
                 err = hvt_write_memory(rec->w, tables, rec->b->mem + tables,
-                                         rec->b->mem_size - tables);
+                                       rec->b->mem_size - tables);
         return err;
 }
 
@@ -362,8 +358,7 @@ static void print_summary(const struct recorder *rec, uint64_t trace_bytes)
         fprintf(stderr,
                 "  interrupts   %" PRIu64 " raised, %" PRIu64 " injected (policy %s), %" PRIu64
                 " deliveries seen by the probe\n",
-                rec->raises, rec->injections, hvt_policy_name(rec->opts->policy),
-                rec->deliveries);
+                rec->raises, rec->injections, hvt_policy_name(rec->opts->policy), rec->deliveries);
         fprintf(stderr, "  wall time    %.3f s, %.0f exits/s\n", secs,
                 secs > 0 ? (double)rec->seq / secs : 0.0);
         if (rec->write_err)
@@ -459,7 +454,7 @@ static uint64_t close_trace(struct recorder *rec, struct output *out)
 
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
-        struct hvt_writer_opts wopts = { .background_flush = 1 };
+        struct hvt_writer_opts wopts = { .size = sizeof(wopts), .background_flush = 1 };
         struct output out = { .fd = -1, .size_fd = -1 };
         struct recorder rec = { 0 };
         struct backend_config cfg;
@@ -661,7 +656,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         if (!strcmp(argv[1], "--version")) {
-                printf("hvrec %s (trace format %d)\n", HVTRACE_VERSION, HVT_FORMAT_VERSION);
+                printf("hvrec %s (trace format %d)\n", HVT_VERSION_STRING, HVT_FORMAT_VERSION);
                 return 0;
         }
         if (!strcmp(argv[1], "run"))

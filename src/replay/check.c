@@ -12,6 +12,7 @@
  * delivery is judged the same way at the point the probe's frame names,
  * and is firm only when every possibility the trace leaves agrees.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1315,7 +1316,7 @@ static int find_volatile(struct checker *k, struct hvt_reader *r)
         int err;
 
         if (code_init(&seen, k->dis, k->hdr.h.mem_size))
-                return HVT_ERR_NOMEM;
+                return -ENOMEM;
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (ev.type == HVT_REC_MEMORY) {
                         code_load(&seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
@@ -1395,8 +1396,8 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
         if (h->h.guest_mode != HVT_MODE_REAL)
                 st.cr0 = X86_CR0_PE;
         st.seg[HVT_CS].attr = h->h.guest_mode == HVT_MODE_LONG        ? HVT_SEG_L
-                                : h->h.guest_mode == HVT_MODE_PROTECTED ? HVT_SEG_DB
-                                                                          : 0;
+                              : h->h.guest_mode == HVT_MODE_PROTECTED ? HVT_SEG_DB
+                                                                      : 0;
         if (h->h.guest_mode == HVT_MODE_LONG)
                 st.efer = X86_EFER_LMA;
         k->ctx0 = ctx_for_state(k, &st);
@@ -1408,8 +1409,8 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
                 err = find_volatile(k, r);
                 hvt_reader_close(r);
                 r = NULL;
-                if (err != HVT_END_OF_TRACE && err != HVT_ERR_TRUNCATED &&
-                    err != HVT_ERR_CORRUPT && err != HVT_OK) {
+                if (err != HVT_END_OF_TRACE && err != HVT_ERR_TRUNCATED && err != HVT_ERR_CORRUPT &&
+                    err != HVT_OK) {
                         snprintf(res->error, sizeof(res->error), "%s", hvt_strerror(err));
                         status = -1;
                         goto out;

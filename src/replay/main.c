@@ -10,10 +10,6 @@
 
 #include "replay.h"
 
-#ifndef HVTRACE_VERSION
-#define HVTRACE_VERSION "0.0.0"
-#endif
-
 struct command {
         const char *name;
         const char *summary;
@@ -134,7 +130,7 @@ int main(int argc, char **argv)
                 return REPLAY_OK;
         }
         if (!strcmp(argv[1], "--version")) {
-                printf("hvreplay %s (trace format %d)\n", HVTRACE_VERSION, HVT_FORMAT_VERSION);
+                printf("hvreplay %s (trace format %d)\n", HVT_VERSION_STRING, HVT_FORMAT_VERSION);
                 return REPLAY_OK;
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

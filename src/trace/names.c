@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Stable names of the trace format's enums and small state helpers. */
+/* Stable names of the trace format's enums and results, and small state helpers. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <hvtrace/hvtrace.h>
@@ -91,6 +93,52 @@ static const char *const sreg_names[] = {
 };
 _Static_assert(ARRAY_SIZE(sreg_names) == HVT_SREG_COUNT, "name every segment register");
 
+/* The library's error codes, from HVT_ERR_EMPTY down, as table indexes. */
+#define LIB_ERR_INDEX(err) ((unsigned)(HVT_ERR_EMPTY - (err)))
+
+static const char *const lib_err_text[] = {
+        [LIB_ERR_INDEX(HVT_ERR_EMPTY)] = "empty file",
+        [LIB_ERR_INDEX(HVT_ERR_NOT_TRACE)] = "not an hvtrace trace",
+        [LIB_ERR_INDEX(HVT_ERR_VERSION)] = "unsupported trace format version",
+        [LIB_ERR_INDEX(HVT_ERR_CORRUPT)] = "corrupt trace",
+        [LIB_ERR_INDEX(HVT_ERR_TRUNCATED)] = "truncated trace",
+};
+_Static_assert(ARRAY_SIZE(lib_err_text) == LIB_ERR_INDEX(HVT_ERR_TRUNCATED) + 1,
+               "describe every library error");
+
+/* Linux's largest errno is 4095 (MAX_ERRNO); no system comes near -HVT_ERR_EMPTY. */
+#define ERRNO_MAX 4095
+
+/* The C library's text for errno e, or NULL if it has none. */
+static const char *errno_text(int e)
+{
+#ifdef HVT_HAVE_STRERRORDESC_NP
+        /* Unlike strerror: untranslated, thread-safe, and NULL when e is no errno. */
+        return strerrordesc_np(e);
+#else
+        return strerror(e);
+#endif
+}
+
+const char *hvt_strerror(int err)
+{
+        static _Thread_local char unknown[32];
+        const char *text = NULL;
+
+        if (err == HVT_OK)
+                text = "success";
+        else if (err == HVT_END_OF_TRACE)
+                text = "end of trace";
+        else if (err <= HVT_ERR_EMPTY && err >= HVT_ERR_TRUNCATED)
+                text = lib_err_text[LIB_ERR_INDEX(err)];
+        else if (err < 0 && err >= -ERRNO_MAX)
+                text = errno_text(-err);
+        if (text)
+                return text;
+        snprintf(unknown, sizeof(unknown), "unknown error %d", err);
+        return unknown;
+}
+
 static const char *name_of(const char *const *names, size_t n, unsigned i)
 {
         return i < n && names[i] ? names[i] : "?";
@@ -141,7 +189,7 @@ int hvt_policy_parse(const char *name)
         for (unsigned i = 0; i < ARRAY_SIZE(policy_names); i++)
                 if (!strcmp(name, policy_names[i]))
                         return (int)i;
-        return -1;
+        return -EINVAL;
 }
 
 const char *hvt_shadow_name(uint64_t intr)

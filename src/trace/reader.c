@@ -30,10 +30,11 @@
 #define MAX_SKIPPED_RUN (1u << 20)
 
 struct hvt_reader {
-        int fd;
+        int fd; /* -1 for a trace in memory */
         ZSTD_DCtx *dctx;
 
-        uint8_t *in; /* compressed input */
+        const uint8_t *in; /* compressed input: in_buf, or the caller's memory */
+        uint8_t *in_buf;
         size_t in_len, in_pos, in_cap;
         bool in_eof;
         uint64_t in_total;
@@ -62,26 +63,6 @@ struct hvt_reader {
         char msg[256];
 };
 
-static const char *const err_text[] = {
-        [HVT_OK] = "ok",
-        [HVT_END_OF_TRACE] = "end of trace",
-        [HVT_ERR_IO] = "cannot read the file",
-        [HVT_ERR_EMPTY] = "empty file",
-        [HVT_ERR_NOT_TRACE] = "not an hvtrace trace",
-        [HVT_ERR_VERSION] = "unsupported trace format version",
-        [HVT_ERR_CORRUPT] = "corrupt trace",
-        [HVT_ERR_TRUNCATED] = "truncated trace",
-        [HVT_ERR_NOMEM] = "out of memory",
-};
-_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == HVT_ERR_COUNT, "describe every error");
-
-const char *hvt_strerror(int err)
-{
-        if (err < 0 || err >= HVT_ERR_COUNT)
-                return "unknown error";
-        return err_text[err];
-}
-
 static int fail(struct hvt_reader *r, int err, const char *fmt, ...)
 {
         va_list ap;
@@ -102,7 +83,7 @@ static int fill_input(struct hvt_reader *r)
                 r->in_pos = r->in_len = 0;
         }
         do {
-                n = read(r->fd, r->in + r->in_len, r->in_cap - r->in_len);
+                n = read(r->fd, r->in_buf + r->in_len, r->in_cap - r->in_len);
         } while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
@@ -134,7 +115,7 @@ static int want(struct hvt_reader *r, size_t need)
                         uint8_t *p = realloc(r->raw, cap);
 
                         if (!p)
-                                return fail(r, HVT_ERR_NOMEM, "out of memory");
+                                return fail(r, -ENOMEM, "out of memory");
                         r->raw = p;
                         r->raw_cap = cap;
                 }
@@ -149,7 +130,7 @@ static int want(struct hvt_reader *r, size_t need)
                         int err = fill_input(r);
 
                         if (err)
-                                return fail(r, HVT_ERR_IO, "read error: %s", strerror(-err));
+                                return fail(r, err, "read error: %s", hvt_strerror(err));
                         continue;
                 }
                 ZSTD_inBuffer in = { r->in, r->in_len, r->in_pos };
@@ -183,7 +164,7 @@ static int parse_header(struct hvt_reader *r, const uint8_t *p, size_t len)
                 return fail(r, HVT_ERR_CORRUPT, "corrupt trace: header record too short");
         r->header_payload = malloc(len);
         if (!r->header_payload)
-                return fail(r, HVT_ERR_NOMEM, "out of memory");
+                return fail(r, -ENOMEM, "out of memory");
         memcpy(r->header_payload, p, len);
         p = r->header_payload;
         memcpy(&h->h, p, sizeof(h->h));
@@ -199,7 +180,7 @@ static int parse_header(struct hvt_reader *r, const uint8_t *p, size_t len)
                         char *str = malloc((size_t)s.len + 1);
 
                         if (!str)
-                                return fail(r, HVT_ERR_NOMEM, "out of memory");
+                                return fail(r, -ENOMEM, "out of memory");
                         memcpy(str, p + off, s.len);
                         str[s.len] = 0;
                         free(r->strs[s.key]);
@@ -213,7 +194,7 @@ static int parse_header(struct hvt_reader *r, const uint8_t *p, size_t len)
                                 free(r->argv);
                                 r->argv = calloc((size_t)argc + 1, sizeof(char *));
                                 if (!r->argv)
-                                        return fail(r, HVT_ERR_NOMEM, "out of memory");
+                                        return fail(r, -ENOMEM, "out of memory");
                                 for (size_t i = 0, a = 0; a < (size_t)argc; a++) {
                                         r->argv[a] = str + i;
                                         i += strlen(str + i) + 1;
@@ -289,8 +270,7 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
                         goto err_short;
         }
         if (x.insn_len > 15)
-                return fail(r, HVT_ERR_CORRUPT,
-                            "corrupt trace: record %llu: instruction length %u",
+                return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: instruction length %u",
                             (unsigned long long)r->records, x.insn_len);
         memset(e, 0, sizeof(*e));
         if (!take(&c, e->insn, x.insn_len))
@@ -395,8 +375,8 @@ static int names_exit(struct hvt_reader *r, int err, uint64_t seq, const char *w
         return HVT_OK;
 }
 
-static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uint8_t *p,
-                  size_t len, struct hvt_event *ev)
+static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uint8_t *p, size_t len,
+                  struct hvt_event *ev)
 {
         int err;
 
@@ -532,7 +512,7 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                         uint8_t *p = realloc(r->payload, (size_t)rec.size + 1);
 
                         if (!p)
-                                return fail(r, HVT_ERR_NOMEM, "out of memory");
+                                return fail(r, -ENOMEM, "out of memory");
                         r->payload = p;
                         r->payload_cap = (size_t)rec.size + 1;
                 }
@@ -560,31 +540,41 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
         }
 }
 
-/* Open into an allocated reader; on error r->msg says why. */
-static int reader_open(struct hvt_reader *r, const char *path)
+static struct hvt_reader *reader_alloc(void)
+{
+        struct hvt_reader *r = calloc(1, sizeof(*r));
+
+        if (r)
+                r->fd = -1;
+        return r;
+}
+
+/* Buffers for reading from r->fd. */
+static int reader_alloc_input(struct hvt_reader *r)
+{
+        r->in_cap = ZSTD_DStreamInSize();
+        r->in_buf = malloc(r->in_cap);
+        if (!r->in_buf)
+                return fail(r, -ENOMEM, "out of memory");
+        r->in = r->in_buf;
+        return 0;
+}
+
+/* Check the magic and version and read the header, from r's input; on error r->msg says why. */
+static int reader_start(struct hvt_reader *r)
 {
         struct hvt_disk_preamble pre;
         struct hvt_event ev;
         uint32_t magic;
         int err;
 
-        r->fd = -1;
-        r->in_cap = ZSTD_DStreamInSize();
-        r->in = malloc(r->in_cap);
         r->dctx = ZSTD_createDCtx();
-        if (!r->in || !r->dctx)
-                return fail(r, HVT_ERR_NOMEM, "out of memory");
-
-        r->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0)
-                return fail(r, HVT_ERR_IO, "cannot open: %s", strerror(errno));
-        err = fill_input(r);
-        if (err)
-                return fail(r, HVT_ERR_IO, "cannot read: %s", strerror(-err));
+        if (!r->dctx)
+                return fail(r, -ENOMEM, "out of memory");
         while (r->in_len < 4 && !r->in_eof) {
                 err = fill_input(r);
                 if (err)
-                        return fail(r, HVT_ERR_IO, "cannot read: %s", strerror(-err));
+                        return fail(r, err, "cannot read: %s", hvt_strerror(err));
         }
         if (r->in_len == 0)
                 return fail(r, HVT_ERR_EMPTY, "empty file");
@@ -627,19 +617,65 @@ static int reader_open(struct hvt_reader *r, const char *path)
         return HVT_OK;
 }
 
-int hvt_reader_open(struct hvt_reader **rp, const char *path)
+/* Hand the opened (or failed) reader to the caller, or close it if rp is NULL. */
+static int reader_done(struct hvt_reader **rp, struct hvt_reader *r, int err)
 {
-        struct hvt_reader *r = calloc(1, sizeof(*r));
-        int err;
-
         if (rp)
                 *rp = r;
-        if (!r)
-                return HVT_ERR_NOMEM;
-        err = reader_open(r, path);
-        if (!rp)
+        else
                 hvt_reader_close(r); /* the caller wanted the verdict only */
         return err;
+}
+
+int hvt_reader_open(struct hvt_reader **rp, const char *path)
+{
+        struct hvt_reader *r = reader_alloc();
+        int err;
+
+        if (!r)
+                return reader_done(rp, NULL, -ENOMEM);
+        err = reader_alloc_input(r);
+        if (err)
+                return reader_done(rp, r, err);
+        r->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0) {
+                err = -errno;
+                return reader_done(rp, r, fail(r, err, "cannot open: %s", hvt_strerror(err)));
+        }
+        return reader_done(rp, r, reader_start(r));
+}
+
+int hvt_reader_fdopen(struct hvt_reader **rp, int fd)
+{
+        struct hvt_reader *r = reader_alloc();
+        int err;
+
+        if (!r) {
+                close(fd);
+                return reader_done(rp, NULL, -ENOMEM);
+        }
+        r->fd = fd; /* closed with the reader from here on */
+        err = reader_alloc_input(r);
+        if (err)
+                return reader_done(rp, r, err);
+        return reader_done(rp, r, reader_start(r));
+}
+
+int hvt_reader_open_memory(struct hvt_reader **rp, const void *data, size_t len)
+{
+        struct hvt_reader *r = reader_alloc();
+
+        if (!r)
+                return reader_done(rp, NULL, -ENOMEM);
+        if (!data && len)
+                return reader_done(rp, r,
+                                   fail(r, -EINVAL, "no buffer for a trace of %zu bytes", len));
+        /* The whole input is there from the start: nothing is ever read. */
+        r->in = data;
+        r->in_len = r->in_cap = len;
+        r->in_total = len;
+        r->in_eof = true;
+        return reader_done(rp, r, reader_start(r));
 }
 
 const struct hvt_header *hvt_reader_header(const struct hvt_reader *r)
@@ -671,7 +707,7 @@ void hvt_reader_close(struct hvt_reader *r)
         if (r->fd >= 0)
                 close(r->fd);
         ZSTD_freeDCtx(r->dctx);
-        free(r->in);
+        free(r->in_buf);
         free(r->raw);
         free(r->payload);
         free(r->header_payload);

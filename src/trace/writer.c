@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -206,6 +207,37 @@ static int write_record(struct hvt_writer *w, uint16_t type, uint16_t flags, con
         return err;
 }
 
+/* The size of the first struct hvt_writer_opts: the smallest a caller may pass. */
+#define OPTS_V1_SIZE (offsetof(struct hvt_writer_opts, background_flush) + sizeof(int))
+
+/* Take the caller's options (see struct hvt_writer_opts) and fill in the defaults. */
+static int set_opts(struct hvt_writer_opts *o, const struct hvt_writer_opts *user)
+{
+        ZSTD_bounds levels = ZSTD_cParam_getBounds(ZSTD_c_compressionLevel);
+
+        memset(o, 0, sizeof(*o));
+        if (user) {
+                if (user->size < OPTS_V1_SIZE)
+                        return -EINVAL;
+                /* Fields from a later version are fine only if left at their default. */
+                for (size_t i = sizeof(*o); i < user->size; i++)
+                        if (((const uint8_t *)user)[i])
+                                return -E2BIG;
+                memcpy(o, user, user->size < sizeof(*o) ? user->size : sizeof(*o));
+        }
+        o->size = sizeof(*o);
+        if (!o->level)
+                o->level = DEFAULT_LEVEL;
+        if (ZSTD_isError(levels.error) || o->level < levels.lowerBound ||
+            o->level > levels.upperBound)
+                return -EINVAL;
+        if (!o->frame_records)
+                o->frame_records = DEFAULT_FRAME_RECORDS;
+        if (!o->frame_ms)
+                o->frame_ms = DEFAULT_FRAME_MS;
+        return 0;
+}
+
 static void *flusher_main(void *arg)
 {
         struct hvt_writer *w = arg;
@@ -232,8 +264,7 @@ static void *flusher_main(void *arg)
 
 int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_opts *opts)
 {
-        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION,
-                                           .minor = HVT_FORMAT_MINOR };
+        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION, .minor = HVT_FORMAT_MINOR };
         pthread_condattr_t ca;
         struct hvt_writer *w;
         int err;
@@ -244,14 +275,9 @@ int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_op
                 goto err_close;
         }
         w->fd = fd;
-        if (opts)
-                w->opts = *opts;
-        if (!w->opts.level)
-                w->opts.level = DEFAULT_LEVEL;
-        if (!w->opts.frame_records)
-                w->opts.frame_records = DEFAULT_FRAME_RECORDS;
-        if (!w->opts.frame_ms)
-                w->opts.frame_ms = DEFAULT_FRAME_MS;
+        err = set_opts(&w->opts, opts);
+        if (err)
+                goto err_free;
 
         w->cctx = ZSTD_createCCtx();
         w->raw_cap = RAW_CHUNK;
@@ -303,11 +329,16 @@ err_close:
         return err;
 }
 
-int hvt_writer_open(struct hvt_writer **wp, const char *path,
-                      const struct hvt_writer_opts *opts)
+int hvt_writer_open(struct hvt_writer **wp, const char *path, const struct hvt_writer_opts *opts)
 {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        struct hvt_writer_opts checked;
+        int fd, err;
 
+        /* Bad options must not cost the caller the file's old content. */
+        err = set_opts(&checked, opts);
+        if (err)
+                return err;
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         return hvt_writer_fdopen(wp, fd, opts);
@@ -531,8 +562,7 @@ int hvt_write_console(struct hvt_writer *w, uint64_t seq, const void *data, size
         return write_record(w, HVT_REC_CONSOLE, 0, &c, sizeof(c), data, len);
 }
 
-int hvt_write_write(struct hvt_writer *w, uint64_t seq, uint64_t gpa, const void *data,
-                      size_t len)
+int hvt_write_write(struct hvt_writer *w, uint64_t seq, uint64_t gpa, const void *data, size_t len)
 {
         const size_t chunk = HVT_WRITE_CHUNK;
         const uint8_t *p = data;
@@ -544,8 +574,7 @@ int hvt_write_write(struct hvt_writer *w, uint64_t seq, uint64_t gpa, const void
         do {
                 struct hvt_disk_write wr = { .seq = seq, .gpa = gpa + off };
                 size_t n = len - off < chunk ? len - off : chunk;
-                int err =
-                        write_record(w, HVT_REC_WRITE, 0, &wr, sizeof(wr), n ? p + off : NULL, n);
+                int err = write_record(w, HVT_REC_WRITE, 0, &wr, sizeof(wr), n ? p + off : NULL, n);
 
                 if (err)
                         return err;
@@ -581,14 +610,14 @@ int hvt_write_event(struct hvt_writer *w, const struct hvt_event *ev)
                 return hvt_write_console(w, ev->console.seq, ev->console.data, ev->console.len);
         case HVT_REC_WRITE:
                 return hvt_write_write(w, ev->write.seq, ev->write.gpa, ev->write.data,
-                                         ev->write.len);
+                                       ev->write.len);
         case HVT_REC_END: return hvt_write_end(w, &ev->end.e, ev->end.message);
         default: return -EINVAL;
         }
 }
 
 int hvt_write_raw(struct hvt_writer *w, uint16_t type, uint16_t flags, const void *payload,
-                    size_t len)
+                  size_t len)
 {
         return write_record(w, type, flags, payload, len, NULL, 0);
 }
