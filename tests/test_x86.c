@@ -692,3 +692,569 @@ Test(x86, state_pc_and_code_bits)
         cr_assert_eq(hvt_state_code_bits(&st), 64);
         cr_assert_eq(hvt_state_pc(&st), 0xffffffff80001000ull, "CS base ignored");
 }
+
+/* ------------------------------------------------------------------------ */
+/* Constants                                                                */
+/* ------------------------------------------------------------------------ */
+
+#define BIT(n) (1ull << (n))
+
+/* Bit positions from the SDM (vol. 3, 2.5 and 2.2.1; vol. 1, 3.4.3; vol. 3, 17.2.3). */
+Test(x86, constants_match_the_sdm)
+{
+        cr_expect_eq(X86_CR0_PE, BIT(0));
+        cr_expect_eq(X86_CR0_ET, BIT(4));
+        cr_expect_eq(X86_CR0_NE, BIT(5));
+        cr_expect_eq(X86_CR0_PG, BIT(31));
+        cr_expect_eq(X86_CR4_PSE, BIT(4));
+        cr_expect_eq(X86_CR4_PAE, BIT(5));
+        cr_expect_eq(X86_CR4_OSFXSR, BIT(9));
+        cr_expect_eq(X86_CR4_LA57, BIT(12));
+        cr_expect_eq(X86_CR4_SMAP, BIT(21));
+        cr_expect_eq(X86_MSR_EFER, 0xc0000080u);
+        cr_expect_eq(X86_EFER_LME, BIT(8));
+        cr_expect_eq(X86_EFER_LMA, BIT(10));
+        cr_expect_eq(X86_EFER_NXE, EFER_NXE);
+        cr_expect_eq(X86_RFLAGS_FIXED, BIT(1));
+        cr_expect_eq(X86_RFLAGS_AF, BIT(4));
+        cr_expect_eq(X86_RFLAGS_TF, BIT(8));
+        cr_expect_eq(X86_RFLAGS_IF, BIT(9));
+        cr_expect_eq(X86_RFLAGS_DF, BIT(10));
+        cr_expect_eq(X86_RFLAGS_NT, BIT(14));
+        cr_expect_eq(X86_RFLAGS_RF, BIT(16));
+        cr_expect_eq(X86_RFLAGS_VM, BIT(17));
+        cr_expect_eq(X86_RFLAGS_AC, BIT(18));
+        cr_expect_eq(X86_DR6_BS, BIT(14));
+        /* paging entries: the test's own definitions above */
+        cr_expect_eq(X86_PTE_P, P);
+        cr_expect_eq(X86_PTE_W, RW);
+        cr_expect_eq(X86_PTE_US, US);
+        cr_expect_eq(X86_PTE_A, A);
+        cr_expect_eq(X86_PTE_D, BIT(6));
+        cr_expect_eq(X86_PTE_PS, PS);
+        cr_expect_eq(X86_PTE_NX, NX);
+        /* gate types (vol. 3, table 3-2) */
+        cr_expect_eq(X86_GATE_TASK, 5);
+        cr_expect_eq(X86_GATE_INT16, 6);
+        cr_expect_eq(X86_GATE_TRAP16, 7);
+        cr_expect_eq(X86_GATE_INT32, 14);
+        cr_expect_eq(X86_GATE_TRAP32, 15);
+        cr_expect_eq(X86_SEL_RPL | X86_SEL_TI | X86_SEL_INDEX, 0xffff);
+}
+
+/*
+ * The trace's segment attributes are the descriptor's access byte and flags
+ * nibble, packed (emu converts with shifts by 8 and 12): the bits must line up.
+ */
+Test(x86, descriptor_bits_line_up_with_trace_attributes)
+{
+        cr_expect_eq(X86_DESC_S >> 8, HVT_SEG_S);
+        cr_expect_eq(X86_DESC_P >> 8, HVT_SEG_P);
+        cr_expect_eq(X86_DESC_DPL_SHIFT - 8, HVT_SEG_DPL_SHIFT);
+        cr_expect_eq((0xfu << X86_DESC_TYPE_SHIFT) >> 8, HVT_SEG_TYPE_MASK);
+        cr_expect_eq(X86_DESC_AVL >> 12, HVT_SEG_AVL);
+        cr_expect_eq(X86_DESC_L >> 12, HVT_SEG_L);
+        cr_expect_eq(X86_DESC_DB >> 12, HVT_SEG_DB);
+        cr_expect_eq(X86_DESC_G >> 12, HVT_SEG_G);
+}
+
+static void put_desc(uint8_t d[8], uint64_t v)
+{
+        for (int i = 0; i < 8; i++)
+                d[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Descriptors as Linux's GDT has them (GDT_ENTRY_INIT(flags, base, limit)). */
+Test(x86, descriptor_fields)
+{
+        uint8_t d[8];
+        uint64_t base = 1;
+        unsigned bits = 0;
+
+        put_desc(d, 0x00cf9b000000ffffull); /* flat 32-bit code, 4 KiB granular */
+        cr_expect_eq(x86_desc_hi(d), 0x00cf9b00u);
+        cr_expect_eq(x86_desc_base(d), 0);
+        cr_expect_eq(x86_desc_limit(d), 0xffffffffu);
+        cr_assert(x86_code_descriptor(d, false, &base, &bits));
+        cr_expect_eq(base, 0);
+        cr_expect_eq(bits, 32);
+
+        put_desc(d, 0x00af9b000000ffffull); /* 64-bit code: L */
+        cr_assert(x86_code_descriptor(d, true, &base, &bits));
+        cr_expect_eq(bits, 64);
+        cr_assert(x86_code_descriptor(d, false, &base, &bits), "L means nothing outside long mode");
+        cr_expect_eq(bits, 16);
+
+        /* base 0x12345678, limit 0xabcde bytes (G = 0), 16-bit code */
+        put_desc(d, 0x120a9b345678bcdeull);
+        cr_expect_eq(x86_desc_base(d), 0x12345678u);
+        cr_expect_eq(x86_desc_limit(d), 0xabcde);
+        cr_assert(x86_code_descriptor(d, true, &base, &bits));
+        cr_expect_eq(base, 0x12345678u);
+        cr_expect_eq(bits, 16);
+
+        put_desc(d, 0x00cf93000000ffffull); /* data */
+        cr_expect_not(x86_code_descriptor(d, false, &base, &bits));
+        put_desc(d, 0x00cf1b000000ffffull); /* code, not present */
+        cr_expect_not(x86_code_descriptor(d, false, &base, &bits));
+        put_desc(d, 0x00cf8b000000ffffull); /* S = 0: a system descriptor (busy TSS) */
+        cr_expect_not(x86_code_descriptor(d, false, &base, &bits));
+}
+
+Test(x86, mode_of_cr0_and_efer)
+{
+        cr_expect_eq(x86_mode(0, 0), HVT_MODE_REAL);
+        cr_expect_eq(x86_mode(0, X86_EFER_LMA), HVT_MODE_REAL);
+        cr_expect_eq(x86_mode(X86_CR0_PE, 0), HVT_MODE_PROTECTED);
+        cr_expect_eq(x86_mode(X86_CR0_PE | X86_CR0_PG, X86_EFER_LME), HVT_MODE_PROTECTED);
+        cr_expect_eq(x86_mode(X86_CR0_PE | X86_CR0_PG, X86_EFER_LME | X86_EFER_LMA), HVT_MODE_LONG);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Gates                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An 8-byte IDT gate as the SDM draws it (vol. 3, figure 6-2): offset 15:0,
+ * selector, a reserved byte, P | DPL | 0 | type, offset 31:16.  Long mode's
+ * 16-byte gate (figure 6-8) adds offset 63:32 and the IST in byte 4.
+ */
+static void gate(uint8_t e[16], uint64_t off, uint16_t sel, unsigned type, unsigned dpl, bool p,
+                 unsigned ist)
+{
+        memset(e, 0, 16);
+        e[0] = (uint8_t)off;
+        e[1] = (uint8_t)(off >> 8);
+        e[2] = (uint8_t)sel;
+        e[3] = (uint8_t)(sel >> 8);
+        e[4] = (uint8_t)ist;
+        e[5] = (uint8_t)((p ? 0x80 : 0) | dpl << 5 | type);
+        for (int i = 2; i < 8; i++)
+                e[4 + i] = (uint8_t)(off >> (8 * i));
+}
+
+Test(x86, gate_ivt_entry)
+{
+        uint8_t e[4] = { 0x34, 0x12, 0x00, 0xf0 }; /* F000:1234 */
+        struct x86_gate g;
+
+        memset(&g, 0xa5, sizeof(g));
+        cr_assert(x86_gate_decode(HVT_MODE_REAL, e, &g));
+        cr_expect_eq(g.offset, 0x1234);
+        cr_expect_eq(g.selector, 0xf000);
+        cr_expect_eq(g.bits, 16);
+        cr_expect(g.present);
+        cr_expect_not(g.trap, "the IVT clears IF");
+        cr_expect_eq(g.ist, 0);
+        cr_expect_eq(x86_gate_size(HVT_MODE_REAL), 4);
+}
+
+Test(x86, gate_protected_mode_types)
+{
+        uint8_t e[16];
+        struct x86_gate g;
+
+        /* 16-bit gates: offset 15:0 only, whatever bytes 6-7 hold */
+        gate(e, 0xdead1234, 0x08, X86_GATE_INT16, 0, true, 0);
+        cr_assert(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_eq(g.offset, 0x1234);
+        cr_expect_eq(g.selector, 0x08);
+        cr_expect_eq(g.type, X86_GATE_INT16);
+        cr_expect_eq(g.bits, 16);
+        cr_expect_not(g.trap);
+        gate(e, 0x5678, 0x10, X86_GATE_TRAP16, 3, true, 0);
+        cr_assert(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_eq(g.offset, 0x5678);
+        cr_expect_eq(g.bits, 16);
+        cr_expect(g.trap);
+        cr_expect_eq(g.dpl, 3);
+
+        /* 32-bit gates: offset 31:0 */
+        gate(e, 0x89abcdef, 0x08, X86_GATE_INT32, 0, true, 0);
+        cr_assert(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_eq(g.offset, 0x89abcdef);
+        cr_expect_eq(g.bits, 32);
+        cr_expect_not(g.trap);
+        cr_expect_eq(g.dpl, 0);
+        gate(e, 0xc0001000, 0x18, X86_GATE_TRAP32, 2, true, 0);
+        cr_assert(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_eq(g.offset, 0xc0001000);
+        cr_expect_eq(g.selector, 0x18);
+        cr_expect_eq(g.bits, 32);
+        cr_expect(g.trap);
+        cr_expect_eq(g.dpl, 2);
+        cr_expect_eq(g.ist, 0, "no IST outside long mode");
+        cr_expect_eq(x86_gate_size(HVT_MODE_PROTECTED), 8);
+
+        /* a task gate names a TSS, no handler */
+        gate(e, 0, 0x28, X86_GATE_TASK, 0, true, 0);
+        cr_expect_not(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_eq(g.type, X86_GATE_TASK);
+        cr_expect_eq(g.selector, 0x28);
+        cr_expect_eq(g.bits, 0);
+        cr_expect(g.present);
+}
+
+Test(x86, gate_long_mode)
+{
+        uint8_t e[16];
+        struct x86_gate g;
+
+        gate(e, 0xffffffff81a01234ull, 0x10, X86_GATE_INT32, 0, true, 0);
+        e[12] = 0xff; /* reserved bytes 12-15 are not part of the offset */
+        cr_assert(x86_gate_decode(HVT_MODE_LONG, e, &g));
+        cr_expect_eq(g.offset, 0xffffffff81a01234ull);
+        cr_expect_eq(g.selector, 0x10);
+        cr_expect_eq(g.bits, 64);
+        cr_expect_not(g.trap);
+        cr_expect_eq(g.ist, 0);
+        gate(e, 0x401000, 0x33, X86_GATE_TRAP32, 3, true, 5);
+        cr_assert(x86_gate_decode(HVT_MODE_LONG, e, &g));
+        cr_expect_eq(g.offset, 0x401000);
+        cr_expect(g.trap);
+        cr_expect_eq(g.ist, 5);
+        cr_expect_eq(g.dpl, 3);
+        cr_expect_eq(x86_gate_size(HVT_MODE_LONG), 16);
+        /* long mode has neither 16-bit gates nor task gates */
+        gate(e, 0x1234, 0x10, X86_GATE_INT16, 0, true, 0);
+        cr_expect_not(x86_gate_decode(HVT_MODE_LONG, e, &g));
+        cr_expect_eq(g.bits, 0);
+        gate(e, 0, 0x28, X86_GATE_TASK, 0, true, 0);
+        cr_expect_not(x86_gate_decode(HVT_MODE_LONG, e, &g));
+}
+
+/* Of the 16 system types, the CPU delivers through interrupt and trap gates only. */
+Test(x86, gate_every_type)
+{
+        static const unsigned modes[] = { HVT_MODE_PROTECTED, HVT_MODE_LONG };
+
+        for (unsigned m = 0; m < 2; m++) {
+                for (unsigned type = 0; type < 16; type++) {
+                        bool want = type == 0xe || type == 0xf ||
+                                    (modes[m] == HVT_MODE_PROTECTED && (type == 6 || type == 7));
+                        unsigned want_bits = !want                       ? 0
+                                             : modes[m] == HVT_MODE_LONG ? 64
+                                             : type >= 0xe               ? 32
+                                                                         : 16;
+                        uint8_t e[16];
+                        struct x86_gate g;
+
+                        gate(e, 0x1000, 0x08, type, 0, true, 0);
+                        cr_expect_eq(x86_gate_decode(modes[m], e, &g), want, "mode %u type %#x",
+                                     modes[m], type);
+                        cr_expect_eq(g.bits, want_bits, "mode %u type %#x", modes[m], type);
+                        cr_expect_eq(g.trap, want && (type & 1), "mode %u type %#x", modes[m],
+                                     type);
+                        /* the same type with S = 1 is a code or data segment, no gate */
+                        e[5] |= 0x10;
+                        cr_expect_not(x86_gate_decode(modes[m], e, &g), "mode %u S type %#x",
+                                      modes[m], type);
+                        cr_expect_eq(g.type, 0);
+                }
+        }
+}
+
+Test(x86, gate_not_present)
+{
+        uint8_t e[16];
+        struct x86_gate g;
+
+        gate(e, 0x2000, 0x08, X86_GATE_INT32, 0, false, 0);
+        cr_expect_not(x86_gate_decode(HVT_MODE_PROTECTED, e, &g));
+        cr_expect_not(g.present);
+        cr_expect_eq(g.bits, 32, "filled in all the same, for #NP");
+        cr_expect_eq(g.offset, 0x2000);
+        gate(e, 0x2000, 0x08, X86_GATE_TRAP32, 0, false, 0);
+        cr_expect_not(x86_gate_decode(HVT_MODE_LONG, e, &g));
+        cr_expect_not(g.present);
+        cr_expect_eq(g.bits, 64);
+}
+
+Test(x86, gate_address_and_limit)
+{
+        uint64_t la = 0;
+
+        /* the IVT: 256 entries of 4 bytes, limit 0x3ff */
+        cr_assert(x86_gate_addr(HVT_MODE_REAL, 0, 0x3ff, 255, &la));
+        cr_expect_eq(la, 0x3fc);
+        cr_expect_not(x86_gate_addr(HVT_MODE_REAL, 0, 0x3fe, 255, &la));
+        cr_assert(x86_gate_addr(HVT_MODE_REAL, 0, 0x3fe, 254, &la));
+        cr_expect_eq(la, 0x3f8);
+        /* protected mode: 8 bytes each, wholly within the limit */
+        cr_assert(x86_gate_addr(HVT_MODE_PROTECTED, 0x10000, 0x7ff, 255, &la));
+        cr_expect_eq(la, 0x107f8);
+        cr_expect_not(x86_gate_addr(HVT_MODE_PROTECTED, 0x10000, 0x7fe, 255, &la));
+        cr_expect_not(x86_gate_addr(HVT_MODE_PROTECTED, 0x10000, 0x103, 0x20, &la));
+        cr_assert(x86_gate_addr(HVT_MODE_PROTECTED, 0x10000, 0x107, 0x20, &la));
+        cr_expect_eq(la, 0x10100);
+        /* long mode: 16 bytes each */
+        cr_assert(x86_gate_addr(HVT_MODE_LONG, 0xffffffff82000000ull, 0xfff, 255, &la));
+        cr_expect_eq(la, 0xffffffff82000ff0ull);
+        cr_expect_not(x86_gate_addr(HVT_MODE_LONG, 0, 0x1ff, 0x20, &la));
+        cr_assert(x86_gate_addr(HVT_MODE_LONG, 0, 0x20f, 0x20, &la));
+        cr_expect_eq(la, 0x200);
+        /* an empty table (limit 0) holds no entry */
+        cr_expect_not(x86_gate_addr(HVT_MODE_PROTECTED, 0, 0, 0, &la));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The page walk through a callback                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A memory of a few paging entries at addresses no RAM image covers. */
+struct sparse {
+        const uint64_t *gpa, *val;
+        unsigned n;
+        unsigned *reads; /* counts reads */
+        int fail;        /* returned where nothing is */
+};
+
+static int sparse_entry(const void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
+{
+        const struct sparse *s = ctx;
+
+        (*s->reads)++;
+        for (unsigned i = 0; i < s->n; i++) {
+                if (s->gpa[i] == gpa) {
+                        *val = size == 8 ? s->val[i] : (uint32_t)s->val[i];
+                        return 0;
+                }
+        }
+        return s->fail;
+}
+
+Test(x86, walk_through_callback_4level)
+{
+        /* PML4 at 64 GiB; la 0x00007f0012345678: PML4 0xfe, PDPT 0, PD 0x91, PT 0x145 */
+        const uint64_t pml4 = 0x1000000000ull, pdpt = 0x1000001000ull, pd = 0x1000002000ull,
+                       pt = 0x1000003000ull;
+        const uint64_t gpas[] = { pml4 + 0xfe * 8, pdpt + 0 * 8, pd + 0x91 * 8, pt + 0x145 * 8 };
+        const uint64_t vals[] = { pdpt | P | RW, pd | P | RW, pt | P | RW,
+                                  NX | 0x2000abc000ull | P };
+        unsigned reads = 0, nent = 99;
+        struct sparse s = { gpas, vals, 4, &reads, -EFAULT };
+        struct x86_paging pg = { .cr0 = X86_CR0_PE | X86_CR0_PG,
+                                 .cr3 = pml4 | 0x18,
+                                 .cr4 = X86_CR4_PAE,
+                                 .efer = X86_EFER_LME | X86_EFER_LMA };
+        uint64_t gpa = 0, ent[X86_MAX_WALK];
+
+        cr_assert_eq(x86_walk(&pg, 0x00007f0012345678ull, sparse_entry, &s, &gpa, ent, &nent), 0);
+        cr_expect_eq(gpa, 0x2000abc678ull, "beyond any RAM image: the walk does not care");
+        cr_expect_eq(reads, 4);
+        cr_assert_eq(nent, 4);
+        cr_expect_arr_eq(ent, gpas, sizeof(gpas));
+
+        /* not present at the PD: three entries read, the third not present */
+        reads = 0;
+        cr_expect_eq(x86_walk(&pg, 0x00007f0012545678ull, sparse_entry, &s, &gpa, ent, &nent),
+                     -EFAULT);
+        cr_expect_eq(nent, 2, "the PD entry 0x92 is nowhere: not read, not logged");
+        s.fail = -EIO;
+        cr_expect_eq(x86_walk(&pg, 0x00007f0012545678ull, sparse_entry, &s, &gpa, NULL, NULL), -EIO,
+                     "the reader's error comes through");
+}
+
+Test(x86, walk_through_callback_32bit)
+{
+        const uint64_t gpas[] = { 0x9000 + 0x300 * 4, 0xa000 + 0x5 * 4 };
+        const uint64_t vals[] = { 0xa000 | P, 0x77000 | P };
+        unsigned reads = 0, nent = 0;
+        struct sparse s = { gpas, vals, 2, &reads, -EFAULT };
+        struct x86_paging pg = { .cr0 = X86_CR0_PE | X86_CR0_PG, .cr3 = 0x9000 };
+        uint64_t gpa = 0, ent[X86_MAX_WALK];
+
+        /* la 0xc0005abc: PDE 0x300, PTE 5 */
+        cr_assert_eq(x86_walk(&pg, 0xc0005abc, sparse_entry, &s, &gpa, ent, &nent), 0);
+        cr_expect_eq(gpa, 0x77abc);
+        cr_expect_eq(nent, 2);
+        cr_expect_eq(ent[0], gpas[0]);
+        cr_expect_eq(ent[1], gpas[1]);
+}
+
+/* PAE's PDPTEs have no PS bit (it is reserved): the walk goes on to the PD. */
+Test(x86, pae_pdpte_ps_is_no_large_page)
+{
+        struct hvt_vcpu_state st;
+
+        build_pae(&st);
+        put64(0x20020 + 1 * 8, 0x21000 | PS | P);
+        ASSERT_XLATE(&st, 0x40005123, 0x3b123);
+        ASSERT_XLATE(&st, 0x40212345, 0x612345);
+}
+
+Test(x86, translate_logged_names_the_entries_read)
+{
+        struct hvt_vcpu_state st;
+        uint64_t gpa, ent[X86_MAX_WALK];
+        unsigned nent = 99;
+
+        build_4level(&st);
+        cr_assert_eq(x86_translate_logged(&mem, &st, 0x807abc, &gpa, ent, &nent), 0);
+        cr_expect_eq(gpa, 0x5cabc);
+        cr_assert_eq(nent, 4);
+        cr_expect_eq(ent[0], 0x30000);
+        cr_expect_eq(ent[1], 0x31000);
+        cr_expect_eq(ent[2], 0x32000 + 4 * 8);
+        cr_expect_eq(ent[3], 0x33000 + 7 * 8);
+        /* a 2 MiB page: three */
+        cr_assert_eq(x86_translate_logged(&mem, &st, 0x512345, &gpa, ent, &nent), 0);
+        cr_expect_eq(nent, 3);
+        /* not present at the PD: the entries read up to it */
+        cr_expect_eq(x86_translate_logged(&mem, &st, 0xc00000, &gpa, ent, &nent), -EFAULT);
+        cr_expect_eq(nent, 3);
+        cr_expect_eq(ent[2], 0x32000 + 6 * 8);
+        /* paging off: none */
+        st.cr0 = X86_CR0_PE;
+        cr_assert_eq(x86_translate_logged(&mem, &st, 0x1234, &gpa, ent, &nent), 0);
+        cr_expect_eq(nent, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stacks and interrupt frames                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The slots of a frame, from the SDM (vol. 3, figures 6-4, 6-9 and 20-2). */
+Test(x86, frame_layout)
+{
+        static const struct {
+                unsigned bits;
+                bool err;
+                enum x86_frame_slot s;
+                unsigned off, len;
+        } cases[] = {
+                { 16, false, X86_FRAME_IP, 0, 2 },     { 16, false, X86_FRAME_CS, 2, 2 },
+                { 16, false, X86_FRAME_FLAGS, 4, 2 },  { 16, false, X86_FRAME_SP, 6, 2 },
+                { 16, false, X86_FRAME_SS, 8, 2 },     { 16, true, X86_FRAME_IP, 2, 2 },
+                { 16, true, X86_FRAME_FLAGS, 6, 2 },   { 32, false, X86_FRAME_IP, 0, 4 },
+                { 32, false, X86_FRAME_CS, 4, 2 },     { 32, false, X86_FRAME_FLAGS, 8, 4 },
+                { 32, false, X86_FRAME_SP, 12, 4 },    { 32, false, X86_FRAME_SS, 16, 2 },
+                { 32, false, X86_FRAME_ES, 20, 2 },    { 32, false, X86_FRAME_DS, 24, 2 },
+                { 32, false, X86_FRAME_FS, 28, 2 },    { 32, false, X86_FRAME_GS, 32, 2 },
+                { 32, true, X86_FRAME_IP, 4, 4 },      { 32, true, X86_FRAME_SS, 20, 2 },
+                { 64, false, X86_FRAME_IP, 0, 8 },     { 64, false, X86_FRAME_CS, 8, 2 },
+                { 64, false, X86_FRAME_FLAGS, 16, 8 }, { 64, false, X86_FRAME_SP, 24, 8 },
+                { 64, false, X86_FRAME_SS, 32, 2 },    { 64, true, X86_FRAME_IP, 8, 8 },
+                { 64, true, X86_FRAME_SS, 40, 2 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct x86_slot at = x86_frame_slot(cases[i].bits, cases[i].err, cases[i].s);
+
+                cr_expect_eq(at.off, cases[i].off, "case %zu", i);
+                cr_expect_eq(at.len, cases[i].len, "case %zu", i);
+        }
+        cr_expect_eq(x86_frame_size(16, false, 3), 6);
+        cr_expect_eq(x86_frame_size(32, true, 3), 16);
+        cr_expect_eq(x86_frame_size(64, true, 5), 48);
+        cr_expect_eq(x86_frame_slots(16, false, false), 3);
+        cr_expect_eq(x86_frame_slots(32, true, false), 5);
+        cr_expect_eq(x86_frame_slots(32, true, true), 9);
+        cr_expect_eq(x86_frame_slots(64, false, false), 5, "a 64-bit frame always has SS:RSP");
+}
+
+Test(x86, stack_of_state)
+{
+        struct hvt_vcpu_state st = { 0 };
+        struct x86_stack s;
+
+        st.seg[HVT_SS].base = 0x9000 << 4;
+        st.seg[HVT_SS].attr = HVT_SEG_DB; /* B means nothing in real mode */
+        s = x86_stack_of(&st);
+        cr_expect_eq(s.base, 0x90000);
+        cr_expect_eq(s.mask, 0xffff);
+
+        st.cr0 = X86_CR0_PE;
+        s = x86_stack_of(&st);
+        cr_expect_eq(s.mask, 0xffffffffull, "SS.B = 1: ESP");
+        st.seg[HVT_SS].attr = HVT_SEG_P | HVT_SEG_S;
+        s = x86_stack_of(&st);
+        cr_expect_eq(s.mask, 0xffff, "SS.B = 0: SP");
+
+        st.cr0 |= X86_CR0_PG;
+        st.cr4 = X86_CR4_PAE;
+        st.efer = X86_EFER_LME | X86_EFER_LMA;
+        st.seg[HVT_SS].attr = HVT_SEG_DB | HVT_SEG_P | HVT_SEG_S;
+        s = x86_stack_of(&st); /* compatibility mode: segmented */
+        cr_expect_eq(s.base, 0x90000);
+        cr_expect_eq(s.mask, 0xffffffffull);
+        st.seg[HVT_CS].attr = HVT_SEG_L | HVT_SEG_P | HVT_SEG_S;
+        s = x86_stack_of(&st);
+        cr_expect_eq(s.base, 0, "64-bit mode ignores SS.base");
+        cr_expect_eq(s.mask, ~0ull);
+}
+
+Test(x86, stack_addresses_wrap)
+{
+        struct x86_stack s16 = { .base = 0x20000, .mask = 0xffff },
+                         s32 = { .base = 0xfffff000ull, .mask = 0xffffffffull },
+                         s64 = { .base = 0, .mask = ~0ull };
+
+        cr_expect_eq(x86_stack_la(&s16, 0xfffe, 0), 0x2fffe);
+        cr_expect_eq(x86_stack_la(&s16, 0xfffe, 2), 0x20000, "inside its 64 KiB");
+        cr_expect_eq(x86_stack_la(&s16, 0x12340010, 4), 0x20014, "SP is 16 bits");
+        cr_expect_eq(x86_stack_la(&s32, 0x2000, 0), 0x1000, "linear addresses are 32 bits");
+        cr_expect_eq(x86_stack_la(&s64, 0xffffffff80001000ull, 8), 0xffffffff80001008ull);
+
+        cr_expect_eq(x86_stack_move(&s16, 0x12340002, -6), 0x1234fffc, "the upper bits stay");
+        cr_expect_eq(x86_stack_move(&s16, 0xfffc, 6), 0x0002);
+        cr_expect_eq(x86_stack_move(&s32, 0x100000002ull, -6), 0x1fffffffcull);
+        cr_expect_eq(x86_stack_move(&s64, 0x10, -0x18), (uint64_t)-8);
+}
+
+/* Bytes of the test's RAM, linear = physical. */
+static bool ram_byte(void *ctx, uint64_t la, uint8_t *b)
+{
+        unsigned *reads = ctx;
+
+        (*reads)++;
+        if (la >= RAM_SIZE)
+                return false;
+        *b = ram[la];
+        return true;
+}
+
+/* A 16-bit frame pushed across the wrap at the top of the stack segment. */
+Test(x86, frame_read_across_the_16bit_wrap)
+{
+        struct x86_stack s = { .base = 0x20000, .mask = 0xffff };
+        uint64_t sp = 0xfffd, ip = 0, cs = 0, fl = 0;
+        struct x86_slot at;
+        unsigned reads = 0;
+
+        /* IP at fffd-fffe, CS at ffff-0000, FLAGS at 0001-0002 of the segment */
+        ram[0x2fffd] = 0x34;
+        ram[0x2fffe] = 0x12;
+        ram[0x2ffff] = 0x00;
+        ram[0x20000] = 0xf0;
+        ram[0x20001] = 0x02;
+        ram[0x20002] = 0x02;
+        ram[0x30000] = 0xee; /* where a stack that did not wrap would read */
+        at = x86_frame_slot(16, false, X86_FRAME_IP);
+        cr_assert(x86_stack_read(&s, sp, at.off, at.len, ram_byte, &reads, &ip));
+        at = x86_frame_slot(16, false, X86_FRAME_CS);
+        cr_assert(x86_stack_read(&s, sp, at.off, at.len, ram_byte, &reads, &cs));
+        at = x86_frame_slot(16, false, X86_FRAME_FLAGS);
+        cr_assert(x86_stack_read(&s, sp, at.off, at.len, ram_byte, &reads, &fl));
+        cr_expect_eq(ip, 0x1234);
+        cr_expect_eq(cs, 0xf000);
+        cr_expect_eq(fl, 0x0202);
+        cr_expect_eq(reads, 6, "byte by byte");
+        cr_expect_eq(x86_stack_move(&s, sp, x86_frame_size(16, false, 3)), 0x0003,
+                     "IRET leaves SP past the frame, wrapped");
+}
+
+Test(x86, stack_read_stops_at_an_unreadable_byte)
+{
+        struct x86_stack s = { .base = 0, .mask = ~0ull };
+        uint64_t v = 0x5a5a;
+        unsigned reads = 0;
+
+        cr_expect_not(x86_stack_read(&s, RAM_SIZE - 2, 0, 4, ram_byte, &reads, &v));
+        cr_expect_eq(v, 0x5a5a, "untouched");
+        cr_expect_eq(reads, 3);
+        cr_expect_not(x86_stack_read(&s, 0, 0, 9, ram_byte, &reads, &v), "at most 8 bytes");
+        fill(RAM_SIZE - 8, 8, 0x11);
+        cr_assert(x86_stack_read(&s, RAM_SIZE - 8, 0, 8, ram_byte, &reads, &v));
+        cr_expect_eq(v, 0x1817161514131211ull);
+}

@@ -4,100 +4,121 @@
 
 #include "x86.h"
 
-#define PTE_P     0x1ull
-#define PTE_PS    0x80ull
-#define ADDR_MASK 0x000ffffffffff000ull
+/* ---- the page walk ------------------------------------------------------------------ */
 
-/* Where a walk records the paging entries it read (NULL: nowhere). */
-struct walk_log {
+/* A walk in progress: where entries come from, and where their addresses go. */
+struct walk {
+        x86_entry_reader *read;
+        const void *ctx;
         uint64_t *ent;
         unsigned n;
 };
 
-static int read_entry(const struct x86_mem *m, struct walk_log *log, uint64_t gpa, unsigned size,
-                      uint64_t *out)
+/* The entry at gpa, logged; -EFAULT when it is not present. */
+static int entry(struct walk *w, uint64_t gpa, unsigned size, uint64_t *e)
 {
-        uint64_t v = 0;
+        int err = w->read(w->ctx, gpa, size, e);
 
-        if (gpa > m->size || size > m->size - gpa)
-                return -EFAULT;
-        memcpy(&v, m->ram + gpa, size);
-        *out = v;
-        if (log && log->ent && log->n < X86_MAX_WALK)
-                log->ent[log->n++] = gpa;
-        return 0;
+        if (err)
+                return err;
+        if (w->ent && w->n < X86_MAX_WALK)
+                w->ent[w->n++] = gpa;
+        return (*e & X86_PTE_P) ? 0 : -EFAULT;
 }
 
-static int walk_32(const struct x86_mem *m, struct walk_log *log, const struct hvt_vcpu_state *st,
-                   uint32_t la, uint64_t *gpa)
+static int walk_32(struct walk *w, const struct x86_paging *pg, uint32_t la, uint64_t *gpa)
 {
         uint64_t pde, pte;
+        int err;
 
-        if (read_entry(m, log, (st->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &pde) ||
-            !(pde & PTE_P))
-                return -EFAULT;
-        if ((pde & PTE_PS) && (st->cr4 & X86_CR4_PSE)) {
+        err = entry(w, (pg->cr3 & X86_PTE32_ADDR) + ((la >> 22) & 0x3ff) * 4, 4, &pde);
+        if (err)
+                return err;
+        if ((pde & X86_PTE_PS) && (pg->cr4 & X86_CR4_PSE)) {
+                /* A 4 MiB page: address bits 31:22 (PSE-36's high bits are not supported). */
                 *gpa = (pde & 0xffc00000ull) | (la & 0x3fffff);
                 return 0;
         }
-        if (read_entry(m, log, (pde & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &pte) ||
-            !(pte & PTE_P))
-                return -EFAULT;
-        *gpa = (pte & 0xfffff000ull) | (la & 0xfff);
+        err = entry(w, (pde & X86_PTE32_ADDR) + ((la >> 12) & 0x3ff) * 4, 4, &pte);
+        if (err)
+                return err;
+        *gpa = (pte & X86_PTE32_ADDR) | (la & 0xfff);
         return 0;
 }
 
 /* PAE (3 levels) and 4-level paging share the 8-byte entry walk. */
-static int walk_64(const struct x86_mem *m, struct walk_log *log, uint64_t table, uint64_t la,
-                   int levels, uint64_t *gpa)
+static int walk_64(struct walk *w, uint64_t table, uint64_t la, int levels, uint64_t *gpa)
 {
         uint64_t e;
 
         for (int level = levels; level >= 1; level--) {
                 unsigned shift = 12 + 9 * (unsigned)(level - 1);
                 unsigned idx = (unsigned)((la >> shift) & 0x1ff);
+                int err;
 
                 if (levels == 3 && level == 3)
                         idx = (unsigned)((la >> 30) & 3);
-                if (read_entry(m, log, table + idx * 8ull, 8, &e) || !(e & PTE_P))
-                        return -EFAULT;
-                if (level > 1 && level < 4 && (e & PTE_PS)) {
+                err = entry(w, table + idx * 8ull, 8, &e);
+                if (err)
+                        return err;
+                /* Large pages: 2 MiB in a PDE, 1 GiB in a 4-level PDPTE (PAE's has no PS). */
+                if ((level == 2 || (level == 3 && levels == 4)) && (e & X86_PTE_PS)) {
                         uint64_t span = 1ull << shift;
 
-                        *gpa = (e & ADDR_MASK & ~(span - 1)) | (la & (span - 1));
+                        *gpa = (e & X86_PTE_ADDR & ~(span - 1)) | (la & (span - 1));
                         return 0;
                 }
-                table = e & ADDR_MASK;
+                table = e & X86_PTE_ADDR;
         }
         *gpa = table | (la & 0xfff);
         return 0;
 }
 
-static int walk(const struct x86_mem *m, struct walk_log *log, const struct hvt_vcpu_state *st,
-                uint64_t la, uint64_t *gpa)
+int x86_walk(const struct x86_paging *pg, uint64_t la, x86_entry_reader *read, const void *ctx,
+             uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent)
 {
-        if (!(st->cr0 & X86_CR0_PG) || !(st->cr0 & X86_CR0_PE)) {
-                *gpa = (st->cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
-                return *gpa < m->size ? 0 : -EFAULT;
-        }
-        if (st->efer & X86_EFER_LMA)
-                return walk_64(m, log, st->cr3 & ADDR_MASK, la, 4, gpa);
-        if (st->cr4 & X86_CR4_PAE)
-                return walk_64(m, log, st->cr3 & 0xffffffe0ull, la & 0xffffffffull, 3, gpa);
-        return walk_32(m, log, st, (uint32_t)la, gpa);
+        struct walk w = { .read = read, .ctx = ctx, .ent = ent };
+        int err;
+
+        if (pg->efer & X86_EFER_LMA)
+                err = walk_64(&w, pg->cr3 & X86_PTE_ADDR, la, 4, gpa);
+        else if (pg->cr4 & X86_CR4_PAE)
+                err = walk_64(&w, pg->cr3 & X86_PAE_CR3, la & 0xffffffffull, 3, gpa);
+        else
+                err = walk_32(&w, pg, (uint32_t)la, gpa);
+        if (nent)
+                *nent = w.n;
+        return err;
+}
+
+int x86_mem_entry(const void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
+{
+        const struct x86_mem *m = ctx;
+        uint64_t v = 0;
+
+        if (gpa > m->size || size > m->size - gpa || size > sizeof(v))
+                return -EFAULT;
+        memcpy(&v, m->ram + gpa, size);
+        *val = v;
+        return 0;
 }
 
 int x86_translate_logged(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                          uint64_t *gpa, uint64_t ent[X86_MAX_WALK], unsigned *nent)
 {
-        struct walk_log log = { .ent = ent };
-        int err = walk(m, &log, st, la, gpa);
+        struct x86_paging pg = x86_paging_of(st);
+        int err;
 
+        if (!x86_paging_on(pg.cr0)) {
+                if (nent)
+                        *nent = 0;
+                *gpa = (pg.cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
+                return *gpa < m->size ? 0 : -EFAULT;
+        }
+        err = x86_walk(&pg, la, x86_mem_entry, m, gpa, ent, nent);
         /* A page table may map a linear page beyond RAM: that byte does not exist. */
         if (!err && *gpa >= m->size)
                 err = -EFAULT;
-        if (nent)
-                *nent = log.n;
         return err;
 }
 
@@ -148,17 +169,150 @@ uint64_t x86_linear(const struct hvt_vcpu_state *st, unsigned sreg, uint64_t off
         }
 }
 
+/* ---- descriptors and gates ---------------------------------------------------------- */
+
 bool x86_code_descriptor(const uint8_t d[8], bool long_mode, uint64_t *base, unsigned *bits)
 {
-        /* P, S (code or data) and the code bit of the type */
-        if (!(d[5] & 0x80) || !(d[5] & 0x10) || !(d[5] & 0x08))
+        uint32_t hi = x86_desc_hi(d);
+
+        if (!(hi & X86_DESC_P) || !(hi & X86_DESC_S) ||
+            !(hi & (X86_TYPE_CODE << X86_DESC_TYPE_SHIFT)))
                 return false;
-        if (long_mode && (d[6] & 0x20)) {
+        if (long_mode && (hi & X86_DESC_L)) {
                 *base = 0;
                 *bits = 64;
                 return true;
         }
-        *base = (uint64_t)d[2] | (uint64_t)d[3] << 8 | (uint64_t)d[4] << 16 | (uint64_t)d[7] << 24;
-        *bits = (d[6] & 0x40) ? 32 : 16;
+        *base = x86_desc_base(d);
+        *bits = (hi & X86_DESC_DB) ? 32 : 16;
         return true;
+}
+
+unsigned x86_gate_size(unsigned mode)
+{
+        return mode == HVT_MODE_REAL ? 4 : mode == HVT_MODE_LONG ? 16 : 8;
+}
+
+bool x86_gate_addr(unsigned mode, uint64_t base, uint32_t limit, unsigned v, uint64_t *la)
+{
+        uint64_t size = x86_gate_size(mode);
+
+        if ((uint64_t)v * size + size - 1 > limit)
+                return false;
+        *la = base + (uint64_t)v * size;
+        return true;
+}
+
+bool x86_gate_decode(unsigned mode, const uint8_t *e, struct x86_gate *g)
+{
+        uint32_t hi;
+
+        memset(g, 0, sizeof(*g));
+        g->selector = (uint16_t)(e[2] | e[3] << 8);
+        g->offset = (uint64_t)e[0] | (uint64_t)e[1] << 8;
+        if (mode == HVT_MODE_REAL) {
+                g->dpl = 3;
+                g->bits = 16;
+                g->present = true;
+                return true;
+        }
+        hi = x86_desc_hi(e);
+        g->type = (hi & X86_DESC_S) ? 0 : (uint8_t)((hi >> X86_DESC_TYPE_SHIFT) & 0xf);
+        g->dpl = (uint8_t)((hi >> X86_DESC_DPL_SHIFT) & 3);
+        g->present = hi & X86_DESC_P;
+        switch (g->type) {
+        case X86_GATE_INT16:
+        case X86_GATE_TRAP16:
+                if (mode == HVT_MODE_LONG)
+                        break; /* long mode has only 64-bit gates */
+                g->bits = 16;
+                break;
+        case X86_GATE_INT32:
+        case X86_GATE_TRAP32:
+                g->offset |= (uint64_t)e[6] << 16 | (uint64_t)e[7] << 24;
+                if (mode != HVT_MODE_LONG) {
+                        g->bits = 32;
+                        break;
+                }
+                for (unsigned i = 0; i < 4; i++)
+                        g->offset |= (uint64_t)e[8 + i] << (32 + 8 * i);
+                g->ist = e[4] & 7;
+                g->bits = 64;
+                break;
+        default: break;
+        }
+        if (!g->bits) {
+                g->offset = 0; /* a task gate's or a reserved type's offset field means nothing */
+                return false;
+        }
+        g->trap = g->type & 1;
+        return g->present;
+}
+
+/* ---- stacks and frames --------------------------------------------------------------- */
+
+struct x86_stack x86_stack_of(const struct hvt_vcpu_state *st)
+{
+        const struct hvt_disk_seg *ss = &st->seg[HVT_SS];
+        struct x86_stack s = { .base = ss->base, .mask = 0xffffull };
+
+        if (hvt_state_code_bits(st) == 64) {
+                s.base = 0;
+                s.mask = ~0ull;
+        } else if ((st->cr0 & X86_CR0_PE) && (ss->attr & HVT_SEG_DB)) {
+                s.mask = 0xffffffffull;
+        }
+        return s;
+}
+
+uint64_t x86_stack_la(const struct x86_stack *s, uint64_t sp, uint64_t off)
+{
+        uint64_t la = s->base + ((sp + off) & s->mask);
+
+        return s->mask == ~0ull ? la : la & 0xffffffffull;
+}
+
+uint64_t x86_stack_move(const struct x86_stack *s, uint64_t sp, int64_t delta)
+{
+        return (sp & ~s->mask) | ((sp + (uint64_t)delta) & s->mask);
+}
+
+bool x86_stack_read(const struct x86_stack *s, uint64_t sp, uint64_t off, unsigned n,
+                    x86_byte_reader *read, void *ctx, uint64_t *val)
+{
+        uint64_t v = 0;
+
+        if (n > sizeof(v))
+                return false;
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t b;
+
+                if (!read(ctx, x86_stack_la(s, sp, off + i), &b))
+                        return false;
+                v |= (uint64_t)b << (8 * i);
+        }
+        *val = v;
+        return true;
+}
+
+struct x86_slot x86_frame_slot(unsigned bits, bool err, enum x86_frame_slot s)
+{
+        unsigned w = bits / 8;
+        struct x86_slot at = { .off = ((unsigned)s + (err ? 1 : 0)) * w, .len = w };
+
+        if (s == X86_FRAME_CS || s >= X86_FRAME_SS)
+                at.len = 2; /* a selector, in a slot of the frame's width */
+        return at;
+}
+
+unsigned x86_frame_size(unsigned bits, bool err, unsigned nslots)
+{
+        return (nslots + (err ? 1 : 0)) * (bits / 8);
+}
+
+unsigned x86_frame_slots(unsigned bits, bool stack_switch, bool vm86)
+{
+        if (vm86)
+                return X86_FRAME_SLOTS;
+        return bits == 64 || stack_switch ? X86_FRAME_SS + 1 : X86_FRAME_FLAGS + 1;
 }

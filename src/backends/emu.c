@@ -47,6 +47,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include "../arch/x86.h"
 #include "backend.h"
 
 extern const struct backend_ops emu_backend_ops;
@@ -65,22 +66,6 @@ const char *__lsan_default_suppressions(void)
 
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (~(PAGE_SIZE - 1))
-
-#define CR0_PE     0x1ull
-#define CR0_PG     0x80000000ull
-#define CR4_PSE    0x10ull
-#define CR4_PAE    0x20ull
-#define CR4_OSFXSR 0x200ull
-#define CR4_LA57   0x1000ull
-#define CR4_SMAP   0x200000ull
-#define EFER_LMA   0x400ull
-#define RF_TF      0x100ull
-#define RF_IF      0x200ull
-#define RF_DF      0x400ull
-#define RF_NT      0x4000ull
-#define RF_RF      0x10000ull
-#define RF_VM      0x20000ull
-#define RF_AC      0x40000ull
 
 /* ---- QEMU's CPUX86State, the part the backend touches ------------------- */
 
@@ -110,11 +95,6 @@ struct qseg { /* QEMU's SegmentCache */
         uint32_t flags; /* the descriptor's high dword: type<<8, S, DPL, P, AVL, L, B, G */
 };
 _Static_assert(sizeof(struct qseg) == 24, "SegmentCache");
-
-#define DESC_DPL_SHIFT 13
-#define DESC_P         (1u << 15)
-#define DESC_L         (1u << 21)
-#define DESC_B         (1u << 22)
 
 #define HF_CPL_MASK 0x3u
 #define HF_INHIBIT  (1u << 3)
@@ -181,11 +161,6 @@ struct pt_page {
         bool fresh;     /* no copy to compare with yet: report the whole page */
 };
 
-/* What decides which pages the CPU reads as page tables. */
-struct paging {
-        uint64_t cr0, cr3, cr4, efer;
-};
-
 struct emu_backend {
         struct backend base;
         uc_engine *uc;
@@ -197,8 +172,9 @@ struct emu_backend {
         char version[64];
 
         /* Paging state for reading code at boundaries (refreshed after MOV CR, WRMSR). */
-        uint64_t cr0, cr3, cr4, efer;
-        bool identity; /* Unicorn maps linear = physical whatever the page tables say */
+        struct x86_paging pg;
+        struct x86_mem ram; /* base.mem, as page walks read it */
+        bool identity;      /* Unicorn maps linear = physical whatever the page tables say */
 
         /* Interruptibility. */
         uint64_t shadow; /* HVT_INTR_*_SHADOW covering the instruction at RIP */
@@ -259,8 +235,8 @@ struct emu_backend {
         unsigned npt;
         uint64_t *pt_map; /* one bit per RAM page: in pt[] */
         uint32_t pt_gen;
-        struct paging pt_cfg; /* the paging state pt[] was last enumerated for */
-        bool pt_rescan;       /* a table page was written: the tables may reach new pages */
+        struct x86_paging pt_cfg; /* the paging state pt[] was last enumerated for */
+        bool pt_rescan;           /* a table page was written: the tables may reach new pages */
 };
 
 static struct emu_backend *to_emu(struct backend *b)
@@ -344,29 +320,29 @@ static uint32_t hflags_for(const struct emu_backend *e, uint64_t rflags)
         uint64_t efer = env_u64(e, ENV_EFER);
         uint32_t hf = env_u32(e, ENV_HFLAGS) & ~HF_DERIVED;
         struct qseg cs, ss, ds, es;
-        bool pe = cr0 & CR0_PE;
+        bool pe = cr0 & X86_CR0_PE;
 
         env_seg(e, HVT_CS, &cs);
         env_seg(e, HVT_SS, &ss);
         env_seg(e, HVT_DS, &ds);
         env_seg(e, HVT_ES, &es);
         if (pe)
-                hf |= HF_PE | ((ss.flags >> DESC_DPL_SHIFT) & 3);
+                hf |= HF_PE | ((ss.flags >> X86_DESC_DPL_SHIFT) & 3);
         hf |= (uint32_t)((cr0 >> 1) & 7) << HF_MP_SHIFT;
-        if (efer & EFER_LMA)
+        if (efer & X86_EFER_LMA)
                 hf |= HF_LMA;
-        if ((efer & EFER_LMA) && (cs.flags & DESC_L))
+        if ((efer & X86_EFER_LMA) && (cs.flags & X86_DESC_L))
                 hf |= HF_CS32 | HF_CS64;
-        else if (cs.flags & DESC_B)
+        else if (cs.flags & X86_DESC_DB)
                 hf |= HF_CS32;
-        if (ss.flags & DESC_B)
+        if (ss.flags & X86_DESC_DB)
                 hf |= HF_SS32;
         if (!(hf & HF_CS64) &&
-            (!pe || (rflags & RF_VM) || !(hf & HF_CS32) || (ds.base | es.base | ss.base)))
+            (!pe || (rflags & X86_RFLAGS_VM) || !(hf & HF_CS32) || (ds.base | es.base | ss.base)))
                 hf |= HF_ADDSEG;
-        if (cr4 & CR4_OSFXSR)
+        if (cr4 & X86_CR4_OSFXSR)
                 hf |= HF_OSFXSR;
-        if (cr4 & CR4_SMAP)
+        if (cr4 & X86_CR4_SMAP)
                 hf |= HF_SMAP;
         return hf;
 }
@@ -375,7 +351,7 @@ static uint16_t attr_of(uint32_t flags, bool pe)
 {
         uint16_t attr = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
 
-        if (pe && !(flags & DESC_P))
+        if (pe && !(flags & X86_DESC_P))
                 attr |= HVT_SEG_UNUSABLE;
         return attr;
 }
@@ -400,7 +376,7 @@ static int calibrate(struct emu_backend *e, char *why, size_t len)
         size_t size = uc_context_size(e->uc);
         uc_x86_mmr gdt = { 0, 0x123456789a0ull, 0x1234, 0 },
                    idt = { 0, 0xfedcba98760ull, 0x4321, 0 };
-        uc_x86_msr msr = { 0xC0000080, 0 };
+        uc_x86_msr msr = { X86_MSR_EFER, 0 };
         uint64_t v, cr2 = 0xc2c2c2c2000ull, cr3 = 0x3c3c3000ull;
         struct qseg fs;
         size_t off;
@@ -489,53 +465,10 @@ static bool phys_ok(const struct emu_backend *e, uint64_t pa, uint64_t n)
         return pa < e->base.mem_size && n <= e->base.mem_size - pa;
 }
 
-static bool pte(const struct emu_backend *e, uint64_t pa, unsigned bytes, uint64_t *v)
-{
-        if (!phys_ok(e, pa, bytes))
-                return false;
-        *v = 0;
-        memcpy(v, e->base.mem + pa, bytes);
-        return *v & 1; /* present */
-}
-
 /* The guest page tables' translation of linear la (paging on). */
 static bool walk(const struct emu_backend *e, uint64_t la, uint64_t *pa)
 {
-        uint64_t t, m = 0x000ffffffffff000ull;
-
-        if (!(e->cr4 & CR4_PAE)) {
-                if (!pte(e, (e->cr3 & 0xfffff000ull) + ((la >> 22) & 0x3ff) * 4, 4, &t))
-                        return false;
-                if ((t & 0x80) && (e->cr4 & CR4_PSE)) {
-                        *pa = (t & 0xffc00000ull) + (la & 0x3fffff);
-                        return true;
-                }
-                if (!pte(e, (t & 0xfffff000ull) + ((la >> 12) & 0x3ff) * 4, 4, &t))
-                        return false;
-                *pa = (t & 0xfffff000ull) + (la & 0xfff);
-                return true;
-        }
-        if (e->efer & EFER_LMA) {
-                if (!pte(e, (e->cr3 & m) + ((la >> 39) & 0x1ff) * 8, 8, &t) ||
-                    !pte(e, (t & m) + ((la >> 30) & 0x1ff) * 8, 8, &t))
-                        return false;
-                if (t & 0x80) {
-                        *pa = (t & m & ~0x3fffffffull) + (la & 0x3fffffff);
-                        return true;
-                }
-        } else if (!pte(e, (e->cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8, &t)) {
-                return false;
-        }
-        if (!pte(e, (t & m) + ((la >> 21) & 0x1ff) * 8, 8, &t))
-                return false;
-        if (t & 0x80) {
-                *pa = (t & m & ~0x1fffffull) + (la & 0x1fffff);
-                return true;
-        }
-        if (!pte(e, (t & m) + ((la >> 12) & 0x1ff) * 8, 8, &t))
-                return false;
-        *pa = (t & m) + (la & 0xfff);
-        return true;
+        return !x86_walk(&e->pg, la, x86_mem_entry, &e->ram, pa, NULL, NULL);
 }
 
 /*
@@ -545,12 +478,12 @@ static bool walk(const struct emu_backend *e, uint64_t la, uint64_t *pa)
  */
 static bool translate(const struct emu_backend *e, uint64_t la, uint64_t *pa)
 {
-        if (e->identity && (e->cr0 & CR0_PG)) {
+        if (e->identity && (e->pg.cr0 & X86_CR0_PG)) {
                 *pa = la;
                 return true;
         }
-        if (!(e->cr0 & CR0_PG)) {
-                *pa = (e->efer & EFER_LMA) ? la : la & 0xffffffffull;
+        if (!(e->pg.cr0 & X86_CR0_PG)) {
+                *pa = (e->pg.efer & X86_EFER_LMA) ? la : la & 0xffffffffull;
                 return true;
         }
         return walk(e, la, pa);
@@ -779,8 +712,8 @@ static bool pt_keep(struct emu_backend *e, uint64_t gpa, unsigned level)
  * where it maps a large page (any level above 1 with 8-byte entries, the
  * directory with 4-byte ones when CR4.PSE is set).
  */
-static void pt_visit(struct emu_backend *e, const struct paging *pg, uint64_t gpa, unsigned level,
-                     unsigned esize, uint64_t off, unsigned n)
+static void pt_visit(struct emu_backend *e, const struct x86_paging *pg, uint64_t gpa,
+                     unsigned level, unsigned esize, uint64_t off, unsigned n)
 {
         if (!pt_keep(e, gpa, level) || level == 1)
                 return;
@@ -788,28 +721,29 @@ static void pt_visit(struct emu_backend *e, const struct paging *pg, uint64_t gp
                 uint64_t v = 0;
 
                 memcpy(&v, e->base.mem + gpa + off + (uint64_t)i * esize, esize);
-                if (!(v & 1) || ((v & 0x80) && (esize == 8 || (pg->cr4 & CR4_PSE))))
+                if (!(v & X86_PTE_P) ||
+                    ((v & X86_PTE_PS) && (esize == 8 || (pg->cr4 & X86_CR4_PSE))))
                         continue;
                 if (esize == 8)
-                        pt_visit(e, pg, v & 0x000ffffffffff000ull, level - 1, 8, 0, 512);
+                        pt_visit(e, pg, v & X86_PTE_ADDR, level - 1, 8, 0, 512);
                 else
-                        pt_visit(e, pg, v & 0xfffff000ull, level - 1, 4, 0, 1024);
+                        pt_visit(e, pg, v & X86_PTE32_ADDR, level - 1, 4, 0, 1024);
         }
 }
 
 /* Find (and copy) every page the page tables of paging state pg are made of. */
-static void pt_enumerate(struct emu_backend *e, const struct paging *pg)
+static void pt_enumerate(struct emu_backend *e, const struct x86_paging *pg)
 {
-        if (!(pg->cr0 & CR0_PG))
+        if (!(pg->cr0 & X86_CR0_PG))
                 return;
         e->pt_gen++;
-        if (pg->efer & EFER_LMA)
-                pt_visit(e, pg, pg->cr3 & 0x000ffffffffff000ull, (pg->cr4 & CR4_LA57) ? 5 : 4, 8, 0,
+        if (pg->efer & X86_EFER_LMA)
+                pt_visit(e, pg, pg->cr3 & X86_PTE_ADDR, (pg->cr4 & X86_CR4_LA57) ? 5 : 4, 8, 0,
                          512);
-        else if (pg->cr4 & CR4_PAE)
-                pt_visit(e, pg, pg->cr3 & 0xfffff000ull, 3, 8, pg->cr3 & 0xfe0, 4);
+        else if (pg->cr4 & X86_CR4_PAE)
+                pt_visit(e, pg, pg->cr3 & X86_PTE32_ADDR, 3, 8, pg->cr3 & X86_PAE_CR3 & 0xfff, 4);
         else
-                pt_visit(e, pg, pg->cr3 & 0xfffff000ull, 2, 4, 0, 1024);
+                pt_visit(e, pg, pg->cr3 & X86_PTE32_ADDR, 2, 4, 0, 1024);
 }
 
 /* Report what changed in the page-table pages since their copies were made. */
@@ -843,20 +777,20 @@ static void pt_compare(struct emu_backend *e)
  */
 static void mode_refresh(struct emu_backend *e)
 {
-        uc_x86_msr msr = { 0xC0000080, 0 };
-        struct paging now;
+        uc_x86_msr msr = { X86_MSR_EFER, 0 };
+        struct x86_paging now;
 
-        e->cr0 = reg_read(e, UC_X86_REG_CR0);
-        e->cr3 = reg_read(e, UC_X86_REG_CR3);
-        e->cr4 = reg_read(e, UC_X86_REG_CR4);
+        e->pg.cr0 = reg_read(e, UC_X86_REG_CR0);
+        e->pg.cr3 = reg_read(e, UC_X86_REG_CR3);
+        e->pg.cr4 = reg_read(e, UC_X86_REG_CR4);
         uc_reg_read(e->uc, UC_X86_REG_MSR, &msr);
-        e->efer = msr.value;
+        e->pg.efer = msr.value;
         memset(&now, 0, sizeof(now));
-        if (e->cr0 & CR0_PG) {
-                now.cr0 = CR0_PG;
-                now.cr3 = e->cr3;
-                now.cr4 = e->cr4 & (CR4_PAE | CR4_PSE | CR4_LA57);
-                now.efer = e->efer & EFER_LMA;
+        if (e->pg.cr0 & X86_CR0_PG) {
+                now.cr0 = X86_CR0_PG;
+                now.cr3 = e->pg.cr3;
+                now.cr4 = e->pg.cr4 & (X86_CR4_PAE | X86_CR4_PSE | X86_CR4_LA57);
+                now.efer = e->pg.efer & X86_EFER_LMA;
         }
         if (!memcmp(&now, &e->pt_cfg, sizeof(now)))
                 return;
@@ -1146,7 +1080,7 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
                 stop_exit(e, HVT_EXIT_INTR, addr);
                 return;
         }
-        if (e->window && !e->shadow && (reg_read(e, UC_X86_REG_RFLAGS) & RF_IF)) {
+        if (e->window && !e->shadow && (reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
                 stop_exit(e, HVT_EXIT_IRQ_WINDOW, addr);
                 return;
         }
@@ -1163,7 +1097,7 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         switch (in.kind) {
         case K_IO: stop_at(e, STOP_IO, addr); return;
         case K_HLT: stop_at(e, STOP_HLT, addr); return;
-        case K_STI: if_set = reg_read(e, UC_X86_REG_RFLAGS) & RF_IF; break;
+        case K_STI: if_set = reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF; break;
         default: break;
         }
         begin_insn(e, in.kind, if_set);
@@ -1179,7 +1113,7 @@ static bool may_hit_block(const struct emu_backend *e, uint64_t la, uint64_t n)
 {
         uint64_t page = e->cur & PAGE_MASK, lo = page ? page - PAGE_SIZE : 0;
 
-        if (!e->identity && (e->cr0 & CR0_PG))
+        if (!e->identity && (e->pg.cr0 & X86_CR0_PG))
                 return true;
         return la + n > lo && la < page + 2 * PAGE_SIZE;
 }
@@ -1272,7 +1206,7 @@ static void on_intr(uc_engine *uc, uint32_t intno, void *user)
 
 static bool on_invalid(uc_engine *uc, void *user)
 {
-        on_intr(uc, 6, user); /* #UD */
+        on_intr(uc, X86_EXC_UD, user);
         return true;
 }
 
@@ -1296,70 +1230,93 @@ static enum deliver_result fault(struct fault *f, unsigned vector, uint32_t erro
 static enum deliver_result load_code_desc(struct emu_backend *e, uint16_t sel, unsigned cpl,
                                           bool want64, struct qseg *cs, struct fault *f)
 {
-        uint64_t gbase = env_u64(e, ENV_GDT + 8), limit;
-        uint32_t glimit = env_u32(e, ENV_GDT + 16), lo, hi;
+        uint64_t gbase = env_u64(e, ENV_GDT + 8);
+        uint32_t glimit = env_u32(e, ENV_GDT + 16), hi;
+        uint16_t at = sel & X86_SEL_INDEX, err = sel & (uint16_t)~X86_SEL_RPL;
         uint8_t d[8];
         unsigned dpl;
 
-        if (sel & 4)
+        if (sel & X86_SEL_TI)
                 return UNSUPPORTED; /* LDT */
-        if (!(sel & 0xfff8) || (uint32_t)(sel & 0xfff8) + 7 > glimit ||
-            read_linear(e, gbase + (sel & 0xfff8), d, 8) != 8)
-                return fault(f, 13, sel & 0xfffc);
-        memcpy(&lo, d, 4);
-        memcpy(&hi, d + 4, 4);
-        if (!(hi & (1u << 12)) || !(hi & (1u << 11))) /* not a code segment */
-                return fault(f, 13, sel & 0xfffc);
-        dpl = (hi >> DESC_DPL_SHIFT) & 3;
+        if (!at || (uint32_t)at + 7 > glimit || read_linear(e, gbase + at, d, 8) != 8)
+                return fault(f, X86_EXC_GP, err);
+        hi = x86_desc_hi(d);
+        if (!(hi & X86_DESC_S) || !(hi & (X86_TYPE_CODE << X86_DESC_TYPE_SHIFT)))
+                return fault(f, X86_EXC_GP, err); /* not a code segment */
+        dpl = (hi >> X86_DESC_DPL_SHIFT) & 3;
         if (dpl > cpl)
-                return fault(f, 13, sel & 0xfffc);
-        if (dpl < cpl && !(hi & (1u << 10)))
+                return fault(f, X86_EXC_GP, err);
+        if (dpl < cpl && !(hi & (X86_TYPE_CONFORMING << X86_DESC_TYPE_SHIFT)))
                 return UNSUPPORTED; /* a privilege change needs a stack switch */
-        if (!(hi & DESC_P))
-                return fault(f, 11, sel & 0xfffc);
-        if (want64 && (!(hi & DESC_L) || (hi & DESC_B)))
-                return fault(f, 13, sel & 0xfffc);
-        if (!(hi & (1u << 8))) { /* set the accessed bit, as the CPU does */
-                uint8_t b = d[5] | 1;
+        if (!(hi & X86_DESC_P))
+                return fault(f, X86_EXC_NP, err);
+        if (want64 && (!(hi & X86_DESC_L) || (hi & X86_DESC_DB)))
+                return fault(f, X86_EXC_GP, err);
+        if (!(hi & (X86_TYPE_ACCESSED << X86_DESC_TYPE_SHIFT))) {
+                /* Set the accessed bit, as the CPU does. */
+                uint8_t b = d[5] | X86_TYPE_ACCESSED;
 
-                write_linear(e, gbase + (sel & 0xfff8) + 5, &b, 1);
+                write_linear(e, gbase + at + 5, &b, 1);
         }
-        limit = (lo & 0xffff) | (hi & 0xf0000);
-        if (hi & (1u << 23))
-                limit = (limit << 12) | 0xfff;
         memset(cs, 0, sizeof(*cs));
-        cs->selector = (uint32_t)((sel & 0xfffc) | cpl);
-        cs->base = (lo >> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000u);
-        cs->limit = (uint32_t)limit;
-        cs->flags = hi & 0x00f0ff00u;
+        cs->selector = (uint32_t)(err | cpl);
+        cs->base = x86_desc_base(d);
+        cs->limit = x86_desc_limit(d);
+        cs->flags = hi & X86_DESC_ATTRS;
         return DELIVERED;
 }
 
 /* Exceptions whose frame has an error code (outside real mode). */
 static bool pushes_error(unsigned v)
 {
-        return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
+        return v == X86_EXC_DF || (v >= X86_EXC_TS && v <= X86_EXC_PF) || v == X86_EXC_AC ||
+               v == X86_EXC_CP;
 }
 
-/* Push a frame of n values of `bytes` each onto a stack; all or nothing (little-endian host). */
-static enum deliver_result push_frame(struct emu_backend *e, uint64_t base, uint64_t *sp,
-                                      uint64_t mask, const uint64_t *vals, unsigned n,
-                                      unsigned bytes, unsigned ss_fault, struct fault *f)
+/*
+ * Push an interrupt frame of `bits` below *sp on stack s: slots [0, n) of
+ * vals (enum x86_frame_slot order), each the frame's width, and under them
+ * the error code *err unless err is NULL.  All or nothing (little-endian
+ * host); a frame that does not fit is #SS.
+ */
+static enum deliver_result push_frame(struct emu_backend *e, const struct x86_stack *s,
+                                      uint64_t *sp, unsigned bits, const uint64_t *vals, unsigned n,
+                                      const uint64_t *err, struct fault *f)
 {
-        uint64_t nsp = (*sp - (uint64_t)n * bytes) & mask;
+        uint64_t nsp = x86_stack_move(s, *sp, -(int64_t)x86_frame_size(bits, err != NULL, n));
+        unsigned w = bits / 8;
         uint8_t probe[8];
 
-        /* Each push on its own: a 16-bit SP wraps inside the segment between two. */
+        /* Slot by slot, top down: a 16-bit SP wraps inside the segment between two. */
         for (int pass = 0; pass < 2; pass++) {
-                for (unsigned i = 0; i < n; i++) {
-                        uint64_t la = base + ((*sp - (uint64_t)(i + 1) * bytes) & mask);
+                for (unsigned k = n + 1; k-- > 0;) {
+                        const uint64_t *v = k ? &vals[k - 1] : err;
+                        uint64_t la;
 
-                        if (pass ? !write_linear(e, la, &vals[i], bytes)
-                                 : read_linear(e, la, probe, bytes) != bytes)
-                                return fault(f, ss_fault, 0);
+                        if (!v)
+                                continue;
+                        la = x86_stack_la(s, nsp,
+                                          k ? x86_frame_slot(bits, err != NULL, k - 1).off : 0);
+                        if (pass ? !write_linear(e, la, v, w) : read_linear(e, la, probe, w) != w)
+                                return fault(f, X86_EXC_SS, 0);
                 }
         }
-        *sp = (*sp & ~mask) | nsp;
+        *sp = nsp;
+        return DELIVERED;
+}
+
+/* Enter the handler: CS:RIP, RSP and RFLAGS as the delivery left them. */
+static enum deliver_result enter(struct emu_backend *e, const struct qseg *cs, uint64_t rip,
+                                 uint64_t rsp, uint64_t rflags)
+{
+        env_put_seg(e, HVT_CS, cs);
+        env_put64(e, ENV_EIP, rip);
+        env_put64(e, ENV_REGS + 8 * 4, rsp);
+        env_put32(e, ENV_HFLAGS, hflags_for(e, rflags));
+        env_put32(e, e->dr_off + DR_OLD_EXC, 0xffffffffu); /* delivered: none in flight */
+        if (snap_put(e))
+                return UNSUPPORTED;
+        reg_write(e, UC_X86_REG_RFLAGS, rflags);
         return DELIVERED;
 }
 
@@ -1373,130 +1330,87 @@ static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum 
                                    uint32_t error, struct fault *f)
 {
         uint64_t cr0 = env_u64(e, ENV_CR), efer = env_u64(e, ENV_EFER);
-        uint64_t idt = env_u64(e, ENV_IDT + 8), rip = env_u64(e, ENV_EIP);
+        uint64_t idt = env_u64(e, ENV_IDT + 8), rip = env_u64(e, ENV_EIP), at;
         uint32_t idt_limit = env_u32(e, ENV_IDT + 16), hf = env_u32(e, ENV_HFLAGS);
         uint64_t rflags = reg_read(e, UC_X86_REG_RFLAGS), rsp = env_u64(e, ENV_REGS + 8 * 4);
-        uint32_t ext = type == EV_EXT ? 1 : 0;
-        struct qseg cs, ss;
+        unsigned mode = x86_mode(cr0, efer), cpl = hf & HF_CPL_MASK, size = x86_gate_size(mode);
+        /* A fault on the gate names it: vector, IDT, and whether the event was external. */
+        uint32_t gate_err = vector * 8 + X86_ERRC_IDT + (type == EV_EXT ? X86_ERRC_EXT : 0);
+        uint64_t vals[X86_FRAME_SLOTS] = { 0 }, err = error;
+        bool has_err = mode != HVT_MODE_REAL && type == EV_FAULT && pushes_error(vector);
+        struct x86_stack stack;
+        struct qseg cs, ss, ncs;
         enum deliver_result r;
-        uint8_t g[16];
+        struct x86_gate g;
+        uint8_t raw[16];
 
         env_seg(e, HVT_CS, &cs);
         env_seg(e, HVT_SS, &ss);
-        if (!(cr0 & CR0_PE)) {
-                uint64_t vals[3] = { rflags & 0xffff, cs.selector, rip & 0xffff };
-                uint16_t off, seg;
-
-                if ((uint64_t)vector * 4 + 3 > idt_limit ||
-                    read_linear(e, idt + (uint64_t)vector * 4, g, 4) != 4)
-                        return fault(f, 13, vector * 8 + 2 + ext);
-                memcpy(&off, g, 2);
-                memcpy(&seg, g + 2, 2);
-                r = push_frame(e, ss.base, &rsp, 0xffff, vals, 3, 2, 12, f);
+        if (!x86_gate_addr(mode, idt, idt_limit, vector, &at) ||
+            read_linear(e, at, raw, size) != size)
+                return fault(f, X86_EXC_GP, gate_err);
+        x86_gate_decode(mode, raw, &g);
+        if (mode == HVT_MODE_REAL) {
+                vals[X86_FRAME_IP] = rip & 0xffff;
+                vals[X86_FRAME_CS] = cs.selector;
+                vals[X86_FRAME_FLAGS] = rflags & 0xffff;
+                stack = (struct x86_stack){ .base = ss.base, .mask = 0xffff };
+                r = push_frame(e, &stack, &rsp, 16, vals, 3, NULL, f);
                 if (r != DELIVERED)
                         return r;
-                cs.selector = seg;
-                cs.base = (uint64_t)seg << 4;
-                rip = off;
-                rflags &= ~(RF_IF | RF_TF | RF_AC | RF_RF);
-        } else if (!(efer & EFER_LMA)) {
-                unsigned cpl = hf & HF_CPL_MASK, gtype;
-                bool wide, has_err = type == EV_FAULT && pushes_error(vector);
-                uint64_t vals[4], off;
-                uint16_t sel;
-                struct qseg ncs;
-
-                if ((uint64_t)vector * 8 + 7 > idt_limit ||
-                    read_linear(e, idt + (uint64_t)vector * 8, g, 8) != 8)
-                        return fault(f, 13, vector * 8 + 2 + ext);
-                gtype = g[5] & 0x1f;
-                if (gtype == 0x05)
-                        return UNSUPPORTED; /* task gate */
-                if (gtype != 0x06 && gtype != 0x07 && gtype != 0x0e && gtype != 0x0f)
-                        return fault(f, 13, vector * 8 + 2 + ext);
-                if (type == EV_SOFT && ((g[5] >> 5) & 3) < cpl)
-                        return fault(f, 13, vector * 8 + 2);
-                if (!(g[5] & 0x80))
-                        return fault(f, 11, vector * 8 + 2 + ext);
-                wide = gtype & 0x08;
-                memcpy(&sel, g + 2, 2);
-                off = (uint64_t)g[0] | (uint64_t)g[1] << 8;
-                if (wide)
-                        off |= (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
-                r = load_code_desc(e, sel, cpl, false, &ncs, f);
-                if (r != DELIVERED)
-                        return r;
-                if (off > ncs.limit)
-                        return fault(f, 13, 0);
-                vals[0] = rflags & (wide ? 0xffffffffull : 0xffff);
-                vals[1] = cs.selector;
-                vals[2] = rip & (wide ? 0xffffffffull : 0xffff);
-                vals[3] = error;
-                r = push_frame(e, ss.base, &rsp, (ss.flags & DESC_B) ? 0xffffffffull : 0xffff, vals,
-                               has_err ? 4 : 3, wide ? 4 : 2, 12, f);
-                if (r != DELIVERED)
-                        return r;
-                cs = ncs;
-                rip = off;
-                rflags &= ~(RF_TF | RF_NT | RF_RF | RF_VM);
-                if (!(gtype & 1))
-                        rflags &= ~RF_IF;
-        } else {
-                unsigned cpl = hf & HF_CPL_MASK, gtype;
-                bool has_err = type == EV_FAULT && pushes_error(vector);
-                uint64_t vals[6], off;
-                uint16_t sel;
-                struct qseg ncs;
-
-                if ((uint64_t)vector * 16 + 15 > idt_limit ||
-                    read_linear(e, idt + (uint64_t)vector * 16, g, 16) != 16)
-                        return fault(f, 13, vector * 8 + 2 + ext);
-                gtype = g[5] & 0x1f;
-                if (gtype != 0x0e && gtype != 0x0f)
-                        return fault(f, 13, vector * 8 + 2 + ext);
-                if (type == EV_SOFT && ((g[5] >> 5) & 3) < cpl)
-                        return fault(f, 13, vector * 8 + 2);
-                if (!(g[5] & 0x80))
-                        return fault(f, 11, vector * 8 + 2 + ext);
-                if (g[4] & 7)
-                        return UNSUPPORTED; /* IST stack */
-                memcpy(&sel, g + 2, 2);
-                off = (uint64_t)g[0] | (uint64_t)g[1] << 8 | (uint64_t)g[6] << 16 |
-                      (uint64_t)g[7] << 24 | (uint64_t)g[8] << 32 | (uint64_t)g[9] << 40 |
-                      (uint64_t)g[10] << 48 | (uint64_t)g[11] << 56;
-                r = load_code_desc(e, sel, cpl, true, &ncs, f);
-                if (r != DELIVERED)
-                        return r;
-                vals[0] = ss.selector;
-                vals[1] = rsp;
-                vals[2] = rflags;
-                vals[3] = cs.selector;
-                vals[4] = rip;
-                vals[5] = error;
-                rsp &= ~0xfull; /* the CPU aligns the stack before the frame */
-                r = push_frame(e, 0, &rsp, ~0ull, vals, has_err ? 6 : 5, 8, 12, f);
-                if (r != DELIVERED)
-                        return r;
-                cs = ncs;
-                rip = off;
-                rflags &= ~(RF_TF | RF_NT | RF_RF | RF_VM);
-                if (!(gtype & 1))
-                        rflags &= ~RF_IF;
+                cs.selector = g.selector;
+                cs.base = (uint64_t)g.selector << 4;
+                rflags &= ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF);
+                return enter(e, &cs, g.offset, rsp, rflags);
         }
-        env_put_seg(e, HVT_CS, &cs);
-        env_put64(e, ENV_EIP, rip);
-        env_put64(e, ENV_REGS + 8 * 4, rsp);
-        env_put32(e, ENV_HFLAGS, hflags_for(e, rflags));
-        env_put32(e, e->dr_off + DR_OLD_EXC, 0xffffffffu); /* delivered: none in flight */
-        if (snap_put(e))
+        if (mode == HVT_MODE_PROTECTED && g.type == X86_GATE_TASK)
                 return UNSUPPORTED;
-        reg_write(e, UC_X86_REG_RFLAGS, rflags);
-        return DELIVERED;
+        if (!g.bits)
+                return fault(f, X86_EXC_GP, gate_err); /* no interrupt or trap gate */
+        if (type == EV_SOFT && g.dpl < cpl)
+                return fault(f, X86_EXC_GP, vector * 8 + X86_ERRC_IDT);
+        if (!g.present)
+                return fault(f, X86_EXC_NP, gate_err);
+        if (g.ist)
+                return UNSUPPORTED; /* IST stack */
+        r = load_code_desc(e, g.selector, cpl, mode == HVT_MODE_LONG, &ncs, f);
+        if (r != DELIVERED)
+                return r;
+        if (mode == HVT_MODE_PROTECTED) {
+                uint64_t wmask = g.bits == 32 ? 0xffffffffull : 0xffff;
+
+                if (g.offset > ncs.limit)
+                        return fault(f, X86_EXC_GP, 0);
+                vals[X86_FRAME_IP] = rip & wmask;
+                vals[X86_FRAME_CS] = cs.selector;
+                vals[X86_FRAME_FLAGS] = rflags & wmask;
+                stack = (struct x86_stack){
+                        .base = ss.base,
+                        .mask = (ss.flags & X86_DESC_DB) ? 0xffffffffull : 0xffff,
+                };
+                r = push_frame(e, &stack, &rsp, g.bits, vals, 3, has_err ? &err : NULL, f);
+        } else {
+                vals[X86_FRAME_IP] = rip;
+                vals[X86_FRAME_CS] = cs.selector;
+                vals[X86_FRAME_FLAGS] = rflags;
+                vals[X86_FRAME_SP] = rsp;
+                vals[X86_FRAME_SS] = ss.selector;
+                stack = (struct x86_stack){ .base = 0, .mask = ~0ull };
+                rsp &= ~0xfull; /* the CPU aligns the stack before the frame */
+                r = push_frame(e, &stack, &rsp, 64, vals, x86_frame_slots(64, false, false),
+                               has_err ? &err : NULL, f);
+        }
+        if (r != DELIVERED)
+                return r;
+        rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
+        if (!g.trap)
+                rflags &= ~X86_RFLAGS_IF;
+        return enter(e, &ncs, g.offset, rsp, rflags);
 }
 
 static bool contributory(unsigned v)
 {
-        return v == 0 || (v >= 10 && v <= 13);
+        return v == 0 || (v >= X86_EXC_TS && v <= X86_EXC_GP); /* #DE, #TS, #NP, #SS, #GP */
 }
 
 /*
@@ -1529,11 +1443,11 @@ static int raise_event(struct emu_backend *e, unsigned vector, enum event type, 
                         x->u.exception.cr2 = reg_read(e, UC_X86_REG_CR2);
                         return 1;
                 }
-                if (vector == 8)
+                if (vector == X86_EXC_DF)
                         break;
-                if (type == EV_FAULT && (contributory(vector) || vector == 14) &&
-                    (contributory(f.vector) || (vector == 14 && f.vector == 14))) {
-                        vector = 8;
+                if (type == EV_FAULT && (contributory(vector) || vector == X86_EXC_PF) &&
+                    (contributory(f.vector) || (vector == X86_EXC_PF && f.vector == X86_EXC_PF))) {
+                        vector = X86_EXC_DF;
                         error = 0;
                 } else {
                         vector = f.vector;
@@ -1584,11 +1498,11 @@ static uint64_t intr_bits(const struct emu_backend *e, uint64_t rflags)
         uint64_t intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF |
                         HVT_INTR_VALID_PENDING | e->shadow;
 
-        if (rflags & RF_IF)
+        if (rflags & X86_RFLAGS_IF)
                 intr |= HVT_INTR_IF;
         if (e->queued)
                 intr |= HVT_INTR_PENDING;
-        if ((rflags & RF_IF) && !e->shadow && !e->queued)
+        if ((rflags & X86_RFLAGS_IF) && !e->shadow && !e->queued)
                 intr |= HVT_INTR_READY;
         if (e->window)
                 intr |= HVT_INTR_WINDOW_REQ;
@@ -1611,7 +1525,7 @@ static int emu_get_state(struct backend *b, struct hvt_vcpu_state *st)
         st->cr3 = env_u64(e, ENV_CR + 24);
         st->cr4 = env_u64(e, ENV_CR + 32);
         st->efer = env_u64(e, ENV_EFER);
-        pe = st->cr0 & CR0_PE;
+        pe = st->cr0 & X86_CR0_PE;
         for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
                 struct qseg s;
 
@@ -1636,7 +1550,7 @@ static int emu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
 
         if (snap_get(e))
                 return -EIO;
-        if ((st->efer & EFER_LMA) && (!(st->cr0 & CR0_PG) || !(st->cr4 & CR4_PAE)))
+        if ((st->efer & X86_EFER_LMA) && (!(st->cr0 & X86_CR0_PG) || !(st->cr4 & X86_CR4_PAE)))
                 return -EINVAL; /* long mode needs paging with PAE */
         memcpy(e->env + ENV_REGS, st->gpr, sizeof(st->gpr));
         env_put64(e, ENV_EIP, st->rip);
@@ -1740,7 +1654,7 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
         if (e->io.dir == HVT_IO_OUT && (in.op == 0x6e || in.op == 0x6f)) {
                 /* OUTS: the data comes from seg:rSI, up or down by DF. */
                 unsigned sreg = in.seg >= 0 ? (unsigned)in.seg : HVT_DS;
-                bool down = reg_read(e, UC_X86_REG_RFLAGS) & RF_DF;
+                bool down = reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF;
                 struct qseg s;
 
                 env_seg(e, sreg, &s);
@@ -1895,8 +1809,8 @@ static int on_exception(struct emu_backend *e, struct backend_exit *x)
                 return 1;
         }
         insn_at(e, la, e->cur_len, &in);
-        if ((in.op == 0xcd && in.imm == v) || (in.op == 0xcc && v == 3) ||
-            (in.op == 0xce && v == 4) || (in.op == 0xf1 && v == 1)) {
+        if ((in.op == 0xcd && in.imm == v) || (in.op == 0xcc && v == X86_EXC_BP) ||
+            (in.op == 0xce && v == X86_EXC_OF) || (in.op == 0xf1 && v == X86_EXC_DB)) {
                 type = EV_SOFT; /* INT n, INT3, INTO, INT1: return past the instruction */
                 ret = rip_of(e, la + in.len + (in.op == 0xcd ? 1 : 0));
                 e->insns++;
@@ -1951,8 +1865,8 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         if (x->reason == HVT_EXIT_DEBUG) {
                                 x->u.debug.exception = 1;
                                 x->u.debug.pc = e->stop_linear;
-                                x->u.debug.dr6 = 0xffff0ff0ull | 0x4000; /* BS */
-                                x->u.debug.dr7 = 0x400;
+                                x->u.debug.dr6 = X86_DR6_FIXED | X86_DR6_BS;
+                                x->u.debug.dr7 = X86_DR7_FIXED;
                         }
                         return 0;
                 case STOP_IO:
@@ -2038,7 +1952,7 @@ static void check_paging(struct emu_backend *e, struct backend_exit *x)
         uint64_t la, pa = 0;
         struct qseg cs;
 
-        if (!e->identity || !(e->cr0 & CR0_PG) || snap_get(e))
+        if (!e->identity || !(e->pg.cr0 & X86_CR0_PG) || snap_get(e))
                 return;
         env_seg(e, HVT_CS, &cs);
         la = env_u64(e, ENV_EIP) + ((env_u32(e, ENV_HFLAGS) & HF_CS64) ? 0 : cs.base);
@@ -2291,6 +2205,7 @@ static int emu_create(const struct backend_config *cfg, struct backend **out, ch
                 return r;
         }
         e->base.mem_size = cfg->mem_size;
+        e->ram.size = cfg->mem_size;
         e->base.mem = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         e->scratch = mmap(NULL, 2 * MMIO_MAX * PAGE_SIZE, PROT_READ | PROT_WRITE,
@@ -2312,6 +2227,7 @@ static int emu_create(const struct backend_config *cfg, struct backend **out, ch
                 emu_destroy(&e->base);
                 return -ENOMEM;
         }
+        e->ram.ram = e->base.mem;
         e->expect = e->scratch + MMIO_MAX * PAGE_SIZE;
         e->flush_at = (cfg->mem_size + PAGE_SIZE) & PAGE_MASK;
         err = uc_mem_map_ptr(e->uc, 0, cfg->mem_size, UC_PROT_ALL, e->base.mem);

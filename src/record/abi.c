@@ -139,45 +139,34 @@ static void abi_irq_request(struct recorder *rec)
 
 /* ---- delivery probe ---------------------------------------------------- */
 
-/* Vector v's entry of the interrupt table (IVT or IDT): its size, or 0 if unreadable. */
-static unsigned read_gate(const struct recorder *rec, unsigned v, uint8_t e[16])
+/* Vector v's entry of the interrupt table (IVT or IDT): false unless it names a handler. */
+static bool read_gate(const struct recorder *rec, unsigned v, struct x86_gate *g)
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
-        unsigned mode = hvt_state_mode(st);
-        unsigned esize = mode == HVT_MODE_REAL ? 4 : mode == HVT_MODE_LONG ? 16 : 8;
+        unsigned mode = hvt_state_mode(st), size = x86_gate_size(mode);
+        uint64_t la;
+        uint8_t e[16];
 
-        if ((uint64_t)v * esize + esize - 1 > st->idt.limit)
-                return 0;
-        if (x86_read_linear(&rec->mem, st, st->idt.base + (uint64_t)v * esize, e, esize) != esize)
-                return 0;
-        return esize;
+        if (!x86_gate_addr(mode, st->idt.base, st->idt.limit, v, &la) ||
+            x86_read_linear(&rec->mem, st, la, e, size) != size)
+                return false;
+        return x86_gate_decode(mode, e, g);
 }
 
 bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
-        unsigned mode = hvt_state_mode(st);
-        uint8_t e[16];
+        struct x86_gate g;
 
-        if (!read_gate(rec, v, e))
+        if (!read_gate(rec, v, &g))
                 return false;
-        if (mode == HVT_MODE_REAL) {
-                uint16_t off = (uint16_t)(e[0] | e[1] << 8), seg = (uint16_t)(e[2] | e[3] << 8);
-
-                *handler = ((uint64_t)seg << 4) + off;
-                return true;
-        }
-        if (!(e[5] & 0x80))
-                return false; /* gate not present */
-        uint64_t off =
-                (uint64_t)e[0] | (uint64_t)e[1] << 8 | (uint64_t)e[6] << 16 | (uint64_t)e[7] << 24;
-        if (mode == HVT_MODE_LONG) {
-                off |= (uint64_t)e[8] << 32 | (uint64_t)e[9] << 40 | (uint64_t)e[10] << 48 |
-                       (uint64_t)e[11] << 56;
-                *handler = off;
-        } else {
+        switch (hvt_state_mode(st)) {
+        case HVT_MODE_REAL: *handler = ((uint64_t)g.selector << 4) + g.offset; break;
+        case HVT_MODE_LONG: *handler = g.offset; break;
+        default:
                 /* The handler runs in the gate's CS; at the probe that is the current CS. */
-                *handler = (st->seg[HVT_CS].base + off) & 0xffffffffull;
+                *handler = (st->seg[HVT_CS].base + g.offset) & 0xffffffffull;
+                break;
         }
         return true;
 }
@@ -197,16 +186,6 @@ static bool vector_matches(void *ctx, uint8_t v)
 
 /* ---- the interrupt frame ---------------------------------------------------- */
 
-#define GATE_P         0x80u
-#define GATE_TYPE_MASK 0x1fu /* S (0: system) and type */
-#define GATE_INT16     0x06u
-#define GATE_TRAP16    0x07u
-#define GATE_INT32     0x0eu
-#define GATE_TRAP32    0x0fu
-#define SEL_TI         0x4u /* the selector names the LDT */
-#define SEL_RPL        0x3u
-#define FLAGS_VM       (1ull << 17)
-
 /*
  * The size of the frame the gate of `vector` pushes: the IVT's is 16-bit,
  * long mode's 64-bit, a protected-mode gate's its type's.  0 when the
@@ -215,21 +194,15 @@ static bool vector_matches(void *ctx, uint8_t v)
 static unsigned gate_frame_bits(const struct recorder *rec, int vector)
 {
         unsigned mode = hvt_state_mode(&rec->ex.st);
-        uint8_t e[16];
+        struct x86_gate g;
 
         if (mode == HVT_MODE_REAL)
                 return 16;
         if (mode == HVT_MODE_LONG)
                 return 64;
-        if (vector < 0 || !read_gate(rec, (unsigned)vector, e) || !(e[5] & GATE_P))
+        if (vector < 0 || !read_gate(rec, (unsigned)vector, &g))
                 return 0;
-        switch (e[5] & GATE_TYPE_MASK) {
-        case GATE_INT16:
-        case GATE_TRAP16: return 16;
-        case GATE_INT32:
-        case GATE_TRAP32: return 32;
-        default: return 0;
-        }
+        return g.bits;
 }
 
 /*
@@ -240,36 +213,15 @@ static unsigned gate_frame_bits(const struct recorder *rec, int vector)
 static bool code_base(const struct recorder *rec, uint16_t sel, uint64_t *base)
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
-        uint64_t off = sel & ~7u;
+        uint64_t off = sel & X86_SEL_INDEX;
         unsigned bits;
         uint8_t e[8];
 
-        if ((sel & SEL_TI) || !off || off + 7 > st->gdt.limit)
+        if ((sel & X86_SEL_TI) || !off || off + 7 > st->gdt.limit)
                 return false;
         if (x86_read_linear(&rec->mem, st, st->gdt.base + off, e, 8) != 8)
                 return false;
         return x86_code_descriptor(e, hvt_state_mode(st) == HVT_MODE_LONG, base, &bits);
-}
-
-/*
- * n little-endian bytes of the stack at offset off from sp, each at
- * base + ((sp + off + i) & mask): a 16-bit stack wraps inside its 64 KiB.
- */
-static bool read_stack(const struct recorder *rec, uint64_t base, uint64_t sp, uint64_t mask,
-                       uint64_t off, unsigned n, uint64_t *out)
-{
-        const struct hvt_vcpu_state *st = &rec->ex.st;
-        uint64_t v = 0;
-
-        for (unsigned i = 0; i < n; i++) {
-                uint8_t byte;
-
-                if (x86_read_linear(&rec->mem, st, base + ((sp + off + i) & mask), &byte, 1) != 1)
-                        return false;
-                v |= (uint64_t)byte << (8 * i);
-        }
-        *out = v;
-        return true;
 }
 
 /* The interrupted code's CS base into d, from the frame's CS. */
@@ -285,65 +237,76 @@ static void frame_cs_base(const struct recorder *rec, struct hvt_disk_deliver *d
         }
 }
 
-/* A 64-bit frame: RIP, CS, RFLAGS, RSP, SS, always all five. */
-static void read_frame64(const struct recorder *rec, struct hvt_disk_deliver *d)
-{
-        const struct hvt_vcpu_state *st = &rec->ex.st;
-        uint64_t sp = st->gpr[HVT_F_RSP], cs, ss;
+/* The probe's stack, as frame slots are read from it. */
+struct frame_reader {
+        const struct recorder *rec;
+        struct x86_stack stack;
+        unsigned bits;
+};
 
-        if (!read_stack(rec, 0, sp, ~0ull, 0, 8, &d->ip) ||
-            !read_stack(rec, 0, sp, ~0ull, 8, 2, &cs) ||
-            !read_stack(rec, 0, sp, ~0ull, 16, 8, &d->flags) ||
-            !read_stack(rec, 0, sp, ~0ull, 24, 8, &d->sp) ||
-            !read_stack(rec, 0, sp, ~0ull, 32, 2, &ss)) {
-                d->ip = d->flags = d->sp = 0;
-                d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
-                return;
-        }
-        d->cs = (uint16_t)cs;
-        d->ss = (uint16_t)ss;
-        frame_cs_base(rec, d, false);
+static bool read_byte(void *ctx, uint64_t la, uint8_t *b)
+{
+        const struct frame_reader *r = ctx;
+
+        return x86_read_linear(&r->rec->mem, &r->rec->ex.st, la, b, 1) == 1;
+}
+
+/* Slot s of the frame at the stack pointer. */
+static bool frame_slot(struct frame_reader *r, enum x86_frame_slot s, uint64_t *v)
+{
+        struct x86_slot at = x86_frame_slot(r->bits, false, s);
+
+        return x86_stack_read(&r->stack, r->rec->ex.st.gpr[HVT_F_RSP], at.off, at.len, read_byte, r,
+                              v);
 }
 
 /*
- * A 16- or 32-bit frame at SS:SP: IP, CS, FLAGS, then SP and SS when the
- * interrupt changed privilege (and ES, DS, FS, GS from virtual-8086 mode).
- * The stack wraps at 64 KiB in real mode and under a 16-bit SS (B = 0).
+ * The frame at SS:rSP, of d->frame_bits: IP, CS, FLAGS, then SP and SS when
+ * the interrupt changed privilege (and ES, DS, FS, GS from virtual-8086
+ * mode) and always in a 64-bit frame.  The stack wraps at 64 KiB in real
+ * mode and under a 16-bit SS (B = 0).
  */
 static void read_frame(const struct recorder *rec, struct hvt_disk_deliver *d)
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
-        const struct hvt_disk_seg *ss = &st->seg[HVT_SS];
-        bool real = hvt_state_mode(st) == HVT_MODE_REAL;
-        uint64_t mask = real || !(ss->attr & HVT_SEG_DB) ? 0xffffull : 0xffffffffull;
-        uint64_t sp = st->gpr[HVT_F_RSP], cs, old_ss;
-        unsigned w = d->frame_bits / 8;
-        bool vm86;
+        bool real = hvt_state_mode(st) == HVT_MODE_REAL, vm86, switched;
+        /* A 64-bit frame is on the flat stack the handler runs on. */
+        struct frame_reader r = {
+                .rec = rec,
+                .stack = d->frame_bits == 64 ? (struct x86_stack){ .base = 0, .mask = ~0ull }
+                                             : x86_stack_of(st),
+                .bits = d->frame_bits,
+        };
+        uint64_t sp = st->gpr[HVT_F_RSP], cs, ss;
 
-        if (!read_stack(rec, ss->base, sp, mask, 0, w, &d->ip) ||
-            !read_stack(rec, ss->base, sp, mask, w, 2, &cs) ||
-            !read_stack(rec, ss->base, sp, mask, 2 * w, w, &d->flags)) {
-                d->ip = d->flags = 0;
-                d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
-                return;
+        if (!frame_slot(&r, X86_FRAME_IP, &d->ip) || !frame_slot(&r, X86_FRAME_CS, &cs) ||
+            !frame_slot(&r, X86_FRAME_FLAGS, &d->flags))
+                goto err_unreadable;
+        vm86 = !real && r.bits == 32 && (d->flags & X86_RFLAGS_VM);
+        /* SS:rSP are in every 64-bit frame, and after a switch: from vm86, to another ring. */
+        switched = r.bits == 64 || vm86 ||
+                   (!real && (cs & X86_SEL_RPL) != (st->seg[HVT_CS].selector & X86_SEL_RPL));
+        if (!switched) {
+                /* The pushes moved only the bits the stack size uses. */
+                d->sp = x86_stack_move(&r.stack, sp, x86_frame_size(r.bits, false, 3));
+                d->ss = st->seg[HVT_SS].selector;
+        } else if (frame_slot(&r, X86_FRAME_SP, &d->sp) && frame_slot(&r, X86_FRAME_SS, &ss)) {
+                /* The CPU switched stacks: the old one is in the frame. */
+                d->ss = (uint16_t)ss;
+        } else if (r.bits == 64) {
+                goto err_unreadable;
+        } else {
+                d->sp = 0;
+                d->ss = 0;
         }
         d->cs = (uint16_t)cs;
-        vm86 = !real && w == 4 && (d->flags & FLAGS_VM);
-        if (!real && (vm86 || (d->cs & SEL_RPL) != (st->seg[HVT_CS].selector & SEL_RPL))) {
-                /* The CPU switched stacks: the old one is in the frame. */
-                if (read_stack(rec, ss->base, sp, mask, 3 * w, w, &d->sp) &&
-                    read_stack(rec, ss->base, sp, mask, 4 * w, 2, &old_ss)) {
-                        d->ss = (uint16_t)old_ss;
-                } else {
-                        d->sp = 0;
-                        d->ss = 0;
-                }
-        } else {
-                /* The pushes moved only the bits the stack size uses. */
-                d->sp = (sp & ~mask) | ((sp + 3 * w) & mask);
-                d->ss = ss->selector;
-        }
         frame_cs_base(rec, d, vm86);
+        return;
+
+err_unreadable:
+        d->ip = d->flags = d->sp = 0;
+        d->cs = d->ss = 0;
+        d->dflags |= HVT_DELIVER_CS_BASE_UNKNOWN;
 }
 
 static void abi_probe(struct recorder *rec)
@@ -400,10 +363,7 @@ static void abi_probe(struct recorder *rec)
         d.frame_bits = (uint8_t)gate_frame_bits(rec, nmatch ? vector : -1);
         if (!d.frame_bits)
                 d.frame_bits = (uint8_t)(mode == HVT_MODE_LONG ? 64 : bits);
-        if (d.frame_bits == 64)
-                read_frame64(rec, &d);
-        else
-                read_frame(rec, &d);
+        read_frame(rec, &d);
         rec->deliveries++;
         err = hvt_write_deliver(rec->w, &d);
         if (err)

@@ -9,15 +9,10 @@
 #include "../arch/x86.h"
 #include "mode.h"
 
-#define PAGE       4096ull
-#define CODE_ATTR  (0xb | HVT_SEG_S | HVT_SEG_P) /* execute/read, accessed */
-#define DATA_ATTR  (0x3 | HVT_SEG_S | HVT_SEG_P) /* read/write, accessed */
-#define X86_CR0_ET 0x10ull
-#define X86_CR0_NE 0x20ull
-#define PTE_P      0x1ull
-#define PTE_W      0x2ull
-#define PTE_PS     0x80ull
-#define GiB        (1ull << 30)
+#define PAGE      4096ull
+#define CODE_ATTR (0xb | HVT_SEG_S | HVT_SEG_P) /* execute/read, accessed */
+#define DATA_ATTR (0x3 | HVT_SEG_S | HVT_SEG_P) /* read/write, accessed */
+#define GiB       (1ull << 30)
 
 uint64_t mode_tables_size(uint64_t mem_size)
 {
@@ -162,13 +157,13 @@ static int setup_long(struct backend *b, struct hvt_vcpu_state *st, uint64_t ent
         write_gdt(b, base, st);
         memset(b->mem + pml4, 0, (2 + pds) * PAGE);
         t = (uint64_t *)(b->mem + pml4);
-        t[0] = pdpt | PTE_P | PTE_W;
+        t[0] = pdpt | X86_PTE_P | X86_PTE_W;
         t = (uint64_t *)(b->mem + pdpt);
         for (uint64_t i = 0; i < pds; i++)
-                t[i] = (pd + i * PAGE) | PTE_P | PTE_W;
+                t[i] = (pd + i * PAGE) | X86_PTE_P | X86_PTE_W;
         t = (uint64_t *)(b->mem + pd);
         for (uint64_t i = 0; i < pds * 512; i++)
-                t[i] = (i << 21) | PTE_P | PTE_W | PTE_PS;
+                t[i] = (i << 21) | X86_PTE_P | X86_PTE_W | X86_PTE_PS;
 
         seg(&st->seg[HVT_CS], MODE_SEL_CODE64, CODE_ATTR | HVT_SEG_L | HVT_SEG_G, 0xffffffff);
         flat_data(st);
@@ -193,7 +188,7 @@ int mode_setup(struct backend *b, unsigned mode, uint64_t entry, uint64_t load_a
         }
         memset(st.gpr, 0, sizeof(st.gpr));
         st.rip = entry;
-        st.rflags = 0x2; /* IF=0: guests enable interrupts themselves */
+        st.rflags = X86_RFLAGS_FIXED; /* IF=0: guests enable interrupts themselves */
         switch (mode) {
         case HVT_MODE_REAL: err = setup_real(&st, entry, load_addr, why, len); break;
         case HVT_MODE_PROTECTED: err = setup_protected(b, &st, entry, why, len); break;

@@ -1139,11 +1139,13 @@ static uint32_t ctx_for_state(struct checker *k, const struct hvt_vcpu_state *st
 static bool is_step(const struct hvt_exit *ex)
 {
         return ex->reason == HVT_EXIT_DEBUG && ex->u.debug.exception == 1 &&
-               (ex->u.debug.dr6 & 0x4000); /* DR6.BS: a single-step trap */
+               (ex->u.debug.dr6 & X86_DR6_BS); /* a single-step trap */
 }
 
 static void summarize(struct checker *k, const struct hvt_exit *ex, struct exit_sum *s)
 {
+        struct x86_stack stack;
+
         memset(s, 0, sizeof(*s));
         s->valid = true;
         s->seq = ex->seq;
@@ -1163,16 +1165,10 @@ static void summarize(struct checker *k, const struct hvt_exit *ex, struct exit_
         s->gdt_base = ex->st.gdt.base;
         s->gdt_limit = ex->st.gdt.limit;
         s->rsp = ex->st.gpr[HVT_F_RSP];
-        s->ss_base = ex->st.seg[HVT_SS].base;
-        if (s->bits == 64) {
-                s->ss_base = 0;
-                s->sp_mask = ~0ull;
-        } else {
-                s->sp_mask = (ex->st.cr0 & X86_CR0_PE) && (ex->st.seg[HVT_SS].attr & HVT_SEG_DB)
-                                     ? 0xffffffffull
-                                     : 0xffffull;
-        }
-        s->cpl = (ex->st.cr0 & X86_CR0_PE) ? ex->st.seg[HVT_CS].selector & 3u : 0;
+        stack = x86_stack_of(&ex->st);
+        s->ss_base = stack.base;
+        s->sp_mask = stack.mask;
+        s->cpl = (ex->st.cr0 & X86_CR0_PE) ? ex->st.seg[HVT_CS].selector & X86_SEL_RPL : 0;
         if (ex->reason == HVT_EXIT_IO) {
                 s->io_out = ex->u.io.io.dir == HVT_IO_OUT;
                 s->io_port = ex->u.io.io.port;

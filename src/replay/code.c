@@ -300,7 +300,7 @@ static void ctx_state(const struct code_ctx *ctx, struct hvt_vcpu_state *st)
 
 static bool paged(const struct code_ctx *ctx)
 {
-        return (ctx->cr0 & X86_CR0_PG) && (ctx->cr0 & X86_CR0_PE);
+        return x86_paging_on(ctx->cr0);
 }
 
 size_t code_read(const struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
@@ -712,9 +712,10 @@ bool code_selector(struct code *c, uint32_t ctx, uint64_t gdt_base, uint16_t gdt
                 *out = code_ctx_add(c, &x);
                 return true;
         }
-        if ((sel & 4) || (sel | 7u) > gdt_limit || !(sel & ~7u))
+        if ((sel & X86_SEL_TI) || (sel & X86_SEL_INDEX) + 7u > gdt_limit || !(sel & X86_SEL_INDEX))
                 return false; /* the LDT, beyond the GDT, or the null selector */
-        if (code_read_sure(c, &c->ctxs[ctx], gdt_base + (sel & ~7u), d, 8, unsure) != 8 || *unsure)
+        if (code_read_sure(c, &c->ctxs[ctx], gdt_base + (sel & X86_SEL_INDEX), d, 8, unsure) != 8 ||
+            *unsure)
                 return false;
         if (!x86_code_descriptor(d, x.efer & X86_EFER_LMA, &x.cs_base, &x.bits))
                 return false;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../arch/x86.h"
 #include "code.h"
 #include "json.h"
 #include "replay.h"
@@ -73,10 +74,6 @@ static const char *const ign_names[IGN_COUNT] = {
         (BIT(IGN_RFLAGS_RF) | BIT(IGN_CR0_ET) | BIT(IGN_INTR) | BIT(IGN_LIMIT) | BIT(IGN_ATTR) | \
          BIT(IGN_BACKEND_DATA))
 #define DEFAULT_IGNORE_REASONS (BIT(HVT_EXIT_INTR) | BIT(HVT_EXIT_IRQ_WINDOW))
-
-#define RFLAGS_RF 0x10000ull
-#define RFLAGS_AF 0x10ull
-#define CR0_ET    0x10ull
 
 struct diff_opts {
         unsigned context;
@@ -669,8 +666,8 @@ static void fmt_deliver(char *buf, size_t len, const struct hvt_disk_deliver *dv
 /* The RFLAGS bits compared. */
 static uint64_t rflags_mask(const struct diff_opts *o)
 {
-        return ~((ignored(o, IGN_RFLAGS_RF) ? RFLAGS_RF : 0) |
-                 (ignored(o, IGN_RFLAGS_AF) ? RFLAGS_AF : 0));
+        return ~((ignored(o, IGN_RFLAGS_RF) ? X86_RFLAGS_RF : 0) |
+                 (ignored(o, IGN_RFLAGS_AF) ? X86_RFLAGS_AF : 0));
 }
 
 struct cmp {
@@ -728,7 +725,7 @@ static void cmp_state(const struct cmp *c, const struct hvt_vcpu_state *a,
                 }
         }
         if (!ignored(o, IGN_CR0)) {
-                uint64_t mask = ignored(o, IGN_CR0_ET) ? ~CR0_ET : ~0ull;
+                uint64_t mask = ignored(o, IGN_CR0_ET) ? ~X86_CR0_ET : ~0ull;
 
                 cmp_u64(d, "cr0", a->cr0 & mask, b->cr0 & mask);
         }

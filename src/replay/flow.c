@@ -305,43 +305,20 @@ static bool handler_of(struct flow *f, struct code *c, const struct flow_start *
                        unsigned v, unsigned ifm, uint64_t *la, uint32_t *hctx, unsigned *hifm)
 {
         const struct code_ctx *x = &c->ctxs[ctx];
-        bool lm = x->efer & X86_EFER_LMA;
-        unsigned esize = !(x->cr0 & X86_CR0_PE) ? 4 : lm ? 16 : 8;
-        uint8_t g[16];
-        uint64_t off;
-        unsigned type;
+        unsigned mode = x86_mode(x->cr0, x->efer);
+        struct x86_gate g;
+        uint64_t at;
+        uint8_t e[16];
 
-        if ((uint64_t)v * esize + esize - 1 > s->idt_limit ||
-            !read_table(f, c, ctx, s->idt_base + (uint64_t)v * esize, g, esize))
+        if (!x86_gate_addr(mode, s->idt_base, s->idt_limit, v, &at) ||
+            !read_table(f, c, ctx, at, e, x86_gate_size(mode)) || !x86_gate_decode(mode, e, &g))
                 return false;
-        if (esize == 4) {
-                /* Real mode: the IVT; IF is cleared on entry. */
-                if (!selector(f, c, s, ctx, (uint16_t)(g[2] | g[3] << 8), hctx))
-                        return false;
-                *la = c->ctxs[*hctx].cs_base + (uint16_t)(g[0] | g[1] << 8);
-                *hifm = IFM_0;
-                return true;
-        }
-        type = g[5] & 0x1f;
-        if (!(g[5] & 0x80))
+        if (!selector(f, c, s, ctx, g.selector, hctx))
                 return false;
-        switch (type) {
-        case 0x06: /* 16-bit interrupt gate */
-        case 0x0e: *hifm = IFM_0; break;
-        case 0x07: /* 16-bit trap gate */
-        case 0x0f: *hifm = ifm; break;
-        default: return false; /* task gates and anything else: not followed */
-        }
-        off = (uint64_t)g[0] | (uint64_t)g[1] << 8;
-        if (type >= 0x0e)
-                off |= (uint64_t)g[6] << 16 | (uint64_t)g[7] << 24;
-        if (lm) {
-                for (unsigned i = 0; i < 4; i++)
-                        off |= (uint64_t)g[8 + i] << (32 + 8 * i);
-        }
-        if (!selector(f, c, s, ctx, (uint16_t)(g[2] | g[3] << 8), hctx))
-                return false;
-        *la = c->ctxs[*hctx].bits == 64 ? off : (c->ctxs[*hctx].cs_base + off) & 0xffffffffull;
+        /* The IVT and interrupt gates clear IF; trap gates leave it. */
+        *hifm = g.trap ? ifm : IFM_0;
+        *la = c->ctxs[*hctx].bits == 64 ? g.offset
+                                        : (c->ctxs[*hctx].cs_base + g.offset) & 0xffffffffull;
         return true;
 }
 
@@ -480,8 +457,10 @@ static bool stack_delta(const struct code_insn *x, unsigned bits, int64_t *delta
 
 static struct sp_state sp_moved(const struct flow_start *s, struct sp_state sp, int64_t delta)
 {
+        struct x86_stack stack = { .base = s->ss_base, .mask = s->sp_mask };
+
         if (sp.k == SPK_KNOWN)
-                sp.v = (sp.v & ~s->sp_mask) | ((sp.v + (uint64_t)delta) & s->sp_mask);
+                sp.v = x86_stack_move(&stack, sp.v, delta);
         return sp;
 }
 
@@ -495,6 +474,34 @@ static struct sp_state sp_after(const struct flow_start *s, const struct code_in
         return sp_moved(s, sp, delta);
 }
 
+/* A stack read in progress: every byte read is remembered. */
+struct stack_reader {
+        struct flow *f;
+        struct code *c;
+        uint32_t ctx;
+};
+
+static bool stack_byte(void *p, uint64_t la, uint8_t *b)
+{
+        struct stack_reader *r = p;
+        struct flow_read *rd;
+        bool unsure;
+
+        if (r->f->nreads == FLOW_MAX_READS ||
+            code_read_sure(r->c, &r->c->ctxs[r->ctx], la, b, 1, &unsure) != 1)
+                return false;
+        if (unsure) {
+                r->f->unsure = true; /* only this run leaves it unknown */
+                return false;
+        }
+        rd = &r->f->reads[r->f->nreads++];
+        rd->la = la;
+        rd->ctx = r->ctx;
+        rd->len = 1;
+        rd->bytes[0] = *b;
+        return true;
+}
+
 /*
  * Read n (<= 8) bytes of the stack at sp + off, each wrapped inside the
  * stack segment: known only when the trace records every write and none
@@ -504,32 +511,10 @@ static struct sp_state sp_after(const struct flow_start *s, const struct code_in
 static bool stack_read(struct flow *f, struct code *c, const struct flow_start *s, uint32_t ctx,
                        uint64_t sp, uint64_t off, unsigned n, uint64_t *out)
 {
-        uint64_t v = 0;
+        struct x86_stack stack = { .base = s->ss_base, .mask = s->sp_mask };
+        struct stack_reader r = { .f = f, .c = c, .ctx = ctx };
 
-        for (unsigned i = 0; i < n; i++) {
-                uint64_t la = s->ss_base + ((sp + off + i) & s->sp_mask);
-                struct flow_read *r;
-                bool unsure;
-                uint8_t b;
-
-                if (s->sp_mask != ~0ull)
-                        la &= 0xffffffffull;
-                if (f->nreads == FLOW_MAX_READS ||
-                    code_read_sure(c, &c->ctxs[ctx], la, &b, 1, &unsure) != 1)
-                        return false;
-                if (unsure) {
-                        f->unsure = true; /* only this run leaves it unknown */
-                        return false;
-                }
-                r = &f->reads[f->nreads++];
-                r->la = la;
-                r->ctx = ctx;
-                r->len = 1;
-                r->bytes[0] = b;
-                v |= (uint64_t)b << (8 * i);
-        }
-        *out = v;
-        return true;
+        return x86_stack_read(&stack, sp, off, n, stack_byte, &r, out);
 }
 
 bool flow_reads_hold(const struct flow *f, struct code *c)
@@ -558,6 +543,7 @@ static bool pop_return(struct flow *f, struct code *c, const struct flow_start *
         const struct code_ctx *cx = &c->ctxs[n->ctx];
         unsigned bits = cx->bits, w;
         uint64_t ip, cs = 0, fl = 0, imm = 0;
+        struct x86_slot at;
         bool fl_known;
         struct opc o;
 
@@ -589,16 +575,22 @@ static bool pop_return(struct flow *f, struct code *c, const struct flow_start *
                 return false;
         if (bits == 64 && o.op != 0xcf)
                 return false; /* far returns in 64-bit code: not followed */
-        /* RETF and IRET: IP, CS (and FLAGS), each a slot of the operand size. */
+        /* RETF and IRET: IP, CS (and FLAGS), a frame of the operand size. */
         w = bits == 64 ? (o.rex_w ? 8 : 4) : push_size(bits, o.opsize);
-        if (!stack_read(f, c, s, n->ctx, n->sp, 0, w, &ip) ||
-            !stack_read(f, c, s, n->ctx, n->sp, w, 2, &cs))
+        at = x86_frame_slot(w * 8, false, X86_FRAME_IP);
+        if (!stack_read(f, c, s, n->ctx, n->sp, at.off, at.len, &ip))
+                return false;
+        at = x86_frame_slot(w * 8, false, X86_FRAME_CS);
+        if (!stack_read(f, c, s, n->ctx, n->sp, at.off, at.len, &cs))
                 return false;
         /* FLAGS rewritten during the run (a push over the old frame): IF unknown. */
-        fl_known = o.op == 0xcf && stack_read(f, c, s, n->ctx, n->sp, 2 * w, w > 4 ? 4 : w, &fl);
+        at = x86_frame_slot(w * 8, false, X86_FRAME_FLAGS);
+        fl_known = o.op == 0xcf && /* IF and VM are in the low 4 bytes */
+                   stack_read(f, c, s, n->ctx, n->sp, at.off, at.len > 4 ? 4 : at.len, &fl);
         /* To another privilege level or virtual-8086 mode a stack is popped too: not followed. */
         if ((cx->cr0 & X86_CR0_PE) && bits != 64 &&
-            ((cs & 3) != s->cpl || (o.op == 0xcf && w == 4 && (!fl_known || (fl & (1u << 17))))))
+            ((cs & X86_SEL_RPL) != s->cpl ||
+             (o.op == 0xcf && w == 4 && (!fl_known || (fl & X86_RFLAGS_VM)))))
                 return false;
         if (!selector(f, c, s, n->ctx, (uint16_t)cs, ctx))
                 return false;
@@ -611,13 +603,13 @@ static bool pop_return(struct flow *f, struct code *c, const struct flow_start *
         if (o.op != 0xcf)
                 *ifm = n->ifm;
         else
-                *ifm = !fl_known ? IFM_BOTH : (fl & 0x200) ? IFM_1 : IFM_0;
+                *ifm = !fl_known ? IFM_BOTH : (fl & X86_RFLAGS_IF) ? IFM_1 : IFM_0;
         if (bits == 64) {
                 /* IRET in 64-bit code pops RSP and SS too: a stack the flow does not follow. */
                 sp->k = SPK_UNKNOWN;
                 return true;
         }
-        *sp = sp_moved(s, *sp, (int64_t)((o.op == 0xcf ? 3 : 2) * w + imm));
+        *sp = sp_moved(s, *sp, (int64_t)(x86_frame_size(w * 8, false, o.op == 0xcf ? 3 : 2) + imm));
         return true;
 }
 

@@ -6,6 +6,8 @@
 
 #include <hvtrace/hvtrace.h>
 
+#include "../arch/x86.h" /* header-only use: the library needs no x86.c */
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const rec_type_names[] = {
@@ -201,16 +203,9 @@ const char *hvt_shadow_name(uint64_t intr)
 
 /* ------------------------------------------------------------------------ */
 
-#define X86_CR0_PE   0x1ull
-#define X86_EFER_LMA 0x400ull
-
 unsigned hvt_state_mode(const struct hvt_vcpu_state *st)
 {
-        if (!(st->cr0 & X86_CR0_PE))
-                return HVT_MODE_REAL;
-        if (st->efer & X86_EFER_LMA)
-                return HVT_MODE_LONG;
-        return HVT_MODE_PROTECTED;
+        return x86_mode(st->cr0, st->efer);
 }
 
 unsigned hvt_state_code_bits(const struct hvt_vcpu_state *st)
