@@ -1,12 +1,20 @@
 #!/bin/sh
 # Install what hvtrace needs from Debian, only what is missing.
-# Used by `make demo` and `make test`; safe to run again.
+# Used by `make demo` and `make test` only (a plain `make` never runs it); safe
+# to run again.  Off Debian (no apt-get or dpkg-query) it installs nothing and
+# says so: CMake then names whatever is missing.
 # With --fuzz (make test's fuzz run) also clang and its libFuzzer runtime;
 # if those cannot be installed the fuzz run is skipped, so that failure is
 # reported but not fatal.
 set -eu
 pkgs="cmake make gcc g++ gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev"
 fuzz_pkgs="clang libclang-rt-14-dev"
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "deps: no apt-get/dpkg-query here, so nothing is installed; the build needs" \
+                "cmake, gcc, nasm, pkg-config, zstd, capstone, Criterion and Unicorn" >&2
+        exit 0
+fi
 
 missing() { # PACKAGES...: those not installed
         for p in "$@"; do
