@@ -26,23 +26,13 @@ step() {
         echo "install-test: $*"
 }
 
-# Only zstd is visible to pkg-config: a library build that looked for
-# capstone, Unicorn or Criterion would fail to configure.
-mkdir -p "$tmp/pc"
-zstd_pc=$(pkg-config --variable=pcfiledir libzstd)/libzstd.pc
-[ -f "$zstd_pc" ] || fail "libzstd.pc not found"
-cp "$zstd_pc" "$tmp/pc/"
+step "configure, build and install with HVTRACE_TOOLS=OFF"
+libdir=$(sh "$(dirname "$0")/stage-install.sh" "$cmake" "$src" "$tmp") ||
+        fail "staging the install failed"
+# The staging's pkg-config sees only zstd; what follows uses the same view.
 PKG_CONFIG_LIBDIR=$tmp/pc
 PKG_CONFIG_PATH=
 export PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
-
-step "configure, build and install with HVTRACE_TOOLS=OFF"
-"$cmake" -S "$src" -B "$tmp/build" -DHVTRACE_TOOLS=OFF -DCMAKE_BUILD_TYPE=Release \
-        >"$tmp/configure.log" 2>&1 || { cat "$tmp/configure.log"; fail "configure failed"; }
-"$cmake" --build "$tmp/build" -j2 >"$tmp/build.log" 2>&1 ||
-        { cat "$tmp/build.log"; fail "build failed"; }
-"$cmake" --install "$tmp/build" --prefix "$tmp/stage" >"$tmp/install.log" 2>&1 ||
-        { cat "$tmp/install.log"; fail "install failed"; }
 
 # Nothing of the tools was looked for (their checks leave cache entries).
 if grep -iE '^[^#/]*(capstone|unicorn|criterion|nasm|kvm|m32|guest)' \
@@ -55,7 +45,6 @@ grep -qi 'CMAKE_CXX_COMPILER:' "$tmp/build/CMakeCache.txt" &&
 
 step "the staged install"
 stage=$tmp/stage
-libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$tmp/build/CMakeCache.txt")
 lib=$stage/$libdir
 for f in include/hvtrace/hvtrace.h include/hvtrace/format.h include/hvtrace/version.h \
         "$libdir/libhvtrace.a" "$libdir/libhvtrace.so" "$libdir/pkgconfig/hvtrace.pc" \
