@@ -71,6 +71,7 @@ static const char *const note_names[] = {
         [NOTE_SOFTWARE_INT] = "software-interrupt",
         [NOTE_WRITES_UNTRACKED] = "writes-not-recorded",
         [NOTE_CODE_CHANGED] = "code-changed-unrecorded",
+        [NOTE_UNOBSERVABLE] = "delivery-unobservable",
 };
 _Static_assert(sizeof(note_names) / sizeof(note_names[0]) == NOTE_COUNT, "name every note");
 
@@ -718,9 +719,29 @@ static void cross_check_exit(struct checker *k, const struct exit_sum *s)
         }
 }
 
+static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx);
+
+/*
+ * Injection pi was not seen delivered although the backend, at #seen, held
+ * nothing.  That proves a loss only where a delivery would have been seen:
+ * a handler that starts with the probe.  A VMM that writes traces without
+ * the probe (or a handler the trace's code does not show) leaves deliveries
+ * unobservable, and calling them lost would be a confident wrong verdict.
+ */
 static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 {
-        struct check_finding *f = violation(k, RULE_LOST);
+        uint32_t ctx = pi->at.valid ? pi->at.ctx : k->cur.ctx;
+        struct check_finding *f;
+
+        if (!pi->in.handler || !probe_at(k, pi->in.handler, ctx)) {
+                note(k, NOTE_UNOBSERVABLE, pi->in.after_seq, pi->in.cs_base + pi->in.rip,
+                     "vector 0x%02x injected after #%" PRIu64 ": its handler (0x%" PRIx64
+                     ") does not start with the delivery probe,"
+                     " so whether and where it was delivered cannot be seen",
+                     pi->in.vector, pi->in.after_seq, pi->in.handler);
+                return;
+        }
+        f = violation(k, RULE_LOST);
 
         if (!f)
                 return;

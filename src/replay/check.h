@@ -48,6 +48,7 @@ enum check_note {
         NOTE_SOFTWARE_INT,     /* INT n / INT3 / INTO into a probed handler: not a delivery */
         NOTE_WRITES_UNTRACKED, /* the trace does not record guest writes */
         NOTE_CODE_CHANGED,     /* an exit showed code bytes no write record explains */
+        NOTE_UNOBSERVABLE,     /* injected into a handler without the probe: not judged lost */
         NOTE_COUNT
 };
 
