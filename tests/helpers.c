@@ -14,7 +14,13 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 
+/* A build without the KVM backends need not have KVM's headers. */
+#if __has_include(<linux/kvm.h>)
 #include <linux/kvm.h>
+#else
+#define KVM_API_VERSION     12
+#define KVM_GET_API_VERSION 0xae00
+#endif
 
 #include <criterion/criterion.h>
 
@@ -37,12 +43,79 @@ static int drain(int fd, char **buf, size_t *len, size_t *cap)
         return (int)n;
 }
 
+/* "HVTRACE_BACKEND_KVM_IRQCHIP" for "kvm-irqchip". */
+static const char *backend_option(const char *name)
+{
+        static char opt[64];
+        size_t n = (size_t)snprintf(opt, sizeof(opt), "HVTRACE_BACKEND_");
+
+        for (; *name && n + 1 < sizeof(opt); name++)
+                opt[n++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
+        opt[n] = 0;
+        return opt;
+}
+
+bool hv_backend_compiled(const char *name)
+{
+        static char names[512] = ""; /* " kvm emu " */
+        char key[64];
+
+        if (!names[0]) {
+                const char *argv[] = { HVREC, "run", "--backend", "help", NULL };
+                struct hv_proc p;
+                size_t n = 0;
+
+                cr_assert_eq(hv_run(argv, &p), 0, "cannot run hvrec");
+                cr_assert_eq(p.status, 0, "hvrec run --backend help: %s", p.err);
+                names[n++] = ' ';
+                /* A backend's line: two blanks, its name, its summary. */
+                for (const char *l = p.out; l && *l;
+                     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                        size_t len = strcspn(l + 2, " \n");
+
+                        if (strncmp(l, "  ", 2) || l[2] == ' ' || n + len + 2 >= sizeof(names))
+                                continue;
+                        memcpy(names + n, l + 2, len);
+                        n += len;
+                        names[n++] = ' ';
+                }
+                names[n] = 0;
+                hv_proc_free(&p);
+        }
+        snprintf(key, sizeof(key), " %s ", name);
+        return strstr(names, key) != NULL;
+}
+
+void hv_require_backend(const char *name)
+{
+        if (!hv_backend_compiled(name))
+                cr_skip_test("needs backend %s, left out of this build (-D%s=OFF)", name,
+                             backend_option(name));
+}
+
+/* hvrec run --backend NAME: the test cannot run where NAME is compiled out. */
+static void require_run_backend(const char *const *argv)
+{
+        static const char *const known[] = { "kvm", "kvm-irqchip", "emu" };
+
+        if (strcmp(argv[0], HVREC) || !argv[1] || strcmp(argv[1], "run"))
+                return;
+        for (size_t i = 2; argv[i] && argv[i + 1]; i++) {
+                if (strcmp(argv[i], "--backend"))
+                        continue;
+                for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+                        if (!strcmp(argv[i + 1], known[k]))
+                                hv_require_backend(known[k]);
+        }
+}
+
 int hv_run(const char *const *argv, struct hv_proc *p)
 {
         int out[2], err[2], status;
         size_t olen = 0, ocap = 1, elen = 0, ecap = 1;
         pid_t pid;
 
+        require_run_backend(argv);
         memset(p, 0, sizeof(*p));
         p->out = calloc(1, 1);
         p->err = calloc(1, 1);

@@ -23,12 +23,28 @@ void hv_proc_free(struct hv_proc *p);
 /* Whether /dev/kvm can be used; if not, why. */
 bool hv_have_kvm(char *why, size_t len);
 
-/* Skip the calling test, with the reason, when /dev/kvm is missing. */
+/*
+ * Whether hvrec has backend `name` compiled in (HVTRACE_BACKEND_* options),
+ * as `hvrec run --backend help` lists them.
+ */
+bool hv_backend_compiled(const char *name);
+
+/*
+ * Skip the calling test, with the reason, when backend `name` is compiled
+ * out.  hv_run does it for every `hvrec run --backend NAME` it runs.
+ */
+void hv_require_backend(const char *name);
+
+/*
+ * Skip the calling test, with the reason, when /dev/kvm is missing or the
+ * kvm backend (hvrec's default, which such tests use) is compiled out.
+ */
 #define HV_REQUIRE_KVM()                                          \
         do {                                                      \
                 char why_[256];                                   \
                 if (!hv_have_kvm(why_, sizeof(why_)))             \
                         cr_skip_test("needs /dev/kvm: %s", why_); \
+                hv_require_backend("kvm");                        \
         } while (0)
 
 /* One exit with its I/O data copied (traces outlive the reader's buffers). */

@@ -49,6 +49,7 @@ static void require_emu(void)
         struct hv_proc p;
         const char *line;
 
+        hv_require_backend("emu"); /* compiled out (-DHVTRACE_BACKEND_EMU=OFF): a skip */
         cr_assert_eq(hv_run(argv, &p), 0, "cannot run hvrec");
         line = strstr(p.out, "  emu ");
         cr_assert_not_null(line, "hvrec lists the emu backend:\n%s", p.out);
@@ -961,6 +962,7 @@ static void wr_drive(struct wr_run *w, const char *name, bool raise_at_check)
 
         memset(w, 0, sizeof(*w));
         w->status = -1;
+        hv_require_backend("emu");
         w->ops = backend_find("emu");
         cr_assert_not_null(w->ops);
         cr_assert_not_null(w->ops->take_writes);

@@ -141,6 +141,7 @@ static void rec_args(const char **argv, const struct speed *s, const char *guest
 {
         int n = 0;
 
+        hv_require_backend("emu"); /* this runs hvrec itself, not through hv_run */
         argv[n++] = HVREC;
         argv[n++] = "run";
         argv[n++] = "--backend";

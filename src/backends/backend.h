@@ -6,7 +6,8 @@
  * through struct backend_ops; everything hypervisor-specific lives behind it.
  *
  * Each backend is one file in src/backends/ exporting one ops struct, and
- * backends.c lists them all in one table.
+ * backends.c lists those compiled in (CMake option HVTRACE_BACKEND_<NAME>,
+ * which defines HVT_BACKEND_<NAME>) in one table.
  */
 #ifndef HVTRACE_BACKEND_H
 #define HVTRACE_BACKEND_H
@@ -72,10 +73,25 @@ struct backend_ops {
         /* Run until the next exit.  Returns 0 with *exit filled, or -errno. */
         int (*run)(struct backend *b, struct backend_exit *exit);
 
-        /* Queue an external interrupt for the next entry: -EBUSY if one is queued. */
+        /*
+         * Queue an external interrupt for the next entry: -EBUSY if one is
+         * queued.  NULL in an HVT_CAP_IRQCHIP backend (its irqchip injects).
+         */
         int (*inject)(struct backend *b, uint8_t vector);
-        /* Ask for (or stop asking for) an exit when interrupts can be injected. */
+        /*
+         * Ask for (or stop asking for) an exit when interrupts can be
+         * injected.  Returns 0 or -errno; a failure ends the run.  NULL in
+         * an HVT_CAP_IRQCHIP backend.
+         */
         int (*request_window)(struct backend *b, bool on);
+        /*
+         * HVT_CAP_IRQCHIP backends only (NULL elsewhere).  Raise, edge-
+         * triggered, the interrupt line the guest's programming of the
+         * backend's irqchip maps to vector; the irqchip injects it when the
+         * guest can take it.  Returns 0, -ENXIO when no line maps to
+         * vector, or another -errno.
+         */
+        int (*raise_line)(struct backend *b, uint8_t vector);
         /* Turn single-stepping on or off: every instruction becomes a debug exit. */
         int (*set_single_step)(struct backend *b, bool on);
         /* Async-signal-safe: make the current or next run return with an intr exit. */
@@ -106,11 +122,17 @@ struct backend {
         uint64_t mem_size;
 };
 
-/* The registry: backends compiled in, in --backend help order. */
+/* The registry: backends compiled in, in --backend help order; backend_at(0) is the default. */
 size_t backend_count(void);
+/* NULL past the end. */
 const struct backend_ops *backend_at(size_t i);
-/* NULL if no backend has that name. */
+/* NULL if no backend compiled in has that name. */
 const struct backend_ops *backend_find(const char *name);
+/*
+ * The CMake option that compiles backend `name` in ("HVTRACE_BACKEND_EMU"),
+ * whether it is compiled in or not; NULL if hvtrace has no such backend.
+ */
+const char *backend_option(const char *name);
 
 /* Copy len bytes into guest RAM at gpa.  Returns 0 or -ERANGE. */
 int backend_load(struct backend *b, uint64_t gpa, const void *data, size_t len);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* The one table of backends compiled into hvrec. */
+/*
+ * The one table of backends compiled into hvrec: each HVTRACE_BACKEND_<NAME>
+ * CMake option compiles its backend's files and defines HVT_BACKEND_<NAME>.
+ */
 #include <errno.h>
 #include <string.h>
 
@@ -9,14 +12,21 @@ extern const struct backend_ops kvm_backend_ops;
 extern const struct backend_ops emu_backend_ops;
 extern const struct backend_ops kvm_irqchip_backend_ops;
 
+/* In --backend help order; the first is the default. */
 static const struct backend_ops *const backend_table[] = {
+#ifdef HVT_BACKEND_KVM
         &kvm_backend_ops,
+#endif
+#ifdef HVT_BACKEND_KVM_IRQCHIP
         &kvm_irqchip_backend_ops,
+#endif
+#ifdef HVT_BACKEND_EMU
         &emu_backend_ops,
+#endif
 };
 
 #define BACKEND_COUNT (sizeof(backend_table) / sizeof(backend_table[0]))
-_Static_assert(BACKEND_COUNT >= 1, "at least one backend");
+_Static_assert(BACKEND_COUNT >= 1, "at least one backend must be compiled in");
 
 size_t backend_count(void)
 {
@@ -33,6 +43,25 @@ const struct backend_ops *backend_find(const char *name)
         for (size_t i = 0; i < BACKEND_COUNT; i++)
                 if (!strcmp(backend_table[i]->name, name))
                         return backend_table[i];
+        return NULL;
+}
+
+/* Every backend hvtrace has, compiled in or not, with the option that compiles it. */
+static const struct {
+        const char *name, *option;
+} backend_all[] = {
+        { "kvm", "HVTRACE_BACKEND_KVM" },
+        { "kvm-irqchip", "HVTRACE_BACKEND_KVM_IRQCHIP" },
+        { "emu", "HVTRACE_BACKEND_EMU" },
+};
+
+_Static_assert(sizeof(backend_all) / sizeof(backend_all[0]) == 3, "one entry per backend");
+
+const char *backend_option(const char *name)
+{
+        for (size_t i = 0; i < sizeof(backend_all) / sizeof(backend_all[0]); i++)
+                if (!strcmp(backend_all[i].name, name))
+                        return backend_all[i].option;
         return NULL;
 }
 

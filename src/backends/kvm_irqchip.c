@@ -56,10 +56,10 @@ static int pic_line(struct kvm_backend *k, uint8_t vector)
 }
 
 /*
- * "Inject" is raising the line, edge-triggered: high, then low.  KVM's PIC
- * latches it in IRR and the vCPU takes it when IF and the shadow allow.
+ * Edge-triggered: high, then low.  KVM's PIC latches it in IRR and the vCPU
+ * takes it when IF and the shadow allow.
  */
-static int irqchip_inject(struct backend *b, uint8_t vector)
+static int irqchip_raise_line(struct backend *b, uint8_t vector)
 {
         struct kvm_backend *k = to_kvm(b);
         struct kvm_irq_level lvl;
@@ -77,14 +77,6 @@ static int irqchip_inject(struct backend *b, uint8_t vector)
         return 0;
 }
 
-/* KVM opens the window itself: nothing to ask for. */
-static int irqchip_request_window(struct backend *b, bool on)
-{
-        (void)b;
-        (void)on;
-        return 0;
-}
-
 const struct backend_ops kvm_irqchip_backend_ops = {
         .name = "kvm-irqchip",
         .summary = "Linux KVM, in-kernel PIC/IOAPIC/LAPIC and PIT: KVM decides when to inject",
@@ -92,8 +84,7 @@ const struct backend_ops kvm_irqchip_backend_ops = {
          * Neither HVT_CAP_IO_EXITS nor HVT_CAP_HLT_EXITS: the in-kernel
          * PIC and PIT answer their ports, and HLT waits in the kernel.
          */
-        .caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_IRQCHIP |
-                HVT_CAP_KICK,
+        .caps = HVT_CAP_SINGLE_STEP | HVT_CAP_REPORT_SHADOW | HVT_CAP_IRQCHIP | HVT_CAP_KICK,
         .probe = irqchip_probe,
         .create = irqchip_create,
         .destroy = kvm_destroy,
@@ -101,8 +92,8 @@ const struct backend_ops kvm_irqchip_backend_ops = {
         .get_state = kvm_get_state,
         .set_state = kvm_set_state,
         .run = kvm_run_vcpu,
-        .inject = irqchip_inject,
-        .request_window = irqchip_request_window,
+        /* No inject or request_window: KVM injects and opens the window itself. */
+        .raise_line = irqchip_raise_line,
         .set_single_step = kvm_set_single_step,
         .kick = kvm_kick,
 };

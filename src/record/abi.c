@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi.h"
+#include "gate.h"
+#include "irq.h"
 #include "recorder.h"
 #include "signals.h"
 
@@ -139,38 +142,6 @@ static void abi_irq_request(struct recorder *rec)
 
 /* ---- delivery probe ---------------------------------------------------- */
 
-/* Vector v's entry of the interrupt table (IVT or IDT): false unless it names a handler. */
-static bool read_gate(const struct recorder *rec, unsigned v, struct x86_gate *g)
-{
-        const struct hvt_vcpu_state *st = &rec->ex.st;
-        unsigned mode = hvt_state_mode(st), size = x86_gate_size(mode);
-        uint64_t la;
-        uint8_t e[16];
-
-        if (!x86_gate_addr(mode, st->idt.base, st->idt.limit, v, &la) ||
-            x86_read_linear(&rec->mem, st, la, e, size) != size)
-                return false;
-        return x86_gate_decode(mode, e, g);
-}
-
-bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
-{
-        const struct hvt_vcpu_state *st = &rec->ex.st;
-        struct x86_gate g;
-
-        if (!read_gate(rec, v, &g))
-                return false;
-        switch (hvt_state_mode(st)) {
-        case HVT_MODE_REAL: *handler = ((uint64_t)g.selector << 4) + g.offset; break;
-        case HVT_MODE_LONG: *handler = g.offset; break;
-        default:
-                /* The handler runs in the gate's CS; at the probe that is the current CS. */
-                *handler = (st->seg[HVT_CS].base + g.offset) & 0xffffffffull;
-                break;
-        }
-        return true;
-}
-
 struct probe_match {
         uint64_t cand[2];
         int ncand;
@@ -200,7 +171,7 @@ static unsigned gate_frame_bits(const struct recorder *rec, int vector)
                 return 16;
         if (mode == HVT_MODE_LONG)
                 return 64;
-        if (vector < 0 || !read_gate(rec, (unsigned)vector, &g))
+        if (vector < 0 || !gate_read(rec, (unsigned)vector, &g))
                 return 0;
         return g.bits;
 }
@@ -335,7 +306,7 @@ static void abi_probe(struct recorder *rec)
         for (unsigned v = 0; v < 256; v++) {
                 uint64_t h;
 
-                if (!abi_vector_handler(rec, v, &h))
+                if (!gate_handler(rec, v, &h))
                         continue;
                 for (int c = 0; c < m.ncand; c++) {
                         if (h == m.cand[c]) {

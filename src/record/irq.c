@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "gate.h"
+#include "irq.h"
 #include "recorder.h"
 
 static bool fifo_has(const struct irq_fifo *f, uint8_t v)
@@ -47,8 +49,8 @@ static uint8_t fifo_remove(struct irq_fifo *f, unsigned i)
 void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
 {
         struct hvt_disk_raise r = { .seq = rec->ex.seq,
-                                      .vector = vector,
-                                      .source = (uint8_t)source };
+                                    .vector = vector,
+                                    .source = (uint8_t)source };
         int err;
 
         rec->raises++;
@@ -85,8 +87,7 @@ void irq_triggers(struct recorder *rec)
         }
 }
 
-/* Whether the policy allows injecting at this exit. */
-static bool policy_allows(unsigned policy, uint64_t intr, uint64_t rflags)
+bool irq_policy_allows(unsigned policy, uint64_t intr, uint64_t rflags)
 {
         switch (policy) {
         case HVT_POLICY_WINDOW: return intr & HVT_INTR_READY;
@@ -96,12 +97,24 @@ static bool policy_allows(unsigned policy, uint64_t intr, uint64_t rflags)
         }
 }
 
-static void set_window(struct recorder *rec, bool on)
+/*
+ * A window request the backend refuses ends the run: without it a pending
+ * interrupt could wait forever, or a stale one cause an exit at every entry.
+ */
+static int set_window(struct recorder *rec, bool on)
 {
+        int err;
+
         if (rec->irq.window_on == on)
-                return;
-        rec->b->ops->request_window(rec->b, on);
+                return 0;
+        err = rec->b->ops->request_window(rec->b, on);
+        if (err) {
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "%s an interrupt window: %s",
+                           on ? "requesting" : "cancelling", strerror(-err));
+                return err;
+        }
         rec->irq.window_on = on;
+        return 0;
 }
 
 /* Record an injection (or, for an irqchip backend, a raised line). */
@@ -117,7 +130,7 @@ static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, 
         in.rflags = st->rflags;
         in.cs_base = st->seg[HVT_CS].base;
         in.cs = st->seg[HVT_CS].selector;
-        if (!abi_vector_handler(rec, vector, &in.handler))
+        if (!gate_handler(rec, vector, &in.handler))
                 in.handler = 0;
         in.intr = (uint32_t)st->intr;
         in.vector = vector;
@@ -140,7 +153,7 @@ static void raise_lines(struct recorder *rec)
         while (rec->irq.pending.count) {
                 uint8_t vector = rec->irq.pending.v[rec->irq.pending.head];
                 uint8_t source = rec->irq.pending.src[rec->irq.pending.head];
-                int err = rec->b->ops->inject(rec->b, vector);
+                int err = rec->b->ops->raise_line(rec->b, vector);
 
                 if (err) {
                         rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0,
@@ -249,15 +262,15 @@ void irq_schedule(struct recorder *rec)
          * KVM_INTERRUPT would overwrite or merge it.
          */
         if ((st->intr & HVT_INTR_PENDING) ||
-            !policy_allows(rec->opts->policy, st->intr, st->rflags)) {
+            !irq_policy_allows(rec->opts->policy, st->intr, st->rflags)) {
                 stop_round(rec);
                 set_window(rec, true);
                 return;
         }
         if (rec->step_inject && !rec->irq.stepping && !exit_shows_last_insn(rec->ex.reason)) {
                 /* The steps bring the next decision; a window exit would only cut them short. */
-                set_window(rec, false);
-                set_stepping(rec, true);
+                if (!set_window(rec, false))
+                        set_stepping(rec, true);
                 return;
         }
         vector = rec->irq.pending.v[rec->irq.pending.head];

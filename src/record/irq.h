@@ -35,7 +35,20 @@ void irq_raise(struct recorder *rec, uint8_t vector, unsigned source);
 /* Fire the --irq triggers that match the exit just recorded. */
 void irq_triggers(struct recorder *rec);
 
-/* Inject or request a window, as the policy says, before the next entry. */
+/*
+ * Whether policy (enum hvt_policy: window, eager, blind) allows injecting
+ * at an exit with these HVT_INTR_* bits and RFLAGS: window when the backend
+ * says ready, eager when IF is set, blind always; any other policy never.
+ */
+bool irq_policy_allows(unsigned policy, uint64_t intr, uint64_t rflags);
+
+/*
+ * Before the next entry: inject the oldest pending vector or request a
+ * window, as the policy says, one interrupt at a time, stepping around the
+ * injection under --step-inject; on an HVT_CAP_IRQCHIP backend raise the
+ * line of every pending vector instead.  A backend error ends the run
+ * (rec_finish).
+ */
 void irq_schedule(struct recorder *rec);
 
 /* Whether anything could still wake a halted vCPU. */

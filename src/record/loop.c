@@ -6,45 +6,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "abi.h"
+#include "irq.h"
+#include "loop.h"
 #include "recorder.h"
 #include "signals.h"
-
-uint64_t rec_now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail, const char *fmt,
-                ...)
-{
-        va_list ap;
-
-        if (rec->done)
-                return;
-        rec->done = true;
-        rec->why = why;
-        rec->status = status;
-        rec->detail = detail;
-        va_start(ap, fmt);
-        vsnprintf(rec->msg, sizeof(rec->msg), fmt, ap);
-        va_end(ap);
-}
-
-void rec_write_failed(struct recorder *rec, int err)
-{
-        if (!rec->write_err)
-                rec->write_err = err;
-        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
-                   strerror(-err));
-}
 
 /* "stopped by signal 1 (SIGHUP: Hangup)" */
 static void finish_signal(struct recorder *rec, int signo)
@@ -191,8 +160,8 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
         err = rec->b->ops->get_state(rec->b, &ex->st);
         if (err)
                 return err;
-        ex->insn_len = (uint8_t)x86_read_linear(&rec->mem, &ex->st, hvt_state_pc(&ex->st),
-                                                ex->insn, sizeof(ex->insn));
+        ex->insn_len = (uint8_t)x86_read_linear(&rec->mem, &ex->st, hvt_state_pc(&ex->st), ex->insn,
+                                                sizeof(ex->insn));
         /* What the guest will read is part of the exit: fill it before recording. */
         abi_fill_in(rec);
         copy_exit_data(ex, &rec->bx);

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "guest.h"
+#include "loop.h"
 #include "mode.h"
 #include "recorder.h"
 #include "signals.h"
@@ -452,196 +454,278 @@ static uint64_t close_trace(struct recorder *rec, struct output *out)
         return bytes;
 }
 
+/* One `hvrec run`: what it sets up, in this order, and releases in reverse. */
+struct run {
+        struct rec_opts o;
+        struct guest_image g;
+        const struct backend_ops *ops;
+        struct output out;
+        struct recorder rec;
+};
+
+/* Parse the options and fill in the defaults that depend on nothing else. */
+static enum opts_result run_options(struct run *r, int argc, char **argv, int full_argc,
+                                    char **full_argv)
+{
+        struct rec_opts *o = &r->o;
+        char why[512];
+        enum opts_result res = rec_opts_parse(argc, argv, o, why, sizeof(why));
+
+        if (res == OPTS_ERROR)
+                fprintf(stderr, "hvrec: %s\n", why);
+        if (res != OPTS_RUN)
+                return res;
+        o->argc = full_argc;
+        o->argv = full_argv;
+        if (!o->seed_set)
+                o->seed = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+        r->rec.opts = o;
+        /* With the trace on stdout, the console must not mix into it. */
+        r->rec.console.fd = strcmp(o->output, "-") ? STDOUT_FILENO : STDERR_FILENO;
+        r->rec.console.name = strcmp(o->output, "-") ? "stdout" : "stderr";
+        r->rec.console.raw = o->raw_console;
+        return OPTS_RUN;
+}
+
+/*
+ * Read and check the guest, before anything about the backend: a bad guest
+ * is reported whatever the backend.  Returns 0 with r->g open, or -errno.
+ */
+static int run_guest(struct run *r)
+{
+        struct rec_opts *o = &r->o;
+        char why[512];
+        int err;
+
+        err = guest_open(o->guest, o->load_addr, o->mem_size, &r->g, why, sizeof(why));
+        if (err) {
+                fprintf(stderr, "hvrec: %s\n", why);
+                return err;
+        }
+        if (!o->mode)
+                o->mode = r->g.mode;
+        if (!o->entry_set)
+                o->entry = r->g.entry;
+        err = guest_check(&r->g, o->mem_size, mode_tables_base(o->mode, o->mem_size), why,
+                          sizeof(why));
+        if (err) {
+                fprintf(stderr, "hvrec: %s\n", why);
+                guest_close(&r->g);
+                return err;
+        }
+        return 0;
+}
+
+/*
+ * The backend --backend names, if it can do what the options ask and can
+ * run on this machine.  Returns 0 with r->ops set, or -errno.
+ */
+static int run_backend(struct run *r)
+{
+        const struct backend_ops *ops = backend_find(r->o.backend);
+        struct rec_opts *o = &r->o;
+        char why[512];
+
+        /* What the backend cannot do is known without probing it. */
+        if (resolve_tracking(ops, o, &r->rec))
+                return -EINVAL;
+        if (ops->probe(why, sizeof(why))) {
+                fprintf(stderr, "hvrec: backend %s is not usable here: %s%s\n", ops->name, why,
+                        other_backend_hint(ops));
+                return -ENODEV;
+        }
+        if (ops->caps & HVT_CAP_IRQCHIP) {
+                /* The backend's own irqchip decides when to inject: no policy of ours applies. */
+                if (o->policy_set) {
+                        fprintf(stderr,
+                                "hvrec: --inject does not apply to backend %s: its in-kernel "
+                                "irqchip decides when to inject\n",
+                                ops->name);
+                        return -EINVAL;
+                }
+                o->policy = HVT_POLICY_BACKEND;
+        }
+        if (o->single_step && !(ops->caps & HVT_CAP_SINGLE_STEP)) {
+                fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
+                return -EINVAL;
+        }
+        r->ops = ops;
+        return 0;
+}
+
+/*
+ * The VM with the guest in place and its mode set up, and the disassembler
+ * the records need.  Returns 0 with r->rec.b and r->rec.dis open, or
+ * -errno with neither.
+ */
+static int run_vm(struct run *r)
+{
+        const struct rec_opts *o = &r->o;
+        struct recorder *rec = &r->rec;
+        struct backend_config cfg = { .mem_size = o->mem_size };
+        char why[512];
+        int err;
+
+        err = r->ops->create(&cfg, &rec->b, why, sizeof(why));
+        if (err) {
+                fprintf(stderr, "hvrec: cannot create a %s VM: %s\n", r->ops->name, why);
+                return err;
+        }
+        rec->mem.ram = rec->b->mem;
+        rec->mem.size = rec->b->mem_size;
+        if ((err = guest_place(&r->g, rec->b, why, sizeof(why))) ||
+            (err = mode_setup(rec->b, o->mode, o->entry, o->load_addr, why, sizeof(why)))) {
+                fprintf(stderr, "hvrec: %s\n", why);
+                goto err_backend;
+        }
+        if (o->single_step && (err = r->ops->set_single_step(rec->b, true))) {
+                fprintf(stderr, "hvrec: cannot single-step: %s\n", strerror(-err));
+                goto err_backend;
+        }
+        /* What loading wrote is in the MEMORY records: WRITE records start from the first run. */
+        if (rec->track_writes && (err = rec_drop_writes(rec))) {
+                fprintf(stderr, "hvrec: cannot track guest writes: %s\n", strerror(-err));
+                goto err_backend;
+        }
+        err = disasm_open(&rec->dis);
+        if (err) {
+                fprintf(stderr, "hvrec: cannot open capstone: %s\n", strerror(-err));
+                goto err_backend;
+        }
+        return 0;
+
+err_backend:
+        r->ops->destroy(rec->b);
+        rec->b = NULL;
+        return err;
+}
+
+/*
+ * Open -o and write the trace's prologue; arm the deterministic kicks.
+ * Returns 0 with r->out and the writer open, or -errno with neither and
+ * hvrec's exit status in *status.
+ */
+static int run_trace(struct run *r, const struct hvt_writer_opts *wopts, int *status)
+{
+        const struct rec_opts *o = &r->o;
+        struct recorder *rec = &r->rec;
+        char why[512];
+        sigset_t mask;
+        int err;
+
+        *status = STATUS_ERROR;
+        err = open_output(o->output, &r->out, why, sizeof(why));
+        if (err && signals_stop_signo()) {
+                /* Waiting for a FIFO's reader, say: no trace, but the status of the signal. */
+                fprintf(stderr, "hvrec: stopped by signal %d before the trace was created\n",
+                        signals_stop_signo());
+                *status = STATUS_SIGNAL0 + signals_stop_signo();
+                return err;
+        }
+        if (err) {
+                fprintf(stderr, "hvrec: %s\n", why);
+                return err;
+        }
+        /* The writer's flush thread inherits the mask: signals go to the thread running the guest.
+         */
+        signals_block(&mask);
+        err = hvt_writer_fdopen(&rec->w, r->out.fd, wopts);
+        signals_unblock(&mask);
+        if (err) {
+                fprintf(stderr, "hvrec: cannot write the trace to %s: %s\n", o->output,
+                        strerror(-err));
+                goto err_output;
+        }
+        if (r->out.kept[0] && !o->quiet)
+                fprintf(stderr, "hvrec: kept the existing %s as %s%s\n", o->output, o->output,
+                        r->out.kept);
+        rec->t0 = rec_now_ns();
+        err = write_prologue(rec, &r->g);
+        if (err) {
+                fprintf(stderr, "hvrec: writing %s: %s\n", o->output, strerror(-err));
+                goto err_writer;
+        }
+        if (o->kick_usec && r->ops->set_kick_budget) {
+                err = r->ops->set_kick_budget(rec->b, o->kick_usec, o->seed);
+                if (err) {
+                        fprintf(stderr, "hvrec: --kick: %s\n", strerror(-err));
+                        goto err_writer;
+                }
+        }
+        return 0;
+
+err_writer:
+        hvt_writer_close(rec->w);
+        rec->w = NULL;
+err_output:
+        if (r->out.size_fd >= 0)
+                close(r->out.size_fd);
+        r->out.size_fd = -1;
+        return err;
+}
+
+/* Run the guest to its end, close the trace and report.  Returns hvrec's exit status. */
+static int run_record(struct run *r)
+{
+        struct recorder *rec = &r->rec;
+        const struct rec_opts *o = &r->o;
+        uint64_t trace_bytes;
+        int err;
+
+        err = signals_start(rec->b, o->timeout_s, r->ops->set_kick_budget ? 0 : o->kick_usec,
+                            o->seed);
+        if (err)
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
+                           strerror(-err));
+
+        rec_loop(rec);
+        signals_stop();
+        rec->wall_ns = rec_now_ns() - rec->t0;
+        abi_console_flush(rec);
+
+        trace_bytes = close_trace(rec, &r->out);
+        if (r->out.size_fd >= 0)
+                close(r->out.size_fd);
+        r->out.size_fd = -1;
+        /*
+         * --quiet drops the summary, never the reason a run ended abnormally,
+         * nor the guest's status behind a 205.
+         */
+        if (!o->quiet)
+                print_summary(rec, trace_bytes);
+        else if ((rec->why != HVT_END_GUEST_EXIT && rec->why != HVT_END_HALT) ||
+                 rec->status == STATUS_GUEST_HIGH)
+                fprintf(stderr, "hvrec: %s\n", rec->msg);
+        return rec->status;
+}
+
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv)
 {
-        struct hvt_writer_opts wopts = { .size = sizeof(wopts), .background_flush = 1 };
-        struct output out = { .fd = -1, .size_fd = -1 };
-        struct recorder rec = { 0 };
-        struct backend_config cfg;
-        const struct backend_ops *ops;
-        struct guest_image g;
-        struct rec_opts o;
-        char why[512];
-        uint64_t trace_bytes;
-        sigset_t mask;
-        int err, status;
+        static const struct hvt_writer_opts wopts = { .size = sizeof(wopts),
+                                                      .background_flush = 1 };
+        struct run r = { .out = { .fd = -1, .size_fd = -1 } };
+        int err, status = STATUS_ERROR;
 
-        switch (rec_opts_parse(argc, argv, &o, why, sizeof(why))) {
+        switch (run_options(&r, argc, argv, full_argc, full_argv)) {
         case OPTS_EXIT_OK: return 0;
-        case OPTS_ERROR: fprintf(stderr, "hvrec: %s\n", why); return STATUS_ERROR;
+        case OPTS_ERROR: return STATUS_ERROR;
         case OPTS_RUN: break;
         }
-        o.argc = full_argc;
-        o.argv = full_argv;
-        if (!o.seed_set)
-                o.seed = clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
-        rec.opts = &o;
-        /* With the trace on stdout, the console must not mix into it. */
-        rec.console.fd = strcmp(o.output, "-") ? STDOUT_FILENO : STDERR_FILENO;
-        rec.console.name = strcmp(o.output, "-") ? "stdout" : "stderr";
-        rec.console.raw = o.raw_console;
-
         /* From here on a stop signal is a flag: the run still ends with an end record. */
         err = signals_install();
         if (err) {
                 fprintf(stderr, "hvrec: cannot install signal handlers: %s\n", strerror(-err));
                 return STATUS_ERROR;
         }
-
-        /* The guest first: a bad guest is reported whatever the backend. */
-        if (guest_open(o.guest, o.load_addr, o.mem_size, &g, why, sizeof(why))) {
-                fprintf(stderr, "hvrec: %s\n", why);
+        if (run_guest(&r))
                 return STATUS_ERROR;
+        if (!run_backend(&r) && !run_vm(&r)) {
+                if (!run_trace(&r, &wopts, &status))
+                        status = run_record(&r);
+                disasm_close(r.rec.dis);
+                r.ops->destroy(r.rec.b);
         }
-        if (!o.mode)
-                o.mode = g.mode;
-        if (!o.entry_set)
-                o.entry = g.entry;
-        if (guest_check(&g, o.mem_size, mode_tables_base(o.mode, o.mem_size), why, sizeof(why))) {
-                fprintf(stderr, "hvrec: %s\n", why);
-                status = STATUS_ERROR;
-                goto out_guest;
-        }
-
-        ops = backend_find(o.backend);
-        /* What the backend cannot do is known without probing it. */
-        if (resolve_tracking(ops, &o, &rec)) {
-                status = STATUS_ERROR;
-                goto out_guest;
-        }
-        if (ops->probe(why, sizeof(why))) {
-                fprintf(stderr, "hvrec: backend %s is not usable here: %s%s\n", ops->name, why,
-                        other_backend_hint(ops));
-                status = STATUS_ERROR;
-                goto out_guest;
-        }
-        if (ops->caps & HVT_CAP_IRQCHIP) {
-                /* The backend's own irqchip decides when to inject: no policy of ours applies. */
-                if (o.policy_set) {
-                        fprintf(stderr,
-                                "hvrec: --inject does not apply to backend %s: its in-kernel "
-                                "irqchip decides when to inject\n",
-                                ops->name);
-                        status = STATUS_ERROR;
-                        goto out_guest;
-                }
-                o.policy = HVT_POLICY_BACKEND;
-        }
-        if (o.single_step && !(ops->caps & HVT_CAP_SINGLE_STEP)) {
-                fprintf(stderr, "hvrec: backend %s cannot single-step\n", ops->name);
-                status = STATUS_ERROR;
-                goto out_guest;
-        }
-
-        cfg.mem_size = o.mem_size;
-        err = ops->create(&cfg, &rec.b, why, sizeof(why));
-        if (err) {
-                fprintf(stderr, "hvrec: cannot create a %s VM: %s\n", ops->name, why);
-                status = STATUS_ERROR;
-                goto out_guest;
-        }
-        rec.mem.ram = rec.b->mem;
-        rec.mem.size = rec.b->mem_size;
-        if (guest_place(&g, rec.b, why, sizeof(why)) ||
-            mode_setup(rec.b, o.mode, o.entry, o.load_addr, why, sizeof(why))) {
-                fprintf(stderr, "hvrec: %s\n", why);
-                status = STATUS_ERROR;
-                goto out_backend;
-        }
-        if (o.single_step && (err = ops->set_single_step(rec.b, true))) {
-                fprintf(stderr, "hvrec: cannot single-step: %s\n", strerror(-err));
-                status = STATUS_ERROR;
-                goto out_backend;
-        }
-        /* What loading wrote is in the MEMORY records: WRITE records start from the first run. */
-        if (rec.track_writes && (err = rec_drop_writes(&rec))) {
-                fprintf(stderr, "hvrec: cannot track guest writes: %s\n", strerror(-err));
-                status = STATUS_ERROR;
-                goto out_backend;
-        }
-        err = disasm_open(&rec.dis);
-        if (err) {
-                fprintf(stderr, "hvrec: cannot open capstone: %s\n", strerror(-err));
-                status = STATUS_ERROR;
-                goto out_backend;
-        }
-
-        err = open_output(o.output, &out, why, sizeof(why));
-        if (err && signals_stop_signo()) {
-                /* Waiting for a FIFO's reader, say: no trace, but the status of the signal. */
-                fprintf(stderr, "hvrec: stopped by signal %d before the trace was created\n",
-                        signals_stop_signo());
-                status = STATUS_SIGNAL0 + signals_stop_signo();
-                goto out_disasm;
-        }
-        if (err) {
-                fprintf(stderr, "hvrec: %s\n", why);
-                status = STATUS_ERROR;
-                goto out_disasm;
-        }
-        /* The writer's flush thread inherits the mask: signals go to the thread running the guest.
-         */
-        signals_block(&mask);
-        err = hvt_writer_fdopen(&rec.w, out.fd, &wopts);
-        signals_unblock(&mask);
-        if (err) {
-                fprintf(stderr, "hvrec: cannot write the trace to %s: %s\n", o.output,
-                        strerror(-err));
-                status = STATUS_ERROR;
-                goto out_output;
-        }
-        if (out.kept[0] && !o.quiet)
-                fprintf(stderr, "hvrec: kept the existing %s as %s%s\n", o.output, o.output,
-                        out.kept);
-        rec.t0 = rec_now_ns();
-        err = write_prologue(&rec, &g);
-        if (err) {
-                fprintf(stderr, "hvrec: writing %s: %s\n", o.output, strerror(-err));
-                hvt_writer_close(rec.w);
-                status = STATUS_ERROR;
-                goto out_output;
-        }
-        if (o.kick_usec && ops->set_kick_budget) {
-                err = ops->set_kick_budget(rec.b, o.kick_usec, o.seed);
-                if (err) {
-                        fprintf(stderr, "hvrec: --kick: %s\n", strerror(-err));
-                        status = STATUS_ERROR;
-                        hvt_writer_close(rec.w);
-                        goto out_output;
-                }
-        }
-        err = signals_start(rec.b, o.timeout_s, ops->set_kick_budget ? 0 : o.kick_usec, o.seed);
-        if (err) {
-                rec_finish(&rec, HVT_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
-                           strerror(-err));
-        }
-
-        rec_loop(&rec);
-        signals_stop();
-        rec.wall_ns = rec_now_ns() - rec.t0;
-        abi_console_flush(&rec);
-
-        trace_bytes = close_trace(&rec, &out);
-        status = rec.status;
-        /*
-         * --quiet drops the summary, never the reason a run ended abnormally,
-         * nor the guest's status behind a 205.
-         */
-        if (!o.quiet)
-                print_summary(&rec, trace_bytes);
-        else if ((rec.why != HVT_END_GUEST_EXIT && rec.why != HVT_END_HALT) ||
-                 rec.status == STATUS_GUEST_HIGH)
-                fprintf(stderr, "hvrec: %s\n", rec.msg);
-
-out_output:
-        if (out.size_fd >= 0)
-                close(out.size_fd);
-out_disasm:
-        disasm_close(rec.dis);
-out_backend:
-        ops->destroy(rec.b);
-out_guest:
-        guest_close(&g);
+        guest_close(&r.g);
         return status;
 }
 

@@ -33,7 +33,7 @@ void rec_opts_usage(void)
                "  --mode MODE          real, protected (32-bit flat, paging off) or long (64-bit,\n"
                "                       identity paging); default: real for flat binaries, from\n"
                "                       the ELF class for ELF guests (32: protected, 64: long)\n"
-               "  --backend NAME       backend to run on (default kvm); 'help' lists them\n"
+               "  --backend NAME       backend to run on (default %s); 'help' lists them\n"
                "\n"
                "Interrupts:\n"
                "  --inject POLICY      window (default): inject when the backend says ready,\n"
@@ -86,7 +86,8 @@ void rec_opts_usage(void)
                "  203      the guest crashed (triple fault, failed entry, internal error)\n"
                "  204      stopped by --max-exits or --timeout\n"
                "  205      the guest wrote a status above 127 (the message and the trace's end\n"
-               "           record give it)\n");
+               "           record give it)\n",
+               backend_at(0)->name);
 }
 
 static void list_backends(void)
@@ -286,7 +287,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
 
         memset(o, 0, sizeof(*o));
         o->output = DEFAULT_OUTPUT;
-        o->backend = "kvm";
+        o->backend = backend_at(0)->name; /* kvm, unless it is compiled out */
         o->load_addr = DEFAULT_LOAD;
         o->mem_size = DEFAULT_MEM;
         o->policy = HVT_POLICY_WINDOW;
@@ -323,6 +324,10 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                 list_backends();
                                 return OPTS_EXIT_OK;
                         }
+                        if (!backend_find(optarg) && backend_option(optarg))
+                                BAD("--backend: backend '%s' is not compiled into this hvrec "
+                                    "(-D%s=ON; try --backend help)",
+                                    optarg, backend_option(optarg));
                         if (!backend_find(optarg))
                                 BAD("--backend: no backend '%s' (try --backend help)", optarg);
                         o->backend = optarg;

@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The recorder's shared state: one run of one guest on one backend. */
+/*
+ * The recorder's shared state: one run of one guest on one backend, and how
+ * a run ends (recorder.c).  src/record's files call each other in one
+ * direction only (no cycle; tests/record_dag.sh checks it):
+ *
+ *   main.c -> loop.c -> abi.c -> irq.c -> gate.c
+ *   and any of them -> recorder.c, signals.c, options.c, mode.c, guest.c
+ */
 #ifndef HVREC_RECORDER_H
 #define HVREC_RECORDER_H
 
@@ -61,7 +68,7 @@ struct recorder {
 
         uint64_t t0;            /* CLOCK_MONOTONIC at the header */
         uint64_t seq;           /* number of the next exit */
-        struct hvt_exit ex;   /* the exit being handled */
+        struct hvt_exit ex;     /* the exit being handled */
         struct backend_exit bx; /* ... as the backend reported it */
 
         bool done;
@@ -85,33 +92,5 @@ void rec_write_failed(struct recorder *rec, int err);
 
 /* Monotonic nanoseconds. */
 uint64_t rec_now_ns(void);
-
-/*
- * Forget the writes the backend has seen so far (they are in the MEMORY
- * records written after this).  Returns 0 or -errno.
- */
-int rec_drop_writes(struct recorder *rec);
-
-/* The run loop: runs until the guest or a limit ends it. */
-void rec_loop(struct recorder *rec);
-
-/* Guest ABI: port I/O handling after the exit is recorded. */
-void abi_fill_in(struct recorder *rec);
-void abi_handle_io(struct recorder *rec);
-
-/*
- * Write out the console text abi_handle_io buffered (it keeps whole lines
- * together).  A write error stops the console output for the rest of the
- * run and is kept in rec->console.err: the trace has every byte anyway,
- * so it never ends the recording.
- */
-void abi_console_flush(struct recorder *rec);
-
-/*
- * The handler the guest's interrupt table (IVT or IDT, per the current
- * mode) gives for vector v, as a linear address.  False if the entry is
- * outside the table, not present or unreadable.
- */
-bool abi_vector_handler(const struct recorder *rec, unsigned v, uint64_t *handler);
 
 #endif

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+/*
+ * How a run ends, and the clock.  The bottom of src/record's call graph:
+ * every other file may call these, and nothing here calls back.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "recorder.h"
+
+uint64_t rec_now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail, const char *fmt,
+                ...)
+{
+        va_list ap;
+
+        if (rec->done)
+                return;
+        rec->done = true;
+        rec->why = why;
+        rec->status = status;
+        rec->detail = detail;
+        va_start(ap, fmt);
+        vsnprintf(rec->msg, sizeof(rec->msg), fmt, ap);
+        va_end(ap);
+}
+
+void rec_write_failed(struct recorder *rec, int err)
+{
+        if (!rec->write_err)
+                rec->write_err = err;
+        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "writing %s: %s", rec->opts->output,
+                   strerror(-err));
+}
