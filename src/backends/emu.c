@@ -32,11 +32,15 @@
  * writes CR0/CR4 without updating QEMU's derived flags.  The backend
  * therefore reads and writes the segment caches, EFER and QEMU's hflags in
  * the CPU context blob (uc_context_save/restore), at offsets of QEMU's
- * CPUX86State that calibrate() checks against the API before the backend
+ * CPUX86State that emu_calibrate() checks against the API before the backend
  * is used: a Unicorn whose layout differs is refused, never guessed at.
  * Unicorn before 2.1 ignores the guest's page tables (linear = physical):
  * the backend reads memory the same way, and ends a run whose code the
  * tables map elsewhere (docs/backends.md, "emu", for the limits).
+ *
+ * This file holds the hooks, guest memory and writes, the run loop and the
+ * ops; emu_cpu.c the CPU-state layer (the context blob, get/set state),
+ * emu_deliver.c interrupt and exception delivery, emu.h what they share.
  */
 #include <errno.h>
 #include <signal.h>
@@ -47,8 +51,7 @@
 
 #include <unicorn/unicorn.h>
 
-#include "../arch/x86.h"
-#include "backend.h"
+#include "emu.h"
 
 extern const struct backend_ops emu_backend_ops;
 
@@ -64,399 +67,13 @@ const char *__lsan_default_suppressions(void)
         return "leak:libunicorn.so\n";
 }
 
-#define PAGE_SIZE 4096ull
-#define PAGE_MASK (~(PAGE_SIZE - 1))
-
-/* ---- QEMU's CPUX86State, the part the backend touches ------------------- */
-
-#define ENV_REGS     0 /* target_ulong regs[16] */
-#define ENV_EIP      128
-#define ENV_HFLAGS   176 /* uint32_t */
-#define ENV_SEGS     184 /* SegmentCache segs[6], x86 sreg order */
-#define ENV_TR       352
-#define ENV_GDT      376
-#define ENV_IDT      400
-#define ENV_CR       424 /* target_ulong cr[5] */
-#define ENV_EFER     560
-#define ENV_MIN_SIZE 568
-/*
- * Further on, found at run time from target_ulong dr[8] (the API writes DR0-3):
- * int error_code; int exception_is_int; target_ulong exception_next_eip;
- * target_ulong dr[8]; void *cpu_breakpoint[4]; int old_exception.
- */
-#define DR_ERROR_CODE (-16)
-#define DR_OLD_EXC    96
-
-struct qseg { /* QEMU's SegmentCache */
-        uint32_t selector;
-        uint32_t pad;
-        uint64_t base;
-        uint32_t limit;
-        uint32_t flags; /* the descriptor's high dword: type<<8, S, DPL, P, AVL, L, B, G */
-};
-_Static_assert(sizeof(struct qseg) == 24, "SegmentCache");
-
-#define HF_CPL_MASK 0x3u
-#define HF_INHIBIT  (1u << 3)
-#define HF_CS32     (1u << 4)
-#define HF_SS32     (1u << 5)
-#define HF_ADDSEG   (1u << 6)
-#define HF_PE       (1u << 7)
-#define HF_MP_SHIFT 9 /* MP, EM, TS: bits 9..11 from CR0 bits 1..3 */
-#define HF_LMA      (1u << 14)
-#define HF_CS64     (1u << 15)
-#define HF_OSFXSR   (1u << 22)
-#define HF_SMAP     (1u << 23)
-#define HF_DERIVED                                                                                \
-        (HF_CPL_MASK | HF_INHIBIT | HF_CS32 | HF_SS32 | HF_ADDSEG | HF_PE | (7u << HF_MP_SHIFT) | \
-         HF_LMA | HF_CS64 | HF_OSFXSR | HF_SMAP)
-
-/* ---- the backend ------------------------------------------------------------ */
-
-#define IO_BUF       4096 /* string I/O is split in exits of at most this many bytes */
-#define MMIO_MAX     4    /* MMIO accesses one instruction may make */
-#define INSNS_PER_US 50   /* the nominal speed kick budgets are counted in */
-
-#define WR_MAX 256  /* exact written ranges kept between two take_writes calls */
-#define PT_MAX 1024 /* page-table pages the backend keeps a copy of (4 MiB) */
+#define INSNS_PER_US 50 /* the nominal speed kick budgets are counted in */
 
 /*
  * What the instruction at a boundary is, as far as the backend cares
  * (K_UNTRACKED: it makes QEMU write guest memory where no hook sees it).
  */
 enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED };
-
-/* Why the boundary hook (or another hook) stopped emulation. */
-enum stop {
-        STOP_NONE,
-        STOP_EXIT,      /* x->reason is set: intr, irq-window or debug, RIP at the boundary */
-        STOP_IO,        /* before a port I/O instruction */
-        STOP_HLT,       /* before HLT */
-        STOP_MMIO,      /* an access outside RAM aborted the instruction */
-        STOP_EXCEPTION, /* INT n or a CPU exception: deliver it */
-        STOP_COMPLETED, /* the pending I/O or MMIO instruction has completed */
-};
-
-/* Event types for delivery. */
-enum event { EV_EXT, EV_SOFT, EV_FAULT };
-
-struct mmio_access {
-        uint64_t addr;
-        uint32_t len;
-        bool is_write;
-        uint8_t data[8];
-};
-
-/* Guest-physical [lo, hi). */
-struct wrange {
-        uint64_t lo, hi;
-};
-
-/* A page of the guest's page tables and what it held at the last take_writes. */
-struct pt_page {
-        uint64_t gpa;
-        uint8_t *copy;
-        uint32_t gen;   /* the enumeration that last found it */
-        uint8_t levels; /* as which table levels it was found then */
-        bool fresh;     /* no copy to compare with yet: report the whole page */
-};
-
-struct emu_backend {
-        struct backend base;
-        uc_engine *uc;
-        uc_context *ctx;
-        uint8_t *env;            /* QEMU's CPUX86State inside ctx */
-        size_t env_size, dr_off; /* its size in ctx; where dr[] is */
-        bool snap;               /* ctx holds the current CPU state */
-        bool ran;
-        char version[64];
-
-        /* Paging state for reading code at boundaries (refreshed after MOV CR, WRMSR). */
-        struct x86_paging pg;
-        struct x86_mem ram; /* base.mem, as page walks read it */
-        bool identity;      /* Unicorn maps linear = physical whatever the page tables say */
-
-        /* Interruptibility. */
-        uint64_t shadow; /* HVT_INTR_*_SHADOW covering the instruction at RIP */
-        bool queued;
-        uint8_t vector;
-        bool window, single_step;
-        volatile sig_atomic_t kick_req;
-
-        /* Deterministic kicks. */
-        bool budget_on;
-        uint64_t budget_usec, rng, budget, budget_used;
-
-        /* The instruction that began at the last boundary and runs now. */
-        bool prev_valid;
-        uint8_t prev_kind;
-        bool prev_if;
-        uint64_t prev_shadow;
-        uint64_t cur, cur_len; /* linear address and length of the last boundary */
-
-        /* The run in progress. */
-        struct backend_exit *x;
-        uint64_t insns; /* instructions retired in this run */
-        enum stop stop;
-        uint64_t stop_linear;
-        uint32_t exc_vector;
-        uint64_t fault_addr;
-
-        /* An I/O or MMIO instruction reported but not yet executed. */
-        enum { PEND_NONE, PEND_IO, PEND_MMIO } pend;
-        uint64_t pend_linear;
-        bool completing, cstarted, stop_after;
-        struct {
-                uint16_t port;
-                uint8_t size, dir, addr_bits;
-                bool rep;
-                uint32_t count, done;
-        } io;
-        uint8_t io_data[IO_BUF];
-        struct mmio_access mmio;           /* the access of the last MMIO exit */
-        struct mmio_access done[MMIO_MAX]; /* accesses of the pending instruction, resolved */
-        unsigned ndone;
-        uint8_t *scratch; /* MMIO_MAX pages mapped over MMIO while completing */
-        uint8_t *expect;  /* ... and what they must hold afterwards */
-        uint64_t scratch_at[MMIO_MAX];
-        uint64_t flush_at; /* a page above RAM, mapped and unmapped to flush the TLB */
-        unsigned nscratch;
-
-        /* RAM written since the last take_writes ("guest writes" below). */
-        struct wrange wr[WR_MAX];
-        unsigned nwr;
-        bool wr_coarse;          /* wr_pages, not wr[], holds what was written */
-        uint64_t *wr_pages;      /* one bit per RAM page */
-        uint64_t wr_wlo, wr_whi; /* words of wr_pages that may have bits set */
-        int wr_lost;             /* -errno once a write went where the backend cannot see */
-        bool wr_attempt;         /* the instruction begun at the last boundary stored near... */
-        uint64_t wr_rcx, wr_rsp; /* ...its code, with these rCX and rSP then (may_hit_block) */
-        struct pt_page pt[PT_MAX];
-        unsigned npt;
-        uint64_t *pt_map; /* one bit per RAM page: in pt[] */
-        uint32_t pt_gen;
-        struct x86_paging pt_cfg; /* the paging state pt[] was last enumerated for */
-        bool pt_rescan;           /* a table page was written: the tables may reach new pages */
-};
-
-static struct emu_backend *to_emu(struct backend *b)
-{
-        return (struct emu_backend *)b;
-}
-
-/* ---- the context blob ------------------------------------------------------ */
-
-static uint64_t env_u64(const struct emu_backend *e, size_t off)
-{
-        uint64_t v;
-
-        memcpy(&v, e->env + off, sizeof(v));
-        return v;
-}
-
-static uint32_t env_u32(const struct emu_backend *e, size_t off)
-{
-        uint32_t v;
-
-        memcpy(&v, e->env + off, sizeof(v));
-        return v;
-}
-
-static void env_put64(struct emu_backend *e, size_t off, uint64_t v)
-{
-        memcpy(e->env + off, &v, sizeof(v));
-}
-
-static void env_put32(struct emu_backend *e, size_t off, uint32_t v)
-{
-        memcpy(e->env + off, &v, sizeof(v));
-}
-
-static void env_seg(const struct emu_backend *e, unsigned i, struct qseg *s)
-{
-        memcpy(s, e->env + ENV_SEGS + i * sizeof(*s), sizeof(*s));
-}
-
-static void env_put_seg(struct emu_backend *e, unsigned i, const struct qseg *s)
-{
-        memcpy(e->env + ENV_SEGS + i * sizeof(*s), s, sizeof(*s));
-}
-
-/* Make ctx hold the current state. */
-static int snap_get(struct emu_backend *e)
-{
-        if (e->snap)
-                return 0;
-        if (uc_context_save(e->uc, e->ctx) != UC_ERR_OK)
-                return -EIO;
-        e->snap = true;
-        return 0;
-}
-
-/* Load ctx, as modified, into the CPU. */
-static int snap_put(struct emu_backend *e)
-{
-        return uc_context_restore(e->uc, e->ctx) == UC_ERR_OK ? 0 : -EIO;
-}
-
-static uint64_t reg_read(struct emu_backend *e, int id)
-{
-        uint64_t v = 0;
-
-        uc_reg_read(e->uc, id, &v);
-        return v;
-}
-
-static void reg_write(struct emu_backend *e, int id, uint64_t v)
-{
-        uc_reg_write(e->uc, id, &v);
-        e->snap = false;
-}
-
-/* QEMU's derived flags for the state in ctx (cpu_x86_load_seg_cache and friends). */
-static uint32_t hflags_for(const struct emu_backend *e, uint64_t rflags)
-{
-        uint64_t cr0 = env_u64(e, ENV_CR), cr4 = env_u64(e, ENV_CR + 32);
-        uint64_t efer = env_u64(e, ENV_EFER);
-        uint32_t hf = env_u32(e, ENV_HFLAGS) & ~HF_DERIVED;
-        struct qseg cs, ss, ds, es;
-        bool pe = cr0 & X86_CR0_PE;
-
-        env_seg(e, HVT_CS, &cs);
-        env_seg(e, HVT_SS, &ss);
-        env_seg(e, HVT_DS, &ds);
-        env_seg(e, HVT_ES, &es);
-        if (pe)
-                hf |= HF_PE | ((ss.flags >> X86_DESC_DPL_SHIFT) & 3);
-        hf |= (uint32_t)((cr0 >> 1) & 7) << HF_MP_SHIFT;
-        if (efer & X86_EFER_LMA)
-                hf |= HF_LMA;
-        if ((efer & X86_EFER_LMA) && (cs.flags & X86_DESC_L))
-                hf |= HF_CS32 | HF_CS64;
-        else if (cs.flags & X86_DESC_DB)
-                hf |= HF_CS32;
-        if (ss.flags & X86_DESC_DB)
-                hf |= HF_SS32;
-        if (!(hf & HF_CS64) &&
-            (!pe || (rflags & X86_RFLAGS_VM) || !(hf & HF_CS32) || (ds.base | es.base | ss.base)))
-                hf |= HF_ADDSEG;
-        if (cr4 & X86_CR4_OSFXSR)
-                hf |= HF_OSFXSR;
-        if (cr4 & X86_CR4_SMAP)
-                hf |= HF_SMAP;
-        return hf;
-}
-
-static uint16_t attr_of(uint32_t flags, bool pe)
-{
-        uint16_t attr = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
-
-        if (pe && !(flags & X86_DESC_P))
-                attr |= HVT_SEG_UNUSABLE;
-        return attr;
-}
-
-static uint32_t flags_of(uint16_t attr)
-{
-        return ((uint32_t)(attr & 0xff) << 8) | ((uint32_t)(attr & 0xf00) << 12);
-}
-
-/*
- * Check that the blob is the CPUX86State this file knows, against what the
- * API reads and writes.  Leaves the CPU in an unspecified state.
- */
-static int calibrate(struct emu_backend *e, char *why, size_t len)
-{
-        static const int gprs[16] = {
-                UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-                UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-                UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-                UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
-        };
-        size_t size = uc_context_size(e->uc);
-        uc_x86_mmr gdt = { 0, 0x123456789a0ull, 0x1234, 0 },
-                   idt = { 0, 0xfedcba98760ull, 0x4321, 0 };
-        uc_x86_msr msr = { X86_MSR_EFER, 0 };
-        uint64_t v, cr2 = 0xc2c2c2c2000ull, cr3 = 0x3c3c3000ull;
-        struct qseg fs;
-        size_t off;
-
-        for (unsigned i = 0; i < 16; i++) {
-                v = 0x0101010101010101ull * (i + 1) ^ 0x5a5a0000a5a5ull;
-                uc_reg_write(e->uc, gprs[i], &v);
-        }
-        v = 0x7e57c0de1234ull;
-        uc_reg_write(e->uc, UC_X86_REG_RIP, &v);
-        uc_reg_write(e->uc, UC_X86_REG_GDTR, &gdt);
-        uc_reg_write(e->uc, UC_X86_REG_IDTR, &idt);
-        uc_reg_write(e->uc, UC_X86_REG_CR2, &cr2);
-        uc_reg_write(e->uc, UC_X86_REG_CR3, &cr3);
-        for (unsigned i = 0; i < 4; i++) {
-                v = 0xd0d0d0d0d0d0d000ull + i;
-                uc_reg_write(e->uc, UC_X86_REG_DR0 + (int)i, &v);
-        }
-        if (uc_context_save(e->uc, e->ctx) != UC_ERR_OK)
-                goto bad;
-        /* The blob starts after the context's own header: find the registers. */
-        for (off = 0; off <= 64 && off + ENV_MIN_SIZE <= size; off += 8) {
-                memcpy(&v, (uint8_t *)e->ctx + off, 8);
-                if (v == (0x0101010101010101ull ^ 0x5a5a0000a5a5ull))
-                        break;
-        }
-        if (off > 64 || off + ENV_MIN_SIZE > size)
-                goto bad;
-        e->env = (uint8_t *)e->ctx + off;
-        e->env_size = size - off;
-        for (unsigned i = 0; i < 16; i++)
-                if (env_u64(e, ENV_REGS + 8 * i) !=
-                    (0x0101010101010101ull * (i + 1) ^ 0x5a5a0000a5a5ull))
-                        goto bad;
-        if (env_u64(e, ENV_EIP) != 0x7e57c0de1234ull || env_u64(e, ENV_GDT + 8) != gdt.base ||
-            env_u32(e, ENV_GDT + 16) != gdt.limit || env_u64(e, ENV_IDT + 8) != idt.base ||
-            env_u32(e, ENV_IDT + 16) != idt.limit || env_u64(e, ENV_CR + 16) != cr2 ||
-            (env_u64(e, ENV_CR + 24) & 0xffffffff) != cr3)
-                goto bad;
-        /*
-         * The exception state QEMU keeps next to dr[]: the error code of the
-         * last exception, and old_exception, which the engine's own #DF
-         * logic reads and only QEMU's interrupt delivery (never run by
-         * Unicorn) resets to -1.  After a reset it is -1.
-         */
-        for (e->dr_off = ENV_EFER + 8; e->dr_off + 4 * 8 + DR_OLD_EXC <= e->env_size;
-             e->dr_off += 8)
-                if (env_u64(e, e->dr_off) == 0xd0d0d0d0d0d0d000ull)
-                        break;
-        if (e->dr_off + 4 * 8 + DR_OLD_EXC > e->env_size)
-                goto bad;
-        for (unsigned i = 1; i < 4; i++)
-                if (env_u64(e, e->dr_off + 8 * i) != 0xd0d0d0d0d0d0d000ull + i)
-                        goto bad;
-        if (env_u32(e, e->dr_off + DR_OLD_EXC) != 0xffffffffu)
-                goto bad;
-        for (unsigned i = 0; i < 4; i++)
-                env_put64(e, e->dr_off + 8 * i, 0);
-        /* EFER and the segment caches: written in the blob, read through the API. */
-        env_put64(e, ENV_EFER, 0x500);
-        memset(&fs, 0, sizeof(fs));
-        fs.selector = 0x1234;
-        fs.base = 0xabcde000;
-        fs.limit = 0xfffff;
-        env_put_seg(e, HVT_FS, &fs);
-        if (snap_put(e))
-                goto bad;
-        e->snap = true;
-        if (uc_reg_read(e->uc, UC_X86_REG_MSR, &msr) != UC_ERR_OK || msr.value != 0x500 ||
-            reg_read(e, UC_X86_REG_FS_BASE) != fs.base ||
-            (reg_read(e, UC_X86_REG_FS) & 0xffff) != fs.selector)
-                goto bad;
-        return 0;
-bad:
-        snprintf(why, len,
-                 "Unicorn %s: its x86 CPU state is not laid out as this backend knows "
-                 "(QEMU 5 CPUX86State)",
-                 e->version + 8);
-        return -ENOTSUP;
-}
 
 /* ---- guest memory as the CPU sees it -------------------------------------- */
 
@@ -490,7 +107,7 @@ static bool translate(const struct emu_backend *e, uint64_t la, uint64_t *pa)
 }
 
 /* Read up to n bytes of RAM at linear la; returns how many were readable. */
-static size_t read_linear(const struct emu_backend *e, uint64_t la, void *buf, size_t n)
+size_t emu_read_linear(const struct emu_backend *e, uint64_t la, void *buf, size_t n)
 {
         size_t got = 0;
 
@@ -775,14 +392,14 @@ static void pt_compare(struct emu_backend *e)
  * holds (a walk may already have set bits in them: their first comparison
  * reports them whole).
  */
-static void mode_refresh(struct emu_backend *e)
+void emu_mode_refresh(struct emu_backend *e)
 {
         uc_x86_msr msr = { X86_MSR_EFER, 0 };
         struct x86_paging now;
 
-        e->pg.cr0 = reg_read(e, UC_X86_REG_CR0);
-        e->pg.cr3 = reg_read(e, UC_X86_REG_CR3);
-        e->pg.cr4 = reg_read(e, UC_X86_REG_CR4);
+        e->pg.cr0 = emu_reg_read(e, UC_X86_REG_CR0);
+        e->pg.cr3 = emu_reg_read(e, UC_X86_REG_CR3);
+        e->pg.cr4 = emu_reg_read(e, UC_X86_REG_CR4);
         uc_reg_read(e->uc, UC_X86_REG_MSR, &msr);
         e->pg.efer = msr.value;
         memset(&now, 0, sizeof(now));
@@ -802,7 +419,7 @@ static void mode_refresh(struct emu_backend *e)
 }
 
 /* Write n bytes at linear la through Unicorn (so translated code there is dropped). */
-static bool write_linear(struct emu_backend *e, uint64_t la, const void *buf, size_t n)
+bool emu_write_linear(struct emu_backend *e, uint64_t la, const void *buf, size_t n)
 {
         size_t done = 0;
 
@@ -862,10 +479,8 @@ static bool interesting(uint8_t b)
  */
 static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
 {
-        static const int segs[] = {
-                [0x26] = HVT_ES + 1, [0x2e] = HVT_CS + 1, [0x36] = HVT_SS + 1,
-                [0x3e] = HVT_DS + 1, [0x64] = HVT_FS + 1, [0x65] = HVT_GS + 1
-        };
+        static const int segs[] = { [0x26] = HVT_ES + 1, [0x2e] = HVT_CS + 1, [0x36] = HVT_SS + 1,
+                                    [0x3e] = HVT_DS + 1, [0x64] = HVT_FS + 1, [0x65] = HVT_GS + 1 };
         size_t i = 0;
 
         memset(in, 0, sizeof(*in));
@@ -913,7 +528,7 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
 static void insn_at(const struct emu_backend *e, uint64_t la, uint64_t size, struct insn *in)
 {
         uint8_t buf[16];
-        size_t n = read_linear(e, la, buf, sizeof(buf));
+        size_t n = emu_read_linear(e, la, buf, sizeof(buf));
 
         decode(buf, n, size, in);
 }
@@ -962,11 +577,10 @@ static void retire(struct emu_backend *e)
         case K_STI: e->shadow = e->prev_if ? 0 : HVT_INTR_STI_SHADOW; break;
         case K_SSLOAD:
                 /* Of consecutive SS loads only the first makes a shadow. */
-                e->shadow =
-                        (e->prev_shadow & HVT_INTR_MOVSS_SHADOW) ? 0 : HVT_INTR_MOVSS_SHADOW;
+                e->shadow = (e->prev_shadow & HVT_INTR_MOVSS_SHADOW) ? 0 : HVT_INTR_MOVSS_SHADOW;
                 break;
         case K_MODE:
-                mode_refresh(e);
+                emu_mode_refresh(e);
                 e->shadow = 0;
                 break;
         case K_UNTRACKED:
@@ -1011,7 +625,7 @@ static bool completion_over(struct emu_backend *e, uint64_t addr)
         if (e->pend == PEND_IO && addr == e->pend_linear) {
                 if (e->io.done < e->io.count)
                         return false; /* the next iteration of a REP INS/OUTS */
-                if (e->io.rep && !(reg_read(e, UC_X86_REG_RCX) & mask_bits(e->io.addr_bits)))
+                if (e->io.rep && !(emu_reg_read(e, UC_X86_REG_RCX) & mask_bits(e->io.addr_bits)))
                         return false; /* the REP's last check of rCX: nothing left */
         }
         e->completing = false;
@@ -1047,7 +661,8 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
          * run then, and after, are the new ones.
          */
         if (e->prev_valid && addr == e->cur && e->wr_attempt &&
-            reg_read(e, UC_X86_REG_RCX) == e->wr_rcx && reg_read(e, UC_X86_REG_RSP) == e->wr_rsp) {
+            emu_reg_read(e, UC_X86_REG_RCX) == e->wr_rcx &&
+            emu_reg_read(e, UC_X86_REG_RSP) == e->wr_rsp) {
                 e->wr_attempt = false;
                 return;
         }
@@ -1080,7 +695,7 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
                 stop_exit(e, HVT_EXIT_INTR, addr);
                 return;
         }
-        if (e->window && !e->shadow && (reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
+        if (e->window && !e->shadow && (emu_reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
                 stop_exit(e, HVT_EXIT_IRQ_WINDOW, addr);
                 return;
         }
@@ -1097,7 +712,7 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         switch (in.kind) {
         case K_IO: stop_at(e, STOP_IO, addr); return;
         case K_HLT: stop_at(e, STOP_HLT, addr); return;
-        case K_STI: if_set = reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF; break;
+        case K_STI: if_set = emu_reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF; break;
         default: break;
         }
         begin_insn(e, in.kind, if_set);
@@ -1131,8 +746,8 @@ static void on_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, i
         /* What on_insn needs to tell a re-run instruction (only a store into code makes one). */
         if (!e->wr_attempt && may_hit_block(e, addr, n)) {
                 e->wr_attempt = true;
-                e->wr_rcx = reg_read(e, UC_X86_REG_RCX);
-                e->wr_rsp = reg_read(e, UC_X86_REG_RSP);
+                e->wr_rcx = emu_reg_read(e, UC_X86_REG_RCX);
+                e->wr_rsp = emu_reg_read(e, UC_X86_REG_RSP);
         }
         wr_note_linear(e, addr, n);
 }
@@ -1210,390 +825,6 @@ static bool on_invalid(uc_engine *uc, void *user)
         return true;
 }
 
-/* ---- interrupt and exception delivery ---------------------------------------------- */
-
-enum deliver_result { DELIVERED, FAULTED, UNSUPPORTED };
-
-struct fault {
-        unsigned vector;
-        uint32_t error;
-};
-
-static enum deliver_result fault(struct fault *f, unsigned vector, uint32_t error)
-{
-        f->vector = vector;
-        f->error = error;
-        return FAULTED;
-}
-
-/* A code segment descriptor from the GDT for an interrupt's target CS. */
-static enum deliver_result load_code_desc(struct emu_backend *e, uint16_t sel, unsigned cpl,
-                                          bool want64, struct qseg *cs, struct fault *f)
-{
-        uint64_t gbase = env_u64(e, ENV_GDT + 8);
-        uint32_t glimit = env_u32(e, ENV_GDT + 16), hi;
-        uint16_t at = sel & X86_SEL_INDEX, err = sel & (uint16_t)~X86_SEL_RPL;
-        uint8_t d[8];
-        unsigned dpl;
-
-        if (sel & X86_SEL_TI)
-                return UNSUPPORTED; /* LDT */
-        if (!at || (uint32_t)at + 7 > glimit || read_linear(e, gbase + at, d, 8) != 8)
-                return fault(f, X86_EXC_GP, err);
-        hi = x86_desc_hi(d);
-        if (!(hi & X86_DESC_S) || !(hi & (X86_TYPE_CODE << X86_DESC_TYPE_SHIFT)))
-                return fault(f, X86_EXC_GP, err); /* not a code segment */
-        dpl = (hi >> X86_DESC_DPL_SHIFT) & 3;
-        if (dpl > cpl)
-                return fault(f, X86_EXC_GP, err);
-        if (dpl < cpl && !(hi & (X86_TYPE_CONFORMING << X86_DESC_TYPE_SHIFT)))
-                return UNSUPPORTED; /* a privilege change needs a stack switch */
-        if (!(hi & X86_DESC_P))
-                return fault(f, X86_EXC_NP, err);
-        if (want64 && (!(hi & X86_DESC_L) || (hi & X86_DESC_DB)))
-                return fault(f, X86_EXC_GP, err);
-        if (!(hi & (X86_TYPE_ACCESSED << X86_DESC_TYPE_SHIFT))) {
-                /* Set the accessed bit, as the CPU does. */
-                uint8_t b = d[5] | X86_TYPE_ACCESSED;
-
-                write_linear(e, gbase + at + 5, &b, 1);
-        }
-        memset(cs, 0, sizeof(*cs));
-        cs->selector = (uint32_t)(err | cpl);
-        cs->base = x86_desc_base(d);
-        cs->limit = x86_desc_limit(d);
-        cs->flags = hi & X86_DESC_ATTRS;
-        return DELIVERED;
-}
-
-/* Exceptions whose frame has an error code (outside real mode). */
-static bool pushes_error(unsigned v)
-{
-        return v == X86_EXC_DF || (v >= X86_EXC_TS && v <= X86_EXC_PF) || v == X86_EXC_AC ||
-               v == X86_EXC_CP;
-}
-
-/*
- * Push an interrupt frame of `bits` below *sp on stack s: slots [0, n) of
- * vals (enum x86_frame_slot order), each the frame's width, and under them
- * the error code *err unless err is NULL.  All or nothing (little-endian
- * host); a frame that does not fit is #SS.
- */
-static enum deliver_result push_frame(struct emu_backend *e, const struct x86_stack *s,
-                                      uint64_t *sp, unsigned bits, const uint64_t *vals, unsigned n,
-                                      const uint64_t *err, struct fault *f)
-{
-        uint64_t nsp = x86_stack_move(s, *sp, -(int64_t)x86_frame_size(bits, err != NULL, n));
-        unsigned w = bits / 8;
-        uint8_t probe[8];
-
-        /* Slot by slot, top down: a 16-bit SP wraps inside the segment between two. */
-        for (int pass = 0; pass < 2; pass++) {
-                for (unsigned k = n + 1; k-- > 0;) {
-                        const uint64_t *v = k ? &vals[k - 1] : err;
-                        uint64_t la;
-
-                        if (!v)
-                                continue;
-                        la = x86_stack_la(s, nsp,
-                                          k ? x86_frame_slot(bits, err != NULL, k - 1).off : 0);
-                        if (pass ? !write_linear(e, la, v, w) : read_linear(e, la, probe, w) != w)
-                                return fault(f, X86_EXC_SS, 0);
-                }
-        }
-        *sp = nsp;
-        return DELIVERED;
-}
-
-/* Enter the handler: CS:RIP, RSP and RFLAGS as the delivery left them. */
-static enum deliver_result enter(struct emu_backend *e, const struct qseg *cs, uint64_t rip,
-                                 uint64_t rsp, uint64_t rflags)
-{
-        env_put_seg(e, HVT_CS, cs);
-        env_put64(e, ENV_EIP, rip);
-        env_put64(e, ENV_REGS + 8 * 4, rsp);
-        env_put32(e, ENV_HFLAGS, hflags_for(e, rflags));
-        env_put32(e, e->dr_off + DR_OLD_EXC, 0xffffffffu); /* delivered: none in flight */
-        if (snap_put(e))
-                return UNSUPPORTED;
-        reg_write(e, UC_X86_REG_RFLAGS, rflags);
-        return DELIVERED;
-}
-
-/*
- * Deliver `vector` through the IVT or IDT at the current RIP (already the
- * return address), the way the current mode does.  Only same-privilege
- * delivery is supported (ring-0 guests); task gates, LDT selectors and IST
- * stacks are reported as UNSUPPORTED rather than approximated.
- */
-static enum deliver_result deliver(struct emu_backend *e, unsigned vector, enum event type,
-                                   uint32_t error, struct fault *f)
-{
-        uint64_t cr0 = env_u64(e, ENV_CR), efer = env_u64(e, ENV_EFER);
-        uint64_t idt = env_u64(e, ENV_IDT + 8), rip = env_u64(e, ENV_EIP), at;
-        uint32_t idt_limit = env_u32(e, ENV_IDT + 16), hf = env_u32(e, ENV_HFLAGS);
-        uint64_t rflags = reg_read(e, UC_X86_REG_RFLAGS), rsp = env_u64(e, ENV_REGS + 8 * 4);
-        unsigned mode = x86_mode(cr0, efer), cpl = hf & HF_CPL_MASK, size = x86_gate_size(mode);
-        /* A fault on the gate names it: vector, IDT, and whether the event was external. */
-        uint32_t gate_err = vector * 8 + X86_ERRC_IDT + (type == EV_EXT ? X86_ERRC_EXT : 0);
-        uint64_t vals[X86_FRAME_SLOTS] = { 0 }, err = error;
-        bool has_err = mode != HVT_MODE_REAL && type == EV_FAULT && pushes_error(vector);
-        struct x86_stack stack;
-        struct qseg cs, ss, ncs;
-        enum deliver_result r;
-        struct x86_gate g;
-        uint8_t raw[16];
-
-        env_seg(e, HVT_CS, &cs);
-        env_seg(e, HVT_SS, &ss);
-        if (!x86_gate_addr(mode, idt, idt_limit, vector, &at) ||
-            read_linear(e, at, raw, size) != size)
-                return fault(f, X86_EXC_GP, gate_err);
-        x86_gate_decode(mode, raw, &g);
-        if (mode == HVT_MODE_REAL) {
-                vals[X86_FRAME_IP] = rip & 0xffff;
-                vals[X86_FRAME_CS] = cs.selector;
-                vals[X86_FRAME_FLAGS] = rflags & 0xffff;
-                stack = (struct x86_stack){ .base = ss.base, .mask = 0xffff };
-                r = push_frame(e, &stack, &rsp, 16, vals, 3, NULL, f);
-                if (r != DELIVERED)
-                        return r;
-                cs.selector = g.selector;
-                cs.base = (uint64_t)g.selector << 4;
-                rflags &= ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF);
-                return enter(e, &cs, g.offset, rsp, rflags);
-        }
-        if (mode == HVT_MODE_PROTECTED && g.type == X86_GATE_TASK)
-                return UNSUPPORTED;
-        if (!g.bits)
-                return fault(f, X86_EXC_GP, gate_err); /* no interrupt or trap gate */
-        if (type == EV_SOFT && g.dpl < cpl)
-                return fault(f, X86_EXC_GP, vector * 8 + X86_ERRC_IDT);
-        if (!g.present)
-                return fault(f, X86_EXC_NP, gate_err);
-        if (g.ist)
-                return UNSUPPORTED; /* IST stack */
-        r = load_code_desc(e, g.selector, cpl, mode == HVT_MODE_LONG, &ncs, f);
-        if (r != DELIVERED)
-                return r;
-        if (mode == HVT_MODE_PROTECTED) {
-                uint64_t wmask = g.bits == 32 ? 0xffffffffull : 0xffff;
-
-                if (g.offset > ncs.limit)
-                        return fault(f, X86_EXC_GP, 0);
-                vals[X86_FRAME_IP] = rip & wmask;
-                vals[X86_FRAME_CS] = cs.selector;
-                vals[X86_FRAME_FLAGS] = rflags & wmask;
-                stack = (struct x86_stack){
-                        .base = ss.base,
-                        .mask = (ss.flags & X86_DESC_DB) ? 0xffffffffull : 0xffff,
-                };
-                r = push_frame(e, &stack, &rsp, g.bits, vals, 3, has_err ? &err : NULL, f);
-        } else {
-                vals[X86_FRAME_IP] = rip;
-                vals[X86_FRAME_CS] = cs.selector;
-                vals[X86_FRAME_FLAGS] = rflags;
-                vals[X86_FRAME_SP] = rsp;
-                vals[X86_FRAME_SS] = ss.selector;
-                stack = (struct x86_stack){ .base = 0, .mask = ~0ull };
-                rsp &= ~0xfull; /* the CPU aligns the stack before the frame */
-                r = push_frame(e, &stack, &rsp, 64, vals, x86_frame_slots(64, false, false),
-                               has_err ? &err : NULL, f);
-        }
-        if (r != DELIVERED)
-                return r;
-        rflags &= ~(X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM);
-        if (!g.trap)
-                rflags &= ~X86_RFLAGS_IF;
-        return enter(e, &ncs, g.offset, rsp, rflags);
-}
-
-static bool contributory(unsigned v)
-{
-        return v == 0 || (v >= X86_EXC_TS && v <= X86_EXC_GP); /* #DE, #TS, #NP, #SS, #GP */
-}
-
-/*
- * Deliver an event, escalating faults met on the way as the CPU does
- * (benign then the new fault; contributory or #PF twice: #DF; a fault
- * delivering #DF: shutdown).  Returns 0 when the guest took it, else fills
- * the exit that ends the run (shutdown, or an exception this backend
- * cannot deliver).
- */
-static int raise_event(struct emu_backend *e, unsigned vector, enum event type, uint32_t error,
-                       struct backend_exit *x)
-{
-        for (int round = 0; round < 4; round++) {
-                struct fault f = { 0 };
-                enum deliver_result r;
-
-                if (snap_get(e))
-                        break;
-                r = deliver(e, vector, type, error, &f);
-                if (r == DELIVERED) {
-                        e->shadow = 0;
-                        e->prev_valid = false;
-                        return 0;
-                }
-                if (r == UNSUPPORTED) {
-                        x->reason = HVT_EXIT_EXCEPTION;
-                        x->raw = HVT_EXIT_EXCEPTION;
-                        x->u.exception.vector = vector;
-                        x->u.exception.error_code = error;
-                        x->u.exception.cr2 = reg_read(e, UC_X86_REG_CR2);
-                        return 1;
-                }
-                if (vector == X86_EXC_DF)
-                        break;
-                if (type == EV_FAULT && (contributory(vector) || vector == X86_EXC_PF) &&
-                    (contributory(f.vector) || (vector == X86_EXC_PF && f.vector == X86_EXC_PF))) {
-                        vector = X86_EXC_DF;
-                        error = 0;
-                } else {
-                        vector = f.vector;
-                        error = f.error;
-                }
-                type = EV_FAULT;
-        }
-        x->reason = HVT_EXIT_SHUTDOWN;
-        x->raw = HVT_EXIT_SHUTDOWN;
-        return 1;
-}
-
-/* ---- state ----------------------------------------------------------------------- */
-
-/* RIP for linear address la in the current code segment. */
-static uint64_t rip_of(const struct emu_backend *e, uint64_t la)
-{
-        uint32_t hf = env_u32(e, ENV_HFLAGS);
-        struct qseg cs;
-
-        if (hf & HF_CS64)
-                return la;
-        env_seg(e, HVT_CS, &cs);
-        return (la - cs.base) & ((hf & HF_CS32) ? 0xffffffffull : 0xffff);
-}
-
-/*
- * Put RIP at linear la.  Unicorn's code hook leaves the linear address in
- * EIP (wrong whenever the CS base is not 0): every stop in the hook goes
- * through here.
- */
-static int set_rip_linear(struct emu_backend *e, uint64_t la)
-{
-        uint64_t rip;
-
-        if (snap_get(e))
-                return -EIO;
-        rip = rip_of(e, la);
-        if (env_u64(e, ENV_EIP) != rip) {
-                env_put64(e, ENV_EIP, rip);
-                return snap_put(e);
-        }
-        return 0;
-}
-
-static uint64_t intr_bits(const struct emu_backend *e, uint64_t rflags)
-{
-        uint64_t intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF |
-                        HVT_INTR_VALID_PENDING | e->shadow;
-
-        if (rflags & X86_RFLAGS_IF)
-                intr |= HVT_INTR_IF;
-        if (e->queued)
-                intr |= HVT_INTR_PENDING;
-        if ((rflags & X86_RFLAGS_IF) && !e->shadow && !e->queued)
-                intr |= HVT_INTR_READY;
-        if (e->window)
-                intr |= HVT_INTR_WINDOW_REQ;
-        return intr;
-}
-
-static int emu_get_state(struct backend *b, struct hvt_vcpu_state *st)
-{
-        struct emu_backend *e = to_emu(b);
-        bool pe;
-
-        if (snap_get(e))
-                return -EIO;
-        memset(st, 0, sizeof(*st));
-        memcpy(st->gpr, e->env + ENV_REGS, sizeof(st->gpr));
-        st->rip = env_u64(e, ENV_EIP);
-        st->rflags = reg_read(e, UC_X86_REG_RFLAGS);
-        st->cr0 = env_u64(e, ENV_CR);
-        st->cr2 = env_u64(e, ENV_CR + 16);
-        st->cr3 = env_u64(e, ENV_CR + 24);
-        st->cr4 = env_u64(e, ENV_CR + 32);
-        st->efer = env_u64(e, ENV_EFER);
-        pe = st->cr0 & X86_CR0_PE;
-        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
-                struct qseg s;
-
-                env_seg(e, i, &s);
-                st->seg[i].selector = (uint16_t)s.selector;
-                st->seg[i].base = s.base;
-                st->seg[i].limit = s.limit;
-                st->seg[i].attr = attr_of(s.flags, pe);
-        }
-        st->gdt.base = env_u64(e, ENV_GDT + 8);
-        st->gdt.limit = (uint16_t)env_u32(e, ENV_GDT + 16);
-        st->idt.base = env_u64(e, ENV_IDT + 8);
-        st->idt.limit = (uint16_t)env_u32(e, ENV_IDT + 16);
-        st->intr = intr_bits(e, st->rflags);
-        return 0;
-}
-
-static int emu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
-{
-        struct emu_backend *e = to_emu(b);
-        uint64_t rflags = st->rflags | 2;
-
-        if (snap_get(e))
-                return -EIO;
-        if ((st->efer & X86_EFER_LMA) && (!(st->cr0 & X86_CR0_PG) || !(st->cr4 & X86_CR4_PAE)))
-                return -EINVAL; /* long mode needs paging with PAE */
-        memcpy(e->env + ENV_REGS, st->gpr, sizeof(st->gpr));
-        env_put64(e, ENV_EIP, st->rip);
-        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
-                struct qseg s;
-
-                memset(&s, 0, sizeof(s));
-                s.selector = st->seg[i].selector;
-                s.base = st->seg[i].base;
-                s.limit = st->seg[i].limit;
-                s.flags = flags_of(st->seg[i].attr);
-                env_put_seg(e, i, &s);
-        }
-        env_put64(e, ENV_CR, st->cr0);
-        env_put64(e, ENV_CR + 16, st->cr2);
-        env_put64(e, ENV_CR + 24, st->cr3);
-        env_put64(e, ENV_CR + 32, st->cr4);
-        env_put64(e, ENV_EFER, st->efer);
-        env_put64(e, ENV_GDT + 8, st->gdt.base);
-        env_put32(e, ENV_GDT + 16, st->gdt.limit);
-        env_put64(e, ENV_IDT + 8, st->idt.base);
-        env_put32(e, ENV_IDT + 16, st->idt.limit);
-        env_put32(e, ENV_HFLAGS, hflags_for(e, rflags));
-        if (snap_put(e))
-                return -EIO;
-        reg_write(e, UC_X86_REG_RFLAGS, rflags);
-        /* Translations made under the old state must go. */
-        uc_ctl_flush_tlb(e->uc);
-        if (e->ran &&
-            uc_mem_map_ptr(e->uc, e->flush_at, PAGE_SIZE, UC_PROT_ALL, e->scratch) == UC_ERR_OK)
-                uc_mem_unmap(e->uc, e->flush_at, PAGE_SIZE);
-        e->shadow = (st->intr & HVT_INTR_VALID_SHADOW)
-                            ? st->intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW)
-                            : 0;
-        if (e->shadow == (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW))
-                e->shadow = HVT_INTR_MOVSS_SHADOW;
-        e->pend = PEND_NONE;
-        e->ndone = 0;
-        e->prev_valid = false;
-        mode_refresh(e);
-        return 0;
-}
-
 /* ---- exits ----------------------------------------------------------------------- */
 
 static void exit_internal(struct emu_backend *e, struct backend_exit *x, uc_err err, uint64_t addr)
@@ -1604,12 +835,12 @@ static void exit_internal(struct emu_backend *e, struct backend_exit *x, uc_err 
         x->u.internal.ndata = 3;
         x->u.internal.data[0] = (uint64_t)err;
         x->u.internal.data[1] = addr;
-        x->u.internal.data[2] = reg_read(e, UC_X86_REG_RIP);
+        x->u.internal.data[2] = emu_reg_read(e, UC_X86_REG_RIP);
 }
 
 static unsigned code_bits(const struct emu_backend *e)
 {
-        uint32_t hf = env_u32(e, ENV_HFLAGS);
+        uint32_t hf = emu_env_u32(e, ENV_HFLAGS);
 
         return (hf & HF_CS64) ? 64 : (hf & HF_CS32) ? 32 : 16;
 }
@@ -1636,12 +867,12 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
                      in.op == 0x6c || in.op == 0x6d)
                             ? HVT_IO_IN
                             : HVT_IO_OUT;
-        e->io.port =
-                (in.op >= 0xe4 && in.op <= 0xe7) ? in.imm : (uint16_t)env_u64(e, ENV_REGS + 8 * 2);
+        e->io.port = (in.op >= 0xe4 && in.op <= 0xe7) ? in.imm
+                                                      : (uint16_t)emu_env_u64(e, ENV_REGS + 8 * 2);
         e->io.count = 1;
         if (in.op >= 0x6c && in.op <= 0x6f && in.rep) {
                 e->io.rep = true;
-                rcx = env_u64(e, ENV_REGS + 8 * 1) & mask_bits(adbits);
+                rcx = emu_env_u64(e, ENV_REGS + 8 * 1) & mask_bits(adbits);
                 if (!rcx) {
                         e->io.count = 0; /* runs without any I/O: no exit */
                         e->pend = PEND_IO;
@@ -1654,19 +885,19 @@ static bool io_exit(struct emu_backend *e, uint64_t la, struct backend_exit *x)
         if (e->io.dir == HVT_IO_OUT && (in.op == 0x6e || in.op == 0x6f)) {
                 /* OUTS: the data comes from seg:rSI, up or down by DF. */
                 unsigned sreg = in.seg >= 0 ? (unsigned)in.seg : HVT_DS;
-                bool down = reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF;
+                bool down = emu_reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_DF;
                 struct qseg s;
 
-                env_seg(e, sreg, &s);
+                emu_env_seg(e, sreg, &s);
                 if (bits == 64 && sreg != HVT_FS && sreg != HVT_GS)
                         s.base = 0;
-                rsi = env_u64(e, ENV_REGS + 8 * 6);
+                rsi = emu_env_u64(e, ENV_REGS + 8 * 6);
                 for (uint32_t i = 0; i < e->io.count; i++) {
                         uint64_t off = (rsi + (down ? -(uint64_t)i : (uint64_t)i) * e->io.size) &
                                        mask_bits(adbits);
 
-                        read_linear(e, s.base + off, e->io_data + (size_t)i * e->io.size,
-                                    e->io.size);
+                        emu_read_linear(e, s.base + off, e->io_data + (size_t)i * e->io.size,
+                                        e->io.size);
                 }
         } else if (e->io.dir == HVT_IO_OUT) {
                 memcpy(e->io_data, e->env + ENV_REGS, e->io.size); /* AL, AX or EAX */
@@ -1802,7 +1033,7 @@ static int on_exception(struct emu_backend *e, struct backend_exit *x)
         enum event type = EV_FAULT;
         struct insn in;
 
-        if (snap_get(e))
+        if (emu_snap_get(e))
                 return -EIO;
         if (v > 255) {
                 exit_internal(e, x, UC_ERR_EXCEPTION, v);
@@ -1812,7 +1043,7 @@ static int on_exception(struct emu_backend *e, struct backend_exit *x)
         if ((in.op == 0xcd && in.imm == v) || (in.op == 0xcc && v == X86_EXC_BP) ||
             (in.op == 0xce && v == X86_EXC_OF) || (in.op == 0xf1 && v == X86_EXC_DB)) {
                 type = EV_SOFT; /* INT n, INT3, INTO, INT1: return past the instruction */
-                ret = rip_of(e, la + in.len + (in.op == 0xcd ? 1 : 0));
+                ret = emu_rip_of(e, la + in.len + (in.op == 0xcd ? 1 : 0));
                 e->insns++;
                 e->budget_used++;
         } else {
@@ -1823,18 +1054,18 @@ static int on_exception(struct emu_backend *e, struct backend_exit *x)
                  * next boundary (fetching the next instruction) or a trap (#DB
                  * after TF): then RIP already says where to return.
                  */
-                ret = env_u64(e, ENV_EIP);
-                if (ret == la || ret == rip_of(e, la))
-                        ret = rip_of(e, la);
+                ret = emu_env_u64(e, ENV_EIP);
+                if (ret == la || ret == emu_rip_of(e, la))
+                        ret = emu_rip_of(e, la);
         }
         if (e->completing)
                 completion_abort(e);
         e->pend = PEND_NONE;
-        env_put64(e, ENV_EIP, ret);
-        if (snap_put(e))
+        emu_env_put64(e, ENV_EIP, ret);
+        if (emu_snap_put(e))
                 return -EIO;
         /* The error code QEMU computed (#GP, #PF, ...): pushed where the vector has one. */
-        return raise_event(e, v, type, env_u32(e, e->dr_off + DR_ERROR_CODE), x);
+        return emu_raise_event(e, v, type, emu_env_u32(e, e->dr_off + DR_ERROR_CODE), x);
 }
 
 /* The run loop: emulate until a stop that is an exit. */
@@ -1845,9 +1076,9 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                 uc_err err;
                 int r;
 
-                if (snap_get(e))
+                if (emu_snap_get(e))
                         return -EIO;
-                rip = env_u64(e, ENV_EIP);
+                rip = emu_env_u64(e, ENV_EIP);
                 e->stop = STOP_NONE;
                 e->fault_addr = 0;
                 e->wr_attempt = false;
@@ -1857,7 +1088,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
 
                 switch (e->stop) {
                 case STOP_EXIT:
-                        if (set_rip_linear(e, e->stop_linear))
+                        if (emu_set_rip_linear(e, e->stop_linear))
                                 return -EIO;
                         x->raw = x->reason;
                         if (x->reason == HVT_EXIT_INTR && !x->kicked)
@@ -1870,7 +1101,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         }
                         return 0;
                 case STOP_IO:
-                        if (set_rip_linear(e, e->stop_linear))
+                        if (emu_set_rip_linear(e, e->stop_linear))
                                 return -EIO;
                         if (io_exit(e, e->stop_linear, x))
                                 return 0;
@@ -1881,7 +1112,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         continue;
                 case STOP_HLT:
                         /* HLT executes here: the exit has RIP past it, like KVM's. */
-                        if (set_rip_linear(e, e->stop_linear + e->cur_len))
+                        if (emu_set_rip_linear(e, e->stop_linear + e->cur_len))
                                 return -EIO;
                         e->insns++;
                         e->budget_used++;
@@ -1891,7 +1122,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         return 0;
                 case STOP_MMIO:
                         /* Unicorn rolled the instruction back; EIP may hold its linear address. */
-                        if (set_rip_linear(e, e->stop_linear))
+                        if (emu_set_rip_linear(e, e->stop_linear))
                                 return -EIO;
                         if (e->completing)
                                 completion_abort(e); /* another access: served next time too */
@@ -1912,7 +1143,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         }
                         continue;
                 case STOP_COMPLETED:
-                        if (set_rip_linear(e, e->stop_linear))
+                        if (emu_set_rip_linear(e, e->stop_linear))
                                 return -EIO;
                         if (scratch_unmap(e, x))
                                 return 0;
@@ -1925,7 +1156,7 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         }
                         if (e->queued) {
                                 e->queued = false;
-                                if (raise_event(e, e->vector, EV_EXT, 0, x))
+                                if (emu_raise_event(e, e->vector, EV_EXT, 0, x))
                                         return 0;
                                 /* Single-step: the step is the handler's first instruction. */
                                 e->insns = 0;
@@ -1952,10 +1183,10 @@ static void check_paging(struct emu_backend *e, struct backend_exit *x)
         uint64_t la, pa = 0;
         struct qseg cs;
 
-        if (!e->identity || !(e->pg.cr0 & X86_CR0_PG) || snap_get(e))
+        if (!e->identity || !(e->pg.cr0 & X86_CR0_PG) || emu_snap_get(e))
                 return;
-        env_seg(e, HVT_CS, &cs);
-        la = env_u64(e, ENV_EIP) + ((env_u32(e, ENV_HFLAGS) & HF_CS64) ? 0 : cs.base);
+        emu_env_seg(e, HVT_CS, &cs);
+        la = emu_env_u64(e, ENV_EIP) + ((emu_env_u32(e, ENV_HFLAGS) & HF_CS64) ? 0 : cs.base);
         if (walk(e, la, &pa) && pa == la)
                 return;
         if (x->reason == HVT_EXIT_SHUTDOWN || x->reason == HVT_EXIT_INTERNAL)
@@ -1970,7 +1201,7 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
         memset(x, 0, sizeof(*x));
         e->x = x;
         e->insns = 0;
-        mode_refresh(e);
+        emu_mode_refresh(e);
         if (e->pend != PEND_NONE) {
                 /* First execute the reported instruction, with the data the loop filled. */
                 e->completing = true;
@@ -1999,7 +1230,7 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
         }
         if (e->queued) {
                 e->queued = false;
-                if (raise_event(e, e->vector, EV_EXT, 0, x))
+                if (emu_raise_event(e, e->vector, EV_EXT, 0, x))
                         return 0;
         }
         return run_until_exit(e, x);
@@ -2007,7 +1238,7 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
 
 static int emu_run(struct backend *b, struct backend_exit *x)
 {
-        struct emu_backend *e = to_emu(b);
+        struct emu_backend *e = emu_of(b);
         int r = run_once(e, x);
 
         if (!r)
@@ -2019,7 +1250,7 @@ static int emu_run(struct backend *b, struct backend_exit *x)
 
 static int emu_inject(struct backend *b, uint8_t vector)
 {
-        struct emu_backend *e = to_emu(b);
+        struct emu_backend *e = emu_of(b);
 
         if (e->queued)
                 return -EBUSY;
@@ -2030,24 +1261,24 @@ static int emu_inject(struct backend *b, uint8_t vector)
 
 static int emu_request_window(struct backend *b, bool on)
 {
-        to_emu(b)->window = on;
+        emu_of(b)->window = on;
         return 0;
 }
 
 static int emu_set_single_step(struct backend *b, bool on)
 {
-        to_emu(b)->single_step = on;
+        emu_of(b)->single_step = on;
         return 0;
 }
 
 static void emu_kick(struct backend *b)
 {
-        to_emu(b)->kick_req = 1; /* async-signal-safe: the boundary hook polls it */
+        emu_of(b)->kick_req = 1; /* async-signal-safe: the boundary hook polls it */
 }
 
 static int emu_set_kick_budget(struct backend *b, uint64_t usec, uint64_t seed)
 {
-        struct emu_backend *e = to_emu(b);
+        struct emu_backend *e = emu_of(b);
 
         if (!usec || usec > UINT64_MAX / INSNS_PER_US)
                 return -EINVAL;
@@ -2063,7 +1294,7 @@ static int emu_set_kick_budget(struct backend *b, uint64_t usec, uint64_t seed)
 static int emu_take_writes(struct backend *b, void (*fn)(void *ctx, uint64_t gpa, uint64_t len),
                            void *ctx)
 {
-        struct emu_backend *e = to_emu(b);
+        struct emu_backend *e = emu_of(b);
 
         if (e->pt_rescan) {
                 e->pt_rescan = false;
@@ -2108,7 +1339,7 @@ static void unicorn_version(char *buf, size_t len)
 
 static void emu_destroy(struct backend *b)
 {
-        struct emu_backend *e = to_emu(b);
+        struct emu_backend *e = emu_of(b);
 
         if (!e)
                 return;
@@ -2168,7 +1399,7 @@ static int open_engine(struct emu_backend *e, char *why, size_t len)
                 snprintf(why, len, "%s: uc_context_alloc failed", e->version);
                 return -ENOMEM;
         }
-        return calibrate(e, why, len);
+        return emu_calibrate(e, why, len);
 }
 
 static int emu_probe(char *why, size_t len)
@@ -2272,7 +1503,7 @@ static int emu_create(const struct backend_config *cfg, struct backend **out, ch
 
 static void emu_version(struct backend *b, char *buf, size_t len)
 {
-        snprintf(buf, len, "%s, software CPU", to_emu(b)->version);
+        snprintf(buf, len, "%s, software CPU", emu_of(b)->version);
 }
 
 const struct backend_ops emu_backend_ops = {
