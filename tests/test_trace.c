@@ -9,6 +9,9 @@
  * Expected values come from the inputs the tests write and from the format
  * as documented in include/hvtrace/hvtrace.h and docs/trace-format.md, never
  * from a previous run of the implementation.
+ *
+ * The builders, readers and checks that many tests share are in
+ * trace_harness.c; this file holds the tests.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,544 +32,7 @@
 #include <zstd.h>
 
 #include "helpers.h"
-
-/* ------------------------------------------------------------------------ */
-/* Small utilities                                                          */
-/* ------------------------------------------------------------------------ */
-
-/* splitmix64: a seeded, portable PRNG. */
-static uint64_t rnd(uint64_t *s)
-{
-        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-}
-
-static void rnd_bytes(uint64_t *s, void *dst, size_t n)
-{
-        uint8_t *p = dst;
-
-        for (size_t i = 0; i < n; i++)
-                p[i] = (uint8_t)rnd(s);
-}
-
-static uint64_t fnv(const void *data, size_t n)
-{
-        const uint8_t *p = data;
-        uint64_t h = 0xcbf29ce484222325ull;
-
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ p[i]) * 0x100000001b3ull;
-        return h;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-        FILE *f = fopen(path, "rb");
-        uint8_t *buf = NULL;
-        size_t cap = 0, n = 0, got;
-
-        cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
-        do {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 65536;
-                        buf = realloc(buf, cap);
-                        cr_assert_not_null(buf);
-                }
-                got = fread(buf + n, 1, cap - n, f);
-                n += got;
-        } while (got);
-        fclose(f);
-        *len = n;
-        return buf;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const uint8_t *p = data;
-
-        cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
-        while (len) {
-                ssize_t n = write(fd, p, len);
-
-                cr_assert(n > 0, "write %s: %s", path, strerror(errno));
-                p += n;
-                len -= (size_t)n;
-        }
-        close(fd);
-}
-
-static uint64_t file_size(const char *path)
-{
-        struct stat st;
-
-        cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-        return (uint64_t)st.st_size;
-}
-
-static void copy_file(const char *from, const char *to)
-{
-        size_t n;
-        uint8_t *b = read_file(from, &n);
-
-        write_file(to, b, n);
-        free(b);
-}
-
-/* The reader's message must be one non-empty line naming the problem. */
-static void check_msg(const struct hvt_reader *r, const char *needle)
-{
-        const char *m = hvt_reader_message(r);
-
-        cr_assert_not_null(m);
-        cr_assert(m[0], "empty message");
-        cr_assert_null(strchr(m, '\n'), "message is not a single line: '%s'", m);
-        if (needle)
-                cr_assert_not_null(strstr(m, needle), "message '%s' does not contain '%s'", m,
-                                   needle);
-}
-
-/* "truncated after N records": the N. */
-static uint64_t msg_truncated_count(const struct hvt_reader *r)
-{
-        const char *m = strstr(hvt_reader_message(r), "truncated after ");
-        unsigned long long n;
-
-        cr_assert_not_null(m, "message '%s' lacks 'truncated after'", hvt_reader_message(r));
-        cr_assert_eq(sscanf(m, "truncated after %llu", &n), 1, "message '%s'",
-                     hvt_reader_message(r));
-        return n;
-}
-
-/* ------------------------------------------------------------------------ */
-/* zstd helpers and a raw-stream builder                                    */
-/* ------------------------------------------------------------------------ */
-
-struct rawbuf {
-        uint8_t *p;
-        size_t len, cap;
-};
-
-static void rb_put(struct rawbuf *b, const void *d, size_t n)
-{
-        if (b->len + n > b->cap) {
-                b->cap = (b->len + n) * 2 + 64;
-                b->p = realloc(b->p, b->cap);
-                cr_assert_not_null(b->p);
-        }
-        if (n)
-                memcpy(b->p + b->len, d, n);
-        b->len += n;
-}
-
-static void rb_preamble(struct rawbuf *b, uint16_t version, uint16_t minor)
-{
-        struct hvt_disk_preamble pre = { .version = version, .minor = minor };
-
-        memcpy(pre.magic, "HVTRACE\x1a", 8);
-        rb_put(b, &pre, sizeof(pre));
-}
-
-static void rb_rec(struct rawbuf *b, uint16_t type, uint16_t flags, const void *payload, size_t len)
-{
-        struct hvt_disk_rec rec = { type, flags, (uint32_t)len };
-
-        rb_put(b, &rec, sizeof(rec));
-        rb_put(b, payload, len);
-}
-
-static void rb_min_header(struct rawbuf *b)
-{
-        struct hvt_disk_header h = { .mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1 };
-
-        rb_rec(b, HVT_REC_HEADER, 0, &h, sizeof(h));
-}
-
-/* A HLT exit with no state change and an explicit seq (flag SEQ). */
-static void rb_exit(struct rawbuf *b, uint64_t seq)
-{
-        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT };
-        uint8_t p[sizeof(x) + 8];
-
-        memcpy(p, &x, sizeof(x));
-        memcpy(p + sizeof(x), &seq, 8);
-        rb_rec(b, HVT_REC_EXIT, HVT_XF_SEQ, p, sizeof(p));
-}
-
-/* One zstd frame of `raw` (no checksum: like a foreign writer could do). */
-static void compress_to(const char *path, const void *raw, size_t len)
-{
-        size_t cap = ZSTD_compressBound(len), n;
-        void *out = malloc(cap);
-
-        cr_assert_not_null(out);
-        n = ZSTD_compress(out, cap, raw, len, 1);
-        cr_assert(!ZSTD_isError(n), "ZSTD_compress: %s", ZSTD_getErrorName(n));
-        write_file(path, out, n);
-        free(out);
-}
-
-/* Append a compressed frame of raw[off, off+len) to a buffer. */
-static void append_frame(struct rawbuf *file, const void *raw, size_t len)
-{
-        size_t cap = ZSTD_compressBound(len), n;
-        void *out = malloc(cap);
-
-        cr_assert_not_null(out);
-        n = ZSTD_compress(out, cap, raw, len, 1);
-        cr_assert(!ZSTD_isError(n), "ZSTD_compress: %s", ZSTD_getErrorName(n));
-        rb_put(file, out, n);
-        free(out);
-}
-
-/* Decompress a whole sequence of frames with the streaming API.  Returns 0 or -1. */
-static int decompress_all(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len)
-{
-        ZSTD_DCtx *d = ZSTD_createDCtx();
-        ZSTD_inBuffer in = { src, len, 0 };
-        size_t cap = 1 << 20, n = 0, ret = 1;
-        uint8_t *buf = malloc(cap);
-
-        cr_assert(d && buf);
-        while (in.pos < in.size) {
-                ZSTD_outBuffer o;
-
-                if (cap - n < ZSTD_DStreamOutSize()) {
-                        cap *= 2;
-                        buf = realloc(buf, cap);
-                        cr_assert_not_null(buf);
-                }
-                o = (ZSTD_outBuffer){ buf + n, cap - n, 0 };
-                ret = ZSTD_decompressStream(d, &o, &in);
-                n += o.pos;
-                if (ZSTD_isError(ret))
-                        break;
-        }
-        ZSTD_freeDCtx(d);
-        if (ZSTD_isError(ret) || ret != 0) {
-                free(buf);
-                return -1;
-        }
-        *out = buf;
-        *out_len = n;
-        return 0;
-}
-
-/* Offsets where each zstd frame of the file ends.  Returns the frame count. */
-static size_t frame_ends(const uint8_t *buf, size_t len, size_t *ends, size_t max)
-{
-        size_t off = 0, n = 0;
-
-        while (off < len) {
-                size_t fs = ZSTD_findFrameCompressedSize(buf + off, len - off);
-
-                cr_assert(!ZSTD_isError(fs), "frame at %zu: %s", off, ZSTD_getErrorName(fs));
-                off += fs;
-                cr_assert_lt(n, max, "too many frames");
-                ends[n++] = off;
-        }
-        return n;
-}
-
-/* Count the records in a decompressed piece that holds whole records. */
-static size_t count_records(const uint8_t *p, size_t len, bool *whole)
-{
-        size_t off = 0, n = 0;
-
-        while (off + sizeof(struct hvt_disk_rec) <= len) {
-                struct hvt_disk_rec rec;
-
-                memcpy(&rec, p + off, sizeof(rec));
-                if (off + sizeof(rec) + rec.size > len)
-                        break;
-                off += sizeof(rec) + rec.size;
-                n++;
-        }
-        *whole = off == len;
-        return n;
-}
-
-/* ------------------------------------------------------------------------ */
-/* vCPU state model (independent of the library's own field table)         */
-/* ------------------------------------------------------------------------ */
-
-static void *field_ptr(struct hvt_vcpu_state *st, unsigned f)
-{
-        if (f <= HVT_F_R15)
-                return &st->gpr[f];
-        switch (f) {
-        case HVT_F_RIP: return &st->rip;
-        case HVT_F_RFLAGS: return &st->rflags;
-        case HVT_F_CR0: return &st->cr0;
-        case HVT_F_CR2: return &st->cr2;
-        case HVT_F_CR3: return &st->cr3;
-        case HVT_F_CR4: return &st->cr4;
-        case HVT_F_EFER: return &st->efer;
-        case HVT_F_GDT: return &st->gdt;
-        case HVT_F_IDT: return &st->idt;
-        case HVT_F_INTR: return &st->intr;
-        default: return &st->seg[f - HVT_F_ES];
-        }
-}
-
-static const void *field_cptr(const struct hvt_vcpu_state *st, unsigned f)
-{
-        return field_ptr((struct hvt_vcpu_state *)st, f);
-}
-
-static size_t fsize(unsigned f)
-{
-        return (f >= HVT_F_ES && f <= HVT_F_GS) || f == HVT_F_GDT || f == HVT_F_IDT ? 16 : 8;
-}
-
-static uint32_t diff_mask(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
-{
-        uint32_t m = 0;
-
-        for (unsigned f = 0; f < HVT_F_COUNT; f++)
-                if (memcmp(field_cptr(a, f), field_cptr(b, f), fsize(f)))
-                        m |= 1u << f;
-        return m;
-}
-
-/* Describe the first difference between two states; false if any. */
-static bool state_eq(const struct hvt_vcpu_state *got, const struct hvt_vcpu_state *want, char *why,
-                     size_t n)
-{
-        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                if (!memcmp(field_cptr(got, f), field_cptr(want, f), fsize(f)))
-                        continue;
-                if (f >= HVT_F_ES && f <= HVT_F_GS) {
-                        const struct hvt_disk_seg *g = &got->seg[f - HVT_F_ES],
-                                                  *w = &want->seg[f - HVT_F_ES];
-
-                        snprintf(why, n,
-                                 "%s: got base %#" PRIx64 " limit %#x sel %#x attr %#x, "
-                                 "want base %#" PRIx64 " limit %#x sel %#x attr %#x",
-                                 hvt_field_name(f), g->base, g->limit, g->selector, g->attr,
-                                 w->base, w->limit, w->selector, w->attr);
-                } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
-                        const struct hvt_disk_dtable *g = field_cptr(got, f),
-                                                     *w = field_cptr(want, f);
-
-                        snprintf(why, n,
-                                 "%s: got base %#" PRIx64 " limit %#x, want base %#" PRIx64
-                                 " limit %#x",
-                                 hvt_field_name(f), g->base, g->limit, w->base, w->limit);
-                } else {
-                        snprintf(why, n, "%s: got %#" PRIx64 ", want %#" PRIx64, hvt_field_name(f),
-                                 *(const uint64_t *)field_cptr(got, f),
-                                 *(const uint64_t *)field_cptr(want, f));
-                }
-                return false;
-        }
-        if (memcmp(got, want, sizeof(*got))) {
-                snprintf(why, n, "reserved bytes differ");
-                return false;
-        }
-        return true;
-}
-
-static void rand_seg(uint64_t *s, struct hvt_disk_seg *g)
-{
-        g->base = rnd(s);
-        g->limit = (uint32_t)rnd(s);
-        g->selector = (uint16_t)rnd(s);
-        g->attr = (uint16_t)(rnd(s) & 0x1fff); /* every defined attr bit */
-}
-
-static void rand_dtable(uint64_t *s, struct hvt_disk_dtable *d)
-{
-        d->base = rnd(s);
-        d->limit = (uint16_t)rnd(s);
-}
-
-static void rand_state(uint64_t *s, struct hvt_vcpu_state *st)
-{
-        memset(st, 0, sizeof(*st));
-        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                if (f >= HVT_F_ES && f <= HVT_F_GS)
-                        rand_seg(s, &st->seg[f - HVT_F_ES]);
-                else if (f == HVT_F_GDT || f == HVT_F_IDT)
-                        rand_dtable(s, field_ptr(st, f));
-                else
-                        *(uint64_t *)field_ptr(st, f) = rnd(s);
-        }
-}
-
-/* Change one field, often only one part of it (e.g. a selector alone). */
-static void mutate_field(uint64_t *s, struct hvt_vcpu_state *st, unsigned f)
-{
-        uint64_t r = rnd(s);
-
-        if (f >= HVT_F_ES && f <= HVT_F_GS) {
-                struct hvt_disk_seg *g = &st->seg[f - HVT_F_ES];
-
-                switch (r % 7) {
-                case 0: g->base = rnd(s); break;
-                case 1: g->base ^= 1ull << (rnd(s) % 64); break;
-                case 2: g->limit = (uint32_t)rnd(s); break;
-                case 3: g->selector ^= (uint16_t)(1u << (rnd(s) % 16)); break;
-                case 4: g->attr ^= (uint16_t)(1u << (rnd(s) % 13)); break;
-                case 5:
-                        g->selector = (uint16_t)rnd(s);
-                        g->attr = (uint16_t)(rnd(s) & 0x1fff);
-                        break;
-                default: rand_seg(s, g); break;
-                }
-        } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
-                struct hvt_disk_dtable *d = field_ptr(st, f);
-
-                switch (r % 4) {
-                case 0: d->base = rnd(s); break;
-                case 1: d->base ^= 1ull << (rnd(s) % 64); break;
-                case 2: d->limit ^= (uint16_t)(1u << (rnd(s) % 16)); break;
-                default: rand_dtable(s, d); break;
-                }
-        } else {
-                uint64_t *v = field_ptr(st, f);
-
-                switch (r % 3) {
-                case 0: *v = rnd(s); break;
-                case 1: *v += 1 + rnd(s) % 16; break;
-                default: *v ^= 1ull << (rnd(s) % 64); break;
-                }
-        }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Writer / reader helpers                                                  */
-/* ------------------------------------------------------------------------ */
-
-static struct hvt_writer *open_writer(const char *path, unsigned frame_records, unsigned frame_ms,
-                                      int bg)
-{
-        struct hvt_writer_opts o = { .size = sizeof(o),
-                                     .frame_records = frame_records,
-                                     .frame_ms = frame_ms,
-                                     .background_flush = bg };
-        struct hvt_writer *w = NULL;
-        int err = hvt_writer_open(&w, path, &o);
-
-        cr_assert_eq(err, 0, "hvt_writer_open %s: %s", path, strerror(-err));
-        cr_assert_not_null(w);
-        return w;
-}
-
-static void write_min_header(struct hvt_writer *w)
-{
-        struct hvt_header h = { 0 };
-
-        h.h.mem_size = 0x10000;
-        h.h.entry = 0x7c00;
-        h.h.guest_mode = HVT_MODE_REAL;
-        cr_assert_eq(hvt_write_header(w, &h), 0);
-}
-
-static void write_end(struct hvt_writer *w, uint64_t exits, const char *msg)
-{
-        struct hvt_disk_end e = { .exits = exits, .why = HVT_END_GUEST_EXIT };
-
-        cr_assert_eq(hvt_write_end(w, &e, msg), 0);
-}
-
-static void close_writer(struct hvt_writer *w)
-{
-        int err = hvt_writer_close(w);
-
-        cr_assert_eq(err, 0, "hvt_writer_close: %s", strerror(-err));
-}
-
-static struct hvt_reader *must_open(const char *path)
-{
-        struct hvt_reader *r = NULL;
-        int err = hvt_reader_open(&r, path);
-
-        cr_assert_eq(err, HVT_OK, "hvt_reader_open %s: %d %s", path, err, hvt_reader_message(r));
-        cr_assert_not_null(r);
-        return r;
-}
-
-static void expect_next(struct hvt_reader *r, struct hvt_event *ev, uint16_t type)
-{
-        int err = hvt_reader_next(r, ev);
-
-        cr_assert_eq(err, HVT_OK, "hvt_reader_next: %d %s", err, hvt_reader_message(r));
-        cr_assert_eq(ev->type, type, "record %" PRIu64 ": type %u (%s), want %u (%s)", ev->index,
-                     ev->type, hvt_rec_type_name(ev->type), type, hvt_rec_type_name(type));
-}
-
-/* Compare a read exit with the one written (state, time, tail). */
-static void check_exit(const struct hvt_exit *got, const struct hvt_exit *want,
-                       uint32_t want_changed, const char *ctx)
-{
-        char why[512];
-
-        cr_assert_eq(got->seq, want->seq, "%s: seq %" PRIu64 " want %" PRIu64, ctx, got->seq,
-                     want->seq);
-        cr_assert_eq(got->time_ns, want->time_ns, "%s: time_ns %" PRIu64 " want %" PRIu64, ctx,
-                     got->time_ns, want->time_ns);
-        cr_assert_eq(got->guest_ns, want->guest_ns, "%s: guest_ns %" PRIu64 " want %" PRIu64, ctx,
-                     got->guest_ns, want->guest_ns);
-        cr_assert_eq(got->reason, want->reason, "%s: reason %u want %u", ctx, got->reason,
-                     want->reason);
-        cr_assert_eq(got->raw_reason, want->raw_reason, "%s: raw_reason", ctx);
-        if (!state_eq(&got->st, &want->st, why, sizeof(why)))
-                cr_assert_fail("%s: state differs: %s", ctx, why);
-        cr_assert_eq(got->changed, want_changed, "%s: changed %#x want %#x", ctx, got->changed,
-                     want_changed);
-        cr_assert_eq(got->insn_len, want->insn_len, "%s: insn_len %u want %u", ctx, got->insn_len,
-                     want->insn_len);
-        cr_assert_arr_eq(got->insn, want->insn, want->insn_len, "%s: insn bytes", ctx);
-        switch (want->reason) {
-        case HVT_EXIT_IO: {
-                size_t n = (size_t)want->u.io.io.size * want->u.io.io.count;
-
-                cr_assert_eq(got->u.io.io.port, want->u.io.io.port, "%s: port", ctx);
-                cr_assert_eq(got->u.io.io.size, want->u.io.io.size, "%s: size", ctx);
-                cr_assert_eq(got->u.io.io.dir, want->u.io.io.dir, "%s: dir", ctx);
-                cr_assert_eq(got->u.io.io.count, want->u.io.io.count, "%s: count", ctx);
-                if (n) {
-                        cr_assert_not_null(got->u.io.data, "%s: io data", ctx);
-                        cr_assert_arr_eq(got->u.io.data, want->u.io.data, n, "%s: io data", ctx);
-                }
-                break;
-        }
-        case HVT_EXIT_MMIO:
-                cr_assert_eq(got->u.mmio.addr, want->u.mmio.addr, "%s: mmio addr", ctx);
-                cr_assert_eq(got->u.mmio.len, want->u.mmio.len, "%s: mmio len", ctx);
-                cr_assert_eq(got->u.mmio.is_write, want->u.mmio.is_write, "%s: mmio dir", ctx);
-                cr_assert_arr_eq(got->u.mmio.data, want->u.mmio.data, 8, "%s: mmio data", ctx);
-                break;
-        case HVT_EXIT_FAIL_ENTRY:
-                cr_assert_eq(got->u.fail_entry.hw_reason, want->u.fail_entry.hw_reason, "%s", ctx);
-                cr_assert_eq(got->u.fail_entry.cpu, want->u.fail_entry.cpu, "%s", ctx);
-                break;
-        case HVT_EXIT_INTERNAL:
-                cr_assert_eq(got->u.internal.internal.suberror, want->u.internal.internal.suberror,
-                             "%s: suberror", ctx);
-                cr_assert_eq(got->u.internal.internal.ndata, want->u.internal.internal.ndata,
-                             "%s: ndata", ctx);
-                cr_assert_arr_eq(got->u.internal.data, want->u.internal.data,
-                                 8 * want->u.internal.internal.ndata, "%s: internal data", ctx);
-                break;
-        case HVT_EXIT_DEBUG:
-                cr_assert_eq(got->u.debug.exception, want->u.debug.exception, "%s", ctx);
-                cr_assert_eq(got->u.debug.pc, want->u.debug.pc, "%s", ctx);
-                cr_assert_eq(got->u.debug.dr6, want->u.debug.dr6, "%s", ctx);
-                cr_assert_eq(got->u.debug.dr7, want->u.debug.dr7, "%s", ctx);
-                break;
-        case HVT_EXIT_EXCEPTION:
-                cr_assert_eq(got->u.exception.vector, want->u.exception.vector, "%s", ctx);
-                cr_assert_eq(got->u.exception.error_code, want->u.exception.error_code, "%s", ctx);
-                cr_assert_eq(got->u.exception.cr2, want->u.exception.cr2, "%s", ctx);
-                break;
-        default: break;
-        }
-}
+#include "trace_harness.h"
 
 /* ------------------------------------------------------------------------ */
 /* 1. Round trips                                                           */
@@ -632,17 +97,17 @@ Test(trace, header_roundtrip_every_field_and_string)
         h.argv = argv;
         h.argc = 8;
 
-        w = open_writer(path, 0, 0, 0);
+        w = th_open_writer(path, 0, 0, 0);
         cr_assert_eq(hvt_write_header(w, &h), 0);
-        write_end(w, 0, "done");
-        close_writer(w);
+        th_write_end(w, 0, "done");
+        th_close_writer(w);
 
-        r = must_open(path);
+        r = th_must_open(path);
         check_header(hvt_reader_header(r), &h, str);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.index, 0);
         check_header(&ev.header, &h, str);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 1);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         cr_assert(hvt_reader_complete(r));
@@ -662,16 +127,16 @@ Test(trace, header_without_strings_or_argv)
 
         h.h.mem_size = 4096;
         h.h.guest_mode = HVT_MODE_PROTECTED;
-        w = open_writer(path, 0, 0, 0);
+        w = th_open_writer(path, 0, 0, 0);
         cr_assert_eq(hvt_write_header(w, &h), 0);
-        write_end(w, 0, NULL);
-        close_writer(w);
+        th_write_end(w, 0, NULL);
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         check_header(&ev.header, &h, none);
         cr_assert_eq(ev.header.argc, 0);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_str_eq(ev.end.message, "", "a NULL end message reads back as empty");
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
@@ -702,18 +167,18 @@ Test(trace, memory_roundtrip_skips_zero_pages)
 
         cr_assert(img && got && extra);
         img[1] = 0x11;
-        img[4095] = 0xff;                             /* last byte of page 0 */
-        rnd_bytes(&s, img + 0x3001, 0x5003 - 0x3001); /* odd start and end */
-        img[0x9fff] = 0x01;                           /* a page with one byte */
-        rnd_bytes(&s, img + 0x100000, 0x180000);      /* 1.5 MiB: split into chunks */
-        img[mem_size - 1] = 0x5a;                     /* the very last byte */
+        img[4095] = 0xff;                                /* last byte of page 0 */
+        th_rnd_bytes(&s, img + 0x3001, 0x5003 - 0x3001); /* odd start and end */
+        img[0x9fff] = 0x01;                              /* a page with one byte */
+        th_rnd_bytes(&s, img + 0x100000, 0x180000);      /* 1.5 MiB: split into chunks */
+        img[mem_size - 1] = 0x5a;                        /* the very last byte */
         for (size_t pg = 0; pg < mem_size; pg += 4096)
                 nz_pages += page_has_data(img + pg, 4096);
         for (size_t i = 0; i < extra_len; i++)
                 extra[i] = (uint8_t)(1 + i % 255); /* no zero byte */
 
         h.h.mem_size = mem_size;
-        w = open_writer(path, 0, 0, 0);
+        w = th_open_writer(path, 0, 0, 0);
         cr_assert_eq(hvt_write_header(w, &h), 0);
         cr_assert_eq(hvt_write_memory(w, 0, img, mem_size), 0);
         /* An unaligned range with a length that is not a page multiple. */
@@ -723,11 +188,11 @@ Test(trace, memory_roundtrip_skips_zero_pages)
         recs_before = hvt_writer_records(w);
         cr_assert_eq(hvt_write_memory(w, 0x200000, got, 0x10000), 0);
         cr_assert_eq(hvt_writer_records(w), recs_before, "an all-zero range wrote records");
-        write_end(w, 0, "");
-        close_writer(w);
+        th_write_end(w, 0, "");
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK && ev.type == HVT_REC_MEMORY) {
                 cr_assert_leq(ev.memory.gpa, mem_size);
                 cr_assert_leq(ev.memory.len, mem_size - ev.memory.gpa,
@@ -799,7 +264,7 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.io.io.size = io[i].size;
                 e->u.io.io.dir = io[i].dir;
                 e->u.io.io.count = io[i].count;
-                rnd_bytes(s, c[n - 1].data, sizeof(c[n - 1].data));
+                th_rnd_bytes(s, c[n - 1].data, sizeof(c[n - 1].data));
                 c[n - 1].data[0] = 0; /* NUL and 0xff survive */
                 c[n - 1].data[1] = 0xff;
                 e->u.io.data = io[i].count ? c[n - 1].data : NULL;
@@ -812,7 +277,7 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.mmio.addr = w ? 0xfee000b0 : 0xfffffffffffff000ull;
                 e->u.mmio.len = w ? 4 : 8;
                 e->u.mmio.is_write = (uint8_t)w;
-                rnd_bytes(s, e->u.mmio.data, 8);
+                th_rnd_bytes(s, e->u.mmio.data, 8);
         }
         {
                 struct hvt_exit *e = NEXT();
@@ -830,7 +295,7 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->u.internal.internal.suberror = 1 + nd;
                 e->u.internal.internal.ndata = nd;
                 for (unsigned i = 0; i < nd; i++)
-                        e->u.internal.data[i] = rnd(s);
+                        e->u.internal.data[i] = th_rnd(s);
         }
         for (int bp = 0; bp < 2; bp++) {
                 struct hvt_exit *e = NEXT();
@@ -838,9 +303,9 @@ static size_t build_exit_cases(struct exit_case *c, size_t max, uint64_t *s)
                 e->reason = HVT_EXIT_DEBUG;
                 e->raw_reason = 4;
                 e->u.debug.exception = bp ? 3 : 1;
-                e->u.debug.pc = rnd(s);
+                e->u.debug.pc = th_rnd(s);
                 e->u.debug.dr6 = 0xffff0ff0 | (uint64_t)bp;
-                e->u.debug.dr7 = rnd(s);
+                e->u.debug.dr7 = th_rnd(s);
         }
         {
                 struct hvt_exit *e = NEXT();
@@ -899,59 +364,59 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                         e->st.rip += i;
                         e->st.gpr[i % 16] ^= 0x8000000000000000ull;
                 } else {
-                        rand_state(&s, &e->st);
+                        th_rand_state(&s, &e->st);
                 }
                 seq = (i % 4 == 3) ? seq + 1000 + i : seq + 1; /* sometimes a jump */
                 e->seq = seq;
-                t += (i % 5 == 4) ? (5ull << 32) + i : 1000 + rnd(&s) % 100000;
+                t += (i % 5 == 4) ? (5ull << 32) + i : 1000 + th_rnd(&s) % 100000;
                 e->time_ns = t;
-                e->guest_ns = (i % 7 == 6) ? (3ull << 32) + i : rnd(&s) % 100000;
+                e->guest_ns = (i % 7 == 6) ? (3ull << 32) + i : th_rnd(&s) % 100000;
                 e->insn_len = (uint8_t)(i % 16);
-                rnd_bytes(&s, e->insn, 15);
+                th_rnd_bytes(&s, e->insn, 15);
                 memset(e->insn + e->insn_len, 0, 15 - e->insn_len);
         }
 
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         for (size_t i = 0; i < n; i++) {
                 cr_assert_eq(hvt_write_exit(w, &cases[i].e), 0, "exit %zu", i);
                 /* What the run before every other exit wrote, 0 to 47 bytes. */
-                rnd_bytes(&s, wdata[i], sizeof(wdata[i]));
-                wgpa[i] = rnd(&s) >> (i % 40);
+                th_rnd_bytes(&s, wdata[i], sizeof(wdata[i]));
+                wgpa[i] = th_rnd(&s) >> (i % 40);
                 if (i % 2 == 0)
                         cr_assert_eq(hvt_write_write(w, cases[i].e.seq, wgpa[i], wdata[i],
                                                      i % sizeof(wdata[i])),
                                      0, "write %zu", i);
                 memset(&inj[i], 0, sizeof(inj[i]));
                 inj[i].after_seq = cases[i].e.seq;
-                inj[i].rip = rnd(&s);
-                inj[i].rflags = rnd(&s);
-                inj[i].cs_base = rnd(&s);
-                inj[i].handler = rnd(&s);
-                inj[i].intr = (uint32_t)rnd(&s) & 0xf7f;
-                inj[i].cs = (uint16_t)rnd(&s);
-                inj[i].vector = (uint8_t)rnd(&s);
+                inj[i].rip = th_rnd(&s);
+                inj[i].rflags = th_rnd(&s);
+                inj[i].cs_base = th_rnd(&s);
+                inj[i].handler = th_rnd(&s);
+                inj[i].intr = (uint32_t)th_rnd(&s) & 0xf7f;
+                inj[i].cs = (uint16_t)th_rnd(&s);
+                inj[i].vector = (uint8_t)th_rnd(&s);
                 inj[i].policy = (uint8_t)(i % HVT_POLICY_COUNT);
                 inj[i].method = (uint8_t)(i % 3);
                 inj[i].source = (uint8_t)(i % HVT_SRC_COUNT);
                 memset(&rai[i], 0, sizeof(rai[i]));
-                rai[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1); /* up to now */
+                rai[i].seq = cases[i].e.seq - th_rnd(&s) % (cases[i].e.seq + 1); /* up to now */
                 rai[i].vector = (uint8_t)(0x20 + i);
                 rai[i].source = (uint8_t)(i % HVT_SRC_COUNT);
                 memset(&del[i], 0, sizeof(del[i]));
-                del[i].seq = cases[i].e.seq - rnd(&s) % (cases[i].e.seq + 1);
-                del[i].ip = rnd(&s);
-                del[i].flags = rnd(&s);
-                del[i].sp = rnd(&s);
-                del[i].cs_base = rnd(&s);
-                del[i].handler = rnd(&s);
-                del[i].cs = (uint16_t)rnd(&s);
-                del[i].ss = (uint16_t)rnd(&s);
-                del[i].vector = (uint8_t)rnd(&s);
+                del[i].seq = cases[i].e.seq - th_rnd(&s) % (cases[i].e.seq + 1);
+                del[i].ip = th_rnd(&s);
+                del[i].flags = th_rnd(&s);
+                del[i].sp = th_rnd(&s);
+                del[i].cs_base = th_rnd(&s);
+                del[i].handler = th_rnd(&s);
+                del[i].cs = (uint16_t)th_rnd(&s);
+                del[i].ss = (uint16_t)th_rnd(&s);
+                del[i].vector = (uint8_t)th_rnd(&s);
                 del[i].vector_from = (uint8_t)(i % 3);
                 del[i].frame_bits = (uint8_t)(16 << (i % 3));
                 del[i].dflags = (i % 4 == 2) ? HVT_DELIVER_CS_BASE_UNKNOWN : 0;
-                rnd_bytes(&s, con[i], sizeof(con[i]));
+                th_rnd_bytes(&s, con[i], sizeof(con[i]));
                 con[i][0] = 0;
                 con[i][1] = 0xff;
                 switch (i % 6) {
@@ -980,24 +445,24 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
         end.detail = 0x2a;
         cr_assert_eq(hvt_write_end(w, &end, end_msg), 0);
         written = hvt_writer_records(w);
-        close_writer(w);
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.index, index++);
         for (size_t i = 0; i < n; i++) {
                 char ctx[64];
 
                 snprintf(ctx, sizeof(ctx), "exit %zu (%s)", i,
                          hvt_exit_reason_name(cases[i].e.reason));
-                expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
                 cr_assert_eq(ev.index, index++, "%s: index", ctx);
-                check_exit(&ev.exit, &cases[i].e, diff_mask(&prev, &cases[i].e.st), ctx);
+                th_check_exit(&ev.exit, &cases[i].e, th_diff_mask(&prev, &cases[i].e.st), ctx);
                 prev = cases[i].e.st;
                 if (i % 2 == 0) {
                         size_t len = i % sizeof(wdata[i]);
 
-                        expect_next(r, &ev, HVT_REC_WRITE);
+                        th_expect_next(r, &ev, HVT_REC_WRITE);
                         cr_assert_eq(ev.index, index++, "%s: write index", ctx);
                         cr_assert_eq(ev.write.seq, cases[i].e.seq, "%s: write seq", ctx);
                         cr_assert_eq(ev.write.gpa, wgpa[i], "%s: write gpa", ctx);
@@ -1006,23 +471,23 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 }
                 switch (i % 6) {
                 case 0:
-                        expect_next(r, &ev, HVT_REC_INJECT);
+                        th_expect_next(r, &ev, HVT_REC_INJECT);
                         cr_assert_eq(ev.inject.after_seq, inj[i].after_seq);
                         cr_assert_eq(ev.inject.vector, inj[i].vector);
                         cr_assert_eq(memcmp(&ev.inject, &inj[i], sizeof(inj[i])), 0, "inject %zu",
                                      i);
                         break;
                 case 1:
-                        expect_next(r, &ev, HVT_REC_RAISE);
+                        th_expect_next(r, &ev, HVT_REC_RAISE);
                         cr_assert_eq(memcmp(&ev.raise, &rai[i], sizeof(rai[i])), 0, "raise %zu", i);
                         break;
                 case 2:
-                        expect_next(r, &ev, HVT_REC_DELIVER);
+                        th_expect_next(r, &ev, HVT_REC_DELIVER);
                         cr_assert_eq(memcmp(&ev.deliver, &del[i], sizeof(del[i])), 0, "deliver %zu",
                                      i);
                         break;
                 case 3:
-                        expect_next(r, &ev, HVT_REC_CONSOLE);
+                        th_expect_next(r, &ev, HVT_REC_CONSOLE);
                         cr_assert_eq(ev.console.seq, cases[i].e.seq);
                         cr_assert_eq(ev.console.len, i % 41);
                         cr_assert_arr_eq(ev.console.data, con[i], i % 41, "console %zu", i);
@@ -1033,7 +498,7 @@ Test(trace, every_record_type_and_exit_reason_roundtrip)
                 if (i % 6 < 4)
                         cr_assert_eq(ev.index, index++);
         }
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, index++);
         cr_assert_eq(memcmp(&ev.end.e, &end, sizeof(end)), 0);
         cr_assert_str_eq(ev.end.message, end_msg);
@@ -1069,10 +534,10 @@ Test(trace, longer_payloads_are_accepted)
         size_t off = 0;
 
         /* Random records whose first 8 bytes, the exit they name, are that of the exit. */
-        rnd_bytes(&s, buf, sizeof(buf));
+        th_rnd_bytes(&s, buf, sizeof(buf));
         memcpy(buf, &seq, 8);
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         /* An exit with a seq, one field, 2 instruction bytes, the MMIO tail and 9 extra bytes. */
         memcpy(xb + off, &x, sizeof(x));
         off += sizeof(x);
@@ -1092,14 +557,14 @@ Test(trace, longer_payloads_are_accepted)
         cr_assert_eq(hvt_write_raw(w, HVT_REC_RAISE, 0, buf, sizeof(struct hvt_disk_raise) + 8), 0);
         cr_assert_eq(
                 hvt_write_raw(w, HVT_REC_DELIVER, 0, buf, sizeof(struct hvt_disk_deliver) + 24), 0);
-        write_end(w, 1, "x");
-        close_writer(w);
+        th_write_end(w, 1, "x");
+        th_close_writer(w);
 
-        rnd_bytes(&(uint64_t){ 99 }, buf, sizeof(buf)); /* the same bytes again */
+        th_rnd_bytes(&(uint64_t){ 99 }, buf, sizeof(buf)); /* the same bytes again */
         memcpy(buf, &seq, 8);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 555);
         cr_assert_eq(ev.exit.st.rip, 0x1234);
         cr_assert_eq(ev.exit.changed, 1u << HVT_F_RIP);
@@ -1108,13 +573,13 @@ Test(trace, longer_payloads_are_accepted)
         cr_assert_eq(ev.exit.insn[1], 0x07);
         cr_assert_eq(ev.exit.u.mmio.addr, 0xd0000000);
         cr_assert_eq(ev.exit.u.mmio.data[1], 0xcd);
-        expect_next(r, &ev, HVT_REC_INJECT);
+        th_expect_next(r, &ev, HVT_REC_INJECT);
         cr_assert_eq(memcmp(&ev.inject, buf, sizeof(ev.inject)), 0);
-        expect_next(r, &ev, HVT_REC_RAISE);
+        th_expect_next(r, &ev, HVT_REC_RAISE);
         cr_assert_eq(memcmp(&ev.raise, buf, sizeof(ev.raise)), 0);
-        expect_next(r, &ev, HVT_REC_DELIVER);
+        th_expect_next(r, &ev, HVT_REC_DELIVER);
         cr_assert_eq(memcmp(&ev.deliver, buf, sizeof(ev.deliver)), 0);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_str_eq(ev.end.message, "x");
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
@@ -1146,7 +611,7 @@ Test(trace, each_field_and_subfield_changed_alone)
         struct hvt_event ev;
         char why[512];
 
-        rand_state(&s, &base);
+        th_rand_state(&s, &base);
 #define VARIANT(f, desc, stmt)                                                          \
         do {                                                                            \
                 struct hvt_vcpu_state *st = &v[nv];                                     \
@@ -1172,21 +637,22 @@ Test(trace, each_field_and_subfield_changed_alone)
                         }
                 } else if (f == HVT_F_GDT || f == HVT_F_IDT) {
                         VARIANT(f, "base bit 3",
-                                ((struct hvt_disk_dtable *)field_ptr(st, f))->base ^= 8);
+                                ((struct hvt_disk_dtable *)th_field_ptr(st, f))->base ^= 8);
                         VARIANT(f, "base bit 63",
-                                ((struct hvt_disk_dtable *)field_ptr(st, f))->base ^= 1ull << 63);
+                                ((struct hvt_disk_dtable *)th_field_ptr(st, f))->base ^= 1ull
+                                                                                         << 63);
                         VARIANT(f, "limit",
-                                ((struct hvt_disk_dtable *)field_ptr(st, f))->limit ^= 0x8001);
+                                ((struct hvt_disk_dtable *)th_field_ptr(st, f))->limit ^= 0x8001);
                 } else {
-                        VARIANT(f, "bit 0", *(uint64_t *)field_ptr(st, f) ^= 1);
-                        VARIANT(f, "bit 63", *(uint64_t *)field_ptr(st, f) ^= 1ull << 63);
+                        VARIANT(f, "bit 0", *(uint64_t *)th_field_ptr(st, f) ^= 1);
+                        VARIANT(f, "bit 63", *(uint64_t *)th_field_ptr(st, f) ^= 1ull << 63);
                 }
         }
 #undef VARIANT
         cr_assert_lt(nv, 512);
 
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         /* base, then variant, base, variant, base, ... */
         for (size_t i = 0; i <= nv; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = 2 * i, .st = base };
@@ -1198,26 +664,26 @@ Test(trace, each_field_and_subfield_changed_alone)
                         cr_assert_eq(hvt_write_exit(w, &e), 0);
                 }
         }
-        write_end(w, 2 * nv + 1, NULL);
-        close_writer(w);
+        th_write_end(w, 2 * nv + 1, NULL);
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
-        if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
+        if (!th_state_eq(&ev.exit.st, &base, why, sizeof(why)))
                 cr_assert_fail("first exit: %s", why);
         for (size_t i = 0; i < nv; i++) {
-                expect_next(r, &ev, HVT_REC_EXIT);
-                if (!state_eq(&ev.exit.st, &v[i], why, sizeof(why)))
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                if (!th_state_eq(&ev.exit.st, &v[i], why, sizeof(why)))
                         cr_assert_fail("changing only %s: %s", what[i], why);
                 cr_assert_eq(ev.exit.changed, bit[i], "changing only %s: changed %#x want %#x",
                              what[i], ev.exit.changed, bit[i]);
-                expect_next(r, &ev, HVT_REC_EXIT);
-                if (!state_eq(&ev.exit.st, &base, why, sizeof(why)))
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                if (!th_state_eq(&ev.exit.st, &base, why, sizeof(why)))
                         cr_assert_fail("changing %s back: %s", what[i], why);
                 cr_assert_eq(ev.exit.changed, bit[i], "changing %s back", what[i]);
         }
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         hvt_reader_close(r);
 }
 
@@ -1237,63 +703,64 @@ struct gen {
 static void gen_next(struct gen *g, struct hvt_exit *e)
 {
         struct hvt_vcpu_state prev = g->st;
-        unsigned mode = (unsigned)(rnd(&g->s) % 100);
+        unsigned mode = (unsigned)(th_rnd(&g->s) % 100);
         uint64_t r;
 
         memset(e, 0, sizeof(*e));
         if (mode < 5) {
                 /* nothing changes */
         } else if (mode < 10) {
-                rand_state(&g->s, &g->st); /* everything changes */
+                th_rand_state(&g->s, &g->st); /* everything changes */
         } else {
-                unsigned k = 1 + (unsigned)(rnd(&g->s) % 6);
+                unsigned k = 1 + (unsigned)(th_rnd(&g->s) % 6);
 
                 while (k--)
-                        mutate_field(&g->s, &g->st, (unsigned)(rnd(&g->s) % HVT_F_COUNT));
+                        th_mutate_field(&g->s, &g->st, (unsigned)(th_rnd(&g->s) % HVT_F_COUNT));
         }
-        r = rnd(&g->s) % 1000;
+        r = th_rnd(&g->s) % 1000;
         /* Exit numbers only go forwards: going back is corrupt (exit_seq_must_increase). */
         if (!g->started)
-                g->seq = rnd(&g->s) % 1000;
+                g->seq = th_rnd(&g->s) % 1000;
         else if (r < 80)
-                g->seq += 2 + (rnd(&g->s) >> (24 + rnd(&g->s) % 40)); /* a jump of up to 2^40 */
+                g->seq +=
+                        2 + (th_rnd(&g->s) >> (24 + th_rnd(&g->s) % 40)); /* a jump of up to 2^40 */
         else
                 g->seq++;
         g->started = true;
-        r = rnd(&g->s) % 1000;
+        r = th_rnd(&g->s) % 1000;
         if (r < 10)
-                g->time += (1ull << 32) + rnd(&g->s) % (1ull << 40); /* dt > 2^32 */
+                g->time += (1ull << 32) + th_rnd(&g->s) % (1ull << 40); /* dt > 2^32 */
         else if (r < 30)
                 g->time += 0;
         else
-                g->time += rnd(&g->s) % 200000;
+                g->time += th_rnd(&g->s) % 200000;
         e->seq = g->seq;
         e->time_ns = g->time;
-        r = rnd(&g->s) % 1000;
-        e->guest_ns = r < 10 ? (1ull << 32) + rnd(&g->s) % (1ull << 40) : rnd(&g->s) % 150000;
+        r = th_rnd(&g->s) % 1000;
+        e->guest_ns = r < 10 ? (1ull << 32) + th_rnd(&g->s) % (1ull << 40) : th_rnd(&g->s) % 150000;
         e->st = g->st;
-        e->changed = diff_mask(&prev, &g->st);
-        e->insn_len = (uint8_t)(rnd(&g->s) % 16);
-        rnd_bytes(&g->s, e->insn, e->insn_len);
-        switch (rnd(&g->s) % 4) {
+        e->changed = th_diff_mask(&prev, &g->st);
+        e->insn_len = (uint8_t)(th_rnd(&g->s) % 16);
+        th_rnd_bytes(&g->s, e->insn, e->insn_len);
+        switch (th_rnd(&g->s) % 4) {
         case 0: e->reason = HVT_EXIT_HLT; break;
         case 1:
                 e->reason = HVT_EXIT_IO;
-                e->u.io.io.port = (uint16_t)rnd(&g->s);
+                e->u.io.io.port = (uint16_t)th_rnd(&g->s);
                 e->u.io.io.size = 1;
                 e->u.io.io.count = 1;
-                g->io = (uint8_t)rnd(&g->s);
+                g->io = (uint8_t)th_rnd(&g->s);
                 e->u.io.data = &g->io;
                 break;
         case 2:
                 e->reason = HVT_EXIT_MMIO;
-                e->u.mmio.addr = rnd(&g->s);
+                e->u.mmio.addr = th_rnd(&g->s);
                 e->u.mmio.len = 4;
-                rnd_bytes(&g->s, e->u.mmio.data, 4);
+                th_rnd_bytes(&g->s, e->u.mmio.data, 4);
                 break;
         default: e->reason = HVT_EXIT_INTR; break;
         }
-        e->raw_reason = (uint32_t)(rnd(&g->s) % 64);
+        e->raw_reason = (uint32_t)(th_rnd(&g->s) % 64);
 }
 
 /*
@@ -1315,18 +782,18 @@ Test(trace, delta_encoding_200k_random_exits)
         uint64_t prev_seq = 0;
         int err;
 
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         for (size_t i = 0; i < N; i++) {
                 gen_next(&g, &e);
                 cr_assert_eq(hvt_write_exit(w, &e), 0, "exit %zu", i);
         }
-        write_end(w, N, "done");
-        close_writer(w);
+        th_write_end(w, N, "done");
+        th_close_writer(w);
 
         g = (struct gen){ .s = 0x5eed };
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         for (size_t i = 0; i < N; i++) {
                 char ctx[48];
 
@@ -1335,7 +802,7 @@ Test(trace, delta_encoding_200k_random_exits)
                 err = hvt_reader_next(r, &ev);
                 cr_assert_eq(err, HVT_OK, "%s: %d %s", ctx, err, hvt_reader_message(r));
                 cr_assert_eq(ev.type, HVT_REC_EXIT, "%s", ctx);
-                check_exit(&ev.exit, &e, e.changed, ctx);
+                th_check_exit(&ev.exit, &e, e.changed, ctx);
                 /* What the generator covered. */
                 if (i && e.seq != prev_seq + 1)
                         jumps++;
@@ -1347,7 +814,7 @@ Test(trace, delta_encoding_200k_random_exits)
                         time64++;
                 prev_seq = e.seq;
         }
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
         cr_assert_gt(jumps, 1000);
@@ -1368,8 +835,8 @@ Test(trace, delta_encoding_8byte_fields_random)
         struct hvt_reader *r = NULL;
         struct hvt_event ev;
 
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         for (int pass = 0; pass < 2; pass++) {
                 s = 77;
                 seq = 0;
@@ -1377,24 +844,25 @@ Test(trace, delta_encoding_8byte_fields_random)
                 memset(&st, 0, sizeof(st));
                 memset(&prev, 0, sizeof(prev));
                 if (pass == 1) {
-                        r = must_open(path);
-                        expect_next(r, &ev, HVT_REC_HEADER);
+                        r = th_must_open(path);
+                        th_expect_next(r, &ev, HVT_REC_HEADER);
                 }
                 for (size_t i = 0; i < N; i++) {
                         struct hvt_exit e = { .reason = HVT_EXIT_HLT };
-                        unsigned k = (unsigned)(rnd(&s) % 5);
+                        unsigned k = (unsigned)(th_rnd(&s) % 5);
 
                         while (k--) {
-                                unsigned f = (unsigned)(rnd(&s) % HVT_F_COUNT);
+                                unsigned f = (unsigned)(th_rnd(&s) % HVT_F_COUNT);
 
-                                if (fsize(f) == 8)
-                                        mutate_field(&s, &st, f);
+                                if (th_fsize(f) == 8)
+                                        th_mutate_field(&s, &st, f);
                         }
-                        seq = rnd(&s) % 10 ? seq + 1 : seq + 2 + rnd(&s) % (1ull << 40);
-                        t += rnd(&s) % 50 ? rnd(&s) % 100000 : (1ull << 33) + rnd(&s) % 1000;
+                        seq = th_rnd(&s) % 10 ? seq + 1 : seq + 2 + th_rnd(&s) % (1ull << 40);
+                        t += th_rnd(&s) % 50 ? th_rnd(&s) % 100000
+                                             : (1ull << 33) + th_rnd(&s) % 1000;
                         e.seq = seq;
                         e.time_ns = t;
-                        e.guest_ns = rnd(&s) % 50 ? rnd(&s) % 1000 : (1ull << 32) * 7 + 3;
+                        e.guest_ns = th_rnd(&s) % 50 ? th_rnd(&s) % 1000 : (1ull << 32) * 7 + 3;
                         e.st = st;
                         if (pass == 0) {
                                 cr_assert_eq(hvt_write_exit(w, &e), 0);
@@ -1402,16 +870,16 @@ Test(trace, delta_encoding_8byte_fields_random)
                                 char ctx[32];
 
                                 snprintf(ctx, sizeof(ctx), "exit %zu", i);
-                                expect_next(r, &ev, HVT_REC_EXIT);
-                                check_exit(&ev.exit, &e, diff_mask(&prev, &st), ctx);
+                                th_expect_next(r, &ev, HVT_REC_EXIT);
+                                th_check_exit(&ev.exit, &e, th_diff_mask(&prev, &st), ctx);
                         }
                         prev = st;
                 }
                 if (pass == 0) {
-                        write_end(w, N, NULL);
-                        close_writer(w);
+                        th_write_end(w, N, NULL);
+                        th_close_writer(w);
                 } else {
-                        expect_next(r, &ev, HVT_REC_END);
+                        th_expect_next(r, &ev, HVT_REC_END);
                         hvt_reader_close(r);
                 }
         }
@@ -1428,31 +896,31 @@ Test(trace, identical_exits_compress_small)
         size_t flen, rlen, off, nexit = 0;
         double per_exit;
 
-        rand_state(&s, &e.st);
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        th_rand_state(&s, &e.st);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         cr_assert_eq(hvt_writer_flush(w), 0);
         before = hvt_writer_bytes(w);
-        cr_assert_eq(before, file_size(path), "hvt_writer_bytes is the file size after a flush");
+        cr_assert_eq(before, th_file_size(path), "hvt_writer_bytes is the file size after a flush");
         for (size_t i = 0; i < N; i++) {
                 e.seq = 1000 + i;
-                t += 900 + rnd(&s) % 200; /* the time still varies */
+                t += 900 + th_rnd(&s) % 200; /* the time still varies */
                 e.time_ns = t;
-                e.guest_ns = 800 + rnd(&s) % 100;
+                e.guest_ns = 800 + th_rnd(&s) % 100;
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         cr_assert_eq(hvt_writer_flush(w), 0);
         after = hvt_writer_bytes(w);
-        cr_assert_eq(after, file_size(path));
+        cr_assert_eq(after, th_file_size(path));
         per_exit = (double)(after - before) / (double)N;
         cr_assert_lt(per_exit, 8.0, "%.2f compressed bytes per identical exit", per_exit);
-        write_end(w, N, NULL);
-        close_writer(w);
+        th_write_end(w, N, NULL);
+        th_close_writer(w);
 
         /* In the raw stream, an exit that changes nothing and follows its predecessor's seq is
          * the record header, the fixed part and the instruction bytes: nothing else. */
-        file = read_file(path, &flen);
-        cr_assert_eq(decompress_all(file, flen, &raw, &rlen), 0);
+        file = th_read_file(path, &flen);
+        cr_assert_eq(th_decompress_all(file, flen, &raw, &rlen), 0);
         off = sizeof(struct hvt_disk_preamble);
         while (off + 8 <= rlen) {
                 struct hvt_disk_rec rec;
@@ -1483,7 +951,7 @@ Test(trace, identical_exits_compress_small)
 static void check_frames(unsigned frame_records, size_t nexits)
 {
         const char *path = hv_tmp("frames.zst");
-        struct hvt_writer *w = open_writer(path, frame_records, 100000, 0);
+        struct hvt_writer *w = th_open_writer(path, frame_records, 100000, 0);
         size_t flen, rlen, nframes, total = 0, records = nexits + 2, off = 0;
         size_t *ends = calloc(records + 16, sizeof(size_t));
         uint8_t *file, *raw;
@@ -1493,18 +961,18 @@ static void check_frames(unsigned frame_records, size_t nexits)
         uint64_t s = frame_records;
         int err;
 
-        write_min_header(w);
+        th_write_min_header(w);
         for (size_t i = 0; i < nexits; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = i * 10 };
 
-                e.st.rip = rnd(&s);
+                e.st.rip = th_rnd(&s);
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
-        write_end(w, nexits, "end");
-        close_writer(w);
+        th_write_end(w, nexits, "end");
+        th_close_writer(w);
 
-        file = read_file(path, &flen);
-        nframes = frame_ends(file, flen, ends, records + 16);
+        file = th_read_file(path, &flen);
+        nframes = th_frame_ends(file, flen, ends, records + 16);
         cr_assert_geq(nframes, 1 + (records + frame_records - 1) / frame_records,
                       "%zu frames for %zu records at %u per frame", nframes, records,
                       frame_records);
@@ -1517,15 +985,15 @@ static void check_frames(unsigned frame_records, size_t nexits)
                 cr_assert_eq(memcmp(file + start, "\x28\xb5\x2f\xfd", 4), 0,
                              "frame %zu: zstd magic", i);
                 cr_assert(file[start + 4] & 0x04, "frame %zu has no content checksum", i);
-                cr_assert_eq(decompress_all(file + start, ends[i] - start, &piece, &n), 0,
+                cr_assert_eq(th_decompress_all(file + start, ends[i] - start, &piece, &n), 0,
                              "frame %zu does not decode alone", i);
                 if (i == 0) {
                         cr_assert_geq(n, sizeof(pre));
                         n -= sizeof(pre);
                         memmove(piece, piece + sizeof(pre), n);
                 }
-                cr_assert_leq(count_records(piece, n, &whole), frame_records, "frame %zu", i);
-                total += count_records(piece, n, &whole);
+                cr_assert_leq(th_count_records(piece, n, &whole), frame_records, "frame %zu", i);
+                total += th_count_records(piece, n, &whole);
                 cr_assert(whole, "frame %zu ends inside a record", i);
                 free(piece);
         }
@@ -1550,11 +1018,11 @@ static void check_frames(unsigned frame_records, size_t nexits)
         {
                 bool whole;
 
-                cr_assert_eq(count_records(raw + 16, rlen - 16, &whole), records);
+                cr_assert_eq(th_count_records(raw + 16, rlen - 16, &whole), records);
                 cr_assert(whole);
         }
 
-        r = must_open(path);
+        r = th_must_open(path);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 off++;
         cr_assert_eq(err, HVT_END_OF_TRACE, "%d %s", err, hvt_reader_message(r));
@@ -1580,7 +1048,7 @@ Test(trace, records_may_span_frames)
 {
         /* The frames are only a container: a record split across two frames is still read. */
         const char *path = hv_tmp("span.zst");
-        struct rawbuf raw = { 0 }, file = { 0 };
+        struct th_rawbuf raw = { 0 }, file = { 0 };
         struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT, .state_mask = 1u << HVT_F_RAX };
         uint8_t pl[sizeof(x) + 8 + 8];
         uint64_t seq = 9, rax = 0x1122334455667788ull;
@@ -1592,23 +1060,23 @@ Test(trace, records_may_span_frames)
         memcpy(pl, &x, sizeof(x));
         memcpy(pl + sizeof(x), &seq, 8);
         memcpy(pl + sizeof(x) + 8, &rax, 8);
-        rb_preamble(&raw, 1, 0);
-        rb_min_header(&raw);
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_min_header(&raw);
         cut = raw.len + 13; /* inside the exit record */
-        rb_rec(&raw, HVT_REC_EXIT, HVT_XF_SEQ, pl, sizeof(pl));
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        append_frame(&file, raw.p, 5); /* even the preamble may be split */
-        append_frame(&file, raw.p + 5, cut - 5);
-        append_frame(&file, raw.p + cut, raw.len - cut);
-        write_file(path, file.p, file.len);
+        th_rb_rec(&raw, HVT_REC_EXIT, HVT_XF_SEQ, pl, sizeof(pl));
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_append_frame(&file, raw.p, 5); /* even the preamble may be split */
+        th_append_frame(&file, raw.p + 5, cut - 5);
+        th_append_frame(&file, raw.p + cut, raw.len - cut);
+        th_write_file(path, file.p, file.len);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.mem_size, 0x10000);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 9);
         cr_assert_eq(ev.exit.st.gpr[0], rax);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
         free(raw.p);
@@ -1619,13 +1087,13 @@ Test(trace, time_based_frames_without_thread)
 {
         /* frame_ms without the flush thread: frames are ended by later records. */
         const char *path = hv_tmp("tframes.zst"), *copy = hv_tmp("tframes-copy.zst");
-        struct hvt_writer *w = open_writer(path, 100000, 1, 0);
+        struct hvt_writer *w = th_open_writer(path, 100000, 1, 0);
         struct hvt_reader *r;
         struct hvt_event ev;
         uint64_t n = 0;
         int err;
 
-        write_min_header(w);
+        th_write_min_header(w);
         usleep(20000);
         for (int i = 0; i < 200; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = (uint64_t)i };
@@ -1633,65 +1101,39 @@ Test(trace, time_based_frames_without_thread)
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         /* Not flushed: what is on disk must be a readable prefix of complete frames. */
-        copy_file(path, copy);
-        r = must_open(copy);
+        th_copy_file(path, copy);
+        r = th_must_open(copy);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
         cr_assert_eq(err, HVT_ERR_TRUNCATED);
         cr_assert_geq(n, 2, "a frame older than frame_ms was not ended by later records");
         cr_assert_leq(n, 201);
         hvt_reader_close(r);
-        write_end(w, 200, NULL);
-        close_writer(w);
+        th_write_end(w, 200, NULL);
+        th_close_writer(w);
 }
 
 /* ------------------------------------------------------------------------ */
 /* 4. Robustness                                                            */
 /* ------------------------------------------------------------------------ */
 
-static int open_err(const char *path, struct hvt_reader **rp)
-{
-        struct hvt_reader *r = NULL;
-        int err = hvt_reader_open(&r, path);
-
-        cr_assert_not_null(r, "a reader is returned even on error");
-        *rp = r;
-        return err;
-}
-
-static void expect_open_fails(const char *path, int want, const char *needle)
-{
-        struct hvt_reader *r;
-        int err = open_err(path, &r);
-        char msg[300];
-
-        check_msg(r, NULL);
-        snprintf(msg, sizeof(msg), "%s", hvt_reader_message(r));
-        hvt_reader_close(r); /* before asserting: a failure leaks nothing */
-        cr_assert_eq(err, want, "%s: got %d (%s), want %d (%s): %s", path, err, hvt_strerror(err),
-                     want, hvt_strerror(want), msg);
-        if (needle)
-                cr_assert_not_null(strstr(msg, needle), "message '%s' does not contain '%s'", msg,
-                                   needle);
-}
-
 Test(trace, missing_file_is_enoent)
 {
-        expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, "cannot open");
-        expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, strerror(ENOENT));
+        th_expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, "cannot open");
+        th_expect_open_fails(hv_tmp("does-not-exist.zst"), -ENOENT, strerror(ENOENT));
 }
 
 Test(trace, directory_is_a_read_error)
 {
-        expect_open_fails(hv_tmp(""), -EISDIR, "cannot read");
+        th_expect_open_fails(hv_tmp(""), -EISDIR, "cannot read");
 }
 
 Test(trace, empty_file)
 {
         const char *path = hv_tmp("empty.zst");
 
-        write_file(path, "", 0);
-        expect_open_fails(path, HVT_ERR_EMPTY, "empty");
+        th_write_file(path, "", 0);
+        th_expect_open_fails(path, HVT_ERR_EMPTY, "empty");
 }
 
 Test(trace, garbage_is_not_a_trace)
@@ -1702,38 +1144,38 @@ Test(trace, garbage_is_not_a_trace)
         static const char text[] = "This is a text file.\nIt is not a trace at all.\n";
 
         for (int i = 0; i < 20; i++) {
-                size_t n = 1 + rnd(&s) % sizeof(buf);
+                size_t n = 1 + th_rnd(&s) % sizeof(buf);
 
-                rnd_bytes(&s, buf, n);
+                th_rnd_bytes(&s, buf, n);
                 if (n >= 4 && !memcmp(buf, "\x28\xb5\x2f\xfd", 4))
                         buf[0] ^= 1;
-                write_file(path, buf, n);
-                expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
+                th_write_file(path, buf, n);
+                th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
         }
-        write_file(path, text, strlen(text));
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
+        th_write_file(path, text, strlen(text));
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         /* Too short to even hold the zstd magic. */
-        write_file(path, "\x28\xb5\x2f", 3);
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
+        th_write_file(path, "\x28\xb5\x2f", 3);
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not");
 }
 
 Test(trace, zstd_without_preamble_is_not_a_trace)
 {
         const char *path = hv_tmp("other.zst");
         static const char text[] = "a perfectly valid zstd file holding something else entirely";
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
 
-        compress_to(path, text, strlen(text));
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
+        th_compress_to(path, text, strlen(text));
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         /* Almost the magic. */
-        rb_preamble(&raw, 1, 0);
+        th_rb_preamble(&raw, 1, 0);
         raw.p[7] = 0x1b;
-        rb_min_header(&raw);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "magic");
+        th_rb_min_header(&raw);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "magic");
         /* Between the magic length and the preamble length. */
-        compress_to(path, "ELF\x7f....stuff", 13);
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
+        th_compress_to(path, "ELF\x7f....stuff", 13);
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
         free(raw.p);
 }
 
@@ -1750,15 +1192,15 @@ Test(trace, tiny_zstd_file_is_not_a_trace)
 {
         const char *path = hv_tmp("tiny.zst");
 
-        compress_to(path, "hi\n", 3);
-        expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
+        th_compress_to(path, "hi\n", 3);
+        th_expect_open_fails(path, HVT_ERR_NOT_TRACE, "not an hvtrace");
 }
 
 static void write_trace_with_header_frame(const char *path, size_t nexits, unsigned frame_records)
 {
         static const char *const argv[] = { "hvrec", "run", "guest.bin" };
         struct hvt_header h = { 0 };
-        struct hvt_writer *w = open_writer(path, frame_records, 100000, 0);
+        struct hvt_writer *w = th_open_writer(path, frame_records, 100000, 0);
 
         h.h.mem_size = 1 << 20;
         h.h.entry = 0x1000;
@@ -1789,8 +1231,8 @@ static void write_trace_with_header_frame(const char *path, size_t nexits, unsig
                 if (i % 10 == 9)
                         cr_assert_eq(hvt_write_console(w, i, "0123456789", i % 11), 0);
         }
-        write_end(w, nexits, "fin");
-        close_writer(w);
+        th_write_end(w, nexits, "fin");
+        th_close_writer(w);
 }
 
 Test(trace, truncated_header)
@@ -1800,37 +1242,37 @@ Test(trace, truncated_header)
         uint8_t *file;
 
         write_trace_with_header_frame(path, 50, 16);
-        file = read_file(path, &flen);
-        nframes = frame_ends(file, flen, ends, 4096);
+        file = th_read_file(path, &flen);
+        nframes = th_frame_ends(file, flen, ends, 4096);
         cr_assert_geq(nframes, 3);
         /* Frame 0: the preamble.  Frame 1: the header record.  Cut anywhere before its end. */
         for (size_t len = 0; len < ends[1]; len++) {
                 struct hvt_reader *r;
                 int err;
 
-                write_file(cut, file, len);
-                err = open_err(cut, &r);
+                th_write_file(cut, file, len);
+                err = th_open_err(cut, &r);
                 if (len == 0) {
                         cr_assert_eq(err, HVT_ERR_EMPTY, "len 0");
-                        check_msg(r, "empty");
+                        th_check_msg(r, "empty");
                 } else if (len < 4) {
                         cr_assert_eq(err, HVT_ERR_NOT_TRACE, "len %zu: %d %s", len, err,
                                      hvt_reader_message(r));
-                        check_msg(r, NULL);
+                        th_check_msg(r, NULL);
                 } else if (err == HVT_OK) {
                         /* Only once the header's block is complete: just its checksum missing. */
                         struct hvt_event ev;
 
                         cr_assert_geq(len, ends[1] - 4,
                                       "len %zu: header read from an incomplete block", len);
-                        expect_next(r, &ev, HVT_REC_HEADER);
+                        th_expect_next(r, &ev, HVT_REC_HEADER);
                         cr_assert_eq(ev.header.h.mem_size, 1 << 20);
                         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED);
-                        check_msg(r, "truncated after 1 records");
+                        th_check_msg(r, "truncated after 1 records");
                 } else {
                         cr_assert_eq(err, HVT_ERR_TRUNCATED, "len %zu: %d %s", len, err,
                                      hvt_reader_message(r));
-                        check_msg(r, "truncated header");
+                        th_check_msg(r, "truncated header");
                 }
                 hvt_reader_close(r);
         }
@@ -1845,166 +1287,36 @@ Test(trace, future_version_is_refused)
         struct hvt_event ev;
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                struct rawbuf raw = { 0 };
+                struct th_rawbuf raw = { 0 };
                 char needle[16];
 
-                rb_preamble(&raw, bad[i], 0);
-                rb_min_header(&raw);
-                compress_to(path, raw.p, raw.len);
+                th_rb_preamble(&raw, bad[i], 0);
+                th_rb_min_header(&raw);
+                th_compress_to(path, raw.p, raw.len);
                 snprintf(needle, sizeof(needle), "%u", bad[i]);
-                expect_open_fails(path, HVT_ERR_VERSION, "version");
-                expect_open_fails(path, HVT_ERR_VERSION, needle);
+                th_expect_open_fails(path, HVT_ERR_VERSION, "version");
+                th_expect_open_fails(path, HVT_ERR_VERSION, needle);
                 free(raw.p);
         }
         /* A newer minor version of the same major is read. */
         {
-                struct rawbuf raw = { 0 };
+                struct th_rawbuf raw = { 0 };
                 struct hvt_disk_end end = { .exits = 0, .why = HVT_END_HALT };
 
-                rb_preamble(&raw, 1, 7);
-                rb_min_header(&raw);
-                rb_rec(&raw, 0x300, 0, "new things", 10);
-                rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-                compress_to(path, raw.p, raw.len);
-                r = must_open(path);
-                expect_next(r, &ev, HVT_REC_HEADER);
-                expect_next(r, &ev, HVT_REC_END);
+                th_rb_preamble(&raw, 1, 7);
+                th_rb_min_header(&raw);
+                th_rb_rec(&raw, 0x300, 0, "new things", 10);
+                th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+                th_compress_to(path, raw.p, raw.len);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_END);
                 cr_assert_eq(ev.index, 2);
                 cr_assert_eq(ev.end.e.why, HVT_END_HALT);
                 cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
                 hvt_reader_close(r);
                 free(raw.p);
         }
-}
-
-/* Identity of a record, for comparing what a reader returns with what was written. */
-struct rec_id {
-        uint16_t type;
-        uint64_t a, b;
-};
-
-static struct rec_id event_id(const struct hvt_event *ev)
-{
-        struct rec_id id = { .type = ev->type };
-
-        switch (ev->type) {
-        case HVT_REC_HEADER:
-                id.a = ev->header.h.mem_size;
-                id.b = ev->header.h.entry;
-                break;
-        case HVT_REC_EXIT:
-                id.a = ev->exit.seq;
-                id.b = fnv(&ev->exit.st, sizeof(ev->exit.st)) ^ ev->exit.time_ns;
-                break;
-        case HVT_REC_CONSOLE:
-                id.a = ev->console.seq;
-                id.b = fnv(ev->console.data, ev->console.len);
-                break;
-        case HVT_REC_WRITE:
-                id.a = ev->write.seq;
-                id.b = fnv(ev->write.data, ev->write.len) ^ ev->write.gpa ^ ev->write.len;
-                break;
-        case HVT_REC_END:
-                id.a = ev->end.e.exits;
-                id.b = fnv(ev->end.message, strlen(ev->end.message));
-                break;
-        default: id.a = ev->index; break;
-        }
-        return id;
-}
-
-/* Read a whole trace; at most `cap` ids are kept. */
-struct readres {
-        int open_err, err;
-        size_t n;
-        struct rec_id *ids;
-        char msg[300];
-        uint64_t records;
-};
-
-enum open_how { OPEN_PATH, OPEN_FD, OPEN_MEMORY };
-
-/* Open path as `how` says; for memory, *buf holds the file until the reader is closed. */
-static int open_how(enum open_how how, const char *path, struct hvt_reader **r, uint8_t **buf)
-{
-        size_t len;
-        int fd;
-
-        *buf = NULL;
-        switch (how) {
-        case OPEN_PATH: return hvt_reader_open(r, path);
-        case OPEN_FD:
-                fd = open(path, O_RDONLY);
-                cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-                return hvt_reader_fdopen(r, fd);
-        default: *buf = read_file(path, &len); return hvt_reader_open_memory(r, *buf, len);
-        }
-}
-
-static void read_all_how(enum open_how how, const char *path, struct readres *res, size_t cap)
-{
-        struct hvt_reader *r = NULL;
-        struct hvt_event ev;
-        size_t guard = 0;
-        uint8_t *buf;
-
-        res->n = 0;
-        res->records = 0;
-        res->err = HVT_OK;
-        res->open_err = open_how(how, path, &r, &buf);
-        cr_assert_not_null(r);
-        if (res->open_err) {
-                check_msg(r, NULL);
-                snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
-                hvt_reader_close(r);
-                free(buf);
-                return;
-        }
-        while ((res->err = hvt_reader_next(r, &ev)) == HVT_OK) {
-                if (res->n < cap)
-                        res->ids[res->n] = event_id(&ev);
-                res->n++;
-                cr_assert_lt(++guard, 10000000, "reader does not stop");
-        }
-        if (res->err != HVT_END_OF_TRACE) {
-                int again = hvt_reader_next(r, &ev);
-
-                check_msg(r, NULL);
-                cr_assert_eq(again, res->err, "errors are sticky");
-        }
-        snprintf(res->msg, sizeof(res->msg), "%s", hvt_reader_message(r));
-        res->records = hvt_reader_records(r);
-        hvt_reader_close(r);
-        free(buf);
-}
-
-/*
- * Read the trace at path to its end, by path; reading it from a file
- * descriptor and from memory must give the same records and result.
- */
-static void read_all(const char *path, struct readres *res, size_t cap)
-{
-        static const char *const how_name[] = { [OPEN_FD] = "fd", [OPEN_MEMORY] = "memory" };
-        struct readres other = { .ids = calloc(cap ? cap : 1, sizeof(struct rec_id)) };
-
-        cr_assert_not_null(other.ids);
-        read_all_how(OPEN_PATH, path, res, cap);
-        for (enum open_how how = OPEN_FD; how <= OPEN_MEMORY; how++) {
-                read_all_how(how, path, &other, cap);
-                cr_assert(other.open_err == res->open_err && other.err == res->err &&
-                                  other.n == res->n && other.records == res->records &&
-                                  !strcmp(other.msg, res->msg),
-                          "%s: from %s: open %d, %d after %zu records (%s); by path: open %d, "
-                          "%d after %zu (%s)",
-                          path, how_name[how], other.open_err, other.err, other.n, other.msg,
-                          res->open_err, res->err, res->n, res->msg);
-                for (size_t i = 0; i < res->n && i < cap; i++)
-                        cr_assert(other.ids[i].type == res->ids[i].type &&
-                                          other.ids[i].a == res->ids[i].a &&
-                                          other.ids[i].b == res->ids[i].b,
-                                  "%s: from %s: record %zu differs", path, how_name[how], i);
-        }
-        free(other.ids);
 }
 
 /* The records of every complete frame before offset `len`. */
@@ -2018,11 +1330,11 @@ static size_t records_in_complete_frames(const uint8_t *file, const size_t *ends
                 uint8_t *piece;
                 bool whole;
 
-                cr_assert_eq(decompress_all(file + start, ends[i] - start, &piece, &plen), 0);
+                cr_assert_eq(th_decompress_all(file + start, ends[i] - start, &piece, &plen), 0);
                 if (i == 0)
-                        n += count_records(piece + 16, plen - 16, &whole);
+                        n += th_count_records(piece + 16, plen - 16, &whole);
                 else
-                        n += count_records(piece, plen, &whole);
+                        n += th_count_records(piece, plen, &whole);
                 free(piece);
         }
         return n;
@@ -2032,15 +1344,15 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 {
         const char *path = hv_tmp("full.zst"), *cut = hv_tmp("cut.zst");
         size_t flen, nframes, *ends = calloc(4096, sizeof(size_t)), *prefix;
-        struct readres full = { .ids = calloc(4096, sizeof(struct rec_id)) };
-        struct readres part = { .ids = calloc(4096, sizeof(struct rec_id)) };
+        struct th_readres full = { .ids = calloc(4096, sizeof(struct th_rec_id)) };
+        struct th_readres part = { .ids = calloc(4096, sizeof(struct th_rec_id)) };
         uint8_t *file;
         size_t from;
 
         write_trace_with_header_frame(path, 400, 16);
-        file = read_file(path, &flen);
-        nframes = frame_ends(file, flen, ends, 4096);
-        read_all(path, &full, 4096);
+        file = th_read_file(path, &flen);
+        nframes = th_frame_ends(file, flen, ends, 4096);
+        th_read_all(path, &full, 4096);
         cr_assert_eq(full.open_err, HVT_OK);
         cr_assert_eq(full.err, HVT_END_OF_TRACE);
         cr_assert_eq(full.n, 1 + 400 + 40 + 40 + 1); /* header, exits, writes, console, end */
@@ -2064,8 +1376,8 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 
                 for (size_t i = 0; i < nframes && ends[i] <= len; i++)
                         complete = prefix[i + 1];
-                write_file(cut, file, len);
-                read_all(cut, &part, 4096);
+                th_write_file(cut, file, len);
+                th_read_all(cut, &part, 4096);
                 cr_assert_eq(part.open_err, HVT_OK, "len %zu: %s", len, part.msg);
                 cr_assert_eq(part.err, HVT_ERR_TRUNCATED, "len %zu: %d %s", len, part.err,
                              part.msg);
@@ -2097,13 +1409,13 @@ Test(trace, truncated_anywhere_in_last_30_percent)
 Test(trace, no_end_record_is_truncated)
 {
         const char *path = hv_tmp("live.zst"), *copy = hv_tmp("killed.zst");
-        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
         struct hvt_reader *r;
         struct hvt_event ev;
         uint64_t n = 0;
         int err;
 
-        write_min_header(w);
+        th_write_min_header(w);
         for (int i = 0; i < 1234; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_INTR, .seq = (uint64_t)i };
 
@@ -2111,11 +1423,11 @@ Test(trace, no_end_record_is_truncated)
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
         }
         cr_assert_eq(hvt_writer_flush(w), 0);
-        copy_file(path, copy); /* what a killed recorder leaves */
-        write_end(w, 1234, "ok");
-        close_writer(w);
+        th_copy_file(path, copy); /* what a killed recorder leaves */
+        th_write_end(w, 1234, "ok");
+        th_close_writer(w);
 
-        r = must_open(copy);
+        r = th_must_open(copy);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (n > 0) {
                         cr_assert_eq(ev.type, HVT_REC_EXIT);
@@ -2126,13 +1438,13 @@ Test(trace, no_end_record_is_truncated)
         }
         cr_assert_eq(err, HVT_ERR_TRUNCATED, "%d %s", err, hvt_reader_message(r));
         cr_assert_eq(n, 1235);
-        check_msg(r, "truncated after");
-        cr_assert_eq(msg_truncated_count(r), 1235);
+        th_check_msg(r, "truncated after");
+        cr_assert_eq(th_msg_truncated_count(r), 1235);
         cr_assert(!hvt_reader_complete(r));
         hvt_reader_close(r);
 
         /* The finished file is complete. */
-        r = must_open(path);
+        r = th_must_open(path);
         n = 0;
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
@@ -2147,14 +1459,14 @@ Test(trace, trailing_garbage_after_last_frame)
         const char *path = hv_tmp("trail.zst");
         size_t flen;
         uint8_t *file;
-        struct readres res = { .ids = calloc(512, sizeof(struct rec_id)) };
+        struct th_readres res = { .ids = calloc(512, sizeof(struct th_rec_id)) };
 
         write_trace_with_header_frame(path, 20, 8);
-        file = read_file(path, &flen);
+        file = th_read_file(path, &flen);
         file = realloc(file, flen + 7);
         memcpy(file + flen, "garbage", 7);
-        write_file(path, file, flen + 7);
-        read_all(path, &res, 512);
+        th_write_file(path, file, flen + 7);
+        th_read_all(path, &res, 512);
         cr_assert_eq(res.open_err, HVT_OK);
         cr_assert_eq(res.n, 1 + 20 + 2 + 2 + 1, "every record before the garbage is read");
         cr_assert_eq(res.err, HVT_ERR_CORRUPT, "%d %s", res.err, res.msg);
@@ -2173,22 +1485,22 @@ Test(trace, flipped_bytes_in_compressed_trace)
 {
         const char *path = hv_tmp("full.zst"), *bad = hv_tmp("bad.zst");
         static const uint8_t xors[] = { 0x01, 0x80, 0xff };
-        struct readres full = { .ids = calloc(1024, sizeof(struct rec_id)) };
-        struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
+        struct th_readres full = { .ids = calloc(1024, sizeof(struct th_rec_id)) };
+        struct th_readres res = { .ids = calloc(1024, sizeof(struct th_rec_id)) };
         uint8_t *file, *copy;
         size_t flen, detected = 0;
 
         write_trace_with_header_frame(path, 120, 32);
-        file = read_file(path, &flen);
+        file = th_read_file(path, &flen);
         copy = malloc(flen);
-        read_all(path, &full, 1024);
+        th_read_all(path, &full, 1024);
         cr_assert_eq(full.err, HVT_END_OF_TRACE);
         for (size_t pos = 0; pos < flen; pos++) {
                 for (size_t x = 0; x < sizeof(xors); x++) {
                         memcpy(copy, file, flen);
                         copy[pos] ^= xors[x];
-                        write_file(bad, copy, flen);
-                        read_all(bad, &res, 1024);
+                        th_write_file(bad, copy, flen);
+                        th_read_all(bad, &res, 1024);
                         if (res.open_err) {
                                 cr_assert(allowed_error(res.open_err), "pos %zu: open %d %s", pos,
                                           res.open_err, res.msg);
@@ -2223,32 +1535,32 @@ Test(trace, fuzzed_raw_stream_never_crashes)
 {
         /* Damage below the compression (as a buggy writer would): the parser's own checks. */
         const char *path = hv_tmp("full.zst"), *bad = hv_tmp("bad.zst");
-        struct readres res = { .ids = calloc(1024, sizeof(struct rec_id)) };
+        struct th_readres res = { .ids = calloc(1024, sizeof(struct th_rec_id)) };
         uint8_t *file, *raw, *copy;
         size_t flen, rlen;
         uint64_t s = 31337;
 
         write_trace_with_header_frame(path, 60, 4096);
-        file = read_file(path, &flen);
-        cr_assert_eq(decompress_all(file, flen, &raw, &rlen), 0);
+        file = th_read_file(path, &flen);
+        cr_assert_eq(th_decompress_all(file, flen, &raw, &rlen), 0);
         copy = malloc(rlen);
         for (int iter = 0; iter < 3000; iter++) {
                 size_t len = rlen;
-                unsigned k = 1 + (unsigned)(rnd(&s) % 4);
+                unsigned k = 1 + (unsigned)(th_rnd(&s) % 4);
 
                 memcpy(copy, raw, rlen);
                 while (k--) {
-                        size_t pos = 16 + rnd(&s) % (rlen - 16);
+                        size_t pos = 16 + th_rnd(&s) % (rlen - 16);
 
-                        switch (rnd(&s) % 4) {
-                        case 0: copy[pos] ^= (uint8_t)(1u << (rnd(&s) % 8)); break;
-                        case 1: copy[pos] = (uint8_t)rnd(&s); break;
+                        switch (th_rnd(&s) % 4) {
+                        case 0: copy[pos] ^= (uint8_t)(1u << (th_rnd(&s) % 8)); break;
+                        case 1: copy[pos] = (uint8_t)th_rnd(&s); break;
                         case 2: copy[pos] = 0xff; break;
                         default: len = pos; break; /* cut mid-stream, frame complete */
                         }
                 }
-                compress_to(bad, copy, len);
-                read_all(bad, &res, 1024);
+                th_compress_to(bad, copy, len);
+                th_read_all(bad, &res, 1024);
                 if (res.open_err)
                         cr_assert(allowed_error(res.open_err), "iter %d: open %d %s", iter,
                                   res.open_err, res.msg);
@@ -2265,19 +1577,19 @@ Test(trace, fuzzed_raw_stream_never_crashes)
 Test(trace, raw_stream_cut_mid_record)
 {
         const char *path = hv_tmp("cutrec.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_disk_end end = { 0 };
         struct hvt_reader *r;
         struct hvt_event ev;
 
-        rb_preamble(&raw, 1, 0);
-        rb_min_header(&raw);
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        compress_to(path, raw.p, raw.len - 3); /* a complete frame, an incomplete record */
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_min_header(&raw);
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_compress_to(path, raw.p, raw.len - 3); /* a complete frame, an incomplete record */
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED);
-        check_msg(r, "truncated after 1 records");
+        th_check_msg(r, "truncated after 1 records");
         hvt_reader_close(r);
         free(raw.p);
 }
@@ -2285,42 +1597,42 @@ Test(trace, raw_stream_cut_mid_record)
 Test(trace, record_larger_than_max_is_corrupt)
 {
         const char *path = hv_tmp("big.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_disk_rec rec = { HVT_REC_EXIT, 0, HVT_MAX_RECORD + 1 };
         struct hvt_reader *r;
         struct hvt_event ev;
 
-        rb_preamble(&raw, 1, 0);
-        rb_min_header(&raw);
-        rb_put(&raw, &rec, sizeof(rec));
-        rb_put(&raw, "0123456789abcdef0123456789", 26);
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_min_header(&raw);
+        th_rb_put(&raw, &rec, sizeof(rec));
+        th_rb_put(&raw, "0123456789abcdef0123456789", 26);
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
-        check_msg(r, "corrupt");
+        th_check_msg(r, "corrupt");
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "errors are sticky");
         hvt_reader_close(r);
 
         /* Exactly the maximum is legal: the file merely ends early. */
         rec.size = HVT_MAX_RECORD;
         memcpy(raw.p + raw.len - 26 - sizeof(rec), &rec, sizeof(rec));
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED, "%s", hvt_reader_message(r));
-        check_msg(r, "truncated after 1 records");
+        th_check_msg(r, "truncated after 1 records");
         hvt_reader_close(r);
 
         /* A header claiming too much: at open. */
         raw.len = 0;
-        rb_preamble(&raw, 1, 0);
+        th_rb_preamble(&raw, 1, 0);
         rec.type = HVT_REC_HEADER;
         rec.size = 0xffffffffu;
-        rb_put(&raw, &rec, sizeof(rec));
-        rb_put(&raw, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789", 56);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
+        th_rb_put(&raw, &rec, sizeof(rec));
+        th_rb_put(&raw, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789", 56);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
         free(raw.p);
 }
 
@@ -2328,29 +1640,29 @@ Test(trace, largest_record_written_and_skipped)
 {
         const char *path = hv_tmp("max.zst");
         uint8_t *big = calloc(1, HVT_MAX_RECORD + 1);
-        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
         struct hvt_reader *r;
         struct hvt_event ev;
         struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = 5 };
         uint64_t recs;
 
         cr_assert_not_null(big);
-        write_min_header(w);
+        th_write_min_header(w);
         recs = hvt_writer_records(w);
         cr_assert_eq(hvt_write_raw(w, 0x99, 0, big, HVT_MAX_RECORD + 1), -EMSGSIZE);
         cr_assert_eq(hvt_writer_records(w), recs, "a refused record is not counted");
         big[HVT_MAX_RECORD - 1] = 1;
         cr_assert_eq(hvt_write_raw(w, 0x99, 0, big, HVT_MAX_RECORD), 0);
         cr_assert_eq(hvt_write_exit(w, &e), 0, "the writer is still usable");
-        write_end(w, 1, NULL);
-        close_writer(w);
+        th_write_end(w, 1, NULL);
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.index, 2);
         cr_assert_eq(ev.exit.seq, 5);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
         free(big);
@@ -2361,20 +1673,20 @@ static void expect_corrupt_record(uint16_t type, uint16_t flags, const void *pay
                                   const char *what)
 {
         const char *path = hv_tmp("short.zst");
-        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
         struct hvt_reader *r;
         struct hvt_event ev;
         int err;
 
-        write_min_header(w);
+        th_write_min_header(w);
         cr_assert_eq(hvt_write_raw(w, type, flags, payload, len), 0);
-        write_end(w, 0, NULL);
-        close_writer(w);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_write_end(w, 0, NULL);
+        th_close_writer(w);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         err = hvt_reader_next(r, &ev);
         cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: got %d (%s)", what, err, hvt_reader_message(r));
-        check_msg(r, "corrupt");
+        th_check_msg(r, "corrupt");
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s: not sticky", what);
         hvt_reader_close(r);
 }
@@ -2476,26 +1788,26 @@ Test(trace, bad_header_records)
         const char *path = hv_tmp("badhdr.zst");
         struct hvt_disk_header h = { .mem_size = 4096 };
         struct hvt_disk_str str = { HVT_STR_BACKEND, 10 };
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
 
         /* Too short. */
-        rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, HVT_REC_HEADER, 0, &h, sizeof(h) - 1);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_rec(&raw, HVT_REC_HEADER, 0, &h, sizeof(h) - 1);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "header");
         /* A string running past the payload. */
         raw.len = 0;
-        rb_preamble(&raw, 1, 0);
+        th_rb_preamble(&raw, 1, 0);
         {
                 uint8_t pl[sizeof(h) + sizeof(str) + 9];
 
                 memcpy(pl, &h, sizeof(h));
                 memcpy(pl + sizeof(h), &str, sizeof(str));
                 memset(pl + sizeof(h) + sizeof(str), 'k', 9);
-                rb_rec(&raw, HVT_REC_HEADER, 0, pl, sizeof(pl));
+                th_rb_rec(&raw, HVT_REC_HEADER, 0, pl, sizeof(pl));
         }
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "corrupt");
         free(raw.p);
 }
 
@@ -2503,32 +1815,32 @@ Test(trace, unknown_header_string_keys_are_skipped)
 {
         const char *path = hv_tmp("keys.zst");
         struct hvt_disk_header h = { .mem_size = 8192, .seed = 77 };
-        struct rawbuf raw = { 0 }, pl = { 0 };
+        struct th_rawbuf raw = { 0 }, pl = { 0 };
         struct hvt_disk_str s;
         struct hvt_disk_end end = { 0 };
         struct hvt_reader *r;
         struct hvt_event ev;
 
-        rb_put(&pl, &h, sizeof(h));
+        th_rb_put(&pl, &h, sizeof(h));
         s = (struct hvt_disk_str){ 999, 5 };
-        rb_put(&pl, &s, sizeof(s));
-        rb_put(&pl, "xxxxx", 5);
+        th_rb_put(&pl, &s, sizeof(s));
+        th_rb_put(&pl, "xxxxx", 5);
         s = (struct hvt_disk_str){ HVT_STR_BACKEND, 3 };
-        rb_put(&pl, &s, sizeof(s));
-        rb_put(&pl, "kvm", 3);
+        th_rb_put(&pl, &s, sizeof(s));
+        th_rb_put(&pl, "kvm", 3);
         s = (struct hvt_disk_str){ 0, 2 };
-        rb_put(&pl, &s, sizeof(s));
-        rb_put(&pl, "zz", 2);
+        th_rb_put(&pl, &s, sizeof(s));
+        th_rb_put(&pl, "zz", 2);
         s = (struct hvt_disk_str){ HVT_STR_CMDLINE, 9 };
-        rb_put(&pl, &s, sizeof(s));
-        rb_put(&pl, "a\0\0b c\0d\0", 9);
-        rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, HVT_REC_HEADER, 0, pl.p, pl.len);
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        compress_to(path, raw.p, raw.len);
+        th_rb_put(&pl, &s, sizeof(s));
+        th_rb_put(&pl, "a\0\0b c\0d\0", 9);
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_rec(&raw, HVT_REC_HEADER, 0, pl.p, pl.len);
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_compress_to(path, raw.p, raw.len);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.seed, 77);
         cr_assert_str_eq(ev.header.str[HVT_STR_BACKEND], "kvm");
         cr_assert_str_eq(ev.header.str[HVT_STR_GUEST], "");
@@ -2537,7 +1849,7 @@ Test(trace, unknown_header_string_keys_are_skipped)
         cr_assert_str_eq(ev.header.argv[1], "");
         cr_assert_str_eq(ev.header.argv[2], "b c");
         cr_assert_str_eq(ev.header.argv[3], "d");
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         hvt_reader_close(r);
         free(raw.p);
         free(pl.p);
@@ -2546,37 +1858,37 @@ Test(trace, unknown_header_string_keys_are_skipped)
 Test(trace, header_not_first_is_corrupt)
 {
         const char *path = hv_tmp("nohdr.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_disk_end end = { 0 };
         struct hvt_writer *w;
         struct hvt_exit e = { .reason = HVT_EXIT_HLT };
 
-        rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        rb_min_header(&raw);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_rb_min_header(&raw);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* Even an unknown record may not come first. */
         raw.len = 0;
-        rb_preamble(&raw, 1, 0);
-        rb_rec(&raw, 0x777, 0, "abc", 3);
-        rb_min_header(&raw);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_rec(&raw, 0x777, 0, "abc", 3);
+        th_rb_min_header(&raw);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* The writer does not stop a caller from writing an exit first. */
-        w = open_writer(path, 0, 0, 0);
+        w = th_open_writer(path, 0, 0, 0);
         cr_assert_eq(hvt_write_exit(w, &e), 0);
-        write_min_header(w);
-        close_writer(w);
-        expect_open_fails(path, HVT_ERR_CORRUPT, "header");
+        th_write_min_header(w);
+        th_close_writer(w);
+        th_expect_open_fails(path, HVT_ERR_CORRUPT, "header");
 
         /* A preamble and nothing else: the header is missing, i.e. truncated. */
         raw.len = 0;
-        rb_preamble(&raw, 1, 0);
-        compress_to(path, raw.p, raw.len);
-        expect_open_fails(path, HVT_ERR_TRUNCATED, "truncated header");
+        th_rb_preamble(&raw, 1, 0);
+        th_compress_to(path, raw.p, raw.len);
+        th_expect_open_fails(path, HVT_ERR_TRUNCATED, "truncated header");
         free(raw.p);
 }
 
@@ -2605,7 +1917,7 @@ Test(trace, open_with_null_reader_pointer_does_not_leak)
         const char *path = hv_tmp("empty.zst");
         int before, after;
 
-        write_file(path, "", 0);
+        th_write_file(path, "", 0);
         before = count_fds();
         for (int i = 0; i < 5; i++)
                 cr_assert_eq(hvt_reader_open(NULL, path), HVT_ERR_EMPTY);
@@ -2630,16 +1942,16 @@ Test(trace, fdopen_reader_owns_the_fd)
         fd = open(path, O_RDONLY);
         cr_assert_geq(fd, 0);
         cr_assert_eq(hvt_reader_fdopen(&r, fd), HVT_OK, "%s", hvt_reader_message(r));
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert(fd_is_open(fd), "the reader reads from it");
         hvt_reader_close(r);
         cr_assert(!fd_is_open(fd), "closed with the reader");
 
         /* On error too: closed with the reader that explains it, or at once without one. */
-        write_file(empty, "", 0);
+        th_write_file(empty, "", 0);
         fd = open(empty, O_RDONLY);
         cr_assert_eq(hvt_reader_fdopen(&r, fd), HVT_ERR_EMPTY);
-        check_msg(r, "empty");
+        th_check_msg(r, "empty");
         hvt_reader_close(r);
         cr_assert(!fd_is_open(fd));
         fd = open(empty, O_RDONLY);
@@ -2662,7 +1974,7 @@ Test(trace, fdopen_reads_from_the_current_offset_of_a_pipe)
         pid_t pid;
 
         write_trace_with_header_frame(path, 200, 16);
-        file = read_file(path, &len);
+        file = th_read_file(path, &len);
         cr_assert_eq(pipe(p), 0);
         pid = fork();
         cr_assert_geq(pid, 0);
@@ -2704,15 +2016,15 @@ Test(trace, open_memory_reads_the_caller_buffer)
         size_t len;
 
         write_trace_with_header_frame(path, 5, 16);
-        file = read_file(path, &len);
+        file = th_read_file(path, &len);
         cr_assert_eq(hvt_reader_open_memory(&r, file, len), HVT_OK, "%s", hvt_reader_message(r));
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_str_eq(ev.header.argv[0], "hvrec");
         hvt_reader_close(r);
         /* The buffer is the caller's: untouched, and still there after close. */
         {
                 size_t again_len;
-                uint8_t *again = read_file(path, &again_len);
+                uint8_t *again = th_read_file(path, &again_len);
 
                 cr_assert_eq(again_len, len);
                 cr_assert_arr_eq(again, file, len);
@@ -2722,10 +2034,10 @@ Test(trace, open_memory_reads_the_caller_buffer)
         cr_assert_eq(hvt_reader_open_memory(&r, file, 3), HVT_ERR_NOT_TRACE);
         hvt_reader_close(r);
         cr_assert_eq(hvt_reader_open_memory(&r, NULL, 0), HVT_ERR_EMPTY);
-        check_msg(r, "empty");
+        th_check_msg(r, "empty");
         hvt_reader_close(r);
         cr_assert_eq(hvt_reader_open_memory(&r, NULL, 10), -EINVAL);
-        check_msg(r, NULL);
+        th_check_msg(r, NULL);
         hvt_reader_close(r);
         free(file);
 }
@@ -2736,9 +2048,9 @@ static int open_writer_opts(const char *path, const void *opts)
         int err = hvt_writer_open(&w, path, opts);
 
         if (!err) {
-                write_min_header(w);
-                write_end(w, 0, "opts");
-                close_writer(w);
+                th_write_min_header(w);
+                th_write_end(w, 0, "opts");
+                th_close_writer(w);
         }
         return err;
 }
@@ -2752,10 +2064,10 @@ Test(trace, writer_options_are_sized)
                 struct hvt_writer_opts v1;
                 uint64_t later;
         } big = { .v1 = { .size = sizeof(big) } };
-        struct readres res = { .ids = calloc(8, sizeof(struct rec_id)) };
+        struct th_readres res = { .ids = calloc(8, sizeof(struct th_rec_id)) };
 
         cr_assert_eq(open_writer_opts(path, &o), 0);
-        read_all(path, &res, 8);
+        th_read_all(path, &res, 8);
         cr_assert_eq(res.err, HVT_END_OF_TRACE, "%s", res.msg);
         cr_assert_eq(res.n, 2);
         cr_assert_eq(open_writer_opts(path, NULL), 0, "NULL: every default");
@@ -2784,9 +2096,9 @@ Test(trace, bad_writer_options_keep_the_file)
         size_t len;
         int fd, before;
 
-        write_file(path, "precious", 8);
+        th_write_file(path, "precious", 8);
         cr_assert_eq(hvt_writer_open(&w, path, &o), -EINVAL);
-        back = read_file(path, &len);
+        back = th_read_file(path, &len);
         cr_assert_eq(len, 8, "the file was truncated by a call that failed");
         free(back);
 
@@ -2809,7 +2121,7 @@ Test(trace, write_errors_are_reported)
         cr_assert_eq(pipe(p), 0);
         cr_assert_eq(hvt_writer_fdopen(&w, p[1], NULL), 0);
         close(p[0]);
-        write_min_header(w);
+        th_write_min_header(w);
         err = hvt_writer_flush(w);
         cr_assert_eq(err, -EPIPE, "flush: %d", err);
         cr_assert_eq(hvt_write_exit(w, &e), -EPIPE, "the error is sticky");
@@ -2838,12 +2150,12 @@ Test(trace, write_error_while_buffering_keeps_errno)
         cr_assert_eq(pipe(p), 0);
         cr_assert_eq(hvt_writer_fdopen(&w, p[1], &o), 0);
         close(p[0]);
-        write_min_header(w);
+        th_write_min_header(w);
         /* Incompressible exits, until the buffered data has to reach the file. */
         for (i = 0; i < 200000 && !err; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i };
 
-                rand_state(&s, &e.st);
+                th_rand_state(&s, &e.st);
                 err = hvt_write_exit(w, &e);
         }
         cr_assert_neq(err, 0, "64 MiB written into a closed pipe without an error");
@@ -2888,7 +2200,7 @@ Test(trace, write_error_in_flush_thread_does_not_hang)
         cr_assert_eq(pipe(p), 0);
         cr_assert_eq(hvt_writer_fdopen(&job.w, p[1], &o), 0);
         close(p[0]);
-        write_min_header(job.w); /* buffered: the flush thread will fail to write it */
+        th_write_min_header(job.w); /* buffered: the flush thread will fail to write it */
         usleep(100000);
         cr_assert_eq(pthread_create(&t, NULL, write_and_close, &job), 0);
         clock_gettime(CLOCK_REALTIME, &until);
@@ -3079,14 +2391,14 @@ Test(trace, field_sizes_and_differs)
         uint64_t s = 5;
 
         for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                cr_assert_eq(hvt_field_size(f), fsize(f), "field %u (%s)", f, hvt_field_name(f));
+                cr_assert_eq(hvt_field_size(f), th_fsize(f), "field %u (%s)", f, hvt_field_name(f));
                 total += hvt_field_size(f);
         }
         cr_assert_eq(total, sizeof(struct hvt_vcpu_state), "the fields cover the whole state");
         cr_assert_eq(hvt_field_size(HVT_F_COUNT), 0);
         cr_assert_eq(hvt_field_size(1000), 0);
 
-        rand_state(&s, &a);
+        th_rand_state(&s, &a);
         b = a;
         for (unsigned f = 0; f < HVT_F_COUNT; f++)
                 cr_assert_not(hvt_state_field_differs(&a, &b, f), "field %u", f);
@@ -3180,8 +2492,8 @@ static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint
         uint64_t n = 0;
         int err;
 
-        copy_file(path, copy);
-        r = must_open(copy);
+        th_copy_file(path, copy);
+        r = th_must_open(copy);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (n > 0 && ev.type == HVT_REC_EXIT)
                         cr_assert_eq(ev.exit.seq, n - 1);
@@ -3189,8 +2501,8 @@ static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint
         }
         *err_out = err;
         if (err == HVT_ERR_TRUNCATED) {
-                check_msg(r, "truncated after");
-                *msg_n = msg_truncated_count(r);
+                th_check_msg(r, "truncated after");
+                *msg_n = th_msg_truncated_count(r);
         }
         hvt_reader_close(r);
         return n;
@@ -3199,11 +2511,11 @@ static uint64_t read_copy(const char *path, const char *copy, int *err_out, uint
 Test(trace, background_flush_thread_ends_idle_frames)
 {
         const char *path = hv_tmp("bg.zst"), *copy = hv_tmp("bg-copy.zst");
-        struct hvt_writer *w = open_writer(path, 100000, 50, 1);
+        struct hvt_writer *w = th_open_writer(path, 100000, 50, 1);
         uint64_t n, msg_n = 0;
         int err;
 
-        write_min_header(w);
+        th_write_min_header(w);
         for (int i = 0; i < 40; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = (uint64_t)i };
 
@@ -3226,8 +2538,8 @@ Test(trace, background_flush_thread_ends_idle_frames)
         cr_assert_eq(err, HVT_ERR_TRUNCATED);
         cr_assert_eq(n, 66);
 
-        write_end(w, 65, NULL);
-        close_writer(w);
+        th_write_end(w, 65, NULL);
+        th_close_writer(w);
         n = read_copy(path, copy, &err, &msg_n);
         cr_assert_eq(err, HVT_END_OF_TRACE);
         cr_assert_eq(n, 67);
@@ -3243,7 +2555,7 @@ Test(trace, background_flush_thread_ends_idle_frames)
 static void expect_write(struct hvt_reader *r, struct hvt_event *ev, uint64_t seq, uint64_t gpa,
                          const uint8_t *data, size_t len, const char *what)
 {
-        expect_next(r, ev, HVT_REC_WRITE);
+        th_expect_next(r, ev, HVT_REC_WRITE);
         cr_assert_eq(ev->write.seq, seq, "%s: seq %" PRIu64, what, ev->write.seq);
         cr_assert_eq(ev->write.gpa, gpa, "%s: gpa 0x%" PRIx64, what, ev->write.gpa);
         cr_assert_eq(ev->write.len, len, "%s: len %zu, want %zu", what, ev->write.len, len);
@@ -3267,9 +2579,9 @@ Test(trace, write_records_small_empty_and_split)
         struct hv_trace t;
 
         cr_assert_not_null(big);
-        rnd_bytes(&s, big, big_len);
-        w = open_writer(path, 0, 0, 0);
-        write_min_header(w);
+        th_rnd_bytes(&s, big, big_len);
+        w = th_open_writer(path, 0, 0, 0);
+        th_write_min_header(w);
         cr_assert_eq(hvt_write_exit(w, &e), 0);
         recs = hvt_writer_records(w);
         cr_assert_eq(hvt_write_write(w, 17, 0x1234, small, sizeof(small)), 0);
@@ -3289,12 +2601,12 @@ Test(trace, write_records_small_empty_and_split)
         cr_assert_eq(hvt_write_exit(w, &e), 0, "the writer is still usable");
         cr_assert_eq(hvt_write_write(w, 18, 0, big + 1, WRITE_CHUNK), 0);
         cr_assert_eq(hvt_writer_records(w), recs + 2, "exactly a record's worth: one record");
-        write_end(w, 2, NULL);
-        close_writer(w);
+        th_write_end(w, 2, NULL);
+        th_close_writer(w);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 17);
         expect_write(r, &ev, 17, 0x1234, small, sizeof(small), "small");
         cr_assert_eq(ev.index, 2);
@@ -3303,12 +2615,12 @@ Test(trace, write_records_small_empty_and_split)
         expect_write(r, &ev, 17, big_gpa, big, WRITE_CHUNK, "split, first part");
         expect_write(r, &ev, 17, big_gpa + WRITE_CHUNK, big + WRITE_CHUNK, 5, "split, the rest");
         expect_write(r, &ev, 17, UINT64_MAX, small, 1, "the last byte");
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 18);
         cr_assert_eq(ev.exit.st.rip, 0x1001, "write records leave the exit state alone");
         expect_write(r, &ev, 18, 0, big + 1, WRITE_CHUNK, "a record's worth");
         cr_assert_eq(ev.index, 9);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
 
@@ -3334,23 +2646,23 @@ Test(trace, write_records_small_empty_and_split)
 Test(trace, write_record_messages_name_the_record)
 {
         const char *path = hv_tmp("shortwrite.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_disk_write wr = { .seq = 1, .gpa = 2 };
         struct hvt_reader *r;
         struct hvt_event ev;
 
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 1);
-        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
-        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr) - 1);
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 1);
+        th_rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
+        th_rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr) - 1);
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         expect_write(r, &ev, 1, 2, NULL, 0, "exactly the fixed part");
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
-        check_msg(r, "record 3: write record too short");
+        th_check_msg(r, "record 3: write record too short");
         hvt_reader_close(r);
         free(raw.p);
 }
@@ -3359,7 +2671,7 @@ Test(trace, write_record_messages_name_the_record)
 Test(trace, minor_0_traces_still_read)
 {
         const char *path = hv_tmp("minor0.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT, .insn_len = 1 };
         struct hvt_disk_deliver d = { .ip = 0x7c01, .vector = 0x20, .frame_bits = 16 };
         struct hvt_disk_end end = { .exits = 1, .why = HVT_END_HALT };
@@ -3373,26 +2685,26 @@ Test(trace, minor_0_traces_still_read)
         memcpy(exitp, &x, sizeof(x));
         exitp[sizeof(x)] = 0xf4;
         memcpy(conp + 8, "hi", 2);
-        rb_preamble(&raw, 1, 0);
-        rb_min_header(&raw);
-        rb_rec(&raw, HVT_REC_EXIT, 0, exitp, sizeof(exitp));
-        rb_rec(&raw, HVT_REC_DELIVER, 0, &d, sizeof(d));
-        rb_rec(&raw, HVT_REC_CONSOLE, 0, conp, sizeof(conp));
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
+        th_rb_preamble(&raw, 1, 0);
+        th_rb_min_header(&raw);
+        th_rb_rec(&raw, HVT_REC_EXIT, 0, exitp, sizeof(exitp));
+        th_rb_rec(&raw, HVT_REC_DELIVER, 0, &d, sizeof(d));
+        th_rb_rec(&raw, HVT_REC_CONSOLE, 0, conp, sizeof(conp));
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
         cr_assert_eq(ev.header.h.flags, 0);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 0);
         cr_assert_eq(ev.exit.insn[0], 0xf4);
-        expect_next(r, &ev, HVT_REC_DELIVER);
+        th_expect_next(r, &ev, HVT_REC_DELIVER);
         cr_assert_eq(ev.deliver.ip, 0x7c01);
         cr_assert_eq(ev.deliver.dflags, 0, "minor 0's reserved byte: no dflags");
-        expect_next(r, &ev, HVT_REC_CONSOLE);
+        th_expect_next(r, &ev, HVT_REC_CONSOLE);
         cr_assert_eq(ev.console.len, 2);
         cr_assert_eq(memcmp(ev.console.data, "hi", 2), 0);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
         free(raw.p);
@@ -3410,8 +2722,8 @@ Test(trace, minor_0_traces_still_read)
                 if (n < 4 || strcmp(de->d_name + n - 4, ".zst"))
                         continue;
                 snprintf(p, sizeof(p), "%s/traces/%s", HV_SOURCE_DIR, de->d_name);
-                file = read_file(p, &flen);
-                cr_assert_eq(decompress_all(file, flen, &rawb, &rlen), 0, "%s", p);
+                file = th_read_file(p, &flen);
+                cr_assert_eq(th_decompress_all(file, flen, &rawb, &rlen), 0, "%s", p);
                 cr_assert_geq(rlen, sizeof(pre));
                 memcpy(&pre, rawb, sizeof(pre));
                 cr_assert_eq(hv_trace_load(p, &t), HVT_OK, "%s", p);
@@ -3443,9 +2755,9 @@ Test(trace, write_event_copies_write_records)
         struct hvt_event ev;
         int err;
 
-        rnd_bytes(&s, data, sizeof(data));
-        w = open_writer(src, 0, 0, 0);
-        write_min_header(w);
+        th_rnd_bytes(&s, data, sizeof(data));
+        w = th_open_writer(src, 0, 0, 0);
+        th_write_min_header(w);
         for (uint64_t i = 0; i < 6; i++) {
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = i * 100 };
 
@@ -3454,11 +2766,11 @@ Test(trace, write_event_copies_write_records)
                 /* 0 to 250 bytes: the first is empty. */
                 cr_assert_eq(hvt_write_write(w, i, 0x8000 + 64 * i, data + i, (size_t)i * 50), 0);
         }
-        write_end(w, 6, "copied");
-        close_writer(w);
+        th_write_end(w, 6, "copied");
+        th_close_writer(w);
 
-        r = must_open(src);
-        w = open_writer(dst, 0, 0, 0);
+        r = th_must_open(src);
+        w = th_open_writer(dst, 0, 0, 0);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 nwrites += ev.type == HVT_REC_WRITE;
                 cr_assert_eq(hvt_write_event(w, &ev), 0, "record %" PRIu64 " (%s)", ev.index,
@@ -3466,14 +2778,14 @@ Test(trace, write_event_copies_write_records)
         }
         cr_assert_eq(err, HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
         hvt_reader_close(r);
-        close_writer(w);
+        th_close_writer(w);
         cr_assert_eq(nwrites, 6);
 
         /* The same records byte for byte: the raw streams are equal. */
-        f1 = read_file(src, &l1);
-        f2 = read_file(dst, &l2);
-        cr_assert_eq(decompress_all(f1, l1, &r1, &rl1), 0);
-        cr_assert_eq(decompress_all(f2, l2, &r2, &rl2), 0);
+        f1 = th_read_file(src, &l1);
+        f2 = th_read_file(dst, &l2);
+        cr_assert_eq(th_decompress_all(f1, l1, &r1, &rl1), 0);
+        cr_assert_eq(th_decompress_all(f2, l2, &r2, &rl2), 0);
         cr_assert_eq(rl1, rl2, "raw streams of %zu and %zu bytes", rl1, rl2);
         cr_assert_eq(memcmp(r1, r2, rl1), 0, "the copy differs");
         free(f1);
@@ -3489,31 +2801,31 @@ Test(trace, unknown_record_types_skipped_around_writes)
         struct hvt_disk_end end = { .exits = 0, .why = HVT_END_HALT };
         uint8_t payload[sizeof(wr) + 3];
         static const uint8_t three[3] = { 1, 2, 3 };
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_reader *r;
         struct hvt_event ev;
 
         memcpy(payload, &wr, sizeof(wr));
         memcpy(payload + sizeof(wr), three, sizeof(three));
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 9);
-        rb_rec(&raw, HVT_REC_WRITE, 0, payload, sizeof(payload));
-        rb_rec(&raw, HVT_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 9);
+        th_rb_rec(&raw, HVT_REC_WRITE, 0, payload, sizeof(payload));
+        th_rb_rec(&raw, HVT_REC_TYPE_COUNT, 0, "future", 6); /* the next type to be defined */
         wr.gpa = 0x2000;
-        rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
-        rb_rec(&raw, 0x4242, 0xffff, "x", 1);
-        rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
-        compress_to(path, raw.p, raw.len);
+        th_rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
+        th_rb_rec(&raw, 0x4242, 0xffff, "x", 1);
+        th_rb_rec(&raw, HVT_REC_END, 0, &end, sizeof(end));
+        th_compress_to(path, raw.p, raw.len);
 
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         expect_write(r, &ev, 9, 0x1000, three, sizeof(three), "before the unknown ones");
         cr_assert_eq(ev.index, 2);
         expect_write(r, &ev, 9, 0x2000, NULL, 0, "after them");
         cr_assert_eq(ev.index, 4, "skipped records are counted");
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 6);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         cr_assert_eq(hvt_reader_records(r), 7);
@@ -3556,7 +2868,7 @@ static void write_trace_with_writes(const char *path, bool flags, const uint8_t 
 {
         static const uint8_t small[4] = { 0x3c, 0, 0, 0 };
         struct hvt_header h = { 0 };
-        struct hvt_writer *w = open_writer(path, 0, 0, 0);
+        struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
 
         h.h.mem_size = 0x10000;
         h.h.entry = 0x1000;
@@ -3592,8 +2904,8 @@ static void write_trace_with_writes(const char *path, bool flags, const uint8_t 
 
                 cr_assert_eq(hvt_write_deliver(w, &d), 0);
         }
-        write_end(w, 3, "done");
-        close_writer(w);
+        th_write_end(w, 3, "done");
+        th_close_writer(w);
 }
 
 Test(trace, replay_dump_stats_diff_show_write_records)
@@ -3698,107 +3010,92 @@ Test(trace, replay_dump_stats_diff_show_write_records)
  * HVT_ERR_CORRUPT with needle in the message, sticky.  With needle NULL
  * the trace must instead read to its end after nok events.
  */
-static void expect_raw(const char *path, const struct rawbuf *raw, size_t nok, const char *needle,
-                       const char *what)
+static void expect_raw(const char *path, const struct th_rawbuf *raw, size_t nok,
+                       const char *needle, const char *what)
 {
         struct hvt_reader *r;
         struct hvt_event ev;
         size_t n = 0;
         int err;
 
-        compress_to(path, raw->p, raw->len);
-        r = must_open(path);
+        th_compress_to(path, raw->p, raw->len);
+        r = th_must_open(path);
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
                 n++;
         if (!needle) {
                 cr_assert_eq(err, HVT_END_OF_TRACE, "%s: %d %s", what, err, hvt_reader_message(r));
         } else {
                 cr_assert_eq(err, HVT_ERR_CORRUPT, "%s: %d %s", what, err, hvt_reader_message(r));
-                check_msg(r, needle);
+                th_check_msg(r, needle);
                 cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s: not sticky", what);
         }
         cr_assert_eq(n, nok, "%s: %zu events before the verdict, want %zu", what, n, nok);
         hvt_reader_close(r);
 }
 
-static void rb_end(struct rawbuf *b)
-{
-        struct hvt_disk_end end = { .exits = 1, .why = HVT_END_HALT };
-
-        rb_rec(b, HVT_REC_END, 0, &end, sizeof(end));
-}
-
-/* An exit with no state change and no SEQ flag: the previous exit's seq + 1. */
-static void rb_exit_next(struct rawbuf *b)
-{
-        struct hvt_disk_exit x = { .reason = HVT_EXIT_HLT };
-
-        rb_rec(b, HVT_REC_EXIT, 0, &x, sizeof(x));
-}
-
 Test(trace, end_record_must_be_last)
 {
         const char *path = hv_tmp("after-end.zst");
-        struct rawbuf raw = { 0 }, file = { 0 };
+        struct th_rawbuf raw = { 0 }, file = { 0 };
         size_t cut;
 
         /* The rule's control: END last reads to the end. */
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 0);
-        rb_end(&raw);
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 0);
+        th_rb_end(&raw);
         cut = raw.len;
         expect_raw(path, &raw, 3, NULL, "end last");
 
         /* An exit, an unknown record, a second END, a piece of a record after END. */
-        rb_exit(&raw, 1);
+        th_rb_exit(&raw, 1);
         expect_raw(path, &raw, 3, "record 3: data after the end record", "exit after end");
         raw.len = cut;
-        rb_rec(&raw, 0x4242, 0, "x", 1);
+        th_rb_rec(&raw, 0x4242, 0, "x", 1);
         expect_raw(path, &raw, 3, "data after the end record", "unknown record after end");
         raw.len = cut;
-        rb_end(&raw);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 3, "data after the end record", "second end");
         raw.len = cut;
-        rb_put(&raw, "\x03\x00\x00", 3);
+        th_rb_put(&raw, "\x03\x00\x00", 3);
         expect_raw(path, &raw, 3, "data after the end record", "3 bytes after end");
 
         /* END in the middle, the run going on in the next frame. */
-        append_frame(&file, raw.p, cut);
+        th_append_frame(&file, raw.p, cut);
         raw.len = 0;
-        rb_exit(&raw, 1);
-        rb_end(&raw);
-        append_frame(&file, raw.p, raw.len);
-        write_file(path, file.p, file.len);
+        th_rb_exit(&raw, 1);
+        th_rb_end(&raw);
+        th_append_frame(&file, raw.p, raw.len);
+        th_write_file(path, file.p, file.len);
         {
-                struct hvt_reader *r = must_open(path);
+                struct hvt_reader *r = th_must_open(path);
                 struct hvt_event ev;
 
-                expect_next(r, &ev, HVT_REC_HEADER);
-                expect_next(r, &ev, HVT_REC_EXIT);
-                expect_next(r, &ev, HVT_REC_END);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_END);
                 cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s", hvt_reader_message(r));
-                check_msg(r, "data after the end record");
+                th_check_msg(r, "data after the end record");
                 hvt_reader_close(r);
         }
 
         /* The writer does not stop a caller from writing on after END; the reader does. */
         {
-                struct hvt_writer *w = open_writer(path, 0, 0, 0);
+                struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
                 struct hvt_exit e = { .reason = HVT_EXIT_HLT };
                 struct hvt_reader *r;
                 struct hvt_event ev;
 
-                write_min_header(w);
+                th_write_min_header(w);
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
-                write_end(w, 1, "done");
+                th_write_end(w, 1, "done");
                 e.seq = 1;
                 cr_assert_eq(hvt_write_exit(w, &e), 0);
-                close_writer(w);
-                r = must_open(path);
-                expect_next(r, &ev, HVT_REC_HEADER);
-                expect_next(r, &ev, HVT_REC_EXIT);
-                expect_next(r, &ev, HVT_REC_END);
+                th_close_writer(w);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_END);
                 cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
                 cr_assert(hvt_reader_complete(r), "the END record was read");
                 hvt_reader_close(r);
@@ -3810,53 +3107,53 @@ Test(trace, end_record_must_be_last)
 Test(trace, exit_seq_must_increase)
 {
         const char *path = hv_tmp("seq.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_reader *r;
         struct hvt_event ev;
         size_t cut;
 
         /* Control: steps, jumps, and the largest seq as the last exit. */
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 5);
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 5);
         cut = raw.len;
-        rb_exit_next(&raw);
-        rb_exit(&raw, 1000);
-        rb_exit(&raw, UINT64_MAX);
-        rb_end(&raw);
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_rb_exit_next(&raw);
+        th_rb_exit(&raw, 1000);
+        th_rb_exit(&raw, UINT64_MAX);
+        th_rb_end(&raw);
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 5);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 6);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, 1000);
-        expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
         cr_assert_eq(ev.exit.seq, UINT64_MAX);
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE);
         hvt_reader_close(r);
 
         /* The same seq twice, a smaller one, and the step after the largest (a wrap to 0). */
         raw.len = cut;
-        rb_exit(&raw, 5);
-        rb_end(&raw);
+        th_rb_exit(&raw, 5);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 2, "record 2: exit 5 after exit 5", "repeated seq");
         raw.len = cut;
-        rb_exit_next(&raw);
-        rb_exit(&raw, 4);
-        rb_end(&raw);
+        th_rb_exit_next(&raw);
+        th_rb_exit(&raw, 4);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 3, "record 3: exit 4 after exit 6", "seq backwards");
         raw.len = cut;
-        rb_exit(&raw, UINT64_MAX);
-        rb_exit_next(&raw);
-        rb_end(&raw);
+        th_rb_exit(&raw, UINT64_MAX);
+        th_rb_exit_next(&raw);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 3, "record 3: exit after exit 18446744073709551615", "seq wraps");
         raw.len = cut;
-        rb_exit(&raw, 0);
-        rb_end(&raw);
+        th_rb_exit(&raw, 0);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 2, "exit 0 after exit 5", "back to 0");
         free(raw.p);
 }
@@ -3874,19 +3171,19 @@ static const struct {
         { HVT_REC_WRITE, sizeof(struct hvt_disk_write) + 2, "write" },
 };
 
-static void rb_seq_record(struct rawbuf *b, size_t i, uint64_t seq)
+static void rb_seq_record(struct th_rawbuf *b, size_t i, uint64_t seq)
 {
         uint8_t p[64] = { 0 };
 
         cr_assert_leq(seq_records[i].len, sizeof(p));
         memcpy(p, &seq, 8);
-        rb_rec(b, seq_records[i].type, 0, p, seq_records[i].len);
+        th_rb_rec(b, seq_records[i].type, 0, p, seq_records[i].len);
 }
 
 Test(trace, records_name_exits_already_read)
 {
         const char *path = hv_tmp("names.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
 
         for (size_t i = 0; i < sizeof(seq_records) / sizeof(seq_records[0]); i++) {
                 const char *name = seq_records[i].name;
@@ -3895,44 +3192,44 @@ Test(trace, records_name_exits_already_read)
 
                 /* What hvrec writes: after exit 7, records naming 7; earlier ones are fine. */
                 raw.len = 0;
-                rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-                rb_min_header(&raw);
+                th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+                th_rb_min_header(&raw);
                 cut = raw.len;
-                rb_exit(&raw, 3);
-                rb_exit(&raw, 7);
+                th_rb_exit(&raw, 3);
+                th_rb_exit(&raw, 7);
                 rb_seq_record(&raw, i, 7);
                 rb_seq_record(&raw, i, 3);
                 rb_seq_record(&raw, i, 0);
-                rb_end(&raw);
+                th_rb_end(&raw);
                 expect_raw(path, &raw, 7, NULL, name);
 
                 /* Before any exit. */
                 raw.len = cut;
                 rb_seq_record(&raw, i, 0);
-                rb_exit(&raw, 0);
-                rb_end(&raw);
+                th_rb_exit(&raw, 0);
+                th_rb_end(&raw);
                 snprintf(want, sizeof(want), "record 1: %s names exit 0 before any exit", name);
                 expect_raw(path, &raw, 1, want, name);
 
                 /* An exit not read yet. */
                 raw.len = cut;
-                rb_exit(&raw, 7);
+                th_rb_exit(&raw, 7);
                 rb_seq_record(&raw, i, 8);
-                rb_exit(&raw, 8);
-                rb_end(&raw);
+                th_rb_exit(&raw, 8);
+                th_rb_end(&raw);
                 snprintf(want, sizeof(want), "record 2: %s names exit 8 after exit 7", name);
                 expect_raw(path, &raw, 2, want, name);
                 raw.len = cut;
-                rb_exit(&raw, 7);
+                th_rb_exit(&raw, 7);
                 rb_seq_record(&raw, i, UINT64_MAX);
-                rb_end(&raw);
+                th_rb_end(&raw);
                 expect_raw(path, &raw, 2, "after exit 7", name);
         }
         free(raw.p);
 }
 
 /* A trace of one exit with this reason-specific tail, then END. */
-static void raw_one_exit(struct rawbuf *raw, uint16_t reason, const void *tail, size_t len)
+static void raw_one_exit(struct th_rawbuf *raw, uint16_t reason, const void *tail, size_t len)
 {
         struct hvt_disk_exit x = { .reason = reason };
         uint8_t p[sizeof(x) + 1100];
@@ -3941,10 +3238,10 @@ static void raw_one_exit(struct rawbuf *raw, uint16_t reason, const void *tail, 
         memcpy(p, &x, sizeof(x));
         memcpy(p + sizeof(x), tail, len);
         raw->len = 0;
-        rb_preamble(raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(raw);
-        rb_rec(raw, HVT_REC_EXIT, 0, p, sizeof(x) + len);
-        rb_end(raw);
+        th_rb_preamble(raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(raw);
+        th_rb_rec(raw, HVT_REC_EXIT, 0, p, sizeof(x) + len);
+        th_rb_end(raw);
 }
 
 Test(trace, io_exit_size_and_count)
@@ -3962,7 +3259,7 @@ Test(trace, io_exit_size_and_count)
                 { 1, 0, "I/O count 0" }, { 4, 0, "I/O count 0" },
                 { 0, 0, "I/O size 0" },
         };
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         uint8_t tail[sizeof(struct hvt_disk_io) + 1024] = { 0 };
 
         for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -3992,7 +3289,7 @@ Test(trace, mmio_exit_length)
                 { 9, "MMIO length 9" },
                 { 0xffffffffu, "MMIO length 4294967295" },
         };
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
 
         for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
                 struct hvt_disk_mmio m = { .addr = 0xfee00000, .len = t[i].len };
@@ -4009,24 +3306,24 @@ Test(trace, type_0_records_are_corrupt)
 {
         const char *path = hv_tmp("type0.zst");
         const size_t zeros = 64u << 20; /* 8 Mi empty type-0 records in a few KiB of zstd */
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         size_t cut;
 
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 0);
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 0);
         cut = raw.len;
-        rb_rec(&raw, 0, 0, NULL, 0);
-        rb_end(&raw);
+        th_rb_rec(&raw, 0, 0, NULL, 0);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 2, "record 2: type 0", "one empty type-0 record");
         raw.len = cut;
-        rb_rec(&raw, 0, 0, "pad", 3);
-        rb_end(&raw);
+        th_rb_rec(&raw, 0, 0, "pad", 3);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 2, "record 2: type 0", "a type-0 record with a payload");
 
         /* Padding: refused at its first record, not after decompressing all of it. */
         raw.len = cut;
-        rb_put(&raw, NULL, 0);
+        th_rb_put(&raw, NULL, 0);
         if (raw.cap < cut + zeros) {
                 raw.cap = cut + zeros;
                 raw.p = realloc(raw.p, raw.cap);
@@ -4034,44 +3331,44 @@ Test(trace, type_0_records_are_corrupt)
         }
         memset(raw.p + cut, 0, zeros);
         raw.len = cut + zeros;
-        rb_end(&raw);
+        th_rb_end(&raw);
         expect_raw(path, &raw, 2, "record 2: type 0", "64 MiB of type-0 padding");
-        cr_assert_lt(file_size(path), 64 * 1024, "the padding compresses to %" PRIu64 " bytes",
-                     file_size(path));
+        cr_assert_lt(th_file_size(path), 64 * 1024, "the padding compresses to %" PRIu64 " bytes",
+                     th_file_size(path));
         free(raw.p);
 }
 
-static void rb_unknown_run(struct rawbuf *b, size_t n)
+static void rb_unknown_run(struct th_rawbuf *b, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                rb_rec(b, (uint16_t)(HVT_REC_TYPE_COUNT + i % 7), 0, NULL, 0);
+                th_rb_rec(b, (uint16_t)(HVT_REC_TYPE_COUNT + i % 7), 0, NULL, 0);
 }
 
 Test(trace, runs_of_unknown_records_are_capped)
 {
         const char *path = hv_tmp("unknown-run.zst");
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct hvt_reader *r;
         struct hvt_event ev;
         char want[96];
         size_t cut;
 
         /* The longest run allowed, twice, with a known record between: all skipped. */
-        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-        rb_min_header(&raw);
-        rb_exit(&raw, 0);
+        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+        th_rb_min_header(&raw);
+        th_rb_exit(&raw, 0);
         cut = raw.len;
         rb_unknown_run(&raw, UNKNOWN_RUN_MAX);
         rb_seq_record(&raw, 3, 0); /* console */
         rb_unknown_run(&raw, UNKNOWN_RUN_MAX);
-        rb_end(&raw);
-        compress_to(path, raw.p, raw.len);
-        r = must_open(path);
-        expect_next(r, &ev, HVT_REC_HEADER);
-        expect_next(r, &ev, HVT_REC_EXIT);
-        expect_next(r, &ev, HVT_REC_CONSOLE);
+        th_rb_end(&raw);
+        th_compress_to(path, raw.p, raw.len);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
+        th_expect_next(r, &ev, HVT_REC_CONSOLE);
         cr_assert_eq(ev.index, 2 + UNKNOWN_RUN_MAX, "skipped records are counted");
-        expect_next(r, &ev, HVT_REC_END);
+        th_expect_next(r, &ev, HVT_REC_END);
         cr_assert_eq(ev.index, 3 + 2 * (uint64_t)UNKNOWN_RUN_MAX);
         cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
         hvt_reader_close(r);
@@ -4079,7 +3376,7 @@ Test(trace, runs_of_unknown_records_are_capped)
         /* One more in a row is corrupt, at the record past the cap. */
         raw.len = cut;
         rb_unknown_run(&raw, UNKNOWN_RUN_MAX + 1);
-        rb_end(&raw);
+        th_rb_end(&raw);
         snprintf(want, sizeof(want), "record %u: more than %u records of unknown types in a row",
                  2 + UNKNOWN_RUN_MAX, UNKNOWN_RUN_MAX);
         expect_raw(path, &raw, 2, want, "one past the cap");
@@ -4092,7 +3389,7 @@ Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
         struct hvt_disk_io io0 = { .port = 0x80, .size = 0, .count = 1 };
         struct hvt_disk_mmio m9 = { .addr = 0xfee00000, .len = 9 };
         static const char *const cmds[] = { "dump", "stats", "check", "diff" };
-        struct rawbuf raw = { 0 };
+        struct th_rawbuf raw = { 0 };
         struct {
                 const char *name, *needle;
         } cases[] = {
@@ -4112,20 +3409,20 @@ Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
                 case 3: raw_one_exit(&raw, HVT_EXIT_IO, &io0, sizeof(io0)); break;
                 case 4: raw_one_exit(&raw, HVT_EXIT_MMIO, &m9, sizeof(m9)); break;
                 default:
-                        rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
-                        rb_min_header(&raw);
-                        rb_exit(&raw, 9);
+                        th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+                        th_rb_min_header(&raw);
+                        th_rb_exit(&raw, 9);
                         if (i == 0)
-                                rb_end(&raw);
+                                th_rb_end(&raw);
                         if (i == 0 || i == 1)
-                                rb_exit(&raw, 2);
+                                th_rb_exit(&raw, 2);
                         if (i == 2)
                                 rb_seq_record(&raw, 1, 10);
                         if (i == 5)
-                                rb_rec(&raw, 0, 0, NULL, 0);
-                        rb_end(&raw);
+                                th_rb_rec(&raw, 0, 0, NULL, 0);
+                        th_rb_end(&raw);
                 }
-                compress_to(path, raw.p, raw.len);
+                th_compress_to(path, raw.p, raw.len);
                 for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
                         const char *argv[] = { HVREPLAY, cmds[c], path, path, NULL };
                         struct hv_proc p;
