@@ -421,7 +421,8 @@ void corpus_all_eager_exact(const char *backend)
                 eager_run(backend, &b[i], &p, &t, &res);
                 cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", what);
                 cr_assert_eq(res.nverdicts, res.deliveries, "%s: a verdict per delivery", what);
-                /* The same trace judged without its steps: equal or undetermined, never opposite. */
+                /* The same trace judged without its steps: equal or undetermined, never opposite.
+                 */
                 deliveries += res.deliveries;
                 und += corpus_cross_validate(what, hv_tmp("rec.zst"));
                 /* Every step is recorded: every delivery is decided. */

@@ -98,7 +98,6 @@ void corpus_all_eager_exact(const char *backend);
  */
 uint64_t corpus_cross_validate(const char *what, const char *trace);
 
-
 /*
  * The stress guest `file` in `mode` under --kick 20:0x30 and `policy` until
  * it counts its 20,000 deliveries; checked into *res.

@@ -430,8 +430,8 @@ int hv_record(const char *name, const char *const *args, struct hv_trace *t, str
         argv[n++] = hv_guest_file(name);
         argv[n] = NULL;
         cr_assert_eq(hv_run(argv, p), 0, "cannot run hvrec");
-        cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s: %s (hvrec said: %s)", trace,
-                     t->message, p->err);
+        cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s: %s (hvrec said: %s)", trace, t->message,
+                     p->err);
         return p->status;
 }
 

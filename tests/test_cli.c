@@ -416,14 +416,11 @@ static const char *write_evil_trace(const char *name, int variant)
         cr_assert_eq(hvt_write_memory(w, 0x1000, code, sizeof(code)), 0);
         e.st.rip = 0x1002;
         e.st.gpr[HVT_F_RAX] = esc + (uint64_t)variant;
-        e.u.io.io =
-                (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
+        e.u.io.io = (struct hvt_disk_io){ .port = 0xe9, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
         e.u.io.data = &esc;
         cr_assert_eq(hvt_write_exit(w, &e), 0);
         cr_assert_eq(hvt_write_console(w, 0, evil, sizeof(evil) - 1), 0);
-        e = (struct hvt_exit){
-                .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 }
-        };
+        e = (struct hvt_exit){ .seq = 1, .reason = HVT_EXIT_HLT, .insn_len = 1, .insn = { 0xf4 } };
         e.st.rip = 0x1003;
         cr_assert_eq(hvt_write_exit(w, &e), 0);
         cr_assert_eq(hvt_write_end(w, &end, evil), 0);

@@ -156,8 +156,8 @@ Test(emu, demo_interrupt_is_delivered_after_the_hlt)
                 if (e->reason == HVT_EXIT_HLT) {
                         hlts++;
                         cr_assert_eq(pc_of(e), after_hlt, "HLT exits stand past the HLT");
-                        cr_assert_eq(e->st.intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW),
-                                     0, "the HLT was the shadowed instruction");
+                        cr_assert_eq(e->st.intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW), 0,
+                                     "the HLT was the shadowed instruction");
                 }
                 if (e->reason == HVT_EXIT_IO && e->u.io.io.port == 0x61) {
                         cr_assert_eq(e->u.io.data[0], 0xff, "unassigned ports read all-ones");
@@ -1238,8 +1238,7 @@ Test(emu, take_writes_and_page_tables)
                 cr_assert_eq(x.nr, 0, "nothing changed since");
                 /* The fetch sets PDE 0 and PTE 2 accessed, the store PTE 3 accessed and dirty. */
                 cr_assert_eq(ops->run(b, &ex), 0);
-                cr_assert(ex.reason == HVT_EXIT_IO && ex.u.io.port == 0x80, "reason %u",
-                          ex.reason);
+                cr_assert(ex.reason == HVT_EXIT_IO && ex.u.io.port == 0x80, "reason %u", ex.reason);
                 cr_assert(dir[0] & 0x20, "PDE 0x%x", dir[0]);
                 cr_assert(pt0[2] & 0x20, "PTE 0x%x", pt0[2]);
                 cr_assert((pt0[3] & 0x60) == 0x60, "PTE 0x%x", pt0[3]);

@@ -402,7 +402,7 @@ Test(recorder, single_step_runs_are_unchanged)
 
 /* The injection the delivery answers: the last one before its probe exit. */
 static const struct hvt_disk_inject *injection_before(const struct hv_trace *t,
-                                                        const struct hvt_disk_deliver *d)
+                                                      const struct hvt_disk_deliver *d)
 {
         const struct hvt_disk_inject *in = NULL;
 

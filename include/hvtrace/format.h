@@ -211,7 +211,7 @@ enum hvt_end_why {
 
 /* Header flags (header.flags). */
 #define HVT_HDR_SINGLE_STEP \
-        0x0001u /* every instruction exits: shadows may be cleared by KVM on Intel */
+        0x0001u               /* every instruction exits: shadows may be cleared by KVM on Intel */
 #define HVT_HDR_KICKS 0x0002u /* asynchronous kicks interrupted the run */
 /*
  * Every write to guest RAM (by the guest's instructions or by the CPU, e.g.

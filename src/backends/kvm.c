@@ -231,10 +231,10 @@ static void seg_from_kvm(struct hvt_disk_seg *d, const struct kvm_segment *s)
         d->limit = s->limit;
         d->selector = s->selector;
         d->attr = (uint16_t)((s->type & 0xf) | (s->s ? HVT_SEG_S : 0) |
-                             ((s->dpl & 3u) << HVT_SEG_DPL_SHIFT) |
-                             (s->present ? HVT_SEG_P : 0) | (s->avl ? HVT_SEG_AVL : 0) |
-                             (s->l ? HVT_SEG_L : 0) | (s->db ? HVT_SEG_DB : 0) |
-                             (s->g ? HVT_SEG_G : 0) | (s->unusable ? HVT_SEG_UNUSABLE : 0));
+                             ((s->dpl & 3u) << HVT_SEG_DPL_SHIFT) | (s->present ? HVT_SEG_P : 0) |
+                             (s->avl ? HVT_SEG_AVL : 0) | (s->l ? HVT_SEG_L : 0) |
+                             (s->db ? HVT_SEG_DB : 0) | (s->g ? HVT_SEG_G : 0) |
+                             (s->unusable ? HVT_SEG_UNUSABLE : 0));
 }
 
 static void seg_to_kvm(struct kvm_segment *s, const struct hvt_disk_seg *d)

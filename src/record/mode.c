@@ -118,8 +118,8 @@ static int check_fits(uint64_t base, uint64_t mem_size, uint64_t entry, char *wh
 }
 
 /* 32-bit flat protected mode, paging off. */
-static int setup_protected(struct backend *b, struct hvt_vcpu_state *st, uint64_t entry,
-                           char *why, size_t len)
+static int setup_protected(struct backend *b, struct hvt_vcpu_state *st, uint64_t entry, char *why,
+                           size_t len)
 {
         uint64_t base = mode_tables_base(HVT_MODE_PROTECTED, b->mem_size);
         int err = check_fits(base, b->mem_size, entry, why, len);
@@ -131,8 +131,7 @@ static int setup_protected(struct backend *b, struct hvt_vcpu_state *st, uint64_
                 return -EINVAL;
         }
         write_gdt(b, base, st);
-        seg(&st->seg[HVT_CS], MODE_SEL_CODE32, CODE_ATTR | HVT_SEG_DB | HVT_SEG_G,
-            0xffffffff);
+        seg(&st->seg[HVT_CS], MODE_SEL_CODE32, CODE_ATTR | HVT_SEG_DB | HVT_SEG_G, 0xffffffff);
         flat_data(st);
         st->cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE;
         st->cr3 = 0;

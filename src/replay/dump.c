@@ -135,9 +135,8 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                         "", "", "deliver", dv->vector,
                         dv->vector_from == HVT_VEC_TABLE      ? "from the table"
                         : dv->vector_from == HVT_VEC_INJECTED ? "from the injection"
-                                                                : "vector unknown",
-                        pc,
-                        (dv->dflags & HVT_DELIVER_CS_BASE_UNKNOWN) ? " (cs base unknown)" : "",
+                                                              : "vector unknown",
+                        pc, (dv->dflags & HVT_DELIVER_CS_BASE_UNKNOWN) ? " (cs base unknown)" : "",
                         dv->flags, dv->handler, dv->seq);
                 break;
         }
@@ -333,7 +332,7 @@ static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
                 json_str(&j, "vector_from",
                          ev->deliver.vector_from == HVT_VEC_TABLE      ? "table"
                          : ev->deliver.vector_from == HVT_VEC_INJECTED ? "injection"
-                                                                         : "unknown");
+                                                                       : "unknown");
                 json_hex(&j, "cs", ev->deliver.cs);
                 json_hex(&j, "rip", ev->deliver.ip);
                 /* Without the CS base the linear address is unknown, not cs_base 0 + ip. */

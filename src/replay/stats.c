@@ -41,8 +41,7 @@ static void account(struct stats *s, const struct hvt_event *ev)
         switch (ev->type) {
         case HVT_REC_EXIT: {
                 const struct hvt_exit *ex = &ev->exit;
-                struct reason_stats *r =
-                        &s->r[ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : 0];
+                struct reason_stats *r = &s->r[ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : 0];
 
                 if (!r->count || ex->guest_ns < r->min_ns)
                         r->min_ns = ex->guest_ns;

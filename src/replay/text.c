@@ -47,8 +47,8 @@ void replay_text_exit_data(FILE *f, const struct hvt_exit *ex)
         case HVT_EXIT_IO: {
                 const struct hvt_disk_io *io = &ex->u.io.io;
 
-                fprintf(f, "  %s port 0x%x size %u", io->dir == HVT_IO_OUT ? "out" : "in",
-                        io->port, io->size);
+                fprintf(f, "  %s port 0x%x size %u", io->dir == HVT_IO_OUT ? "out" : "in", io->port,
+                        io->size);
                 if (io->count != 1)
                         fprintf(f, " count %u", io->count);
                 if (io->count) {

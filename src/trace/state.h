@@ -27,7 +27,7 @@ static inline const void *hvt_field_cptr(const struct hvt_vcpu_state *st, unsign
 
 /* Hot path of the writer: fields are 8 or 16 bytes, compared as words. */
 static inline int hvt_field_differs_fast(const struct hvt_vcpu_state *a,
-                                           const struct hvt_vcpu_state *b, unsigned f)
+                                         const struct hvt_vcpu_state *b, unsigned f)
 {
         const uint64_t *x = hvt_field_cptr(a, f), *y = hvt_field_cptr(b, f);
 
