@@ -189,6 +189,29 @@ Test(emu, triple_fault_is_a_shutdown_with_the_crash_status)
         hv_proc_free(&p);
 }
 
+/*
+ * A 64-bit guest run in real mode executes garbage, on which Unicorn's TCG
+ * calls abort() ("tcg fatal error").  That is the guest's crash, not
+ * hvrec's: the run ends as an emulation failure with an END record.
+ */
+Test(emu, an_emulator_abort_is_a_recorded_emulation_failure)
+{
+        const char *args[] = { "--mode", "real", NULL };
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_emu();
+        cr_assert_eq(hv_record_on("emu", "smc_l64", args, &t, &p), HVREC_STATUS_CRASH,
+                     "status %d: %s", p.status, p.err);
+        cr_assert(t.have_end, "an END record: %s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_CRASH, "end: %s", t.end_msg);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_INTERNAL);
+        cr_assert_eq(hv_last_exit(&t)->e.u.internal.internal.suberror, 1, "emulation failure");
+        cr_assert(strstr(p.err, "emulation failure"), "%s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 Test(emu, mmio_and_unassigned_ports_read_all_ones)
 {
         uint64_t wr = hv_sym("mmio", "mmio_write"), rd = hv_sym("mmio", "mmio_read");

@@ -43,6 +43,7 @@
  * emu_deliver.c interrupt and exception delivery, emu.h what they share.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1068,6 +1069,51 @@ static int on_exception(struct emu_backend *e, struct backend_exit *x)
         return emu_raise_event(e, v, type, emu_env_u32(e, e->dr_off + DR_ERROR_CODE), x);
 }
 
+/*
+ * Unicorn 2.0.1's TCG calls abort() on some code it cannot translate (seen:
+ * "tcg fatal error" on a 64-bit guest run in real mode).  What a guest
+ * executes is data, not an error of ours: the run ends as an emulation
+ * failure the trace records, instead of hvrec dying without an END record.
+ * The engine is unusable afterwards (e->aborted keeps everything but
+ * reading the last saved state away from it).  The handler stays
+ * installed; outside uc_emu_start it restores the default and re-raises.
+ */
+static __thread sigjmp_buf *abort_jmp;
+
+/* The raw code of that exit: not a uc_err, so a reader can tell it apart. */
+#define EMU_RAW_ABORT 0xab0u
+
+static void on_sigabrt(int sig)
+{
+        if (abort_jmp)
+                siglongjmp(*abort_jmp, 1);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static uc_err start_guarded(struct emu_backend *e, uint64_t rip)
+{
+        static bool installed;
+        sigjmp_buf jb;
+        volatile uc_err err = UC_ERR_EXCEPTION;
+
+        if (!installed) {
+                struct sigaction sa = { .sa_handler = on_sigabrt };
+
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGABRT, &sa, NULL);
+                installed = true;
+        }
+        if (sigsetjmp(jb, 1) == 0) {
+                abort_jmp = &jb;
+                err = uc_emu_start(e->uc, rip, 0, 0, 0);
+        } else {
+                e->aborted = true;
+        }
+        abort_jmp = NULL;
+        return err;
+}
+
 /* The run loop: emulate until a stop that is an exit. */
 static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
 {
@@ -1082,9 +1128,20 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                 e->stop = STOP_NONE;
                 e->fault_addr = 0;
                 e->wr_attempt = false;
-                err = uc_emu_start(e->uc, rip, 0, 0, 0);
-                e->snap = false;
+                err = start_guarded(e, rip);
                 e->ran = true;
+                if (e->aborted) {
+                        /* The context saved before the run is the last sound state. */
+                        x->reason = HVT_EXIT_INTERNAL;
+                        x->raw = EMU_RAW_ABORT;
+                        x->u.internal.suberror = 1; /* emulation failure */
+                        x->u.internal.ndata = 3;
+                        x->u.internal.data[0] = EMU_RAW_ABORT;
+                        x->u.internal.data[1] = rip;
+                        x->u.internal.data[2] = rip;
+                        return 0;
+                }
+                e->snap = false;
 
                 switch (e->stop) {
                 case STOP_EXIT:
@@ -1239,7 +1296,11 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
 static int emu_run(struct backend *b, struct backend_exit *x)
 {
         struct emu_backend *e = emu_of(b);
-        int r = run_once(e, x);
+        int r;
+
+        if (e->aborted)
+                return -EIO;
+        r = run_once(e, x);
 
         if (!r)
                 check_paging(e, x);

@@ -112,6 +112,7 @@ struct emu_backend {
         size_t env_size, dr_off; /* its size in ctx; where dr[] is */
         bool snap;               /* ctx holds the current CPU state */
         bool ran;
+        bool aborted; /* Unicorn called abort(): the engine must not be entered again */
         char version[64];
 
         /* Paging state for reading code at boundaries (refreshed after MOV CR, WRMSR). */
