@@ -96,7 +96,7 @@ void hv_require_backend(const char *name)
 /* hvrec run --backend NAME: the test cannot run where NAME is compiled out. */
 static void require_run_backend(const char *const *argv)
 {
-        static const char *const known[] = { "kvm", "kvm-irqchip", "emu" };
+        static const char *const known[] = { "kvm", "kvm-irqchip", "emu", "qemu-tcg" };
 
         if (strcmp(argv[0], HVREC) || !argv[1] || strcmp(argv[1], "run"))
                 return;

@@ -10,6 +10,7 @@
 
 extern const struct backend_ops kvm_backend_ops;
 extern const struct backend_ops emu_backend_ops;
+extern const struct backend_ops qemu_tcg_backend_ops;
 extern const struct backend_ops kvm_irqchip_backend_ops;
 
 /* In --backend help order; the first is the default. */
@@ -22,6 +23,9 @@ static const struct backend_ops *const backend_table[] = {
 #endif
 #ifdef HVT_BACKEND_EMU
         &emu_backend_ops,
+#endif
+#ifdef HVT_BACKEND_QEMU_TCG
+        &qemu_tcg_backend_ops,
 #endif
 };
 
@@ -53,9 +57,10 @@ static const struct {
         { "kvm", "HVTRACE_BACKEND_KVM" },
         { "kvm-irqchip", "HVTRACE_BACKEND_KVM_IRQCHIP" },
         { "emu", "HVTRACE_BACKEND_EMU" },
+        { "qemu-tcg", "HVTRACE_BACKEND_QEMU_TCG" },
 };
 
-_Static_assert(sizeof(backend_all) / sizeof(backend_all[0]) == 3, "one entry per backend");
+_Static_assert(sizeof(backend_all) / sizeof(backend_all[0]) == 4, "one entry per backend");
 
 const char *backend_option(const char *name)
 {

@@ -1,0 +1,103 @@
+; hvt_bios: the 64 KiB firmware image hvrec's qemu-tcg backend gives QEMU
+; (-bios).  QEMU maps it below 4 GiB and at 0xF0000 and starts at its last
+; 16 bytes with CS = F000, base FFFF0000.  It does the two things a flat
+; hvtrace guest needs and QEMU's reset state lacks:
+;   - the LAPIC: QEMU starts it with LINT0 masked, so the 8259 never reaches
+;     the CPU; enable it (SVR) and make LINT0 ExtINT, through the APIC page
+;     at 0xFEE00000 (hence a short trip through 32-bit protected mode);
+;   - the guest's starting state (docs/guest-abi.md, real mode): CS = DS =
+;     ES = SS = FS = GS = 0, IP and SP from the parameter block, all general
+;     registers 0, FLAGS = 0x2, the IVT at 0 (limit 0x3ff), GDTR as at reset.
+; The backend patches the parameter block (PARAM_OFFSET, below) in its copy
+; of the image before QEMU starts.
+        bits 16
+        org 0                           ; offsets in the image; CS base F0000
+
+BIOS_BASE       equ 0xF0000             ; where the image is also seen in low memory
+APIC_BASE       equ 0xFEE00000
+APIC_SVR        equ 0x0F0
+APIC_LINT0      equ 0x350
+APIC_LINT1      equ 0x360
+
+start:
+        cli
+        cld
+        mov ax, 0xF000                  ; the image through its low alias
+        mov ds, ax
+        o32 lgdt [gdtr]
+        mov eax, cr0
+        or al, 1
+        mov cr0, eax
+        jmp dword 0x08:(BIOS_BASE + pm32)
+
+        bits 32
+pm32:
+        mov ax, 0x10
+        mov ds, ax
+        mov dword [APIC_BASE + APIC_SVR], 0x1FF         ; enabled, spurious vector 0xFF
+        mov dword [APIC_BASE + APIC_LINT0], 0x700       ; ExtINT, unmasked: the 8259
+        mov dword [APIC_BASE + APIC_LINT1], 0x400       ; NMI
+        jmp 0x18:pm16                   ; 16-bit code, base F0000
+
+        bits 16
+pm16:
+        mov ax, 0x20                    ; 16-bit data: real-mode limits back
+        mov ds, ax
+        mov es, ax
+        mov ss, ax
+        mov fs, ax
+        mov gs, ax
+        mov eax, cr0
+        and al, 0xFE
+        mov cr0, eax
+        jmp 0xF000:real
+
+real:
+        ; the descriptor tables of docs/guest-abi.md's real mode: IVT at 0,
+        ; limit 0x3ff; GDTR back to its reset value
+        o32 lidt [cs:ivt_ptr]
+        o32 lgdt [cs:gdt_reset]
+        xor ax, ax
+        mov ds, ax
+        mov es, ax
+        mov fs, ax
+        mov gs, ax
+        mov ss, ax
+        mov sp, [cs:param_sp]
+        xor eax, eax
+        xor ebx, ebx
+        xor ecx, ecx
+        xor edx, edx
+        xor esi, esi
+        xor edi, edi
+        xor ebp, ebp
+        ; FLAGS is still the reset value 0x2 (CLI, CLD); no stack write: the
+        ; guest's RAM stays as hvrec loaded it
+        jmp far [cs:param_ip]           ; the guest's first instruction is next
+
+        align 8
+gdt:    dq 0
+        dq 0x00CF9A000000FFFF           ; 0x08 flat 32-bit code
+        dq 0x00CF92000000FFFF           ; 0x10 flat data
+        dq 0x00009A0F0000FFFF           ; 0x18 16-bit code, base F0000
+        dq 0x000092000000FFFF           ; 0x20 16-bit data, base 0, limit 64 KiB
+gdtr:   dw gdtr - gdt - 1
+        dd BIOS_BASE + gdt
+ivt_ptr:
+        dw 0x3ff
+        dd 0
+gdt_reset:
+        dw 0xffff
+        dd 0
+
+; The parameter block the backend patches: the guest's IP, CS and SP.
+        times 0xFF00 - ($ - $$) db 0
+PARAM_OFFSET equ 0xFF00
+param_ip: dw 0x1000                     ; far pointer: IP, then CS
+param_cs: dw 0
+param_sp: dw 0x1000
+
+        times 0xFFF0 - ($ - $$) db 0
+reset:
+        jmp 0xF000:start
+        times 0x10000 - ($ - $$) db 0

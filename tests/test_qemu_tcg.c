@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The qemu-tcg backend: QEMU's TCG runs the guest, hvrec turns its
+ * -singlestep log into the trace.  Skipped, with the reason, where
+ * qemu-system-x86_64 is not installed (scripts/deps.sh installs it).
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* Whether qemu-system-x86_64 is on PATH (HVTRACE_QEMU names another). */
+static bool have_qemu(void)
+{
+        const char *prog = getenv("HVTRACE_QEMU");
+        const char *path = getenv("PATH");
+        char buf[4096];
+
+        if (prog && *prog)
+                return access(prog, X_OK) == 0;
+        for (const char *p = path ? path : ""; *p;) {
+                size_t n = strcspn(p, ":");
+
+                snprintf(buf, sizeof(buf), "%.*s/qemu-system-x86_64", (int)n, p);
+                if (access(buf, X_OK) == 0)
+                        return true;
+                p += n + (p[n] == ':');
+        }
+        return false;
+}
+
+static void require_qemu(void)
+{
+        hv_require_backend("qemu-tcg");
+        if (!have_qemu())
+                cr_skip_test("needs qemu-system-x86_64 (apt-get install qemu-system-x86)");
+}
+
+/* hvreplay check on path: status 0 and no violation. */
+static void assert_check_clean(const char *path)
+{
+        const char *argv[] = { HVREPLAY, "check", path, NULL };
+        struct hv_proc p;
+
+        cr_assert_eq(hv_run(argv, &p), 0);
+        cr_assert_eq(p.status, 0, "hvreplay check: %s%s", p.out, p.err);
+        cr_assert(strstr(p.out, " 0 violations"), "hvreplay check: %s", p.out);
+        hv_proc_free(&p);
+}
+
+/*
+ * The PIT stress guest, its own PIC and PIT in QEMU: deliveries land where
+ * QEMU puts them, the probe reads frames the backend kept in lockstep, and
+ * the checker finds no violation.  --max-exits bounds the run (QEMU logs
+ * every instruction with its registers: a few hundred deliveries a second).
+ */
+Test(qemu_tcg, stress_pit_checks_clean, .timeout = 120)
+{
+        const char *args[] = { "--max-exits", "600", NULL };
+        uint64_t start = hv_sym("stress_pit", "start"), isr = hv_sym("stress_pit", "isr");
+        uint64_t ticks = hv_sym("stress_pit", "ticks");
+        struct hv_trace t;
+        struct hv_proc p;
+        size_t reported = 0;
+
+        require_qemu();
+        cr_assert_eq(hv_record_on("qemu-tcg", "stress_pit", args, &t, &p), HVREC_STATUS_LIMIT, "%s",
+                     p.err);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", t.message ? t.message : "");
+        cr_assert_gt(t.ndelivers, 100, "only %zu deliveries", t.ndelivers);
+        for (size_t i = 0; i < t.nexits; i++)
+                if (t.exits[i].e.st.intr & HVT_INTR_VALID_SHADOW)
+                        reported++;
+        /* Every exit carries QEMU's inhibit flag as the backend's shadow report. */
+        cr_assert_eq(reported, t.nexits);
+        for (size_t i = 0; i < t.ndelivers; i++) {
+                const struct hvt_disk_deliver *d = &t.delivers[i];
+                const struct hvt_exit *probe = NULL;
+
+                for (size_t k = 0; k < t.nexits && !probe; k++)
+                        if (t.exits[k].e.seq == d->seq)
+                                probe = &t.exits[k].e;
+                cr_assert(probe, "delivery %zu: no probe exit #%llu", i,
+                          (unsigned long long)d->seq);
+                cr_assert_eq(d->vector, 0x30);
+                cr_assert_eq(d->handler, isr);
+                /* Interrupted in the guest's code, with IF set (a maskable interrupt). */
+                cr_assert(d->ip >= start && d->ip < ticks, "delivery %zu at 0x%llx", i,
+                          (unsigned long long)d->ip);
+                cr_assert(d->flags & 0x200, "delivery %zu: IF clear in 0x%llx", i,
+                          (unsigned long long)d->flags);
+                /*
+                 * The frame (from b->mem) against QEMU's own state at the probe: the
+                 * handler's SP is below the frame, its FLAGS the frame's without IF/TF.
+                 */
+                cr_assert_eq((probe->st.gpr[4] + 6) & 0xffff, d->sp & 0xffff,
+                             "delivery %zu: frame sp 0x%llx, handler sp 0x%llx", i,
+                             (unsigned long long)d->sp, (unsigned long long)probe->st.gpr[4]);
+                cr_assert_eq(probe->st.rflags & 0xffff, d->flags & ~0x300ull & 0xffff,
+                             "delivery %zu", i);
+        }
+        assert_check_clean(hv_tmp("rec.zst")); /* where hv_record_on writes */
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/*
+ * A guest without interrupts: the same console, exit status and exits
+ * (hvreplay diff: the same state at every exit) as on emu.
+ */
+Test(qemu_tcg, hello_matches_emu, .timeout = 60)
+{
+        const char *qtrace = hv_tmp("hello_qemu.zst");
+        const char *diff[] = { HVREPLAY, "diff", qtrace, hv_tmp("rec.zst"), NULL };
+        struct hv_trace t, e;
+        struct hv_proc p, pe, pd;
+        int status;
+
+        require_qemu();
+        hv_require_backend("emu");
+        status = hv_record_on("qemu-tcg", "hello", NULL, &t, &p);
+        cr_assert(status < 128, "hvrec failed: %s", p.err);
+        assert_check_clean(hv_tmp("rec.zst"));
+        cr_assert_eq(rename(hv_tmp("rec.zst"), qtrace), 0);
+        cr_assert_eq(hv_record_on("emu", "hello", NULL, &e, &pe), status, "%s / %s", p.err, pe.err);
+        cr_assert_eq(t.console_len, e.console_len);
+        cr_assert(t.console_len > 0);
+        cr_assert_eq(memcmp(t.console, e.console, t.console_len), 0);
+        cr_assert_eq(hv_run(diff, &pd), 0);
+        cr_assert_eq(pd.status, 0, "hvreplay diff: %s%s", pd.out, pd.err);
+        cr_assert(strstr(pd.out, "no divergence"), "%s", pd.out);
+        hv_trace_free(&t);
+        hv_trace_free(&e);
+        hv_proc_free(&p);
+        hv_proc_free(&pe);
+        hv_proc_free(&pd);
+}
+
+/* Write a flat real-mode guest (hand-assembled bytes) to a temporary file. */
+static const char *flat_guest(const char *name, const uint8_t *code, size_t len)
+{
+        const char *path = hv_tmp(name);
+        FILE *f = fopen(path, "wb");
+
+        cr_assert_not_null(f, "%s", path);
+        cr_assert_eq(fwrite(code, 1, len, f), len);
+        cr_assert_eq(fclose(f), 0);
+        return path;
+}
+
+/* The shadow each exit reports for port `port`: QEMU's inhibit flag. */
+static uint64_t shadow_at_port(const struct hv_trace *t, uint16_t port)
+{
+        for (size_t i = 0; i < t->nexits; i++) {
+                const struct hvt_exit *e = &t->exits[i].e;
+
+                if (e->reason == HVT_EXIT_IO && e->u.io.io.port == port) {
+                        cr_assert(e->st.intr & HVT_INTR_VALID_SHADOW, "port 0x%x", port);
+                        return e->st.intr & (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW);
+                }
+        }
+        cr_assert_fail("no exit on port 0x%x", port);
+        return 0;
+}
+
+/* The SDM's shadows, as QEMU reports them at the exit inside and after each. */
+Test(qemu_tcg, exits_report_qemus_shadow, .timeout = 60)
+{
+        static const uint8_t code[] = {
+                0xfa,       /* cli */
+                0xfb,       /* sti            (IF 0 -> 1: a shadow) */
+                0xe6, 0x81, /* out 0x81, al   inside it */
+                0xe6, 0x82, /* out 0x82, al   after it */
+                0x8c, 0xd0, /* mov ax, ss */
+                0x8e, 0xd0, /* mov ss, ax     (a shadow) */
+                0xe6, 0x83, /* out 0x83, al   inside it */
+                0xe6, 0x84, /* out 0x84, al   after it */
+                0xb0, 0x05, /* mov al, 5 */
+                0xe6, 0xf4, /* out 0xf4, al   exit 5 */
+        };
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_qemu();
+        cr_assert_eq(hv_record_on("qemu-tcg", flat_guest("shadows.bin", code, sizeof(code)), NULL,
+                                  &t, &p),
+                     5, "%s", p.err);
+        cr_assert_eq(shadow_at_port(&t, 0x81), HVT_INTR_STI_SHADOW);
+        cr_assert_eq(shadow_at_port(&t, 0x82), 0);
+        cr_assert_eq(shadow_at_port(&t, 0x83), HVT_INTR_MOVSS_SHADOW);
+        cr_assert_eq(shadow_at_port(&t, 0x84), 0);
+        assert_check_clean(hv_tmp("rec.zst"));
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* HLT with IF = 0 ends the run (QEMU itself would wait for ever). */
+Test(qemu_tcg, hlt_with_if_clear_ends_the_run, .timeout = 60)
+{
+        static const uint8_t code[] = { 0xfa, 0xf4 }; /* cli; hlt */
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_qemu();
+        hv_record_on("qemu-tcg", flat_guest("hlt.bin", code, sizeof(code)), NULL, &t, &p);
+        cr_assert(t.have_end);
+        cr_assert_eq(t.end.why, HVT_END_HALT, "%s", t.end_msg);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_HLT);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* Asking hvrec for an interrupt (port 0xE0): nothing can raise it in QEMU. */
+Test(qemu_tcg, port_e0_is_an_error, .timeout = 60)
+{
+        static const uint8_t code[] = { 0xb0, 0x30, 0xe6, 0xe0, 0xfa, 0xf4 };
+        const char *argv[] = { HVREC,
+                               "run",
+                               "--backend",
+                               "qemu-tcg",
+                               "-o",
+                               hv_tmp("e0.zst"),
+                               flat_guest("e0.bin", code, sizeof(code)),
+                               NULL };
+        struct hv_proc p;
+
+        require_qemu();
+        cr_assert_eq(hv_run(argv, &p), 0);
+        cr_assert_eq(p.status, HVREC_STATUS_ERROR, "%s", p.err);
+        cr_assert(strstr(p.err, "raising the line of vector 0x30"), "%s", p.err);
+        hv_proc_free(&p);
+}
+
+/* --timeout ends a run whose guest never exits, QEMU's log still flowing. */
+Test(qemu_tcg, timeout_ends_the_run, .timeout = 60)
+{
+        const char *args[] = { "--timeout", "1", NULL };
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_qemu();
+        cr_assert_eq(hv_record_on("qemu-tcg", "spin", args, &t, &p), HVREC_STATUS_LIMIT, "%s",
+                     p.err);
+        cr_assert(t.have_end);
+        cr_assert_eq(t.end.why, HVT_END_TIMEOUT, "%s", t.end_msg);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* Whether process pid is gone (or a zombie nobody has reaped yet). */
+static bool process_gone(pid_t pid)
+{
+        char path[64], buf[256];
+        FILE *f;
+        const char *close_paren;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "r");
+        if (!f)
+                return true;
+        buf[0] = 0;
+        if (!fgets(buf, sizeof(buf), f))
+                buf[0] = 0;
+        fclose(f);
+        close_paren = strrchr(buf, ')');
+        return close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z';
+}
+
+/* Killing hvrec, even with SIGKILL, takes QEMU with it. */
+Test(qemu_tcg, sigkill_of_hvrec_ends_qemu, .timeout = 60)
+{
+        const char *pidfile = hv_tmp("qemu.pid");
+        const char *wrapper = hv_tmp("qemu-wrapper.sh");
+        char script[1024];
+        FILE *f;
+        pid_t rec, qemu = 0;
+        int status;
+
+        require_qemu();
+        /* A wrapper that tells the test the running QEMU's pid, then becomes QEMU. */
+        snprintf(script, sizeof(script),
+                 "#!/bin/sh\n[ \"$1\" = --version ] || echo $$ > '%s'\nexec %s \"$@\"\n", pidfile,
+                 getenv("HVTRACE_QEMU") && *getenv("HVTRACE_QEMU") ? getenv("HVTRACE_QEMU")
+                                                                   : "qemu-system-x86_64");
+        f = fopen(wrapper, "w");
+        cr_assert_not_null(f);
+        fputs(script, f);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+        rec = fork();
+        cr_assert_geq(rec, 0);
+        if (!rec) {
+                int null = open("/dev/null", O_WRONLY);
+
+                dup2(null, 1);
+                dup2(null, 2);
+                setenv("HVTRACE_QEMU", wrapper, 1);
+                execl(HVREC, HVREC, "run", "--backend", "qemu-tcg", "-o", hv_tmp("kill.zst"),
+                      hv_guest("spin"), (char *)NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 200 && !qemu; i++) {
+                f = fopen(pidfile, "r");
+                if (f) {
+                        if (fscanf(f, "%d", &qemu) != 1)
+                                qemu = 0;
+                        fclose(f);
+                }
+                usleep(20000);
+        }
+        cr_assert_gt(qemu, 0, "QEMU never started");
+        usleep(300000); /* QEMU is running the guest */
+        cr_assert(!process_gone(qemu), "QEMU ended on its own");
+        cr_assert_eq(kill(rec, SIGKILL), 0);
+        cr_assert_eq(waitpid(rec, &status, 0), rec);
+        for (int i = 0; i < 100 && !process_gone(qemu); i++)
+                usleep(20000);
+        if (!process_gone(qemu)) {
+                kill(qemu, SIGKILL); /* leave nothing running, then fail */
+                cr_assert_fail("QEMU (pid %d) outlived hvrec", (int)qemu);
+        }
+}
+
+/* What the BIOS cannot set up is refused before QEMU starts, in one line. */
+Test(qemu_tcg, protected_mode_is_refused, .timeout = 60)
+{
+        const char *argv[] = { HVREC,       "run", "--backend",       "qemu-tcg",        "--mode",
+                               "protected", "-o",  hv_tmp("bad.zst"), hv_guest("hello"), NULL };
+        struct hv_proc p;
+
+        require_qemu();
+        cr_assert_eq(hv_run(argv, &p), 0);
+        hv_assert_one_line_error(&p, "hvrec", "");
+        hv_proc_free(&p);
+}
