@@ -55,6 +55,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include "../arch/x86.h"
 #include "backend.h"
 
 extern const struct backend_ops qemu_tcg_backend_ops;
@@ -70,11 +71,6 @@ extern const struct backend_ops qemu_tcg_backend_ops;
 #define MAX_MEM        (16u << 20)
 #define POLL_MS        100  /* how long a blocked read waits before it looks at kicks */
 #define TB_INHIBIT_IRQ 0x8u /* QEMU's HF_INHIBIT_IRQ_MASK in a TB's flags */
-#define RFLAGS_IF      0x200u
-#define RFLAGS_TF      0x100u
-#define RFLAGS_AC      0x40000u
-#define RFLAGS_RF      0x10000u
-#define CR0_PE         0x1u
 
 /* One logged instruction: QEMU's state before it and its TB flags. */
 struct qrec {
@@ -511,17 +507,22 @@ static int open_unicorn(struct qemu_backend *q, char *why, size_t len)
         return 0;
 }
 
-static uint16_t rd16(const struct qemu_backend *q, uint64_t a)
-{
-        return a + 1 < q->base.mem_size ? (uint16_t)(q->base.mem[a] | q->base.mem[a + 1] << 8) : 0;
-}
-
 static void wr16(struct qemu_backend *q, uint64_t a, uint16_t v)
 {
         if (a + 1 < q->base.mem_size) {
                 q->base.mem[a] = (uint8_t)v;
                 q->base.mem[a + 1] = (uint8_t)(v >> 8);
         }
+}
+
+/* Vector v's handler in the real-mode IVT at 0 (create keeps RAM above it). */
+static void ivt_target(const struct qemu_backend *q, unsigned v, uint16_t *cs, uint16_t *ip)
+{
+        struct x86_gate g;
+
+        x86_gate_decode(HVT_MODE_REAL, q->base.mem + (uint64_t)v * 4, &g);
+        *cs = g.selector;
+        *ip = (uint16_t)g.offset;
 }
 
 /* Push a real-mode interrupt frame (FLAGS, CS, IP) at SS:SP; returns the new SP. */
@@ -576,12 +577,13 @@ static int step(struct qemu_backend *q, const struct qrec *r)
                 /* INT n / INT3 / INTO: Unicorn leaves delivery to us; real mode, through the IVT.
                  */
                 uint64_t ss_base = (uint64_t)(uint16_t)ss << 4;
-                uint64_t vec = (uint64_t)q->uc_intno * 4;
+                uint16_t hcs, hip;
 
                 sp = push_frame(q, ss_base, (uint16_t)sp, (uint16_t)fl, (uint16_t)cs, (uint16_t)ip);
-                ip = rd16(q, vec);
-                cs = rd16(q, vec + 2);
-                fl &= ~(uint64_t)(RFLAGS_IF | RFLAGS_TF | RFLAGS_AC | RFLAGS_RF);
+                ivt_target(q, (unsigned)q->uc_intno, &hcs, &hip);
+                ip = hip;
+                cs = hcs;
+                fl &= ~(uint64_t)(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF);
         }
         q->post = (struct post){ .valid = true,
                                  .cs = (uint16_t)cs,
@@ -626,7 +628,7 @@ static unsigned decode(const struct qemu_backend *q, const struct hvt_vcpu_state
 
 static bool is_real_mode(const struct hvt_vcpu_state *st)
 {
-        if (st->cr0 & CR0_PE)
+        if (st->cr0 & X86_CR0_PE)
                 return false;
         for (int i = 0; i < HVT_SREG_COUNT; i++)
                 if (st->seg[i].base != (uint64_t)st->seg[i].selector << 4)
@@ -639,7 +641,7 @@ static uint64_t intr_of(const struct qemu_backend *q, const struct qrec *r)
 {
         uint64_t intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_IF;
 
-        if (r->st.rflags & RFLAGS_IF)
+        if (r->st.rflags & X86_RFLAGS_IF)
                 intr |= HVT_INTR_IF;
         if (r->tb_flags & TB_INHIBIT_IRQ)
                 intr |= q->last_op == OP_MOVSS ? HVT_INTR_MOVSS_SHADOW : HVT_INTR_STI_SHADOW;
@@ -661,11 +663,12 @@ static int check_post(struct qemu_backend *q, const struct qrec *r)
 /* The handler's first state against the delivery: IVT entry, SP and FLAGS. */
 static int check_delivery(struct qemu_backend *q, const struct qrec *r)
 {
-        uint64_t vec = (uint64_t)q->deliver.vector * 4;
-        uint16_t want_flags = q->deliver.flags & ~(RFLAGS_IF | RFLAGS_TF | RFLAGS_AC);
+        uint16_t want_flags = q->deliver.flags & ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC);
+        uint16_t cs, ip;
 
         q->deliver.pending = false;
-        if (r->st.seg[HVT_CS].selector != rd16(q, vec + 2) || (uint16_t)r->st.rip != rd16(q, vec) ||
+        ivt_target(q, q->deliver.vector, &cs, &ip);
+        if (r->st.seg[HVT_CS].selector != cs || (uint16_t)r->st.rip != ip ||
             (uint16_t)r->st.gpr[4] != q->deliver.sp || (uint16_t)r->st.rflags != want_flags)
                 return -EPROTO;
         return 0;
@@ -710,7 +713,7 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
         case 0x6e: /* OUTS: the data would come from memory; not supported yet */
         case 0x6f: return -ENOTSUP;
         case 0xf4:
-                if (!(st->rflags & RFLAGS_IF)) {
+                if (!(st->rflags & X86_RFLAGS_IF)) {
                         x->reason = HVT_EXIT_HLT;
                         x->raw = op;
                         ret = 1;
@@ -746,7 +749,7 @@ static bool halts_for_good(const struct qemu_backend *q, const struct qrec *r)
         bool o32;
 
         decode(q, &r->st, &op, &o32, &b1);
-        return op == 0xf4 && !(r->st.rflags & RFLAGS_IF);
+        return op == 0xf4 && !(r->st.rflags & X86_RFLAGS_IF);
 }
 
 /* "Servicing hardware INT=0xNN": push the frame into b->mem as the CPU did. */
@@ -869,7 +872,7 @@ static int qemu_run(struct backend *b, struct backend_exit *x)
                         if (!q->guest_seen) {
                                 /* The BIOS runs first; the guest starts at its entry in real mode.
                                  */
-                                if ((r.st.cr0 & CR0_PE) ||
+                                if ((r.st.cr0 & X86_CR0_PE) ||
                                     r.st.seg[HVT_CS].selector != q->init.seg[HVT_CS].selector ||
                                     (uint16_t)r.st.rip != (uint16_t)q->init.rip)
                                         continue;
@@ -1054,7 +1057,7 @@ static int qemu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
 
         if (q->started)
                 return -EBUSY;
-        if ((st->cr0 & CR0_PE) || st->rip > 0xffff || st->gpr[4] > 0xffff ||
+        if ((st->cr0 & X86_CR0_PE) || st->rip > 0xffff || st->gpr[4] > 0xffff ||
             st->seg[HVT_CS].base != (uint64_t)st->seg[HVT_CS].selector << 4)
                 return -ENOTSUP;
         for (int i = 0; i < 16; i++)
