@@ -63,6 +63,9 @@ extern const struct backend_ops qemu_tcg_backend_ops;
 #ifndef HVT_QEMU_BIOS
 #define HVT_QEMU_BIOS "hvt_bios.bin"
 #endif
+#ifndef HVT_QEMU_BIOS_INSTALLED
+#define HVT_QEMU_BIOS_INSTALLED "../share/hvtrace/hvt_bios.bin"
+#endif
 
 #define BIOS_SIZE      0x10000u
 #define BIOS_PARAM     0xFF00u  /* hvt_bios.asm: IP, CS, SP (16 bits each) */
@@ -130,11 +133,36 @@ static const char *qemu_program(void)
         return p && *p ? p : "qemu-system-x86_64";
 }
 
+/*
+ * The BIOS image: $HVTRACE_QEMU_BIOS, else the installed copy beside an
+ * installed hvrec (HVT_QEMU_BIOS_INSTALLED is relative to the directory of
+ * the executable, so a relocated install still finds it), else the one in
+ * the build tree hvrec was built in.
+ */
 static const char *bios_path(void)
 {
+        static char installed[4096 + sizeof(HVT_QEMU_BIOS_INSTALLED) + 1];
         const char *p = getenv("HVTRACE_QEMU_BIOS");
+        char exe[4096];
+        ssize_t n;
 
-        return p && *p ? p : HVT_QEMU_BIOS;
+        if (p && *p)
+                return p;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+                char *slash;
+
+                exe[n] = 0;
+                slash = strrchr(exe, '/');
+                if (slash) {
+                        *slash = 0;
+                        snprintf(installed, sizeof(installed), "%s/%s", exe,
+                                 HVT_QEMU_BIOS_INSTALLED);
+                        if (!access(installed, R_OK))
+                                return installed;
+                }
+        }
+        return HVT_QEMU_BIOS;
 }
 
 /* The first line of `qemu --version` into buf; 0 or -errno. */
@@ -963,7 +991,7 @@ static int qemu_probe(char *why, size_t len)
                 snprintf(why, len, "the BIOS image %s is missing (HVTRACE_QEMU_BIOS)", bios_path());
                 return -ENOENT;
         }
-        snprintf(why, len, "%s", v);
+        snprintf(why, len, "%s; BIOS %s", v, bios_path());
         return 0;
 }
 
