@@ -112,6 +112,58 @@ Test(qemu_tcg, stress_pit_checks_clean, .timeout = 120)
 }
 
 /*
+ * The cross-validation (scripts/crossval-qemu-tcg.py, docs/backends.md) in
+ * short: at every delivery the checker's verdict is QEMU's own inhibit flag
+ * at that boundary.  The long run (100,000 deliveries) is the script's.
+ */
+Test(qemu_tcg, crossval_checker_agrees_with_qemu, .timeout = 180)
+{
+        const char *argv[] = { HV_SOURCE_DIR "/scripts/crossval-qemu-tcg.py",
+                               "--hvrec",
+                               HVREC,
+                               "--hvreplay",
+                               HVREPLAY,
+                               "--guest",
+                               hv_guest("stress_pit"),
+                               "--deliveries",
+                               "300",
+                               "--keep",
+                               hv_tmp("crossval"),
+                               NULL };
+        struct hv_proc p;
+        unsigned agree = 0, disagree = 1;
+        const char *line;
+
+        require_qemu();
+        cr_assert_eq(hv_run(argv, &p), 0);
+        cr_assert_eq(p.status, 0, "crossval: %s%s", p.out, p.err);
+        line = strstr(p.out, "agree ");
+        cr_assert(line && sscanf(line, "agree %u, disagree %u", &agree, &disagree) == 2, "%s",
+                  p.out);
+        cr_assert_geq(agree, 300, "%s", p.out);
+        cr_assert_eq(disagree, 0, "%s", p.out);
+        hv_proc_free(&p);
+}
+
+/* A delivery log that cannot be written is refused before QEMU starts. */
+Test(qemu_tcg, delivery_log_unwritable_is_one_line_error)
+{
+        const char *argv[] = {
+                HVREC, "run", "--backend", "qemu-tcg", "-o", hv_tmp("dl.zst"), hv_guest("hello"),
+                NULL
+        };
+        struct hv_proc p;
+
+        require_qemu();
+        setenv("HVTRACE_QEMU_DELIVERIES", "/nonexistent-dir/deliveries.tsv", 1);
+        cr_assert_eq(hv_run(argv, &p), 0);
+        unsetenv("HVTRACE_QEMU_DELIVERIES");
+        cr_assert_neq(p.status, 0);
+        hv_assert_one_line_error(&p, "hvrec", "HVTRACE_QEMU_DELIVERIES");
+        hv_proc_free(&p);
+}
+
+/*
  * A guest without interrupts: the same console, exit status and exits
  * (hvreplay diff: the same state at every exit) as on emu.
  */

@@ -105,7 +105,9 @@ struct qemu_backend {
         struct qrec exit_rec; /* the state get_state reports */
         struct qrec stopped;  /* an instruction that did not run: "Stopped execution" */
         bool have_stopped;
-        uint8_t last_op;  /* opcode class of the last instruction that ran, for the shadow kind */
+        uint8_t last_op; /* opcode class of the last instruction that ran, for the shadow kind */
+        struct qrec ran; /* the last instruction that ran */
+        bool have_ran;
         struct post post; /* after the last instruction that ran */
         struct {
                 bool pending;
@@ -114,6 +116,7 @@ struct qemu_backend {
         } deliver; /* a delivery whose handler's first state is still to come */
         uint32_t io_data;
         int uc_intno;
+        FILE *dlog; /* HVTRACE_QEMU_DELIVERIES: QEMU's own view of each delivery */
         volatile sig_atomic_t kick;
 };
 
@@ -720,6 +723,8 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
         if (err)
                 return err;
         at = decode(q, st, &op, &o32, &b1);
+        q->ran = *r;
+        q->have_ran = true;
         q->exit_rec = *r;
         q->exit_rec.st.intr = intr_of(q, r);
         memset(x, 0, sizeof(*x));
@@ -780,6 +785,37 @@ static bool halts_for_good(const struct qemu_backend *q, const struct qrec *r)
         return op == 0xf4 && !(r->st.rflags & X86_RFLAGS_IF);
 }
 
+static const char *op_name(unsigned kind)
+{
+        static const char *const names[] = {
+                [OP_OTHER] = "other", [OP_STI] = "sti", [OP_MOVSS] = "movss"
+        };
+        _Static_assert(sizeof(names) / sizeof(names[0]) == OP_MOVSS + 1, "name every class");
+
+        return kind <= OP_MOVSS ? names[kind] : "?";
+}
+
+/*
+ * HVTRACE_QEMU_DELIVERIES: one line per delivery with QEMU's own inhibit
+ * flag, for cross-validating the checker (scripts/crossval-qemu-tcg.sh).
+ * QEMU logs its flag at the interrupted boundary only when it had already
+ * begun that instruction's TB ("stopped"); when it serviced the interrupt
+ * between two TBs ("between") the flag there is in no log line, and the
+ * line gives the flag of the instruction before and that instruction's
+ * class, from which QEMU computed it.
+ */
+static void log_delivery(struct qemu_backend *q, uint8_t vector, uint16_t cs, uint16_t ip,
+                         const struct qrec *stopped)
+{
+        if (!q->dlog)
+                return;
+        fprintf(q->dlog, "0x%02x\t%04x:%04x\t%s\t%s\t%s\t%u\n", vector, cs, ip,
+                stopped ? "stopped" : "between",
+                stopped ? (stopped->tb_flags & TB_INHIBIT_IRQ ? "1" : "0") : "-",
+                op_name(q->last_op),
+                q->have_ran ? (q->ran.tb_flags & TB_INHIBIT_IRQ ? 1u : 0u) : 0u);
+}
+
 /* "Servicing hardware INT=0xNN": push the frame into b->mem as the CPU did. */
 static int serviced(struct qemu_backend *q, uint8_t vector, const struct qrec *stopped)
 {
@@ -805,6 +841,7 @@ static int serviced(struct qemu_backend *q, uint8_t vector, const struct qrec *s
         } else {
                 return -EPROTO; /* the interrupted state is in no log line and no prediction */
         }
+        log_delivery(q, vector, cs, ip, stopped);
         q->post.valid = false;
         q->deliver.pending = true;
         q->deliver.vector = vector;
@@ -1008,12 +1045,32 @@ static void qemu_destroy(struct backend *b)
                 }
                 close(q->log_fd);
         }
+        if (q->dlog)
+                fclose(q->dlog);
         if (q->uc)
                 uc_close(q->uc);
         if (q->base.mem)
                 munmap(q->base.mem, q->base.mem_size);
         free(q->buf);
         free(q);
+}
+
+static int open_delivery_log(struct qemu_backend *q, char *why, size_t len)
+{
+        const char *path = getenv("HVTRACE_QEMU_DELIVERIES");
+
+        if (!path || !*path)
+                return 0;
+        q->dlog = fopen(path, "we");
+        if (!q->dlog) {
+                int err = -errno;
+
+                snprintf(why, len, "HVTRACE_QEMU_DELIVERIES: %s: %s", path, strerror(-err));
+                return err;
+        }
+        fputs("# vector\tboundary\tlogged\tinhibit_at_boundary\tprev_class\tprev_inhibit\n",
+              q->dlog);
+        return 0;
 }
 
 static int qemu_create(const struct backend_config *cfg, struct backend **out, char *why,
@@ -1052,6 +1109,9 @@ static int qemu_create(const struct backend_config *cfg, struct backend **out, c
                 goto err_free;
         }
         err = open_unicorn(q, why, len);
+        if (err)
+                goto err_free;
+        err = open_delivery_log(q, why, len);
         if (err)
                 goto err_free;
         *out = &q->base;
