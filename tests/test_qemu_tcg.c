@@ -222,6 +222,56 @@ static uint64_t shadow_at_port(const struct hv_trace *t, uint16_t port)
         return 0;
 }
 
+/*
+ * OUTS: each element QEMU's REP ran is an exit with the bytes from RAM;
+ * none when CX is 0.  The same guest on emu (one exit for the whole REP,
+ * as KVM) writes the same console.
+ */
+Test(qemu_tcg, outs_elements_are_exits, .timeout = 60)
+{
+        static const uint8_t code[] = {
+                0xbe, 0x19, 0x10, /* mov si, msg (loaded at 0x1000) */
+                0xb9, 0x05, 0x00, /* mov cx, 5 */
+                0xba, 0xe9, 0x00, /* mov dx, 0xe9 (console) */
+                0xfc,             /* cld */
+                0xf3, 0x6e,       /* rep outsb: five exits */
+                0xf3, 0x6e,       /* rep outsb with CX = 0: none */
+                0xbe, 0x1a, 0x10, /* mov si, msg + 1 */
+                0x66, 0x6f,       /* outsd: "ello", the console takes its low byte */
+                0x90, 0x90,       /* nop, nop */
+                0xb0, 0x03,       /* mov al, 3 */
+                0xe6, 0xf4,       /* out 0xf4, al   exit 3 */
+                'h',  'e',  'l',  'l', 'o',
+        };
+        const char *guest = flat_guest("outs.bin", code, sizeof(code));
+        struct hv_trace t, e;
+        struct hv_proc p, pe;
+        unsigned outs = 0;
+
+        require_qemu();
+        _Static_assert(sizeof(code) == 0x19 + 5, "msg is at 0x1019");
+        cr_assert_eq(hv_record_on("qemu-tcg", guest, NULL, &t, &p), 3, "%s", p.err);
+        cr_assert_eq(t.console_len, 6, "console: %.*s", (int)t.console_len, t.console);
+        cr_assert(!memcmp(t.console, "helloe", 6), "console: %.*s", (int)t.console_len, t.console);
+        for (size_t i = 0; i < t.nexits; i++) {
+                const struct hvt_exit *x = &t.exits[i].e;
+
+                if (x->reason == HVT_EXIT_IO && x->u.io.io.port == 0xe9) {
+                        cr_assert_eq(x->u.io.io.count, 1);
+                        outs++;
+                }
+        }
+        cr_assert_eq(outs, 6, "one exit per element");
+        hv_require_backend("emu");
+        cr_assert_eq(hv_record_on("emu", guest, NULL, &e, &pe), 3, "%s", pe.err);
+        cr_assert_eq(e.console_len, t.console_len);
+        cr_assert(!memcmp(e.console, t.console, t.console_len));
+        hv_trace_free(&e);
+        hv_proc_free(&pe);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 /* The SDM's shadows, as QEMU reports them at the exit inside and after each. */
 Test(qemu_tcg, exits_report_qemus_shadow, .timeout = 60)
 {

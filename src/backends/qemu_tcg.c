@@ -85,7 +85,7 @@ struct qrec {
 struct post {
         bool valid;
         uint16_t cs, ip, ss, sp;
-        uint32_t eflags;
+        uint32_t eflags, ecx;
 };
 
 struct qemu_backend {
@@ -597,13 +597,14 @@ static int step(struct qemu_backend *q, const struct qrec *r)
         e = uc_emu_start(q->uc, pc, 0, 0, 1);
         if (e)
                 return -EPROTO;
-        uint64_t ip = 0, cs = 0, ss = 0, sp = 0, fl = 0;
+        uint64_t ip = 0, cs = 0, ss = 0, sp = 0, fl = 0, cx = 0;
 
         uc_reg_read(q->uc, UC_X86_REG_EIP, &ip);
         uc_reg_read(q->uc, UC_X86_REG_CS, &cs);
         uc_reg_read(q->uc, UC_X86_REG_SS, &ss);
         uc_reg_read(q->uc, UC_X86_REG_ESP, &sp);
         uc_reg_read(q->uc, UC_X86_REG_EFLAGS, &fl);
+        uc_reg_read(q->uc, UC_X86_REG_ECX, &cx);
         if (q->uc_intno >= 0) {
                 /* INT n / INT3 / INTO: Unicorn leaves delivery to us; real mode, through the IVT.
                  */
@@ -621,7 +622,8 @@ static int step(struct qemu_backend *q, const struct qrec *r)
                                  .ip = (uint16_t)ip,
                                  .ss = (uint16_t)ss,
                                  .sp = (uint16_t)sp,
-                                 .eflags = (uint32_t)fl };
+                                 .eflags = (uint32_t)fl,
+                                 .ecx = (uint32_t)cx };
         return 0;
 }
 
@@ -706,6 +708,82 @@ static int check_delivery(struct qemu_backend *q, const struct qrec *r)
 }
 
 /*
+ * One OUTS that ran: QEMU's TCG runs a REP string instruction one
+ * iteration per TB, each logged, so each logged OUTS is one element (none
+ * when REP found (E)CX = 0).  The element comes from b->mem, which holds
+ * what QEMU's RAM held before the instruction (lockstep).  1 when it is an
+ * exit, 0 when not, -errno.
+ */
+static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t op,
+                     struct backend_exit *x)
+{
+        uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
+        unsigned seg = HVT_DS;
+        bool o32 = false, a32 = false, rep = false;
+        uint64_t si, from;
+        uint8_t size;
+
+        for (unsigned i = 0; i < 15 && a < q->base.mem_size; i++, a++) {
+                switch (q->base.mem[a]) {
+                case 0x66: o32 = true; continue;
+                case 0x67: a32 = true; continue;
+                case 0xf2:
+                case 0xf3: rep = true; continue;
+                case 0x26: seg = HVT_ES; continue;
+                case 0x2e: seg = HVT_CS; continue;
+                case 0x36: seg = HVT_SS; continue;
+                case 0x3e: seg = HVT_DS; continue;
+                case 0x64: seg = HVT_FS; continue;
+                case 0x65: seg = HVT_GS; continue;
+                case 0xf0: continue;
+                default: break;
+                }
+                break;
+        }
+        if (rep && !(a32 ? (uint32_t)st->gpr[1] : (uint16_t)st->gpr[1]))
+                return 0;
+        size = op == 0x6e ? 1 : (o32 ? 4 : 2);
+        si = a32 ? (uint32_t)st->gpr[6] : (uint16_t)st->gpr[6];
+        from = st->seg[seg].base + si;
+        if (from + size > q->base.mem_size)
+                return -ENOTSUP; /* not RAM that the lockstep copy holds */
+        q->io_data = 0;
+        memcpy(&q->io_data, q->base.mem + from, size);
+        x->reason = HVT_EXIT_IO;
+        x->raw = op;
+        x->u.io.port = (uint16_t)st->gpr[2];
+        x->u.io.size = size;
+        x->u.io.dir = HVT_IO_OUT;
+        x->u.io.count = 1;
+        x->u.io.data = (uint8_t *)&q->io_data;
+        return 1;
+}
+
+/*
+ * A REP string instruction's last iteration: QEMU (-singlestep) goes on to
+ * the next instruction at once, Unicorn comes back to the REP once more to
+ * find (E)CX = 0.  Both are the same architectural state; take QEMU's.
+ */
+static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t op,
+                       unsigned at)
+{
+        uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
+        bool rep = false, a32 = false;
+        bool string = (op >= 0x6c && op <= 0x6f) || (op >= 0xa4 && op <= 0xa7) ||
+                      (op >= 0xaa && op <= 0xaf); /* INS OUTS MOVS CMPS STOS LODS SCAS */
+
+        if (!string)
+                return;
+        for (unsigned i = 0; i < at && a + i < q->base.mem_size; i++) {
+                rep |= q->base.mem[a + i] == 0xf2 || q->base.mem[a + i] == 0xf3;
+                a32 |= q->base.mem[a + i] == 0x67;
+        }
+        if (rep && q->post.ip == (uint16_t)st->rip && q->post.cs == st->seg[HVT_CS].selector &&
+            !(a32 ? q->post.ecx : (uint16_t)q->post.ecx))
+                q->post.ip = (uint16_t)(st->rip + at + 1);
+}
+
+/*
  * r ran.  Execute it on Unicorn; fill *x and return 1 when it is an exit,
  * 0 when not, -errno on failure.
  */
@@ -743,8 +821,12 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
                 x->u.io.data = (uint8_t *)&q->io_data;
                 ret = 1;
                 break;
-        case 0x6e: /* OUTS: the data would come from memory; not supported yet */
-        case 0x6f: return -ENOTSUP;
+        case 0x6e: /* OUTSB */
+        case 0x6f: /* OUTSW / OUTSD */
+                ret = outs_exit(q, st, op, x);
+                if (ret < 0)
+                        return ret;
+                break;
         case 0xf4:
                 if (!(st->rflags & X86_RFLAGS_IF)) {
                         x->reason = HVT_EXIT_HLT;
@@ -772,6 +854,8 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
                 return ret;
         }
         err = step(q, r);
+        if (!err)
+                finish_rep(q, st, op, at);
         return err ? err : ret;
 }
 
