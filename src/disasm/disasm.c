@@ -12,9 +12,28 @@
 
 enum { MODE16, MODE32, MODE64, MODE_COUNT };
 
+/*
+ * What disasm_decode returned for one input.  A trace revisits the same
+ * few instructions at nearly every exit, and capstone (its text printer
+ * above all) costs far more than a lookup, so results are remembered,
+ * keyed by everything the result depends on: the code size, the address
+ * and the bytes given (at most MEMO_BYTES: no instruction reads further).
+ */
+#define MEMO_SLOTS 4096u /* a power of two */
+#define MEMO_BYTES 16u   /* 15 bytes at most, plus one to tell "too long" from "cut short" */
+
+struct memo {
+        uint64_t addr;
+        uint8_t bits, n, used;
+        uint8_t bytes[MEMO_BYTES];
+        int ret;
+        struct disasm_insn out;
+};
+
 struct disasm {
         csh h[MODE_COUNT];
         cs_insn *insn[MODE_COUNT]; /* preallocated: decoding allocates nothing */
+        struct memo *memo;         /* MEMO_SLOTS, direct-mapped */
 };
 
 static const cs_mode cs_modes[MODE_COUNT] = {
@@ -31,6 +50,11 @@ int disasm_open(struct disasm **dp)
 
         if (!d)
                 return -ENOMEM;
+        d->memo = calloc(MEMO_SLOTS, sizeof(*d->memo));
+        if (!d->memo) {
+                free(d);
+                return -ENOMEM;
+        }
         for (i = 0; i < MODE_COUNT; i++) {
                 if (cs_open(CS_ARCH_X86, cs_modes[i], &d->h[i]) != CS_ERR_OK)
                         goto err_close;
@@ -49,6 +73,7 @@ err_close:
                 cs_free(d->insn[i], 1);
                 cs_close(&d->h[i]);
         }
+        free(d->memo);
         free(d);
         return -ENOMEM;
 }
@@ -61,6 +86,7 @@ void disasm_close(struct disasm *d)
                 cs_free(d->insn[i], 1);
                 cs_close(&d->h[i]);
         }
+        free(d->memo);
         free(d);
 }
 
@@ -791,7 +817,37 @@ static uint8_t writes_sp(csh h, const cs_insn *ci)
         return 0;
 }
 
+static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
+                  struct disasm_insn *out);
+
 int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
+                  struct disasm_insn *out)
+{
+        size_t n = len < MEMO_BYTES ? len : MEMO_BYTES;
+        uint64_t h = addr * 0x9e3779b97f4a7c15ull ^ bits ^ (uint64_t)n << 8;
+        struct memo *m;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ code[i]) * 0x100000001b3ull;
+        m = &d->memo[(h ^ h >> 29) & (MEMO_SLOTS - 1)];
+        if (m->used && m->addr == addr && m->bits == bits && m->n == n &&
+            !memcmp(m->bytes, code, n)) {
+                if (!m->ret)
+                        *out = m->out;
+                return m->ret;
+        }
+        m->ret = decode(d, bits, code, n, addr, out);
+        m->used = 1;
+        m->addr = addr;
+        m->bits = (uint8_t)bits;
+        m->n = (uint8_t)n;
+        memcpy(m->bytes, code, n);
+        if (!m->ret)
+                m->out = *out;
+        return m->ret;
+}
+
+static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
                   struct disasm_insn *out)
 {
         int m = mode_of(bits);
