@@ -323,6 +323,11 @@ static int translate(struct code *c, const struct code_ctx *ctx, uint64_t la, ui
         unsigned n = 0;
         int err;
 
+        if (!paged(ctx)) {
+                /* x86_translate_logged without paging, minus building a state for it. */
+                *gpa = (ctx->cr0 & X86_CR0_PE) ? (la & 0xffffffffull) : la;
+                return *gpa < c->mem.size ? 0 : -EFAULT;
+        }
         ctx_state(ctx, &st);
         err = x86_translate_logged(&c->mem, &st, la, gpa, ent, &n);
         for (unsigned i = 0; i < n; i++)
@@ -663,12 +668,16 @@ int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, 
 bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, const uint8_t *bytes,
                      size_t n)
 {
-        bool changed = false;
+        bool changed = false, mapped = false;
+        uint64_t gpa = 0;
 
         for (size_t i = 0; i < n; i++) {
-                uint64_t gpa;
-
-                if (translate(c, ctx, la + i, &gpa)) {
+                /* One translation per page: the bytes of a page are contiguous. */
+                if (i == 0 || !((la + i) & (PAGE_SIZE - 1)))
+                        mapped = !translate(c, ctx, la + i, &gpa);
+                else
+                        gpa++;
+                if (!mapped || gpa >= c->mem.size) {
                         ov_put(c, la + i, bytes[i]);
                         continue;
                 }
