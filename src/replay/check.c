@@ -116,6 +116,19 @@ struct pending_inj {
 
 #define MAX_PENDING 1024
 
+/*
+ * What disasm_io_candidates concluded for one I/O exit, keyed by every
+ * input it reads: an I/O loop asks the same question at every exit.
+ */
+#define IO_MEMO_SLOTS 256u /* a power of two */
+
+struct io_memo {
+        uint64_t pc, off;
+        uint8_t used, bits, out, size, n, before, done_len, io;
+        uint16_t port;
+        uint8_t code[30];
+};
+
 struct checker {
         const char *path;
         struct check_opts opts;
@@ -132,6 +145,7 @@ struct checker {
 
         /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
         uint64_t io_done[2], io_pending[2];
+        struct io_memo io_memo[IO_MEMO_SLOTS]; /* classify_io's results, by their inputs */
 
         struct exit_sum prev2, prev, cur; /* cur: the newest exit; prev, prev2 before it */
         bool unsettled;                   /* cur's records are still arriving */
@@ -423,7 +437,9 @@ static void classify_io(struct checker *k, struct exit_sum *s)
         struct disasm_io_site done, pending;
         uint64_t off = s->pc - ctx->cs_base;
         size_t before = off >= 15 ? 15 : (size_t)off, n;
+        struct io_memo *m;
         uint8_t code[30];
+        uint64_t h;
 
         n = code_read(&k->code, ctx, s->pc - before, code, before);
         if (n < before) {
@@ -431,19 +447,41 @@ static void classify_io(struct checker *k, struct exit_sum *s)
                 memset(code, 0x90, before - n); /* unreadable: cannot end an I/O instruction */
         }
         memcpy(code + before, s->insn, s->insn_len);
-        disasm_io_candidates(k->dis, s->bits, code, before + s->insn_len, before, off, s->io_out,
-                             s->io_port, s->io_size, &done, &pending);
-        if (done.found && !pending.found) {
-                s->io = IO_DONE;
-                s->io_addr = s->pc - done.insn.len;
-        } else if (pending.found && !done.found) {
-                s->io = IO_PENDING;
-                s->io_addr = s->pc;
-        } else if (done.found) {
-                s->io = IO_AMBIGUOUS;
-                s->io_addr = s->pc - done.insn.len; /* resolved with the learnt convention */
-        } else {
-                s->io = IO_UNKNOWN;
+        n = before + s->insn_len;
+        h = s->pc * 0x9e3779b97f4a7c15ull ^ (uint64_t)s->io_port << 16 ^ s->io_size ^
+            (uint64_t)s->io_out << 8 ^ (uint64_t)s->bits << 40;
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ code[i]) * 0x100000001b3ull;
+        m = &k->io_memo[(h ^ h >> 29) & (IO_MEMO_SLOTS - 1)];
+        if (!(m->used && m->pc == s->pc && m->off == off && m->bits == s->bits &&
+              m->out == (uint8_t)s->io_out && m->port == s->io_port && m->size == s->io_size &&
+              m->n == n && m->before == before && !memcmp(m->code, code, n))) {
+                disasm_io_candidates(k->dis, s->bits, code, n, before, off, s->io_out, s->io_port,
+                                     s->io_size, &done, &pending);
+                *m = (struct io_memo){ .pc = s->pc,
+                                       .off = off,
+                                       .used = 1,
+                                       .bits = (uint8_t)s->bits,
+                                       .out = (uint8_t)s->io_out,
+                                       .size = (uint8_t)s->io_size,
+                                       .n = (uint8_t)n,
+                                       .before = (uint8_t)before,
+                                       .port = (uint16_t)s->io_port,
+                                       .done_len = done.found ? done.insn.len : 0,
+                                       .io = done.found && !pending.found   ? IO_DONE
+                                             : pending.found && !done.found ? IO_PENDING
+                                             : done.found                   ? IO_AMBIGUOUS
+                                                                            : IO_UNKNOWN };
+                memcpy(m->code, code, n);
+        }
+        s->io = m->io;
+        switch (s->io) {
+        case IO_DONE:
+        case IO_AMBIGUOUS: /* resolved later with the learnt convention */
+                s->io_addr = s->pc - m->done_len;
+                break;
+        case IO_PENDING: s->io_addr = s->pc; break;
+        default: break;
         }
         if (s->io == IO_DONE)
                 k->io_done[s->io_out]++;
