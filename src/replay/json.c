@@ -1,50 +1,62 @@
 // SPDX-License-Identifier: MIT
-#include <inttypes.h>
-
 #include <string.h>
 
 #include "json.h"
 
-static void put_escaped(FILE *f, const void *s, size_t n)
+static const char hexdig[] = "0123456789abcdef";
+
+#define put   json_put_
+#define putch json_putch_
+#define sep   json_sep_
+
+void json_flush_(struct json *j)
+{
+        if (j->len)
+                fwrite(j->buf, 1, j->len, j->f);
+        j->len = 0;
+}
+
+static void put_escaped(struct json *j, const void *s, size_t n)
 {
         const unsigned char *p = s;
 
-        fputc('"', f);
+        putch(j, '"');
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = p[i];
+                size_t run = i;
 
+                /* Plain runs (keys, names) in one copy. */
+                while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+                       p[run] != '\\')
+                        run++;
+                if (run > i) {
+                        put(j, p + i, run - i);
+                        i = run - 1;
+                        continue;
+                }
                 switch (c) {
-                case '"': fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\r': fputs("\\r", f); break;
-                case '\t': fputs("\\t", f); break;
+                case '"': put(j, "\\\"", 2); break;
+                case '\\': put(j, "\\\\", 2); break;
+                case '\n': put(j, "\\n", 2); break;
+                case '\r': put(j, "\\r", 2); break;
+                case '\t': put(j, "\\t", 2); break;
                 default:
                         /* Control bytes and non-ASCII are escaped: output is always valid UTF-8. */
-                        if (c < 0x20 || c >= 0x7f)
-                                fprintf(f, "\\u%04x", c);
-                        else
-                                fputc(c, f);
+                        if (c < 0x20 || c >= 0x7f) {
+                                char u[6] = { '\\', 'u', '0', '0', hexdig[c >> 4], hexdig[c & 15] };
+
+                                put(j, u, sizeof(u));
+                        } else {
+                                putch(j, (char)c);
+                        }
                 }
         }
-        fputc('"', f);
-}
-
-/* The comma before a member and its key. */
-static void sep(struct json *j, const char *key)
-{
-        if (!j->first[j->depth])
-                fputc(',', j->f);
-        j->first[j->depth] = false;
-        if (key) {
-                put_escaped(j->f, key, strlen(key));
-                fputc(':', j->f);
-        }
+        putch(j, '"');
 }
 
 static void open_level(struct json *j, char c)
 {
-        fputc(c, j->f);
+        putch(j, c);
         if (j->depth + 1 < (int)(sizeof(j->first) / sizeof(j->first[0])))
                 j->depth++;
         j->first[j->depth] = true;
@@ -54,16 +66,19 @@ void json_begin(struct json *j, FILE *f)
 {
         j->f = f;
         j->depth = 0;
+        j->len = 0;
         j->first[0] = true;
         open_level(j, '{');
 }
 
 void json_end(struct json *j)
 {
-        fputc('}', j->f);
+        putch(j, '}');
         j->depth--;
-        if (j->depth <= 0)
-                fputc('\n', j->f);
+        if (j->depth <= 0) {
+                putch(j, '\n');
+                json_flush_(j);
+        }
 }
 
 void json_obj(struct json *j, const char *key)
@@ -74,7 +89,7 @@ void json_obj(struct json *j, const char *key)
 
 void json_obj_end(struct json *j)
 {
-        fputc('}', j->f);
+        putch(j, '}');
         j->depth--;
 }
 
@@ -86,14 +101,14 @@ void json_arr(struct json *j, const char *key)
 
 void json_arr_end(struct json *j)
 {
-        fputc(']', j->f);
+        putch(j, ']');
         j->depth--;
 }
 
 void json_strn(struct json *j, const char *key, const void *s, size_t n)
 {
         sep(j, key);
-        put_escaped(j->f, s, n);
+        put_escaped(j, s, n);
 }
 
 void json_str(struct json *j, const char *key, const char *s)
@@ -101,41 +116,30 @@ void json_str(struct json *j, const char *key, const char *s)
         json_strn(j, key, s, strlen(s));
 }
 
-void json_u64(struct json *j, const char *key, uint64_t v)
-{
-        sep(j, key);
-        fprintf(j->f, "%" PRIu64, v);
-}
-
 void json_i64(struct json *j, const char *key, int64_t v)
 {
         sep(j, key);
-        fprintf(j->f, "%" PRId64, v);
-}
-
-void json_hex(struct json *j, const char *key, uint64_t v)
-{
-        sep(j, key);
-        fprintf(j->f, "\"0x%" PRIx64 "\"", v);
-}
-
-void json_bool(struct json *j, const char *key, bool v)
-{
-        sep(j, key);
-        fputs(v ? "true" : "false", j->f);
+        if (v < 0) {
+                putch(j, '-');
+                json_put_u64_(j, -(uint64_t)v);
+        } else {
+                json_put_u64_(j, (uint64_t)v);
+        }
 }
 
 void json_null(struct json *j, const char *key)
 {
         sep(j, key);
-        fputs("null", j->f);
+        put(j, "null", 4);
 }
 
 void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n)
 {
         sep(j, key);
-        fputc('"', j->f);
-        for (size_t i = 0; i < n; i++)
-                fprintf(j->f, "%02x", p[i]);
-        fputc('"', j->f);
+        putch(j, '"');
+        for (size_t i = 0; i < n; i++) {
+                putch(j, hexdig[p[i] >> 4]);
+                putch(j, hexdig[p[i] & 15]);
+        }
+        putch(j, '"');
 }
