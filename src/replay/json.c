@@ -143,3 +143,9 @@ void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n)
         }
         putch(j, '"');
 }
+
+void json_ns_as_us(struct json *j, const char *key, uint64_t ns)
+{
+        sep(j, key);
+        fprintf(j->f, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+}

@@ -79,6 +79,7 @@ void json_strn(struct json *j, const char *key, const void *s, size_t n);
 void json_i64(struct json *j, const char *key, int64_t v);
 void json_null(struct json *j, const char *key);
 void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n); /* "0f1e" */
+void json_ns_as_us(struct json *j, const char *key, uint64_t ns); /* 1234.567: exact, no float */
 
 static inline void json_put_u64_(struct json *j, uint64_t v)
 {

@@ -21,6 +21,7 @@ static const struct command commands[] = {
         { "stats", "exit reasons with counts, shares and times, like perf kvm stat", cmd_stats },
         { "check", "find interrupts delivered inside STI / MOV SS shadows", cmd_check },
         { "diff", "align two traces of the same guest and report where they diverge", cmd_diff },
+        { "export", "write a trace as a Perfetto / Chrome JSON timeline", cmd_export },
 };
 
 static void usage(FILE *f)
