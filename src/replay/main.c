@@ -22,6 +22,8 @@ static const struct command commands[] = {
         { "check", "find interrupts delivered inside STI / MOV SS shadows", cmd_check },
         { "diff", "align two traces of the same guest and report where they diverge", cmd_diff },
         { "export", "write a trace as a Perfetto / Chrome JSON timeline", cmd_export },
+        { "report", "write one self-contained HTML page on traces and their violations",
+          cmd_report },
 };
 
 static void usage(FILE *f)
@@ -38,8 +40,8 @@ static void usage(FILE *f)
                    "  -h, --help   this text (hvreplay COMMAND --help for a command's options)\n"
                    "  --version    print the version\n"
                    "\n"
-                   "Exit status: 0 success; 1 findings (check: violations); 2 bad usage or a\n"
-                   "trace that could not be read completely.\n");
+                   "Exit status: 0 success; 1 findings (check, report: violations; diff: a\n"
+                   "divergence); 2 bad usage or a trace that could not be read completely.\n");
 }
 
 void replay_error(const char *path, const char *msg)

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hvreplay report: the page renders in headless Chromium (a screenshot with
+ * something on it, the violations hvreplay check finds in its text), needs
+ * nothing from outside itself, escapes what the trace supplies, and exits
+ * 1 on violations, 2 on bad usage or a damaged trace.  What the page must
+ * hold comes from the checker and the trace, not from the page.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "../src/replay/check.h"
+#include "helpers.h"
+
+#define STRESS     HV_SOURCE_DIR "/traces/stress-eager-kick.zst"
+#define VIOLATIONS HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
+
+static char *read_all(const char *path)
+{
+        FILE *f = fopen(path, "r");
+        char *buf = NULL;
+        size_t n = 0;
+
+        cr_assert_not_null(f, "cannot open %s", path);
+        cr_assert_geq(getdelim(&buf, &n, '\0', f), 0, "cannot read %s", path);
+        fclose(f);
+        return buf;
+}
+
+static int report(const char *const *traces, const char *out, struct hv_proc *p)
+{
+        const char *argv[16] = { HVREPLAY, "report" };
+        size_t n = 2;
+
+        for (; *traces; traces++)
+                argv[n++] = *traces;
+        argv[n++] = "-o";
+        argv[n++] = out;
+        argv[n] = NULL;
+        cr_assert_eq(hv_run(argv, p), 0);
+        return p->status;
+}
+
+static const char *chromium(void)
+{
+        static const char *const names[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (access(names[i], X_OK) == 0)
+                        return names[i];
+        cr_skip_test("chromium is not installed (Debian: chromium); the page is not rendered");
+        return NULL;
+}
+
+/* Render `html` headless: the screenshot's size in bytes, and the DOM as Chromium built it. */
+static off_t render(const char *html, const char *png, char **dom)
+{
+        char url[1100], shot[1100], profile[1100];
+        const char *argv[] = { "/usr/bin/timeout",
+                               "180",
+                               chromium(),
+                               "--headless",
+                               "--no-sandbox",
+                               "--disable-gpu",
+                               "--hide-scrollbars",
+                               "--window-size=1200,1600",
+                               shot,
+                               profile,
+                               "--dump-dom",
+                               url,
+                               NULL };
+        struct hv_proc p;
+        struct stat st;
+        char sig[8] = { 0 };
+        FILE *f;
+
+        snprintf(url, sizeof(url), "file://%s", html);
+        snprintf(shot, sizeof(shot), "--screenshot=%s", png);
+        snprintf(profile, sizeof(profile), "--user-data-dir=%s", hv_tmp("chromium-profile"));
+        unlink(png);
+        cr_assert_eq(hv_run(argv, &p), 0);
+        cr_assert_eq(p.status, 0, "chromium failed (%d): %.2000s", p.status, p.err);
+        *dom = p.out;
+        p.out = NULL;
+        hv_proc_free(&p);
+        cr_assert_eq(stat(png, &st), 0, "chromium wrote %s", png);
+        f = fopen(png, "rb");
+        cr_assert_not_null(f);
+        cr_assert_eq(fread(sig, 1, sizeof(sig), f), sizeof(sig));
+        fclose(f);
+        cr_assert_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0, "%s is a PNG", png);
+        return st.st_size;
+}
+
+/* A page with nothing on it, for scale: a PNG of white compresses to almost nothing. */
+static off_t blank_size(void)
+{
+        const char *html = hv_tmp("blank.html");
+        FILE *f = fopen(html, "w");
+        char *dom;
+        off_t n;
+
+        cr_assert_not_null(f);
+        fputs("<!DOCTYPE html><html><body></body></html>\n", f);
+        fclose(f);
+        n = render(html, hv_tmp("blank.png"), &dom);
+        free(dom);
+        return n;
+}
+
+Test(report, renders_in_chromium_with_the_violations_in_its_text, .timeout = 600)
+{
+        const char *traces[] = { VIOLATIONS, STRESS, NULL };
+        const char *html = hv_tmp("report.html");
+        struct check_result v, s;
+        struct hv_proc p;
+        off_t png, blank;
+        char *dom;
+
+        cr_assert_eq(check_trace(VIOLATIONS, &v), 0);
+        cr_assert_eq(check_trace(STRESS, &s), 0);
+        cr_assert_gt(v.nviolations, 0, "the sample has violations");
+        cr_assert_eq(report(traces, html, &p), 1, "violations: status 1 (%s)", p.err);
+        hv_proc_free(&p);
+
+        blank = blank_size();
+        png = render(html, hv_tmp("report.png"), &dom);
+        cr_assert_gt(png, 4 * blank,
+                     "the screenshot (%lld bytes) shows more than a blank page "
+                     "(%lld bytes)",
+                     (long long)png, (long long)blank);
+
+        for (size_t i = 0; i < v.nviolations; i++) {
+                const struct check_finding *f = &v.violations[i];
+                char want[128];
+
+                snprintf(want, sizeof(want), "VIOLATION: %s", check_rule_name(f->rule));
+                cr_assert(strstr(dom, want) != NULL, "the page shows %s", want);
+                snprintf(want, sizeof(want), "exit #%" PRIu64 "</h4>", f->event);
+                cr_assert(strstr(dom, want) != NULL, "the page names exit %" PRIu64, f->event);
+                cr_assert(strstr(dom, f->at.text) != NULL, "the page disassembles '%s'",
+                          f->at.text);
+                if (f->prev.valid)
+                        cr_assert(strstr(dom, f->prev.text) != NULL, "and '%s' before it",
+                                  f->prev.text);
+        }
+        {
+                char want[64];
+
+                snprintf(want, sizeof(want), "Undetermined deliveries (%zu)", s.nundetermined);
+                cr_assert(strstr(dom, want) != NULL, "the stress run's %s", want);
+                snprintf(want, sizeof(want), "violations (%zu)", v.nviolations);
+                cr_assert(strstr(dom, want) != NULL, "the timeline counts %s", want);
+        }
+        cr_assert(strstr(dom, "<svg") != NULL, "the timeline is inline SVG");
+        cr_assert(strstr(dom, "Exit reasons") != NULL);
+        free(dom);
+        check_result_free(&v);
+        check_result_free(&s);
+}
+
+/* Nothing the browser would fetch, nothing it would run. */
+Test(report, the_page_is_self_contained)
+{
+        const char *traces[] = { VIOLATIONS, STRESS, NULL };
+        const char *html = hv_tmp("self.html");
+        struct hv_proc p;
+        char *page, *s;
+
+        report(traces, html, &p);
+        hv_proc_free(&p);
+        page = read_all(html);
+        cr_assert(strstr(page, "<script") == NULL && strstr(page, "<link") == NULL &&
+                  strstr(page, "<img") == NULL && strstr(page, "src=") == NULL &&
+                  strstr(page, "url(") == NULL && strstr(page, "@import") == NULL);
+        /* The one URL is the SVG namespace name, which is never fetched. */
+        for (s = page; (s = strstr(s, "http")); s++)
+                cr_assert_eq(strncmp(s, "http://www.w3.org/2000/svg\"", 27), 0, "%.60s", s);
+        free(page);
+}
+
+/* The exit-reason table adds up to the trace's exits, reason by reason. */
+Test(report, the_reason_table_counts_the_exits)
+{
+        const char *traces[] = { STRESS, NULL };
+        const char *html = hv_tmp("reasons.html");
+        struct hv_proc p;
+        struct hv_trace t;
+        size_t by[HVT_EXIT_REASON_COUNT] = { 0 };
+        char *page;
+
+        cr_assert_eq(report(traces, html, &p), 0, "no violations: status 0 (%s)", p.err);
+        hv_proc_free(&p);
+        cr_assert_eq(hv_trace_load(STRESS, &t), HVT_OK);
+        for (size_t i = 0; i < t.nexits; i++)
+                by[t.exits[i].e.reason]++;
+        page = read_all(html);
+        for (unsigned r = 0; r < HVT_EXIT_REASON_COUNT; r++) {
+                char want[128];
+
+                if (!by[r])
+                        continue;
+                snprintf(want, sizeof(want), "</span> %s</td><td class=\"n\">%zu</td>",
+                         hvt_exit_reason_name(r), by[r]);
+                cr_assert(strstr(page, want) != NULL, "%s", want);
+        }
+        free(page);
+        hv_trace_free(&t);
+}
+
+/* A guest file name is the recorder's input, hence anyone's: it reaches the page as text. */
+Test(report, what_the_trace_supplies_is_escaped)
+{
+        const char *guest = hv_tmp("a<script>alert(1)&.bin");
+        const char *html = hv_tmp("hostile.html");
+        const char *args[] = { "--backend", "emu", NULL };
+        const char *copy[] = { "/bin/cp", hv_guest("hello"), guest, NULL };
+        const char *traces[] = { hv_tmp("rec.zst"), NULL };
+        struct hv_trace t;
+        struct hv_proc p;
+        char *page;
+
+        hv_require_backend("emu");
+        cr_assert_eq(hv_run(copy, &p), 0);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        hv_proc_free(&p);
+        hv_record(guest, args, &t, &p);
+        hv_proc_free(&p);
+        hv_trace_free(&t);
+        report(traces, html, &p);
+        hv_proc_free(&p);
+        page = read_all(html);
+        cr_assert(strstr(page, "<script") == NULL, "no markup from the trace");
+        cr_assert(strstr(page, "a&lt;script&gt;alert(1)&amp;.bin") != NULL,
+                  "the name is shown escaped");
+        free(page);
+}
+
+static void expect_error(const char *const *argv, const char *needle)
+{
+        struct hv_proc p;
+
+        cr_assert_eq(hv_run(argv, &p), 0);
+        hv_assert_one_line_error(&p, "hvreplay", needle);
+        hv_proc_free(&p);
+}
+
+Test(report, bad_usage_and_bad_traces)
+{
+        const char *no_out[] = { HVREPLAY, "report", STRESS, NULL };
+        const char *no_trace[] = { HVREPLAY, "report", "-o", hv_tmp("x.html"), NULL };
+        const char *missing[] = { HVREPLAY, "report",         "/nonexistent.zst",
+                                  "-o",     hv_tmp("m.html"), NULL };
+        const char *unwritable[] = {
+                HVREPLAY, "report", STRESS, "-o", "/nonexistent/d/r.html", NULL
+        };
+        const char *bad_opt[] = { HVREPLAY, "report", "--frobnicate", STRESS, NULL };
+        char *page;
+
+        expect_error(no_out, "-o FILE");
+        expect_error(no_trace, "at least one TRACE");
+        expect_error(bad_opt, "--frobnicate");
+        expect_error(unwritable, "/nonexistent/d/r.html");
+        /* A trace that cannot be read is named on stderr and on the page, which is still written.
+         */
+        expect_error(missing, "/nonexistent.zst");
+        page = read_all(hv_tmp("m.html"));
+        cr_assert(strstr(page, "/nonexistent.zst") != NULL && strstr(page, "Not read") != NULL);
+        free(page);
+}
