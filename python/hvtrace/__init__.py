@@ -6,7 +6,7 @@
         if rec["type"] == "exit":
             print(rec["seq"], rec["reason_name"], hex(rec["state"]["rip"]))
 
-See docs/python.md.
+See docs/visualise.md.
 """
 
 from .reader import (TraceError, iter_records, shadow_name, state_code_bits, state_mode,
