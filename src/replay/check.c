@@ -1318,12 +1318,21 @@ static const struct exit_sum *delivery_start(const struct checker *k,
         return &k->prev;
 }
 
+/* Tell the front end how far a pass has come, every CHECK_PROGRESS_EVERY records. */
+static void progress(struct checker *k, unsigned pass, uint64_t *records)
+{
+        if (k->opts.progress && ++*records % CHECK_PROGRESS_EVERY == 0)
+                k->opts.progress(k->opts.progress_ctx, pass, *records);
+}
+
 static int walk(struct checker *k, struct hvt_reader *r)
 {
         struct hvt_event ev;
+        uint64_t records = 0;
         int err;
 
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                progress(k, 2, &records);
                 if (ev.type != HVT_REC_WRITE && ev.type != HVT_REC_EXIT)
                         settle(k);
                 if (ev.type != HVT_REC_DELIVER && ev.type != HVT_REC_WRITE && k->single_step)
@@ -1368,11 +1377,13 @@ static int find_volatile(struct checker *k, struct hvt_reader *r)
 {
         struct hvt_event ev;
         struct code seen;
+        uint64_t records = 0;
         int err;
 
         if (code_init(&seen, k->dis, k->hdr.h.mem_size))
                 return -ENOMEM;
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                progress(k, 1, &records);
                 if (ev.type == HVT_REC_MEMORY) {
                         code_load(&seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
                 } else if (ev.type == HVT_REC_EXIT && ev.exit.insn_len) {

@@ -129,7 +129,17 @@ struct check_opts {
          */
         bool without_steps;
         bool keep_verdicts; /* fill check_result.verdicts */
+        /*
+         * Called every CHECK_PROGRESS_EVERY records with the pass (1: the
+         * scan for code that changes, run on traces without write records;
+         * 2: the judging walk) and the records read in it, so a front end
+         * can show progress; NULL: not called.
+         */
+        void (*progress)(void *ctx, unsigned pass, uint64_t records);
+        void *progress_ctx;
 };
+
+#define CHECK_PROGRESS_EVERY 4096
 
 /* Check one trace into *res.  Returns 0, or -1 if it could not be read (res->error says why). */
 int check_trace(const char *path, struct check_result *res);

@@ -5,13 +5,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "json.h"
 #include "replay.h"
 
+/* Violations in bold red on a terminal (--color; NO_COLOR, https://no-color.org). */
+#define RED   "\033[1;31m"
+#define RESET "\033[0m"
+
+/* A check shows its progress on a terminal's stderr once it has run this long. */
+#define PROGRESS_AFTER_S 1.0
+#define PROGRESS_EVERY_S 0.1
+
 struct check_cli {
         bool json, summary_only;
+        bool colour;           /* colour violations on stdout */
+        bool progress;         /* stderr is a terminal: show progress of long checks */
         uint64_t max_findings; /* per trace, 0: all */
         struct check_opts opts;
 };
@@ -35,7 +47,12 @@ static void usage(FILE *f)
                 "  --max-findings N   print at most N findings per trace (default: all)\n"
                 "  --without-steps    judge as if the trace held no single-step exits (to\n"
                 "                     cross-validate what the steps say; default: use them)\n"
+                "  --color WHEN       colour violations: auto (default: when stdout is a\n"
+                "                     terminal and NO_COLOR is unset or empty), always, never\n"
                 "  -h, --help         this text\n"
+                "\n"
+                "A check that runs longer than a second shows its progress on stderr when\n"
+                "stderr is a terminal.\n"
                 "\n"
                 "Exit status: 0 no violation in any trace; 1 violations found; 2 a trace could\n"
                 "not be read completely (the others are still checked and reported).\n");
@@ -85,10 +102,11 @@ static void print_insn_line(const char *mark, const struct check_finding *f,
         printf("%s%s  %-9s %-18s %s\n", mark, addr, bytes, in->text, comment);
 }
 
-static void print_finding(const struct check_result *r, const struct check_finding *f)
+static void print_finding(const struct check_result *r, const struct check_finding *f, bool colour)
 {
         char at[32], backend[64], ifc[32] = "";
         const char *what = "";
+        const char *on = colour ? RED : "", *off = colour ? RESET : "";
 
         fmt_addr(at, sizeof(at), f->at.real, f->cs, f->pc, f->at.cs_base, f->bits);
         fmt_backend(backend, sizeof(backend), f);
@@ -106,26 +124,29 @@ static void print_finding(const struct check_result *r, const struct check_findi
         replay_put_str(stdout, r->path);
         switch (f->rule) {
         case RULE_REPORT_MISMATCH:
-                printf(":#%" PRIu64 " report-mismatch: at %s the backend reported %s, but the "
+                printf(":#%" PRIu64 " %sreport-mismatch%s: at %s the backend reported %s, but the "
                        "decoded stream puts it inside the %s shadow\n",
-                       f->event, at, backend, f->shadow_rule == RULE_STI_SHADOW ? "STI" : "MOV SS");
+                       f->event, on, off, at, backend,
+                       f->shadow_rule == RULE_STI_SHADOW ? "STI" : "MOV SS");
                 if (f->prev.valid)
                         print_insn_line("    ", f, &f->prev, ifc);
                 print_insn_line(" -> ", f, &f->at, "the exit stopped here");
                 break;
         case RULE_LOST:
-                printf(":#%" PRIu64 " lost-interrupt: vector 0x%02x injected after exit #%" PRIu64
+                printf(":#%" PRIu64
+                       " %slost-interrupt%s: vector 0x%02x injected after exit #%" PRIu64
                        " at %s was never delivered: ",
-                       f->event, f->vector, f->event, at);
+                       f->event, on, off, f->vector, f->event, at);
                 replay_put_str(stdout, f->reason);
                 putchar('\n');
                 printf("    backend reported: %s; policy=%s\n", backend,
                        hvt_policy_name(f->policy));
                 break;
         case RULE_SPURIOUS:
-                printf(":#%" PRIu64 " spurious-interrupt: vector 0x%02x delivered at %s, but no "
+                printf(":#%" PRIu64
+                       " %sspurious-interrupt%s: vector 0x%02x delivered at %s, but no "
                        "injection explains it\n",
-                       f->event, f->vector, at);
+                       f->event, on, off, f->vector, at);
                 break;
         case RULE_UNDETERMINED:
                 printf(":#%" PRIu64 " undetermined: vector 0x%02x delivered at %s: ", f->event,
@@ -134,8 +155,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
                 putchar('\n');
                 break;
         default:
-                printf(":#%" PRIu64 " %s: vector 0x%02x delivered at %s%s\n", f->event,
-                       check_rule_name(f->rule), f->vector, at, what);
+                printf(":#%" PRIu64 " %s%s%s: vector 0x%02x delivered at %s%s\n", f->event, on,
+                       check_rule_name(f->rule), off, f->vector, at, what);
                 if (f->prev.valid)
                         print_insn_line("    ", f, &f->prev, ifc);
                 print_insn_line(" -> ", f, &f->at, "interrupted here");
@@ -144,7 +165,7 @@ static void print_finding(const struct check_result *r, const struct check_findi
         }
 }
 
-static void print_summary(const struct check_result *r)
+static void print_summary(const struct check_result *r, bool colour)
 {
         replay_put_str(stdout, r->path);
         if (!r->opened) {
@@ -160,8 +181,10 @@ static void print_summary(const struct check_result *r)
 
         printf(": %" PRIu64 " deliveries checked (", r->deliveries);
         replay_put_str(stdout, r->backend);
-        printf(", policy %s%s): %zu violations", hvt_policy_name(r->policy),
-               r->single_step ? ", single-step" : "", r->nviolations);
+        colour = colour && r->nviolations;
+        printf(", policy %s%s): %s%zu violations%s", hvt_policy_name(r->policy),
+               r->single_step ? ", single-step" : "", colour ? RED : "", r->nviolations,
+               colour ? RESET : "");
         for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
                 if (!r->by_rule[shown[i]])
                         continue;
@@ -286,6 +309,80 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
         json_obj_end(j);
 }
 
+/* --color WHEN into cli->colour; a bad WHEN is an error message and -1. */
+static int parse_colour(struct check_cli *cli, const char *when)
+{
+        const char *no = getenv("NO_COLOR");
+
+        if (!strcmp(when, "always")) {
+                cli->colour = true;
+        } else if (!strcmp(when, "never")) {
+                cli->colour = false;
+        } else if (!strcmp(when, "auto")) {
+                cli->colour = isatty(STDOUT_FILENO) && !(no && *no);
+        } else {
+                fputs("hvreplay check: --color: '", stderr);
+                replay_put_str(stderr, when);
+                fputs("' is not auto, always or never\n", stderr);
+                return -1;
+        }
+        cli->colour = cli->colour && !cli->json;
+        return 0;
+}
+
+struct progress {
+        const char *path;
+        struct timespec start, last;
+        bool shown;
+};
+
+static double seconds_since(const struct timespec *t)
+{
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* One line on stderr, rewritten in place: only for a check long enough to wonder about. */
+static void show_progress(void *ctx, unsigned pass, uint64_t records)
+{
+        struct progress *p = ctx;
+
+        if (seconds_since(&p->start) < PROGRESS_AFTER_S ||
+            (p->shown && seconds_since(&p->last) < PROGRESS_EVERY_S))
+                return;
+        fputs("\r\033[Khvreplay check: ", stderr);
+        replay_put_str(stderr, p->path);
+        fprintf(stderr, ": %s, %" PRIu64 " records read", pass == 1 ? "scanning code" : "judging",
+                records);
+        fflush(stderr);
+        clock_gettime(CLOCK_MONOTONIC, &p->last);
+        p->shown = true;
+}
+
+/* Check one trace; p (NULL: none) times the whole command, so many quick traces count too. */
+static int check_one(const struct check_cli *cli, struct progress *p, const char *path,
+                     struct check_result *r)
+{
+        struct check_opts opts = cli->opts;
+        int err;
+
+        if (p) {
+                p->path = path;
+                opts.progress = show_progress;
+                opts.progress_ctx = p;
+        }
+        err = check_trace_opts(path, &opts, r);
+        /* The line goes before anything else is printed. */
+        if (p && p->shown) {
+                fputs("\r\033[K", stderr);
+                fflush(stderr);
+                p->shown = false;
+        }
+        return err;
+}
+
 int cmd_check(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -293,10 +390,13 @@ int cmd_check(int argc, char **argv)
                 { "summary", no_argument, NULL, 's' },
                 { "max-findings", required_argument, NULL, 'm' },
                 { "without-steps", no_argument, NULL, 'w' },
+                { "color", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         struct check_cli cli = { 0 };
+        const char *when = "auto";
+        struct progress prog = { 0 };
         struct check_result *res;
         bool unreadable = false, violations = false;
         struct json j;
@@ -310,6 +410,7 @@ int cmd_check(int argc, char **argv)
                 case 'j': cli.json = true; break;
                 case 's': cli.summary_only = true; break;
                 case 'w': cli.opts.without_steps = true; break;
+                case 'c': when = optarg; break;
                 case 'm':
                         cli.max_findings = strtoull(optarg, &end, 0);
                         if (*end || !*optarg || *optarg == '-') {
@@ -323,6 +424,10 @@ int cmd_check(int argc, char **argv)
                 default: return replay_option_error("check", c, argv);
                 }
         }
+        if (parse_colour(&cli, when))
+                return REPLAY_ERROR;
+        cli.progress = isatty(STDERR_FILENO);
+        clock_gettime(CLOCK_MONOTONIC, &prog.start);
         n = argc - optind;
         if (n < 1) {
                 fprintf(stderr, "hvreplay check: give at least one TRACE (see --help)\n");
@@ -341,7 +446,7 @@ int cmd_check(int argc, char **argv)
                 struct check_result *r = &res[i];
                 const char *path = argv[optind + i];
 
-                if (check_trace_opts(path, &cli.opts, r)) {
+                if (check_one(&cli, cli.progress ? &prog : NULL, path, r)) {
                         unreadable = true;
                         /* One line per unreadable trace; partial results are still reported. */
                         replay_error(path, r->error);
@@ -358,12 +463,12 @@ int cmd_check(int argc, char **argv)
 
                         for (size_t v = 0; v < r->nviolations; v++)
                                 if (!cli.max_findings || shown++ < cli.max_findings)
-                                        print_finding(r, &r->violations[v]);
+                                        print_finding(r, &r->violations[v], cli.colour);
                         for (size_t u = 0; u < r->nundetermined; u++)
                                 if (!cli.max_findings || shown++ < cli.max_findings)
-                                        print_finding(r, &r->undetermined[u]);
+                                        print_finding(r, &r->undetermined[u], false);
                 }
-                print_summary(r);
+                print_summary(r, cli.colour);
         }
         if (cli.json) {
                 json_arr_end(&j);
