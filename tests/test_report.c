@@ -146,6 +146,10 @@ Test(report, renders_in_chromium_with_the_violations_in_its_text, .timeout = 600
                 cr_assert(strstr(dom, want) != NULL, "the page names exit %" PRIu64, f->event);
                 cr_assert(strstr(dom, f->at.text) != NULL, "the page disassembles '%s'",
                           f->at.text);
+                /* The exits before it, as dump numbers them, one a line. */
+                snprintf(want, sizeof(want), "\n#%-8" PRIu64 " ", f->event - 1);
+                cr_assert(strstr(dom, want) != NULL, "the page shows exit %" PRIu64 " before it",
+                          f->event - 1);
                 if (f->prev.valid)
                         cr_assert(strstr(dom, f->prev.text) != NULL, "and '%s' before it",
                                   f->prev.text);

@@ -365,7 +365,7 @@ static int export_trace(struct exporter *x, struct hvt_reader *r)
 {
         struct export_meta m;
         struct hvt_event ev;
-        int err;
+        int err = HVT_END_OF_TRACE;
 
         meta_from_header(&m, hvt_reader_header(r));
         x->err = x->out.ops->begin(&x->out, &m);

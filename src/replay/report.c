@@ -82,6 +82,7 @@ struct gather {
         struct disasm *d;
         struct report_line ring[REPORT_CONTEXT]; /* the last exits read */
         size_t nring;
+        size_t next[2]; /* the next violation, the next undetermined finding */
 };
 
 static void line_of(struct gather *g, const struct hvt_exit *ex, struct report_line *l)
@@ -95,20 +96,27 @@ static void line_of(struct gather *g, const struct hvt_exit *ex, struct report_l
         snprintf(l->insn, sizeof(l->insn), "%s", replay_insn_text(g->d, ex, &in));
 }
 
-/* Give every finding at this exit the exits up to it. */
+/* Give every finding at this exit the exits up to it (each group of findings is sorted by exit). */
 static void attach_context(struct gather *g, const struct hvt_exit *ex)
 {
         struct report_trace *t = g->t;
+        size_t bounds[2][2] = { { 0, t->nviolations }, { t->nviolations, t->nfindings } };
 
-        for (size_t i = 0; i < t->nfindings; i++) {
-                struct report_finding *rf = &t->findings[i];
+        for (unsigned k = 0; k < 2; k++) {
+                size_t *i = &g->next[k];
 
-                if (rf->f->event != ex->seq || rf->seen)
-                        continue;
-                rf->seen = true;
-                rf->time_ns = ex->time_ns;
-                rf->ncontext = g->nring;
-                memcpy(rf->context, g->ring, g->nring * sizeof(g->ring[0]));
+                if (*i < bounds[k][0])
+                        *i = bounds[k][0];
+                for (; *i < bounds[k][1] && t->findings[*i].f->event <= ex->seq; (*i)++) {
+                        struct report_finding *rf = &t->findings[*i];
+
+                        if (rf->f->event != ex->seq)
+                                continue; /* names an exit the trace does not hold */
+                        rf->seen = true;
+                        rf->time_ns = ex->time_ns;
+                        rf->ncontext = g->nring;
+                        memcpy(rf->context, g->ring, g->nring * sizeof(g->ring[0]));
+                }
         }
 }
 

@@ -296,7 +296,7 @@ static void bars(FILE *f, const uint32_t *bins, int y, const char *colour, const
 
 static void timeline(FILE *f, const struct report_trace *t)
 {
-        static uint32_t bins[TL_BINS];
+        uint32_t bins[TL_BINS];
         unsigned rows = 3; /* deliveries, violations, undetermined */
         uint64_t span = t->last_ns ? t->last_ns : 1;
         int y = 0, height;
