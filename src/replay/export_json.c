@@ -38,7 +38,7 @@ static void event_start(struct export_out *o, struct json *j)
 /* Not json_end: its newline would come before the comma that follows. */
 static void event_end(struct json *j)
 {
-        fputc('}', j->f);
+        json_end_inline(j);
 }
 
 static void meta(struct export_out *o, const char *what, unsigned tid, const char *name)

@@ -81,6 +81,13 @@ void json_end(struct json *j)
         }
 }
 
+void json_end_inline(struct json *j)
+{
+        putch(j, '}');
+        j->depth--;
+        json_flush_(j);
+}
+
 void json_obj(struct json *j, const char *key)
 {
         sep(j, key);
@@ -146,6 +153,11 @@ void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n)
 
 void json_ns_as_us(struct json *j, const char *key, uint64_t ns)
 {
+        unsigned frac = (unsigned)(ns % 1000);
+        char d[4] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                      (char)('0' + frac % 10) };
+
         sep(j, key);
-        fprintf(j->f, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+        json_put_u64_(j, ns / 1000);
+        put(j, d, sizeof(d));
 }

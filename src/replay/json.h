@@ -70,6 +70,7 @@ static inline void json_sep_(struct json *j, const char *key)
 
 void json_begin(struct json *j, FILE *f);       /* { */
 void json_end(struct json *j);                  /* } and a newline at depth 0 */
+void json_end_inline(struct json *j);           /* } without the newline: an array's element */
 void json_obj(struct json *j, const char *key); /* "key":{  (key NULL in arrays) */
 void json_obj_end(struct json *j);              /* } */
 void json_arr(struct json *j, const char *key); /* "key":[ */
