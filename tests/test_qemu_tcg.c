@@ -5,6 +5,7 @@
  * qemu-system-x86_64 is not installed (scripts/deps.sh installs it).
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,6 +144,47 @@ Test(qemu_tcg, crossval_checker_agrees_with_qemu, .timeout = 180)
         cr_assert_geq(agree, 300, "%s", p.out);
         cr_assert_eq(disagree, 0, "%s", p.out);
         hv_proc_free(&p);
+}
+
+/*
+ * QEMU's virtual time counts instructions (-icount): the PIT's interrupts
+ * land at the same instructions in every run, so two recordings are the
+ * same trace, delivery for delivery.
+ */
+Test(qemu_tcg, runs_are_deterministic, .timeout = 120)
+{
+        const char *a = hv_tmp("det-a.zst"), *b = hv_tmp("det-b.zst");
+        const char *diff[] = { HVREPLAY, "diff", a, b, NULL };
+        const char *rec[] = { HVREC, "run", "--backend", "qemu-tcg", "--max-exits",
+                              "800", "-o",  NULL,        NULL,       NULL };
+        struct hv_trace ta, tb;
+        struct hv_proc p;
+
+        require_qemu();
+        rec[8] = hv_guest("stress_pit");
+        for (int i = 0; i < 2; i++) {
+                rec[7] = i ? b : a;
+                unlink(rec[7]);
+                cr_assert_eq(hv_run(rec, &p), 0);
+                cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s", p.err);
+                hv_proc_free(&p);
+        }
+        cr_assert_eq(hv_trace_load(a, &ta), HVT_OK);
+        cr_assert_eq(hv_trace_load(b, &tb), HVT_OK);
+        cr_assert_gt(ta.ndelivers, 100, "the PIT fired");
+        cr_assert_eq(ta.ndelivers, tb.ndelivers);
+        for (size_t i = 0; i < ta.ndelivers; i++)
+                cr_assert(ta.delivers[i].seq == tb.delivers[i].seq &&
+                                  ta.delivers[i].ip == tb.delivers[i].ip,
+                          "delivery %zu: #%" PRIu64 " at 0x%" PRIx64 " vs #%" PRIu64
+                          " at 0x%" PRIx64,
+                          i, ta.delivers[i].seq, ta.delivers[i].ip, tb.delivers[i].seq,
+                          tb.delivers[i].ip);
+        cr_assert_eq(hv_run(diff, &p), 0);
+        cr_assert_eq(p.status, 0, "hvreplay diff: %s%s", p.out, p.err);
+        hv_proc_free(&p);
+        hv_trace_free(&ta);
+        hv_trace_free(&tb);
 }
 
 /* A delivery log that cannot be written is refused before QEMU starts. */

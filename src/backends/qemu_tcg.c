@@ -74,6 +74,15 @@ extern const struct backend_ops qemu_tcg_backend_ops;
 #define MAX_MEM        (16u << 20)
 #define POLL_MS        100  /* how long a blocked read waits before it looks at kicks */
 #define TB_INHIBIT_IRQ 0x8u /* QEMU's HF_INHIBIT_IRQ_MASK in a TB's flags */
+/*
+ * Virtual time from the instruction count (2^6 ns an instruction), never
+ * the host's clock: the same guest gives the same trace every run, and a
+ * guest timer (stress_pit's PIT fires every 8 us) cannot outrun the
+ * logging QEMU on a loaded host.  With the host's clock it did: QEMU's
+ * main loop spent itself on expired PIT ticks, its vCPU stopped, and a
+ * run stalled with nothing logged.
+ */
+#define ICOUNT "shift=6,sleep=off"
 
 /* One logged instruction: QEMU's state before it and its TB flags. */
 struct qrec {
@@ -86,6 +95,8 @@ struct post {
         bool valid;
         uint16_t cs, ip, ss, sp;
         uint32_t eflags, ecx;
+        bool rep_again; /* ... or the REP at rep_ip once more, (E)CX = 0 */
+        uint16_t rep_ip;
 };
 
 struct qemu_backend {
@@ -336,8 +347,9 @@ static int start_qemu(struct qemu_backend *q)
                 }
                 execlp(q->qemu, q->qemu, "-nodefaults", "-display", "none", "-M", "pc",
                        "-no-reboot", "-m", mem_arg, "-accel", "tcg", "-bios", bios_arg, "-device",
-                       loader, "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-singlestep",
-                       "-d", "exec,nochain,int,cpu,cpu_reset", "-D", log_arg, (char *)NULL);
+                       loader, "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-icount", ICOUNT,
+                       "-singlestep", "-d", "exec,nochain,int,cpu,cpu_reset", "-D", log_arg,
+                       (char *)NULL);
                 _exit(127);
         }
         q->pid = pid;
@@ -687,6 +699,9 @@ static int check_post(struct qemu_backend *q, const struct qrec *r)
         if (!q->post.valid)
                 return 0;
         q->post.valid = false;
+        if (q->post.rep_again && r->st.seg[HVT_CS].selector == q->post.cs &&
+            (uint16_t)r->st.rip == q->post.rep_ip && (uint16_t)r->st.gpr[4] == q->post.sp)
+                return 0;
         if (r->st.seg[HVT_CS].selector != q->post.cs || (uint16_t)r->st.rip != q->post.ip ||
             (uint16_t)r->st.gpr[4] != q->post.sp)
                 return -EPROTO;
@@ -760,9 +775,10 @@ static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, ui
 }
 
 /*
- * A REP string instruction's last iteration: QEMU (-singlestep) goes on to
- * the next instruction at once, Unicorn comes back to the REP once more to
- * find (E)CX = 0.  Both are the same architectural state; take QEMU's.
+ * A REP string instruction's last iteration: QEMU (-singlestep, without
+ * -icount) goes on to the next instruction at once; Unicorn, and QEMU with
+ * -icount, come back to the REP once more to find (E)CX = 0.  Both are the
+ * same architectural state: accept either.
  */
 static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t op,
                        unsigned at)
@@ -779,8 +795,11 @@ static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st, 
                 a32 |= q->base.mem[a + i] == 0x67;
         }
         if (rep && q->post.ip == (uint16_t)st->rip && q->post.cs == st->seg[HVT_CS].selector &&
-            !(a32 ? q->post.ecx : (uint16_t)q->post.ecx))
+            !(a32 ? q->post.ecx : (uint16_t)q->post.ecx)) {
+                q->post.rep_again = true;
+                q->post.rep_ip = q->post.ip;
                 q->post.ip = (uint16_t)(st->rip + at + 1);
+        }
 }
 
 /*
