@@ -117,12 +117,22 @@ static uint64_t rflags_mask(const struct diff_opts *o)
         return ~((diff_ignored(o, IGN_RFLAGS_RF) ? X86_RFLAGS_RF : 0) |
                  (diff_ignored(o, IGN_RFLAGS_AF) ? X86_RFLAGS_AF : 0));
 }
+/* Segment fields' names, spelt out once: comparing runs at every exit. */
+#define SEG_FIELDS(s)                                               \
+        {                                                           \
+#s ".selector", #s ".base", #s ".limit", #s ".attr" \
+        }
+static const char *const seg_fields[][4] = {
+        [HVT_ES] = SEG_FIELDS(es), [HVT_CS] = SEG_FIELDS(cs), [HVT_SS] = SEG_FIELDS(ss),
+        [HVT_DS] = SEG_FIELDS(ds), [HVT_FS] = SEG_FIELDS(fs), [HVT_GS] = SEG_FIELDS(gs),
+};
+_Static_assert(sizeof(seg_fields) / sizeof(seg_fields[0]) == HVT_SREG_COUNT, "every segment");
+
 static void cmp_state(const struct cmp *c, const struct hvt_vcpu_state *a,
                       const struct hvt_vcpu_state *b, const struct io_match *m, unsigned in_size,
                       bool string_io, struct fdiffs *d)
 {
         const struct diff_opts *o = c->o;
-        char name[32];
 
         for (unsigned r = HVT_F_RAX; r <= HVT_F_R15; r++) {
                 uint64_t mask = ~0ull;
@@ -136,7 +146,8 @@ static void cmp_state(const struct cmp *c, const struct hvt_vcpu_state *a,
                         if (string_io && (r == HVT_F_RCX || r == HVT_F_RSI || r == HVT_F_RDI))
                                 mask = 0;
                 }
-                cmp_u64(d, hvt_field_name(r), a->gpr[r] & mask, b->gpr[r] & mask);
+                if ((a->gpr[r] & mask) != (b->gpr[r] & mask)) /* the name only when needed */
+                        cmp_u64(d, hvt_field_name(r), a->gpr[r] & mask, b->gpr[r] & mask);
         }
         if (!m && !diff_ignored(o, IGN_RIP))
                 cmp_u64(d, "rip", a->rip, b->rip);
@@ -147,24 +158,15 @@ static void cmp_state(const struct cmp *c, const struct hvt_vcpu_state *a,
         }
         for (unsigned s = 0; s < HVT_SREG_COUNT; s++) {
                 const struct hvt_disk_seg *sa = &a->seg[s], *sb = &b->seg[s];
-                const char *sn = hvt_sreg_name(s);
 
-                if (!diff_ignored(o, IGN_SEL)) {
-                        snprintf(name, sizeof(name), "%s.selector", sn);
-                        cmp_u64(d, name, sa->selector, sb->selector);
-                }
-                if (!diff_ignored(o, IGN_BASE)) {
-                        snprintf(name, sizeof(name), "%s.base", sn);
-                        cmp_u64(d, name, sa->base, sb->base);
-                }
-                if (!diff_ignored(o, IGN_LIMIT)) {
-                        snprintf(name, sizeof(name), "%s.limit", sn);
-                        cmp_u64(d, name, sa->limit, sb->limit);
-                }
-                if (!diff_ignored(o, IGN_ATTR)) {
-                        snprintf(name, sizeof(name), "%s.attr", sn);
-                        cmp_u64(d, name, sa->attr, sb->attr);
-                }
+                if (!diff_ignored(o, IGN_SEL))
+                        cmp_u64(d, seg_fields[s][0], sa->selector, sb->selector);
+                if (!diff_ignored(o, IGN_BASE))
+                        cmp_u64(d, seg_fields[s][1], sa->base, sb->base);
+                if (!diff_ignored(o, IGN_LIMIT))
+                        cmp_u64(d, seg_fields[s][2], sa->limit, sb->limit);
+                if (!diff_ignored(o, IGN_ATTR))
+                        cmp_u64(d, seg_fields[s][3], sa->attr, sb->attr);
         }
         if (!diff_ignored(o, IGN_CR0)) {
                 uint64_t mask = diff_ignored(o, IGN_CR0_ET) ? ~X86_CR0_ET : ~0ull;
