@@ -825,10 +825,17 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
 {
         size_t n = len < MEMO_BYTES ? len : MEMO_BYTES;
         uint64_t h = addr * 0x9e3779b97f4a7c15ull ^ bits ^ (uint64_t)n << 8;
+        uint8_t key[MEMO_BYTES] = { 0 };
         struct memo *m;
 
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ code[i]) * 0x100000001b3ull;
+        memcpy(key, code, n);
+        for (size_t i = 0; i < MEMO_BYTES; i += 8) {
+                uint64_t w;
+
+                memcpy(&w, key + i, 8);
+                h = (h ^ w) * 0xff51afd7ed558ccdull;
+                h ^= h >> 32;
+        }
         m = &d->memo[(h ^ h >> 29) & (MEMO_SLOTS - 1)];
         if (m->used && m->addr == addr && m->bits == bits && m->n == n &&
             !memcmp(m->bytes, code, n)) {

@@ -438,7 +438,7 @@ static void classify_io(struct checker *k, struct exit_sum *s)
         uint64_t off = s->pc - ctx->cs_base;
         size_t before = off >= 15 ? 15 : (size_t)off, n;
         struct io_memo *m;
-        uint8_t code[30];
+        uint8_t code[32]; /* 15 before, 15 at the exit, zero to a whole word */
         uint64_t h;
 
         n = code_read(&k->code, ctx, s->pc - before, code, before);
@@ -450,8 +450,14 @@ static void classify_io(struct checker *k, struct exit_sum *s)
         n = before + s->insn_len;
         h = s->pc * 0x9e3779b97f4a7c15ull ^ (uint64_t)s->io_port << 16 ^ s->io_size ^
             (uint64_t)s->io_out << 8 ^ (uint64_t)s->bits << 40;
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ code[i]) * 0x100000001b3ull;
+        memset(code + n, 0, sizeof(code) - n);
+        for (size_t i = 0; i < sizeof(code); i += 8) {
+                uint64_t w;
+
+                memcpy(&w, code + i, 8);
+                h = (h ^ w) * 0xff51afd7ed558ccdull;
+                h ^= h >> 32;
+        }
         m = &k->io_memo[(h ^ h >> 29) & (IO_MEMO_SLOTS - 1)];
         if (!(m->used && m->pc == s->pc && m->off == off && m->bits == s->bits &&
               m->out == (uint8_t)s->io_out && m->port == s->io_port && m->size == s->io_size &&
