@@ -7,7 +7,9 @@
 # if those cannot be installed the fuzz run is skipped, so that failure is
 # reported but not fatal.
 set -eu
-pkgs="cmake make gcc g++ gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev qemu-system-x86 python3-zstandard python3-pandas protobuf-compiler chromium"
+pkgs="cmake make gcc g++ gcc-multilib pkg-config nasm libzstd-dev zstd libcapstone-dev libcriterion-dev libunicorn-dev linux-libc-dev qemu-system-x86
+      python3-zstandard python3-pandas protobuf-compiler chromium
+      jq python3 parallel munge slurmctld slurmd slurm-client"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

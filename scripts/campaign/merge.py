@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Merge a campaign's runs into RESULTS/summary.json and RESULTS/summary.md.
+
+Reads RESULTS/runs/*/run.json (what hvcampaign run recorded), check.json
+(hvreplay check --json) and guest.bin.truth (hvgen's ground truth), runs
+hvreplay diff between the backends of each guest and policy, and lists
+every finding with the command line that reproduces it (docs/campaigns.md).
+"""
+import argparse
+import collections
+import itertools
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+SHADOW_RULES = {"sti-shadow": "sti", "mov-ss-shadow": "mov-ss"}
+
+
+def read_truth(path):
+    """{addr: (shadow, cause, if_set)} of the sidecar's shadow lines."""
+    bounds = {}
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) == 5 and w[0] == "shadow":
+                bounds[int(w[1], 16)] = (w[2], w[3], w[4] == "if=1")
+    return bounds
+
+
+def repro(run):
+    """One shell line that regenerates, records and checks the run."""
+    return " && ".join([run["gen"], run["record"], run["check"]])
+
+
+def judge_truth(run, check, truth, findings):
+    """Compare the checker's shadow violations with the ground truth."""
+    t = check["traces"][0]
+    delivered = {int(v["pc"], 16) for v in t.get("violations", [])}
+    delivered |= {int(u["pc"], 16) for u in t.get("undetermined", []) if "pc" in u}
+    agree = explained = 0
+    for v in t.get("violations", []):
+        if v["rule"] not in SHADOW_RULES:
+            continue
+        pc = int(v["pc"], 16)
+        b = truth.get(pc)
+        cause = SHADOW_RULES[v["rule"]]
+        if b and b[0] == "first" and (b[1] == cause or (cause == "mov-ss" and b[1] == "pop-ss")):
+            agree += 1
+            continue
+        prev = int(v["prev"]["pc"], 16) if v.get("prev", {}).get("pc") else None
+        if b and b[0] == "second" and prev in delivered:
+            # An interrupt at the boundary before it: the instruction ran again
+            # after the IRET, first of a new sequence (docs/checker.md).
+            explained += 1
+            continue
+        findings.append({
+            "kind": "truth-disagreement", "run": run["id"], "backend": run["backend"],
+            "policy": run["policy"], "rule": v["rule"], "pc": v["pc"],
+            "detail": "%s at %s, where the ground truth has %s" % (
+                v["rule"], v["pc"], "%s %s" % (b[0], b[1]) if b else "no shadow"),
+            "repro": repro(run)})
+    missed = []
+    if run["policy"] == "eager-step":
+        wanted = [a for a, b in sorted(truth.items()) if b[0] == "first" and b[2]][:64]
+        seen = {int(v["pc"], 16) for v in t.get("violations", [])}
+        missed = [a for a in wanted if a not in seen]
+        for a in missed:
+            findings.append({
+                "kind": "truth-disagreement", "run": run["id"], "backend": run["backend"],
+                "policy": run["policy"], "rule": "missed", "pc": hex(a),
+                "detail": "an interrupt raised at the guaranteed shadow %s (%s) is no "
+                          "violation there" % (hex(a), truth[a][1]),
+                "repro": repro(run)})
+    return agree, explained, len(missed)
+
+
+def diff_pairs(hvreplay, results, runs, findings, divergences):
+    """hvreplay diff between every two backends that ran a guest under a policy."""
+    groups = collections.defaultdict(list)
+    for r in runs:
+        if r.get("_trace_ok"):
+            groups[(r["seed"], r["mode"], r["policy"])].append(r)
+    pairs = 0
+    for key, rs in sorted(groups.items()):
+        for a, b in itertools.combinations(sorted(rs, key=lambda r: r["backend"]), 2):
+            ta = os.path.join(results, "runs", a["id"], "trace.zst")
+            tb = os.path.join(results, "runs", b["id"], "trace.zst")
+            cmd = [hvreplay, "diff", ta, tb]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            pairs += 1
+            if p.returncode == 0:
+                continue
+            lines = p.stdout.splitlines()
+            first = next((i for i, l in enumerate(lines) if l.startswith("first divergence")), None)
+            what = " | ".join(l.strip() for l in lines[first + 1:first + 2]) if first is not None \
+                else (p.stderr.strip().splitlines() or ["status %d" % p.returncode])[0]
+            d = {"kind": "divergence", "guest": "%d-%s" % (key[0], key[1]), "policy": key[2],
+                 "a": a["backend"], "b": b["backend"], "status": p.returncode, "first": what,
+                 "repro": " ".join(shlex.quote(c) for c in cmd)}
+            divergences.append(d)
+            findings.append(d)
+    return pairs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hvreplay", default="hvreplay")
+    ap.add_argument("results")
+    args = ap.parse_args()
+    results = args.results
+    runs_dir = os.path.join(results, "runs")
+
+    runs, findings, divergences = [], [], []
+    status = collections.Counter()
+    violations = collections.Counter()          # (rule, backend, policy) -> count
+    per_guest = collections.Counter()           # (rule, backend, policy, guest) -> count
+    undetermined = collections.Counter()        # (backend, policy, reason) -> count
+    notes = collections.Counter()               # (backend, policy, note) -> count
+    truth_stats = collections.Counter()
+    incomplete = []
+    for name in sorted(os.listdir(runs_dir)):
+        path = os.path.join(runs_dir, name, "run.json")
+        if not os.path.exists(path):
+            incomplete.append(name)
+            continue
+        with open(path) as f:
+            run = json.load(f)
+        runs.append(run)
+        rs = run["record_status"]
+        if rs == 202 and "backend" in run.get("record_message", "").lower() \
+                or rs == 202 and "/dev/kvm" in run.get("record_message", ""):
+            status["unavailable"] += 1
+            run["_unavailable"] = True
+            continue
+        guest = "%d-%s" % (run["seed"], run["mode"])
+        if rs != 0:
+            status["record-status-%d" % rs] += 1
+            findings.append({"kind": "record-failed", "run": run["id"], "backend": run["backend"],
+                             "policy": run["policy"], "status": rs,
+                             "detail": run.get("record_message", ""), "repro": repro(run)})
+        else:
+            status["recorded"] += 1
+        cpath = os.path.join(runs_dir, name, "check.json")
+        if run["check_status"] < 0 or not os.path.exists(cpath):
+            continue
+        with open(cpath) as f:
+            check = json.load(f)
+        t = check["traces"][0]
+        run["_trace_ok"] = rs == 0 and t.get("readable", False)
+        for v in t.get("violations", []):
+            violations[(v["rule"], run["backend"], run["policy"])] += 1
+            per_guest[(v["rule"], run["backend"], run["policy"], guest)] += 1
+            shadow = v["rule"] in SHADOW_RULES
+            if not shadow or run["policy"] == "window":
+                findings.append({
+                    "kind": "violation", "run": run["id"], "backend": run["backend"],
+                    "policy": run["policy"], "rule": v["rule"], "pc": v.get("pc"),
+                    "detail": "%s under the %s policy" % (v["rule"], run["policy"]),
+                    "repro": repro(run)})
+        for u in t.get("undetermined", []):
+            undetermined[(run["backend"], run["policy"], u.get("why", "?"))] += 1
+        for n in t.get("notes", []):
+            notes[(run["backend"], run["policy"], n["kind"])] += n["count"]
+        truth = read_truth(os.path.join(runs_dir, name, "guest.bin.truth"))
+        a, e, m = judge_truth(run, check, truth, findings)
+        truth_stats["agree"] += a
+        truth_stats["explained-restart"] += e
+        truth_stats["missed"] += m
+    pairs = diff_pairs(args.hvreplay, results, runs, findings, divergences)
+    truth_stats["disagreements"] = sum(1 for f in findings if f["kind"] == "truth-disagreement")
+
+    summary = {
+        "runs": len(runs), "incomplete": incomplete, "status": dict(status),
+        "violations": [{"rule": k[0], "backend": k[1], "policy": k[2], "count": c}
+                       for k, c in sorted(violations.items())],
+        "violations_by_guest": [{"rule": k[0], "backend": k[1], "policy": k[2], "guest": k[3],
+                                 "count": c} for k, c in sorted(per_guest.items())],
+        "undetermined": [{"backend": k[0], "policy": k[1], "reason": k[2], "count": c}
+                         for k, c in sorted(undetermined.items())],
+        "notes": [{"backend": k[0], "policy": k[1], "note": k[2], "count": c}
+                  for k, c in sorted(notes.items())],
+        "truth": dict(truth_stats), "diff_pairs": pairs, "divergences": divergences,
+        "findings": findings,
+    }
+    with open(os.path.join(results, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(results, "summary.md"), "w") as f:
+        f.write(markdown(summary))
+    sys.stdout.write(markdown(summary))
+    return 0
+
+
+def table(head, rows):
+    out = "| " + " | ".join(head) + " |\n| " + " | ".join("---" for _ in head) + " |\n"
+    for r in rows:
+        out += "| " + " | ".join(str(x) for x in r) + " |\n"
+    return out
+
+
+def markdown(s):
+    out = "# Campaign summary\n\n%d runs" % s["runs"]
+    out += " (%s)" % ", ".join("%s %d" % kv for kv in sorted(s["status"].items()))
+    if s["incomplete"]:
+        out += "; %d incomplete" % len(s["incomplete"])
+    out += ".\n\n## Violations (rule x backend x policy)\n\n"
+    guests = collections.Counter((v["rule"], v["backend"], v["policy"])
+                                 for v in s["violations_by_guest"])
+    out += table(["rule", "backend", "policy", "violations", "guests"],
+                 [(v["rule"], v["backend"], v["policy"], v["count"],
+                   guests[(v["rule"], v["backend"], v["policy"])]) for v in s["violations"]])
+    out += "\n## Undetermined\n\n"
+    out += table(["backend", "policy", "reason", "count"],
+                 [(u["backend"], u["policy"], u["reason"], u["count"]) for u in s["undetermined"]])
+    t = s["truth"]
+    out += ("\n## Ground truth\n\n%d violations at a guaranteed shadow, %d at a later one "
+            "re-entered after an interrupt, %d raised shadows missed, %d disagreements.\n"
+            % (t.get("agree", 0), t.get("explained-restart", 0), t.get("missed", 0),
+               t.get("disagreements", 0)))
+    out += "\n## Divergences between backends\n\n%d pairs of traces compared, %d differ.\n" % (
+        s["diff_pairs"], len(s["divergences"]))
+    out += "\n## Findings (%d)\n\n" % len(s["findings"])
+    out += table(["kind", "where", "what", "reproduce"],
+                 [(f["kind"], f.get("run") or "%s %s %s/%s" % (f["guest"], f["policy"], f["a"],
+                                                               f["b"]),
+                   f.get("detail") or f.get("first", ""), "`%s`" % f["repro"])
+                  for f in s["findings"]])
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
