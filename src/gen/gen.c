@@ -277,7 +277,7 @@ static void emit_sequence(struct emitter *e)
         }
 }
 
-static uint32_t flags_image(struct emitter *e, int if_set)
+static uint32_t flags_image(int if_set)
 {
         return (uint32_t)(X86_RFLAGS_FIXED | (if_set ? X86_RFLAGS_IF : 0));
 }
@@ -294,7 +294,7 @@ static void emit_popf(struct emitter *e)
 {
         int if_set = (int)pick(e, 2);
 
-        emit_push_imm(e, flags_image(e, if_set));
+        emit_push_imm(e, flags_image(if_set));
         put8(e, 0x9d);
         e->if_set = if_set;
         retire(e, 0);
@@ -313,11 +313,11 @@ static void emit_iret(struct emitter *e)
                 retire(e, 0);
                 put8(e, 0x50); /* push rax */
                 retire(e, 0);
-                emit_push_imm(e, flags_image(e, if_set));
+                emit_push_imm(e, flags_image(if_set));
                 put8(e, 0x6a), put8(e, GEN_SEL_CODE64); /* push cs */
                 retire(e, 0);
         } else {
-                emit_push_imm(e, flags_image(e, if_set));
+                emit_push_imm(e, flags_image(if_set));
                 put8(e, 0x0e); /* push cs */
                 retire(e, 0);
         }
