@@ -65,4 +65,18 @@ fi
 # Every finding carries the command line that reproduces it.
 [ "$(jq '[.findings[] | select((.repro // "") == "")] | length' "$s")" = 0 ] ||
         fail "a finding without a reproduction command"
+# The merge must see a disagreement: a copy whose truth has lost one
+# guaranteed shadow that got its violation.
+cp -r "$tmp/results" "$tmp/altered"
+run=$tmp/altered/runs/3-real-emu-eager-step
+addr=$(jq -r '[.traces[0].violations[].pc] | first' "$run/check.json")
+[ "$addr" != null ] || fail "3-real-emu-eager-step has no violation to hide"
+sed -i "/^shadow $addr first /d" "$run/guest.bin.truth"
+HVTRACE_BIN=$build "$campaign" merge "$tmp/altered" >/dev/null || fail "merge of the copy failed"
+a=$tmp/altered/summary.json
+[ "$(jq '.truth.disagreements' "$a")" -ge 1 ] || fail "a violation outside the truth went unnoticed"
+jq -e --arg pc "$addr" '.findings[] | select(.kind == "truth-disagreement" and .pc == $pc
+        and (.repro | test("hvgen --seed 3 --mode real .*&& .*hvrec run --backend emu")))' \
+        "$a" >/dev/null || fail "no truth-disagreement at $addr with its reproduction: $(jq -c .findings "$a")"
+
 echo "PASS: 8 runs on GNU parallel, resumed after failing, merged ($(jq -c .status "$s"))"
