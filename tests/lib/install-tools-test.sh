@@ -23,8 +23,8 @@ fail() {
 
 "$cmake" --install "$build" --prefix "$tmp/stage" >"$tmp/install.log" 2>&1 ||
         { cat "$tmp/install.log" >&2; fail "install failed"; }
-[ -x "$tmp/stage/bin/hvrec" ] && [ -x "$tmp/stage/bin/hvreplay" ] ||
-        fail "hvrec or hvreplay not installed"
+[ -x "$tmp/stage/bin/hvrec" ] && [ -x "$tmp/stage/bin/hvreplay" ] && [ -x "$tmp/stage/bin/hvgen" ] ||
+        fail "hvrec, hvreplay or hvgen not installed"
 help=$("$tmp/stage/bin/hvrec" run --backend help 2>&1) || fail "hvrec --backend help failed"
 case $help in
 *"qemu-tcg"*) ;;
