@@ -555,6 +555,9 @@ int gen_build(const struct gen_opts *o, struct gen_guest *g)
         else
                 patch_word(&e, isr_at, emit_idt(&e, g->isr));
 
+        /* Real mode addresses all of it through segments of base 0. */
+        if (!e.err && o->mode == GEN_MODE_REAL && GEN_LOAD_ADDR + e.len > 0x10000)
+                e.err = -EFBIG;
         if (e.err) {
                 free(e.buf);
                 free(e.bounds);

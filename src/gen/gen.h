@@ -73,7 +73,8 @@ void gen_opts_default(struct gen_opts *o);
 /*
  * Generate the guest `o` describes into `g` (which gen_free releases).
  * Returns 0, -EINVAL for options out of range (items 1..4096, loops
- * 1..1000, a mode of enum gen_mode), or -ENOMEM.
+ * 1..1000, a mode of enum gen_mode), -EFBIG for a real-mode guest that
+ * would reach past 64 KiB, or -ENOMEM.
  */
 int gen_build(const struct gen_opts *o, struct gen_guest *g);
 

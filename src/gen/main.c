@@ -87,6 +87,11 @@ static int write_outputs(const struct gen_opts *o, const char *out, const char *
         int err;
 
         err = gen_build(o, &g);
+        if (err == -EFBIG) {
+                fprintf(stderr,
+                        "hvgen: the guest outgrows real mode's 64 KiB: use fewer --items\n");
+                return STATUS_USAGE;
+        }
         if (err) {
                 fprintf(stderr, "hvgen: generating: %s\n", strerror(-err));
                 return STATUS_FAIL;
