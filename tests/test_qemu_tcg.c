@@ -18,29 +18,10 @@
 #include "helpers.h"
 
 /* Whether qemu-system-x86_64 is on PATH (HVTRACE_QEMU names another). */
-static bool have_qemu(void)
-{
-        const char *prog = getenv("HVTRACE_QEMU");
-        const char *path = getenv("PATH");
-        char buf[4096];
-
-        if (prog && *prog)
-                return access(prog, X_OK) == 0;
-        for (const char *p = path ? path : ""; *p;) {
-                size_t n = strcspn(p, ":");
-
-                snprintf(buf, sizeof(buf), "%.*s/qemu-system-x86_64", (int)n, p);
-                if (access(buf, X_OK) == 0)
-                        return true;
-                p += n + (p[n] == ':');
-        }
-        return false;
-}
-
 static void require_qemu(void)
 {
         hv_require_backend("qemu-tcg");
-        if (!have_qemu())
+        if (!hv_have_qemu())
                 cr_skip_test("needs qemu-system-x86_64 (apt-get install qemu-system-x86)");
 }
 
