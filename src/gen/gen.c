@@ -16,6 +16,9 @@
 #define GEN_MAX_LOOPS 1000
 #define GEN_MAX_FILL  6 /* instructions in a block a branch skips */
 
+/* PIT channel 0 divisor: about 1.2 kHz, a tick every few hundred instructions under QEMU. */
+#define GEN_PIT_DIVISOR 0x400
+
 /* Harmless ports: 0x81-0x86 are nothing on any backend (guests/include/corpus.inc). */
 #define GEN_PORT_LO 0x81
 #define GEN_PORT_N  6
@@ -31,6 +34,8 @@ struct emitter {
         size_t len, cap;
         int err;
         enum gen_mode mode;
+        int pic; /* interrupts from the PIT through the 8259, not port 0xE0 */
+        int smc; /* self-modifying stores among the items */
         uint64_t rng;
         int if_set; /* IF before the next instruction, known statically */
         int shadow; /* enum gen_shadow of the boundary before the next instruction, or 0 */
@@ -200,9 +205,25 @@ static void emit_io(struct emitter *e)
         retire(e, 0);
 }
 
-/* Ask hvrec for an interrupt (docs/guest-abi.md, port 0xE0). */
+/* mov al, val; out port, al */
+static void emit_out(struct emitter *e, uint8_t port, uint8_t val)
+{
+        put8(e, 0xb0), put8(e, val);
+        retire(e, 0);
+        put8(e, 0xe6), put8(e, port);
+        retire(e, 0);
+}
+
+/*
+ * Ask hvrec for an interrupt (docs/guest-abi.md, port 0xE0).  Where the PIT
+ * raises them nothing answers that port (qemu-tcg): plain I/O instead.
+ */
 static void emit_request(struct emitter *e)
 {
+        if (e->pic) {
+                emit_io(e);
+                return;
+        }
         put8(e, 0xb0), put8(e, GEN_VECTOR); /* mov al, VECTOR */
         retire(e, 0);
         put8(e, 0xe6), put8(e, 0xe0); /* out 0xe0, al */
@@ -441,7 +462,12 @@ static void emit_item(struct emitter *e, struct gen_guest *g)
         case 12: emit_jmp_over(e); break;
         case 13: emit_jmp_indirect(e); break;
         case 14: emit_call_ret(e); break;
-        default: emit_smc(e), g->smc++; break;
+        default:
+                if (e->smc)
+                        emit_smc(e), g->smc++;
+                else
+                        emit_plain(e);
+                break;
         }
 }
 
@@ -467,6 +493,27 @@ static size_t emit_prologue(struct emitter *e)
                 at = e->len;
                 put32(e, 0);
                 retire(e, 0);
+        }
+        if (e->pic) {
+                /* guests/include/pic.inc: IRQ0 at VECTOR, only it unmasked; PIT periodic. */
+                static const uint8_t init[][2] = {
+                        { 0x20, 0x11 },
+                        { 0xa0, 0x11 },
+                        { 0x21, GEN_VECTOR },
+                        { 0xa1, GEN_VECTOR + 8 },
+                        { 0x21, 0x04 },
+                        { 0xa1, 0x02 },
+                        { 0x21, 0x01 },
+                        { 0xa1, 0x01 },
+                        { 0x21, 0xfe },
+                        { 0xa1, 0xff },
+                        { 0x43, 0x34 },
+                        { 0x40, GEN_PIT_DIVISOR & 0xff },
+                        { 0x40, GEN_PIT_DIVISOR >> 8 },
+                };
+
+                for (size_t i = 0; i < sizeof(init) / sizeof(init[0]); i++)
+                        emit_out(e, init[i][0], init[i][1]);
         }
         put8(e, 0x8c), put8(e, 0xd3); /* mov bx, ss: what every MOV SS / POP SS reloads */
         retire(e, 0);
@@ -503,13 +550,13 @@ static uint32_t emit_idt(struct emitter *e, uint32_t isr)
 void gen_opts_default(struct gen_opts *o)
 {
         *o = (struct gen_opts){
-                .seed = 1, .mode = GEN_MODE_REAL, .items = 48, .loops = 3, .hlt = 1
+                .seed = 1, .mode = GEN_MODE_REAL, .items = 48, .loops = 3, .hlt = 1, .smc = 1
         };
 }
 
 int gen_build(const struct gen_opts *o, struct gen_guest *g)
 {
-        struct emitter e = { .mode = o->mode, .rng = o->seed };
+        struct emitter e = { .mode = o->mode, .pic = o->pic, .smc = o->smc, .rng = o->seed };
         size_t isr_at, body, at;
 
         memset(g, 0, sizeof(*g));
@@ -535,7 +582,8 @@ int gen_build(const struct gen_opts *o, struct gen_guest *g)
         patch_word(&e, at, (uint32_t)(body - (at + word_size(&e))));
         retire(&e, 0);
         if (o->hlt) {
-                emit_request(&e);
+                if (!e.pic)
+                        emit_request(&e);
                 emit_sti(&e); /* the shadow covers the HLT: no wake-up is lost */
                 put8(&e, 0xf4);
                 retire(&e, 0);
@@ -547,6 +595,11 @@ int gen_build(const struct gen_opts *o, struct gen_guest *g)
 
         g->isr = here(&e);
         put8(&e, 0xe6), put8(&e, 0xe2); /* the probe, first in the handler */
+        if (e.pic) {
+                put8(&e, 0x50);                                 /* push ax */
+                put8(&e, 0xb0), put8(&e, 0x20);                 /* mov al, 0x20 */
+                put8(&e, 0xe6), put8(&e, 0x20), put8(&e, 0x58); /* out 0x20, al (EOI); pop ax */
+        }
         if (e.mode == GEN_MODE_LONG)
                 put8(&e, 0x48);
         put8(&e, 0xcf);
@@ -584,9 +637,10 @@ int gen_truth_text(const struct gen_opts *o, const struct gen_guest *g, char **t
                 "# hvgen ground truth: the shadowed instruction boundaries (docs/campaigns.md)\n"
                 "hvgen-truth 1\n"
                 "seed %llu\nmode %s\nload 0x%x\nentry 0x%x\nsize %zu\nvector 0x%x\nisr 0x%x\n"
-                "loops %u\nitems %u\nhlt %d\nbounds %zu\nfirst %zu\n",
+                "loops %u\nitems %u\nhlt %d\ninterrupts %s\nsmc %d\nbounds %zu\nfirst %zu\n",
                 (unsigned long long)o->seed, gen_mode_name(o->mode), GEN_LOAD_ADDR, GEN_LOAD_ADDR,
-                g->len, GEN_VECTOR, g->isr, o->loops, o->items, o->hlt, g->nbounds, first);
+                g->len, GEN_VECTOR, g->isr, o->loops, o->items, o->hlt, o->pic ? "pic" : "requests",
+                o->smc, g->nbounds, first);
         for (size_t i = 0; i < g->nbounds; i++)
                 fprintf(f, "shadow 0x%x %s %s if=%u\n", g->bounds[i].addr,
                         gen_shadow_name(g->bounds[i].shadow), gen_cause_name(g->bounds[i].cause),

@@ -48,6 +48,8 @@ struct gen_opts {
         unsigned items; /* random items in the loop body */
         unsigned loops; /* times the body runs */
         int hlt;        /* end with STI; HLT woken by a requested interrupt */
+        int pic;        /* interrupts from the PIT through the 8259 PIC, not port 0xE0 */
+        int smc;        /* self-modifying stores among the items */
 };
 
 /* One shadowed instruction boundary of the generated guest. */
@@ -67,7 +69,7 @@ struct gen_guest {
         unsigned requests, smc, irets, popfs; /* what the body holds, for the summary */
 };
 
-/* Defaults for opts: real mode, 48 items, 3 loops, the HLT ending. */
+/* Defaults for opts: real mode, 48 items, 3 loops, the HLT ending, port 0xE0, SMC. */
 void gen_opts_default(struct gen_opts *o);
 
 /*

@@ -30,6 +30,9 @@ static void usage(FILE *f)
                    "  --items N         random items in the loop body, 1..4096 (default 48)\n"
                    "  --loops N         times the body runs, 1..1000 (default 3)\n"
                    "  --no-hlt          end without STI; HLT (no halt before the exit port)\n"
+                   "  --pic             interrupts from the PIT through the 8259 PIC (qemu-tcg,\n"
+                   "                    kvm-irqchip) instead of requests on port 0xE0\n"
+                   "  --no-smc          no self-modifying stores\n"
                    "  -h, --help        this text\n"
                    "\n"
                    "Exit status: 0 written, 1 a file could not be written, 2 bad usage.\n");
@@ -124,7 +127,16 @@ err_guest:
 
 int main(int argc, char **argv)
 {
-        enum { OPT_SEED = 256, OPT_MODE, OPT_TRUTH, OPT_ITEMS, OPT_LOOPS, OPT_NO_HLT };
+        enum {
+                OPT_SEED = 256,
+                OPT_MODE,
+                OPT_TRUTH,
+                OPT_ITEMS,
+                OPT_LOOPS,
+                OPT_NO_HLT,
+                OPT_PIC,
+                OPT_NO_SMC
+        };
         static const struct option longopts[] = {
                 { "seed", required_argument, NULL, OPT_SEED },
                 { "mode", required_argument, NULL, OPT_MODE },
@@ -133,6 +145,8 @@ int main(int argc, char **argv)
                 { "items", required_argument, NULL, OPT_ITEMS },
                 { "loops", required_argument, NULL, OPT_LOOPS },
                 { "no-hlt", no_argument, NULL, OPT_NO_HLT },
+                { "pic", no_argument, NULL, OPT_PIC },
+                { "no-smc", no_argument, NULL, OPT_NO_SMC },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -166,6 +180,8 @@ int main(int argc, char **argv)
                                 return bad("--loops: '%s' is not a number 1..1000", optarg);
                         break;
                 case OPT_NO_HLT: o.hlt = 0; break;
+                case OPT_PIC: o.pic = 1; break;
+                case OPT_NO_SMC: o.smc = 0; break;
                 case 'h': usage(stdout); return STATUS_OK;
                 case ':': return bad("%s needs an argument", argv[optind - 1]);
                 default: return bad("unknown option '%s'", argv[optind - 1]);
