@@ -93,7 +93,8 @@ def diff_pairs(hvreplay, results, runs, findings, divergences):
     groups = collections.defaultdict(list)
     for r in runs:
         if r.get("_trace_ok"):
-            groups[(r["seed"], r["mode"], r["policy"])].append(r)
+            # Only runs of the same guest bytes compare (hvgen's flavor per backend).
+            groups[(r["seed"], r["mode"], r["policy"], r.get("flavor", ""))].append(r)
     pairs = 0
     for key, rs in sorted(groups.items()):
         for a, b in itertools.combinations(sorted(rs, key=lambda r: r["backend"]), 2):
