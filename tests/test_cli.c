@@ -513,3 +513,87 @@ Test(cli, hvreplay_error_lines_are_escaped)
         assert_no_escapes("error", p.err);
         hv_proc_free(&p);
 }
+
+/*
+ * check -j: traces checked in parallel report exactly what one at a time
+ * does, in argument order (an unreadable trace in the middle included),
+ * as text and as one JSON document.
+ */
+Test(cli, check_jobs_keep_argument_order)
+{
+        static const char *const traces[] = {
+                "stress-pit-irqchip-real.zst",
+                "demo.zst",
+                "movss-sti-eager-step.zst",
+                "(missing)",
+                "stress-eager-kick.zst",
+                "sti-hlt-p32-eager-step.zst",
+                "hello.zst",
+                "stress-pit-irqchip-l64.zst",
+        };
+        enum { N = sizeof(traces) / sizeof(traces[0]) };
+        static char paths[N][512];
+        const char *argv[5 + N + 1];
+        char *ref[2] = { NULL, NULL };
+        int ref_status[2] = { 0, 0 };
+
+        for (int i = 0; i < N; i++)
+                snprintf(paths[i], sizeof(paths[i]), "%s/traces/%s", HV_SOURCE_DIR, traces[i]);
+        for (int json = 0; json < 2; json++) {
+                for (int jobs = 1; jobs <= 8; jobs *= 2) {
+                        char jarg[8];
+                        struct hv_proc p;
+                        int a = 0;
+
+                        snprintf(jarg, sizeof(jarg), "%d", jobs);
+                        argv[a++] = HVREPLAY;
+                        argv[a++] = "check";
+                        argv[a++] = "-j";
+                        argv[a++] = jarg;
+                        if (json)
+                                argv[a++] = "--json";
+                        for (int i = 0; i < N; i++)
+                                argv[a++] = paths[i];
+                        argv[a] = NULL;
+                        cr_assert_eq(hv_run(argv, &p), 0);
+                        cr_assert_eq(p.status, 2, "an unreadable trace: status 2: %s", p.err);
+                        if (jobs == 1) {
+                                ref[json] = strdup(p.out);
+                                ref_status[json] = p.status;
+                                /* Each trace's report, in order. */
+                                for (int i = 1, at = 0; !json && i < N; i++) {
+                                        const char *x = strstr(p.out + at, paths[i]);
+
+                                        cr_assert_not_null(x, "%s after %d: %s", paths[i], at,
+                                                           p.out);
+                                        at = (int)(x - p.out);
+                                }
+                                if (json)
+                                        cr_assert_not_null(hv_json_value(p.out), "%s", p.out);
+                        } else {
+                                cr_assert_eq(p.status, ref_status[json]);
+                                cr_assert_str_eq(p.out, ref[json], "-j %d differs from -j 1", jobs);
+                        }
+                        hv_proc_free(&p);
+                }
+        }
+        free(ref[0]);
+        free(ref[1]);
+}
+
+Test(cli, check_jobs_refuses_a_bad_count)
+{
+        static const char *const bad[] = { "0", "-1", "two", "", "2000" };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *argv[] = {
+                        HVREPLAY, "check", "--jobs", bad[i], HV_SOURCE_DIR "/traces/demo.zst", NULL
+                };
+                struct hv_proc p;
+
+                cr_assert_eq(hv_run(argv, &p), 0);
+                cr_assert_eq(p.status, 2, "--jobs '%s'", bad[i]);
+                hv_assert_one_line_error(&p, "hvreplay", "--jobs");
+                hv_proc_free(&p);
+        }
+}

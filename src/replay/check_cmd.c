@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* hvreplay check: options and output (text for people, JSON for programs). */
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct check_cli {
         bool colour;           /* colour violations on stdout */
         bool progress;         /* stderr is a terminal: show progress of long checks */
         uint64_t max_findings; /* per trace, 0: all */
+        unsigned jobs;         /* traces checked at once */
         struct check_opts opts;
 };
 
@@ -49,6 +51,8 @@ static void usage(FILE *f)
                 "                     cross-validate what the steps say; default: use them)\n"
                 "  --color WHEN       colour violations: auto (default: when stdout is a\n"
                 "                     terminal and NO_COLOR is unset or empty), always, never\n"
+                "  -j, --jobs N       check up to N traces at once (default: the number of\n"
+                "                     online CPUs); output stays in argument order\n"
                 "  -h, --help         this text\n"
                 "\n"
                 "A check that runs longer than a second shows its progress on stderr when\n"
@@ -383,10 +387,91 @@ static int check_one(const struct check_cli *cli, struct progress *p, const char
         return err;
 }
 
+/*
+ * Traces checked by a pool of threads (-j): each worker takes the next
+ * unchecked trace; the main thread reports them in argument order as each
+ * is done.  Checkers share nothing, so only the queue is locked.
+ */
+struct pool {
+        const struct check_cli *cli;
+        char **paths;
+        struct check_result *res;
+        bool *done;
+        int *rc; /* check_one's return for each trace */
+        int n, next;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+};
+
+static void *pool_worker(void *arg)
+{
+        struct pool *pl = arg;
+
+        for (;;) {
+                int i;
+
+                pthread_mutex_lock(&pl->lock);
+                i = pl->next < pl->n ? pl->next++ : -1;
+                pthread_mutex_unlock(&pl->lock);
+                if (i < 0)
+                        return NULL;
+                pl->rc[i] = check_one(pl->cli, NULL, pl->paths[i], &pl->res[i]);
+                pthread_mutex_lock(&pl->lock);
+                pl->done[i] = true;
+                pthread_cond_broadcast(&pl->cond);
+                pthread_mutex_unlock(&pl->lock);
+        }
+}
+
+/* Wait until trace i is checked, showing "K of N" after a second on a terminal. */
+static void pool_wait(struct pool *pl, int i, struct progress *p)
+{
+        pthread_mutex_lock(&pl->lock);
+        while (!pl->done[i]) {
+                struct timespec t;
+
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += (long)(PROGRESS_EVERY_S * 1e9);
+                if (t.tv_nsec >= 1000000000L) {
+                        t.tv_sec++;
+                        t.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&pl->cond, &pl->lock, &t);
+                if (p && seconds_since(&p->start) >= PROGRESS_AFTER_S) {
+                        int k = 0;
+
+                        for (int x = 0; x < pl->n; x++)
+                                k += pl->done[x];
+                        fprintf(stderr, "\r\033[Khvreplay check: %d of %d traces checked", k,
+                                pl->n);
+                        fflush(stderr);
+                        p->shown = true;
+                }
+        }
+        pthread_mutex_unlock(&pl->lock);
+        if (p && p->shown) {
+                fputs("\r\033[K", stderr);
+                fflush(stderr);
+                p->shown = false;
+        }
+}
+
+/* Start up to `want` workers; the caller's thread only reports.  Returns how many started. */
+static int pool_start(struct pool *pl, pthread_t *tids, int want)
+{
+        int started = 0;
+
+        for (; started < want; started++)
+                if (pthread_create(&tids[started], NULL, pool_worker, pl))
+                        break;
+        return started;
+}
+
 int cmd_check(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "json", no_argument, NULL, 'j' },
+                { "json", no_argument, NULL, 'J' },
+                { "jobs", required_argument, NULL, 'j' },
                 { "summary", no_argument, NULL, 's' },
                 { "max-findings", required_argument, NULL, 'm' },
                 { "without-steps", no_argument, NULL, 'w' },
@@ -398,6 +483,10 @@ int cmd_check(int argc, char **argv)
         const char *when = "auto";
         struct progress prog = { 0 };
         struct check_result *res;
+        struct pool pl;
+        pthread_t *tids;
+        bool *done;
+        int *rc, workers;
         bool unreadable = false, violations = false;
         struct json j;
         char *end;
@@ -405,9 +494,19 @@ int cmd_check(int argc, char **argv)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:hj:", opts, NULL)) != -1) {
                 switch (c) {
-                case 'j': cli.json = true; break;
+                case 'J': cli.json = true; break;
+                case 'j':
+                        cli.jobs = (unsigned)strtoul(optarg, &end, 10);
+                        if (*end || !*optarg || *optarg == '-' || !cli.jobs || cli.jobs > 1024) {
+                                fprintf(stderr,
+                                        "hvreplay check: --jobs: '%s' is not a count from 1 to "
+                                        "1024\n",
+                                        optarg);
+                                return REPLAY_ERROR;
+                        }
+                        break;
                 case 's': cli.summary_only = true; break;
                 case 'w': cli.opts.without_steps = true; break;
                 case 'c': when = optarg; break;
@@ -433,8 +532,20 @@ int cmd_check(int argc, char **argv)
                 fprintf(stderr, "hvreplay check: give at least one TRACE (see --help)\n");
                 return REPLAY_ERROR;
         }
+        if (!cli.jobs) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+                cli.jobs = cpus > 0 ? (unsigned)cpus : 1;
+        }
         res = calloc((size_t)n, sizeof(*res));
-        if (!res) {
+        done = calloc((size_t)n, sizeof(*done));
+        rc = calloc((size_t)n, sizeof(*rc));
+        tids = calloc((size_t)n, sizeof(*tids));
+        if (!res || !done || !rc || !tids) {
+                free(res);
+                free(done);
+                free(rc);
+                free(tids);
                 fprintf(stderr, "hvreplay check: out of memory\n");
                 return REPLAY_ERROR;
         }
@@ -442,11 +553,27 @@ int cmd_check(int argc, char **argv)
                 json_begin(&j, stdout);
                 json_arr(&j, "traces");
         }
+        pl = (struct pool){
+                .cli = &cli, .paths = argv + optind, .res = res, .done = done, .rc = rc, .n = n
+        };
+        pthread_mutex_init(&pl.lock, NULL);
+        pthread_cond_init(&pl.cond, NULL);
+        /* One trace, or one job: checked here, with a progress line of its own. */
+        workers = n > 1 && cli.jobs > 1
+                          ? pool_start(&pl, tids, (int)cli.jobs < n ? (int)cli.jobs : n)
+                          : 0;
         for (int i = 0; i < n; i++) {
                 struct check_result *r = &res[i];
                 const char *path = argv[optind + i];
+                int err;
 
-                if (check_one(&cli, cli.progress ? &prog : NULL, path, r)) {
+                if (workers) {
+                        pool_wait(&pl, i, cli.progress ? &prog : NULL);
+                        err = rc[i];
+                } else {
+                        err = check_one(&cli, cli.progress ? &prog : NULL, path, r);
+                }
+                if (err) {
                         unreadable = true;
                         /* One line per unreadable trace; partial results are still reported. */
                         replay_error(path, r->error);
@@ -474,9 +601,16 @@ int cmd_check(int argc, char **argv)
                 json_arr_end(&j);
                 json_end(&j);
         }
+        for (int i = 0; i < workers; i++)
+                pthread_join(tids[i], NULL);
+        pthread_cond_destroy(&pl.cond);
+        pthread_mutex_destroy(&pl.lock);
         for (int i = 0; i < n; i++)
                 check_result_free(&res[i]);
         free(res);
+        free(done);
+        free(rc);
+        free(tids);
         fflush(stdout);
         if (unreadable)
                 return REPLAY_ERROR;
