@@ -130,15 +130,15 @@ Test(tty, a_long_check_shows_progress_on_a_terminal_only, .timeout = 300)
          * LONG_COPIES times each (each checks in about 0.1 s here).
          */
         enum { LONG_COPIES = 40 };
-        const char *argv[3 + 2 * LONG_COPIES + 1] = { HVREPLAY, "check", "--summary" };
+        const char *argv[5 + 2 * LONG_COPIES + 1] = { HVREPLAY, "check", "-j", "1", "--summary" };
         const char *quick[] = { HVREPLAY, "check", "--summary", VIOLATIONS, NULL };
         struct hv_proc p;
         int status;
         char *out, *line, *summary;
 
         for (int i = 0; i < LONG_COPIES; i++) {
-                argv[3 + 2 * i] = LONG1;
-                argv[4 + 2 * i] = LONG2;
+                argv[5 + 2 * i] = LONG1;
+                argv[6 + 2 * i] = LONG2;
         }
         out = run_on_tty(argv, NULL, &status);
 
@@ -160,4 +160,15 @@ Test(tty, a_long_check_shows_progress_on_a_terminal_only, .timeout = 300)
         cr_assert_eq(p.status, 0);
         cr_assert_eq(p.err[0], 0, "stderr is no terminal: no progress: %s", p.err);
         hv_proc_free(&p);
+
+        /* In parallel (-j 2) the line counts the traces checked. */
+        argv[3] = "2";
+        out = run_on_tty(argv, NULL, &status);
+        cr_assert_eq(status, 0, "%s", out);
+        line = strstr(out, "\r\033[Khvreplay check: ");
+        cr_assert_not_null(line, "progress shown: %s", out);
+        cr_assert(strstr(line, " traces checked") != NULL, "%s", out);
+        /* Shown between reports, and erased before the next one. */
+        cr_assert(strstr(line + 4, "\r\033[K") != NULL, "%s", out);
+        free(out);
 }
