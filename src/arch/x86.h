@@ -46,6 +46,8 @@
 
 #define X86_DR6_FIXED 0xffff0ff0ull /* the bits DR6 reads as 1 */
 #define X86_DR6_BS    0x00004000ull /* single-step trap */
+#define X86_DR6_B0    0x00000001ull /* breakpoint 0 matched */
+#define X86_DR7_L0    0x00000001ull /* breakpoint 0 enabled (local) */
 #define X86_DR7_FIXED 0x00000400ull
 
 /* ---- exceptions ---------------------------------------------------------------- */

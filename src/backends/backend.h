@@ -113,6 +113,15 @@ struct backend_ops {
          */
         int (*take_writes)(struct backend *b, void (*fn)(void *ctx, uint64_t gpa, uint64_t len),
                            void *ctx);
+        /*
+         * Optional.  An instruction breakpoint for replay (hvreplay run):
+         * with on, a run ends with a debug exit (exception 1, DR6.B0)
+         * before executing the instruction at linear address `linear`,
+         * except the one the run starts at when nothing (an instruction, a
+         * delivery) happened before it; off removes it.  Single-stepping
+         * and the breakpoint combine.  Returns 0 or -errno.
+         */
+        int (*set_breakpoint)(struct backend *b, bool on, uint64_t linear);
 };
 
 /* The part of a backend every backend shares; backends embed it first. */

@@ -682,6 +682,11 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
                 retire(e);
 
         /* Stops between instructions. */
+        if (e->bp_on && addr == e->bp_linear && !(e->insns == 0 && addr == e->bp_skip)) {
+                e->bp_hit = true;
+                stop_exit(e, HVT_EXIT_DEBUG, addr);
+                return;
+        }
         if (e->kick_req) {
                 stop_exit(e, HVT_EXIT_INTR, addr);
                 return;
@@ -1151,10 +1156,12 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         if (x->reason == HVT_EXIT_INTR && !x->kicked)
                                 e->kick_req = 0;
                         if (x->reason == HVT_EXIT_DEBUG) {
+                                bool bp = e->bp_hit;
+
                                 x->u.debug.exception = 1;
                                 x->u.debug.pc = e->stop_linear;
-                                x->u.debug.dr6 = X86_DR6_FIXED | X86_DR6_BS;
-                                x->u.debug.dr7 = X86_DR7_FIXED;
+                                x->u.debug.dr6 = X86_DR6_FIXED | (bp ? X86_DR6_B0 : X86_DR6_BS);
+                                x->u.debug.dr7 = X86_DR7_FIXED | (bp ? X86_DR7_L0 : 0);
                         }
                         return 0;
                 case STOP_IO:
@@ -1253,12 +1260,25 @@ static void check_paging(struct emu_backend *e, struct backend_exit *x)
         x->u.internal.data[2] = pa;
 }
 
+/* The linear address of the boundary the run starts at, when nothing runs before it. */
+static uint64_t start_boundary(struct emu_backend *e)
+{
+        struct qseg cs;
+
+        if (e->pend != PEND_NONE || e->queued || emu_snap_get(e))
+                return ~0ull;
+        emu_env_seg(e, HVT_CS, &cs);
+        return emu_env_u64(e, ENV_EIP) + ((emu_env_u32(e, ENV_HFLAGS) & HF_CS64) ? 0 : cs.base);
+}
+
 static int run_once(struct emu_backend *e, struct backend_exit *x)
 {
         memset(x, 0, sizeof(*x));
         e->x = x;
         e->insns = 0;
         emu_mode_refresh(e);
+        e->bp_skip = e->bp_on ? start_boundary(e) : ~0ull;
+        e->bp_hit = false;
         if (e->pend != PEND_NONE) {
                 /* First execute the reported instruction, with the data the loop filled. */
                 e->completing = true;
@@ -1329,6 +1349,15 @@ static int emu_request_window(struct backend *b, bool on)
 static int emu_set_single_step(struct backend *b, bool on)
 {
         emu_of(b)->single_step = on;
+        return 0;
+}
+
+static int emu_set_breakpoint(struct backend *b, bool on, uint64_t linear)
+{
+        struct emu_backend *e = emu_of(b);
+
+        e->bp_on = on;
+        e->bp_linear = linear;
         return 0;
 }
 
@@ -1586,4 +1615,5 @@ const struct backend_ops emu_backend_ops = {
         .kick = emu_kick,
         .set_kick_budget = emu_set_kick_budget,
         .take_writes = emu_take_writes,
+        .set_breakpoint = emu_set_breakpoint,
 };

@@ -125,6 +125,8 @@ struct emu_backend {
         bool queued;
         uint8_t vector;
         bool window, single_step;
+        bool bp_on, bp_hit;          /* set_breakpoint; the run stopped at it */
+        uint64_t bp_linear, bp_skip; /* ... at; the boundary the run starts at (~0: none) */
         volatile sig_atomic_t kick_req;
 
         /* Deterministic kicks. */

@@ -19,6 +19,8 @@
 
 #include <linux/kvm.h>
 
+#include "../arch/x86.h"
+
 #include "kvm.h"
 
 #define KVM_SYNC_ALL (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
@@ -448,12 +450,34 @@ static void exit_debug(struct kvm_backend *k, struct backend_exit *x)
         x->u.debug.dr7 = k->run->debug.arch.dr7;
 }
 
+/*
+ * A run that starts at the breakpoint's instruction must not stop there
+ * before it runs: RFLAGS.RF suppresses instruction breakpoints for one
+ * instruction, as a debugger resuming from one sets it.
+ */
+static int skip_breakpoint_here(struct kvm_backend *k)
+{
+        struct hvt_vcpu_state st;
+        int err;
+
+        if (!k->bp_on)
+                return 0;
+        err = kvm_get_state(&k->base, &st);
+        if (err || hvt_state_pc(&st) != k->bp_linear)
+                return err;
+        st.rflags |= X86_RFLAGS_RF;
+        return kvm_set_state(&k->base, &st);
+}
+
 int kvm_run_vcpu(struct backend *b, struct backend_exit *x)
 {
         struct kvm_backend *k = to_kvm(b);
         int ret;
 
         memset(x, 0, sizeof(*x));
+        ret = skip_breakpoint_here(k);
+        if (ret)
+                return ret;
         ret = ioctl(k->vcpu_fd, KVM_RUN, 0);
         k->run->immediate_exit = 0;
         if (ret < 0 && errno != EINTR && errno != EAGAIN)
@@ -496,17 +520,39 @@ int kvm_request_window(struct backend *b, bool on)
         return 0;
 }
 
+/* KVM_SET_GUEST_DEBUG with what single-stepping and the breakpoint ask for together. */
+static int guest_debug(struct kvm_backend *k, bool step, bool bp, uint64_t linear)
+{
+        struct kvm_guest_debug dbg = { 0 };
+
+        if (step || bp)
+                dbg.control = KVM_GUESTDBG_ENABLE | (step ? KVM_GUESTDBG_SINGLESTEP : 0);
+        if (bp) {
+                /* DR0, execute, length 1: a fault before the instruction runs. */
+                dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+                dbg.arch.debugreg[0] = linear;
+                dbg.arch.debugreg[7] = X86_DR7_L0;
+        }
+        if (ioctl(k->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg))
+                return -errno;
+        k->single_step = step;
+        k->bp_on = bp;
+        k->bp_linear = linear;
+        return 0;
+}
+
 int kvm_set_single_step(struct backend *b, bool on)
 {
         struct kvm_backend *k = to_kvm(b);
-        struct kvm_guest_debug dbg = { 0 };
 
-        if (on)
-                dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
-        if (ioctl(k->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg))
-                return -errno;
-        k->single_step = on;
-        return 0;
+        return guest_debug(k, on, k->bp_on, k->bp_linear);
+}
+
+int kvm_set_breakpoint(struct backend *b, bool on, uint64_t linear)
+{
+        struct kvm_backend *k = to_kvm(b);
+
+        return guest_debug(k, k->single_step, on, linear);
 }
 
 void kvm_kick(struct backend *b)
@@ -533,4 +579,5 @@ const struct backend_ops kvm_backend_ops = {
         .request_window = kvm_request_window,
         .set_single_step = kvm_set_single_step,
         .kick = kvm_kick,
+        .set_breakpoint = kvm_set_breakpoint,
 };

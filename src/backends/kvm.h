@@ -22,6 +22,8 @@ struct kvm_backend {
         int api_version;
         bool synced; /* run->s.regs holds the state of the last exit */
         bool single_step;
+        bool bp_on; /* set_breakpoint: DR0 armed at bp_linear */
+        uint64_t bp_linear;
         bool irqchip; /* KVM_CREATE_IRQCHIP: KVM injects, hvrec raises lines */
 };
 
@@ -48,6 +50,7 @@ int kvm_set_state(struct backend *b, const struct hvt_vcpu_state *st);
 int kvm_run_vcpu(struct backend *b, struct backend_exit *x);
 int kvm_request_window(struct backend *b, bool on);
 int kvm_set_single_step(struct backend *b, bool on);
+int kvm_set_breakpoint(struct backend *b, bool on, uint64_t linear);
 void kvm_kick(struct backend *b);
 
 #endif

@@ -96,4 +96,5 @@ const struct backend_ops kvm_irqchip_backend_ops = {
         .raise_line = irqchip_raise_line,
         .set_single_step = kvm_set_single_step,
         .kick = kvm_kick,
+        .set_breakpoint = kvm_set_breakpoint,
 };
