@@ -293,6 +293,28 @@ void irq_schedule(struct recorder *rec)
         set_window(rec, rec->irq.pending.count > 0 && !rec->irq.hold);
 }
 
+int irq_inject_now(struct recorder *rec, uint8_t vector, uint8_t source)
+{
+        struct irq_fifo *f = &rec->irq.pending;
+        bool line = rec->b->ops->caps & HVT_CAP_IRQCHIP;
+        int err;
+
+        err = line ? rec->b->ops->raise_line(rec->b, vector) : rec->b->ops->inject(rec->b, vector);
+        if (err) {
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "injecting vector 0x%02x: %s",
+                           vector, strerror(-err));
+                return err;
+        }
+        for (unsigned i = 0; i < f->count; i++) {
+                if (f->v[(f->head + i) % IRQ_QUEUE] == vector) {
+                        fifo_remove(f, i);
+                        break;
+                }
+        }
+        record_inject(rec, vector, source, line ? HVT_INJ_LINE : HVT_INJ_QUEUE);
+        return 0;
+}
+
 bool irq_can_wake(const struct recorder *rec)
 {
         return rec->irq.pending.count > 0 || rec->opts->kick_vector >= 0;

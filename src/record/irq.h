@@ -51,6 +51,14 @@ bool irq_policy_allows(unsigned policy, uint64_t intr, uint64_t rflags);
  */
 void irq_schedule(struct recorder *rec);
 
+/*
+ * Inject vector now, whatever the policy (a replay repeating a recorded
+ * injection): out of the pending queue if it is there, queued on the vCPU
+ * or, on an HVT_CAP_IRQCHIP backend, raised on its line, and recorded.  A
+ * backend error ends the run (rec_finish) and is returned as -errno.
+ */
+int irq_inject_now(struct recorder *rec, uint8_t vector, uint8_t source);
+
 /* Whether anything could still wake a halted vCPU. */
 bool irq_can_wake(const struct recorder *rec);
 

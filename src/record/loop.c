@@ -164,6 +164,8 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
                                                 sizeof(ex->insn));
         /* What the guest will read is part of the exit: fill it before recording. */
         abi_fill_in(rec);
+        if (rec->input)
+                rec->input->ops->fill_in(rec->input->ctx, rec);
         copy_exit_data(ex, &rec->bx);
 
         rec->by_reason[ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : 0]++;
@@ -283,6 +285,25 @@ static void settle_halt(struct recorder *rec)
         }
 }
 
+/*
+ * Run to the next exit.  A replay may stand at it already, or stop short
+ * of it (a breakpoint at the right RIP with other registers) and run on.
+ */
+static int enter(struct recorder *rec)
+{
+        const struct rec_input *in = rec->input;
+
+        for (;;) {
+                int r = in ? in->ops->before_run(in->ctx, rec) : 0;
+
+                if (r)
+                        return r > 0 ? 0 : r;
+                r = rec->b->ops->run(rec->b, &rec->bx);
+                if (r || !in || in->ops->after_run(in->ctx, rec))
+                        return r;
+        }
+}
+
 void rec_loop(struct recorder *rec)
 {
         /* A stop signal during the set-up ends the run before the guest's first instruction. */
@@ -293,7 +314,7 @@ void rec_loop(struct recorder *rec)
                 int err;
 
                 t_in = rec_now_ns();
-                err = rec->b->ops->run(rec->b, &rec->bx);
+                err = enter(rec);
                 t_out = rec_now_ns();
                 if (err) {
                         rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
@@ -310,12 +331,14 @@ void rec_loop(struct recorder *rec)
                 dispatch(rec);
                 take_async_events(rec);
                 irq_triggers(rec);
+                if (rec->input)
+                        rec->input->ops->events(rec->input->ctx, rec);
                 if (rec->ex.reason == HVT_EXIT_HLT)
                         settle_halt(rec);
                 if (rec->opts->max_exits && rec->seq >= rec->opts->max_exits)
                         rec_finish(rec, HVT_END_MAX_EXITS, STATUS_LIMIT, 0,
                                    "stopped after %" PRIu64 " exits (--max-exits)", rec->seq);
-                if (!rec->done)
+                if (!rec->done && !(rec->input && rec->input->ops->schedule(rec->input->ctx, rec)))
                         irq_schedule(rec);
         }
 }

@@ -55,8 +55,35 @@ struct console_out {
         char buf[4096];   /* escaped text not yet written */
 };
 
+/*
+ * Where a replay's inputs come from (hvreplay run): the run loop asks it
+ * at fixed points instead of devices and --irq triggers deciding.  Every
+ * hook gets the ctx of struct rec_input.
+ */
+struct rec_input_ops {
+        /*
+         * Before entering the guest: 0 to run, 1 when the vCPU already
+         * stands at the next exit (rec->bx filled), or -errno.
+         */
+        int (*before_run)(void *ctx, struct recorder *rec);
+        /* After a run: whether rec->bx is an exit to record (false: run on). */
+        bool (*after_run)(void *ctx, struct recorder *rec);
+        /* What an IN or MMIO read of the exit being recorded returns. */
+        void (*fill_in)(void *ctx, struct recorder *rec);
+        /* After the exit was handled: interrupts raised there from outside the guest. */
+        void (*events)(void *ctx, struct recorder *rec);
+        /* Before the next entry: true when it decided about injection itself. */
+        bool (*schedule)(void *ctx, struct recorder *rec);
+};
+
+struct rec_input {
+        const struct rec_input_ops *ops;
+        void *ctx;
+};
+
 struct recorder {
         const struct rec_opts *opts;
+        const struct rec_input *input; /* NULL: recording, inputs from devices and options */
         struct backend *b;
         struct hvt_writer *w;
         struct disasm *dis;
