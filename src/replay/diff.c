@@ -146,6 +146,14 @@ static int parse_list(const char *opt, const char *arg, uint64_t dflt,
 
 /* ---- the command -------------------------------------------------------------------- */
 
+void diff_default_opts(struct diff_opts *o)
+{
+        memset(o, 0, sizeof(*o));
+        o->context = 3;
+        o->ignore_reasons = DEFAULT_IGNORE_REASONS;
+        o->ignore_fields = DEFAULT_IGNORE_FIELDS;
+}
+
 static int parse_args(int argc, char **argv, struct diff_opts *o)
 {
         static const struct option opts[] = {
@@ -160,10 +168,7 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
         };
         int c;
 
-        memset(o, 0, sizeof(*o));
-        o->context = 3;
-        o->ignore_reasons = DEFAULT_IGNORE_REASONS;
-        o->ignore_fields = DEFAULT_IGNORE_FIELDS;
+        diff_default_opts(o);
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
@@ -218,24 +223,20 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
         return 0;
 }
 
-int cmd_diff(int argc, char **argv)
+int diff_traces(const struct diff_opts *o, const char *a, const char *b)
 {
         struct diff *D;
         struct hdiffs h = { 0 };
         bool img_diff = false, same, complete;
         uint64_t gpa = 0;
-        int st, status;
+        int status;
 
         D = calloc(1, sizeof(*D));
         if (!D) {
                 fprintf(stderr, "hvreplay diff: out of memory\n");
                 return REPLAY_ERROR;
         }
-        st = parse_args(argc, argv, &D->o);
-        if (st) {
-                free(D);
-                return st > 0 ? REPLAY_OK : REPLAY_ERROR;
-        }
+        D->o = *o;
         if (disasm_open(&D->dis)) {
                 fprintf(stderr, "hvreplay: cannot open capstone\n");
                 free(D);
@@ -244,8 +245,8 @@ int cmd_diff(int argc, char **argv)
         D->c.o = &D->o;
         D->c.A = &D->A;
         D->c.B = &D->B;
-        if (diff_side_open(&D->A, argv[optind], "a", D->dis, &D->o) ||
-            diff_side_open(&D->B, argv[optind + 1], "b", D->dis, &D->o)) {
+        if (diff_side_open(&D->A, a, "a", D->dis, &D->o) ||
+            diff_side_open(&D->B, b, "b", D->dis, &D->o)) {
                 status = REPLAY_ERROR;
                 goto out;
         }
@@ -309,4 +310,14 @@ out:
         disasm_close(D->dis);
         free(D);
         return status;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+        struct diff_opts o;
+        int st = parse_args(argc, argv, &o);
+
+        if (st)
+                return st > 0 ? REPLAY_OK : REPLAY_ERROR;
+        return diff_traces(&o, argv[optind], argv[optind + 1]);
 }

@@ -162,6 +162,16 @@ struct hdiffs {
         size_t n;
 };
 
+/* ---- diff.c: the command ---- */
+
+/* The options hvreplay diff has with none given. */
+void diff_default_opts(struct diff_opts *o);
+/*
+ * Compare traces a and b as hvreplay diff does, printing what it prints.
+ * Returns its exit status: REPLAY_OK, REPLAY_FINDINGS or REPLAY_ERROR.
+ */
+int diff_traces(const struct diff_opts *o, const char *a, const char *b);
+
 /* ---- diff_side.c: memory, the two sides, port I/O ---- */
 
 /* Grow *p (of *cap elements of elem bytes) to hold need; exits the command when out of memory. */
