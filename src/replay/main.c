@@ -24,6 +24,7 @@ static const struct command commands[] = {
         { "export", "write a trace as a Perfetto / Chrome JSON timeline", cmd_export },
         { "report", "write one self-contained HTML page on traces and their violations",
           cmd_report },
+        { "run", "re-execute a trace on a backend and compare the replay with it", cmd_run },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A recorded trace as the input source of a recorder run (hvreplay run).
+ *
+ * The trace is read whole first: the exits with the data their reads
+ * returned, the raises and injections with the exit they followed, the
+ * initial memory image.  The recorder's own loop then runs the guest; at
+ * the points struct rec_input_ops names, this file answers from the
+ * recording.
+ *
+ * Exits that stop the vCPU anywhere (a kick, an interrupt window, a
+ * single step) are found again as rr finds them: the exit's linear RIP
+ * is a breakpoint, and the run goes on past it until every compared
+ * register matches the recording too.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../record/abi.h"
+#include "../record/irq.h"
+#include "../record/mode.h"
+#include "run_source.h"
+
+/* Grow *p (of *cap elements of elem bytes) to hold need.  0 or -ENOMEM. */
+static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+{
+        size_t n = *cap ? *cap : 64;
+        void *q;
+
+        if (need <= *cap)
+                return 0;
+        while (n < need)
+                n *= 2;
+        q = realloc(*p, n * elem);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *cap = n;
+        return 0;
+}
+
+/* ---- reading the trace ------------------------------------------------------- */
+
+static int add_exit(struct rsrc *s, const struct hvt_exit *e)
+{
+        struct rsrc_exit *x;
+        int err = reserve((void **)&s->ex, &s->ex_cap, s->nex + 1, sizeof(*s->ex));
+
+        if (err)
+                return err;
+        x = &s->ex[s->nex];
+        memset(x, 0, sizeof(*x));
+        x->reason = e->reason;
+        x->raw = e->raw_reason;
+        x->st = e->st;
+        x->pc = hvt_state_pc(&e->st);
+        if (e->reason == HVT_EXIT_IO) {
+                size_t n = (size_t)e->u.io.io.size * e->u.io.io.count;
+
+                x->io = e->u.io.io;
+                if (e->u.io.io.dir == HVT_IO_IN && n) {
+                        x->in = malloc(n);
+                        if (!x->in)
+                                return -ENOMEM;
+                        memcpy(x->in, e->u.io.data, n);
+                }
+        } else if (e->reason == HVT_EXIT_MMIO) {
+                x->mmio = e->u.mmio;
+        } else if (e->reason == HVT_EXIT_DEBUG) {
+                x->debug = e->u.debug;
+        }
+        s->nex++;
+        return 0;
+}
+
+static int add_irq(struct rsrc_irq **v, size_t *n, size_t *cap, uint64_t seq, uint8_t vector,
+                   uint8_t source)
+{
+        int err = reserve((void **)v, cap, *n + 1, sizeof(**v));
+
+        if (err)
+                return err;
+        (*v)[(*n)++] = (struct rsrc_irq){ .seq = seq, .vector = vector, .source = source };
+        return 0;
+}
+
+static int add_memory(struct rsrc *s, const struct hvt_memory *m)
+{
+        struct rsrc_mem *d;
+        int err = reserve((void **)&s->mem, &s->mem_cap, s->nmem + 1, sizeof(*s->mem));
+
+        if (err)
+                return err;
+        d = &s->mem[s->nmem];
+        d->data = malloc(m->len ? m->len : 1);
+        if (!d->data)
+                return -ENOMEM;
+        memcpy(d->data, m->data, m->len);
+        d->gpa = m->gpa;
+        d->len = m->len;
+        s->nmem++;
+        return 0;
+}
+
+static int add_event(struct rsrc *s, const struct hvt_event *ev)
+{
+        switch (ev->type) {
+        case HVT_REC_MEMORY: return add_memory(s, &ev->memory);
+        case HVT_REC_EXIT: return add_exit(s, &ev->exit);
+        case HVT_REC_RAISE:
+                return add_irq(&s->raise, &s->nraise, &s->raise_cap, ev->raise.seq,
+                               ev->raise.vector, ev->raise.source);
+        case HVT_REC_INJECT:
+                return add_irq(&s->inject, &s->ninject, &s->inject_cap, ev->inject.after_seq,
+                               ev->inject.vector, ev->inject.source);
+        case HVT_REC_END:
+                s->have_end = true;
+                s->end = ev->end.e;
+                snprintf(s->end_msg, sizeof(s->end_msg), "%s", ev->end.message);
+                return 0;
+        default: return 0;
+        }
+}
+
+int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len)
+{
+        struct hvt_event ev;
+        int err;
+
+        memset(s, 0, sizeof(*s));
+        err = hvt_reader_open(&s->r, path);
+        if (err) {
+                snprintf(why, len, "%s", hvt_reader_message(s->r));
+                goto err_free;
+        }
+        s->hdr = hvt_reader_header(s->r);
+        while ((err = hvt_reader_next(s->r, &ev)) == HVT_OK) {
+                err = add_event(s, &ev);
+                if (err) {
+                        snprintf(why, len, "reading the trace: %s", strerror(-err));
+                        goto err_free;
+                }
+        }
+        if (err != HVT_END_OF_TRACE) {
+                snprintf(why, len, "%s", hvt_reader_message(s->r));
+                goto err_free;
+        }
+        return 0;
+
+err_free:
+        rsrc_free(s);
+        return err;
+}
+
+void rsrc_free(struct rsrc *s)
+{
+        for (size_t i = 0; i < s->nex; i++)
+                free(s->ex[i].in);
+        for (size_t i = 0; i < s->nmem; i++)
+                free(s->mem[i].data);
+        free(s->ex);
+        free(s->raise);
+        free(s->inject);
+        free(s->mem);
+        hvt_reader_close(s->r);
+        memset(s, 0, sizeof(*s));
+}
+
+/* ---- the guest ------------------------------------------------------------------ */
+
+int rsrc_setup_guest(const struct rsrc *s, struct backend *b, char *why, size_t len)
+{
+        const struct hvt_disk_header *h = &s->hdr->h;
+        int err;
+
+        /* The tables mode_setup writes are in the image too: it comes last and wins. */
+        err = mode_setup(b, h->guest_mode, h->entry, h->load_addr, why, len);
+        if (err)
+                return err;
+        for (size_t i = 0; i < s->nmem; i++) {
+                err = backend_load(b, s->mem[i].gpa, s->mem[i].data, s->mem[i].len);
+                if (err) {
+                        snprintf(why, len,
+                                 "memory image at 0x%" PRIx64 " (%zu bytes) lies outside RAM",
+                                 s->mem[i].gpa, s->mem[i].len);
+                        return err;
+                }
+        }
+        return 0;
+}
+
+int rsrc_write_memory(const struct rsrc *s, struct hvt_writer *w)
+{
+        for (size_t i = 0; i < s->nmem; i++) {
+                int err = hvt_write_memory(w, s->mem[i].gpa, s->mem[i].data, s->mem[i].len);
+
+                if (err)
+                        return err;
+        }
+        return 0;
+}
+
+/* ---- boundaries ----------------------------------------------------------------- */
+
+/*
+ * Whether the vCPU stands where the recorded exit stood: RIP, and every
+ * register an instruction changes (RF is the debugger's, not the guest's).
+ */
+static bool same_boundary(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
+{
+        if (a->rip != b->rip || memcmp(a->gpr, b->gpr, sizeof(a->gpr)) ||
+            ((a->rflags ^ b->rflags) & ~X86_RFLAGS_RF))
+                return false;
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
+                if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
+                        return false;
+        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+}
+
+/* The recorded exit the replay's next exit must be, or NULL past the recording. */
+static const struct rsrc_exit *next_exit(const struct rsrc *s, const struct recorder *rec)
+{
+        return rec->seq < s->nex ? &s->ex[rec->seq] : NULL;
+}
+
+/* An exit that stops the vCPU between any two instructions: found by its boundary. */
+static bool asynchronous(const struct rsrc *s, const struct rsrc_exit *x)
+{
+        return x && (x->reason == HVT_EXIT_INTR || x->reason == HVT_EXIT_IRQ_WINDOW ||
+                     (x->reason == HVT_EXIT_DEBUG && !s->stepping));
+}
+
+static int arm(struct rsrc *s, struct recorder *rec, bool on, uint64_t linear)
+{
+        int err;
+
+        if (!on && !s->bp_armed)
+                return 0;
+        err = rec->b->ops->set_breakpoint(rec->b, on, linear);
+        if (err)
+                return err;
+        s->bp_armed = on;
+        return 0;
+}
+
+/* The exit the recording took here, as the backend would report it. */
+static void take_recorded(const struct rsrc_exit *x, struct backend_exit *bx)
+{
+        memset(bx, 0, sizeof(*bx));
+        bx->reason = x->reason;
+        bx->raw = x->raw;
+        if (x->reason == HVT_EXIT_DEBUG)
+                bx->u.debug = x->debug;
+}
+
+static int before_run(void *ctx, struct recorder *rec)
+{
+        struct rsrc *s = ctx;
+        const struct rsrc_exit *x = next_exit(s, rec);
+        struct hvt_vcpu_state st;
+        int err;
+
+        if (!s->exact || !asynchronous(s, x))
+                return arm(s, rec, false, 0);
+        /*
+         * Already there (a kick right after a window exit, say) unless
+         * something is still to happen before the next instruction: an
+         * injected interrupt's delivery, the completion of the I/O or MMIO
+         * instruction the last exit stopped at.
+         */
+        err = rec->b->ops->get_state(rec->b, &st);
+        if (err)
+                return err;
+        if (!s->injected && rec->ex.reason != HVT_EXIT_IO && rec->ex.reason != HVT_EXIT_MMIO &&
+            same_boundary(&st, &x->st)) {
+                take_recorded(x, &rec->bx);
+                return 1;
+        }
+        return arm(s, rec, true, x->pc);
+}
+
+static bool after_run(void *ctx, struct recorder *rec)
+{
+        struct rsrc *s = ctx;
+        const struct rsrc_exit *x = next_exit(s, rec);
+        struct hvt_vcpu_state st;
+        int err;
+
+        if (!s->bp_armed)
+                return true;
+        if (rec->bx.reason != HVT_EXIT_DEBUG || !(rec->bx.u.debug.dr6 & X86_DR6_B0)) {
+                /* Another exit came first: the replay left the recording; diff shows where. */
+                err = arm(s, rec, false, 0);
+                if (err)
+                        s->err = err;
+                return true;
+        }
+        err = rec->b->ops->get_state(rec->b, &st);
+        if (err) {
+                s->err = err;
+                return true;
+        }
+        if (!same_boundary(&st, &x->st)) {
+                s->bp_hits++;
+                return false;
+        }
+        err = arm(s, rec, false, 0);
+        if (err)
+                s->err = err;
+        take_recorded(x, &rec->bx);
+        return true;
+}
+
+/* ---- inputs ---------------------------------------------------------------------- */
+
+static bool same_read(const struct rsrc_exit *x, const struct backend_exit *bx)
+{
+        if (bx->reason == HVT_EXIT_IO)
+                return x->reason == HVT_EXIT_IO && x->in && x->io.port == bx->u.io.port &&
+                       x->io.size == bx->u.io.size && x->io.count == bx->u.io.count;
+        return x->reason == HVT_EXIT_MMIO && !x->mmio.is_write && x->mmio.addr == bx->u.mmio.addr &&
+               x->mmio.len == bx->u.mmio.len;
+}
+
+/*
+ * The recorded read this one repeats: the exit of the same number when
+ * following the recording; under --inject, where exits come and go with
+ * the policy, the next recorded read of the same port or address.
+ */
+static const struct rsrc_exit *recorded_read(struct rsrc *s, const struct recorder *rec)
+{
+        if (s->exact)
+                return rec->ex.seq < s->nex && same_read(&s->ex[rec->ex.seq], &rec->bx)
+                               ? &s->ex[rec->ex.seq]
+                               : NULL;
+        for (size_t i = s->in_next; i < s->nex; i++) {
+                if (same_read(&s->ex[i], &rec->bx)) {
+                        s->in_next = i + 1;
+                        return &s->ex[i];
+                }
+        }
+        return NULL;
+}
+
+static void fill_in(void *ctx, struct recorder *rec)
+{
+        struct rsrc *s = ctx;
+        struct backend_exit *bx = &rec->bx;
+        const struct rsrc_exit *x;
+
+        if (!(bx->reason == HVT_EXIT_IO && bx->u.io.dir == HVT_IO_IN) &&
+            !(bx->reason == HVT_EXIT_MMIO && !bx->u.mmio.is_write))
+                return;
+        x = recorded_read(s, rec);
+        if (!x)
+                return; /* all-ones, as hvrec answers a read nothing recorded */
+        if (bx->reason == HVT_EXIT_IO)
+                memcpy(bx->u.io.data, x->in, (size_t)x->io.size * x->io.count);
+        else
+                memcpy(bx->u.mmio.data, x->mmio.data, sizeof(x->mmio.data));
+}
+
+/* A run that ended where the recording did not: stop at the first exit that shows it. */
+static void note_divergence(struct rsrc *s, struct recorder *rec)
+{
+        const struct rsrc_exit *x = rec->ex.seq < s->nex ? &s->ex[rec->ex.seq] : NULL;
+
+        if (x && x->reason == rec->ex.reason && x->pc == hvt_state_pc(&rec->ex.st))
+                return;
+        s->diverged = true;
+        s->diverged_at = rec->ex.seq;
+        rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0,
+                   "replay left the recording at exit %" PRIu64 " (recorded: %s)", rec->ex.seq,
+                   x ? hvt_exit_reason_name(x->reason) : "no such exit");
+}
+
+/* Whether a recorded end comes from the guest itself, so that a replay reaches it alone. */
+static bool natural_end(unsigned why)
+{
+        return why == HVT_END_GUEST_EXIT || why == HVT_END_HALT || why == HVT_END_CRASH;
+}
+
+static void events(void *ctx, struct recorder *rec)
+{
+        struct rsrc *s = ctx;
+        uint64_t seq = rec->ex.seq;
+
+        if (s->err) {
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "replay: %s", strerror(-s->err));
+                return;
+        }
+        if (s->exact)
+                note_divergence(s, rec);
+        /* The guest's own requests come again from its OUTs; the rest from the recording. */
+        while (s->ri < s->nraise && s->raise[s->ri].seq <= seq) {
+                const struct rsrc_irq *r = &s->raise[s->ri++];
+
+                if (r->seq == seq && r->source != HVT_SRC_GUEST)
+                        irq_raise(rec, r->vector, r->source);
+        }
+        if (s->have_end && !natural_end(s->end.why) && seq + 1 >= s->end.exits)
+                rec_finish(rec, s->end.why, s->end.status, s->end.detail, "%s", s->end_msg);
+}
+
+static bool schedule(void *ctx, struct recorder *rec)
+{
+        struct rsrc *s = ctx;
+        uint64_t seq = rec->ex.seq;
+
+        if (!s->exact)
+                return false;
+        s->injected = false;
+        while (s->ii < s->ninject && s->inject[s->ii].seq <= seq) {
+                const struct rsrc_irq *in = &s->inject[s->ii++];
+
+                if (in->seq != seq)
+                        continue;
+                if (irq_inject_now(rec, in->vector, in->source))
+                        break;
+                s->injected = true;
+        }
+        return true;
+}
+
+static const struct rec_input_ops rsrc_ops = {
+        .before_run = before_run,
+        .after_run = after_run,
+        .fill_in = fill_in,
+        .events = events,
+        .schedule = schedule,
+};
+
+void rsrc_input(struct rsrc *s, bool exact, bool stepping, struct rec_input *in)
+{
+        s->exact = exact;
+        s->stepping = stepping;
+        s->ri = s->ii = s->in_next = 0;
+        s->bp_armed = s->diverged = s->injected = false;
+        s->bp_hits = 0;
+        s->err = 0;
+        in->ops = &rsrc_ops;
+        in->ctx = s;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvreplay run, internal: a recorded trace as the input source of a
+ * recorder run (run_source.c).  A replay is a recording whose port and
+ * MMIO reads, asynchronous stops and interrupts come from a trace instead
+ * of devices, kicks and --irq triggers.
+ */
+#ifndef HVREPLAY_RUN_SOURCE_H
+#define HVREPLAY_RUN_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hvtrace/hvtrace.h>
+
+#include "../record/recorder.h"
+
+/* One recorded exit, as much of it as a replay needs. */
+struct rsrc_exit {
+        uint16_t reason;
+        uint32_t raw;
+        uint64_t pc; /* linear CS:RIP */
+        struct hvt_vcpu_state st;
+        struct hvt_disk_io io;
+        uint8_t *in; /* an IN's data (size*count bytes), else NULL */
+        struct hvt_disk_mmio mmio;
+        struct hvt_disk_debug debug;
+};
+
+/* A recorded raise or injection: what, and at which exit. */
+struct rsrc_irq {
+        uint64_t seq;
+        uint8_t vector, source;
+};
+
+struct rsrc_mem {
+        uint64_t gpa;
+        uint8_t *data;
+        size_t len;
+};
+
+struct rsrc {
+        struct hvt_reader *r; /* kept open: its header strings are used */
+        const struct hvt_header *hdr;
+        struct rsrc_exit *ex;
+        size_t nex, ex_cap;
+        struct rsrc_irq *raise, *inject;
+        size_t nraise, raise_cap, ninject, inject_cap;
+        struct rsrc_mem *mem;
+        size_t nmem, mem_cap;
+        bool have_end;
+        struct hvt_disk_end end;
+        char end_msg[256];
+
+        /* The replay in progress. */
+        bool exact;     /* follow the recording (no --inject): stops and injections from it */
+        bool stepping;  /* the backend single-steps: debug exits come by themselves */
+        size_t ri, ii;  /* next raise, next injection */
+        size_t in_next; /* --inject: the next recorded exit an IN may take data from */
+        bool bp_armed;
+        bool injected;    /* an injection followed the last exit: its delivery comes first */
+        uint64_t bp_hits; /* breakpoint stops short of the boundary, all told */
+        bool diverged;
+        uint64_t diverged_at;
+        int err; /* a backend error met in a hook */
+};
+
+/*
+ * Read the whole trace at path into s.  Returns 0, or an HVT_ERR_* code /
+ * -errno with the reason in why (s is freed either way on error).
+ */
+int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len);
+
+/* Free what rsrc_load read and close the trace. */
+void rsrc_free(struct rsrc *s);
+
+/*
+ * Put the recorded initial memory image into b's RAM and the vCPU in the
+ * recorded mode at the recorded entry, as hvrec set it up.  Returns 0 or
+ * -errno with why filled.
+ */
+int rsrc_setup_guest(const struct rsrc *s, struct backend *b, char *why, size_t len);
+
+/* Write the recorded initial memory image to w.  Returns 0 or -errno. */
+int rsrc_write_memory(const struct rsrc *s, struct hvt_writer *w);
+
+/*
+ * The input of a recorder run replaying s: exact (every stop and injection
+ * as recorded) or, with exact false, only the raises and the read data,
+ * injection left to the recorder's policy.
+ */
+void rsrc_input(struct rsrc *s, bool exact, bool stepping, struct rec_input *in);
+
+#endif
