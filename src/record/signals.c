@@ -132,6 +132,10 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
         int err;
 
         kick_target = b;
+        /* A process may run one guest after another (hvreplay reduce): each has its own deadline.
+         */
+        timed_out = 0;
+        __atomic_store_n(&kicks, 0, __ATOMIC_RELAXED);
         if (stop_signo)
                 b->ops->kick(b); /* a signal that came during the set-up */
         if (timeout_s > 0) {

@@ -51,7 +51,9 @@ void signals_unblock(const sigset_t *old);
 
 /*
  * Arm the timers (timeout_s 0: none; kick_usec 0: none; kicks are jittered
- * 50%..150% from seed) and kick b on every event.  Returns 0 or -errno.
+ * 50%..150% from seed) and kick b on every event.  Each call starts afresh:
+ * a deadline passed or kicks counted in an earlier run are forgotten.
+ * Returns 0 or -errno.
  */
 int signals_start(struct backend *b, double timeout_s, uint64_t kick_usec, uint64_t seed);
 
