@@ -25,6 +25,7 @@ static const struct command commands[] = {
         { "report", "write one self-contained HTML page on traces and their violations",
           cmd_report },
         { "run", "re-execute a trace on a backend and compare the replay with it", cmd_run },
+        { "reduce", "the shortest replayable trace that still shows a violation", cmd_reduce },
 };
 
 static void usage(FILE *f)

@@ -16,39 +16,17 @@
 #include <unistd.h>
 
 #include "../record/loop.h"
+#include "../record/signals.h"
 #include "check.h"
 #include "diff.h"
-#include "run_source.h"
-
-/* What one replay is asked to do. */
-struct replay_req {
-        const char *trace;   /* the recording */
-        const char *output;  /* the replay's trace */
-        const char *backend; /* NULL: the recording's */
-        int policy;          /* enum hvt_policy, -1: follow the recording */
-        uint64_t max_exits;  /* 0: as the recording */
-        bool quiet;          /* no summary on stderr */
-        int argc;            /* the command line, for the header */
-        char **argv;
-};
-
-/* One replay: what it sets up, released in reverse. */
-struct replay {
-        struct rsrc src;
-        struct rec_opts o;
-        struct recorder rec;
-        struct rec_input in;
-        const struct backend_ops *ops;
-        bool exact;
-        char why[512];
-};
+#include "run.h"
 
 /* ---- setting up ------------------------------------------------------------------ */
 
 /* The backend asked for, able to replay this trace here.  0 or -errno with why. */
 static int pick_backend(struct replay *p, const struct replay_req *q)
 {
-        const char *name = q->backend ? q->backend : p->src.hdr->str[HVT_STR_BACKEND];
+        const char *name = q->backend ? q->backend : p->src->hdr->str[HVT_STR_BACKEND];
         const struct backend_ops *ops = backend_find(name);
         char why[256];
 
@@ -77,7 +55,7 @@ static int pick_backend(struct replay *p, const struct replay_req *q)
                          ops->name);
                 return -EINVAL;
         }
-        if ((p->src.hdr->h.flags & HVT_HDR_SINGLE_STEP) && !(ops->caps & HVT_CAP_SINGLE_STEP)) {
+        if ((p->src->flags & HVT_HDR_SINGLE_STEP) && !(ops->caps & HVT_CAP_SINGLE_STEP)) {
                 snprintf(p->why, sizeof(p->why),
                          "the trace was single-stepped and backend %s cannot single-step",
                          ops->name);
@@ -90,7 +68,7 @@ static int pick_backend(struct replay *p, const struct replay_req *q)
 /* The recorder's options as hvrec would have had them for this replay. */
 static void replay_options(struct replay *p, const struct replay_req *q)
 {
-        const struct hvt_header *h = p->src.hdr;
+        const struct hvt_header *h = p->src->hdr;
         struct rec_opts *o = &p->o;
 
         memset(o, 0, sizeof(*o));
@@ -104,7 +82,7 @@ static void replay_options(struct replay *p, const struct replay_req *q)
         o->mode = h->h.guest_mode;
         o->seed = h->h.seed;
         o->seed_set = true;
-        o->single_step = (h->h.flags & HVT_HDR_SINGLE_STEP) != 0;
+        o->single_step = (p->src->flags & HVT_HDR_SINGLE_STEP) != 0;
         o->kick_vector = -1; /* kicks come from the recording */
         o->policy = p->exact ? h->h.inject_policy : (unsigned)q->policy;
         if (p->ops->caps & HVT_CAP_IRQCHIP)
@@ -112,8 +90,8 @@ static void replay_options(struct replay *p, const struct replay_req *q)
         o->policy_set = !p->exact;
         /* Past the recording's exits there is nothing to follow; under --inject, room to differ. */
         o->max_exits = q->max_exits ? q->max_exits
-                       : p->exact   ? p->src.nex + 1
-                                    : 4 * p->src.nex + 10000;
+                       : p->exact   ? p->src->nex + 1
+                                    : 4 * p->src->nex + 10000;
         o->argc = q->argc;
         o->argv = q->argv;
         o->quiet = true;
@@ -132,7 +110,7 @@ static int replay_vm(struct replay *p)
                 return err;
         rec->mem.ram = rec->b->mem;
         rec->mem.size = rec->b->mem_size;
-        err = rsrc_setup_guest(&p->src, rec->b, p->why, sizeof(p->why));
+        err = rsrc_setup_guest(p->src, rec->b, p->why, sizeof(p->why));
         if (err)
                 goto err_backend;
         if (p->o.single_step && (err = p->ops->set_single_step(rec->b, true))) {
@@ -164,7 +142,7 @@ err_backend:
 static int replay_trace(struct replay *p)
 {
         static const struct hvt_writer_opts wopts = { .size = sizeof(wopts) };
-        const struct hvt_header *orig = p->src.hdr;
+        const struct hvt_header *orig = p->src->hdr;
         struct recorder *rec = &p->rec;
         struct hvt_header h = *orig;
         char bver[160];
@@ -184,7 +162,7 @@ static int replay_trace(struct replay *p)
                 return err;
         }
         p->ops->version(rec->b, bver, sizeof(bver));
-        h.h.flags = (orig->h.flags & (HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS)) |
+        h.h.flags = (p->src->flags & (HVT_HDR_SINGLE_STEP | HVT_HDR_KICKS)) |
                     (rec->track_writes ? HVT_HDR_WRITES : 0) |
                     (rec->step_inject ? HVT_HDR_STEP_INJECT : 0);
         h.h.backend_caps = p->ops->caps;
@@ -199,7 +177,7 @@ static int replay_trace(struct replay *p)
         rec->t0 = rec_now_ns();
         err = hvt_write_header(rec->w, &h);
         if (!err)
-                err = rsrc_write_memory(&p->src, rec->w);
+                err = rsrc_write_memory(p->src, rec->w);
         if (err)
                 snprintf(p->why, sizeof(p->why), "writing %s: %s", p->o.output, strerror(-err));
         return err;
@@ -227,54 +205,52 @@ static int replay_close(struct replay *p)
         return err;
 }
 
-/*
- * Replay q->trace into q->output.  Returns 0 with the run done (p->rec says
- * how it ended), or -errno with p->why: the trace unreadable, the backend
- * unknown or unable.
- */
-static int replay_do(struct replay *p, const struct replay_req *q)
+double run_timeout(const struct rsrc *src, double factor, double base)
+{
+        return base + factor * (src->have_end ? (double)src->end.wall_ns / 1e9 : 1.0);
+}
+
+int run_exec(struct replay *p, const struct replay_req *q, struct rsrc *src)
 {
         int err;
 
         memset(p, 0, sizeof(*p));
-        err = rsrc_load(&p->src, q->trace, p->why, sizeof(p->why));
-        if (err)
-                return err;
+        p->src = src;
         p->exact = q->policy < 0;
         err = pick_backend(p, q);
         if (err)
-                goto err_src;
+                return err;
         replay_options(p, q);
         err = replay_vm(p);
         if (err)
-                goto err_src;
+                return err;
         err = replay_trace(p);
         if (err)
                 goto err_vm;
-        rsrc_input(&p->src, p->exact, p->o.single_step, &p->in);
+        rsrc_input(p->src, p->exact, p->o.single_step, &p->in);
+        p->src->lenient = q->lenient;
         p->rec.opts = &p->o;
         p->rec.input = &p->in;
         p->rec.console.fd = -1; /* the console is in the trace; stdout is the comparison's */
+        err = signals_start(p->rec.b, q->timeout_s, 0, 0);
+        if (err)
+                rec_finish(&p->rec, HVT_END_ERROR, STATUS_ERROR, 0, "cannot set up timers: %s",
+                           strerror(-err));
         rec_loop(&p->rec);
+        signals_stop();
         p->rec.wall_ns = rec_now_ns() - p->rec.t0;
         err = replay_close(p);
-        if (err)
-                goto err_vm;
-        disasm_close(p->rec.dis);
-        p->ops->destroy(p->rec.b);
-        return 0;
 
 err_vm:
         if (p->rec.w)
                 hvt_writer_close(p->rec.w);
+        p->rec.w = NULL;
         disasm_close(p->rec.dis);
         p->ops->destroy(p->rec.b);
-err_src:
-        rsrc_free(&p->src);
         return err;
 }
 
-static void print_rate(const char *cmd, const struct replay *p)
+void run_print_rate(const char *cmd, const struct replay *p)
 {
         double secs = (double)p->rec.wall_ns / 1e9;
 
@@ -282,7 +258,7 @@ static void print_rate(const char *cmd, const struct replay *p)
                 "hvreplay %s: %" PRIu64 " exits replayed on %s in %.3f s (%.0f exits/s, %" PRIu64
                 " breakpoint stops short of a boundary); the replay ended: ",
                 cmd, p->rec.seq, p->ops->name, secs, secs > 0 ? (double)p->rec.seq / secs : 0.0,
-                p->src.bp_hits);
+                p->src->bp_hits);
         replay_put_str(stderr, p->rec.msg);
         fputc('\n', stderr);
 }
@@ -316,8 +292,7 @@ static void run_usage(FILE *f)
                    "an unknown or unusable backend, bad usage.\n");
 }
 
-/* A temporary file name for the replay's trace when -o is not given. */
-static int temp_output(char *buf, size_t len)
+int run_temp_output(char *buf, size_t len)
 {
         const char *dir = getenv("TMPDIR");
         int fd;
@@ -397,14 +372,20 @@ int cmd_run(int argc, char **argv)
         struct replay_req q = { .argc = argc, .argv = argv };
         char tmp[4096];
         struct replay *p;
+        struct rsrc src;
         struct diff_opts o;
         int st, status;
 
         st = run_args(argc, argv, &q);
         if (st)
                 return st > 0 ? REPLAY_OK : REPLAY_ERROR;
+        if ((st = signals_install())) {
+                fprintf(stderr, "hvreplay run: cannot install signal handlers: %s\n",
+                        strerror(-st));
+                return REPLAY_ERROR;
+        }
         if (!q.output) {
-                if (temp_output(tmp, sizeof(tmp))) {
+                if (run_temp_output(tmp, sizeof(tmp))) {
                         fprintf(stderr, "hvreplay run: cannot create a temporary file: %s\n",
                                 strerror(errno));
                         return REPLAY_ERROR;
@@ -416,13 +397,19 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "hvreplay run: out of memory\n");
                 return REPLAY_ERROR;
         }
-        if (replay_do(p, &q)) {
+        if (rsrc_load(&src, q.trace, p->why, sizeof(p->why))) {
                 replay_error(q.trace, p->why);
                 free(p);
                 return REPLAY_ERROR;
         }
+        if (run_exec(p, &q, &src)) {
+                replay_error(q.trace, p->why);
+                rsrc_free(&src);
+                free(p);
+                return REPLAY_ERROR;
+        }
         if (!q.quiet)
-                print_rate("run", p);
+                run_print_rate("run", p);
         fflush(stderr);
         if (q.policy >= 0) {
                 status = report_check(q.output);
@@ -430,7 +417,7 @@ int cmd_run(int argc, char **argv)
                 diff_default_opts(&o);
                 status = diff_traces(&o, q.trace, q.output);
         }
-        rsrc_free(&p->src);
+        rsrc_free(p->src);
         free(p);
         if (q.output == tmp)
                 unlink(tmp);

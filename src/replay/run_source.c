@@ -137,6 +137,7 @@ int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len)
                 goto err_free;
         }
         s->hdr = hvt_reader_header(s->r);
+        s->flags = s->hdr->h.flags;
         while ((err = hvt_reader_next(s->r, &ev)) == HVT_OK) {
                 err = add_event(s, &ev);
                 if (err) {
@@ -155,12 +156,78 @@ err_free:
         return err;
 }
 
+/* Whether a raise from outside the guest or an injection follows exit seq. */
+static bool irq_after(const struct rsrc *s, uint64_t seq)
+{
+        for (size_t i = 0; i < s->nraise; i++)
+                if (s->raise[i].seq == seq && s->raise[i].source != HVT_SRC_GUEST)
+                        return true;
+        for (size_t i = 0; i < s->ninject; i++)
+                if (s->inject[i].seq == seq)
+                        return true;
+        return false;
+}
+
+int rsrc_derive(const struct rsrc *from, struct rsrc *to, uint64_t last, uint64_t steps_from,
+                size_t drop_inject)
+{
+        uint64_t *renum;
+        size_t n = 0;
+
+        memset(to, 0, sizeof(*to));
+        to->hdr = from->hdr;
+        to->flags = from->flags;
+        to->borrowed = true;
+        to->mem = from->mem;
+        to->nmem = from->nmem;
+        if (last >= from->nex)
+                last = from->nex - 1;
+        renum = calloc(last + 1, sizeof(*renum));
+        to->ex = calloc(last + 1, sizeof(*to->ex));
+        to->raise = calloc(from->nraise + 1, sizeof(*to->raise));
+        to->inject = calloc(from->ninject + 1, sizeof(*to->inject));
+        if (!renum || !to->ex || !to->raise || !to->inject) {
+                free(renum);
+                rsrc_free(to);
+                return -ENOMEM;
+        }
+        for (uint64_t i = 0; i <= last; i++) {
+                renum[i] = n;
+                if (from->ex[i].reason == HVT_EXIT_DEBUG && i < steps_from && !irq_after(from, i))
+                        continue;
+                to->ex[n++] = from->ex[i];
+        }
+        to->nex = n;
+        /* Records of a dropped exit go with the next kept one: renum is that one's number. */
+        for (size_t i = 0; i < from->nraise && from->raise[i].seq <= last; i++) {
+                to->raise[to->nraise] = from->raise[i];
+                to->raise[to->nraise++].seq = renum[from->raise[i].seq];
+        }
+        for (size_t i = 0; i < from->ninject && from->inject[i].seq <= last; i++) {
+                if (i == drop_inject)
+                        continue;
+                to->inject[to->ninject] = from->inject[i];
+                to->inject[to->ninject++].seq = renum[from->inject[i].seq];
+        }
+        free(renum);
+        if (steps_from > 0)
+                to->flags &= ~HVT_HDR_SINGLE_STEP; /* the steps left are stops like kicks */
+        to->have_end = true;
+        to->end.exits = n;
+        to->end.why = HVT_END_MAX_EXITS;
+        to->end.status = STATUS_LIMIT;
+        snprintf(to->end_msg, sizeof(to->end_msg), "stopped after %zu exits (reduced)", n);
+        return 0;
+}
+
 void rsrc_free(struct rsrc *s)
 {
-        for (size_t i = 0; i < s->nex; i++)
+        for (size_t i = 0; i < s->nex && !s->borrowed; i++)
                 free(s->ex[i].in);
-        for (size_t i = 0; i < s->nmem; i++)
+        for (size_t i = 0; i < s->nmem && !s->borrowed; i++)
                 free(s->mem[i].data);
+        if (s->borrowed)
+                s->mem = NULL;
         free(s->ex);
         free(s->raise);
         free(s->inject);
@@ -392,7 +459,7 @@ static void events(void *ctx, struct recorder *rec)
                 rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "replay: %s", strerror(-s->err));
                 return;
         }
-        if (s->exact)
+        if (s->exact && !s->lenient)
                 note_divergence(s, rec);
         /* The guest's own requests come again from its OUTs; the rest from the recording. */
         while (s->ri < s->nraise && s->raise[s->ri].seq <= seq) {

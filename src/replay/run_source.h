@@ -43,6 +43,8 @@ struct rsrc_mem {
 struct rsrc {
         struct hvt_reader *r; /* kept open: its header strings are used */
         const struct hvt_header *hdr;
+        uint32_t flags; /* HVT_HDR_* to replay with: the header's, or a derived trace's */
+        bool borrowed;  /* rsrc_derive: the data belongs to the trace it came from */
         struct rsrc_exit *ex;
         size_t nex, ex_cap;
         struct rsrc_irq *raise, *inject;
@@ -55,6 +57,7 @@ struct rsrc {
 
         /* The replay in progress. */
         bool exact;     /* follow the recording (no --inject): stops and injections from it */
+        bool lenient;   /* ... but run on where the replay leaves it (reduce's trials) */
         bool stepping;  /* the backend single-steps: debug exits come by themselves */
         size_t ri, ii;  /* next raise, next injection */
         size_t in_next; /* --inject: the next recorded exit an IN may take data from */
@@ -71,6 +74,16 @@ struct rsrc {
  * -errno with the reason in why (s is freed either way on error).
  */
 int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len);
+
+/*
+ * A shorter recording derived from `from` for hvreplay reduce: its exits 0
+ * to `last`, without the debug (step) exits before `steps_from` that no
+ * raise or injection follows, and without injection number drop_inject
+ * (SIZE_MAX: none); exits renumbered, the end a --max-exits end after the
+ * last one.  `to` borrows from's data: free it before from.  0 or -ENOMEM.
+ */
+int rsrc_derive(const struct rsrc *from, struct rsrc *to, uint64_t last, uint64_t steps_from,
+                size_t drop_inject);
 
 /* Free what rsrc_load read and close the trace. */
 void rsrc_free(struct rsrc *s);
