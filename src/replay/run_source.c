@@ -274,12 +274,14 @@ int rsrc_write_memory(const struct rsrc *s, struct hvt_writer *w)
 
 /*
  * Whether the vCPU stands where the recorded exit stood: RIP, and every
- * register an instruction changes (RF is the debugger's, not the guest's).
+ * register an instruction changes.  Not RF (the debugger's, not the
+ * guest's), nor AF, which shifts and multiplications leave undefined: a
+ * real CPU and Unicorn set it differently.
  */
 static bool same_boundary(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
 {
         if (a->rip != b->rip || memcmp(a->gpr, b->gpr, sizeof(a->gpr)) ||
-            ((a->rflags ^ b->rflags) & ~X86_RFLAGS_RF))
+            ((a->rflags ^ b->rflags) & ~(X86_RFLAGS_RF | X86_RFLAGS_AF)))
                 return false;
         for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
                 if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
@@ -333,15 +335,14 @@ static int before_run(void *ctx, struct recorder *rec)
         if (!s->exact || !asynchronous(s, x))
                 return arm(s, rec, false, 0);
         /*
-         * Already there (a kick right after a window exit, say) unless
-         * something is still to happen before the next instruction: an
-         * injected interrupt's delivery, the completion of the I/O or MMIO
-         * instruction the last exit stopped at.
+         * Already there: a second kick before the vCPU ran again (KVM exits
+         * at once when a signal is pending, an injection still queued).
+         * Not after an I/O or MMIO exit: the instruction completes first.
          */
         err = rec->b->ops->get_state(rec->b, &st);
         if (err)
                 return err;
-        if (!s->injected && rec->ex.reason != HVT_EXIT_IO && rec->ex.reason != HVT_EXIT_MMIO &&
+        if (rec->ex.reason != HVT_EXIT_IO && rec->ex.reason != HVT_EXIT_MMIO &&
             same_boundary(&st, &x->st)) {
                 take_recorded(x, &rec->bx);
                 return 1;
@@ -430,12 +431,31 @@ static void fill_in(void *ctx, struct recorder *rec)
                 memcpy(bx->u.mmio.data, x->mmio.data, sizeof(x->mmio.data));
 }
 
-/* A run that ended where the recording did not: stop at the first exit that shows it. */
+/*
+ * Whether the replay's exit is the recorded one as far as following the
+ * recording goes: the same reason, and the same port or address, or RIP.
+ * Port I/O is matched by its port: backends stop before (emu) or after
+ * (KVM) the instruction; diff compares the rest.
+ */
+static bool same_exit(const struct rsrc_exit *x, const struct hvt_exit *ex)
+{
+        if (x->reason != ex->reason)
+                return false;
+        switch (ex->reason) {
+        case HVT_EXIT_IO:
+                return x->io.port == ex->u.io.io.port && x->io.dir == ex->u.io.io.dir &&
+                       x->io.size == ex->u.io.io.size;
+        case HVT_EXIT_MMIO: return x->mmio.addr == ex->u.mmio.addr;
+        default: return x->pc == hvt_state_pc(&ex->st);
+        }
+}
+
+/* A replay that left the recording: stop at the first exit that shows it. */
 static void note_divergence(struct rsrc *s, struct recorder *rec)
 {
         const struct rsrc_exit *x = rec->ex.seq < s->nex ? &s->ex[rec->ex.seq] : NULL;
 
-        if (x && x->reason == rec->ex.reason && x->pc == hvt_state_pc(&rec->ex.st))
+        if (x && same_exit(x, &rec->ex))
                 return;
         s->diverged = true;
         s->diverged_at = rec->ex.seq;
@@ -479,7 +499,6 @@ static bool schedule(void *ctx, struct recorder *rec)
 
         if (!s->exact)
                 return false;
-        s->injected = false;
         while (s->ii < s->ninject && s->inject[s->ii].seq <= seq) {
                 const struct rsrc_irq *in = &s->inject[s->ii++];
 
@@ -487,7 +506,6 @@ static bool schedule(void *ctx, struct recorder *rec)
                         continue;
                 if (irq_inject_now(rec, in->vector, in->source))
                         break;
-                s->injected = true;
         }
         return true;
 }
@@ -505,7 +523,7 @@ void rsrc_input(struct rsrc *s, bool exact, bool stepping, struct rec_input *in)
         s->exact = exact;
         s->stepping = stepping;
         s->ri = s->ii = s->in_next = 0;
-        s->bp_armed = s->diverged = s->injected = false;
+        s->bp_armed = s->diverged = false;
         s->bp_hits = 0;
         s->err = 0;
         in->ops = &rsrc_ops;

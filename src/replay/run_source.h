@@ -62,7 +62,6 @@ struct rsrc {
         size_t ri, ii;  /* next raise, next injection */
         size_t in_next; /* --inject: the next recorded exit an IN may take data from */
         bool bp_armed;
-        bool injected;    /* an injection followed the last exit: its delivery comes first */
         uint64_t bp_hits; /* breakpoint stops short of the boundary, all told */
         bool diverged;
         uint64_t diverged_at;
