@@ -4,7 +4,6 @@
  * guest and the trace, runs the loop, and is the only place that prints
  * errors and chooses the exit status.
  */
-#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,35 +34,6 @@ static void usage(FILE *f)
                    "Options:\n"
                    "  -h, --help            this text\n"
                    "  --version             print the version\n");
-}
-
-static void host_cpu(char *vendor, size_t vlen, char *model, size_t mlen)
-{
-        unsigned a, b, c, d, regs[12];
-
-        snprintf(vendor, vlen, "unknown");
-        snprintf(model, mlen, "unknown");
-        if (__get_cpuid(0, &a, &b, &c, &d)) {
-                char v[13];
-
-                memcpy(v, &b, 4);
-                memcpy(v + 4, &d, 4);
-                memcpy(v + 8, &c, 4);
-                v[12] = 0;
-                snprintf(vendor, vlen, "%s", v);
-        }
-        if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000004) {
-                char m[49], *p = m;
-
-                for (unsigned i = 0; i < 3; i++)
-                        __get_cpuid(0x80000002 + i, &regs[4 * i], &regs[4 * i + 1],
-                                    &regs[4 * i + 2], &regs[4 * i + 3]);
-                memcpy(m, regs, 48);
-                m[48] = 0;
-                while (*p == ' ')
-                        p++;
-                snprintf(model, mlen, "%s", p);
-        }
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -265,16 +234,10 @@ static int write_prologue(struct recorder *rec, const struct guest_image *g)
 {
         char vendor[32], model[64], kernel[400], bver[160];
         struct hvt_header h = { 0 };
-        struct utsname u;
         uint64_t tables;
         int err;
 
-        host_cpu(vendor, sizeof(vendor), model, sizeof(model));
-        if (uname(&u))
-                snprintf(kernel, sizeof(kernel), "unknown");
-        else
-                snprintf(kernel, sizeof(kernel), "%s %s %s %s", u.sysname, u.release, u.version,
-                         u.machine);
+        rec_host(vendor, sizeof(vendor), model, sizeof(model), kernel, sizeof(kernel));
         rec->b->ops->version(rec->b, bver, sizeof(bver));
 
         h.h.load_addr = g->elf ? g->seg[0].gpa : rec->opts->load_addr;

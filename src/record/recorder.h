@@ -117,6 +117,9 @@ void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
 /* Report a trace write failure (ends the run with an error). */
 void rec_write_failed(struct recorder *rec, int err);
 
+/* The host for a trace header: CPU vendor and model (CPUID), kernel (uname); "unknown" if not. */
+void rec_host(char *vendor, size_t vlen, char *model, size_t mlen, char *kernel, size_t klen);
+
 /* Monotonic nanoseconds. */
 uint64_t rec_now_ns(void);
 
