@@ -151,7 +151,7 @@ static int replay_trace(struct replay *p)
         const struct hvt_header *orig = p->src->hdr;
         struct recorder *rec = &p->rec;
         struct hvt_header h = *orig;
-        char bver[160];
+        char bver[160], vendor[32], model[64], kernel[400];
         int fd, err;
 
         fd = open(p->o.output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -176,8 +176,10 @@ static int replay_trace(struct replay *p)
         h.str[HVT_STR_TOOL_VERSION] = "hvreplay " HVT_VERSION_STRING;
         h.str[HVT_STR_BACKEND] = p->ops->name;
         h.str[HVT_STR_BACKEND_VERSION] = bver;
-        /* The host of the replay is not the recording's; it is not described. */
-        h.str[HVT_STR_CPU_VENDOR] = h.str[HVT_STR_CPU_MODEL] = h.str[HVT_STR_KERNEL] = "";
+        rec_host(vendor, sizeof(vendor), model, sizeof(model), kernel, sizeof(kernel));
+        h.str[HVT_STR_CPU_VENDOR] = vendor;
+        h.str[HVT_STR_CPU_MODEL] = model;
+        h.str[HVT_STR_KERNEL] = kernel;
         h.argv = (const char *const *)p->o.argv;
         h.argc = p->o.argc;
         rec->t0 = rec_now_ns();
