@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
         fprintf(f, "Usage: hvreplay COMMAND [OPTIONS] TRACE...\n"
                    "\n"
-                   "Analyse hvtrace traces offline.\n"
+                   "Analyse hvtrace traces offline, or replay them on a backend.\n"
                    "\n"
                    "Commands:\n");
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -42,8 +42,9 @@ static void usage(FILE *f)
                    "  -h, --help   this text (hvreplay COMMAND --help for a command's options)\n"
                    "  --version    print the version\n"
                    "\n"
-                   "Exit status: 0 success; 1 findings (check, report: violations; diff: a\n"
-                   "divergence); 2 bad usage or a trace that could not be read completely.\n");
+                   "Exit status: 0 success; 1 findings (check, report: violations; diff, run:\n"
+                   "a divergence); 2 bad usage, a trace that could not be read completely, or\n"
+                   "(run, reduce) a backend that cannot replay it.\n");
 }
 
 void replay_error(const char *path, const char *msg)
