@@ -261,9 +261,9 @@ static int confirm(struct reduce *r)
         if (status == REPLAY_OK && !shows_violation(r, r->output, &event))
                 status = REPLAY_FINDINGS;
         if (status == REPLAY_OK)
-                printf("reduced: %s: %zu exits (from %" PRIu64 "), %zu injections; the %s "
+                printf("reduced: %s: %zu exits (from %" PRIu64 "), %zu injection%s; the %s "
                        "violation at exit %" PRIu64 " confirmed by re-execution\n",
-                       r->output, s.nex, r->want.event + 1, s.ninject,
+                       r->output, s.nex, r->want.event + 1, s.ninject, s.ninject == 1 ? "" : "s",
                        check_rule_name(r->want.rule), event);
         unlink(path);
         rsrc_free(&s);
