@@ -375,14 +375,30 @@ static int report_check(const char *path)
         return status;
 }
 
+/* The replay's result: compared with the recording, or under --inject checked. */
+static int report(const struct replay_req *q, const struct replay *p)
+{
+        struct diff_opts o;
+
+        if (q->policy >= 0)
+                return report_check(q->output);
+        diff_default_opts(&o);
+        /*
+         * Across backends: DR6/DR7 at a step are how a backend reports it,
+         * AF after a shift is how a CPU leaves an undefined flag.
+         */
+        if (strcmp(p->src->hdr->str[HVT_STR_BACKEND], p->ops->name))
+                o.ignore_fields |= BIT(IGN_DEBUG_DR) | BIT(IGN_RFLAGS_AF);
+        return diff_traces(&o, q->trace, q->output);
+}
+
 int cmd_run(int argc, char **argv)
 {
         struct replay_req q = { .argc = argc, .argv = argv };
         char tmp[4096];
         struct replay *p;
         struct rsrc src;
-        struct diff_opts o;
-        int st, status;
+        int st, status = REPLAY_ERROR;
 
         st = run_args(argc, argv, &q);
         if (st)
@@ -407,31 +423,19 @@ int cmd_run(int argc, char **argv)
         }
         if (rsrc_load(&src, q.trace, p->why, sizeof(p->why))) {
                 replay_error(q.trace, p->why);
-                free(p);
-                return REPLAY_ERROR;
+                goto err_free;
         }
         if (run_exec(p, &q, &src)) {
                 replay_error(q.trace, p->why);
-                rsrc_free(&src);
-                free(p);
-                return REPLAY_ERROR;
+                goto err_src;
         }
         if (!q.quiet)
                 run_print_rate("run", p);
         fflush(stderr);
-        if (q.policy >= 0) {
-                status = report_check(q.output);
-        } else {
-                diff_default_opts(&o);
-                /*
-                 * Across backends: DR6/DR7 at a step are how a backend reports
-                 * it, AF after a shift is how a CPU leaves an undefined flag.
-                 */
-                if (strcmp(src.hdr->str[HVT_STR_BACKEND], p->ops->name))
-                        o.ignore_fields |= BIT(IGN_DEBUG_DR) | BIT(IGN_RFLAGS_AF);
-                status = diff_traces(&o, q.trace, q.output);
-        }
-        rsrc_free(p->src);
+        status = report(&q, p);
+err_src:
+        rsrc_free(&src);
+err_free:
         free(p);
         if (q.output == tmp)
                 unlink(tmp);
