@@ -256,6 +256,49 @@ Test(export, violations_in_perfetto_protobuf)
         check_perfetto(VIOLATIONS, hv_tmp("violations.pftrace"));
 }
 
+/*
+ * A kicked eager stress run recorded here on emu: the stress run with
+ * violations (the KVM sample has none the checker can prove), in both
+ * formats, its violations named in each.
+ */
+Test(export, eager_stress_run_in_both_formats, .timeout = 300)
+{
+        const char *args[] = {
+                "--kick", "20:0x30", "--inject", "eager", "--max-exits", "4000", NULL
+        };
+        const char *trace = hv_tmp("eager-stress.zst");
+        struct check_result r;
+        struct hv_trace t;
+        struct hv_proc p;
+        char *json, *txt;
+
+        hv_require_backend("emu");
+        hv_record_on("emu", "stress", args, &t, &p);
+        cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+        cr_assert_eq(rename(hv_tmp("rec.zst"), trace), 0); /* hv_record's trace */
+        cr_assert_eq(check_trace(trace, &r), 0);
+        cr_assert_gt(r.nviolations, 0, "an eager stress run violates");
+        check_chrome_json(trace, hv_tmp("eager-stress.json"));
+        check_perfetto(trace, hv_tmp("eager-stress.pftrace"));
+        json = read_all(hv_tmp("eager-stress.json"), NULL);
+        txt = decode_perfetto(hv_tmp("eager-stress.pftrace"));
+        for (size_t i = 0; i < r.nviolations; i++) {
+                char want[96];
+
+                snprintf(want, sizeof(want), "\"name\":\"VIOLATION: %s\"",
+                         check_rule_name(r.violations[i].rule));
+                cr_assert(strstr(json, want) != NULL, "%s is in the JSON", want);
+                snprintf(want, sizeof(want), "VIOLATION: %s",
+                         check_rule_name(r.violations[i].rule));
+                cr_assert(strstr(txt, want) != NULL, "%s is in the protobuf", want);
+        }
+        free(json);
+        free(txt);
+        check_result_free(&r);
+}
+
 /* ---- bad usage and bad input: one line, status 2 --------------------------- */
 
 static void expect_error(const char *const *argv, const char *needle)

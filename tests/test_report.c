@@ -169,6 +169,44 @@ Test(report, renders_in_chromium_with_the_violations_in_its_text, .timeout = 600
         check_result_free(&s);
 }
 
+/*
+ * The stress run with violations: a kicked eager run recorded here on emu
+ * renders with every one of its violations on the page.
+ */
+Test(report, an_eager_stress_run_shows_its_violations, .timeout = 600)
+{
+        const char *args[] = {
+                "--kick", "20:0x30", "--inject", "eager", "--max-exits", "4000", NULL
+        };
+        const char *trace = hv_tmp("eager-stress.zst"), *html = hv_tmp("eager-stress.html");
+        const char *traces[] = { trace, NULL };
+        struct check_result r;
+        struct hv_trace t;
+        struct hv_proc p;
+        char *dom;
+
+        hv_require_backend("emu");
+        hv_record_on("emu", "stress", args, &t, &p);
+        cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+        cr_assert_eq(rename(hv_tmp("rec.zst"), trace), 0); /* hv_record's trace */
+        cr_assert_eq(check_trace(trace, &r), 0);
+        cr_assert_gt(r.nviolations, 0, "an eager stress run violates");
+        cr_assert_eq(report(traces, html, &p), 1, "violations: status 1 (%s)", p.err);
+        hv_proc_free(&p);
+        cr_assert_gt(render(html, hv_tmp("eager-stress.png"), &dom), 4 * blank_size());
+        for (size_t i = 0; i < r.nviolations; i++) {
+                char want[128];
+
+                snprintf(want, sizeof(want), "exit #%" PRIu64 "</h4>", r.violations[i].event);
+                cr_assert(strstr(dom, want) != NULL,
+                          "the page shows the violation at exit %" PRIu64, r.violations[i].event);
+        }
+        free(dom);
+        check_result_free(&r);
+}
+
 /* Nothing the browser would fetch, nothing it would run. */
 Test(report, the_page_is_self_contained)
 {
