@@ -383,20 +383,11 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
  */
 static uint64_t close_trace(struct recorder *rec, struct output *out)
 {
-        struct hvt_disk_end end = { 0 };
         uint64_t bytes;
         struct stat st;
         int err, cerr;
 
-        end.exits = rec->seq;
-        end.wall_ns = rec->wall_ns;
-        end.last_rip = rec->ex.st.rip;
-        end.why = rec->why;
-        end.status = rec->status;
-        end.detail = rec->detail;
-        err = hvt_write_end(rec->w, &end, rec->msg);
-        if (!err)
-                err = hvt_writer_flush(rec->w);
+        err = rec_write_end(rec);
         bytes = hvt_writer_bytes(rec->w);
         cerr = hvt_writer_close(rec->w);
         rec->w = NULL;

@@ -70,6 +70,21 @@ void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
         va_end(ap);
 }
 
+int rec_write_end(struct recorder *rec)
+{
+        struct hvt_disk_end end = { 0 };
+        int err;
+
+        end.exits = rec->seq;
+        end.wall_ns = rec->wall_ns;
+        end.last_rip = rec->ex.st.rip;
+        end.why = rec->why;
+        end.status = rec->status;
+        end.detail = rec->detail;
+        err = hvt_write_end(rec->w, &end, rec->msg);
+        return err ? err : hvt_writer_flush(rec->w);
+}
+
 void rec_write_failed(struct recorder *rec, int err)
 {
         if (!rec->write_err)

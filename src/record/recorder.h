@@ -117,6 +117,12 @@ void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail,
 /* Report a trace write failure (ends the run with an error). */
 void rec_write_failed(struct recorder *rec, int err);
 
+/*
+ * The END record of the run as it ended (why, status, message, counts),
+ * flushed to the output.  Returns 0 or -errno; the writer stays open.
+ */
+int rec_write_end(struct recorder *rec);
+
 /* The host for a trace header: CPU vendor and model (CPUID), kernel (uname); "unknown" if not. */
 void rec_host(char *vendor, size_t vlen, char *model, size_t mlen, char *kernel, size_t klen);
 

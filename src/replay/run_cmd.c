@@ -195,16 +195,9 @@ static int replay_trace(struct replay *p)
 static int replay_close(struct replay *p)
 {
         struct recorder *rec = &p->rec;
-        struct hvt_disk_end end = { 0 };
         int err, cerr;
 
-        end.exits = rec->seq;
-        end.wall_ns = rec->wall_ns;
-        end.last_rip = rec->ex.st.rip;
-        end.why = rec->why;
-        end.status = rec->status;
-        end.detail = rec->detail;
-        err = hvt_write_end(rec->w, &end, rec->msg);
+        err = rec_write_end(rec);
         cerr = hvt_writer_close(rec->w);
         rec->w = NULL;
         err = err ? err : cerr;
