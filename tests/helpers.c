@@ -631,3 +631,12 @@ bool hv_have_qemu(void)
         }
         return false;
 }
+
+void hv_run_one_line_error(const char *const *argv, const char *prog, const char *needle)
+{
+        struct hv_proc p;
+
+        cr_assert_eq(hv_run(argv, &p), 0, "cannot run %s", argv[0]);
+        hv_assert_one_line_error(&p, prog, needle);
+        hv_proc_free(&p);
+}

@@ -157,4 +157,7 @@ const char *hv_json_ws(const char *s);
  */
 void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const char *needle);
 
+/* Run argv and assert hv_assert_one_line_error of what it printed. */
+void hv_run_one_line_error(const char *const *argv, const char *prog, const char *needle);
+
 #endif

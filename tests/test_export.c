@@ -303,11 +303,7 @@ Test(export, eager_stress_run_in_both_formats, .timeout = 300)
 
 static void expect_error(const char *const *argv, const char *needle)
 {
-        struct hv_proc p;
-
-        cr_assert_eq(hv_run(argv, &p), 0);
-        hv_assert_one_line_error(&p, "hvreplay", needle);
-        hv_proc_free(&p);
+        hv_run_one_line_error(argv, "hvreplay", needle);
 }
 
 Test(export, bad_usage_is_one_line)

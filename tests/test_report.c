@@ -286,11 +286,7 @@ Test(report, what_the_trace_supplies_is_escaped)
 
 static void expect_error(const char *const *argv, const char *needle)
 {
-        struct hv_proc p;
-
-        cr_assert_eq(hv_run(argv, &p), 0);
-        hv_assert_one_line_error(&p, "hvreplay", needle);
-        hv_proc_free(&p);
+        hv_run_one_line_error(argv, "hvreplay", needle);
 }
 
 Test(report, bad_usage_and_bad_traces)
