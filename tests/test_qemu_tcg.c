@@ -295,6 +295,41 @@ Test(qemu_tcg, outs_elements_are_exits, .timeout = 60)
         hv_proc_free(&p);
 }
 
+/*
+ * A store into the very next instruction: QEMU runs the new instruction,
+ * and the lockstep copy follows (Unicorn restarts the storing instruction
+ * in a block of its own).  CLC becomes CMC: AL shows the carry.
+ */
+Test(qemu_tcg, a_store_into_the_next_instruction_is_followed, .timeout = 60)
+{
+        static const uint8_t code[] = {
+                0xf8,                         /* 1000 clc */
+                0xc6, 0x06, 0x06, 0x10, 0xf5, /* 1001 mov byte [0x1006], 0xf5 (cmc) */
+                0xf8,                         /* 1006 clc, rewritten to cmc */
+                0xb0, 0x00,                   /* 1007 mov al, 0 */
+                0x14, 0x00,                   /* 1009 adc al, 0: 1 after cmc */
+                0xe6, 0x80,                   /* 100b out 0x80, al */
+                0xb0, 0x00,                   /* 100d mov al, 0 */
+                0xe6, 0xf4,                   /* 100f out 0xf4, al: exit 0 */
+        };
+        const char *guest = flat_guest("smc.bin", code, sizeof(code));
+        struct hv_trace t, e;
+        struct hv_proc p, pe;
+
+        require_qemu();
+        cr_assert_eq(hv_record_on("qemu-tcg", guest, NULL, &t, &p), 0, "%s", p.err);
+        cr_assert_geq(t.nexits, 1);
+        cr_assert_eq(t.exits[0].e.u.io.io.port, 0x80);
+        cr_assert_eq(t.exits[0].e.st.gpr[0] & 0xff, 1, "the rewritten instruction ran");
+        hv_require_backend("emu");
+        cr_assert_eq(hv_record_on("emu", guest, NULL, &e, &pe), 0, "%s", pe.err);
+        cr_assert_eq(e.exits[0].e.st.gpr[0] & 0xff, 1);
+        hv_trace_free(&e);
+        hv_proc_free(&pe);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 /* The SDM's shadows, as QEMU reports them at the exit inside and after each. */
 Test(qemu_tcg, exits_report_qemus_shadow, .timeout = 60)
 {

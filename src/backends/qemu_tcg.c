@@ -127,7 +127,9 @@ struct qemu_backend {
         } deliver; /* a delivery whose handler's first state is still to come */
         uint32_t io_data;
         int uc_intno;
-        FILE *dlog; /* HVTRACE_QEMU_DELIVERIES: QEMU's own view of each delivery */
+        uint64_t restart_pc;   /* step's second try: where it started ... */
+        unsigned restart_hits; /* ... and how often the instruction there began */
+        FILE *dlog;            /* HVTRACE_QEMU_DELIVERIES: QEMU's own view of each delivery */
         volatile sig_atomic_t kick;
 };
 
@@ -522,6 +524,15 @@ static uint32_t uc_on_in(uc_engine *uc, uint32_t port, int size, void *user)
         return 0; /* replaced by QEMU's value: the next logged state has it */
 }
 
+static void uc_on_restart(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+        struct qemu_backend *q = to_q(user);
+
+        (void)size;
+        if (addr != q->restart_pc || ++q->restart_hits >= 3)
+                uc_emu_stop(uc);
+}
+
 static void uc_on_intr(uc_engine *uc, uint32_t intno, void *user)
 {
         to_q(user)->uc_intno = (int)intno;
@@ -581,6 +592,31 @@ static uint16_t push_frame(struct qemu_backend *q, uint64_t ss_base, uint16_t sp
         return sp;
 }
 
+/* Whether Unicorn's registers are still st's: IP, FLAGS and every general register. */
+static bool unmoved(struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        static const int regs[] = {
+                UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
+                UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI
+        };
+        uint64_t v = 0;
+
+        uc_reg_read(q->uc, UC_X86_REG_IP, &v);
+        if ((uint16_t)v != (uint16_t)st->rip)
+                return false;
+        v = 0;
+        uc_reg_read(q->uc, UC_X86_REG_EFLAGS, &v);
+        if ((uint32_t)v != (uint32_t)st->rflags)
+                return false;
+        for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+                v = 0;
+                uc_reg_read(q->uc, regs[i], &v);
+                if ((uint32_t)v != (uint32_t)st->gpr[i])
+                        return false;
+        }
+        return true;
+}
+
 /* Run the instruction of r (which QEMU ran) on Unicorn: its writes land in b->mem. */
 static int step(struct qemu_backend *q, const struct qrec *r)
 {
@@ -607,6 +643,25 @@ static int step(struct qemu_backend *q, const struct qrec *r)
         q->uc_intno = -1;
         /* Unicorn's 16-bit mode takes the start as a linear address (CS * 16 + IP). */
         e = uc_emu_start(q->uc, pc, 0, 0, 1);
+        if (!e && q->uc_intno < 0 && unmoved(q, st)) {
+                /*
+                 * A store into the code being run: the TCG gives up the
+                 * translated block before the store and starts the
+                 * instruction again in a block of its own, which a
+                 * one-instruction run stops short of.  Nothing changed: run
+                 * again until the next instruction begins (or pc comes
+                 * round a third time: a jump to itself).
+                 */
+                uc_hook h;
+
+                q->restart_pc = pc;
+                q->restart_hits = 0;
+                e = uc_hook_add(q->uc, &h, UC_HOOK_CODE, (void *)uc_on_restart, q, 1, 0);
+                if (!e) {
+                        e = uc_emu_start(q->uc, pc, 0, 0, 0);
+                        uc_hook_del(q->uc, h);
+                }
+        }
         if (e)
                 return -EPROTO;
         uint64_t ip = 0, cs = 0, ss = 0, sp = 0, fl = 0, cx = 0;
