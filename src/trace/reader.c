@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,10 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
         if (x.insn_len > 15)
                 return fail(r, HVT_ERR_CORRUPT, "corrupt trace: record %llu: instruction length %u",
                             (unsigned long long)r->records, x.insn_len);
-        memset(e, 0, sizeof(*e));
+        /* Zero all but the state, which is copied whole: this runs at every exit. */
+        memset(e, 0, offsetof(struct hvt_exit, st));
+        e->st = r->st;
+        memset(&e->insn_len, 0, sizeof(*e) - offsetof(struct hvt_exit, insn_len));
         if (!take(&c, e->insn, x.insn_len))
                 goto err_short;
         r->time_ns += dt;
@@ -285,7 +289,6 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
         e->reason = x.reason;
         e->raw_reason = x.raw_reason;
         e->changed = x.state_mask;
-        e->st = r->st;
         e->insn_len = x.insn_len;
 
         switch (x.reason) {
@@ -529,7 +532,9 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                         continue;
                 }
                 r->skipped_run = 0;
-                memset(ev, 0, sizeof(*ev));
+                /* An exit's decoder clears its own member (the hot path); the rest start zeroed. */
+                if (rec.type != HVT_REC_EXIT)
+                        memset(ev, 0, sizeof(*ev));
                 ev->type = rec.type;
                 ev->index = r->records;
                 err = decode(r, rec.type, rec.flags, r->payload, rec.size, ev);
