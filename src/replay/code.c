@@ -308,6 +308,12 @@ size_t code_read(const struct code *c, const struct code_ctx *ctx, uint64_t la, 
 {
         struct hvt_vcpu_state st;
 
+        /* Without paging, within RAM and not wrapping: the bytes at la itself (the usual case). */
+        if (!paged(ctx) && la < c->mem.size && n <= c->mem.size - la &&
+            (!(ctx->cr0 & X86_CR0_PE) || la + n <= 0x100000000ull)) {
+                memcpy(buf, c->ram + la, n);
+                return n;
+        }
         ctx_state(ctx, &st);
         return x86_read_linear(&c->mem, &st, la, buf, n);
 }
