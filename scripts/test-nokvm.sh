@@ -9,8 +9,9 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 run="cd '$build' && ctest -V -j2 --timeout 1200 2>&1 | '$here/ctest-filter.sh'"
 if [ ! -e /dev/kvm ]; then
-        echo "test-nokvm: this machine has no /dev/kvm: running as is"
-        exec sh -c "$run"
+        # The plain pass (make test-build) already ran exactly this.
+        echo "test-nokvm: this machine has no /dev/kvm: the plain pass was the run without it"
+        exit 0
 fi
 hide="mount --bind /dev/null /dev/kvm && $run"
 if unshare --mount true 2>/dev/null; then
