@@ -541,7 +541,7 @@ Test(cli, check_jobs_keep_argument_order)
                 snprintf(paths[i], sizeof(paths[i]), "%s/traces/%s", HV_SOURCE_DIR, traces[i]);
         for (int json = 0; json < 2; json++) {
                 for (int jobs = 1; jobs <= 8; jobs *= 2) {
-                        char jarg[8];
+                        char jarg[12];
                         struct hv_proc p;
                         int a = 0;
 
