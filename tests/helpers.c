@@ -640,3 +640,21 @@ void hv_run_one_line_error(const char *const *argv, const char *prog, const char
         hv_assert_one_line_error(&p, prog, needle);
         hv_proc_free(&p);
 }
+
+const char *hv_record_eager_stress(const char *name)
+{
+        const char *args[] = {
+                "--kick", "20:0x30", "--inject", "eager", "--max-exits", "4000", NULL
+        };
+        const char *trace = hv_tmp(name);
+        struct hv_trace t;
+        struct hv_proc p;
+
+        hv_require_backend("emu");
+        hv_record_on("emu", "stress", args, &t, &p);
+        cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+        cr_assert_eq(rename(hv_tmp("rec.zst"), trace), 0); /* hv_record's trace */
+        return trace;
+}

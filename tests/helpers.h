@@ -125,6 +125,13 @@ const char *hv_tmp(const char *name);
  */
 int hv_record(const char *name, const char *const *args, struct hv_trace *t, struct hv_proc *p);
 
+/*
+ * Record a kicked eager stress run on emu (--kick 20:0x30 --inject eager,
+ * 4000 exits), the stress run with violations, into hv_tmp(name).
+ * Skips the test where emu is not compiled in.  Returns the path.
+ */
+const char *hv_record_eager_stress(const char *name);
+
 /* hv_record with --backend BACKEND before the other arguments. */
 int hv_record_on(const char *backend, const char *name, const char *const *args, struct hv_trace *t,
                  struct hv_proc *p);

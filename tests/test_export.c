@@ -263,21 +263,10 @@ Test(export, violations_in_perfetto_protobuf)
  */
 Test(export, eager_stress_run_in_both_formats, .timeout = 300)
 {
-        const char *args[] = {
-                "--kick", "20:0x30", "--inject", "eager", "--max-exits", "4000", NULL
-        };
-        const char *trace = hv_tmp("eager-stress.zst");
+        const char *trace = hv_record_eager_stress("eager-stress.zst");
         struct check_result r;
-        struct hv_trace t;
-        struct hv_proc p;
         char *json, *txt;
 
-        hv_require_backend("emu");
-        hv_record_on("emu", "stress", args, &t, &p);
-        cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s", p.err);
-        hv_trace_free(&t);
-        hv_proc_free(&p);
-        cr_assert_eq(rename(hv_tmp("rec.zst"), trace), 0); /* hv_record's trace */
         cr_assert_eq(check_trace(trace, &r), 0);
         cr_assert_gt(r.nviolations, 0, "an eager stress run violates");
         check_chrome_json(trace, hv_tmp("eager-stress.json"));
