@@ -696,34 +696,41 @@ static int step(struct qemu_backend *q, const struct qrec *r)
 
 /* ---- interpreting the log ------------------------------------------------- */
 
-/*
- * The instruction at CS:IP in b->mem, prefixes skipped: its opcode, whether
- * an operand-size prefix came first, the next byte; returns the opcode's
- * offset from IP (the prefixes' length).
- */
-static unsigned decode(const struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t *op,
-                       bool *o32, uint8_t *b1)
+/* An instruction in b->mem, as far as the log's interpretation needs it. */
+struct insn {
+        uint8_t op, b1; /* the opcode and the byte after it */
+        unsigned len;   /* the prefixes' bytes: the opcode is at IP + len */
+        bool o32, a32;  /* operand- and address-size prefixes */
+        bool rep;       /* F2 or F3 */
+        unsigned seg;   /* a memory operand's segment: HVT_DS unless overridden */
+};
+
+/* The instruction at CS:IP in b->mem: its prefixes scanned once. */
+static void decode(const struct qemu_backend *q, const struct hvt_vcpu_state *st, struct insn *in)
 {
         uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
-        unsigned i;
 
-        *o32 = false;
-        *op = *b1 = 0;
-        for (i = 0; i < 15 && a + 1 < q->base.mem_size; i++, a++) {
-                uint8_t c = q->base.mem[a];
-
-                if (c == 0x66) {
-                        *o32 = true;
-                        continue;
+        memset(in, 0, sizeof(*in));
+        in->seg = HVT_DS;
+        for (; in->len < 15 && a + 1 < q->base.mem_size; in->len++, a++) {
+                switch (q->base.mem[a]) {
+                case 0x66: in->o32 = true; continue;
+                case 0x67: in->a32 = true; continue;
+                case 0xf2:
+                case 0xf3: in->rep = true; continue;
+                case 0x26: in->seg = HVT_ES; continue;
+                case 0x2e: in->seg = HVT_CS; continue;
+                case 0x36: in->seg = HVT_SS; continue;
+                case 0x3e: in->seg = HVT_DS; continue;
+                case 0x64: in->seg = HVT_FS; continue;
+                case 0x65: in->seg = HVT_GS; continue;
+                case 0xf0: continue;
+                default: break;
                 }
-                if (c == 0x67 || c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 ||
-                    c == 0x65 || c == 0xf0 || c == 0xf2 || c == 0xf3)
-                        continue;
-                *op = c;
-                *b1 = q->base.mem[a + 1];
-                return i;
+                in->op = q->base.mem[a];
+                in->b1 = q->base.mem[a + 1];
+                return;
         }
-        return i;
 }
 
 static bool is_real_mode(const struct hvt_vcpu_state *st)
@@ -784,43 +791,23 @@ static int check_delivery(struct qemu_backend *q, const struct qrec *r)
  * what QEMU's RAM held before the instruction (lockstep).  1 when it is an
  * exit, 0 when not, -errno.
  */
-static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t op,
+static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, const struct insn *in,
                      struct backend_exit *x)
 {
-        uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
-        unsigned seg = HVT_DS;
-        bool o32 = false, a32 = false, rep = false;
         uint64_t si, from;
         uint8_t size;
 
-        for (unsigned i = 0; i < 15 && a < q->base.mem_size; i++, a++) {
-                switch (q->base.mem[a]) {
-                case 0x66: o32 = true; continue;
-                case 0x67: a32 = true; continue;
-                case 0xf2:
-                case 0xf3: rep = true; continue;
-                case 0x26: seg = HVT_ES; continue;
-                case 0x2e: seg = HVT_CS; continue;
-                case 0x36: seg = HVT_SS; continue;
-                case 0x3e: seg = HVT_DS; continue;
-                case 0x64: seg = HVT_FS; continue;
-                case 0x65: seg = HVT_GS; continue;
-                case 0xf0: continue;
-                default: break;
-                }
-                break;
-        }
-        if (rep && !(a32 ? (uint32_t)st->gpr[1] : (uint16_t)st->gpr[1]))
+        if (in->rep && !(in->a32 ? (uint32_t)st->gpr[1] : (uint16_t)st->gpr[1]))
                 return 0;
-        size = op == 0x6e ? 1 : (o32 ? 4 : 2);
-        si = a32 ? (uint32_t)st->gpr[6] : (uint16_t)st->gpr[6];
-        from = st->seg[seg].base + si;
+        size = in->op == 0x6e ? 1 : (in->o32 ? 4 : 2);
+        si = in->a32 ? (uint32_t)st->gpr[6] : (uint16_t)st->gpr[6];
+        from = st->seg[in->seg].base + si;
         if (from + size > q->base.mem_size)
                 return -ENOTSUP; /* not RAM that the lockstep copy holds */
         q->io_data = 0;
         memcpy(&q->io_data, q->base.mem + from, size);
         x->reason = HVT_EXIT_IO;
-        x->raw = op;
+        x->raw = in->op;
         x->u.io.port = (uint16_t)st->gpr[2];
         x->u.io.size = size;
         x->u.io.dir = HVT_IO_OUT;
@@ -835,25 +822,19 @@ static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, ui
  * -icount, come back to the REP once more to find (E)CX = 0.  Both are the
  * same architectural state: accept either.
  */
-static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint8_t op,
-                       unsigned at)
+static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st,
+                       const struct insn *in)
 {
-        uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
-        bool rep = false, a32 = false;
+        uint8_t op = in->op;
         bool string = (op >= 0x6c && op <= 0x6f) || (op >= 0xa4 && op <= 0xa7) ||
                       (op >= 0xaa && op <= 0xaf); /* INS OUTS MOVS CMPS STOS LODS SCAS */
 
-        if (!string)
-                return;
-        for (unsigned i = 0; i < at && a + i < q->base.mem_size; i++) {
-                rep |= q->base.mem[a + i] == 0xf2 || q->base.mem[a + i] == 0xf3;
-                a32 |= q->base.mem[a + i] == 0x67;
-        }
-        if (rep && q->post.ip == (uint16_t)st->rip && q->post.cs == st->seg[HVT_CS].selector &&
-            !(a32 ? q->post.ecx : (uint16_t)q->post.ecx)) {
+        if (string && in->rep && q->post.ip == (uint16_t)st->rip &&
+            q->post.cs == st->seg[HVT_CS].selector &&
+            !(in->a32 ? q->post.ecx : (uint16_t)q->post.ecx)) {
                 q->post.rep_again = true;
                 q->post.rep_ip = q->post.ip;
-                q->post.ip = (uint16_t)(st->rip + at + 1);
+                q->post.ip = (uint16_t)(st->rip + in->len + 1);
         }
 }
 
@@ -864,31 +845,29 @@ static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st, 
 static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_exit *x)
 {
         const struct hvt_vcpu_state *st = &r->st;
-        uint8_t op, b1;
-        bool o32;
+        struct insn in;
         int err, kind = OP_OTHER, ret = 0;
-        unsigned at;
 
         if (!is_real_mode(st))
                 return -ENOTSUP;
         err = check_post(q, r);
         if (err)
                 return err;
-        at = decode(q, st, &op, &o32, &b1);
+        decode(q, st, &in);
         q->ran = *r;
         q->have_ran = true;
         q->exit_rec = *r;
         q->exit_rec.st.intr = intr_of(q, r);
         memset(x, 0, sizeof(*x));
-        switch (op) {
+        switch (in.op) {
         case 0xe6: /* OUT imm8, AL */
         case 0xe7: /* OUT imm8, (E)AX */
         case 0xee: /* OUT DX, AL */
         case 0xef: /* OUT DX, (E)AX */
                 x->reason = HVT_EXIT_IO;
-                x->raw = op;
-                x->u.io.port = op < 0xe8 ? b1 : (uint16_t)st->gpr[2];
-                x->u.io.size = (op & 1) ? (o32 ? 4 : 2) : 1;
+                x->raw = in.op;
+                x->u.io.port = in.op < 0xe8 ? in.b1 : (uint16_t)st->gpr[2];
+                x->u.io.size = (in.op & 1) ? (in.o32 ? 4 : 2) : 1;
                 x->u.io.dir = HVT_IO_OUT;
                 x->u.io.count = 1;
                 q->io_data = (uint32_t)st->gpr[0];
@@ -897,31 +876,31 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
                 break;
         case 0x6e: /* OUTSB */
         case 0x6f: /* OUTSW / OUTSD */
-                ret = outs_exit(q, st, op, x);
+                ret = outs_exit(q, st, &in, x);
                 if (ret < 0)
                         return ret;
                 break;
         case 0xf4:
                 if (!(st->rflags & X86_RFLAGS_IF)) {
                         x->reason = HVT_EXIT_HLT;
-                        x->raw = op;
+                        x->raw = in.op;
                         ret = 1;
                 }
                 break;
         case 0xfb: kind = OP_STI; break;
         case 0x17: kind = OP_MOVSS; break;
         case 0x8e:
-                if (((b1 >> 3) & 7) == 2)
+                if (((in.b1 >> 3) & 7) == 2)
                         kind = OP_MOVSS;
                 break;
         default: break;
         }
         q->last_op = (uint8_t)kind;
-        if (op == 0xf4) {
+        if (in.op == 0xf4) {
                 /* Unicorn would stop at HLT; the CPU waits after it, state unchanged. */
                 q->post = (struct post){ .valid = true,
                                          .cs = st->seg[HVT_CS].selector,
-                                         .ip = (uint16_t)(st->rip + at + 1),
+                                         .ip = (uint16_t)(st->rip + in.len + 1),
                                          .ss = st->seg[HVT_SS].selector,
                                          .sp = (uint16_t)st->gpr[4],
                                          .eflags = (uint32_t)st->rflags };
@@ -929,18 +908,17 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
         }
         err = step(q, r);
         if (!err)
-                finish_rep(q, st, op, at);
+                finish_rep(q, st, &in);
         return err ? err : ret;
 }
 
 /* Whether r is a HLT with IF = 0. */
 static bool halts_for_good(const struct qemu_backend *q, const struct qrec *r)
 {
-        uint8_t op, b1;
-        bool o32;
+        struct insn in;
 
-        decode(q, &r->st, &op, &o32, &b1);
-        return op == 0xf4 && !(r->st.rflags & X86_RFLAGS_IF);
+        decode(q, &r->st, &in);
+        return in.op == 0xf4 && !(r->st.rflags & X86_RFLAGS_IF);
 }
 
 static const char *op_name(unsigned kind)
