@@ -8,6 +8,11 @@
 ;   - the guest's starting state (docs/guest-abi.md, real mode): CS = DS =
 ;     ES = SS = FS = GS = 0, IP and SP from the parameter block, all general
 ;     registers 0, FLAGS = 0x2, the IVT at 0 (limit 0x3ff), GDTR as at reset.
+; In protected and long mode (docs/guest-abi.md) the guest starts instead in
+; hvrec's own GDT and page tables, which the backend has loaded into RAM with
+; the guest: the BIOS loads GDTR, CR4, CR3, EFER and CR0 from the parameter
+; block (and IDTR: none until the guest loads one) and far-jumps to the entry from 32-bit code, so QEMU enters the mode
+; as the CPU does (long mode: LME, then paging).
 ; The backend patches the parameter block (PARAM_OFFSET, below) in its copy
 ; of the image before QEMU starts.
         bits 16
@@ -37,7 +42,41 @@ pm32:
         mov dword [APIC_BASE + APIC_SVR], 0x1FF         ; enabled, spurious vector 0xFF
         mov dword [APIC_BASE + APIC_LINT0], 0x700       ; ExtINT, unmasked: the 8259
         mov dword [APIC_BASE + APIC_LINT1], 0x400       ; NMI
+        cmp byte [BIOS_BASE + param_mode], 0
+        jne guest_mode
         jmp 0x18:pm16                   ; 16-bit code, base F0000
+
+; Protected or long mode: hvrec's tables, then the guest's selectors.  No
+; stack write (the guest's RAM stays as hvrec loaded it), and nothing after
+; SAHF changes a flag: the guest starts with EFLAGS = 0x2, as on every backend.
+guest_mode:
+        lgdt [BIOS_BASE + param_gdtr]
+        lidt [BIOS_BASE + param_idtr]
+        mov eax, [BIOS_BASE + param_cr4]
+        mov cr4, eax
+        mov eax, [BIOS_BASE + param_cr3]
+        mov cr3, eax
+        mov ecx, 0xC0000080             ; EFER: LME before paging; LMA is the CPU's
+        mov eax, [BIOS_BASE + param_efer]
+        and eax, ~0x400
+        xor edx, edx
+        wrmsr
+        mov eax, [BIOS_BASE + param_cr0]
+        mov cr0, eax                    ; long mode: paging on, LMA set, still 32-bit code
+        mov esp, [BIOS_BASE + param_esp]
+        mov ax, [BIOS_BASE + param_ds]
+        mov es, ax
+        mov ss, ax
+        mov fs, ax
+        mov gs, ax
+        mov ah, 0x02                    ; SF ZF AF PF CF clear; OF is from the AND
+        sahf
+        mov ax, [BIOS_BASE + param_ds]
+        mov ds, ax
+        mov eax, 0
+        mov ecx, 0
+        mov edx, 0
+        jmp far [BIOS_BASE + param_entry] ; CS from hvrec's GDT: 32- or 64-bit code
 
         bits 16
 pm16:
@@ -90,12 +129,27 @@ gdt_reset:
         dw 0xffff
         dd 0
 
-; The parameter block the backend patches: the guest's IP, CS and SP.
+; The parameter block the backend patches: the guest's IP, CS and SP; for
+; protected and long mode, the mode and the registers hvrec set up.
         times 0xFF00 - ($ - $$) db 0
 PARAM_OFFSET equ 0xFF00
 param_ip: dw 0x1000                     ; far pointer: IP, then CS
 param_cs: dw 0
 param_sp: dw 0x1000
+param_mode: db 0                        ; 0 real mode, else protected/long
+        db 0
+param_entry: dd 0                       ; far pointer: EIP, then CS
+        dw 0
+param_ds: dw 0                          ; DS, ES, SS, FS, GS
+param_esp: dd 0
+param_cr0: dd 0
+param_cr3: dd 0
+param_cr4: dd 0
+param_efer: dd 0
+param_gdtr: dw 0                        ; limit, then base
+        dd 0
+param_idtr: dw 0                        ; limit, then base
+        dd 0
 
         times 0xFFF0 - ($ - $$) db 0
 reset:

@@ -56,6 +56,11 @@ struct backend_ops {
         const char *name;    /* for --backend */
         const char *summary; /* one line for --backend help */
         unsigned caps;       /* HVT_CAP_* */
+        /*
+         * Guest RAM without --mem in protected and long mode, when the
+         * default does not suit the backend (0: it does).
+         */
+        uint64_t paged_mem;
 
         /* Whether the backend can run on this machine: 0 and a detail, or -errno and why. */
         int (*probe)(char *why, size_t len);

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * qemu-tcg: QEMU's TCG (qemu-system-x86_64, 7.2) as a backend, for real-mode
- * guests that drive their own PIC and PIT (docs/backends.md, "qemu-tcg").
+ * qemu-tcg: QEMU's TCG (qemu-system-x86_64, 7.2) as a backend, for guests
+ * that drive their own PIC and PIT, in real, protected and long mode
+ * (docs/backends.md, "qemu-tcg").
  *
  * QEMU runs the guest on its own; hvrec only reads its log.  At the first
  * run() the backend starts QEMU (fork/exec, no shell) with the project's
  * BIOS (guests/bios/hvt_bios.asm: it unmasks the 8259 at the LAPIC and
- * enters the guest at its IP/SP), the guest's RAM image as a loader blob
- * (both on memfds) and `-singlestep -d exec,nochain,int,cpu,cpu_reset`
+ * enters the guest at its IP/SP, or in protected and long mode loads
+ * hvrec's GDT, control registers and EFER from its parameter block and
+ * jumps to the entry), the guest's RAM image as loader blobs (below
+ * 640 KiB, and above 1 MiB where hvrec's tables are: QEMU has no RAM in
+ * between; all on memfds) and `-singlestep -d exec,nochain,int,cpu,cpu_reset`
  * logged to a pipe.  Each instruction then appears as a "Trace" line with QEMU's hflags
  * (bit 0x8: QEMU inhibits interrupts, its own shadow) followed by the full
  * register state before it runs.
@@ -16,8 +20,8 @@
  *  - An instruction logged and then "Stopped execution of TB chain" did not
  *    run: an interrupt (or an exit request) came first.  Any other logged
  *    instruction ran: the next log item proves it.
- *  - "Servicing hardware INT=0xNN" is a delivery.  In real mode QEMU logs
- *    nothing else about it: when the interrupt landed on a stopped
+ *  - "Servicing hardware INT=0xNN" is a delivery.  QEMU logs nothing else
+ *    about it that hvrec uses: when the interrupt landed on a stopped
  *    instruction, the interrupted state is that instruction's logged state;
  *    when it landed after an instruction that ran (the end of a shadow, an
  *    IRET, an EOI), the state after that instruction is in no log line.
@@ -25,11 +29,17 @@
  *    QEMU's RAM cannot show the probe its frame.
  * The backend therefore keeps b->mem itself, in lockstep: every instruction
  * that ran is executed again on Unicorn (QEMU's TCG too) over b->mem from
- * QEMU's logged registers, and each delivery's frame is pushed into b->mem
- * from the interrupted state.  Unicorn's result is checked against QEMU's
- * next logged state (CS:IP and SP after every instruction; at a delivery,
- * the handler's CS:IP from the IVT, its SP and its FLAGS): the first
- * disagreement ends the run with -EPROTO rather than report a guess.
+ * QEMU's logged registers (Unicorn in the run's mode: 16-, 32- or 64-bit,
+ * with the guest's tables and control registers), and each delivery's
+ * frame is pushed into b->mem from the interrupted state through the IVT or
+ * the IDT gate (src/arch/x86.c: gates, frames, stacks, page walks).
+ * Unicorn's result is checked against QEMU's next logged state (CS:rIP and
+ * rSP after every instruction; at a delivery, the handler's CS:rIP from the
+ * IVT or gate, its rSP and its FLAGS): the first disagreement ends the run
+ * with -EPROTO rather than report a guess.  A run stays in the mode it
+ * started in: a mode switch ends it with -ENOTSUP, as does a delivery the
+ * backend does not follow (task gate, IST, privilege change, an exception
+ * with an error code outside real mode).
  *
  * Exits: every OUT that ran (its state is QEMU's log line for it: RIP at
  * the OUT), and HLT with IF = 0 (QEMU would wait forever).  IN is no exit:
@@ -68,8 +78,9 @@ extern const struct backend_ops qemu_tcg_backend_ops;
 #endif
 
 #define BIOS_SIZE      0x10000u
-#define BIOS_PARAM     0xFF00u  /* hvt_bios.asm: IP, CS, SP (16 bits each) */
-#define LOW_RAM_END    0xA0000u /* above: QEMU's VGA window and ROMs, not RAM */
+#define BIOS_PARAM     0xFF00u   /* hvt_bios.asm: IP, CS, SP (16 bits each) */
+#define LOW_RAM_END    0xA0000u  /* above: QEMU's VGA window and ROMs, not RAM ... */
+#define HIGH_RAM       0x100000u /* ... up to here */
 #define LOG_BUF        (1u << 20)
 #define MAX_MEM        (16u << 20)
 #define POLL_MS        100  /* how long a blocked read waits before it looks at kicks */
@@ -90,14 +101,37 @@ struct qrec {
         uint32_t tb_flags;
 };
 
-/* What Unicorn says the state is after an instruction. */
+/* What Unicorn says the state is after an instruction (rIP, rSP, rCX as wide as the mode's). */
 struct post {
         bool valid;
-        uint16_t cs, ip, ss, sp;
-        uint32_t eflags, ecx;
-        bool rep_again; /* ... or the REP at rep_ip once more, (E)CX = 0 */
-        uint16_t rep_ip;
+        uint16_t cs, ss;
+        uint64_t ip, sp, rflags, rcx;
+        bool rep_again; /* ... or the REP at rep_ip once more, rCX = 0 */
+        uint64_t rep_ip;
 };
+
+/* Where a delivery lands: the handler's first state, as the CPU makes it. */
+struct landing {
+        uint16_t cs;
+        uint64_t ip, sp, rflags;
+};
+
+/*
+ * The parameter block of hvt_bios.asm (at BIOS_PARAM in the image): the
+ * real-mode entry, or the protected/long-mode registers hvrec set up.
+ */
+struct bios_param {
+        uint16_t ip, cs, sp;
+        uint8_t mode, pad;
+        uint32_t entry;
+        uint16_t entry_cs, ds;
+        uint32_t esp, cr0, cr3, cr4, efer;
+        uint16_t gdt_limit;
+        uint32_t gdt_base;
+        uint16_t idt_limit;
+        uint32_t idt_base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct bios_param) == 0x30, "hvt_bios.asm's parameter block");
 
 struct qemu_backend {
         struct backend base;
@@ -105,6 +139,7 @@ struct qemu_backend {
         char version[96];
         const char *qemu;           /* program */
         struct hvt_vcpu_state init; /* from set_state: the guest's first state */
+        unsigned mode;              /* HVT_MODE_* of init: the run stays in it */
         bool started, guest_seen, eof, failed;
         pid_t pid;
         int log_fd, status; /* QEMU's wait status once reaped */
@@ -122,8 +157,7 @@ struct qemu_backend {
         struct post post; /* after the last instruction that ran */
         struct {
                 bool pending;
-                uint8_t vector;
-                uint16_t sp, flags;
+                struct landing to;
         } deliver; /* a delivery whose handler's first state is still to come */
         uint32_t io_data;
         int uc_intno;
@@ -249,8 +283,29 @@ static int bios_image(const struct qemu_backend *q, uint8_t *img)
 {
         int fd = open(bios_path(), O_RDONLY | O_CLOEXEC);
         size_t got = 0;
-        uint16_t param[3] = { (uint16_t)q->init.rip, q->init.seg[HVT_CS].selector,
-                              (uint16_t)q->init.gpr[4] };
+        const struct hvt_vcpu_state *st = &q->init;
+        struct bios_param param = {
+                .ip = (uint16_t)st->rip,
+                .cs = st->seg[HVT_CS].selector,
+                .sp = (uint16_t)st->gpr[4],
+        };
+
+        if (q->mode != HVT_MODE_REAL) {
+                /* set_state checked that each of these fits its field. */
+                param.mode = (uint8_t)q->mode;
+                param.entry = (uint32_t)st->rip;
+                param.entry_cs = st->seg[HVT_CS].selector;
+                param.ds = st->seg[HVT_DS].selector;
+                param.esp = (uint32_t)st->gpr[4];
+                param.cr0 = (uint32_t)st->cr0;
+                param.cr3 = (uint32_t)st->cr3;
+                param.cr4 = (uint32_t)st->cr4;
+                param.efer = (uint32_t)st->efer;
+                param.gdt_limit = st->gdt.limit;
+                param.gdt_base = (uint32_t)st->gdt.base;
+                param.idt_limit = st->idt.limit;
+                param.idt_base = (uint32_t)st->idt.base;
+        }
 
         if (fd < 0)
                 return -errno;
@@ -266,15 +321,16 @@ static int bios_image(const struct qemu_backend *q, uint8_t *img)
         close(fd);
         if (got != BIOS_SIZE)
                 return -ENOEXEC;
-        memcpy(img + BIOS_PARAM, param, sizeof(param));
+        memcpy(img + BIOS_PARAM, &param, sizeof(param));
         return 0;
 }
 
-/* The span of b->mem below LOW_RAM_END that is not zero: [*lo, *hi). */
-static void image_span(const struct qemu_backend *q, uint64_t *lo, uint64_t *hi)
+/* The span of b->mem in [from, to) that is not zero: [*lo, *hi). */
+static void image_span(const struct qemu_backend *q, uint64_t from, uint64_t to, uint64_t *lo,
+                       uint64_t *hi)
 {
-        uint64_t end = q->base.mem_size < LOW_RAM_END ? q->base.mem_size : LOW_RAM_END;
-        uint64_t a = 0, z = end;
+        uint64_t end = q->base.mem_size < to ? q->base.mem_size : to;
+        uint64_t a = from, z = end;
 
         while (a < end && !q->base.mem[a])
                 a++;
@@ -284,23 +340,33 @@ static void image_span(const struct qemu_backend *q, uint64_t *lo, uint64_t *hi)
         *hi = z;
 }
 
+/* Whether b->mem holds anything in QEMU's window [LOW_RAM_END, HIGH_RAM): no RAM there. */
+static bool uses_rom_window(const struct qemu_backend *q)
+{
+        for (uint64_t a = LOW_RAM_END; a < q->base.mem_size && a < HIGH_RAM; a++)
+                if (q->base.mem[a])
+                        return true;
+        return false;
+}
+
 static int start_qemu(struct qemu_backend *q)
 {
         uint8_t *bios = malloc(BIOS_SIZE);
-        char bios_arg[48], loader[96], log_arg[48], mem_arg[24];
-        uint64_t lo, hi;
-        int bios_fd = -1, img_fd = -1, fds[2] = { -1, -1 }, err;
+        char bios_arg[48], loader[96], loader_hi[96], log_arg[48], mem_arg[24];
+        uint64_t lo, hi, hlo, hhi;
+        int bios_fd = -1, img_fd = -1, hi_fd = -1, fds[2] = { -1, -1 }, err;
         pid_t pid;
 
         if (!bios)
                 return -ENOMEM;
         err = bios_image(q, bios);
-        image_span(q, &lo, &hi);
+        image_span(q, 0, LOW_RAM_END, &lo, &hi);
+        /* Above 1 MiB: hvrec's tables in protected and long mode, and any guest data. */
+        image_span(q, HIGH_RAM, q->base.mem_size, &hlo, &hhi);
         if (!err && hi <= lo)
                 err = -ENOEXEC; /* nothing to run */
-        for (uint64_t a = LOW_RAM_END; !err && a < q->base.mem_size; a++)
-                if (q->base.mem[a])
-                        err = -ENOTSUP; /* QEMU has no RAM there to load it into */
+        if (!err && uses_rom_window(q))
+                err = -ENOTSUP; /* QEMU has no RAM there to load it into */
         bios_fd = err ? err : memfd_with("hvt-bios", bios, BIOS_SIZE);
         free(bios);
         if (bios_fd < 0)
@@ -310,6 +376,13 @@ static int start_qemu(struct qemu_backend *q)
                 err = img_fd;
                 goto err_bios;
         }
+        if (hhi > hlo) {
+                hi_fd = memfd_with("hvt-guest-high", q->base.mem + hlo, (size_t)(hhi - hlo));
+                if (hi_fd < 0) {
+                        err = hi_fd;
+                        goto err_img;
+                }
+        }
         if (pipe(fds)) {
                 err = -errno;
                 goto err_img;
@@ -318,6 +391,9 @@ static int start_qemu(struct qemu_backend *q)
         snprintf(bios_arg, sizeof(bios_arg), "/proc/self/fd/%d", bios_fd);
         snprintf(loader, sizeof(loader), "loader,file=/proc/self/fd/%d,addr=0x%llx,force-raw=on",
                  img_fd, (unsigned long long)lo);
+        snprintf(loader_hi, sizeof(loader_hi),
+                 "loader,file=/proc/self/fd/%d,addr=0x%llx,force-raw=on", hi_fd,
+                 (unsigned long long)hlo);
         snprintf(log_arg, sizeof(log_arg), "/proc/self/fd/%d", fds[1]);
         snprintf(mem_arg, sizeof(mem_arg), "%lluM",
                  (unsigned long long)((q->base.mem_size + (1u << 20) - 1) >> 20 < 2
@@ -342,21 +418,54 @@ static int start_qemu(struct qemu_backend *q)
                 close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
                 fcntl(bios_fd, F_SETFD, 0);
                 fcntl(img_fd, F_SETFD, 0);
+                if (hi_fd >= 0)
+                        fcntl(hi_fd, F_SETFD, 0);
                 fcntl(fds[1], F_SETFD, 0);
                 if (null >= 0) {
                         dup2(null, 0);
                         dup2(null, 1);
                 }
-                execlp(q->qemu, q->qemu, "-nodefaults", "-display", "none", "-M", "pc",
-                       "-no-reboot", "-m", mem_arg, "-accel", "tcg", "-bios", bios_arg, "-device",
-                       loader, "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-icount", ICOUNT,
-                       "-singlestep", "-d", "exec,nochain,int,cpu,cpu_reset", "-D", log_arg,
-                       (char *)NULL);
+                {
+                        const char *argv[] = { q->qemu,
+                                               "-nodefaults",
+                                               "-display",
+                                               "none",
+                                               "-M",
+                                               "pc",
+                                               "-no-reboot",
+                                               "-m",
+                                               mem_arg,
+                                               "-accel",
+                                               "tcg",
+                                               "-bios",
+                                               bios_arg,
+                                               "-device",
+                                               "isa-debug-exit,iobase=0xf4,iosize=1",
+                                               "-icount",
+                                               ICOUNT,
+                                               "-singlestep",
+                                               "-d",
+                                               "exec,nochain,int,cpu,cpu_reset",
+                                               "-D",
+                                               log_arg,
+                                               "-device",
+                                               loader,
+                                               "-device",
+                                               loader_hi,
+                                               NULL };
+
+                        /* The high part's loader only when there is one: ROMs must not overlap. */
+                        if (hi_fd < 0)
+                                argv[sizeof(argv) / sizeof(argv[0]) - 3] = NULL;
+                        execvp(q->qemu, (char *const *)argv);
+                }
                 _exit(127);
         }
         q->pid = pid;
         q->log_fd = fds[0];
         close(fds[1]);
+        if (hi_fd >= 0)
+                close(hi_fd);
         close(img_fd);
         close(bios_fd);
         fcntl(q->log_fd, F_SETFL, O_NONBLOCK);
@@ -367,6 +476,8 @@ err_pipe:
         close(fds[0]);
         close(fds[1]);
 err_img:
+        if (hi_fd >= 0)
+                close(hi_fd);
         close(img_fd);
 err_bios:
         close(bios_fd);
@@ -452,7 +563,37 @@ static void parse_seg(const char *s, struct hvt_disk_seg *seg)
                            (((f >> 23) & 1) ? HVT_SEG_G : 0));
 }
 
-/* The register dump after a "Trace" line, up to its EFER line.  0 or -errno. */
+/*
+ * One line of general registers in 64-bit code's dump ("RAX=... RBX=...",
+ * "R8 =... R9 =..."): four registers, their names and gpr indexes in key[].
+ */
+static bool parse_gpr64(const char *l, struct hvt_vcpu_state *st)
+{
+        static const struct {
+                const char *key[4];
+                int idx[4];
+        } rows[] = {
+                { { "RAX=", "RBX=", "RCX=", "RDX=" }, { 0, 3, 1, 2 } },
+                { { "RSI=", "RDI=", "RBP=", "RSP=" }, { 6, 7, 5, 4 } },
+                { { "R8 =", "R9 =", "R10=", "R11=" }, { 8, 9, 10, 11 } },
+                { { "R12=", "R13=", "R14=", "R15=" }, { 12, 13, 14, 15 } },
+        };
+
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+                if (strncmp(l, rows[i].key[0], 4))
+                        continue;
+                for (int k = 0; k < 4; k++)
+                        st->gpr[rows[i].idx[k]] = hex(l, rows[i].key[k]);
+                return true;
+        }
+        return false;
+}
+
+/*
+ * The register dump after a "Trace" line, up to its EFER line: QEMU's
+ * 32-bit layout (EAX=, EIP=), or the 64-bit one in 64-bit code (RAX= to
+ * R15=, RIP=).  0 or -errno.
+ */
 static int parse_state(struct qemu_backend *q, struct qrec *r)
 {
         int err = 0;
@@ -464,7 +605,12 @@ static int parse_state(struct qemu_backend *q, struct qrec *r)
         memset(st, 0, sizeof(*st));
         /* A kick waits for the dump's end: the instruction is taken whole. */
         while ((l = next_line(q, false, &err))) {
-                if (!strncmp(l, "EAX=", 4)) {
+                if (l[0] == 'R' && parse_gpr64(l, st))
+                        continue;
+                if (!strncmp(l, "RIP=", 4)) {
+                        st->rip = hex(l, "RIP=");
+                        st->rflags = hex(l, "RFL=");
+                } else if (!strncmp(l, "EAX=", 4)) {
                         st->gpr[0] = hex(l, "EAX=");
                         st->gpr[3] = hex(l, "EBX=");
                         st->gpr[1] = hex(l, "ECX=");
@@ -539,109 +685,281 @@ static void uc_on_intr(uc_engine *uc, uint32_t intno, void *user)
         uc_emu_stop(uc);
 }
 
-static int open_unicorn(struct qemu_backend *q, char *why, size_t len)
+/*
+ * The Unicorn engine for mode (HVT_MODE_*): 16-bit in real mode (its start
+ * address is then linear, CS * 16 + IP), else 32- or 64-bit (the start is
+ * rIP), over b->mem where QEMU has RAM: below LOW_RAM_END, from HIGH_RAM up.
+ * Replaces the engine there was.  0, or -ENOMEM with why (when not NULL).
+ */
+static int open_unicorn(struct qemu_backend *q, unsigned mode, char *why, size_t len)
 {
-        uint64_t map = q->base.mem_size < LOW_RAM_END ? q->base.mem_size : LOW_RAM_END;
+        uint64_t size = q->base.mem_size;
+        uc_mode m = mode == HVT_MODE_REAL   ? UC_MODE_16
+                    : mode == HVT_MODE_LONG ? UC_MODE_64
+                                            : UC_MODE_32;
+        uc_engine *uc;
         uc_hook h;
         uc_err e;
 
-        e = uc_open(UC_ARCH_X86, UC_MODE_16, &q->uc);
+        e = uc_open(UC_ARCH_X86, m, &uc);
+        if (e)
+                goto err;
+        e = uc_mem_map_ptr(uc, 0, (size < LOW_RAM_END ? size : LOW_RAM_END) & ~0xfffull,
+                           UC_PROT_ALL, q->base.mem);
+        if (!e && size > HIGH_RAM)
+                e = uc_mem_map_ptr(uc, HIGH_RAM, (size - HIGH_RAM) & ~0xfffull, UC_PROT_ALL,
+                                   q->base.mem + HIGH_RAM);
         if (!e)
-                e = uc_mem_map_ptr(q->uc, 0, map & ~0xfffull, UC_PROT_ALL, q->base.mem);
+                e = uc_hook_add(uc, &h, UC_HOOK_INSN, (void *)uc_on_in, q, 1, 0, UC_X86_INS_IN);
         if (!e)
-                e = uc_hook_add(q->uc, &h, UC_HOOK_INSN, (void *)uc_on_in, q, 1, 0, UC_X86_INS_IN);
+                e = uc_hook_add(uc, &h, UC_HOOK_INSN, (void *)uc_on_io, q, 1, 0, UC_X86_INS_OUT);
         if (!e)
-                e = uc_hook_add(q->uc, &h, UC_HOOK_INSN, (void *)uc_on_io, q, 1, 0, UC_X86_INS_OUT);
-        if (!e)
-                e = uc_hook_add(q->uc, &h, UC_HOOK_INTR, (void *)uc_on_intr, q, 1, 0);
+                e = uc_hook_add(uc, &h, UC_HOOK_INTR, (void *)uc_on_intr, q, 1, 0);
         if (e) {
-                snprintf(why, len, "Unicorn: %s", uc_strerror(e));
-                return -ENOMEM;
+                uc_close(uc);
+                goto err;
         }
+        if (q->uc)
+                uc_close(q->uc);
+        q->uc = uc;
+        return 0;
+
+err:
+        if (why)
+                snprintf(why, len, "Unicorn: %s", uc_strerror(e));
+        return -ENOMEM;
+}
+
+/*
+ * Protected and long mode: Unicorn gets the guest's tables and control
+ * registers once, as the BIOS loads them into QEMU; from then on it runs
+ * the guest's own LGDT, LIDT and MOV CRn.  0 or -EPROTO.
+ */
+static int uc_enter(struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        uc_x86_mmr gdt = { .base = st->gdt.base, .limit = st->gdt.limit };
+        uc_x86_mmr idt = { .base = st->idt.base, .limit = st->idt.limit };
+        uc_x86_msr efer = { .rid = X86_MSR_EFER, .value = st->efer };
+        uint64_t cr[3] = { st->cr4, st->cr3, st->cr0 };
+        static const int cr_id[3] = { UC_X86_REG_CR4, UC_X86_REG_CR3, UC_X86_REG_CR0 };
+        uc_err e = uc_reg_write(q->uc, UC_X86_REG_GDTR, &gdt);
+
+        if (!e)
+                e = uc_reg_write(q->uc, UC_X86_REG_IDTR, &idt);
+        if (!e)
+                e = uc_reg_write(q->uc, UC_X86_REG_MSR, &efer);
+        for (int i = 0; i < 3 && !e; i++)
+                e = uc_reg_write(q->uc, cr_id[i], &cr[i]);
+        return e ? -EPROTO : 0;
+}
+
+/* The bits of rIP and rSP the mode uses: 16 in real mode, else the registers' width. */
+static uint64_t reg_mask(const struct qemu_backend *q)
+{
+        return q->mode == HVT_MODE_REAL   ? 0xffffull
+               : q->mode == HVT_MODE_LONG ? ~0ull
+                                          : 0xffffffffull;
+}
+
+static struct x86_mem ram_of(const struct qemu_backend *q)
+{
+        struct x86_mem m = { .ram = q->base.mem, .size = q->base.mem_size };
+
+        return m;
+}
+
+/* Write byte b at linear la of st's address space (its paging) into b->mem. */
+static void wr_linear(struct qemu_backend *q, const struct hvt_vcpu_state *st, uint64_t la,
+                      uint8_t b)
+{
+        struct x86_mem m = ram_of(q);
+        uint64_t gpa;
+
+        if (!x86_translate(&m, st, la, &gpa) && gpa < q->base.mem_size)
+                q->base.mem[gpa] = b;
+}
+
+/*
+ * Load segment register sreg of st with sel as the CPU does: sel * 16 in
+ * real mode, else its descriptor from the GDT in b->mem.  An unchanged
+ * selector keeps the cache QEMU logged.
+ */
+static void load_seg(const struct qemu_backend *q, struct hvt_vcpu_state *st, unsigned sreg,
+                     uint16_t sel)
+{
+        struct hvt_disk_seg *s = &st->seg[sreg];
+        struct x86_mem m = ram_of(q);
+        uint8_t d[8];
+        uint32_t hi;
+
+        if (s->selector == sel)
+                return;
+        s->selector = sel;
+        if (q->mode == HVT_MODE_REAL) {
+                s->base = (uint64_t)sel << 4;
+                return;
+        }
+        if (x86_read_linear(&m, st, st->gdt.base + (sel & X86_SEL_INDEX), d, 8) != 8) {
+                s->attr = HVT_SEG_UNUSABLE;
+                return;
+        }
+        hi = x86_desc_hi(d);
+        s->base = x86_desc_base(d);
+        s->limit = x86_desc_limit(d);
+        s->attr = (uint16_t)(((hi >> 8) & 0xff) | ((hi >> 12) & 0xf00));
+}
+
+/* The state after the instruction of `before` ran, as Unicorn predicted it (p). */
+static void state_after(const struct qemu_backend *q, const struct hvt_vcpu_state *before,
+                        const struct post *p, struct hvt_vcpu_state *st)
+{
+        *st = *before;
+        st->rip = p->ip;
+        st->gpr[4] = p->sp;
+        st->rflags = p->rflags;
+        load_seg(q, st, HVT_CS, p->cs);
+        load_seg(q, st, HVT_SS, p->ss);
+}
+
+/*
+ * Deliver vector v to the interrupted state st as the CPU does: the frame
+ * into b->mem, where the handler starts into *to.  Only what same-privilege
+ * delivery needs: the IVT, or an interrupt or trap gate to ring-0 code on
+ * the same stack.  -ENOTSUP for anything else (a task gate, an IST stack, a
+ * privilege change), never a guess; -EPROTO for an entry the CPU would
+ * fault on (QEMU did not: the lockstep copy is wrong).
+ */
+static int deliver(struct qemu_backend *q, const struct hvt_vcpu_state *st, unsigned v,
+                   struct landing *to)
+{
+        struct x86_mem m = ram_of(q);
+        struct x86_stack stk = x86_stack_of(st);
+        uint64_t vals[X86_FRAME_SLOTS] = { 0 }, la, sp = st->gpr[4], clear, hbase;
+        unsigned size = x86_gate_size(q->mode), nslots, hbits;
+        uint8_t e[16], d[8];
+        struct x86_gate g;
+
+        if (!x86_gate_addr(q->mode, st->idt.base, st->idt.limit, v, &la) ||
+            x86_read_linear(&m, st, la, e, size) != size || !x86_gate_decode(q->mode, e, &g))
+                return -EPROTO;
+        if (q->mode == HVT_MODE_REAL) {
+                clear = X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF;
+        } else {
+                if (g.ist || (st->seg[HVT_CS].selector & X86_SEL_RPL) ||
+                    (g.selector & (X86_SEL_TI | X86_SEL_RPL)))
+                        return -ENOTSUP;
+                if (x86_read_linear(&m, st, st->gdt.base + (g.selector & X86_SEL_INDEX), d, 8) !=
+                            8 ||
+                    !x86_code_descriptor(d, q->mode == HVT_MODE_LONG, &hbase, &hbits) ||
+                    ((x86_desc_hi(d) >> X86_DESC_DPL_SHIFT) & 3))
+                        return -ENOTSUP; /* not ring-0 code: a privilege change, or a fault */
+                clear = X86_RFLAGS_TF | X86_RFLAGS_NT | X86_RFLAGS_RF | X86_RFLAGS_VM |
+                        (g.trap ? 0 : X86_RFLAGS_IF);
+        }
+        if (g.bits == 64)
+                sp &= ~15ull; /* a 64-bit frame starts 16-byte aligned */
+        vals[X86_FRAME_IP] = st->rip;
+        vals[X86_FRAME_CS] = st->seg[HVT_CS].selector;
+        vals[X86_FRAME_FLAGS] = st->rflags;
+        vals[X86_FRAME_SP] = st->gpr[4];
+        vals[X86_FRAME_SS] = st->seg[HVT_SS].selector;
+        nslots = x86_frame_slots(g.bits, false, false);
+        sp = x86_stack_move(&stk, sp, -(int64_t)x86_frame_size(g.bits, false, nslots));
+        for (unsigned i = 0; i < nslots; i++) {
+                struct x86_slot sl = x86_frame_slot(g.bits, false, (enum x86_frame_slot)i);
+
+                for (unsigned k = 0; k < sl.len; k++)
+                        wr_linear(q, st, x86_stack_la(&stk, sp, sl.off + k),
+                                  (uint8_t)(vals[i] >> (8 * k)));
+        }
+        to->cs = g.selector;
+        to->ip = g.offset;
+        to->sp = sp;
+        to->rflags = st->rflags & ~clear;
         return 0;
 }
 
-static void wr16(struct qemu_backend *q, uint64_t a, uint16_t v)
+/* Unicorn's register ids for the general registers, rIP, rSP, RFLAGS and rCX of mode. */
+static const int *uc_gprs(unsigned mode)
 {
-        if (a + 1 < q->base.mem_size) {
-                q->base.mem[a] = (uint8_t)v;
-                q->base.mem[a + 1] = (uint8_t)(v >> 8);
-        }
-}
-
-/* Vector v's handler in the real-mode IVT at 0 (create keeps RAM above it). */
-static void ivt_target(const struct qemu_backend *q, unsigned v, uint16_t *cs, uint16_t *ip)
-{
-        struct x86_gate g;
-
-        x86_gate_decode(HVT_MODE_REAL, q->base.mem + (uint64_t)v * 4, &g);
-        *cs = g.selector;
-        *ip = (uint16_t)g.offset;
-}
-
-/* Push a real-mode interrupt frame (FLAGS, CS, IP) at SS:SP; returns the new SP. */
-static uint16_t push_frame(struct qemu_backend *q, uint64_t ss_base, uint16_t sp, uint16_t flags,
-                           uint16_t cs, uint16_t ip)
-{
-        sp = (uint16_t)(sp - 2);
-        wr16(q, ss_base + sp, flags);
-        sp = (uint16_t)(sp - 2);
-        wr16(q, ss_base + sp, cs);
-        sp = (uint16_t)(sp - 2);
-        wr16(q, ss_base + sp, ip);
-        return sp;
-}
-
-/* Whether Unicorn's registers are still st's: IP, FLAGS and every general register. */
-static bool unmoved(struct qemu_backend *q, const struct hvt_vcpu_state *st)
-{
-        static const int regs[] = {
+        static const int r32[16] = {
                 UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
                 UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI
         };
-        uint64_t v = 0;
+        static const int r64[16] = {
+                UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+                UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+                UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+                UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+        };
 
-        uc_reg_read(q->uc, UC_X86_REG_IP, &v);
-        if ((uint16_t)v != (uint16_t)st->rip)
+        return mode == HVT_MODE_LONG ? r64 : r32;
+}
+
+static unsigned ngprs(unsigned mode)
+{
+        return mode == HVT_MODE_LONG ? 16 : 8;
+}
+
+/* Whether Unicorn's registers are still st's: rIP, FLAGS and every general register. */
+static bool unmoved(struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        const int *gpr = uc_gprs(q->mode);
+        uint64_t v = 0, mask = q->mode == HVT_MODE_LONG ? ~0ull : 0xffffffffull;
+
+        uc_reg_read(q->uc, q->mode == HVT_MODE_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &v);
+        if ((v & reg_mask(q)) != (st->rip & reg_mask(q)))
                 return false;
         v = 0;
         uc_reg_read(q->uc, UC_X86_REG_EFLAGS, &v);
         if ((uint32_t)v != (uint32_t)st->rflags)
                 return false;
-        for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+        for (unsigned i = 0; i < ngprs(q->mode); i++) {
                 v = 0;
-                uc_reg_read(q->uc, regs[i], &v);
-                if ((uint32_t)v != (uint32_t)st->gpr[i])
+                uc_reg_read(q->uc, gpr[i], &v);
+                if ((v & mask) != (st->gpr[i] & mask))
                         return false;
         }
         return true;
 }
 
+/* Exceptions that push an error code: the backend does not follow them outside real mode. */
+static bool has_error_code(unsigned v)
+{
+        return v == X86_EXC_DF || (v >= X86_EXC_TS && v <= X86_EXC_PF) || v == X86_EXC_AC ||
+               v == X86_EXC_CP;
+}
+
 /* Run the instruction of r (which QEMU ran) on Unicorn: its writes land in b->mem. */
 static int step(struct qemu_backend *q, const struct qrec *r)
 {
-        static const int gpr[8] = {
-                UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
-                UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI
-        };
         static const int seg[HVT_SREG_COUNT] = { UC_X86_REG_ES, UC_X86_REG_CS, UC_X86_REG_SS,
                                                  UC_X86_REG_DS, UC_X86_REG_FS, UC_X86_REG_GS };
         const struct hvt_vcpu_state *st = &r->st;
-        uint64_t v, pc = st->seg[HVT_CS].base + (st->rip & 0xffff);
-        uc_err e;
+        const int *gpr = uc_gprs(q->mode);
+        bool real = q->mode == HVT_MODE_REAL;
+        /* Unicorn's 16-bit mode takes the start as a linear address (CS * 16 + IP). */
+        uint64_t v, pc = real ? st->seg[HVT_CS].base + (st->rip & 0xffff) : st->rip;
+        uint64_t ip = 0, cs = 0, ss = 0, sp = 0, fl = 0, cx = 0;
+        uc_err e = UC_ERR_OK;
 
-        for (int i = 0; i < 8; i++) {
+        for (unsigned i = 0; i < ngprs(q->mode); i++) {
                 v = st->gpr[i];
                 uc_reg_write(q->uc, gpr[i], &v);
         }
-        for (int i = 0; i < HVT_SREG_COUNT; i++) {
+        for (int i = 0; i < HVT_SREG_COUNT && !e; i++) {
+                /* Outside real mode a write loads the descriptor: only when it changed. */
+                v = 0;
+                if (!real && !uc_reg_read(q->uc, seg[i], &v) && (uint16_t)v == st->seg[i].selector)
+                        continue;
                 v = st->seg[i].selector;
-                uc_reg_write(q->uc, seg[i], &v);
+                e = uc_reg_write(q->uc, seg[i], &v);
         }
+        if (e)
+                return -EPROTO;
         v = st->rflags;
         uc_reg_write(q->uc, UC_X86_REG_EFLAGS, &v);
         q->uc_intno = -1;
-        /* Unicorn's 16-bit mode takes the start as a linear address (CS * 16 + IP). */
         e = uc_emu_start(q->uc, pc, 0, 0, 1);
         if (!e && q->uc_intno < 0 && unmoved(q, st)) {
                 /*
@@ -654,7 +972,7 @@ static int step(struct qemu_backend *q, const struct qrec *r)
                  */
                 uc_hook h;
 
-                q->restart_pc = pc;
+                q->restart_pc = real ? pc : st->seg[HVT_CS].base + st->rip;
                 q->restart_hits = 0;
                 e = uc_hook_add(q->uc, &h, UC_HOOK_CODE, (void *)uc_on_restart, q, 1, 0);
                 if (!e) {
@@ -664,33 +982,36 @@ static int step(struct qemu_backend *q, const struct qrec *r)
         }
         if (e)
                 return -EPROTO;
-        uint64_t ip = 0, cs = 0, ss = 0, sp = 0, fl = 0, cx = 0;
-
-        uc_reg_read(q->uc, UC_X86_REG_EIP, &ip);
+        uc_reg_read(q->uc, q->mode == HVT_MODE_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &ip);
         uc_reg_read(q->uc, UC_X86_REG_CS, &cs);
         uc_reg_read(q->uc, UC_X86_REG_SS, &ss);
-        uc_reg_read(q->uc, UC_X86_REG_ESP, &sp);
-        uc_reg_read(q->uc, UC_X86_REG_EFLAGS, &fl);
-        uc_reg_read(q->uc, UC_X86_REG_ECX, &cx);
-        if (q->uc_intno >= 0) {
-                /* INT n / INT3 / INTO: Unicorn leaves delivery to us; real mode, through the IVT.
-                 */
-                uint64_t ss_base = (uint64_t)(uint16_t)ss << 4;
-                uint16_t hcs, hip;
-
-                sp = push_frame(q, ss_base, (uint16_t)sp, (uint16_t)fl, (uint16_t)cs, (uint16_t)ip);
-                ivt_target(q, (unsigned)q->uc_intno, &hcs, &hip);
-                ip = hip;
-                cs = hcs;
-                fl &= ~(uint64_t)(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF);
-        }
+        uc_reg_read(q->uc, gpr[4], &sp);
+        uc_reg_read(q->uc, q->mode == HVT_MODE_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &fl);
+        uc_reg_read(q->uc, gpr[1], &cx);
         q->post = (struct post){ .valid = true,
                                  .cs = (uint16_t)cs,
-                                 .ip = (uint16_t)ip,
+                                 .ip = ip & reg_mask(q),
                                  .ss = (uint16_t)ss,
-                                 .sp = (uint16_t)sp,
-                                 .eflags = (uint32_t)fl,
-                                 .ecx = (uint32_t)cx };
+                                 .sp = sp,
+                                 .rflags = fl,
+                                 .rcx = cx };
+        if (q->uc_intno >= 0) {
+                /* INT n / INT3 / INTO: Unicorn leaves delivery to us, from the state after it. */
+                struct hvt_vcpu_state from;
+                struct landing to;
+                int err;
+
+                if (!real && has_error_code((unsigned)q->uc_intno))
+                        return -ENOTSUP;
+                state_after(q, st, &q->post, &from);
+                err = deliver(q, &from, (unsigned)q->uc_intno, &to);
+                if (err)
+                        return err;
+                q->post.cs = to.cs;
+                q->post.ip = to.ip;
+                q->post.sp = to.sp;
+                q->post.rflags = to.rflags;
+        }
         return 0;
 }
 
@@ -699,47 +1020,92 @@ static int step(struct qemu_backend *q, const struct qrec *r)
 /* An instruction in b->mem, as far as the log's interpretation needs it. */
 struct insn {
         uint8_t op, b1; /* the opcode and the byte after it */
-        unsigned len;   /* the prefixes' bytes: the opcode is at IP + len */
-        bool o32, a32;  /* operand- and address-size prefixes */
+        unsigned len;   /* the prefixes' bytes: the opcode is at rIP + len */
+        unsigned osize; /* operand size in bytes: 2, 4 or 8 */
+        unsigned asize; /* address size in bytes */
         bool rep;       /* F2 or F3 */
         unsigned seg;   /* a memory operand's segment: HVT_DS unless overridden */
 };
 
-/* The instruction at CS:IP in b->mem: its prefixes scanned once. */
+/*
+ * The instruction at CS:rIP of st, read through st's paging: prefixes (and
+ * REX in 64-bit code) scanned once, sizes from the code segment's.
+ */
 static void decode(const struct qemu_backend *q, const struct hvt_vcpu_state *st, struct insn *in)
 {
-        uint64_t a = st->seg[HVT_CS].base + (st->rip & 0xffff);
+        static const uint8_t seg_prefix[][2] = {
+                { 0x26, HVT_ES }, { 0x2e, HVT_CS }, { 0x36, HVT_SS },
+                { 0x3e, HVT_DS }, { 0x64, HVT_FS }, { 0x65, HVT_GS },
+        };
+        struct x86_mem m = ram_of(q);
+        unsigned bits = hvt_state_code_bits(st);
+        uint8_t buf[16];
+        size_t n = x86_read_linear(&m, st, x86_linear(st, HVT_CS, st->rip), buf, sizeof(buf));
+        bool o = false, a = false, rexw = false;
 
         memset(in, 0, sizeof(*in));
         in->seg = HVT_DS;
-        for (; in->len < 15 && a + 1 < q->base.mem_size; in->len++, a++) {
-                switch (q->base.mem[a]) {
-                case 0x66: in->o32 = true; continue;
-                case 0x67: in->a32 = true; continue;
-                case 0xf2:
-                case 0xf3: in->rep = true; continue;
-                case 0x26: in->seg = HVT_ES; continue;
-                case 0x2e: in->seg = HVT_CS; continue;
-                case 0x36: in->seg = HVT_SS; continue;
-                case 0x3e: in->seg = HVT_DS; continue;
-                case 0x64: in->seg = HVT_FS; continue;
-                case 0x65: in->seg = HVT_GS; continue;
-                case 0xf0: continue;
-                default: break;
+        for (; in->len + 1 < n; in->len++) {
+                uint8_t c = buf[in->len];
+                bool prefix = true;
+
+                if (c == 0x66)
+                        o = true;
+                else if (c == 0x67)
+                        a = true;
+                else if (c == 0xf2 || c == 0xf3)
+                        in->rep = true;
+                else if (c != 0xf0) {
+                        prefix = false;
+                        for (size_t i = 0; i < sizeof(seg_prefix) / sizeof(seg_prefix[0]); i++)
+                                if (c == seg_prefix[i][0]) {
+                                        in->seg = seg_prefix[i][1];
+                                        prefix = true;
+                                }
                 }
-                in->op = q->base.mem[a];
-                in->b1 = q->base.mem[a + 1];
-                return;
+                if (prefix) {
+                        rexw = false; /* a REX counts only right before the opcode */
+                        continue;
+                }
+                if (bits == 64 && (c & 0xf0) == 0x40) {
+                        rexw = c & 8;
+                        continue;
+                }
+                in->op = c;
+                in->b1 = buf[in->len + 1];
+                break;
         }
+        in->osize = rexw ? 8 : ((bits == 16) != o) ? 2 : 4;
+        in->asize = bits == 16 ? (a ? 4 : 2) : bits == 32 ? (a ? 2 : 4) : (a ? 4 : 8);
 }
 
-static bool is_real_mode(const struct hvt_vcpu_state *st)
+/* rIP of st moved past n bytes, wrapping at its code size. */
+static uint64_t ip_after(const struct hvt_vcpu_state *st, unsigned n)
 {
-        if (st->cr0 & X86_CR0_PE)
+        unsigned bits = hvt_state_code_bits(st);
+
+        return bits == 64 ? st->rip + n : (st->rip + n) & (bits == 32 ? 0xffffffffull : 0xffff);
+}
+
+/* The mask of an address-size register (rCX, rSI) for asize bytes. */
+static uint64_t addr_mask(unsigned asize)
+{
+        return asize == 8 ? ~0ull : asize == 4 ? 0xffffffffull : 0xffffull;
+}
+
+/*
+ * Whether st is in the run's mode, the one Unicorn follows: a switch of
+ * mode, or unreal mode (whose segments Unicorn's writes cannot follow),
+ * ends the run.
+ */
+static bool in_mode(const struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        if (x86_mode(st->cr0, st->efer) != q->mode)
                 return false;
-        for (int i = 0; i < HVT_SREG_COUNT; i++)
-                if (st->seg[i].base != (uint64_t)st->seg[i].selector << 4)
-                        return false; /* unreal mode: Unicorn's segment writes cannot follow */
+        if (q->mode == HVT_MODE_REAL)
+                for (int i = 0; i < HVT_SREG_COUNT; i++)
+                        if (st->seg[i].base != (uint64_t)st->seg[i].selector << 4)
+                                return false;
         return true;
 }
 
@@ -758,28 +1124,30 @@ static uint64_t intr_of(const struct qemu_backend *q, const struct qrec *r)
 /* Check QEMU's next logged state against Unicorn's prediction. */
 static int check_post(struct qemu_backend *q, const struct qrec *r)
 {
+        uint64_t mask = reg_mask(q), ip = r->st.rip & mask, sp = r->st.gpr[4] & mask;
+        uint16_t cs = r->st.seg[HVT_CS].selector;
+
         if (!q->post.valid)
                 return 0;
         q->post.valid = false;
-        if (q->post.rep_again && r->st.seg[HVT_CS].selector == q->post.cs &&
-            (uint16_t)r->st.rip == q->post.rep_ip && (uint16_t)r->st.gpr[4] == q->post.sp)
+        if (q->post.rep_again && cs == q->post.cs && ip == (q->post.rep_ip & mask) &&
+            sp == (q->post.sp & mask))
                 return 0;
-        if (r->st.seg[HVT_CS].selector != q->post.cs || (uint16_t)r->st.rip != q->post.ip ||
-            (uint16_t)r->st.gpr[4] != q->post.sp)
+        if (cs != q->post.cs || ip != (q->post.ip & mask) || sp != (q->post.sp & mask))
                 return -EPROTO;
         return 0;
 }
 
-/* The handler's first state against the delivery: IVT entry, SP and FLAGS. */
+/* The handler's first state against the delivery: the gate's CS:rIP, rSP and RFLAGS. */
 static int check_delivery(struct qemu_backend *q, const struct qrec *r)
 {
-        uint16_t want_flags = q->deliver.flags & ~(X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC);
-        uint16_t cs, ip;
+        const struct landing *to = &q->deliver.to;
+        uint64_t mask = reg_mask(q), fmask = q->mode == HVT_MODE_REAL ? 0xffff : 0xffffffff;
 
         q->deliver.pending = false;
-        ivt_target(q, q->deliver.vector, &cs, &ip);
-        if (r->st.seg[HVT_CS].selector != cs || (uint16_t)r->st.rip != ip ||
-            (uint16_t)r->st.gpr[4] != q->deliver.sp || (uint16_t)r->st.rflags != want_flags)
+        if (r->st.seg[HVT_CS].selector != to->cs || (r->st.rip & mask) != (to->ip & mask) ||
+            (r->st.gpr[4] & mask) != (to->sp & mask) ||
+            (r->st.rflags & fmask) != (to->rflags & fmask))
                 return -EPROTO;
         return 0;
 }
@@ -787,25 +1155,23 @@ static int check_delivery(struct qemu_backend *q, const struct qrec *r)
 /*
  * One OUTS that ran: QEMU's TCG runs a REP string instruction one
  * iteration per TB, each logged, so each logged OUTS is one element (none
- * when REP found (E)CX = 0).  The element comes from b->mem, which holds
+ * when REP found rCX = 0).  The element comes from b->mem, which holds
  * what QEMU's RAM held before the instruction (lockstep).  1 when it is an
  * exit, 0 when not, -errno.
  */
 static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, const struct insn *in,
                      struct backend_exit *x)
 {
-        uint64_t si, from;
-        uint8_t size;
+        struct x86_mem m = ram_of(q);
+        uint64_t amask = addr_mask(in->asize);
+        uint8_t size = in->op == 0x6e ? 1 : (in->osize == 2 ? 2 : 4);
 
-        if (in->rep && !(in->a32 ? (uint32_t)st->gpr[1] : (uint16_t)st->gpr[1]))
+        if (in->rep && !(st->gpr[1] & amask))
                 return 0;
-        size = in->op == 0x6e ? 1 : (in->o32 ? 4 : 2);
-        si = in->a32 ? (uint32_t)st->gpr[6] : (uint16_t)st->gpr[6];
-        from = st->seg[in->seg].base + si;
-        if (from + size > q->base.mem_size)
-                return -ENOTSUP; /* not RAM that the lockstep copy holds */
         q->io_data = 0;
-        memcpy(&q->io_data, q->base.mem + from, size);
+        if (x86_read_linear(&m, st, x86_linear(st, in->seg, st->gpr[6] & amask), &q->io_data,
+                            size) != size)
+                return -ENOTSUP; /* not RAM that the lockstep copy holds */
         x->reason = HVT_EXIT_IO;
         x->raw = in->op;
         x->u.io.port = (uint16_t)st->gpr[2];
@@ -819,7 +1185,7 @@ static int outs_exit(struct qemu_backend *q, const struct hvt_vcpu_state *st, co
 /*
  * A REP string instruction's last iteration: QEMU (-singlestep, without
  * -icount) goes on to the next instruction at once; Unicorn, and QEMU with
- * -icount, come back to the REP once more to find (E)CX = 0.  Both are the
+ * -icount, come back to the REP once more to find rCX = 0.  Both are the
  * same architectural state: accept either.
  */
 static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st,
@@ -829,12 +1195,11 @@ static void finish_rep(struct qemu_backend *q, const struct hvt_vcpu_state *st,
         bool string = (op >= 0x6c && op <= 0x6f) || (op >= 0xa4 && op <= 0xa7) ||
                       (op >= 0xaa && op <= 0xaf); /* INS OUTS MOVS CMPS STOS LODS SCAS */
 
-        if (string && in->rep && q->post.ip == (uint16_t)st->rip &&
-            q->post.cs == st->seg[HVT_CS].selector &&
-            !(in->a32 ? q->post.ecx : (uint16_t)q->post.ecx)) {
+        if (string && in->rep && q->post.ip == (st->rip & reg_mask(q)) &&
+            q->post.cs == st->seg[HVT_CS].selector && !(q->post.rcx & addr_mask(in->asize))) {
                 q->post.rep_again = true;
                 q->post.rep_ip = q->post.ip;
-                q->post.ip = (uint16_t)(st->rip + in->len + 1);
+                q->post.ip = ip_after(st, in->len + 1);
         }
 }
 
@@ -848,7 +1213,7 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
         struct insn in;
         int err, kind = OP_OTHER, ret = 0;
 
-        if (!is_real_mode(st))
+        if (!in_mode(q, st))
                 return -ENOTSUP;
         err = check_post(q, r);
         if (err)
@@ -867,7 +1232,7 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
                 x->reason = HVT_EXIT_IO;
                 x->raw = in.op;
                 x->u.io.port = in.op < 0xe8 ? in.b1 : (uint16_t)st->gpr[2];
-                x->u.io.size = (in.op & 1) ? (in.o32 ? 4 : 2) : 1;
+                x->u.io.size = (in.op & 1) ? (in.osize == 2 ? 2 : 4) : 1;
                 x->u.io.dir = HVT_IO_OUT;
                 x->u.io.count = 1;
                 q->io_data = (uint32_t)st->gpr[0];
@@ -900,10 +1265,10 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
                 /* Unicorn would stop at HLT; the CPU waits after it, state unchanged. */
                 q->post = (struct post){ .valid = true,
                                          .cs = st->seg[HVT_CS].selector,
-                                         .ip = (uint16_t)(st->rip + in.len + 1),
+                                         .ip = ip_after(st, in.len + 1),
                                          .ss = st->seg[HVT_SS].selector,
-                                         .sp = (uint16_t)st->gpr[4],
-                                         .eflags = (uint32_t)st->rflags };
+                                         .sp = st->gpr[4],
+                                         .rflags = st->rflags };
                 return ret;
         }
         err = step(q, r);
@@ -940,13 +1305,13 @@ static const char *op_name(unsigned kind)
  * line gives the flag of the instruction before and that instruction's
  * class, from which QEMU computed it.
  */
-static void log_delivery(struct qemu_backend *q, uint8_t vector, uint16_t cs, uint16_t ip,
+static void log_delivery(struct qemu_backend *q, uint8_t vector, uint16_t cs, uint64_t ip,
                          const struct qrec *stopped)
 {
         if (!q->dlog)
                 return;
-        fprintf(q->dlog, "0x%02x\t%04x:%04x\t%s\t%s\t%s\t%u\n", vector, cs, ip,
-                stopped ? "stopped" : "between",
+        fprintf(q->dlog, "0x%02x\t%04x:%04llx\t%s\t%s\t%s\t%u\n", vector, cs,
+                (unsigned long long)ip, stopped ? "stopped" : "between",
                 stopped ? (stopped->tb_flags & TB_INHIBIT_IRQ ? "1" : "0") : "-",
                 op_name(q->last_op),
                 q->have_ran ? (q->ran.tb_flags & TB_INHIBIT_IRQ ? 1u : 0u) : 0u);
@@ -955,34 +1320,25 @@ static void log_delivery(struct qemu_backend *q, uint8_t vector, uint16_t cs, ui
 /* "Servicing hardware INT=0xNN": push the frame into b->mem as the CPU did. */
 static int serviced(struct qemu_backend *q, uint8_t vector, const struct qrec *stopped)
 {
-        uint16_t ip, cs, sp, flags;
-        uint64_t ss_base;
+        struct hvt_vcpu_state from;
+        int err;
 
         if (stopped) {
-                int err = check_post(q, stopped);
-
+                err = check_post(q, stopped);
                 if (err)
                         return err;
-                ip = (uint16_t)stopped->st.rip;
-                cs = stopped->st.seg[HVT_CS].selector;
-                sp = (uint16_t)stopped->st.gpr[4];
-                flags = (uint16_t)stopped->st.rflags;
-                ss_base = stopped->st.seg[HVT_SS].base;
-        } else if (q->post.valid) {
-                ip = q->post.ip;
-                cs = q->post.cs;
-                sp = q->post.sp;
-                flags = (uint16_t)q->post.eflags;
-                ss_base = (uint64_t)q->post.ss << 4;
+                from = stopped->st;
+        } else if (q->post.valid && q->have_ran) {
+                state_after(q, &q->ran.st, &q->post, &from);
         } else {
                 return -EPROTO; /* the interrupted state is in no log line and no prediction */
         }
-        log_delivery(q, vector, cs, ip, stopped);
+        log_delivery(q, vector, from.seg[HVT_CS].selector, from.rip, stopped);
         q->post.valid = false;
+        err = deliver(q, &from, vector, &q->deliver.to);
+        if (err)
+                return err;
         q->deliver.pending = true;
-        q->deliver.vector = vector;
-        q->deliver.flags = flags;
-        q->deliver.sp = push_frame(q, ss_base, sp, flags, cs, ip);
         q->last_op = OP_OTHER;
         return 0;
 }
@@ -996,6 +1352,32 @@ static int reap(struct qemu_backend *q)
                                 return -errno;
                 q->reaped = true;
         }
+        return 0;
+}
+
+/*
+ * The guest's first logged state against the one hvrec set: the BIOS made
+ * it (protected and long mode: from hvrec's GDT and registers).  Real mode
+ * has nothing more to compare than the entry: QEMU keeps its reset CR0.
+ */
+static int check_entry(const struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        const struct hvt_vcpu_state *want = &q->init;
+
+        if (q->mode == HVT_MODE_REAL)
+                return 0;
+        if (memcmp(st->gpr, want->gpr, sizeof(st->gpr)) || st->rflags != want->rflags ||
+            st->cr0 != want->cr0 || st->cr3 != want->cr3 || st->cr4 != want->cr4 ||
+            st->efer != want->efer || st->gdt.base != want->gdt.base ||
+            st->gdt.limit != want->gdt.limit || st->idt.base != want->idt.base ||
+            st->idt.limit != want->idt.limit)
+                return -EPROTO;
+        for (int i = 0; i < HVT_SREG_COUNT; i++)
+                if (st->seg[i].selector != want->seg[i].selector ||
+                    st->seg[i].base != want->seg[i].base ||
+                    st->seg[i].limit != want->seg[i].limit ||
+                    (st->seg[i].attr & ~HVT_SEG_UNUSABLE) != want->seg[i].attr)
+                        return -EPROTO;
         return 0;
 }
 
@@ -1071,12 +1453,15 @@ static int qemu_run(struct backend *b, struct backend_exit *x)
                         if (err)
                                 goto fail;
                         if (!q->guest_seen) {
-                                /* The BIOS runs first; the guest starts at its entry in real mode.
+                                /* The BIOS runs first; the guest starts at its entry, in its mode.
                                  */
-                                if ((r.st.cr0 & X86_CR0_PE) ||
+                                if (x86_mode(r.st.cr0, r.st.efer) != q->mode ||
                                     r.st.seg[HVT_CS].selector != q->init.seg[HVT_CS].selector ||
-                                    (uint16_t)r.st.rip != (uint16_t)q->init.rip)
+                                    (r.st.rip & reg_mask(q)) != (q->init.rip & reg_mask(q)))
                                         continue;
+                                err = check_entry(q, &r.st);
+                                if (err)
+                                        goto fail;
                                 q->guest_seen = true;
                         }
                         if (q->deliver.pending) {
@@ -1230,8 +1615,8 @@ static int qemu_create(const struct backend_config *cfg, struct backend **out, c
                 goto err_free;
         }
         if (cfg->mem_size < 0x2000 || cfg->mem_size > MAX_MEM) {
-                /* A real-mode guest reaches 1 MiB + 64 KiB; more RAM would only be scanned. */
-                snprintf(why, len, "qemu-tcg runs real-mode guests: --mem must be 8 KiB .. 16 MiB");
+                /* The lockstep copy is scanned whole at the start: keep it small. */
+                snprintf(why, len, "qemu-tcg: --mem must be 8 KiB .. 16 MiB");
                 err = -EINVAL;
                 goto err_free;
         }
@@ -1244,9 +1629,10 @@ static int qemu_create(const struct backend_config *cfg, struct backend **out, c
                 snprintf(why, len, "guest RAM: %s", strerror(ENOMEM));
                 goto err_free;
         }
-        err = open_unicorn(q, why, len);
+        err = open_unicorn(q, HVT_MODE_REAL, why, len);
         if (err)
                 goto err_free;
+        q->mode = HVT_MODE_REAL;
         err = open_delivery_log(q, why, len);
         if (err)
                 goto err_free;
@@ -1271,25 +1657,67 @@ static int qemu_get_state(struct backend *b, struct hvt_vcpu_state *st)
         return 0;
 }
 
+/* The real-mode start the BIOS can make: segments zero but CS, registers zero but SP. */
+static int check_real_start(const struct hvt_vcpu_state *st)
+{
+        if (st->rip > 0xffff || st->gpr[4] > 0xffff ||
+            st->seg[HVT_CS].base != (uint64_t)st->seg[HVT_CS].selector << 4)
+                return -ENOTSUP;
+        for (int i = 0; i < HVT_SREG_COUNT; i++)
+                if (i != HVT_CS && st->seg[i].selector)
+                        return -ENOTSUP;
+        return 0;
+}
+
+/*
+ * The protected or long-mode start the BIOS can make (what mode_setup
+ * builds): flat segments from the GDT, one data selector in DS, ES, SS,
+ * FS and GS, everything it loads below 4 GiB, and hvrec's tables in QEMU's
+ * RAM (not in its VGA and ROM window: --mem 2M or more, or 640K or less).
+ */
+static int check_paged_start(const struct qemu_backend *q, const struct hvt_vcpu_state *st)
+{
+        if (st->rip > 0xffffffffull || st->gpr[4] > 0xffffffffull || st->cr3 > 0xffffffffull ||
+            st->gdt.base > 0xffffffffull - st->gdt.limit ||
+            st->idt.base > 0xffffffffull - st->idt.limit || st->seg[HVT_CS].base)
+                return -ENOTSUP;
+        for (int i = 0; i < HVT_SREG_COUNT; i++)
+                if (i != HVT_CS &&
+                    (st->seg[i].selector != st->seg[HVT_DS].selector || st->seg[i].base))
+                        return -ENOTSUP;
+        return uses_rom_window(q) ? -ERANGE : 0;
+}
+
 /*
  * Only the guest's first state, before QEMU starts, and only what the BIOS
- * can set up: real mode, segments zero but CS, general registers zero but SP.
+ * can set up: real mode, segments zero but CS, general registers zero but
+ * SP; or protected or long mode as hvrec sets it up (check_paged_start).
  */
 static int qemu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
 {
         struct qemu_backend *q = to_q(b);
+        unsigned mode = x86_mode(st->cr0, st->efer);
+        int err;
 
         if (q->started)
                 return -EBUSY;
-        if ((st->cr0 & X86_CR0_PE) || st->rip > 0xffff || st->gpr[4] > 0xffff ||
-            st->seg[HVT_CS].base != (uint64_t)st->seg[HVT_CS].selector << 4)
-                return -ENOTSUP;
         for (int i = 0; i < 16; i++)
                 if (i != 4 && st->gpr[i])
                         return -ENOTSUP;
-        for (int i = 0; i < HVT_SREG_COUNT; i++)
-                if (i != HVT_CS && st->seg[i].selector)
-                        return -ENOTSUP;
+        err = mode == HVT_MODE_REAL ? check_real_start(st) : check_paged_start(q, st);
+        if (err)
+                return err;
+        if (mode != q->mode) {
+                err = open_unicorn(q, mode, NULL, 0);
+                if (err)
+                        return err;
+                q->mode = mode;
+        }
+        if (mode != HVT_MODE_REAL) {
+                err = uc_enter(q, st);
+                if (err)
+                        return err;
+        }
         q->init = *st;
         return 0;
 }
@@ -1308,8 +1736,10 @@ static void qemu_kick(struct backend *b)
 
 const struct backend_ops qemu_tcg_backend_ops = {
         .name = "qemu-tcg",
-        .summary = "QEMU's TCG from its -singlestep log: real-mode guests with their own PIC/PIT",
+        .summary = "QEMU's TCG from its -singlestep log: guests with their own PIC/PIT",
         .caps = HVT_CAP_REPORT_SHADOW | HVT_CAP_IRQCHIP | HVT_CAP_KICK,
+        /* hvrec's tables at the top of 1 MiB would fall in QEMU's ROM window. */
+        .paged_mem = 2u << 20,
         .probe = qemu_probe,
         .create = qemu_create,
         .destroy = qemu_destroy,
