@@ -458,6 +458,9 @@ static int run_guest(struct run *r)
         }
         if (!o->mode)
                 o->mode = r->g.mode;
+        if (!o->mem_set && o->mode != HVT_MODE_REAL && backend_find(o->backend) &&
+            backend_find(o->backend)->paged_mem)
+                o->mem_size = backend_find(o->backend)->paged_mem;
         if (!o->entry_set)
                 o->entry = r->g.entry;
         err = guest_check(&r->g, o->mem_size, mode_tables_base(o->mode, o->mem_size), why,

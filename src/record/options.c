@@ -29,7 +29,8 @@ void rec_opts_usage(void)
                "                       an ELF guest's segments go to their physical addresses)\n"
                "  --entry ADDR         first instruction (default: the load address, or the\n"
                "                       ELF entry point)\n"
-               "  --mem SIZE           guest RAM, e.g. 1M, 64M (default 1M)\n"
+               "  --mem SIZE           guest RAM, e.g. 1M, 64M (default 1M; qemu-tcg in protected\n"
+               "                       and long mode: 2M)\n"
                "  --mode MODE          real, protected (32-bit flat, paging off) or long (64-bit,\n"
                "                       identity paging); default: real for flat binaries, from\n"
                "                       the ELF class for ELF guests (32: protected, 64: long)\n"
@@ -313,6 +314,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                             o->mem_size > MAX_MEM || o->mem_size % 4096)
                                 BAD("--mem: '%s' is not a size from 4K to 64G in whole 4 KiB pages",
                                     optarg);
+                        o->mem_set = true;
                         break;
                 case OPT_MODE:
                         o->mode = mode_parse(optarg);

@@ -30,6 +30,7 @@ struct rec_opts {
         uint64_t entry;      /* --entry */
         bool entry_set;
         uint64_t mem_size;  /* --mem */
+        bool mem_set;       /* ... given */
         unsigned mode;      /* --mode: enum hvt_mode, 0 = by guest type */
         uint64_t max_exits; /* --max-exits (at least 1), 0 = none */
         double timeout_s;   /* --timeout, 0 = none */
