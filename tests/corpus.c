@@ -100,8 +100,26 @@ static void add_build(struct corpus_build *out, int *n, int max, const char *src
         b->mode = mode;
 }
 
-/* The NASM scenarios: variants x modes, NAME[_variant][_p32|_l64].bin. */
-static void nasm_builds(struct corpus_build *out, int *n, int max)
+/* Whether the source at path contains text. */
+static bool source_has(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "r");
+        char line[512];
+        bool found = false;
+
+        cr_assert_not_null(f, "%s", path);
+        while (!found && fgets(line, sizeof(line), f))
+                found = strstr(line, text) != NULL;
+        fclose(f);
+        return found;
+}
+
+/*
+ * The NASM guests of guests/corpus: variants x modes,
+ * NAME[_variant][_p32|_l64].bin.  The scenarios (a "corpus-run" line), or
+ * with `timer` the guests that program the PIT themselves (PIT_PERIODIC).
+ */
+static void nasm_builds(struct corpus_build *out, int *n, int max, bool timer)
 {
         static const struct {
                 const char *mode, *suffix;
@@ -116,15 +134,18 @@ static void nasm_builds(struct corpus_build *out, int *n, int max)
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
                 char src[1024], vnames[2][32], *run, *variants, *modelist;
+                bool scenario;
                 int nv = 0;
 
                 if (len < 5 || strcmp(de->d_name + len - 4, ".asm"))
                         continue;
                 snprintf(src, sizeof(src), "%s/%s", dir, de->d_name);
                 run = corpus_source_line(src, "corpus-run");
-                if (!run)
-                        continue; /* not a scenario (the stress guests have their own tests) */
+                scenario = run != NULL;
                 free(run);
+                /* Not a scenario: the stress guests have their own tests. */
+                if (timer ? !source_has(src, "PIT_PERIODIC") : !scenario)
+                        continue;
                 variants = corpus_source_line(src, "variants");
                 if (variants) {
                         char *save = NULL;
@@ -194,11 +215,20 @@ static void c_builds(struct corpus_build *out, int *n, int max)
         closedir(d);
 }
 
+int corpus_timer_builds(struct corpus_build *out, int max)
+{
+        int n = 0;
+
+        nasm_builds(out, &n, max, true);
+        cr_assert_gt(n, 0, "no corpus guest programs the PIT");
+        return n;
+}
+
 int corpus_builds(struct corpus_build *out, int max)
 {
         int n = 0;
 
-        nasm_builds(out, &n, max);
+        nasm_builds(out, &n, max, false);
         c_builds(out, &n, max);
         cr_assert_geq(n, 30, "the corpus has its scenarios (found %d builds)", n);
         return n;

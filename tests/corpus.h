@@ -35,6 +35,13 @@ struct corpus_build {
 /* Every build of every scenario; the count.  Fails the test if there are none. */
 int corpus_builds(struct corpus_build *out, int max);
 
+/*
+ * Every build of the guests that program the PIC and PIT themselves
+ * (PIT_PERIODIC: their interrupts need no hvrec injection), in each mode
+ * they are built for; the count.  Fails the test if there are none.
+ */
+int corpus_timer_builds(struct corpus_build *out, int max);
+
 /* The symbols of a build's map whose names start with prefix (local labels excluded). */
 void corpus_labels(const char *stem, const char *prefix, struct corpus_labels *l);
 

@@ -1,11 +1,11 @@
 ; stress_pit: the stress loop driven by the guest's own timer, for a backend
-; with an in-kernel irqchip and PIT (hvrec run --backend kvm-irqchip).  The
-; PIT fires IRQ0 about every 8 us (divisor 10); KVM alone decides where each
-; interrupt lands, so the checker judges the hypervisor's own shadow
-; handling.  The ISR counts deliveries; the guest exits 0 after TARGET.
+; with its own irqchip and PIT (hvrec run --backend kvm-irqchip or qemu-tcg).
+; The PIT fires IRQ0 about every 8 us (divisor 10); the backend alone decides
+; where each interrupt lands, so the checker judges the hypervisor's own
+; shadow handling.  The ISR counts deliveries; the guest exits 0 after TARGET.
 ;
 ; Shadows: shadowed_sti, shadowed_movss, shadowed_popss (not in 64-bit code).
-; modes: real long
+; modes: real protected long
 %include "corpus.inc"
         CORPUS_HEADER
 TARGET  equ 100000
