@@ -591,3 +591,64 @@ Test(qemu_tcg, timer_guests_run_in_every_mode, .timeout = 300)
                 hv_proc_free(&p);
         }
 }
+
+/*
+ * The BIOS's protected and long-mode start is hvrec's: every timer guest's
+ * paged builds, up to their PIC and PIT programming (exits before the
+ * loop at `again`, so before any interrupt), show the same state at every
+ * exit as on emu given the same RAM (hvreplay diff: no divergence).
+ */
+Test(qemu_tcg, paged_start_matches_emu, .timeout = 120)
+{
+        static struct corpus_build builds[CORPUS_MAX_BUILDS];
+        const char *a = hv_tmp("start-qemu.zst"), *e = hv_tmp("start-emu.zst");
+        const char *diff[] = { HVREPLAY, "diff", a, e, NULL };
+        int n, paged = 0;
+
+        require_qemu();
+        hv_require_backend("emu");
+        n = corpus_timer_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++) {
+                const struct corpus_build *b = &builds[i];
+                const char *rec[] = { HVREC,
+                                      "run",
+                                      "--backend",
+                                      NULL,
+                                      "--mode",
+                                      b->mode,
+                                      "--mem",
+                                      "2M",
+                                      "--max-exits",
+                                      "10",
+                                      "-o",
+                                      NULL,
+                                      hv_guest(b->stem),
+                                      NULL };
+                uint64_t again = hv_sym(b->stem, "again");
+                struct hv_trace t;
+                struct hv_proc p;
+
+                if (!strcmp(b->mode, "real"))
+                        continue;
+                paged++;
+                for (int k = 0; k < 2; k++) {
+                        rec[3] = k ? "emu" : "qemu-tcg";
+                        rec[11] = k ? e : a;
+                        unlink(rec[11]);
+                        cr_assert_eq(hv_run(rec, &p), 0);
+                        cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s on %s: %s", b->file, rec[3],
+                                     p.err);
+                        hv_proc_free(&p);
+                }
+                cr_assert_eq(hv_trace_load(a, &t), HVT_OK);
+                for (size_t x = 0; x < t.nexits; x++)
+                        cr_assert_lt(t.exits[x].e.st.rip, again, "%s: exit %zu is past the set-up",
+                                     b->file, x);
+                hv_trace_free(&t);
+                cr_assert_eq(hv_run(diff, &p), 0);
+                cr_assert_eq(p.status, 0, "%s: hvreplay diff: %s%s", b->file, p.out, p.err);
+                cr_assert(strstr(p.out, "no divergence"), "%s: %s", b->file, p.out);
+                hv_proc_free(&p);
+        }
+        cr_assert_gt(paged, 0, "a timer guest is built for protected or long mode");
+}
