@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--guest", default=os.path.join(build, "guests", "stress_pit.bin"))
     ap.add_argument("--deliveries", type=int, default=100000,
                     help="at least this many deliveries (default 100000)")
+    ap.add_argument("--mode", default="real", choices=("real", "protected", "long"),
+                    help="hvrec run --mode (the guest's build: stress_pit_p32.bin, _l64.bin)")
     ap.add_argument("--keep", help="keep the trace and the delivery log in this directory")
     a = ap.parse_args()
     if a.deliveries < 1:
@@ -58,8 +60,8 @@ def main():
             os.unlink(f)
     # The stress guest delivers about once every two exits: ask for enough.
     env = dict(os.environ, HVTRACE_QEMU_DELIVERIES=dlog)
-    rec = subprocess.run([a.hvrec, "run", "--backend", "qemu-tcg", "--max-exits",
-                          str(2 * a.deliveries + 1000), "-o", trace, a.guest],
+    rec = subprocess.run([a.hvrec, "run", "--backend", "qemu-tcg", "--mode", a.mode,
+                          "--max-exits", str(2 * a.deliveries + 1000), "-o", trace, a.guest],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if rec.returncode not in (0, 204):  # 204: --max-exits reached
         print("crossval: hvrec failed (%d): %s" % (rec.returncode, rec.stderr.strip()),
@@ -87,7 +89,9 @@ def main():
     disagree = []
     for row, d in zip(rows, delivers):
         cs, ip = (int(x, 16) for x in row["boundary"].split(":"))
-        if cs != int(d["cs"], 16) or ip != int(d["rip"], 16) & 0xFFFF:
+        # The backend logs the boundary as CS:IP in real mode, CS:rIP otherwise.
+        if cs != int(d["cs"], 16) or ip != int(d["rip"], 16) & (0xFFFF if a.mode == "real"
+                                                                 else ~0):
             print("crossval: delivery #%d: QEMU says %s, the trace %s:%s"
                   % (d["seq"], row["boundary"], d["cs"], d["rip"]), file=sys.stderr)
             return 2
