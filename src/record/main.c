@@ -447,6 +447,7 @@ static enum opts_result run_options(struct run *r, int argc, char **argv, int fu
  */
 static int run_guest(struct run *r)
 {
+        const struct backend_ops *ops;
         struct rec_opts *o = &r->o;
         char why[512];
         int err;
@@ -458,9 +459,21 @@ static int run_guest(struct run *r)
         }
         if (!o->mode)
                 o->mode = r->g.mode;
-        if (!o->mem_set && o->mode != HVT_MODE_REAL && backend_find(o->backend) &&
-            backend_find(o->backend)->paged_mem)
-                o->mem_size = backend_find(o->backend)->paged_mem;
+        ops = backend_find(o->backend);
+        if (ops && ops->paged_mem && o->mode != HVT_MODE_REAL) {
+                if (!o->mem_set) {
+                        o->mem_size = ops->paged_mem;
+                } else if (o->mem_size < ops->paged_mem) {
+                        /* Said here: the backend's set_state can only fail with -ERANGE. */
+                        fprintf(stderr,
+                                "hvrec: --mem: %s needs at least %" PRIu64
+                                "K in protected and long mode (hvrec's tables must not fall in "
+                                "its ROM window)\n",
+                                ops->name, ops->paged_mem >> 10);
+                        guest_close(&r->g);
+                        return -EINVAL;
+                }
+        }
         if (!o->entry_set)
                 o->entry = r->g.entry;
         err = guest_check(&r->g, o->mem_size, mode_tables_base(o->mode, o->mem_size), why,
