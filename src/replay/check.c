@@ -34,6 +34,7 @@ static const char *const rule_names[] = {
         [RULE_LOST] = "lost-interrupt",
         [RULE_SPURIOUS] = "spurious-interrupt",
         [RULE_UNDETERMINED] = "undetermined",
+        [RULE_DB_MOVSS_SHADOW] = "db-movss-shadow",
 };
 _Static_assert(sizeof(rule_names) / sizeof(rule_names[0]) == RULE_COUNT, "name every rule");
 
@@ -53,6 +54,7 @@ static const char *const und_names[] = {
         [UND_UNREACHABLE] = "unreachable",
         [UND_SOFT_OR_EXT] = "software-or-external",
         [UND_TOO_LARGE] = "flow-too-large",
+        [UND_DEBUG_CAUSE] = "debug-cause-unknown",
 };
 _Static_assert(sizeof(und_names) / sizeof(und_names[0]) == UND_COUNT, "name every reason");
 
@@ -72,6 +74,7 @@ static const char *const note_names[] = {
         [NOTE_WRITES_UNTRACKED] = "writes-not-recorded",
         [NOTE_CODE_CHANGED] = "code-changed-unrecorded",
         [NOTE_UNOBSERVABLE] = "delivery-unobservable",
+        [NOTE_DEBUG_EXCEPTION] = "debug-exception",
 };
 _Static_assert(sizeof(note_names) / sizeof(note_names[0]) == NOTE_COUNT, "name every note");
 
@@ -997,6 +1000,130 @@ static bool stepped_after(const struct checker *k, const struct exit_sum *p)
 }
 
 /*
+ * The verdict on a guest #DB from what retired before pc (b): MOV SS and POP
+ * SS hold single-step and data-breakpoint #DB until the next instruction
+ * completes (SDM Vol. 3A 6.8.3), STI holds none of it (so IF and the
+ * sequence rule of maskable interrupts do not matter here), and a second SS
+ * load in a row may or may not extend the hold.
+ */
+static void debug_verdict(struct checker *k, const struct bset *b, uint64_t pc, bool tf,
+                          struct verdict *v)
+{
+        unsigned legal = b->kinds & (FK_BIT(FK_PLAIN) | FK_BIT(FK_STI_IF1) | FK_BIT(FK_STI));
+        bool ss = b->kinds & FK_BIT(FK_SSLOAD), seq = false;
+        int legal_kind = -1;
+
+        memset(v, 0, sizeof(*v));
+        v->note = -1;
+        if (b->kinds & FK_BIT(FK_UNKNOWN)) {
+                decide(k, b, pc, v); /* the same reasons as for any delivery */
+                return;
+        }
+        for (unsigned kd = FK_SECOND; kd <= FK_DELAYED; kd++) {
+                struct code_insn x;
+
+                if (!(b->kinds & FK_BIT(kd)))
+                        continue;
+                if (b->ex[kd].valid &&
+                    code_insn(&k->code, b->ex[kd].addr, b->ex[kd].ctx, &x) == CODE_OK &&
+                    (x.flags & DISASM_STI)) {
+                        legal |= FK_BIT(kd);
+                } else {
+                        seq = true;
+                        v->prev = b->ex[kd];
+                }
+        }
+        if (ss && (legal || seq)) {
+                v->rule = RULE_UNDETERMINED;
+                v->und = UND_PREDECESSORS;
+                snprintf(v->reason, sizeof(v->reason),
+                         "an SS load at 0x%" PRIx64
+                         " and instructions that hold no #DB can both run just before it",
+                         b->ex[FK_SSLOAD].addr);
+                return;
+        }
+        if (seq) {
+                v->rule = RULE_UNDETERMINED;
+                v->und = UND_SEQUENCE;
+                snprintf(v->reason, sizeof(v->reason),
+                         "the SS load at 0x%" PRIx64
+                         " ran right after another delaying instruction: whether it holds #DB is "
+                         "not known",
+                         v->prev.addr);
+                return;
+        }
+        if (ss) {
+                v->prev = b->ex[FK_SSLOAD];
+                if (!tf) {
+                        v->rule = RULE_UNDETERMINED;
+                        v->und = UND_DEBUG_CAUSE;
+                        snprintf(v->reason, sizeof(v->reason),
+                                 "a #DB with TF clear right after the SS load at 0x%" PRIx64
+                                 ": a data breakpoint (held by it) or an instruction breakpoint "
+                                 "(not held); the trace does not record the guest's DR6/DR7",
+                                 v->prev.addr);
+                        return;
+                }
+                v->rule = RULE_DB_MOVSS_SHADOW;
+                return;
+        }
+        v->rule = RULE_NONE;
+        v->note = NOTE_DEBUG_EXCEPTION;
+        for (unsigned kd = 0; kd < FK_COUNT; kd++)
+                if (legal == FK_BIT(kd))
+                        legal_kind = (int)kd;
+        if (legal_kind >= 0)
+                v->prev = b->ex[legal_kind];
+}
+
+/*
+ * A #DB no injection explains: the guest raised it (TF set in the
+ * interrupted FLAGS: a single-step trap; TF clear: a breakpoint in its DR7).
+ * It is no maskable interrupt, so IF and the STI shadow do not apply; the
+ * only question is whether it landed inside a MOV SS / POP SS shadow.
+ * landed: what retired before pc when the run after p was stepped and pc
+ * is where it began (NULL: follow the paths from p).
+ */
+static void judge_debug(struct checker *k, const struct hvt_disk_deliver *d,
+                        const struct exit_sum *p, uint64_t pc, uint32_t ctx,
+                        const struct bset *landed)
+{
+        bool tf = d->flags & X86_RFLAGS_TF;
+        struct check_finding *f;
+        uint64_t ss_at = 0;
+        struct verdict v;
+        struct bset b;
+
+        if (code_ssload_before(&k->code, pc, ctx, &ss_at) == 0) {
+                /* No SS load can end here: no shadow, whatever ran and whatever raised it. */
+                memset(&v, 0, sizeof(v));
+                v.rule = RULE_NONE;
+                v.note = NOTE_DEBUG_EXCEPTION;
+        } else {
+                if (landed)
+                        b = *landed;
+                else
+                        bset_in_interval(k, p, &k->cur, pc, ctx, &b);
+                debug_verdict(k, &b, pc, tf, &v);
+        }
+        if (v.rule == RULE_DB_MOVSS_SHADOW) {
+                f = violation(k, RULE_DB_MOVSS_SHADOW);
+                if (f)
+                        fill_delivery_finding(k, f, RULE_DB_MOVSS_SHADOW, d, NULL, &v, pc, ctx);
+        } else if (v.rule == RULE_UNDETERMINED) {
+                f = undetermined(k);
+                if (f)
+                        fill_delivery_finding(k, f, RULE_UNDETERMINED, d, NULL, &v, pc, ctx);
+        } else {
+                note(k, NOTE_DEBUG_EXCEPTION, d->seq, pc,
+                     "#%" PRIu64 ": #DB (TF=%d) delivered at 0x%" PRIx64
+                     ", outside any MOV SS / POP SS shadow",
+                     d->seq, tf ? 1 : 0, pc);
+        }
+        keep_verdict(k, d->seq, pc, d->vector, v.rule, v.note, v.und);
+}
+
+/*
  * Judge delivery d: the interrupt landed at the frame's CS:IP, during the
  * run that started at exit p (the exit before the probe's, or the
  * injection's exit when inferred from single-stepping).
@@ -1087,6 +1214,17 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                          "delivered: which one entered the handler is not known",
                          int_at, d->vector);
                 goto judged;
+        }
+        if (!have_inj && d->vector == X86_EXC_DB) {
+                struct bset landed;
+                bool at_landing = zero && pc == landing;
+
+                if (at_landing && pend_insn)
+                        plain(&landed, p->pc, p->ctx);
+                else if (at_landing)
+                        landed = p->b;
+                judge_debug(k, d, p, pc, ctx, at_landing ? &landed : NULL);
+                return;
         }
         if (!have_inj && k->backend_irqs) {
                 /* The backend's own devices (a timer) raise interrupts hvrec never saw. */

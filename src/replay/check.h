@@ -16,6 +16,7 @@ enum check_rule {
         RULE_LOST,            /* injected, never delivered */
         RULE_SPURIOUS,        /* delivered, never injected */
         RULE_UNDETERMINED,    /* the evidence in the trace does not decide */
+        RULE_DB_MOVSS_SHADOW, /* a guest #DB trap delivered right after a MOV SS / POP SS */
         RULE_COUNT
 };
 
@@ -33,6 +34,7 @@ enum check_und {
         UND_UNREACHABLE,  /* no path from the previous exit leads there */
         UND_SOFT_OR_EXT,  /* an INT n of the vector may have raised it instead */
         UND_TOO_LARGE,    /* the paths since the previous exit reach more code than followed */
+        UND_DEBUG_CAUSE,  /* a #DB with TF clear after an SS load: its cause is not recorded */
         UND_COUNT
 };
 
@@ -49,6 +51,7 @@ enum check_note {
         NOTE_WRITES_UNTRACKED, /* the trace does not record guest writes */
         NOTE_CODE_CHANGED,     /* an exit showed code bytes no write record explains */
         NOTE_UNOBSERVABLE,     /* injected into a handler without the probe: not judged lost */
+        NOTE_DEBUG_EXCEPTION,  /* a #DB the guest raised (TF, DR7) outside any MOV SS shadow */
         NOTE_COUNT
 };
 
@@ -96,7 +99,8 @@ struct check_verdict {
         uint64_t pc;    /* where it was delivered (linear) */
         uint8_t vector;
         uint8_t rule; /* RULE_NONE, a violation rule, or RULE_UNDETERMINED */
-        int8_t note;  /* NOTE_STI_IF_SET, NOTE_SEQUENCE, NOTE_SOFTWARE_INT, or -1 */
+        int8_t note;  /* NOTE_STI_IF_SET, NOTE_SEQUENCE, NOTE_SOFTWARE_INT, NOTE_DEBUG_EXCEPTION, or
+                         -1 */
         uint8_t und;  /* enum check_und when undetermined */
 };
 

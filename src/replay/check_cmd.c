@@ -38,7 +38,8 @@ static void usage(FILE *f)
                 "Find every interrupt delivered inside an STI or MOV SS shadow, from the\n"
                 "guest code as it stood when it ran (never from the backend's own report),\n"
                 "and cross-check what the backend reported.  Rules: sti-shadow, mov-ss-shadow,\n"
-                "if-clear, report-mismatch, lost-interrupt, spurious-interrupt.  A delivery the\n"
+                "if-clear, report-mismatch, lost-interrupt, spurious-interrupt, db-movss-shadow\n"
+                "(a guest #DB trap inside a MOV SS shadow).  A delivery the\n"
                 "trace's evidence does not decide is 'undetermined', with the reason; after the\n"
                 "second of a sequence of interrupt-delaying instructions it is a note.\n"
                 "See docs/checker.md.\n"
@@ -118,6 +119,7 @@ static void print_finding(const struct check_result *r, const struct check_findi
         case RULE_STI_SHADOW: what = ", inside the STI shadow"; break;
         case RULE_MOVSS_SHADOW: what = ", inside the MOV SS shadow"; break;
         case RULE_IF_CLEAR: what = " with IF=0"; break;
+        case RULE_DB_MOVSS_SHADOW: what = " (a #DB trap), inside the MOV SS shadow"; break;
         default: break;
         }
         if (f->prev.valid && (f->rule == RULE_STI_SHADOW || (f->rule == RULE_REPORT_MISMATCH &&
@@ -179,7 +181,8 @@ static void print_summary(const struct check_result *r, bool colour)
                 return;
         }
         static const unsigned shown[] = { RULE_STI_SHADOW,      RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
-                                          RULE_REPORT_MISMATCH, RULE_LOST,         RULE_SPURIOUS };
+                                          RULE_REPORT_MISMATCH, RULE_LOST,         RULE_SPURIOUS,
+                                          RULE_DB_MOVSS_SHADOW };
         uint64_t und_by[UND_COUNT] = { 0 };
         int first = 1;
 

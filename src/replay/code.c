@@ -669,6 +669,29 @@ int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, 
         return unsure ? -1 : 0;
 }
 
+int code_ssload_before(struct code *c, uint64_t la, uint32_t ctx, uint64_t *at)
+{
+        uint8_t buf[15];
+        bool unsure;
+        size_t n;
+
+        if (ctx >= c->nctxs)
+                return -1;
+        n = read_before(c, la, ctx, buf, &unsure);
+        for (size_t k = 1; k <= n; k++) {
+                struct code_insn in;
+                uint64_t a = code_back(c, ctx, la, (unsigned)k);
+
+                if (decode_into(c, &c->ctxs[ctx], buf + 15 - k, k, a, &in) || in.len != k)
+                        continue;
+                if ((in.flags & (DISASM_MOV_SS | DISASM_POP_SS)) && !(in.flags & DISASM_UD)) {
+                        *at = a;
+                        return 1;
+                }
+        }
+        return unsure ? -1 : 0;
+}
+
 /* ---- exits' own bytes -------------------------------------------------------------- */
 
 bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, const uint8_t *bytes,

@@ -157,6 +157,12 @@ bool code_delaying_before(struct code *c, uint64_t la, uint32_t ctx, uint16_t *l
  */
 int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, uint64_t *at);
 
+/*
+ * A MOV SS or POP SS (the instructions that block #DB) ending exactly at
+ * la: its address in *at.  Returns 1 found, 0 none, -1 bytes not known.
+ */
+int code_ssload_before(struct code *c, uint64_t la, uint32_t ctx, uint64_t *at);
+
 /* la - k within the code segment of ctx (16-bit offsets wrap at 64 KiB). */
 uint64_t code_back(const struct code *c, uint32_t ctx, uint64_t la, unsigned k);
 /* The address after an instruction of len bytes at la (16-bit offsets wrap). */
