@@ -359,6 +359,8 @@ void corpus_labels_of(const char *stem, struct corpus_truth *t)
         corpus_labels(stem, "noshadow_", &t->clean);
         corpus_labels(stem, "second_", &t->second);
         corpus_labels(stem, "softint_", &t->softint);
+        corpus_labels(stem, "dbstep_", &t->dbstep);
+        corpus_labels(stem, "dbshadow_", &t->dbshadow);
 }
 
 /*
@@ -378,6 +380,17 @@ void corpus_judge_verdict(const char *what, const struct corpus_truth *t,
                   "%s: #%llu at 0x%llx (%s) is a software interrupt, judged %s", what,
                   (unsigned long long)v->event, (unsigned long long)v->pc, t->softint.name[so],
                   check_rule_name(v->rule));
+        int ds = label_at(&t->dbstep, v->pc), dh = label_at(&t->dbshadow, v->pc);
+
+        if (v->rule == RULE_DB_MOVSS_SHADOW)
+                cr_assert_geq(dh, 0, "%s: #%llu db-movss-shadow at 0x%llx, not a dbshadow_ label",
+                              what, (unsigned long long)v->event, (unsigned long long)v->pc);
+        if (ds >= 0 && v->vector == 1)
+                cr_assert((v->rule == RULE_NONE && v->note == NOTE_DEBUG_EXCEPTION) ||
+                                  (!exact && v->rule == RULE_UNDETERMINED),
+                          "%s: #%llu #DB at %s: %s (note %d) instead of a debug-exception note",
+                          what, (unsigned long long)v->event, t->dbstep.name[ds],
+                          check_rule_name(v->rule), v->note);
         if (viol)
                 cr_assert_geq(sh, 0, "%s: #%llu %s at 0x%llx, not a shadowed_ label", what,
                               (unsigned long long)v->event, check_rule_name(v->rule),
@@ -493,6 +506,9 @@ void corpus_all_eager_exact(const char *backend)
                 for (int c = 0; c < truth.softint.n; c++)
                         cr_assert(corpus_delivered_at(&t, truth.softint.addr[c]),
                                   "%s: the probe did not report %s", what, truth.softint.name[c]);
+                for (int c = 0; c < truth.dbstep.n; c++)
+                        cr_assert(corpus_delivered_at(&t, truth.dbstep.addr[c]),
+                                  "%s: no #DB landed at %s", what, truth.dbstep.name[c]);
                 /* hvreplay check exits 1 exactly when there are violations. */
                 if (truth.shadowed.n)
                         cr_assert_gt(res.nviolations, 0, "%s", what);
@@ -609,4 +625,88 @@ void corpus_stress_eager_exact(const char *backend, const char *file, const char
                       res.nundetermined, (unsigned long long)res.deliveries,
                       res.nundetermined ? res.undetermined[0].reason : "");
         check_result_free(&res);
+}
+
+/* One run of db_movss: the #DB deliveries at the labels, the verdicts and the steps. */
+static void db_movss_run(const char *backend, const struct corpus_build *b, bool step,
+                         bool steps_into_shadow)
+{
+        static const char *const stepped[] = { "--single-step", NULL };
+        static const struct check_opts keep = { .keep_verdicts = true };
+        char *opts = corpus_source_line(b->src, "corpus-run");
+        struct corpus_truth truth;
+        struct check_result res;
+        struct hv_trace t;
+        struct hv_proc p;
+        char what[256];
+        size_t ndb = 0;
+
+        snprintf(what, sizeof(what), "%s on %s%s", b->file, backend, step ? " (single-step)" : "");
+        corpus_labels_of(b->stem, &truth);
+        cr_assert_geq(truth.dbstep.n, 2, "%s: the scenario has its dbstep_ labels", what);
+        cr_assert_eq(truth.dbshadow.n, truth.dbstep.n - 1, "%s: one dbshadow_ per SS load", what);
+        corpus_record(backend, b, step ? stepped : NULL, opts, &p, &t, &res);
+        free(opts);
+        if (corpus_kvm_iret_limit(backend, b->mode, &p, &t, &res))
+                goto out;
+        cr_assert_eq(p.status, 0, "%s: status %d: %s", what, p.status, p.err);
+        for (size_t i = 0; i < t.ndelivers; i++) {
+                const struct hvt_disk_deliver *d = &t.delivers[i];
+                uint64_t pc = d->cs_base + d->ip;
+
+                if (d->vector != 1)
+                        continue;
+                ndb++;
+                cr_assert(d->flags & 0x100, "%s: the #DB at 0x%llx interrupted TF=1", what,
+                          (unsigned long long)pc);
+                cr_assert_lt(label_at(&truth.dbshadow, pc), 0,
+                             "%s: a #DB inside the SS load's shadow at 0x%llx", what,
+                             (unsigned long long)pc);
+                cr_assert_geq(label_at(&truth.dbstep, pc), 0, "%s: a #DB at 0x%llx, no dbstep_",
+                              what, (unsigned long long)pc);
+        }
+        cr_assert_eq(ndb, (size_t)truth.dbstep.n, "%s: one #DB per scenario", what);
+        for (int l = 0; l < truth.dbstep.n; l++)
+                cr_assert(corpus_delivered_at(&t, truth.dbstep.addr[l]), "%s: no #DB at %s", what,
+                          truth.dbstep.name[l]);
+        /* How the backend's own single-step passes an SS load (docs/backends.md). */
+        for (int l = 0; step && l < truth.dbshadow.n; l++) {
+                bool stopped = false;
+
+                for (size_t i = 0; i < t.nexits; i++)
+                        if (t.exits[i].e.reason == HVT_EXIT_DEBUG &&
+                            hvt_state_pc(&t.exits[i].e.st) == truth.dbshadow.addr[l])
+                                stopped = true;
+                cr_assert_eq(stopped, steps_into_shadow, "%s: a step exit at %s: %d", what,
+                             truth.dbshadow.name[l], stopped);
+        }
+        check_result_free(&res);
+        cr_assert_eq(check_trace_opts(hv_tmp("rec.zst"), &keep, &res), 0, "%s: %s", what,
+                     res.error);
+        cr_assert_eq(res.nviolations, 0, "%s: %zu violations (first: %s)", what, res.nviolations,
+                     res.nviolations ? check_rule_name(res.violations[0].rule) : "");
+        cr_assert_eq(res.nundetermined, 0, "%s: undetermined: %s", what,
+                     res.nundetermined ? res.undetermined[0].reason : "");
+        cr_assert_eq(res.notes[NOTE_DEBUG_EXCEPTION].count, ndb, "%s", what);
+        for (size_t v = 0; v < res.nverdicts; v++)
+                corpus_judge_verdict(what, &truth, &res.verdicts[v], true);
+out:
+        check_result_free(&res);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+void corpus_db_movss(const char *backend, bool steps_into_shadow)
+{
+        static struct corpus_build b[CORPUS_MAX_BUILDS];
+        int n = corpus_builds(b, CORPUS_MAX_BUILDS), found = 0;
+
+        for (int i = 0; i < n; i++) {
+                if (strncmp(b[i].stem, "db_movss", 8))
+                        continue;
+                found++;
+                db_movss_run(backend, &b[i], false, steps_into_shadow);
+                db_movss_run(backend, &b[i], true, steps_into_shadow);
+        }
+        cr_assert_eq(found, 3, "db_movss is built in real, protected and long mode");
 }

@@ -78,10 +78,14 @@ void corpus_all_clean(const char *backend);
 /*
  * Ground truth from a build's labels (guests/include/corpus.inc):
  * shadowed_ a violation, noshadow_ legal, second_ permitted (a note),
- * softint_ a software interrupt (a note, never a finding).
+ * softint_ a software interrupt (a note, never a finding), dbstep_ where a
+ * guest #DB lands (the note debug-exception), dbshadow_ where one would be a
+ * db-movss-shadow violation.
  */
 struct corpus_truth {
         struct corpus_labels shadowed, clean, second, softint;
+        /* dbstep_: a guest #DB trap must land there; dbshadow_: one there is db-movss-shadow */
+        struct corpus_labels dbstep, dbshadow;
 };
 
 void corpus_labels_of(const char *stem, struct corpus_truth *t);
@@ -114,5 +118,17 @@ void corpus_stress(const char *backend, const char *file, const char *mode, cons
 
 /* The eager stress run: violations, all of them at the build's shadowed labels. */
 void corpus_stress_eager_exact(const char *backend, const char *file, const char *mode);
+
+/*
+ * The single-step #DB scenario (guests/corpus/db_movss.asm) on `backend` in
+ * every mode, plain and under --single-step: each #DB lands at its dbstep_
+ * label (after the instruction that follows MOV SS / POP SS, SDM Vol. 3A
+ * 6.8.3) and none at a dbshadow_ label, and the checker judges each one a
+ * debug-exception note.  steps_into_shadow: whether the backend's own
+ * --single-step stops at the boundary right after MOV SS / POP SS (emu
+ * does, stepping one instruction at a time; a TF-based step like KVM's
+ * cannot, the SS load holds it).
+ */
+void corpus_db_movss(const char *backend, bool steps_into_shadow);
 
 #endif

@@ -515,6 +515,17 @@ Test(emu, corpus_default_policy_is_clean, .timeout = 600)
 }
 
 /* 32-bit IRET runs here: protected-mode builds must pass in full. */
+/*
+ * The single-step #DB after MOV SS / POP SS lands after the next
+ * instruction (Unicorn's TCG holds the trap), while emu's own --single-step
+ * stops at every boundary, the one inside the SS load's shadow too.
+ */
+Test(emu, single_step_db_after_mov_ss_lands_after_the_next_instruction, .timeout = 300)
+{
+        hv_require_backend("emu");
+        corpus_db_movss("emu", true);
+}
+
 Test(emu, corpus_eager_single_step_violations_exactly_at_shadows, .timeout = 600)
 {
         require_emu();
