@@ -665,6 +665,47 @@ static bool successor(const struct checker *k, const struct code_insn *x, uint64
         return to == code_next(&k->code, ctx, from, x->len);
 }
 
+/* Whether `to` is a successor of x that the decoding names (not a RET, IRET, INT n, ... target). */
+static bool named_successor(const struct checker *k, const struct code_insn *x, uint64_t from,
+                            uint32_t ctx, uint64_t to)
+{
+        if (x->flags & (DISASM_RET | DISASM_IRET | DISASM_INT | DISASM_FAR | DISASM_SYSCALL |
+                        DISASM_CTX | DISASM_UD))
+                return false;
+        if ((x->flags & (DISASM_JUMP | DISASM_CALL)) && !x->has_target)
+                return false;
+        return successor(k, x, from, ctx, to);
+}
+
+/*
+ * A TF-based single step that starts at an SS load ends only after the
+ * instruction that follows it: the load holds the trap (SDM Vol. 3A 6.8.3,
+ * 17.3.1.4), so one step exit covers two instructions, as KVM's
+ * --single-step records it (emu's steps one instruction at a time).  With
+ * x the SS load at p, whether step exit e can be such a step; *out is then
+ * what retired before e.  `one`: e can also be x's own step, and then a
+ * successor of the second instruction the decoding cannot name is not
+ * taken to be e.
+ */
+static bool held_step(struct checker *k, const struct exit_sum *p, const struct code_insn *x,
+                      const struct exit_sum *e, bool one, struct bset *out)
+{
+        const struct code_ctx *px = &k->code.ctxs[p->ctx];
+        uint64_t la = code_next(&k->code, p->ctx, p->pc, x->len);
+        struct code_insn y;
+        struct bset mid;
+
+        if (!(x->flags & (DISASM_MOV_SS | DISASM_POP_SS)) || (x->flags & DISASM_UD))
+                return false;
+        if (code_insn(&k->code, la, p->ctx, &y) != CODE_OK)
+                return false;
+        if (one ? !named_successor(k, &y, la, p->ctx, e->pc) : !successor(k, &y, la, p->ctx, e->pc))
+                return false;
+        flow_after(x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, &mid);
+        flow_after(&y, la, p->ctx, px->bits, flow_if_after(x, ifm_of(p->rflags)), &mid, out);
+        return true;
+}
+
 /*
  * The single-step chain: with p the exit right before e, what retired
  * between them when the steps say it.  False when they do not.
@@ -680,9 +721,18 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
         if (code_insn_bytes(&k->code, p->insn, p->insn_len, p->pc, p->ctx, &x) != CODE_OK)
                 return false;
         if (e->step) {
-                if (!successor(k, &x, p->pc, p->ctx, e->pc))
+                bool one = successor(k, &x, p->pc, p->ctx, e->pc);
+                struct bset two;
+                bool held = held_step(k, p, &x, e, one, &two);
+
+                if (!one && !held)
                         return false;
-                flow_after(&x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, out);
+                if (one)
+                        flow_after(&x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, out);
+                if (one && held)
+                        bset_merge(out, &two); /* either backend convention: both answers */
+                else if (held)
+                        *out = two;
                 return true;
         }
         if (e->pc != p->pc || e->ctx != p->ctx)
