@@ -298,7 +298,7 @@ static void tb_inject(struct tb *t, unsigned policy)
  * Returns the probe's exit number.  The state afterwards is the
  * interrupted one again (the IRET restored it).
  */
-static uint64_t tb_probe(struct tb *t, uint64_t ip, uint64_t flags)
+static uint64_t tb_probe_vec(struct tb *t, unsigned vector, uint64_t ip, uint64_t flags)
 {
         struct hvt_vcpu_state saved = t->st;
         unsigned frame = t->longmode ? 40 : 6;
@@ -319,12 +319,17 @@ static uint64_t tb_probe(struct tb *t, uint64_t ip, uint64_t flags)
         d.cs_base = t->longmode ? 0 : saved.seg[HVT_CS].base;
         d.ss = saved.seg[HVT_SS].selector;
         d.handler = HANDLER;
-        d.vector = VEC;
+        d.vector = (uint8_t)vector;
         d.vector_from = HVT_VEC_TABLE;
         d.frame_bits = t->longmode ? 64 : 16;
         cr_assert_eq(hvt_write_deliver(t->w, &d), 0);
         t->st = saved;
         return seq;
+}
+
+static uint64_t tb_probe(struct tb *t, uint64_t ip, uint64_t flags)
+{
+        return tb_probe_vec(t, VEC, ip, flags);
 }
 
 /* Inject after the last exit and have it delivered at ip with the last exit's flags. */
@@ -2014,5 +2019,215 @@ Test(check, a_flow_is_not_reused_when_its_stack_changed)
         expect_only(&r, RULE_STI_SHADOW, 1);
         cr_expect_eq(r.violations[0].event, 2, "the first, after the STI: %s", summary(&r));
         cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* ---- guest #DB: single-step traps and the MOV SS hold ---------------------------------- */
+
+#define RFL_TF 0x100ull
+
+/* 1000 nop; 1001 mov ss, ax; 1003 inc ax; 1004 jmp $ */
+static const uint8_t movss_inc[] = { 0x90, 0x8e, 0xd0, 0x40, 0xeb, 0xfe };
+
+/* A kick at 1000, then the guest's own #DB (no injection) delivered at ip with flags. */
+static void db_case(const char *name, const uint8_t *code, size_t len, uint64_t ip, uint64_t flags,
+                    struct check_result *r)
+{
+        struct tb t = { 0 };
+
+        tb_open(&t, name, 0, HVT_POLICY_WINDOW, code, len);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF1, OPEN);
+        tb_probe_vec(&t, 1, ip, flags);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 1);
+        cr_expect_eq(r->injections, 0);
+}
+
+/* SDM Vol. 3A 6.8.3: MOV SS holds the single-step trap until the next instruction completes. */
+Test(check, db_trap_right_after_mov_ss_is_db_movss_shadow)
+{
+        struct check_result r;
+
+        db_case("db-movss.zst", movss_inc, sizeof(movss_inc), 0x1003, RFL_IF1 | RFL_TF, &r);
+        expect_only(&r, RULE_DB_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_DB_MOVSS_SHADOW, 0x1003, 0x1001);
+        cr_expect_eq(r.violations[0].vector, 1);
+        cr_expect(!r.violations[0].have_intr);
+        check_result_free(&r);
+}
+
+Test(check, db_trap_right_after_pop_ss_is_db_movss_shadow)
+{
+        /* 1000 nop; 1001 pop ss; 1002 inc ax; 1003 jmp $ */
+        static const uint8_t code[] = { 0x90, 0x17, 0x40, 0xeb, 0xfe };
+        struct check_result r;
+
+        db_case("db-popss.zst", code, sizeof(code), 0x1002, RFL_IF1 | RFL_TF, &r);
+        expect_only(&r, RULE_DB_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_DB_MOVSS_SHADOW, 0x1002, 0x1001);
+        check_result_free(&r);
+}
+
+/* The SDM's order: after the instruction that follows the MOV SS.  Not spurious either. */
+Test(check, db_trap_after_the_next_instruction_is_a_note)
+{
+        struct check_result r;
+
+        db_case("db-movss-next.zst", movss_inc, sizeof(movss_inc), 0x1004, RFL_IF1 | RFL_TF, &r);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_DEBUG_EXCEPTION].count, 1, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_DEBUG_EXCEPTION].first_pc, 0x1004);
+        check_result_free(&r);
+}
+
+/*
+ * STI holds no #DB, and a #DB is no maskable interrupt: after the STI that
+ * opened an interrupt shadow, and with IF=0 in the frame (after the CLI),
+ * neither sti-shadow nor if-clear.
+ */
+Test(check, db_trap_after_sti_or_with_if_clear_is_a_note)
+{
+        struct check_result r;
+        struct tb t = { 0 };
+
+        tb_open(&t, "db-sti.zst", 0, HVT_POLICY_WINDOW, cli_sti_inc, sizeof(cli_sti_inc));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF1, OPEN);
+        tb_probe_vec(&t, 1, 0x1001, RFL_IF0 | RFL_TF); /* after the CLI */
+        tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF0, CLOSED);
+        tb_probe_vec(&t, 1, 0x1002, RFL_IF1 | RFL_TF); /* after the STI, IF 0->1 */
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        cr_expect_eq(r.notes[NOTE_DEBUG_EXCEPTION].count, 2, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/*
+ * TF clear: a breakpoint in the guest's DR7.  After an SS load a data
+ * breakpoint would be held and an instruction breakpoint would not; the
+ * trace holds neither DR6 nor DR7.  Where no SS load can end, no shadow.
+ */
+Test(check, db_with_tf_clear_after_mov_ss_is_undetermined)
+{
+        struct check_result r;
+
+        db_case("db-tf0.zst", movss_inc, sizeof(movss_inc), 0x1003, RFL_IF1, &r);
+        expect_only(&r, RULE_UNDETERMINED, 1);
+        expect_undetermined(&r, 0, UND_DEBUG_CAUSE, 0x1003);
+        check_result_free(&r);
+        db_case("db-tf0-next.zst", movss_inc, sizeof(movss_inc), 0x1004, RFL_IF1, &r);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.notes[NOTE_DEBUG_EXCEPTION].count, 1, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* Vector 1 injected by the VMM is judged like any injected interrupt. */
+Test(check, injected_vector_1_is_not_a_guest_db)
+{
+        struct check_result r;
+        struct tb t = { 0 };
+        struct hvt_disk_inject in;
+
+        tb_open(&t, "db-injected.zst", 0, HVT_POLICY_EAGER, movss_inc, sizeof(movss_inc));
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, MOVSS_SH);
+        memset(&in, 0, sizeof(in));
+        in.after_seq = t.last_exit;
+        in.rip = 0x1003;
+        in.rflags = RFL_IF1;
+        in.handler = HANDLER;
+        in.intr = MOVSS_SH;
+        in.vector = 1;
+        in.policy = HVT_POLICY_EAGER;
+        in.method = HVT_INJ_QUEUE;
+        in.source = HVT_SRC_OPTION;
+        cr_assert_eq(hvt_write_inject(t.w, &in), 0);
+        tb_probe_vec(&t, 1, 0x1003, RFL_IF1);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        cr_expect_eq(r.notes[NOTE_DEBUG_EXCEPTION].count, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/*
+ * A TF single step that starts at MOV SS ends after the next instruction
+ * (KVM's --single-step): the step exit after 1001 stands at 1004, two
+ * instructions on.  It must not be read as "the MOV SS ran last".
+ */
+Test(check, single_step_over_mov_ss_covers_two_instructions)
+{
+        struct check_result r;
+        struct tb t = { 0 };
+
+        tb_open(&t, "step-movss-held.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, movss_inc,
+                sizeof(movss_inc));
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF1, OPEN); /* after the nop */
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1004, RFL_IF1, OPEN); /* after mov ss AND inc ax */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1004);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/*
+ * The same with a RET after the MOV SS (a stack switch) into code after an
+ * STI, in a trace without write records: the paths cannot follow the RET,
+ * but the held step names both instructions, so the delivery after the RET
+ * is decided (legal: the RET ran last).
+ */
+Test(check, single_step_over_mov_ss_and_ret_is_decided)
+{
+        uint8_t code[0x20];
+        struct check_result r;
+        struct tb t = { 0 };
+
+        memset(code, 0x90, sizeof(code));
+        code[1] = 0x8e; /* 1001 mov ss, ax */
+        code[2] = 0xd0;
+        code[3] = 0xc3;    /* 1003 ret */
+        code[0xf] = 0xfb;  /* 100f sti: a delaying instruction ends at 1010 */
+        code[0x10] = 0xeb; /* 1010 jmp $ */
+        code[0x11] = 0xfe;
+        tb_open(&t, "step-movss-ret.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, code,
+                sizeof(code));
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF1, OPEN);
+        t.st.gpr[HVT_F_RSP] += 2;
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1010, RFL_IF1, OPEN); /* mov ss; ret in one step */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1010);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/* Stepped one instruction at a time (emu), the step after MOV SS stands in its shadow. */
+Test(check, single_step_one_instruction_after_mov_ss_is_still_read)
+{
+        struct check_result r;
+        struct tb t = { 0 };
+
+        tb_open(&t, "step-movss-one.zst", HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, movss_inc,
+                sizeof(movss_inc));
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_DEBUG, 0x1003, RFL_IF1, MOVSS_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1003);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        expect_only(&r, RULE_MOVSS_SHADOW, 1);
+        expect_violation(&r, RULE_MOVSS_SHADOW, 0x1003, 0x1001);
         check_result_free(&r);
 }
