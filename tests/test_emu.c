@@ -526,6 +526,24 @@ Test(emu, single_step_db_after_mov_ss_lands_after_the_next_instruction, .timeout
         corpus_db_movss("emu", true);
 }
 
+/*
+ * A backend finding: Unicorn takes MOV to DR0..DR7 but never raises a data
+ * breakpoint's #DB, so db_watch (2 #DB on a CPU that honours DR7) runs
+ * without any.  Should it start to, test_record_kvm's expectation applies.
+ */
+Test(emu, data_breakpoints_in_the_guest_raise_no_db)
+{
+        struct hv_trace t;
+        struct hv_proc p;
+
+        cr_assert_eq(hv_record_on("emu", "db_watch", NULL, &t, &p), 0,
+                     "status %d (the #DB taken): %s", p.status, p.err);
+        cr_assert_eq(t.ndelivers, 0, "the probe reported %zu #DB", t.ndelivers);
+        cr_assert_eq(t.end.why, HVT_END_GUEST_EXIT);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 Test(emu, corpus_eager_single_step_violations_exactly_at_shadows, .timeout = 600)
 {
         require_emu();

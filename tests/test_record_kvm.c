@@ -364,3 +364,38 @@ Test(record_kvm, single_step_db_after_mov_ss_lands_after_the_next_instruction, .
         HV_REQUIRE_KVM();
         corpus_db_movss("kvm", false);
 }
+
+/*
+ * Data breakpoints in the guest's DR7: a plain read traps right after it,
+ * the read of MOV SS after the instruction that follows (SDM Vol. 3A
+ * 6.8.3); the checker calls neither a violation.
+ */
+Test(record_kvm, data_breakpoint_after_mov_ss_lands_after_the_next_instruction)
+{
+        static const struct check_opts keep = { .keep_verdicts = true };
+        uint64_t plain = hv_sym("db_watch", "dbwatch_plain"),
+                 shadow = hv_sym("db_watch", "dbwatch_shadow"),
+                 held = hv_sym("db_watch", "dbwatch_held");
+        struct check_result res;
+        struct hv_trace t;
+        struct hv_proc p;
+
+        HV_REQUIRE_KVM();
+        cr_assert_eq(hv_record("db_watch", NULL, &t, &p), 2, "status %d (the #DB taken): %s",
+                     p.status, p.err);
+        cr_assert_eq(t.ndelivers, 2);
+        for (size_t i = 0; i < t.ndelivers; i++) {
+                cr_assert_eq(t.delivers[i].vector, 1);
+                cr_assert_neq(t.delivers[i].cs_base + t.delivers[i].ip, shadow,
+                              "a data-breakpoint #DB inside the MOV SS shadow");
+        }
+        cr_assert_eq(t.delivers[0].cs_base + t.delivers[0].ip, plain);
+        cr_assert_eq(t.delivers[1].cs_base + t.delivers[1].ip, held);
+        cr_assert_eq(check_trace_opts(hv_tmp("rec.zst"), &keep, &res), 0, "%s", res.error);
+        cr_assert_eq(res.nviolations, 0);
+        cr_assert_eq(res.nundetermined, 0);
+        cr_assert_eq(res.notes[NOTE_DEBUG_EXCEPTION].count, 2);
+        check_result_free(&res);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
