@@ -119,16 +119,28 @@ void corpus_stress(const char *backend, const char *file, const char *mode, cons
 /* The eager stress run: violations, all of them at the build's shadowed labels. */
 void corpus_stress_eager_exact(const char *backend, const char *file, const char *mode);
 
+/* How a backend's own --single-step passes a MOV SS / POP SS (corpus_db_movss). */
+enum corpus_step_ss {
+        CORPUS_STEP_EACH,     /* a step exit at every boundary, inside the hold too (emu) */
+        CORPUS_STEP_HELD,     /* one step for the load and the next instruction (TF-based) */
+        CORPUS_STEP_TAKES_DB, /* its stepping takes the guest's own #DB: not recorded stepped */
+};
+
+/*
+ * Whether the guest's own #DB still reaches it when `backend` single-steps:
+ * not on the KVM backends, where KVM turns every #DB into a debug exit to
+ * userspace while KVM_GUESTDBG_SINGLESTEP is set (docs/backends.md).
+ */
+bool corpus_steps_keep_guest_db(const char *backend);
+
 /*
  * The single-step #DB scenario (guests/corpus/db_movss.asm) on `backend` in
- * every mode, plain and under --single-step: each #DB lands at its dbstep_
- * label (after the instruction that follows MOV SS / POP SS, SDM Vol. 3A
- * 6.8.3) and none at a dbshadow_ label, and the checker judges each one a
- * debug-exception note.  steps_into_shadow: whether the backend's own
- * --single-step stops at the boundary right after MOV SS / POP SS (emu
- * does, stepping one instruction at a time; a TF-based step like KVM's
- * cannot, the SS load holds it).
+ * every mode, plain and (unless CORPUS_STEP_TAKES_DB) under --single-step:
+ * each #DB lands at its dbstep_ label (after the instruction that follows
+ * MOV SS / POP SS, SDM Vol. 3A 6.8.3) and none at a dbshadow_ label, and
+ * the checker judges each one a debug-exception note; `ss` says whether
+ * the stepped run has a step exit inside the hold.
  */
-void corpus_db_movss(const char *backend, bool steps_into_shadow);
+void corpus_db_movss(const char *backend, enum corpus_step_ss ss);
 
 #endif

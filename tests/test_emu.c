@@ -523,7 +523,7 @@ Test(emu, corpus_default_policy_is_clean, .timeout = 600)
 Test(emu, single_step_db_after_mov_ss_lands_after_the_next_instruction, .timeout = 300)
 {
         hv_require_backend("emu");
-        corpus_db_movss("emu", true);
+        corpus_db_movss("emu", CORPUS_STEP_EACH);
 }
 
 /*

@@ -356,13 +356,14 @@ Test(record_kvm, sigint_closes_the_trace_cleanly)
 
 /*
  * The single-step #DB after MOV SS / POP SS lands after the next
- * instruction, and KVM's TF-based --single-step cannot stop inside the SS
- * load's hold either (KVM_GUESTDBG_SINGLESTEP; docs/backends.md).
+ * instruction.  Not recorded under --single-step: while hvrec steps, KVM
+ * exits to userspace for the guest's own #DB instead of delivering it
+ * (docs/backends.md).
  */
 Test(record_kvm, single_step_db_after_mov_ss_lands_after_the_next_instruction, .timeout = 300)
 {
         HV_REQUIRE_KVM();
-        corpus_db_movss("kvm", false);
+        corpus_db_movss("kvm", CORPUS_STEP_TAKES_DB);
 }
 
 /*
