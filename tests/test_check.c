@@ -2109,8 +2109,9 @@ Test(check, db_trap_after_sti_or_with_if_clear_is_a_note)
 
 /*
  * TF clear: a breakpoint in the guest's DR7.  After an SS load a data
- * breakpoint would be held and an instruction breakpoint would not; the
- * trace holds neither DR6 nor DR7.  Where no SS load can end, no shadow.
+ * breakpoint would be held; an instruction breakpoint is not what the rule
+ * covers; the trace holds neither DR6 nor DR7.  Where no SS load can end,
+ * no shadow.
  */
 Test(check, db_with_tf_clear_after_mov_ss_is_undetermined)
 {

@@ -1110,7 +1110,8 @@ static void debug_verdict(struct checker *k, const struct bset *b, uint64_t pc, 
                         snprintf(v->reason, sizeof(v->reason),
                                  "a #DB with TF clear right after the SS load at 0x%" PRIx64
                                  ": a data breakpoint (held by it) or an instruction breakpoint "
-                                 "(not held); the trace does not record the guest's DR6/DR7",
+                                 "(which the rule does not cover); the trace does not record "
+                                 "the guest's DR6/DR7",
                                  v->prev.addr);
                         return;
                 }
