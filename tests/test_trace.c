@@ -1010,8 +1010,8 @@ static void check_frames(unsigned frame_records, size_t nexits)
         cr_assert_eq(pre.version, 1);
         cr_assert_eq(raw[8], 1, "version is little endian");
         cr_assert_eq(raw[9], 0);
-        /* Minor 1 added WRITE records; a writer of it says so. */
-        cr_assert_eq(raw[10], 1, "minor version 1, little endian");
+        /* Minor 1 added WRITE records, minor 2 NMI kinds; a writer of them says so. */
+        cr_assert_eq(raw[10], 2, "minor version 2, little endian");
         cr_assert_eq(raw[11], 0);
         cr_assert_eq(pre.minor, HVT_FORMAT_MINOR);
         cr_assert_eq(pre.reserved, 0);
@@ -3435,4 +3435,101 @@ Test(trace, hvreplay_rejects_every_broken_rule_with_status_2)
                 }
         }
         free(raw.p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 8. NMI raises, injections and deliveries (format minor 2)                */
+/* ------------------------------------------------------------------------ */
+
+/* One maskable vector 2 and one NMI of each record: the reader and dump tell them apart. */
+static void write_nmi_trace(const char *path)
+{
+        struct hvt_writer *w = th_open_writer(path, 0, 0, 0);
+
+        th_write_min_header(w);
+        for (uint64_t i = 0; i < 2; i++) {
+                struct hvt_exit e = { .reason = HVT_EXIT_HLT, .seq = i, .time_ns = 1000 * i };
+                bool nmi = i == 1;
+                struct hvt_disk_raise r = { .seq = i,
+                                            .vector = 2,
+                                            .source = HVT_SRC_OPTION,
+                                            .kind = nmi ? HVT_IRQ_NMI : HVT_IRQ_MASKABLE };
+                struct hvt_disk_inject in = { .after_seq = i,
+                                              .vector = 2,
+                                              .method = nmi ? HVT_INJ_NMI : HVT_INJ_QUEUE,
+                                              .source = HVT_SRC_OPTION };
+                struct hvt_disk_deliver d = { .seq = i,
+                                              .ip = 0x1000 + i,
+                                              .vector = 2,
+                                              .frame_bits = 16,
+                                              .dflags = nmi ? HVT_DELIVER_NMI : 0 };
+
+                e.st.rip = 0x1000 + i;
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
+                cr_assert_eq(hvt_write_raise(w, &r), 0);
+                cr_assert_eq(hvt_write_inject(w, &in), 0);
+                cr_assert_eq(hvt_write_deliver(w, &d), 0);
+        }
+        th_write_end(w, 2, "done");
+        th_close_writer(w);
+}
+
+Test(trace, nmi_records_round_trip_and_dump)
+{
+        const char *path = hv_tmp("nmi-records.zst");
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hv_proc p;
+        size_t nmi_lines = 0, lines = 0;
+
+        write_nmi_trace(path);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        for (int i = 0; i < 2; i++) {
+                bool nmi = i == 1;
+
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_RAISE);
+                cr_assert_eq(ev.raise.kind, nmi ? HVT_IRQ_NMI : HVT_IRQ_MASKABLE);
+                cr_assert_eq(ev.raise.vector, 2);
+                th_expect_next(r, &ev, HVT_REC_INJECT);
+                cr_assert_eq(ev.inject.method, nmi ? HVT_INJ_NMI : HVT_INJ_QUEUE);
+                th_expect_next(r, &ev, HVT_REC_DELIVER);
+                cr_assert_eq(ev.deliver.dflags, nmi ? HVT_DELIVER_NMI : 0);
+        }
+        th_expect_next(r, &ev, HVT_REC_END);
+        hvt_reader_close(r);
+
+        run_replay(&p, "dump", path, NULL, NULL);
+        cr_assert_eq(p.status, 0, "dump: %d %s", p.status, p.err);
+        cr_assert_not_null(strstr(p.out, "raise      NMI, vector 0x02 from irq-option at #1"), "%s",
+                           p.out);
+        cr_assert_not_null(strstr(p.out, "raise      vector 0x02 from irq-option at #0"), "%s",
+                           p.out);
+        cr_assert_not_null(strstr(p.out, "inject     NMI, vector 0x02"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "deliver    NMI, vector 0x02"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "deliver    vector 0x02"), "%s", p.out);
+        hv_proc_free(&p);
+
+        /* JSON lines: "nmi":true on the NMI's three records only. */
+        run_replay(&p, "dump", "--format", "jsonl", path);
+        cr_assert_eq(p.status, 0, "dump jsonl: %d %s", p.status, p.err);
+        for (const char *l = p.out; *l;) {
+                const char *end = hv_json_value(l);
+                bool has = false;
+
+                cr_assert_not_null(end, "not JSON: %.200s", l);
+                for (const char *q = l; q + 10 <= end; q++)
+                        has |= !strncmp(q, "\"nmi\":true", 10);
+                if (has) {
+                        nmi_lines++;
+                        cr_assert(strstr(l, "\"seq\":1,") && strstr(l, "\"seq\":1,") < end,
+                                  "nmi on a record of exit 0: %.200s", l);
+                }
+                lines++;
+                l = end + 1;
+        }
+        cr_assert_eq(nmi_lines, 3, "%s", p.out);
+        cr_assert_gt(lines, 6);
+        hv_proc_free(&p);
 }

@@ -44,7 +44,7 @@
 #define HVT_MAGIC          "HVTRACE\x1a" /* 8 bytes, no terminator on disk */
 #define HVT_MAGIC_LEN      8
 #define HVT_FORMAT_VERSION 1 /* readers refuse a higher major version */
-#define HVT_FORMAT_MINOR   1 /* compatible additions within a major (1: WRITE records) */
+#define HVT_FORMAT_MINOR   2 /* compatible additions within a major (1: WRITE records, 2: NMI) */
 
 /* Largest payload a reader accepts; anything larger is corrupt data. */
 #define HVT_MAX_RECORD (16u << 20)
@@ -188,6 +188,13 @@ enum hvt_inject_method {
         HVT_INJ_QUEUE = 0,    /* queued on the vCPU (KVM_INTERRUPT) */
         HVT_INJ_LINE = 1,     /* an interrupt line was raised on an irqchip */
         HVT_INJ_EMULATED = 2, /* the recorder delivered it in software */
+        HVT_INJ_NMI = 3,      /* a non-maskable interrupt (KVM_NMI; emu's own NMI delivery) */
+};
+
+/* What kind of interrupt became pending (raise.kind; format minor 2, 0 before). */
+enum hvt_irq_kind {
+        HVT_IRQ_MASKABLE = 0, /* an external interrupt of raise.vector */
+        HVT_IRQ_NMI = 1,      /* a non-maskable interrupt (vector 2) */
 };
 
 /* How a delivery's vector was found (deliver.vector_from). */
@@ -397,7 +404,8 @@ struct hvt_disk_raise {
         uint64_t seq; /* the exit at which it was raised */
         uint8_t vector;
         uint8_t source; /* enum hvt_irq_source */
-        uint8_t reserved[6];
+        uint8_t kind;   /* enum hvt_irq_kind (format minor 2; 0 before) */
+        uint8_t reserved[5];
 };
 
 /* HVT_REC_DELIVER payload: what the guest's delivery probe saw. */
@@ -418,6 +426,8 @@ struct hvt_disk_deliver {
 
 /* hvt_disk_deliver.dflags */
 #define HVT_DELIVER_CS_BASE_UNKNOWN 0x01u /* the frame's CS names no readable descriptor */
+/* The delivery answers an NMI injection (inject.method HVT_INJ_NMI), not a maskable vector 2. */
+#define HVT_DELIVER_NMI 0x02u
 
 /*
  * HVT_REC_WRITE payload: this, then the bytes of [gpa, gpa + len) as they

@@ -63,6 +63,9 @@ CR0_PE = 0x1
 EFER_LMA = 0x400
 
 DELIVER_CS_BASE_UNKNOWN = 0x01
+DELIVER_NMI = 0x02  # format minor 2: the delivery answers an NMI injection
+INJ_NMI = 3  # inject.method: a non-maskable interrupt
+IRQ_NMI = 1  # raise.kind: a non-maskable interrupt
 
 STR_KEYS = {1: "tool", 2: "backend", 3: "backend_version", 4: "cpu_vendor", 5: "cpu_model",
             6: "kernel", 7: "cmdline", 8: "guest"}
@@ -93,7 +96,7 @@ _INTERNAL = struct.Struct("<II")
 _DEBUG = struct.Struct("<IIQQQ")
 _EXCEPTION = struct.Struct("<IIQ")
 _INJECT = struct.Struct("<QQQQQIHBBBB6x")
-_RAISE = struct.Struct("<QBB6x")
+_RAISE = struct.Struct("<QBBB5x")
 _DELIVER = struct.Struct("<QQQQQQHHBBBB")
 _WRITE = struct.Struct("<QQ")
 _CONSOLE = struct.Struct("<Q")
@@ -384,9 +387,9 @@ class _Reader:
                     "handler": handler, "intr": intr, "cs": cs, "vector": vector,
                     "policy": policy, "method": method, "source": source}
         if rtype == REC_RAISE:
-            seq, vector, source = self.fixed(_RAISE, p, "raise")
+            seq, vector, source, kind = self.fixed(_RAISE, p, "raise")
             self.names_exit(seq, "raise")
-            return {"seq": seq, "vector": vector, "source": source}
+            return {"seq": seq, "vector": vector, "source": source, "kind": kind}
         if rtype == REC_DELIVER:
             (seq, ip, fl, sp, cs_base, handler, cs, ss, vector, vfrom, frame_bits,
              dflags) = self.fixed(_DELIVER, p, "deliver")

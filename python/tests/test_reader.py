@@ -107,17 +107,23 @@ def as_dump(rec):
     elif t == "raise":
         o.update(seq=rec["seq"], vector=hexs(rec["vector"]),
                  source=name(R.SOURCE_NAMES, rec["source"]))
+        if rec["kind"] == R.IRQ_NMI:
+            o["nmi"] = True
     elif t == "inject":
         o.update(seq=rec["seq"], vector=hexs(rec["vector"]),
-                 source=name(R.SOURCE_NAMES, rec["source"]),
-                 policy=name(R.POLICY_NAMES, rec["policy"]), cs=hexs(rec["cs"]),
+                 source=name(R.SOURCE_NAMES, rec["source"]))
+        if rec["method"] == R.INJ_NMI:
+            o["nmi"] = True
+        o.update(policy=name(R.POLICY_NAMES, rec["policy"]), cs=hexs(rec["cs"]),
                  rip=hexs(rec["rip"]), pc=hexs(rec["cs_base"] + rec["rip"]),
                  rflags=hexs(rec["rflags"]), handler=hexs(rec["handler"]))
         intr_keys(o, rec["intr"])
     elif t == "deliver":
         unknown = rec["dflags"] & R.DELIVER_CS_BASE_UNKNOWN
-        o.update(seq=rec["seq"], vector=hexs(rec["vector"]),
-                 vector_from=name(R.VECTOR_FROM_NAMES, rec["vector_from"]), cs=hexs(rec["cs"]),
+        o.update(seq=rec["seq"], vector=hexs(rec["vector"]))
+        if rec["dflags"] & R.DELIVER_NMI:
+            o["nmi"] = True
+        o.update(vector_from=name(R.VECTOR_FROM_NAMES, rec["vector_from"]), cs=hexs(rec["cs"]),
                  rip=hexs(rec["ip"]), pc=None if unknown else hexs(rec["cs_base"] + rec["ip"]),
                  rflags=hexs(rec["flags"]), rsp=hexs(rec["sp"]), handler=hexs(rec["handler"]),
                  frame_bits=rec["frame_bits"])

@@ -106,20 +106,20 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 break;
         case HVT_REC_EXIT: text_exit(f, d, &ev->exit); break;
         case HVT_REC_RAISE:
-                fprintf(f, "%-8s %12s  %-10s vector 0x%02x from %s at #%" PRIu64 "\n", "", "",
-                        "raise", ev->raise.vector, hvt_source_name(ev->raise.source),
-                        ev->raise.seq);
+                fprintf(f, "%-8s %12s  %-10s %s 0x%02x from %s at #%" PRIu64 "\n", "", "", "raise",
+                        ev->raise.kind == HVT_IRQ_NMI ? "NMI, vector" : "vector", ev->raise.vector,
+                        hvt_source_name(ev->raise.source), ev->raise.seq);
                 break;
         case HVT_REC_INJECT: {
                 const struct hvt_disk_inject *in = &ev->inject;
 
                 replay_fmt_intr(in->intr, intr, sizeof(intr));
                 fprintf(f,
-                        "%-8s %12s  %-10s vector 0x%02x from %s, policy %s, after #%" PRIu64
+                        "%-8s %12s  %-10s %s 0x%02x from %s, policy %s, after #%" PRIu64
                         " at rip 0x%" PRIx64 " (cs %04x) fl=%04" PRIx64 " %s\n",
-                        "", "", "inject", in->vector, hvt_source_name(in->source),
-                        hvt_policy_name(in->policy), in->after_seq, in->rip, in->cs, in->rflags,
-                        intr);
+                        "", "", "inject", in->method == HVT_INJ_NMI ? "NMI, vector" : "vector",
+                        in->vector, hvt_source_name(in->source), hvt_policy_name(in->policy),
+                        in->after_seq, in->rip, in->cs, in->rflags, intr);
                 break;
         }
         case HVT_REC_DELIVER: {
@@ -130,9 +130,10 @@ static void text_event(FILE *f, struct disasm *d, const char *path, const struct
                 else
                         snprintf(pc, sizeof(pc), "%04x:%" PRIx64, dv->cs, dv->ip);
                 fprintf(f,
-                        "%-8s %12s  %-10s vector 0x%02x (%s) interrupted %s%s fl=%04" PRIx64
+                        "%-8s %12s  %-10s %s 0x%02x (%s) interrupted %s%s fl=%04" PRIx64
                         " handler 0x%" PRIx64 " probe at #%" PRIu64 "\n",
-                        "", "", "deliver", dv->vector,
+                        "", "", "deliver",
+                        (dv->dflags & HVT_DELIVER_NMI) ? "NMI, vector" : "vector", dv->vector,
                         dv->vector_from == HVT_VEC_TABLE      ? "from the table"
                         : dv->vector_from == HVT_VEC_INJECTED ? "from the injection"
                                                               : "vector unknown",
@@ -313,11 +314,16 @@ static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
                 json_u64(&j, "seq", ev->raise.seq);
                 json_hex(&j, "vector", ev->raise.vector);
                 json_str(&j, "source", hvt_source_name(ev->raise.source));
+                /* Only when set: lines of maskable interrupts stay as they were. */
+                if (ev->raise.kind == HVT_IRQ_NMI)
+                        json_bool(&j, "nmi", true);
                 break;
         case HVT_REC_INJECT:
                 json_u64(&j, "seq", ev->inject.after_seq);
                 json_hex(&j, "vector", ev->inject.vector);
                 json_str(&j, "source", hvt_source_name(ev->inject.source));
+                if (ev->inject.method == HVT_INJ_NMI)
+                        json_bool(&j, "nmi", true);
                 json_str(&j, "policy", hvt_policy_name(ev->inject.policy));
                 json_hex(&j, "cs", ev->inject.cs);
                 json_hex(&j, "rip", ev->inject.rip);
@@ -329,6 +335,8 @@ static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
         case HVT_REC_DELIVER:
                 json_u64(&j, "seq", ev->deliver.seq);
                 json_hex(&j, "vector", ev->deliver.vector);
+                if (ev->deliver.dflags & HVT_DELIVER_NMI)
+                        json_bool(&j, "nmi", true);
                 json_str(&j, "vector_from",
                          ev->deliver.vector_from == HVT_VEC_TABLE      ? "table"
                          : ev->deliver.vector_from == HVT_VEC_INJECTED ? "injection"
