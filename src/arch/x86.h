@@ -54,6 +54,7 @@
 
 enum x86_exception {
         X86_EXC_DB = 1,
+        X86_EXC_NMI = 2, /* not an exception: the NMI's vector */
         X86_EXC_BP = 3,
         X86_EXC_OF = 4,
         X86_EXC_UD = 6,

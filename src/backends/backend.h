@@ -84,6 +84,17 @@ struct backend_ops {
          */
         int (*inject)(struct backend *b, uint8_t vector);
         /*
+         * Make a non-maskable interrupt pending.  now false: the backend
+         * delivers it when the architecture lets it, as an NMI pin would
+         * (not in a MOV SS / POP SS shadow, not while NMIs are blocked by an
+         * earlier NMI until its IRET), whatever IF says; now true: at the
+         * next entry whatever the blocking, where the backend can (hvrec's
+         * eager and blind policies, which exist to break the rules).
+         * Returns 0, -EBUSY while an NMI is still pending, or -errno.  NULL:
+         * the backend cannot inject NMIs (hvrec refuses --nmi).
+         */
+        int (*inject_nmi)(struct backend *b, bool now);
+        /*
          * Ask for (or stop asking for) an exit when interrupts can be
          * injected.  Returns 0 or -errno; a failure ends the run.  NULL in
          * an HVT_CAP_IRQCHIP backend.

@@ -74,7 +74,7 @@ const char *__lsan_default_suppressions(void)
  * What the instruction at a boundary is, as far as the backend cares
  * (K_UNTRACKED: it makes QEMU write guest memory where no hook sees it).
  */
-enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED };
+enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED, K_IRET };
 
 /* ---- guest memory as the CPU sees it -------------------------------------- */
 
@@ -464,7 +464,7 @@ static const uint8_t first_byte[256] = {
         [0x17] = K_SSLOAD, [0xf4] = K_HLT,    [0xfb] = K_STI,    [0x6c] = K_IO,
         [0x6d] = K_IO,     [0x6e] = K_IO,     [0x6f] = K_IO,     [0xe4] = K_IO,
         [0xe5] = K_IO,     [0xe6] = K_IO,     [0xe7] = K_IO,     [0xec] = K_IO,
-        [0xed] = K_IO,     [0xee] = K_IO,     [0xef] = K_IO,
+        [0xed] = K_IO,     [0xee] = K_IO,     [0xef] = K_IO,     [0xcf] = K_IRET,
 };
 
 /* First bytes worth a closer look: prefixes, REX, and the opcodes of enum kind. */
@@ -588,6 +588,11 @@ static void retire(struct emu_backend *e)
                 e->wr_lost = -ENOTSUP;
                 e->shadow = 0;
                 break;
+        case K_IRET:
+                /* Blocking by NMI ends with the next IRET (SDM Vol. 3A 6.7.1). */
+                e->nmi_blocked = false;
+                e->shadow = 0;
+                break;
         default: e->shadow = 0; break;
         }
 }
@@ -633,6 +638,29 @@ static bool completion_over(struct emu_backend *e, uint64_t addr)
         e->pend = PEND_NONE;
         retire(e);
         return true;
+}
+
+/*
+ * Whether an NMI may be delivered at the current boundary: not after an
+ * earlier NMI until its IRET (SDM Vol. 3A 6.7.1), not in a MOV SS / POP SS
+ * shadow (6.8.3), whatever IF says.  An STI shadow does not block it here:
+ * the SDM allows, not requires, that (Vol. 2B, STI), and docs/backends.md
+ * says emu does not.
+ */
+static bool nmi_allowed(const struct emu_backend *e)
+{
+        return !e->nmi_blocked && !(e->shadow & HVT_INTR_MOVSS_SHADOW);
+}
+
+/* Deliver the pending NMI now; returns 1 when that ended the run (x filled). */
+static int deliver_nmi(struct emu_backend *e, struct backend_exit *x)
+{
+        e->nmi_pending = false;
+        e->nmi_now = false;
+        if (emu_raise_event(e, X86_EXC_NMI, EV_EXT, 0, x))
+                return 1;
+        e->nmi_blocked = true;
+        return 0;
 }
 
 static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
@@ -699,6 +727,10 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
                 e->x->kicked = true;
                 arm_budget(e);
                 stop_exit(e, HVT_EXIT_INTR, addr);
+                return;
+        }
+        if (e->nmi_pending && nmi_allowed(e)) {
+                stop_at(e, STOP_NMI, addr);
                 return;
         }
         if (e->window && !e->shadow && (emu_reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF)) {
@@ -1218,13 +1250,23 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                                 x->raw = HVT_EXIT_INTR;
                                 return 0;
                         }
-                        if (e->queued) {
+                        if (e->nmi_pending && (e->nmi_now || nmi_allowed(e))) {
+                                if (deliver_nmi(e, x))
+                                        return 0;
+                                e->insns = 0;
+                        } else if (e->queued) {
                                 e->queued = false;
                                 if (emu_raise_event(e, e->vector, EV_EXT, 0, x))
                                         return 0;
                                 /* Single-step: the step is the handler's first instruction. */
                                 e->insns = 0;
                         }
+                        continue;
+                case STOP_NMI:
+                        if (emu_set_rip_linear(e, e->stop_linear))
+                                return -EIO;
+                        if (deliver_nmi(e, x))
+                                return 0;
                         continue;
                 case STOP_NONE:
                 default:
@@ -1284,7 +1326,7 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
                 e->completing = true;
                 e->cstarted = false;
                 e->io.done = 0;
-                e->stop_after = e->queued || e->pend == PEND_MMIO;
+                e->stop_after = e->queued || e->nmi_pending || e->pend == PEND_MMIO;
                 if (e->pend == PEND_MMIO) {
                         if (e->ndone == MMIO_MAX) {
                                 exit_internal(e, x, UC_ERR_MAP, e->mmio.addr);
@@ -1305,7 +1347,12 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
                 x->raw = HVT_EXIT_INTR;
                 return 0;
         }
-        if (e->queued) {
+        if (e->nmi_pending && e->nmi_now) {
+                /* The eager and blind policies: whatever blocks it (a pending one waits in
+                 * on_insn). */
+                if (deliver_nmi(e, x))
+                        return 0;
+        } else if (e->queued) {
                 e->queued = false;
                 if (emu_raise_event(e, e->vector, EV_EXT, 0, x))
                         return 0;
@@ -1337,6 +1384,17 @@ static int emu_inject(struct backend *b, uint8_t vector)
                 return -EBUSY;
         e->queued = true;
         e->vector = vector;
+        return 0;
+}
+
+static int emu_inject_nmi(struct backend *b, bool now)
+{
+        struct emu_backend *e = emu_of(b);
+
+        if (e->nmi_pending)
+                return -EBUSY;
+        e->nmi_pending = true;
+        e->nmi_now = now;
         return 0;
 }
 
@@ -1610,6 +1668,7 @@ const struct backend_ops emu_backend_ops = {
         .set_state = emu_set_state,
         .run = emu_run,
         .inject = emu_inject,
+        .inject_nmi = emu_inject_nmi,
         .request_window = emu_request_window,
         .set_single_step = emu_set_single_step,
         .kick = emu_kick,

@@ -78,6 +78,7 @@ enum stop {
         STOP_MMIO,      /* an access outside RAM aborted the instruction */
         STOP_EXCEPTION, /* INT n or a CPU exception: deliver it */
         STOP_COMPLETED, /* the pending I/O or MMIO instruction has completed */
+        STOP_NMI,       /* a pending NMI may be delivered at this boundary */
 };
 
 /* Event types for delivery. */
@@ -124,6 +125,9 @@ struct emu_backend {
         uint64_t shadow; /* HVT_INTR_*_SHADOW covering the instruction at RIP */
         bool queued;
         uint8_t vector;
+        /* An NMI pending (delivered when allowed, or at the next entry if nmi_now), and blocking.
+         */
+        bool nmi_pending, nmi_now, nmi_blocked;
         bool window, single_step;
         bool bp_on, bp_hit;          /* set_breakpoint; the run stopped at it */
         uint64_t bp_linear, bp_skip; /* ... at; the boundary the run starts at (~0: none) */

@@ -206,11 +206,14 @@ int emu_set_rip_linear(struct emu_backend *e, uint64_t la)
 static uint64_t intr_bits(const struct emu_backend *e, uint64_t rflags)
 {
         uint64_t intr = HVT_INTR_VALID_SHADOW | HVT_INTR_VALID_READY | HVT_INTR_VALID_IF |
-                        HVT_INTR_VALID_PENDING | e->shadow;
+                        HVT_INTR_VALID_PENDING | HVT_INTR_VALID_NMI | e->shadow;
 
         if (rflags & X86_RFLAGS_IF)
                 intr |= HVT_INTR_IF;
-        if (e->queued)
+        if (e->nmi_blocked)
+                intr |= HVT_INTR_NMI_BLOCKED;
+        /* A held NMI is queued too: an exit with nothing pending would make it look lost. */
+        if (e->queued || e->nmi_pending)
                 intr |= HVT_INTR_PENDING;
         if ((rflags & X86_RFLAGS_IF) && !e->shadow && !e->queued)
                 intr |= HVT_INTR_READY;
@@ -297,6 +300,8 @@ int emu_set_state(struct backend *b, const struct hvt_vcpu_state *st)
                             : 0;
         if (e->shadow == (HVT_INTR_STI_SHADOW | HVT_INTR_MOVSS_SHADOW))
                 e->shadow = HVT_INTR_MOVSS_SHADOW;
+        if (st->intr & HVT_INTR_VALID_NMI)
+                e->nmi_blocked = st->intr & HVT_INTR_NMI_BLOCKED;
         e->pend = PEND_NONE;
         e->ndone = 0;
         e->prev_valid = false;
