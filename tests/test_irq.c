@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../src/arch/x86.h"
 #include "../src/record/irq.h"
 #include "../src/record/recorder.h"
 #include "helpers.h"
@@ -33,6 +34,9 @@ struct fake {
         unsigned nlines;
         bool window, step; /* as last set */
         unsigned window_calls, step_calls;
+        int nmi_ret;        /* what the next inject_nmi returns */
+        unsigned nmi_calls; /* inject_nmi calls that succeeded */
+        bool nmi_now;       /* as last asked */
 };
 
 static struct fake fk;
@@ -55,6 +59,17 @@ static int fake_inject(struct backend *b, uint8_t vector)
                 return f->inject_ret;
         cr_assert_lt(f->nqueued, sizeof(f->queued));
         f->queued[f->nqueued++] = vector;
+        return 0;
+}
+
+static int fake_inject_nmi(struct backend *b, bool now)
+{
+        struct fake *f = to_fake(b);
+
+        if (f->nmi_ret)
+                return f->nmi_ret;
+        f->nmi_calls++;
+        f->nmi_now = now;
         return 0;
 }
 
@@ -110,6 +125,7 @@ static void harness(unsigned policy, unsigned caps, bool step_inject)
                 ops.raise_line = fake_raise_line;
         } else {
                 ops.inject = fake_inject;
+                ops.inject_nmi = fake_inject_nmi;
                 ops.request_window = fake_request_window;
         }
         ops.set_single_step = fake_set_single_step;
@@ -555,6 +571,8 @@ static bool only_v2(void *ctx, uint8_t v)
 
 Test(irq, take_outstanding)
 {
+        bool nmi = true;
+
         harness(HVT_POLICY_BLIND, HVT_CAP_WINDOW, false);
         at_exit(HVT_EXIT_IO, 0, IF);
         irq_raise(&rec, V1, HVT_SRC_GUEST);
@@ -564,10 +582,71 @@ Test(irq, take_outstanding)
         irq_schedule(&rec);
         cr_assert_eq(fk.nqueued, 2);
 
-        cr_assert_eq(irq_take_outstanding(&rec, only_v2, NULL), V2, "the one that matches");
-        cr_assert_eq(irq_take_outstanding(&rec, only_v2, NULL), -1, "taken once");
-        cr_assert_eq(irq_take_outstanding(&rec, NULL, NULL), V1);
-        cr_assert_eq(irq_take_outstanding(&rec, NULL, NULL), -1);
+        cr_assert_eq(irq_take_outstanding(&rec, only_v2, NULL, &nmi), V2, "the one that matches");
+        cr_assert_not(nmi);
+        cr_assert_eq(irq_take_outstanding(&rec, only_v2, NULL, &nmi), -1, "taken once");
+        cr_assert_eq(irq_take_outstanding(&rec, NULL, NULL, &nmi), V1);
+        cr_assert_eq(irq_take_outstanding(&rec, NULL, NULL, &nmi), -1);
+}
+
+/* ---- NMIs ------------------------------------------------------------------ */
+
+/* Under each policy: handed over at the next exit, whatever IF and shadows say. */
+static void nmi_handed_over(unsigned policy, bool now)
+{
+        bool nmi = false;
+
+        harness(policy, HVT_CAP_WINDOW, false);
+        at_exit(HVT_EXIT_IO, HVT_INTR_VALID_SHADOW | HVT_INTR_MOVSS_SHADOW, 0);
+        irq_raise_nmi(&rec, HVT_SRC_OPTION);
+        irq_raise_nmi(&rec, HVT_SRC_OPTION); /* merges: one latch */
+        irq_schedule(&rec);
+        cr_assert_eq(fk.nmi_calls, 1);
+        cr_assert_eq(fk.nmi_now, now);
+        cr_assert_eq(fk.nqueued, 0, "not a maskable injection");
+        cr_assert_not(fk.window, "no window for an NMI");
+        cr_assert_not(rec.irq.nmi_pending);
+        cr_assert_eq(rec.injections, 1);
+        cr_assert_eq(irq_take_outstanding(&rec, NULL, NULL, &nmi), X86_EXC_NMI);
+        cr_assert(nmi, "the outstanding vector 2 is an NMI");
+}
+
+Test(irq, nmi_window_policy_lets_the_backend_wait)
+{
+        nmi_handed_over(HVT_POLICY_WINDOW, false);
+}
+
+Test(irq, nmi_eager_and_blind_deliver_at_the_next_entry)
+{
+        nmi_handed_over(HVT_POLICY_EAGER, true);
+        nmi_handed_over(HVT_POLICY_BLIND, true);
+}
+
+Test(irq, nmi_busy_backend_keeps_it_pending)
+{
+        harness(HVT_POLICY_WINDOW, HVT_CAP_WINDOW, false);
+        at_exit(HVT_EXIT_IO, 0, IF);
+        irq_raise_nmi(&rec, HVT_SRC_KICK);
+        fk.nmi_ret = -EBUSY;
+        irq_schedule(&rec);
+        cr_assert(rec.irq.nmi_pending, "still pending");
+        cr_assert(irq_can_wake(&rec));
+        fk.nmi_ret = 0;
+        at_exit(HVT_EXIT_IO, 0, IF);
+        irq_schedule(&rec);
+        cr_assert_eq(fk.nmi_calls, 1);
+        cr_assert_not(rec.irq.nmi_pending);
+        cr_assert_not(rec.done);
+}
+
+Test(irq, nmi_error_ends_the_run)
+{
+        harness(HVT_POLICY_WINDOW, HVT_CAP_WINDOW, false);
+        at_exit(HVT_EXIT_IO, 0, IF);
+        irq_raise_nmi(&rec, HVT_SRC_OPTION);
+        fk.nmi_ret = -EIO;
+        irq_schedule(&rec);
+        cr_assert(rec.done);
 }
 
 /* ---- the registry ---------------------------------------------------------- */

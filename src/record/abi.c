@@ -291,6 +291,7 @@ static void abi_probe(struct recorder *rec)
         uint8_t code[30];
         size_t before = pc >= 15 ? 15 : (size_t)pc, n;
         int nmatch = 0, vector = -1, err;
+        bool nmi = false;
 
         /* Which address is the probe instruction: RIP, or just before it? */
         n = x86_read_linear(&rec->mem, st, pc - before, code, before + 15);
@@ -322,13 +323,15 @@ static void abi_probe(struct recorder *rec)
 
         if (nmatch == 1) {
                 d.vector_from = HVT_VEC_TABLE;
-                irq_take_outstanding(rec, vector_matches, &m);
+                irq_take_outstanding(rec, vector_matches, &m, &nmi);
         } else {
                 /* Shared or unknown handler: the oldest injection it can explain. */
-                vector = irq_take_outstanding(rec, nmatch ? vector_matches : NULL, &m);
+                vector = irq_take_outstanding(rec, nmatch ? vector_matches : NULL, &m, &nmi);
                 d.vector_from = vector >= 0 ? HVT_VEC_INJECTED : HVT_VEC_UNKNOWN;
         }
         d.vector = vector >= 0 ? (uint8_t)vector : 0;
+        if (nmi)
+                d.dflags |= HVT_DELIVER_NMI;
 
         /* Only a gate that points at this handler says how the frame was pushed. */
         d.frame_bits = (uint8_t)gate_frame_bits(rec, nmatch ? vector : -1);

@@ -62,6 +62,23 @@ void irq_raise(struct recorder *rec, uint8_t vector, unsigned source)
                 fifo_push(&rec->irq.pending, vector, (uint8_t)source);
 }
 
+void irq_raise_nmi(struct recorder *rec, unsigned source)
+{
+        struct hvt_disk_raise r = { .seq = rec->ex.seq,
+                                    .vector = X86_EXC_NMI,
+                                    .source = (uint8_t)source,
+                                    .kind = HVT_IRQ_NMI };
+        int err;
+
+        rec->raises++;
+        err = hvt_write_raise(rec->w, &r);
+        if (err)
+                rec_write_failed(rec, err);
+        if (!rec->irq.nmi_pending)
+                rec->irq.nmi_source = (uint8_t)source;
+        rec->irq.nmi_pending = true;
+}
+
 void irq_triggers(struct recorder *rec)
 {
         const struct rec_opts *o = rec->opts;
@@ -82,7 +99,9 @@ void irq_triggers(struct recorder *rec)
                         break;
                 case IRQ_AT_EVERY: fire = (ex->seq + 1) % t->arg == 0; break;
                 }
-                if (fire)
+                if (fire && t->nmi)
+                        irq_raise_nmi(rec, HVT_SRC_OPTION);
+                else if (fire)
                         irq_raise(rec, t->vector, HVT_SRC_OPTION);
         }
 }
@@ -141,6 +160,8 @@ static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, 
         err = hvt_write_inject(rec->w, &in);
         if (err)
                 rec_write_failed(rec, err);
+        if (method == HVT_INJ_NMI)
+                source |= IRQ_SRC_NMI;
         if (!fifo_push(&rec->irq.outstanding, vector, source)) {
                 fifo_pop(&rec->irq.outstanding); /* forget the oldest: it was lost long ago */
                 fifo_push(&rec->irq.outstanding, vector, source);
@@ -239,6 +260,30 @@ static bool step_round(struct recorder *rec)
         return false;
 }
 
+/*
+ * Hand a pending NMI to the backend.  No window is needed: under the
+ * window policy the backend holds it until the architecture lets it in
+ * (KVM_NMI does the same); eager and blind ask for it at the next entry
+ * whatever blocks it, which is what lets the checker's NMI rules fire.
+ */
+static void schedule_nmi(struct recorder *rec)
+{
+        int err;
+
+        if (!rec->irq.nmi_pending || rec->done)
+                return;
+        err = rec->b->ops->inject_nmi(rec->b, rec->opts->policy != HVT_POLICY_WINDOW);
+        if (err == -EBUSY)
+                return; /* the previous one is still held: merge, as the latch does */
+        if (err) {
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "injecting an NMI: %s",
+                           strerror(-err));
+                return;
+        }
+        rec->irq.nmi_pending = false;
+        record_inject(rec, X86_EXC_NMI, rec->irq.nmi_source, HVT_INJ_NMI);
+}
+
 void irq_schedule(struct recorder *rec)
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
@@ -249,6 +294,7 @@ void irq_schedule(struct recorder *rec)
                 raise_lines(rec);
                 return;
         }
+        schedule_nmi(rec);
         if (step_round(rec) || rec->done)
                 return;
         if (!rec->irq.pending.count) {
@@ -317,18 +363,27 @@ int irq_inject_now(struct recorder *rec, uint8_t vector, uint8_t source)
 
 bool irq_can_wake(const struct recorder *rec)
 {
-        return rec->irq.pending.count > 0 || rec->opts->kick_vector >= 0;
+        return rec->irq.pending.count > 0 || rec->opts->kick_vector >= 0 || irq_nmi_can_wake(rec);
 }
 
-int irq_take_outstanding(struct recorder *rec, bool (*match)(void *ctx, uint8_t v), void *ctx)
+bool irq_nmi_can_wake(const struct recorder *rec)
+{
+        return rec->irq.nmi_pending || rec->opts->kick_nmi;
+}
+
+int irq_take_outstanding(struct recorder *rec, bool (*match)(void *ctx, uint8_t v), void *ctx,
+                         bool *nmi)
 {
         struct irq_fifo *f = &rec->irq.outstanding;
 
         for (unsigned i = 0; i < f->count; i++) {
                 uint8_t v = f->v[(f->head + i) % IRQ_QUEUE];
 
-                if (!match || match(ctx, v))
+                if (!match || match(ctx, v)) {
+                        *nmi = f->src[(f->head + i) % IRQ_QUEUE] & IRQ_SRC_NMI;
                         return fifo_remove(f, i);
+                }
         }
+        *nmi = false;
         return -1;
 }

@@ -247,6 +247,9 @@ static void take_async_events(struct recorder *rec)
         if (rec->opts->kick_vector >= 0)
                 for (uint64_t i = 0; i < ev.kicks; i++)
                         irq_raise(rec, (uint8_t)rec->opts->kick_vector, HVT_SRC_KICK);
+        if (rec->opts->kick_nmi)
+                for (uint64_t i = 0; i < ev.kicks; i++)
+                        irq_raise_nmi(rec, HVT_SRC_KICK);
 }
 
 /*
@@ -260,13 +263,14 @@ static void settle_halt(struct recorder *rec)
         for (;;) {
                 if (rec->done)
                         return;
-                if (!(rec->ex.st.rflags & X86_RFLAGS_IF)) {
+                /* IF=0 keeps out every interrupt but an NMI. */
+                if (!(rec->ex.st.rflags & X86_RFLAGS_IF) && !irq_nmi_can_wake(rec)) {
                         format_pc(&rec->ex.st, pc, sizeof(pc));
                         rec_finish(rec, HVT_END_HALT, STATUS_HALT, 0,
                                    "guest halted at %s with interrupts disabled", pc);
                         return;
                 }
-                if (rec->irq.pending.count)
+                if (rec->irq.pending.count || rec->irq.nmi_pending)
                         return;
                 if (!irq_can_wake(rec)) {
                         format_pc(&rec->ex.st, pc, sizeof(pc));

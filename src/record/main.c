@@ -375,6 +375,20 @@ static int resolve_tracking(const struct backend_ops *ops, const struct rec_opts
         return 0;
 }
 
+/* --nmi and --kick USEC:nmi need a backend that injects NMIs; -EINVAL after printing why. */
+static int check_nmi(const struct backend_ops *ops, const struct rec_opts *o)
+{
+        bool nmi = o->kick_nmi;
+
+        for (size_t i = 0; i < o->nirqs; i++)
+                nmi |= o->irqs[i].nmi;
+        if (!nmi || ops->inject_nmi)
+                return 0;
+        fprintf(stderr, "hvrec: %s: backend %s cannot inject NMIs (kvm and emu can)\n",
+                o->kick_nmi ? "--kick USEC:nmi" : "--nmi", ops->name);
+        return -EINVAL;
+}
+
 /*
  * The end record, the last flush and the close.  A write that fails here
  * and not before makes the run an error after all (the trace lacks its
@@ -497,7 +511,7 @@ static int run_backend(struct run *r)
         char why[512];
 
         /* What the backend cannot do is known without probing it. */
-        if (resolve_tracking(ops, o, &r->rec))
+        if (resolve_tracking(ops, o, &r->rec) || check_nmi(ops, o))
                 return -EINVAL;
         if (ops->probe(why, sizeof(why))) {
                 fprintf(stderr, "hvrec: backend %s is not usable here: %s%s\n", ops->name, why,

@@ -8,6 +8,7 @@
 
 #include <hvtrace/hvtrace.h>
 
+#include "../arch/x86.h"
 #include "../backends/backend.h"
 #include "mode.h"
 #include "options.h"
@@ -44,8 +45,12 @@ void rec_opts_usage(void)
                "  --irq VEC@TRIGGER    raise vector VEC at exit:N, rip:ADDR (first stop at\n"
                "                       linear ADDR), port:P (every I/O exit on P) or every:N\n"
                "                       (every Nth exit); repeatable\n"
+               "  --nmi TRIGGER        raise a non-maskable interrupt (vector 2) at the same\n"
+               "                       triggers as --irq: exit:N, rip:ADDR, port:P, every:N;\n"
+               "                       repeatable (kvm and emu only)\n"
                "  --kick USEC[:VEC]    interrupt the run every USEC microseconds (jittered by\n"
-               "                       the seed, 50%%..150%%); with VEC, raise it at each kick\n"
+               "                       the seed, 50%%..150%%); with VEC, raise it at each kick,\n"
+               "                       with 'nmi' (--kick USEC:nmi) an NMI\n"
                "  --single-step        exit after every instruction\n"
                "  --step-inject yes|no before injecting at an exit that does not show which\n"
                "                       instruction ran last (a kick, an interrupt window),\n"
@@ -169,8 +174,8 @@ static int parse_vector(const char *s, size_t n, uint8_t *out)
         return 0;
 }
 
-/* VECTOR@exit:N | rip:ADDR | port:P | every:N */
-static int parse_irq(const char *s, struct irq_trigger *t)
+/* exit:N | rip:ADDR | port:P | every:N: when a trigger of --irq or --nmi fires */
+static int parse_trigger(const char *s, struct irq_trigger *t)
 {
         static const struct {
                 const char *name;
@@ -181,17 +186,14 @@ static int parse_irq(const char *s, struct irq_trigger *t)
                 { "port:", IRQ_AT_PORT },
                 { "every:", IRQ_AT_EVERY },
         };
-        const char *at = strchr(s, '@');
 
-        if (!at || parse_vector(s, (size_t)(at - s), &t->vector))
-                return -EINVAL;
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
                 size_t n = strlen(kinds[i].name);
 
-                if (strncmp(at + 1, kinds[i].name, n))
+                if (strncmp(s, kinds[i].name, n))
                         continue;
                 t->kind = kinds[i].kind;
-                if (parse_u64(at + 1 + n, &t->arg))
+                if (parse_u64(s + n, &t->arg))
                         return -EINVAL;
                 if (t->kind == IRQ_AT_PORT && t->arg > 0xffff)
                         return -EINVAL;
@@ -200,6 +202,25 @@ static int parse_irq(const char *s, struct irq_trigger *t)
                 return 0;
         }
         return -EINVAL;
+}
+
+/* VECTOR@TRIGGER */
+static int parse_irq(const char *s, struct irq_trigger *t)
+{
+        const char *at = strchr(s, '@');
+
+        if (!at || parse_vector(s, (size_t)(at - s), &t->vector))
+                return -EINVAL;
+        t->nmi = false;
+        return parse_trigger(at + 1, t);
+}
+
+/* TRIGGER: an NMI, vector 2 */
+static int parse_nmi(const char *s, struct irq_trigger *t)
+{
+        t->nmi = true;
+        t->vector = X86_EXC_NMI;
+        return parse_trigger(s, t);
 }
 
 /* "yes" or "no": 1 or 0, -1 for anything else. */
@@ -225,7 +246,10 @@ static int parse_kick(const char *s, struct rec_opts *o)
         if (parse_u64(buf, &o->kick_usec) || o->kick_usec == 0 || o->kick_usec > 60000000)
                 return -EINVAL;
         o->kick_vector = -1;
-        if (colon) {
+        o->kick_nmi = false;
+        if (colon && !strcmp(colon + 1, "nmi")) {
+                o->kick_nmi = true;
+        } else if (colon) {
                 uint8_t v;
 
                 if (parse_vector(colon + 1, strlen(colon + 1), &v))
@@ -245,6 +269,7 @@ enum {
         OPT_TIMEOUT,
         OPT_INJECT,
         OPT_IRQ,
+        OPT_NMI,
         OPT_KICK,
         OPT_SINGLE_STEP,
         OPT_SEED,
@@ -264,6 +289,7 @@ static const struct option long_opts[] = {
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "inject", required_argument, NULL, OPT_INJECT },
         { "irq", required_argument, NULL, OPT_IRQ },
+        { "nmi", required_argument, NULL, OPT_NMI },
         { "kick", required_argument, NULL, OPT_KICK },
         { "single-step", no_argument, NULL, OPT_SINGLE_STEP },
         { "seed", required_argument, NULL, OPT_SEED },
@@ -369,9 +395,20 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                     optarg);
                         o->nirqs++;
                         break;
+                case OPT_NMI:
+                        if (o->nirqs == MAX_IRQ_TRIGGERS)
+                                BAD("--nmi: at most %d triggers of --irq and --nmi",
+                                    MAX_IRQ_TRIGGERS);
+                        if (parse_nmi(optarg, &o->irqs[o->nirqs]))
+                                BAD("--nmi: '%s' is not exit:N, rip:ADDR, port:P or every:N",
+                                    optarg);
+                        o->nirqs++;
+                        break;
                 case OPT_KICK:
                         if (parse_kick(optarg, o))
-                                BAD("--kick: '%s' is not USEC[:VECTOR] (1..60000000 us)", optarg);
+                                BAD("--kick: '%s' is not USEC[:VECTOR] or USEC:nmi "
+                                    "(1..60000000 us)",
+                                    optarg);
                         break;
                 case OPT_SINGLE_STEP: o->single_step = true; break;
                 case OPT_SEED:

@@ -15,6 +15,7 @@ enum irq_trigger_kind {
 };
 
 struct irq_trigger {
+        bool nmi; /* --nmi: a non-maskable interrupt, not vector */
         uint8_t vector;
         enum irq_trigger_kind kind;
         uint64_t arg;
@@ -45,6 +46,7 @@ struct rec_opts {
         size_t nirqs;
         uint64_t kick_usec; /* --kick USEC, 0 = none */
         int kick_vector;    /* --kick USEC:VECTOR, -1 = none */
+        bool kick_nmi;      /* --kick USEC:nmi */
         int track_writes;   /* --track-writes: 1 yes, 0 no, -1 = where the backend can */
         int step_inject;    /* --step-inject: 1 yes, 0 no, -1 = where the backend can */
         int argc;           /* the whole command line, for the header */

@@ -139,6 +139,15 @@ int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len)
         s->hdr = hvt_reader_header(s->r);
         s->flags = s->hdr->h.flags;
         while ((err = hvt_reader_next(s->r, &ev)) == HVT_OK) {
+                if ((ev.type == HVT_REC_RAISE && ev.raise.kind == HVT_IRQ_NMI) ||
+                    (ev.type == HVT_REC_INJECT && ev.inject.method == HVT_INJ_NMI)) {
+                        /* Replayed as a vector 2 it would be another run, not this one. */
+                        snprintf(why, len,
+                                 "the trace holds NMIs (--nmi): replaying them is not "
+                                 "supported");
+                        err = -ENOTSUP;
+                        goto err_free;
+                }
                 err = add_event(s, &ev);
                 if (err) {
                         snprintf(why, len, "reading the trace: %s", strerror(-err));
