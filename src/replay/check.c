@@ -35,6 +35,8 @@ static const char *const rule_names[] = {
         [RULE_SPURIOUS] = "spurious-interrupt",
         [RULE_UNDETERMINED] = "undetermined",
         [RULE_DB_MOVSS_SHADOW] = "db-movss-shadow",
+        [RULE_NMI_MOVSS_SHADOW] = "nmi-movss-shadow",
+        [RULE_NMI_WHILE_BLOCKED] = "nmi-while-blocked",
 };
 _Static_assert(sizeof(rule_names) / sizeof(rule_names[0]) == RULE_COUNT, "name every rule");
 
@@ -55,6 +57,7 @@ static const char *const und_names[] = {
         [UND_SOFT_OR_EXT] = "software-or-external",
         [UND_TOO_LARGE] = "flow-too-large",
         [UND_DEBUG_CAUSE] = "debug-cause-unknown",
+        [UND_NMI_IRET] = "nmi-iret-unknown",
 };
 _Static_assert(sizeof(und_names) / sizeof(und_names[0]) == UND_COUNT, "name every reason");
 
@@ -75,6 +78,7 @@ static const char *const note_names[] = {
         [NOTE_CODE_CHANGED] = "code-changed-unrecorded",
         [NOTE_UNOBSERVABLE] = "delivery-unobservable",
         [NOTE_DEBUG_EXCEPTION] = "debug-exception",
+        [NOTE_NMI_AFTER_STI] = "nmi-after-sti",
 };
 _Static_assert(sizeof(note_names) / sizeof(note_names[0]) == NOTE_COUNT, "name every note");
 
@@ -164,6 +168,17 @@ struct checker {
         uint8_t flow_bytes[15];
         uint64_t flow_gen, flow_interval;
         uint64_t interval; /* counts intervals, for flows that read unsure bytes */
+
+        /*
+         * Blocking by NMI (SDM Vol. 3A 6.7.1): from an NMI's delivery to the
+         * next IRET.  nmi_seq is that delivery's probe exit; nmi_seen the
+         * last exit whose interval has been looked at for an IRET;
+         * nmi_flow follows paths that stop at IRETs.
+         */
+        enum { NMI_FREE, NMI_BLOCKED, NMI_MAYBE } nmi;
+        uint64_t nmi_seq, nmi_seen;
+        char nmi_why[200];
+        struct flow nmi_flow;
 
         struct check_result *res;
 };
@@ -599,7 +614,8 @@ static bool same_start(struct checker *k, const struct flow_start *s)
                o->idt_base == s->idt_base && o->idt_limit == s->idt_limit &&
                o->gdt_base == s->gdt_base && o->gdt_limit == s->gdt_limit && o->stack == s->stack &&
                o->sp == s->sp && o->ss_base == s->ss_base && o->sp_mask == s->sp_mask &&
-               o->cpl == s->cpl && flow_reads_hold(&k->flow, &k->code);
+               o->cpl == s->cpl && o->stop_iret == s->stop_iret &&
+               flow_reads_hold(&k->flow, &k->code);
 }
 
 static const struct flow *flow_from(struct checker *k, const struct flow_start *s)
@@ -962,6 +978,155 @@ static void fill_delivery_finding(struct checker *k, struct check_finding *f, un
                 f->und_kind = v->und;
 }
 
+/* ---- blocking by NMI ------------------------------------------------------------- */
+
+/* Whether the instruction exit p stood at (its recorded bytes) is an IRET. */
+static bool iret_at_exit(struct checker *k, const struct exit_sum *p)
+{
+        struct code_insn x;
+
+        return p->insn_len &&
+               code_insn_bytes(&k->code, p->insn, p->insn_len, p->pc, p->ctx, &x) == CODE_OK &&
+               (x.flags & DISASM_IRET) && !(x.flags & DISASM_UD);
+}
+
+/*
+ * While NMIs are blocked: whether the run after exit p ran an IRET before
+ * reaching boundary (la, ctx).  On every path: no longer blocked; on none
+ * (every path followed, none meets an IRET): still blocked; otherwise
+ * nobody can tell, and the next NMI is undetermined.
+ */
+static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t la, uint32_t ctx)
+{
+        const struct flow_node *target;
+        struct flow_start s;
+        const struct flow *all;
+
+        if (k->nmi == NMI_FREE || !p->valid)
+                return;
+        start_of(k, p, &k->cur, &s);
+        all = flow_from(k, &s);
+        target = flow_node(all, la, ctx);
+        if (!(target && target->post_iret) && !all->incomplete)
+                return; /* no path to it runs an IRET */
+        s.stop_iret = true;
+        flow_run(&k->nmi_flow, &k->code, &s);
+        if (!flow_node(&k->nmi_flow, la, ctx) && !k->nmi_flow.incomplete) {
+                k->nmi = NMI_FREE;
+                return;
+        }
+        if (k->nmi == NMI_MAYBE)
+                return;
+        k->nmi = NMI_MAYBE;
+        if (all->incomplete && !all->iret)
+                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: a transfer the trace cannot follow (at 0x%" PRIx64
+                         ") ran after #%" PRIu64,
+                         k->nmi_seq, all->inc_at, p->seq);
+        else
+                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: after #%" PRIu64 " paths with and without one lead on",
+                         k->nmi_seq, p->seq);
+}
+
+/* The interval that ends at the newest exit, when no delivery in it has looked at it. */
+static void nmi_exit(struct checker *k)
+{
+        const struct exit_sum *p = &k->prev, *e = &k->cur;
+
+        if (k->nmi == NMI_FREE || !e->valid || k->nmi_seen == e->seq)
+                return;
+        k->nmi_seen = e->seq;
+        if (!p->valid)
+                return;
+        if (e->step && !p->inject_after) {
+                /* One instruction ran: the one the previous exit showed. */
+                if (iret_at_exit(k, p))
+                        k->nmi = NMI_FREE;
+                return;
+        }
+        if (k->single_step && !e->step && e->pc == p->pc && e->ctx == p->ctx && !p->inject_after)
+                return; /* nothing ran: an I/O or HLT exit taken where the last step stopped */
+        nmi_interval(k, p, e->pc, e->ctx);
+}
+
+/*
+ * NMIs are judged by their own rules: IF does not mask them, an STI may
+ * block them but need not (SDM Vol. 2B, STI), so an STI shadow becomes a
+ * note; a MOV SS / POP SS shadow blocks them (Vol. 3A 6.8.3).  Returns
+ * whether b held an STI that opened a shadow (or one with IF unknown).
+ */
+static bool nmi_bset(struct bset *b)
+{
+        bool sti = false;
+
+        if (b->kinds & FK_BIT(FK_STI)) {
+                if (!(b->kinds & FK_BIT(FK_STI_IF1)))
+                        b->ex[FK_STI_IF1] = b->ex[FK_STI];
+                b->kinds = (uint8_t)((b->kinds & ~FK_BIT(FK_STI)) | FK_BIT(FK_STI_IF1));
+                sti = true;
+        }
+        if ((b->kinds & FK_BIT(FK_UNKNOWN)) && b->und == UND_IF_UNKNOWN) {
+                if (!(b->kinds & FK_BIT(FK_STI_IF1)))
+                        b->ex[FK_STI_IF1] = b->ex[FK_UNKNOWN];
+                b->kinds = (uint8_t)((b->kinds & ~FK_BIT(FK_UNKNOWN)) | FK_BIT(FK_STI_IF1));
+                b->und = UND_NONE;
+                sti = true;
+        }
+        return sti;
+}
+
+/* The verdict on an NMI delivery, and the blocking it starts. */
+static void judge_nmi(struct checker *k, const struct hvt_disk_deliver *d,
+                      const struct pending_inj *pi, struct verdict *v, uint64_t pc, uint32_t ctx,
+                      bool after_sti)
+{
+        unsigned rule = v->rule == RULE_MOVSS_SHADOW ? RULE_NMI_MOVSS_SHADOW : v->rule;
+        struct check_finding *f;
+
+        if (k->nmi == NMI_BLOCKED) {
+                rule = RULE_NMI_WHILE_BLOCKED;
+                snprintf(v->reason, sizeof(v->reason),
+                         "the NMI at #%" PRIu64 " blocks NMIs until an IRET, and none ran since",
+                         k->nmi_seq);
+        } else if (k->nmi == NMI_MAYBE && rule != RULE_NMI_MOVSS_SHADOW) {
+                rule = RULE_UNDETERMINED;
+                v->und = UND_NMI_IRET;
+                snprintf(v->reason, sizeof(v->reason), "%s", k->nmi_why);
+        }
+        k->nmi = NMI_BLOCKED;
+        k->nmi_seq = d->seq;
+        if (rule == RULE_NMI_MOVSS_SHADOW || rule == RULE_NMI_WHILE_BLOCKED) {
+                f = violation(k, rule);
+                if (f)
+                        fill_delivery_finding(k, f, rule, d, pi, v, pc, ctx);
+                keep_verdict(k, d->seq, pc, d->vector, rule, -1, 0);
+                return;
+        }
+        if (rule == RULE_UNDETERMINED) {
+                f = undetermined(k);
+                if (f)
+                        fill_delivery_finding(k, f, RULE_UNDETERMINED, d, pi, v, pc, ctx);
+                keep_verdict(k, d->seq, pc, d->vector, rule, -1, v->und);
+                return;
+        }
+        if (v->note == NOTE_STI_IF_SET && after_sti) {
+                v->note = NOTE_NMI_AFTER_STI;
+                note(k, NOTE_NMI_AFTER_STI, d->seq, pc,
+                     "#%" PRIu64 ": NMI delivered right after the STI at 0x%" PRIx64
+                     " (IF was 0): permitted, an STI need not block NMIs",
+                     d->seq, v->prev.addr);
+        } else if (v->note == NOTE_SEQUENCE) {
+                note(k, NOTE_SEQUENCE, d->seq, pc,
+                     "#%" PRIu64 ": delivered after the delaying instruction at 0x%" PRIx64
+                     ", itself in a shadow: permitted",
+                     d->seq, v->prev.addr);
+        }
+        keep_verdict(k, d->seq, pc, d->vector, RULE_NONE, v->note, 0);
+}
+
 /*
  * The injection a delivery answers: the one made at the exit right before
  * the delivering entry if there is one, else the oldest outstanding one of
@@ -974,6 +1139,8 @@ static bool take_injection(struct checker *k, const struct hvt_disk_deliver *d,
 
         for (size_t i = 0; i < k->npend; i++) {
                 if (d->vector_from != HVT_VEC_UNKNOWN && k->pend[i].in.vector != d->vector)
+                        continue;
+                if ((d->dflags & HVT_DELIVER_NMI) && k->pend[i].in.method != HVT_INJ_NMI)
                         continue;
                 if (pick == k->npend)
                         pick = i;
@@ -1183,7 +1350,7 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                            const struct exit_sum *p)
 {
         uint64_t pc = d->cs_base + (d->frame_bits == 16 ? d->ip & 0xffff : d->ip), landing = 0;
-        bool have_inj, zero = false, soft = false, ext, pend_insn = false;
+        bool have_inj, zero = false, soft = false, ext, pend_insn = false, nmi, after_sti = false;
         struct exit_sum none = { 0 };
         struct check_finding *f;
         struct pending_inj pi;
@@ -1199,6 +1366,7 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                 p = &none;
         k->res->deliveries++;
         have_inj = take_injection(k, d, p, &pi);
+        nmi = (d->dflags & HVT_DELIVER_NMI) || (have_inj && pi.in.method == HVT_INJ_NMI);
         memset(&v, 0, sizeof(v));
         v.note = -1;
 
@@ -1228,6 +1396,11 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                 }
                 zero = stepped_after(k, p) && (!exit_pending(k, p) || pend_insn);
         }
+        /* Whatever interrupt this is, an IRET before it ends blocking by an earlier NMI. */
+        if (k->cur.valid && d->seq == k->cur.seq)
+                k->nmi_seen = d->seq;
+        if (!(zero && pc == landing))
+                nmi_interval(k, p, pc, ctx);
 
         /* An INT n of this vector ending here raised it, if control can have run it. */
         soft_found = code_int_before(&k->code, pc, ctx, d->vector, &int_at);
@@ -1304,11 +1477,17 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                              d->seq, p->seq, landing, pc);
                 bset_in_interval(k, p, &k->cur, pc, ctx, &b);
         }
+        if (nmi)
+                after_sti = nmi_bset(&b);
         decide(k, &b, pc, &v);
 
 judged:
         if (!have_inj)
                 pi.in.policy = (uint8_t)k->policy;
+        if (nmi) {
+                judge_nmi(k, d, have_inj ? &pi : NULL, &v, pc, ctx, after_sti);
+                return;
+        }
         if (v.rule != RULE_UNDETERMINED && !(d->flags & X86_RFLAGS_IF)) {
                 f = violation(k, RULE_IF_CLEAR);
                 if (f)
@@ -1435,6 +1614,7 @@ static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
 {
         k->res->exits++;
         settle(k);
+        nmi_exit(k);
         if (k->opts.without_steps && is_step(ex)) {
                 /*
                  * As if the trace did not hold it: its writes belong to the run
@@ -1488,6 +1668,7 @@ static void on_inject(struct checker *k, const struct hvt_disk_inject *in)
 static void on_end(struct checker *k)
 {
         infer_deliveries(k);
+        nmi_exit(k);
         /* Still outstanding: the trace ended before the backend showed where they went. */
         for (size_t i = 0; i < k->npend; i++)
                 note(k, NOTE_ENDED_PENDING, k->pend[i].in.after_seq,
@@ -1635,6 +1816,7 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
         if (opts)
                 k->opts = *opts;
         flow_init(&k->flow);
+        flow_init(&k->nmi_flow);
         h = hvt_reader_header(r);
         k->hdr = *h;
         k->single_step = (h->h.flags & HVT_HDR_SINGLE_STEP) && !k->opts.without_steps;
@@ -1692,6 +1874,7 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
 out:
         hvt_reader_close(r);
         flow_free(&k->flow);
+        flow_free(&k->nmi_flow);
         code_free(&k->code);
         disasm_close(k->dis);
         free(k);

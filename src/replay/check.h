@@ -9,14 +9,17 @@
 
 enum check_rule {
         RULE_NONE,
-        RULE_STI_SHADOW,      /* delivered right after an STI that opened a shadow */
-        RULE_MOVSS_SHADOW,    /* delivered right after a MOV SS / POP SS that opened one */
-        RULE_IF_CLEAR,        /* a maskable interrupt delivered with IF=0 */
-        RULE_REPORT_MISMATCH, /* the backend said ready / no shadow inside a shadow */
-        RULE_LOST,            /* injected, never delivered */
-        RULE_SPURIOUS,        /* delivered, never injected */
-        RULE_UNDETERMINED,    /* the evidence in the trace does not decide */
-        RULE_DB_MOVSS_SHADOW, /* a guest #DB trap delivered right after a MOV SS / POP SS */
+        RULE_STI_SHADOW,        /* delivered right after an STI that opened a shadow */
+        RULE_MOVSS_SHADOW,      /* delivered right after a MOV SS / POP SS that opened one */
+        RULE_IF_CLEAR,          /* a maskable interrupt delivered with IF=0 */
+        RULE_REPORT_MISMATCH,   /* the backend said ready / no shadow inside a shadow */
+        RULE_LOST,              /* injected, never delivered */
+        RULE_SPURIOUS,          /* delivered, never injected */
+        RULE_UNDETERMINED,      /* the evidence in the trace does not decide */
+        RULE_DB_MOVSS_SHADOW,   /* a guest #DB trap delivered right after a MOV SS / POP SS */
+        RULE_NMI_MOVSS_SHADOW,  /* an NMI delivered right after a MOV SS / POP SS that opened one */
+        RULE_NMI_WHILE_BLOCKED, /* an NMI delivered before the IRET ending the previous NMI's
+                                   handler */
         RULE_COUNT
 };
 
@@ -35,6 +38,7 @@ enum check_und {
         UND_SOFT_OR_EXT,  /* an INT n of the vector may have raised it instead */
         UND_TOO_LARGE,    /* the paths since the previous exit reach more code than followed */
         UND_DEBUG_CAUSE,  /* a #DB with TF clear after an SS load: its cause is not recorded */
+        UND_NMI_IRET,     /* whether an IRET ended the previous NMI's handler is unknown */
         UND_COUNT
 };
 
@@ -52,6 +56,7 @@ enum check_note {
         NOTE_CODE_CHANGED,     /* an exit showed code bytes no write record explains */
         NOTE_UNOBSERVABLE,     /* injected into a handler without the probe: not judged lost */
         NOTE_DEBUG_EXCEPTION,  /* a #DB the guest raised (TF, DR7) outside any MOV SS shadow */
+        NOTE_NMI_AFTER_STI,    /* an NMI right after an STI with IF=0: permitted */
         NOTE_COUNT
 };
 
@@ -99,8 +104,8 @@ struct check_verdict {
         uint64_t pc;    /* where it was delivered (linear) */
         uint8_t vector;
         uint8_t rule; /* RULE_NONE, a violation rule, or RULE_UNDETERMINED */
-        int8_t note;  /* NOTE_STI_IF_SET, NOTE_SEQUENCE, NOTE_SOFTWARE_INT, NOTE_DEBUG_EXCEPTION, or
-                         -1 */
+        int8_t note;  /* NOTE_STI_IF_SET, NOTE_SEQUENCE, NOTE_SOFTWARE_INT, NOTE_DEBUG_EXCEPTION,
+                         NOTE_NMI_AFTER_STI, or -1 */
         uint8_t und;  /* enum check_und when undetermined */
 };
 

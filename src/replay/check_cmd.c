@@ -120,6 +120,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
         case RULE_MOVSS_SHADOW: what = ", inside the MOV SS shadow"; break;
         case RULE_IF_CLEAR: what = " with IF=0"; break;
         case RULE_DB_MOVSS_SHADOW: what = " (a #DB trap), inside the MOV SS shadow"; break;
+        case RULE_NMI_MOVSS_SHADOW: what = ", an NMI inside the MOV SS shadow"; break;
+        case RULE_NMI_WHILE_BLOCKED: what = ", an NMI while NMIs were blocked"; break;
         default: break;
         }
         if (f->prev.valid && (f->rule == RULE_STI_SHADOW || (f->rule == RULE_REPORT_MISMATCH &&
@@ -180,9 +182,15 @@ static void print_summary(const struct check_result *r, bool colour)
                 putchar('\n');
                 return;
         }
-        static const unsigned shown[] = { RULE_STI_SHADOW,      RULE_MOVSS_SHADOW, RULE_IF_CLEAR,
-                                          RULE_REPORT_MISMATCH, RULE_LOST,         RULE_SPURIOUS,
-                                          RULE_DB_MOVSS_SHADOW };
+        static const unsigned shown[] = { RULE_STI_SHADOW,
+                                          RULE_MOVSS_SHADOW,
+                                          RULE_IF_CLEAR,
+                                          RULE_REPORT_MISMATCH,
+                                          RULE_LOST,
+                                          RULE_SPURIOUS,
+                                          RULE_DB_MOVSS_SHADOW,
+                                          RULE_NMI_MOVSS_SHADOW,
+                                          RULE_NMI_WHILE_BLOCKED };
         uint64_t und_by[UND_COUNT] = { 0 };
         int first = 1;
 

@@ -260,6 +260,10 @@ static void reach(struct flow *f, uint64_t la, uint32_t ctx, unsigned ifm, struc
                 changed = true;
         }
         changed |= bset_merge(&n->b, b);
+        if (f->pass_iret && !n->post_iret) {
+                n->post_iret = true;
+                changed = true;
+        }
         if (changed && !n->queued && !push_work(f, f->idx[s]))
                 goto err_oom;
         return;
@@ -641,6 +645,13 @@ static void visit(struct flow *f, struct code *c, const struct flow_start *s, ui
         if (!(s->pending && n.la == s->la && n.ctx == s->ctx) && stops(s, &in))
                 return; /* it exits before completing: the interval ends there */
         flow_after(&in, n.la, n.ctx, x->bits, n.ifm, &n.b, &out);
+        f->pass_iret = n.post_iret;
+        if ((in.flags & DISASM_IRET) && !(in.flags & DISASM_UD)) {
+                f->iret = true;
+                f->pass_iret = true;
+                if (s->stop_iret)
+                        return;
+        }
         if (in.flags & (DISASM_RET | DISASM_IRET) && !(in.flags & DISASM_UD)) {
                 uint64_t rla;
                 uint32_t rctx;
@@ -719,6 +730,8 @@ void flow_run(struct flow *f, struct code *c, const struct flow_start *s)
         f->inc_und = 0;
         f->inc_at = 0;
         f->unsure = false;
+        f->iret = false;
+        f->pass_iret = false;
         f->oom = false;
         f->nreads = 0;
         if (f->idx_cap)

@@ -106,6 +106,12 @@ struct flow_start {
         bool stack;
         uint64_t sp, ss_base, sp_mask; /* RSP, SS.base, 0xffff / 0xffffffff / ~0 */
         unsigned cpl;
+        /*
+         * An IRET ends its path instead of being followed: the boundaries
+         * the flow reaches are those reachable without an IRET (whether the
+         * IRET that ends an NMI handler ran; flow.iret says one was met).
+         */
+        bool stop_iret;
 };
 
 /*
@@ -134,6 +140,7 @@ struct flow_node {
         uint8_t ifm;
         uint8_t spk; /* SPK_* */
         bool queued;
+        bool post_iret; /* some path from the start to here ran an IRET */
         uint64_t sp;
         struct bset b;
 };
@@ -149,6 +156,8 @@ struct flow {
         uint8_t inc_und; /* why (enum check_und) */
         uint64_t inc_at; /* the instruction where it leaves */
         bool unsure;     /* it read bytes written during the current interval */
+        bool iret;       /* some path reaches an IRET */
+        bool pass_iret;  /* while visiting: the successors are reached after an IRET */
         bool oom;
         struct flow_read reads[FLOW_MAX_READS];
         unsigned nreads;
