@@ -24,6 +24,8 @@ import zstandard  # noqa: E402
 from hvtrace import reader as R  # noqa: E402
 
 HVREPLAY = os.environ.get("HVREPLAY", os.path.join(SOURCE, "build", "hvreplay"))
+HVREC = os.environ.get("HVREC", os.path.join(SOURCE, "build", "hvrec"))
+GUESTS = os.environ.get("HV_GUEST_DIR", os.path.join(SOURCE, "build", "guests"))
 TRACES = sorted(glob.glob(os.path.join(SOURCE, "traces", "*.zst")))
 
 
@@ -184,6 +186,25 @@ class AgreesWithC(unittest.TestCase):
                 self.assertEqual(want[0]["type"], "header")
                 self.assertEqual(want[-1]["type"], "end")
                 self.assertTrue(any(r["type"] == "exit" for r in want))
+
+    def test_nmi_records(self):
+        # No sample trace holds NMIs (they are recorded on KVM): record one on emu.
+        guest = os.path.join(GUESTS, "nmi_nested.bin")
+        if not (os.access(HVREC, os.X_OK) and os.path.exists(guest)):
+            self.skipTest("needs hvrec and the nmi_nested guest (a build)")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "nmi.zst")
+            p = subprocess.run([HVREC, "run", "--backend", "emu", "--quiet", "--inject", "eager",
+                                "--nmi", "port:0x81", "--nmi", "port:0x82", "-o", path, guest],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                               timeout=300)
+            if b"no backend" in p.stderr or b"not compiled" in p.stderr:
+                self.skipTest("emu is not compiled into hvrec")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            want, err = self.assert_same(path)
+            self.assertIsNone(err)
+            for t in ("raise", "inject", "deliver"):
+                self.assertEqual(sum(1 for r in want if r["type"] == t and r.get("nmi")), 2, t)
 
     def test_damaged_copies_stop_at_the_same_record(self):
         # Several zstd frames: cuts fall after some records were readable.
