@@ -109,6 +109,10 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 { { "run", "--irq", "0x30", "x.bin", NULL }, "--irq" },
                 { { "run", "--irq", "300@exit:1", "x.bin", NULL }, "--irq" },
                 { { "run", "--kick", "0", "x.bin", NULL }, "--kick" },
+                { { "run", "--kick", "100:nmx", "x.bin", NULL }, "USEC:nmi" },
+                { { "run", "--nmi", "2@exit:1", "x.bin", NULL }, "--nmi" },
+                { { "run", "--nmi", "every:0", "x.bin", NULL }, "--nmi" },
+                { { "run", "--nmi", "port:0x10000", "x.bin", NULL }, "--nmi" },
                 { { "run", "--backend", "qemu", "x.bin", NULL }, "qemu" },
                 { { "run", "--timeout", "-1", "x.bin", NULL }, "--timeout" },
                 { { "run", "--max-exits", "0", "x.bin", NULL }, "--max-exits: must be at least 1" },
@@ -132,6 +136,31 @@ Test(cli, hvrec_rejects_bad_input_in_one_line)
                 hv_assert_one_line_error(&p, "hvrec", cases[i].needle);
                 hv_proc_free(&p);
         }
+}
+
+/* Only kvm and emu inject NMIs: the others say so before running anything. */
+static void refuses_nmi(const char *backend, const char *opt, const char *arg)
+{
+        const char *argv[] = { HVREC, "run", "--backend",         backend,          opt,
+                               arg,   "-o",  hv_tmp("never.zst"), hv_guest("demo"), NULL };
+        struct hv_proc p;
+
+        hv_require_backend(backend);
+        run(argv, &p);
+        hv_assert_one_line_error(&p, "hvrec", "cannot inject NMIs");
+        cr_assert(strstr(p.err, backend), "names the backend: %s", p.err);
+        cr_assert_neq(access(hv_tmp("never.zst"), F_OK), 0, "no trace");
+        hv_proc_free(&p);
+}
+
+Test(cli, qemu_tcg_refuses_nmi)
+{
+        refuses_nmi("qemu-tcg", "--nmi", "exit:1");
+}
+
+Test(cli, kvm_irqchip_refuses_nmi_kicks)
+{
+        refuses_nmi("kvm-irqchip", "--kick", "100:nmi");
 }
 
 Test(cli, hvrec_refuses_what_the_backend_cannot_do)
