@@ -7,6 +7,7 @@
  *    nmi-movss-shadow exactly at each shadowed_ label and an nmi-after-sti
  *    note at each nmisti_ label; under the default policy, stepped or not,
  *    no violation and nothing undetermined, no NMI inside a shadow;
+ *    stepped traces judged without their steps agree or say undetermined;
  *  - nmi_nested, a second NMI raised inside the first one's handler:
  *    eager gives nmi-while-blocked exactly at its nested_* labels, the
  *    default policy nothing.
@@ -105,6 +106,8 @@ static void shadow_eager(const char *backend, bool exact)
                 build_of(&b, "nmi_shadow", m);
                 shadow_triggers(b.stem, &sh, &sti, opts, sizeof(opts));
                 record(backend, &b, eager_step, opts, &p, &t, &res);
+                /* Judged without the steps: the same verdicts, or undetermined. */
+                corpus_cross_validate(b.file, hv_tmp("rec.zst"));
                 if (corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
                         done(&p, &t, &res);
                         continue;
@@ -161,6 +164,7 @@ static void shadow_default(const char *backend)
                 build_of(&b, "nmi_shadow", m);
                 shadow_triggers(b.stem, &sh, &sti, opts, sizeof(opts));
                 record(backend, &b, step, opts, &p, &t, &res);
+                corpus_cross_validate(b.file, hv_tmp("rec.zst"));
                 if (!corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
                         cr_assert_eq(p.status, 0, "%s: status %d: %s", b.file, p.status, p.err);
                         cr_assert_eq(res.deliveries, (uint64_t)(sh.n + sti.n), "%s", b.file);
@@ -211,6 +215,8 @@ static void nested(const char *backend, const char *const *extra, bool is_eager,
                 cr_assert_not_null(run, "%s: an nmi-run line", b.src);
                 record(backend, &b, extra, run, &p, &t, &res);
                 free(run);
+                if (extra && !strcmp(extra[0], "--single-step"))
+                        corpus_cross_validate(b.file, hv_tmp("rec.zst"));
                 if (corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
                         done(&p, &t, &res);
                         continue;

@@ -991,10 +991,38 @@ static bool iret_at_exit(struct checker *k, const struct exit_sum *p)
 }
 
 /*
+ * Whether an IRET ended the blocking NMI's handler cannot be told: the
+ * next NMI is undetermined.  all is the flow from exit p, or NULL when
+ * no exit since that NMI shows where to start one.
+ */
+static void nmi_maybe(struct checker *k, const struct exit_sum *p, const struct flow *all)
+{
+        if (k->nmi == NMI_MAYBE)
+                return;
+        k->nmi = NMI_MAYBE;
+        if (!all)
+                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: no exit after it shows where the run began",
+                         k->nmi_seq);
+        else if (all->incomplete && !all->iret)
+                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: a transfer the trace cannot follow (at 0x%" PRIx64
+                         ") ran after #%" PRIu64,
+                         k->nmi_seq, all->inc_at, p->seq);
+        else
+                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: after #%" PRIu64 " paths with and without one lead on",
+                         k->nmi_seq, p->seq);
+}
+
+/*
  * While NMIs are blocked: whether the run after exit p ran an IRET before
  * reaching boundary (la, ctx).  On every path: no longer blocked; on none
- * (every path followed, none meets an IRET): still blocked; otherwise
- * nobody can tell, and the next NMI is undetermined.
+ * (no path that reaches it passed one, and every path was followed):
+ * still blocked; otherwise nobody can tell.
  */
 static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t la, uint32_t ctx)
 {
@@ -1015,20 +1043,7 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
                 k->nmi = NMI_FREE;
                 return;
         }
-        if (k->nmi == NMI_MAYBE)
-                return;
-        k->nmi = NMI_MAYBE;
-        if (all->incomplete && !all->iret)
-                snprintf(k->nmi_why, sizeof(k->nmi_why),
-                         "whether an IRET ended the handler of the NMI at #%" PRIu64
-                         " is not known: a transfer the trace cannot follow (at 0x%" PRIx64
-                         ") ran after #%" PRIu64,
-                         k->nmi_seq, all->inc_at, p->seq);
-        else
-                snprintf(k->nmi_why, sizeof(k->nmi_why),
-                         "whether an IRET ended the handler of the NMI at #%" PRIu64
-                         " is not known: after #%" PRIu64 " paths with and without one lead on",
-                         k->nmi_seq, p->seq);
+        nmi_maybe(k, p, all);
 }
 
 /* The interval that ends at the newest exit, when no delivery in it has looked at it. */
@@ -1399,8 +1414,18 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
         /* Whatever interrupt this is, an IRET before it ends blocking by an earlier NMI. */
         if (k->cur.valid && d->seq == k->cur.seq)
                 k->nmi_seen = d->seq;
-        if (!(zero && pc == landing))
+        if (p->valid && k->nmi != NMI_FREE && p->seq < k->nmi_seq) {
+                /*
+                 * The run judged starts before the blocking NMI's probe (an
+                 * exit that stood at a handler): look from that probe on.
+                 */
+                if (k->prev.valid && k->prev.seq >= k->nmi_seq)
+                        nmi_interval(k, &k->prev, pc, ctx);
+                else
+                        nmi_maybe(k, p, NULL);
+        } else if (!(zero && pc == landing)) {
                 nmi_interval(k, p, pc, ctx);
+        }
 
         /* An INT n of this vector ending here raised it, if control can have run it. */
         soft_found = code_int_before(&k->code, pc, ctx, d->vector, &int_at);
