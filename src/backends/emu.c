@@ -26,7 +26,10 @@
  *    delivered here, through the IVT or IDT as the CPU would, with double
  *    and triple fault escalation.  Queued vectors are delivered at the
  *    start of the next run() whatever IF and the shadow say: the
- *    recorder's policy decides when to inject.
+ *    recorder's policy decides when to inject.  NMIs are held at the
+ *    boundary hook while a MOV SS shadow or blocking by an earlier NMI
+ *    (until an IRET retires) covers it, unless injected to be delivered
+ *    at once (the eager and blind policies).
  *
  * Unicorn's API sets segment registers by selector only and, in 2.0.1,
  * writes CR0/CR4 without updating QEMU's derived flags.  The backend
@@ -1348,8 +1351,7 @@ static int run_once(struct emu_backend *e, struct backend_exit *x)
                 return 0;
         }
         if (e->nmi_pending && e->nmi_now) {
-                /* The eager and blind policies: whatever blocks it (a pending one waits in
-                 * on_insn). */
+                /* Eager or blind: now, whatever blocks it (else on_insn waits for leave). */
                 if (deliver_nmi(e, x))
                         return 0;
         } else if (e->queued) {
