@@ -646,7 +646,13 @@ bool code_delaying_before(struct code *c, uint64_t la, uint32_t ctx, uint16_t *l
         return !unsure;
 }
 
-int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, uint64_t *at)
+/*
+ * Whether an instruction that want() accepts ends exactly at la: 1 with *at
+ * its address, 0 if none does, -1 if bytes before la are unknown.
+ */
+static int ending_before(struct code *c, uint64_t la, uint32_t ctx,
+                         bool (*want)(const struct code_insn *in, unsigned arg), unsigned arg,
+                         uint64_t *at)
 {
         uint8_t buf[15];
         bool unsure;
@@ -661,7 +667,7 @@ int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, 
 
                 if (decode_into(c, &c->ctxs[ctx], buf + 15 - k, k, a, &in) || in.len != k)
                         continue;
-                if ((in.flags & DISASM_INT) && in.int_vector == (int)vector) {
+                if (want(&in, arg)) {
                         *at = a;
                         return 1;
                 }
@@ -669,27 +675,25 @@ int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, 
         return unsure ? -1 : 0;
 }
 
+static bool is_int_of(const struct code_insn *in, unsigned vector)
+{
+        return (in->flags & DISASM_INT) && in->int_vector == (int)vector;
+}
+
+static bool is_ssload(const struct code_insn *in, unsigned unused)
+{
+        (void)unused;
+        return (in->flags & (DISASM_MOV_SS | DISASM_POP_SS)) && !(in->flags & DISASM_UD);
+}
+
+int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, uint64_t *at)
+{
+        return ending_before(c, la, ctx, is_int_of, vector, at);
+}
+
 int code_ssload_before(struct code *c, uint64_t la, uint32_t ctx, uint64_t *at)
 {
-        uint8_t buf[15];
-        bool unsure;
-        size_t n;
-
-        if (ctx >= c->nctxs)
-                return -1;
-        n = read_before(c, la, ctx, buf, &unsure);
-        for (size_t k = 1; k <= n; k++) {
-                struct code_insn in;
-                uint64_t a = code_back(c, ctx, la, (unsigned)k);
-
-                if (decode_into(c, &c->ctxs[ctx], buf + 15 - k, k, a, &in) || in.len != k)
-                        continue;
-                if ((in.flags & (DISASM_MOV_SS | DISASM_POP_SS)) && !(in.flags & DISASM_UD)) {
-                        *at = a;
-                        return 1;
-                }
-        }
-        return unsure ? -1 : 0;
+        return ending_before(c, la, ctx, is_ssload, 0, at);
 }
 
 /* ---- exits' own bytes -------------------------------------------------------------- */
