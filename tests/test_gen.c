@@ -268,36 +268,41 @@ Test(gen, eager_violations_are_exactly_the_ground_truth)
  * With --pic the PIT raises the interrupts, so the guests run on qemu-tcg,
  * whose TCG honours the guaranteed shadows: every delivery it makes is
  * legal, and the verdicts agree with the truth, self-modifying stores
- * included (they once ended qemu-tcg runs: docs/campaigns.md).
+ * included (they once ended qemu-tcg runs: docs/campaigns.md), in each
+ * mode hvgen builds.
  */
 Test(gen, pic_guests_run_on_qemu_tcg_without_violations)
 {
+        static const char *const qmodes[] = { "real", "protected", "long" };
         static struct truth tr;
 
         hv_require_backend("qemu-tcg");
         if (!hv_have_qemu())
                 cr_skip_test("needs qemu-system-x86_64 (apt-get install qemu-system-x86)");
-        for (unsigned seed = 1; seed <= 3; seed++) {
-                const char *g = gen("q.bin", seed, "real", "--pic", NULL);
-                const char *argv[] = { HVREC, "run", "--backend", "qemu-tcg", "-q",
-                                       "-o",  NULL,  g,           NULL };
+        for (unsigned i = 0; i < 3 * 3; i++) {
+                unsigned seed = 1 + i / 3;
+                const char *mode = qmodes[i % 3];
+                const char *g = gen("q.bin", seed, mode, "--pic", NULL);
+                const char *argv[] = { HVREC, "run", "--backend", "qemu-tcg", "--mode", mode,
+                                       "-q",  "-o",  NULL,        g,          NULL };
                 struct check_result res;
                 struct hv_proc p;
                 struct hv_trace t;
 
                 read_truth(hv_tmp("q.bin.truth"), &tr);
-                cr_assert_gt(tr.first, 0, "seed %u: no shadow to honour", seed);
-                argv[6] = hv_tmp("q.zst");
-                unlink(argv[6]);
+                cr_assert_gt(tr.first, 0, "seed %u %s: no shadow to honour", seed, mode);
+                argv[8] = hv_tmp("q.zst");
+                unlink(argv[8]);
                 cr_assert_eq(hv_run(argv, &p), 0);
-                cr_assert_eq(p.status, 0, "seed %u: hvrec status %d: %s", seed, p.status, p.err);
+                cr_assert_eq(p.status, 0, "seed %u %s: hvrec status %d: %s", seed, mode, p.status,
+                             p.err);
                 hv_proc_free(&p);
-                cr_assert_eq(hv_trace_load(argv[6], &t), HVT_OK);
-                cr_expect_gt(t.ndelivers, 0, "seed %u: the PIT raised nothing", seed);
+                cr_assert_eq(hv_trace_load(argv[8], &t), HVT_OK);
+                cr_expect_gt(t.ndelivers, 0, "seed %u %s: the PIT raised nothing", seed, mode);
                 hv_trace_free(&t);
-                cr_assert_eq(check_trace(argv[6], &res), 0, "%s", res.error);
-                cr_expect_eq(res.nviolations, 0, "seed %u: %zu violations on qemu-tcg", seed,
-                             res.nviolations);
+                cr_assert_eq(check_trace(argv[8], &res), 0, "%s", res.error);
+                cr_expect_eq(res.nviolations, 0, "seed %u %s: %zu violations on qemu-tcg", seed,
+                             mode, res.nviolations);
                 check_result_free(&res);
         }
 }
