@@ -195,6 +195,41 @@ static void json_state(struct json *j, const struct hvt_vcpu_state *st)
         json_hex(j, "idt_limit", st->idt.limit);
 }
 
+/*
+ * The state members of an exit's line are most of its bytes, and on a loop
+ * they repeat exit after exit: the last ones formatted are kept, and used
+ * again while the fields they show are the same.
+ */
+struct json_state_memo {
+        bool valid;
+        struct hvt_vcpu_state st;
+        struct json text; /* formatted with a comma first; never flushed */
+};
+
+static bool state_shown_same(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
+{
+        return !memcmp(a->gpr, b->gpr, sizeof(a->gpr)) && !memcmp(a->seg, b->seg, sizeof(a->seg)) &&
+               a->cr0 == b->cr0 && a->cr2 == b->cr2 && a->cr3 == b->cr3 && a->cr4 == b->cr4 &&
+               a->efer == b->efer && a->gdt.base == b->gdt.base && a->gdt.limit == b->gdt.limit &&
+               a->idt.base == b->idt.base && a->idt.limit == b->idt.limit;
+}
+
+static void json_state_memo(struct json *j, struct json_state_memo *m,
+                            const struct hvt_vcpu_state *st)
+{
+        if (!m->valid || !state_shown_same(&m->st, st)) {
+                m->st = *st;
+                m->text.f = NULL;
+                m->text.depth = 0;
+                m->text.first[0] = false;
+                m->text.len = 0;
+                json_state(&m->text, st);
+                m->valid = true;
+        }
+        json_put_(j, m->text.buf, m->text.len);
+        j->first[j->depth] = false;
+}
+
 static void json_intr(struct json *j, uint64_t intr)
 {
         if (intr & HVT_INTR_VALID_READY)
@@ -209,7 +244,8 @@ static void json_intr(struct json *j, uint64_t intr)
         json_bool(j, "window_requested", intr & HVT_INTR_WINDOW_REQ);
 }
 
-static void json_exit(struct json *j, struct disasm *d, const struct hvt_exit *ex)
+static void json_exit(struct json *j, struct disasm *d, struct json_state_memo *m,
+                      const struct hvt_exit *ex)
 {
         struct disasm_insn insn;
 
@@ -269,10 +305,11 @@ static void json_exit(struct json *j, struct disasm *d, const struct hvt_exit *e
                 break;
         default: break;
         }
-        json_state(j, &ex->st);
+        json_state_memo(j, m, &ex->st);
 }
 
-static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
+static void json_event(FILE *f, struct disasm *d, struct json_state_memo *m,
+                       const struct hvt_event *ev)
 {
         const struct hvt_header *h = &ev->header;
         struct json j;
@@ -309,7 +346,7 @@ static void json_event(FILE *f, struct disasm *d, const struct hvt_event *ev)
                 json_hex(&j, "gpa", ev->memory.gpa);
                 json_u64(&j, "len", ev->memory.len);
                 break;
-        case HVT_REC_EXIT: json_exit(&j, d, &ev->exit); break;
+        case HVT_REC_EXIT: json_exit(&j, d, m, &ev->exit); break;
         case HVT_REC_RAISE:
                 json_u64(&j, "seq", ev->raise.seq);
                 json_hex(&j, "vector", ev->raise.vector);
@@ -388,6 +425,7 @@ int cmd_dump(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
+        struct json_state_memo memo = { .valid = false };
         struct hvt_reader *r;
         struct hvt_event ev;
         struct disasm *d;
@@ -425,7 +463,7 @@ int cmd_dump(int argc, char **argv)
         }
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
                 if (json)
-                        json_event(stdout, d, &ev);
+                        json_event(stdout, d, &memo, &ev);
                 else
                         text_event(stdout, d, argv[optind], &ev);
         }
