@@ -180,6 +180,18 @@ struct checker {
         char nmi_why[200];
         struct flow nmi_flow;
 
+        /*
+         * Without write records, the scan for code that exits show changing
+         * runs inside the judging walk (see check_trace_opts): seen is the
+         * code as exits have shown it so far, scan_key the last exit's bytes.
+         */
+        bool scanning;
+        struct code seen;
+        bool scan_key_valid;
+        struct code_ctx scan_ctx;
+        uint64_t scan_pc;
+        uint8_t scan_len, scan_insn[15];
+
         struct check_result *res;
 };
 
@@ -1726,6 +1738,67 @@ static void progress(struct checker *k, unsigned pass, uint64_t *records)
                 k->opts.progress(k->opts.progress_ctx, pass, *records);
 }
 
+/*
+ * Without write records the code is known only where exits show it: every
+ * byte an exit shows changed stays unsure for the whole trace.  Finding
+ * them takes a walk of its own before the judging one, but nearly every
+ * trace has none: the judging walk scans as it goes and stops at the first
+ * (CHECK_RESCAN), and only then is the trace read three times.
+ */
+#define CHECK_RESCAN 2
+_Static_assert(CHECK_RESCAN != HVT_OK && CHECK_RESCAN != HVT_END_OF_TRACE,
+               "a walk's own status, not the reader's");
+
+/* Record what exit ex shows in seen; true if it shows some byte changed (marked in into). */
+static bool scan_exit_bytes(struct code *seen, struct code *into, const struct hvt_exit *ex,
+                            const struct code_ctx *ctx, uint64_t pc)
+{
+        uint8_t old[15];
+        size_t n = code_read(seen, ctx, pc, old, ex->insn_len);
+        bool changed = false;
+
+        for (size_t i = 0; i < n; i++)
+                if (old[i] != ex->insn[i]) {
+                        code_mark_volatile(into, ctx, pc + i, 1);
+                        changed = true;
+                }
+        code_exit_bytes(seen, ctx, pc, ex->insn, ex->insn_len);
+        return changed;
+}
+
+static bool same_ctx(const struct code_ctx *a, const struct code_ctx *b)
+{
+        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer &&
+               a->cs_base == b->cs_base && a->bits == b->bits;
+}
+
+/*
+ * The scan inside the judging walk.  An exit showing what the one before it
+ * showed, with no memory record between, finds seen as that one left it:
+ * nothing to compare or record.
+ */
+static bool scan_exit(struct checker *k, const struct hvt_exit *ex)
+{
+        struct code_ctx ctx;
+        uint64_t pc;
+
+        if (!ex->insn_len)
+                return false;
+        ctx = code_ctx_of(&ex->st);
+        pc = hvt_state_pc(&ex->st);
+        if (k->scan_key_valid && k->scan_pc == pc && k->scan_len == ex->insn_len &&
+            same_ctx(&k->scan_ctx, &ctx) && !memcmp(k->scan_insn, ex->insn, ex->insn_len))
+                return false;
+        if (scan_exit_bytes(&k->seen, &k->code, ex, &ctx, pc))
+                return true;
+        k->scan_key_valid = true;
+        k->scan_ctx = ctx;
+        k->scan_pc = pc;
+        k->scan_len = ex->insn_len;
+        memcpy(k->scan_insn, ex->insn, ex->insn_len);
+        return false;
+}
+
 static int walk(struct checker *k, struct hvt_reader *r)
 {
         struct hvt_event ev;
@@ -1741,11 +1814,19 @@ static int walk(struct checker *k, struct hvt_reader *r)
                 switch (ev.type) {
                 case HVT_REC_MEMORY:
                         code_load(&k->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        if (k->scanning) {
+                                code_load(&k->seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
+                                k->scan_key_valid = false;
+                        }
                         break;
                 case HVT_REC_WRITE:
                         code_write(&k->code, ev.write.gpa, ev.write.data, ev.write.len);
                         break;
-                case HVT_REC_EXIT: on_exit_record(k, &ev.exit); break;
+                case HVT_REC_EXIT:
+                        if (k->scanning && scan_exit(k, &ev.exit))
+                                return CHECK_RESCAN;
+                        on_exit_record(k, &ev.exit);
+                        break;
                 case HVT_REC_INJECT: on_inject(k, &ev.inject); break;
                 case HVT_REC_DELIVER:
                         /* The probe supersedes the single-step inference. */
@@ -1769,11 +1850,7 @@ static int walk(struct checker *k, struct hvt_reader *r)
         return err;
 }
 
-/*
- * Without write records the code is known only where exits show it: a
- * first walk finds every byte an exit showed changed, and those stay
- * unsure for the whole trace.
- */
+/* The separate first walk, for a trace whose exits show code changing. */
 static int find_volatile(struct checker *k, struct hvt_reader *r)
 {
         struct hvt_event ev;
@@ -1789,14 +1866,8 @@ static int find_volatile(struct checker *k, struct hvt_reader *r)
                         code_load(&seen, ev.memory.gpa, ev.memory.data, ev.memory.len);
                 } else if (ev.type == HVT_REC_EXIT && ev.exit.insn_len) {
                         struct code_ctx ctx = code_ctx_of(&ev.exit.st);
-                        uint64_t pc = hvt_state_pc(&ev.exit.st);
-                        uint8_t old[15];
-                        size_t n = code_read(&seen, &ctx, pc, old, ev.exit.insn_len);
 
-                        for (size_t i = 0; i < n; i++)
-                                if (old[i] != ev.exit.insn[i])
-                                        code_mark_volatile(&k->code, &ctx, pc + i, 1);
-                        code_exit_bytes(&seen, &ctx, pc, ev.exit.insn, ev.exit.insn_len);
+                        scan_exit_bytes(&seen, &k->code, &ev.exit, &ctx, hvt_state_pc(&ev.exit.st));
                 }
         }
         code_free(&seen);
@@ -1816,7 +1887,9 @@ static int open_reader(struct check_result *res, const char *path, struct hvt_re
         return 0;
 }
 
-int check_trace_opts(const char *path, const struct check_opts *opts, struct check_result *res)
+/* One check of path; scan_first: find the code exits show changing in a walk of its own. */
+static int check_run(const char *path, const struct check_opts *opts, struct check_result *res,
+                     bool scan_first)
 {
         struct hvt_vcpu_state st = { 0 };
         const struct hvt_header *h;
@@ -1874,22 +1947,33 @@ int check_trace_opts(const char *path, const struct check_opts *opts, struct che
                 note(k, NOTE_WRITES_UNTRACKED, 0, 0,
                      "the trace records no guest writes: code is taken to change only where an "
                      "exit shows it");
-                err = find_volatile(k, r);
-                hvt_reader_close(r);
-                r = NULL;
-                if (err != HVT_END_OF_TRACE && err != HVT_ERR_TRUNCATED && err != HVT_ERR_CORRUPT &&
-                    err != HVT_OK) {
-                        snprintf(res->error, sizeof(res->error), "%s", hvt_strerror(err));
-                        status = -1;
-                        goto out;
-                }
-                if (open_reader(res, path, &r)) {
-                        status = -1;
-                        goto out;
+                if (scan_first) {
+                        err = find_volatile(k, r);
+                        hvt_reader_close(r);
+                        r = NULL;
+                        if (err != HVT_END_OF_TRACE && err != HVT_ERR_TRUNCATED &&
+                            err != HVT_ERR_CORRUPT && err != HVT_OK) {
+                                snprintf(res->error, sizeof(res->error), "%s", hvt_strerror(err));
+                                status = -1;
+                                goto out;
+                        }
+                        if (open_reader(res, path, &r)) {
+                                status = -1;
+                                goto out;
+                        }
+                } else {
+                        if (code_init(&k->seen, k->dis, h->h.mem_size)) {
+                                snprintf(res->error, sizeof(res->error), "out of memory");
+                                status = -1;
+                                goto out;
+                        }
+                        k->scanning = true;
                 }
         }
         err = walk(k, r);
-        if (err != HVT_END_OF_TRACE) {
+        if (err == CHECK_RESCAN) {
+                status = CHECK_RESCAN;
+        } else if (err != HVT_END_OF_TRACE) {
                 /* Judged what there was; the trace itself is damaged. */
                 snprintf(res->error, sizeof(res->error), "%s", hvt_reader_message(r));
                 status = -1;
@@ -1901,9 +1985,21 @@ out:
         flow_free(&k->flow);
         flow_free(&k->nmi_flow);
         code_free(&k->code);
+        if (k->scanning)
+                code_free(&k->seen);
         disasm_close(k->dis);
         free(k);
         return status;
+}
+
+int check_trace_opts(const char *path, const struct check_opts *opts, struct check_result *res)
+{
+        int status = check_run(path, opts, res, false);
+
+        if (status != CHECK_RESCAN)
+                return status;
+        check_result_free(res);
+        return check_run(path, opts, res, true);
 }
 
 int check_trace(const char *path, struct check_result *res)

@@ -140,9 +140,10 @@ struct check_opts {
         bool keep_verdicts; /* fill check_result.verdicts */
         /*
          * Called every CHECK_PROGRESS_EVERY records with the pass (1: the
-         * scan for code that changes, run on traces without write records;
-         * 2: the judging walk) and the records read in it, so a front end
-         * can show progress; NULL: not called.
+         * scan for code that changes, run first on traces without write
+         * records whose exits show code changing; 2: the judging walk, which
+         * may start over after such a scan) and the records read in it, so
+         * a front end can show progress; NULL: not called.
          */
         void (*progress)(void *ctx, unsigned pass, uint64_t records);
         void *progress_ctx;
