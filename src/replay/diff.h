@@ -86,12 +86,18 @@ struct side {
         const char *path, *tag; /* tag: "a" or "b" */
         struct hvt_reader *r;
         const struct hvt_header *hdr;
-        struct code code;  /* initial image + bytes seen at exits: decodes I/O instructions */
-        bool have_code;    /* code_init succeeded: only then is there anything to free */
-        struct unit *ring; /* units pos-context .. fetched-1 */
+        struct code code; /* initial image + bytes seen at exits: decodes I/O instructions */
+        bool have_code;   /* code_init succeeded: only then is there anything to free */
+        /*
+         * ring: units pos-context .. fetched-1, and look: the next compared
+         * exit, already read; pointers into units (cap + 1 of them), swapped
+         * rather than copied when look joins the ring.
+         */
+        struct unit *units;
+        struct unit **ring;
         size_t cap;
         uint64_t pos, fetched;
-        struct unit look; /* the next compared exit, already read */
+        struct unit *look;
         bool have_look, done;
         int err;                 /* what hvt_reader_next ended with */
         uint64_t exits, skipped; /* exit records read; of them left out by --ignore-reason */

@@ -100,7 +100,7 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                                 s->skipped++;
                                 break;
                         }
-                        diff_copy_exit(&s->look, ex);
+                        diff_copy_exit(s->look, ex);
                         s->have_look = true;
                         return;
                 }
@@ -136,14 +136,14 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
 /* Make the next compared exit a unit, with what follows it.  false at the end. */
 static bool fetch(struct side *s, const struct diff_opts *o)
 {
-        struct unit *slot, tmp;
+        struct unit **at, *slot;
 
         if (!s->have_look)
                 return false;
-        slot = &s->ring[s->fetched % s->cap];
-        tmp = *slot; /* swap: buffers are reused, never shared */
-        *slot = s->look;
-        s->look = tmp;
+        at = &s->ring[s->fetched % s->cap];
+        slot = s->look; /* swap: buffers are reused, never shared */
+        s->look = *at;
+        *at = slot;
         s->have_look = false;
         s->fetched++;
         read_on(s, o, slot);
@@ -156,13 +156,13 @@ struct unit *diff_peek(struct side *s, const struct diff_opts *o, uint64_t i)
         while (s->fetched <= s->pos + i)
                 if (!fetch(s, o))
                         return NULL;
-        return &s->ring[(s->pos + i) % s->cap];
+        return s->ring[(s->pos + i) % s->cap];
 }
 
 /* The unit i before the current one (1: the previous), or NULL. */
 struct unit *diff_behind(struct side *s, uint64_t i)
 {
-        return i <= s->pos ? &s->ring[(s->pos - i) % s->cap] : NULL;
+        return i <= s->pos ? s->ring[(s->pos - i) % s->cap] : NULL;
 }
 
 int diff_side_open(struct side *s, const char *path, const char *tag, struct disasm *dis,
@@ -184,8 +184,12 @@ int diff_side_open(struct side *s, const char *path, const char *tag, struct dis
         }
         s->have_code = true;
         s->cap = o->context + RESYNC_WINDOW + 2;
+        s->units = xrealloc(NULL, (s->cap + 1) * sizeof(*s->units));
+        memset(s->units, 0, (s->cap + 1) * sizeof(*s->units));
         s->ring = xrealloc(NULL, s->cap * sizeof(*s->ring));
-        memset(s->ring, 0, s->cap * sizeof(*s->ring));
+        for (size_t i = 0; i < s->cap; i++)
+                s->ring[i] = &s->units[i];
+        s->look = &s->units[s->cap];
         /* The header, the memory image, up to the first compared exit. */
         read_on(s, o, NULL);
         return 0;
@@ -193,11 +197,11 @@ int diff_side_open(struct side *s, const char *path, const char *tag, struct dis
 
 void diff_side_close(struct side *s)
 {
-        if (s->ring)
-                for (size_t i = 0; i < s->cap; i++)
-                        diff_unit_free(&s->ring[i]);
+        if (s->units)
+                for (size_t i = 0; i <= s->cap; i++)
+                        diff_unit_free(&s->units[i]);
+        free(s->units);
         free(s->ring);
-        diff_unit_free(&s->look);
         free(s->ranges);
         if (s->have_code)
                 code_free(&s->code);
