@@ -154,9 +154,11 @@ struct checker {
         uint64_t io_done[2], io_pending[2];
         struct io_memo io_memo[IO_MEMO_SLOTS]; /* classify_io's results, by their inputs */
 
-        struct exit_sum prev2, prev, cur; /* cur: the newest exit; prev, prev2 before it */
-        bool unsettled;                   /* cur's records are still arriving */
-        bool skipping;                    /* without_steps: step exits skipped since cur */
+        /* cur: the newest exit; prev, prev2 before it; rotated, never copied, in sums. */
+        struct exit_sum sums[3];
+        struct exit_sum *prev2, *prev, *cur;
+        bool unsettled; /* cur's records are still arriving */
+        bool skipping;  /* without_steps: step exits skipped since cur */
 
         struct pending_inj pend[MAX_PENDING];
         size_t npend;
@@ -791,7 +793,7 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
 /* What retired just before the boundary of exit e. */
 static void settle_boundary(struct checker *k, struct exit_sum *e)
 {
-        const struct exit_sum *p = &k->prev;
+        const struct exit_sum *p = k->prev;
 
         if (e->reason == HVT_EXIT_IO && io_resolved(k, e) == IO_DONE) {
                 plain(&e->b, e->io_addr, e->ctx);
@@ -855,7 +857,7 @@ static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx);
  */
 static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 {
-        uint32_t ctx = pi->at.valid ? pi->at.ctx : k->cur.ctx;
+        uint32_t ctx = pi->at.valid ? pi->at.ctx : k->cur->ctx;
         struct check_finding *f;
 
         if (!pi->in.handler || !probe_at(k, pi->in.handler, ctx)) {
@@ -901,7 +903,7 @@ static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
 
 static void settle(struct checker *k)
 {
-        struct exit_sum *cur = &k->cur;
+        struct exit_sum *cur = k->cur;
         const struct code_ctx *ctx = &k->code.ctxs[cur->ctx];
 
         if (!k->unsettled)
@@ -951,8 +953,8 @@ static void settle(struct checker *k)
                  * The first step after the injection: in the handler means delivered,
                  * unless the handler starts with the probe, which will report it.
                  */
-                if (k->single_step && k->prev.valid && pi->at.valid && pi->at.seq == k->prev.seq &&
-                    pi->in.handler &&
+                if (k->single_step && k->prev->valid && pi->at.valid &&
+                    pi->at.seq == k->prev->seq && pi->in.handler &&
                     (cur->pc == pi->in.handler ||
                      (cur->reason == HVT_EXIT_IO && cur->io_addr == pi->in.handler)) &&
                     !probe_at(k, pi->in.handler, cur->ctx)) {
@@ -1044,7 +1046,7 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
 
         if (k->nmi == NMI_FREE || !p->valid)
                 return;
-        start_of(k, p, &k->cur, &s);
+        start_of(k, p, k->cur, &s);
         all = flow_from(k, &s);
         target = flow_node(all, la, ctx);
         if (!(target && target->post_iret) && !all->incomplete)
@@ -1061,7 +1063,7 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
 /* The interval that ends at the newest exit, when no delivery in it has looked at it. */
 static void nmi_exit(struct checker *k)
 {
-        const struct exit_sum *p = &k->prev, *e = &k->cur;
+        const struct exit_sum *p = k->prev, *e = k->cur;
 
         if (k->nmi == NMI_FREE || !e->valid || k->nmi_seen == e->seq)
                 return;
@@ -1207,7 +1209,7 @@ static bool delivery_ctx(struct checker *k, const struct hvt_disk_deliver *d,
         if (d->dflags & HVT_DELIVER_CS_BASE_UNKNOWN)
                 return false;
         if (!p->valid) {
-                x = k->code.ctxs[entry_ctx(k, &k->cur)];
+                x = k->code.ctxs[entry_ctx(k, k->cur)];
         } else {
                 x = k->code.ctxs[p->ctx];
                 if (d->frame_bits != 64 && (x.cr0 & X86_CR0_PE) && d->cs != p->cs) {
@@ -1348,7 +1350,7 @@ static void judge_debug(struct checker *k, const struct hvt_disk_deliver *d,
                 if (landed)
                         b = *landed;
                 else
-                        bset_in_interval(k, p, &k->cur, pc, ctx, &b);
+                        bset_in_interval(k, p, k->cur, pc, ctx, &b);
                 debug_verdict(k, &b, pc, tf, &v);
         }
         if (v.rule == RULE_DB_MOVSS_SHADOW) {
@@ -1424,15 +1426,15 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                 zero = stepped_after(k, p) && (!exit_pending(k, p) || pend_insn);
         }
         /* Whatever interrupt this is, an IRET before it ends blocking by an earlier NMI. */
-        if (k->cur.valid && d->seq == k->cur.seq)
+        if (k->cur->valid && d->seq == k->cur->seq)
                 k->nmi_seen = d->seq;
         if (p->valid && k->nmi != NMI_FREE && p->seq < k->nmi_seq) {
                 /*
                  * The run judged starts before the blocking NMI's probe (an
                  * exit that stood at a handler): look from that probe on.
                  */
-                if (k->prev.valid && k->prev.seq >= k->nmi_seq)
-                        nmi_interval(k, &k->prev, pc, ctx);
+                if (k->prev->valid && k->prev->seq >= k->nmi_seq)
+                        nmi_interval(k, k->prev, pc, ctx);
                 else
                         nmi_maybe(k, p, NULL);
         } else if (!(zero && pc == landing)) {
@@ -1512,7 +1514,7 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                              "#%" PRIu64 ": the entry after #%" PRIu64 " was at 0x%" PRIx64
                              ", the interrupt landed at 0x%" PRIx64,
                              d->seq, p->seq, landing, pc);
-                bset_in_interval(k, p, &k->cur, pc, ctx, &b);
+                bset_in_interval(k, p, k->cur, pc, ctx, &b);
         }
         if (nmi)
                 after_sti = nmi_bset(&b);
@@ -1664,11 +1666,14 @@ static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
                 }
                 return;
         }
-        if (k->cur.valid) {
+        if (k->cur->valid) {
+                struct exit_sum *oldest = k->prev2;
+
                 k->prev2 = k->prev;
                 k->prev = k->cur;
+                k->cur = oldest;
         }
-        summarize(k, ex, &k->cur);
+        summarize(k, ex, k->cur);
         /* The write records that follow belong to the run that ended at this exit. */
         if (!k->skipping) {
                 code_interval(&k->code);
@@ -1691,12 +1696,12 @@ static void on_inject(struct checker *k, const struct hvt_disk_inject *in)
         pi = &k->pend[k->npend++];
         memset(pi, 0, sizeof(*pi));
         pi->in = *in;
-        if (k->cur.valid && k->cur.seq == in->after_seq) {
-                k->cur.inject_after = true;
-                pi->at = k->cur;
+        if (k->cur->valid && k->cur->seq == in->after_seq) {
+                k->cur->inject_after = true;
+                pi->at = *k->cur;
         } else {
                 /* After an exit this walk skipped: the state then is not known. */
-                k->cur.inject_after = true;
+                k->cur->inject_after = true;
                 pi->at.valid = false;
                 pi->at.seq = in->after_seq;
         }
@@ -1724,11 +1729,11 @@ static void on_end(struct checker *k)
 static const struct exit_sum *delivery_start(const struct checker *k,
                                              const struct hvt_disk_deliver *d)
 {
-        if (!k->cur.valid || k->cur.seq != d->seq)
-                return &k->cur;
-        if (k->prev.valid && k->prev.pc == d->handler && k->prev2.valid)
-                return &k->prev2;
-        return &k->prev;
+        if (!k->cur->valid || k->cur->seq != d->seq)
+                return k->cur;
+        if (k->prev->valid && k->prev->pc == d->handler && k->prev2->valid)
+                return k->prev2;
+        return k->prev;
 }
 
 /* Tell the front end how far a pass has come, every CHECK_PROGRESS_EVERY records. */
@@ -1911,6 +1916,9 @@ static int check_run(const char *path, const struct check_opts *opts, struct che
         }
         k->path = path;
         k->res = res;
+        k->cur = &k->sums[0];
+        k->prev = &k->sums[1];
+        k->prev2 = &k->sums[2];
         if (opts)
                 k->opts = *opts;
         flow_init(&k->flow);
