@@ -22,6 +22,7 @@
 #include "../arch/x86.h"
 
 #include "kvm.h"
+#include "kvm_state.h"
 
 #define KVM_SYNC_ALL (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
 /* Where KVM may put its real-mode TSS on Intel: out of any guest's way, below 4 GiB. */
@@ -227,18 +228,6 @@ static void kvm_version(struct backend *b, char *buf, size_t len)
 
 /* ---- state conversion -------------------------------------------------- */
 
-static void seg_from_kvm(struct hvt_disk_seg *d, const struct kvm_segment *s)
-{
-        d->base = s->base;
-        d->limit = s->limit;
-        d->selector = s->selector;
-        d->attr = (uint16_t)((s->type & 0xf) | (s->s ? HVT_SEG_S : 0) |
-                             ((s->dpl & 3u) << HVT_SEG_DPL_SHIFT) | (s->present ? HVT_SEG_P : 0) |
-                             (s->avl ? HVT_SEG_AVL : 0) | (s->l ? HVT_SEG_L : 0) |
-                             (s->db ? HVT_SEG_DB : 0) | (s->g ? HVT_SEG_G : 0) |
-                             (s->unusable ? HVT_SEG_UNUSABLE : 0));
-}
-
 static void seg_to_kvm(struct kvm_segment *s, const struct hvt_disk_seg *d)
 {
         memset(s, 0, sizeof(*s));
@@ -256,65 +245,6 @@ static void seg_to_kvm(struct kvm_segment *s, const struct hvt_disk_seg *d)
         s->unusable = !!(d->attr & HVT_SEG_UNUSABLE);
 }
 
-static void state_from_kvm(struct hvt_vcpu_state *st, const struct kvm_regs *r,
-                           const struct kvm_sregs *s)
-{
-        const struct kvm_segment *segs[HVT_SREG_COUNT] = {
-                [HVT_ES] = &s->es, [HVT_CS] = &s->cs, [HVT_SS] = &s->ss,
-                [HVT_DS] = &s->ds, [HVT_FS] = &s->fs, [HVT_GS] = &s->gs,
-        };
-        const uint64_t gpr[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
-                                   r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
-
-        memcpy(st->gpr, gpr, sizeof(gpr));
-        st->rip = r->rip;
-        st->rflags = r->rflags;
-        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
-                seg_from_kvm(&st->seg[i], segs[i]);
-        st->cr0 = s->cr0;
-        st->cr2 = s->cr2;
-        st->cr3 = s->cr3;
-        st->cr4 = s->cr4;
-        st->efer = s->efer;
-        memset(&st->gdt, 0, sizeof(st->gdt));
-        memset(&st->idt, 0, sizeof(st->idt));
-        st->gdt.base = s->gdt.base;
-        st->gdt.limit = s->gdt.limit;
-        st->idt.base = s->idt.base;
-        st->idt.limit = s->idt.limit;
-}
-
-static uint64_t intr_from_kvm(const struct kvm_backend *k, const struct kvm_vcpu_events *ev,
-                              bool window)
-{
-        const struct kvm_run *run = k->run;
-        /*
-         * ready_for_interrupt_injection is about KVM_INTERRUPT: meaningless
-         * when the in-kernel irqchip injects, so not reported then.
-         */
-        uint64_t intr = HVT_INTR_VALID_IF | HVT_INTR_VALID_NMI | HVT_INTR_VALID_PENDING |
-                        (k->irqchip ? 0 : HVT_INTR_VALID_READY);
-
-        if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW) {
-                intr |= HVT_INTR_VALID_SHADOW;
-                if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_STI)
-                        intr |= HVT_INTR_STI_SHADOW;
-                if (ev->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS)
-                        intr |= HVT_INTR_MOVSS_SHADOW;
-        }
-        if (ev->nmi.masked)
-                intr |= HVT_INTR_NMI_BLOCKED;
-        if (!k->irqchip && run->ready_for_interrupt_injection)
-                intr |= HVT_INTR_READY;
-        if (run->if_flag)
-                intr |= HVT_INTR_IF;
-        if (ev->interrupt.injected || ev->nmi.pending || ev->nmi.injected)
-                intr |= HVT_INTR_PENDING;
-        if (window)
-                intr |= HVT_INTR_WINDOW_REQ;
-        return intr;
-}
-
 int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st)
 {
         struct kvm_backend *k = to_kvm(b);
@@ -325,16 +255,17 @@ int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st)
         if (k->synced) {
                 const struct kvm_sync_regs *s = &k->run->s.regs;
 
-                state_from_kvm(st, &s->regs, &s->sregs);
-                st->intr = intr_from_kvm(k, &s->events, k->run->request_interrupt_window);
+                kvm_state_from(st, &s->regs, &s->sregs);
+                st->intr = kvm_intr_from(k->run, &s->events, k->irqchip,
+                                         k->run->request_interrupt_window);
                 return 0;
         }
         /* Before the first run (or after set_state) the shared copy is stale. */
         if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) || ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) ||
             ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev))
                 return -errno;
-        state_from_kvm(st, &regs, &sregs);
-        st->intr = intr_from_kvm(k, &ev, k->run->request_interrupt_window);
+        kvm_state_from(st, &regs, &sregs);
+        st->intr = kvm_intr_from(k->run, &ev, k->irqchip, k->run->request_interrupt_window);
         return 0;
 }
 
