@@ -63,6 +63,15 @@ enum hvt_rec_type {
         HVT_REC_TYPE_COUNT
 };
 
+/*
+ * A KVM call of the VMM that `hvrec exec` recorded (`hvrec exec`; no minor of its own): a
+ * memory slot, an interrupt line, an MSI, an irqfd, guest-debug settings.
+ * Payload: struct hvt_disk_kvm.  hvt_reader_next skips it, as it skips
+ * every type past HVT_REC_TYPE_COUNT; its layout is fixed here for readers
+ * that want it.
+ */
+#define HVT_REC_KVM 11
+
 /* Normalized exit reasons (hvt_disk_exit.reason).  Numbers are stable. */
 enum hvt_exit_reason {
         HVT_EXIT_UNKNOWN = 0,    /* a backend reason with no normalized name */
@@ -180,6 +189,7 @@ enum hvt_irq_source {
         HVT_SRC_GUEST = 0,  /* the guest wrote the vector to port 0xE0 */
         HVT_SRC_OPTION = 1, /* an --irq VECTOR@TRIGGER option */
         HVT_SRC_KICK = 2,   /* a --kick timer with a vector */
+        HVT_SRC_VMM = 3,    /* a VMM under `hvrec exec` injected it (`hvrec exec`; no minor of its own) */
         HVT_SRC_COUNT
 };
 
@@ -448,6 +458,26 @@ struct hvt_disk_console {
         uint64_t seq; /* the exit that wrote them */
 };
 
+/* What a HVT_REC_KVM record is (hvt_disk_kvm.what) and what its a, b, c hold. */
+enum hvt_kvm_what {
+        HVT_KVM_SLOT = 1,        /* KVM_SET_USER_MEMORY_REGION: id slot, a gpa, b size (0:
+                                    deleted), c the VMM's host address, flags KVM_MEM_* */
+        HVT_KVM_IRQ_LINE = 2,    /* KVM_IRQ_LINE(_STATUS): id the GSI, a the level */
+        HVT_KVM_MSI = 3,         /* KVM_SIGNAL_MSI: a address, b data, id devid, flags */
+        HVT_KVM_IRQFD = 4,       /* KVM_IRQFD: id the GSI, a the eventfd, flags KVM_IRQFD_FLAG_* */
+        HVT_KVM_GUEST_DEBUG = 5, /* KVM_SET_GUEST_DEBUG: flags control, a DR7, b DR0, c DR1 */
+};
+
+/* HVT_REC_KVM payload. */
+struct hvt_disk_kvm {
+        uint64_t seq;  /* exits written before the call (on any vCPU) */
+        uint32_t what; /* enum hvt_kvm_what */
+        uint32_t id;
+        uint32_t flags;
+        uint32_t vcpu; /* the vCPU whose fd took the call, or 0 for a VM-wide call */
+        uint64_t a, b, c;
+};
+
 /* HVT_REC_END payload: this, then a message (no terminator). */
 struct hvt_disk_end {
         uint64_t exits;    /* exit records written */
@@ -479,5 +509,6 @@ HVT_STATIC_ASSERT(sizeof(struct hvt_disk_deliver) == 56, "deliver record is froz
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_write) == 16, "write record is frozen");
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_console) == 8, "console record is frozen");
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_end) == 40, "end record is frozen");
+HVT_STATIC_ASSERT(sizeof(struct hvt_disk_kvm) == 48, "KVM record is frozen");
 
 #endif /* HVTRACE_FORMAT_H */

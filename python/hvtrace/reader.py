@@ -38,7 +38,7 @@ XF_TIME64 = 0x0002
 
 MODE_NAMES = ["unknown", "real", "protected", "long"]
 POLICY_NAMES = ["window", "eager", "blind", "backend"]
-SOURCE_NAMES = ["guest", "irq-option", "kick"]
+SOURCE_NAMES = ["guest", "irq-option", "kick", "vmm"]
 END_WHY_NAMES = ["?", "guest-exit", "halt", "crash", "max-exits", "timeout", "signal", "error"]
 VECTOR_FROM_NAMES = ["unknown", "table", "injection"]
 

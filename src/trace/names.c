@@ -59,6 +59,7 @@ static const char *const source_names[] = {
         [HVT_SRC_GUEST] = "guest",
         [HVT_SRC_OPTION] = "irq-option",
         [HVT_SRC_KICK] = "kick",
+        [HVT_SRC_VMM] = "vmm",
 };
 _Static_assert(ARRAY_SIZE(source_names) == HVT_SRC_COUNT, "name every source");
 
