@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "exec.h"
 #include "guest.h"
 #include "loop.h"
 #include "mode.h"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
                    "\n"
                    "Commands:\n"
                    "  run [OPTIONS] GUEST   run GUEST and record it (hvrec run --help)\n"
+                   "  exec [OPTIONS] -- VMM [ARGS...]\n"
+                   "                        run a KVM VMM and record it (hvrec exec --help)\n"
                    "\n"
                    "Options:\n"
                    "  -h, --help            this text\n"
@@ -544,6 +547,8 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[1], "run"))
                 return cmd_run(argc - 1, argv + 1, argc, argv);
+        if (!strcmp(argv[1], "exec"))
+                return cmd_exec(argc - 1, argv + 1);
         fprintf(stderr, "hvrec: unknown command '%s' (try hvrec --help)\n", argv[1]);
         return STATUS_ERROR;
 }
