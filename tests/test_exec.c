@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hvrec exec: the VMM runs as it would alone (status, output, input, its
+ * LD_PRELOAD, every interposed call's result), the trace is valid and ends
+ * with a record that says how the VMM ended, and errors are one line with
+ * their own status.  The tests that record QEMU on KVM need /dev/kvm and
+ * skip without it.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "corpus.h"
+#include "helpers.h"
+
+#define EXEC_NOT_FOUND 127
+#define EXEC_CANNOT    126
+
+/* hvrec exec -o trace -- argv...; the trace is loaded into *t when t is not NULL. */
+static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *p,
+                     struct hv_trace *t)
+{
+        const char *argv[64] = { HVREC, "exec", "-o", trace, "--" };
+        size_t n = 5;
+
+        for (size_t i = 0; vmm[i]; i++) {
+                cr_assert_lt(n, 63);
+                argv[n++] = vmm[i];
+        }
+        argv[n] = NULL;
+        unlink(trace);
+        cr_assert_eq(hv_run(argv, p), 0);
+        if (t)
+                cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "trace of %s: %s", vmm[0], p->err);
+}
+
+/* sh -c SCRIPT under hvrec exec. */
+static void exec_sh(const char *trace, const char *script, struct hv_proc *p, struct hv_trace *t)
+{
+        const char *vmm[] = { "/bin/sh", "-c", script, NULL };
+
+        exec_run(trace, vmm, p, t);
+}
+
+static void assert_no_vcpu_trace(const struct hv_trace *t, uint32_t why, int status)
+{
+        cr_assert_eq(t->read_err, HVT_END_OF_TRACE, "the trace is complete: %s", t->message);
+        cr_assert(t->have_end, "an end record");
+        cr_assert_eq(t->nexits, 0, "no exit: no vCPU ran");
+        cr_assert_eq(t->end.why, why, "end why %u", t->end.why);
+        cr_assert_eq(t->end.status, status, "end status %d", t->end.status);
+        cr_assert_not_null(strstr(t->end_msg, "no vCPU recorded"), "%s", t->end_msg);
+        cr_assert_str_eq(t->hdr.str[HVT_STR_BACKEND], "exec");
+}
+
+Test(exec, passes_the_vmm_exit_status_on)
+{
+        static const int codes[] = { 0, 3, 127, 200 };
+
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+                char script[32];
+                struct hv_proc p;
+                struct hv_trace t;
+
+                snprintf(script, sizeof(script), "exit %d", codes[i]);
+                exec_sh(hv_tmp("status.zst"), script, &p, &t);
+                cr_assert_eq(p.status, codes[i], "status %d, stderr: %s", p.status, p.err);
+                assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, codes[i]);
+                cr_assert_eq(t.end.detail, (uint32_t)codes[i]);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+Test(exec, a_vmm_killed_by_a_signal_gives_128_plus_n)
+{
+        static const int sigs[] = { SIGTERM, SIGKILL, SIGSEGV };
+
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+                char script[48];
+                struct hv_proc p;
+                struct hv_trace t;
+
+                snprintf(script, sizeof(script), "kill -%d $$", sigs[i]);
+                exec_sh(hv_tmp("signal.zst"), script, &p, &t);
+                cr_assert_eq(p.status, 128 + sigs[i], "signal %d: status %d: %s", sigs[i], p.status,
+                             p.err);
+                assert_no_vcpu_trace(&t, HVT_END_SIGNAL, 128 + sigs[i]);
+                cr_assert_eq(t.end.detail, (uint32_t)sigs[i]);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+Test(exec, the_vmm_output_is_byte_for_byte_its_own)
+{
+        const char *script = "printf 'out 1\\n'; printf 'err 1\\n' >&2; printf 'out 2'; "
+                             "printf 'err 2' >&2";
+        const char *direct[] = { "/bin/sh", "-c", script, NULL };
+        struct hv_proc alone, p;
+
+        cr_assert_eq(hv_run(direct, &alone), 0);
+        exec_sh(hv_tmp("output.zst"), script, &p, NULL);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_str_eq(p.out, alone.out);
+        cr_assert_str_eq(p.err, alone.err);
+        hv_proc_free(&alone);
+        hv_proc_free(&p);
+}
+
+Test(exec, the_vmm_reads_hvrec_stdin)
+{
+        char script[1024];
+        const char *argv[] = { "/bin/sh", "-c", script, NULL };
+        struct hv_proc p;
+
+        snprintf(script, sizeof(script), "printf 'line one\\nline two\\n' | %s exec -o %s -- cat",
+                 HVREC, hv_tmp("stdin.zst"));
+        cr_assert_eq(hv_run(argv, &p), 0);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_str_eq(p.out, "line one\nline two\n");
+        hv_proc_free(&p);
+}
+
+Test(exec, ld_preload_is_appended_to_the_users)
+{
+        const char *script = "printf '%s' \"$LD_PRELOAD\"";
+        char want[4096];
+        struct hv_proc p;
+
+        setenv("LD_PRELOAD", "libm.so.6", 1);
+        exec_sh(hv_tmp("preload.zst"), script, &p, NULL);
+        unsetenv("LD_PRELOAD");
+        snprintf(want, sizeof(want), "libm.so.6:%s", HV_PRELOAD);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_str_eq(p.out, want);
+        hv_proc_free(&p);
+
+        exec_sh(hv_tmp("preload.zst"), script, &p, NULL);
+        cr_assert_str_eq(p.out, HV_PRELOAD, "no LD_PRELOAD of the user's: the library alone");
+        hv_proc_free(&p);
+}
+
+/*
+ * The interposed ioctl, mmap and mmap64 answer for the VMM (the program
+ * says so), and each returns what the real call returned, errno included.
+ */
+Test(exec, interposed_calls_return_what_the_real_ones_return)
+{
+        const char *direct[] = { HV_EXEC_CALLS, NULL };
+        const char *vmm[] = { HV_EXEC_CALLS, "which", NULL };
+        struct hv_proc alone, p;
+        struct hv_trace t;
+        size_t n;
+
+        cr_assert_eq(hv_run(direct, &alone), 0);
+        cr_assert_eq(alone.status, 0, "%s", alone.err);
+        exec_run(hv_tmp("calls.zst"), vmm, &p, &t);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        n = strlen(alone.out);
+        cr_assert_eq(strncmp(p.out, alone.out, n), 0, "alone:\n%s\nunder hvrec exec:\n%s",
+                     alone.out, p.out);
+        cr_assert_str_eq(p.out + n, "ioctl from libhvtpreload.so\n", "%s", p.out);
+        cr_assert_str_eq(p.err, "", "the library says nothing: %s", p.err);
+        assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, 0);
+        hv_trace_free(&t);
+        hv_proc_free(&alone);
+        hv_proc_free(&p);
+}
+
+Test(exec, a_program_that_never_opens_kvm_gives_a_trace_with_no_vcpu)
+{
+        const char *vmm[] = { "true", NULL };
+        struct hv_proc p;
+        struct hv_trace t;
+
+        exec_run(hv_tmp("nokvm.zst"), vmm, &p, &t);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_str_eq(p.err, "");
+        assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, 0);
+        cr_assert_not_null(strstr(t.end_msg, "never ran a KVM vCPU"), "%s", t.end_msg);
+        cr_assert_str_eq(t.cmdline, "true", "the VMM's command line: %s", t.cmdline);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* One stderr line naming the problem, hvrec exec's own status, no trace. */
+static void assert_exec_error(const char *const *argv, int status, const char *needle,
+                              const char *trace)
+{
+        struct hv_proc p;
+        size_t n;
+
+        if (trace)
+                unlink(trace);
+        cr_assert_eq(hv_run(argv, &p), 0);
+        n = strlen(p.err);
+        cr_assert_eq(p.status, status, "status %d, stderr: %s", p.status, p.err);
+        cr_assert_gt(n, 0);
+        cr_assert_eq(strchr(p.err, '\n'), p.err + n - 1, "one line: %s", p.err);
+        cr_assert_eq(strncmp(p.err, "hvrec exec: ", 12), 0, "%s", p.err);
+        cr_assert_not_null(strstr(p.err, needle), "mentions '%s': %s", needle, p.err);
+        cr_assert_str_eq(p.out, "");
+        if (trace)
+                cr_assert_neq(access(trace, F_OK), 0, "no trace is left: %s", trace);
+        hv_proc_free(&p);
+}
+
+Test(exec, a_vmm_not_found_is_one_line_and_127)
+{
+        const char *trace = hv_tmp("nf.zst");
+        const char *a[] = { HVREC, "exec", "-o", trace, "--", "hvt-no-such-vmm", NULL };
+        const char *b[] = { HVREC, "exec", "-o", trace, "--", "/nonexistent/qemu", NULL };
+
+        assert_exec_error(a, EXEC_NOT_FOUND, "hvt-no-such-vmm: VMM not found", trace);
+        assert_exec_error(b, EXEC_NOT_FOUND, "VMM not found", trace);
+}
+
+Test(exec, a_static_vmm_or_one_not_executable_is_one_line_and_126)
+{
+        const char *trace = hv_tmp("static.zst");
+        const char *a[] = { HVREC, "exec", "-o", trace, "--", HV_EXEC_STATIC, NULL };
+        const char *b[] = { HVREC, "exec", "-o", trace, "--", HV_SOURCE_DIR "/README.md", NULL };
+
+        assert_exec_error(a, EXEC_CANNOT, "statically linked", trace);
+        assert_exec_error(b, EXEC_CANNOT, "not executable", trace);
+}
+
+Test(exec, an_output_that_cannot_be_written_is_one_line_and_202)
+{
+        const char *a[] = { HVREC, "exec", "-o", "/nonexistent/dir/t.zst", "--", "true", NULL };
+        const char *b[] = { HVREC, "exec", "-o", "-", "--", "true", NULL };
+        const char *c[] = { HVREC, "exec", "-o", HV_SOURCE_DIR, "--", "true", NULL };
+        const char *d[] = { HVREC, "exec", "-o", hv_tmp("x.zst"), NULL };
+        const char *e[] = { HVREC, "exec", "--bogus", "--", "true", NULL };
+
+        assert_exec_error(a, HVREC_STATUS_ERROR, "cannot create /nonexistent/dir/t.zst", NULL);
+        assert_exec_error(b, HVREC_STATUS_ERROR, "-o: not stdout", NULL);
+        assert_exec_error(c, HVREC_STATUS_ERROR, "a directory", NULL);
+        assert_exec_error(d, HVREC_STATUS_ERROR, "no VMM to run", NULL);
+        assert_exec_error(e, HVREC_STATUS_ERROR, "unknown option '--bogus'", NULL);
+}
+
+Test(exec, an_existing_trace_is_kept_as_dot_1)
+{
+        const char *trace = hv_tmp("kept.zst");
+        char kept[4096];
+        const char *vmm[] = { "true", NULL };
+        struct hv_proc p;
+        struct hv_trace t;
+
+        snprintf(kept, sizeof(kept), "%s.1", trace);
+        unlink(kept);
+        exec_run(trace, vmm, &p, NULL);
+        hv_proc_free(&p);
+        /* exec_run unlinks the trace first: make it again, then run over it. */
+        {
+                const char *argv[] = { HVREC, "exec", "-o", trace, "--", "true", NULL };
+
+                cr_assert_eq(hv_run(argv, &p), 0);
+        }
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_not_null(strstr(p.err, "kept the existing"), "%s", p.err);
+        cr_assert_eq(hv_trace_load(kept, &t), HVT_OK, "the old trace is whole");
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/* ---- on KVM: QEMU's own command line, recorded ---------------------------------- */
+
+/*
+ * The QEMU command line of docs/backends.md ("record your own QEMU command
+ * line") for a real-mode guest loaded at 0x1000, with the project's BIOS.
+ */
+static void qemu_argv(const char **argv, size_t max, const char *guest, const char *irqchip,
+                      const char *smp, char *machine, size_t mlen, char *loader, size_t llen)
+{
+        const char *v[] = { "qemu-system-x86_64",
+                            "-nodefaults",
+                            "-display",
+                            "none",
+                            "-M",
+                            machine,
+                            "-no-reboot",
+                            "-m",
+                            "16",
+                            "-accel",
+                            "kvm",
+                            "-smp",
+                            smp,
+                            "-bios",
+                            HV_BUILD_DIR "/guests/hvt_bios.bin",
+                            "-device",
+                            "isa-debug-exit,iobase=0xf4,iosize=1",
+                            "-device",
+                            loader,
+                            NULL };
+
+        cr_assert_lt(sizeof(v) / sizeof(v[0]), max);
+        snprintf(machine, mlen, "pc,kernel_irqchip=%s", irqchip);
+        snprintf(loader, llen, "loader,file=%s,addr=0x1000,force-raw=on", guest);
+        memcpy(argv, v, sizeof(v));
+}
+
+static void require_kvm_qemu(void)
+{
+        char why[256];
+
+        if (!hv_have_kvm(why, sizeof(why)))
+                cr_skip_test("needs /dev/kvm: %s", why);
+        if (!hv_have_qemu())
+                cr_skip_test("needs qemu-system-x86_64 (Debian package qemu-system-x86)");
+}
+
+/* Record guest under QEMU KVM and check the trace: returns hvreplay check's status. */
+static int record_and_check(const char *guest, const char *irqchip, const char *smp,
+                            struct hv_trace *t)
+{
+        const char *argv[32];
+        char machine[64], loader[4096];
+        const char *trace = hv_tmp("qemu-kvm.zst");
+        const char *check[] = { HVREPLAY, "check", trace, NULL };
+        struct hv_proc p, c;
+        int status;
+
+        qemu_argv(argv, 32, guest, irqchip, smp, machine, sizeof(machine), loader, sizeof(loader));
+        exec_run(trace, argv, &p, t);
+        /* isa-debug-exit: QEMU exits with 2 * the guest's status + 1. */
+        cr_assert_eq(p.status, 1, "%s on kernel_irqchip=%s: QEMU status %d: %s", guest, irqchip,
+                     p.status, p.err);
+        cr_assert_gt(t->nexits, 0, "%s: exits recorded", guest);
+        cr_assert_eq(hv_run(check, &c), 0);
+        status = c.status;
+        cr_assert_eq(status, 0, "%s on kernel_irqchip=%s: %s%s", guest, irqchip, c.out, c.err);
+        hv_proc_free(&c);
+        hv_proc_free(&p);
+        return status;
+}
+
+/* Every real-mode PIC/PIT corpus guest, on each of QEMU's irqchip placements. */
+Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = 600)
+{
+        static const char *const chips[] = { "off", "split", "on" };
+        static struct corpus_build builds[CORPUS_MAX_BUILDS];
+        int n;
+
+        require_kvm_qemu();
+        n = corpus_timer_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++) {
+                if (strcmp(builds[i].mode, "real"))
+                        continue;
+                for (size_t c = 0; c < sizeof(chips) / sizeof(chips[0]); c++) {
+                        struct hv_trace t;
+
+                        record_and_check(hv_guest_file(builds[i].file), chips[c], "1", &t);
+                        cr_assert_eq(t.hdr.h.entry, 0xfff0,
+                                     "the first exit's vCPU started at "
+                                     "the reset vector");
+                        hv_trace_free(&t);
+                }
+        }
+}
+
+Test(exec, qemu_kvm_with_two_vcpus_checks_clean, .timeout = 300)
+{
+        static struct corpus_build builds[CORPUS_MAX_BUILDS];
+        int n;
+
+        require_kvm_qemu();
+        n = corpus_timer_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++) {
+                struct hv_trace t;
+
+                if (strcmp(builds[i].mode, "real"))
+                        continue;
+                record_and_check(hv_guest_file(builds[i].file), "off", "2", &t);
+                cr_assert_eq(t.hdr.h.mem_size, 16u << 20, "RAM from 0 is QEMU's -m");
+                hv_trace_free(&t);
+                break;
+        }
+}
