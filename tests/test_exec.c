@@ -188,6 +188,43 @@ Test(exec, a_program_that_never_opens_kvm_gives_a_trace_with_no_vcpu)
         hv_proc_free(&p);
 }
 
+/*
+ * hvrec's end of the trace after frames the VMM wrote (a stand-in writes
+ * them as the library does, with no KVM): appended to a closed stream, and
+ * after a frame a SIGKILL cut short, which hvrec cuts away first.  The
+ * stand-in plays the library's part, so the library itself is not loaded.
+ */
+Test(exec, the_end_record_follows_the_vmm_frames_however_it_ended)
+{
+        static const struct {
+                const char *how;
+                int status;
+                uint32_t why;
+        } runs[] = { { "exit", 5, HVT_END_GUEST_EXIT }, { "kill", 128 + SIGKILL, HVT_END_SIGNAL } };
+
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+                const char *vmm[] = { HV_EXEC_WRITER, "7", runs[i].how, NULL };
+                struct hv_proc p;
+                struct hv_trace t;
+
+                setenv("HVTRACE_PRELOAD", HV_EXEC_NOP, 1);
+                exec_run(hv_tmp("frames.zst"), vmm, &p, &t);
+                unsetenv("HVTRACE_PRELOAD");
+                cr_assert_eq(p.status, runs[i].status, "%s: status %d: %s", runs[i].how, p.status,
+                             p.err);
+                cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s: complete: %s", runs[i].how,
+                             t.message);
+                cr_assert_eq(t.nexits, 7, "%s: every exit the frames held", runs[i].how);
+                cr_assert_eq(t.end.exits, 7);
+                cr_assert_eq(t.end.last_rip, 0x1006);
+                cr_assert_eq(t.end.why, runs[i].why);
+                cr_assert_eq(t.end.status, runs[i].status);
+                cr_assert_null(strstr(t.end_msg, "no vCPU"), "%s", t.end_msg);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
 /* One stderr line naming the problem, hvrec exec's own status, no trace. */
 static void assert_exec_error(const char *const *argv, int status, const char *needle,
                               const char *trace)
