@@ -1,9 +1,10 @@
 #!/bin/sh
 # The tools as installed: `cmake --install` of this build into a staged
-# prefix, which must carry the qemu-tcg BIOS, and an installed hvrec, moved
-# elsewhere with its prefix (a relocated install), that finds that BIOS and
-# not the build tree's: it records a guest on qemu-tcg with the build
-# tree's copy out of reach.
+# prefix, which must carry the qemu-tcg BIOS and hvrec exec's preload
+# library, and an installed hvrec, moved elsewhere with its prefix (a
+# relocated install), that finds them and not the build tree's: it records
+# a guest on qemu-tcg with the build tree's BIOS out of reach, and hvrec
+# exec gives a program the relocated library.
 #
 # Usage: install-tools-test.sh CMAKE BUILD_DIR GUEST
 # Status 0, 1 on failure, 77 when qemu-tcg is not compiled in or QEMU is
@@ -25,6 +26,23 @@ fail() {
         { cat "$tmp/install.log" >&2; fail "install failed"; }
 [ -x "$tmp/stage/bin/hvrec" ] && [ -x "$tmp/stage/bin/hvreplay" ] && [ -x "$tmp/stage/bin/hvgen" ] ||
         fail "hvrec, hvreplay or hvgen not installed"
+
+# hvrec exec (unless built with HVTRACE_EXEC=OFF): the relocated hvrec
+# preloads its own installed library.
+lib=$(find "$tmp/stage" -name libhvtpreload.so)
+if [ -n "$lib" ]; then
+        mv "$tmp/stage" "$tmp/exec"
+        got=$(env -u HVTRACE_PRELOAD -u LD_PRELOAD "$tmp/exec/bin/hvrec" exec -o "$tmp/exec.zst" \
+                -- sh -c 'printf %s "$LD_PRELOAD"') || fail "hvrec exec failed: $got"
+        case $got in
+        "$tmp/exec/"*/hvtrace/libhvtpreload.so) ;;
+        *) fail "a relocated hvrec exec does not preload its installed library: $got" ;;
+        esac
+        mv "$tmp/exec" "$tmp/stage"
+elif ! "$tmp/stage/bin/hvrec" exec -o "$tmp/exec.zst" -- true 2>&1 | grep -q HVTRACE_EXEC=OFF; then
+        fail "the install has no libhvtpreload.so"
+fi
+
 help=$("$tmp/stage/bin/hvrec" run --backend help 2>&1) || fail "hvrec --backend help failed"
 case $help in
 *"qemu-tcg"*) ;;
@@ -57,4 +75,5 @@ env -u HVTRACE_QEMU_BIOS "$tmp/moved/bin/hvrec" run --backend qemu-tcg -o "$tmp/
 if grep -q "guest exited with status" "$tmp/bad.log"; then
         fail "an emptied installed BIOS did not fail the run: hvrec used another"
 fi
-echo "install-tools-test: installed and relocated hvrec run qemu-tcg with the installed BIOS"
+echo "install-tools-test: installed and relocated hvrec run qemu-tcg with the installed BIOS" \
+        "and hvrec exec with the installed preload library"
