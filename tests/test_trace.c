@@ -1282,7 +1282,7 @@ Test(trace, truncated_header)
 Test(trace, future_version_is_refused)
 {
         const char *path = hv_tmp("v2.zst");
-        static const uint16_t bad[] = { 2, 0, 0xffff };
+        static const uint16_t bad[] = { HVT_FORMAT_VERSION + 1, 0, 0xffff };
         struct hvt_reader *r;
         struct hvt_event ev;
 
@@ -2077,8 +2077,11 @@ Test(trace, writer_options_are_sized)
         cr_assert_eq(open_writer_opts(path, &big), -E2BIG, "a later field this library ignores");
         o.size = 0;
         cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "size not set");
-        o.size = sizeof(o) - 1;
+        /* The first version ended with background_flush; vcpus came later. */
+        o.size = offsetof(struct hvt_writer_opts, background_flush) + sizeof(int) - 1;
         cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "smaller than the first version");
+        o.size = offsetof(struct hvt_writer_opts, vcpus);
+        cr_assert_eq(open_writer_opts(path, &o), 0, "a program built before vcpus existed");
         o.size = sizeof(o);
         o.level = ZSTD_maxCLevel() + 1;
         cr_assert_eq(open_writer_opts(path, &o), -EINVAL, "zstd level %d", o.level);
@@ -3532,4 +3535,510 @@ Test(trace, nmi_records_round_trip_and_dump)
         cr_assert_eq(nmi_lines, 3, "%s", p.out);
         cr_assert_gt(lines, 6);
         hv_proc_free(&p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Multi-vCPU traces (format major version 2)                               */
+/* ------------------------------------------------------------------------ */
+
+static struct hvt_writer *open_vcpu_writer(const char *path, unsigned vcpus)
+{
+        struct hvt_writer_opts o = { .size = sizeof(o), .vcpus = vcpus };
+        struct hvt_writer *w = NULL;
+        int err = hvt_writer_open(&w, path, &o);
+
+        cr_assert_eq(err, 0, "hvt_writer_open with %u vCPUs: %s", vcpus, strerror(-err));
+        return w;
+}
+
+/* The decompressed stream of a trace file (malloc'd). */
+static uint8_t *raw_stream(const char *path, size_t *len)
+{
+        size_t flen;
+        uint8_t *file = th_read_file(path, &flen), *raw;
+
+        cr_assert_eq(th_decompress_all(file, flen, &raw, len), 0, "%s decompresses", path);
+        free(file);
+        return raw;
+}
+
+/* Walk the records of a raw stream: the n-th record's header and payload offset. */
+static size_t raw_records(const uint8_t *raw, size_t len, struct hvt_disk_rec *recs, size_t *offs,
+                          size_t cap)
+{
+        size_t off = sizeof(struct hvt_disk_preamble), n = 0;
+
+        while (off + sizeof(struct hvt_disk_rec) <= len && n < cap) {
+                memcpy(&recs[n], raw + off, sizeof(recs[n]));
+                offs[n] = off + sizeof(struct hvt_disk_rec);
+                off += sizeof(struct hvt_disk_rec) + recs[n].size;
+                n++;
+        }
+        cr_assert_eq(off, len, "the stream ends on a record boundary");
+        return n;
+}
+
+Test(trace, two_vcpus_interleaved_round_trip)
+{
+        enum { NEXITS = 3000 };
+        const char *path = hv_tmp("mv.zst");
+        struct hvt_writer *w = open_vcpu_writer(path, 2);
+        static struct hvt_exit want[NEXITS];
+        struct hvt_vcpu_state cur[2] = { 0 };
+        uint32_t want_changed[NEXITS], owner[NEXITS];
+        uint64_t seed = 0x6d76637075, time[2] = { 0 };
+        static const uint8_t code[64] = { 0xfb, 0xf4 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        uint32_t sel = 0;
+        char ctx[64];
+
+        th_write_min_header(w);
+        cr_assert_eq(hvt_write_memory(w, 0x7c00, code, sizeof(code)), 0);
+        for (size_t i = 0; i < NEXITS; i++) {
+                uint32_t v = (uint32_t)(th_rnd(&seed) % 2);
+                struct hvt_vcpu_state before;
+
+                if (v != sel)
+                        cr_assert_eq(hvt_writer_vcpu(w, v), 0);
+                sel = v;
+                before = cur[v];
+                /* Each vCPU's state moves on its own: a delta against the other's would be wrong.
+                 */
+                for (unsigned k = th_rnd(&seed) % 3; k; k--)
+                        th_mutate_field(&seed, &cur[v], (unsigned)(th_rnd(&seed) % HVT_F_COUNT));
+                time[v] += th_rnd(&seed) % 5000;
+                memset(&want[i], 0, sizeof(want[i]));
+                want[i].seq = i; /* one machine-wide counter */
+                want[i].time_ns = time[v];
+                want[i].guest_ns = th_rnd(&seed) % 1000;
+                want[i].reason = HVT_EXIT_HLT;
+                want[i].st = cur[v];
+                want_changed[i] = th_diff_mask(&before, &cur[v]);
+                owner[i] = v;
+                cr_assert_eq(hvt_write_exit(w, &want[i]), 0);
+                if (i % 7 == 0) {
+                        struct hvt_disk_inject in = { .after_seq = i,
+                                                      .vector = (uint8_t)(0x20 + v) };
+                        struct hvt_disk_deliver d = { .seq = i, .vector = (uint8_t)(0x20 + v) };
+
+                        cr_assert_eq(hvt_write_inject(w, &in), 0);
+                        cr_assert_eq(hvt_write_deliver(w, &d), 0);
+                        cr_assert_eq(hvt_write_write(w, i, 0x500, &i, sizeof(i)), 0);
+                }
+        }
+        th_write_end(w, NEXITS, NULL);
+        th_close_writer(w);
+
+        r = th_must_open(path);
+        cr_assert_eq(hvt_reader_vcpus(r), 2);
+        cr_assert_eq(hvt_reader_header(r)->h.vcpus, 2);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        cr_assert_eq(hvt_reader_vcpu(r), 0);
+        th_expect_next(r, &ev, HVT_REC_MEMORY);
+        for (size_t i = 0; i < NEXITS; i++) {
+                snprintf(ctx, sizeof(ctx), "exit %zu on vCPU %u", i, owner[i]);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_check_exit(&ev.exit, &want[i], want_changed[i], ctx);
+                cr_assert_eq(hvt_reader_vcpu(r), owner[i], "%s: read as vCPU %u", ctx,
+                             hvt_reader_vcpu(r));
+                if (i % 7 == 0) {
+                        th_expect_next(r, &ev, HVT_REC_INJECT);
+                        cr_assert_eq(ev.inject.vector, 0x20 + owner[i]);
+                        cr_assert_eq(hvt_reader_vcpu(r), owner[i], "%s: inject", ctx);
+                        th_expect_next(r, &ev, HVT_REC_DELIVER);
+                        cr_assert_eq(hvt_reader_vcpu(r), owner[i], "%s: deliver", ctx);
+                        th_expect_next(r, &ev, HVT_REC_WRITE);
+                        cr_assert_eq(hvt_reader_vcpu(r), 0, "%s: a write is machine-wide", ctx);
+                        cr_assert_eq(ev.write.seq, i);
+                }
+        }
+        th_expect_next(r, &ev, HVT_REC_END);
+        cr_assert_eq(hvt_reader_vcpu(r), 0, "the end is machine-wide");
+        cr_assert_eq(hvt_reader_next(r, &ev), HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
+        hvt_reader_close(r);
+}
+
+/* Each vCPU is delta-encoded against its own previous exit; VCPU records only on a change. */
+Test(trace, per_vcpu_delta_state_on_disk)
+{
+        const char *path = hv_tmp("mvdelta.zst");
+        struct hvt_writer *w = open_vcpu_writer(path, 3);
+        struct hvt_exit e[3] = { 0 };
+        struct hvt_disk_rec recs[64];
+        size_t offs[64], len, n, nvcpu = 0, nexit = 0;
+        struct hvt_disk_preamble pre;
+        struct hvt_disk_header hdr;
+        uint8_t *raw;
+
+        for (unsigned v = 0; v < 3; v++) {
+                e[v].reason = HVT_EXIT_HLT;
+                e[v].st.rip = 0x1000 * (v + 1);
+                e[v].st.gpr[0] = 0xa0 + v;
+                e[v].seq = 100 * v;
+        }
+        th_write_min_header(w);
+        /* Rounds of v0, v1, v2: after the first, no state changes and seq is each one's +1. */
+        for (unsigned round = 0; round < 3; round++) {
+                for (unsigned v = 0; v < 3; v++) {
+                        cr_assert_eq(hvt_writer_vcpu(w, v), 0);
+                        cr_assert_eq(hvt_writer_vcpu(w, v), 0, "selecting it again writes nothing");
+                        cr_assert_eq(hvt_write_exit(w, &e[v]), 0);
+                        e[v].seq++;
+                }
+        }
+        cr_assert_eq(hvt_writer_vcpu(w, 0), 0);
+        th_write_end(w, 9, NULL);
+        th_close_writer(w);
+
+        raw = raw_stream(path, &len);
+        memcpy(&pre, raw, sizeof(pre));
+        cr_assert_eq(pre.version, 2, "a multi-vCPU trace is major version 2");
+        n = raw_records(raw, len, recs, offs, 64);
+        cr_assert_eq(recs[0].type, HVT_REC_HEADER);
+        memcpy(&hdr, raw + offs[0], sizeof(hdr));
+        cr_assert_eq(hdr.vcpus, 3);
+        for (size_t i = 1; i < n; i++) {
+                struct hvt_disk_exit x;
+
+                if (recs[i].type == HVT_REC_VCPU) {
+                        struct hvt_disk_vcpu v;
+
+                        cr_assert_eq(recs[i].size, sizeof(v));
+                        memcpy(&v, raw + offs[i], sizeof(v));
+                        /* Written: 1, 2, then (0, 1, 2) twice more, then 0 before the end. */
+                        cr_assert_eq(v.vcpu, (nvcpu + 1) % 3, "VCPU record %zu selects %u", nvcpu,
+                                     v.vcpu);
+                        cr_assert_eq(v.reserved, 0);
+                        nvcpu++;
+                        continue;
+                }
+                if (recs[i].type != HVT_REC_EXIT)
+                        continue;
+                memcpy(&x, raw + offs[i], sizeof(x));
+                if (nexit < 3) {
+                        cr_assert(recs[i].flags & HVT_XF_SEQ, "a vCPU's first exit names its seq");
+                        cr_assert_neq(x.state_mask, 0);
+                } else {
+                        cr_assert_eq(recs[i].flags & HVT_XF_SEQ, 0, "exit %zu: seq is +1", nexit);
+                        cr_assert_eq(x.state_mask, 0, "exit %zu: nothing changed on its vCPU",
+                                     nexit);
+                }
+                nexit++;
+        }
+        cr_assert_eq(nexit, 9);
+        cr_assert_eq(nvcpu, 9, "one VCPU record per change of selection");
+        free(raw);
+
+        {
+                struct hvt_reader *r = th_must_open(path);
+                struct hvt_event ev;
+
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                for (unsigned i = 0; i < 9; i++) {
+                        th_expect_next(r, &ev, HVT_REC_EXIT);
+                        cr_assert_eq(hvt_reader_vcpu(r), i % 3);
+                        cr_assert_eq(ev.exit.seq, 100 * (i % 3) + i / 3);
+                        cr_assert_eq(ev.exit.st.rip, 0x1000 * (i % 3 + 1));
+                        cr_assert_eq(ev.exit.st.gpr[0], 0xa0 + i % 3);
+                }
+                hvt_reader_close(r);
+        }
+}
+
+/* The same records written with vcpus 0 and 1 (and no options) give byte-identical version 1 files.
+ */
+Test(trace, single_vcpu_output_is_version_1_unchanged)
+{
+        const char *paths[3] = { hv_tmp("v1a.zst"), hv_tmp("v1b.zst"), hv_tmp("v1c.zst") };
+        struct th_rawbuf want = { 0 };
+        uint8_t *files[3], *raw;
+        size_t lens[3], len;
+
+        for (int k = 0; k < 3; k++) {
+                struct hvt_writer_opts o = { .size = sizeof(o), .vcpus = (unsigned)k };
+                struct hvt_writer *w = NULL;
+                struct hvt_header h = { 0 };
+
+                cr_assert_eq(hvt_writer_open(&w, paths[k], k == 2 ? NULL : &o), 0);
+                h.h.mem_size = 0x10000;
+                h.h.entry = 0x7c00;
+                h.h.guest_mode = HVT_MODE_REAL;
+                h.h.vcpus = 7; /* not the caller's to set: the writer's count wins */
+                cr_assert_eq(hvt_write_header(w, &h), 0);
+                cr_assert_eq(hvt_writer_vcpu(w, 0), 0, "vCPU 0 is always valid");
+                cr_assert_eq(hvt_writer_vcpu(w, 1), -EINVAL, "a single-vCPU trace has no vCPU 1");
+                {
+                        struct hvt_exit e = { .seq = 5, .reason = HVT_EXIT_HLT };
+
+                        cr_assert_eq(hvt_write_exit(w, &e), 0);
+                }
+                th_close_writer(w);
+                files[k] = th_read_file(paths[k], &lens[k]);
+        }
+        cr_assert_eq(lens[0], lens[1]);
+        cr_assert_eq(lens[0], lens[2]);
+        cr_assert_arr_eq(files[0], files[1], lens[0], "vcpus 0 and 1 write the same bytes");
+        cr_assert_arr_eq(files[0], files[2], lens[0], "as the default options do");
+
+        /* And those bytes are version 1 as documented, with no VCPU record. */
+        {
+                struct hvt_disk_header h = { .mem_size = 0x10000,
+                                             .entry = 0x7c00,
+                                             .guest_mode = 1 };
+                struct hvt_disk_str argv = { .key = HVT_STR_CMDLINE, .len = 0 };
+                uint8_t payload[sizeof(h) + sizeof(argv)];
+
+                memcpy(payload, &h, sizeof(h));
+                memcpy(payload + sizeof(h), &argv, sizeof(argv)); /* always written, even empty */
+                th_rb_preamble(&want, 1, HVT_FORMAT_MINOR);
+                th_rb_rec(&want, HVT_REC_HEADER, 0, payload, sizeof(payload));
+        }
+        th_rb_exit(&want, 5);
+        raw = raw_stream(paths[0], &len);
+        cr_assert_eq(len, want.len, "raw stream of %zu bytes, want %zu", len, want.len);
+        cr_assert_arr_eq(raw, want.p, len);
+        free(raw);
+        free(want.p);
+        for (int k = 0; k < 3; k++)
+                free(files[k]);
+}
+
+/* Version 1 traces, recorded before version 2 existed, read as one vCPU. */
+Test(trace, version_1_traces_read_as_one_vcpu)
+{
+        struct hvt_reader *r = th_must_open(HV_SOURCE_DIR "/traces/demo.zst");
+        struct hvt_event ev;
+        uint64_t exits = 0;
+        int err;
+
+        cr_assert_eq(hvt_reader_vcpus(r), 1);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                cr_assert_eq(hvt_reader_vcpu(r), 0, "record %" PRIu64, ev.index);
+                exits += ev.type == HVT_REC_EXIT;
+        }
+        cr_assert_eq(err, HVT_END_OF_TRACE, "%s", hvt_reader_message(r));
+        cr_assert_gt(exits, 0);
+        hvt_reader_close(r);
+
+        /* A type-10 record in a version 1 stream was an unknown type: still skipped. */
+        {
+                const char *path = hv_tmp("v1vcpu.zst");
+                struct hvt_disk_vcpu v = { .vcpu = 1 };
+                struct th_rawbuf raw = { 0 };
+
+                th_rb_preamble(&raw, 1, HVT_FORMAT_MINOR);
+                th_rb_min_header(&raw);
+                th_rb_exit(&raw, 0);
+                th_rb_rec(&raw, HVT_REC_VCPU, 0, &v, sizeof(v));
+                th_rb_exit_next(&raw);
+                th_rb_end(&raw);
+                th_compress_to(path, raw.p, raw.len);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                cr_assert_eq(ev.exit.seq, 1, "one stream: seq follows the first exit");
+                cr_assert_eq(hvt_reader_vcpu(r), 0);
+                th_expect_next(r, &ev, HVT_REC_END);
+                hvt_reader_close(r);
+                free(raw.p);
+        }
+}
+
+Test(trace, vcpu_selection_errors)
+{
+        const char *path = hv_tmp("mveinval.zst");
+        struct hvt_writer_opts o = { .size = sizeof(o), .vcpus = UINT16_MAX + 1u };
+        struct hvt_writer *w = NULL;
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hvt_exit e = { .reason = HVT_EXIT_HLT };
+
+        cr_assert_eq(hvt_writer_open(&w, path, &o), -EINVAL, "the header holds 16 bits");
+        o.vcpus = UINT16_MAX;
+        cr_assert_eq(hvt_writer_open(&w, path, &o), 0, "the largest count");
+        th_close_writer(w);
+
+        w = open_vcpu_writer(path, 2);
+        th_write_min_header(w);
+        cr_assert_eq(hvt_writer_vcpu(w, 1), 0);
+        cr_assert_eq(hvt_writer_vcpu(w, 2), -EINVAL);
+        cr_assert_eq(hvt_writer_vcpu(w, UINT32_MAX), -EINVAL);
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        th_write_end(w, 1, NULL);
+        th_close_writer(w);
+        r = th_must_open(path);
+        th_expect_next(r, &ev, HVT_REC_HEADER);
+        th_expect_next(r, &ev, HVT_REC_EXIT);
+        cr_assert_eq(hvt_reader_vcpu(r), 1, "a refused selection leaves the last one");
+        hvt_reader_close(r);
+}
+
+/* A version 2 stream: preamble and a header declaring vcpus. */
+static void rb_v2_start(struct th_rawbuf *b, uint16_t vcpus)
+{
+        struct hvt_disk_header h = {
+                .mem_size = 0x10000, .entry = 0x7c00, .guest_mode = 1, .vcpus = vcpus
+        };
+
+        th_rb_preamble(b, 2, HVT_FORMAT_MINOR);
+        th_rb_rec(b, HVT_REC_HEADER, 0, &h, sizeof(h));
+}
+
+Test(trace, broken_vcpu_records)
+{
+        const char *path = hv_tmp("mvbad.zst");
+        struct hvt_disk_vcpu one = { .vcpu = 1 }, two = { .vcpu = 2 };
+        struct hvt_reader *r;
+        struct hvt_event ev;
+
+        /* A version 2 header must declare at least two vCPUs. */
+        for (uint16_t n = 0; n < 2; n++) {
+                struct th_rawbuf raw = { 0 };
+
+                rb_v2_start(&raw, n);
+                th_rb_end(&raw);
+                th_compress_to(path, raw.p, raw.len);
+                th_expect_open_fails(path, HVT_ERR_CORRUPT, "vCPUs");
+                free(raw.p);
+        }
+        /* A VCPU record cut short by the end of the stream is a truncation. */
+        {
+                struct th_rawbuf raw = { 0 };
+
+                rb_v2_start(&raw, 2);
+                th_rb_exit(&raw, 0);
+                th_rb_rec(&raw, HVT_REC_VCPU, 0, &one, sizeof(one));
+                raw.len -= 3;
+                th_compress_to(path, raw.p, raw.len);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_TRUNCATED);
+                th_check_msg(r, "incomplete record");
+                cr_assert_eq(th_msg_truncated_count(r), 2);
+                hvt_reader_close(r);
+                free(raw.p);
+        }
+        /* A VCPU record with a short payload, or naming a vCPU past the count, is corrupt. */
+        {
+                struct {
+                        const void *payload;
+                        size_t len;
+                        const char *needle;
+                } bad[] = {
+                        { &one, 4, "vcpu record too short" },
+                        { &two, sizeof(two), "vCPU 2 of a 2-vCPU trace" },
+                };
+
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                        struct th_rawbuf raw = { 0 };
+
+                        rb_v2_start(&raw, 2);
+                        th_rb_exit(&raw, 0);
+                        th_rb_rec(&raw, HVT_REC_VCPU, 0, bad[i].payload, bad[i].len);
+                        th_rb_exit(&raw, 1);
+                        th_rb_end(&raw);
+                        th_compress_to(path, raw.p, raw.len);
+                        r = th_must_open(path);
+                        th_expect_next(r, &ev, HVT_REC_HEADER);
+                        th_expect_next(r, &ev, HVT_REC_EXIT);
+                        cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT, "%s", bad[i].needle);
+                        th_check_msg(r, bad[i].needle);
+                        hvt_reader_close(r);
+                        free(raw.p);
+                }
+        }
+        /* A record of vCPU 1 may name only vCPU 1's exits; a write names any vCPU's. */
+        {
+                struct hvt_disk_deliver d = { .seq = 0 };
+                struct hvt_disk_write wr = { .seq = 0, .gpa = 0x500 };
+                struct th_rawbuf raw = { 0 };
+
+                rb_v2_start(&raw, 2);
+                th_rb_exit(&raw, 0);
+                th_rb_rec(&raw, HVT_REC_VCPU, 0, &one, sizeof(one));
+                th_rb_rec(&raw, HVT_REC_WRITE, 0, &wr, sizeof(wr));
+                th_rb_rec(&raw, HVT_REC_DELIVER, 0, &d, sizeof(d));
+                th_rb_end(&raw);
+                th_compress_to(path, raw.p, raw.len);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_WRITE);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
+                th_check_msg(r, "deliver names exit 0 before any exit");
+                hvt_reader_close(r);
+                free(raw.p);
+        }
+        /* Each vCPU's seqs increase on their own: vCPU 1 may start below vCPU 0. */
+        {
+                struct th_rawbuf raw = { 0 };
+                struct hvt_disk_vcpu zero = { .vcpu = 0 };
+
+                rb_v2_start(&raw, 2);
+                th_rb_exit(&raw, 10);
+                th_rb_rec(&raw, HVT_REC_VCPU, 0, &one, sizeof(one));
+                th_rb_exit(&raw, 3);
+                th_rb_rec(&raw, HVT_REC_VCPU, 0, &zero, sizeof(zero));
+                th_rb_exit(&raw, 9);
+                th_rb_end(&raw);
+                th_compress_to(path, raw.p, raw.len);
+                r = th_must_open(path);
+                th_expect_next(r, &ev, HVT_REC_HEADER);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                th_expect_next(r, &ev, HVT_REC_EXIT);
+                cr_assert_eq(ev.exit.seq, 3);
+                cr_assert_eq(hvt_reader_next(r, &ev), HVT_ERR_CORRUPT);
+                th_check_msg(r, "exit 9 after exit 10");
+                hvt_reader_close(r);
+                free(raw.p);
+        }
+}
+
+/* A filter copies a multi-vCPU trace with hvt_write_event and the vCPU of each event. */
+Test(trace, write_event_copies_a_multi_vcpu_trace)
+{
+        const char *src = hv_tmp("mvsrc.zst"), *dst = hv_tmp("mvdst.zst");
+        struct hvt_writer *w = open_vcpu_writer(src, 2);
+        struct hvt_reader *r, *r2;
+        struct hvt_event ev, ev2;
+        int err;
+
+        th_write_min_header(w);
+        for (uint64_t i = 0; i < 40; i++) {
+                struct hvt_exit e = { .seq = i, .reason = HVT_EXIT_HLT };
+
+                e.st.rip = i % 3 ? 0x7c00 + i : 0x9000;
+                cr_assert_eq(hvt_writer_vcpu(w, (uint32_t)(i % 3 == 0)), 0);
+                cr_assert_eq(hvt_write_exit(w, &e), 0);
+        }
+        th_write_end(w, 40, "done");
+        th_close_writer(w);
+
+        r = th_must_open(src);
+        w = open_vcpu_writer(dst, hvt_reader_vcpus(r));
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                cr_assert_eq(hvt_writer_vcpu(w, hvt_reader_vcpu(r)), 0);
+                cr_assert_eq(hvt_write_event(w, &ev), 0);
+        }
+        cr_assert_eq(err, HVT_END_OF_TRACE);
+        th_close_writer(w);
+        hvt_reader_close(r);
+
+        r = th_must_open(src);
+        r2 = th_must_open(dst);
+        cr_assert_eq(hvt_reader_vcpus(r2), 2);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                th_expect_next(r2, &ev2, ev.type);
+                cr_assert_eq(hvt_reader_vcpu(r2), hvt_reader_vcpu(r));
+                if (ev.type == HVT_REC_EXIT) {
+                        cr_assert_eq(ev2.exit.seq, ev.exit.seq);
+                        cr_assert_eq(ev2.exit.st.rip, ev.exit.st.rip);
+                }
+        }
+        cr_assert_eq(err, HVT_END_OF_TRACE);
+        hvt_reader_close(r);
+        hvt_reader_close(r2);
 }

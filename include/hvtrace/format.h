@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hvtrace trace format v1: the frozen on-disk layout.
+ * hvtrace trace format (major versions 1 and 2): the frozen on-disk layout.
  *
  * Every struct named hvt_disk_* is written byte for byte, little endian,
  * with no implicit padding: the static asserts at the end pin their sizes.
@@ -13,7 +13,9 @@
  * they form the raw stream: a 16-byte preamble, then records, each a
  * hvt_disk_rec header followed by `size` bytes of payload.  Readers skip
  * records whose type they do not know, so types can be added without a new
- * major version.
+ * major version.  Major version 2 is version 1 for a machine with several
+ * vCPUs: the header counts them and HVT_REC_VCPU records say which vCPU the
+ * records after them belong to; a single-vCPU trace is still written as 1.
  */
 #ifndef HVTRACE_FORMAT_H
 #define HVTRACE_FORMAT_H
@@ -41,10 +43,11 @@
 /* Constants                                                                */
 /* ------------------------------------------------------------------------ */
 
-#define HVT_MAGIC          "HVTRACE\x1a" /* 8 bytes, no terminator on disk */
-#define HVT_MAGIC_LEN      8
-#define HVT_FORMAT_VERSION 1 /* readers refuse a higher major version */
-#define HVT_FORMAT_MINOR   2 /* compatible additions within a major (1: WRITE records, 2: NMI) */
+#define HVT_MAGIC                "HVTRACE\x1a" /* 8 bytes, no terminator on disk */
+#define HVT_MAGIC_LEN            8
+#define HVT_FORMAT_VERSION       2 /* the highest major version: readers refuse a higher one */
+#define HVT_FORMAT_VERSION_1VCPU 1 /* single-vCPU traces are written as this major version */
+#define HVT_FORMAT_MINOR         2 /* compatible additions within a major (1: WRITE records, 2: NMI) */
 
 /* Largest payload a reader accepts; anything larger is corrupt data. */
 #define HVT_MAX_RECORD (16u << 20)
@@ -60,6 +63,7 @@ enum hvt_rec_type {
         HVT_REC_END = 7,     /* the run ended; last record of a complete trace */
         HVT_REC_RAISE = 8,   /* an interrupt became pending (request, --irq, kick) */
         HVT_REC_WRITE = 9,   /* guest memory written during the run that ended at an exit */
+        HVT_REC_VCPU = 10,   /* major 2: the records after it belong to another vCPU */
         HVT_REC_TYPE_COUNT
 };
 
@@ -298,7 +302,7 @@ struct hvt_disk_header {
         uint32_t flags;             /* HVT_HDR_* */
         uint32_t backend_caps;      /* HVT_CAP_* */
         uint16_t inject_policy;     /* enum hvt_policy */
-        uint16_t reserved;
+        uint16_t vcpus;             /* major 2: the vCPU count, 2 or more; major 1: 0 */
 };
 
 struct hvt_disk_str {
@@ -478,6 +482,17 @@ struct hvt_disk_kvm {
         uint64_t a, b, c;
 };
 
+/*
+ * HVT_REC_VCPU payload (major 2 only): the exits, injections, raises,
+ * deliveries and console records that follow, up to the next VCPU record,
+ * are vCPU `vcpu`'s (< header.vcpus).  The stream starts on vCPU 0.  Each
+ * vCPU has its own delta-decoding state (fields, seq, time).
+ */
+struct hvt_disk_vcpu {
+        uint32_t vcpu;
+        uint32_t reserved;
+};
+
 /* HVT_REC_END payload: this, then a message (no terminator). */
 struct hvt_disk_end {
         uint64_t exits;    /* exit records written */
@@ -510,5 +525,6 @@ HVT_STATIC_ASSERT(sizeof(struct hvt_disk_write) == 16, "write record is frozen")
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_console) == 8, "console record is frozen");
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_end) == 40, "end record is frozen");
 HVT_STATIC_ASSERT(sizeof(struct hvt_disk_kvm) == 48, "KVM record is frozen");
+HVT_STATIC_ASSERT(sizeof(struct hvt_disk_vcpu) == 8, "vcpu record is frozen");
 
 #endif /* HVTRACE_FORMAT_H */

@@ -218,6 +218,12 @@ struct hvt_writer_opts {
         unsigned frame_records; /* end a frame after this many records; 0: 4096 */
         unsigned frame_ms;      /* ... or this many ms after its first record; 0: 250 */
         int background_flush;   /* nonzero: a thread ends idle frames on time */
+        /*
+         * 0 or 1: a single-vCPU trace (format major version 1); 2 to
+         * UINT16_MAX: a multi-vCPU trace (major version 2), see
+         * hvt_writer_vcpu.
+         */
+        unsigned vcpus;
 };
 
 /*
@@ -238,7 +244,11 @@ HVT_API int hvt_writer_open(struct hvt_writer **wp, const char *path,
  */
 HVT_API int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_opts *opts);
 
-/* Write the header record: must come first.  Returns 0 or -errno. */
+/*
+ * Write the header record: must come first.  The header's vcpus field is
+ * the writer's (opts.vcpus in a multi-vCPU trace, 0 in a single-vCPU one),
+ * whatever h says.  Returns 0 or -errno.
+ */
 HVT_API int hvt_write_header(struct hvt_writer *w, const struct hvt_header *h);
 
 /*
@@ -248,9 +258,22 @@ HVT_API int hvt_write_header(struct hvt_writer *w, const struct hvt_header *h);
 HVT_API int hvt_write_memory(struct hvt_writer *w, uint64_t gpa, const void *data, size_t len);
 
 /*
- * Write an exit.  e->st is delta-encoded against the previous exit written;
- * e->seq may be anything (consecutive numbers cost nothing); e->changed is
- * ignored.  Returns 0 or -errno (-EMSGSIZE for a record over HVT_MAX_RECORD).
+ * Select the vCPU that the exit, inject, raise, deliver and console records
+ * written after this call belong to; memory, write, header and end records
+ * are machine-wide.  Writes a VCPU record only when the selection changes;
+ * a new writer has vCPU 0 selected.  Exit seqs must increase within each
+ * vCPU (a machine-wide counter, so that a seq names one exit, is best).
+ * The selection is the writer's, not the calling thread's: threads writing
+ * for different vCPUs hold one lock of their own across the selection and
+ * the records that follow it.  Returns 0, -EINVAL if vcpu >= opts.vcpus
+ * (vCPU 0 is always valid), or -errno.
+ */
+HVT_API int hvt_writer_vcpu(struct hvt_writer *w, uint32_t vcpu);
+
+/*
+ * Write an exit.  e->st is delta-encoded against the previous exit written
+ * for the selected vCPU; e->seq may be anything (consecutive numbers cost
+ * nothing); e->changed is ignored.  Returns 0 or -errno (-EMSGSIZE for a record over HVT_MAX_RECORD).
  */
 HVT_API int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e);
 
@@ -277,8 +300,11 @@ HVT_API int hvt_write_end(struct hvt_writer *w, const struct hvt_disk_end *e, co
 /*
  * Write an event as hvt_reader_next returned it, so a filter or converter
  * can copy a trace record by record (changing what it wants on the way).
- * Header strings the reader gave as "" (absent) stay absent.  Returns 0,
- * -EINVAL for a type this writer does not know, or -errno.
+ * Header strings the reader gave as "" (absent) stay absent.  The event goes
+ * to the selected vCPU: to copy a multi-vCPU trace, open the writer with
+ * hvt_reader_vcpus() vCPUs and call hvt_writer_vcpu(w, hvt_reader_vcpu(r))
+ * before each event.  Returns 0, -EINVAL for a type this writer does not
+ * know, or -errno.
  */
 HVT_API int hvt_write_event(struct hvt_writer *w, const struct hvt_event *ev);
 
@@ -359,6 +385,20 @@ HVT_API const char *hvt_reader_message(const struct hvt_reader *r);
 
 /* Records returned so far. */
 HVT_API uint64_t hvt_reader_records(const struct hvt_reader *r);
+
+/*
+ * The number of vCPUs the trace declares: header.vcpus in a major version 2
+ * trace (2 or more), 1 in a version 1 trace.  Valid after a successful open.
+ */
+HVT_API uint32_t hvt_reader_vcpus(const struct hvt_reader *r);
+
+/*
+ * The vCPU of the event the last hvt_reader_next returned: the one the
+ * last VCPU record selected for an exit, inject, raise, deliver or console
+ * event; 0 for machine-wide records (header, memory, write, end) and in a
+ * version 1 trace.  VCPU records themselves are never returned as events.
+ */
+HVT_API uint32_t hvt_reader_vcpu(const struct hvt_reader *r);
 
 /* Whether the trace ended with an END record (complete): 1 or 0. */
 HVT_API int hvt_reader_complete(const struct hvt_reader *r);

@@ -319,7 +319,8 @@ static void json_event(FILE *f, struct disasm *d, struct json_state_memo *m,
         json_str(&j, "type", hvt_rec_type_name(ev->type));
         switch (ev->type) {
         case HVT_REC_HEADER:
-                json_u64(&j, "format_version", HVT_FORMAT_VERSION);
+                json_u64(&j, "format_version",
+                         h->h.vcpus > 1 ? HVT_FORMAT_VERSION : HVT_FORMAT_VERSION_1VCPU);
                 json_str(&j, "tool", h->str[HVT_STR_TOOL_VERSION]);
                 json_str(&j, "backend", h->str[HVT_STR_BACKEND]);
                 json_str(&j, "backend_version", h->str[HVT_STR_BACKEND_VERSION]);

@@ -21,6 +21,7 @@ static const char *const rec_type_names[] = {
         [HVT_REC_END] = "end",
         [HVT_REC_RAISE] = "raise",
         [HVT_REC_WRITE] = "write",
+        [HVT_REC_VCPU] = "vcpu",
 };
 _Static_assert(ARRAY_SIZE(rec_type_names) == HVT_REC_TYPE_COUNT, "name every record type");
 

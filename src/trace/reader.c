@@ -30,6 +30,13 @@
  */
 #define MAX_SKIPPED_RUN (1u << 20)
 
+/* A vCPU's delta-decoding state: its last exit. */
+struct reader_vcpu {
+        struct hvt_vcpu_state st;
+        uint64_t seq, time_ns; /* seq: of the last exit read, valid with have_exit */
+        bool have_exit;
+};
+
 struct hvt_reader {
         int fd; /* -1 for a trace in memory */
         ZSTD_DCtx *dctx;
@@ -51,10 +58,14 @@ struct hvt_reader {
         int error; /* sticky: once an error is seen, it is returned again */
         bool have_header, header_pending, saw_end;
 
-        struct hvt_vcpu_state st;
-        uint64_t seq, time_ns; /* seq: of the last exit read, valid with have_exit */
-        bool have_exit;
+        uint16_t version;       /* the preamble's major version */
+        struct reader_vcpu *vc; /* one per vCPU, from the header on */
+        uint32_t nvcpus, cur;   /* cur: the vCPU the last VCPU record selected */
+        uint32_t ev_vcpu;       /* the vCPU of the last event returned */
+        uint64_t max_seq;       /* the highest exit seq of any vCPU, valid with any_exit */
+        bool any_exit;
         uint32_t skipped_run; /* unknown records since the last record returned */
+        uint32_t vcpu_run;    /* VCPU records since the last record returned */
 
         struct hvt_header header;
         uint8_t *header_payload;
@@ -169,6 +180,20 @@ static int parse_header(struct hvt_reader *r, const uint8_t *p, size_t len)
         memcpy(r->header_payload, p, len);
         p = r->header_payload;
         memcpy(&h->h, p, sizeof(h->h));
+        /* Major 1 had the field reserved: whatever it holds, the trace has one vCPU. */
+        r->nvcpus = 1;
+        if (r->version == HVT_FORMAT_VERSION_1VCPU)
+                h->h.vcpus = 0;
+        if (r->version > HVT_FORMAT_VERSION_1VCPU) {
+                if (h->h.vcpus < 2)
+                        return fail(r, HVT_ERR_CORRUPT,
+                                    "corrupt trace: a version %u header declares %u vCPUs",
+                                    r->version, h->h.vcpus);
+                r->nvcpus = h->h.vcpus;
+        }
+        r->vc = calloc(r->nvcpus, sizeof(*r->vc));
+        if (!r->vc)
+                return fail(r, -ENOMEM, "out of memory");
 
         while (off + sizeof(struct hvt_disk_str) <= len) {
                 struct hvt_disk_str s;
@@ -270,6 +295,7 @@ _Static_assert(offsetof(struct hvt_exit, st) % 8 == 0 &&
 static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, size_t len,
                       struct hvt_exit *e)
 {
+        struct reader_vcpu *v = &r->vc[r->cur];
         struct cursor c = { p, len };
         struct hvt_disk_exit x;
         uint64_t dt, gns, seq;
@@ -281,20 +307,20 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
         if (flags & HVT_XF_SEQ) {
                 if (!take(&c, &seq, 8))
                         goto err_short;
-                if (r->have_exit && seq <= r->seq)
+                if (v->have_exit && seq <= v->seq)
                         return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: exit %llu after exit %llu",
                                     (unsigned long long)r->records, (unsigned long long)seq,
-                                    (unsigned long long)r->seq);
-        } else if (!r->have_exit) {
+                                    (unsigned long long)v->seq);
+        } else if (!v->have_exit) {
                 seq = 0;
         } else {
                 /* Wrapping to 0 would go backwards like any other smaller number. */
-                if (r->seq == UINT64_MAX)
+                if (v->seq == UINT64_MAX)
                         return fail(r, HVT_ERR_CORRUPT,
                                     "corrupt trace: record %llu: exit after exit %llu",
-                                    (unsigned long long)r->records, (unsigned long long)r->seq);
-                seq = r->seq + 1;
+                                    (unsigned long long)r->records, (unsigned long long)v->seq);
+                seq = v->seq + 1;
         }
         if (flags & HVT_XF_TIME64) {
                 uint32_t hi[2];
@@ -312,9 +338,9 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
                         goto err_short;
                 /* Fields are 8 or 16 bytes: fixed-size copies, not a call per field. */
                 if (n == 8)
-                        memcpy(hvt_field_ptr(&r->st, f), c.p, 8);
+                        memcpy(hvt_field_ptr(&v->st, f), c.p, 8);
                 else
-                        memcpy(hvt_field_ptr(&r->st, f), c.p, 16);
+                        memcpy(hvt_field_ptr(&v->st, f), c.p, 16);
                 c.p += n;
                 c.left -= n;
         }
@@ -323,19 +349,22 @@ static int parse_exit(struct hvt_reader *r, uint16_t flags, const uint8_t *p, si
                             (unsigned long long)r->records, x.insn_len);
         /* Zero all but the state, which is copied whole: this runs at every exit. */
         zero8(e, offsetof(struct hvt_exit, st));
-        copy16(&e->st, &r->st, sizeof(e->st));
+        copy16(&e->st, &v->st, sizeof(e->st));
         zero8(&e->insn_len, sizeof(*e) - offsetof(struct hvt_exit, insn_len));
         if (x.insn_len > c.left)
                 goto err_short;
         copy_small(e->insn, c.p, x.insn_len);
         c.p += x.insn_len;
         c.left -= x.insn_len;
-        r->time_ns += dt;
-        r->seq = seq;
-        r->have_exit = true;
+        v->time_ns += dt;
+        v->seq = seq;
+        v->have_exit = true;
+        if (!r->any_exit || seq > r->max_seq)
+                r->max_seq = seq;
+        r->any_exit = true;
 
-        e->seq = r->seq;
-        e->time_ns = r->time_ns;
+        e->seq = v->seq;
+        e->time_ns = v->time_ns;
         e->guest_ns = gns;
         e->reason = x.reason;
         e->raw_reason = x.raw_reason;
@@ -411,22 +440,33 @@ static int fixed(struct hvt_reader *r, void *dst, size_t n, const uint8_t *p, si
  * A record that belongs to an exit follows it: hvrec writes injections,
  * raises, deliveries, console output and writes after the exit they name,
  * so a seq past the last exit read (or any seq before the first exit)
- * cannot come from a writer that follows the rules.
+ * cannot come from a writer that follows the rules.  have_exit and last
+ * are the selected vCPU's, or for a machine-wide record (a write) any
+ * vCPU's.
  */
-static int names_exit(struct hvt_reader *r, int err, uint64_t seq, const char *what)
+static int names_exit_of(struct hvt_reader *r, int err, bool have_exit, uint64_t last, uint64_t seq,
+                         const char *what)
 {
         if (err)
                 return err;
-        if (!r->have_exit)
+        if (!have_exit)
                 return fail(r, HVT_ERR_CORRUPT,
                             "corrupt trace: record %llu: %s names exit %llu before any exit",
                             (unsigned long long)r->records, what, (unsigned long long)seq);
-        if (seq > r->seq)
+        if (seq > last)
                 return fail(r, HVT_ERR_CORRUPT,
                             "corrupt trace: record %llu: %s names exit %llu after exit %llu",
                             (unsigned long long)r->records, what, (unsigned long long)seq,
-                            (unsigned long long)r->seq);
+                            (unsigned long long)last);
         return HVT_OK;
+}
+
+/* A record of the selected vCPU names one of its exits. */
+static int names_exit(struct hvt_reader *r, int err, uint64_t seq, const char *what)
+{
+        const struct reader_vcpu *v = &r->vc[r->cur];
+
+        return names_exit_of(r, err, v->have_exit, v->seq, seq, what);
 }
 
 static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uint8_t *p, size_t len,
@@ -479,7 +519,7 @@ static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uin
                 struct hvt_disk_write wr = { 0 };
 
                 err = fixed(r, &wr, sizeof(wr), p, len, "write");
-                err = names_exit(r, err, wr.seq, "write");
+                err = names_exit_of(r, err, r->any_exit, r->max_seq, wr.seq, "write");
                 if (err)
                         return err;
                 ev->write.seq = wr.seq;
@@ -501,6 +541,41 @@ static int decode(struct hvt_reader *r, uint16_t type, uint16_t flags, const uin
         }
 }
 
+/* Whether records of this type belong to the selected vCPU (else they are machine-wide). */
+static bool vcpu_owned(uint16_t type)
+{
+        switch (type) {
+        case HVT_REC_EXIT:
+        case HVT_REC_INJECT:
+        case HVT_REC_RAISE:
+        case HVT_REC_DELIVER:
+        case HVT_REC_CONSOLE: return true;
+        default: return false;
+        }
+}
+
+/* A VCPU record: switch the selection.  Never returned, but counted like a skipped record. */
+static int select_vcpu(struct hvt_reader *r, const uint8_t *p, size_t len)
+{
+        struct hvt_disk_vcpu v;
+        int err = fixed(r, &v, sizeof(v), p, len, "vcpu");
+
+        if (err)
+                return err;
+        if (v.vcpu >= r->nvcpus)
+                return fail(r, HVT_ERR_CORRUPT,
+                            "corrupt trace: record %llu: vCPU %u of a %u-vCPU trace",
+                            (unsigned long long)r->records, v.vcpu, r->nvcpus);
+        /* Like unknown records, a run of them is work no caller sees: bound it. */
+        if (++r->vcpu_run > MAX_SKIPPED_RUN)
+                return fail(r, HVT_ERR_CORRUPT,
+                            "corrupt trace: record %llu: more than %u vcpu records in a row",
+                            (unsigned long long)r->records, MAX_SKIPPED_RUN);
+        r->cur = v.vcpu;
+        r->records++;
+        return HVT_OK;
+}
+
 int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
 {
         struct hvt_disk_rec rec;
@@ -512,6 +587,7 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                 memset(ev, 0, sizeof(*ev));
                 ev->type = HVT_REC_HEADER;
                 ev->header = r->header;
+                r->ev_vcpu = 0;
                 return HVT_OK;
         }
         for (;;) {
@@ -584,7 +660,14 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                 payload = r->payload;
                 r->raw_pos += sizeof(rec) + rec.size;
 
-                if (rec.type >= HVT_REC_TYPE_COUNT) {
+                if (rec.type == HVT_REC_VCPU && r->version > HVT_FORMAT_VERSION_1VCPU) {
+                        err = select_vcpu(r, r->payload, rec.size);
+                        if (err)
+                                return err;
+                        continue;
+                }
+                /* Major 1 never had VCPU records: one is skipped, as it always was. */
+                if (rec.type >= HVT_REC_TYPE_COUNT || rec.type == HVT_REC_VCPU) {
                         r->records++; /* skipped, but counted: it was complete */
                         if (++r->skipped_run > MAX_SKIPPED_RUN)
                                 return fail(r, HVT_ERR_CORRUPT,
@@ -595,6 +678,7 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                 }
         parse:
                 r->skipped_run = 0;
+                r->vcpu_run = 0;
                 /* An exit's decoder clears its own member (the hot path); the rest start zeroed. */
                 if (rec.type != HVT_REC_EXIT)
                         memset(ev, 0, sizeof(*ev));
@@ -603,6 +687,7 @@ int hvt_reader_next(struct hvt_reader *r, struct hvt_event *ev)
                 err = decode(r, rec.type, rec.flags, payload, rec.size, ev);
                 if (err)
                         return err;
+                r->ev_vcpu = vcpu_owned(rec.type) ? r->cur : 0;
                 r->records++;
                 return HVT_OK;
         }
@@ -668,10 +753,11 @@ static int reader_start(struct hvt_reader *r)
         memcpy(&pre, r->raw + r->raw_pos, sizeof(pre));
         if (memcmp(pre.magic, HVT_MAGIC, HVT_MAGIC_LEN))
                 return fail(r, HVT_ERR_NOT_TRACE, "not an hvtrace trace (bad magic)");
-        if (pre.version != HVT_FORMAT_VERSION)
+        if (pre.version < HVT_FORMAT_VERSION_1VCPU || pre.version > HVT_FORMAT_VERSION)
                 return fail(r, HVT_ERR_VERSION,
                             "unsupported trace format version %u.%u (this reader knows %u)",
                             pre.version, pre.minor, HVT_FORMAT_VERSION);
+        r->version = pre.version;
         r->raw_pos += sizeof(pre);
 
         err = hvt_reader_next(r, &ev);
@@ -763,6 +849,16 @@ uint64_t hvt_reader_records(const struct hvt_reader *r)
         return r->records;
 }
 
+uint32_t hvt_reader_vcpus(const struct hvt_reader *r)
+{
+        return r->nvcpus ? r->nvcpus : 1;
+}
+
+uint32_t hvt_reader_vcpu(const struct hvt_reader *r)
+{
+        return r->ev_vcpu;
+}
+
 int hvt_reader_complete(const struct hvt_reader *r)
 {
         return r->saw_end;
@@ -779,6 +875,7 @@ void hvt_reader_close(struct hvt_reader *r)
         free(r->raw);
         free(r->payload);
         free(r->header_payload);
+        free(r->vc);
         free(r->argv);
         for (unsigned k = 0; k < HVT_STR_COUNT; k++)
                 free(r->strs[k]);

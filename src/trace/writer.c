@@ -28,6 +28,13 @@
 /* Largest memory record: big enough to be cheap, small enough to stream. */
 #define MEMORY_CHUNK (1u << 20)
 
+/* A vCPU's delta-encoding state: its previous exit. */
+struct writer_vcpu {
+        struct hvt_vcpu_state prev;
+        uint64_t prev_seq, prev_time;
+        bool have_exit;
+};
+
 struct hvt_writer {
         int fd;
         ZSTD_CCtx *cctx;
@@ -43,10 +50,9 @@ struct hvt_writer {
         bool frame_open;
         int error; /* sticky -errno: a failed write poisons the writer */
 
-        /* Delta-encoding state: the previous exit. */
-        struct hvt_vcpu_state prev;
-        uint64_t prev_seq, prev_time;
-        bool have_exit;
+        /* Delta-encoding state, one per vCPU (one in a single-vCPU trace). */
+        struct writer_vcpu *vc;
+        uint32_t nvcpus, cur; /* cur: the selected vCPU */
 
         pthread_mutex_t lock;
         pthread_cond_t wake;
@@ -235,6 +241,9 @@ static int set_opts(struct hvt_writer_opts *o, const struct hvt_writer_opts *use
                 o->frame_records = DEFAULT_FRAME_RECORDS;
         if (!o->frame_ms)
                 o->frame_ms = DEFAULT_FRAME_MS;
+        /* The header holds the count in 16 bits. */
+        if (o->vcpus > UINT16_MAX)
+                return -EINVAL;
         return 0;
 }
 
@@ -264,7 +273,8 @@ static void *flusher_main(void *arg)
 
 int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_opts *opts)
 {
-        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION, .minor = HVT_FORMAT_MINOR };
+        struct hvt_disk_preamble pre = { .version = HVT_FORMAT_VERSION_1VCPU,
+                                         .minor = HVT_FORMAT_MINOR };
         pthread_condattr_t ca;
         struct hvt_writer *w;
         int err;
@@ -279,12 +289,16 @@ int hvt_writer_fdopen(struct hvt_writer **wp, int fd, const struct hvt_writer_op
         if (err)
                 goto err_free;
 
+        w->nvcpus = w->opts.vcpus > 1 ? w->opts.vcpus : 1;
+        if (w->nvcpus > 1)
+                pre.version = HVT_FORMAT_VERSION;
+        w->vc = calloc(w->nvcpus, sizeof(*w->vc));
         w->cctx = ZSTD_createCCtx();
         w->raw_cap = RAW_CHUNK;
         w->raw = malloc(w->raw_cap);
         w->out_cap = ZSTD_CStreamOutSize();
         w->out = malloc(w->out_cap);
-        if (!w->cctx || !w->raw || !w->out) {
+        if (!w->vc || !w->cctx || !w->raw || !w->out) {
                 err = -ENOMEM;
                 goto err_free;
         }
@@ -320,6 +334,7 @@ err_sync:
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
 err_free:
+        free(w->vc);
         ZSTD_freeCCtx(w->cctx);
         free(w->raw);
         free(w->out);
@@ -346,10 +361,13 @@ int hvt_writer_open(struct hvt_writer **wp, const char *path, const struct hvt_w
 
 int hvt_write_header(struct hvt_writer *w, const struct hvt_header *h)
 {
+        struct hvt_disk_header fixed = h->h;
         size_t len = sizeof(h->h), off;
         uint8_t *buf;
         int err;
 
+        /* The count is the writer's: a copied header must not claim another. */
+        fixed.vcpus = w->nvcpus > 1 ? (uint16_t)w->nvcpus : 0;
         for (unsigned k = 1; k < HVT_STR_COUNT; k++)
                 if (k != HVT_STR_CMDLINE && h->str[k])
                         len += sizeof(struct hvt_disk_str) + strnlen(h->str[k], UINT16_MAX);
@@ -360,8 +378,8 @@ int hvt_write_header(struct hvt_writer *w, const struct hvt_header *h)
         buf = malloc(len);
         if (!buf)
                 return -ENOMEM;
-        memcpy(buf, &h->h, sizeof(h->h));
-        off = sizeof(h->h);
+        memcpy(buf, &fixed, sizeof(fixed));
+        off = sizeof(fixed);
         for (unsigned k = 1; k < HVT_STR_COUNT; k++) {
                 struct hvt_disk_str s = { (uint16_t)k, 0 };
 
@@ -471,18 +489,36 @@ static uint8_t *put_exit_data(uint8_t *p, const struct hvt_exit *e)
         }
 }
 
+int hvt_writer_vcpu(struct hvt_writer *w, uint32_t vcpu)
+{
+        struct hvt_disk_vcpu v = { .vcpu = vcpu };
+        int err = 0;
+
+        if (vcpu >= w->nvcpus)
+                return -EINVAL;
+        pthread_mutex_lock(&w->lock);
+        if (vcpu != w->cur) {
+                err = write_record_locked(w, HVT_REC_VCPU, 0, &v, sizeof(v), NULL, 0);
+                if (!err)
+                        w->cur = vcpu;
+        }
+        pthread_mutex_unlock(&w->lock);
+        return err;
+}
+
 int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
 {
+        struct writer_vcpu *vc = &w->vc[w->cur];
         struct hvt_disk_exit x = { .reason = e->reason, .raw_reason = e->raw_reason };
         struct hvt_disk_rec rec = { .type = HVT_REC_EXIT };
-        uint64_t dt = e->time_ns >= w->prev_time ? e->time_ns - w->prev_time : 0;
+        uint64_t dt = e->time_ns >= vc->prev_time ? e->time_ns - vc->prev_time : 0;
         size_t len = sizeof(x), dlen;
         uint8_t *p;
         int err;
 
         x.insn_len = e->insn_len > 15 ? 15 : e->insn_len;
         for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                if (hvt_field_differs_fast(&e->st, &w->prev, f)) {
+                if (hvt_field_differs_fast(&e->st, &vc->prev, f)) {
                         x.state_mask |= 1u << f;
                         len += hvt_field_slots[f].size;
                 }
@@ -493,7 +529,7 @@ int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
                 rec.flags |= HVT_XF_TIME64;
                 len += 8;
         }
-        if (!w->have_exit || e->seq != w->prev_seq + 1) {
+        if (!vc->have_exit || e->seq != vc->prev_seq + 1) {
                 /* The first exit always names its number so streams can start anywhere. */
                 rec.flags |= HVT_XF_SEQ;
                 len += 8;
@@ -530,10 +566,10 @@ int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
         p = put(p, e->insn, x.insn_len);
         put_exit_data(p, e);
 
-        w->prev = e->st;
-        w->prev_seq = e->seq;
-        w->prev_time = e->time_ns > w->prev_time ? e->time_ns : w->prev_time;
-        w->have_exit = true;
+        vc->prev = e->st;
+        vc->prev_seq = e->seq;
+        vc->prev_time = e->time_ns > vc->prev_time ? e->time_ns : vc->prev_time;
+        vc->have_exit = true;
         err = commit(w, sizeof(rec) + len);
 out_unlock:
         pthread_mutex_unlock(&w->lock);
@@ -661,6 +697,7 @@ int hvt_writer_close(struct hvt_writer *w)
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         ZSTD_freeCCtx(w->cctx);
+        free(w->vc);
         free(w->raw);
         free(w->out);
         free(w);
