@@ -210,20 +210,19 @@ static struct pl_vcpu *pl_vcpu_of(int fd)
 
 /*
  * Make v the vCPU the next records belong to.  Returns 0, or -EINVAL for a
- * vCPU the trace cannot hold.
+ * vCPU created after the trace's header fixed their number.
  */
 static int pl_select(const struct pl_vcpu *v)
 {
-        if (v->id == 0)
-                return 0;
-        /* Until the multi-vCPU format lands, a trace holds vCPU 0 alone. */
-        if (!pl.said_vcpu)
+        int err = hvt_writer_vcpu(pl.w, v->id);
+
+        if (err == -EINVAL && !pl.said_vcpu) {
                 fprintf(stderr,
-                        "hvtpreload: recording vCPU 0 only (vCPU %u and up are not "
-                        "recorded)\n",
+                        "hvtpreload: vCPU %u was created after the first KVM_RUN: not recorded\n",
                         v->id);
-        pl.said_vcpu = true;
-        return -EINVAL;
+                pl.said_vcpu = true;
+        }
+        return err;
 }
 
 static void pl_kvm_record(uint32_t what, uint32_t id, uint32_t flags, uint32_t vcpu, uint64_t a,
@@ -308,8 +307,10 @@ static int pl_cmdline(char *buf, size_t len, const char **argv, int max)
  */
 static int pl_start(const struct hvt_vcpu_state *st)
 {
-        static const struct hvt_writer_opts wopts = { .size = sizeof(wopts),
-                                                      .background_flush = 1 };
+        /* The vCPUs that exist now are the trace's: QEMU creates them all before any runs. */
+        struct hvt_writer_opts wopts = { .size = sizeof(wopts),
+                                         .background_flush = 1,
+                                         .vcpus = pl.nvcpus };
         static char cmdline[PL_CMDLINE];
         static const char *argv[256];
         char bver[64];
@@ -347,6 +348,7 @@ static int pl_start(const struct hvt_vcpu_state *st)
         if (err)
                 return err;
         pl.status->started = 1;
+        pl.status->vcpus = pl.nvcpus;
         pl.status->t0_ns = now_ns();
         pl.last_exit_ns = pl.status->t0_ns;
         return 0;
@@ -605,7 +607,6 @@ static void on_create_vcpu(int ret)
                 return;
         pl.vcpu[pl.nvcpus] = (struct pl_vcpu){ .fd = ret, .id = pl.nvcpus };
         pl.nvcpus++;
-        pl.status->vcpus = pl.nvcpus;
 }
 
 static void on_memory_region(const struct kvm_userspace_memory_region *m)

@@ -67,7 +67,7 @@ static void usage(FILE *f)
                    "\n"
                    "Run VMM, an unmodified dynamically linked KVM VMM (e.g. qemu-system-x86_64\n"
                    "-accel kvm), with hvtrace's preload library, and record into TRACE every\n"
-                   "exit of its vCPU 0 with full state, its memory slots, injections and\n"
+                   "exit of its vCPUs with full state, its memory slots, injections and\n"
                    "interrupt lines.\n"
                    "The VMM's stdin, stdout and stderr are its own; hvrec exits with the\n"
                    "VMM's status (128+N if signal N killed it).\n"
