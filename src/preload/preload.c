@@ -113,6 +113,17 @@ static int env_int(const char *name)
 }
 
 /*
+ * A child the VMM forks shares the trace's descriptor but not the writer's
+ * thread: it must neither write nor close anything at its exit.  The lock
+ * may have been held at the fork, so only plain flags are touched.
+ */
+static void pl_forked(void)
+{
+        pl.armed = pl.on = false;
+        pl.w = NULL;
+}
+
+/*
  * Arm only in the process hvrec executed, whose pid hvrec put in the
  * environment.  Both descriptors become close-on-exec so that the VMM's own
  * children (which inherit LD_PRELOAD) see neither.
@@ -129,6 +140,10 @@ __attribute__((constructor)) static void pl_init(void)
         close(sfd);
         if (page == MAP_FAILED || fcntl(tfd, F_SETFD, FD_CLOEXEC)) {
                 fprintf(stderr, "hvtpreload: cannot set up recording: %s\n", strerror(errno));
+                goto out;
+        }
+        if (pthread_atfork(NULL, NULL, pl_forked)) {
+                fprintf(stderr, "hvtpreload: cannot set up recording: pthread_atfork failed\n");
                 goto out;
         }
         pl.status = page;
@@ -453,12 +468,13 @@ static uint64_t pl_handler(const struct hvt_vcpu_state *st, uint8_t vector)
  * An injection queued before this entry was delivered at it: KVM delivers
  * a KVM_INTERRUPT vector (and an NMI) as it enters, before any instruction.
  * The probe's own DELIVER record is what hvrec run writes; here the state at
- * entry stands in for the frame.
+ * entry stands in for the frame, and seq is the exit that ended the run,
+ * written before it as a probe's exit is.
  */
-static void pl_deliver_at_entry(struct pl_vcpu *v, const struct hvt_vcpu_state *entry)
+static void pl_deliver_at_entry(struct pl_vcpu *v, const struct hvt_vcpu_state *entry, uint64_t seq)
 {
         struct hvt_disk_deliver d = {
-                .seq = pl.seq,
+                .seq = seq,
                 .ip = entry->rip,
                 .flags = entry->rflags,
                 .sp = entry->gpr[HVT_F_RSP],
@@ -586,11 +602,13 @@ static int pl_run(int fd, void *arg)
                 bool synced = (pl.sync & PL_SYNC_ALL) == PL_SYNC_ALL &&
                               (ret == 0 || err == EINTR || err == EAGAIN);
 
-                if (have_entry && v->queued)
-                        pl_deliver_at_entry(v, &entry);
-                v->queued = false;
                 if (ret == 0 || err == EINTR || err == EAGAIN)
                         pl_record_exit(v, synced, ret, err, t);
+                /* A run that failed entered nothing: the injection is still queued. */
+                if (have_entry && v->queued && ret == 0 && pl.on)
+                        pl_deliver_at_entry(v, &entry, pl.seq - 1);
+                if (ret == 0)
+                        v->queued = false;
         }
         v->run->kvm_valid_regs = own;
         pthread_mutex_unlock(&pl.lock);
