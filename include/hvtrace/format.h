@@ -193,7 +193,7 @@ enum hvt_irq_source {
         HVT_SRC_GUEST = 0,  /* the guest wrote the vector to port 0xE0 */
         HVT_SRC_OPTION = 1, /* an --irq VECTOR@TRIGGER option */
         HVT_SRC_KICK = 2,   /* a --kick timer with a vector */
-        HVT_SRC_VMM = 3,    /* a VMM under `hvrec exec` injected it (`hvrec exec`; no minor of its own) */
+        HVT_SRC_VMM = 3,    /* a VMM under `hvrec exec` injected it */
         HVT_SRC_COUNT
 };
 
