@@ -68,8 +68,9 @@ enum hvt_rec_type {
 };
 
 /*
- * A KVM call of the VMM that `hvrec exec` recorded (`hvrec exec`; no minor of its own): a
- * memory slot, an interrupt line, an MSI, an irqfd, guest-debug settings.
+ * A KVM call of the VMM that `hvrec exec` recorded (no minor version of its
+ * own): a memory slot, an interrupt line, an MSI, an irqfd, guest-debug
+ * settings.
  * Payload: struct hvt_disk_kvm.  hvt_reader_next skips it, as it skips
  * every type past HVT_REC_TYPE_COUNT; its layout is fixed here for readers
  * that want it.
