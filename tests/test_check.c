@@ -2401,3 +2401,134 @@ Test(check, nmi_past_the_only_iret_is_allowed)
 {
         nmi_after_probe("nmi-past-iret.zst", 0x1004, true);
 }
+
+/* ---- multi-vCPU traces: each vCPU judged against its own previous exit ------------------- */
+
+/* What the builder follows per vCPU; tb_switch swaps it in and selects the vCPU. */
+struct tb_cpu {
+        struct hvt_vcpu_state st, last_st;
+        uint64_t last_exit;
+};
+
+static void tb_switch(struct tb *t, struct tb_cpu *cpus, unsigned *cur, unsigned to)
+{
+        cpus[*cur].st = t->st;
+        cpus[*cur].last_st = t->last_st;
+        cpus[*cur].last_exit = t->last_exit;
+        t->st = cpus[to].st;
+        t->last_st = cpus[to].last_st;
+        t->last_exit = cpus[to].last_exit;
+        cr_assert_eq(hvt_writer_vcpu(t->w, to), 0);
+        *cur = to;
+}
+
+static void tb_open_vcpus(struct tb *t, const char *name, const uint8_t *code, size_t len,
+                          struct tb_cpu *cpus, unsigned n)
+{
+        struct hvt_writer_opts o = { .size = sizeof(o), .vcpus = n };
+
+        tb_open_opts(t, name, false, 0, HVT_POLICY_EAGER, code, len, n > 1 ? &o : NULL);
+        for (unsigned i = 0; i < n; i++)
+                cpus[i].st = t->st;
+}
+
+/*
+ * vCPU 1 is kicked right after its STI; vCPU 0 exits in unrelated code
+ * (its jmp $); then vCPU 1's interrupt is delivered where its STI's shadow
+ * was open: a violation found from vCPU 1's own previous exit.
+ */
+Test(check, two_vcpus_sti_shadow_of_the_delivering_vcpu)
+{
+        struct tb_cpu cpus[2] = { 0 };
+        struct check_result r;
+        struct tb t = { 0 };
+        unsigned cur = 0;
+
+        tb_open_vcpus(&t, "mv-sti.zst", cli_sti_inc, sizeof(cli_sti_inc), cpus, 2);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF0, CLOSED);
+        tb_switch(&t, cpus, &cur, 1);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH); /* kicked right after the STI */
+        tb_switch(&t, cpus, &cur, 0);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF0, CLOSED);
+        tb_switch(&t, cpus, &cur, 1);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        cr_expect_eq(r.exits, 5);
+        expect_only(&r, RULE_STI_SHADOW, 1);
+        expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
+        cr_expect_eq(r.violations[0].vcpu, 1, "found on vCPU %u", r.violations[0].vcpu);
+        check_result_free(&r);
+}
+
+/*
+ * The STI shadow is vCPU 0's; vCPU 1 reaches 0x1002 through its jmp.  The
+ * delivery on vCPU 1 is legal: judged from vCPU 0's exit, the last one in
+ * the trace, it would not be.  The same records in a single-vCPU trace
+ * show what that would give.
+ */
+static void other_vcpus_shadow(const char *name, unsigned vcpus, struct check_result *r)
+{
+        struct tb_cpu cpus[2] = { 0 };
+        struct tb t = { 0 };
+        unsigned cur = 0;
+
+        tb_open_vcpus(&t, name, sti_loop, sizeof(sti_loop), cpus, vcpus);
+        if (vcpus > 1)
+                tb_switch(&t, cpus, &cur, 1);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, OPEN);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF1, OPEN); /* ran its inc: the jmp is next */
+        if (vcpus > 1)
+                tb_switch(&t, cpus, &cur, 0);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF0, CLOSED);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH); /* vCPU 0 right after its STI */
+        if (vcpus > 1)
+                tb_switch(&t, cpus, &cur, 1);
+        else
+                t.last_st.rip = 0x1003; /* the injection is the same record */
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+}
+
+Test(check, two_vcpus_shadow_of_another_vcpu_is_not_judged)
+{
+        struct check_result r, one;
+
+        other_vcpus_shadow("mv-other.zst", 2, &r);
+        cr_expect_eq(r.deliveries, 1);
+        expect_only(&r, RULE_NONE, 0);
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+
+        /* One stream: the delivery follows the exit after the STI and is not clean. */
+        other_vcpus_shadow("mv-other-1.zst", 1, &one);
+        cr_expect_eq(one.deliveries, 1);
+        cr_expect(one.nviolations + one.nundetermined > 0, "%s", summary(&one));
+        check_result_free(&r);
+        check_result_free(&one);
+}
+
+/* A vCPU other than 0 starts where nothing recorded says: its first run is not judged. */
+Test(check, second_vcpu_first_run_is_undetermined)
+{
+        struct tb_cpu cpus[2] = { 0 };
+        struct check_result r;
+        struct tb t = { 0 };
+        unsigned cur = 0;
+
+        tb_open_vcpus(&t, "mv-first.zst", cli_sti_inc, sizeof(cli_sti_inc), cpus, 2);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF0, CLOSED);
+        tb_switch(&t, cpus, &cur, 1);
+        tb_exit(&t, HVT_EXIT_INTR, 0x1002, RFL_IF1, STI_SH);
+        tb_interrupt(&t, HVT_POLICY_EAGER, 0x1002);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 1);
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 1, "%s", summary(&r));
+        check_result_free(&r);
+}

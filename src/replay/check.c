@@ -136,24 +136,9 @@ struct io_memo {
         uint8_t code[30];
 };
 
-struct checker {
-        const char *path;
-        struct check_opts opts;
-        struct disasm *dis;
-        struct code code;
-        struct hvt_header hdr;
-        bool single_step;  /* every instruction boundary is an exit */
-        bool step_inject;  /* hvrec steps before injecting */
-        bool tracked;      /* every guest write is in a WRITE record */
-        bool backend_irqs; /* an in-backend irqchip and devices raise interrupts too */
-        bool io_stops, hlt_stops;
-        unsigned policy;
-        uint32_t ctx0; /* the mode the guest started in */
-
-        /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
-        uint64_t io_done[2], io_pending[2];
-        struct io_memo io_memo[IO_MEMO_SLOTS]; /* classify_io's results, by their inputs */
-
+/* What the checker follows for one vCPU. */
+struct vcpu_judge {
+        uint32_t id;
         /* cur: the newest exit; prev, prev2 before it; rotated, never copied, in sums. */
         struct exit_sum sums[3];
         struct exit_sum *prev2, *prev, *cur;
@@ -172,6 +157,13 @@ struct checker {
         uint64_t interval; /* counts intervals, for flows that read unsure bytes */
 
         /*
+         * Multi-vCPU traces: code_interval_keep's number at this vCPU's last
+         * exit, and the first interval whose writes are unsure to the run
+         * that ended at cur (those after the previous exit's own writes).
+         */
+        uint64_t last_stamp, since;
+
+        /*
          * Blocking by NMI (SDM Vol. 3A 6.7.1): from an NMI's delivery to the
          * next IRET.  nmi_seq is that delivery's probe exit; nmi_seen the
          * last exit whose interval has been looked at for an IRET;
@@ -181,6 +173,35 @@ struct checker {
         uint64_t nmi_seq, nmi_seen;
         char nmi_why[200];
         struct flow nmi_flow;
+};
+
+struct checker {
+        const char *path;
+        struct check_opts opts;
+        struct disasm *dis;
+        struct code code;
+        struct hvt_header hdr;
+        bool single_step;  /* every instruction boundary is an exit */
+        bool step_inject;  /* hvrec steps before injecting */
+        bool tracked;      /* every guest write is in a WRITE record */
+        bool backend_irqs; /* an in-backend irqchip and devices raise interrupts too */
+        bool io_stops, hlt_stops;
+        unsigned policy;
+        uint32_t ctx0; /* the mode the guest started in */
+
+        /* I/O completion convention learnt from unambiguous exits: [dir] done/pending counts. */
+        uint64_t io_done[2], io_pending[2];
+        struct io_memo io_memo[IO_MEMO_SLOTS]; /* classify_io's results, by their inputs */
+
+        /*
+         * One judge per vCPU (allocated at its first record): each vCPU's
+         * exits, injections and deliveries are judged against its own
+         * previous exit.  v is the judge of the vCPU whose records are being
+         * read; memory (code) is shared.
+         */
+        struct vcpu_judge **judges;
+        uint32_t nvcpus;
+        struct vcpu_judge *v;
 
         /*
          * Without write records, the scan for code that exits show changing
@@ -218,16 +239,26 @@ static struct check_finding *violation(struct checker *k, unsigned rule)
 {
         struct check_result *r = k->res;
 
+        struct check_finding *f;
+
         r->by_rule[rule]++;
-        return add_finding(&r->violations, &r->nviolations, &r->violations_cap);
+        f = add_finding(&r->violations, &r->nviolations, &r->violations_cap);
+        if (f)
+                f->vcpu = k->v->id;
+        return f;
 }
 
 static struct check_finding *undetermined(struct checker *k)
 {
         struct check_result *r = k->res;
 
+        struct check_finding *f;
+
         r->by_rule[RULE_UNDETERMINED]++;
-        return add_finding(&r->undetermined, &r->nundetermined, &r->undetermined_cap);
+        f = add_finding(&r->undetermined, &r->nundetermined, &r->undetermined_cap);
+        if (f)
+                f->vcpu = k->v->id;
+        return f;
 }
 
 static void note(struct checker *k, unsigned kind, uint64_t seq, uint64_t pc, const char *fmt, ...)
@@ -616,35 +647,35 @@ static void start_of(struct checker *k, const struct exit_sum *p, const struct e
 
 static bool same_start(struct checker *k, const struct flow_start *s)
 {
-        const struct flow_start *o = &k->flow_key;
+        const struct flow_start *o = &k->v->flow_key;
 
-        if (!k->flow_valid || k->flow_gen != k->code.gen)
+        if (!k->v->flow_valid || k->v->flow_gen != k->code.gen)
                 return false;
-        if (k->flow.unsure && k->flow_interval != k->interval)
+        if (k->v->flow.unsure && k->v->flow_interval != k->v->interval)
                 return false; /* it read bytes only that interval left unsure */
         return o->la == s->la && o->ctx == s->ctx && o->ifm == s->ifm && bset_equal(&o->b, &s->b) &&
                o->pending == s->pending && o->nbytes == s->nbytes &&
-               (!s->nbytes || !memcmp(k->flow_bytes, s->bytes, s->nbytes)) &&
+               (!s->nbytes || !memcmp(k->v->flow_bytes, s->bytes, s->nbytes)) &&
                o->idt_base == s->idt_base && o->idt_limit == s->idt_limit &&
                o->gdt_base == s->gdt_base && o->gdt_limit == s->gdt_limit && o->stack == s->stack &&
                o->sp == s->sp && o->ss_base == s->ss_base && o->sp_mask == s->sp_mask &&
                o->cpl == s->cpl && o->stop_iret == s->stop_iret &&
-               flow_reads_hold(&k->flow, &k->code);
+               flow_reads_hold(&k->v->flow, &k->code);
 }
 
 static const struct flow *flow_from(struct checker *k, const struct flow_start *s)
 {
         if (same_start(k, s))
-                return &k->flow;
-        flow_run(&k->flow, &k->code, s);
-        k->flow_key = *s;
+                return &k->v->flow;
+        flow_run(&k->v->flow, &k->code, s);
+        k->v->flow_key = *s;
         if (s->nbytes)
-                memcpy(k->flow_bytes, s->bytes, s->nbytes);
-        k->flow_key.bytes = k->flow_bytes;
-        k->flow_gen = k->code.gen;
-        k->flow_interval = k->interval;
-        k->flow_valid = true;
-        return &k->flow;
+                memcpy(k->v->flow_bytes, s->bytes, s->nbytes);
+        k->v->flow_key.bytes = k->v->flow_bytes;
+        k->v->flow_gen = k->code.gen;
+        k->v->flow_interval = k->v->interval;
+        k->v->flow_valid = true;
+        return &k->v->flow;
 }
 
 /* What retired just before boundary (la, ctx), reached in the interval that starts at p. */
@@ -663,6 +694,12 @@ static void bset_in_interval(struct checker *k, const struct exit_sum *p,
                 }
                 plain(out, la, ctx);
                 out->ex[FK_PLAIN].valid = false;
+                return;
+        }
+        if (!p->valid && k->v->id != 0) {
+                /* A vCPU other than the first starts where its startup IPI said: not recorded. */
+                memset(out, 0, sizeof(*out));
+                bset_add(out, FK_UNKNOWN, NULL, UND_CONTROL);
                 return;
         }
         start_of(k, p, later, &s);
@@ -793,7 +830,7 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
 /* What retired just before the boundary of exit e. */
 static void settle_boundary(struct checker *k, struct exit_sum *e)
 {
-        const struct exit_sum *p = k->prev;
+        const struct exit_sum *p = k->v->prev;
 
         if (e->reason == HVT_EXIT_IO && io_resolved(k, e) == IO_DONE) {
                 plain(&e->b, e->io_addr, e->ctx);
@@ -857,7 +894,7 @@ static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx);
  */
 static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 {
-        uint32_t ctx = pi->at.valid ? pi->at.ctx : k->cur->ctx;
+        uint32_t ctx = pi->at.valid ? pi->at.ctx : k->v->cur->ctx;
         struct check_finding *f;
 
         if (!pi->in.handler || !probe_at(k, pi->in.handler, ctx)) {
@@ -888,8 +925,8 @@ static void lost(struct checker *k, const struct pending_inj *pi, uint64_t seen)
 
 static void remove_pending(struct checker *k, size_t i)
 {
-        memmove(&k->pend[i], &k->pend[i + 1], (k->npend - i - 1) * sizeof(k->pend[0]));
-        k->npend--;
+        memmove(&k->v->pend[i], &k->v->pend[i + 1], (k->v->npend - i - 1) * sizeof(k->v->pend[0]));
+        k->v->npend--;
 }
 
 /* Whether the instruction at addr is the delivery probe (an OUT to port 0xE2). */
@@ -903,12 +940,12 @@ static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
 
 static void settle(struct checker *k)
 {
-        struct exit_sum *cur = k->cur;
+        struct exit_sum *cur = k->v->cur;
         const struct code_ctx *ctx = &k->code.ctxs[cur->ctx];
 
-        if (!k->unsettled)
+        if (!k->v->unsettled)
                 return;
-        k->unsettled = false;
+        k->v->unsettled = false;
         if (code_exit_bytes(&k->code, ctx, cur->pc, cur->insn, cur->insn_len) && k->tracked) {
                 /* The recorder missed a write: those bytes are unknown from now on. */
                 code_mark_volatile(&k->code, ctx, cur->pc, cur->insn_len);
@@ -937,24 +974,24 @@ static void settle(struct checker *k)
          */
         if ((cur->intr & HVT_INTR_VALID_READY) && (cur->intr & HVT_INTR_VALID_PENDING) &&
             (cur->intr & HVT_INTR_READY) && !(cur->intr & HVT_INTR_PENDING)) {
-                for (size_t i = 0; i < k->npend;) {
-                        if (k->pend[i].in.after_seq < cur->seq && !k->pend[i].entered) {
-                                lost(k, &k->pend[i], cur->seq);
+                for (size_t i = 0; i < k->v->npend;) {
+                        if (k->v->pend[i].in.after_seq < cur->seq && !k->v->pend[i].entered) {
+                                lost(k, &k->v->pend[i], cur->seq);
                                 remove_pending(k, i);
                         } else {
                                 i++;
                         }
                 }
         }
-        for (size_t i = 0; i < k->npend; i++) {
-                struct pending_inj *pi = &k->pend[i];
+        for (size_t i = 0; i < k->v->npend; i++) {
+                struct pending_inj *pi = &k->v->pend[i];
 
                 /*
                  * The first step after the injection: in the handler means delivered,
                  * unless the handler starts with the probe, which will report it.
                  */
-                if (k->single_step && k->prev->valid && pi->at.valid &&
-                    pi->at.seq == k->prev->seq && pi->in.handler &&
+                if (k->single_step && k->v->prev->valid && pi->at.valid &&
+                    pi->at.seq == k->v->prev->seq && pi->in.handler &&
                     (cur->pc == pi->in.handler ||
                      (cur->reason == HVT_EXIT_IO && cur->io_addr == pi->in.handler)) &&
                     !probe_at(k, pi->in.handler, cur->ctx)) {
@@ -1011,25 +1048,25 @@ static bool iret_at_exit(struct checker *k, const struct exit_sum *p)
  */
 static void nmi_maybe(struct checker *k, const struct exit_sum *p, const struct flow *all)
 {
-        if (k->nmi == NMI_MAYBE)
+        if (k->v->nmi == NMI_MAYBE)
                 return;
-        k->nmi = NMI_MAYBE;
+        k->v->nmi = NMI_MAYBE;
         if (!all)
-                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                snprintf(k->v->nmi_why, sizeof(k->v->nmi_why),
                          "whether an IRET ended the handler of the NMI at #%" PRIu64
                          " is not known: no exit after it shows where the run began",
-                         k->nmi_seq);
+                         k->v->nmi_seq);
         else if (all->incomplete && !all->iret)
-                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                snprintf(k->v->nmi_why, sizeof(k->v->nmi_why),
                          "whether an IRET ended the handler of the NMI at #%" PRIu64
                          " is not known: a transfer the trace cannot follow (at 0x%" PRIx64
                          ") ran after #%" PRIu64,
-                         k->nmi_seq, all->inc_at, p->seq);
+                         k->v->nmi_seq, all->inc_at, p->seq);
         else
-                snprintf(k->nmi_why, sizeof(k->nmi_why),
+                snprintf(k->v->nmi_why, sizeof(k->v->nmi_why),
                          "whether an IRET ended the handler of the NMI at #%" PRIu64
                          " is not known: after #%" PRIu64 " paths with and without one lead on",
-                         k->nmi_seq, p->seq);
+                         k->v->nmi_seq, p->seq);
 }
 
 /*
@@ -1044,17 +1081,17 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
         struct flow_start s;
         const struct flow *all;
 
-        if (k->nmi == NMI_FREE || !p->valid)
+        if (k->v->nmi == NMI_FREE || !p->valid)
                 return;
-        start_of(k, p, k->cur, &s);
+        start_of(k, p, k->v->cur, &s);
         all = flow_from(k, &s);
         target = flow_node(all, la, ctx);
         if (!(target && target->post_iret) && !all->incomplete)
                 return; /* no path to it runs an IRET */
         s.stop_iret = true;
-        flow_run(&k->nmi_flow, &k->code, &s);
-        if (!flow_node(&k->nmi_flow, la, ctx) && !k->nmi_flow.incomplete) {
-                k->nmi = NMI_FREE;
+        flow_run(&k->v->nmi_flow, &k->code, &s);
+        if (!flow_node(&k->v->nmi_flow, la, ctx) && !k->v->nmi_flow.incomplete) {
+                k->v->nmi = NMI_FREE;
                 return;
         }
         nmi_maybe(k, p, all);
@@ -1063,17 +1100,17 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
 /* The interval that ends at the newest exit, when no delivery in it has looked at it. */
 static void nmi_exit(struct checker *k)
 {
-        const struct exit_sum *p = k->prev, *e = k->cur;
+        const struct exit_sum *p = k->v->prev, *e = k->v->cur;
 
-        if (k->nmi == NMI_FREE || !e->valid || k->nmi_seen == e->seq)
+        if (k->v->nmi == NMI_FREE || !e->valid || k->v->nmi_seen == e->seq)
                 return;
-        k->nmi_seen = e->seq;
+        k->v->nmi_seen = e->seq;
         if (!p->valid)
                 return;
         if (e->step && !p->inject_after) {
                 /* One instruction ran: the one the previous exit showed. */
                 if (iret_at_exit(k, p))
-                        k->nmi = NMI_FREE;
+                        k->v->nmi = NMI_FREE;
                 return;
         }
         if (k->single_step && !e->step && e->pc == p->pc && e->ctx == p->ctx && !p->inject_after)
@@ -1115,18 +1152,18 @@ static void judge_nmi(struct checker *k, const struct hvt_disk_deliver *d,
         unsigned rule = v->rule == RULE_MOVSS_SHADOW ? RULE_NMI_MOVSS_SHADOW : v->rule;
         struct check_finding *f;
 
-        if (k->nmi == NMI_BLOCKED) {
+        if (k->v->nmi == NMI_BLOCKED) {
                 rule = RULE_NMI_WHILE_BLOCKED;
                 snprintf(v->reason, sizeof(v->reason),
                          "the NMI at #%" PRIu64 " blocks NMIs until an IRET, and none ran since",
-                         k->nmi_seq);
-        } else if (k->nmi == NMI_MAYBE && rule != RULE_NMI_MOVSS_SHADOW) {
+                         k->v->nmi_seq);
+        } else if (k->v->nmi == NMI_MAYBE && rule != RULE_NMI_MOVSS_SHADOW) {
                 rule = RULE_UNDETERMINED;
                 v->und = UND_NMI_IRET;
-                snprintf(v->reason, sizeof(v->reason), "%s", k->nmi_why);
+                snprintf(v->reason, sizeof(v->reason), "%s", k->v->nmi_why);
         }
-        k->nmi = NMI_BLOCKED;
-        k->nmi_seq = d->seq;
+        k->v->nmi = NMI_BLOCKED;
+        k->v->nmi_seq = d->seq;
         if (rule == RULE_NMI_MOVSS_SHADOW || rule == RULE_NMI_WHILE_BLOCKED) {
                 f = violation(k, rule);
                 if (f)
@@ -1164,23 +1201,23 @@ static void judge_nmi(struct checker *k, const struct hvt_disk_deliver *d,
 static bool take_injection(struct checker *k, const struct hvt_disk_deliver *d,
                            const struct exit_sum *at, struct pending_inj *out)
 {
-        size_t pick = k->npend;
+        size_t pick = k->v->npend;
 
-        for (size_t i = 0; i < k->npend; i++) {
-                if (d->vector_from != HVT_VEC_UNKNOWN && k->pend[i].in.vector != d->vector)
+        for (size_t i = 0; i < k->v->npend; i++) {
+                if (d->vector_from != HVT_VEC_UNKNOWN && k->v->pend[i].in.vector != d->vector)
                         continue;
-                if ((d->dflags & HVT_DELIVER_NMI) && k->pend[i].in.method != HVT_INJ_NMI)
+                if ((d->dflags & HVT_DELIVER_NMI) && k->v->pend[i].in.method != HVT_INJ_NMI)
                         continue;
-                if (pick == k->npend)
+                if (pick == k->v->npend)
                         pick = i;
-                if (at && at->valid && k->pend[i].in.after_seq == at->seq) {
+                if (at && at->valid && k->v->pend[i].in.after_seq == at->seq) {
                         pick = i;
                         break;
                 }
         }
-        if (pick == k->npend)
+        if (pick == k->v->npend)
                 return false;
-        *out = k->pend[pick];
+        *out = k->v->pend[pick];
         remove_pending(k, pick);
         return true;
 }
@@ -1190,13 +1227,13 @@ static void return_injection(struct checker *k, const struct pending_inj *pi)
 {
         size_t i = 0;
 
-        if (k->npend == MAX_PENDING)
+        if (k->v->npend == MAX_PENDING)
                 return;
-        while (i < k->npend && k->pend[i].in.after_seq <= pi->in.after_seq)
+        while (i < k->v->npend && k->v->pend[i].in.after_seq <= pi->in.after_seq)
                 i++;
-        memmove(&k->pend[i + 1], &k->pend[i], (k->npend - i) * sizeof(k->pend[0]));
-        k->pend[i] = *pi;
-        k->npend++;
+        memmove(&k->v->pend[i + 1], &k->v->pend[i], (k->v->npend - i) * sizeof(k->v->pend[0]));
+        k->v->pend[i] = *pi;
+        k->v->npend++;
 }
 
 /* The code context of the interrupted point of delivery d, from the frame; false if unknown. */
@@ -1209,7 +1246,7 @@ static bool delivery_ctx(struct checker *k, const struct hvt_disk_deliver *d,
         if (d->dflags & HVT_DELIVER_CS_BASE_UNKNOWN)
                 return false;
         if (!p->valid) {
-                x = k->code.ctxs[entry_ctx(k, k->cur)];
+                x = k->code.ctxs[entry_ctx(k, k->v->cur)];
         } else {
                 x = k->code.ctxs[p->ctx];
                 if (d->frame_bits != 64 && (x.cr0 & X86_CR0_PE) && d->cs != p->cs) {
@@ -1350,7 +1387,7 @@ static void judge_debug(struct checker *k, const struct hvt_disk_deliver *d,
                 if (landed)
                         b = *landed;
                 else
-                        bset_in_interval(k, p, k->cur, pc, ctx, &b);
+                        bset_in_interval(k, p, k->v->cur, pc, ctx, &b);
                 debug_verdict(k, &b, pc, tf, &v);
         }
         if (v.rule == RULE_DB_MOVSS_SHADOW) {
@@ -1426,15 +1463,15 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                 zero = stepped_after(k, p) && (!exit_pending(k, p) || pend_insn);
         }
         /* Whatever interrupt this is, an IRET before it ends blocking by an earlier NMI. */
-        if (k->cur->valid && d->seq == k->cur->seq)
-                k->nmi_seen = d->seq;
-        if (p->valid && k->nmi != NMI_FREE && p->seq < k->nmi_seq) {
+        if (k->v->cur->valid && d->seq == k->v->cur->seq)
+                k->v->nmi_seen = d->seq;
+        if (p->valid && k->v->nmi != NMI_FREE && p->seq < k->v->nmi_seq) {
                 /*
                  * The run judged starts before the blocking NMI's probe (an
                  * exit that stood at a handler): look from that probe on.
                  */
-                if (k->prev->valid && k->prev->seq >= k->nmi_seq)
-                        nmi_interval(k, k->prev, pc, ctx);
+                if (k->v->prev->valid && k->v->prev->seq >= k->v->nmi_seq)
+                        nmi_interval(k, k->v->prev, pc, ctx);
                 else
                         nmi_maybe(k, p, NULL);
         } else if (!(zero && pc == landing)) {
@@ -1514,7 +1551,7 @@ static void judge_delivery(struct checker *k, const struct hvt_disk_deliver *d,
                              "#%" PRIu64 ": the entry after #%" PRIu64 " was at 0x%" PRIx64
                              ", the interrupt landed at 0x%" PRIx64,
                              d->seq, p->seq, landing, pc);
-                bset_in_interval(k, p, k->cur, pc, ctx, &b);
+                bset_in_interval(k, p, k->v->cur, pc, ctx, &b);
         }
         if (nmi)
                 after_sti = nmi_bset(&b);
@@ -1565,8 +1602,8 @@ judged:
  */
 static void infer_deliveries(struct checker *k)
 {
-        for (size_t i = 0; i < k->npend; i++) {
-                struct pending_inj *pi = &k->pend[i];
+        for (size_t i = 0; i < k->v->npend; i++) {
+                struct pending_inj *pi = &k->v->pend[i];
                 struct hvt_disk_deliver d = { 0 };
                 struct exit_sum at;
 
@@ -1649,6 +1686,34 @@ static void summarize(struct checker *k, const struct hvt_exit *ex, struct exit_
         }
 }
 
+/*
+ * A new interval starts at an exit of vCPU k->v.  With one vCPU, what was
+ * written before is known from here on.  With several, the other vCPUs ran
+ * meanwhile: a range stays unsure to a vCPU until its run that overlapped
+ * the write has been judged, that is until each vCPU has exited after it.
+ */
+static void new_interval(struct checker *k)
+{
+        struct vcpu_judge *v = k->v;
+        uint64_t oldest;
+
+        if (k->nvcpus == 1) {
+                code_interval(&k->code);
+                return;
+        }
+        v->since = v->last_stamp + 1;
+        v->last_stamp = code_interval_keep(&k->code);
+        code_unsure_since(&k->code, v->since);
+        /* vCPU 0 runs from the entry; another vCPU's run before its first exit is not judged. */
+        oldest = k->judges[0] ? k->judges[0]->last_stamp + 1 : 1;
+        for (uint32_t i = 1; i < k->nvcpus; i++)
+                if (k->judges[i] && k->judges[i]->last_stamp + 1 < oldest)
+                        oldest = k->judges[i]->last_stamp + 1;
+        if (v->since < oldest)
+                oldest = v->since;
+        code_forget_before(&k->code, oldest);
+}
+
 static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
 {
         k->res->exits++;
@@ -1659,28 +1724,28 @@ static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
                  * As if the trace did not hold it: its writes belong to the run
                  * that ends at the next exit kept, which starts here.
                  */
-                if (!k->skipping) {
-                        code_interval(&k->code);
-                        k->interval++;
-                        k->skipping = true;
+                if (!k->v->skipping) {
+                        new_interval(k);
+                        k->v->interval++;
+                        k->v->skipping = true;
                 }
                 return;
         }
-        if (k->cur->valid) {
-                struct exit_sum *oldest = k->prev2;
+        if (k->v->cur->valid) {
+                struct exit_sum *oldest = k->v->prev2;
 
-                k->prev2 = k->prev;
-                k->prev = k->cur;
-                k->cur = oldest;
+                k->v->prev2 = k->v->prev;
+                k->v->prev = k->v->cur;
+                k->v->cur = oldest;
         }
-        summarize(k, ex, k->cur);
+        summarize(k, ex, k->v->cur);
         /* The write records that follow belong to the run that ended at this exit. */
-        if (!k->skipping) {
-                code_interval(&k->code);
-                k->interval++;
+        if (!k->v->skipping) {
+                new_interval(k);
+                k->v->interval++;
         }
-        k->skipping = false;
-        k->unsettled = true;
+        k->v->skipping = false;
+        k->v->unsettled = true;
 }
 
 static void on_inject(struct checker *k, const struct hvt_disk_inject *in)
@@ -1688,20 +1753,20 @@ static void on_inject(struct checker *k, const struct hvt_disk_inject *in)
         struct pending_inj *pi;
 
         k->res->injections++;
-        if (k->npend == MAX_PENDING) {
+        if (k->v->npend == MAX_PENDING) {
                 /* Far more outstanding than any backend queues: the oldest is lost. */
-                lost(k, &k->pend[0], in->after_seq);
+                lost(k, &k->v->pend[0], in->after_seq);
                 remove_pending(k, 0);
         }
-        pi = &k->pend[k->npend++];
+        pi = &k->v->pend[k->v->npend++];
         memset(pi, 0, sizeof(*pi));
         pi->in = *in;
-        if (k->cur->valid && k->cur->seq == in->after_seq) {
-                k->cur->inject_after = true;
-                pi->at = *k->cur;
+        if (k->v->cur->valid && k->v->cur->seq == in->after_seq) {
+                k->v->cur->inject_after = true;
+                pi->at = *k->v->cur;
         } else {
                 /* After an exit this walk skipped: the state then is not known. */
-                k->cur->inject_after = true;
+                k->v->cur->inject_after = true;
                 pi->at.valid = false;
                 pi->at.seq = in->after_seq;
         }
@@ -1712,13 +1777,13 @@ static void on_end(struct checker *k)
         infer_deliveries(k);
         nmi_exit(k);
         /* Still outstanding: the trace ended before the backend showed where they went. */
-        for (size_t i = 0; i < k->npend; i++)
-                note(k, NOTE_ENDED_PENDING, k->pend[i].in.after_seq,
-                     k->pend[i].in.cs_base + k->pend[i].in.rip,
+        for (size_t i = 0; i < k->v->npend; i++)
+                note(k, NOTE_ENDED_PENDING, k->v->pend[i].in.after_seq,
+                     k->v->pend[i].in.cs_base + k->v->pend[i].in.rip,
                      "vector 0x%02x injected after #%" PRIu64
                      " was still outstanding when the trace ended",
-                     k->pend[i].in.vector, k->pend[i].in.after_seq);
-        k->npend = 0;
+                     k->v->pend[i].in.vector, k->v->pend[i].in.after_seq);
+        k->v->npend = 0;
 }
 
 /*
@@ -1729,11 +1794,11 @@ static void on_end(struct checker *k)
 static const struct exit_sum *delivery_start(const struct checker *k,
                                              const struct hvt_disk_deliver *d)
 {
-        if (!k->cur->valid || k->cur->seq != d->seq)
-                return k->cur;
-        if (k->prev->valid && k->prev->pc == d->handler && k->prev2->valid)
-                return k->prev2;
-        return k->prev;
+        if (!k->v->cur->valid || k->v->cur->seq != d->seq)
+                return k->v->cur;
+        if (k->v->prev->valid && k->v->prev->pc == d->handler && k->v->prev2->valid)
+                return k->v->prev2;
+        return k->v->prev;
 }
 
 /* Tell the front end how far a pass has come, every CHECK_PROGRESS_EVERY records. */
@@ -1804,6 +1869,97 @@ static bool scan_exit(struct checker *k, const struct hvt_exit *ex)
         return false;
 }
 
+int check_event_vcpu(const struct hvt_reader *r, const struct hvt_event *ev)
+{
+        if (hvt_reader_vcpus(r) < 2)
+                return -1;
+        switch (ev->type) {
+        case HVT_REC_EXIT:
+        case HVT_REC_INJECT:
+        case HVT_REC_RAISE:
+        case HVT_REC_DELIVER:
+        case HVT_REC_CONSOLE: return (int)hvt_reader_vcpu(r);
+        default: return -1;
+        }
+}
+
+/* The judge of vCPU id, created at its first record.  NULL when out of memory. */
+static struct vcpu_judge *judge_of(struct checker *k, uint32_t id)
+{
+        struct vcpu_judge *j = k->judges[id];
+
+        if (j)
+                return j;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return NULL;
+        j->id = id;
+        j->cur = &j->sums[0];
+        j->prev = &j->sums[1];
+        j->prev2 = &j->sums[2];
+        flow_init(&j->flow);
+        flow_init(&j->nmi_flow);
+        k->judges[id] = j;
+        return j;
+}
+
+/* Make vCPU id's judge the current one (and the code's view of what is unsure its own). */
+static void use_judge(struct checker *k, struct vcpu_judge *j)
+{
+        k->v = j;
+        if (k->nvcpus > 1)
+                code_unsure_since(&k->code, j->since);
+}
+
+/*
+ * A record of vCPU id.  The records of one exit come together, so when
+ * another vCPU's begin, the last one's exit has all of its own.
+ */
+static int switch_vcpu(struct checker *k, uint32_t id)
+{
+        struct vcpu_judge *j;
+
+        if (k->v->id == id)
+                return 0;
+        settle(k);
+        if (k->single_step)
+                infer_deliveries(k);
+        j = judge_of(k, id);
+        if (!j)
+                return -ENOMEM;
+        use_judge(k, j);
+        return 0;
+}
+
+/* Settle the last exit of every vCPU. */
+static void settle_all(struct checker *k)
+{
+        struct vcpu_judge *cur = k->v;
+
+        for (uint32_t i = 0; i < k->nvcpus; i++) {
+                if (!k->judges[i])
+                        continue;
+                use_judge(k, k->judges[i]);
+                settle(k);
+        }
+        use_judge(k, cur);
+}
+
+/* The END record: every vCPU's run ended. */
+static void end_all(struct checker *k)
+{
+        struct vcpu_judge *cur = k->v;
+
+        for (uint32_t i = 0; i < k->nvcpus; i++) {
+                if (!k->judges[i])
+                        continue;
+                use_judge(k, k->judges[i]);
+                settle(k);
+                on_end(k);
+        }
+        use_judge(k, cur);
+}
+
 static int walk(struct checker *k, struct hvt_reader *r)
 {
         struct hvt_event ev;
@@ -1811,7 +1967,11 @@ static int walk(struct checker *k, struct hvt_reader *r)
         int err;
 
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                int vcpu = check_event_vcpu(r, &ev);
+
                 progress(k, 2, &records);
+                if (vcpu >= 0 && switch_vcpu(k, (uint32_t)vcpu))
+                        return -ENOMEM;
                 if (ev.type != HVT_REC_WRITE && ev.type != HVT_REC_EXIT)
                         settle(k);
                 if (ev.type != HVT_REC_DELIVER && ev.type != HVT_REC_WRITE && k->single_step)
@@ -1835,13 +1995,13 @@ static int walk(struct checker *k, struct hvt_reader *r)
                 case HVT_REC_INJECT: on_inject(k, &ev.inject); break;
                 case HVT_REC_DELIVER:
                         /* The probe supersedes the single-step inference. */
-                        for (size_t i = 0; i < k->npend; i++)
-                                if (k->pend[i].in.vector == ev.deliver.vector)
-                                        k->pend[i].entered = false;
+                        for (size_t i = 0; i < k->v->npend; i++)
+                                if (k->v->pend[i].in.vector == ev.deliver.vector)
+                                        k->v->pend[i].entered = false;
                         judge_delivery(k, &ev.deliver, delivery_start(k, &ev.deliver));
                         break;
                 case HVT_REC_END:
-                        on_end(k);
+                        end_all(k);
                         k->res->have_end = true;
                         k->res->end_why = ev.end.e.why;
                         k->res->end_status = ev.end.e.status;
@@ -1851,7 +2011,7 @@ static int walk(struct checker *k, struct hvt_reader *r)
                 default: break;
                 }
         }
-        settle(k);
+        settle_all(k);
         return err;
 }
 
@@ -1916,13 +2076,16 @@ static int check_run(const char *path, const struct check_opts *opts, struct che
         }
         k->path = path;
         k->res = res;
-        k->cur = &k->sums[0];
-        k->prev = &k->sums[1];
-        k->prev2 = &k->sums[2];
         if (opts)
                 k->opts = *opts;
-        flow_init(&k->flow);
-        flow_init(&k->nmi_flow);
+        k->nvcpus = hvt_reader_vcpus(r);
+        k->judges = calloc(k->nvcpus, sizeof(*k->judges));
+        if (!k->judges || !judge_of(k, 0)) {
+                snprintf(res->error, sizeof(res->error), "out of memory");
+                status = -1;
+                goto out;
+        }
+        k->v = k->judges[0];
         h = hvt_reader_header(r);
         k->hdr = *h;
         k->single_step = (h->h.flags & HVT_HDR_SINGLE_STEP) && !k->opts.without_steps;
@@ -1981,6 +2144,9 @@ static int check_run(const char *path, const struct check_opts *opts, struct che
         err = walk(k, r);
         if (err == CHECK_RESCAN) {
                 status = CHECK_RESCAN;
+        } else if (err == -ENOMEM) {
+                snprintf(res->error, sizeof(res->error), "out of memory");
+                status = -1;
         } else if (err != HVT_END_OF_TRACE) {
                 /* Judged what there was; the trace itself is damaged. */
                 snprintf(res->error, sizeof(res->error), "%s", hvt_reader_message(r));
@@ -1990,8 +2156,14 @@ static int check_run(const char *path, const struct check_opts *opts, struct che
         }
 out:
         hvt_reader_close(r);
-        flow_free(&k->flow);
-        flow_free(&k->nmi_flow);
+        for (uint32_t i = 0; k->judges && i < k->nvcpus; i++) {
+                if (!k->judges[i])
+                        continue;
+                flow_free(&k->judges[i]->flow);
+                flow_free(&k->judges[i]->nmi_flow);
+                free(k->judges[i]);
+        }
+        free(k->judges);
         code_free(&k->code);
         if (k->scanning)
                 code_free(&k->seen);

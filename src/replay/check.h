@@ -25,6 +25,15 @@ enum check_rule {
 
 const char *check_rule_name(unsigned rule);
 
+struct hvt_reader;
+struct hvt_event;
+
+/*
+ * The vCPU an event just read belongs to in a multi-vCPU trace; -1 for a
+ * machine-wide record (header, memory, write, end) or a single-vCPU trace.
+ */
+int check_event_vcpu(const struct hvt_reader *r, const struct hvt_event *ev);
+
 /* Why a delivery is undetermined (stable names in check_und_name; docs/checker.md). */
 enum check_und {
         UND_NONE,
@@ -78,6 +87,7 @@ struct check_finding {
         unsigned rule;
         unsigned shadow_rule; /* report-mismatch: which shadow the decoding found */
         uint64_t event;       /* the exit number (the probe's for deliveries) */
+        uint32_t vcpu;        /* the vCPU it happened on (0 in a single-vCPU trace) */
         unsigned vector;
         uint64_t pc, rip; /* linear and CS-relative delivery point */
         uint16_t cs;

@@ -106,13 +106,16 @@ static bool range_hot(const struct code *c, uint64_t gpa, uint64_t len, unsigned
 
 static void add_range(struct code *c, uint64_t gpa, uint64_t len)
 {
-        uint64_t end = gpa + len;
+        uint64_t end = gpa + len, stamp = c->stamp;
 
         /* Coalesce with every range it touches: the list stays short and disjoint. */
         for (size_t i = 0; i < c->nwr;) {
                 struct code_range *r = &c->wr[i];
 
                 if (r->gpa <= end && gpa <= r->gpa + r->len) {
+                        /* The newer stamp: the merged range stays unsure at least as long. */
+                        if (r->stamp > stamp)
+                                stamp = r->stamp;
                         if (r->gpa < gpa)
                                 gpa = r->gpa;
                         if (r->gpa + r->len > end)
@@ -130,6 +133,7 @@ static void add_range(struct code *c, uint64_t gpa, uint64_t len)
         }
         c->wr[c->nwr].gpa = gpa;
         c->wr[c->nwr].len = end - gpa;
+        c->wr[c->nwr].stamp = stamp;
         c->nwr++;
 }
 
@@ -148,6 +152,27 @@ void code_write(struct code *c, uint64_t gpa, const uint8_t *data, size_t len)
 void code_interval(struct code *c)
 {
         c->nwr = 0;
+        c->since = ++c->stamp;
+}
+
+uint64_t code_interval_keep(struct code *c)
+{
+        return ++c->stamp;
+}
+
+void code_unsure_since(struct code *c, uint64_t since)
+{
+        c->since = since;
+}
+
+void code_forget_before(struct code *c, uint64_t stamp)
+{
+        for (size_t i = 0; i < c->nwr;) {
+                if (c->wr[i].stamp < stamp)
+                        c->wr[i] = c->wr[--c->nwr];
+                else
+                        i++;
+        }
 }
 
 static bool vol_bit(const struct code *c, uint64_t gpa)
@@ -159,7 +184,8 @@ static bool vol_bit(const struct code *c, uint64_t gpa)
 static bool range_unsure(const struct code *c, uint64_t gpa, uint64_t len)
 {
         for (size_t i = 0; i < c->nwr; i++)
-                if (c->wr[i].gpa < gpa + len && gpa < c->wr[i].gpa + c->wr[i].len)
+                if (c->wr[i].stamp >= c->since && c->wr[i].gpa < gpa + len &&
+                    gpa < c->wr[i].gpa + c->wr[i].len)
                         return true;
         if (c->vol)
                 for (uint64_t a = gpa; a < gpa + len; a++)
@@ -172,7 +198,7 @@ static bool range_unsure(const struct code *c, uint64_t gpa, uint64_t len)
 static bool tables_unsure(const struct code *c)
 {
         for (size_t i = 0; i < c->nwr; i++)
-                if (range_hot(c, c->wr[i].gpa, c->wr[i].len, HOT_PT))
+                if (c->wr[i].stamp >= c->since && range_hot(c, c->wr[i].gpa, c->wr[i].len, HOT_PT))
                         return true;
         return false;
 }

@@ -56,6 +56,7 @@ struct code_insn {
 
 struct code_range {
         uint64_t gpa, len;
+        uint64_t stamp; /* the interval of its newest write */
 };
 
 struct code_entry; /* the decode cache (code.c) */
@@ -68,9 +69,11 @@ struct code {
         uint8_t *page_hot; /* per page: decoded code or paging entries were read from it */
         uint64_t gen;      /* bumped when a hot page is written: cached decodes are stale */
 
-        struct code_range *wr; /* written during the current interval (coalesced) */
+        struct code_range *wr; /* written since interval `forgot` (coalesced) */
         size_t nwr, wr_cap;
-        uint8_t *vol; /* bitmap of volatile bytes (NULL: none) */
+        uint64_t stamp; /* the current interval's number */
+        uint64_t since; /* ranges written in this interval or later are unsure */
+        uint8_t *vol;   /* bitmap of volatile bytes (NULL: none) */
 
         struct code_ctx *ctxs;
         size_t nctxs, ctxs_cap;
@@ -99,6 +102,18 @@ void code_write(struct code *c, uint64_t gpa, const uint8_t *data, size_t len);
 
 /* A new interval (the run after an exit) starts: the written ranges become known. */
 void code_interval(struct code *c);
+
+/*
+ * Several vCPUs run at once, so what is known differs per vCPU: a range is
+ * known to a vCPU only if it was written before its run began.
+ * code_interval_keep starts a new interval and returns its number, keeping
+ * what was written before unsure; code_unsure_since makes ranges written in
+ * interval `since` or later the unsure ones (the judged vCPU's run began
+ * then); code_forget_before drops ranges no vCPU can still need.
+ */
+uint64_t code_interval_keep(struct code *c);
+void code_unsure_since(struct code *c, uint64_t since);
+void code_forget_before(struct code *c, uint64_t stamp);
 
 /*
  * The instruction bytes an exit recorded at CS:RIP of st.  The view takes
