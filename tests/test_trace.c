@@ -4042,3 +4042,144 @@ Test(trace, write_event_copies_a_multi_vcpu_trace)
         hvt_reader_close(r);
         hvt_reader_close(r2);
 }
+
+/*
+ * Two vCPUs: vCPU 0 and vCPU 1 take turns; b differs from a only in vCPU
+ * 1's last exit (its RIP).
+ */
+static void write_two_vcpu_trace(const char *path, uint64_t last_rip)
+{
+        static const uint8_t code[32] = { 0xe6, 0x80, 0xf4, 0x90 };
+        struct hvt_writer *w = open_vcpu_writer(path, 2);
+        struct hvt_exit e = { .reason = HVT_EXIT_IO };
+        struct hvt_disk_inject in = { .after_seq = 1, .vector = 0x30 };
+        struct hvt_disk_deliver d = { .seq = 1, .vector = 0x30, .frame_bits = 16 };
+        struct hvt_disk_raise ra = { .seq = 2, .vector = 0x31 };
+        static const uint8_t al = 0x41;
+
+        th_write_min_header(w);
+        cr_assert_eq(hvt_write_memory(w, 0x7c00, code, sizeof(code)), 0);
+        e.u.io.io = (struct hvt_disk_io){ .port = 0x80, .size = 1, .dir = HVT_IO_OUT, .count = 1 };
+        e.u.io.data = &al;
+        e.st.rip = 0x7c02;
+        e.seq = 0;
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_writer_vcpu(w, 1), 0);
+        e.reason = HVT_EXIT_HLT;
+        e.st.rip = 0x7c03;
+        e.seq = 1;
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_inject(w, &in), 0);
+        cr_assert_eq(hvt_write_deliver(w, &d), 0);
+        cr_assert_eq(hvt_writer_vcpu(w, 0), 0);
+        e.st.rip = 0x7c03;
+        e.seq = 2;
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        cr_assert_eq(hvt_write_raise(w, &ra), 0);
+        cr_assert_eq(hvt_writer_vcpu(w, 1), 0);
+        e.st.rip = last_rip;
+        e.seq = 3;
+        cr_assert_eq(hvt_write_exit(w, &e), 0);
+        th_write_end(w, 4, NULL);
+        th_close_writer(w);
+}
+
+/* The text of out from the line starting with `from` up to the next line starting with `to`. */
+static char *section(const char *out, const char *from, const char *to)
+{
+        const char *a = strstr(out, from), *b;
+
+        cr_assert_not_null(a, "no '%s' in\n%s", from, out);
+        b = to ? strstr(a, to) : NULL;
+        return strndup(a, b ? (size_t)(b - a) : strlen(a));
+}
+
+Test(trace, replay_commands_keep_two_vcpus_apart)
+{
+        const char *a = hv_tmp("mv-a.zst"), *b = hv_tmp("mv-b.zst");
+        struct hv_proc p;
+        char *s0, *s1;
+        size_t lines = 0;
+
+        write_two_vcpu_trace(a, 0x7c03);
+        write_two_vcpu_trace(b, 0x7c04);
+
+        /* dump, text: a vCPU column, - for machine-wide records. */
+        run_replay(&p, "dump", a, NULL, NULL);
+        cr_assert_eq(p.status, 0, "dump: %d %s", p.status, p.err);
+        cr_assert_not_null(strstr(p.out, "# 2 vCPUs"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\nv0   #0 "), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\nv1   #1 "), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\nv0   #2 "), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\nv1   #3 "), "%s", p.out);
+        cr_assert_not_null(line_with(p.out, "inject"), "%s", p.out);
+        cr_assert_eq(strncmp(line_with(p.out, "inject"), "v1 ", 3), 0, "%s", p.out);
+        cr_assert_eq(strncmp(line_with(p.out, "raise"), "v0 ", 3), 0, "%s", p.out);
+        cr_assert_eq(strncmp(line_with(p.out, "memory     gpa"), "-  ", 3), 0, "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\n-    end "), "%s", p.out);
+        hv_proc_free(&p);
+
+        /* dump, JSON lines: a vcpu key on the vCPUs' events only. */
+        run_replay(&p, "dump", "--format", "jsonl", a);
+        cr_assert_eq(p.status, 0, "dump jsonl: %d %s", p.status, p.err);
+        for (const char *l = p.out; *l; lines++) {
+                const char *end = hv_json_value(l);
+
+                cr_assert_not_null(end, "not JSON: %.200s", l);
+                l = end + 1;
+        }
+        cr_assert_eq(lines, 10, "header, memory, 4 exits, inject, deliver, raise, end: %s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"type\":\"header\",\"format_version\":2,\"vcpus\":2"),
+                           "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"type\":\"exit\",\"vcpu\":1,\"seq\":3,"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"type\":\"inject\",\"vcpu\":1,"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"type\":\"raise\",\"vcpu\":0,"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"type\":\"memory\",\"gpa\""), "%s", p.out);
+        hv_proc_free(&p);
+
+        /* stats: each vCPU's counts. */
+        run_replay(&p, "stats", a, NULL, NULL);
+        cr_assert_eq(p.status, 0, "stats: %d %s", p.status, p.err);
+        cr_assert_not_null(strstr(p.out, "\n     0          2          0          0          1\n"),
+                           "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\n     1          2          1          1          0\n"),
+                           "%s", p.out);
+        hv_proc_free(&p);
+        run_replay(&p, "stats", "--format", "json", a);
+        cr_assert_eq(p.status, 0);
+        cr_assert_not_null(hv_json_value(p.out), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"vcpus\":[{\"vcpu\":0,\"exits\":2,\"injections\":0,"
+                                         "\"deliveries\":0,\"raises\":1},{\"vcpu\":1,\"exits\":2,"
+                                         "\"injections\":1,\"deliveries\":1,\"raises\":0}]"),
+                           "%s", p.out);
+        hv_proc_free(&p);
+
+        /* diff: aligned per vCPU; only vCPU 1 differs. */
+        run_replay(&p, "diff", a, a, NULL);
+        cr_assert_eq(p.status, 0, "diff a a: %d %s %s", p.status, p.out, p.err);
+        hv_proc_free(&p);
+        run_replay(&p, "diff", a, b, NULL);
+        cr_assert_eq(p.status, 1, "diff a b: %d %s %s", p.status, p.out, p.err);
+        s0 = section(p.out, "vCPU 0:\n", "vCPU 1:\n");
+        s1 = section(p.out, "vCPU 1:\n", NULL);
+        cr_assert_not_null(strstr(s0, "same: 2 exits compared"), "%s", s0);
+        cr_assert_not_null(strstr(s1, "diverged: first at a#3 b#3"), "%s", s1);
+        free(s0);
+        free(s1);
+        hv_proc_free(&p);
+
+        /* What models one vCPU refuses, on one line. */
+        {
+                const char *const diff_json[] = { HVREPLAY, "diff", "--json", a, b, NULL };
+                const char *const exp[] = { HVREPLAY, "export", a, "-o", hv_tmp("mv.json"), NULL };
+                const char *const rep[] = { HVREPLAY, "report", a, "-o", hv_tmp("mv.html"), NULL };
+                const char *const run[] = { HVREPLAY, "run", a, NULL };
+                const char *const red[] = { HVREPLAY, "reduce", a, "-o", hv_tmp("mv-s.zst"), NULL };
+
+                hv_run_one_line_error(diff_json, "hvreplay", "multi-vCPU");
+                hv_run_one_line_error(exp, "hvreplay", "2-vCPU trace");
+                hv_run_one_line_error(rep, "hvreplay", "2-vCPU trace");
+                hv_run_one_line_error(run, "hvreplay", "2-vCPU trace");
+                hv_run_one_line_error(red, "hvreplay", "2-vCPU trace");
+        }
+}

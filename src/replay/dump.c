@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "json.h"
 #include "replay.h"
 
@@ -24,6 +25,9 @@ static void usage(FILE *f)
                    "  --format FORMAT   text (default) or jsonl: one JSON object per event,\n"
                    "                    keys documented in docs/dump-jsonl.md\n"
                    "  -h, --help        this text\n"
+                   "\n"
+                   "In a multi-vCPU trace each line starts with the vCPU of its event (v0, v1,\n"
+                   "...; - for memory, writes and the end) and JSON lines have a vcpu key.\n"
                    "\n"
                    "A damaged trace is dumped up to its last complete record; the reason goes\n"
                    "to stderr and the exit status is 2.\n");
@@ -92,6 +96,9 @@ static void text_header(FILE *f, const char *path, const struct hvt_header *h)
                 text_arg(f, h->argv[i]);
         }
         fprintf(f, "\n");
+        if (h->h.vcpus > 1)
+                fprintf(f, "# %u vCPUs: each line starts with its vCPU, - for the machine\n",
+                        h->h.vcpus);
 }
 
 static void text_event(FILE *f, struct disasm *d, const char *path, const struct hvt_event *ev)
@@ -308,8 +315,9 @@ static void json_exit(struct json *j, struct disasm *d, struct json_state_memo *
         json_state_memo(j, m, &ex->st);
 }
 
+/* vcpu: the event's vCPU in a multi-vCPU trace, else -1 (no key: v1 lines stay as they were). */
 static void json_event(FILE *f, struct disasm *d, struct json_state_memo *m,
-                       const struct hvt_event *ev)
+                       const struct hvt_event *ev, int vcpu)
 {
         const struct hvt_header *h = &ev->header;
         struct json j;
@@ -317,10 +325,14 @@ static void json_event(FILE *f, struct disasm *d, struct json_state_memo *m,
         json_begin(&j, f);
         json_u64(&j, "event", ev->index);
         json_str(&j, "type", hvt_rec_type_name(ev->type));
+        if (vcpu >= 0)
+                json_u64(&j, "vcpu", (uint64_t)vcpu);
         switch (ev->type) {
         case HVT_REC_HEADER:
                 json_u64(&j, "format_version",
                          h->h.vcpus > 1 ? HVT_FORMAT_VERSION : HVT_FORMAT_VERSION_1VCPU);
+                if (h->h.vcpus > 1)
+                        json_u64(&j, "vcpus", h->h.vcpus);
                 json_str(&j, "tool", h->str[HVT_STR_TOOL_VERSION]);
                 json_str(&j, "backend", h->str[HVT_STR_BACKEND]);
                 json_str(&j, "backend_version", h->str[HVT_STR_BACKEND_VERSION]);
@@ -432,6 +444,7 @@ int cmd_dump(int argc, char **argv)
         struct hvt_event ev;
         struct disasm *d;
         int c, json = 0, err, status;
+        bool multi;
 
         optind = 1;
         opterr = 0;
@@ -468,11 +481,22 @@ int cmd_dump(int argc, char **argv)
          * jsonl lines, a quarter of dump's time where system calls are dear.
          */
         setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+        multi = hvt_reader_vcpus(r) > 1;
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
-                if (json)
-                        json_event(stdout, d, &memo, &ev);
-                else
-                        text_event(stdout, d, argv[optind], &ev);
+                int vcpu = check_event_vcpu(r, &ev);
+
+                if (json) {
+                        json_event(stdout, d, &memo, &ev, vcpu);
+                        continue;
+                }
+                /* A vCPU column, only in multi-vCPU traces: v1 output stays as it was. */
+                if (multi && ev.type != HVT_REC_HEADER) {
+                        if (vcpu >= 0)
+                                printf("v%-3d ", vcpu);
+                        else
+                                printf("-    ");
+                }
+                text_event(stdout, d, argv[optind], &ev);
         }
         fflush(stdout);
         status = replay_end(argv[optind], r, err);

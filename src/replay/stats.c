@@ -3,8 +3,10 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "json.h"
 #include "replay.h"
 
@@ -12,11 +14,18 @@ struct reason_stats {
         uint64_t count, total_ns, min_ns, max_ns, host_ns;
 };
 
+/* One vCPU's share of a multi-vCPU trace. */
+struct vcpu_stats {
+        uint64_t exits, injections, deliveries, raises;
+        uint64_t prev_time; /* times are per vCPU: each has its own delta stream */
+};
+
 struct stats {
         struct reason_stats r[HVT_EXIT_REASON_COUNT];
         uint64_t exits, guest_ns, injections, deliveries, raises, console_bytes;
         uint64_t write_records, write_bytes;
-        uint64_t prev_time;
+        struct vcpu_stats *vcpu; /* nvcpus of them; one in a single-vCPU trace */
+        uint32_t nvcpus;
         bool have_end;
         struct hvt_disk_end end;
         char end_msg[256];
@@ -29,15 +38,18 @@ static void usage(FILE *f)
                    "Summarise TRACE like `perf kvm stat report`: for each exit reason its count,\n"
                    "share of exits, share of guest time, and the min/mean/max time the guest ran\n"
                    "before that exit; then totals, interrupts, guest memory writes and how the\n"
-                   "run ended.\n"
+                   "run ended.  A multi-vCPU trace also gets each vCPU's exits, injections,\n"
+                   "deliveries and raises.\n"
                    "\n"
                    "Options:\n"
                    "  --format FORMAT   text (default) or json (one JSON document)\n"
                    "  -h, --help        this text\n");
 }
 
-static void account(struct stats *s, const struct hvt_event *ev)
+static void account(struct stats *s, const struct hvt_event *ev, int vcpu)
 {
+        struct vcpu_stats *v = &s->vcpu[vcpu > 0 ? vcpu : 0];
+
         switch (ev->type) {
         case HVT_REC_EXIT: {
                 const struct hvt_exit *ex = &ev->exit;
@@ -50,16 +62,26 @@ static void account(struct stats *s, const struct hvt_event *ev)
                 r->count++;
                 r->total_ns += ex->guest_ns;
                 /* Time between exits not spent in the guest: the VMM's own share. */
-                if (ex->time_ns - s->prev_time > ex->guest_ns)
-                        r->host_ns += ex->time_ns - s->prev_time - ex->guest_ns;
-                s->prev_time = ex->time_ns;
+                if (ex->time_ns - v->prev_time > ex->guest_ns)
+                        r->host_ns += ex->time_ns - v->prev_time - ex->guest_ns;
+                v->prev_time = ex->time_ns;
+                v->exits++;
                 s->exits++;
                 s->guest_ns += ex->guest_ns;
                 break;
         }
-        case HVT_REC_INJECT: s->injections++; break;
-        case HVT_REC_DELIVER: s->deliveries++; break;
-        case HVT_REC_RAISE: s->raises++; break;
+        case HVT_REC_INJECT:
+                s->injections++;
+                v->injections++;
+                break;
+        case HVT_REC_DELIVER:
+                s->deliveries++;
+                v->deliveries++;
+                break;
+        case HVT_REC_RAISE:
+                s->raises++;
+                v->raises++;
+                break;
         case HVT_REC_CONSOLE: s->console_bytes += ev->console.len; break;
         case HVT_REC_WRITE:
                 s->write_records++;
@@ -109,6 +131,15 @@ static void print_text(const char *path, const struct hvt_header *h, const struc
                 printf("Writes: %" PRIu64 " records, %" PRIu64 " bytes%s.\n", s->write_records,
                        s->write_bytes,
                        (h->h.flags & HVT_HDR_WRITES) ? "" : " (not every write recorded)");
+        if (s->nvcpus > 1) {
+                printf("\n%6s %10s %10s %10s %10s\n", "vCPU", "Exits", "Injected", "Delivered",
+                       "Raised");
+                for (uint32_t i = 0; i < s->nvcpus; i++)
+                        printf("%6u %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", i,
+                               s->vcpu[i].exits, s->vcpu[i].injections, s->vcpu[i].deliveries,
+                               s->vcpu[i].raises);
+                putchar('\n');
+        }
         if (s->have_end) {
                 printf("End: %s, status %d, wall time %.3f ms: ", hvt_end_why_name(s->end.why),
                        s->end.status, (double)s->end.wall_ns / 1e6);
@@ -148,6 +179,20 @@ static void print_json(const char *path, const struct hvt_header *h, const struc
         json_u64(&j, "console_bytes", s->console_bytes);
         json_u64(&j, "write_records", s->write_records);
         json_u64(&j, "write_bytes", s->write_bytes);
+        /* Only for multi-vCPU traces: single-vCPU documents stay as they were. */
+        if (s->nvcpus > 1) {
+                json_arr(&j, "vcpus");
+                for (uint32_t i = 0; i < s->nvcpus; i++) {
+                        json_obj(&j, NULL);
+                        json_u64(&j, "vcpu", i);
+                        json_u64(&j, "exits", s->vcpu[i].exits);
+                        json_u64(&j, "injections", s->vcpu[i].injections);
+                        json_u64(&j, "deliveries", s->vcpu[i].deliveries);
+                        json_u64(&j, "raises", s->vcpu[i].raises);
+                        json_obj_end(&j);
+                }
+                json_arr_end(&j);
+        }
         if (s->have_end) {
                 json_str(&j, "end", hvt_end_why_name(s->end.why));
                 json_i64(&j, "status", s->end.status);
@@ -193,13 +238,21 @@ int cmd_stats(int argc, char **argv)
         if (!r)
                 return REPLAY_ERROR;
         memset(&s, 0, sizeof(s));
+        s.nvcpus = hvt_reader_vcpus(r);
+        s.vcpu = calloc(s.nvcpus, sizeof(*s.vcpu));
+        if (!s.vcpu) {
+                replay_error(argv[optind], "out of memory");
+                hvt_reader_close(r);
+                return REPLAY_ERROR;
+        }
         while ((err = hvt_reader_next(r, &ev)) == HVT_OK)
-                account(&s, &ev);
+                account(&s, &ev, check_event_vcpu(r, &ev));
         status = replay_end(argv[optind], r, err);
         if (json)
                 print_json(argv[optind], hvt_reader_header(r), &s);
         else
                 print_text(argv[optind], hvt_reader_header(r), &s);
+        free(s.vcpu);
         hvt_reader_close(r);
         return status;
 }
