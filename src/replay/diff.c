@@ -85,6 +85,9 @@ static void usage(FILE *f)
                 "  --json                one JSON document (default: text)\n"
                 "  -h, --help            this text\n"
                 "\n"
+                "Multi-vCPU traces are compared vCPU by vCPU: each vCPU's exits are aligned\n"
+                "with the same vCPU's in the other trace, under a \"vCPU N:\" line (text only).\n"
+                "\n"
                 "Exit status: 0 the traces are the same; 1 they diverge (or are not of the\n"
                 "same guest); 2 bad usage or a trace that could not be read.\n",
                 RESYNC_WINDOW);
@@ -152,6 +155,7 @@ void diff_default_opts(struct diff_opts *o)
         o->context = 3;
         o->ignore_reasons = DEFAULT_IGNORE_REASONS;
         o->ignore_fields = DEFAULT_IGNORE_FIELDS;
+        o->vcpu = -1;
 }
 
 static int parse_args(int argc, char **argv, struct diff_opts *o)
@@ -312,12 +316,64 @@ out:
         return status;
 }
 
+/* The vCPUs a trace declares; 0 if it cannot be opened (diff_traces then says why). */
+static uint32_t vcpus_of(const char *path)
+{
+        struct hvt_reader *r;
+        uint32_t n = 0;
+
+        if (hvt_reader_open(&r, path) == 0)
+                n = hvt_reader_vcpus(r);
+        hvt_reader_close(r);
+        return n;
+}
+
+/*
+ * Multi-vCPU traces: each vCPU's exits are aligned with the same vCPU's on
+ * the other side, one vCPU after the other; the worst status wins.
+ */
+static int diff_per_vcpu(struct diff_opts *o, const char *a, const char *b, uint32_t na,
+                         uint32_t nb)
+{
+        uint32_t n = na > nb ? na : nb;
+        int status = REPLAY_OK;
+
+        if (o->json) {
+                fprintf(stderr, "hvreplay diff: --json: multi-vCPU traces are compared as text "
+                                "only\n");
+                return REPLAY_ERROR;
+        }
+        if (na != nb)
+                printf("a has %u vCPUs, b has %u\n", na, nb);
+        for (uint32_t v = 0; v < n; v++) {
+                int st;
+
+                printf("%svCPU %u:\n", v ? "\n" : "", v);
+                fflush(stdout);
+                o->vcpu = (int)v;
+                st = diff_traces(o, a, b);
+                if (st == REPLAY_ERROR)
+                        return st;
+                if (st == REPLAY_FINDINGS)
+                        status = st;
+        }
+        return status;
+}
+
 int cmd_diff(int argc, char **argv)
 {
         struct diff_opts o;
         int st = parse_args(argc, argv, &o);
+        const char *a, *b;
+        uint32_t na, nb;
 
         if (st)
                 return st > 0 ? REPLAY_OK : REPLAY_ERROR;
-        return diff_traces(&o, argv[optind], argv[optind + 1]);
+        a = argv[optind];
+        b = argv[optind + 1];
+        na = vcpus_of(a);
+        nb = vcpus_of(b);
+        if (na > 1 || nb > 1)
+                return diff_per_vcpu(&o, a, b, na ? na : 1, nb ? nb : 1);
+        return diff_traces(&o, a, b);
 }

@@ -54,6 +54,7 @@ struct diff_opts {
         bool all, json, io_raw;
         uint64_t ignore_reasons; /* bit per enum hvt_exit_reason */
         uint64_t ignore_fields;  /* bit per enum ign */
+        int vcpu; /* multi-vCPU traces: compare this vCPU's records only; -1: every record */
 };
 
 /* Whether the options leave field f (enum ign) out of the comparison. */

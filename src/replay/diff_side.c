@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "diff.h"
 
 /* ---- memory ------------------------------------------------------------------------- */
@@ -70,12 +71,23 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
         struct hvt_event ev;
 
         while (!s->done) {
-                int err = hvt_reader_next(s->r, &ev);
+                int err = hvt_reader_next(s->r, &ev), vcpu;
 
                 if (err != HVT_OK) {
                         s->done = true;
                         s->err = err;
                         return;
+                }
+                vcpu = check_event_vcpu(s->r, &ev);
+                /* Another vCPU's record: only the code its exit shows is shared. */
+                if (o->vcpu >= 0 && vcpu >= 0 && vcpu != o->vcpu) {
+                        if (ev.type == HVT_REC_EXIT && ev.exit.insn_len) {
+                                struct code_ctx ctx = code_ctx_of(&ev.exit.st);
+
+                                code_exit_bytes(&s->code, &ctx, hvt_state_pc(&ev.exit.st),
+                                                ev.exit.insn, ev.exit.insn_len);
+                        }
+                        continue;
                 }
                 switch (ev.type) {
                 case HVT_REC_MEMORY:
