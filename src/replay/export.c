@@ -408,6 +408,9 @@ static int export_to(const char *trace, const char *path, const struct export_si
         r = replay_open(trace);
         if (!r)
                 goto out_check;
+        /* One track per trace: another vCPU's slices would interleave with the first's. */
+        if (replay_refuse_multi_vcpu("export", trace, r))
+                goto out_reader;
         if (collect_findings(&x, &res) || disasm_open(&x.d)) {
                 fprintf(stderr, "hvreplay export: out of memory\n");
                 goto out_reader;

@@ -200,6 +200,10 @@ int report_gather(const char *path, struct report_trace *t)
                 snprintf(t->error, sizeof(t->error), "%s", hvt_reader_message(r));
                 goto out;
         }
+        if (hvt_reader_vcpus(r) > 1) {
+                replay_multi_vcpu_reason("report", r, t->error, sizeof(t->error));
+                goto out;
+        }
         t->opened = true;
         copy_header(t, hvt_reader_header(r));
         while ((rerr = hvt_reader_next(r, &ev)) == HVT_OK) {

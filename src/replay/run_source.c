@@ -136,6 +136,13 @@ int rsrc_load(struct rsrc *s, const char *path, char *why, size_t len)
                 snprintf(why, len, "%s", hvt_reader_message(s->r));
                 goto err_free;
         }
+        if (hvt_reader_vcpus(s->r) > 1) {
+                /* The replayer drives one vCPU: another's exits would be replayed on it. */
+                snprintf(why, len, "a %u-vCPU trace: replay runs single-vCPU traces only",
+                         hvt_reader_vcpus(s->r));
+                err = -ENOTSUP;
+                goto err_free;
+        }
         s->hdr = hvt_reader_header(s->r);
         s->flags = s->hdr->h.flags;
         while ((err = hvt_reader_next(s->r, &ev)) == HVT_OK) {
