@@ -2461,7 +2461,24 @@ Test(check, two_vcpus_sti_shadow_of_the_delivering_vcpu)
         expect_only(&r, RULE_STI_SHADOW, 1);
         expect_violation(&r, RULE_STI_SHADOW, 0x1002, 0x1001);
         cr_expect_eq(r.violations[0].vcpu, 1, "found on vCPU %u", r.violations[0].vcpu);
+        cr_expect_eq(r.vcpus, 2);
         check_result_free(&r);
+
+        /* hvreplay check names the vCPU, in text and JSON. */
+        {
+                const char *argv[] = { HVREPLAY, "check", t.path, NULL };
+                const char *jargv[] = { HVREPLAY, "check", "--json", t.path, NULL };
+                struct hv_proc p;
+
+                cr_assert_eq(hv_run(argv, &p), 0);
+                cr_expect_eq(p.status, 1, "%s", p.err);
+                cr_expect_not_null(strstr(p.out, "mv-sti.zst:v1:#"), "%s", p.out);
+                hv_proc_free(&p);
+                cr_assert_eq(hv_run(jargv, &p), 0);
+                cr_expect_not_null(strstr(p.out, "\"rule\":\"sti-shadow\",\"vcpu\":1,"), "%s",
+                                   p.out);
+                hv_proc_free(&p);
+        }
 }
 
 /*

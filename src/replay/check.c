@@ -2079,6 +2079,7 @@ static int check_run(const char *path, const struct check_opts *opts, struct che
         if (opts)
                 k->opts = *opts;
         k->nvcpus = hvt_reader_vcpus(r);
+        res->vcpus = k->nvcpus;
         k->judges = calloc(k->nvcpus, sizeof(*k->judges));
         if (!k->judges || !judge_of(k, 0)) {
                 snprintf(res->error, sizeof(res->error), "out of memory");

@@ -124,6 +124,7 @@ struct check_result {
         bool opened;     /* the header could be read: the rest is meaningful */
         bool readable;   /* the whole trace could be read */
         char error[256]; /* why not */
+        uint32_t vcpus;  /* the vCPUs the trace declares (1: a single-vCPU trace) */
         uint64_t deliveries, injections, exits;
         bool single_step;
         unsigned policy;

@@ -130,6 +130,8 @@ static void print_finding(const struct check_result *r, const struct check_findi
 
         /* The path is the user's, the reason may one day quote the trace: both escaped. */
         replay_put_str(stdout, r->path);
+        if (r->vcpus > 1)
+                printf(":v%u", f->vcpu);
         switch (f->rule) {
         case RULE_REPORT_MISMATCH:
                 printf(":#%" PRIu64 " %sreport-mismatch%s: at %s the backend reported %s, but the "
@@ -244,10 +246,14 @@ static void json_insn(struct json *j, const char *key, const struct check_insn *
         json_obj_end(j);
 }
 
-static void json_finding(struct json *j, const struct check_finding *f)
+static void json_finding(struct json *j, const struct check_result *r,
+                         const struct check_finding *f)
 {
         json_obj(j, NULL);
         json_str(j, "rule", check_rule_name(f->rule));
+        /* Only in multi-vCPU traces: single-vCPU documents stay as they were. */
+        if (r->vcpus > 1)
+                json_u64(j, "vcpu", f->vcpu);
         if (f->rule == RULE_REPORT_MISMATCH)
                 json_str(j, "shadow", check_rule_name(f->shadow_rule));
         json_hex(j, "vector", f->vector);
@@ -303,11 +309,11 @@ static void json_result(struct json *j, const struct check_result *r, uint64_t m
         json_obj_end(j);
         json_arr(j, "violations");
         for (size_t i = 0; i < r->nviolations && (!max || i < max); i++)
-                json_finding(j, &r->violations[i]);
+                json_finding(j, r, &r->violations[i]);
         json_arr_end(j);
         json_arr(j, "undetermined");
         for (size_t i = 0; i < r->nundetermined && (!max || i < max); i++)
-                json_finding(j, &r->undetermined[i]);
+                json_finding(j, r, &r->undetermined[i]);
         json_arr_end(j);
         json_arr(j, "notes");
         for (unsigned n = 0; n < NOTE_COUNT; n++) {
