@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""A pure-Python reader of hvtrace trace format v1.
+"""A pure-Python reader of hvtrace trace format v1 and v2 (several vCPUs).
 
 include/hvtrace/format.h is the contract; src/trace/reader.c is the
 reference reader.  This module decodes the same records with the same
@@ -12,7 +12,8 @@ import struct
 import zstandard
 
 MAGIC = b"HVTRACE\x1a"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the highest major version known
+FORMAT_VERSION_1VCPU = 1  # single-vCPU traces
 MAX_RECORD = 16 << 20
 # As the C reader: a long run of records of unknown types is corrupt data.
 MAX_SKIPPED_RUN = 1 << 20
@@ -20,12 +21,15 @@ ZSTD_MAGIC = 0xFD2FB528
 
 REC_HEADER, REC_MEMORY, REC_EXIT, REC_INJECT, REC_DELIVER = 1, 2, 3, 4, 5
 REC_CONSOLE, REC_END, REC_RAISE, REC_WRITE = 6, 7, 8, 9
-REC_TYPE_COUNT = 10
+REC_VCPU = 10  # version 2: the records after it are another vCPU's (never yielded)
+REC_TYPE_COUNT = 11
+# The records a VCPU record assigns to a vCPU; the others are machine-wide.
+VCPU_RECORDS = {REC_EXIT, REC_INJECT, REC_RAISE, REC_DELIVER, REC_CONSOLE}
 
 REC_TYPE_NAMES = {
     REC_HEADER: "header", REC_MEMORY: "memory", REC_EXIT: "exit", REC_INJECT: "inject",
     REC_DELIVER: "deliver", REC_CONSOLE: "console", REC_END: "end", REC_RAISE: "raise",
-    REC_WRITE: "write",
+    REC_WRITE: "write", REC_VCPU: "vcpu",
 }
 
 EXIT_IO, EXIT_MMIO, EXIT_HLT, EXIT_INTR, EXIT_IRQ_WINDOW = 1, 2, 3, 4, 5
@@ -84,6 +88,7 @@ assert len(FIELDS) == 32
 _PREAMBLE = struct.Struct("<8sHHI")
 _REC = struct.Struct("<HHI")
 _HEADER = struct.Struct("<QQQQQIIIHH")
+_VCPU = struct.Struct("<II")
 _STR = struct.Struct("<HH")
 _MEMORY = struct.Struct("<QQ")
 _SEG = struct.Struct("<QIHH")
@@ -242,15 +247,31 @@ class _Cursor:
         return st.unpack(self.take(st.size))
 
 
-class _Reader:
+class _Vcpu:
+    """One vCPU's delta-decoding state."""
+
     def __init__(self):
-        self.records = 0
-        self.have_header = False
-        self.saw_end = False
         self.have_exit = False
         self.seq = 0
         self.time_ns = 0
         self.state = _zero_state()
+
+
+class _Reader:
+    def __init__(self, version):
+        self.version = version
+        self.records = 0
+        self.have_header = False
+        self.saw_end = False
+        self.nvcpus = 1
+        self.vcpus = [_Vcpu()]
+        self.cur = 0
+        self.any_exit = False
+        self.max_seq = 0  # the highest seq of any vCPU, for machine-wide records
+
+    @property
+    def v(self):
+        return self.vcpus[self.cur]
 
     def fail(self, msg):
         raise TraceError("corrupt", "corrupt trace: record %d: %s" % (self.records, msg))
@@ -260,20 +281,38 @@ class _Reader:
             self.fail("%s record too short" % what)
         return st.unpack_from(payload)
 
-    def names_exit(self, seq, what):
-        if not self.have_exit:
+    def names_exit(self, seq, what, have_exit=None, last=None):
+        if have_exit is None:
+            have_exit, last = self.v.have_exit, self.v.seq
+        if not have_exit:
             self.fail("%s names exit %d before any exit" % (what, seq))
-        if seq > self.seq:
-            self.fail("%s names exit %d after exit %d" % (what, seq, self.seq))
+        if seq > last:
+            self.fail("%s names exit %d after exit %d" % (what, seq, last))
+
+    def select(self, p):
+        if len(p) < _VCPU.size:
+            self.fail("vcpu record too short")
+        vcpu, _ = _VCPU.unpack_from(p)
+        if vcpu >= self.nvcpus:
+            self.fail("vCPU %d of a %d-vCPU trace" % (vcpu, self.nvcpus))
+        self.cur = vcpu
 
     def header(self, p):
         if len(p) < _HEADER.size:
             raise TraceError("corrupt", "corrupt trace: header record too short")
         (load, entry, mem_size, seed, start_ns, mode, flags, caps, policy,
-         _) = _HEADER.unpack_from(p)
+         vcpus) = _HEADER.unpack_from(p)
         rec = {"load_addr": load, "entry": entry, "mem_size": mem_size, "seed": seed,
                "start_realtime_ns": start_ns, "guest_mode": mode, "flags": flags,
                "backend_caps": caps, "inject_policy": policy}
+        # Version 1 had the field reserved: whatever it holds, one vCPU.
+        if self.version > FORMAT_VERSION_1VCPU:
+            if vcpus < 2:
+                raise TraceError("corrupt", "corrupt trace: a version %d header declares %d "
+                                 "vCPUs" % (self.version, vcpus))
+            self.nvcpus = vcpus
+            self.vcpus = [_Vcpu() for _ in range(vcpus)]
+            rec["vcpus"] = vcpus
         rec.update({name: "" for name in STR_KEYS.values()})
         rec["cmdline"] = []
         off = _HEADER.size
@@ -293,23 +332,24 @@ class _Reader:
         return rec
 
     def exit(self, flags, p):
+        v = self.v
         c = _Cursor(p, self.records)
         dt, gns, mask, reason, insn_len, _, raw_reason = c.unpack(_EXIT)
         if flags & XF_SEQ:
             (seq,) = c.unpack(_U64)
-            if self.have_exit and seq <= self.seq:
-                self.fail("exit %d after exit %d" % (seq, self.seq))
-        elif not self.have_exit:
+            if v.have_exit and seq <= v.seq:
+                self.fail("exit %d after exit %d" % (seq, v.seq))
+        elif not v.have_exit:
             seq = 0
         else:
-            if self.seq == (1 << 64) - 1:
-                self.fail("exit after exit %d" % self.seq)
-            seq = self.seq + 1
+            if v.seq == (1 << 64) - 1:
+                self.fail("exit after exit %d" % v.seq)
+            seq = v.seq + 1
         if flags & XF_TIME64:
             dt_hi, g_hi = c.unpack(struct.Struct("<II"))
             dt |= dt_hi << 32
             gns |= g_hi << 32
-        st = self.state
+        st = v.state
         for f in range(32):
             if not mask & (1 << f):
                 continue
@@ -325,10 +365,12 @@ class _Reader:
         if insn_len > 15:
             self.fail("instruction length %d" % insn_len)
         insn = c.take(insn_len)
-        self.time_ns = (self.time_ns + dt) & ((1 << 64) - 1)
-        self.seq = seq
-        self.have_exit = True
-        rec = {"seq": seq, "time_ns": self.time_ns, "dt_ns": dt, "guest_ns": gns,
+        v.time_ns = (v.time_ns + dt) & ((1 << 64) - 1)
+        v.seq = seq
+        v.have_exit = True
+        self.max_seq = seq if not self.any_exit else max(self.max_seq, seq)
+        self.any_exit = True
+        rec = {"seq": seq, "time_ns": v.time_ns, "dt_ns": dt, "guest_ns": gns,
                "reason": reason,
                "reason_name": EXIT_REASON_NAMES[reason] if reason < len(EXIT_REASON_NAMES)
                else "unknown",
@@ -403,7 +445,7 @@ class _Reader:
             return {"seq": seq, "data": p[8:]}
         if rtype == REC_WRITE:
             seq, gpa = self.fixed(_WRITE, p, "write")
-            self.names_exit(seq, "write")
+            self.names_exit(seq, "write", self.any_exit, self.max_seq)
             return {"seq": seq, "gpa": gpa, "data": p[_WRITE.size:]}
         # REC_END
         exits, wall, last_rip, why, status, detail, _ = self.fixed(_END, p, "end")
@@ -434,10 +476,10 @@ def _start(f):
     magic, version, minor, _ = _PREAMBLE.unpack(s.take(_PREAMBLE.size))
     if magic != MAGIC:
         raise TraceError("not-trace", "not an hvtrace trace (bad magic)")
-    if version != FORMAT_VERSION:
+    if not FORMAT_VERSION_1VCPU <= version <= FORMAT_VERSION:
         raise TraceError("version", "unsupported trace format version %d.%d (this reader "
                          "knows %d)" % (version, minor, FORMAT_VERSION))
-    return s
+    return s, version
 
 
 def iter_records(path):
@@ -451,7 +493,10 @@ def iter_records(path):
     record in include/hvtrace/format.h, as integers and bytes.  An exit's
     "state" is the full vCPU state after delta decoding (a copy per exit);
     "changed" is the mask of fields the record carried.  Records that name
-    an exit carry it as "seq".
+    an exit carry it as "seq".  In a multi-vCPU trace (format version 2)
+    the header has "vcpus", and exits, injections, raises, deliveries and
+    console records have "vcpu"; each vCPU's exits are delta-decoded on
+    their own.
 
     A trace that cannot be read completely raises TraceError after the
     records before the damage have been yielded.
@@ -464,9 +509,9 @@ def iter_records(path):
 
 
 def _iter_file(f):
-    s = _start(f)
-    r = _Reader()
-    skipped_run = 0
+    s, version = _start(f)
+    r = _Reader(version)
+    skipped_run = vcpu_run = 0
     while True:
         ok = s.want(_REC.size)
         if ok is False:
@@ -492,15 +537,25 @@ def _iter_file(f):
                              % r.records)
         s.pos += _REC.size
         payload = s.take(size)
-        if rtype >= REC_TYPE_COUNT:
+        if rtype == REC_VCPU and version > FORMAT_VERSION_1VCPU:
+            r.select(payload)
+            vcpu_run += 1
+            if vcpu_run > MAX_SKIPPED_RUN:
+                r.fail("more than %d vcpu records in a row" % MAX_SKIPPED_RUN)
+            r.records += 1
+            continue
+        # Version 1 never had VCPU records: one is skipped like any unknown type.
+        if rtype >= REC_TYPE_COUNT or rtype == REC_VCPU:
             r.records += 1
             skipped_run += 1
             if skipped_run > MAX_SKIPPED_RUN:
                 raise TraceError("corrupt", "corrupt trace: more than %d records of unknown "
                                  "types in a row" % MAX_SKIPPED_RUN)
             continue
-        skipped_run = 0
+        skipped_run = vcpu_run = 0
         rec = {"event": r.records, "type": REC_TYPE_NAMES[rtype]}
+        if r.nvcpus > 1 and rtype in VCPU_RECORDS:
+            rec["vcpu"] = r.cur
         rec.update(r.decode(rtype, flags, payload))
         r.records += 1
         yield rec

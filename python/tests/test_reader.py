@@ -10,6 +10,7 @@ import glob
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -54,9 +55,15 @@ def as_dump(rec):
     """A Python record in the form docs/dump-jsonl.md gives it (no "insn":
     disassembly is not the reader's business)."""
     o = {"event": rec["event"], "type": rec["type"]}
+    if "vcpu" in rec:
+        o["vcpu"] = rec["vcpu"]
     t = rec["type"]
     if t == "header":
-        o.update(format_version=1, tool=rec["tool"], backend=rec["backend"],
+        if "vcpus" in rec:
+            o.update(format_version=2, vcpus=rec["vcpus"])
+        else:
+            o.update(format_version=1)
+        o.update(tool=rec["tool"], backend=rec["backend"],
                  backend_version=rec["backend_version"], cpu_vendor=rec["cpu_vendor"],
                  cpu_model=rec["cpu_model"], kernel=rec["kernel"], guest=rec["guest"],
                  mode=name(R.MODE_NAMES, rec["guest_mode"]), load=hexs(rec["load_addr"]),
@@ -206,6 +213,42 @@ class AgreesWithC(unittest.TestCase):
             for t in ("raise", "inject", "deliver"):
                 self.assertEqual(sum(1 for r in want if r["type"] == t and r.get("nmi")), 2, t)
 
+    def test_two_vcpu_trace(self):
+        # Version 2, built record by record: each vCPU's exits delta-encoded on their own.
+        rec = struct.Struct("<HHI")
+        exit_ = struct.Struct("<IIIHBBI")
+
+        def record(rtype, payload, flags=0):
+            return rec.pack(rtype, flags, len(payload)) + payload
+
+        def hlt(seq, rip):
+            # SEQ flag, RIP (field 16) changed.
+            return record(R.REC_EXIT, exit_.pack(10, 5, 1 << 16, R.EXIT_HLT, 0, 0, 12) +
+                          struct.pack("<QQ", seq, rip), R.XF_SEQ)
+
+        def vcpu(n):
+            return record(R.REC_VCPU, struct.pack("<II", n, 0))
+
+        header = struct.pack("<QQQQQIIIHH", 0x7c00, 0x7c00, 0x10000, 0, 0, 1, 0, 0, 0, 2)
+        raw = (R.MAGIC + struct.pack("<HHI", 2, 2, 0) + record(R.REC_HEADER, header) +
+               hlt(0, 0x7c00) + vcpu(1) + hlt(1, 0x9000) +
+               record(R.REC_INJECT, struct.pack("<QQQQQIHBBBB6x", 1, 0x9000, 0x202, 0, 0, 0,
+                                                0, 0x30, 0, 0, 0)) +
+               vcpu(0) + record(R.REC_EXIT, exit_.pack(10, 5, 0, R.EXIT_HLT, 0, 0, 12)) +
+               record(R.REC_END, struct.pack("<QQQIiII", 3, 0, 0, 1, 0, 0, 0)))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "two.zst")
+            with open(path, "wb") as f:
+                f.write(zstandard.ZstdCompressor().compress(raw))
+            want, err = self.assert_same(path)
+            self.assertIsNone(err)
+        exits = [r for r in want if r["type"] == "exit"]
+        self.assertEqual([(r["vcpu"], r["seq"], r["rip"]) for r in exits],
+                         [(0, 0, "0x7c00"), (1, 1, "0x9000"), (0, 1, "0x7c00")])
+        self.assertEqual(want[0]["vcpus"], 2)
+        self.assertEqual([r.get("vcpu") for r in want if r["type"] == "inject"], [1])
+        self.assertNotIn("vcpu", want[-1])
+
     def test_damaged_copies_stop_at_the_same_record(self):
         # Several zstd frames: cuts fall after some records were readable.
         with open(os.path.join(SOURCE, "traces", "stress-eager-kick.zst"), "rb") as f:
@@ -227,7 +270,7 @@ class AgreesWithC(unittest.TestCase):
         cases = {b"": "empty", b"abc": "not-trace", b"not a trace at all": "not-trace",
                  b"\x28\xb5\x2f\xfd" + b"\0" * 32: "truncated",
                  zst(b"HVTRACE?" + bytes(8)): "not-trace",
-                 zst(R.MAGIC + bytes([2, 0, 0, 0, 0, 0, 0, 0])): "version",
+                 zst(R.MAGIC + bytes([3, 0, 0, 0, 0, 0, 0, 0])): "version",
                  # a memory record first, then a header record of 4 bytes
                  zst(preamble + bytes([2, 0, 0, 0, 0, 0, 0, 0])): "corrupt",
                  zst(preamble + bytes([1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0])): "corrupt"}
