@@ -1010,8 +1010,8 @@ static void check_frames(unsigned frame_records, size_t nexits)
         cr_assert_eq(pre.version, 1);
         cr_assert_eq(raw[8], 1, "version is little endian");
         cr_assert_eq(raw[9], 0);
-        /* Minor 1 added WRITE records, minor 2 NMI kinds; a writer of them says so. */
-        cr_assert_eq(raw[10], 2, "minor version 2, little endian");
+        /* Minor 1 added WRITE records, 2 NMI kinds, 3 KVM records; a writer of them says so. */
+        cr_assert_eq(raw[10], 3, "minor version 3, little endian");
         cr_assert_eq(raw[11], 0);
         cr_assert_eq(pre.minor, HVT_FORMAT_MINOR);
         cr_assert_eq(pre.reserved, 0);

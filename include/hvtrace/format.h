@@ -47,7 +47,7 @@
 #define HVT_MAGIC_LEN            8
 #define HVT_FORMAT_VERSION       2 /* the highest major version: readers refuse a higher one */
 #define HVT_FORMAT_VERSION_1VCPU 1 /* single-vCPU traces are written as this major version */
-#define HVT_FORMAT_MINOR         2 /* compatible additions within a major (1: WRITE records, 2: NMI) */
+#define HVT_FORMAT_MINOR         3 /* compatible additions (1: WRITE, 2: NMI, 3: KVM records) */
 
 /* Largest payload a reader accepts; anything larger is corrupt data. */
 #define HVT_MAX_RECORD (16u << 20)

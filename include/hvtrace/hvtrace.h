@@ -273,7 +273,8 @@ HVT_API int hvt_writer_vcpu(struct hvt_writer *w, uint32_t vcpu);
 /*
  * Write an exit.  e->st is delta-encoded against the previous exit written
  * for the selected vCPU; e->seq may be anything (consecutive numbers cost
- * nothing); e->changed is ignored.  Returns 0 or -errno (-EMSGSIZE for a record over HVT_MAX_RECORD).
+ * nothing); e->changed is ignored.  Returns 0 or -errno (-EMSGSIZE for a record over
+ * HVT_MAX_RECORD).
  */
 HVT_API int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e);
 
