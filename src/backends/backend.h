@@ -162,4 +162,14 @@ const char *backend_option(const char *name);
 /* Copy len bytes into guest RAM at gpa.  Returns 0 or -ERANGE. */
 int backend_load(struct backend *b, uint64_t gpa, const void *data, size_t len);
 
+/*
+ * A file hvtrace installs (the qemu-tcg BIOS, the preload library): $env
+ * if set, else installed_rel relative to the directory of the running
+ * executable when that file exists there (so a relocated install finds
+ * its own), else built (the build tree's copy; may be NULL).  buf holds
+ * the second answer.
+ */
+const char *backend_data_path(const char *env, const char *installed_rel, const char *built,
+                              char *buf, size_t len);
+
 #endif

@@ -4,7 +4,11 @@
  * CMake option compiles its backend's files and defines HVT_BACKEND_<NAME>.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 
@@ -76,4 +80,29 @@ int backend_load(struct backend *b, uint64_t gpa, const void *data, size_t len)
                 return -ERANGE;
         memcpy(b->mem + gpa, data, len);
         return 0;
+}
+
+const char *backend_data_path(const char *env, const char *installed_rel, const char *built,
+                              char *buf, size_t len)
+{
+        const char *p = getenv(env);
+        char exe[PATH_MAX];
+        ssize_t n;
+
+        if (p && *p)
+                return p;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+                char *slash;
+
+                exe[n] = 0;
+                slash = strrchr(exe, '/');
+                if (slash) {
+                        *slash = 0;
+                        if ((size_t)snprintf(buf, len, "%s/%s", exe, installed_rel) < len &&
+                            !access(buf, R_OK))
+                                return buf;
+                }
+        }
+        return built;
 }

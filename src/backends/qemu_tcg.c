@@ -53,6 +53,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -191,28 +192,10 @@ static const char *qemu_program(void)
  */
 static const char *bios_path(void)
 {
-        static char installed[4096 + sizeof(HVT_QEMU_BIOS_INSTALLED) + 1];
-        const char *p = getenv("HVTRACE_QEMU_BIOS");
-        char exe[4096];
-        ssize_t n;
+        static char installed[PATH_MAX + sizeof(HVT_QEMU_BIOS_INSTALLED) + 1];
 
-        if (p && *p)
-                return p;
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n > 0) {
-                char *slash;
-
-                exe[n] = 0;
-                slash = strrchr(exe, '/');
-                if (slash) {
-                        *slash = 0;
-                        snprintf(installed, sizeof(installed), "%s/%s", exe,
-                                 HVT_QEMU_BIOS_INSTALLED);
-                        if (!access(installed, R_OK))
-                                return installed;
-                }
-        }
-        return HVT_QEMU_BIOS;
+        return backend_data_path("HVTRACE_QEMU_BIOS", HVT_QEMU_BIOS_INSTALLED, HVT_QEMU_BIOS,
+                                 installed, sizeof(installed));
 }
 
 /* The first line of `qemu --version` into buf; 0 or -errno. */

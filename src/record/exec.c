@@ -142,30 +142,14 @@ static int exec_options(struct exec_run *r, int argc, char **argv)
 static const char *preload_path(void)
 {
         static char installed[PATH_MAX + sizeof(HVT_PRELOAD_INSTALLED) + 1];
-        const char *p = getenv("HVTRACE_PRELOAD");
-        char exe[PATH_MAX];
-        ssize_t n;
-
-        if (p && *p)
-                return p;
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n > 0) {
-                char *slash;
-
-                exe[n] = 0;
-                slash = strrchr(exe, '/');
-                if (slash) {
-                        *slash = 0;
-                        snprintf(installed, sizeof(installed), "%s/%s", exe, HVT_PRELOAD_INSTALLED);
-                        if (!access(installed, R_OK))
-                                return installed;
-                }
-        }
 #ifdef HVT_PRELOAD
-        return HVT_PRELOAD;
+        const char *built = HVT_PRELOAD;
 #else
-        return NULL;
+        const char *built = NULL;
 #endif
+
+        return backend_data_path("HVTRACE_PRELOAD", HVT_PRELOAD_INSTALLED, built, installed,
+                                 sizeof(installed));
 }
 
 /* PATH lookup as execvp does it, into r->vmm.  Returns 0, or -ENOENT / -EACCES. */
