@@ -1931,8 +1931,8 @@ static int switch_vcpu(struct checker *k, uint32_t id)
         return 0;
 }
 
-/* Settle the last exit of every vCPU. */
-static void settle_all(struct checker *k)
+/* Settle the last exit of every vCPU; at the END record (end) also end its run. */
+static void settle_all(struct checker *k, bool end)
 {
         struct vcpu_judge *cur = k->v;
 
@@ -1941,21 +1941,8 @@ static void settle_all(struct checker *k)
                         continue;
                 use_judge(k, k->judges[i]);
                 settle(k);
-        }
-        use_judge(k, cur);
-}
-
-/* The END record: every vCPU's run ended. */
-static void end_all(struct checker *k)
-{
-        struct vcpu_judge *cur = k->v;
-
-        for (uint32_t i = 0; i < k->nvcpus; i++) {
-                if (!k->judges[i])
-                        continue;
-                use_judge(k, k->judges[i]);
-                settle(k);
-                on_end(k);
+                if (end)
+                        on_end(k);
         }
         use_judge(k, cur);
 }
@@ -2001,7 +1988,7 @@ static int walk(struct checker *k, struct hvt_reader *r)
                         judge_delivery(k, &ev.deliver, delivery_start(k, &ev.deliver));
                         break;
                 case HVT_REC_END:
-                        end_all(k);
+                        settle_all(k, true);
                         k->res->have_end = true;
                         k->res->end_why = ev.end.e.why;
                         k->res->end_status = ev.end.e.status;
@@ -2011,7 +1998,7 @@ static int walk(struct checker *k, struct hvt_reader *r)
                 default: break;
                 }
         }
-        settle_all(k);
+        settle_all(k, false);
         return err;
 }
 
