@@ -268,7 +268,9 @@ static uint64_t tb_io(struct tb *t, uint64_t rip, uint64_t rflags, uint32_t intr
 }
 
 /* The recorder injects vector 0x30 after the last exit. */
-static void tb_inject_to(struct tb *t, unsigned policy, uint64_t handler)
+/* An injection record after the last exit, in the state that exit left. */
+static void tb_inject_of(struct tb *t, unsigned policy, uint64_t handler, uint8_t vector,
+                         uint8_t method)
 {
         struct hvt_disk_inject in;
 
@@ -280,11 +282,16 @@ static void tb_inject_to(struct tb *t, unsigned policy, uint64_t handler)
         in.cs = t->last_st.seg[HVT_CS].selector;
         in.handler = handler;
         in.intr = (uint32_t)t->last_st.intr;
-        in.vector = VEC;
+        in.vector = vector;
         in.policy = (uint8_t)policy;
-        in.method = HVT_INJ_QUEUE;
+        in.method = method;
         in.source = HVT_SRC_OPTION;
         cr_assert_eq(hvt_write_inject(t->w, &in), 0);
+}
+
+static void tb_inject_to(struct tb *t, unsigned policy, uint64_t handler)
+{
+        tb_inject_of(t, policy, handler, VEC, HVT_INJ_QUEUE);
 }
 
 static void tb_inject(struct tb *t, unsigned policy)
@@ -2251,33 +2258,16 @@ Test(check, single_step_one_instruction_after_mov_ss_is_still_read)
  */
 static uint64_t tb_nmi(struct tb *t, unsigned policy, uint64_t ip, bool nmi)
 {
-        struct hvt_disk_inject in;
-
-        memset(&in, 0, sizeof(in));
-        in.after_seq = t->last_exit;
-        in.rip = t->last_st.rip;
-        in.rflags = t->last_st.rflags;
-        in.cs_base = t->last_st.seg[HVT_CS].base;
-        in.cs = t->last_st.seg[HVT_CS].selector;
-        in.handler = HANDLER;
-        in.intr = (uint32_t)t->last_st.intr;
-        in.vector = 2;
-        in.policy = (uint8_t)policy;
-        in.method = nmi ? HVT_INJ_NMI : HVT_INJ_QUEUE;
-        in.source = HVT_SRC_OPTION;
-        cr_assert_eq(hvt_write_inject(t->w, &in), 0);
+        tb_inject_of(t, policy, HANDLER, 2, nmi ? HVT_INJ_NMI : HVT_INJ_QUEUE);
         return tb_probe_of(t, ip, t->last_st.rflags, 2, nmi ? HVT_DELIVER_NMI : 0);
 }
-
-/* 1000 nop; 1001 mov ss, ax; 1003 inc ax; 1004 jmp $ */
-static const uint8_t nmi_movss[] = { 0x90, 0x8e, 0xd0, 0x40, 0xeb, 0xfe };
 
 Test(check, nmi_in_movss_shadow_is_its_own_rule)
 {
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "nmi-movss.zst", 0, HVT_POLICY_EAGER, nmi_movss, sizeof(nmi_movss));
+        tb_open(&t, "nmi-movss.zst", 0, HVT_POLICY_EAGER, movss_inc, sizeof(movss_inc));
         /* IF=0 all along: an NMI does not care, and is not if-clear. */
         tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF0, kvm_intr(0, HVT_INTR_MOVSS_SHADOW, 0));
         tb_nmi(&t, HVT_POLICY_EAGER, 0x1003, true);
@@ -2296,7 +2286,7 @@ Test(check, maskable_vector_2_keeps_the_maskable_rules)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, "vec2-movss.zst", 0, HVT_POLICY_BLIND, nmi_movss, sizeof(nmi_movss));
+        tb_open(&t, "vec2-movss.zst", 0, HVT_POLICY_BLIND, movss_inc, sizeof(movss_inc));
         tb_exit(&t, HVT_EXIT_INTR, 0x1003, RFL_IF0, kvm_intr(0, HVT_INTR_MOVSS_SHADOW, 0));
         tb_nmi(&t, HVT_POLICY_BLIND, 0x1003, false);
         tb_close(&t, true);
@@ -2335,7 +2325,7 @@ static void nested_nmi(const char *name, bool iret_first, unsigned want)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, name, HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, nmi_movss, sizeof(nmi_movss));
+        tb_open(&t, name, HVT_HDR_SINGLE_STEP, HVT_POLICY_EAGER, movss_inc, sizeof(movss_inc));
         tb_exit(&t, HVT_EXIT_DEBUG, 0x1001, RFL_IF0, CLOSED);
         tb_nmi(&t, HVT_POLICY_EAGER, 0x1001, true);
         if (iret_first)
@@ -2374,7 +2364,7 @@ static void nmi_after_probe(const char *name, uint64_t second, bool kick_first)
         struct check_result r;
         struct tb t = { 0 };
 
-        tb_open(&t, name, 0, HVT_POLICY_EAGER, nmi_movss, sizeof(nmi_movss));
+        tb_open(&t, name, 0, HVT_POLICY_EAGER, movss_inc, sizeof(movss_inc));
         tb_exit(&t, HVT_EXIT_INTR, 0x1000, RFL_IF0, CLOSED);
         tb_nmi(&t, HVT_POLICY_EAGER, 0x1000, true);
         if (kick_first)
