@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build, record the demo guest on KVM (emu without
 #               /dev/kvm), analyse it
 #   make test   install what is missing, build normally and with ASan+UBSan, run every test,
-#               then the plain suite again with /dev/kvm hidden (the emu backend only), then
+#               then the suites labelled kvm again with /dev/kvm hidden (emu only), then
 #               a short run of every fuzz target (skipped, with a message, without clang)
 # Only those two install (scripts/deps.sh: apt-get, on Debian).  Every other target, `make`
 # and `make build` included, builds with what is there and never runs apt-get or dpkg, so it
