@@ -171,7 +171,7 @@ Test(modes, protected_mode_iret_limit_is_recorded)
         } else {
                 /* kvm_pvm: the handler's IRET is an emulation failure, recorded as a crash. */
                 last = &t.exits[t.nexits - 1].e;
-                cr_assert_eq(p.status, 3, "%s", p.err);
+                cr_assert_eq(p.status, HVREC_STATUS_CRASH, "%s", p.err);
                 cr_assert_eq(last->reason, HVT_EXIT_INTERNAL);
                 cr_assert_eq(last->u.internal.internal.suberror, 1);
                 cr_assert_eq(last->insn[0], 0xcf, "at the IRET");

@@ -249,7 +249,7 @@ Test(record_kvm, max_exits_stops_after_exactly_n)
         hv_proc_free(&p);
 }
 
-Test(record_kvm, existing_trace_is_kept_as_old)
+Test(record_kvm, existing_trace_is_kept_as_file_1)
 {
         const char *out = hv_tmp("keep.zst");
         char old[1100];
@@ -258,7 +258,7 @@ Test(record_kvm, existing_trace_is_kept_as_old)
         FILE *f;
 
         HV_REQUIRE_KVM();
-        snprintf(old, sizeof(old), "%s.old", out);
+        snprintf(old, sizeof(old), "%s.1", out);
         f = fopen(out, "w");
         cr_assert_not_null(f);
         fputs("precious", f);
@@ -266,7 +266,7 @@ Test(record_kvm, existing_trace_is_kept_as_old)
         const char *argv[] = { HVREC, "run", "-o", out, hv_guest("hello"), NULL };
         cr_assert_eq(hv_run(argv, &p), 0);
         cr_assert_eq(p.status, 7);
-        cr_assert(strstr(p.err, ".old") != NULL, "said so on stderr: %s", p.err);
+        cr_assert(strstr(p.err, old) != NULL, "said so on stderr: %s", p.err);
         cr_assert_eq(stat(old, &st), 0, "the old trace survives");
         cr_assert_eq(st.st_size, 8);
         hv_proc_free(&p);
