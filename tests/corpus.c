@@ -262,13 +262,17 @@ bool corpus_delivered_at(const struct hv_trace *t, uint64_t pc)
         return false;
 }
 
-/* IRET, INT n/INT3/INTO, far JMP/CALL/RET, LSS: they load CS or SS from a descriptor. */
+/*
+ * IRET, INT n/INT1/INT3/INTO, far JMP/CALL/RET, LSS: they load CS or SS
+ * from a descriptor, or raise an exception through the IDT.
+ */
 static bool descriptor_transfer(const uint8_t *b, size_t n)
 {
         size_t i = 0;
 
-        while (i < n && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0x2e || b[i] == 0x36 ||
-                         b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65))
+        while (i < n &&
+               (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e ||
+                b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65 || (b[i] & 0xf0) == 0x40))
                 i++;
         if (i >= n)
                 return false;
@@ -277,6 +281,7 @@ static bool descriptor_transfer(const uint8_t *b, size_t n)
         case 0xcd:
         case 0xcc:
         case 0xce:
+        case 0xf1:
         case 0xea:
         case 0x9a:
         case 0xca:
@@ -287,25 +292,137 @@ static bool descriptor_transfer(const uint8_t *b, size_t n)
         }
 }
 
-bool corpus_kvm_iret_limit(const char *backend, const char *mode, const struct hv_proc *p,
-                           const struct hv_trace *t, const struct check_result *res)
+bool corpus_on_kvm_pvm(const struct hv_trace *t)
+{
+        const char *v = t->hdr.str[HVT_STR_BACKEND_VERSION];
+
+        return v && strstr(v, "kvm_pvm") != NULL;
+}
+
+bool corpus_kvm_pvm_limit(const char *backend, const struct hv_proc *p, const struct hv_trace *t,
+                          const struct check_result *res)
 {
         const struct hvt_exit *last;
 
-        if (strncmp(backend, "kvm", 3) || strcmp(mode, "protected") || !t->nexits ||
+        if (strncmp(backend, "kvm", 3) || !corpus_on_kvm_pvm(t) || !t->nexits || !t->have_end ||
             t->end.why != HVT_END_CRASH)
                 return false;
         last = &t->exits[t->nexits - 1].e;
         if (last->reason != HVT_EXIT_INTERNAL || last->u.internal.internal.suberror != 1 ||
             !descriptor_transfer(last->insn, last->insn_len))
                 return false;
-        if (last->insn[0] != 0xcf && last->insn[0] != 0xcd)
-                cr_log_info("%s: kvm stopped at a protected-mode descriptor transfer (%02x)",
-                            t->hdr.str[HVT_STR_GUEST], last->insn[0]);
+        cr_log_info("%s on %s: kvm_pvm cannot emulate the instruction at 0x%llx (%02x %02x): "
+                    "emulation failure, as documented",
+                    t->hdr.str[HVT_STR_GUEST], backend, (unsigned long long)hvt_state_pc(&last->st),
+                    last->insn[0], last->insn_len > 1 ? last->insn[1] : 0);
         cr_assert_eq(p->status, HVREC_STATUS_CRASH, "a crash has hvrec's crash status");
         cr_assert(res->have_end && res->end_why == HVT_END_CRASH, "check reports the crash");
         cr_assert(strstr(res->end_message, "emulation failure"), "%s", res->end_message);
         return true;
+}
+
+/* The index of the label of `l` at linear address pc, or -1. */
+static int label_at(const struct corpus_labels *l, uint64_t pc)
+{
+        for (int i = 0; i < l->n; i++)
+                if (l->addr[i] == pc)
+                        return i;
+        return -1;
+}
+
+bool corpus_kvm_pvm_db_in_shadow(const char *stem, const struct hv_trace *t, uint64_t pc)
+{
+        struct corpus_labels l;
+
+        if (!corpus_on_kvm_pvm(t))
+                return false;
+        corpus_labels(stem, "dbshadow_", &l);
+        return label_at(&l, pc) >= 0;
+}
+
+/* Whether pc is a dbstep_ label after an SS load (dbstep_movss, dbstep_popss). */
+static bool after_ss_load(const char *stem, uint64_t pc)
+{
+        struct corpus_labels l;
+        int i;
+
+        corpus_labels(stem, "dbstep_", &l);
+        i = label_at(&l, pc);
+        return i >= 0 && strstr(l.name[i], "ss") != NULL;
+}
+
+/* The exit reason of exit number seq in t, or -1. */
+static int exit_reason_of(const struct hv_trace *t, uint64_t seq)
+{
+        for (size_t i = 0; i < t->nexits; i++)
+                if (t->exits[i].e.seq == seq)
+                        return t->exits[i].e.reason;
+        return -1;
+}
+
+/*
+ * Whether kvm_pvm's documented behaviour (docs/backends.md) explains
+ * finding f of build stem's trace t; logged when it does.  Two things,
+ * both of them this backend's, which the checker is right to report:
+ *  - the single-step #DB after an SS load delivered inside its shadow, at
+ *    a dbshadow_ label: db-movss-shadow, or undetermined where the trace
+ *    cannot tell the trap's cause;
+ *  - a single-step debug exit inside a MOV SS shadow whose report says
+ *    there is none: report-mismatch.
+ */
+static bool pvm_explains(const char *what, const char *stem, const struct hv_trace *t,
+                         const struct check_finding *f)
+{
+        const char *why = NULL;
+
+        if (!corpus_on_kvm_pvm(t))
+                return false;
+        if ((f->rule == RULE_DB_MOVSS_SHADOW || f->rule == RULE_UNDETERMINED) && f->vector == 1 &&
+            corpus_kvm_pvm_db_in_shadow(stem, t, f->pc))
+                why = "the #DB trap delivered inside the SS load's shadow";
+        else if (f->rule == RULE_UNDETERMINED && f->vector == 1 && after_ss_load(stem, f->pc))
+                why = "an SS load's #DB trap, which kvm_pvm does not hold, of unknown cause";
+        else if (f->rule == RULE_REPORT_MISMATCH && f->shadow_rule == RULE_MOVSS_SHADOW &&
+                 exit_reason_of(t, f->event) == HVT_EXIT_DEBUG)
+                why = "a single-step exit inside the MOV SS shadow reported without it";
+        if (!why)
+                return false;
+        cr_log_info("%s: kvm_pvm finding at 0x%llx (#%llu): %s, judged %s", what,
+                    (unsigned long long)f->pc, (unsigned long long)f->event, why,
+                    check_rule_name(f->rule));
+        return true;
+}
+
+/*
+ * How many of res's violations and undetermined deliveries a documented
+ * backend behaviour explains: kvm_pvm's (pvm_explains), and on a backend
+ * whose own devices raise interrupts, an INT n at a softint_ label whose
+ * vector those devices could have raised too (undetermined soft-or-ext:
+ * the trace cannot tell which entered the handler).
+ */
+static void explained(const char *what, const char *backend, const char *stem,
+                      const struct hv_trace *t, const struct check_result *res, size_t *viol,
+                      size_t *und)
+{
+        struct corpus_labels soft;
+
+        corpus_labels(stem, "softint_", &soft);
+        *viol = *und = 0;
+        for (size_t i = 0; i < res->nviolations; i++)
+                *viol += pvm_explains(what, stem, t, &res->violations[i]);
+        for (size_t i = 0; i < res->nundetermined; i++) {
+                const struct check_finding *f = &res->undetermined[i];
+
+                if (!strcmp(backend, "kvm-irqchip") && f->und_kind == UND_SOFT_OR_EXT &&
+                    label_at(&soft, f->pc) >= 0) {
+                        cr_log_info("%s: #%llu at 0x%llx undetermined: %s", what,
+                                    (unsigned long long)f->event, (unsigned long long)f->pc,
+                                    f->reason);
+                        (*und)++;
+                } else {
+                        *und += pvm_explains(what, stem, t, f);
+                }
+        }
 }
 
 void corpus_all_clean(const char *backend)
@@ -319,38 +436,36 @@ void corpus_all_clean(const char *backend)
                 struct hv_trace t;
                 struct hv_proc p;
 
+                char what[256];
+                size_t viol, und;
+
+                snprintf(what, sizeof(what), "%s on %s", b[i].file, backend);
                 corpus_record(backend, &b[i], NULL, opts, &p, &t, &res);
-                cr_assert_gt(res.deliveries, 0, "%s on %s: deliveries were checked", b[i].file,
-                             backend);
-                if (corpus_kvm_iret_limit(backend, b[i].mode, &p, &t, &res))
+                if (corpus_kvm_pvm_limit(backend, &p, &t, &res))
                         limited++;
                 else
                         cr_assert_eq(p.status, 0,
-                                     "%s on %s: the guest took its interrupt and exited 0 "
+                                     "%s: the guest took its interrupt and exited 0 "
                                      "(status %d: %s)",
-                                     b[i].file, backend, p.status, p.err);
-                cr_assert_eq(res.nviolations, 0,
-                             "%s on %s: %zu violations under its default policy", b[i].file,
-                             backend, res.nviolations);
-                cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s", b[i].file);
-                cr_assert_eq(res.nundetermined, 0, "%s on %s: undetermined", b[i].file, backend);
+                                     what, p.status, p.err);
+                cr_assert(res.deliveries > 0 || t.end.why == HVT_END_CRASH,
+                          "%s: deliveries were checked", what);
+                explained(what, backend, b[i].stem, &t, &res, &viol, &und);
+                cr_assert_eq(res.nviolations, viol,
+                             "%s: %zu violations under its default policy (first: %s at 0x%llx)",
+                             what, res.nviolations,
+                             res.nviolations ? check_rule_name(res.violations[0].rule) : "",
+                             res.nviolations ? (unsigned long long)res.violations[0].pc : 0ull);
+                cr_assert_eq(res.nundetermined, und, "%s: undetermined (first: %s)", what,
+                             res.nundetermined ? res.undetermined[0].reason : "");
                 check_result_free(&res);
                 hv_trace_free(&t);
                 hv_proc_free(&p);
                 free(opts);
         }
-        cr_log_info("%d corpus builds clean on %s under its default policy (%d stopped at the "
-                    "32-bit IRET limit)",
+        cr_log_info("%d corpus builds clean on %s under its default policy (%d stopped at "
+                    "kvm_pvm's emulation limit)",
                     n, backend, limited);
-}
-
-/* The index of the label of `l` at linear address pc, or -1. */
-static int label_at(const struct corpus_labels *l, uint64_t pc)
-{
-        for (int i = 0; i < l->n; i++)
-                if (l->addr[i] == pc)
-                        return i;
-        return -1;
 }
 
 void corpus_labels_of(const char *stem, struct corpus_truth *t)
@@ -418,15 +533,26 @@ void corpus_judge_verdict(const char *what, const struct corpus_truth *t,
                           check_rule_name(v->rule), v->note, check_und_name(v->und));
 }
 
-/* Every violation of res is a shadow rule (eager runs break nothing else). */
-static void only_shadow_violations(const char *what, const struct check_result *res)
+/*
+ * Every violation of res is a shadow rule (eager runs break nothing else)
+ * or, where t and stem are given, one a documented backend behaviour
+ * explains (pvm_explains).  Returns how many are shadow rules.
+ */
+static size_t only_shadow_violations(const char *what, const char *stem, const struct hv_trace *t,
+                                     const struct check_result *res)
 {
-        for (size_t v = 0; v < res->nviolations; v++)
-                cr_assert(res->violations[v].rule == RULE_STI_SHADOW ||
-                                  res->violations[v].rule == RULE_MOVSS_SHADOW,
-                          "%s: unexpected %s at 0x%llx", what,
-                          check_rule_name(res->violations[v].rule),
-                          (unsigned long long)res->violations[v].pc);
+        size_t shadow = 0;
+
+        for (size_t v = 0; v < res->nviolations; v++) {
+                const struct check_finding *f = &res->violations[v];
+                bool is_shadow = f->rule == RULE_STI_SHADOW || f->rule == RULE_MOVSS_SHADOW;
+
+                cr_assert(is_shadow || (t && pvm_explains(what, stem, t, f)),
+                          "%s: unexpected %s at 0x%llx", what, check_rule_name(f->rule),
+                          (unsigned long long)f->pc);
+                shadow += is_shadow;
+        }
+        return shadow;
 }
 
 /* Record a build for the eager single-step run and check it keeping every verdict. */
@@ -461,30 +587,33 @@ void corpus_all_eager_exact(const char *backend)
 
                 snprintf(what, sizeof(what), "%s on %s (eager, single-step)", file, backend);
                 corpus_labels_of(b[i].stem, &truth);
+                size_t shadow_viol, ex_viol, ex_und;
+
                 eager_run(backend, &b[i], &p, &t, &res);
-                cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0, "%s: report-mismatch", what);
+                explained(what, backend, b[i].stem, &t, &res, &ex_viol, &ex_und);
+                /* Any report-mismatch: explained, or only_shadow_violations fails. */
                 cr_assert_eq(res.nverdicts, res.deliveries, "%s: a verdict per delivery", what);
                 /* The same trace judged without its steps: equal or undetermined, never opposite.
                  */
                 deliveries += res.deliveries;
                 und += corpus_cross_validate(what, hv_tmp("rec.zst"));
                 /* Every step is recorded: every delivery is decided. */
-                cr_assert_eq(res.nundetermined, 0, "%s: %zu undetermined (first: %s)", what,
+                cr_assert_eq(res.nundetermined, ex_und, "%s: %zu undetermined (first: %s)", what,
                              res.nundetermined,
                              res.nundetermined ? res.undetermined[0].reason : "");
                 for (size_t v = 0; v < res.nverdicts; v++) {
                         int s = label_at(&truth.shadowed, res.verdicts[v].pc);
 
-                        corpus_judge_verdict(what, &truth, &res.verdicts[v], true);
+                        corpus_judge_verdict(what, &truth, &res.verdicts[v], !ex_und);
                         if (s >= 0)
                                 hits[s]++;
                 }
-                only_shadow_violations(what, &res);
+                shadow_viol = only_shadow_violations(what, b[i].stem, &t, &res);
                 /* Where the backend stopped early, what it recorded must still agree. */
-                if (corpus_kvm_iret_limit(backend, b[i].mode, &p, &t, &res)) {
-                        cr_log_info("%s: %s ended at a 32-bit IRET after %zu violation(s), all at "
-                                    "shadowed labels",
-                                    file, backend, res.nviolations);
+                if (corpus_kvm_pvm_limit(backend, &p, &t, &res)) {
+                        cr_log_info("%s: %s stopped at its emulation limit after %zu violation(s), "
+                                    "all at shadowed labels",
+                                    file, backend, shadow_viol);
                         goto next;
                 }
                 /* Otherwise the guest ran to its end (an interrupt taken inside STI; HLT's
@@ -511,9 +640,9 @@ void corpus_all_eager_exact(const char *backend)
                                   "%s: no #DB landed at %s", what, truth.dbstep.name[c]);
                 /* hvreplay check exits 1 exactly when there are violations. */
                 if (truth.shadowed.n)
-                        cr_assert_gt(res.nviolations, 0, "%s", what);
+                        cr_assert_gt(shadow_viol, 0, "%s", what);
                 else
-                        cr_assert_eq(res.nviolations, 0, "%s: a no-shadow guest", what);
+                        cr_assert_eq(shadow_viol, 0, "%s: a no-shadow guest", what);
         next:
                 check_result_free(&res);
                 hv_trace_free(&t);
@@ -561,7 +690,7 @@ uint64_t corpus_cross_validate(const char *what, const char *trace)
         return und;
 }
 
-void corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,
+bool corpus_stress(const char *backend, const char *file, const char *mode, const char *policy,
                    struct check_result *res)
 {
         const char *args[] = { "--kick", "20:0x30",   "--inject", policy, "--seed",
@@ -569,42 +698,56 @@ void corpus_stress(const char *backend, const char *file, const char *mode, cons
         struct corpus_build b = { 0 };
         struct hv_trace t;
         struct hv_proc p;
+        bool limited;
 
         snprintf(b.file, sizeof(b.file), "%s", file);
         snprintf(b.stem, sizeof(b.stem), "%.*s", (int)strcspn(file, "."), file);
         b.mode = mode;
         corpus_record(backend, &b, args, NULL, &p, &t, res);
-        cr_assert_eq(p.status, 0,
-                     "%s on %s: the stress guest counted its deliveries and exited 0: %s", file,
-                     backend, p.err);
-        cr_assert_geq(res->deliveries, 20000);
+        limited = corpus_kvm_pvm_limit(backend, &p, &t, res);
+        if (!limited) {
+                cr_assert_eq(p.status, 0,
+                             "%s on %s: the stress guest counted its deliveries and exited 0: %s",
+                             file, backend, p.err);
+                cr_assert_geq(res->deliveries, 20000);
+        }
         cr_assert(t.hdr.h.flags & HVT_HDR_KICKS);
         cr_log_info("%s on %s, %s: %llu exits, %llu deliveries, %zu violations, %zu undetermined",
                     file, backend, policy, (unsigned long long)t.nexits,
                     (unsigned long long)res->deliveries, res->nviolations, res->nundetermined);
         hv_trace_free(&t);
         hv_proc_free(&p);
+        return !limited;
 }
 
-void corpus_stress_eager_exact(const char *backend, const char *file, const char *mode)
+bool corpus_stress_eager_exact(const char *backend, const char *file, const char *mode,
+                               unsigned max_und_permille)
 {
         static const struct check_opts keep = { .keep_verdicts = true };
         struct corpus_truth truth;
         struct check_result res;
         char stem[160], what[256];
+        size_t shadow_viol;
+        struct hv_trace t;
+        bool complete;
 
         snprintf(stem, sizeof(stem), "%.*s", (int)strcspn(file, "."), file);
         snprintf(what, sizeof(what), "%s on %s (eager, kicked)", file, backend);
         corpus_labels_of(stem, &truth);
         cr_assert_geq(truth.shadowed.n, 2, "%s has its shadows", file);
-        corpus_stress(backend, file, mode, "eager", &res);
+        complete = corpus_stress(backend, file, mode, "eager", &res);
         check_result_free(&res);
         cr_assert_eq(check_trace_opts(hv_tmp("rec.zst"), &keep, &res), 0, "%s: %s", what,
                      res.error);
-        cr_assert_gt(res.nviolations, 0, "an eager VMM under kicks lands in shadows");
-        only_shadow_violations(what, &res);
+        cr_assert_eq(hv_trace_load(hv_tmp("rec.zst"), &t), HVT_OK, "%s: %s", what, t.message);
+        /* Whatever ran, stopped early or not: violations only at shadowed labels. */
+        shadow_viol = only_shadow_violations(what, stem, &t, &res);
+        hv_trace_free(&t);
         for (size_t v = 0; v < res.nverdicts; v++)
                 corpus_judge_verdict(what, &truth, &res.verdicts[v], false);
+        if (!complete)
+                goto out;
+        cr_assert_gt(shadow_viol, 0, "an eager VMM under kicks lands in shadows");
         /* Each kind of shadow the loop opens first was landed in (label names say which). */
         for (int l = 0; l < truth.shadowed.n; l++) {
                 const char *n = truth.shadowed.name[l] + strlen("shadowed_");
@@ -618,13 +761,14 @@ void corpus_stress_eager_exact(const char *backend, const char *file, const char
                         cr_assert_gt(res.by_rule[RULE_STI_SHADOW], 0, "%s: none at %s", what,
                                      truth.shadowed.name[l]);
         }
-        cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0);
-        /* hvrec steps before it injects at a kick: at most 0.5% may stay undetermined. */
-        cr_assert_leq(res.nundetermined * 200, res.deliveries,
+        /* hvrec steps before it injects at a kick: few may stay undetermined. */
+        cr_assert_leq(res.nundetermined * 1000, res.deliveries * max_und_permille,
                       "%s: %zu of %llu deliveries undetermined (first: %s)", what,
                       res.nundetermined, (unsigned long long)res.deliveries,
                       res.nundetermined ? res.undetermined[0].reason : "");
+out:
         check_result_free(&res);
+        return complete;
 }
 
 /* One run of db_movss: the #DB deliveries at the labels, the verdicts and the steps. */
@@ -639,7 +783,7 @@ static void db_movss_run(const char *backend, const struct corpus_build *b, bool
         struct hv_trace t;
         struct hv_proc p;
         char what[256];
-        size_t ndb = 0;
+        size_t ndb = 0, in_shadow = 0, missing = 0, ex_viol, ex_und;
 
         snprintf(what, sizeof(what), "%s on %s%s", b->file, backend, step ? " (single-step)" : "");
         corpus_labels_of(b->stem, &truth);
@@ -647,7 +791,7 @@ static void db_movss_run(const char *backend, const struct corpus_build *b, bool
         cr_assert_eq(truth.dbshadow.n, truth.dbstep.n - 1, "%s: one dbshadow_ per SS load", what);
         corpus_record(backend, b, step ? stepped : NULL, opts, &p, &t, &res);
         free(opts);
-        if (corpus_kvm_iret_limit(backend, b->mode, &p, &t, &res))
+        if (corpus_kvm_pvm_limit(backend, &p, &t, &res))
                 goto out;
         cr_assert_eq(p.status, 0, "%s: status %d: %s", what, p.status, p.err);
         for (size_t i = 0; i < t.ndelivers; i++) {
@@ -659,16 +803,22 @@ static void db_movss_run(const char *backend, const struct corpus_build *b, bool
                 ndb++;
                 cr_assert(d->flags & 0x100, "%s: the #DB at 0x%llx interrupted TF=1", what,
                           (unsigned long long)pc);
-                cr_assert_lt(label_at(&truth.dbshadow, pc), 0,
-                             "%s: a #DB inside the SS load's shadow at 0x%llx", what,
-                             (unsigned long long)pc);
+                if (label_at(&truth.dbshadow, pc) >= 0) {
+                        /* kvm_pvm's finding (docs/backends.md); on any other backend a bug. */
+                        cr_assert(corpus_kvm_pvm_db_in_shadow(b->stem, &t, pc),
+                                  "%s: a #DB inside the SS load's shadow at 0x%llx", what,
+                                  (unsigned long long)pc);
+                        in_shadow++;
+                        continue;
+                }
                 cr_assert_geq(label_at(&truth.dbstep, pc), 0, "%s: a #DB at 0x%llx, no dbstep_",
                               what, (unsigned long long)pc);
         }
         cr_assert_eq(ndb, (size_t)truth.dbstep.n, "%s: one #DB per scenario", what);
+        /* Each #DB that kvm_pvm put inside a shadow is one missing at the dbstep_ after it. */
         for (int l = 0; l < truth.dbstep.n; l++)
-                cr_assert(corpus_delivered_at(&t, truth.dbstep.addr[l]), "%s: no #DB at %s", what,
-                          truth.dbstep.name[l]);
+                missing += !corpus_delivered_at(&t, truth.dbstep.addr[l]);
+        cr_assert_eq(missing, in_shadow, "%s: %zu dbstep_ labels without their #DB", what, missing);
         /* How the backend's own single-step passes an SS load (docs/backends.md). */
         for (int l = 0; step && l < truth.dbshadow.n; l++) {
                 bool stopped = false;
@@ -683,13 +833,23 @@ static void db_movss_run(const char *backend, const struct corpus_build *b, bool
         check_result_free(&res);
         cr_assert_eq(check_trace_opts(hv_tmp("rec.zst"), &keep, &res), 0, "%s: %s", what,
                      res.error);
-        cr_assert_eq(res.nviolations, 0, "%s: %zu violations (first: %s)", what, res.nviolations,
+        explained(what, backend, b->stem, &t, &res, &ex_viol, &ex_und);
+        /*
+         * Each #DB inside a shadow is db-movss-shadow or undetermined; where
+         * kvm_pvm ignores the hold, an SS load's #DB may be undetermined
+         * too (pvm_explains).  Every other #DB is a debug-exception note.
+         */
+        cr_assert_leq(ex_viol, in_shadow, "%s", what);
+        cr_assert_eq(res.nviolations, ex_viol, "%s: %zu violations (first: %s)", what,
+                     res.nviolations,
                      res.nviolations ? check_rule_name(res.violations[0].rule) : "");
-        cr_assert_eq(res.nundetermined, 0, "%s: undetermined: %s", what,
+        cr_assert_eq(res.nundetermined, ex_und, "%s: undetermined: %s", what,
                      res.nundetermined ? res.undetermined[0].reason : "");
-        cr_assert_eq(res.notes[NOTE_DEBUG_EXCEPTION].count, ndb, "%s", what);
+        cr_assert_eq(res.notes[NOTE_DEBUG_EXCEPTION].count + ex_viol + ex_und, ndb,
+                     "%s: %llu debug-exception notes for %zu #DB", what,
+                     (unsigned long long)res.notes[NOTE_DEBUG_EXCEPTION].count, ndb);
         for (size_t v = 0; v < res.nverdicts; v++)
-                corpus_judge_verdict(what, &truth, &res.verdicts[v], true);
+                corpus_judge_verdict(what, &truth, &res.verdicts[v], !ex_und);
 out:
         check_result_free(&res);
         hv_trace_free(&t);

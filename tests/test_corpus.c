@@ -37,8 +37,10 @@ Test(corpus, kvm_irqchip_is_clean, .timeout = 600)
 Test(corpus, stress_eager_violations_only_at_shadows, .timeout = 900)
 {
         HV_REQUIRE_KVM();
-        corpus_stress_eager_exact("kvm", "stress.bin", "real");
-        corpus_stress_eager_exact("kvm", "stress_l64.bin", "long");
+        cr_assert(
+                corpus_stress_eager_exact("kvm", "stress.bin", "real", CORPUS_STRESS_UND_PERMILLE));
+        cr_assert(corpus_stress_eager_exact("kvm", "stress_l64.bin", "long",
+                                            CORPUS_STRESS_UND_PERMILLE));
 }
 
 Test(corpus, stress_default_policy_is_clean, .timeout = 900)
@@ -46,7 +48,7 @@ Test(corpus, stress_default_policy_is_clean, .timeout = 900)
         struct check_result res;
 
         HV_REQUIRE_KVM();
-        corpus_stress("kvm", "stress.bin", "real", "window", &res);
+        cr_assert(corpus_stress("kvm", "stress.bin", "real", "window", &res));
         cr_assert_eq(res.nviolations, 0, "%zu violations under the window policy", res.nviolations);
         check_result_free(&res);
 }

@@ -553,9 +553,12 @@ Test(emu, corpus_eager_single_step_violations_exactly_at_shadows, .timeout = 600
 Test(emu, stress_eager_violations_only_at_shadows, .timeout = 900)
 {
         require_emu();
-        corpus_stress_eager_exact("emu", "stress.bin", "real");
-        corpus_stress_eager_exact("emu", "stress_p32.bin", "protected");
-        corpus_stress_eager_exact("emu", "stress_l64.bin", "long");
+        cr_assert(
+                corpus_stress_eager_exact("emu", "stress.bin", "real", CORPUS_STRESS_UND_PERMILLE));
+        cr_assert(corpus_stress_eager_exact("emu", "stress_p32.bin", "protected",
+                                            CORPUS_STRESS_UND_PERMILLE));
+        cr_assert(corpus_stress_eager_exact("emu", "stress_l64.bin", "long",
+                                            CORPUS_STRESS_UND_PERMILLE));
 }
 
 Test(emu, stress_default_policy_is_clean, .timeout = 900)
@@ -563,7 +566,7 @@ Test(emu, stress_default_policy_is_clean, .timeout = 900)
         struct check_result res;
 
         require_emu();
-        corpus_stress("emu", "stress.bin", "real", "window", &res);
+        cr_assert(corpus_stress("emu", "stress.bin", "real", "window", &res));
         cr_assert_eq(res.nviolations, 0, "%zu violations under the window policy", res.nviolations);
         cr_assert_eq(res.by_rule[RULE_REPORT_MISMATCH], 0);
         check_result_free(&res);

@@ -108,7 +108,7 @@ static void shadow_eager(const char *backend, bool exact)
                 record(backend, &b, eager_step, opts, &p, &t, &res);
                 /* Judged without the steps: the same verdicts, or undetermined. */
                 corpus_cross_validate(b.file, hv_tmp("rec.zst"));
-                if (corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
+                if (corpus_kvm_pvm_limit(backend, &p, &t, &res)) {
                         done(&p, &t, &res);
                         continue;
                 }
@@ -165,7 +165,7 @@ static void shadow_default(const char *backend)
                 shadow_triggers(b.stem, &sh, &sti, opts, sizeof(opts));
                 record(backend, &b, step, opts, &p, &t, &res);
                 corpus_cross_validate(b.file, hv_tmp("rec.zst"));
-                if (!corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
+                if (!corpus_kvm_pvm_limit(backend, &p, &t, &res)) {
                         cr_assert_eq(p.status, 0, "%s: status %d: %s", b.file, p.status, p.err);
                         cr_assert_eq(res.deliveries, (uint64_t)(sh.n + sti.n), "%s", b.file);
                 }
@@ -183,7 +183,7 @@ static void shadow_default(const char *backend)
                 cr_assert_not_null(run, "%s: an nmi-run line", b.src);
                 record(backend, &b, NULL, run, &p, &t, &res);
                 free(run);
-                if (!corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res))
+                if (!corpus_kvm_pvm_limit(backend, &p, &t, &res))
                         cr_assert_eq(p.status, 0, "%s: status %d: %s", b.file, p.status, p.err);
                 cr_assert_gt(res.deliveries, 0, "%s", b.file);
                 cr_assert_eq(res.nviolations, 0, "%s, default: %zu violations", b.file,
@@ -217,7 +217,7 @@ static void nested(const char *backend, const char *const *extra, bool is_eager,
                 free(run);
                 if (extra && !strcmp(extra[0], "--single-step"))
                         corpus_cross_validate(b.file, hv_tmp("rec.zst"));
-                if (corpus_kvm_iret_limit(backend, b.mode, &p, &t, &res)) {
+                if (corpus_kvm_pvm_limit(backend, &p, &t, &res)) {
                         done(&p, &t, &res);
                         continue;
                 }

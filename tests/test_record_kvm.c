@@ -356,11 +356,13 @@ Test(record_kvm, sigint_closes_the_trace_cleanly)
 
 /*
  * The single-step #DB after MOV SS / POP SS lands after the next
- * instruction.  Not recorded under --single-step: while hvrec steps, KVM
- * exits to userspace for the guest's own #DB instead of delivering it
- * (docs/backends.md).
+ * instruction (SDM Vol. 3A 6.8.3), or, on kvm_pvm, inside the SS load's
+ * shadow: that backend's finding (docs/backends.md), which the checker
+ * must call db-movss-shadow.  Not recorded under --single-step: while
+ * hvrec steps, KVM exits to userspace for the guest's own #DB instead of
+ * delivering it (docs/backends.md).
  */
-Test(record_kvm, single_step_db_after_mov_ss_lands_after_the_next_instruction, .timeout = 300)
+Test(record_kvm, single_step_db_after_an_ss_load_is_judged_where_it_lands, .timeout = 300)
 {
         HV_REQUIRE_KVM();
         corpus_db_movss("kvm", CORPUS_STEP_TAKES_DB);
@@ -369,9 +371,11 @@ Test(record_kvm, single_step_db_after_mov_ss_lands_after_the_next_instruction, .
 /*
  * Data breakpoints in the guest's DR7: a plain read traps right after it,
  * the read of MOV SS after the instruction that follows (SDM Vol. 3A
- * 6.8.3); the checker calls neither a violation.
+ * 6.8.3); the checker calls neither a violation.  kvm_pvm raises no #DB
+ * for them at all (docs/backends.md): the guest counts none and exits 0.
+ * That outcome is accepted there, and only there.
  */
-Test(record_kvm, data_breakpoint_after_mov_ss_lands_after_the_next_instruction)
+Test(record_kvm, data_breakpoints_land_after_the_ss_load_hold_or_not_at_all_on_pvm)
 {
         static const struct check_opts keep = { .keep_verdicts = true };
         uint64_t plain = hv_sym("db_watch", "dbwatch_plain"),
@@ -382,8 +386,13 @@ Test(record_kvm, data_breakpoint_after_mov_ss_lands_after_the_next_instruction)
         struct hv_proc p;
 
         HV_REQUIRE_KVM();
-        cr_assert_eq(hv_record("db_watch", NULL, &t, &p), 2, "status %d (the #DB taken): %s",
-                     p.status, p.err);
+        hv_record("db_watch", NULL, &t, &p);
+        if (p.status == 0 && t.ndelivers == 0 && corpus_on_kvm_pvm(&t)) {
+                cr_log_info("db_watch on kvm_pvm: DR7 data breakpoints raised no #DB, as "
+                            "documented");
+                goto out;
+        }
+        cr_assert_eq(p.status, 2, "status %d (the #DB taken): %s", p.status, p.err);
         cr_assert_eq(t.ndelivers, 2);
         for (size_t i = 0; i < t.ndelivers; i++) {
                 cr_assert_eq(t.delivers[i].vector, 1);
@@ -397,6 +406,7 @@ Test(record_kvm, data_breakpoint_after_mov_ss_lands_after_the_next_instruction)
         cr_assert_eq(res.nundetermined, 0);
         cr_assert_eq(res.notes[NOTE_DEBUG_EXCEPTION].count, 2);
         check_result_free(&res);
+out:
         hv_trace_free(&t);
         hv_proc_free(&p);
 }
