@@ -114,12 +114,17 @@ real:
         ; guest's RAM stays as hvrec loaded it
         jmp far [cs:param_ip]           ; the guest's first instruction is next
 
+; Every descriptor has its accessed bit set: this GDT is in ROM, and a CPU
+; loading a selector whose bit is clear writes the bit into the table.  On
+; real hardware that write is simply lost; an emulating hypervisor (PVM) can
+; fail or retry it forever, and QEMU -accel kvm then never gets past the
+; far jump below.
         align 8
 gdt:    dq 0
-        dq 0x00CF9A000000FFFF           ; 0x08 flat 32-bit code
-        dq 0x00CF92000000FFFF           ; 0x10 flat data
-        dq 0x00009A0F0000FFFF           ; 0x18 16-bit code, base F0000
-        dq 0x000092000000FFFF           ; 0x20 16-bit data, base 0, limit 64 KiB
+        dq 0x00CF9B000000FFFF           ; 0x08 flat 32-bit code
+        dq 0x00CF93000000FFFF           ; 0x10 flat data
+        dq 0x00009B0F0000FFFF           ; 0x18 16-bit code, base F0000
+        dq 0x000093000000FFFF           ; 0x20 16-bit data, base 0, limit 64 KiB
 gdtr:   dw gdtr - gdt - 1
         dd BIOS_BASE + gdt
 ivt_ptr:
