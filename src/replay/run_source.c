@@ -341,6 +341,13 @@ static void take_recorded(const struct rsrc_exit *x, struct backend_exit *bx)
                 bx->u.debug = x->debug;
 }
 
+/* Whether exit ex is a read the next run completes (an IN, an MMIO read). */
+static bool pending_read(const struct hvt_exit *ex)
+{
+        return (ex->reason == HVT_EXIT_IO && ex->u.io.io.dir == HVT_IO_IN) ||
+               (ex->reason == HVT_EXIT_MMIO && !ex->u.mmio.is_write);
+}
+
 static int before_run(void *ctx, struct recorder *rec)
 {
         struct rsrc *s = ctx;
@@ -352,18 +359,44 @@ static int before_run(void *ctx, struct recorder *rec)
                 return arm(s, rec, false, 0);
         /*
          * Already there: a second kick before the vCPU ran again (KVM exits
-         * at once when a signal is pending, an injection still queued).
-         * Not after an I/O or MMIO exit: the instruction completes first.
+         * at once when a signal is pending, an injection still queued), or
+         * a stop right after an OUT that KVM reported with RIP already past
+         * it.  A breakpoint armed where the vCPU stands would be stepped
+         * over (the backend must not stop before the instruction runs) and
+         * the stop missed.  Not after a read: its data is not in the
+         * registers until the next run completes it.
          */
         err = rec->b->ops->get_state(rec->b, &st);
         if (err)
                 return err;
-        if (rec->ex.reason != HVT_EXIT_IO && rec->ex.reason != HVT_EXIT_MMIO &&
-            same_boundary(&st, &x->st)) {
+        if (!pending_read(&rec->ex) && same_boundary(&st, &x->st)) {
                 take_recorded(x, &rec->bx);
                 return 1;
         }
         return arm(s, rec, true, x->pc);
+}
+
+/*
+ * Whether breakpoint stops short of the boundary have stopped making
+ * progress: RSRC_STUCK_MAX in a row in one state.  A vCPU that reaches
+ * its breakpoint again with every register the same, no exit between,
+ * runs a loop the recorded registers are not on; without this check the
+ * replay would spin there until its --timeout.
+ */
+static bool no_progress(struct rsrc *s, const struct hvt_vcpu_state *st)
+{
+        if (s->stuck && same_boundary(st, &s->stuck_st)) {
+                if (++s->stuck < RSRC_STUCK_MAX)
+                        return false;
+                snprintf(s->err_msg, sizeof(s->err_msg),
+                         "no progress towards exit %" PRIu64 ": %u breakpoint stops in a row at "
+                         "0x%" PRIx64 " in one state, never the recorded one",
+                         s->stuck_seq, RSRC_STUCK_MAX, hvt_state_pc(st));
+                return true;
+        }
+        s->stuck = 1;
+        s->stuck_st = *st;
+        return false;
 }
 
 static bool after_run(void *ctx, struct recorder *rec)
@@ -375,8 +408,10 @@ static bool after_run(void *ctx, struct recorder *rec)
 
         if (!s->bp_armed)
                 return true;
+        s->stuck_seq = rec->seq;
         if (rec->bx.reason != HVT_EXIT_DEBUG || !(rec->bx.u.debug.dr6 & X86_DR6_B0)) {
                 /* Another exit came first: the replay left the recording; diff shows where. */
+                s->stuck = 0;
                 err = arm(s, rec, false, 0);
                 if (err)
                         s->err = err;
@@ -389,8 +424,13 @@ static bool after_run(void *ctx, struct recorder *rec)
         }
         if (!same_boundary(&st, &x->st)) {
                 s->bp_hits++;
-                return false;
+                if (!no_progress(s, &st))
+                        return false;
+                err = arm(s, rec, false, 0);
+                s->err = err ? err : -ELOOP;
+                return true;
         }
+        s->stuck = 0;
         err = arm(s, rec, false, 0);
         if (err)
                 s->err = err;
@@ -492,7 +532,8 @@ static void events(void *ctx, struct recorder *rec)
         uint64_t seq = rec->ex.seq;
 
         if (s->err) {
-                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "replay: %s", strerror(-s->err));
+                rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "replay: %s",
+                           s->err_msg[0] ? s->err_msg : strerror(-s->err));
                 return;
         }
         if (s->exact && !s->lenient)
@@ -541,7 +582,9 @@ void rsrc_input(struct rsrc *s, bool exact, bool stepping, struct rec_input *in)
         s->ri = s->ii = s->in_next = 0;
         s->bp_armed = s->diverged = false;
         s->bp_hits = 0;
+        s->stuck = 0;
         s->err = 0;
+        s->err_msg[0] = 0;
         in->ops = &rsrc_ops;
         in->ctx = s;
 }

@@ -65,8 +65,15 @@ struct rsrc {
         uint64_t bp_hits; /* breakpoint stops short of the boundary, all told */
         bool diverged;
         uint64_t diverged_at;
-        int err; /* a backend error met in a hook */
+        int err;            /* a backend error met in a hook */
+        char err_msg[160];  /* what err means, where strerror would not say */
+        unsigned stuck;     /* breakpoint stops in a row in state stuck_st */
+        uint64_t stuck_seq; /* the exit they were looking for */
+        struct hvt_vcpu_state stuck_st;
 };
+
+/* Breakpoint stops in a row in one state after which a replay ends as stuck. */
+#define RSRC_STUCK_MAX 100000u
 
 /*
  * Read the whole trace at path into s.  Returns 0, or an HVT_ERR_* code /
