@@ -388,6 +388,82 @@ Test(replay, an_altered_in_value_diverges_at_the_next_exit, .timeout = 120)
         hv_proc_free(&p);
 }
 
+/* ---- a stop the replay cannot reach --------------------------------------------------- */
+
+/* Copy trace `from` to `to`, RCX at the first kick exit set to rcx: a state the guest never has. */
+static uint64_t write_with_kick_rcx(const char *from, const char *to, uint64_t rcx)
+{
+        struct hvt_reader *r;
+        struct hvt_writer *w;
+        struct hvt_event ev;
+        uint64_t seq = UINT64_MAX;
+        int err;
+
+        cr_assert_eq(hvt_reader_open(&r, from), 0);
+        unlink(to);
+        cr_assert_eq(hvt_writer_open(&w, to, NULL), 0);
+        while ((err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type == HVT_REC_EXIT && ev.exit.reason == HVT_EXIT_INTR &&
+                    seq == UINT64_MAX) {
+                        seq = ev.exit.seq;
+                        ev.exit.st.gpr[HVT_F_RCX] = rcx;
+                }
+                cr_assert_eq(hvt_write_event(w, &ev), 0);
+        }
+        cr_assert_eq(err, HVT_END_OF_TRACE);
+        cr_assert_eq(hvt_writer_close(w), 0);
+        hvt_reader_close(r);
+        cr_assert_neq(seq, UINT64_MAX, "the recording has no kick exit");
+        return seq;
+}
+
+/* Record code (a loop) on emu with kicks, the first kick's RCX made unreachable. */
+static void record_unreachable_kick(const char *name, const uint8_t *code, size_t len,
+                                    const char *altered)
+{
+        static const char *const args[] = { "--kick", "200", "--max-exits", "20", NULL };
+        const char *guest = hv_write_elf(name, 32, 3, 0x1000, code, len);
+        struct hv_trace t;
+        struct hv_proc p;
+
+        hv_require_backend("emu");
+        hv_record_on("emu", guest, args, &t, &p);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+        write_with_kick_rcx(hv_tmp("rec.zst"), altered, 0x5a5a5a5a);
+}
+
+Test(replay, a_stop_in_a_loop_that_never_changes_ends_as_no_progress, .timeout = 300)
+{
+        /* xor ecx, ecx; l: jmp l: every breakpoint stop at l has RCX 0. */
+        static const uint8_t code[] = { 0x31, 0xc9, 0xeb, 0xfe };
+        const char *altered = hv_tmp("stuck.zst");
+        const char *args[] = { "run", "--timeout", "0", altered, NULL };
+        struct hv_proc q;
+
+        record_unreachable_kick("spin.elf", code, sizeof(code), altered);
+        replay(args, &q);
+        cr_assert_eq(q.status, 1, "status %d\n%s%s", q.status, q.out, q.err);
+        cr_assert(strstr(q.err, "no progress towards exit"), "%s", q.err);
+        cr_assert(strstr(q.err, "breakpoint stops in a row"), "%s", q.err);
+        hv_proc_free(&q);
+}
+
+Test(replay, a_replay_that_never_reaches_its_stop_ends_at_timeout, .timeout = 300)
+{
+        /* l: inc ecx; jmp l: RCX changes at every stop, never to the altered value in time. */
+        static const uint8_t code[] = { 0x66, 0x41, 0xeb, 0xfc };
+        const char *altered = hv_tmp("late.zst");
+        const char *args[] = { "run", "--timeout", "2", altered, NULL };
+        struct hv_proc q;
+
+        record_unreachable_kick("count.elf", code, sizeof(code), altered);
+        replay(args, &q);
+        cr_assert_eq(q.status, 1, "status %d\n%s%s", q.status, q.out, q.err);
+        cr_assert(strstr(q.err, "timed out after 2 s (--timeout)"), "%s", q.err);
+        hv_proc_free(&q);
+}
+
 /* ---- bad input ---------------------------------------------------------------------- */
 
 Test(replay, bad_input_is_one_line_and_status_2)
@@ -398,6 +474,8 @@ Test(replay, bad_input_is_one_line_and_status_2)
                                   NULL };
         const char *policy[] = { "run", "--inject", "sometimes", HV_SOURCE_DIR "/traces/demo.zst",
                                  NULL };
+        const char *timeout[] = { "run", "--timeout", "soon", HV_SOURCE_DIR "/traces/demo.zst",
+                                  NULL };
         const char *reduce[] = { "reduce", HV_SOURCE_DIR "/traces/demo.zst", "-o",
                                  hv_tmp("never.zst"), NULL };
         struct hv_proc p;
@@ -413,6 +491,9 @@ Test(replay, bad_input_is_one_line_and_status_2)
         hv_proc_free(&p);
         replay(policy, &p);
         hv_assert_one_line_error(&p, "hvreplay", "--inject");
+        hv_proc_free(&p);
+        replay(timeout, &p);
+        hv_assert_one_line_error(&p, "hvreplay", "--timeout: 'soon'");
         hv_proc_free(&p);
         /* demo.zst (window) has no violation to reduce. */
         replay(reduce, &p);

@@ -101,6 +101,7 @@ static void replay_options(struct replay *p, const struct replay_req *q)
         o->argc = q->argc;
         o->argv = q->argv;
         o->quiet = true;
+        o->timeout_s = q->timeout_s;
 }
 
 /* The VM with the recorded guest in place.  0 or -errno with why. */
@@ -285,6 +286,8 @@ static void run_usage(FILE *f)
                    "                   then checked (hvreplay check), not compared\n"
                    "  -o, --output F   write the replay's trace to F (a new file; default: a\n"
                    "                   temporary file, removed afterwards)\n"
+                   "  --timeout S      end the replay after S seconds of wall time (default:\n"
+                   "                   60 plus 10 times the recording's; 0: no limit)\n"
                    "  -q, --quiet      no summary line on stderr\n"
                    "  -h, --help       this text\n"
                    "\n"
@@ -315,13 +318,16 @@ static int run_args(int argc, char **argv, struct replay_req *q)
                 { "inject", required_argument, NULL, 'i' },
                 { "output", required_argument, NULL, 'o' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "timeout", required_argument, NULL, 't' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
+        char *end;
         int c;
 
         q->policy = -1;
-        optind = 0; /* 0, not 1: GNU getopt starts afresh and may take options after TRACE */
+        q->timeout_s = -1; /* the default, once the recording is read */
+        optind = 0;        /* 0, not 1: GNU getopt starts afresh and may take options after TRACE */
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
                 switch (c) {
@@ -338,6 +344,18 @@ static int run_args(int argc, char **argv, struct replay_req *q)
                         break;
                 case 'o': q->output = optarg; break;
                 case 'q': q->quiet = true; break;
+                case 't':
+                        errno = 0;
+                        q->timeout_s = strtod(optarg, &end);
+                        if (errno || *end || end == optarg || !(q->timeout_s >= 0) ||
+                            q->timeout_s > 1e6) {
+                                fprintf(stderr,
+                                        "hvreplay run: --timeout: '%s' is not a number of "
+                                        "seconds (0 to 1000000)\n",
+                                        optarg);
+                                return -1;
+                        }
+                        break;
                 case 'h': run_usage(stdout); return 1;
                 default: replay_option_error("run", c, argv); return -1;
                 }
@@ -418,6 +436,8 @@ int cmd_run(int argc, char **argv)
                 replay_error(q.trace, p->why);
                 goto err_free;
         }
+        if (q.timeout_s < 0)
+                q.timeout_s = run_timeout(&src, 10, 60);
         if (run_exec(p, &q, &src)) {
                 replay_error(q.trace, p->why);
                 goto err_src;
