@@ -20,13 +20,21 @@
 #define EXEC_NOT_FOUND 127
 #define EXEC_CANNOT    126
 
-/* hvrec exec -o trace -- argv...; the trace is loaded into *t when t is not NULL. */
-static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *p,
-                     struct hv_trace *t)
+/*
+ * hvrec exec -o trace [opts...] -- argv...; opts may be NULL; the trace is
+ * loaded into *t when t is not NULL.
+ */
+static void exec_run_opts(const char *trace, const char *const *opts, const char *const *vmm,
+                          struct hv_proc *p, struct hv_trace *t)
 {
-        const char *argv[64] = { HVREC, "exec", "-o", trace, "--" };
-        size_t n = 5;
+        const char *argv[64] = { HVREC, "exec", "-o", trace };
+        size_t n = 4;
 
+        for (size_t i = 0; opts && opts[i]; i++) {
+                cr_assert_lt(n, 62);
+                argv[n++] = opts[i];
+        }
+        argv[n++] = "--";
         for (size_t i = 0; vmm[i]; i++) {
                 cr_assert_lt(n, 63);
                 argv[n++] = vmm[i];
@@ -36,6 +44,13 @@ static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *
         cr_assert_eq(hv_run(argv, p), 0);
         if (t)
                 cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "trace of %s: %s", vmm[0], p->err);
+}
+
+/* hvrec exec -o trace -- argv... */
+static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *p,
+                     struct hv_trace *t)
+{
+        exec_run_opts(trace, NULL, vmm, p, t);
 }
 
 /* sh -c SCRIPT under hvrec exec. */
@@ -225,6 +240,69 @@ Test(exec, the_end_record_follows_the_vmm_frames_however_it_ended)
         }
 }
 
+/*
+ * --timeout: a VMM still running at the deadline gets SIGTERM, and SIGKILL
+ * 5 s later if it is still there; whether it ended on SIGTERM (killed by
+ * it, or exiting cleanly as QEMU does), or only on SIGKILL, hvrec exits
+ * with 204 and the trace is whole and ends as a timeout.  The VMMs here
+ * would run for a minute without the deadline: the suite's Criterion
+ * timeout is what fails a deadline that does not stop them.
+ */
+Test(exec, a_vmm_past_its_timeout_is_stopped_and_the_trace_says_so, .timeout = 60)
+{
+        static const struct {
+                const char *script; /* sh -c SCRIPT: exec'd, so that sh itself is the VMM */
+                const char *ended;  /* how the end message says the VMM ended */
+                bool killed;        /* SIGTERM was not enough */
+        } runs[] = {
+                { "exec sleep 60", "the VMM was killed by signal 15", false },
+                { "trap 'exit 7' TERM; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+                  "the VMM exited with status 7", false },
+                { "trap '' TERM; exec sleep 60", "the VMM was killed by signal 9", true },
+        };
+        const char *opts[] = { "--timeout", "0.5", NULL };
+
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+                const char *vmm[] = { "/bin/sh", "-c", runs[i].script, NULL };
+                struct hv_proc p;
+                struct hv_trace t;
+
+                exec_run_opts(hv_tmp("timeout.zst"), opts, vmm, &p, &t);
+                cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s: status %d: %s", runs[i].script,
+                             p.status, p.err);
+                assert_no_vcpu_trace(&t, HVT_END_TIMEOUT, HVREC_STATUS_LIMIT);
+                cr_assert_eq(t.end.detail, 0, "detail is 0 for a timeout, as for hvrec run");
+                cr_assert_geq(t.end.wall_ns, 500000000ull, "%s: not before the deadline",
+                              runs[i].script);
+                cr_assert_not_null(strstr(t.end_msg, "timed out after 0.5 s (--timeout)"), "%s",
+                                   t.end_msg);
+                cr_assert_not_null(strstr(t.end_msg, runs[i].ended), "%s: %s", runs[i].script,
+                                   t.end_msg);
+                cr_assert_eq(strstr(t.end_msg, "then SIGKILL 5 s later") != NULL, runs[i].killed,
+                             "%s: %s", runs[i].script, t.end_msg);
+                cr_assert_not_null(strstr(p.err, "hvrec exec: timed out after 0.5 s"), "%s", p.err);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+/* A VMM that ends before its --timeout ends as it would without one. */
+Test(exec, a_vmm_within_its_timeout_ends_as_without_one)
+{
+        const char *opts[] = { "--timeout", "600", NULL };
+        const char *vmm[] = { "/bin/sh", "-c", "exit 3", NULL };
+        struct hv_proc p;
+        struct hv_trace t;
+
+        exec_run_opts(hv_tmp("intime.zst"), opts, vmm, &p, &t);
+        cr_assert_eq(p.status, 3, "status %d: %s", p.status, p.err);
+        assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, 3);
+        cr_assert_null(strstr(t.end_msg, "timed out"), "%s", t.end_msg);
+        cr_assert_str_eq(p.err, "");
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 /* One stderr line naming the problem, hvrec exec's own status, no trace. */
 static void assert_exec_error(const char *const *argv, int status, const char *needle,
                               const char *trace)
@@ -280,6 +358,28 @@ Test(exec, an_output_that_cannot_be_written_is_one_line_and_202)
         assert_exec_error(c, HVREC_STATUS_ERROR, "a directory", NULL);
         assert_exec_error(d, HVREC_STATUS_ERROR, "no VMM to run", NULL);
         assert_exec_error(e, HVREC_STATUS_ERROR, "unknown option '--bogus'", NULL);
+}
+
+/* --timeout takes what hvrec run's takes: seconds above 0, at most 1e6. */
+Test(exec, a_bad_timeout_is_one_line_and_202)
+{
+        static const char *const bad[] = { "0", "-1", "abc", "1s", "", "nan", "inf", "1e7" };
+        const char *trace = hv_tmp("badtimeout.zst");
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *argv[] = { HVREC,  "exec", "-o",   trace, "--timeout",
+                                       bad[i], "--",   "true", NULL };
+                char needle[64];
+
+                snprintf(needle, sizeof(needle), "--timeout: '%s' is not a number of seconds",
+                         bad[i]);
+                assert_exec_error(argv, HVREC_STATUS_ERROR, needle, trace);
+        }
+        {
+                const char *argv[] = { HVREC, "exec", "-o", trace, "--timeout", NULL };
+
+                assert_exec_error(argv, HVREC_STATUS_ERROR, "--timeout needs an argument", trace);
+        }
 }
 
 Test(exec, an_existing_trace_is_kept_as_dot_1)
