@@ -453,22 +453,59 @@ static void require_kvm_qemu(void)
                 cr_skip_test("needs qemu-system-x86_64 (Debian package qemu-system-x86)");
 }
 
-/* Record guest under QEMU KVM and check the trace: returns hvreplay check's status. */
+/*
+ * Every QEMU run is bounded by hvrec exec --timeout, so that a guest that
+ * hangs under QEMU fails its test with the guest and irqchip named instead
+ * of running into Criterion's timeout with nothing said.  A test shares
+ * three quarters of its Criterion timeout among its runs; the rest covers
+ * hvrec's grace after each deadline, QEMU's start and hvreplay check.  The
+ * runs used to share the whole Criterion timeout unbounded, so each gets
+ * most of what it had.
+ */
+#define QEMU_GRACE_S   5   /* hvrec exec's, between SIGTERM and SIGKILL */
+#define QEMU_RUN_MAX_S 180 /* no one run gets more */
+#define TIMER_TEST_S   600 /* qemu_kvm_timer_guests_check_clean_on_every_irqchip */
+#define SMP_TEST_S     300 /* qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace */
+
+/* The --timeout of each of the runs QEMU runs of a test whose Criterion timeout is test_s. */
+static double qemu_run_budget(int test_s, int runs)
+{
+        double s;
+
+        cr_assert_gt(runs, 0, "no QEMU run to bound");
+        s = (double)test_s * 3 / 4 / runs - QEMU_GRACE_S;
+        cr_assert_geq(s, 10, "%d QEMU runs do not fit in a %d s test: raise its .timeout", runs,
+                      test_s);
+        return s < QEMU_RUN_MAX_S ? s : QEMU_RUN_MAX_S;
+}
+
+/*
+ * Record guest under QEMU KVM, stopped after budget_s seconds, and check
+ * the trace: returns hvreplay check's status.
+ */
 static int record_and_check(const char *guest, const char *irqchip, const char *smp,
-                            struct hv_trace *t)
+                            double budget_s, struct hv_trace *t)
 {
         const char *argv[32];
-        char machine[64], loader[4096];
+        char machine[64], loader[4096], limit[32];
         const char *trace = hv_tmp("qemu-kvm.zst");
+        const char *opts[] = { "--timeout", limit, NULL };
         const char *check[] = { HVREPLAY, "check", trace, NULL };
         struct hv_proc p, c;
         int status;
 
         qemu_argv(argv, 32, guest, irqchip, smp, machine, sizeof(machine), loader, sizeof(loader));
-        exec_run(trace, argv, &p, t);
+        snprintf(limit, sizeof(limit), "%g", budget_s);
+        exec_run_opts(trace, opts, argv, &p, NULL);
+        cr_assert_neq(p.status, HVREC_STATUS_LIMIT,
+                      "%s on kernel_irqchip=%s, -smp %s: QEMU still running after %s s, stopped "
+                      "by hvrec exec --timeout: %s",
+                      guest, irqchip, smp, limit, p.err);
         /* isa-debug-exit: QEMU exits with 2 * the guest's status + 1. */
         cr_assert_eq(p.status, 1, "%s on kernel_irqchip=%s: QEMU status %d: %s", guest, irqchip,
                      p.status, p.err);
+        cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s on kernel_irqchip=%s: trace: %s", guest,
+                     irqchip, p.err);
         cr_assert_gt(t->nexits, 0, "%s: exits recorded", guest);
         cr_assert_eq(hv_run(check, &c), 0);
         status = c.status;
@@ -479,21 +516,27 @@ static int record_and_check(const char *guest, const char *irqchip, const char *
 }
 
 /* Every real-mode PIC/PIT corpus guest, on each of QEMU's irqchip placements. */
-Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = 600)
+Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = TIMER_TEST_S)
 {
         static const char *const chips[] = { "off", "split", "on" };
         static struct corpus_build builds[CORPUS_MAX_BUILDS];
-        int n;
+        const size_t nchips = sizeof(chips) / sizeof(chips[0]);
+        double budget;
+        int n, runs = 0;
 
         require_kvm_qemu();
         n = corpus_timer_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++)
+                if (!strcmp(builds[i].mode, "real"))
+                        runs += (int)nchips;
+        budget = qemu_run_budget(TIMER_TEST_S, runs);
         for (int i = 0; i < n; i++) {
                 if (strcmp(builds[i].mode, "real"))
                         continue;
-                for (size_t c = 0; c < sizeof(chips) / sizeof(chips[0]); c++) {
+                for (size_t c = 0; c < nchips; c++) {
                         struct hv_trace t;
 
-                        record_and_check(hv_guest_file(builds[i].file), chips[c], "1", &t);
+                        record_and_check(hv_guest_file(builds[i].file), chips[c], "1", budget, &t);
                         cr_assert_eq(t.hdr.h.entry, 0xfff0,
                                      "the first exit's vCPU started at "
                                      "the reset vector");
@@ -502,7 +545,7 @@ Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = 600)
         }
 }
 
-Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = 300)
+Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = SMP_TEST_S)
 {
         static struct corpus_build builds[CORPUS_MAX_BUILDS];
         int n;
@@ -517,7 +560,9 @@ Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = 300)
 
                 if (strcmp(builds[i].mode, "real"))
                         continue;
-                record_and_check(hv_guest_file(builds[i].file), "off", "2", &t);
+                /* One run: the first real-mode guest. */
+                record_and_check(hv_guest_file(builds[i].file), "off", "2",
+                                 qemu_run_budget(SMP_TEST_S, 1), &t);
                 cr_assert_eq(t.hdr.h.mem_size, 16u << 20, "RAM from 0 is QEMU's -m");
                 hv_trace_free(&t);
                 cr_assert_eq(hvt_reader_open(&r, hv_tmp("qemu-kvm.zst")), HVT_OK);
