@@ -20,13 +20,21 @@
 #define EXEC_NOT_FOUND 127
 #define EXEC_CANNOT    126
 
-/* hvrec exec -o trace -- argv...; the trace is loaded into *t when t is not NULL. */
-static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *p,
-                     struct hv_trace *t)
+/*
+ * hvrec exec -o trace [opts...] -- argv...; opts may be NULL; the trace is
+ * loaded into *t when t is not NULL.
+ */
+static void exec_run_opts(const char *trace, const char *const *opts, const char *const *vmm,
+                          struct hv_proc *p, struct hv_trace *t)
 {
-        const char *argv[64] = { HVREC, "exec", "-o", trace, "--" };
-        size_t n = 5;
+        const char *argv[64] = { HVREC, "exec", "-o", trace };
+        size_t n = 4;
 
+        for (size_t i = 0; opts && opts[i]; i++) {
+                cr_assert_lt(n, 62);
+                argv[n++] = opts[i];
+        }
+        argv[n++] = "--";
         for (size_t i = 0; vmm[i]; i++) {
                 cr_assert_lt(n, 63);
                 argv[n++] = vmm[i];
@@ -36,6 +44,13 @@ static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *
         cr_assert_eq(hv_run(argv, p), 0);
         if (t)
                 cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "trace of %s: %s", vmm[0], p->err);
+}
+
+/* hvrec exec -o trace -- argv... */
+static void exec_run(const char *trace, const char *const *vmm, struct hv_proc *p,
+                     struct hv_trace *t)
+{
+        exec_run_opts(trace, NULL, vmm, p, t);
 }
 
 /* sh -c SCRIPT under hvrec exec. */
@@ -225,6 +240,69 @@ Test(exec, the_end_record_follows_the_vmm_frames_however_it_ended)
         }
 }
 
+/*
+ * --timeout: a VMM still running at the deadline gets SIGTERM, and SIGKILL
+ * 5 s later if it is still there; whether it ended on SIGTERM (killed by
+ * it, or exiting cleanly as QEMU does), or only on SIGKILL, hvrec exits
+ * with 204 and the trace is whole and ends as a timeout.  The VMMs here
+ * would run for a minute without the deadline: the suite's Criterion
+ * timeout is what fails a deadline that does not stop them.
+ */
+Test(exec, a_vmm_past_its_timeout_is_stopped_and_the_trace_says_so, .timeout = 60)
+{
+        static const struct {
+                const char *script; /* sh -c SCRIPT: exec'd, so that sh itself is the VMM */
+                const char *ended;  /* how the end message says the VMM ended */
+                bool killed;        /* SIGTERM was not enough */
+        } runs[] = {
+                { "exec sleep 60", "the VMM was killed by signal 15", false },
+                { "trap 'exit 7' TERM; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+                  "the VMM exited with status 7", false },
+                { "trap '' TERM; exec sleep 60", "the VMM was killed by signal 9", true },
+        };
+        const char *opts[] = { "--timeout", "0.5", NULL };
+
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+                const char *vmm[] = { "/bin/sh", "-c", runs[i].script, NULL };
+                struct hv_proc p;
+                struct hv_trace t;
+
+                exec_run_opts(hv_tmp("timeout.zst"), opts, vmm, &p, &t);
+                cr_assert_eq(p.status, HVREC_STATUS_LIMIT, "%s: status %d: %s", runs[i].script,
+                             p.status, p.err);
+                assert_no_vcpu_trace(&t, HVT_END_TIMEOUT, HVREC_STATUS_LIMIT);
+                cr_assert_eq(t.end.detail, 0, "detail is 0 for a timeout, as for hvrec run");
+                cr_assert_geq(t.end.wall_ns, 500000000ull, "%s: not before the deadline",
+                              runs[i].script);
+                cr_assert_not_null(strstr(t.end_msg, "timed out after 0.5 s (--timeout)"), "%s",
+                                   t.end_msg);
+                cr_assert_not_null(strstr(t.end_msg, runs[i].ended), "%s: %s", runs[i].script,
+                                   t.end_msg);
+                cr_assert_eq(strstr(t.end_msg, "then SIGKILL 5 s later") != NULL, runs[i].killed,
+                             "%s: %s", runs[i].script, t.end_msg);
+                cr_assert_not_null(strstr(p.err, "hvrec exec: timed out after 0.5 s"), "%s", p.err);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+}
+
+/* A VMM that ends before its --timeout ends as it would without one. */
+Test(exec, a_vmm_within_its_timeout_ends_as_without_one)
+{
+        const char *opts[] = { "--timeout", "600", NULL };
+        const char *vmm[] = { "/bin/sh", "-c", "exit 3", NULL };
+        struct hv_proc p;
+        struct hv_trace t;
+
+        exec_run_opts(hv_tmp("intime.zst"), opts, vmm, &p, &t);
+        cr_assert_eq(p.status, 3, "status %d: %s", p.status, p.err);
+        assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, 3);
+        cr_assert_null(strstr(t.end_msg, "timed out"), "%s", t.end_msg);
+        cr_assert_str_eq(p.err, "");
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 /* One stderr line naming the problem, hvrec exec's own status, no trace. */
 static void assert_exec_error(const char *const *argv, int status, const char *needle,
                               const char *trace)
@@ -280,6 +358,28 @@ Test(exec, an_output_that_cannot_be_written_is_one_line_and_202)
         assert_exec_error(c, HVREC_STATUS_ERROR, "a directory", NULL);
         assert_exec_error(d, HVREC_STATUS_ERROR, "no VMM to run", NULL);
         assert_exec_error(e, HVREC_STATUS_ERROR, "unknown option '--bogus'", NULL);
+}
+
+/* --timeout takes what hvrec run's takes: seconds above 0, at most 1e6. */
+Test(exec, a_bad_timeout_is_one_line_and_202)
+{
+        static const char *const bad[] = { "0", "-1", "abc", "1s", "", "nan", "inf", "1e7" };
+        const char *trace = hv_tmp("badtimeout.zst");
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *argv[] = { HVREC,  "exec", "-o",   trace, "--timeout",
+                                       bad[i], "--",   "true", NULL };
+                char needle[64];
+
+                snprintf(needle, sizeof(needle), "--timeout: '%s' is not a number of seconds",
+                         bad[i]);
+                assert_exec_error(argv, HVREC_STATUS_ERROR, needle, trace);
+        }
+        {
+                const char *argv[] = { HVREC, "exec", "-o", trace, "--timeout", NULL };
+
+                assert_exec_error(argv, HVREC_STATUS_ERROR, "--timeout needs an argument", trace);
+        }
 }
 
 Test(exec, an_existing_trace_is_kept_as_dot_1)
@@ -353,22 +453,59 @@ static void require_kvm_qemu(void)
                 cr_skip_test("needs qemu-system-x86_64 (Debian package qemu-system-x86)");
 }
 
-/* Record guest under QEMU KVM and check the trace: returns hvreplay check's status. */
+/*
+ * Every QEMU run is bounded by hvrec exec --timeout, so that a guest that
+ * hangs under QEMU fails its test with the guest and irqchip named instead
+ * of running into Criterion's timeout with nothing said.  A test shares
+ * three quarters of its Criterion timeout among its runs; the rest covers
+ * hvrec's grace after each deadline, QEMU's start and hvreplay check.  The
+ * runs used to share the whole Criterion timeout unbounded, so each gets
+ * most of what it had.
+ */
+#define QEMU_GRACE_S   5   /* hvrec exec's, between SIGTERM and SIGKILL */
+#define QEMU_RUN_MAX_S 180 /* no one run gets more */
+#define TIMER_TEST_S   600 /* qemu_kvm_timer_guests_check_clean_on_every_irqchip */
+#define SMP_TEST_S     300 /* qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace */
+
+/* The --timeout of each of the runs QEMU runs of a test whose Criterion timeout is test_s. */
+static double qemu_run_budget(int test_s, int runs)
+{
+        double s;
+
+        cr_assert_gt(runs, 0, "no QEMU run to bound");
+        s = (double)test_s * 3 / 4 / runs - QEMU_GRACE_S;
+        cr_assert_geq(s, 10, "%d QEMU runs do not fit in a %d s test: raise its .timeout", runs,
+                      test_s);
+        return s < QEMU_RUN_MAX_S ? s : QEMU_RUN_MAX_S;
+}
+
+/*
+ * Record guest under QEMU KVM, stopped after budget_s seconds, and check
+ * the trace: returns hvreplay check's status.
+ */
 static int record_and_check(const char *guest, const char *irqchip, const char *smp,
-                            struct hv_trace *t)
+                            double budget_s, struct hv_trace *t)
 {
         const char *argv[32];
-        char machine[64], loader[4096];
+        char machine[64], loader[4096], limit[32];
         const char *trace = hv_tmp("qemu-kvm.zst");
+        const char *opts[] = { "--timeout", limit, NULL };
         const char *check[] = { HVREPLAY, "check", trace, NULL };
         struct hv_proc p, c;
         int status;
 
         qemu_argv(argv, 32, guest, irqchip, smp, machine, sizeof(machine), loader, sizeof(loader));
-        exec_run(trace, argv, &p, t);
+        snprintf(limit, sizeof(limit), "%g", budget_s);
+        exec_run_opts(trace, opts, argv, &p, NULL);
+        cr_assert_neq(p.status, HVREC_STATUS_LIMIT,
+                      "%s on kernel_irqchip=%s, -smp %s: QEMU still running after %s s, stopped "
+                      "by hvrec exec --timeout: %s",
+                      guest, irqchip, smp, limit, p.err);
         /* isa-debug-exit: QEMU exits with 2 * the guest's status + 1. */
         cr_assert_eq(p.status, 1, "%s on kernel_irqchip=%s: QEMU status %d: %s", guest, irqchip,
                      p.status, p.err);
+        cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s on kernel_irqchip=%s: trace: %s", guest,
+                     irqchip, p.err);
         cr_assert_gt(t->nexits, 0, "%s: exits recorded", guest);
         cr_assert_eq(hv_run(check, &c), 0);
         status = c.status;
@@ -379,21 +516,27 @@ static int record_and_check(const char *guest, const char *irqchip, const char *
 }
 
 /* Every real-mode PIC/PIT corpus guest, on each of QEMU's irqchip placements. */
-Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = 600)
+Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = TIMER_TEST_S)
 {
         static const char *const chips[] = { "off", "split", "on" };
         static struct corpus_build builds[CORPUS_MAX_BUILDS];
-        int n;
+        const size_t nchips = sizeof(chips) / sizeof(chips[0]);
+        double budget;
+        int n, runs = 0;
 
         require_kvm_qemu();
         n = corpus_timer_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++)
+                if (!strcmp(builds[i].mode, "real"))
+                        runs += (int)nchips;
+        budget = qemu_run_budget(TIMER_TEST_S, runs);
         for (int i = 0; i < n; i++) {
                 if (strcmp(builds[i].mode, "real"))
                         continue;
-                for (size_t c = 0; c < sizeof(chips) / sizeof(chips[0]); c++) {
+                for (size_t c = 0; c < nchips; c++) {
                         struct hv_trace t;
 
-                        record_and_check(hv_guest_file(builds[i].file), chips[c], "1", &t);
+                        record_and_check(hv_guest_file(builds[i].file), chips[c], "1", budget, &t);
                         cr_assert_eq(t.hdr.h.entry, 0xfff0,
                                      "the first exit's vCPU started at "
                                      "the reset vector");
@@ -402,7 +545,7 @@ Test(exec, qemu_kvm_timer_guests_check_clean_on_every_irqchip, .timeout = 600)
         }
 }
 
-Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = 300)
+Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = SMP_TEST_S)
 {
         static struct corpus_build builds[CORPUS_MAX_BUILDS];
         int n;
@@ -417,7 +560,9 @@ Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = 300)
 
                 if (strcmp(builds[i].mode, "real"))
                         continue;
-                record_and_check(hv_guest_file(builds[i].file), "off", "2", &t);
+                /* One run: the first real-mode guest. */
+                record_and_check(hv_guest_file(builds[i].file), "off", "2",
+                                 qemu_run_budget(SMP_TEST_S, 1), &t);
                 cr_assert_eq(t.hdr.h.mem_size, 16u << 20, "RAM from 0 is QEMU's -m");
                 hv_trace_free(&t);
                 cr_assert_eq(hvt_reader_open(&r, hv_tmp("qemu-kvm.zst")), HVT_OK);

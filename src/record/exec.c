@@ -4,9 +4,11 @@
  * library (src/preload/) and end the trace it wrote, however the VMM ended.
  *
  * hvrec opens the trace (hvrec run's -o rules), hands the VMM a descriptor
- * of it and a shared status page through the environment, waits, then
- * appends the END record as a zstd frame of its own: the frames of a trace
- * concatenate, so the VMM's writer and hvrec never need to share one.
+ * of it and a shared status page through the environment, waits (with
+ * --timeout, stopping a VMM that runs past it: a hung VMM must not hang
+ * hvrec), then appends the END record as a zstd frame of its own: the
+ * frames of a trace concatenate, so the VMM's writer and hvrec never need
+ * to share one.
  */
 #include <elf.h>
 #include <errno.h>
@@ -31,6 +33,7 @@
 
 #include "../preload/exec_abi.h"
 #include "exec.h"
+#include "options.h"
 #include "output.h"
 #include "recorder.h"
 
@@ -44,6 +47,13 @@
 
 #define DEFAULT_OUTPUT "trace.zst"
 
+/* --timeout: seconds a VMM gets between SIGTERM and SIGKILL to end cleanly. */
+#define EXEC_GRACE_S 5
+
+/* The --timeout timer's signal (hvrec run's), and the value it carries, so a kill is not it. */
+#define DEADLINE_SIGNAL (SIGRTMIN + 2)
+#define DEADLINE_TAG    0x74696d65 /* "time" */
+
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
@@ -56,31 +66,43 @@ struct exec_run {
         int status_fd;
         struct hvt_exec_status *status;
         struct sigaction old[NFORWARDED];
+        double timeout_s;              /* --timeout, 0 = none */
+        struct sigaction old_deadline; /* DEADLINE_SIGNAL's disposition before --timeout's */
+        sigset_t old_mask;             /* the signal mask hvrec was started with */
+        int stopped;                   /* what --timeout sent the VMM: 0, SIGTERM or SIGKILL */
         uint64_t t0;
 };
 
 static volatile sig_atomic_t vmm_pid;
+/* What the --timeout handler has sent the VMM so far: 0, SIGTERM, SIGKILL. */
+static volatile sig_atomic_t vmm_stopped;
+static timer_t deadline_timer;
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: hvrec exec [-o TRACE] [OPTIONS] -- VMM [ARGS...]\n"
-                   "\n"
-                   "Run VMM, an unmodified dynamically linked KVM VMM (e.g. qemu-system-x86_64\n"
-                   "-accel kvm), with hvtrace's preload library, and record into TRACE every\n"
-                   "exit of its vCPUs with full state, its memory slots, injections and\n"
-                   "interrupt lines.\n"
-                   "The VMM's stdin, stdout and stderr are its own; hvrec exits with the\n"
-                   "VMM's status (128+N if signal N killed it).\n"
-                   "\n"
-                   "Options:\n"
-                   "  -o, --output FILE    trace file (default trace.zst; an existing one is\n"
-                   "                       kept as FILE.1, FILE.2, ...; not - : stdout is the\n"
-                   "                       VMM's)\n"
-                   "  -h, --help           this text\n"
-                   "\n"
-                   "Exit status: the VMM's; 126 VMM cannot be run (not executable, statically\n"
-                   "linked), 127 VMM not found, 202 hvrec's own error (the trace cannot be\n"
-                   "written, no preload library).\n");
+        fprintf(f,
+                "Usage: hvrec exec [-o TRACE] [OPTIONS] -- VMM [ARGS...]\n"
+                "\n"
+                "Run VMM, an unmodified dynamically linked KVM VMM (e.g. qemu-system-x86_64\n"
+                "-accel kvm), with hvtrace's preload library, and record into TRACE every\n"
+                "exit of its vCPUs with full state, its memory slots, injections and\n"
+                "interrupt lines.\n"
+                "The VMM's stdin, stdout and stderr are its own; hvrec exits with the\n"
+                "VMM's status (128+N if signal N killed it).\n"
+                "\n"
+                "Options:\n"
+                "  -o, --output FILE    trace file (default trace.zst; an existing one is\n"
+                "                       kept as FILE.1, FILE.2, ...; not - : stdout is the\n"
+                "                       VMM's)\n"
+                "  --timeout SECONDS    stop the VMM after SECONDS of wall time: SIGTERM,\n"
+                "                       then SIGKILL %d s later if it is still running; the\n"
+                "                       trace ends as a timeout (default: no limit)\n"
+                "  -h, --help           this text\n"
+                "\n"
+                "Exit status: the VMM's; 126 VMM cannot be run (not executable, statically\n"
+                "linked), 127 VMM not found, 202 hvrec's own error (bad options, the trace\n"
+                "cannot be written, no preload library), 204 stopped by --timeout.\n",
+                EXEC_GRACE_S);
 }
 
 static uint64_t mono_ns(void)
@@ -96,6 +118,7 @@ static int exec_options(struct exec_run *r, int argc, char **argv)
 {
         static const struct option longs[] = {
                 { "output", required_argument, NULL, 'o' },
+                { "timeout", required_argument, NULL, 'T' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -115,6 +138,15 @@ static int exec_options(struct exec_run *r, int argc, char **argv)
                                 return -1;
                         }
                         r->output = optarg;
+                        break;
+                case 'T':
+                        if (rec_parse_seconds(optarg, &r->timeout_s)) {
+                                fprintf(stderr,
+                                        "hvrec exec: --timeout: '%s' is not a number of "
+                                        "seconds\n",
+                                        optarg);
+                                return -1;
+                        }
                         break;
                 case 'h': usage(stdout); return 0;
                 case ':':
@@ -257,6 +289,10 @@ static void exec_child(struct exec_run *r)
 
         for (size_t i = 0; i < NFORWARDED; i++)
                 sigaction(forwarded[i], &r->old[i], NULL);
+        if (r->timeout_s > 0) {
+                sigaction(DEADLINE_SIGNAL, &r->old_deadline, NULL);
+                sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+        }
         if (tfd < 0 || sfd < 0 || set_preload(r->preload))
                 goto err;
         snprintf(num, sizeof(num), "%d", tfd);
@@ -281,31 +317,137 @@ static void forward(int sig)
                 kill((pid_t)vmm_pid, sig);
 }
 
+/*
+ * --timeout's timer signal: the first asks the VMM to end (SIGTERM: QEMU
+ * then exits cleanly and its writer ends the last frame), the second, the
+ * grace later, kills it.  The handler sends them itself, so that the wait
+ * for the VMM can block with no window in which a deadline goes unnoticed.
+ * The signal is hvrec run's (a real-time one, checked to come from the
+ * timer), so a SIGALRM or a kill from outside is never taken for it.
+ */
+static void deadline(int sig, siginfo_t *si, void *uctx)
+{
+        struct itimerspec grace = { .it_value = { .tv_sec = EXEC_GRACE_S } };
+        int saved = errno;
+
+        (void)sig;
+        (void)uctx;
+        if (si->si_code != SI_TIMER || si->si_value.sival_int != DEADLINE_TAG || vmm_pid <= 0)
+                return;
+        if (!vmm_stopped) {
+                vmm_stopped = SIGTERM;
+                kill((pid_t)vmm_pid, SIGTERM);
+                timer_settime(deadline_timer, 0, &grace, NULL); /* async-signal-safe */
+        } else {
+                vmm_stopped = SIGKILL;
+                kill((pid_t)vmm_pid, SIGKILL);
+        }
+        errno = saved;
+}
+
+/*
+ * The --timeout timer and its handler, before the fork; the signal is
+ * unblocked (a mask inherited from hvrec's parent would otherwise keep a
+ * hung VMM running).  Returns 0 or -errno.
+ */
+static int deadline_setup(struct exec_run *r)
+{
+        struct sigaction sa = { .sa_sigaction = deadline, .sa_flags = SA_SIGINFO };
+        struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL };
+        sigset_t set;
+        int err;
+
+        sev.sigev_signo = DEADLINE_SIGNAL;
+        sev.sigev_value.sival_int = DEADLINE_TAG;
+        if (timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer))
+                return -errno;
+        vmm_stopped = 0;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(DEADLINE_SIGNAL, &sa, &r->old_deadline)) {
+                err = -errno;
+                goto err_timer;
+        }
+        sigemptyset(&set);
+        sigaddset(&set, DEADLINE_SIGNAL);
+        if (sigprocmask(SIG_UNBLOCK, &set, &r->old_mask)) {
+                err = -errno;
+                goto err_action;
+        }
+        return 0;
+err_action:
+        sigaction(DEADLINE_SIGNAL, &r->old_deadline, NULL);
+err_timer:
+        timer_delete(deadline_timer);
+        return err;
+}
+
+/* Start the --timeout clock, in the parent once the VMM is forked.  Returns 0 or -errno. */
+static int deadline_arm(const struct exec_run *r)
+{
+        struct itimerspec its = { 0 };
+
+        its.it_value.tv_sec = (time_t)r->timeout_s;
+        its.it_value.tv_nsec = (long)((r->timeout_s - (double)(time_t)r->timeout_s) * 1e9);
+        if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+                its.it_value.tv_nsec = 1; /* 0 would disarm it */
+        return timer_settime(deadline_timer, 0, &its, NULL) ? -errno : 0;
+}
+
+/* Remove the --timeout timer and its handler; note what it sent the VMM. */
+static void deadline_teardown(struct exec_run *r)
+{
+        timer_delete(deadline_timer);
+        r->stopped = vmm_stopped;
+        sigaction(DEADLINE_SIGNAL, &r->old_deadline, NULL);
+        sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+}
+
 /* Run the VMM to its end.  Returns its wait status, or -errno. */
 static int run_vmm(struct exec_run *r)
 {
         struct sigaction sa = { .sa_handler = forward };
-        int wstatus;
+        int wstatus, err = 0;
         pid_t pid;
 
+        if (r->timeout_s > 0) {
+                err = deadline_setup(r);
+                if (err)
+                        return err;
+        }
         sigemptyset(&sa.sa_mask);
         for (size_t i = 0; i < NFORWARDED; i++)
                 sigaction(forwarded[i], &sa, &r->old[i]);
         r->t0 = mono_ns();
         fflush(NULL);
         pid = fork();
-        if (pid < 0)
-                return -errno;
+        if (pid < 0) {
+                err = -errno;
+                goto out;
+        }
         if (pid == 0)
                 exec_child(r);
         vmm_pid = pid;
+        if (r->timeout_s > 0) {
+                err = deadline_arm(r);
+                if (err) {
+                        /* No deadline means no bound: do not leave the VMM running unbounded. */
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &wstatus, 0);
+                        goto out;
+                }
+        }
         while (waitpid(pid, &wstatus, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
+                if (errno != EINTR) {
+                        err = -errno;
+                        break;
+                }
+out:
         vmm_pid = 0;
+        if (r->timeout_s > 0)
+                deadline_teardown(r);
         for (size_t i = 0; i < NFORWARDED; i++)
                 sigaction(forwarded[i], &r->old[i], NULL);
-        return wstatus;
+        return err ? err : wstatus;
 }
 
 /*
@@ -422,7 +564,24 @@ static int finish_trace(struct exec_run *r, int wstatus)
         int err;
 
         e.wall_ns = mono_ns() - r->t0;
-        if (WIFSIGNALED(wstatus)) {
+        if (r->stopped) {
+                /* Whatever status the VMM ended with, it ended because it ran too long. */
+                e.why = HVT_END_TIMEOUT;
+                e.status = STATUS_LIMIT;
+                snprintf(msg, sizeof(msg), "timed out after %g s (--timeout): SIGTERM",
+                         r->timeout_s);
+                if (r->stopped == SIGKILL)
+                        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+                                 ", then SIGKILL %d s later", EXEC_GRACE_S);
+                snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; the VMM ");
+                if (WIFSIGNALED(wstatus))
+                        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+                                 "was killed by signal %d", WTERMSIG(wstatus));
+                else
+                        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+                                 "exited with status %d", WEXITSTATUS(wstatus));
+                fprintf(stderr, "hvrec exec: %s\n", msg);
+        } else if (WIFSIGNALED(wstatus)) {
                 e.why = HVT_END_SIGNAL;
                 e.detail = (uint32_t)WTERMSIG(wstatus);
                 e.status = STATUS_SIGNAL0 + WTERMSIG(wstatus);
@@ -440,7 +599,8 @@ static int finish_trace(struct exec_run *r, int wstatus)
                 snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
                          "; it never ran a KVM vCPU: no vCPU recorded");
         else if (s->failed) {
-                e.why = HVT_END_ERROR;
+                if (!r->stopped)
+                        e.why = HVT_END_ERROR;
                 snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
                          "; recording stopped early (the VMM's stderr says why)");
         }

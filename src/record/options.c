@@ -109,6 +109,20 @@ static void list_backends(void)
         }
 }
 
+int rec_parse_seconds(const char *s, double *out)
+{
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        /* !(v > 0) also refuses NaN; "inf" is refused by the bound. */
+        if (errno || *end || end == s || !(v > 0) || v > 1e6)
+                return -EINVAL;
+        *out = v;
+        return 0;
+}
+
 int rec_parse_size(const char *s, uint64_t *out)
 {
         char *end;
@@ -310,7 +324,6 @@ static const struct option long_opts[] = {
 enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char *err, size_t errlen)
 {
         int c, policy;
-        char *end;
 
         memset(o, 0, sizeof(*o));
         o->output = DEFAULT_OUTPUT;
@@ -372,10 +385,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                 BAD("--max-exits: must be at least 1 (leave it out for no limit)");
                         break;
                 case OPT_TIMEOUT:
-                        errno = 0;
-                        o->timeout_s = strtod(optarg, &end);
-                        if (errno || *end || end == optarg || !(o->timeout_s > 0) ||
-                            o->timeout_s > 1e6)
+                        if (rec_parse_seconds(optarg, &o->timeout_s))
                                 BAD("--timeout: '%s' is not a number of seconds", optarg);
                         break;
                 case OPT_INJECT:

@@ -69,4 +69,10 @@ void rec_opts_usage(void);
 /* Parse "0x1000", "4096", "1M", "64K" into a byte count or address. */
 int rec_parse_size(const char *s, uint64_t *out);
 
+/*
+ * Parse a --timeout value: seconds, fractions allowed, above 0 and at most
+ * 1e6 (about 11 days, so that every timer can hold it).  Returns 0 or -EINVAL.
+ */
+int rec_parse_seconds(const char *s, double *out);
+
 #endif
