@@ -187,6 +187,27 @@ Test(exec, interposed_calls_return_what_the_real_ones_return)
         hv_proc_free(&p);
 }
 
+/*
+ * A wrapper script that execs the VMM: the VMM is the process hvrec
+ * executed (same pid) and must find the trace and status descriptors the
+ * library, already loaded in the shell, left open for it.
+ */
+Test(exec, a_wrapper_script_that_execs_the_vmm_records_the_vmm)
+{
+        char script[4096];
+        struct hv_proc p;
+        struct hv_trace t;
+
+        snprintf(script, sizeof(script), "exec '%s' which", HV_EXEC_CALLS);
+        exec_sh(hv_tmp("wrapped.zst"), script, &p, &t);
+        cr_assert_eq(p.status, 0, "%s", p.err);
+        cr_assert_str_eq(p.err, "", "the library set up in the exec'd VMM too: %s", p.err);
+        cr_assert_not_null(strstr(p.out, "ioctl from libhvtpreload.so\n"), "%s", p.out);
+        assert_no_vcpu_trace(&t, HVT_END_GUEST_EXIT, 0);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 Test(exec, a_program_that_never_opens_kvm_gives_a_trace_with_no_vcpu)
 {
         const char *vmm[] = { "true", NULL };

@@ -65,6 +65,7 @@ static struct {
         bool armed; /* this process records (the one hvrec executed) */
         bool on;    /* not stopped by an error */
         int trace_fd;
+        int status_fd; /* open until pl_claim: a process this one execs maps it again */
         struct hvt_exec_status *status;
         struct hvt_writer *w;
         int kvm_api;
@@ -78,7 +79,9 @@ static struct {
         unsigned nslots;
         uint64_t seq; /* exits written */
         uint64_t last_exit_ns;
-} pl = { .lock = PTHREAD_MUTEX_INITIALIZER, .trace_fd = -1, .vm_fd = -1, .sync = -1 };
+} pl = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .trace_fd = -1, .status_fd = -1, .vm_fd = -1, .sync = -1
+};
 
 static ioctl_fn real_ioctl_fn;
 static mmap_fn real_mmap_fn, real_mmap64_fn;
@@ -125,8 +128,9 @@ static void pl_forked(void)
 
 /*
  * Arm only in the process hvrec executed, whose pid hvrec put in the
- * environment.  Both descriptors become close-on-exec so that the VMM's own
- * children (which inherit LD_PRELOAD) see neither.
+ * environment.  The trace's descriptor stays open across exec until this
+ * process creates its VM (pl_claim): a wrapper script that execs the VMM
+ * is that process too, same pid, and the VMM must still find it.
  */
 __attribute__((constructor)) static void pl_init(void)
 {
@@ -137,8 +141,7 @@ __attribute__((constructor)) static void pl_init(void)
         if (env_int(HVT_EXEC_ENV_PID) != (int)getpid() || tfd < 0 || sfd < 0)
                 goto out;
         page = mmap(NULL, HVT_EXEC_STATUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-        close(sfd);
-        if (page == MAP_FAILED || fcntl(tfd, F_SETFD, FD_CLOEXEC)) {
+        if (page == MAP_FAILED) {
                 fprintf(stderr, "hvtpreload: cannot set up recording: %s\n", strerror(errno));
                 goto out;
         }
@@ -149,6 +152,7 @@ __attribute__((constructor)) static void pl_init(void)
         pl.status = page;
         pl.status->magic = HVT_EXEC_MAGIC;
         pl.trace_fd = tfd;
+        pl.status_fd = sfd;
         pl.armed = pl.on = true;
 out:
         errno = saved;
@@ -695,6 +699,20 @@ static void on_guest_debug(struct pl_vcpu *v, const struct kvm_guest_debug *d)
 }
 
 /* Record what a successful call did.  Called with the lock held. */
+/*
+ * This process is the VMM: it created a VM.  Its own children (which
+ * inherit LD_PRELOAD) must see neither descriptor once they exec, and the
+ * status page stays mapped without its descriptor.
+ */
+static void pl_claim(void)
+{
+        if (pl.status_fd >= 0)
+                close(pl.status_fd);
+        pl.status_fd = -1;
+        if (pl.trace_fd >= 0 && fcntl(pl.trace_fd, F_SETFD, FD_CLOEXEC))
+                pl_fail("keeping the trace from the VMM's children", -errno);
+}
+
 static void pl_after(int fd, unsigned long req, void *arg, int ret)
 {
         struct pl_vcpu *v = pl_vcpu_of(fd);
@@ -703,8 +721,10 @@ static void pl_after(int fd, unsigned long req, void *arg, int ret)
         case KVM_GET_API_VERSION: pl.kvm_api = ret; break;
         case KVM_CREATE_VM:
                 /* The first VM is the one recorded: a VMM runs one. */
-                if (pl.vm_fd < 0)
+                if (pl.vm_fd < 0) {
                         pl.vm_fd = ret;
+                        pl_claim();
+                }
                 break;
         case KVM_CREATE_VCPU:
                 if (fd == pl.vm_fd)
