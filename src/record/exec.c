@@ -36,6 +36,7 @@
 #include "options.h"
 #include "output.h"
 #include "recorder.h"
+#include "signals.h"
 
 #ifndef HVT_PRELOAD_INSTALLED
 #define HVT_PRELOAD_INSTALLED "../lib/hvtrace/libhvtpreload.so"
@@ -50,9 +51,9 @@
 /* --timeout: seconds a VMM gets between SIGTERM and SIGKILL to end cleanly. */
 #define EXEC_GRACE_S 5
 
-/* The --timeout timer's signal (hvrec run's), and the value it carries, so a kill is not it. */
-#define DEADLINE_SIGNAL (SIGRTMIN + 2)
-#define DEADLINE_TAG    0x74696d65 /* "time" */
+/* The --timeout timer's signal and the value it carries (hvrec run's), so a kill is not it. */
+#define DEADLINE_SIGNAL SIGNALS_TIMEOUT_SIGNO
+#define DEADLINE_TAG    SIGNALS_TIMEOUT_TAG
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))

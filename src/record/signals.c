@@ -8,11 +8,11 @@
 #include "signals.h"
 
 #define SIG_KICK    (SIGRTMIN + 1)
-#define SIG_TIMEOUT (SIGRTMIN + 2)
+#define SIG_TIMEOUT SIGNALS_TIMEOUT_SIGNO
 
 /* sigev_value of our timers: a queued signal from outside carries another. */
 #define TAG_KICK    0x6b69636b /* "kick" */
-#define TAG_TIMEOUT 0x74696d65 /* "time" */
+#define TAG_TIMEOUT SIGNALS_TIMEOUT_TAG
 
 /* Stop signals below SIGRTMIN; SIGRTMIN..SIGRTMAX are added at run time. */
 static const int stop_signals[] = {

@@ -26,6 +26,14 @@
 
 #include "../backends/backend.h"
 
+/*
+ * The --timeout deadline's signal and the sigev_value its timer carries
+ * (a queued signal from outside carries another); hvrec exec's timer uses
+ * them too.
+ */
+#define SIGNALS_TIMEOUT_SIGNO (SIGRTMIN + 2)
+#define SIGNALS_TIMEOUT_TAG   0x74696d65 /* "time" */
+
 struct sig_events {
         int stop_signo; /* a stop signal received (the first one), 0 if none */
         int timed_out;  /* the --timeout deadline passed */
