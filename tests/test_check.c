@@ -2392,6 +2392,204 @@ Test(check, nmi_past_the_only_iret_is_allowed)
         nmi_after_probe("nmi-past-iret.zst", 0x1004, true);
 }
 
+/*
+ * KVM and PVM report RIP past an OUT at its exit: the run executed the OUT,
+ * which lies before that RIP, and the code after it may be reached in other
+ * ways (an IRET back into it, a jump).  Traces with write records, so the
+ * handler's IRET returns through the frame the delivery wrote; every port
+ * I/O instruction exits.  `handler` (its probe first) replaces the one at
+ * HANDLER.
+ */
+static void nmi_io_open(struct tb *t, const char *name, const uint8_t *code, size_t len,
+                        const uint8_t *handler, size_t hlen)
+{
+        t->caps |= HVT_CAP_IO_EXITS;
+        tb_open(t, name, HVT_HDR_WRITES, HVT_POLICY_EAGER, code, len);
+        if (handler) {
+                memcpy(t->mem + HANDLER, handler, hlen);
+                cr_assert_eq(hvt_write_memory(t->w, 0, t->mem, t->mem_size), 0);
+        }
+}
+
+/* The first NMI, kicked at and delivered at ret; its probe wrote the frame back to ret. */
+static void nmi_io_first(struct tb *t, uint64_t ret)
+{
+        const uint8_t frame[] = { (uint8_t)ret, (uint8_t)(ret >> 8), 0, 0, 0x02, 0 };
+
+        tb_exit(t, HVT_EXIT_INTR, ret, RFL_IF0, CLOSED);
+        tb_nmi(t, HVT_POLICY_EAGER, ret, true);
+        tb_write(t, STACK - sizeof(frame), frame, sizeof(frame), true);
+}
+
+/* An OUT exit at rip in the first NMI's handler (on its frame), then a second NMI there. */
+static void nmi_out_in_handler(struct tb *t, uint64_t rip)
+{
+        t->st.gpr[HVT_F_RSP] = STACK - 6;
+        tb_io(t, rip, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
+        t->st.gpr[HVT_F_RSP] = STACK;
+        tb_nmi(t, HVT_POLICY_EAGER, rip, true);
+        tb_close(t, true);
+}
+
+/*
+ * 1000 jmp 1004; 1002 out 0x80, al (the handler's only); 1004 nop; 1005 jmp 1004
+ * handler: 1800 out 0xe2, al; 1802 jz 1807; 1804 jmp 1002; 1807 iret
+ */
+static const uint8_t out_tail_code[] = { 0xeb, 0x02, 0xe6, 0x80, 0x90, 0xeb, 0xfd };
+static const uint8_t out_tail_handler[] = { 0xe6, 0xe2, 0x74, 0x03, 0xe9, 0xfb, 0xf7, 0xcf };
+
+/*
+ * The first NMI lands in the loop at 1004; its handler jumps to the OUT at
+ * 1002, which exits with RIP 1004, and a second NMI lands there.  Only the
+ * handler reaches that OUT, before any IRET: the second NMI came while
+ * blocked, although the IRET's path also leads to 1004.
+ */
+Test(check, nmi_after_an_out_exit_in_the_handler_is_not_allowed)
+{
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-out-handler.zst", out_tail_code, sizeof(out_tail_code),
+                    out_tail_handler, sizeof(out_tail_handler));
+        nmi_io_first(&t, 0x1004);
+        nmi_out_in_handler(&t, 0x1004);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        expect_only(&r, RULE_NMI_WHILE_BLOCKED, 1);
+        if (r.nviolations)
+                cr_expect_eq(r.violations[0].pc, 0x1004, "%s", summary(&r));
+        check_result_free(&r);
+}
+
+/*
+ * 1000 out 0x80, al; 1002 jmp 1000, and the handler out 0xe2, al; iret: the
+ * first NMI lands at the OUT, its IRET returns there, the OUT exits with RIP
+ * 1002 and the second NMI lands at 1002.  Every path to that OUT runs the
+ * IRET; judged at 1002 instead, which no followed path reaches (the OUT
+ * exits), the blocking would look unended.
+ */
+Test(check, nmi_after_the_handler_iret_past_an_out_exit_is_allowed)
+{
+        static const uint8_t code[] = { 0xe6, 0x80, 0xeb, 0xfc };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-out-after-iret.zst", code, sizeof(code), NULL, 0);
+        nmi_io_first(&t, 0x1000);
+        tb_io(&t, 0x1002, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
+        tb_nmi(&t, HVT_POLICY_EAGER, 0x1002, true);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        expect_only(&r, RULE_NONE, 0);
+        check_result_free(&r);
+}
+
+/* The same with a HLT, which KVM also reports with RIP past it: 1000 hlt; 1001 jmp 1000. */
+Test(check, nmi_after_the_handler_iret_past_a_hlt_exit_is_allowed)
+{
+        static const uint8_t code[] = { 0xf4, 0xeb, 0xfd };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        t.caps = HVT_CAP_HLT_EXITS;
+        nmi_io_open(&t, "nmi-hlt-after-iret.zst", code, sizeof(code), NULL, 0);
+        nmi_io_first(&t, 0x1000);
+        tb_exit(&t, HVT_EXIT_HLT, 0x1001, RFL_IF0, CLOSED);
+        tb_nmi(&t, HVT_POLICY_EAGER, 0x1001, true);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        expect_only(&r, RULE_NONE, 0);
+        check_result_free(&r);
+}
+
+/*
+ * The delivery's own interval starts at such an exit: the handler's OUT at
+ * 1802 exits with RIP 1804, at its IRET, and the second NMI lands in the
+ * main loop (1000 nop; 1001 jmp 1000), which only that IRET leads to.
+ */
+Test(check, nmi_landing_after_the_iret_that_follows_an_out_exit_is_allowed)
+{
+        static const uint8_t code[] = { 0x90, 0xeb, 0xfd };
+        static const uint8_t handler[] = { 0xe6, 0xe2, 0xe6, 0x80, 0xcf };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-out-then-iret.zst", code, sizeof(code), handler, sizeof(handler));
+        nmi_io_first(&t, 0x1000);
+        t.st.gpr[HVT_F_RSP] = STACK - 6;
+        tb_io(&t, HANDLER + 4, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
+        t.st.gpr[HVT_F_RSP] = STACK;
+        tb_nmi(&t, HVT_POLICY_EAGER, 0x1001, true);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        expect_only(&r, RULE_NONE, 0);
+        check_result_free(&r);
+}
+
+/*
+ * The OUT reached both ways: the first NMI lands at 1002, right after the
+ * OUT at 1000 (1000 out 0x80, al; 1002 jmp 1000); its handler either jumps
+ * to that OUT or IRETs back to 1002, which leads to it too
+ * (1800 out 0xe2, al; 1802 jz 1807; 1804 jmp 1000; 1807 iret).  The OUT's
+ * exit cannot tell whether the IRET ran: undetermined, never a verdict.
+ */
+Test(check, nmi_after_an_out_reached_with_and_without_the_iret_is_undetermined)
+{
+        static const uint8_t code[] = { 0xe6, 0x80, 0xeb, 0xfc };
+        static const uint8_t handler[] = { 0xe6, 0xe2, 0x74, 0x03, 0xe9, 0xf9, 0xf7, 0xcf };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-out-both.zst", code, sizeof(code), handler, sizeof(handler));
+        nmi_io_first(&t, 0x1002);
+        nmi_out_in_handler(&t, 0x1002);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_NMI_IRET, 0x1002);
+        check_result_free(&r);
+}
+
+/*
+ * An IN exits with RIP still at the IN: the run reached it, nothing more.
+ * The handler's IN at 1002 (1000 jmp 1004; 1002 in al, 0x80; 1004 nop;
+ * 1005 jmp 1004) is reached only before the IRET, and the second NMI lands
+ * after it, at 1004: blocked.
+ */
+Test(check, nmi_after_an_in_exit_in_the_handler_is_not_allowed)
+{
+        static const uint8_t code[] = { 0xeb, 0x02, 0xe4, 0x80, 0x90, 0xeb, 0xfd };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-in-handler.zst", code, sizeof(code), out_tail_handler,
+                    sizeof(out_tail_handler));
+        nmi_io_first(&t, 0x1004);
+        t.st.gpr[HVT_F_RSP] = STACK - 6;
+        tb_io(&t, 0x1002, RFL_IF0, CLOSED, 0x80, HVT_IO_IN);
+        t.st.gpr[HVT_F_RSP] = STACK;
+        tb_nmi(&t, HVT_POLICY_EAGER, 0x1004, true);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
+        expect_only(&r, RULE_NMI_WHILE_BLOCKED, 1);
+        check_result_free(&r);
+}
+
 /* ---- multi-vCPU traces: each vCPU judged against its own previous exit ------------------- */
 
 /* What the builder follows per vCPU; tb_switch swaps it in and selects the vCPU. */

@@ -827,17 +827,33 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
         return false;
 }
 
+/*
+ * The instruction exit e completed before exiting (an I/O instruction
+ * reported with RIP past it, a HLT likewise): the run reached *la, ran
+ * that instruction and stopped at e's RIP.  False when the run stopped at
+ * the RIP without completing anything there.
+ */
+static bool exit_completed(struct checker *k, const struct exit_sum *e, uint64_t *la)
+{
+        if (e->reason == HVT_EXIT_IO && io_resolved(k, e) == IO_DONE) {
+                *la = e->io_addr;
+                return true;
+        }
+        if (e->reason == HVT_EXIT_HLT && e->hlt_done) {
+                *la = code_back(&k->code, e->ctx, e->pc, 1);
+                return true;
+        }
+        return false;
+}
+
 /* What retired just before the boundary of exit e. */
 static void settle_boundary(struct checker *k, struct exit_sum *e)
 {
         const struct exit_sum *p = k->v->prev;
+        uint64_t done;
 
-        if (e->reason == HVT_EXIT_IO && io_resolved(k, e) == IO_DONE) {
-                plain(&e->b, e->io_addr, e->ctx);
-                return;
-        }
-        if (e->reason == HVT_EXIT_HLT && e->hlt_done) {
-                plain(&e->b, code_back(&k->code, e->ctx, e->pc, 1), e->ctx);
+        if (exit_completed(k, e, &done)) {
+                plain(&e->b, done, e->ctx);
                 return;
         }
         if (step_chain(k, p, e, &e->b))
@@ -1097,6 +1113,21 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
         nmi_maybe(k, p, all);
 }
 
+/*
+ * The interval from exit p to exit e.  When e completed the instruction
+ * that exited, the run reached that instruction and ran it (an OUT or a
+ * HLT, never an IRET): paths that reach e's RIP without running it (an
+ * IRET or a jump into the code after it) are not the run's, and would
+ * count an IRET that did not run, or miss one that did.
+ */
+static void nmi_interval_to(struct checker *k, const struct exit_sum *p, const struct exit_sum *e)
+{
+        uint64_t la = e->pc;
+
+        exit_completed(k, e, &la);
+        nmi_interval(k, p, la, e->ctx);
+}
+
 /* The interval that ends at the newest exit, when no delivery in it has looked at it. */
 static void nmi_exit(struct checker *k)
 {
@@ -1115,7 +1146,7 @@ static void nmi_exit(struct checker *k)
         }
         if (k->single_step && !e->step && e->pc == p->pc && e->ctx == p->ctx && !p->inject_after)
                 return; /* nothing ran: an I/O or HLT exit taken where the last step stopped */
-        nmi_interval(k, p, e->pc, e->ctx);
+        nmi_interval_to(k, p, e);
 }
 
 /*
