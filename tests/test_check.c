@@ -2590,6 +2590,34 @@ Test(check, nmi_after_an_in_exit_in_the_handler_is_not_allowed)
         check_result_free(&r);
 }
 
+/*
+ * An exit where no path the code shows leads: the first NMI lands in
+ * 1000 jmp 1000, its handler (probe; jmp $) never returns, yet the next
+ * exit is the OUT at 1002 (RIP 1004), which nothing jumps to.  What ran is
+ * not what the trace's code says, so whether an IRET ran is not known:
+ * the second NMI is undetermined, not a violation of blocking that may
+ * have ended.
+ */
+Test(check, nmi_after_an_exit_no_path_reaches_is_undetermined)
+{
+        static const uint8_t code[] = { 0xeb, 0xfe, 0xe6, 0x80 };
+        static const uint8_t handler[] = { 0xe6, 0xe2, 0xeb, 0xfe };
+        struct check_result r;
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, "nmi-out-nowhere.zst", code, sizeof(code), handler, sizeof(handler));
+        nmi_io_first(&t, 0x1000);
+        tb_io(&t, 0x1004, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
+        tb_nmi(&t, HVT_POLICY_EAGER, 0x1004, true);
+        tb_close(&t, true);
+
+        check_ok(t.path, &r);
+        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
+        expect_undetermined(&r, 0, UND_NMI_IRET, 0x1004);
+        check_result_free(&r);
+}
+
 /* ---- multi-vCPU traces: each vCPU judged against its own previous exit ------------------- */
 
 /* What the builder follows per vCPU; tb_switch swaps it in and selects the vCPU. */

@@ -1089,7 +1089,8 @@ static void nmi_maybe(struct checker *k, const struct exit_sum *p, const struct 
  * While NMIs are blocked: whether the run after exit p ran an IRET before
  * reaching boundary (la, ctx).  On every path: no longer blocked; on none
  * (no path that reaches it passed one, and every path was followed):
- * still blocked; otherwise nobody can tell.
+ * still blocked; otherwise, and when no followed path reaches it at all,
+ * nobody can tell.
  */
 static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t la, uint32_t ctx)
 {
@@ -1102,6 +1103,21 @@ static void nmi_interval(struct checker *k, const struct exit_sum *p, uint64_t l
         start_of(k, p, k->v->cur, &s);
         all = flow_from(k, &s);
         target = flow_node(all, la, ctx);
+        if (!target && !all->incomplete && k->v->nmi != NMI_MAYBE) {
+                /*
+                 * The run got there, but no path the code shows does: what
+                 * ran is not what the trace's code says, so whether an IRET
+                 * ran cannot be told from it.  Still blocked would be a
+                 * guess, and one that turns the next NMI into a violation.
+                 */
+                k->v->nmi = NMI_MAYBE;
+                snprintf(k->v->nmi_why, sizeof(k->v->nmi_why),
+                         "whether an IRET ended the handler of the NMI at #%" PRIu64
+                         " is not known: no path the code shows leads from #%" PRIu64
+                         " to 0x%" PRIx64 ", where the run went",
+                         k->v->nmi_seq, p->seq, la);
+                return;
+        }
         if (!(target && target->post_iret) && !all->incomplete)
                 return; /* no path to it runs an IRET */
         s.stop_iret = true;
