@@ -145,6 +145,11 @@ struct backend {
         const struct backend_ops *ops;
         uint8_t *mem; /* guest RAM, host mapping of guest-physical 0 .. mem_size */
         uint64_t mem_size;
+        /*
+         * Why run failed, where strerror of its -errno would not say (an
+         * -EPROTO "Protocol error" names no instruction); empty otherwise.
+         */
+        char error[256];
 };
 
 /* The registry: backends compiled in, in --backend help order; backend_at(0) is the default. */

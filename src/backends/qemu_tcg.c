@@ -56,6 +56,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,25 @@ enum { OP_OTHER, OP_STI, OP_MOVSS };
 static struct qemu_backend *to_q(struct backend *b)
 {
         return (struct qemu_backend *)b;
+}
+
+/*
+ * The lockstep lost QEMU, or QEMU's log is not what it must be: say where
+ * and how in the backend's error (the first reason stays), and fail the
+ * run with -EPROTO.  A guess would be worse than no trace past here.
+ */
+static int __attribute__((format(printf, 2, 3))) lost(struct qemu_backend *q, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        if (q->base.error[0])
+                return -EPROTO;
+        n = snprintf(q->base.error, sizeof(q->base.error), "qemu-tcg: ");
+        va_start(ap, fmt);
+        vsnprintf(q->base.error + n, sizeof(q->base.error) - (size_t)n, fmt, ap);
+        va_end(ap);
+        return -EPROTO;
 }
 
 /* ---- starting QEMU ------------------------------------------------------- */
@@ -495,7 +515,8 @@ static char *next_line(struct qemu_backend *q, bool kickable, int *err)
                         q->pos = 0;
                 }
                 if (q->len == LOG_BUF) {
-                        *err = -EPROTO; /* no line is that long */
+                        *err = lost(q, "a line of QEMU's log is longer than %d bytes",
+                                    (int)LOG_BUF); /* no line is that long */
                         return NULL;
                 }
                 if (kickable && q->kick) {
@@ -630,7 +651,7 @@ static int parse_state(struct qemu_backend *q, struct qrec *r)
                                         parse_seg(l, &st->seg[i]);
                 }
         }
-        return err ? err : -EPROTO; /* the log ended inside a dump */
+        return err ? err : lost(q, "QEMU's log ended inside a register dump");
 }
 
 /* ---- lockstep on Unicorn ------------------------------------------------- */
@@ -824,7 +845,8 @@ static int deliver(struct qemu_backend *q, const struct hvt_vcpu_state *st, unsi
 
         if (!x86_gate_addr(q->mode, st->idt.base, st->idt.limit, v, &la) ||
             x86_read_linear(&m, st, la, e, size) != size || !x86_gate_decode(q->mode, e, &g))
-                return -EPROTO;
+                return lost(q, "vector 0x%02x at %04x:%llx: no readable, valid gate for it", v,
+                            st->seg[HVT_CS].selector, (unsigned long long)st->rip);
         if (q->mode == HVT_MODE_REAL) {
                 clear = X86_RFLAGS_IF | X86_RFLAGS_TF | X86_RFLAGS_AC | X86_RFLAGS_RF;
         } else {
@@ -939,7 +961,8 @@ static int step(struct qemu_backend *q, const struct qrec *r)
                 e = uc_reg_write(q->uc, seg[i], &v);
         }
         if (e)
-                return -EPROTO;
+                return lost(q, "lockstep: Unicorn cannot load the logged segments at %04x:%llx: %s",
+                            st->seg[HVT_CS].selector, (unsigned long long)st->rip, uc_strerror(e));
         v = st->rflags;
         uc_reg_write(q->uc, UC_X86_REG_EFLAGS, &v);
         q->uc_intno = -1;
@@ -964,7 +987,8 @@ static int step(struct qemu_backend *q, const struct qrec *r)
                 }
         }
         if (e)
-                return -EPROTO;
+                return lost(q, "lockstep: Unicorn cannot run the instruction at %04x:%llx: %s",
+                            st->seg[HVT_CS].selector, (unsigned long long)st->rip, uc_strerror(e));
         uc_reg_read(q->uc, q->mode == HVT_MODE_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &ip);
         uc_reg_read(q->uc, UC_X86_REG_CS, &cs);
         uc_reg_read(q->uc, UC_X86_REG_SS, &ss);
@@ -1117,7 +1141,14 @@ static int check_post(struct qemu_backend *q, const struct qrec *r)
             sp == (q->post.sp & mask))
                 return 0;
         if (cs != q->post.cs || ip != (q->post.ip & mask) || sp != (q->post.sp & mask))
-                return -EPROTO;
+                return lost(q,
+                            "lockstep lost QEMU after the instruction at %04x:%llx: Unicorn "
+                            "ran it to %04x:%llx sp=%llx, QEMU's log goes on at %04x:%llx "
+                            "sp=%llx",
+                            q->ran.st.seg[HVT_CS].selector, (unsigned long long)q->ran.st.rip,
+                            q->post.cs, (unsigned long long)(q->post.ip & mask),
+                            (unsigned long long)(q->post.sp & mask), cs, (unsigned long long)ip,
+                            (unsigned long long)sp);
         return 0;
 }
 
@@ -1131,7 +1162,16 @@ static int check_delivery(struct qemu_backend *q, const struct qrec *r)
         if (r->st.seg[HVT_CS].selector != to->cs || (r->st.rip & mask) != (to->ip & mask) ||
             (r->st.gpr[4] & mask) != (to->sp & mask) ||
             (r->st.rflags & fmask) != (to->rflags & fmask))
-                return -EPROTO;
+                return lost(q,
+                            "lockstep lost QEMU at a delivery: the gate leads to %04x:%llx "
+                            "sp=%llx flags=%llx, QEMU's handler starts at %04x:%llx sp=%llx "
+                            "flags=%llx",
+                            to->cs, (unsigned long long)(to->ip & mask),
+                            (unsigned long long)(to->sp & mask),
+                            (unsigned long long)(to->rflags & fmask), r->st.seg[HVT_CS].selector,
+                            (unsigned long long)(r->st.rip & mask),
+                            (unsigned long long)(r->st.gpr[4] & mask),
+                            (unsigned long long)(r->st.rflags & fmask));
         return 0;
 }
 
@@ -1314,7 +1354,10 @@ static int serviced(struct qemu_backend *q, uint8_t vector, const struct qrec *s
         } else if (q->post.valid && q->have_ran) {
                 state_after(q, &q->ran.st, &q->post, &from);
         } else {
-                return -EPROTO; /* the interrupted state is in no log line and no prediction */
+                return lost(q,
+                            "vector 0x%02x delivered where QEMU's log shows no interrupted "
+                            "state and the lockstep predicts none",
+                            vector); /* in no log line and no prediction */
         }
         log_delivery(q, vector, from.seg[HVT_CS].selector, from.rip, stopped);
         q->post.valid = false;
@@ -1343,7 +1386,7 @@ static int reap(struct qemu_backend *q)
  * it (protected and long mode: from hvrec's GDT and registers).  Real mode
  * has nothing more to compare than the entry: QEMU keeps its reset CR0.
  */
-static int check_entry(const struct qemu_backend *q, const struct hvt_vcpu_state *st)
+static int check_entry(struct qemu_backend *q, const struct hvt_vcpu_state *st)
 {
         const struct hvt_vcpu_state *want = &q->init;
 
@@ -1354,13 +1397,17 @@ static int check_entry(const struct qemu_backend *q, const struct hvt_vcpu_state
             st->efer != want->efer || st->gdt.base != want->gdt.base ||
             st->gdt.limit != want->gdt.limit || st->idt.base != want->idt.base ||
             st->idt.limit != want->idt.limit)
-                return -EPROTO;
+                return lost(q, "the guest's first state in QEMU's log is not the one hvrec "
+                               "set up (registers, control or table registers)");
         for (int i = 0; i < HVT_SREG_COUNT; i++)
                 if (st->seg[i].selector != want->seg[i].selector ||
                     st->seg[i].base != want->seg[i].base ||
                     st->seg[i].limit != want->seg[i].limit ||
                     (st->seg[i].attr & ~HVT_SEG_UNUSABLE) != want->seg[i].attr)
-                        return -EPROTO;
+                        return lost(q,
+                                    "the guest's first state in QEMU's log is not the one "
+                                    "hvrec set up (segment register %d)",
+                                    i);
         return 0;
 }
 

@@ -322,7 +322,7 @@ void rec_loop(struct recorder *rec)
                 t_out = rec_now_ns();
                 if (err) {
                         rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
-                                   strerror(-err));
+                                   rec->b->error[0] ? rec->b->error : strerror(-err));
                         break;
                 }
                 err = record_exit(rec, t_in, t_out);
