@@ -602,6 +602,58 @@ Test(qemu_tcg, timer_guests_run_in_every_mode, .timeout = 300)
 }
 
 /*
+ * db_movss in every mode: QEMU's own single-step #DBs are delivered where
+ * its log says (check_exception), not where Unicorn's lockstep would trap.
+ * After MOV SS and POP SS the trap waits for the next instruction (SDM Vol.
+ * 3A 6.8.3), at the dbstep_ labels, never at dbshadow_.  After the STI,
+ * QEMU holds it one instruction too: it lands after dbstep_sti's NOP, a
+ * finding (docs/backends.md) that once lost the lockstep.
+ */
+Test(qemu_tcg, db_movss_traps_land_where_qemu_delivers_them, .timeout = 120)
+{
+        static struct corpus_build builds[CORPUS_MAX_BUILDS];
+        int n, ran = 0;
+
+        require_qemu();
+        n = corpus_builds(builds, CORPUS_MAX_BUILDS);
+        for (int i = 0; i < n; i++) {
+                const struct corpus_build *b = &builds[i];
+                struct corpus_truth truth;
+                struct check_result res;
+                struct hv_trace t;
+                struct hv_proc p;
+                uint64_t sti;
+
+                if (strncmp(b->stem, "db_movss", 8))
+                        continue;
+                ran++;
+                corpus_record("qemu-tcg", b, NULL, NULL, &p, &t, &res);
+                cr_assert_eq(p.status, 0, "%s: %s", b->file, p.err);
+                cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "%s", b->file);
+                cr_assert_eq(res.nviolations, 0, "%s: %zu violations", b->file, res.nviolations);
+                corpus_labels_of(b->stem, &truth);
+                cr_assert_gt(truth.dbstep.n, 0, "%s labels its #DBs", b->file);
+                for (int c = 0; c < truth.dbshadow.n; c++)
+                        cr_assert(!corpus_delivered_at(&t, truth.dbshadow.addr[c]), "%s: #DB at %s",
+                                  b->file, truth.dbshadow.name[c]);
+                for (int c = 0; c < truth.dbstep.n; c++) {
+                        if (!strcmp(truth.dbstep.name[c], "dbstep_sti"))
+                                continue;
+                        cr_assert(corpus_delivered_at(&t, truth.dbstep.addr[c]), "%s: no #DB at %s",
+                                  b->file, truth.dbstep.name[c]);
+                }
+                sti = hv_sym(b->stem, "dbstep_sti");
+                cr_assert(!corpus_delivered_at(&t, sti), "%s: #DB at dbstep_sti", b->file);
+                cr_assert(corpus_delivered_at(&t, sti + 1), "%s: no #DB after dbstep_sti's NOP",
+                          b->file);
+                check_result_free(&res);
+                hv_trace_free(&t);
+                hv_proc_free(&p);
+        }
+        cr_assert_eq(ran, 3, "db_movss's builds: %d", ran);
+}
+
+/*
  * The BIOS's protected and long-mode start is hvrec's: every timer guest's
  * paged builds, up to their PIC and PIT programming (exits before the
  * loop at `again`, so before any interrupt), show the same state at every
