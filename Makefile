@@ -25,9 +25,14 @@ deps-fuzz: deps
 	@scripts/deps.sh --fuzz
 
 # The install steps run first when `demo` or `test` is among the goals, and only then.
+# For `test` the packages only tests use (GNU parallel, Slurm, protoc, ...) come before
+# the first configure: installed only for the fuzz run, they left the campaign suites
+# of both passes skipped on a fresh machine.
 ifneq ($(filter demo test,$(MAKECMDGOALS)),)
 build test-asan: | deps
-test-fuzz: | deps-fuzz
+endif
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+build test-asan test-fuzz: | deps-fuzz
 endif
 
 CONFIGURE_HINT = echo "make: CMake could not configure $(1); if a dependency is missing, \
