@@ -2421,14 +2421,26 @@ static void nmi_io_first(struct tb *t, uint64_t ret)
         tb_write(t, STACK - sizeof(frame), frame, sizeof(frame), true);
 }
 
-/* An OUT exit at rip in the first NMI's handler (on its frame), then a second NMI there. */
-static void nmi_out_in_handler(struct tb *t, uint64_t rip)
+/*
+ * The whole case: the first NMI at `first`, an I/O exit (dir) at io_rip,
+ * taken in the first NMI's handler (on its frame) or after its IRET, then a
+ * second NMI at `second`; checked into *r, both NMIs delivered.
+ */
+static void nmi_io_case(struct check_result *r, const char *name, const uint8_t *code, size_t len,
+                        const uint8_t *handler, size_t hlen, uint64_t first, uint64_t io_rip,
+                        uint8_t dir, bool in_handler, uint64_t second)
 {
-        t->st.gpr[HVT_F_RSP] = STACK - 6;
-        tb_io(t, rip, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
-        t->st.gpr[HVT_F_RSP] = STACK;
-        tb_nmi(t, HVT_POLICY_EAGER, rip, true);
-        tb_close(t, true);
+        struct tb t = { 0 };
+
+        nmi_io_open(&t, name, code, len, handler, hlen);
+        nmi_io_first(&t, first);
+        t.st.gpr[HVT_F_RSP] = in_handler ? STACK - 6 : STACK;
+        tb_io(&t, io_rip, RFL_IF0, CLOSED, 0x80, dir);
+        t.st.gpr[HVT_F_RSP] = STACK;
+        tb_nmi(&t, HVT_POLICY_EAGER, second, true);
+        tb_close(&t, true);
+        check_ok(t.path, r);
+        cr_expect_eq(r->deliveries, 2, "%s", summary(r));
 }
 
 /*
@@ -2447,15 +2459,10 @@ static const uint8_t out_tail_handler[] = { 0xe6, 0xe2, 0x74, 0x03, 0xe9, 0xfb, 
 Test(check, nmi_after_an_out_exit_in_the_handler_is_not_allowed)
 {
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-out-handler.zst", out_tail_code, sizeof(out_tail_code),
-                    out_tail_handler, sizeof(out_tail_handler));
-        nmi_io_first(&t, 0x1004);
-        nmi_out_in_handler(&t, 0x1004);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-out-handler.zst", out_tail_code, sizeof(out_tail_code),
+                    out_tail_handler, sizeof(out_tail_handler), 0x1004, 0x1004, HVT_IO_OUT, true,
+                    0x1004);
         cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
         expect_only(&r, RULE_NMI_WHILE_BLOCKED, 1);
         if (r.nviolations)
@@ -2474,16 +2481,9 @@ Test(check, nmi_after_the_handler_iret_past_an_out_exit_is_allowed)
 {
         static const uint8_t code[] = { 0xe6, 0x80, 0xeb, 0xfc };
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-out-after-iret.zst", code, sizeof(code), NULL, 0);
-        nmi_io_first(&t, 0x1000);
-        tb_io(&t, 0x1002, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
-        tb_nmi(&t, HVT_POLICY_EAGER, 0x1002, true);
-        tb_close(&t, true);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-out-after-iret.zst", code, sizeof(code), NULL, 0, 0x1000, 0x1002,
+                    HVT_IO_OUT, false, 0x1002);
         cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
         expect_only(&r, RULE_NONE, 0);
         check_result_free(&r);
@@ -2520,18 +2520,9 @@ Test(check, nmi_landing_after_the_iret_that_follows_an_out_exit_is_allowed)
         static const uint8_t code[] = { 0x90, 0xeb, 0xfd };
         static const uint8_t handler[] = { 0xe6, 0xe2, 0xe6, 0x80, 0xcf };
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-out-then-iret.zst", code, sizeof(code), handler, sizeof(handler));
-        nmi_io_first(&t, 0x1000);
-        t.st.gpr[HVT_F_RSP] = STACK - 6;
-        tb_io(&t, HANDLER + 4, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
-        t.st.gpr[HVT_F_RSP] = STACK;
-        tb_nmi(&t, HVT_POLICY_EAGER, 0x1001, true);
-        tb_close(&t, true);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-out-then-iret.zst", code, sizeof(code), handler, sizeof(handler),
+                    0x1000, HANDLER + 4, HVT_IO_OUT, true, 0x1001);
         cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
         expect_only(&r, RULE_NONE, 0);
         check_result_free(&r);
@@ -2549,14 +2540,9 @@ Test(check, nmi_after_an_out_reached_with_and_without_the_iret_is_undetermined)
         static const uint8_t code[] = { 0xe6, 0x80, 0xeb, 0xfc };
         static const uint8_t handler[] = { 0xe6, 0xe2, 0x74, 0x03, 0xe9, 0xf9, 0xf7, 0xcf };
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-out-both.zst", code, sizeof(code), handler, sizeof(handler));
-        nmi_io_first(&t, 0x1002);
-        nmi_out_in_handler(&t, 0x1002);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-out-both.zst", code, sizeof(code), handler, sizeof(handler), 0x1002,
+                    0x1002, HVT_IO_OUT, true, 0x1002);
         cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
         expect_undetermined(&r, 0, UND_NMI_IRET, 0x1002);
         check_result_free(&r);
@@ -2572,19 +2558,9 @@ Test(check, nmi_after_an_in_exit_in_the_handler_is_not_allowed)
 {
         static const uint8_t code[] = { 0xeb, 0x02, 0xe4, 0x80, 0x90, 0xeb, 0xfd };
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-in-handler.zst", code, sizeof(code), out_tail_handler,
-                    sizeof(out_tail_handler));
-        nmi_io_first(&t, 0x1004);
-        t.st.gpr[HVT_F_RSP] = STACK - 6;
-        tb_io(&t, 0x1002, RFL_IF0, CLOSED, 0x80, HVT_IO_IN);
-        t.st.gpr[HVT_F_RSP] = STACK;
-        tb_nmi(&t, HVT_POLICY_EAGER, 0x1004, true);
-        tb_close(&t, true);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-in-handler.zst", code, sizeof(code), out_tail_handler,
+                    sizeof(out_tail_handler), 0x1004, 0x1002, HVT_IO_IN, true, 0x1004);
         cr_expect_eq(r.nundetermined, 0, "%s", summary(&r));
         expect_only(&r, RULE_NMI_WHILE_BLOCKED, 1);
         check_result_free(&r);
@@ -2603,16 +2579,9 @@ Test(check, nmi_after_an_exit_no_path_reaches_is_undetermined)
         static const uint8_t code[] = { 0xeb, 0xfe, 0xe6, 0x80 };
         static const uint8_t handler[] = { 0xe6, 0xe2, 0xeb, 0xfe };
         struct check_result r;
-        struct tb t = { 0 };
 
-        nmi_io_open(&t, "nmi-out-nowhere.zst", code, sizeof(code), handler, sizeof(handler));
-        nmi_io_first(&t, 0x1000);
-        tb_io(&t, 0x1004, RFL_IF0, CLOSED, 0x80, HVT_IO_OUT);
-        tb_nmi(&t, HVT_POLICY_EAGER, 0x1004, true);
-        tb_close(&t, true);
-
-        check_ok(t.path, &r);
-        cr_expect_eq(r.deliveries, 2, "%s", summary(&r));
+        nmi_io_case(&r, "nmi-out-nowhere.zst", code, sizeof(code), handler, sizeof(handler), 0x1000,
+                    0x1004, HVT_IO_OUT, false, 0x1004);
         cr_expect_eq(r.nviolations, 0, "%s", summary(&r));
         expect_undetermined(&r, 0, UND_NMI_IRET, 0x1004);
         check_result_free(&r);
