@@ -495,6 +495,11 @@ static int decode_into(struct code *c, const struct code_ctx *ctx, const uint8_t
 int code_insn_bytes(struct code *c, const uint8_t *bytes, size_t n, uint64_t la, uint32_t ctx,
                     struct code_insn *out)
 {
+        if (n && n <= sizeof(c->last_bytes) && n == c->last_n && la == c->last_la &&
+            ctx == c->last_ctx && !memcmp(bytes, c->last_bytes, n)) {
+                *out = c->last_insn;
+                return CODE_OK;
+        }
         if (ctx >= c->nctxs || decode_into(c, &c->ctxs[ctx], bytes, n, la, out)) {
                 memset(out, 0, sizeof(*out));
                 out->int_vector = -1;
@@ -502,6 +507,13 @@ int code_insn_bytes(struct code *c, const uint8_t *bytes, size_t n, uint64_t la,
                 return CODE_MISSING;
         }
         out->status = CODE_OK;
+        if (n <= sizeof(c->last_bytes)) {
+                c->last_insn = *out;
+                c->last_la = la;
+                c->last_ctx = ctx;
+                c->last_n = (uint8_t)n;
+                memcpy(c->last_bytes, bytes, n);
+        }
         return CODE_OK;
 }
 

@@ -82,6 +82,17 @@ struct code {
         size_t cache_cap, cache_used; /* capacity a power of two */
 
         /*
+         * code_insn_bytes' last answer: an exit loop decodes the same bytes
+         * at the same address at every exit.  It depends on nothing else
+         * (a context never changes once added), so it never goes stale.
+         */
+        struct code_insn last_insn;
+        uint64_t last_la;
+        uint32_t last_ctx;
+        uint8_t last_n; /* 0: none yet */
+        uint8_t last_bytes[15];
+
+        /*
          * Bytes exits showed at linear addresses the view cannot translate
          * (page tables the trace never held): linear address -> byte.
          */
