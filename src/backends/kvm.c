@@ -435,6 +435,26 @@ static int run_once(struct kvm_backend *k, struct backend_exit *x)
         return 0;
 }
 
+/* Whether the instruction at st's CS:RIP is a HLT (after any prefixes). */
+static bool at_hlt(const struct kvm_backend *k, const struct hvt_vcpu_state *st)
+{
+        const struct x86_mem m = { .ram = k->base.mem, .size = k->base.mem_size };
+        bool longmode = hvt_state_code_bits(st) == 64;
+        uint8_t code[15];
+        size_t n = x86_read_linear(&m, st, hvt_state_pc(st), code, sizeof(code));
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t b = code[i];
+
+                if (b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65 ||
+                    b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 ||
+                    (longmode && (b & 0xf0) == 0x40))
+                        continue;
+                return b == 0xf4;
+        }
+        return false;
+}
+
 /*
  * A run that starts at the breakpoint's instruction must not stop there
  * before it runs.  RFLAGS.RF is the architectural way, but a replay on
@@ -457,6 +477,15 @@ static int step_over_breakpoint(struct kvm_backend *k, struct backend_exit *x)
         err = kvm_get_state(&k->base, &st);
         if (err || hvt_state_pc(&st) != linear)
                 return err;
+        if (at_hlt(k, &st)) {
+                /*
+                 * kvm_pvm runs HLT through while stepping (docs/backends.md):
+                 * a stepped HLT would lose the HLT exit the recording has.
+                 * RF is all there is here.
+                 */
+                st.rflags |= X86_RFLAGS_RF;
+                return kvm_set_state(&k->base, &st);
+        }
         err = guest_debug(k, true, false, 0);
         if (err)
                 return err;
