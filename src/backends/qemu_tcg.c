@@ -1422,6 +1422,26 @@ static int check_entry(struct qemu_backend *q, const struct hvt_vcpu_state *st)
 }
 
 /*
+ * Whether r logs cur's instruction again from cur's very state: QEMU gave
+ * it up and started it afresh (a data breakpoint's access: the block is
+ * retranslated with the watchpoint hit, then the #DB follows), so cur did
+ * not complete.  Only a jump to itself without a side effect leaves
+ * every register as it was too, and skipping one such loop turn changes
+ * nothing.
+ */
+static bool restarted(const struct qrec *cur, const struct qrec *r)
+{
+        const struct hvt_vcpu_state *a = &cur->st, *b = &r->st;
+
+        if (a->rip != b->rip || a->rflags != b->rflags || memcmp(a->gpr, b->gpr, sizeof(a->gpr)))
+                return false;
+        for (int i = 0; i < HVT_SREG_COUNT; i++)
+                if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
+                        return false;
+        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+}
+
+/*
  * A delivery of vector v logged now ("Servicing hardware INT", or a #DB
  * trap's check_exception).  An instruction logged and not stopped ran
  * first: it is retired, maybe as an exit, and v lands after it; otherwise
@@ -1550,6 +1570,10 @@ static int qemu_run(struct backend *b, struct backend_exit *x)
                                         goto fail;
                         }
                         q->have_stopped = false;
+                        if (q->have_cur && restarted(&q->cur, &r)) {
+                                q->cur = r;
+                                continue;
+                        }
                         if (q->have_cur) {
                                 int ret = retire(q, &q->cur, x);
 
