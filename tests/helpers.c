@@ -449,6 +449,17 @@ int hv_record_on(const char *backend, const char *name, const char *const *args,
         return hv_record(name, argv, t, p);
 }
 
+const char *hv_write_flat(const char *name, const void *code, size_t len)
+{
+        const char *path = hv_tmp(name);
+        FILE *f = fopen(path, "wb");
+
+        cr_assert_not_null(f, "%s", path);
+        cr_assert_eq(fwrite(code, 1, len, f), len);
+        cr_assert_eq(fclose(f), 0);
+        return path;
+}
+
 const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
                          const void *code, size_t len)
 {

@@ -144,6 +144,9 @@ int hv_record_on(const char *backend, const char *name, const char *const *args,
 const char *hv_write_elf(const char *name, int bits, unsigned machine, uint64_t paddr,
                          const void *code, size_t len);
 
+/* Write code as a flat binary to a temp file (hvrec runs it in real mode at 0x1000). */
+const char *hv_write_flat(const char *name, const void *code, size_t len);
+
 /* The end of one JSON value at s (after leading blanks), or NULL if it is not valid JSON. */
 const char *hv_json_value(const char *s);
 /* s past blanks. */

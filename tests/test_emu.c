@@ -1128,6 +1128,40 @@ static const struct wr_exit *wr_step(const struct wr_run *w, unsigned step, size
 
 #define WR_SYM(name) hv_sym("emu_writes", name)
 
+/*
+ * Unicorn 2.0.1 crashed hvrec (SIGSEGV in its translated code) at a MOV
+ * DR7 that arms an instruction breakpoint, reached or not.  The guest's
+ * act is data: the run ends as an emulation failure at that MOV, with its
+ * bytes, and the trace is whole.  A data breakpoint still runs (emu takes
+ * no #DB for it: docs/backends.md).
+ */
+Test(emu, a_dr7_instruction_breakpoint_ends_as_emulation_failure)
+{
+        /* mov eax, 0x2000; mov dr0, eax; mov eax, DR7; mov dr7, eax; mov al, 0;
+         * out 0xf4, al; hlt */
+        uint8_t code[] = { 0x66, 0xb8, 0x00, 0x20, 0x00, 0x00, 0x0f, 0x23, 0xc0, 0x66, 0xb8, 0x01,
+                           0x04, 0x00, 0x00, 0x0f, 0x23, 0xf8, 0xb0, 0x00, 0xe6, 0xf4, 0xf4 };
+        struct hv_trace t;
+        struct hv_proc p;
+
+        hv_require_backend("emu");
+        hv_record_on("emu", hv_write_flat("dr7-exec.bin", code, sizeof(code)), NULL, &t, &p);
+        cr_assert_eq(p.status, HVREC_STATUS_CRASH, "status %d: %s", p.status, p.err);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "the trace is whole");
+        cr_assert_gt(t.nexits, 0);
+        cr_assert_eq(t.exits[t.nexits - 1].e.reason, HVT_EXIT_INTERNAL);
+        cr_assert_eq(t.exits[t.nexits - 1].e.st.rip, 0x100f, "at the MOV DR7: 0x%llx",
+                     (unsigned long long)t.exits[t.nexits - 1].e.st.rip);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+
+        code[13] = 0x03; /* R/W0 = 11: a data breakpoint */
+        hv_record_on("emu", hv_write_flat("dr7-data.bin", code, sizeof(code)), NULL, &t, &p);
+        cr_assert_eq(p.status, 0, "status %d: %s", p.status, p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 Test(emu, take_writes_reports_each_kind_of_write)
 {
         const struct wr_exit *e, *mmio = NULL;

@@ -229,18 +229,6 @@ Test(qemu_tcg, hello_matches_emu, .timeout = 60)
         hv_proc_free(&pd);
 }
 
-/* Write a flat real-mode guest (hand-assembled bytes) to a temporary file. */
-static const char *flat_guest(const char *name, const uint8_t *code, size_t len)
-{
-        const char *path = hv_tmp(name);
-        FILE *f = fopen(path, "wb");
-
-        cr_assert_not_null(f, "%s", path);
-        cr_assert_eq(fwrite(code, 1, len, f), len);
-        cr_assert_eq(fclose(f), 0);
-        return path;
-}
-
 /* The shadow each exit reports for port `port`: QEMU's inhibit flag. */
 static uint64_t shadow_at_port(const struct hv_trace *t, uint16_t port)
 {
@@ -277,7 +265,7 @@ Test(qemu_tcg, outs_elements_are_exits, .timeout = 60)
                 0xe6, 0xf4,       /* out 0xf4, al   exit 3 */
                 'h',  'e',  'l',  'l', 'o',
         };
-        const char *guest = flat_guest("outs.bin", code, sizeof(code));
+        const char *guest = hv_write_flat("outs.bin", code, sizeof(code));
         struct hv_trace t, e;
         struct hv_proc p, pe;
         unsigned outs = 0;
@@ -323,7 +311,7 @@ Test(qemu_tcg, a_store_into_the_next_instruction_is_followed, .timeout = 60)
                 0xb0, 0x00,                   /* 100d mov al, 0 */
                 0xe6, 0xf4,                   /* 100f out 0xf4, al: exit 0 */
         };
-        const char *guest = flat_guest("smc.bin", code, sizeof(code));
+        const char *guest = hv_write_flat("smc.bin", code, sizeof(code));
         struct hv_trace t, e;
         struct hv_proc p, pe;
 
@@ -360,8 +348,8 @@ Test(qemu_tcg, exits_report_qemus_shadow, .timeout = 60)
         struct hv_proc p;
 
         require_qemu();
-        cr_assert_eq(hv_record_on("qemu-tcg", flat_guest("shadows.bin", code, sizeof(code)), NULL,
-                                  &t, &p),
+        cr_assert_eq(hv_record_on("qemu-tcg", hv_write_flat("shadows.bin", code, sizeof(code)),
+                                  NULL, &t, &p),
                      5, "%s", p.err);
         cr_assert_eq(shadow_at_port(&t, 0x81), HVT_INTR_STI_SHADOW);
         cr_assert_eq(shadow_at_port(&t, 0x82), 0);
@@ -380,7 +368,7 @@ Test(qemu_tcg, hlt_with_if_clear_ends_the_run, .timeout = 60)
         struct hv_proc p;
 
         require_qemu();
-        hv_record_on("qemu-tcg", flat_guest("hlt.bin", code, sizeof(code)), NULL, &t, &p);
+        hv_record_on("qemu-tcg", hv_write_flat("hlt.bin", code, sizeof(code)), NULL, &t, &p);
         cr_assert(t.have_end);
         cr_assert_eq(t.end.why, HVT_END_HALT, "%s", t.end_msg);
         cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_HLT);
@@ -398,7 +386,7 @@ Test(qemu_tcg, port_e0_is_an_error, .timeout = 60)
                                "qemu-tcg",
                                "-o",
                                hv_tmp("e0.zst"),
-                               flat_guest("e0.bin", code, sizeof(code)),
+                               hv_write_flat("e0.bin", code, sizeof(code)),
                                NULL };
         struct hv_proc p;
 

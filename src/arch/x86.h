@@ -50,6 +50,15 @@
 #define X86_DR7_L0    0x00000001ull /* breakpoint 0 enabled (local) */
 #define X86_DR7_FIXED 0x00000400ull
 
+/* Whether DR7 enables a breakpoint on instruction execution (R/W 00) in DR0-DR3. */
+static inline bool x86_dr7_exec_breakpoints(uint64_t dr7)
+{
+        for (unsigned i = 0; i < 4; i++)
+                if (((dr7 >> (2 * i)) & 3) && !((dr7 >> (16 + 4 * i)) & 3))
+                        return true;
+        return false;
+}
+
 /* ---- exceptions ---------------------------------------------------------------- */
 
 enum x86_exception {

@@ -77,7 +77,7 @@ const char *__lsan_default_suppressions(void)
  * What the instruction at a boundary is, as far as the backend cares
  * (K_UNTRACKED: it makes QEMU write guest memory where no hook sees it).
  */
-enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED, K_IRET };
+enum kind { K_OTHER, K_STI, K_SSLOAD, K_HLT, K_IO, K_MODE, K_UNTRACKED, K_IRET, K_DRWRITE };
 
 /* ---- guest memory as the CPU sees it -------------------------------------- */
 
@@ -446,6 +446,8 @@ bool emu_write_linear(struct emu_backend *e, uint64_t la, const void *buf, size_
 struct insn {
         unsigned kind;
         uint8_t op, imm; /* opcode, and the byte after it */
+        uint8_t modrm;   /* K_DRWRITE: the ModRM byte */
+        bool rex_b;      /* a REX prefix with B set */
         bool opsize, adsize, rep;
         int seg;      /* segment override, -1 if none */
         unsigned len; /* prefixes + opcode */
@@ -504,7 +506,7 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
                         break; /* LOCK is the prefix left */
         }
         if (i < n && (p[i] & 0xf0) == 0x40 && size > i + 1 && size <= 15)
-                i++; /* REX */
+                in->rex_b = p[i++] & 1; /* REX */
         if (i >= n)
                 return;
         in->op = p[i];
@@ -520,6 +522,10 @@ static void decode(const uint8_t *p, size_t n, uint64_t size, struct insn *in)
                 else if (in->imm == 0x22 || in->imm == 0x30 ||
                          (in->imm == 0x01 && i + 2 < n && ((p[i + 2] >> 3) & 7) == 6))
                         in->kind = K_MODE;
+                else if (in->imm == 0x23 && i + 2 < n) {
+                        in->kind = K_DRWRITE; /* MOV DRn, r */
+                        in->modrm = p[i + 2];
+                }
                 break;
         default:
                 if (!(first_byte[in->op] & (B_PREFIX | B_LOOK)))
@@ -535,6 +541,28 @@ static void insn_at(const struct emu_backend *e, uint64_t la, uint64_t size, str
         size_t n = emu_read_linear(e, la, buf, sizeof(buf));
 
         decode(buf, n, size, in);
+}
+
+/*
+ * Whether MOV DRn, r in `in` writes DR7 with an instruction breakpoint
+ * enabled (R/W 00).  Unicorn 2.0.1 crashes hvrec (SIGSEGV in its
+ * translated code) on such a write, even for an address never reached;
+ * data breakpoints it takes and ignores.
+ */
+static bool arms_exec_breakpoint(struct emu_backend *e, const struct insn *in)
+{
+        static const int gprs[16] = {
+                UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+                UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+                UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+                UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+        };
+        uint64_t dr7;
+
+        if (((in->modrm >> 3) & 7) != 7)
+                return false;
+        dr7 = emu_reg_read(e, gprs[(in->modrm & 7) + (in->rex_b ? 8 : 0)]);
+        return x86_dr7_exec_breakpoints(dr7);
 }
 
 /* ---- the hooks ------------------------------------------------------------------ */
@@ -753,6 +781,12 @@ static void on_insn(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
         switch (in.kind) {
         case K_IO: stop_at(e, STOP_IO, addr); return;
         case K_HLT: stop_at(e, STOP_HLT, addr); return;
+        case K_DRWRITE:
+                if (arms_exec_breakpoint(e, &in)) {
+                        stop_at(e, STOP_DR7_EXEC, addr);
+                        return;
+                }
+                break;
         case K_STI: if_set = emu_reg_read(e, UC_X86_REG_RFLAGS) & X86_RFLAGS_IF; break;
         default: break;
         }
@@ -1122,6 +1156,8 @@ static __thread sigjmp_buf *abort_jmp;
 
 /* The raw code of that exit: not a uc_err, so a reader can tell it apart. */
 #define EMU_RAW_ABORT 0xab0u
+/* The raw code of the exit before a MOV DR7 arming an instruction breakpoint. */
+#define EMU_RAW_DR7_EXEC 0xd7e0u
 
 static void on_sigabrt(int sig)
 {
@@ -1271,6 +1307,14 @@ static int run_until_exit(struct emu_backend *e, struct backend_exit *x)
                         if (deliver_nmi(e, x))
                                 return 0;
                         continue;
+                case STOP_DR7_EXEC:
+                        /* Not run: an emulation failure the trace records, not a crash. */
+                        if (emu_set_rip_linear(e, e->stop_linear))
+                                return -EIO;
+                        exit_internal(e, x, UC_ERR_EXCEPTION, e->stop_linear);
+                        x->raw = EMU_RAW_DR7_EXEC;
+                        x->u.internal.data[0] = EMU_RAW_DR7_EXEC;
+                        return 0;
                 case STOP_NONE:
                 default:
                         if (e->completing)

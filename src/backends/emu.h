@@ -79,6 +79,7 @@ enum stop {
         STOP_EXCEPTION, /* INT n or a CPU exception: deliver it */
         STOP_COMPLETED, /* the pending I/O or MMIO instruction has completed */
         STOP_NMI,       /* a pending NMI may be delivered at this boundary */
+        STOP_DR7_EXEC,  /* before a MOV DR7 arming an instruction breakpoint */
 };
 
 /* Event types for delivery. */
