@@ -675,6 +675,40 @@ Test(qemu_tcg, db_watch_data_breakpoints_follow_qemu, .timeout = 60)
 }
 
 /*
+ * A guest that arms an instruction breakpoint in its DR7: the lockstep
+ * never runs MOV DRn on Unicorn (which crashes hvrec on it).  Never
+ * reached, the run goes on to the guest's exit; reached, QEMU's #DB is a
+ * fault before the instruction, which the backend refuses in one line
+ * rather than misread as a trap after it.
+ */
+Test(qemu_tcg, an_instruction_breakpoint_is_refused_never_a_crash, .timeout = 60)
+{
+        /* mov eax, BP; mov dr0, eax; mov eax, 0x401 (L0, execute); mov dr7, eax;
+         * nop x3 (the middle one at 0x1013); mov al, 0; out 0xf4, al; hlt */
+        uint8_t code[] = { 0x66, 0xb8, 0x13, 0x10, 0x00, 0x00, 0x0f, 0x23, 0xc0,
+                           0x66, 0xb8, 0x01, 0x04, 0x00, 0x00, 0x0f, 0x23, 0xf8,
+                           0x90, 0x90, 0x90, 0xb0, 0x00, 0xe6, 0xf4, 0xf4 };
+        const char *reached = hv_write_flat("ibp.bin", code, sizeof(code));
+        const char *elsewhere;
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_qemu();
+        hv_record_on("qemu-tcg", reached, NULL, &t, &p);
+        cr_assert_eq(p.status, HVREC_STATUS_ERROR, "status %d: %s", p.status, p.err);
+        cr_assert(strstr(p.err, "instruction breakpoint armed in the guest's DR7"), "%s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+
+        code[3] = 0x20; /* DR0 = 0x2013: never reached */
+        elsewhere = hv_write_flat("ibp-never.bin", code, sizeof(code));
+        hv_record_on("qemu-tcg", elsewhere, NULL, &t, &p);
+        cr_assert_eq(p.status, 0, "status %d: %s", p.status, p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
+/*
  * The BIOS's protected and long-mode start is hvrec's: every timer guest's
  * paged builds, up to their PIC and PIT programming (exits before the
  * loop at `again`, so before any interrupt), show the same state at every

@@ -101,6 +101,7 @@ extern const struct backend_ops qemu_tcg_backend_ops;
 struct qrec {
         struct hvt_vcpu_state st;
         uint32_t tb_flags;
+        uint64_t dr7; /* the guest's own, as QEMU logs it */
 };
 
 /* What Unicorn says the state is after an instruction (rIP, rSP, rCX as wide as the mode's). */
@@ -154,6 +155,7 @@ struct qemu_backend {
         struct qrec stopped;  /* an instruction that did not run: "Stopped execution" */
         bool have_stopped;
         uint8_t last_op; /* opcode class of the last instruction that ran, for the shadow kind */
+        uint64_t dr7;    /* the guest's DR7 in the latest logged state */
         struct qrec ran; /* the last instruction that ran */
         bool have_ran;
         struct post post; /* after the last instruction that ran */
@@ -642,6 +644,8 @@ static int parse_state(struct qemu_backend *q, struct qrec *r)
                         st->cr2 = hex(l, "CR2=");
                         st->cr3 = hex(l, "CR3=");
                         st->cr4 = hex(l, "CR4=");
+                } else if (!strncmp(l, "DR6=", 4)) {
+                        r->dr7 = hex(l, "DR7=");
                 } else if (!strncmp(l, "EFER=", 5)) {
                         st->efer = hex(l, "EFER=");
                         return 0;
@@ -1294,11 +1298,17 @@ static int retire(struct qemu_backend *q, const struct qrec *r, struct backend_e
         default: break;
         }
         q->last_op = (uint8_t)kind;
-        if (in.op == 0xf4) {
-                /* Unicorn would stop at HLT; the CPU waits after it, state unchanged. */
+        if (in.op == 0xf4 || (in.op == 0x0f && in.b1 == 0x23)) {
+                /*
+                 * Unicorn would stop at HLT; the CPU waits after it, state
+                 * unchanged.  MOV DRn, r (register form, 3 bytes) is not run on
+                 * Unicorn either: it crashes (SIGSEGV in its translated code) on
+                 * a DR7 that arms an instruction breakpoint, and the lockstep
+                 * needs no debug register (QEMU's log says when a #DB comes).
+                 */
                 q->post = (struct post){ .valid = true,
                                          .cs = st->seg[HVT_CS].selector,
-                                         .ip = ip_after(st, in.len + 1),
+                                         .ip = ip_after(st, in.len + (in.op == 0xf4 ? 1 : 3)),
                                          .ss = st->seg[HVT_SS].selector,
                                          .sp = st->gpr[4],
                                          .rflags = st->rflags };
@@ -1469,9 +1479,9 @@ static int interrupt_line(struct qemu_backend *q, uint8_t v, struct backend_exit
 /*
  * "check_exception old: 0xffffffff new 0x1": a #DB raised by QEMU itself,
  * which -d int logs only this way.  Only a fresh #DB: a contributory
- * exception on top of another is left to the lockstep, as before.  QEMU's
- * #DB of instruction breakpoints (a fault, before the instruction) would
- * be misread as a trap; hvtrace's guests arm none.
+ * exception on top of another is left to the lockstep, as before.  With an
+ * instruction breakpoint armed the #DB may be a fault before the
+ * instruction: such a run is refused (qemu_run), never misread as a trap.
  */
 static bool single_step_trap(const char *l)
 {
@@ -1552,6 +1562,7 @@ static int qemu_run(struct backend *b, struct backend_exit *x)
                         err = parse_state(q, &r);
                         if (err)
                                 goto fail;
+                        q->dr7 = r.dr7;
                         if (!q->guest_seen) {
                                 /* The BIOS runs first; the guest starts at its entry, in its mode.
                                  */
@@ -1617,6 +1628,16 @@ static int qemu_run(struct backend *b, struct backend_exit *x)
                 } else if (single_step_trap(l)) {
                         if (!q->guest_seen)
                                 continue;
+                        if (x86_dr7_exec_breakpoints(q->dr7)) {
+                                /* A fault before the instruction, not a trap after one. */
+                                err = -ENOTSUP;
+                                snprintf(q->base.error, sizeof(q->base.error),
+                                         "qemu-tcg: a #DB with an instruction breakpoint armed "
+                                         "in the guest's DR7 (0x%llx): a fault before the "
+                                         "instruction, which the backend does not follow",
+                                         (unsigned long long)q->dr7);
+                                goto fail;
+                        }
                         err = interrupt_line(q, X86_EXC_DB, x);
                         if (err < 0)
                                 goto fail;
