@@ -51,9 +51,8 @@
 /* --timeout: seconds a VMM gets between SIGTERM and SIGKILL to end cleanly. */
 #define EXEC_GRACE_S 5
 
-/* The --timeout timer's signal and the value it carries (hvrec run's), so a kill is not it. */
+/* The --timeout timer's signal: hvrec run's (signals.c). */
 #define DEADLINE_SIGNAL SIGNALS_TIMEOUT_SIGNO
-#define DEADLINE_TAG    SIGNALS_TIMEOUT_TAG
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
@@ -333,7 +332,7 @@ static void deadline(int sig, siginfo_t *si, void *uctx)
 
         (void)sig;
         (void)uctx;
-        if (si->si_code != SI_TIMER || si->si_value.sival_int != DEADLINE_TAG || vmm_pid <= 0)
+        if (!signals_is_deadline(si) || vmm_pid <= 0)
                 return;
         if (!vmm_stopped) {
                 vmm_stopped = SIGTERM;
@@ -354,14 +353,12 @@ static void deadline(int sig, siginfo_t *si, void *uctx)
 static int deadline_setup(struct exec_run *r)
 {
         struct sigaction sa = { .sa_sigaction = deadline, .sa_flags = SA_SIGINFO };
-        struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL };
         sigset_t set;
         int err;
 
-        sev.sigev_signo = DEADLINE_SIGNAL;
-        sev.sigev_value.sival_int = DEADLINE_TAG;
-        if (timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer))
-                return -errno;
+        err = signals_deadline_create(&deadline_timer);
+        if (err)
+                return err;
         vmm_stopped = 0;
         sigemptyset(&sa.sa_mask);
         if (sigaction(DEADLINE_SIGNAL, &sa, &r->old_deadline)) {
@@ -380,18 +377,6 @@ err_action:
 err_timer:
         timer_delete(deadline_timer);
         return err;
-}
-
-/* Start the --timeout clock, in the parent once the VMM is forked.  Returns 0 or -errno. */
-static int deadline_arm(const struct exec_run *r)
-{
-        struct itimerspec its = { 0 };
-
-        its.it_value.tv_sec = (time_t)r->timeout_s;
-        its.it_value.tv_nsec = (long)((r->timeout_s - (double)(time_t)r->timeout_s) * 1e9);
-        if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-                its.it_value.tv_nsec = 1; /* 0 would disarm it */
-        return timer_settime(deadline_timer, 0, &its, NULL) ? -errno : 0;
 }
 
 /* Remove the --timeout timer and its handler; note what it sent the VMM. */
@@ -429,7 +414,7 @@ static int run_vmm(struct exec_run *r)
                 exec_child(r);
         vmm_pid = pid;
         if (r->timeout_s > 0) {
-                err = deadline_arm(r);
+                err = signals_deadline_arm(deadline_timer, r->timeout_s);
                 if (err) {
                         /* No deadline means no bound: do not leave the VMM running unbounded. */
                         kill(pid, SIGKILL);

@@ -12,7 +12,7 @@
 
 /* sigev_value of our timers: a queued signal from outside carries another. */
 #define TAG_KICK    0x6b69636b /* "kick" */
-#define TAG_TIMEOUT SIGNALS_TIMEOUT_TAG
+#define TAG_TIMEOUT 0x74696d65 /* "time" */
 
 /* Stop signals below SIGRTMIN; SIGRTMIN..SIGRTMAX are added at run time. */
 static const int stop_signals[] = {
@@ -127,6 +127,27 @@ static int make_timer(timer_t *t, int signo, int tag)
         return timer_create(CLOCK_MONOTONIC, &sev, t) ? -errno : 0;
 }
 
+int signals_deadline_create(timer_t *t)
+{
+        return make_timer(t, SIG_TIMEOUT, TAG_TIMEOUT);
+}
+
+int signals_deadline_arm(timer_t t, double seconds)
+{
+        struct itimerspec its = { 0 };
+
+        its.it_value.tv_sec = (time_t)seconds;
+        its.it_value.tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9);
+        if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+                its.it_value.tv_nsec = 1; /* 0 would disarm it */
+        return timer_settime(t, 0, &its, NULL) ? -errno : 0;
+}
+
+bool signals_is_deadline(const siginfo_t *si)
+{
+        return from_timer(si, TAG_TIMEOUT);
+}
+
 int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t seed)
 {
         int err;
@@ -139,18 +160,13 @@ int signals_start(struct backend *b, double timeout_s, uint64_t usec, uint64_t s
         if (stop_signo)
                 b->ops->kick(b); /* a signal that came during the set-up */
         if (timeout_s > 0) {
-                struct itimerspec its = { 0 };
-
-                err = make_timer(&timeout_timer, SIG_TIMEOUT, TAG_TIMEOUT);
+                err = signals_deadline_create(&timeout_timer);
                 if (err)
                         return err;
                 have_timeout = 1;
-                its.it_value.tv_sec = (time_t)timeout_s;
-                its.it_value.tv_nsec = (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
-                if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-                        its.it_value.tv_nsec = 1;
-                if (timer_settime(timeout_timer, 0, &its, NULL))
-                        return -errno;
+                err = signals_deadline_arm(timeout_timer, timeout_s);
+                if (err)
+                        return err;
         }
         if (usec) {
                 kick_usec = usec;

@@ -23,16 +23,24 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../backends/backend.h"
 
-/*
- * The --timeout deadline's signal and the sigev_value its timer carries
- * (a queued signal from outside carries another); hvrec exec's timer uses
- * them too.
- */
+/* The --timeout deadline's signal: hvrec run's and hvrec exec's timer send it. */
 #define SIGNALS_TIMEOUT_SIGNO (SIGRTMIN + 2)
-#define SIGNALS_TIMEOUT_TAG   0x74696d65 /* "time" */
+
+/*
+ * A monotonic timer that sends SIGNALS_TIMEOUT_SIGNO tagged as the
+ * deadline's (signals_is_deadline tells it from a kill).  0 or -errno.
+ */
+int signals_deadline_create(timer_t *t);
+
+/* Arm t to expire once, seconds from now (a fraction rounds up to 1 ns).  0 or -errno. */
+int signals_deadline_arm(timer_t t, double seconds);
+
+/* Whether si is the deadline timer's expiry, not the same signal sent from outside. */
+bool signals_is_deadline(const siginfo_t *si);
 
 struct sig_events {
         int stop_signo; /* a stop signal received (the first one), 0 if none */
