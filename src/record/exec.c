@@ -140,7 +140,7 @@ static int exec_options(struct exec_run *r, int argc, char **argv)
                         r->output = optarg;
                         break;
                 case 'T':
-                        if (rec_parse_seconds(optarg, &r->timeout_s)) {
+                        if (rec_parse_seconds(optarg, false, &r->timeout_s)) {
                                 fprintf(stderr,
                                         "hvrec exec: --timeout: '%s' is not a number of "
                                         "seconds\n",

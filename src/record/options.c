@@ -109,15 +109,15 @@ static void list_backends(void)
         }
 }
 
-int rec_parse_seconds(const char *s, double *out)
+int rec_parse_seconds(const char *s, bool zero_ok, double *out)
 {
         char *end;
         double v;
 
         errno = 0;
         v = strtod(s, &end);
-        /* !(v > 0) also refuses NaN; "inf" is refused by the bound. */
-        if (errno || *end || end == s || !(v > 0) || v > 1e6)
+        /* The comparisons also refuse NaN; "inf" is refused by the bound. */
+        if (errno || *end || end == s || !(zero_ok ? v >= 0 : v > 0) || v > 1e6)
                 return -EINVAL;
         *out = v;
         return 0;
@@ -385,7 +385,7 @@ enum opts_result rec_opts_parse(int argc, char **argv, struct rec_opts *o, char 
                                 BAD("--max-exits: must be at least 1 (leave it out for no limit)");
                         break;
                 case OPT_TIMEOUT:
-                        if (rec_parse_seconds(optarg, &o->timeout_s))
+                        if (rec_parse_seconds(optarg, false, &o->timeout_s))
                                 BAD("--timeout: '%s' is not a number of seconds", optarg);
                         break;
                 case OPT_INJECT:

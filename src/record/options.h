@@ -70,9 +70,10 @@ void rec_opts_usage(void);
 int rec_parse_size(const char *s, uint64_t *out);
 
 /*
- * Parse a --timeout value: seconds, fractions allowed, above 0 and at most
- * 1e6 (about 11 days, so that every timer can hold it).  Returns 0 or -EINVAL.
+ * Parse a --timeout value: seconds, fractions allowed, above 0 (or 0 itself
+ * with zero_ok) and at most 1e6 (about 11 days, so that every timer can hold
+ * it).  Returns 0 or -EINVAL.
  */
-int rec_parse_seconds(const char *s, double *out);
+int rec_parse_seconds(const char *s, bool zero_ok, double *out);
 
 #endif

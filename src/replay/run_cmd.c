@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../record/loop.h"
+#include "../record/options.h"
 #include "../record/signals.h"
 #include "check.h"
 #include "diff.h"
@@ -322,7 +323,6 @@ static int run_args(int argc, char **argv, struct replay_req *q)
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
-        char *end;
         int c;
 
         q->policy = -1;
@@ -345,10 +345,7 @@ static int run_args(int argc, char **argv, struct replay_req *q)
                 case 'o': q->output = optarg; break;
                 case 'q': q->quiet = true; break;
                 case 't':
-                        errno = 0;
-                        q->timeout_s = strtod(optarg, &end);
-                        if (errno || *end || end == optarg || !(q->timeout_s >= 0) ||
-                            q->timeout_s > 1e6) {
+                        if (rec_parse_seconds(optarg, true, &q->timeout_s)) {
                                 fprintf(stderr,
                                         "hvreplay run: --timeout: '%s' is not a number of "
                                         "seconds (0 to 1000000)\n",
