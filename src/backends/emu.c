@@ -551,17 +551,11 @@ static void insn_at(const struct emu_backend *e, uint64_t la, uint64_t size, str
  */
 static bool arms_exec_breakpoint(struct emu_backend *e, const struct insn *in)
 {
-        static const int gprs[16] = {
-                UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-                UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-                UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-                UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
-        };
         uint64_t dr7;
 
         if (((in->modrm >> 3) & 7) != 7)
                 return false;
-        dr7 = emu_reg_read(e, gprs[(in->modrm & 7) + (in->rex_b ? 8 : 0)]);
+        dr7 = emu_reg_read(e, emu_gprs[(in->modrm & 7) + (in->rex_b ? 8 : 0)]);
         return x86_dr7_exec_breakpoints(dr7);
 }
 

@@ -268,6 +268,9 @@ uint32_t emu_hflags_for(const struct emu_backend *e, uint64_t rflags);
  * the API.  0, or -ENOTSUP with why filled; leaves the CPU in an unspecified state.
  */
 int emu_calibrate(struct emu_backend *e, char *why, size_t len);
+
+/* Unicorn's ids of the 64-bit general registers, in x86 encoding order (RAX, RCX, ...). */
+extern const int emu_gprs[16];
 /* RIP for linear address la in the current code segment (ctx must be current). */
 uint64_t emu_rip_of(const struct emu_backend *e, uint64_t la);
 /* Put RIP at linear la (the code hook reports linear addresses).  0 or -EIO. */

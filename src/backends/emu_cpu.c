@@ -73,18 +73,19 @@ static uint32_t flags_of(uint16_t attr)
         return ((uint32_t)(attr & 0xff) << 8) | ((uint32_t)(attr & 0xf00) << 12);
 }
 
+const int emu_gprs[16] = {
+        UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+        UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+        UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+        UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+};
+
 /*
  * Check that the blob is the CPUX86State this file knows, against what the
  * API reads and writes.  Leaves the CPU in an unspecified state.
  */
 int emu_calibrate(struct emu_backend *e, char *why, size_t len)
 {
-        static const int gprs[16] = {
-                UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-                UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-                UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-                UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
-        };
         size_t size = uc_context_size(e->uc);
         uc_x86_mmr gdt = { 0, 0x123456789a0ull, 0x1234, 0 },
                    idt = { 0, 0xfedcba98760ull, 0x4321, 0 };
@@ -95,7 +96,7 @@ int emu_calibrate(struct emu_backend *e, char *why, size_t len)
 
         for (unsigned i = 0; i < 16; i++) {
                 v = 0x0101010101010101ull * (i + 1) ^ 0x5a5a0000a5a5ull;
-                uc_reg_write(e->uc, gprs[i], &v);
+                uc_reg_write(e->uc, emu_gprs[i], &v);
         }
         v = 0x7e57c0de1234ull;
         uc_reg_write(e->uc, UC_X86_REG_RIP, &v);
