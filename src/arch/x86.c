@@ -128,6 +128,18 @@ int x86_translate(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint
         return x86_translate_logged(m, st, la, gpa, NULL, NULL);
 }
 
+bool x86_same_boundary(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                       uint64_t rflags_ignored)
+{
+        if (a->rip != b->rip || memcmp(a->gpr, b->gpr, sizeof(a->gpr)) ||
+            ((a->rflags ^ b->rflags) & ~rflags_ignored))
+                return false;
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
+                if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
+                        return false;
+        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+}
+
 size_t x86_read_linear(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint64_t la,
                        void *buf, size_t len)
 {

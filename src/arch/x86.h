@@ -223,6 +223,16 @@ int x86_translate(const struct x86_mem *m, const struct hvt_vcpu_state *st, uint
                   uint64_t *gpa);
 
 /*
+ * Whether a and b stand at the same instruction boundary in the same
+ * state: RIP, the general registers, RFLAGS (but the bits in
+ * rflags_ignored), every segment's selector and base, CR0, CR3, CR4, EFER.
+ * What an instruction changes; not the descriptor caches' limits and
+ * attributes, which only a load changes along with the selector.
+ */
+bool x86_same_boundary(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                       uint64_t rflags_ignored);
+
+/*
  * As x86_translate, and the guest-physical addresses of the paging entries
  * the walk read, in ent[0 .. *nent) (none with paging off).  A reader that
  * caches translations needs them: a write there changes the mapping.

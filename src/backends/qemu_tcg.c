@@ -1441,14 +1441,7 @@ static int check_entry(struct qemu_backend *q, const struct hvt_vcpu_state *st)
  */
 static bool restarted(const struct qrec *cur, const struct qrec *r)
 {
-        const struct hvt_vcpu_state *a = &cur->st, *b = &r->st;
-
-        if (a->rip != b->rip || a->rflags != b->rflags || memcmp(a->gpr, b->gpr, sizeof(a->gpr)))
-                return false;
-        for (int i = 0; i < HVT_SREG_COUNT; i++)
-                if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
-                        return false;
-        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+        return x86_same_boundary(&cur->st, &r->st, 0);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../arch/x86.h"
 #include "../record/abi.h"
 #include "../record/irq.h"
 #include "../record/mode.h"
@@ -296,13 +297,7 @@ int rsrc_write_memory(const struct rsrc *s, struct hvt_writer *w)
  */
 static bool same_boundary(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
 {
-        if (a->rip != b->rip || memcmp(a->gpr, b->gpr, sizeof(a->gpr)) ||
-            ((a->rflags ^ b->rflags) & ~(X86_RFLAGS_RF | X86_RFLAGS_AF)))
-                return false;
-        for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
-                if (a->seg[i].selector != b->seg[i].selector || a->seg[i].base != b->seg[i].base)
-                        return false;
-        return a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer;
+        return x86_same_boundary(a, b, X86_RFLAGS_RF | X86_RFLAGS_AF);
 }
 
 /* The recorded exit the replay's next exit must be, or NULL past the recording. */
