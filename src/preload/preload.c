@@ -698,7 +698,6 @@ static void on_guest_debug(struct pl_vcpu *v, const struct kvm_guest_debug *d)
                       d->arch.debugreg[0], d->arch.debugreg[1]);
 }
 
-/* Record what a successful call did.  Called with the lock held. */
 /*
  * This process is the VMM: it created a VM.  Its own children (which
  * inherit LD_PRELOAD) must see neither descriptor once they exec, and the
@@ -713,6 +712,7 @@ static void pl_claim(void)
                 pl_fail("keeping the trace from the VMM's children", -errno);
 }
 
+/* Record what a successful call did.  Called with the lock held. */
 static void pl_after(int fd, unsigned long req, void *arg, int ret)
 {
         struct pl_vcpu *v = pl_vcpu_of(fd);
