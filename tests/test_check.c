@@ -926,6 +926,60 @@ Test(check, no_loss_claimed_where_no_delivery_could_be_seen)
         }
 }
 
+/*
+ * The records naming an exit follow it: a delivery named by the very exit
+ * that shows the backend ready with nothing queued explains the injection.
+ * Two ways to get there: hvrec exec infers a delivery at the entry of a
+ * run into a handler without the probe, and names the exit that ended the
+ * run; a probe in a handler whose gate left IF set (a trap gate) exits
+ * ready.  Judging the loss at the exit, before its records, called the
+ * injection lost (or unobservable) and its delivery spurious.
+ */
+Test(check, a_delivery_named_by_the_exit_that_shows_nothing_queued_is_no_loss)
+{
+        static const struct {
+                const char *name;
+                uint64_t handler, exit_rip, rflags;
+        } cases[] = {
+                { "inferred at entry, no probe", CODE + 4, 0x1004, RFL_IF1 },
+                { "probe with IF set", HANDLER, HANDLER + 2, RFL_IF1 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct check_result r;
+                struct hvt_disk_deliver d;
+                struct tb t = { 0 };
+                uint64_t seq;
+
+                tb_open(&t, "named.zst", 0, HVT_POLICY_EAGER, nops_out, sizeof(nops_out));
+                tb_exit(&t, HVT_EXIT_INTR, 0x1001, RFL_IF1, OPEN);
+                tb_inject_to(&t, HVT_POLICY_EAGER, cases[i].handler);
+                seq = tb_io(&t, cases[i].exit_rip, cases[i].rflags, OPEN,
+                            cases[i].exit_rip == 0x1004 ? 0x80 : 0xe2, HVT_IO_OUT);
+                memset(&d, 0, sizeof(d));
+                d.seq = seq;
+                d.ip = 0x1001;
+                d.flags = RFL_IF1;
+                d.sp = t.st.gpr[HVT_F_RSP];
+                d.handler = cases[i].handler;
+                d.vector = VEC;
+                d.vector_from = cases[i].exit_rip == 0x1004 ? HVT_VEC_INJECTED : HVT_VEC_TABLE;
+                d.frame_bits = 16;
+                cr_assert_eq(hvt_write_deliver(t.w, &d), 0);
+                tb_close(&t, true);
+
+                check_ok(t.path, &r);
+                cr_expect_eq(r.injections, 1, "%s", cases[i].name);
+                cr_expect_eq(r.deliveries, 1, "%s", cases[i].name);
+                cr_expect_eq(r.nviolations, 0, "%s: %s", cases[i].name, summary(&r));
+                cr_expect_eq(r.notes[NOTE_UNOBSERVABLE].count, 0, "%s: %s", cases[i].name,
+                             summary(&r));
+                cr_expect_eq(r.notes[NOTE_ENDED_PENDING].count, 0, "%s: %s", cases[i].name,
+                             summary(&r));
+                check_result_free(&r);
+        }
+}
+
 Test(check, pending_at_end_is_not_lost)
 {
         struct check_result r;

@@ -147,6 +147,12 @@ struct vcpu_judge {
 
         struct pending_inj pend[MAX_PENDING];
         size_t npend;
+        /*
+         * An exit where the backend held nothing (ready, nothing queued),
+         * judged once the records naming that exit have all arrived.
+         */
+        bool held_nothing;
+        uint64_t held_nothing_seq;
 
         /* The last flow followed, and where it started (a one-entry cache). */
         struct flow flow;
@@ -954,6 +960,31 @@ static bool probe_at(struct checker *k, uint64_t addr, uint32_t ctx)
                in.io_port == 0xE2;
 }
 
+/*
+ * A backend that reported itself ready with nothing queued at an exit held
+ * no interrupt: one injected before that exit and not reported delivered
+ * by any record up to the next exit is lost.  The records naming an exit
+ * follow it, and a delivery the VMM inferred at the entry of the run (no
+ * probe; hvrec exec) or a probe whose handler left IF set names the very
+ * exit that shows the backend empty, so the judgement waits for them.
+ * (Between an injection and its probe the vCPU is usually in the handler
+ * with IF=0, never ready.)
+ */
+static void judge_held_nothing(struct checker *k)
+{
+        if (!k->v->held_nothing)
+                return;
+        k->v->held_nothing = false;
+        for (size_t i = 0; i < k->v->npend;) {
+                if (k->v->pend[i].in.after_seq < k->v->held_nothing_seq && !k->v->pend[i].entered) {
+                        lost(k, &k->v->pend[i], k->v->held_nothing_seq);
+                        remove_pending(k, i);
+                } else {
+                        i++;
+                }
+        }
+}
+
 static void settle(struct checker *k)
 {
         struct exit_sum *cur = k->v->cur;
@@ -982,22 +1013,11 @@ static void settle(struct checker *k)
         settle_boundary(k, cur);
         cross_check_exit(k, cur);
 
-        /*
-         * A backend that reports itself ready with nothing queued holds no
-         * interrupt: one injected before this exit and not yet reported
-         * delivered is lost.  (Between an injection and its probe the vCPU
-         * is in the handler with IF=0, never ready.)
-         */
+        /* Judged when the next exit comes: a DELIVER naming this one may follow it. */
         if ((cur->intr & HVT_INTR_VALID_READY) && (cur->intr & HVT_INTR_VALID_PENDING) &&
             (cur->intr & HVT_INTR_READY) && !(cur->intr & HVT_INTR_PENDING)) {
-                for (size_t i = 0; i < k->v->npend;) {
-                        if (k->v->pend[i].in.after_seq < cur->seq && !k->v->pend[i].entered) {
-                                lost(k, &k->v->pend[i], cur->seq);
-                                remove_pending(k, i);
-                        } else {
-                                i++;
-                        }
-                }
+                k->v->held_nothing = true;
+                k->v->held_nothing_seq = cur->seq;
         }
         for (size_t i = 0; i < k->v->npend; i++) {
                 struct pending_inj *pi = &k->v->pend[i];
@@ -1765,6 +1785,7 @@ static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
 {
         k->res->exits++;
         settle(k);
+        judge_held_nothing(k);
         nmi_exit(k);
         if (k->opts.without_steps && is_step(ex)) {
                 /*
@@ -1988,6 +2009,7 @@ static void settle_all(struct checker *k, bool end)
                         continue;
                 use_judge(k, k->judges[i]);
                 settle(k);
+                judge_held_nothing(k);
                 if (end)
                         on_end(k);
         }
