@@ -2,27 +2,26 @@
 #include <hvtrace/hvtrace.h>
 
 #include "gate.h"
-#include "recorder.h"
 
-bool gate_read(const struct recorder *rec, unsigned v, struct x86_gate *g)
+bool gate_read(const struct gview *gv, unsigned v, struct x86_gate *g)
 {
-        const struct hvt_vcpu_state *st = &rec->ex.st;
+        const struct hvt_vcpu_state *st = gv->st;
         unsigned mode = hvt_state_mode(st), size = x86_gate_size(mode);
         uint64_t la;
         uint8_t e[16];
 
         if (!x86_gate_addr(mode, st->idt.base, st->idt.limit, v, &la) ||
-            x86_read_linear(&rec->mem, st, la, e, size) != size)
+            gview_read(gv, la, e, size) != size)
                 return false;
         return x86_gate_decode(mode, e, g);
 }
 
-bool gate_handler(const struct recorder *rec, unsigned v, uint64_t *handler)
+bool gate_handler(const struct gview *gv, unsigned v, uint64_t *handler)
 {
-        const struct hvt_vcpu_state *st = &rec->ex.st;
+        const struct hvt_vcpu_state *st = gv->st;
         struct x86_gate g;
 
-        if (!gate_read(rec, v, &g))
+        if (!gate_read(gv, v, &g))
                 return false;
         switch (hvt_state_mode(st)) {
         case HVT_MODE_REAL: *handler = ((uint64_t)g.selector << 4) + g.offset; break;

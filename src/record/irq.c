@@ -141,6 +141,7 @@ static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, 
 {
         const struct hvt_vcpu_state *st = &rec->ex.st;
         struct hvt_disk_inject in;
+        struct gview gv;
         int err;
 
         memset(&in, 0, sizeof(in));
@@ -149,7 +150,8 @@ static void record_inject(struct recorder *rec, uint8_t vector, uint8_t source, 
         in.rflags = st->rflags;
         in.cs_base = st->seg[HVT_CS].base;
         in.cs = st->seg[HVT_CS].selector;
-        if (!gate_handler(rec, vector, &in.handler))
+        gv = rec_view(rec);
+        if (!gate_handler(&gv, vector, &in.handler))
                 in.handler = 0;
         in.intr = (uint32_t)st->intr;
         in.vector = vector;

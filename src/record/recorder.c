@@ -46,6 +46,18 @@ void rec_host(char *vendor, size_t vlen, char *model, size_t mlen, char *kernel,
                 snprintf(kernel, klen, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
 }
 
+static size_t rec_read(const void *ctx, uint64_t la, void *buf, size_t len)
+{
+        const struct recorder *rec = ctx;
+
+        return x86_read_linear(&rec->mem, &rec->ex.st, la, buf, len);
+}
+
+struct gview rec_view(const struct recorder *rec)
+{
+        return (struct gview){ .st = &rec->ex.st, .read = rec_read, .ctx = rec };
+}
+
 uint64_t rec_now_ns(void)
 {
         struct timespec ts;

@@ -5,6 +5,7 @@
  * direction only (no cycle; tests/record_dag.sh checks it):
  *
  *   main.c -> loop.c -> abi.c -> irq.c -> gate.c
+ *                             abi.c -> probe.c -> gate.c
  *   and any of them -> recorder.c, signals.c, options.c, mode.c, guest.c
  */
 #ifndef HVREC_RECORDER_H
@@ -20,12 +21,13 @@
 #include "../arch/x86.h"
 #include "../backends/backend.h"
 #include "../disasm/disasm.h"
+#include "gview.h"
 #include "irq.h"
 #include "options.h"
 
 /* Guest ABI ports (docs/guest-abi.md). */
-#define ABI_PORT_IRQ     0xE0 /* write a vector: request that interrupt */
-#define ABI_PORT_PROBE   0xE2 /* first instruction of a handler: log the delivery */
+#define ABI_PORT_IRQ 0xE0 /* write a vector: request that interrupt */
+/* 0xE2, the delivery probe: PROBE_PORT (probe.h) */
 #define ABI_PORT_CONSOLE 0xE9 /* debug console */
 #define ABI_PORT_EXIT    0xF4 /* write a status byte: end the run */
 
@@ -125,6 +127,9 @@ int rec_write_end(struct recorder *rec);
 
 /* The host for a trace header: CPU vendor and model (CPUID), kernel (uname); "unknown" if not. */
 void rec_host(char *vendor, size_t vlen, char *model, size_t mlen, char *kernel, size_t klen);
+
+/* The guest as the exit being handled sees it: its state, and memory through rec->mem. */
+struct gview rec_view(const struct recorder *rec);
 
 /* Monotonic nanoseconds. */
 uint64_t rec_now_ns(void);
