@@ -428,6 +428,62 @@ Test(exec, an_existing_trace_is_kept_as_dot_1)
         hv_proc_free(&p);
 }
 
+/* ---- the library's recording, on a fake /dev/kvm (tests/exec/fakekvm.h) ----------- */
+
+/* Record the fake VMM's scenario and check the trace: returns hvreplay check's status. */
+static int fake_record(const char *scenario, struct hv_trace *t)
+{
+        const char *vmm[] = { HV_EXEC_FAKEVMM, scenario, NULL };
+        const char *trace = hv_tmp("fake.zst");
+        const char *check[] = { HVREPLAY, "check", trace, NULL };
+        struct hv_proc p, c;
+        int status;
+
+        exec_run(trace, vmm, &p, t);
+        cr_assert_eq(p.status, 0, "%s: status %d: %s", scenario, p.status, p.err);
+        cr_assert_str_eq(p.err, "", "%s: the library says nothing: %s", scenario, p.err);
+        cr_assert_eq(t->read_err, HVT_END_OF_TRACE, "%s: complete: %s", scenario, t->message);
+        cr_assert_eq(hv_run(check, &c), 0);
+        status = c.status;
+        cr_expect_eq(status, 0, "%s: %s%s", scenario, c.out, c.err);
+        hv_proc_free(&c);
+        hv_proc_free(&p);
+        return status;
+}
+
+/* The exit a record names must be an OUT to port. */
+static void assert_io_exit(const struct hv_trace *t, uint64_t seq, uint16_t port)
+{
+        cr_assert_lt(seq, t->nexits);
+        cr_assert_eq(t->exits[seq].e.reason, HVT_EXIT_IO, "#%llu", (unsigned long long)seq);
+        cr_assert_eq(t->exits[seq].e.u.io.io.port, port, "#%llu: port 0x%x",
+                     (unsigned long long)seq, t->exits[seq].e.u.io.io.port);
+}
+
+/*
+ * A handler without the probe: the library infers the delivery at the
+ * entry of the run that followed the injection, naming the exit that
+ * ended the run (here the OUT 0xF4 after the handler's IRET, where the
+ * vCPU is ready with nothing queued), and check finds it explained.
+ */
+Test(exec, a_handler_without_the_probe_gets_its_delivery_inferred_at_entry)
+{
+        struct hv_trace t;
+        const struct hvt_disk_deliver *d;
+
+        fake_record("noprobe", &t);
+        cr_assert_eq(t.ninjects, 1);
+        cr_assert_eq(t.injects[0].vector, 0x31);
+        cr_assert_eq(t.ndelivers, 1);
+        d = &t.delivers[0];
+        cr_expect_eq(d->vector, 0x31);
+        cr_expect_eq(d->vector_from, HVT_VEC_INJECTED, "inferred from the injection");
+        cr_expect_eq(d->handler, 0x600);
+        cr_expect_eq(d->ip, 0x1002, "where the vCPU entered");
+        assert_io_exit(&t, d->seq, 0xf4);
+        hv_trace_free(&t);
+}
+
 /* ---- on KVM: QEMU's own command line, recorded ---------------------------------- */
 
 /*
