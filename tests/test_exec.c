@@ -461,6 +461,40 @@ static void assert_io_exit(const struct hv_trace *t, uint64_t seq, uint16_t port
 }
 
 /*
+ * The handler starts with the delivery probe: the DELIVER record is the
+ * probe's, as under hvrec run (the vector from the IVT, where the frame
+ * says the interrupt landed), and the one injection it answers is not
+ * also inferred at the entry.  With a run that ended in EINTR before
+ * entering between the injection and the delivery, the same.
+ */
+Test(exec, a_handler_with_the_probe_reports_its_delivery_from_the_frame)
+{
+        static const char *const scenarios[] = { "probe", "probe-intr" };
+
+        for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+                struct hv_trace t;
+                const struct hvt_disk_deliver *d;
+
+                fake_record(scenarios[i], &t);
+                cr_assert_eq(t.ninjects, 1, "%s: KVM_INTERRUPT recorded", scenarios[i]);
+                cr_assert_eq(t.injects[0].vector, 0x30);
+                cr_assert_eq(t.injects[0].handler, 0x500, "the IVT's handler");
+                cr_assert_eq(t.ndelivers, 1, "%s: one delivery, the probe's", scenarios[i]);
+                d = &t.delivers[0];
+                cr_expect_eq(d->vector, 0x30);
+                cr_expect_eq(d->vector_from, HVT_VEC_TABLE, "%s: from the IVT", scenarios[i]);
+                cr_expect_eq(d->handler, 0x500);
+                cr_expect_eq(d->ip, 0x1002, "the interrupted IP, from the frame");
+                cr_expect_eq(d->cs, 0);
+                cr_expect_eq(d->flags, 0x202);
+                cr_expect_eq(d->sp, 0x8000, "SP before the frame was pushed");
+                cr_expect_eq(d->frame_bits, 16);
+                assert_io_exit(&t, d->seq, 0xe2);
+                hv_trace_free(&t);
+        }
+}
+
+/*
  * A handler without the probe: the library infers the delivery at the
  * entry of the run that followed the injection, naming the exit that
  * ended the run (here the OUT 0xF4 after the handler's IRET, where the

@@ -11,8 +11,8 @@
  * the VMM: one line on stderr, then every call goes straight through.
  *
  * The library links its own copy of libhvtrace (hidden): a VMM that links
- * libhvtrace itself keeps its own.  It has not run on a machine with
- * /dev/kvm yet (docs/backends.md).
+ * libhvtrace itself keeps its own, and so with the few files of hvrec it
+ * shares (the interrupt table, the delivery probe, the decoder).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -32,7 +32,11 @@
 
 #include <hvtrace/hvtrace.h>
 
+#include "../arch/x86.h"
 #include "../backends/kvm_state.h"
+#include "../disasm/disasm.h"
+#include "../record/gate.h"
+#include "../record/probe.h"
 #include "exec_abi.h"
 
 #define PL_EXPORT __attribute__((visibility("default")))
@@ -50,7 +54,12 @@ struct pl_vcpu {
         uint32_t id; /* its number in the trace: the order KVM_CREATE_VCPU returned it */
         struct kvm_run *run;
         bool ran;
-        bool queued; /* an injection waits for the next entry: its delivery is inferred there */
+        /*
+         * An injection waits to be delivered: at the next entry, where the
+         * delivery is inferred, or at the probe its handler starts with.
+         */
+        bool queued;
+        bool probed; /* ... its handler starts with the delivery probe, which reports it */
         uint8_t vector;
         bool nmi;
 };
@@ -77,7 +86,8 @@ static struct {
         unsigned nvcpus;
         struct pl_slot slot[PL_MAX_SLOTS];
         unsigned nslots;
-        uint64_t seq; /* exits written */
+        struct disasm *dis; /* for the delivery probe, opened at the first one */
+        uint64_t seq;       /* exits written */
         uint64_t last_exit_ns;
 } pl = {
         .lock = PTHREAD_MUTEX_INITIALIZER, .trace_fd = -1, .status_fd = -1, .vm_fd = -1, .sync = -1
@@ -182,6 +192,9 @@ __attribute__((destructor)) static void pl_fini(void)
                 if (err)
                         pl_fail("closing the trace", err);
         }
+        if (pl.dis)
+                disasm_close(pl.dis);
+        pl.dis = NULL;
         pl.on = false;
         pthread_mutex_unlock(&pl.lock);
 }
@@ -215,6 +228,17 @@ static size_t pl_read_linear(const struct hvt_vcpu_state *st, uint64_t lin, void
         if (st->cr0 & (1ull << 31))
                 return 0;
         return pl_read_gpa(lin, buf, len);
+}
+
+static size_t pl_view_read(const void *ctx, uint64_t la, void *buf, size_t len)
+{
+        return pl_read_linear(ctx, la, buf, len);
+}
+
+/* The guest as vCPU state st sees it, for the interrupt table and the probe. */
+static struct gview pl_view(const struct hvt_vcpu_state *st)
+{
+        return (struct gview){ .st = st, .read = pl_view_read, .ctx = st };
 }
 
 /* ---- records ----------------------------------------------------------------- */
@@ -450,22 +474,55 @@ static void pl_exit_of(const struct kvm_run *run, int ret, int err, struct hvt_e
 /* Linear address of the handler the IVT (real mode) or IDT gives for vector, 0 if unknown. */
 static uint64_t pl_handler(const struct hvt_vcpu_state *st, uint8_t vector)
 {
-        uint16_t ivt[2];
-        uint8_t gate[16];
+        struct gview gv = pl_view(st);
+        uint64_t h;
 
-        switch (hvt_state_mode(st)) {
-        case HVT_MODE_REAL:
-                if (pl_read_linear(st, st->idt.base + vector * 4u, ivt, 4) != 4)
-                        return 0;
-                return ((uint64_t)ivt[1] << 4) + ivt[0];
-        case HVT_MODE_PROTECTED:
-                if (pl_read_linear(st, st->idt.base + vector * 8u, gate, 8) != 8)
-                        return 0;
-                /* The selector's base is not looked up: flat code segments are assumed. */
-                return (uint64_t)gate[0] | (uint64_t)gate[1] << 8 | (uint64_t)gate[6] << 16 |
-                       (uint64_t)gate[7] << 24;
-        default: return 0;
+        return gate_handler(&gv, vector, &h) ? h : 0;
+}
+
+/* The decoder the probe needs, opened once.  Called with the lock held. */
+static struct disasm *pl_disasm(void)
+{
+        int err;
+
+        if (!pl.dis && (err = disasm_open(&pl.dis))) {
+                pl.dis = NULL;
+                pl_fail("opening the decoder for the delivery probe", err);
         }
+        return pl.dis;
+}
+
+/* probe_take_fn: v's queued injection, when the probe's handler can be its. */
+static int pl_take(void *ctx, bool (*match)(void *mctx, uint8_t v), void *mctx, bool *nmi)
+{
+        struct pl_vcpu *v = ctx;
+
+        *nmi = false;
+        if (!v->queued || (match && !match(mctx, v->vector)))
+                return -1;
+        v->queued = false;
+        *nmi = v->nmi;
+        return v->vector;
+}
+
+/*
+ * The guest's delivery probe exited (docs/guest-abi.md): the frame on the
+ * handler's stack says where the interrupt landed, as under hvrec run.
+ * The DELIVER record follows the probe's exit.
+ */
+static void pl_probe(struct pl_vcpu *v, const struct hvt_exit *e)
+{
+        struct gview gv = pl_view(&e->st);
+        struct hvt_disk_deliver d;
+        struct disasm *dis = pl_disasm();
+        int err;
+
+        if (!dis)
+                return;
+        probe_deliver(&gv, dis, e->u.io.io.size, e->seq, pl_take, v, &d);
+        err = hvt_write_deliver(pl.w, &d);
+        if (err)
+                pl_fail("writing a delivery", err);
 }
 
 /*
@@ -520,6 +577,8 @@ static void pl_record_exit(struct pl_vcpu *v, bool synced, int ret, int err, uin
                 pl_fail("writing an exit", werr);
                 return;
         }
+        if (e.reason == HVT_EXIT_IO && e.u.io.io.dir == HVT_IO_OUT && e.u.io.io.port == PROBE_PORT)
+                pl_probe(v, &e);
         pl.seq++;
         pl.status->exits = pl.seq;
         pl.status->last_rip = e.st.rip;
@@ -563,7 +622,7 @@ static bool pl_before_run(struct pl_vcpu *v, struct hvt_vcpu_state *entry, bool 
         *have_entry = false;
         if (!pl.on || !v->run)
                 return false;
-        if (!v->ran || v->queued) {
+        if (!v->ran || (v->queued && !v->probed)) {
                 err = pl_state(v, false, entry);
                 if (err) {
                         pl_fail("reading the vCPU's state", err);
@@ -608,10 +667,13 @@ static int pl_run(int fd, void *arg)
 
                 if (ret == 0 || err == EINTR || err == EAGAIN)
                         pl_record_exit(v, synced, ret, err, t);
-                /* A run that failed entered nothing: the injection is still queued. */
-                if (have_entry && v->queued && ret == 0 && pl.on)
+                /*
+                 * A run that failed entered nothing: the injection is still
+                 * queued.  One the probe reports stays queued until it does.
+                 */
+                if (have_entry && v->queued && !v->probed && ret == 0 && pl.on)
                         pl_deliver_at_entry(v, &entry, pl.seq - 1);
-                if (ret == 0)
+                if (ret == 0 && !v->probed)
                         v->queued = false;
         }
         v->run->kvm_valid_regs = own;
@@ -656,6 +718,7 @@ static void on_memory_region(const struct kvm_userspace_memory_region *m)
 static void on_inject(struct pl_vcpu *v, uint8_t vector, uint8_t method)
 {
         struct hvt_vcpu_state st;
+        struct gview gv;
         struct hvt_disk_inject in = { .after_seq = pl.seq ? pl.seq - 1 : 0,
                                       .vector = vector,
                                       .policy = HVT_POLICY_BACKEND,
@@ -666,6 +729,7 @@ static void on_inject(struct pl_vcpu *v, uint8_t vector, uint8_t method)
         if (!pl.w || !v->ran || pl_select(v))
                 return;
         err = pl_state(v, false, &st);
+        gv = pl_view(&st);
         if (!err) {
                 in.rip = st.rip;
                 in.rflags = st.rflags;
@@ -682,6 +746,8 @@ static void on_inject(struct pl_vcpu *v, uint8_t vector, uint8_t method)
         v->queued = true;
         v->vector = vector;
         v->nmi = method == HVT_INJ_NMI;
+        /* A handler with the probe reports the delivery itself, frame and all. */
+        v->probed = in.handler && pl_disasm() && probe_at(&gv, pl.dis, in.handler);
 }
 
 static void on_vcpu_events(struct pl_vcpu *v, const struct kvm_vcpu_events *ev)
