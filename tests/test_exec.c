@@ -518,6 +518,22 @@ Test(exec, a_handler_without_the_probe_gets_its_delivery_inferred_at_entry)
         hv_trace_free(&t);
 }
 
+/* With paging on, instruction bytes come through the guest's page tables. */
+Test(exec, instruction_bytes_are_read_through_the_guest_page_tables)
+{
+        static const uint8_t jmp_self[] = { 0xeb, 0xfe };
+        struct hv_trace t;
+        const struct hvt_exit *e;
+
+        fake_record("paged", &t);
+        cr_assert_eq(t.nexits, 1);
+        e = &t.exits[0].e;
+        cr_assert_eq(e->st.rip, 0x400002);
+        cr_assert_geq(e->insn_len, 2, "bytes at RIP were read (%u)", e->insn_len);
+        cr_expect_eq(memcmp(e->insn, jmp_self, 2), 0, "the bytes of physical 0x4002");
+        hv_trace_free(&t);
+}
+
 /* ---- on KVM: QEMU's own command line, recorded ---------------------------------- */
 
 /*

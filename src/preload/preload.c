@@ -201,33 +201,63 @@ __attribute__((destructor)) static void pl_fini(void)
 
 /* ---- guest memory, through the VMM's own mappings of the slots ---------------- */
 
-/* Copy up to len bytes at gpa (stopping at a slot's end); returns how many. */
+/* Copy up to len bytes at gpa, across adjacent slots; returns how many. */
 static size_t pl_read_gpa(uint64_t gpa, void *buf, size_t len)
 {
-        for (unsigned i = 0; i < pl.nslots; i++) {
-                const struct pl_slot *s = &pl.slot[i];
+        size_t done = 0;
+        unsigned i;
 
-                if (s->size && gpa >= s->gpa && gpa - s->gpa < s->size) {
-                        uint64_t left = s->size - (gpa - s->gpa);
-                        size_t n = len < left ? len : (size_t)left;
+        while (done < len) {
+                for (i = 0; i < pl.nslots; i++) {
+                        const struct pl_slot *s = &pl.slot[i];
+                        uint64_t at = gpa + done;
 
-                        memcpy(buf, (const void *)(uintptr_t)(s->hva + (gpa - s->gpa)), n);
-                        return n;
+                        if (s->size && at >= s->gpa && at - s->gpa < s->size) {
+                                uint64_t left = s->size - (at - s->gpa);
+                                size_t n = len - done < left ? len - done : (size_t)left;
+
+                                memcpy((uint8_t *)buf + done,
+                                       (const void *)(uintptr_t)(s->hva + (at - s->gpa)), n);
+                                done += n;
+                                break;
+                        }
                 }
+                if (i == pl.nslots)
+                        break;
         }
-        return 0;
+        return done;
 }
 
-/*
- * Bytes at a linear address.  With paging on, the linear address is not
- * translated (the guests hvrec exec is meant for run with paging off), so
- * nothing is read.
- */
+/* The x86_entry_reader of the page walk: entries are read from the slots too. */
+static int pl_entry(const void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
+{
+        (void)ctx;
+        *val = 0;
+        return pl_read_gpa(gpa, val, size) == size ? 0 : -EFAULT;
+}
+
+/* Bytes at a linear address, through the guest's page tables when paging is on. */
 static size_t pl_read_linear(const struct hvt_vcpu_state *st, uint64_t lin, void *buf, size_t len)
 {
-        if (st->cr0 & (1ull << 31))
-                return 0;
-        return pl_read_gpa(lin, buf, len);
+        struct x86_paging pg = x86_paging_of(st);
+        size_t done = 0;
+
+        if (!x86_paging_on(st->cr0))
+                return pl_read_gpa(lin, buf, len);
+        while (done < len) {
+                /* Page by page: the next page may map anywhere. */
+                uint64_t la = lin + done, gpa, chunk = 4096 - (la & 0xfff), n;
+
+                if (x86_walk(&pg, la, pl_entry, NULL, &gpa, NULL, NULL))
+                        break;
+                if (chunk > len - done)
+                        chunk = len - done;
+                n = pl_read_gpa(gpa, (uint8_t *)buf + done, (size_t)chunk);
+                done += n;
+                if (n < chunk)
+                        break;
+        }
+        return done;
 }
 
 static size_t pl_view_read(const void *ctx, uint64_t la, void *buf, size_t len)
