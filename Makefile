@@ -12,8 +12,8 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps deps-fuzz build demo test test-build test-asan test-nokvm test-fuzz bench traces \
-	format clean
+.PHONY: all deps deps-fuzz build demo test test-build test-asan test-nokvm test-fuzz bench bench-fake \
+	traces format clean
 
 all: build
 
@@ -67,6 +67,9 @@ test-fuzz:
 
 bench: build
 	@cmake --build $(BUILD) --target bench
+
+bench-fake: build
+	@cmake --build $(BUILD) --target bench-fake
 
 traces: build
 	scripts/record-traces.sh $(BUILD)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -44,6 +45,57 @@ FK_EXPORT int fakekvm_open(fakekvm_step_fn *step, void *ctx)
         fk.ctx = ctx;
         fk.kvm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         return fk.kvm_fd;
+}
+
+/* HVT_FAKEKVM=ioloop: every run ends at the OUT of "out 0x80, al; jmp $" at 0x1000. */
+static int ioloop_step(struct fakekvm_cpu *c, void *ctx)
+{
+        struct kvm_run *r = c->run;
+
+        (void)ctx;
+        c->regs.rip = 0x1002;
+        r->exit_reason = KVM_EXIT_IO;
+        r->io.direction = KVM_EXIT_IO_OUT;
+        r->io.size = 1;
+        r->io.port = 0x80;
+        r->io.count = 1;
+        r->io.data_offset = 4096;
+        return 0;
+}
+
+/* open and open64 of /dev/kvm, under HVT_FAKEKVM=ioloop; anything else goes on. */
+static int open_at(const char *name, const char *path, int flags, va_list ap)
+{
+        typedef int (*open_fn)(const char *, int, ...);
+        const char *fake = getenv("HVT_FAKEKVM");
+        open_fn next = (open_fn)dlsym(RTLD_NEXT, name);
+        mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+
+        if (fake && !strcmp(fake, "ioloop") && !strcmp(path, "/dev/kvm"))
+                return fakekvm_open(ioloop_step, NULL);
+        return next(path, flags, mode);
+}
+
+FK_EXPORT int open(const char *path, int flags, ...)
+{
+        va_list ap;
+        int fd;
+
+        va_start(ap, flags);
+        fd = open_at("open", path, flags, ap);
+        va_end(ap);
+        return fd;
+}
+
+FK_EXPORT int open64(const char *path, int flags, ...)
+{
+        va_list ap;
+        int fd;
+
+        va_start(ap, flags);
+        fd = open_at("open64", path, flags, ap);
+        va_end(ap);
+        return fd;
 }
 
 static struct fakekvm_cpu *cpu_of(int fd)
@@ -121,6 +173,9 @@ static int vcpu_ioctl(struct fakekvm_cpu *c, unsigned long req, void *arg)
         case KVM_GET_SREGS: memcpy(arg, &c->sregs, sizeof(c->sregs)); return 0;
         case KVM_SET_SREGS: memcpy(&c->sregs, arg, sizeof(c->sregs)); return 0;
         case KVM_GET_VCPU_EVENTS: memcpy(arg, &c->ev, sizeof(c->ev)); return 0;
+        case KVM_SET_VCPU_EVENTS: memcpy(&c->ev, arg, sizeof(c->ev)); return 0;
+        case KVM_SET_CPUID2:
+        case KVM_SET_GUEST_DEBUG: return 0;
         case KVM_INTERRUPT:
                 /* As KVM: one external interrupt waits at a time. */
                 if (c->pending >= 0)
@@ -151,13 +206,16 @@ FK_EXPORT int ioctl(int fd, unsigned long req, ...)
                 case KVM_GET_API_VERSION: return KVM_API_VERSION;
                 case KVM_CREATE_VM: return fk.vm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
                 case KVM_GET_VCPU_MMAP_SIZE: return FK_RUN_SIZE;
+                case KVM_CHECK_EXTENSION: return (long)arg == KVM_CAP_SYNC_REGS ? FK_SYNC_ALL : 0;
+                case KVM_GET_SUPPORTED_CPUID: ((struct kvm_cpuid2 *)arg)->nent = 0; return 0;
                 default: return fail(ENOTTY);
                 }
         }
         if (fd == fk.vm_fd) {
                 switch (req) {
                 case KVM_CHECK_EXTENSION: return (long)arg == KVM_CAP_SYNC_REGS ? FK_SYNC_ALL : 0;
-                case KVM_SET_USER_MEMORY_REGION: return 0;
+                case KVM_SET_USER_MEMORY_REGION:
+                case KVM_SET_TSS_ADDR: return 0;
                 case KVM_CREATE_VCPU: return create_vcpu();
                 default: return fail(ENOTTY);
                 }

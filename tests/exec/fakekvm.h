@@ -7,6 +7,13 @@
  * order, and the library's calls "next" land here.  Descriptors this file
  * did not make go on to libc.  The CPU is the program's: at each KVM_RUN
  * its step function moves the registers and fills the exit.
+ *
+ * Preloaded into a program that opens /dev/kvm itself (hvrec, the exit
+ * rate benchmark) with HVT_FAKEKVM=ioloop in the environment, it answers
+ * that open too, and its own CPU runs guests/ioloop.asm ("out 0x80, al;
+ * jmp $" at 0x1000): an OUT exit at every run, at no cost but the calls.
+ * That measures what a recorder spends per exit on its own, the kernel
+ * left out (docs/performance.md).
  */
 #ifndef HVT_FAKEKVM_H
 #define HVT_FAKEKVM_H
