@@ -534,6 +534,61 @@ Test(exec, instruction_bytes_are_read_through_the_guest_page_tables)
         hv_trace_free(&t);
 }
 
+/*
+ * Two vCPUs whose runs interleave (vCPU 0, then all of vCPU 1 with an
+ * injection and its probe, then the rest of vCPU 0): a version 2 trace in
+ * which every record is its own vCPU's, exit numbers machine-wide, the
+ * probe's frame read from vCPU 1's stack.
+ */
+Test(exec, two_vcpus_keep_their_records_apart)
+{
+        static const uint16_t want_ports[2][3] = { { 0x80, 0xf4 }, { 0x80, 0xe2, 0xf4 } };
+        struct hvt_reader *r;
+        struct hvt_event ev;
+        struct hv_trace t;
+        size_t nexits[2] = { 0, 0 }, ninj[2] = { 0, 0 }, ndel[2] = { 0, 0 };
+
+        fake_record("smp", &t);
+        cr_assert_eq(t.nexits, 5);
+        hv_trace_free(&t);
+        cr_assert_eq(hvt_reader_open(&r, hv_tmp("fake.zst")), HVT_OK);
+        cr_assert_eq(hvt_reader_vcpus(r), 2, "a version 2 trace of two vCPUs");
+        while (hvt_reader_next(r, &ev) == HVT_OK) {
+                uint32_t v = hvt_reader_vcpu(r);
+                uint64_t sp, base;
+
+                cr_assert_lt(v, 2);
+                switch (ev.type) {
+                case HVT_REC_EXIT:
+                        cr_assert_lt(nexits[v], 3, "vCPU %u: too many exits", v);
+                        cr_expect_eq(ev.exit.u.io.io.port, want_ports[v][nexits[v]],
+                                     "vCPU %u exit %zu: port 0x%x", v, nexits[v],
+                                     ev.exit.u.io.io.port);
+                        sp = ev.exit.st.gpr[HVT_F_RSP];
+                        base = v ? 0x7000u : 0x8000u;
+                        cr_expect(sp <= base && sp > base - 0x100, "vCPU %u's own stack: sp 0x%llx",
+                                  v, (unsigned long long)sp);
+                        nexits[v]++;
+                        break;
+                case HVT_REC_INJECT: ninj[v]++; break;
+                case HVT_REC_DELIVER:
+                        ndel[v]++;
+                        cr_expect_eq(ev.deliver.seq, 2, "named by vCPU 1's probe exit, #2");
+                        cr_expect_eq(ev.deliver.sp, 0x7000, "vCPU 1's stack");
+                        cr_expect_eq(ev.deliver.ip, 0x1002);
+                        break;
+                default: break;
+                }
+        }
+        hvt_reader_close(r);
+        cr_expect_eq(nexits[0], 2);
+        cr_expect_eq(nexits[1], 3);
+        cr_expect(ninj[0] == 0 && ninj[1] == 1, "the injection is vCPU 1's: %zu, %zu", ninj[0],
+                  ninj[1]);
+        cr_expect(ndel[0] == 0 && ndel[1] == 1, "the delivery is vCPU 1's: %zu, %zu", ndel[0],
+                  ndel[1]);
+}
+
 /* ---- on KVM: QEMU's own command line, recorded ---------------------------------- */
 
 /*

@@ -9,6 +9,9 @@
  *   probe-intr  the same, but the run after the injection ends with EINTR
  *               before entering (the injection stays queued)
  *   noprobe     vector 0x31, whose handler is a bare IRET
+ *   smp         two vCPUs, their runs interleaved: vCPU 0 runs to its OUT
+ *               0x80, then vCPU 1 takes vector 0x30 (the probe's) and runs
+ *               to its end, then vCPU 0 runs to its end
  *   paged       no interrupt: 32-bit protected mode with paging, the code
  *               at linear 0x400000 in physical page 0x4000: "out 0xf4, al;
  *               jmp $"
@@ -172,23 +175,82 @@ static void die(const char *what)
         exit(100);
 }
 
+struct vcpu {
+        int fd;
+        struct kvm_run *run;
+};
+
+/* A vCPU in real mode (every segment at 0, or the paging set-up) with its stack at sp. */
+static void vcpu_create(int kvm, int vm, struct guest *g, uint64_t sp, struct vcpu *v)
+{
+        struct kvm_sregs sregs;
+        struct kvm_regs regs = { .rip = CODE, .rflags = 0x202, .rsp = sp };
+
+        v->fd = ioctl(vm, KVM_CREATE_VCPU, 0);
+        if (v->fd < 0)
+                die("KVM_CREATE_VCPU");
+        v->run = mmap(NULL, (size_t)ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE,
+                      MAP_SHARED, v->fd, 0);
+        if (v->run == MAP_FAILED)
+                die("mmap kvm_run");
+        memset(&sregs, 0, sizeof(sregs));
+        sregs.cs.limit = sregs.ds.limit = sregs.ss.limit = sregs.es.limit = 0xffff;
+        sregs.fs.limit = sregs.gs.limit = 0xffff;
+        sregs.cs.type = 0xb;
+        sregs.cs.present = sregs.ds.present = sregs.ss.present = 1;
+        sregs.cs.s = sregs.ds.s = sregs.ss.s = 1;
+        sregs.ds.type = sregs.ss.type = 0x3;
+        sregs.idt.limit = 0x3ff;
+        if (g->paged)
+                paged_setup(g, &sregs, &regs);
+        if (ioctl(v->fd, KVM_SET_SREGS, &sregs) || ioctl(v->fd, KVM_SET_REGS, &regs))
+                die("KVM_SET_*REGS");
+}
+
+/*
+ * Run v up to runs exits (0: until the OUT 0xF4), injecting g->vector at
+ * the first exit where the vCPU is ready when inject is set.  Returns the
+ * OUT 0xF4's byte, or -1 when runs ran out first.
+ */
+static int vcpu_loop(struct vcpu *v, struct guest *g, bool inject, int runs)
+{
+        struct kvm_interrupt irq = { .irq = (unsigned)g->vector };
+
+        for (int n = 0; !runs || n < runs; n++) {
+                if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        die("KVM_RUN");
+                }
+                if (v->run->exit_reason != KVM_EXIT_IO)
+                        exit(101);
+                if (v->run->io.port == 0xf4)
+                        return ((uint8_t *)v->run)[v->run->io.data_offset];
+                /* The timer fires: inject once the guest can take it. */
+                if (inject && v->run->ready_for_interrupt_injection) {
+                        if (ioctl(v->fd, KVM_INTERRUPT, &irq))
+                                die("KVM_INTERRUPT");
+                        inject = false;
+                }
+        }
+        return -1;
+}
+
 int main(int argc, char **argv)
 {
         struct guest g = { 0 };
         struct kvm_userspace_memory_region mr;
-        struct kvm_sregs sregs;
-        struct kvm_regs regs = { .rip = CODE, .rflags = 0x202, .rsp = STACK_TOP };
-        struct kvm_run *run;
-        struct kvm_interrupt irq;
-        int kvm, vm, vcpu;
+        struct vcpu v[2];
+        int kvm, vm;
         uint16_t ivt[2];
-        bool injected = false;
+        bool smp;
 
         if (argc != 2)
                 return 100;
         g.vector = strcmp(argv[1], "noprobe") ? 0x30 : 0x31;
         g.eintr = !strcmp(argv[1], "probe-intr");
         g.paged = !strcmp(argv[1], "paged");
+        smp = !strcmp(argv[1], "smp");
         g.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (g.ram == MAP_FAILED)
                 die("mmap");
@@ -212,43 +274,13 @@ int main(int argc, char **argv)
                                                    .userspace_addr = (uintptr_t)g.ram };
         if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mr))
                 die("KVM_SET_USER_MEMORY_REGION");
-        vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-        if (vcpu < 0)
-                die("KVM_CREATE_VCPU");
-        run = mmap(NULL, (size_t)ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE,
-                   MAP_SHARED, vcpu, 0);
-        if (run == MAP_FAILED)
-                die("mmap kvm_run");
-        /* Real mode, every segment at 0. */
-        memset(&sregs, 0, sizeof(sregs));
-        sregs.cs.limit = sregs.ds.limit = sregs.ss.limit = sregs.es.limit = 0xffff;
-        sregs.fs.limit = sregs.gs.limit = 0xffff;
-        sregs.cs.type = 0xb;
-        sregs.cs.present = sregs.ds.present = sregs.ss.present = 1;
-        sregs.cs.s = sregs.ds.s = sregs.ss.s = 1;
-        sregs.ds.type = sregs.ss.type = 0x3;
-        sregs.idt.limit = 0x3ff;
-        if (g.paged)
-                paged_setup(&g, &sregs, &regs);
-        if (ioctl(vcpu, KVM_SET_SREGS, &sregs) || ioctl(vcpu, KVM_SET_REGS, &regs))
-                die("KVM_SET_*REGS");
-
-        for (;;) {
-                if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        die("KVM_RUN");
-                }
-                if (run->exit_reason != KVM_EXIT_IO)
-                        return 101;
-                if (run->io.port == 0xf4)
-                        return ((uint8_t *)run)[run->io.data_offset];
-                /* The first exit: the timer fires, the guest can take it. */
-                if (!injected && run->ready_for_interrupt_injection) {
-                        irq.irq = (unsigned)g.vector;
-                        if (ioctl(vcpu, KVM_INTERRUPT, &irq))
-                                die("KVM_INTERRUPT");
-                        injected = true;
-                }
-        }
+        vcpu_create(kvm, vm, &g, STACK_TOP, &v[0]);
+        if (!smp)
+                return vcpu_loop(&v[0], &g, true, 0);
+        /* Both exist before either runs, as QEMU creates them; their runs interleave. */
+        vcpu_create(kvm, vm, &g, STACK_TOP - 0x1000, &v[1]);
+        vcpu_loop(&v[0], &g, false, 1);
+        if (vcpu_loop(&v[1], &g, true, 0))
+                return 102;
+        return vcpu_loop(&v[0], &g, false, 0);
 }
