@@ -192,6 +192,7 @@ void hv_vcpu_counts(const char *path, struct hv_vcpu_counts *c, size_t n)
                         break;
                 case HVT_REC_INJECT: k->injects++; break;
                 case HVT_REC_DELIVER: k->delivers++; break;
+                case HVT_REC_RAISE: k->raises++; break;
                 default: break;
                 }
         }

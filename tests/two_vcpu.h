@@ -27,7 +27,7 @@ void hv_write_two_vcpu_trace(const char *path);
 
 /* What one vCPU's records hold, read back from a trace. */
 struct hv_vcpu_counts {
-        size_t exits, injects, delivers;
+        size_t exits, injects, delivers, raises;
         uint64_t seqs[64], times[64]; /* its exits' numbers and times, in trace order */
 };
 
