@@ -3,9 +3,10 @@
  * hvreplay export: the Chrome JSON is valid JSON and the Perfetto protobuf
  * decodes with protoc against the subset .proto the project ships; both
  * hold one slice per exit, an instant per injection, delivery and checker
- * finding, and an exit-rate counter that adds up to the exits.  Expected
- * numbers come from reading the trace (helpers) and checking it (hvcheck),
- * never from the exporter's own output.
+ * finding, and an exit-rate counter that adds up to the exits; with two
+ * vCPUs, each of those per vCPU, on that vCPU's tracks.  Expected numbers
+ * come from reading the trace (helpers) and checking it (hvcheck), never
+ * from the exporter's own output.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "../src/replay/check.h"
 #include "helpers.h"
+#include "two_vcpu.h"
 
 #define STRESS     HV_SOURCE_DIR "/traces/stress-eager-kick.zst"
 #define VIOLATIONS HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
@@ -286,6 +288,268 @@ Test(export, eager_stress_run_in_both_formats, .timeout = 300)
         free(json);
         free(txt);
         check_result_free(&r);
+}
+
+/* ---- two vCPUs: each its own tracks ------------------------------------------ */
+
+/* A two-vCPU trace, what each vCPU holds and what the checker finds on each. */
+struct two_expect {
+        const char *trace;
+        struct hv_vcpu_counts c[HV_TWO_VCPUS];
+        struct check_result check;
+        size_t violations[HV_TWO_VCPUS], undetermined[HV_TWO_VCPUS];
+};
+
+static void two_load(struct two_expect *e, const char *name)
+{
+        e->trace = hv_tmp(name);
+        hv_write_two_vcpu_trace(e->trace);
+        hv_vcpu_counts(e->trace, e->c, HV_TWO_VCPUS);
+        cr_assert_eq(check_trace(e->trace, &e->check), 0, "%s", e->check.error);
+        memset(e->violations, 0, sizeof(e->violations));
+        memset(e->undetermined, 0, sizeof(e->undetermined));
+        for (size_t i = 0; i < e->check.nviolations; i++) {
+                cr_assert_lt(e->check.violations[i].vcpu, HV_TWO_VCPUS);
+                e->violations[e->check.violations[i].vcpu]++;
+        }
+        for (size_t i = 0; i < e->check.nundetermined; i++) {
+                cr_assert_lt(e->check.undetermined[i].vcpu, HV_TWO_VCPUS);
+                e->undetermined[e->check.undetermined[i].vcpu]++;
+        }
+        /*
+         * The trace is what the test is about: both vCPUs interrupted, a
+         * violation on vCPU 0 only, an undetermined delivery on vCPU 1 only.
+         */
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                cr_assert_gt(e->c[v].exits, 1, "vCPU %u has exits", v);
+                cr_assert_gt(e->c[v].injects, 0, "vCPU %u has injections", v);
+                cr_assert_gt(e->c[v].delivers, 0, "vCPU %u has deliveries", v);
+        }
+        cr_assert_gt(e->violations[0], 0, "the checker finds vCPU 0's violation");
+        cr_assert_eq(e->violations[1], 0);
+        cr_assert_gt(e->undetermined[1], 0, "vCPU 1's first run is undetermined");
+        cr_assert_eq(e->undetermined[0], 0);
+}
+
+/* The tid of the thread named `name` (from its ph M event). */
+static uint64_t json_tid_of(const char *json, const char *name)
+{
+        char want[160];
+        const char *p, *line;
+
+        snprintf(want, sizeof(want), "\"name\":\"thread_name\",\"args\":{\"name\":\"%s\"}", name);
+        p = strstr(json, want);
+        cr_assert_not_null(p, "a track named %s", name);
+        cr_assert_null(strstr(p + 1, want), "one track named %s", name);
+        for (line = p; line > json && line[-1] != '\n'; line--)
+                ;
+        return json_u64_at(line, "\"tid\":");
+}
+
+/* The vCPU whose track `tid` is among tids[0..n), or fail. */
+static unsigned vcpu_of_tid(const uint64_t *tids, uint64_t tid, const char *line)
+{
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++)
+                if (tids[v] == tid)
+                        return v;
+        cr_assert_fail("tid %" PRIu64 " is no vCPU's track of this kind: %.200s", tid, line);
+        return 0;
+}
+
+static bool line_has(const char *line, const char *needle)
+{
+        const char *p = strstr(line, needle), *eol = strchr(line, '\n');
+
+        return p && (!eol || p < eol);
+}
+
+Test(export, two_vcpus_keep_their_streams_apart_in_chrome_json)
+{
+        const char *out = hv_tmp("two-vcpu.json");
+        uint64_t cpu_tid[HV_TWO_VCPUS], bad_tid[HV_TWO_VCPUS], last_ts[HV_TWO_VCPUS] = { 0 };
+        size_t exits[HV_TWO_VCPUS] = { 0 }, injects[HV_TWO_VCPUS] = { 0 },
+               delivers[HV_TWO_VCPUS] = { 0 }, violations[HV_TWO_VCPUS] = { 0 },
+               undetermined[HV_TWO_VCPUS] = { 0 };
+        uint64_t rate[HV_TWO_VCPUS] = { 0 };
+        struct two_expect e;
+        char *json;
+        const char *end;
+
+        two_load(&e, "two-vcpu.zst");
+        export(e.trace, "chrome-json", out);
+        json = read_all(out, NULL);
+        end = hv_json_value(json);
+        cr_assert_not_null(end, "the output is one JSON value");
+        cr_assert_eq(*hv_json_ws(end), 0, "and nothing after it");
+
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                char name[64];
+
+                snprintf(name, sizeof(name), "vCPU %u", v);
+                cpu_tid[v] = json_tid_of(json, name);
+                snprintf(name, sizeof(name), "vCPU %u violations (hvreplay check)", v);
+                bad_tid[v] = json_tid_of(json, name);
+        }
+        cr_assert(cpu_tid[0] != cpu_tid[1] && bad_tid[0] != bad_tid[1] &&
+                  cpu_tid[0] != bad_tid[1] && cpu_tid[1] != bad_tid[0]);
+
+        for (const char *l = strchr(json, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+                uint64_t tid;
+                unsigned v;
+
+                if (line_has(l, "\"ph\":\"M\"") || !line_has(l, "\"tid\":"))
+                        continue;
+                tid = json_u64_at(l, "\"tid\":");
+                if (line_has(l, "\"ph\":\"X\"")) {
+                        /* vCPU v's exits on its track, in its order, at its own times. */
+                        uint64_t ts = json_ts_at(l);
+
+                        v = vcpu_of_tid(cpu_tid, tid, l);
+                        cr_assert_lt(exits[v], e.c[v].exits, "more slices than vCPU %u exits", v);
+                        cr_assert_eq(json_u64_at(l, "\"exit\":"), e.c[v].seqs[exits[v]],
+                                     "vCPU %u's exit %zu: %.200s", v, exits[v], l);
+                        cr_assert_eq(ts, e.c[v].times[exits[v]], "%.200s", l);
+                        cr_assert_geq(ts, last_ts[v], "vCPU %u's track in time order", v);
+                        last_ts[v] = ts;
+                        exits[v]++;
+                } else if (line_has(l, "\"name\":\"inject 0x")) {
+                        injects[vcpu_of_tid(cpu_tid, tid, l)]++;
+                } else if (line_has(l, "\"name\":\"deliver 0x")) {
+                        delivers[vcpu_of_tid(cpu_tid, tid, l)]++;
+                } else if (line_has(l, "\"name\":\"VIOLATION: ")) {
+                        violations[vcpu_of_tid(bad_tid, tid, l)]++;
+                } else if (line_has(l, "\"name\":\"undetermined: ")) {
+                        undetermined[vcpu_of_tid(bad_tid, tid, l)]++;
+                } else if (line_has(l, "\"ph\":\"C\"")) {
+                        /* Each vCPU counts its own exits, named after it. */
+                        v = line_has(l, "\"name\":\"vCPU 0 exit rate (exits/s)\"")   ? 0
+                            : line_has(l, "\"name\":\"vCPU 1 exit rate (exits/s)\"") ? 1
+                                                                                     : 2;
+                        cr_assert_lt(v, HV_TWO_VCPUS, "a counter of a vCPU: %.200s", l);
+                        rate[v] += json_u64_at(l, "\"value\":");
+                } else {
+                        cr_assert_fail("an event of no known kind: %.200s", l);
+                }
+        }
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                cr_assert_eq(exits[v], e.c[v].exits, "vCPU %u: every exit a slice", v);
+                cr_assert_eq(injects[v], e.c[v].injects, "vCPU %u's injections", v);
+                cr_assert_eq(delivers[v], e.c[v].delivers, "vCPU %u's deliveries", v);
+                cr_assert_eq(violations[v], e.violations[v], "vCPU %u's violations", v);
+                cr_assert_eq(undetermined[v], e.undetermined[v], "vCPU %u's undetermined", v);
+                cr_assert_eq(rate[v], e.c[v].exits * 1000, "vCPU %u's rate adds up", v);
+        }
+        free(json);
+        check_result_free(&e.check);
+}
+
+/* In protoc's text form, the value after "\n    KEY: " in [p, end), or NULL. */
+static const char *pb_field(const char *p, const char *end, const char *key)
+{
+        char want[64];
+        const char *k;
+
+        snprintf(want, sizeof(want), "\n    %s: ", key);
+        k = strstr(p, want);
+        return k && k < end ? k + strlen(want) : NULL;
+}
+
+static bool pb_str_is(const char *v, const char *prefix)
+{
+        return v && *v == '"' && !strncmp(v + 1, prefix, strlen(prefix));
+}
+
+Test(export, two_vcpus_keep_their_streams_apart_in_perfetto_protobuf)
+{
+        const char *out = hv_tmp("two-vcpu.pftrace");
+        uint64_t cpu_uuid[HV_TWO_VCPUS] = { 0 }, bad_uuid[HV_TWO_VCPUS] = { 0 },
+                 rate_uuid[HV_TWO_VCPUS] = { 0 };
+        size_t begins[HV_TWO_VCPUS] = { 0 }, ends[HV_TWO_VCPUS] = { 0 }, irqs[HV_TWO_VCPUS] = { 0 },
+               violations[HV_TWO_VCPUS] = { 0 }, undetermined[HV_TWO_VCPUS] = { 0 },
+               descriptors = 0;
+        uint64_t rate[HV_TWO_VCPUS] = { 0 };
+        struct two_expect e;
+        char *txt;
+        const char *p;
+
+        two_load(&e, "two-vcpu-pf.zst");
+        export(e.trace, "perfetto", out);
+        txt = decode_perfetto(out);
+
+        /* The descriptors come first: each vCPU's three tracks by name. */
+        for (p = strstr(txt, "packet {"); p; p = strstr(p + 1, "packet {")) {
+                const char *next = strstr(p + 1, "packet {"), *end = next ? next : p + strlen(p);
+                const char *uuid = pb_field(p, end, "uuid"), *name = pb_field(p, end, "name");
+
+                if (!strstr(p, "track_descriptor {") || strstr(p, "track_descriptor {") > end)
+                        continue;
+                descriptors++;
+                cr_assert(uuid && name);
+                for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                        char want[64];
+
+                        snprintf(want, sizeof(want), "\"vCPU %u\"\n", v);
+                        if (!strncmp(name, want, strlen(want)))
+                                cpu_uuid[v] = strtoull(uuid, NULL, 10);
+                        snprintf(want, sizeof(want), "vCPU %u violations (hvreplay check)\"", v);
+                        if (pb_str_is(name, want))
+                                bad_uuid[v] = strtoull(uuid, NULL, 10);
+                        snprintf(want, sizeof(want), "vCPU %u exit rate (exits/s)\"", v);
+                        if (pb_str_is(name, want))
+                                rate_uuid[v] = strtoull(uuid, NULL, 10);
+                }
+        }
+        cr_assert_eq(descriptors, 1 + 3 * HV_TWO_VCPUS, "the process and each vCPU's three tracks");
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++)
+                cr_assert(cpu_uuid[v] && bad_uuid[v] && rate_uuid[v], "vCPU %u's tracks", v);
+
+        for (p = strstr(txt, "track_event {"); p; p = strstr(p + 1, "track_event {")) {
+                const char *next = strstr(p + 1, "track_event {"),
+                           *end = next ? next : p + strlen(p);
+                const char *track = pb_field(p, end, "track_uuid"),
+                           *type = pb_field(p, end, "type");
+                const char *name = pb_field(p, end, "name");
+                uint64_t u;
+                unsigned v;
+
+                cr_assert(track && type, "%.300s", p);
+                u = strtoull(track, NULL, 10);
+                for (v = 0; v < HV_TWO_VCPUS; v++)
+                        if (u == cpu_uuid[v] || u == bad_uuid[v] || u == rate_uuid[v])
+                                break;
+                cr_assert_lt(v, HV_TWO_VCPUS, "an event on a vCPU's track: %.300s", p);
+                if (!strncmp(type, "TYPE_SLICE_BEGIN\n", 17)) {
+                        cr_assert_eq(u, cpu_uuid[v]);
+                        begins[v]++;
+                } else if (!strncmp(type, "TYPE_SLICE_END\n", 15)) {
+                        cr_assert_eq(u, cpu_uuid[v]);
+                        ends[v]++;
+                } else if (!strncmp(type, "TYPE_COUNTER\n", 13)) {
+                        cr_assert_eq(u, rate_uuid[v]);
+                        rate[v] += strtoull(pb_field(p, end, "counter_value"), NULL, 10);
+                } else if (pb_str_is(name, "inject 0x") || pb_str_is(name, "deliver 0x")) {
+                        cr_assert_eq(u, cpu_uuid[v], "%.300s", p);
+                        irqs[v]++;
+                } else if (pb_str_is(name, "VIOLATION: ")) {
+                        cr_assert_eq(u, bad_uuid[v], "%.300s", p);
+                        violations[v]++;
+                } else if (pb_str_is(name, "undetermined: ")) {
+                        cr_assert_eq(u, bad_uuid[v], "%.300s", p);
+                        undetermined[v]++;
+                } else {
+                        cr_assert_fail("an event of no known kind: %.300s", p);
+                }
+        }
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                cr_assert_eq(begins[v], e.c[v].exits, "vCPU %u: every exit a slice", v);
+                cr_assert_eq(ends[v], e.c[v].exits, "vCPU %u: every slice ends", v);
+                cr_assert_eq(irqs[v], e.c[v].injects + e.c[v].delivers, "vCPU %u's instants", v);
+                cr_assert_eq(violations[v], e.violations[v], "vCPU %u's violations", v);
+                cr_assert_eq(undetermined[v], e.undetermined[v], "vCPU %u's undetermined", v);
+                cr_assert_eq(rate[v], e.c[v].exits * 1000, "vCPU %u's rate adds up", v);
+        }
+        free(txt);
+        check_result_free(&e.check);
 }
 
 /* ---- bad usage and bad input: one line, status 2 --------------------------- */

@@ -3,8 +3,10 @@
  * hvreplay report: the page renders in headless Chromium (a screenshot with
  * something on it, the violations hvreplay check finds in its text), needs
  * nothing from outside itself, escapes what the trace supplies, and exits
- * 1 on violations, 2 on bad usage or a damaged trace.  What the page must
- * hold comes from the checker and the trace, not from the page.
+ * 1 on violations, 2 on bad usage or a damaged trace; a two-vCPU trace
+ * gets each vCPU's counts and findings, each finding with its own vCPU's
+ * exits.  What the page must hold comes from the checker and the trace,
+ * not from the page.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "../src/replay/check.h"
 #include "helpers.h"
+#include "two_vcpu.h"
 
 #define STRESS     HV_SOURCE_DIR "/traces/stress-eager-kick.zst"
 #define VIOLATIONS HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst"
@@ -272,6 +275,123 @@ Test(report, what_the_trace_supplies_is_escaped)
         cr_assert(strstr(page, "a&lt;script&gt;alert(1)&amp;.bin") != NULL,
                   "the name is shown escaped");
         free(page);
+}
+
+/* ---- two vCPUs ------------------------------------------------------------------ */
+
+/* The text between the first `from` after p and the next `to`, as a new string. */
+static char *between(const char *p, const char *from, const char *to)
+{
+        const char *a = strstr(p, from), *b;
+
+        cr_assert_not_null(a, "no '%s' in the page", from);
+        a += strlen(from);
+        b = strstr(a, to);
+        cr_assert_not_null(b, "no '%s' after '%s'", to, from);
+        return strndup(a, (size_t)(b - a));
+}
+
+/* The index of seq among vCPU v's exits, or -1. */
+static int index_of(const struct hv_vcpu_counts *c, uint64_t seq)
+{
+        for (size_t i = 0; i < c->exits; i++)
+                if (c->seqs[i] == seq)
+                        return (int)i;
+        return -1;
+}
+
+/*
+ * Every finding's context lists the exits of the finding's vCPU up to its
+ * exit, the last of them (at most six) and only them.
+ */
+static void expect_context(const char *page, const struct check_finding *f,
+                           const struct hv_vcpu_counts *c)
+{
+        char head[128], *pre;
+        const struct hv_vcpu_counts *mine = &c[f->vcpu];
+        int at = index_of(mine, f->event), first, lines = 0;
+
+        cr_assert_geq(at, 0, "exit %" PRIu64 " is vCPU %u's", f->event, f->vcpu);
+        first = at >= 5 ? at - 5 : 0;
+        snprintf(head, sizeof(head), ", vCPU %u, exit #%" PRIu64 "</h4>", f->vcpu, f->event);
+        cr_assert(strstr(page, head) != NULL, "the violation's heading names its vCPU: %s", head);
+        pre = between(strstr(page, head), "as recorded:</p>\n<pre>", "</pre>");
+        cr_assert(strstr(strstr(page, head), "The exits of vCPU") != NULL);
+        for (const char *l = pre; *l; l = strchr(l, '\n') + 1, lines++) {
+                uint64_t seq;
+
+                cr_assert_eq(*l, '#', "%s", pre);
+                seq = strtoull(l + 1, NULL, 10);
+                cr_assert_eq(index_of(mine, seq), first + lines,
+                             "exit #%" PRIu64 " is vCPU %u's exit %d:\n%s", seq, f->vcpu,
+                             first + lines, pre);
+                cr_assert_not_null(strchr(l, '\n'));
+        }
+        cr_assert_eq(lines, at - first + 1, "the exits up to the finding's:\n%s", pre);
+        free(pre);
+}
+
+Test(report, two_vcpus_keep_their_streams_apart, .timeout = 300)
+{
+        const char *trace = hv_tmp("two-vcpu.zst"), *html = hv_tmp("two-vcpu.html");
+        const char *traces[] = { trace, NULL };
+        struct hv_vcpu_counts c[HV_TWO_VCPUS];
+        size_t violations[HV_TWO_VCPUS] = { 0 }, undetermined[HV_TWO_VCPUS] = { 0 };
+        struct check_result r;
+        struct hv_proc p;
+        char *page, *dom;
+
+        hv_write_two_vcpu_trace(trace);
+        hv_vcpu_counts(trace, c, HV_TWO_VCPUS);
+        cr_assert_eq(check_trace(trace, &r), 0, "%s", r.error);
+        for (size_t i = 0; i < r.nviolations; i++)
+                violations[r.violations[i].vcpu]++;
+        for (size_t i = 0; i < r.nundetermined; i++)
+                undetermined[r.undetermined[i].vcpu]++;
+        /* What the trace is for: a violation on vCPU 0 only, an undetermined on vCPU 1 only. */
+        cr_assert(violations[0] > 0 && !violations[1] && undetermined[1] > 0 && !undetermined[0]);
+
+        cr_assert_eq(report(traces, html, &p), 1, "violations: status 1 (%s)", p.err);
+        hv_proc_free(&p);
+        page = read_all(html);
+        cr_assert(strstr(page, "<h3>vCPUs (2)</h3>") != NULL);
+        for (unsigned v = 0; v < HV_TWO_VCPUS; v++) {
+                char want[400];
+
+                snprintf(want, sizeof(want),
+                         "<tr><td class=\"n\">%u</td><td class=\"n\">%zu</td><td class=\"n\">%zu"
+                         "</td><td class=\"n\">%zu</td><td class=\"n\">%zu</td><td class=\"n%s\">"
+                         "%zu</td><td class=\"n\">%zu</td></tr>",
+                         v, c[v].exits, c[v].injects, c[v].delivers, c[v].raises,
+                         violations[v] ? " bad" : "", violations[v], undetermined[v]);
+                cr_assert(strstr(page, want) != NULL, "vCPU %u's row: %s", v, want);
+                snprintf(want, sizeof(want), ">vCPU %u exits (%zu)</text>", v, c[v].exits);
+                cr_assert(strstr(page, want) != NULL, "vCPU %u's timeline row", v);
+        }
+        for (size_t i = 0; i < r.nviolations; i++)
+                expect_context(page, &r.violations[i], c);
+        for (size_t i = 0; i < r.nundetermined; i++) {
+                char want[128];
+
+                snprintf(want, sizeof(want),
+                         "<tr><td class=\"n\">%u</td><td class=\"n\">#%" PRIu64 "</td>",
+                         r.undetermined[i].vcpu, r.undetermined[i].event);
+                cr_assert(strstr(page, want) != NULL, "the undetermined row names its vCPU: %s",
+                          want);
+        }
+        free(page);
+
+        /* And it renders, the findings in its text. */
+        cr_assert_gt(render(html, hv_tmp("two-vcpu.png"), &dom), 4 * blank_size());
+        for (size_t i = 0; i < r.nviolations; i++) {
+                char want[128];
+
+                snprintf(want, sizeof(want), "VIOLATION: %s",
+                         check_rule_name(r.violations[i].rule));
+                cr_assert(strstr(dom, want) != NULL, "the page shows %s", want);
+        }
+        free(dom);
+        check_result_free(&r);
 }
 
 static void expect_error(const char *const *argv, const char *needle)

@@ -4100,6 +4100,7 @@ Test(trace, replay_commands_keep_two_vcpus_apart)
         struct hv_proc p;
         char *s0, *s1;
         size_t lines = 0;
+        int status;
 
         write_two_vcpu_trace(a, 0x7c03);
         write_two_vcpu_trace(b, 0x7c04);
@@ -4168,17 +4169,37 @@ Test(trace, replay_commands_keep_two_vcpus_apart)
         free(s1);
         hv_proc_free(&p);
 
+        /* export: vCPU 1's exit #3 on vCPU 1's track (test_export checks each track whole). */
+        run_replay(&p, "export", a, "-o", "-");
+        cr_assert_eq(p.status, 0, "export: %d %s", p.status, p.err);
+        cr_assert_not_null(strstr(p.out, "\"tid\":4,\"name\":\"thread_name\",\"args\":{"
+                                         "\"name\":\"vCPU 1\"}"),
+                           "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "\"tid\":4,\"name\":\"hlt\",\"cat\":\"exit\","
+                                         "\"args\":{\"exit\":3,"),
+                           "%s", p.out);
+        hv_proc_free(&p);
+
+        /* report: check's status and a row per vCPU (test_report checks each row's content). */
+        run_replay(&p, "check", a, NULL, NULL);
+        status = p.status;
+        hv_proc_free(&p);
+        run_replay(&p, "report", a, "-o", "-");
+        cr_assert_lt(status, 2, "check: %d", status);
+        cr_assert_eq(p.status, status, "report: %d (check %d) %s", p.status, status, p.err);
+        cr_assert_not_null(strstr(p.out, "<h3>vCPUs (2)</h3>"), "%s", p.out);
+        cr_assert_not_null(strstr(p.out, "<tr><td class=\"n\">1</td><td class=\"n\">2</td>"
+                                         "<td class=\"n\">1</td><td class=\"n\">1</td>"),
+                           "%s", p.out);
+        hv_proc_free(&p);
+
         /* What models one vCPU refuses, on one line. */
         {
                 const char *const diff_json[] = { HVREPLAY, "diff", "--json", a, b, NULL };
-                const char *const exp[] = { HVREPLAY, "export", a, "-o", hv_tmp("mv.json"), NULL };
-                const char *const rep[] = { HVREPLAY, "report", a, "-o", hv_tmp("mv.html"), NULL };
                 const char *const run[] = { HVREPLAY, "run", a, NULL };
                 const char *const red[] = { HVREPLAY, "reduce", a, "-o", hv_tmp("mv-s.zst"), NULL };
 
                 hv_run_one_line_error(diff_json, "hvreplay", "multi-vCPU");
-                hv_run_one_line_error(exp, "hvreplay", "2-vCPU trace");
-                hv_run_one_line_error(rep, "hvreplay", "2-vCPU trace");
                 hv_run_one_line_error(run, "hvreplay", "2-vCPU trace");
                 hv_run_one_line_error(red, "hvreplay", "2-vCPU trace");
         }

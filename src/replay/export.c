@@ -8,7 +8,13 @@
  * next exit's time less the time the guest ran before it (what stats calls
  * host time).  So a slice is only complete when the next exit is read: the
  * current one, with the injections, deliveries and violations at it, is
- * held until then, which keeps the output in time order.
+ * held until then, which keeps each track in time order.
+ *
+ * A multi-vCPU trace gets these tracks once per vCPU, and the holding is
+ * per vCPU too: a vCPU's slice ends at its own next entry, its times are
+ * its own stream's (docs/trace-format.md section 7), so only each vCPU's
+ * tracks are in time order, and its findings are the ones the checker
+ * made on it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,21 +36,18 @@ static const struct export_sink_ops *const sinks[] = {
         &export_perfetto_ops,
 };
 
-static const char *const track_names[] = {
-        [EXPORT_TRACK_VCPU] = "vCPU 0",
-        [EXPORT_TRACK_VIOLATIONS] = "vCPU 0 violations (hvreplay check)",
-        [EXPORT_TRACK_RATE] = "exit rate (exits/s)",
+/* After "vCPU N": the track's name says what it holds. */
+static const char *const track_suffix[] = {
+        [EXPORT_TRACK_VCPU] = "",
+        [EXPORT_TRACK_VIOLATIONS] = " violations (hvreplay check)",
+        [EXPORT_TRACK_RATE] = " exit rate (exits/s)",
 };
-_Static_assert(sizeof(track_names) / sizeof(track_names[0]) == EXPORT_TRACK_COUNT,
+_Static_assert(sizeof(track_suffix) / sizeof(track_suffix[0]) == EXPORT_TRACK_COUNT,
                "name every track");
 
-struct exporter {
-        struct export_out out;
-        struct disasm *d;
-        const struct check_result *check;
-        const struct check_finding **findings; /* violations and undetermined, by event */
-        size_t nfindings, next_finding;
-
+/* What the exporter follows for one vCPU. */
+struct export_vcpu {
+        uint32_t id;
         bool have_exit; /* `exit` holds the slice of the last exit read */
         struct export_event exit;
         struct export_event *instants; /* at that exit, in trace order */
@@ -52,7 +55,17 @@ struct exporter {
 
         uint64_t window, window_exits; /* the rate window of the last exit, and its exits */
         bool have_window;
-        int err; /* the first failure: -errno */
+        size_t next_finding; /* in exporter.findings: this vCPU's next one */
+};
+
+struct exporter {
+        struct export_out out;
+        struct export_meta meta;
+        struct disasm *d;
+        const struct check_finding **findings; /* violations and undetermined, by vCPU and event */
+        size_t nfindings;
+        struct export_vcpu **vcpus; /* meta.vcpus of them, each made at its first record */
+        int err;                    /* the first failure: -errno */
 };
 
 static void usage(FILE *f)
@@ -60,12 +73,14 @@ static void usage(FILE *f)
         fprintf(f, "Usage: hvreplay export [--format FORMAT] TRACE -o FILE\n"
                    "\n"
                    "Write TRACE as a timeline that ui.perfetto.dev and chrome://tracing open:\n"
-                   "one track per vCPU with each exit as a slice from the exit to the next\n"
-                   "entry, named by its reason (RIP, instruction, port, data and the reported\n"
-                   "shadow/ready as arguments), injections and deliveries as instants; the\n"
-                   "violations and undetermined deliveries of hvreplay check as instants on a\n"
-                   "track of their own, named VIOLATION: RULE; the exit rate per millisecond\n"
-                   "window as a counter.  See docs/visualise.md.\n"
+                   "one track per vCPU (\"vCPU 0\", \"vCPU 1\", ...) with each of its exits as a\n"
+                   "slice from the exit to its next entry, named by its reason (RIP,\n"
+                   "instruction, port, data and the reported shadow/ready as arguments), its\n"
+                   "injections and deliveries as instants; the violations and undetermined\n"
+                   "deliveries hvreplay check finds on each vCPU as instants on a violations\n"
+                   "track of that vCPU, named VIOLATION: RULE; the exit rate per millisecond\n"
+                   "window as a counter (one per vCPU in a multi-vCPU trace).\n"
+                   "See docs/visualise.md.\n"
                    "\n"
                    "Options:\n"
                    "  --format FORMAT   chrome-json (default): the Trace Event Format, ts in us;\n"
@@ -79,11 +94,22 @@ static void usage(FILE *f)
 
 /* ---- building events ----------------------------------------------------- */
 
+void export_track_name(const struct export_meta *m, uint32_t vcpu, enum export_track t, char *buf,
+                       size_t len)
+{
+        /* One vCPU: its rate is the trace's, named as it was before there were several. */
+        if (m->vcpus < 2 && t == EXPORT_TRACK_RATE)
+                snprintf(buf, len, "exit rate (exits/s)");
+        else
+                snprintf(buf, len, "vCPU %" PRIu32 "%s", vcpu, track_suffix[t]);
+}
+
 static void ev_init(struct export_event *ev, enum export_kind kind, enum export_track track,
-                    uint64_t ts, const char *cat)
+                    uint32_t vcpu, uint64_t ts, const char *cat)
 {
         ev->kind = kind;
         ev->track = track;
+        ev->vcpu = vcpu;
         ev->ts_ns = ts;
         ev->dur_ns = 0;
         ev->value = 0;
@@ -145,68 +171,72 @@ static void emit(struct exporter *x, const struct export_event *ev)
                 x->err = x->out.ops->event(&x->out, ev);
 }
 
-static struct export_event *instant(struct exporter *x)
+static struct export_event *instant(struct exporter *x, struct export_vcpu *v)
 {
-        if (x->ninstants == x->instants_cap) {
-                size_t cap = x->instants_cap ? x->instants_cap * 2 : 8;
-                struct export_event *p = realloc(x->instants, cap * sizeof(*p));
+        if (v->ninstants == v->instants_cap) {
+                size_t cap = v->instants_cap ? v->instants_cap * 2 : 8;
+                struct export_event *p = realloc(v->instants, cap * sizeof(*p));
 
                 if (!p) {
                         x->err = -ENOMEM;
                         return NULL;
                 }
-                x->instants = p;
-                x->instants_cap = cap;
+                v->instants = p;
+                v->instants_cap = cap;
         }
-        return &x->instants[x->ninstants++];
+        return &v->instants[v->ninstants++];
 }
 
 /* The held exit's slice ends where the guest was entered again (`end`), then its instants. */
-static void flush_exit(struct exporter *x, uint64_t end)
+static void flush_exit(struct exporter *x, struct export_vcpu *v, uint64_t end)
 {
-        if (!x->have_exit)
+        if (!v->have_exit)
                 return;
-        x->exit.dur_ns = end > x->exit.ts_ns ? end - x->exit.ts_ns : 0;
-        emit(x, &x->exit);
-        for (size_t i = 0; i < x->ninstants; i++)
-                emit(x, &x->instants[i]);
-        x->ninstants = 0;
-        x->have_exit = false;
+        v->exit.dur_ns = end > v->exit.ts_ns ? end - v->exit.ts_ns : 0;
+        emit(x, &v->exit);
+        for (size_t i = 0; i < v->ninstants; i++)
+                emit(x, &v->instants[i]);
+        v->ninstants = 0;
+        v->have_exit = false;
 }
 
-static void rate_point(struct exporter *x, uint64_t window, uint64_t exits)
+static void rate_point(struct exporter *x, const struct export_vcpu *v, uint64_t window,
+                       uint64_t exits)
 {
         struct export_event ev;
 
-        ev_init(&ev, EXPORT_COUNTER, EXPORT_TRACK_RATE, window * RATE_WINDOW_NS, "rate");
-        snprintf(ev.name, sizeof(ev.name), "%s", track_names[EXPORT_TRACK_RATE]);
+        ev_init(&ev, EXPORT_COUNTER, EXPORT_TRACK_RATE, v->id, window * RATE_WINDOW_NS, "rate");
+        export_track_name(&x->meta, v->id, EXPORT_TRACK_RATE, ev.name, sizeof(ev.name));
         ev.value = exits * (1000000000ull / RATE_WINDOW_NS);
         emit(x, &ev);
 }
 
-/* Count an exit at ts; a window's rate is written when the next window starts. */
-static void rate_exit(struct exporter *x, uint64_t ts)
+/*
+ * Count an exit at ts; a window's rate is written when the next window
+ * starts.  Per vCPU: only a vCPU's own exits come in time order.
+ */
+static void rate_exit(struct exporter *x, struct export_vcpu *v, uint64_t ts)
 {
         uint64_t w = ts / RATE_WINDOW_NS;
 
-        if (x->have_window && w != x->window) {
-                rate_point(x, x->window, x->window_exits);
+        if (v->have_window && w != v->window) {
+                rate_point(x, v, v->window, v->window_exits);
                 /* A gap without exits: the rate drops to 0 until the next one. */
-                if (w > x->window + 1)
-                        rate_point(x, x->window + 1, 0);
-                x->window_exits = 0;
+                if (w > v->window + 1)
+                        rate_point(x, v, v->window + 1, 0);
+                v->window_exits = 0;
         }
-        x->window = w;
-        x->have_window = true;
-        x->window_exits++;
+        v->window = w;
+        v->have_window = true;
+        v->window_exits++;
 }
 
-static void rate_end(struct exporter *x)
+static void rate_end(struct exporter *x, const struct export_vcpu *v)
 {
-        if (!x->have_window)
+        if (!v->have_window)
                 return;
-        rate_point(x, x->window, x->window_exits);
-        rate_point(x, x->window + 1, 0);
+        rate_point(x, v, v->window, v->window_exits);
+        rate_point(x, v, v->window + 1, 0);
 }
 
 /* "0000:1027" in real mode, a linear address otherwise (as dump shows it). */
@@ -218,15 +248,16 @@ static void fmt_finding_addr(char *buf, size_t len, const struct check_finding *
                 snprintf(buf, len, "0x%" PRIx64, f->pc);
 }
 
-static void add_finding(struct exporter *x, const struct check_finding *f, uint64_t ts)
+static void add_finding(struct exporter *x, struct export_vcpu *v, const struct check_finding *f,
+                        uint64_t ts)
 {
-        struct export_event *ev = instant(x);
+        struct export_event *ev = instant(x, v);
         bool violation = f->rule != RULE_UNDETERMINED;
         char at[32];
 
         if (!ev)
                 return;
-        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VIOLATIONS, ts,
+        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VIOLATIONS, v->id, ts,
                 violation ? "violation" : "undetermined");
         ev->loud = violation;
         snprintf(ev->name, sizeof(ev->name), violation ? "VIOLATION: %s" : "undetermined: %s",
@@ -248,16 +279,16 @@ static void add_finding(struct exporter *x, const struct check_finding *f, uint6
 
 /* ---- trace records -------------------------------------------------------- */
 
-static void on_exit_record(struct exporter *x, const struct hvt_exit *ex)
+static void on_exit_record(struct exporter *x, struct export_vcpu *v, const struct hvt_exit *ex)
 {
-        struct export_event *ev = &x->exit;
+        struct export_event *ev = &v->exit;
         struct disasm_insn in;
         char pc[32];
 
-        flush_exit(x, ex->time_ns - (ex->guest_ns < ex->time_ns ? ex->guest_ns : ex->time_ns));
-        rate_exit(x, ex->time_ns);
+        flush_exit(x, v, ex->time_ns - (ex->guest_ns < ex->time_ns ? ex->guest_ns : ex->time_ns));
+        rate_exit(x, v, ex->time_ns);
 
-        ev_init(ev, EXPORT_SLICE, EXPORT_TRACK_VCPU, ex->time_ns, "exit");
+        ev_init(ev, EXPORT_SLICE, EXPORT_TRACK_VCPU, v->id, ex->time_ns, "exit");
         snprintf(ev->name, sizeof(ev->name), "%s", hvt_exit_reason_name(ex->reason));
         ev_arg(ev, "exit", EXPORT_ARG_U64, ex->seq);
         replay_fmt_pc(&ex->st, pc, sizeof(pc));
@@ -279,24 +310,25 @@ static void on_exit_record(struct exporter *x, const struct hvt_exit *ex)
         default: break;
         }
         ev_intr(ev, ex->st.intr);
-        x->have_exit = true;
+        v->have_exit = true;
 
-        /* Findings name the exit they were judged at. */
-        while (x->next_finding < x->nfindings && x->findings[x->next_finding]->event <= ex->seq) {
-                const struct check_finding *f = x->findings[x->next_finding++];
+        /* Findings name the exit they were judged at, on the vCPU they were judged on. */
+        while (v->next_finding < x->nfindings && x->findings[v->next_finding]->vcpu == v->id &&
+               x->findings[v->next_finding]->event <= ex->seq) {
+                const struct check_finding *f = x->findings[v->next_finding++];
 
                 if (f->event == ex->seq)
-                        add_finding(x, f, ex->time_ns);
+                        add_finding(x, v, f, ex->time_ns);
         }
 }
 
-static void on_inject(struct exporter *x, const struct hvt_disk_inject *inj)
+static void on_inject(struct exporter *x, struct export_vcpu *v, const struct hvt_disk_inject *inj)
 {
         struct export_event *ev;
 
-        if (!x->have_exit || !(ev = instant(x)))
+        if (!v->have_exit || !(ev = instant(x, v)))
                 return;
-        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VCPU, x->exit.ts_ns, "irq");
+        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VCPU, v->id, v->exit.ts_ns, "irq");
         snprintf(ev->name, sizeof(ev->name), "inject 0x%02x", inj->vector);
         ev_arg(ev, "vector", EXPORT_ARG_HEX, inj->vector);
         ev_str(ev, "source", "%s", hvt_source_name(inj->source));
@@ -305,13 +337,13 @@ static void on_inject(struct exporter *x, const struct hvt_disk_inject *inj)
         ev_intr(ev, inj->intr);
 }
 
-static void on_deliver(struct exporter *x, const struct hvt_disk_deliver *dl)
+static void on_deliver(struct exporter *x, struct export_vcpu *v, const struct hvt_disk_deliver *dl)
 {
         struct export_event *ev;
 
-        if (!x->have_exit || !(ev = instant(x)))
+        if (!v->have_exit || !(ev = instant(x, v)))
                 return;
-        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VCPU, x->exit.ts_ns, "irq");
+        ev_init(ev, EXPORT_INSTANT, EXPORT_TRACK_VCPU, v->id, v->exit.ts_ns, "irq");
         snprintf(ev->name, sizeof(ev->name), "deliver 0x%02x", dl->vector);
         ev_arg(ev, "vector", EXPORT_ARG_HEX, dl->vector);
         ev_str(ev, "interrupted", "%04x:%" PRIx64, dl->cs, dl->ip);
@@ -321,15 +353,17 @@ static void on_deliver(struct exporter *x, const struct hvt_disk_deliver *dl)
 
 /* ---- the command ---------------------------------------------------------- */
 
-static int by_event(const void *a, const void *b)
+static int by_vcpu_event(const void *a, const void *b)
 {
         const struct check_finding *x = *(const struct check_finding *const *)a;
         const struct check_finding *y = *(const struct check_finding *const *)b;
 
+        if (x->vcpu != y->vcpu)
+                return (x->vcpu > y->vcpu) - (x->vcpu < y->vcpu);
         return (x->event > y->event) - (x->event < y->event);
 }
 
-/* The checker's findings, sorted by the exit they name. */
+/* The checker's findings, sorted by vCPU and the exit they name. */
 static int collect_findings(struct exporter *x, const struct check_result *res)
 {
         size_t n = res->nviolations + res->nundetermined, k = 0;
@@ -341,9 +375,49 @@ static int collect_findings(struct exporter *x, const struct check_result *res)
                 x->findings[k++] = &res->violations[i];
         for (size_t i = 0; i < res->nundetermined; i++)
                 x->findings[k++] = &res->undetermined[i];
-        qsort(x->findings, n, sizeof(*x->findings), by_event);
+        qsort(x->findings, n, sizeof(*x->findings), by_vcpu_event);
         x->nfindings = n;
         return 0;
+}
+
+/* The state of vCPU id, made at its first record; NULL when out of memory. */
+static struct export_vcpu *vcpu_of(struct exporter *x, uint32_t id)
+{
+        struct export_vcpu *v = x->vcpus[id];
+        size_t lo = 0, hi = x->nfindings;
+
+        if (v)
+                return v;
+        v = calloc(1, sizeof(*v));
+        if (!v) {
+                x->err = -ENOMEM;
+                return NULL;
+        }
+        v->id = id;
+        /* Its first finding: they are sorted by vCPU first. */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (x->findings[mid]->vcpu < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        v->next_finding = lo;
+        x->vcpus[id] = v;
+        return v;
+}
+
+static void free_vcpus(struct exporter *x)
+{
+        if (!x->vcpus)
+                return;
+        for (uint32_t i = 0; i < x->meta.vcpus; i++) {
+                if (x->vcpus[i])
+                        free(x->vcpus[i]->instants);
+                free(x->vcpus[i]);
+        }
+        free(x->vcpus);
 }
 
 static void meta_from_header(struct export_meta *m, const struct hvt_header *h)
@@ -355,31 +429,40 @@ static void meta_from_header(struct export_meta *m, const struct hvt_header *h)
                  : guest[0] ? guest
                             : "guest",
                  h->str[HVT_STR_BACKEND][0] ? h->str[HVT_STR_BACKEND] : "?");
-        for (unsigned t = 0; t < EXPORT_TRACK_COUNT; t++)
-                m->track_names[t] = track_names[t];
 }
 
 /* Stream the trace into the sink.  Returns the reader's last result (HVT_END_OF_TRACE when whole).
  */
 static int export_trace(struct exporter *x, struct hvt_reader *r)
 {
-        struct export_meta m;
+        struct export_vcpu *v;
         struct hvt_event ev;
-        int err = HVT_END_OF_TRACE;
+        int err = HVT_END_OF_TRACE, vcpu;
 
-        meta_from_header(&m, hvt_reader_header(r));
-        x->err = x->out.ops->begin(&x->out, &m);
+        x->err = x->out.ops->begin(&x->out, &x->meta);
         while (!x->err && (err = hvt_reader_next(r, &ev)) == HVT_OK) {
+                if (ev.type != HVT_REC_EXIT && ev.type != HVT_REC_INJECT &&
+                    ev.type != HVT_REC_DELIVER)
+                        continue;
+                /* -1 in a single-vCPU trace: its one vCPU is 0. */
+                vcpu = check_event_vcpu(r, &ev);
+                v = vcpu_of(x, vcpu > 0 ? (uint32_t)vcpu : 0);
+                if (!v)
+                        break;
                 switch (ev.type) {
-                case HVT_REC_EXIT: on_exit_record(x, &ev.exit); break;
-                case HVT_REC_INJECT: on_inject(x, &ev.inject); break;
-                case HVT_REC_DELIVER: on_deliver(x, &ev.deliver); break;
+                case HVT_REC_EXIT: on_exit_record(x, v, &ev.exit); break;
+                case HVT_REC_INJECT: on_inject(x, v, &ev.inject); break;
+                case HVT_REC_DELIVER: on_deliver(x, v, &ev.deliver); break;
                 default: break;
                 }
         }
-        /* The last exit has no next entry: its slice ends where it starts. */
-        flush_exit(x, 0);
-        rate_end(x);
+        /* Each vCPU's last exit has no next entry: its slice ends where it starts. */
+        for (uint32_t i = 0; i < x->meta.vcpus; i++) {
+                if (!x->vcpus[i])
+                        continue;
+                flush_exit(x, x->vcpus[i], 0);
+                rate_end(x, x->vcpus[i]);
+        }
         return err;
 }
 
@@ -408,10 +491,10 @@ static int export_to(const char *trace, const char *path, const struct export_si
         r = replay_open(trace);
         if (!r)
                 goto out_check;
-        /* One track per trace: another vCPU's slices would interleave with the first's. */
-        if (replay_refuse_multi_vcpu("export", trace, r))
-                goto out_reader;
-        if (collect_findings(&x, &res) || disasm_open(&x.d)) {
+        meta_from_header(&x.meta, hvt_reader_header(r));
+        x.meta.vcpus = hvt_reader_vcpus(r);
+        x.vcpus = calloc(x.meta.vcpus, sizeof(*x.vcpus));
+        if (!x.vcpus || collect_findings(&x, &res) || disasm_open(&x.d)) {
                 fprintf(stderr, "hvreplay export: out of memory\n");
                 goto out_reader;
         }
@@ -437,7 +520,7 @@ static int export_to(const char *trace, const char *path, const struct export_si
 out_reader:
         disasm_close(x.d);
         free(x.findings);
-        free(x.instants);
+        free_vcpus(&x);
         hvt_reader_close(r);
 out_check:
         check_result_free(&res);

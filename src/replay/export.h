@@ -12,13 +12,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Tracks of one trace.  hvrec records one vCPU, so there is one vCPU track. */
+/* The tracks of one vCPU; a multi-vCPU trace has each of them once per vCPU. */
 enum export_track {
         EXPORT_TRACK_VCPU,       /* exits (slices), injections and deliveries (instants) */
         EXPORT_TRACK_VIOLATIONS, /* what hvreplay check found, on a track of its own */
         EXPORT_TRACK_RATE,       /* counter: exits per second */
         EXPORT_TRACK_COUNT
 };
+
+/*
+ * A track's number among all of a trace's tracks: vCPU 0's come first, in
+ * enum order, so a single-vCPU trace numbers them as it always did.
+ */
+static inline unsigned export_track_id(uint32_t vcpu, enum export_track t)
+{
+        return (unsigned)vcpu * EXPORT_TRACK_COUNT + (unsigned)t;
+}
 
 enum export_kind { EXPORT_SLICE, EXPORT_INSTANT, EXPORT_COUNTER };
 
@@ -37,6 +46,7 @@ struct export_arg {
 struct export_event {
         enum export_kind kind;
         enum export_track track;
+        uint32_t vcpu;          /* whose track */
         uint64_t ts_ns, dur_ns; /* dur: slices only */
         uint64_t value;         /* counters only */
         bool loud;              /* a violation: drawn to stand out where the format can */
@@ -51,8 +61,15 @@ struct export_event {
 /* What the sinks name the process and tracks after. */
 struct export_meta {
         char process[160]; /* "hvtrace: guest.bin on kvm" */
-        const char *track_names[EXPORT_TRACK_COUNT];
+        uint32_t vcpus;    /* at least 1: tracks 0 .. vcpus * EXPORT_TRACK_COUNT - 1 */
 };
+
+/*
+ * The name of vCPU `vcpu`'s track t ("vCPU 1", "vCPU 1 violations (hvreplay
+ * check)", ...); a single-vCPU trace's rate is "exit rate (exits/s)".
+ */
+void export_track_name(const struct export_meta *m, uint32_t vcpu, enum export_track t, char *buf,
+                       size_t len);
 
 struct export_out;
 

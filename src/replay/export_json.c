@@ -2,10 +2,10 @@
 /*
  * hvreplay export --format chrome-json: the Trace Event Format that
  * chrome://tracing and ui.perfetto.dev open.  One process; a thread per
- * track (its name from a ph "M" event); exits as complete events (ph "X"),
- * injections, deliveries and violations as instants (ph "i"), the exit rate
- * as a counter (ph "C").  ts and dur are in microseconds, written exactly
- * from nanoseconds.
+ * track (its name from a ph "M" event), each vCPU's tracks in turn; exits
+ * as complete events (ph "X"), injections, deliveries and violations as
+ * instants (ph "i"), the exit rate as a counter (ph "C").  ts and dur are
+ * in microseconds, written exactly from nanoseconds.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,9 +19,9 @@ struct json_state {
         bool first; /* no comma before the next event */
 };
 
-static unsigned track_tid(enum export_track t)
+static unsigned track_tid(uint32_t vcpu, enum export_track t)
 {
-        return (unsigned)t + 1;
+        return export_track_id(vcpu, t) + 1;
 }
 
 /* The separator before an event, and a fresh writer for it. */
@@ -65,10 +65,19 @@ static int json_sink_begin(struct export_out *o, const struct export_meta *m)
         s->first = true;
         o->state = s;
         fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", o->f);
-        meta(o, "process_name", track_tid(EXPORT_TRACK_VCPU), m->process);
-        for (unsigned t = 0; t < EXPORT_TRACK_COUNT; t++)
-                if (t != EXPORT_TRACK_RATE) /* a counter is named by its events */
-                        meta(o, "thread_name", track_tid(t), m->track_names[t]);
+        meta(o, "process_name", track_tid(0, EXPORT_TRACK_VCPU), m->process);
+        for (uint32_t v = 0; v < m->vcpus; v++) {
+                for (unsigned t = 0; t < EXPORT_TRACK_COUNT; t++) {
+                        char name[96];
+
+                        if (t == EXPORT_TRACK_RATE) /* a counter is named by its events */
+                                continue;
+                        export_track_name(m, v, t, name, sizeof(name));
+                        meta(o, "thread_name", track_tid(v, t), name);
+                }
+                if (ferror(o->f))
+                        return -EIO;
+        }
         return ferror(o->f) ? -EIO : 0;
 }
 
@@ -113,7 +122,7 @@ static int json_sink_event(struct export_out *o, const struct export_event *ev)
                 break;
         }
         json_u64(&j, "pid", PID);
-        json_u64(&j, "tid", track_tid(ev->track));
+        json_u64(&j, "tid", track_tid(ev->vcpu, ev->track));
         json_str(&j, "name", ev->name);
         json_str(&j, "cat", ev->cat);
         if (ev->kind == EXPORT_COUNTER) {

@@ -126,9 +126,9 @@ struct pf_state {
         bool first_packet;
 };
 
-static uint64_t track_uuid(enum export_track t)
+static uint64_t track_uuid(uint32_t vcpu, enum export_track t)
 {
-        return PROCESS_UUID + 1 + (uint64_t)t;
+        return PROCESS_UUID + 1 + (uint64_t)export_track_id(vcpu, t);
 }
 
 /* Write s->pkt as one Trace.packet, with the sequence fields every packet carries. */
@@ -177,17 +177,22 @@ static int pf_begin(struct export_out *o, const struct export_meta *m)
         pb_uint(&s->sub, PD_PID, PID);
         pb_str(&s->sub, PD_PROCESS_NAME, m->process);
         err = descriptor(o, s, PROCESS_UUID, m->process, TD_PROCESS, &s->sub);
-        for (unsigned t = 0; t < EXPORT_TRACK_COUNT && !err; t++) {
-                s->sub.len = 0;
-                if (t == EXPORT_TRACK_RATE) {
-                        err = descriptor(o, s, track_uuid(t), m->track_names[t], TD_COUNTER,
-                                         &s->sub);
-                        continue;
+        /* Each vCPU's tracks in turn: threads for its exits and its findings, a counter. */
+        for (uint32_t v = 0; v < m->vcpus && !err; v++) {
+                for (unsigned t = 0; t < EXPORT_TRACK_COUNT && !err; t++) {
+                        char name[96];
+
+                        export_track_name(m, v, t, name, sizeof(name));
+                        s->sub.len = 0;
+                        if (t == EXPORT_TRACK_RATE) {
+                                err = descriptor(o, s, track_uuid(v, t), name, TD_COUNTER, &s->sub);
+                                continue;
+                        }
+                        pb_uint(&s->sub, THD_PID, PID);
+                        pb_uint(&s->sub, THD_TID, PID + 1 + export_track_id(v, t));
+                        pb_str(&s->sub, THD_THREAD_NAME, name);
+                        err = descriptor(o, s, track_uuid(v, t), name, TD_THREAD, &s->sub);
                 }
-                pb_uint(&s->sub, THD_PID, PID);
-                pb_uint(&s->sub, THD_TID, PID + 1 + t);
-                pb_str(&s->sub, THD_THREAD_NAME, m->track_names[t]);
-                err = descriptor(o, s, track_uuid(t), m->track_names[t], TD_THREAD, &s->sub);
         }
         return err;
 }
@@ -216,7 +221,7 @@ static int track_event(struct export_out *o, struct pf_state *s, const struct ex
 {
         s->msg.len = 0;
         pb_uint(&s->msg, TE_TYPE, type);
-        pb_uint(&s->msg, TE_TRACK_UUID, track_uuid(ev->track));
+        pb_uint(&s->msg, TE_TRACK_UUID, track_uuid(ev->vcpu, ev->track));
         if (type == TYPE_COUNTER) {
                 pb_uint(&s->msg, TE_COUNTER_VALUE, ev->value);
         } else if (!bare) {

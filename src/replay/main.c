@@ -69,23 +69,6 @@ struct hvt_reader *replay_open(const char *path)
         return r;
 }
 
-void replay_multi_vcpu_reason(const char *cmd, const struct hvt_reader *r, char *buf, size_t len)
-{
-        snprintf(buf, len, "a %u-vCPU trace: %s reads single-vCPU traces only", hvt_reader_vcpus(r),
-                 cmd);
-}
-
-bool replay_refuse_multi_vcpu(const char *cmd, const char *path, const struct hvt_reader *r)
-{
-        char why[128];
-
-        if (hvt_reader_vcpus(r) < 2)
-                return false;
-        replay_multi_vcpu_reason(cmd, r, why, sizeof(why));
-        replay_error(path, why);
-        return true;
-}
-
 int replay_end(const char *path, struct hvt_reader *r, int err)
 {
         if (err == HVT_END_OF_TRACE)

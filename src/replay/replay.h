@@ -26,16 +26,6 @@ struct hvt_reader *replay_open(const char *path);
  */
 int replay_end(const char *path, struct hvt_reader *r, int err);
 
-/*
- * For the commands that model one vCPU (export, report, run, reduce): if r
- * is a multi-vCPU trace, say so on one line ("hvreplay: PATH: a 2-vCPU
- * trace: CMD reads single-vCPU traces only") and return true.
- */
-bool replay_refuse_multi_vcpu(const char *cmd, const char *path, const struct hvt_reader *r);
-
-/* The one-line reason of replay_refuse_multi_vcpu, for commands that report it themselves. */
-void replay_multi_vcpu_reason(const char *cmd, const struct hvt_reader *r, char *buf, size_t len);
-
 /* "0000:1005 real" style address of a state: CS:IP in real mode, else the linear RIP. */
 void replay_fmt_pc(const struct hvt_vcpu_state *st, char *buf, size_t len);
 

@@ -22,7 +22,10 @@ static void usage(FILE *f)
                    "TRACEs: for each, a summary, every violation hvreplay check finds with the\n"
                    "exits before it disassembled, the undetermined deliveries, a table of exit\n"
                    "reasons, and a timeline (inline SVG) of exits by reason, deliveries and\n"
-                   "violations.  See docs/visualise.md.\n"
+                   "violations.  A multi-vCPU trace also gets a table of each vCPU's exits,\n"
+                   "interrupts and findings and a timeline row per vCPU; each finding names\n"
+                   "its vCPU and shows the exits of that vCPU before it.\n"
+                   "See docs/visualise.md.\n"
                    "\n"
                    "Options:\n"
                    "  -o, --output FILE the page to write (- for stdout); required\n"
@@ -50,14 +53,19 @@ static int push(void **arr, size_t *n, size_t *cap, size_t size, const void *v)
         return 0;
 }
 
-static int by_event(const void *a, const void *b)
+static int by_vcpu_event(const void *a, const void *b)
 {
         const struct report_finding *x = a, *y = b;
 
+        if (x->f->vcpu != y->f->vcpu)
+                return (x->f->vcpu > y->f->vcpu) - (x->f->vcpu < y->f->vcpu);
         return (x->f->event > y->f->event) - (x->f->event < y->f->event);
 }
 
-/* The checker's findings in the order the page shows them: violations, then the rest, by exit. */
+/*
+ * The checker's findings in the order the page shows them: violations,
+ * then the rest, each by vCPU and exit (by exit in a single-vCPU trace).
+ */
 static int collect_findings(struct report_trace *t)
 {
         const struct check_result *c = &t->check;
@@ -70,20 +78,71 @@ static int collect_findings(struct report_trace *t)
                 t->findings[i].f = &c->violations[i];
         for (size_t i = 0; i < c->nundetermined; i++)
                 t->findings[c->nviolations + i].f = &c->undetermined[i];
-        qsort(t->findings, c->nviolations, sizeof(*t->findings), by_event);
-        qsort(t->findings + c->nviolations, c->nundetermined, sizeof(*t->findings), by_event);
+        qsort(t->findings, c->nviolations, sizeof(*t->findings), by_vcpu_event);
+        qsort(t->findings + c->nviolations, c->nundetermined, sizeof(*t->findings), by_vcpu_event);
         t->nfindings = n;
         t->nviolations = c->nviolations;
         return 0;
 }
 
+/* Count each vCPU's findings (t->per_vcpu is there). */
+static void count_findings(struct report_trace *t)
+{
+        for (size_t i = 0; i < t->nfindings; i++) {
+                uint32_t v = t->findings[i].f->vcpu;
+
+                if (v >= t->vcpus)
+                        continue; /* the checker names only vCPUs the trace declares */
+                if (i < t->nviolations)
+                        t->per_vcpu[v].violations++;
+                else
+                        t->per_vcpu[v].undetermined++;
+        }
+}
+
+/* What gathering follows for one vCPU: a finding's context is its own vCPU's exits. */
+struct gather_vcpu {
+        struct report_line ring[REPORT_CONTEXT]; /* its last exits read */
+        size_t nring;
+        size_t next[2];   /* its next violation, its next undetermined finding */
+        uint64_t last_ns; /* its last exit's time */
+};
+
 struct gather {
         struct report_trace *t;
         struct disasm *d;
-        struct report_line ring[REPORT_CONTEXT]; /* the last exits read */
-        size_t nring;
-        size_t next[2]; /* the next violation, the next undetermined finding */
+        struct gather_vcpu **vcpus; /* t->vcpus of them, each made at its first record */
 };
+
+/* The first finding of vCPU v in findings[lo, hi), which are sorted by vCPU. */
+static size_t first_of(const struct report_trace *t, size_t lo, size_t hi, uint32_t v)
+{
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (t->findings[mid].f->vcpu < v)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+/* vCPU v's state, made at its first record; NULL when out of memory. */
+static struct gather_vcpu *gather_vcpu(struct gather *g, uint32_t v)
+{
+        struct gather_vcpu *gv = g->vcpus[v];
+
+        if (gv)
+                return gv;
+        gv = calloc(1, sizeof(*gv));
+        if (!gv)
+                return NULL;
+        gv->next[0] = first_of(g->t, 0, g->t->nviolations, v);
+        gv->next[1] = first_of(g->t, g->t->nviolations, g->t->nfindings, v);
+        g->vcpus[v] = gv;
+        return gv;
+}
 
 static void line_of(struct gather *g, const struct hvt_exit *ex, struct report_line *l)
 {
@@ -96,67 +155,89 @@ static void line_of(struct gather *g, const struct hvt_exit *ex, struct report_l
         snprintf(l->insn, sizeof(l->insn), "%s", replay_insn_text(g->d, ex, &in));
 }
 
-/* Give every finding at this exit the exits up to it (each group of findings is sorted by exit). */
-static void attach_context(struct gather *g, const struct hvt_exit *ex)
+/*
+ * Give every finding of vCPU v at this exit the exits of v up to it (each
+ * group of findings is sorted by vCPU, then exit).
+ */
+static void attach_context(struct gather *g, struct gather_vcpu *gv, uint32_t v,
+                           const struct hvt_exit *ex)
 {
         struct report_trace *t = g->t;
-        size_t bounds[2][2] = { { 0, t->nviolations }, { t->nviolations, t->nfindings } };
+        size_t end[2] = { t->nviolations, t->nfindings };
 
         for (unsigned k = 0; k < 2; k++) {
-                size_t *i = &g->next[k];
+                size_t *i = &gv->next[k];
 
-                if (*i < bounds[k][0])
-                        *i = bounds[k][0];
-                for (; *i < bounds[k][1] && t->findings[*i].f->event <= ex->seq; (*i)++) {
+                for (; *i < end[k] && t->findings[*i].f->vcpu == v &&
+                       t->findings[*i].f->event <= ex->seq;
+                     (*i)++) {
                         struct report_finding *rf = &t->findings[*i];
 
                         if (rf->f->event != ex->seq)
                                 continue; /* names an exit the trace does not hold */
                         rf->seen = true;
                         rf->time_ns = ex->time_ns;
-                        rf->ncontext = g->nring;
-                        memcpy(rf->context, g->ring, g->nring * sizeof(g->ring[0]));
+                        rf->ncontext = gv->nring;
+                        memcpy(rf->context, gv->ring, gv->nring * sizeof(gv->ring[0]));
                 }
         }
 }
 
-static int on_exit_record(struct gather *g, const struct hvt_exit *ex)
+static int on_exit_record(struct gather *g, struct gather_vcpu *gv, uint32_t v,
+                          const struct hvt_exit *ex)
 {
         struct report_trace *t = g->t;
         unsigned reason = ex->reason < HVT_EXIT_REASON_COUNT ? ex->reason : HVT_EXIT_UNKNOWN;
-        struct report_point pt = { ex->time_ns, (uint8_t)reason };
+        struct report_point pt = { ex->time_ns, (uint8_t)reason, v };
         int err;
 
         t->exits++;
+        t->per_vcpu[v].exits++;
         t->by_reason[reason]++;
         t->guest_by_reason[reason] += ex->guest_ns;
         t->guest_ns += ex->guest_ns;
-        t->last_ns = ex->time_ns;
+        /* Each vCPU's times are its own stream's: the latest of any vCPU ends the timeline. */
+        if (ex->time_ns > t->last_ns)
+                t->last_ns = ex->time_ns;
+        gv->last_ns = ex->time_ns;
         err = push((void **)&t->exit_pts, &t->nexit_pts, &t->exit_cap, sizeof(pt), &pt);
         if (err)
                 return err;
 
-        if (g->nring == REPORT_CONTEXT) {
-                memmove(g->ring, g->ring + 1, (REPORT_CONTEXT - 1) * sizeof(g->ring[0]));
-                g->nring--;
+        if (gv->nring == REPORT_CONTEXT) {
+                memmove(gv->ring, gv->ring + 1, (REPORT_CONTEXT - 1) * sizeof(gv->ring[0]));
+                gv->nring--;
         }
-        line_of(g, ex, &g->ring[g->nring++]);
-        attach_context(g, ex);
+        line_of(g, ex, &gv->ring[gv->nring++]);
+        attach_context(g, gv, v, ex);
         return 0;
 }
 
-static int on_event(struct gather *g, const struct hvt_event *ev)
+static int on_event(struct gather *g, struct hvt_reader *r, const struct hvt_event *ev)
 {
         struct report_trace *t = g->t;
+        int vcpu = check_event_vcpu(r, ev);
+        uint32_t v = vcpu > 0 ? (uint32_t)vcpu : 0; /* -1: machine-wide, or the one vCPU */
+        struct gather_vcpu *gv = gather_vcpu(g, v);
 
+        if (!gv)
+                return -ENOMEM;
         switch (ev->type) {
-        case HVT_REC_EXIT: return on_exit_record(g, &ev->exit);
-        case HVT_REC_INJECT: t->injections++; return 0;
-        case HVT_REC_RAISE: t->raises++; return 0;
+        case HVT_REC_EXIT: return on_exit_record(g, gv, v, &ev->exit);
+        case HVT_REC_INJECT:
+                t->injections++;
+                t->per_vcpu[v].injections++;
+                return 0;
+        case HVT_REC_RAISE:
+                t->raises++;
+                t->per_vcpu[v].raises++;
+                return 0;
         case HVT_REC_DELIVER:
+                /* At the time of its vCPU's last exit (its probe's). */
                 t->deliveries++;
+                t->per_vcpu[v].deliveries++;
                 return push((void **)&t->deliver_ns, &t->ndeliver_pts, &t->deliver_cap,
-                            sizeof(uint64_t), &t->last_ns);
+                            sizeof(uint64_t), &gv->last_ns);
         case HVT_REC_CONSOLE: t->console_bytes += ev->console.len; return 0;
         case HVT_REC_END:
                 t->have_end = true;
@@ -200,14 +281,18 @@ int report_gather(const char *path, struct report_trace *t)
                 snprintf(t->error, sizeof(t->error), "%s", hvt_reader_message(r));
                 goto out;
         }
-        if (hvt_reader_vcpus(r) > 1) {
-                replay_multi_vcpu_reason("report", r, t->error, sizeof(t->error));
+        t->vcpus = hvt_reader_vcpus(r);
+        t->per_vcpu = calloc(t->vcpus, sizeof(*t->per_vcpu));
+        g.vcpus = calloc(t->vcpus, sizeof(*g.vcpus));
+        if (!t->per_vcpu || !g.vcpus) {
+                err = -ENOMEM;
                 goto out;
         }
+        count_findings(t);
         t->opened = true;
         copy_header(t, hvt_reader_header(r));
         while ((rerr = hvt_reader_next(r, &ev)) == HVT_OK) {
-                err = on_event(&g, &ev);
+                err = on_event(&g, r, &ev);
                 if (err)
                         goto out;
         }
@@ -215,6 +300,10 @@ int report_gather(const char *path, struct report_trace *t)
         if (!t->readable)
                 snprintf(t->error, sizeof(t->error), "%s", hvt_reader_message(r));
 out:
+        if (g.vcpus)
+                for (uint32_t v = 0; v < t->vcpus; v++)
+                        free(g.vcpus[v]);
+        free(g.vcpus);
         hvt_reader_close(r);
         disasm_close(g.d);
         return err;
@@ -226,6 +315,7 @@ void report_trace_free(struct report_trace *t)
         free(t->exit_pts);
         free(t->deliver_ns);
         free(t->findings);
+        free(t->per_vcpu);
         memset(t, 0, sizeof(*t));
 }
 

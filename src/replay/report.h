@@ -31,9 +31,16 @@ struct report_line {
 struct report_point {
         uint64_t ns;
         uint8_t reason;
+        uint32_t vcpu;
 };
 
-/* A checker finding with the exits that led to it. */
+/* One vCPU's share of a multi-vCPU trace. */
+struct report_vcpu {
+        uint64_t exits, injections, raises, deliveries;
+        size_t violations, undetermined; /* the checker's findings on it */
+};
+
+/* A checker finding with the exits of its vCPU that led to it. */
 struct report_finding {
         const struct check_finding *f;
         struct report_line context[REPORT_CONTEXT];
@@ -53,8 +60,11 @@ struct report_trace {
         unsigned policy, mode;
         uint64_t header_flags;
 
+        uint32_t vcpus;               /* 1 in a single-vCPU trace */
+        struct report_vcpu *per_vcpu; /* vcpus of them, once the trace is opened */
+
         uint64_t exits, injections, raises, deliveries, console_bytes;
-        uint64_t guest_ns, last_ns;
+        uint64_t guest_ns, last_ns; /* last_ns: the latest exit's time, of any vCPU */
         uint64_t by_reason[HVT_EXIT_REASON_COUNT], guest_by_reason[HVT_EXIT_REASON_COUNT];
 
         /* The timeline's raw points, binned when the SVG is drawn. */
@@ -63,7 +73,7 @@ struct report_trace {
         uint64_t *deliver_ns;
         size_t ndeliver_pts, deliver_cap;
 
-        struct report_finding *findings; /* violations, then undetermined, each by exit */
+        struct report_finding *findings; /* violations, then undetermined, each by vCPU and exit */
         size_t nfindings, nviolations;
 
         bool have_end;

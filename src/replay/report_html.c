@@ -19,6 +19,7 @@
 #define TL_ROW    26
 #define TL_AXIS   30
 #define TL_MAXUND 200 /* undetermined deliveries listed; the rest are counted */
+#define TL_VCPUS  16  /* vCPUs given a timeline row of their own */
 
 static const char *const reason_colour[] = {
         [HVT_EXIT_UNKNOWN] = "#999999",    [HVT_EXIT_IO] = "#4e79a7",
@@ -170,22 +171,37 @@ static void backend_report(FILE *f, const struct check_finding *fd)
         fprintf(f, "; policy %s.</p>\n", hvt_policy_name(fd->policy));
 }
 
-static void violation(FILE *f, const struct report_finding *rf)
+/* ", vCPU N" in a multi-vCPU trace, nothing in a single-vCPU one. */
+static void fmt_vcpu(char *buf, size_t len, const struct report_trace *t,
+                     const struct check_finding *fd)
+{
+        if (t->vcpus > 1)
+                snprintf(buf, len, ", vCPU %" PRIu32, fd->vcpu);
+        else
+                buf[0] = 0;
+}
+
+static void violation(FILE *f, const struct report_trace *t, const struct report_finding *rf)
 {
         const struct check_finding *fd = rf->f;
-        char at[32];
+        char at[32], vcpu[32];
 
         insn_addr(at, sizeof(at), fd, &fd->at);
+        fmt_vcpu(vcpu, sizeof(vcpu), t, fd);
         fprintf(f,
                 "<div class=\"finding\"><h4 class=\"violation\">VIOLATION: %s &mdash; vector "
-                "0x%02x at %s, exit #%" PRIu64 "</h4>\n",
-                check_rule_name(fd->rule), fd->vector, fd->at.valid ? at : "?", fd->event);
+                "0x%02x at %s%s, exit #%" PRIu64 "</h4>\n",
+                check_rule_name(fd->rule), fd->vector, fd->at.valid ? at : "?", vcpu, fd->event);
         if (fd->reason[0]) {
                 fputs("<p>", f);
                 esc(f, fd->reason);
                 fputs("</p>\n", f);
         }
-        fputs("<p>The exits up to it, as recorded:</p>\n<pre>", f);
+        if (t->vcpus > 1)
+                fprintf(f, "<p>The exits of vCPU %" PRIu32 " up to it, as recorded:</p>\n<pre>",
+                        fd->vcpu);
+        else
+                fputs("<p>The exits up to it, as recorded:</p>\n<pre>", f);
         for (size_t i = 0; i < rf->ncontext; i++) {
                 const struct report_line *l = &rf->context[i];
 
@@ -211,15 +227,20 @@ static void undetermined(FILE *f, const struct report_trace *t)
         if (!n)
                 return;
         fprintf(f, "<h3>Undetermined deliveries (%zu)</h3>\n", n);
-        fputs("<table><tr><th>Exit</th><th>Vector</th><th>At</th><th>Why</th><th>Reason</th>"
-              "</tr>\n",
-              f);
+        /* A vCPU column only where there are several: single-vCPU pages stay as they were. */
+        fprintf(f,
+                "<table><tr>%s<th>Exit</th><th>Vector</th><th>At</th><th>Why</th><th>Reason</th>"
+                "</tr>\n",
+                t->vcpus > 1 ? "<th>vCPU</th>" : "");
         for (size_t i = 0; i < n && i < TL_MAXUND; i++) {
                 const struct check_finding *fd = t->findings[t->nviolations + i].f;
                 char at[32];
 
                 insn_addr(at, sizeof(at), fd, &fd->at);
-                fprintf(f, "<tr><td class=\"n\">#%" PRIu64 "</td><td>0x%02x</td><td>%s</td><td>%s",
+                fputs("<tr>", f);
+                if (t->vcpus > 1)
+                        fprintf(f, "<td class=\"n\">%" PRIu32 "</td>", fd->vcpu);
+                fprintf(f, "<td class=\"n\">#%" PRIu64 "</td><td>0x%02x</td><td>%s</td><td>%s",
                         fd->event, fd->vector, fd->at.valid ? at : "?",
                         check_und_name(fd->und_kind));
                 fputs("</td><td>", f);
@@ -230,6 +251,27 @@ static void undetermined(FILE *f, const struct report_trace *t)
         if (n > TL_MAXUND)
                 fprintf(f, "<p>... and %zu more (hvreplay check lists them all).</p>\n",
                         n - TL_MAXUND);
+}
+
+/* Each vCPU's share of a multi-vCPU trace. */
+static void vcpu_table(FILE *f, const struct report_trace *t)
+{
+        fprintf(f, "<h3>vCPUs (%" PRIu32 ")</h3>\n", t->vcpus);
+        fputs("<table class=\"vcpus\"><tr><th>vCPU</th><th>Exits</th><th>Injected</th>"
+              "<th>Delivered</th><th>Raised</th><th>Violations</th><th>Undetermined</th></tr>\n",
+              f);
+        for (uint32_t v = 0; v < t->vcpus; v++) {
+                const struct report_vcpu *c = &t->per_vcpu[v];
+
+                fprintf(f,
+                        "<tr><td class=\"n\">%" PRIu32 "</td><td class=\"n\">%" PRIu64
+                        "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
+                        "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n%s\">%zu</td>"
+                        "<td class=\"n\">%zu</td></tr>\n",
+                        v, c->exits, c->injections, c->deliveries, c->raises,
+                        c->violations ? " bad" : "", c->violations, c->undetermined);
+        }
+        fputs("</table>\n", f);
 }
 
 static void reason_table(FILE *f, const struct report_trace *t)
@@ -294,13 +336,29 @@ static void bars(FILE *f, const uint32_t *bins, int y, const char *colour, const
         }
 }
 
+/* A row of vCPU v's exits, of any reason. */
+static void vcpu_row(FILE *f, const struct report_trace *t, uint32_t v, int y, uint64_t span)
+{
+        uint32_t bins[TL_BINS];
+        char label[32];
+
+        memset(bins, 0, sizeof(bins));
+        for (size_t i = 0; i < t->nexit_pts; i++)
+                if (t->exit_pts[i].vcpu == v)
+                        bins[bin_of(t->exit_pts[i].ns, span)]++;
+        snprintf(label, sizeof(label), "vCPU %" PRIu32 " exits", v);
+        bars(f, bins, y, "#555555", label, t->per_vcpu[v].exits);
+}
+
 static void timeline(FILE *f, const struct report_trace *t)
 {
         uint32_t bins[TL_BINS];
         unsigned rows = 3; /* deliveries, violations, undetermined */
+        uint32_t vcpu_rows = t->vcpus > 1 ? (t->vcpus < TL_VCPUS ? t->vcpus : TL_VCPUS) : 0;
         uint64_t span = t->last_ns ? t->last_ns : 1;
         int y = 0, height;
 
+        rows += vcpu_rows;
         for (unsigned r = 0; r < HVT_EXIT_REASON_COUNT; r++)
                 rows += t->by_reason[r] != 0;
         height = (int)rows * TL_ROW + TL_AXIS;
@@ -321,6 +379,9 @@ static void timeline(FILE *f, const struct report_trace *t)
                 bars(f, bins, y, reason_colour[r], hvt_exit_reason_name(r), t->by_reason[r]);
                 y += TL_ROW;
         }
+        /* Several vCPUs: a row each (the first TL_VCPUS), to see which one ran when. */
+        for (uint32_t v = 0; v < vcpu_rows; v++, y += TL_ROW)
+                vcpu_row(f, t, v, y, span);
         memset(bins, 0, sizeof(bins));
         for (size_t i = 0; i < t->ndeliver_pts; i++)
                 bins[bin_of(t->deliver_ns[i], span)]++;
@@ -336,13 +397,15 @@ static void timeline(FILE *f, const struct report_trace *t)
                 const struct report_finding *rf = &t->findings[i];
                 bool v = i < t->nviolations;
                 double x = x_of(rf->time_ns, span);
+                char vcpu[32];
 
                 if (!rf->seen)
                         continue;
-                fprintf(f, "<g><title>%s %s, vector 0x%02x, exit #%" PRIu64 "</title>",
+                fmt_vcpu(vcpu, sizeof(vcpu), t, rf->f);
+                fprintf(f, "<g><title>%s %s, vector 0x%02x%s, exit #%" PRIu64 "</title>",
                         v ? "VIOLATION:" : "undetermined:",
                         v ? check_rule_name(rf->f->rule) : check_und_name(rf->f->und_kind),
-                        rf->f->vector, rf->f->event);
+                        rf->f->vector, vcpu, rf->f->event);
                 if (v)
                         fprintf(f,
                                 "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" "
@@ -382,11 +445,13 @@ static void trace_section(FILE *f, const struct report_trace *t, size_t i)
                 return;
         }
         summary(f, t);
+        if (t->vcpus > 1)
+                vcpu_table(f, t);
         timeline(f, t);
         if (t->nviolations) {
                 fprintf(f, "<h3 class=\"violation\">Violations (%zu)</h3>\n", t->nviolations);
                 for (size_t k = 0; k < t->nviolations; k++)
-                        violation(f, &t->findings[k]);
+                        violation(f, t, &t->findings[k]);
         }
         undetermined(f, t);
         reason_table(f, t);
