@@ -644,10 +644,10 @@ static void require_kvm_qemu(void)
  * runs used to share the whole Criterion timeout unbounded, so each gets
  * most of what it had.
  */
-#define QEMU_GRACE_S   5   /* hvrec exec's, between SIGTERM and SIGKILL */
-#define QEMU_RUN_MAX_S 180 /* no one run gets more */
-#define TIMER_TEST_S   600 /* qemu_kvm_timer_guests_check_clean_on_every_irqchip */
-#define SMP_TEST_S     300 /* qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace */
+#define QEMU_GRACE_S   5    /* hvrec exec's, between SIGTERM and SIGKILL */
+#define QEMU_RUN_MAX_S 180  /* no one run gets more */
+#define TIMER_TEST_S   1200 /* qemu_kvm_timer_guests_check_clean_on_every_irqchip */
+#define SMP_TEST_S     300  /* qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace */
 
 /* The --timeout of each of the runs QEMU runs of a test whose Criterion timeout is test_s. */
 static double qemu_run_budget(int test_s, int runs)
