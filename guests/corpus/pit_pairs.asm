@@ -45,12 +45,4 @@ second_movss_sti:
         cli
         HV_EXIT 0
         jmp $                   ; no path falls into the ISR and through its IRET
-isr:
-        HV_PROBE
-        inc dword [ticks]
-        CORPUS_EOI
-        HV_IRET
-ticks:  dd 0
-%if __BITS__ != 16
-        HV_IDT corpus_idt, corpus_idtr
-%endif
+        CORPUS_TICK_ISR

@@ -18,12 +18,4 @@ again:
         jb again
         cli
         HV_EXIT 0
-isr:
-        HV_PROBE
-        inc dword [ticks]
-        CORPUS_EOI
-        HV_IRET
-ticks:  dd 0
-%if __BITS__ != 16
-        HV_IDT corpus_idt, corpus_idtr
-%endif
+        CORPUS_TICK_ISR
