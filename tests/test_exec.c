@@ -430,8 +430,12 @@ Test(exec, an_existing_trace_is_kept_as_dot_1)
 
 /* ---- the library's recording, on a fake /dev/kvm (tests/exec/fakekvm.h) ----------- */
 
-/* Record the fake VMM's scenario and check the trace: returns hvreplay check's status. */
-static int fake_record(const char *scenario, struct hv_trace *t)
+/*
+ * Record the fake VMM's scenario and check the trace: returns hvreplay
+ * check's status.  The library must say nothing on stderr but, when
+ * want_err is not NULL, that line exactly once.
+ */
+static int fake_record_saying(const char *scenario, const char *want_err, struct hv_trace *t)
 {
         const char *vmm[] = { HV_EXEC_FAKEVMM, scenario, NULL };
         const char *trace = hv_tmp("fake.zst");
@@ -441,7 +445,16 @@ static int fake_record(const char *scenario, struct hv_trace *t)
 
         exec_run(trace, vmm, &p, t);
         cr_assert_eq(p.status, 0, "%s: status %d: %s", scenario, p.status, p.err);
-        cr_assert_str_eq(p.err, "", "%s: the library says nothing: %s", scenario, p.err);
+        if (want_err) {
+                const char *at = strstr(p.err, want_err);
+
+                cr_assert(at && !strstr(at + 1, want_err) &&
+                                  strchr(p.err, '\n') == strrchr(p.err, '\n'),
+                          "%s: the library says '%s' once, and only that: %s", scenario, want_err,
+                          p.err);
+        } else {
+                cr_assert_str_eq(p.err, "", "%s: the library says nothing: %s", scenario, p.err);
+        }
         cr_assert_eq(t->read_err, HVT_END_OF_TRACE, "%s: complete: %s", scenario, t->message);
         cr_assert_eq(hv_run(check, &c), 0);
         status = c.status;
@@ -449,6 +462,11 @@ static int fake_record(const char *scenario, struct hv_trace *t)
         hv_proc_free(&c);
         hv_proc_free(&p);
         return status;
+}
+
+static int fake_record(const char *scenario, struct hv_trace *t)
+{
+        return fake_record_saying(scenario, NULL, t);
 }
 
 /* The exit a record names must be an OUT to port. */
@@ -587,6 +605,47 @@ Test(exec, two_vcpus_keep_their_records_apart)
                   ninj[1]);
         cr_expect(ndel[0] == 0 && ndel[1] == 1, "the delivery is vCPU 1's: %zu, %zu", ndel[0],
                   ndel[1]);
+}
+
+/*
+ * A VMM that uses sync regs itself (regs only, written back dirty before
+ * every run): the library adds the register sets it needs to the valid
+ * mask for the run and gives the VMM its own mask back, and never marks
+ * anything dirty, so KVM loads only what the VMM wrote.  The VMM checks
+ * both at every exit (statuses 103-105); the trace has the registers the
+ * VMM wrote, as KVM ran them.
+ */
+Test(exec, a_vmm_that_syncs_its_own_registers_keeps_its_masks)
+{
+        struct hv_trace t;
+
+        fake_record("vmm-sync", &t);
+        cr_assert_eq(t.nexits, 3);
+        for (size_t i = 0; i < t.nexits; i++)
+                cr_expect_eq(t.exits[i].e.st.gpr[HVT_F_RBX], 0x1000 + i,
+                             "exit %zu: the RBX the VMM wrote (0x%llx)", i,
+                             (unsigned long long)t.exits[i].e.st.gpr[HVT_F_RBX]);
+        cr_expect_eq(t.ndelivers, 1);
+        hv_trace_free(&t);
+}
+
+/* A KVM without KVM_CAP_SYNC_REGS: said once, and the state read with the GET ioctls. */
+Test(exec, without_sync_regs_the_state_comes_from_the_get_ioctls)
+{
+        static const uint64_t rips[] = { 0x1002, 0x502, 0x1006 };
+        struct hv_trace t;
+
+        setenv("HVT_FAKEKVM_NOSYNC", "1", 1);
+        fake_record_saying("probe", "KVM has no KVM_CAP_SYNC_REGS", &t);
+        unsetenv("HVT_FAKEKVM_NOSYNC");
+        cr_assert_eq(t.nexits, 3);
+        for (size_t i = 0; i < t.nexits; i++)
+                cr_expect_eq(t.exits[i].e.st.rip, rips[i], "exit %zu: rip 0x%llx", i,
+                             (unsigned long long)t.exits[i].e.st.rip);
+        cr_assert_eq(t.ndelivers, 1);
+        cr_expect_eq(t.delivers[0].ip, 0x1002, "the frame, read with the state from KVM_GET_REGS");
+        cr_expect_eq(t.delivers[0].vector_from, HVT_VEC_TABLE);
+        hv_trace_free(&t);
 }
 
 /* ---- on KVM: QEMU's own command line, recorded ---------------------------------- */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ static struct {
         int vcpu_fd[FK_VCPUS];
         struct fakekvm_cpu cpu[FK_VCPUS];
         unsigned nvcpus;
+        bool no_sync;        /* HVT_FAKEKVM_NOSYNC: a KVM without KVM_CAP_SYNC_REGS */
+        uint64_t dirty_seen; /* every kvm_dirty_regs a KVM_RUN found, ORed */
 } fk = { .kvm_fd = -1, .vm_fd = -1 };
 
 static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -43,6 +46,7 @@ FK_EXPORT int fakekvm_open(fakekvm_step_fn *step, void *ctx)
 {
         fk.step = step;
         fk.ctx = ctx;
+        fk.no_sync = getenv("HVT_FAKEKVM_NOSYNC") != NULL;
         fk.kvm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         return fk.kvm_fd;
 }
@@ -98,6 +102,11 @@ FK_EXPORT int open64(const char *path, int flags, ...)
         return fd;
 }
 
+FK_EXPORT uint64_t fakekvm_dirty_seen(void)
+{
+        return fk.dirty_seen;
+}
+
 static struct fakekvm_cpu *cpu_of(int fd)
 {
         for (unsigned i = 0; i < fk.nvcpus; i++)
@@ -140,26 +149,30 @@ static int create_vcpu(void)
 static int run(struct fakekvm_cpu *c)
 {
         struct kvm_run *r = c->run;
+        /* A KVM without the capability leaves the masks and the area alone. */
+        uint64_t dirty = fk.no_sync ? 0 : r->kvm_dirty_regs;
+        uint64_t valid = fk.no_sync ? 0 : r->kvm_valid_regs;
         int err;
 
-        if (r->kvm_dirty_regs & KVM_SYNC_X86_REGS)
+        fk.dirty_seen |= r->kvm_dirty_regs;
+        if (dirty & KVM_SYNC_X86_REGS)
                 c->regs = r->s.regs.regs;
-        if (r->kvm_dirty_regs & KVM_SYNC_X86_SREGS)
+        if (dirty & KVM_SYNC_X86_SREGS)
                 c->sregs = r->s.regs.sregs;
-        if (r->kvm_dirty_regs & KVM_SYNC_X86_EVENTS)
+        if (dirty & KVM_SYNC_X86_EVENTS)
                 c->ev = r->s.regs.events;
-        r->kvm_dirty_regs = 0;
+        r->kvm_dirty_regs &= ~dirty; /* as KVM: what it loaded is clean again */
         err = fk.step(c, fk.ctx);
         c->runs++;
         c->ev.interrupt.injected = c->pending >= 0;
         c->ev.interrupt.nr = c->pending >= 0 ? (uint8_t)c->pending : 0;
         r->if_flag = !!(c->regs.rflags & 0x200);
         r->ready_for_interrupt_injection = r->if_flag && c->pending < 0 && !c->ev.interrupt.shadow;
-        if (r->kvm_valid_regs & KVM_SYNC_X86_REGS)
+        if (valid & KVM_SYNC_X86_REGS)
                 r->s.regs.regs = c->regs;
-        if (r->kvm_valid_regs & KVM_SYNC_X86_SREGS)
+        if (valid & KVM_SYNC_X86_SREGS)
                 r->s.regs.sregs = c->sregs;
-        if (r->kvm_valid_regs & KVM_SYNC_X86_EVENTS)
+        if (valid & KVM_SYNC_X86_EVENTS)
                 r->s.regs.events = c->ev;
         return err ? fail(err) : 0;
 }
@@ -206,14 +219,16 @@ FK_EXPORT int ioctl(int fd, unsigned long req, ...)
                 case KVM_GET_API_VERSION: return KVM_API_VERSION;
                 case KVM_CREATE_VM: return fk.vm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
                 case KVM_GET_VCPU_MMAP_SIZE: return FK_RUN_SIZE;
-                case KVM_CHECK_EXTENSION: return (long)arg == KVM_CAP_SYNC_REGS ? FK_SYNC_ALL : 0;
+                case KVM_CHECK_EXTENSION:
+                        return (long)arg == KVM_CAP_SYNC_REGS && !fk.no_sync ? FK_SYNC_ALL : 0;
                 case KVM_GET_SUPPORTED_CPUID: ((struct kvm_cpuid2 *)arg)->nent = 0; return 0;
                 default: return fail(ENOTTY);
                 }
         }
         if (fd == fk.vm_fd) {
                 switch (req) {
-                case KVM_CHECK_EXTENSION: return (long)arg == KVM_CAP_SYNC_REGS ? FK_SYNC_ALL : 0;
+                case KVM_CHECK_EXTENSION:
+                        return (long)arg == KVM_CAP_SYNC_REGS && !fk.no_sync ? FK_SYNC_ALL : 0;
                 case KVM_SET_USER_MEMORY_REGION:
                 case KVM_SET_TSS_ADDR: return 0;
                 case KVM_CREATE_VCPU: return create_vcpu();

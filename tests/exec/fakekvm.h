@@ -18,6 +18,8 @@
 #ifndef HVT_FAKEKVM_H
 #define HVT_FAKEKVM_H
 
+#include <stdint.h>
+
 #include <linux/kvm.h>
 
 struct fakekvm_cpu {
@@ -35,7 +37,14 @@ struct fakekvm_cpu {
  */
 typedef int fakekvm_step_fn(struct fakekvm_cpu *cpu, void *ctx);
 
-/* The descriptor of a fake /dev/kvm whose vCPUs run step(ctx); -1 on failure. */
+/*
+ * The descriptor of a fake /dev/kvm whose vCPUs run step(ctx); -1 on
+ * failure.  With HVT_FAKEKVM_NOSYNC in the environment it lacks
+ * KVM_CAP_SYNC_REGS and never touches kvm_run's sync-regs area.
+ */
 int fakekvm_open(fakekvm_step_fn *step, void *ctx);
+
+/* Every kvm_dirty_regs mask KVM_RUN found, ORed: what was loaded from kvm_run. */
+uint64_t fakekvm_dirty_seen(void);
 
 #endif

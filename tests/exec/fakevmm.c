@@ -12,6 +12,12 @@
  *   smp         two vCPUs, their runs interleaved: vCPU 0 runs to its OUT
  *               0x80, then vCPU 1 takes vector 0x30 (the probe's) and runs
  *               to its end, then vCPU 0 runs to its end
+ *   vmm-sync    probe's run, by a VMM that uses sync regs itself: it asks
+ *               KVM for regs only, and before each run writes RBX = 0x1000
+ *               + the run's number there and marks regs dirty; it checks
+ *               after each run that its own mask is back and RBX came
+ *               back, and at the end that KVM loaded nothing but its regs
+ *               (exit statuses 103, 104, 105 otherwise)
  *   paged       no interrupt: 32-bit protected mode with paging, the code
  *               at linear 0x400000 in physical page 0x4000: "out 0xf4, al;
  *               jmp $"
@@ -38,10 +44,11 @@
 
 struct guest {
         uint8_t *ram;
-        int vector;   /* the one the VMM injects */
-        bool paged;   /* the paging scenario */
-        bool eintr;   /* the run after the injection fails with EINTR once */
-        bool delayed; /* ... and did */
+        int vector;    /* the one the VMM injects */
+        bool paged;    /* the paging scenario */
+        bool own_sync; /* the VMM uses sync regs itself (vmm-sync) */
+        bool eintr;    /* the run after the injection fails with EINTR once */
+        bool delayed;  /* ... and did */
 };
 
 static const uint8_t code[] = { 0xe6, 0x80, 0x90, 0x90, 0xe6, 0xf4 };
@@ -215,17 +222,35 @@ static void vcpu_create(int kvm, int vm, struct guest *g, uint64_t sp, struct vc
 static int vcpu_loop(struct vcpu *v, struct guest *g, bool inject, int runs)
 {
         struct kvm_interrupt irq = { .irq = (unsigned)g->vector };
+        uint64_t rbx = 0x1000;
 
+        if (g->own_sync) {
+                /* Its registers in kvm_run from the start, as a VMM that syncs them keeps them. */
+                if (ioctl(v->fd, KVM_GET_REGS, &v->run->s.regs.regs))
+                        die("KVM_GET_REGS");
+                v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+        }
         for (int n = 0; !runs || n < runs; n++) {
+                if (g->own_sync) {
+                        v->run->s.regs.regs.rbx = rbx + (uint64_t)n;
+                        v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+                }
                 if (ioctl(v->fd, KVM_RUN, 0) < 0) {
                         if (errno == EINTR)
                                 continue;
                         die("KVM_RUN");
                 }
+                if (g->own_sync && v->run->kvm_valid_regs != KVM_SYNC_X86_REGS)
+                        exit(103);
+                if (g->own_sync && v->run->s.regs.regs.rbx != rbx + (uint64_t)n)
+                        exit(104);
                 if (v->run->exit_reason != KVM_EXIT_IO)
                         exit(101);
-                if (v->run->io.port == 0xf4)
+                if (v->run->io.port == 0xf4) {
+                        if (g->own_sync && fakekvm_dirty_seen() != KVM_SYNC_X86_REGS)
+                                exit(105);
                         return ((uint8_t *)v->run)[v->run->io.data_offset];
+                }
                 /* The timer fires: inject once the guest can take it. */
                 if (inject && v->run->ready_for_interrupt_injection) {
                         if (ioctl(v->fd, KVM_INTERRUPT, &irq))
@@ -250,6 +275,7 @@ int main(int argc, char **argv)
         g.vector = strcmp(argv[1], "noprobe") ? 0x30 : 0x31;
         g.eintr = !strcmp(argv[1], "probe-intr");
         g.paged = !strcmp(argv[1], "paged");
+        g.own_sync = !strcmp(argv[1], "vmm-sync");
         smp = !strcmp(argv[1], "smp");
         g.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (g.ram == MAP_FAILED)
