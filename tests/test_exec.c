@@ -722,7 +722,9 @@ static double qemu_run_budget(int test_s, int runs)
 
 /*
  * Record guest under QEMU KVM, stopped after budget_s seconds, and check
- * the trace: returns hvreplay check's status.
+ * the trace, which must hold the deliveries the guest's probe saw (on
+ * every irqchip: the library reads them at the probe's exit): returns
+ * hvreplay check's status.
  */
 static int record_and_check(const char *guest, const char *irqchip, const char *smp,
                             double budget_s, struct hv_trace *t)
@@ -748,6 +750,9 @@ static int record_and_check(const char *guest, const char *irqchip, const char *
         cr_assert_eq(hv_trace_load(trace, t), HVT_OK, "%s on kernel_irqchip=%s: trace: %s", guest,
                      irqchip, p.err);
         cr_assert_gt(t->nexits, 0, "%s: exits recorded", guest);
+        /* The guest's handler starts with the probe: its deliveries are in the trace. */
+        cr_assert_gt(t->ndelivers, 0, "%s on kernel_irqchip=%s: no delivery recorded", guest,
+                     irqchip);
         cr_assert_eq(hv_run(check, &c), 0);
         status = c.status;
         cr_assert_eq(status, 0, "%s on kernel_irqchip=%s: %s%s", guest, irqchip, c.out, c.err);
