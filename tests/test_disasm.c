@@ -1762,3 +1762,53 @@ Test(disasm, delaying_ending_agrees_with_decode)
         }
         cr_assert_gt(hits, 1000, "the pool must produce delaying endings (%zu)", hits);
 }
+
+/*
+ * disasm_io_candidates looks for a completed instruction only where the
+ * bytes before rip can end one (prefixes, an I/O opcode, maybe an imm8):
+ * it must find exactly what decoding every length from 1 to 15 finds.
+ */
+Test(disasm, io_candidates_completed_as_every_length)
+{
+        static const uint8_t pool[] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67,
+                                        0xf0, 0xf2, 0xf3, 0x40, 0x48, 0x4f, 0x0f, 0x90,
+                                        0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef,
+                                        0x6c, 0x6d, 0x6e, 0x6f, 0xe2, 0x80, 0xcd, 0xc3 };
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        unsigned found = 0;
+
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                for (int t = 0; t < 3000; t++) {
+                        uint8_t code[30];
+                        size_t at = 1 + (size_t)(t % 15), len = at + 15;
+                        struct disasm_io_site done, pending, want = { 0 };
+                        int out = t & 1;
+                        unsigned size = 1u << (t / 2 % 3);
+
+                        for (size_t j = 0; j < len; j++) {
+                                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                                code[j] = pool[x % sizeof(pool)];
+                        }
+                        for (size_t k = 1; k <= 15 && k <= at; k++) {
+                                struct disasm_insn insn;
+
+                                if (disasm_decode(d, all_modes[i], code + at - k, k, 0x1000 - k,
+                                                  &insn) ||
+                                    insn.len != k || !disasm_is_io_insn(&insn, out, 0xe2, size))
+                                        continue;
+                                want.found = 1;
+                                want.insn = insn;
+                                break;
+                        }
+                        disasm_io_candidates(d, all_modes[i], code, len, at, 0x1000, out, 0xe2,
+                                             size, &done, &pending);
+                        cr_assert_eq(done.found, want.found, "%u-bit, case %d", all_modes[i], t);
+                        if (want.found) {
+                                found++;
+                                cr_assert_eq(done.insn.addr, want.insn.addr);
+                                cr_assert_eq(done.insn.len, want.insn.len);
+                        }
+                }
+        }
+        cr_assert_gt(found, 50, "the cases hold completed I/O instructions (%u)", found);
+}

@@ -940,16 +940,43 @@ int disasm_is_io_insn(const struct disasm_insn *insn, int out, unsigned port, un
         return insn->io_port < 0 || (unsigned)insn->io_port == (port & 0xffff);
 }
 
+/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
+static bool is_prefix(uint8_t b)
+{
+        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
+}
+
 void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, size_t len,
                           size_t at, uint64_t rip, int out, unsigned port, unsigned size,
                           struct disasm_io_site *completed, struct disasm_io_site *pending)
 {
+        size_t kmax = 0; /* the longest I/O instruction that can end at rip */
+
         memset(completed, 0, sizeof(*completed));
         memset(pending, 0, sizeof(*pending));
         if (at < len && !disasm_decode(d, bits, code + at, len - at, rip, &pending->insn))
                 pending->found = disasm_is_io_insn(&pending->insn, out, port, size);
+        /*
+         * A port I/O instruction is prefixes, then its opcode, last (INS, OUTS,
+         * IN and OUT with DX: 6C-6F, EC-EF) or followed by an imm8 (E4-E7):
+         * none can start before the prefixes in front of such an opcode, and
+         * without one none ends at rip.  An I/O loop's exits would otherwise
+         * decode up to 15 times each.
+         */
+        for (size_t back = 1; back <= 2 && back <= at; back++) {
+                size_t j = at - back; /* the opcode's place */
+                uint8_t b = code[j];
+
+                if (back == 1 ? (b & 0xfc) != 0x6c && (b & 0xfc) != 0xec : (b & 0xfc) != 0xe4)
+                        continue;
+                while (j && at - j < 15 && is_prefix(code[j - 1]))
+                        j--;
+                if (at - j > kmax)
+                        kmax = at - j;
+        }
         /* The shortest instruction ending at rip wins: prefixes make longer ones decode too. */
-        for (size_t k = 1; k <= 15 && k <= at; k++) {
+        for (size_t k = 1; k <= kmax; k++) {
                 struct disasm_insn insn;
 
                 if (disasm_decode(d, bits, code + at - k, k, rip - k, &insn) || insn.len != k)
