@@ -617,6 +617,30 @@ static void decode_entry(struct code *c, uint64_t la, uint32_t ctxn, struct code
                 c->page_hot[e->gpa1 >> PAGE_SHIFT] |= HOT_CODE;
 }
 
+/*
+ * Whether e, decoded before the last write to a hot page, still holds:
+ * without paging its bytes are where they were, and decoding reads an
+ * instruction's bytes in order and stops at its end, so the same bytes
+ * decode the same whatever follows them.  A guest that keeps a counter in
+ * its code page would otherwise have every instruction decoded again at
+ * every exit.  Not for LOCK, whose check may read on, nor for #UD, which
+ * may depend on all 15 bytes.
+ */
+static bool entry_holds(const struct code *c, const struct code_entry *e)
+{
+        const struct code_insn *x = &e->insn;
+
+        if (e->paged || e->missing || e->gpa0 == NO_GPA || (x->flags & DISASM_UD) ||
+            memchr(x->bytes, 0xf0, x->len))
+                return false;
+        if (e->gpa0 + e->n0 > c->mem.size || memcmp(c->ram + e->gpa0, x->bytes, e->n0))
+                return false;
+        if (e->n0 == x->len)
+                return true;
+        return e->gpa1 != NO_GPA && e->gpa1 + (x->len - e->n0) <= c->mem.size &&
+               !memcmp(c->ram + e->gpa1, x->bytes + e->n0, x->len - e->n0);
+}
+
 int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
 {
         struct code_entry *e, tmp;
@@ -638,7 +662,10 @@ int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
                         c->cache_used++;
                         decode_entry(c, la, ctx, e);
                 } else if (e->gen != c->gen) {
-                        decode_entry(c, la, ctx, e);
+                        if (entry_holds(c, e))
+                                e->gen = c->gen;
+                        else
+                                decode_entry(c, la, ctx, e);
                 }
         }
         *out = e->insn;
