@@ -1975,6 +1975,85 @@ Test(check, delaying_instruction_before_a_wrap)
         disasm_close(dis);
 }
 
+/*
+ * A write to a page that holds decoded code (here a counter beside the
+ * code) keeps the decodes whose bytes it left alone, and only those.
+ */
+Test(check, decodes_kept_across_writes_beside_them)
+{
+        static const uint8_t code[] = {
+                0xb8, 0x34, 0x12, 0xfb, 0x00, 0x00
+        }; /* mov ax; sti; dw 0 */
+        struct code_ctx x = { .bits = 16 };
+        uint8_t count[2] = { 1, 0 }, imm = 0x99, sti = 0xfb;
+        struct code_insn in;
+        struct disasm *dis;
+        struct code c;
+        uint32_t ctx;
+
+        cr_assert_eq(disasm_open(&dis), 0);
+        cr_assert_eq(code_init(&c, dis, 0x20000), 0);
+        ctx = code_ctx_add(&c, &x);
+        code_load(&c, 0x1000, code, sizeof(code));
+        cr_assert_eq(code_insn(&c, 0x1000, ctx, &in), CODE_OK);
+        cr_expect_eq(in.len, 3);
+        for (int i = 0; i < 3; i++) {
+                count[0]++;
+                code_write(&c, 0x1004, count, 2);
+                code_interval(&c);
+                cr_assert_eq(code_insn(&c, 0x1000, ctx, &in), CODE_OK);
+                cr_expect_eq(in.len, 3);
+                cr_expect_eq(in.bytes[1], 0x34);
+        }
+        code_write(&c, 0x1001, &imm, 1); /* the MOV's immediate */
+        code_interval(&c);
+        cr_assert_eq(code_insn(&c, 0x1000, ctx, &in), CODE_OK);
+        cr_expect_eq(in.len, 3);
+        cr_expect_eq(in.bytes[1], 0x99, "the new immediate (%#x)", in.bytes[1]);
+        code_write(&c, 0x1000, &sti, 1); /* a different instruction */
+        code_interval(&c);
+        cr_assert_eq(code_insn(&c, 0x1000, ctx, &in), CODE_OK);
+        cr_expect_eq(in.len, 1);
+        cr_expect(in.flags & DISASM_STI);
+        code_free(&c);
+        disasm_close(dis);
+}
+
+/* Bytes written during the current interval, and only those, are unsure. */
+Test(check, unsure_bytes_are_those_written_in_the_interval)
+{
+        struct code_ctx x = { .bits = 16 };
+        uint8_t two[2] = { 1, 2 }, buf[16];
+        struct disasm *dis;
+        struct code c;
+        bool unsure;
+
+        cr_assert_eq(disasm_open(&dis), 0);
+        cr_assert_eq(code_init(&c, dis, 0x20000), 0);
+        code_ctx_add(&c, &x);
+        code_write(&c, 0x1005, two, 2);
+        code_write(&c, 0x1010, two, 1);
+        for (uint64_t s = 0x1000; s < 0x1012; s++) {
+                for (size_t n = 1; n <= 15; n++) {
+                        bool want =
+                                (s < 0x1007 && s + n > 0x1005) || (s <= 0x1010 && s + n > 0x1010);
+
+                        cr_assert_eq(code_read_sure(&c, &x, s, buf, n, &unsure), n);
+                        cr_expect_eq(unsure, want, "%zu bytes at %#llx", n, (unsigned long long)s);
+                }
+        }
+        code_interval(&c);
+        cr_assert_eq(code_read_sure(&c, &x, 0x1000, buf, 15, &unsure), 15);
+        cr_expect_not(unsure, "known from the next interval on");
+        code_mark_volatile(&c, &x, 0x100a, 1);
+        cr_assert_eq(code_read_sure(&c, &x, 0x100b, buf, 4, &unsure), 4);
+        cr_expect_not(unsure);
+        cr_assert_eq(code_read_sure(&c, &x, 0x1008, buf, 3, &unsure), 3);
+        cr_expect(unsure, "a volatile byte");
+        code_free(&c);
+        disasm_close(dis);
+}
+
 /* ---- 22. returns through a stack the trace holds ------------------------------------------ */
 
 /*

@@ -1762,3 +1762,109 @@ Test(disasm, delaying_ending_agrees_with_decode)
         }
         cr_assert_gt(hits, 1000, "the pool must produce delaying endings (%zu)", hits);
 }
+
+/*
+ * disasm_io_candidates looks for a completed instruction only where the
+ * bytes before rip can end one (prefixes, an I/O opcode, maybe an imm8):
+ * it must find exactly what decoding every length from 1 to 15 finds.
+ */
+Test(disasm, io_candidates_completed_as_every_length)
+{
+        static const uint8_t pool[] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67,
+                                        0xf0, 0xf2, 0xf3, 0x40, 0x48, 0x4f, 0x0f, 0x90,
+                                        0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef,
+                                        0x6c, 0x6d, 0x6e, 0x6f, 0xe2, 0x80, 0xcd, 0xc3 };
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        unsigned found = 0;
+
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                for (int t = 0; t < 3000; t++) {
+                        uint8_t code[30];
+                        size_t at = 1 + (size_t)(t % 15), len = at + 15;
+                        struct disasm_io_site done, pending, want = { 0 };
+                        int out = t & 1;
+                        unsigned size = 1u << (t / 2 % 3);
+
+                        for (size_t j = 0; j < len; j++) {
+                                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                                code[j] = pool[x % sizeof(pool)];
+                        }
+                        for (size_t k = 1; k <= 15 && k <= at; k++) {
+                                struct disasm_insn insn;
+
+                                if (disasm_decode(d, all_modes[i], code + at - k, k, 0x1000 - k,
+                                                  &insn) ||
+                                    insn.len != k || !disasm_is_io_insn(&insn, out, 0xe2, size))
+                                        continue;
+                                want.found = 1;
+                                want.insn = insn;
+                                break;
+                        }
+                        disasm_io_candidates(d, all_modes[i], code, len, at, 0x1000, out, 0xe2,
+                                             size, &done, &pending);
+                        cr_assert_eq(done.found, want.found, "%u-bit, case %d", all_modes[i], t);
+                        if (want.found) {
+                                found++;
+                                cr_assert_eq(done.insn.addr, want.insn.addr);
+                                cr_assert_eq(done.insn.len, want.insn.len);
+                        }
+                }
+        }
+        cr_assert_gt(found, 50, "the cases hold completed I/O instructions (%u)", found);
+}
+
+/*
+ * disasm_decode remembers the last instruction decoded at an address with
+ * the bytes it spans, and answers inputs that start with them from it: the
+ * answer must be what decoding those inputs afresh gives, whatever follows.
+ */
+Test(disasm, decode_memo_by_address_as_fresh)
+{
+        static const uint8_t pool[] = { 0x66, 0x67, 0xf0, 0xf3, 0x2e, 0x48, 0x0f, 0x01, 0x8e,
+                                        0xd0, 0x17, 0xfb, 0xe6, 0xe2, 0xcd, 0x80, 0xe8, 0xeb,
+                                        0xff, 0x00, 0x9a, 0xc7, 0x05, 0xb8, 0x6e, 0xc3 };
+        struct disasm *fresh;
+        uint64_t x = 0x2545f4914f6cdd1dull;
+        unsigned hits = 0;
+
+        cr_assert_eq(disasm_open(&fresh), 0);
+        for (size_t i = 0; i < NMODES(all_modes); i++) {
+                for (uint64_t t = 0; t < 3000; t++) {
+                        uint64_t addr = 0x100000 + (i * 3000 + t) * 16;
+                        uint8_t a[16], b[16];
+                        struct disasm_insn first, again, want;
+                        int ret, want_ret;
+
+                        for (size_t j = 0; j < sizeof(a); j++) {
+                                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                                a[j] = b[j] = pool[x % sizeof(pool)];
+                        }
+                        if (disasm_decode(d, all_modes[i], a, sizeof(a), addr, &first))
+                                continue;
+                        /* the same instruction, other bytes after it (and a shorter input) */
+                        for (size_t j = first.len; j < sizeof(b); j++)
+                                b[j] = (uint8_t)(b[j] ^ 0x5a);
+                        ret = disasm_decode(d, all_modes[i], b, first.len + (t % 2), addr, &again);
+                        want_ret = disasm_decode(fresh, all_modes[i], b, first.len + (t % 2), addr,
+                                                 &want);
+                        cr_assert_eq(ret, want_ret, "%u-bit case %llu", all_modes[i],
+                                     (unsigned long long)t);
+                        if (ret)
+                                continue;
+                        hits++;
+                        cr_assert_eq(again.len, want.len);
+                        cr_assert_arr_eq(again.bytes, want.bytes, want.len);
+                        cr_assert_eq(again.flags, want.flags);
+                        cr_assert_eq(again.has_target, want.has_target);
+                        cr_assert_eq(again.target, want.target);
+                        cr_assert_eq(again.target_cs, want.target_cs);
+                        cr_assert_eq(again.io_port, want.io_port);
+                        cr_assert_eq(again.io_size, want.io_size);
+                        cr_assert_eq(again.int_vector, want.int_vector);
+                        cr_assert_eq(again.sp_write, want.sp_write);
+                        cr_assert_str_eq(again.text, want.text);
+                }
+        }
+        disasm_close(fresh);
+        cr_assert_gt(hits, 1000, "instructions decoded again (%u)", hits);
+}

@@ -18,6 +18,13 @@ enum { MODE16, MODE32, MODE64, MODE_COUNT };
  * above all) costs far more than a lookup, so results are remembered,
  * keyed by everything the result depends on: the code size, the address
  * and the bytes given (at most MEMO_BYTES: no instruction reads further).
+ *
+ * A second table, by address alone, keeps the last instruction decoded
+ * there with the bytes it spans: decoding reads an instruction's bytes in
+ * order and stops at its end, so any input that starts with those bytes
+ * decodes to it whatever follows (code that keeps a counter right after an
+ * instruction shows new bytes after it at every exit).  Not for LOCK,
+ * whose check may read on, nor for failures, which depend on the length.
  */
 #define MEMO_SLOTS 4096u /* a power of two */
 #define MEMO_BYTES 16u   /* 15 bytes at most, plus one to tell "too long" from "cut short" */
@@ -34,6 +41,7 @@ struct disasm {
         csh h[MODE_COUNT];
         cs_insn *insn[MODE_COUNT]; /* preallocated: decoding allocates nothing */
         struct memo *memo;         /* MEMO_SLOTS, direct-mapped */
+        struct memo *at;           /* MEMO_SLOTS by address; n: the instruction's length */
 };
 
 static const cs_mode cs_modes[MODE_COUNT] = {
@@ -50,11 +58,12 @@ int disasm_open(struct disasm **dp)
 
         if (!d)
                 return -ENOMEM;
-        d->memo = calloc(MEMO_SLOTS, sizeof(*d->memo));
+        d->memo = calloc(2 * MEMO_SLOTS, sizeof(*d->memo));
         if (!d->memo) {
                 free(d);
                 return -ENOMEM;
         }
+        d->at = d->memo + MEMO_SLOTS;
         for (i = 0; i < MODE_COUNT; i++) {
                 if (cs_open(CS_ARCH_X86, cs_modes[i], &d->h[i]) != CS_ERR_OK)
                         goto err_close;
@@ -826,7 +835,7 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         size_t n = len < MEMO_BYTES ? len : MEMO_BYTES;
         uint64_t h = addr * 0x9e3779b97f4a7c15ull ^ bits ^ (uint64_t)n << 8;
         uint8_t key[MEMO_BYTES] = { 0 };
-        struct memo *m;
+        struct memo *m, *a;
 
         memcpy(key, code, n);
         for (size_t i = 0; i < MEMO_BYTES; i += 8) {
@@ -843,6 +852,12 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
                         *out = m->out;
                 return m->ret;
         }
+        a = &d->at[(addr * 0x9e3779b97f4a7c15ull ^ bits) >> 52 & (MEMO_SLOTS - 1)];
+        if (a->used && a->addr == addr && a->bits == bits && a->n <= n &&
+            !memcmp(a->bytes, code, a->n)) {
+                *out = a->out;
+                return 0;
+        }
         m->ret = decode(d, bits, code, n, addr, out);
         m->used = 1;
         m->addr = addr;
@@ -851,6 +866,14 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         memcpy(m->bytes, code, n);
         if (!m->ret)
                 m->out = *out;
+        if (!m->ret && out->len && out->len <= n && !memchr(code, 0xf0, out->len)) {
+                a->used = 1;
+                a->addr = addr;
+                a->bits = (uint8_t)bits;
+                a->n = out->len;
+                memcpy(a->bytes, code, out->len);
+                a->out = *out;
+        }
         return m->ret;
 }
 
@@ -940,16 +963,43 @@ int disasm_is_io_insn(const struct disasm_insn *insn, int out, unsigned port, un
         return insn->io_port < 0 || (unsigned)insn->io_port == (port & 0xffff);
 }
 
+/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
+static bool is_prefix(uint8_t b)
+{
+        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
+}
+
 void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, size_t len,
                           size_t at, uint64_t rip, int out, unsigned port, unsigned size,
                           struct disasm_io_site *completed, struct disasm_io_site *pending)
 {
+        size_t kmax = 0; /* the longest I/O instruction that can end at rip */
+
         memset(completed, 0, sizeof(*completed));
         memset(pending, 0, sizeof(*pending));
         if (at < len && !disasm_decode(d, bits, code + at, len - at, rip, &pending->insn))
                 pending->found = disasm_is_io_insn(&pending->insn, out, port, size);
+        /*
+         * A port I/O instruction is prefixes, then its opcode, last (INS, OUTS,
+         * IN and OUT with DX: 6C-6F, EC-EF) or followed by an imm8 (E4-E7):
+         * none can start before the prefixes in front of such an opcode, and
+         * without one none ends at rip.  An I/O loop's exits would otherwise
+         * decode up to 15 times each.
+         */
+        for (size_t back = 1; back <= 2 && back <= at; back++) {
+                size_t j = at - back; /* the opcode's place */
+                uint8_t b = code[j];
+
+                if (back == 1 ? (b & 0xfc) != 0x6c && (b & 0xfc) != 0xec : (b & 0xfc) != 0xe4)
+                        continue;
+                while (j && at - j < 15 && is_prefix(code[j - 1]))
+                        j--;
+                if (at - j > kmax)
+                        kmax = at - j;
+        }
         /* The shortest instruction ending at rip wins: prefixes make longer ones decode too. */
-        for (size_t k = 1; k <= 15 && k <= at; k++) {
+        for (size_t k = 1; k <= kmax; k++) {
                 struct disasm_insn insn;
 
                 if (disasm_decode(d, bits, code + at - k, k, rip - k, &insn) || insn.len != k)

@@ -93,18 +93,25 @@ enum io_state { IO_NA, IO_PENDING, IO_DONE, IO_AMBIGUOUS, IO_UNKNOWN };
 
 struct exit_sum {
         bool valid;
-        bool step;         /* a single-step debug exit: one instruction since the last exit */
         bool hlt_done;     /* RIP past a HLT that exited */
         bool inject_after; /* the recorder injected before the next run */
-        uint64_t seq, pc, rip, rflags, intr;
+        enum io_state io;
+        uint64_t io_addr; /* the I/O instruction (completed: ends at pc) */
+        uint64_t seq;
+        uint64_t mark; /* checker.changes when it was settled */
+        /*
+         * From pc to b: what the exit record says, every input of settling
+         * it but seq and inject_after (compared by same_exit, so summarize
+         * clears the padding).
+         */
+        uint64_t pc, rip, rflags, intr;
         uint32_t ctx;
         unsigned bits;
         uint16_t reason, cs;
-        enum io_state io;
+        bool step;  /* a single-step debug exit: one instruction since the last exit */
         int io_out; /* 1 for OUT */
         uint16_t io_port;
         uint8_t io_size;
-        uint64_t io_addr; /* the I/O instruction (completed: ends at pc) */
         uint8_t insn_len;
         uint8_t insn[15]; /* the bytes at CS:RIP when the exit was taken */
         uint64_t idt_base, gdt_base;
@@ -220,6 +227,14 @@ struct checker {
         struct code_ctx scan_ctx;
         uint64_t scan_pc;
         uint8_t scan_len, scan_insn[15];
+
+        /*
+         * Bumped by every record but an exit, by every exit skipped, and
+         * where an exit shows code the view did not hold: while it stays
+         * the same, settling an exit reads the same memory, the same
+         * write ranges and the same checker state as the exit before.
+         */
+        uint64_t changes;
 
         struct check_result *res;
 };
@@ -500,6 +515,15 @@ static unsigned ifm_of(uint64_t rflags)
 
 /* ---- I/O exits: which instruction, and did the backend complete it? ---------------- */
 
+/* Learn the completion convention from an unambiguous I/O exit. */
+static void count_io(struct checker *k, const struct exit_sum *s)
+{
+        if (s->io == IO_DONE)
+                k->io_done[s->io_out]++;
+        else if (s->io == IO_PENDING)
+                k->io_pending[s->io_out]++;
+}
+
 static void classify_io(struct checker *k, struct exit_sum *s)
 {
         const struct code_ctx *ctx = &k->code.ctxs[s->ctx];
@@ -558,10 +582,7 @@ static void classify_io(struct checker *k, struct exit_sum *s)
         case IO_PENDING: s->io_addr = s->pc; break;
         default: break;
         }
-        if (s->io == IO_DONE)
-                k->io_done[s->io_out]++;
-        else if (s->io == IO_PENDING)
-                k->io_pending[s->io_out]++;
+        count_io(k, s);
 }
 
 /* Resolve an ambiguous I/O exit with what unambiguous ones of the trace showed so far. */
@@ -985,6 +1006,40 @@ static void judge_held_nothing(struct checker *k)
         }
 }
 
+/* Whether a and b say the same in every input of settling them but seq. */
+static bool same_exit(const struct exit_sum *a, const struct exit_sum *b)
+{
+        return a->valid && b->valid && !a->inject_after && !b->inject_after &&
+               !memcmp(&a->pc, &b->pc,
+                       offsetof(struct exit_sum, b) - offsetof(struct exit_sum, pc));
+}
+
+/*
+ * An exit that repeats the two before it, with nothing else in between:
+ * settling it would compute what settling the one before did.  prev's
+ * boundary was settled from (prev2, prev) in the state S it found; cur's
+ * would be from (prev, cur) in that same S (nothing bumped changes since,
+ * and cur's own bytes are those prev already showed), and prev2 and prev
+ * agree in every input, in what their classification found and in their
+ * boundary, which is prev2's part of the answer.  So cur's answer is prev's.
+ */
+static bool settle_repeat(struct checker *k, struct exit_sum *cur)
+{
+        const struct exit_sum *p = k->v->prev, *q = k->v->prev2;
+
+        if (k->nvcpus != 1 || p->mark != k->changes || k->code.nwr || !same_exit(p, cur) ||
+            !same_exit(q, p) || q->io != p->io || q->io_addr != p->io_addr ||
+            q->hlt_done != p->hlt_done || memcmp(&q->b, &p->b, sizeof(p->b)))
+                return false;
+        cur->io = p->io;
+        cur->io_addr = p->io_addr;
+        cur->hlt_done = p->hlt_done;
+        if (cur->reason == HVT_EXIT_IO)
+                count_io(k, cur);
+        cur->b = p->b;
+        return true;
+}
+
 static void settle(struct checker *k)
 {
         struct exit_sum *cur = k->v->cur;
@@ -993,13 +1048,18 @@ static void settle(struct checker *k)
         if (!k->v->unsettled)
                 return;
         k->v->unsettled = false;
-        if (code_exit_bytes(&k->code, ctx, cur->pc, cur->insn, cur->insn_len) && k->tracked) {
-                /* The recorder missed a write: those bytes are unknown from now on. */
-                code_mark_volatile(&k->code, ctx, cur->pc, cur->insn_len);
-                note(k, NOTE_CODE_CHANGED, cur->seq, cur->pc,
-                     "#%" PRIu64 ": the code at 0x%" PRIx64
-                     " differs from what the write records left",
-                     cur->seq, cur->pc);
+        if (settle_repeat(k, cur))
+                goto judged;
+        if (code_exit_bytes(&k->code, ctx, cur->pc, cur->insn, cur->insn_len)) {
+                k->changes++;
+                if (k->tracked) {
+                        /* The recorder missed a write: those bytes are unknown from now on. */
+                        code_mark_volatile(&k->code, ctx, cur->pc, cur->insn_len);
+                        note(k, NOTE_CODE_CHANGED, cur->seq, cur->pc,
+                             "#%" PRIu64 ": the code at 0x%" PRIx64
+                             " differs from what the write records left",
+                             cur->seq, cur->pc);
+                }
         }
         if (cur->reason == HVT_EXIT_IO)
                 classify_io(k, cur);
@@ -1011,6 +1071,8 @@ static void settle(struct checker *k)
                                 b == 0xf4;
         }
         settle_boundary(k, cur);
+judged:
+        cur->mark = k->changes;
         cross_check_exit(k, cur);
 
         /* Judged when the next exit comes: a DELIVER naming this one may follow it. */
@@ -1792,6 +1854,7 @@ static void on_exit_record(struct checker *k, const struct hvt_exit *ex)
                  * As if the trace did not hold it: its writes belong to the run
                  * that ends at the next exit kept, which starts here.
                  */
+                k->changes++;
                 if (!k->v->skipping) {
                         new_interval(k);
                         k->v->interval++;
@@ -2030,6 +2093,8 @@ static int walk(struct checker *k, struct hvt_reader *r)
                         return -ENOMEM;
                 if (ev.type != HVT_REC_WRITE && ev.type != HVT_REC_EXIT)
                         settle(k);
+                if (ev.type != HVT_REC_EXIT)
+                        k->changes++; /* after settling: it follows the exit settled */
                 if (ev.type != HVT_REC_DELIVER && ev.type != HVT_REC_WRITE && k->single_step)
                         infer_deliveries(k);
                 switch (ev.type) {

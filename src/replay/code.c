@@ -372,6 +372,34 @@ static int translate(struct code *c, const struct code_ctx *ctx, uint64_t la, ui
  * Read up to n (<= 16) bytes at la; bit i of *unsure set for byte i not
  * known at this point.  Returns the bytes read (stops at a hole).
  */
+/*
+ * Bit i for each of the chunk (at most 32) bytes at gpa that range_unsure
+ * would call unsure one by one: each written range is intersected once.
+ */
+static uint32_t chunk_unsure(const struct code *c, bool tables, uint64_t gpa, uint64_t chunk)
+{
+        uint64_t all = chunk >= 32 ? 0xffffffffull : (1ull << chunk) - 1;
+        uint32_t mask = 0;
+
+        if (tables)
+                return (uint32_t)all;
+        for (size_t i = 0; i < c->nwr; i++) {
+                const struct code_range *r = &c->wr[i];
+                uint64_t lo = r->gpa > gpa ? r->gpa : gpa;
+                uint64_t hi = r->gpa + r->len < gpa + chunk ? r->gpa + r->len : gpa + chunk;
+
+                if (r->stamp < c->since || lo >= hi)
+                        continue;
+                mask |= (uint32_t)((hi - lo >= 32 ? 0xffffffffull : (1ull << (hi - lo)) - 1)
+                                   << (lo - gpa));
+        }
+        if (c->vol)
+                for (uint64_t i = 0; i < chunk; i++)
+                        if (vol_bit(c, gpa + i))
+                                mask |= 1u << i;
+        return mask;
+}
+
 static size_t read_mask(struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
                         size_t n, uint32_t *unsure)
 {
@@ -395,9 +423,7 @@ static size_t read_mask(struct code *c, const struct code_ctx *ctx, uint64_t la,
                 if (chunk > c->mem.size - gpa)
                         chunk = c->mem.size - gpa;
                 memcpy(buf + done, c->ram + gpa, chunk);
-                for (uint64_t i = 0; i < chunk; i++)
-                        if (tables || range_unsure(c, gpa + i, 1))
-                                *unsure |= 1u << (done + i);
+                *unsure |= chunk_unsure(c, tables, gpa, chunk) << done;
                 done += chunk;
         }
         return done;
@@ -591,6 +617,30 @@ static void decode_entry(struct code *c, uint64_t la, uint32_t ctxn, struct code
                 c->page_hot[e->gpa1 >> PAGE_SHIFT] |= HOT_CODE;
 }
 
+/*
+ * Whether e, decoded before the last write to a hot page, still holds:
+ * without paging its bytes are where they were, and decoding reads an
+ * instruction's bytes in order and stops at its end, so the same bytes
+ * decode the same whatever follows them.  A guest that keeps a counter in
+ * its code page would otherwise have every instruction decoded again at
+ * every exit.  Not for LOCK, whose check may read on, nor for #UD, which
+ * may depend on all 15 bytes.
+ */
+static bool entry_holds(const struct code *c, const struct code_entry *e)
+{
+        const struct code_insn *x = &e->insn;
+
+        if (e->paged || e->missing || e->gpa0 == NO_GPA || (x->flags & DISASM_UD) ||
+            memchr(x->bytes, 0xf0, x->len))
+                return false;
+        if (e->gpa0 + e->n0 > c->mem.size || memcmp(c->ram + e->gpa0, x->bytes, e->n0))
+                return false;
+        if (e->n0 == x->len)
+                return true;
+        return e->gpa1 != NO_GPA && e->gpa1 + (x->len - e->n0) <= c->mem.size &&
+               !memcmp(c->ram + e->gpa1, x->bytes + e->n0, x->len - e->n0);
+}
+
 int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
 {
         struct code_entry *e, tmp;
@@ -612,7 +662,10 @@ int code_insn(struct code *c, uint64_t la, uint32_t ctx, struct code_insn *out)
                         c->cache_used++;
                         decode_entry(c, la, ctx, e);
                 } else if (e->gen != c->gen) {
-                        decode_entry(c, la, ctx, e);
+                        if (entry_holds(c, e))
+                                e->gen = c->gen;
+                        else
+                                decode_entry(c, la, ctx, e);
                 }
         }
         *out = e->insn;
