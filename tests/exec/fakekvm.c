@@ -52,18 +52,24 @@ FK_EXPORT int fakekvm_open(fakekvm_step_fn *step, void *ctx)
 }
 
 /* HVT_FAKEKVM=ioloop: every run ends at the OUT of "out 0x80, al; jmp $" at 0x1000. */
-static int ioloop_step(struct fakekvm_cpu *c, void *ctx)
+FK_EXPORT void fakekvm_io_out(struct fakekvm_cpu *c, uint16_t port, uint8_t byte)
 {
         struct kvm_run *r = c->run;
 
-        (void)ctx;
-        c->regs.rip = 0x1002;
         r->exit_reason = KVM_EXIT_IO;
         r->io.direction = KVM_EXIT_IO_OUT;
         r->io.size = 1;
-        r->io.port = 0x80;
+        r->io.port = port;
         r->io.count = 1;
         r->io.data_offset = 4096;
+        ((uint8_t *)r)[4096] = byte;
+}
+
+static int ioloop_step(struct fakekvm_cpu *c, void *ctx)
+{
+        (void)ctx;
+        c->regs.rip = 0x1002;
+        fakekvm_io_out(c, 0x80, 0);
         return 0;
 }
 

@@ -44,6 +44,9 @@ typedef int fakekvm_step_fn(struct fakekvm_cpu *cpu, void *ctx);
  */
 int fakekvm_open(fakekvm_step_fn *step, void *ctx);
 
+/* Fill c's exit: an OUT of byte to port (one byte; the data on kvm_run's second page). */
+void fakekvm_io_out(struct fakekvm_cpu *c, uint16_t port, uint8_t byte);
+
 /* Every kvm_dirty_regs mask KVM_RUN found, ORed: what was loaded from kvm_run. */
 uint64_t fakekvm_dirty_seen(void);
 

@@ -59,19 +59,6 @@ static const uint8_t paged_code[] = { 0xe6, 0xf4, 0xeb, 0xfe };
 #define PAGED_LINEAR 0x400000u
 #define PAGED_PHYS   0x4000u
 
-static void io_exit(struct fakekvm_cpu *c, uint16_t port, uint8_t byte)
-{
-        struct kvm_run *r = c->run;
-
-        r->exit_reason = KVM_EXIT_IO;
-        r->io.direction = KVM_EXIT_IO_OUT;
-        r->io.size = 1;
-        r->io.port = port;
-        r->io.count = 1;
-        r->io.data_offset = 4096;
-        ((uint8_t *)r)[4096] = byte;
-}
-
 static void push16(struct guest *g, struct fakekvm_cpu *c, uint16_t v)
 {
         c->regs.rsp = (uint16_t)(c->regs.rsp - 2);
@@ -139,7 +126,7 @@ static void run_to_exit_port(struct guest *g, struct fakekvm_cpu *c)
         if (c->sregs.cs.base + c->regs.rip == 0x600)
                 iret(g, c);
         c->regs.rip = CODE + sizeof(code);
-        io_exit(c, 0xf4, 0);
+        fakekvm_io_out(c, 0xf4, 0);
 }
 
 static int step(struct fakekvm_cpu *c, void *ctx)
@@ -148,12 +135,12 @@ static int step(struct fakekvm_cpu *c, void *ctx)
 
         if (g->paged) {
                 c->regs.rip = PAGED_LINEAR + 2;
-                io_exit(c, 0xf4, 0);
+                fakekvm_io_out(c, 0xf4, 0);
                 return 0;
         }
         if (c->runs == 0) {
                 c->regs.rip = CODE + 2;
-                io_exit(c, 0x80, 0);
+                fakekvm_io_out(c, 0x80, 0);
                 return 0;
         }
         if (c->pending >= 0) {
@@ -166,7 +153,7 @@ static int step(struct fakekvm_cpu *c, void *ctx)
                 deliver(g, c, (unsigned)c->pending);
                 if (c->sregs.cs.base + c->regs.rip == 0x500) {
                         c->regs.rip += 2; /* the probe's OUT ran: RIP past it */
-                        io_exit(c, 0xe2, 0);
+                        fakekvm_io_out(c, 0xe2, 0);
                         return 0;
                 }
         } else if (c->sregs.cs.base + c->regs.rip == 0x502) {
