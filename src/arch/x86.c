@@ -181,6 +181,22 @@ uint64_t x86_linear(const struct hvt_vcpu_state *st, unsigned sreg, uint64_t off
         }
 }
 
+void x86_reset_state(struct hvt_vcpu_state *st)
+{
+        memset(st, 0, sizeof(*st));
+        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
+                st->seg[i].limit = 0xffff;
+                st->seg[i].attr = (i == HVT_CS ? 0xb : 0x3) | HVT_SEG_S | HVT_SEG_P;
+        }
+        st->seg[HVT_CS].selector = 0xf000;
+        st->seg[HVT_CS].base = 0xffff0000;
+        st->rip = 0xfff0;
+        st->rflags = 2;
+        st->cr0 = 0x60000010;
+        st->gdt.limit = 0xffff;
+        st->idt.limit = 0xffff;
+}
+
 /* ---- descriptors and gates ---------------------------------------------------------- */
 
 bool x86_code_descriptor(const uint8_t d[8], bool long_mode, uint64_t *base, unsigned *bits)

@@ -247,6 +247,14 @@ size_t x86_read_linear(const struct x86_mem *m, const struct hvt_vcpu_state *st,
 /* Linear address of seg:off, wrapping like the mode does (16-bit offsets in real mode). */
 uint64_t x86_linear(const struct hvt_vcpu_state *st, unsigned sreg, uint64_t off);
 
+/*
+ * The architectural state after RESET (SDM vol. 3, "Processor State After
+ * Reset"): CS F000 with base FFFF0000, IP FFF0, limits 0xFFFF, FLAGS 0x2,
+ * CR0 0x60000010, GDTR and IDTR at 0 with limit 0xFFFF.  For backends that
+ * have no CPU to ask before hvrec sets the guest's start.
+ */
+void x86_reset_state(struct hvt_vcpu_state *st);
+
 /* ---- interrupt tables ---------------------------------------------------------- */
 
 /* An entry of the interrupt table: an IVT entry (real mode) or an IDT gate. */

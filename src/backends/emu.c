@@ -1551,18 +1551,7 @@ static int reset_state(struct emu_backend *e)
 {
         struct hvt_vcpu_state st;
 
-        memset(&st, 0, sizeof(st));
-        for (unsigned i = 0; i < HVT_SREG_COUNT; i++) {
-                st.seg[i].limit = 0xffff;
-                st.seg[i].attr = (i == HVT_CS ? 0xb : 0x3) | HVT_SEG_S | HVT_SEG_P;
-        }
-        st.seg[HVT_CS].selector = 0xf000;
-        st.seg[HVT_CS].base = 0xffff0000;
-        st.rip = 0xfff0;
-        st.rflags = 2;
-        st.cr0 = 0x60000010;
-        st.gdt.limit = 0xffff;
-        st.idt.limit = 0xffff;
+        x86_reset_state(&st);
         return emu_set_state(&e->base, &st);
 }
 
