@@ -96,22 +96,27 @@ real:
         ; limit 0x3ff; GDTR back to its reset value
         o32 lidt [cs:ivt_ptr]
         o32 lgdt [cs:gdt_reset]
-        xor ax, ax
+        ; MOV, not XOR: XOR would leave ZF and PF set, and the guest must
+        ; start with FLAGS = 0x2 as on every backend (docs/guest-abi.md).
+        ; SAHF clears SF ZF AF PF CF that the AND above set; OF is the
+        ; AND's (clear).  No stack write (POPF): the guest's RAM stays as
+        ; hvrec loaded it.
+        mov ax, 0
         mov ds, ax
         mov es, ax
         mov fs, ax
         mov gs, ax
         mov ss, ax
         mov sp, [cs:param_sp]
-        xor eax, eax
-        xor ebx, ebx
-        xor ecx, ecx
-        xor edx, edx
-        xor esi, esi
-        xor edi, edi
-        xor ebp, ebp
-        ; FLAGS is still the reset value 0x2 (CLI, CLD); no stack write: the
-        ; guest's RAM stays as hvrec loaded it
+        mov ah, 0x02
+        sahf
+        mov eax, 0
+        mov ebx, 0
+        mov ecx, 0
+        mov edx, 0
+        mov esi, 0
+        mov edi, 0
+        mov ebp, 0
         jmp far [cs:param_ip]           ; the guest's first instruction is next
 
 ; Every descriptor has its accessed bit set: this GDT is in ROM, and a CPU

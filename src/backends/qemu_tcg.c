@@ -1403,15 +1403,31 @@ static int reap(struct qemu_backend *q)
 
 /*
  * The guest's first logged state against the one hvrec set: the BIOS made
- * it (protected and long mode: from hvrec's GDT and registers).  Real mode
- * has nothing more to compare than the entry: QEMU keeps its reset CR0.
+ * it (protected and long mode: from hvrec's GDT and registers).  In real
+ * mode QEMU keeps its reset CR0, and the BIOS's way back from protected
+ * mode leaves the hidden limits and attributes its own: the registers,
+ * flags, table registers and segment selectors and bases are compared.
+ * The flags caught a BIOS that cleared registers with XOR, which left ZF
+ * and PF set where every other backend starts with FLAGS = 0x2.
  */
 static int check_entry(struct qemu_backend *q, const struct hvt_vcpu_state *st)
 {
         const struct hvt_vcpu_state *want = &q->init;
 
-        if (q->mode == HVT_MODE_REAL)
+        if (q->mode == HVT_MODE_REAL) {
+                bool segs = true;
+
+                for (int i = 0; i < HVT_SREG_COUNT; i++)
+                        segs = segs && st->seg[i].selector == want->seg[i].selector &&
+                               st->seg[i].base == want->seg[i].base;
+                if (memcmp(st->gpr, want->gpr, sizeof(st->gpr)) || st->rflags != want->rflags ||
+                    st->gdt.base != want->gdt.base || st->gdt.limit != want->gdt.limit ||
+                    st->idt.base != want->idt.base || st->idt.limit != want->idt.limit || !segs)
+                        return lost(q, "the guest's first state in QEMU's log is not the one "
+                                       "hvrec set up (real mode: registers, flags, table "
+                                       "registers or segments)");
                 return 0;
+        }
         if (memcmp(st->gpr, want->gpr, sizeof(st->gpr)) || st->rflags != want->rflags ||
             st->cr0 != want->cr0 || st->cr3 != want->cr3 || st->cr4 != want->cr4 ||
             st->efer != want->efer || st->gdt.base != want->gdt.base ||
@@ -1713,6 +1729,8 @@ static int qemu_create(const struct backend_config *cfg, struct backend **out, c
         if (!q)
                 return -ENOMEM;
         q->base.ops = &qemu_tcg_backend_ops;
+        /* What hvrec reads before it sets the start: QEMU's CPU at reset. */
+        x86_reset_state(&q->init);
         q->qemu = qemu_program();
         q->buf = malloc(LOG_BUF + 1);
         if (!q->buf) {
