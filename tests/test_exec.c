@@ -518,6 +518,24 @@ Test(exec, a_handler_with_the_probe_reports_its_delivery_from_the_frame)
 }
 
 /*
+/*
+ * An OUT to port 0xE9 is the guest's console: a CONSOLE record after its
+ * exit, as hvrec run writes, so that dump shows it and diff compares it.
+ */
+Test(exec, the_console_port_gives_console_records)
+{
+        struct hv_trace t;
+
+        fake_record("console", &t);
+        assert_io_exit(&t, 0, 0xe9);
+        cr_assert_eq(t.console_len, 1, "one console byte: '%s'", t.console);
+        cr_assert_str_eq(t.console, "h");
+        hv_trace_free(&t);
+        fake_record("probe", &t);
+        cr_assert_eq(t.console_len, 0, "no console port, no console: '%s'", t.console);
+        hv_trace_free(&t);
+}
+
  * A handler without the probe: the library infers the delivery at the
  * entry of the run that followed the injection, naming the exit that
  * ended the run (here the OUT 0xF4 after the handler's IRET, where the

@@ -35,6 +35,7 @@
 #include "../arch/x86.h"
 #include "../backends/kvm_state.h"
 #include "../disasm/disasm.h"
+#include "../record/console.h"
 #include "../record/gate.h"
 #include "../record/probe.h"
 #include "exec_abi.h"
@@ -556,6 +557,22 @@ static void pl_probe(struct pl_vcpu *v, const struct hvt_exit *e)
 }
 
 /*
+ * The console bytes of an OUT to port 0xE9, as hvrec run records them:
+ * dump shows them, and diff compares them with an hvrec run trace's.
+ * Whether the VMM has a device there (QEMU's isa-debugcon) or not, the
+ * guest wrote them.
+ */
+static void pl_console(const struct hvt_exit *e)
+{
+        uint8_t text[4096];
+        size_t n = console_text(&e->u.io.io, e->u.io.data, text, sizeof(text));
+        int err = n ? hvt_write_console(pl.w, e->seq, text, n) : 0;
+
+        if (err)
+                pl_fail("writing console output", err);
+}
+
+/*
  * An injection queued before this entry was delivered at it: KVM delivers
  * a KVM_INTERRUPT vector (and an NMI) as it enters, before any instruction.
  * The probe's own DELIVER record is what hvrec run writes; here the state at
@@ -609,6 +626,9 @@ static void pl_record_exit(struct pl_vcpu *v, bool synced, int ret, int err, uin
         }
         if (e.reason == HVT_EXIT_IO && e.u.io.io.dir == HVT_IO_OUT && e.u.io.io.port == PROBE_PORT)
                 pl_probe(v, &e);
+        if (e.reason == HVT_EXIT_IO && e.u.io.io.dir == HVT_IO_OUT &&
+            e.u.io.io.port == CONSOLE_PORT)
+                pl_console(&e);
         pl.seq++;
         pl.status->exits = pl.seq;
         pl.status->last_rip = e.st.rip;

@@ -91,12 +91,9 @@ static void abi_console(struct recorder *rec)
         struct console_out *c = &rec->console;
         bool newline = false;
         uint8_t text[4096];
-        size_t n = 0;
+        size_t n = console_text(io, rec->ex.u.io.data, text, sizeof(text));
         int err;
 
-        /* The low byte of each access is the character. */
-        for (uint32_t i = 0; i < io->count && n < sizeof(text); i++)
-                text[n++] = rec->ex.u.io.data[(size_t)i * io->size];
         if (!n)
                 return;
         for (size_t i = 0; i < n && c->fd >= 0; i++) {

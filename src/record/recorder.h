@@ -21,6 +21,7 @@
 #include "../arch/x86.h"
 #include "../backends/backend.h"
 #include "../disasm/disasm.h"
+#include "console.h"
 #include "gview.h"
 #include "irq.h"
 #include "options.h"
@@ -28,8 +29,8 @@
 /* Guest ABI ports (docs/guest-abi.md). */
 #define ABI_PORT_IRQ 0xE0 /* write a vector: request that interrupt */
 /* 0xE2, the delivery probe: PROBE_PORT (probe.h) */
-#define ABI_PORT_CONSOLE 0xE9 /* debug console */
-#define ABI_PORT_EXIT    0xF4 /* write a status byte: end the run */
+#define ABI_PORT_CONSOLE CONSOLE_PORT /* debug console (console.h) */
+#define ABI_PORT_EXIT    0xF4         /* write a status byte: end the run */
 
 /*
  * hvrec's exit statuses (docs/guest-abi.md).  Below 128 a status is always

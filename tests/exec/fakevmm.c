@@ -18,6 +18,8 @@
  *               after each run that its own mask is back and RBX came
  *               back, and at the end that KVM loaded nothing but its regs
  *               (exit statuses 103, 104, 105 otherwise)
+ *   console     probe's run, with "out 0xe9, al" and AL = 'h' for the
+ *               first OUT: the guest's console
  *   paged       no interrupt: 32-bit protected mode with paging, the code
  *               at linear 0x400000 in physical page 0x4000: "out 0xf4, al;
  *               jmp $"
@@ -48,6 +50,7 @@ struct guest {
         bool paged;    /* the paging scenario */
         bool own_sync; /* the VMM uses sync regs itself (vmm-sync) */
         bool eintr;    /* the run after the injection fails with EINTR once */
+        bool console;  /* the first OUT is to the console port, 'h' */
         bool delayed;  /* ... and did */
 };
 
@@ -140,7 +143,8 @@ static int step(struct fakekvm_cpu *c, void *ctx)
         }
         if (c->runs == 0) {
                 c->regs.rip = CODE + 2;
-                fakekvm_io_out(c, 0x80, 0);
+                c->regs.rax = g->console ? 'h' : 0;
+                fakekvm_io_out(c, g->console ? 0xe9 : 0x80, (uint8_t)c->regs.rax);
                 return 0;
         }
         if (c->pending >= 0) {
@@ -263,6 +267,7 @@ int main(int argc, char **argv)
         g.eintr = !strcmp(argv[1], "probe-intr");
         g.paged = !strcmp(argv[1], "paged");
         g.own_sync = !strcmp(argv[1], "vmm-sync");
+        g.console = !strcmp(argv[1], "console");
         smp = !strcmp(argv[1], "smp");
         g.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (g.ram == MAP_FAILED)
@@ -274,6 +279,8 @@ int main(int argc, char **argv)
         memcpy(g.ram + 0x500, probe_handler, sizeof(probe_handler));
         memcpy(g.ram + 0x600, bare_handler, sizeof(bare_handler));
         memcpy(g.ram + CODE, code, sizeof(code));
+        if (g.console)
+                g.ram[CODE + 1] = 0xe9;
 
         kvm = fakekvm_open(step, &g);
         if (kvm < 0 || ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
