@@ -40,6 +40,17 @@ struct edit {
         int64_t set_rip_seq;       /* move this exit's RIP to set_rip (bytes from the image) */
         uint64_t set_rip;
         unsigned frame_records; /* zstd frames of this many records (0: the default) */
+        /*
+         * A trace as hvrec exec writes one of QEMU (vmm): backend "exec",
+         * entry at the reset vector, the image one record of all RAM below
+         * 0xA0000 plus a firmware at 0xF0000, firmware_exits MMIO exits in
+         * the firmware before the guest's first, and the end status
+         * QEMU's isa-debug-exit gives (2 * s + 1).  firmware alone (no
+         * vmm): the same firmware memory and exits in a trace still hvrec
+         * run's.
+         */
+        bool vmm, firmware;
+        unsigned firmware_exits;
 };
 
 static struct edit no_edit(void)
@@ -58,7 +69,7 @@ struct rw {
         struct hvt_writer *w;
         uint8_t *mem;
         uint64_t mem_size;
-        bool intr_due;
+        bool intr_due, firmware_done;
         struct hvt_exit last; /* the last exit written, for the inserted intr */
 };
 
@@ -115,6 +126,50 @@ static void flip_io(struct rw *rw, struct hvt_exit *e)
         e->insn_len = 15;
 }
 
+#define FW_BASE 0xF0000u
+#define FW_SIZE 0x10000u
+#define VMM_RAM 0xA0000u
+
+/*
+ * Before the first exit of a vmm or firmware edit: the VMM's memory (all
+ * RAM below 0xA0000 in one record, for vmm), the firmware image, and the
+ * firmware's exits: APIC writes from F000:xxxx, as QEMU's MMIO exits of the
+ * project's BIOS with kernel_irqchip=off look.
+ */
+static void write_firmware(struct rw *rw, const struct hvt_exit *first)
+{
+        uint8_t *fw;
+
+        if (!(rw->ed->vmm || rw->ed->firmware) || rw->firmware_done)
+                return;
+        rw->firmware_done = true;
+        cr_assert_geq(rw->mem_size, FW_BASE + FW_SIZE, "room for the firmware");
+        if (rw->ed->vmm)
+                cr_assert_eq(hvt_write_memory(rw->w, 0, rw->mem, VMM_RAM), 0);
+        fw = malloc(FW_SIZE);
+        cr_assert_not_null(fw);
+        memset(fw, 0x90, FW_SIZE); /* NOPs: code that decodes */
+        cr_assert_eq(hvt_write_memory(rw->w, FW_BASE, fw, FW_SIZE), 0);
+        for (unsigned i = 0; i < rw->ed->firmware_exits; i++) {
+                struct hvt_exit e = *first;
+
+                e.seq = i;
+                e.reason = HVT_EXIT_MMIO;
+                e.raw_reason = 6; /* KVM_EXIT_MMIO */
+                e.st.seg[HVT_CS].selector = 0xf000;
+                e.st.seg[HVT_CS].base = FW_BASE;
+                e.st.rip = 0x40 + 8 * i;
+                memcpy(e.insn, fw + e.st.rip, 15);
+                e.insn_len = 15;
+                memset(&e.u, 0, sizeof(e.u));
+                e.u.mmio.addr = 0xfee000f0;
+                e.u.mmio.len = 4;
+                e.u.mmio.is_write = 1;
+                cr_assert_eq(hvt_write_exit(rw->w, &e), 0);
+        }
+        free(fw);
+}
+
 /* Copy src to dst record by record, every type, with the edits.  Returns the exits written. */
 static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 {
@@ -136,6 +191,10 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
 
                 switch (ev.type) {
                 case HVT_REC_HEADER:
+                        if (ed->vmm) {
+                                ev.header.str[HVT_STR_BACKEND] = "exec";
+                                ev.header.h.entry = 0xfff0;
+                        }
                         rw.mem_size = ev.header.h.mem_size;
                         rw.mem = calloc(1, rw.mem_size);
                         cr_assert_not_null(rw.mem);
@@ -147,14 +206,20 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         if (ed->mem_gpa != NONE && (uint64_t)ed->mem_gpa >= ev.memory.gpa &&
                             (uint64_t)ed->mem_gpa < ev.memory.gpa + ev.memory.len)
                                 copy[ed->mem_gpa - ev.memory.gpa] ^= 0xff;
-                        memcpy(rw.mem + ev.memory.gpa, ev.memory.data, ev.memory.len);
+                        memcpy(rw.mem + ev.memory.gpa, copy, ev.memory.len);
                         ev.memory.data = copy;
+                        if (ed->vmm) { /* in the VMM's one record of its RAM */
+                                cr_assert(ev.memory.gpa + ev.memory.len <= VMM_RAM);
+                                free(copy);
+                                continue;
+                        }
                         break;
                 case HVT_REC_EXIT: {
                         struct hvt_exit *e = &ev.exit;
                         uint64_t seq = e->seq;
 
                         write_due_intr(&rw);
+                        write_firmware(&rw, e);
                         skipping = ed->remove_seq != NONE && seq == (uint64_t)ed->remove_seq;
                         if (skipping)
                                 continue;
@@ -169,7 +234,7 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                                 memcpy(e->insn, rw.mem + ed->set_rip, 15);
                                 e->insn_len = 15;
                         }
-                        e->seq = renumber(&rw, seq);
+                        e->seq = renumber(&rw, seq) + ed->firmware_exits;
                         rw.last = *e;
                         rw.intr_due = ed->insert_intr_after != NONE &&
                                       seq == (uint64_t)ed->insert_intr_after;
@@ -177,12 +242,23 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         break;
                 }
                 case HVT_REC_INJECT:
-                        ev.inject.after_seq = renumber(&rw, ev.inject.after_seq);
+                        ev.inject.after_seq =
+                                renumber(&rw, ev.inject.after_seq) + ed->firmware_exits;
                         break;
-                case HVT_REC_RAISE: ev.raise.seq = renumber(&rw, ev.raise.seq); break;
-                case HVT_REC_DELIVER: ev.deliver.seq = renumber(&rw, ev.deliver.seq); break;
-                case HVT_REC_CONSOLE: ev.console.seq = renumber(&rw, ev.console.seq); break;
-                case HVT_REC_END: write_due_intr(&rw); break;
+                case HVT_REC_RAISE:
+                        ev.raise.seq = renumber(&rw, ev.raise.seq) + ed->firmware_exits;
+                        break;
+                case HVT_REC_DELIVER:
+                        ev.deliver.seq = renumber(&rw, ev.deliver.seq) + ed->firmware_exits;
+                        break;
+                case HVT_REC_CONSOLE:
+                        ev.console.seq = renumber(&rw, ev.console.seq) + ed->firmware_exits;
+                        break;
+                case HVT_REC_END:
+                        write_due_intr(&rw);
+                        if (ed->vmm)
+                                ev.end.e.status = 2 * ev.end.e.status + 1;
+                        break;
                 default: cr_assert_fail("record type %u in %s", ev.type, src);
                 }
                 /* What follows a removed exit (its injection, delivery, output) goes with it. */
@@ -569,6 +645,77 @@ Test(diff, different_memory_images_are_not_the_same_guest)
         cr_assert(strstr(p.out, "guest file") != NULL, "the header difference is stated: %s",
                   p.out);
         hv_proc_free(&p);
+}
+
+/* ---- a VMM's trace (hvrec exec) against hvrec run's ------------------------------- */
+
+Test(diff, a_vmm_trace_is_compared_from_the_guests_first_exit)
+{
+        struct edit ed = no_edit();
+        const char *vmm = hv_tmp("vmm.zst");
+        struct hv_proc p;
+
+        ed.vmm = true;
+        ed.firmware_exits = 3;
+        cr_assert_eq(rewrite(DEMO, vmm, &ed), 120);
+
+        run_diff(&p, DEMO, vmm, NULL);
+        cr_assert_eq(p.status, 0, "status %d: %s%s", p.status, p.out, p.err);
+        cr_assert(strstr(p.out, "initial memory: identical over the guest's image") != NULL, "%s",
+                  p.out);
+        cr_assert(strstr(p.out, "b is a VMM's trace (hvrec exec): memory compared over a's image "
+                                "only; 3 exits before the guest's first (the VMM's firmware) "
+                                "left out") != NULL,
+                  "%s", p.out);
+        /* The guest line is the guest's, not the VMM's reset vector. */
+        cr_assert(strstr(p.out, "entry 0x1000") != NULL, "%s", p.out);
+        cr_assert(strstr(p.out, "same: 120 exits compared, no divergence (a: 120 exits, 0 left "
+                                "out; b: 123 exits, 3 left out with the firmware's)") != NULL,
+                  "%s", p.out);
+        hv_proc_free(&p);
+
+        /* Either order; every field and every exit compared but the end status. */
+        run_diff(&p, vmm, DEMO, "--ignore-reason", "", "--ignore-field", "", "--json", NULL);
+        cr_assert_eq(p.status, 0, "status %d: %s%s", p.status, p.out, p.err);
+        assert_one_json_document(p.out);
+        cr_assert(strstr(p.out, "\"vmm\":\"a\",\"firmware_a\":3,\"firmware_b\":0") != NULL, "%s",
+                  p.out);
+        hv_proc_free(&p);
+}
+
+/*
+ * Not the same guest: a VMM's trace whose guest image differs, and a trace
+ * that is not a VMM's with a firmware in its memory (only a VMM's trace
+ * has its memory and first exits taken as a firmware's).
+ */
+Test(diff, a_vmm_trace_is_still_compared_over_the_guests_image)
+{
+        static const struct {
+                bool vmm, firmware;
+                int64_t mem_gpa;
+                const char *want;
+        } cases[] = {
+                { true, false, 0x1800, "initial memory: differs at gpa 0x1800" },
+                { false, true, NONE, "initial memory: differs at gpa 0xf0000" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct edit ed = no_edit();
+                const char *other = hv_tmp("other.zst");
+                struct hv_proc p;
+
+                ed.vmm = cases[i].vmm;
+                ed.firmware = cases[i].firmware;
+                ed.firmware_exits = 2;
+                ed.mem_gpa = cases[i].mem_gpa;
+                rewrite(DEMO, other, &ed);
+                run_diff(&p, DEMO, other, NULL);
+                cr_assert_eq(p.status, 1, "status %d: %s%s", p.status, p.out, p.err);
+                cr_assert(strstr(p.out, cases[i].want) != NULL, "%s", p.out);
+                cr_assert(strstr(p.out, "first divergence") == NULL, "no exit compared: %s", p.out);
+                cr_assert_eq(strstr(p.out, "VMM's trace") != NULL, cases[i].vmm, "%s", p.out);
+                hv_proc_free(&p);
+        }
 }
 
 /* ---- errors ------------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
  * their own status.  The tests that record QEMU on KVM need /dev/kvm and
  * skip without it.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,7 +519,6 @@ Test(exec, a_handler_with_the_probe_reports_its_delivery_from_the_frame)
 }
 
 /*
-/*
  * An OUT to port 0xE9 is the guest's console: a CONSOLE record after its
  * exit, as hvrec run writes, so that dump shows it and diff compares it.
  */
@@ -536,6 +536,7 @@ Test(exec, the_console_port_gives_console_records)
         hv_trace_free(&t);
 }
 
+/*
  * A handler without the probe: the library infers the delivery at the
  * entry of the run that followed the injection, naming the exit that
  * ended the run (here the OUT 0xF4 after the handler's IRET, where the
@@ -730,6 +731,7 @@ static void require_kvm_qemu(void)
 #define QEMU_RUN_MAX_S 180  /* no one run gets more */
 #define TIMER_TEST_S   1200 /* qemu_kvm_timer_guests_check_clean_on_every_irqchip */
 #define SMP_TEST_S     300  /* qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace */
+#define DIFF_TEST_S    300  /* qemu_kvm_and_hvrec_kvm_record_hello_the_same */
 
 /* The --timeout of each of the runs QEMU runs of a test whose Criterion timeout is test_s. */
 static double qemu_run_budget(int test_s, int runs)
@@ -838,5 +840,59 @@ Test(exec, qemu_kvm_with_two_vcpus_gives_a_two_vcpu_trace, .timeout = SMP_TEST_S
                 /* The second vCPU waits for a SIPI that never comes: it may never exit. */
                 cr_assert_gt(per_vcpu[0], 0, "vCPU 0's exits");
                 break;
+        }
+}
+
+/*
+ * The same guest recorded by hvrec run on its kvm backend and under QEMU
+ * KVM: hvreplay diff leaves out what is QEMU's (the BIOS's memory and
+ * exits, QEMU's exit status) and compares everything the guest did, exit
+ * by exit.  hello takes no interrupt, so nothing may differ.  With
+ * kernel_irqchip=off QEMU's LAPIC is in userspace and the BIOS's writes to
+ * it are MMIO exits: the firmware's exits that diff leaves out.
+ */
+Test(exec, qemu_kvm_and_hvrec_kvm_record_hello_the_same, .timeout = DIFF_TEST_S)
+{
+        static const char *const chips[] = { "off", "on" };
+        const char *own = hv_tmp("hvrec-kvm.zst"), *rec = hv_tmp("rec.zst");
+        const char *kvm[] = { "--backend", "kvm", NULL };
+        double budget;
+        struct hv_trace t;
+        struct hv_proc p;
+
+        require_kvm_qemu();
+        budget = qemu_run_budget(DIFF_TEST_S, 2);
+        cr_assert_eq(hv_record("hello", kvm, &t, &p), 7, "hello on hvrec's kvm: %s", p.err);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+        cr_assert_eq(rename(rec, own), 0, "%s: %s", rec, strerror(errno));
+        for (size_t c = 0; c < 2; c++) {
+                const char *argv[32], *trace = hv_tmp("qemu-kvm.zst");
+                char machine[64], loader[4096], limit[32];
+                const char *opts[] = { "--timeout", limit, NULL };
+                const char *diff[] = { HVREPLAY, "diff", own, trace, NULL };
+                const char *json[] = { HVREPLAY, "diff", "--json", own, trace, NULL };
+
+                qemu_argv(argv, 32, hv_guest_file("hello"), chips[c], "1", machine, sizeof(machine),
+                          loader, sizeof(loader));
+                snprintf(limit, sizeof(limit), "%g", budget);
+                exec_run_opts(trace, opts, argv, &p, NULL);
+                /* isa-debug-exit: 2 * 7 + 1. */
+                cr_assert_eq(p.status, 15, "hello under QEMU KVM, kernel_irqchip=%s: status %d: %s",
+                             chips[c], p.status, p.err);
+                hv_proc_free(&p);
+                cr_assert_eq(hv_run(diff, &p), 0);
+                cr_assert_eq(p.status, 0, "kernel_irqchip=%s: hvreplay diff status %d:\n%s%s",
+                             chips[c], p.status, p.out, p.err);
+                cr_assert(strstr(p.out, "b is a VMM's trace (hvrec exec)") != NULL, "%s", p.out);
+                hv_proc_free(&p);
+                cr_assert_eq(hv_run(json, &p), 0);
+                cr_assert_eq(p.status, 0, "%s%s", p.out, p.err);
+                if (!strcmp(chips[c], "off"))
+                        cr_assert(strstr(p.out, "\"firmware_b\":0,") == NULL,
+                                  "kernel_irqchip=off: the BIOS's LAPIC writes are exits that "
+                                  "diff leaves out: %s",
+                                  p.out);
+                hv_proc_free(&p);
         }
 }

@@ -88,6 +88,11 @@ static void usage(FILE *f)
                 "Multi-vCPU traces are compared vCPU by vCPU: each vCPU's exits are aligned\n"
                 "with the same vCPU's in the other trace, under a \"vCPU N:\" line (text only).\n"
                 "\n"
+                "A VMM's trace (hvrec exec) against hvrec run's: memory is compared over the\n"
+                "guest's image only (the VMM's firmware and other RAM are not the guest's),\n"
+                "the VMM's exits before the guest's first (its firmware's) are left out, and\n"
+                "so is the end status (the VMM's exit status, not the guest's).\n"
+                "\n"
                 "Exit status: 0 the traces are the same; 1 they diverge (or are not of the\n"
                 "same guest); 2 bad usage or a trace that could not be read.\n",
                 RESYNC_WINDOW);
@@ -264,7 +269,13 @@ int diff_traces(const struct diff_opts *o, const char *a, const char *b)
                 goto out;
         }
         diff_compare_headers(D->A.hdr, D->B.hdr, &h);
-        img_diff = diff_image_differs(&D->A, &D->B, &gpa);
+        if (D->A.vmm != D->B.vmm) {
+                D->vmm = D->A.vmm ? &D->A : &D->B;
+                D->guest = D->A.vmm ? &D->B : &D->A;
+        }
+        img_diff = diff_image_differs(&D->A, &D->B, D->guest, &gpa);
+        if (!img_diff && D->vmm)
+                diff_side_skip_firmware(D->vmm, D->guest, &D->o);
         if (!D->o.json)
                 diff_text_preamble(D, &h, img_diff, gpa);
         if (!img_diff)
@@ -279,10 +290,11 @@ int diff_traces(const struct diff_opts *o, const char *a, const char *b)
                 printf("not the same guest: the initial memory images differ\n");
         } else if (same) {
                 printf("%s: %" PRIu64 " exits compared%s (a: %" PRIu64 " exits, %" PRIu64
-                       " left out; b: %" PRIu64 " exits, %" PRIu64 " left out)\n",
+                       " left out%s; b: %" PRIu64 " exits, %" PRIu64 " left out%s)\n",
                        complete ? "same" : "same so far", D->compared,
-                       complete ? ", no divergence" : "", D->A.exits, D->A.skipped, D->B.exits,
-                       D->B.skipped);
+                       complete ? ", no divergence" : "", D->A.exits, D->A.skipped + D->A.firmware,
+                       D->A.firmware ? " with the firmware's" : "", D->B.exits,
+                       D->B.skipped + D->B.firmware, D->B.firmware ? " with the firmware's" : "");
         } else {
                 if (D->first_have_a && D->first_have_b)
                         printf("diverged: first at a#%" PRIu64 " b#%" PRIu64, D->first_a,

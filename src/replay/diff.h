@@ -108,6 +108,14 @@ struct side {
         bool have_end;
         struct hvt_disk_end end;
         char end_msg[256];
+        /*
+         * A VMM's trace (hvrec exec: backend "exec"): its memory is the
+         * VMM's whole guest memory, firmware included, and its first exits
+         * may be the firmware's.  firmware: exits left out before the
+         * guest's first (diff_side_skip_firmware).
+         */
+        bool vmm;
+        uint64_t firmware;
 };
 
 struct io_match {
@@ -148,6 +156,12 @@ struct diff {
         struct diff_opts o;
         struct cmp c;
         struct side A, B;
+        /*
+         * When exactly one trace is a VMM's: that one, and the other, whose
+         * image is the guest's (the memory compared, where the guest's first
+         * exit lies).  Both NULL otherwise: everything is compared.
+         */
+        struct side *vmm, *guest;
         struct disasm *dis;
         uint64_t compared; /* pairs of units compared */
         uint64_t items;    /* divergences: differing pairs, runs only in one trace, the end */
@@ -200,6 +214,14 @@ int diff_side_open(struct side *s, const char *path, const char *tag, struct dis
                    const struct diff_opts *o);
 /* Close the trace and free the side. */
 void diff_side_close(struct side *s);
+/*
+ * Leave out the VMM trace s's exits before the guest's first: those whose
+ * CS:RIP lies outside every range of guest's initial image (its end
+ * included: RIP past an instruction that ends the image), with the console
+ * bytes and deliveries that follow them.  They are the firmware's (the
+ * BIOS that enters the guest), which the other recorder never ran.
+ */
+void diff_side_skip_firmware(struct side *s, const struct side *guest, const struct diff_opts *o);
 /* Read the rest of a trace: exit counts, how it ended, whether it is damaged. */
 void diff_side_drain(struct side *s, const struct diff_opts *o);
 /* Whether the side's reading ended in an error (not the clean end of the trace). */
@@ -230,8 +252,13 @@ void diff_text_unit(FILE *f, struct disasm *d, const char *mark, const struct un
 void diff_text_fields(FILE *f, const struct fdiffs *d);
 /* Collect in h what differs between the two headers (not a divergence). */
 void diff_compare_headers(const struct hvt_header *a, const struct hvt_header *b, struct hdiffs *h);
-/* The lowest address where the initial images differ, over every range either side loaded. */
-bool diff_image_differs(const struct side *a, const struct side *b, uint64_t *where);
+/*
+ * The lowest address where the initial images differ, over every range
+ * either side loaded, or only over only's when only is not NULL (the
+ * guest's image, against a VMM's whole memory).
+ */
+bool diff_image_differs(const struct side *a, const struct side *b, const struct side *only,
+                        uint64_t *where);
 /* The text output before the walk: the sides, the guest, header and image differences, options. */
 void diff_text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, uint64_t gpa);
 /* The whole JSON document, after the walk. */

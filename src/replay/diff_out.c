@@ -148,13 +148,16 @@ static uint8_t image_byte(const struct side *s, uint64_t gpa)
         return gpa < s->code.mem.size ? s->code.ram[gpa] : 0;
 }
 
-/* The lowest address where the initial images differ, over every range either side loaded. */
-bool diff_image_differs(const struct side *a, const struct side *b, uint64_t *where)
+/* The lowest address where the initial images differ, over the ranges of both or of only. */
+bool diff_image_differs(const struct side *a, const struct side *b, const struct side *only,
+                        uint64_t *where)
 {
         const struct side *sides[2] = { a, b };
         bool found = false;
 
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 2; k++) {
+                if (only && sides[k] != only)
+                        continue;
                 for (size_t r = 0; r < sides[k]->nranges; r++) {
                         uint64_t gpa = sides[k]->ranges[r].gpa, end = gpa + sides[k]->ranges[r].len;
 
@@ -170,6 +173,7 @@ bool diff_image_differs(const struct side *a, const struct side *b, uint64_t *wh
                                         break;
                                 }
                 }
+        }
         return found;
 }
 
@@ -234,7 +238,8 @@ static void text_hdiff(const struct hdiff *d)
 
 void diff_text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, uint64_t gpa)
 {
-        const struct hvt_header *a = D->A.hdr;
+        /* The guest's own header when one trace is a VMM's, whose entry is the firmware's. */
+        const struct hvt_header *a = D->guest ? D->guest->hdr : D->A.hdr;
         char reasons[256], fields[512];
 
         text_side(&D->A);
@@ -258,9 +263,19 @@ void diff_text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, u
                        "same guest\n",
                        gpa, image_byte(&D->A, gpa), image_byte(&D->B, gpa));
         else
-                printf("initial memory: identical (a: %" PRIu64 " bytes in %" PRIu64
+                printf("initial memory: identical%s (a: %" PRIu64 " bytes in %" PRIu64
                        " records, b: %" PRIu64 " bytes in %" PRIu64 " records)\n",
-                       D->A.mem_bytes, D->A.mem_records, D->B.mem_bytes, D->B.mem_records);
+                       D->guest ? " over the guest's image" : "", D->A.mem_bytes, D->A.mem_records,
+                       D->B.mem_bytes, D->B.mem_records);
+        if (D->vmm && img_diff)
+                printf("%s is a VMM's trace (hvrec exec): memory compared over %s's image only\n",
+                       D->vmm->tag, D->guest->tag);
+        else if (D->vmm)
+                printf("%s is a VMM's trace (hvrec exec): memory compared over %s's image only; "
+                       "%" PRIu64 " exit%s before the guest's first (the VMM's firmware) left out; "
+                       "end.status (the VMM's exit status) not compared\n",
+                       D->vmm->tag, D->guest->tag, D->vmm->firmware,
+                       D->vmm->firmware == 1 ? "" : "s");
         fmt_reasons(D->o.ignore_reasons, reasons, sizeof(reasons));
         fmt_fields(D->o.ignore_fields, fields, sizeof(fields));
         printf("ignored: timing; exits %s; fields %s; I/O exits compared by %s\n",
@@ -314,6 +329,12 @@ void diff_print_json(struct diff *D, const struct hdiffs *h, bool img_diff, uint
         json_u64(&j, "exits_b", D->B.exits);
         json_u64(&j, "skipped_a", D->A.skipped);
         json_u64(&j, "skipped_b", D->B.skipped);
+        if (D->vmm)
+                json_str(&j, "vmm", D->vmm->tag);
+        else
+                json_null(&j, "vmm");
+        json_u64(&j, "firmware_a", D->A.firmware);
+        json_u64(&j, "firmware_b", D->B.firmware);
         json_u64(&j, "compared", D->compared);
         json_arr(&j, "divergences");
         if (img_diff) {

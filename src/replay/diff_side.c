@@ -187,6 +187,7 @@ int diff_side_open(struct side *s, const char *path, const char *tag, struct dis
         if (!s->r)
                 return -1;
         s->hdr = hvt_reader_header(s->r);
+        s->vmm = s->hdr->str[HVT_STR_BACKEND] && !strcmp(s->hdr->str[HVT_STR_BACKEND], "exec");
         if (code_init(&s->code, dis, s->hdr->h.mem_size)) {
                 fputs("hvreplay diff: ", stderr);
                 replay_put_str(stderr, path);
@@ -218,6 +219,23 @@ void diff_side_close(struct side *s)
         if (s->have_code)
                 code_free(&s->code);
         hvt_reader_close(s->r);
+}
+
+static bool in_image(const struct side *s, uint64_t pc)
+{
+        for (size_t i = 0; i < s->nranges; i++)
+                if (pc >= s->ranges[i].gpa && pc - s->ranges[i].gpa <= s->ranges[i].len)
+                        return true;
+        return false;
+}
+
+void diff_side_skip_firmware(struct side *s, const struct side *guest, const struct diff_opts *o)
+{
+        while (s->have_look && !in_image(guest, s->look->pc)) {
+                s->firmware++;
+                s->have_look = false;
+                read_on(s, o, NULL);
+        }
 }
 
 /* Read the rest of a trace: exit counts, how it ended, whether it is damaged. */
