@@ -37,6 +37,7 @@
 #include "../disasm/disasm.h"
 #include "../record/console.h"
 #include "../record/gate.h"
+#include "../record/host.h"
 #include "../record/probe.h"
 #include "exec_abi.h"
 
@@ -387,7 +388,7 @@ static int pl_start(const struct hvt_vcpu_state *st)
                                          .vcpus = pl.nvcpus };
         static char cmdline[PL_CMDLINE];
         static const char *argv[256];
-        char bver[64];
+        char bver[64], vendor[32], model[64], kernel[400];
         struct hvt_header h = { 0 };
         struct timespec ts;
         int err;
@@ -410,6 +411,10 @@ static int pl_start(const struct hvt_vcpu_state *st)
         h.str[HVT_STR_TOOL_VERSION] = "hvrec exec " HVT_VERSION_STRING;
         h.str[HVT_STR_BACKEND] = "exec";
         h.str[HVT_STR_BACKEND_VERSION] = bver;
+        rec_host(vendor, sizeof(vendor), model, sizeof(model), kernel, sizeof(kernel));
+        h.str[HVT_STR_CPU_VENDOR] = vendor;
+        h.str[HVT_STR_CPU_MODEL] = model;
+        h.str[HVT_STR_KERNEL] = kernel;
         h.argc = pl_cmdline(cmdline, sizeof(cmdline), argv, 256);
         h.argv = argv;
         err = hvt_write_header(pl.w, &h);

@@ -23,6 +23,7 @@
 #include "../disasm/disasm.h"
 #include "console.h"
 #include "gview.h"
+#include "host.h"
 #include "irq.h"
 #include "options.h"
 
@@ -125,9 +126,6 @@ void rec_write_failed(struct recorder *rec, int err);
  * flushed to the output.  Returns 0 or -errno; the writer stays open.
  */
 int rec_write_end(struct recorder *rec);
-
-/* The host for a trace header: CPU vendor and model (CPUID), kernel (uname); "unknown" if not. */
-void rec_host(char *vendor, size_t vlen, char *model, size_t mlen, char *kernel, size_t klen);
 
 /* The guest as the exit being handled sees it: its state, and memory through rec->mem. */
 struct gview rec_view(const struct recorder *rec);
