@@ -219,7 +219,8 @@ void diff_side_close(struct side *s);
  * CS:RIP lies outside every range of guest's initial image (its end
  * included: RIP past an instruction that ends the image), with the console
  * bytes and deliveries that follow them.  They are the firmware's (the
- * BIOS that enters the guest), which the other recorder never ran.
+ * BIOS that enters the guest), which the other recorder never ran.  A
+ * guest trace with no image leaves nothing out.
  */
 void diff_side_skip_firmware(struct side *s, const struct side *guest, const struct diff_opts *o);
 /* Read the rest of a trace: exit counts, how it ended, whether it is damaged. */
