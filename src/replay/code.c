@@ -494,27 +494,28 @@ static int decode_into(struct code *c, const struct code_ctx *ctx, const uint8_t
                        uint64_t la, struct code_insn *out)
 {
         uint64_t off = (la - ctx->cs_base) & offset_mask(ctx->bits);
-        struct disasm_insn in;
+        const struct disasm_insn *in;
 
         memset(out, 0, sizeof(*out));
         out->int_vector = -1;
         out->io_port = -1;
-        if (!n || disasm_decode(c->dis, ctx->bits, buf, n, off, &in))
+        /* Only the fields below are read: the text stays where the decoder keeps it. */
+        if (!n || !(in = disasm_decode_ref(c->dis, ctx->bits, buf, n, off)))
                 return -EINVAL;
-        out->len = in.len;
-        out->flags = in.flags;
-        out->has_target = (uint8_t)in.has_target;
-        out->int_vector = (int16_t)in.int_vector;
-        out->io_port = in.io_port;
-        out->sp_write = in.sp_write;
-        out->target_cs = in.target_cs;
-        out->target = in.target;
-        if (in.has_target && !(in.flags & DISASM_FAR)) {
-                out->target = ctx->cs_base + in.target;
+        out->len = in->len;
+        out->flags = in->flags;
+        out->has_target = (uint8_t)in->has_target;
+        out->int_vector = (int16_t)in->int_vector;
+        out->io_port = in->io_port;
+        out->sp_write = in->sp_write;
+        out->target_cs = in->target_cs;
+        out->target = in->target;
+        if (in->has_target && !(in->flags & DISASM_FAR)) {
+                out->target = ctx->cs_base + in->target;
                 if (ctx->bits != 64)
                         out->target &= 0xffffffffull;
         }
-        memcpy(out->bytes, buf, in.len);
+        memcpy(out->bytes, buf, in->len);
         return 0;
 }
 
