@@ -937,6 +937,13 @@ static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         return 0;
 }
 
+/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
+static bool is_prefix(uint8_t b)
+{
+        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
+}
+
 uint16_t disasm_delaying_ending(unsigned bits, const uint8_t *code, size_t len)
 {
         size_t span = len < 15 ? len : 15, near = span < 7 ? span : 7;
@@ -952,11 +959,26 @@ uint16_t disasm_delaying_ending(unsigned bits, const uint8_t *code, size_t len)
          */
         if (end[-1] != 0xfb && (end[-1] != 0x17 || bits == 64) && !memchr(end - near, 0x8e, near))
                 return 0;
-        for (size_t k = 1; k <= span; k++) {
-                cls_decode(bits, end - k, k, 0, &c);
-                if (c.status == CLS_OK && c.len == k &&
-                    (c.flags & (DISASM_STI | DISASM_MOV_SS | DISASM_POP_SS)))
-                        lens |= (uint16_t)(1u << (k - 1));
+        /*
+         * A reading of length k is prefixes from end - k, then the opcode:
+         * only the k that put nothing but prefixes (is_prefix holds more
+         * than the classifier takes) before such an opcode can hold.
+         */
+        for (size_t o = len - near; o < len; o++) {
+                uint8_t b = code[o];
+
+                if (b != 0x8e && (o != len - 1 || (b != 0xfb && (b != 0x17 || bits == 64))))
+                        continue;
+                for (size_t j = o; len - j <= span; j--) {
+                        size_t k = len - j;
+
+                        cls_decode(bits, code + j, k, 0, &c);
+                        if (c.status == CLS_OK && c.len == k &&
+                            (c.flags & (DISASM_STI | DISASM_MOV_SS | DISASM_POP_SS)))
+                                lens |= (uint16_t)(1u << (k - 1));
+                        if (!j || !is_prefix(code[j - 1]))
+                                break;
+                }
         }
         return lens;
 }
@@ -968,13 +990,6 @@ int disasm_is_io_insn(const struct disasm_insn *insn, int out, unsigned port, un
         if (!(insn->flags & dir) || insn->io_size != size)
                 return 0;
         return insn->io_port < 0 || (unsigned)insn->io_port == (port & 0xffff);
-}
-
-/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
-static bool is_prefix(uint8_t b)
-{
-        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
-               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
 }
 
 /* The longest port I/O instruction that can end at code[at], by its opcode and prefixes. */
