@@ -829,8 +829,8 @@ static uint8_t writes_sp(csh h, const cs_insn *ci)
 static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
                   struct disasm_insn *out);
 
-int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
-                  struct disasm_insn *out)
+const struct disasm_insn *disasm_decode_ref(struct disasm *d, unsigned bits, const uint8_t *code,
+                                            size_t len, uint64_t addr)
 {
         size_t n = len < MEMO_BYTES ? len : MEMO_BYTES;
         uint64_t h = addr * 0x9e3779b97f4a7c15ull ^ bits ^ (uint64_t)n << 8;
@@ -847,34 +847,41 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         }
         m = &d->memo[(h ^ h >> 29) & (MEMO_SLOTS - 1)];
         if (m->used && m->addr == addr && m->bits == bits && m->n == n &&
-            !memcmp(m->bytes, code, n)) {
-                if (!m->ret)
-                        *out = m->out;
-                return m->ret;
-        }
+            !memcmp(m->bytes, code, n))
+                return m->ret ? NULL : &m->out;
         a = &d->at[(addr * 0x9e3779b97f4a7c15ull ^ bits) >> 52 & (MEMO_SLOTS - 1)];
         if (a->used && a->addr == addr && a->bits == bits && a->n <= n &&
-            !memcmp(a->bytes, code, a->n)) {
-                *out = a->out;
-                return 0;
-        }
-        m->ret = decode(d, bits, code, n, addr, out);
+            !memcmp(a->bytes, code, a->n))
+                return &a->out;
+        /* Decoded in place: the slot is the answer, no copy of the text on the way. */
+        m->ret = decode(d, bits, code, n, addr, &m->out);
         m->used = 1;
         m->addr = addr;
         m->bits = (uint8_t)bits;
         m->n = (uint8_t)n;
         memcpy(m->bytes, code, n);
-        if (!m->ret)
-                m->out = *out;
-        if (!m->ret && out->len && out->len <= n && !memchr(code, 0xf0, out->len)) {
+        if (m->ret)
+                return NULL;
+        if (m->out.len && m->out.len <= n && !memchr(code, 0xf0, m->out.len)) {
                 a->used = 1;
                 a->addr = addr;
                 a->bits = (uint8_t)bits;
-                a->n = out->len;
-                memcpy(a->bytes, code, out->len);
-                a->out = *out;
+                a->n = m->out.len;
+                memcpy(a->bytes, code, m->out.len);
+                a->out = m->out;
         }
-        return m->ret;
+        return &m->out;
+}
+
+int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
+                  struct disasm_insn *out)
+{
+        const struct disasm_insn *in = disasm_decode_ref(d, bits, code, len, addr);
+
+        if (!in)
+                return -EINVAL;
+        *out = *in;
+        return 0;
 }
 
 static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, uint64_t addr,
@@ -930,6 +937,13 @@ static int decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
         return 0;
 }
 
+/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
+static bool is_prefix(uint8_t b)
+{
+        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
+}
+
 uint16_t disasm_delaying_ending(unsigned bits, const uint8_t *code, size_t len)
 {
         size_t span = len < 15 ? len : 15, near = span < 7 ? span : 7;
@@ -945,11 +959,26 @@ uint16_t disasm_delaying_ending(unsigned bits, const uint8_t *code, size_t len)
          */
         if (end[-1] != 0xfb && (end[-1] != 0x17 || bits == 64) && !memchr(end - near, 0x8e, near))
                 return 0;
-        for (size_t k = 1; k <= span; k++) {
-                cls_decode(bits, end - k, k, 0, &c);
-                if (c.status == CLS_OK && c.len == k &&
-                    (c.flags & (DISASM_STI | DISASM_MOV_SS | DISASM_POP_SS)))
-                        lens |= (uint16_t)(1u << (k - 1));
+        /*
+         * A reading of length k is prefixes from end - k, then the opcode:
+         * only the k that put nothing but prefixes (is_prefix holds more
+         * than the classifier takes) before such an opcode can hold.
+         */
+        for (size_t o = len - near; o < len; o++) {
+                uint8_t b = code[o];
+
+                if (b != 0x8e && (o != len - 1 || (b != 0xfb && (b != 0x17 || bits == 64))))
+                        continue;
+                for (size_t j = o; len - j <= span; j--) {
+                        size_t k = len - j;
+
+                        cls_decode(bits, code + j, k, 0, &c);
+                        if (c.status == CLS_OK && c.len == k &&
+                            (c.flags & (DISASM_STI | DISASM_MOV_SS | DISASM_POP_SS)))
+                                lens |= (uint16_t)(1u << (k - 1));
+                        if (!j || !is_prefix(code[j - 1]))
+                                break;
+                }
         }
         return lens;
 }
@@ -963,23 +992,11 @@ int disasm_is_io_insn(const struct disasm_insn *insn, int out, unsigned port, un
         return insn->io_port < 0 || (unsigned)insn->io_port == (port & 0xffff);
 }
 
-/* A legacy prefix (SDM Vol. 2A 2.1.1) or a REX byte, in any mode (INC/DEC outside 64-bit). */
-static bool is_prefix(uint8_t b)
+/* The longest port I/O instruction that can end at code[at], by its opcode and prefixes. */
+static size_t io_kmax(const uint8_t *code, size_t at)
 {
-        return b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
-               b == 0x26 || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 || (b & 0xf0) == 0x40;
-}
+        size_t kmax = 0;
 
-void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, size_t len,
-                          size_t at, uint64_t rip, int out, unsigned port, unsigned size,
-                          struct disasm_io_site *completed, struct disasm_io_site *pending)
-{
-        size_t kmax = 0; /* the longest I/O instruction that can end at rip */
-
-        memset(completed, 0, sizeof(*completed));
-        memset(pending, 0, sizeof(*pending));
-        if (at < len && !disasm_decode(d, bits, code + at, len - at, rip, &pending->insn))
-                pending->found = disasm_is_io_insn(&pending->insn, out, port, size);
         /*
          * A port I/O instruction is prefixes, then its opcode, last (INS, OUTS,
          * IN and OUT with DX: 6C-6F, EC-EF) or followed by an imm8 (E4-E7):
@@ -998,16 +1015,49 @@ void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, 
                 if (at - j > kmax)
                         kmax = at - j;
         }
+        return kmax;
+}
+
+/* The length of the shortest matching I/O instruction ending at code[at], or 0. */
+static uint8_t io_completed_len(struct disasm *d, unsigned bits, const uint8_t *code, size_t at,
+                                uint64_t rip, int out, unsigned port, unsigned size)
+{
+        size_t kmax = io_kmax(code, at);
+
         /* The shortest instruction ending at rip wins: prefixes make longer ones decode too. */
         for (size_t k = 1; k <= kmax; k++) {
-                struct disasm_insn insn;
+                const struct disasm_insn *in =
+                        disasm_decode_ref(d, bits, code + at - k, k, rip - k);
 
-                if (disasm_decode(d, bits, code + at - k, k, rip - k, &insn) || insn.len != k)
-                        continue;
-                if (disasm_is_io_insn(&insn, out, port, size)) {
-                        completed->found = 1;
-                        completed->insn = insn;
-                        break;
-                }
+                if (in && in->len == k && disasm_is_io_insn(in, out, port, size))
+                        return (uint8_t)k;
         }
+        return 0;
+}
+
+void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, size_t len,
+                          size_t at, uint64_t rip, int out, unsigned port, unsigned size,
+                          struct disasm_io_site *completed, struct disasm_io_site *pending)
+{
+        uint8_t k;
+
+        memset(completed, 0, sizeof(*completed));
+        memset(pending, 0, sizeof(*pending));
+        if (at < len && !disasm_decode(d, bits, code + at, len - at, rip, &pending->insn))
+                pending->found = disasm_is_io_insn(&pending->insn, out, port, size);
+        k = io_completed_len(d, bits, code, at, rip, out, port, size);
+        if (k && !disasm_decode(d, bits, code + at - k, k, rip - k, &completed->insn))
+                completed->found = 1;
+}
+
+void disasm_io_readings(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, size_t at,
+                        uint64_t rip, int out, unsigned port, unsigned size, uint8_t *completed_len,
+                        int *pending)
+{
+        const struct disasm_insn *p = NULL;
+
+        if (at < len)
+                p = disasm_decode_ref(d, bits, code + at, len - at, rip);
+        *pending = p && disasm_is_io_insn(p, out, port, size);
+        *completed_len = io_completed_len(d, bits, code, at, rip, out, port, size);
 }

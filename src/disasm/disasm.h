@@ -106,6 +106,14 @@ int disasm_decode(struct disasm *d, unsigned bits, const uint8_t *code, size_t l
                   struct disasm_insn *out);
 
 /*
+ * disasm_decode without the copy: the result where the decoder keeps it, or
+ * NULL where disasm_decode fails.  It stays valid until the next call on d
+ * that decodes (disasm_decode, disasm_decode_ref, disasm_io_*).
+ */
+const struct disasm_insn *disasm_decode_ref(struct disasm *d, unsigned bits, const uint8_t *code,
+                                            size_t len, uint64_t addr);
+
+/*
  * Whether insn is a port I/O instruction that matches a recorded exit: same
  * direction (out != 0 for OUT), same access size, and the same port when
  * the port is an immediate.  Used to tell whether a backend had already
@@ -130,6 +138,15 @@ struct disasm_io_site {
 void disasm_io_candidates(struct disasm *d, unsigned bits, const uint8_t *code, size_t len,
                           size_t at, uint64_t rip, int out, unsigned port, unsigned size,
                           struct disasm_io_site *completed, struct disasm_io_site *pending);
+
+/*
+ * disasm_io_candidates for a caller that needs no more than whether each
+ * reading exists: *completed_len is the length of the instruction that ends
+ * at rip (0: none), *pending whether one starts there.  Copies no result.
+ */
+void disasm_io_readings(struct disasm *d, unsigned bits, const uint8_t *code, size_t len, size_t at,
+                        uint64_t rip, int out, unsigned port, unsigned size, uint8_t *completed_len,
+                        int *pending);
 
 /*
  * The lengths k (1..15) such that the last k bytes of code[0..len) decode as

@@ -527,7 +527,8 @@ static void count_io(struct checker *k, const struct exit_sum *s)
 static void classify_io(struct checker *k, struct exit_sum *s)
 {
         const struct code_ctx *ctx = &k->code.ctxs[s->ctx];
-        struct disasm_io_site done, pending;
+        uint8_t done_len;
+        int pending;
         uint64_t off = s->pc - ctx->cs_base;
         size_t before = off >= 15 ? 15 : (size_t)off, n;
         struct io_memo *m;
@@ -555,8 +556,8 @@ static void classify_io(struct checker *k, struct exit_sum *s)
         if (!(m->used && m->pc == s->pc && m->off == off && m->bits == s->bits &&
               m->out == (uint8_t)s->io_out && m->port == s->io_port && m->size == s->io_size &&
               m->n == n && m->before == before && !memcmp(m->code, code, n))) {
-                disasm_io_candidates(k->dis, s->bits, code, n, before, off, s->io_out, s->io_port,
-                                     s->io_size, &done, &pending);
+                disasm_io_readings(k->dis, s->bits, code, n, before, off, s->io_out, s->io_port,
+                                   s->io_size, &done_len, &pending);
                 *m = (struct io_memo){ .pc = s->pc,
                                        .off = off,
                                        .used = 1,
@@ -566,11 +567,11 @@ static void classify_io(struct checker *k, struct exit_sum *s)
                                        .n = (uint8_t)n,
                                        .before = (uint8_t)before,
                                        .port = (uint16_t)s->io_port,
-                                       .done_len = done.found ? done.insn.len : 0,
-                                       .io = done.found && !pending.found   ? IO_DONE
-                                             : pending.found && !done.found ? IO_PENDING
-                                             : done.found                   ? IO_AMBIGUOUS
-                                                                            : IO_UNKNOWN };
+                                       .done_len = done_len,
+                                       .io = done_len && !pending   ? IO_DONE
+                                             : pending && !done_len ? IO_PENDING
+                                             : done_len             ? IO_AMBIGUOUS
+                                                                    : IO_UNKNOWN };
                 memcpy(m->code, code, n);
         }
         s->io = m->io;

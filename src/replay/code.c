@@ -494,27 +494,28 @@ static int decode_into(struct code *c, const struct code_ctx *ctx, const uint8_t
                        uint64_t la, struct code_insn *out)
 {
         uint64_t off = (la - ctx->cs_base) & offset_mask(ctx->bits);
-        struct disasm_insn in;
+        const struct disasm_insn *in;
 
         memset(out, 0, sizeof(*out));
         out->int_vector = -1;
         out->io_port = -1;
-        if (!n || disasm_decode(c->dis, ctx->bits, buf, n, off, &in))
+        /* Only the fields below are read: the text stays where the decoder keeps it. */
+        if (!n || !(in = disasm_decode_ref(c->dis, ctx->bits, buf, n, off)))
                 return -EINVAL;
-        out->len = in.len;
-        out->flags = in.flags;
-        out->has_target = (uint8_t)in.has_target;
-        out->int_vector = (int16_t)in.int_vector;
-        out->io_port = in.io_port;
-        out->sp_write = in.sp_write;
-        out->target_cs = in.target_cs;
-        out->target = in.target;
-        if (in.has_target && !(in.flags & DISASM_FAR)) {
-                out->target = ctx->cs_base + in.target;
+        out->len = in->len;
+        out->flags = in->flags;
+        out->has_target = (uint8_t)in->has_target;
+        out->int_vector = (int16_t)in->int_vector;
+        out->io_port = in->io_port;
+        out->sp_write = in->sp_write;
+        out->target_cs = in->target_cs;
+        out->target = in->target;
+        if (in->has_target && !(in->flags & DISASM_FAR)) {
+                out->target = ctx->cs_base + in->target;
                 if (ctx->bits != 64)
                         out->target &= 0xffffffffull;
         }
-        memcpy(out->bytes, buf, in.len);
+        memcpy(out->bytes, buf, in->len);
         return 0;
 }
 
@@ -743,7 +744,7 @@ bool code_delaying_before(struct code *c, uint64_t la, uint32_t ctx, uint16_t *l
  */
 static int ending_before(struct code *c, uint64_t la, uint32_t ctx,
                          bool (*want)(const struct code_insn *in, unsigned arg), unsigned arg,
-                         uint64_t *at)
+                         bool (*may_end)(const uint8_t *end, size_t n), uint64_t *at)
 {
         uint8_t buf[15];
         bool unsure;
@@ -752,6 +753,8 @@ static int ending_before(struct code *c, uint64_t la, uint32_t ctx,
         if (ctx >= c->nctxs)
                 return -1;
         n = read_before(c, la, ctx, buf, &unsure);
+        if (!may_end(buf + 15 - n, n))
+                return unsure ? -1 : 0;
         for (size_t k = 1; k <= n; k++) {
                 struct code_insn in;
                 uint64_t a = code_back(c, ctx, la, (unsigned)k);
@@ -764,6 +767,34 @@ static int ending_before(struct code *c, uint64_t la, uint32_t ctx,
                 }
         }
         return unsure ? -1 : 0;
+}
+
+/*
+ * Cheap tests on the bytes before a boundary, code[0..n) ending there, that
+ * fail only when no instruction want() accepts can end at it: each decode
+ * of a suffix costs a memo lookup or capstone, up to fifteen per boundary,
+ * and a delivery's boundary nearly never follows an INT or an SS load.
+ *
+ * INT n (cd ib), INT3 (cc), INTO (ce) and INT1 (f1) end in their opcode or
+ * its imm8 (prefixes come first), and only the classifier sets a vector.
+ */
+static bool may_end_int(const uint8_t *code, size_t n)
+{
+        const uint8_t *end = code + n;
+
+        return n && (end[-1] == 0xcc || end[-1] == 0xce || end[-1] == 0xf1 ||
+                     (n >= 2 && end[-2] == 0xcd));
+}
+
+/*
+ * POP SS is 17 and ends in it; MOV SS is 8e ModRM [SIB] [disp32], its
+ * opcode among the last 7 bytes (what disasm_delaying_ending assumes too).
+ */
+static bool may_end_ssload(const uint8_t *code, size_t n)
+{
+        size_t near = n < 7 ? n : 7;
+
+        return n && (code[n - 1] == 0x17 || memchr(code + n - near, 0x8e, near));
 }
 
 static bool is_int_of(const struct code_insn *in, unsigned vector)
@@ -779,12 +810,12 @@ static bool is_ssload(const struct code_insn *in, unsigned unused)
 
 int code_int_before(struct code *c, uint64_t la, uint32_t ctx, unsigned vector, uint64_t *at)
 {
-        return ending_before(c, la, ctx, is_int_of, vector, at);
+        return ending_before(c, la, ctx, is_int_of, vector, may_end_int, at);
 }
 
 int code_ssload_before(struct code *c, uint64_t la, uint32_t ctx, uint64_t *at)
 {
-        return ending_before(c, la, ctx, is_ssload, 0, at);
+        return ending_before(c, la, ctx, is_ssload, 0, may_end_ssload, at);
 }
 
 /* ---- exits' own bytes -------------------------------------------------------------- */
