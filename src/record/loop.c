@@ -154,7 +154,7 @@ static int record_exit(struct recorder *rec, uint64_t t_in, uint64_t t_out)
 
         ex->seq = rec->seq++;
         ex->time_ns = t_out - rec->t0;
-        ex->guest_ns = t_out - t_in;
+        ex->guest_ns = t_out - t_in; /* rec->clock never goes back */
         ex->reason = rec->bx.reason;
         ex->raw_reason = rec->bx.raw;
         err = rec->b->ops->get_state(rec->b, &ex->st);
@@ -317,9 +317,9 @@ void rec_loop(struct recorder *rec)
                 uint64_t t_in, t_out;
                 int err;
 
-                t_in = rec_now_ns();
+                t_in = rec_clock_now(&rec->clock);
                 err = enter(rec);
-                t_out = rec_now_ns();
+                t_out = rec_clock_now(&rec->clock);
                 if (err) {
                         rec_finish(rec, HVT_END_ERROR, STATUS_ERROR, 0, "running the guest: %s",
                                    rec->b->error[0] ? rec->b->error : strerror(-err));
