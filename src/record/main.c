@@ -441,7 +441,7 @@ static int run_trace(struct run *r, const struct hvt_writer_opts *wopts, int *st
         if (r->out.kept[0] && !o->quiet)
                 fprintf(stderr, "hvrec: kept the existing %s as %s%s\n", o->output, o->output,
                         r->out.kept);
-        rec->t0 = rec_now_ns();
+        rec->t0 = rec_clock_now(&rec->clock);
         err = write_prologue(rec, &r->g);
         if (err) {
                 fprintf(stderr, "hvrec: writing %s: %s\n", o->output, strerror(-err));
@@ -482,7 +482,7 @@ static int run_record(struct run *r)
 
         rec_loop(rec);
         signals_stop();
-        rec->wall_ns = rec_now_ns() - rec->t0;
+        rec->wall_ns = rec_clock_now(&rec->clock) - rec->t0;
         abi_console_flush(rec);
 
         trace_bytes = close_trace(rec, &r->out);

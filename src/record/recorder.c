@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * How a run ends, and the clock.  The bottom of src/record's call graph:
+ * How a run ends.  The bottom of src/record's call graph:
  * every other file may call these, and nothing here calls back.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "recorder.h"
 
@@ -20,14 +19,6 @@ static size_t rec_read(const void *ctx, uint64_t la, void *buf, size_t len)
 struct gview rec_view(const struct recorder *rec)
 {
         return (struct gview){ .st = &rec->ex.st, .read = rec_read, .ctx = rec };
-}
-
-uint64_t rec_now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void rec_finish(struct recorder *rec, unsigned why, int status, uint32_t detail, const char *fmt,

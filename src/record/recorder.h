@@ -6,7 +6,7 @@
  *
  *   main.c -> loop.c -> abi.c -> irq.c -> gate.c
  *                             abi.c -> probe.c -> gate.c
- *   and any of them -> recorder.c, signals.c, options.c, mode.c, guest.c
+ *   and any of them -> recorder.c, clock.c, signals.c, options.c, mode.c, guest.c
  */
 #ifndef HVREC_RECORDER_H
 #define HVREC_RECORDER_H
@@ -21,6 +21,7 @@
 #include "../arch/x86.h"
 #include "../backends/backend.h"
 #include "../disasm/disasm.h"
+#include "clock.h"
 #include "console.h"
 #include "gview.h"
 #include "host.h"
@@ -97,6 +98,7 @@ struct recorder {
         bool track_writes; /* HVT_HDR_WRITES: WRITE records after every exit */
         bool step_inject;  /* HVT_HDR_STEP_INJECT: step before injecting (irq.c) */
 
+        struct rec_clock clock; /* t0, the exits' times and wall_ns: one clock */
         uint64_t t0;            /* CLOCK_MONOTONIC at the header */
         uint64_t seq;           /* number of the next exit */
         struct hvt_exit ex;     /* the exit being handled */
@@ -129,8 +131,5 @@ int rec_write_end(struct recorder *rec);
 
 /* The guest as the exit being handled sees it: its state, and memory through rec->mem. */
 struct gview rec_view(const struct recorder *rec);
-
-/* Monotonic nanoseconds. */
-uint64_t rec_now_ns(void);
 
 #endif

@@ -207,8 +207,15 @@ bool signals_must_stop(void)
 
 void signals_take(struct sig_events *ev)
 {
-        /* Called at every exit: an atomic exchange, no signal-mask syscalls. */
-        ev->kicks = __atomic_exchange_n(&kicks, 0, __ATOMIC_RELAXED);
+        /*
+         * Called at every exit: no signal-mask syscalls, and no locked exchange
+         * either when there is nothing to take (nearly always).  A kick counted
+         * just after the load is taken at the next exit, as one counted just
+         * after the exchange would be.
+         */
+        ev->kicks = __atomic_load_n(&kicks, __ATOMIC_RELAXED)
+                            ? __atomic_exchange_n(&kicks, 0, __ATOMIC_RELAXED)
+                            : 0;
         ev->stop_signo = stop_signo;
         ev->timed_out = timed_out;
 }

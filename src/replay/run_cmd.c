@@ -184,7 +184,7 @@ static int replay_trace(struct replay *p)
         h.str[HVT_STR_KERNEL] = kernel;
         h.argv = (const char *const *)p->o.argv;
         h.argc = p->o.argc;
-        rec->t0 = rec_now_ns();
+        rec->t0 = rec_clock_now(&rec->clock);
         err = hvt_write_header(rec->w, &h);
         if (!err)
                 err = rsrc_write_memory(p->src, rec->w);
@@ -241,7 +241,7 @@ int run_exec(struct replay *p, const struct replay_req *q, struct rsrc *src)
                            strerror(-err));
         rec_loop(&p->rec);
         signals_stop();
-        p->rec.wall_ns = rec_now_ns() - p->rec.t0;
+        p->rec.wall_ns = rec_clock_now(&p->rec.clock) - p->rec.t0;
         err = replay_close(p);
 
 err_vm:

@@ -25,16 +25,7 @@ static inline const void *hvt_field_cptr(const struct hvt_vcpu_state *st, unsign
         return (const uint8_t *)st + hvt_field_slots[f].offset;
 }
 
-/* Hot path of the writer: fields are 8 or 16 bytes, compared as words. */
-static inline int hvt_field_differs_fast(const struct hvt_vcpu_state *a,
-                                         const struct hvt_vcpu_state *b, unsigned f)
-{
-        const uint64_t *x = hvt_field_cptr(a, f), *y = hvt_field_cptr(b, f);
-
-        if (hvt_field_slots[f].size == 8)
-                return x[0] != y[0];
-        /* Compared, not returned: an int would drop the high half of the XOR. */
-        return ((x[0] ^ y[0]) | (x[1] ^ y[1])) != 0;
-}
+/* The state_mask of b against a: bit N set when field N differs. */
+uint32_t hvt_state_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b);
 
 #endif

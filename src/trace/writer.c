@@ -517,12 +517,9 @@ int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
         int err;
 
         x.insn_len = e->insn_len > 15 ? 15 : e->insn_len;
-        for (unsigned f = 0; f < HVT_F_COUNT; f++) {
-                if (hvt_field_differs_fast(&e->st, &vc->prev, f)) {
-                        x.state_mask |= 1u << f;
-                        len += hvt_field_slots[f].size;
-                }
-        }
+        x.state_mask = hvt_state_changed(&vc->prev, &e->st);
+        for (uint32_t m = x.state_mask; m; m &= m - 1)
+                len += hvt_field_slots[__builtin_ctz(m)].size;
         x.dt_ns = (uint32_t)dt;
         x.guest_ns = (uint32_t)e->guest_ns;
         if ((dt | e->guest_ns) >> 32) {
@@ -558,15 +555,17 @@ int hvt_write_exit(struct hvt_writer *w, const struct hvt_exit *e)
 
                 p = put(p, hi, sizeof(hi));
         }
+        /* The changed fields are all that prev lacks: copying only them spares a 320-byte copy. */
         for (uint32_t m = x.state_mask; m; m &= m - 1) {
                 unsigned f = (unsigned)__builtin_ctz(m);
+                size_t n = hvt_field_slots[f].size;
 
-                p = put(p, hvt_field_cptr(&e->st, f), hvt_field_slots[f].size);
+                memcpy(hvt_field_ptr(&vc->prev, f), hvt_field_cptr(&e->st, f), n);
+                p = put(p, hvt_field_cptr(&e->st, f), n);
         }
         p = put(p, e->insn, x.insn_len);
         put_exit_data(p, e);
 
-        vc->prev = e->st;
         vc->prev_seq = e->seq;
         vc->prev_time = e->time_ns > vc->prev_time ? e->time_ns : vc->prev_time;
         vc->have_exit = true;
