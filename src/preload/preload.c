@@ -35,6 +35,7 @@
 #include "../arch/x86.h"
 #include "../backends/kvm_state.h"
 #include "../disasm/disasm.h"
+#include "../record/clock.h"
 #include "../record/console.h"
 #include "../record/gate.h"
 #include "../record/host.h"
@@ -64,6 +65,12 @@ struct pl_vcpu {
         bool probed; /* ... its handler starts with the delivery probe, which reports it */
         uint8_t vector;
         bool nmi;
+        /*
+         * The entry and exit times: one RDTSC where the TSC is invariant
+         * (src/record/clock.h), as in hvrec run.  One clock per vCPU: only
+         * its own thread runs it, so no lock is needed around it.
+         */
+        struct rec_clock clock;
 };
 
 struct pl_slot {
@@ -610,7 +617,7 @@ static void pl_deliver_at_entry(struct pl_vcpu *v, const struct hvt_vcpu_state *
 static void pl_record_exit(struct pl_vcpu *v, bool synced, int ret, int err, uint64_t entry_ns)
 {
         struct hvt_exit e;
-        uint64_t now = now_ns();
+        uint64_t now = rec_clock_now(&v->clock);
         int werr;
 
         memset(&e, 0, sizeof(e));
@@ -709,7 +716,7 @@ static int pl_run(int fd, void *arg)
                 own = pl_sync_on(v);
         pthread_mutex_unlock(&pl.lock);
 
-        t = now_ns();
+        t = rec ? rec_clock_now(&v->clock) : 0;
         ret = real_ioctl(fd, KVM_RUN, arg);
         err = errno;
         if (!rec)
