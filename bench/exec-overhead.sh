@@ -7,8 +7,9 @@
 # The exit count of each run is KVM's own, from debugfs
 # (/sys/kernel/debug/kvm/PID-FD/exits), read just before the run is stopped,
 # so both sides are counted the same way.  Needs /dev/kvm, QEMU and that
-# debugfs directory (root); exits 77 without them.  It has not run on the
-# machine it was written on, which has no /dev/kvm.
+# debugfs directory (root); exits 77 without them.  The machine it was
+# written on has no /dev/kvm: it has run only in the nested KVM of
+# scripts/nested-kvm/run (docs/backends.md), whose rates are TCG's.
 #
 # Usage: exec-overhead.sh HVREC BIOS GUEST.bin [SECONDS] [ROUNDS]
 set -euo pipefail
