@@ -267,15 +267,16 @@ void diff_text_preamble(struct diff *D, const struct hdiffs *h, bool img_diff, u
                        " records, b: %" PRIu64 " bytes in %" PRIu64 " records)\n",
                        D->guest ? " over the guest's image" : "", D->A.mem_bytes, D->A.mem_records,
                        D->B.mem_bytes, D->B.mem_records);
-        if (D->vmm && img_diff)
-                printf("%s is a VMM's trace (hvrec exec): memory compared over %s's image only\n",
+        if (D->vmm) {
+                printf("%s is a VMM's trace (hvrec exec): memory compared over %s's image only",
                        D->vmm->tag, D->guest->tag);
-        else if (D->vmm)
-                printf("%s is a VMM's trace (hvrec exec): memory compared over %s's image only; "
-                       "%" PRIu64 " exit%s before the guest's first (the VMM's firmware) left out; "
-                       "end.status (the VMM's exit status) not compared\n",
-                       D->vmm->tag, D->guest->tag, D->vmm->firmware,
-                       D->vmm->firmware == 1 ? "" : "s");
+                /* With the images differing no exit is compared: nothing more to say. */
+                if (!img_diff)
+                        printf("; %" PRIu64 " exit%s before the guest's first (the VMM's firmware) "
+                               "left out; end.status (the VMM's exit status) not compared",
+                               D->vmm->firmware, D->vmm->firmware == 1 ? "" : "s");
+                putchar('\n');
+        }
         fmt_reasons(D->o.ignore_reasons, reasons, sizeof(reasons));
         fmt_fields(D->o.ignore_fields, fields, sizeof(fields));
         printf("ignored: timing; exits %s; fields %s; I/O exits compared by %s\n",
