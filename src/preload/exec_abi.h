@@ -21,6 +21,13 @@
  */
 #define HVT_EXEC_ENV_PID "HVTRACE_EXEC_PID"
 
+/*
+ * The backend name in the header of every trace hvrec exec writes, the
+ * library's or hvrec's own (a VMM that never ran a vCPU): how hvreplay
+ * diff tells a VMM's trace, firmware and all, from hvrec run's.
+ */
+#define HVT_EXEC_BACKEND "exec"
+
 #define HVT_EXEC_STATUS_SIZE 4096u
 #define HVT_EXEC_MAGIC       0x63657868u /* "hxec" */
 

@@ -416,7 +416,7 @@ static int pl_start(const struct hvt_vcpu_state *st)
                 (pl.irqchip ? HVT_CAP_IRQCHIP : HVT_CAP_INJECT_QUEUE | HVT_CAP_REPORT_READY);
         h.h.inject_policy = HVT_POLICY_BACKEND;
         h.str[HVT_STR_TOOL_VERSION] = "hvrec exec " HVT_VERSION_STRING;
-        h.str[HVT_STR_BACKEND] = "exec";
+        h.str[HVT_STR_BACKEND] = HVT_EXEC_BACKEND;
         h.str[HVT_STR_BACKEND_VERSION] = bver;
         rec_host(vendor, sizeof(vendor), model, sizeof(model), kernel, sizeof(kernel));
         h.str[HVT_STR_CPU_VENDOR] = vendor;

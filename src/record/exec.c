@@ -530,7 +530,7 @@ static int write_empty_trace(struct exec_run *r, const struct hvt_disk_end *e, c
         h.h.start_realtime_ns = (uint64_t)time(NULL) * 1000000000ull;
         h.h.inject_policy = HVT_POLICY_BACKEND;
         h.str[HVT_STR_TOOL_VERSION] = "hvrec exec " HVT_VERSION_STRING;
-        h.str[HVT_STR_BACKEND] = "exec";
+        h.str[HVT_STR_BACKEND] = HVT_EXEC_BACKEND;
         h.argv = (const char *const *)r->vmm_argv;
         for (h.argc = 0; r->vmm_argv[h.argc]; h.argc++)
                 ;

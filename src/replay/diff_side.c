@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../preload/exec_abi.h"
 #include "check.h"
 #include "diff.h"
 
@@ -187,7 +188,8 @@ int diff_side_open(struct side *s, const char *path, const char *tag, struct dis
         if (!s->r)
                 return -1;
         s->hdr = hvt_reader_header(s->r);
-        s->vmm = s->hdr->str[HVT_STR_BACKEND] && !strcmp(s->hdr->str[HVT_STR_BACKEND], "exec");
+        s->vmm = s->hdr->str[HVT_STR_BACKEND] &&
+                 !strcmp(s->hdr->str[HVT_STR_BACKEND], HVT_EXEC_BACKEND);
         if (code_init(&s->code, dis, s->hdr->h.mem_size)) {
                 fputs("hvreplay diff: ", stderr);
                 replay_put_str(stderr, path);
