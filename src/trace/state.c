@@ -13,24 +13,43 @@ _Static_assert(sizeof(struct hvt_disk_seg) == 16 && sizeof(struct hvt_disk_dtabl
                         sizeof(((struct hvt_vcpu_state *)0)->member) \
         }
 
-const struct hvt_field_slot hvt_field_slots[HVT_F_COUNT] = {
-        [HVT_F_RAX] = SLOT(gpr[0]),     [HVT_F_RCX] = SLOT(gpr[1]),
-        [HVT_F_RDX] = SLOT(gpr[2]),     [HVT_F_RBX] = SLOT(gpr[3]),
-        [HVT_F_RSP] = SLOT(gpr[4]),     [HVT_F_RBP] = SLOT(gpr[5]),
-        [HVT_F_RSI] = SLOT(gpr[6]),     [HVT_F_RDI] = SLOT(gpr[7]),
-        [HVT_F_R8] = SLOT(gpr[8]),      [HVT_F_R9] = SLOT(gpr[9]),
-        [HVT_F_R10] = SLOT(gpr[10]),    [HVT_F_R11] = SLOT(gpr[11]),
-        [HVT_F_R12] = SLOT(gpr[12]),    [HVT_F_R13] = SLOT(gpr[13]),
-        [HVT_F_R14] = SLOT(gpr[14]),    [HVT_F_R15] = SLOT(gpr[15]),
-        [HVT_F_RIP] = SLOT(rip),        [HVT_F_RFLAGS] = SLOT(rflags),
-        [HVT_F_ES] = SLOT(seg[HVT_ES]), [HVT_F_CS] = SLOT(seg[HVT_CS]),
-        [HVT_F_SS] = SLOT(seg[HVT_SS]), [HVT_F_DS] = SLOT(seg[HVT_DS]),
-        [HVT_F_FS] = SLOT(seg[HVT_FS]), [HVT_F_GS] = SLOT(seg[HVT_GS]),
-        [HVT_F_CR0] = SLOT(cr0),        [HVT_F_CR2] = SLOT(cr2),
-        [HVT_F_CR3] = SLOT(cr3),        [HVT_F_CR4] = SLOT(cr4),
-        [HVT_F_EFER] = SLOT(efer),      [HVT_F_GDT] = SLOT(gdt),
-        [HVT_F_IDT] = SLOT(idt),        [HVT_F_INTR] = SLOT(intr),
-};
+/* Every field: its number and its member, for both tables below. */
+#define STATE_FIELDS(X)          \
+        X(HVT_F_RAX, gpr[0])     \
+        X(HVT_F_RCX, gpr[1])     \
+        X(HVT_F_RDX, gpr[2])     \
+        X(HVT_F_RBX, gpr[3])     \
+        X(HVT_F_RSP, gpr[4])     \
+        X(HVT_F_RBP, gpr[5])     \
+        X(HVT_F_RSI, gpr[6])     \
+        X(HVT_F_RDI, gpr[7])     \
+        X(HVT_F_R8, gpr[8])      \
+        X(HVT_F_R9, gpr[9])      \
+        X(HVT_F_R10, gpr[10])    \
+        X(HVT_F_R11, gpr[11])    \
+        X(HVT_F_R12, gpr[12])    \
+        X(HVT_F_R13, gpr[13])    \
+        X(HVT_F_R14, gpr[14])    \
+        X(HVT_F_R15, gpr[15])    \
+        X(HVT_F_RIP, rip)        \
+        X(HVT_F_RFLAGS, rflags)  \
+        X(HVT_F_ES, seg[HVT_ES]) \
+        X(HVT_F_CS, seg[HVT_CS]) \
+        X(HVT_F_SS, seg[HVT_SS]) \
+        X(HVT_F_DS, seg[HVT_DS]) \
+        X(HVT_F_FS, seg[HVT_FS]) \
+        X(HVT_F_GS, seg[HVT_GS]) \
+        X(HVT_F_CR0, cr0)        \
+        X(HVT_F_CR2, cr2)        \
+        X(HVT_F_CR3, cr3)        \
+        X(HVT_F_CR4, cr4)        \
+        X(HVT_F_EFER, efer)      \
+        X(HVT_F_GDT, gdt)        \
+        X(HVT_F_IDT, idt)        \
+        X(HVT_F_INTR, intr)
+
+#define SLOT_OF(f, member) [f] = SLOT(member),
+const struct hvt_field_slot hvt_field_slots[HVT_F_COUNT] = { STATE_FIELDS(SLOT_OF) };
 _Static_assert(HVT_F_COUNT == 32, "state_mask is 32 bits wide");
 
 /* The state as 64-bit words: every field is one or two whole words, no padding between. */
@@ -44,24 +63,8 @@ typedef uint64_t __attribute__((may_alias)) state_word;
         (((UINT64_C(1) << (sizeof(((struct hvt_vcpu_state *)0)->member) / 8)) - 1) \
          << (offsetof(struct hvt_vcpu_state, member) / 8))
 
-static const uint64_t field_words[HVT_F_COUNT] = {
-        [HVT_F_RAX] = WORDS(gpr[0]),     [HVT_F_RCX] = WORDS(gpr[1]),
-        [HVT_F_RDX] = WORDS(gpr[2]),     [HVT_F_RBX] = WORDS(gpr[3]),
-        [HVT_F_RSP] = WORDS(gpr[4]),     [HVT_F_RBP] = WORDS(gpr[5]),
-        [HVT_F_RSI] = WORDS(gpr[6]),     [HVT_F_RDI] = WORDS(gpr[7]),
-        [HVT_F_R8] = WORDS(gpr[8]),      [HVT_F_R9] = WORDS(gpr[9]),
-        [HVT_F_R10] = WORDS(gpr[10]),    [HVT_F_R11] = WORDS(gpr[11]),
-        [HVT_F_R12] = WORDS(gpr[12]),    [HVT_F_R13] = WORDS(gpr[13]),
-        [HVT_F_R14] = WORDS(gpr[14]),    [HVT_F_R15] = WORDS(gpr[15]),
-        [HVT_F_RIP] = WORDS(rip),        [HVT_F_RFLAGS] = WORDS(rflags),
-        [HVT_F_ES] = WORDS(seg[HVT_ES]), [HVT_F_CS] = WORDS(seg[HVT_CS]),
-        [HVT_F_SS] = WORDS(seg[HVT_SS]), [HVT_F_DS] = WORDS(seg[HVT_DS]),
-        [HVT_F_FS] = WORDS(seg[HVT_FS]), [HVT_F_GS] = WORDS(seg[HVT_GS]),
-        [HVT_F_CR0] = WORDS(cr0),        [HVT_F_CR2] = WORDS(cr2),
-        [HVT_F_CR3] = WORDS(cr3),        [HVT_F_CR4] = WORDS(cr4),
-        [HVT_F_EFER] = WORDS(efer),      [HVT_F_GDT] = WORDS(gdt),
-        [HVT_F_IDT] = WORDS(idt),        [HVT_F_INTR] = WORDS(intr),
-};
+#define WORDS_OF(f, member) [f] = WORDS(member),
+static const uint64_t field_words[HVT_F_COUNT] = { STATE_FIELDS(WORDS_OF) };
 
 uint32_t hvt_state_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
 {
