@@ -181,6 +181,27 @@ Test(record_kvm, timeout_stops_a_guest_that_never_exits)
         hv_proc_free(&p);
 }
 
+/*
+ * Kicks every microsecond, faster than KVM takes them: the timer used to
+ * re-arm itself in its handler, which then ran back to back and starved
+ * the loop, so neither --timeout nor SIGINT could end the run.
+ */
+Test(record_kvm, kicks_faster_than_kvm_takes_them_still_end_at_the_timeout, .timeout = 120)
+{
+        const char *args[] = { "--kick", "1", "--timeout", "1", NULL };
+        struct hv_trace t;
+        struct hv_proc p;
+
+        HV_REQUIRE_KVM();
+        cr_assert_eq(hv_record("spin", args, &t, &p), HVREC_STATUS_LIMIT, "%s", p.err);
+        cr_assert_eq(t.read_err, HVT_END_OF_TRACE, "complete trace: %s", t.message);
+        cr_assert_eq(t.end.why, HVT_END_TIMEOUT);
+        cr_assert_gt(t.nexits, 100, "kicks were taken: %zu exits", t.nexits);
+        cr_assert_eq(hv_last_exit(&t)->e.reason, HVT_EXIT_INTR);
+        hv_trace_free(&t);
+        hv_proc_free(&p);
+}
+
 Test(record_kvm, triple_fault_is_a_crash_with_the_crash_status)
 {
         struct hv_trace t;

@@ -63,10 +63,14 @@ static void on_signal(int signo, siginfo_t *si, void *uctx)
                 if (have_timeout)
                         timed_out = 1;
         } else if (signo == SIG_KICK && from_timer(si, TAG_KICK)) {
-                if (have_kick) {
+                /*
+                 * Not re-armed here but when the loop takes the kick: a period
+                 * shorter than this handler's own cost (1 us, on a kernel with
+                 * fine-grained timers) would otherwise call it back at once,
+                 * forever, and neither the guest nor a stop signal would get on.
+                 */
+                if (have_kick)
                         __atomic_fetch_add(&kicks, 1, __ATOMIC_RELAXED);
-                        arm_kick();
-                }
         } else if ((signo == SIGPIPE || signo == SIGXFSZ) && si->si_code == SI_USER &&
                    si->si_pid == getpid()) {
                 /* The kernel's answer to one of our own writes: it fails with EPIPE / EFBIG. */
@@ -216,6 +220,9 @@ void signals_take(struct sig_events *ev)
         ev->kicks = __atomic_load_n(&kicks, __ATOMIC_RELAXED)
                             ? __atomic_exchange_n(&kicks, 0, __ATOMIC_RELAXED)
                             : 0;
+        /* The timer has expired and waits for this: no handler touches rng meanwhile. */
+        if (ev->kicks && have_kick)
+                arm_kick();
         ev->stop_signo = stop_signo;
         ev->timed_out = timed_out;
 }

@@ -82,7 +82,11 @@ int signals_stop_signo(void);
 /* Whether a stop signal or the --timeout deadline has come: the run is to end. */
 bool signals_must_stop(void);
 
-/* Copy and clear the events seen since the last call (kicks are consumed). */
+/*
+ * Copy and clear the events seen since the last call (kicks are consumed).
+ * Taking a kick arms the next one: kicks come at most one per call, so the
+ * loop gets on however short the --kick period.
+ */
 void signals_take(struct sig_events *ev);
 
 /* Sleep until any of the signals above arrives (for a halted vCPU). */
