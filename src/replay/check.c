@@ -1055,7 +1055,7 @@ static void settle(struct checker *k)
                 k->changes++;
                 if (k->tracked) {
                         /* The recorder missed a write: those bytes are unknown from now on. */
-                        code_mark_volatile(&k->code, ctx, cur->pc, cur->insn_len);
+                        code_mark_volatile(&k->code, &k->code, ctx, cur->pc, cur->insn_len);
                         note(k, NOTE_CODE_CHANGED, cur->seq, cur->pc,
                              "#%" PRIu64 ": the code at 0x%" PRIx64
                              " differs from what the write records left",
@@ -1961,7 +1961,7 @@ static bool scan_exit_bytes(struct code *seen, struct code *into, const struct h
 
         for (size_t i = 0; i < n; i++)
                 if (old[i] != ex->insn[i]) {
-                        code_mark_volatile(into, ctx, pc + i, 1);
+                        code_mark_volatile(into, seen, ctx, pc + i, 1);
                         changed = true;
                 }
         code_exit_bytes(seen, ctx, pc, ex->insn, ex->insn_len);

@@ -850,7 +850,8 @@ bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, co
         return changed;
 }
 
-void code_mark_volatile(struct code *c, const struct code_ctx *ctx, uint64_t la, size_t n)
+void code_mark_volatile(struct code *c, struct code *via, const struct code_ctx *ctx, uint64_t la,
+                        size_t n)
 {
         if (!c->vol) {
                 c->vol = calloc(1, (size_t)(c->mem.size + 7) / 8);
@@ -860,7 +861,7 @@ void code_mark_volatile(struct code *c, const struct code_ctx *ctx, uint64_t la,
         for (size_t i = 0; i < n; i++) {
                 uint64_t gpa;
 
-                if (translate(c, ctx, la + i, &gpa))
+                if (translate(via, ctx, la + i, &gpa) || gpa >= c->mem.size)
                         break;
                 c->vol[gpa >> 3] |= (uint8_t)(1u << (gpa & 7));
         }

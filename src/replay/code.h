@@ -134,8 +134,14 @@ void code_forget_before(struct code *c, uint64_t stamp);
 bool code_exit_bytes(struct code *c, const struct code_ctx *ctx, uint64_t la, const uint8_t *bytes,
                      size_t n);
 
-/* Mark the RAM bytes at linear la (in ctx's paging) unsure for the rest of the trace. */
-void code_mark_volatile(struct code *c, const struct code_ctx *ctx, uint64_t la, size_t n);
+/*
+ * Mark the RAM bytes at linear la unsure in c for the rest of the trace.
+ * la is translated with ctx's paging as the page tables stand in `via`,
+ * the view that holds guest RAM as of the exit that showed the bytes (c
+ * itself, or the scan's own view while c holds no RAM yet).
+ */
+void code_mark_volatile(struct code *c, struct code *via, const struct code_ctx *ctx, uint64_t la,
+                        size_t n);
 
 /*
  * The code context of selector sel in a context (real mode: sel << 4;
