@@ -68,6 +68,8 @@ bool corpus_on_kvm_pvm(const struct hv_trace *t);
  * raises an exception through the IDT: measured, 32-bit protected-mode
  * IRET, INT n, INT3 and INTO, long-mode INT n and INT3, and INT1 in every
  * mode end in KVM_EXIT_INTERNAL_ERROR (suberror 1, emulation failure);
+ * and on the 6.18 kernel's kvm_pvm a 64-bit MOV SS with REX.R raises #UD
+ * (a triple fault in the corpus guests, which have no #UD handler);
  * docs/backends.md.  True when a KVM run on kvm_pvm ended exactly that way
  * (and hvrec and the check say so): the one outcome accepted instead of the
  * full scenario.  Never true on another KVM, where the scenario must run.
