@@ -108,7 +108,12 @@ Test(crossbackend, corpus_kvm_vs_emu_same_or_documented, .timeout = 900)
                         limit++;
                         if (ea == (long long)tk.nexits - 1)
                                 goto next; /* the divergence is where KVM stopped */
-                        /* ... or earlier, where the interrupt landed, as below */
+                        /* ... or earlier: at kvm_pvm's #DB inside a shadow (below) ... */
+                        if (pvm_db_in_shadow(&b[i], &tk)) {
+                                pvm++;
+                                goto next;
+                        }
+                        /* ... or where the interrupt landed, as below */
                         cr_assert(while_pending(&tk, ea) || while_pending(&te, eb),
                                   "%s: diverged at a#%lld b#%lld, before KVM stopped at #%zu, "
                                   "with no interrupt pending: %s",
@@ -140,7 +145,10 @@ Test(crossbackend, corpus_kvm_vs_emu_same_or_documented, .timeout = 900)
                 hv_proc_free(&pe);
                 hv_proc_free(&pd);
         }
-        cr_assert_gt(same, n / 4, "most builds compare equal (%d of %d)", same, n);
+        /* A build KVM stopped early cannot compare equal: count the others. */
+        cr_assert_gt(same, (n - limit) / 4,
+                     "many builds compare equal (%d of %d, %d stopped at kvm_pvm's limit)", same, n,
+                     limit);
         cr_log_info("kvm vs emu over %d corpus builds: %d the same, %d with the interrupt at "
                     "another legal boundary, %d stopped at kvm_pvm's emulation limit, %d with "
                     "kvm_pvm's #DB inside an SS load's shadow",
