@@ -48,6 +48,15 @@ HVTRACE_BIN=$build "$campaign" parallel "$tmp/plan" "$tmp/results" --jobs 2 --re
         >/dev/null 2>&1 || fail "pass 3 failed"
 [ "$(awk 'NR > 1' "$log" | wc -l)" = 16 ] || fail "pass 3 ran jobs again"
 
+# Without the tools: one line and status 2, not a traceback (an empty PATH entry is none).
+if ! PATH=/usr/bin:/bin command -v hvreplay >/dev/null; then
+        st=0
+        err=$(env -u HVTRACE_BIN PATH=/usr/bin:/bin "$campaign" merge "$tmp/results" 2>&1) || st=$?
+        [ "$st" = 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] &&
+                [[ $err == *"hvreplay is not on PATH"* ]] ||
+                fail "merge without hvreplay: status $st: $err"
+fi
+
 HVTRACE_BIN=$build "$campaign" merge "$tmp/results" >/dev/null || fail "merge failed"
 s=$tmp/results/summary.json
 [ "$(jq .runs "$s")" = 8 ] || fail "summary counts $(jq .runs "$s") runs"
