@@ -802,6 +802,54 @@ static bool held_step(struct checker *k, const struct exit_sum *p, const struct 
 }
 
 /*
+ * The step exit e right after the IRET x at p.  IRET loads TF from its
+ * frame, so a hypervisor's single-step must handle it itself, and backends
+ * differ: kvm_pvm on the 6.18 host steps over the instruction the IRETQ
+ * returns to, and its next debug exit comes one instruction late.  An
+ * IRET's successor is not decoded, so taking e's boundary for the IRET's
+ * own (which opens no shadow) would miss an STI or MOV SS that ran after
+ * the target.  Where the trace knows the frame: e at the target is one
+ * step; e after the instruction at the target is a step that ran on.
+ * Where it does not, and a delaying instruction can end at e's boundary,
+ * what ran there is not known.  False when the steps cannot say.
+ */
+static bool iret_step(struct checker *k, const struct exit_sum *p, const struct code_insn *x,
+                      const struct exit_sum *e, struct bset *out)
+{
+        const struct code_ctx *px = &k->code.ctxs[p->ctx];
+        struct flow_start s;
+        struct code_insn y;
+        struct bset mid;
+        uint64_t la;
+        uint32_t ctx;
+        unsigned ifm;
+        uint16_t lens;
+
+        flow_after(x, p->pc, p->ctx, px->bits, ifm_of(p->rflags), &p->b, &mid);
+        start_of(k, p, e, &s);
+        if (flow_return_target(&k->code, &s, x, &la, &ctx, &ifm)) {
+                if (la == e->pc && ctx == e->ctx) {
+                        *out = mid;
+                        return true;
+                }
+                if (code_insn(&k->code, la, ctx, &y) != CODE_OK ||
+                    !named_successor(k, &y, la, ctx, e->pc) || ctx != e->ctx)
+                        return false;
+                flow_after(&y, la, ctx, k->code.ctxs[ctx].bits, ifm, &mid, out);
+                return true;
+        }
+        *out = mid;
+        if (!code_delaying_before(&k->code, e->pc, e->ctx, &lens) || lens) {
+                struct flow_ex at = {
+                        .valid = true, .if_before = -1, .ctx = p->ctx, .addr = p->pc
+                };
+
+                bset_add(out, FK_UNKNOWN, &at, UND_CONTROL);
+        }
+        return true;
+}
+
+/*
  * The single-step chain: with p the exit right before e, what retired
  * between them when the steps say it.  False when they do not.
  */
@@ -815,6 +863,8 @@ static bool step_chain(struct checker *k, const struct exit_sum *p, const struct
                 return false; /* an interrupt may have been delivered in between */
         if (code_insn_bytes(&k->code, p->insn, p->insn_len, p->pc, p->ctx, &x) != CODE_OK)
                 return false;
+        if (e->step && (x.flags & DISASM_IRET) && !(x.flags & DISASM_UD))
+                return iret_step(k, p, &x, e, out);
         if (e->step) {
                 bool one = successor(k, &x, p->pc, p->ctx, e->pc);
                 struct bset two;

@@ -617,6 +617,21 @@ static bool pop_return(struct flow *f, struct code *c, const struct flow_start *
         return true;
 }
 
+bool flow_return_target(struct code *c, const struct flow_start *s, const struct code_insn *x,
+                        uint64_t *la, uint32_t *ctx, unsigned *ifm)
+{
+        struct flow_node n = { .la = s->la, .ctx = s->ctx, .ifm = (uint8_t)s->ifm,
+                               .spk = SPK_KNOWN, .sp = s->sp };
+        struct sp_state sp;
+        struct flow f;
+        bool ok;
+
+        flow_init(&f);
+        ok = pop_return(&f, c, s, &n, x, la, ctx, ifm, &sp) && !f.unsure;
+        flow_free(&f);
+        return ok;
+}
+
 /* ---- the walk ---------------------------------------------------------------------- */
 
 static void visit(struct flow *f, struct code *c, const struct flow_start *s, uint32_t i)

@@ -179,6 +179,14 @@ void flow_run(struct flow *f, struct code *c, const struct flow_start *s);
  */
 void flow_at(const struct flow *f, struct code *c, uint64_t la, uint32_t ctx, struct bset *out);
 
+/*
+ * Where the RET, RETF or IRET x at s's start returns to, popped from the
+ * stack as s knows it: its linear address, context and IF after it.  False
+ * when the trace does not know the stack there.
+ */
+bool flow_return_target(struct code *c, const struct flow_start *s, const struct code_insn *x,
+                        uint64_t *la, uint32_t *ctx, unsigned *ifm);
+
 /* The flow node of a boundary, NULL if no followed path reaches it. */
 const struct flow_node *flow_node(const struct flow *f, uint64_t la, uint32_t ctx);
 
