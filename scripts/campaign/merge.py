@@ -100,11 +100,25 @@ def judge_truth(run, check, truth, findings, hvreplay, trace):
                 v["rule"], v["pc"], "%s %s" % (b[0], b[1]) if b else "no shadow"),
             "repro": repro(run)})
     missed = []
+    declined = landed_elsewhere = 0
     # A run stopped at the backend's limit never reached the shadows after it.
     if run["policy"] == "eager-step" and not run.get("_limit"):
         wanted = [a for a, b in sorted(truth.items()) if b[0] == "first" and b[2]][:64]
         seen = {int(v["pc"], 16) for v in t.get("violations", [])}
-        missed = [a for a in wanted if a not in seen]
+        undetermined = {int(u["pc"], 16) for u in t.get("undetermined", [])}
+        for a in (a for a in wanted if a not in seen):
+            # The checker said why it cannot tell: not a wrong verdict.
+            if a in undetermined:
+                declined += 1
+                continue
+            # No interrupt landed there (the trigger fired elsewhere, say on a
+            # later visit): nothing was judged at the shadow.
+            if delivered is None:
+                delivered = deliveries(hvreplay, trace)
+            if a not in delivered:
+                landed_elsewhere += 1
+                continue
+            missed.append(a)
         for a in missed:
             findings.append({
                 "kind": "truth-disagreement", "run": run["id"], "backend": run["backend"],
@@ -112,7 +126,7 @@ def judge_truth(run, check, truth, findings, hvreplay, trace):
                 "detail": "an interrupt raised at the guaranteed shadow %s (%s) is no "
                           "violation there" % (hex(a), truth[a][1]),
                 "repro": repro(run)})
-    return agree, explained, len(missed)
+    return agree, explained, len(missed), declined, landed_elsewhere
 
 
 def diff_pairs(hvreplay, results, runs, findings, divergences):
@@ -209,11 +223,13 @@ def main():
         for n in t.get("notes", []):
             notes[(run["backend"], run["policy"], n["kind"])] += n["count"]
         truth = read_truth(os.path.join(runs_dir, name, "guest.bin.truth"))
-        a, e, m = judge_truth(run, check, truth, findings, args.hvreplay,
-                              os.path.join(runs_dir, name, "trace.zst"))
+        a, e, m, d, el = judge_truth(run, check, truth, findings, args.hvreplay,
+                                     os.path.join(runs_dir, name, "trace.zst"))
         truth_stats["agree"] += a
         truth_stats["explained-restart"] += e
         truth_stats["missed"] += m
+        truth_stats["undetermined-at-shadow"] += d
+        truth_stats["not-delivered-at-shadow"] += el
     pairs = diff_pairs(args.hvreplay, results, runs, findings, divergences)
     truth_stats["disagreements"] = sum(1 for f in findings if f["kind"] == "truth-disagreement")
 
@@ -262,8 +278,11 @@ def markdown(s):
                  [(u["backend"], u["policy"], u["reason"], u["count"]) for u in s["undetermined"]])
     t = s["truth"]
     out += ("\n## Ground truth\n\n%d violations at a guaranteed shadow, %d at a later one "
-            "re-entered after an interrupt, %d raised shadows missed, %d disagreements.\n"
+            "re-entered after an interrupt, %d raised shadows missed (judged clean), "
+            "%d raised shadows judged undetermined, %d raised shadows where no interrupt "
+            "landed, %d disagreements.\n"
             % (t.get("agree", 0), t.get("explained-restart", 0), t.get("missed", 0),
+               t.get("undetermined-at-shadow", 0), t.get("not-delivered-at-shadow", 0),
                t.get("disagreements", 0)))
     out += "\n## Divergences between backends\n\n%d pairs of traces compared, %d differ.\n" % (
         s["diff_pairs"], len(s["divergences"]))
