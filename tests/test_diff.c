@@ -40,6 +40,7 @@ struct edit {
         int64_t set_rip_seq;       /* move this exit's RIP to set_rip (bytes from the image) */
         uint64_t set_rip;
         unsigned frame_records; /* zstd frames of this many records (0: the default) */
+        uint64_t dr7_xor;       /* xor into DR7 of every debug exit */
         /*
          * A trace as hvrec exec writes one of QEMU (vmm): backend "exec",
          * entry at the reset vector, the image one record of all RAM below
@@ -228,6 +229,8 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                                         e->st.gpr[ed->alter_reg[k]] ^= ed->alter_xor[k];
                         if (ed->flip_io_seq != NONE && seq == (uint64_t)ed->flip_io_seq)
                                 flip_io(&rw, e);
+                        if (e->reason == HVT_EXIT_DEBUG)
+                                e->u.debug.dr7 ^= ed->dr7_xor;
                         if (ed->set_rip_seq != NONE && seq == (uint64_t)ed->set_rip_seq) {
                                 cr_assert(ed->set_rip + 15 <= rw.mem_size);
                                 e->st.rip = ed->set_rip; /* real mode, CS base 0 */
@@ -369,6 +372,31 @@ Test(diff, a_faithful_copy_is_the_same)
         cr_assert_eq(rewrite(DEMO, copy, &ed), 120);
         run_diff(&p, DEMO, copy, "--ignore-reason", "", "--ignore-field", "", NULL);
         cr_assert_eq(p.status, 0, "a copy compares equal on every field: %s", p.out);
+        hv_proc_free(&p);
+}
+
+/*
+ * DR7 bit 10 always reads 1, but emu reports 0x400 and kvm_pvm 0: not a
+ * divergence.  Any other bit is.
+ */
+Test(diff, dr7_is_compared_without_its_fixed_bit)
+{
+        static const char step[] = HV_SOURCE_DIR "/traces/movss-sti-eager-step.zst";
+        struct edit ed = no_edit();
+        const char *alt = hv_tmp("dr7.zst");
+        struct hv_proc p;
+
+        ed.dr7_xor = 0x400;
+        rewrite(step, alt, &ed);
+        run_diff(&p, step, alt, NULL);
+        cr_assert_eq(p.status, 0, "bit 10 alone: %s", p.out);
+        hv_proc_free(&p);
+
+        ed.dr7_xor = 0x401;
+        rewrite(step, alt, &ed);
+        run_diff(&p, step, alt, "--json", NULL);
+        cr_assert_eq(p.status, 1, "L0 too: %s", p.out);
+        cr_assert(strstr(p.out, "\"field\":\"debug.dr7\"") != NULL, "%s", p.out);
         hv_proc_free(&p);
 }
 

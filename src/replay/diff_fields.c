@@ -231,7 +231,13 @@ static void cmp_exit_data(const struct cmp *c, const struct hvt_exit *a, const s
                 cmp_u64(d, "debug.pc", a->u.debug.pc, b->u.debug.pc);
                 if (!diff_ignored(o, IGN_DEBUG_DR)) {
                         cmp_u64(d, "debug.dr6", a->u.debug.dr6, b->u.debug.dr6);
-                        cmp_u64(d, "debug.dr7", a->u.debug.dr7, b->u.debug.dr7);
+                        /*
+                         * Bit 10 always reads 1, but backends report DR7 as they
+                         * keep it (emu 0x400, kvm_pvm 0): only the bits that mean
+                         * something are compared.
+                         */
+                        cmp_u64(d, "debug.dr7", a->u.debug.dr7 | X86_DR7_FIXED,
+                                b->u.debug.dr7 | X86_DR7_FIXED);
                 }
                 break;
         case HVT_EXIT_EXCEPTION:
