@@ -81,6 +81,7 @@ struct unit {
 
 struct range {
         uint64_t gpa, len;
+        uint8_t *bytes; /* the memory record's own copy: exits change code.ram later */
 };
 
 struct side {

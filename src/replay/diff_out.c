@@ -143,9 +143,18 @@ void diff_compare_headers(const struct hvt_header *a, const struct hvt_header *b
         hd_add(h, "options", sa, sb);
 }
 
+/*
+ * A byte of s's initial image: from its memory records (the last one that
+ * holds it), not from code.ram, which the exits read so far have changed
+ * (the first compared exit may come after ignored ones that showed code a
+ * guest had rewritten).  RAM no record holds starts as zero.
+ */
 static uint8_t image_byte(const struct side *s, uint64_t gpa)
 {
-        return gpa < s->code.mem.size ? s->code.ram[gpa] : 0;
+        for (size_t r = s->nranges; r-- > 0;)
+                if (gpa >= s->ranges[r].gpa && gpa - s->ranges[r].gpa < s->ranges[r].len)
+                        return s->ranges[r].bytes[gpa - s->ranges[r].gpa];
+        return 0;
 }
 
 /* The lowest address where the initial images differ, over the ranges of both or of only. */
@@ -161,10 +170,6 @@ bool diff_image_differs(const struct side *a, const struct side *b, const struct
                 for (size_t r = 0; r < sides[k]->nranges; r++) {
                         uint64_t gpa = sides[k]->ranges[r].gpa, end = gpa + sides[k]->ranges[r].len;
 
-                        if (gpa < a->code.mem.size && end <= a->code.mem.size &&
-                            gpa < b->code.mem.size && end <= b->code.mem.size &&
-                            !memcmp(a->code.ram + gpa, b->code.ram + gpa, end - gpa))
-                                continue;
                         for (uint64_t g = gpa; g < end; g++)
                                 if (image_byte(a, g) != image_byte(b, g)) {
                                         if (!found || g < *where)

@@ -95,7 +95,9 @@ static void read_on(struct side *s, const struct diff_opts *o, struct unit *cur)
                         code_load(&s->code, ev.memory.gpa, ev.memory.data, ev.memory.len);
                         diff_reserve((void **)&s->ranges, &s->ranges_cap, s->nranges + 1,
                                      sizeof(*s->ranges));
-                        s->ranges[s->nranges++] = (struct range){ ev.memory.gpa, ev.memory.len };
+                        s->ranges[s->nranges] = (struct range){ ev.memory.gpa, ev.memory.len,
+                                                                xrealloc(NULL, ev.memory.len) };
+                        memcpy(s->ranges[s->nranges++].bytes, ev.memory.data, ev.memory.len);
                         s->mem_records++;
                         s->mem_bytes += ev.memory.len;
                         break;
@@ -217,6 +219,8 @@ void diff_side_close(struct side *s)
                         diff_unit_free(&s->units[i]);
         free(s->units);
         free(s->ring);
+        for (size_t i = 0; i < s->nranges; i++)
+                free(s->ranges[i].bytes);
         free(s->ranges);
         if (s->have_code)
                 code_free(&s->code);
