@@ -262,6 +262,13 @@ bool corpus_delivered_at(const struct hv_trace *t, uint64_t pc)
         return false;
 }
 
+/* Operand- and address-size overrides and segment overrides. */
+static bool legacy_prefix(uint8_t b)
+{
+        return b == 0x66 || b == 0x67 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 ||
+               b == 0x64 || b == 0x65;
+}
+
 /*
  * IRET, INT n/INT1/INT3/INTO, far JMP/CALL/RET, LSS: they load CS or SS
  * from a descriptor, or raise an exception through the IDT.
@@ -270,9 +277,7 @@ static bool descriptor_transfer(const uint8_t *b, size_t n)
 {
         size_t i = 0;
 
-        while (i < n &&
-               (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0x2e || b[i] == 0x36 || b[i] == 0x3e ||
-                b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65 || (b[i] & 0xf0) == 0x40))
+        while (i < n && (legacy_prefix(b[i]) || (b[i] & 0xf0) == 0x40))
                 i++;
         if (i >= n)
                 return false;
@@ -301,8 +306,7 @@ static bool rex_r_mov_ss(const uint8_t *b, size_t n)
 {
         size_t i = 0;
 
-        while (i < n && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0x2e || b[i] == 0x36 ||
-                         b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65))
+        while (i < n && legacy_prefix(b[i]))
                 i++;
         return i + 2 < n && (b[i] & 0xf4) == 0x44 && b[i + 1] == 0x8e && ((b[i + 2] >> 3) & 7) == 2;
 }
@@ -463,13 +467,6 @@ static bool pvm_explains(const char *what, const char *stem, const struct hv_tra
 }
 
 /*
- * How many of res's violations and undetermined deliveries a documented
- * backend behaviour explains: kvm_pvm's (pvm_explains), and on a backend
- * whose own devices raise interrupts, an INT n at a softint_ label whose
- * vector those devices could have raised too (undetermined soft-or-ext:
- * the trace cannot tell which entered the handler).
- */
-/*
  * Whether undetermined finding f is the checker declining to take a step
  * exit after an IRET for the IRET's own boundary in a trace without write
  * records, where the IRET's frame is not known: the step may have run on
@@ -490,8 +487,7 @@ static bool iret_frame_unknown(const char *what, const struct hv_trace *t,
                     t->exits[i + 1].e.seq >= f->event) {
                         cr_log_info("%s: #%llu at 0x%llx undetermined: the step after the IRET "
                                     "at 0x%llx, whose frame the trace does not hold",
-                                    what, (unsigned long long)f->event,
-                                    (unsigned long long)f->pc,
+                                    what, (unsigned long long)f->event, (unsigned long long)f->pc,
                                     (unsigned long long)hvt_state_pc(&a->st));
                         return true;
                 }
@@ -499,6 +495,13 @@ static bool iret_frame_unknown(const char *what, const struct hv_trace *t,
         return false;
 }
 
+/*
+ * How many of res's violations and undetermined deliveries a documented
+ * backend behaviour explains: kvm_pvm's (pvm_explains), and on a backend
+ * whose own devices raise interrupts, an INT n at a softint_ label whose
+ * vector those devices could have raised too (undetermined soft-or-ext:
+ * the trace cannot tell which entered the handler).
+ */
 static void explained(const char *what, const char *backend, const char *stem,
                       const struct hv_trace *t, const struct check_result *res, size_t *viol,
                       size_t *und)
