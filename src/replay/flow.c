@@ -620,8 +620,9 @@ static bool pop_return(struct flow *f, struct code *c, const struct flow_start *
 bool flow_return_target(struct code *c, const struct flow_start *s, const struct code_insn *x,
                         uint64_t *la, uint32_t *ctx, unsigned *ifm)
 {
-        struct flow_node n = { .la = s->la, .ctx = s->ctx, .ifm = (uint8_t)s->ifm,
-                               .spk = SPK_KNOWN, .sp = s->sp };
+        struct flow_node n = {
+                .la = s->la, .ctx = s->ctx, .ifm = (uint8_t)s->ifm, .spk = SPK_KNOWN, .sp = s->sp
+        };
         struct sp_state sp;
         struct flow f;
         bool ok;
