@@ -12,7 +12,7 @@ pkgs="cmake make gcc g++ gcc-multilib pkg-config nasm libzstd-dev zstd libcapsto
       python3 python3-zstandard jq"
 # Large, or with services of their own (Slurm, munge): tried, and if they
 # cannot be installed the tests that need them skip, saying which package.
-test_pkgs="chromium python3-pandas protobuf-compiler parallel munge slurmctld slurmd slurm-client"
+test_pkgs="chromium python3-pandas protobuf-compiler parallel munge slurmctld slurmd slurm-client valgrind"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

@@ -624,23 +624,29 @@ void hv_assert_one_line_error(const struct hv_proc *p, const char *prog, const c
         cr_assert(strstr(p->err, needle) != NULL, "mentions '%s': %s", needle, p->err);
 }
 
-bool hv_have_qemu(void)
+bool hv_on_path(const char *name)
 {
-        const char *prog = getenv("HVTRACE_QEMU");
         const char *path = getenv("PATH");
         char buf[4096];
 
-        if (prog && *prog)
-                return access(prog, X_OK) == 0;
         for (const char *p = path ? path : ""; *p;) {
                 size_t n = strcspn(p, ":");
 
-                snprintf(buf, sizeof(buf), "%.*s/qemu-system-x86_64", (int)n, p);
+                snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, name);
                 if (access(buf, X_OK) == 0)
                         return true;
                 p += n + (p[n] == ':');
         }
         return false;
+}
+
+bool hv_have_qemu(void)
+{
+        const char *prog = getenv("HVTRACE_QEMU");
+
+        if (prog && *prog)
+                return access(prog, X_OK) == 0;
+        return hv_on_path("qemu-system-x86_64");
 }
 
 void hv_run_one_line_error(const char *const *argv, const char *prog, const char *needle)

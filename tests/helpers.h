@@ -23,6 +23,9 @@ void hv_proc_free(struct hv_proc *p);
 /* Whether /dev/kvm can be used; if not, why. */
 bool hv_have_kvm(char *why, size_t len);
 
+/* Whether an executable `name` is in a directory of $PATH. */
+bool hv_on_path(const char *name);
+
 /* Whether qemu-system-x86_64 (or $HVTRACE_QEMU) can be run, for the qemu-tcg backend. */
 bool hv_have_qemu(void);
 

@@ -205,6 +205,33 @@ Test(cli, hvrec_rejects_an_empty_guest)
         hv_proc_free(&p);
 }
 
+/*
+ * valgrind keeps the last real-time signal for itself, and hvrec used to
+ * refuse to start when it could not catch it: a recorder a developer
+ * cannot run under valgrind hides its own memory errors from them.
+ */
+Test(cli, hvrec_runs_under_valgrind)
+{
+        const char *trace = hv_tmp("valgrind.zst");
+        struct hv_proc p;
+
+#ifdef HV_SANITIZED
+        cr_skip_test("valgrind cannot run a sanitizer build (the plain pass runs this test)");
+#endif
+        if (!hv_on_path("valgrind"))
+                cr_skip_test("needs valgrind (Debian package valgrind; make test installs it)");
+        const char *argv[] = {
+                "/usr/bin/env", "valgrind",  "-q",  "--tool=none",      HVREC,
+                "run",          "--backend", "emu", "--quiet",          "--max-exits",
+                "50",           "-o",        trace, hv_guest("ioloop"), NULL
+        };
+        run(argv, &p);
+        /* 204: --max-exits ended it, as it would without valgrind. */
+        cr_assert_eq(p.status, 204, "status %d, stderr: %s", p.status, p.err);
+        cr_assert_eq(access(trace, F_OK), 0, "a trace");
+        hv_proc_free(&p);
+}
+
 /* ---- bad traces ----------------------------------------------------------- */
 
 static const char *write_file(const char *name, const void *data, size_t len)
