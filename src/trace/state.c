@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* The field table that drives delta encoding (writer) and decoding (reader). */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "state.h"
 
@@ -66,15 +69,52 @@ typedef uint64_t __attribute__((may_alias)) state_word;
 #define WORDS_OF(f, member) [f] = WORDS(member),
 static const uint64_t field_words[HVT_F_COUNT] = { STATE_FIELDS(WORDS_OF) };
 
-uint32_t hvt_state_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
+#ifdef __SSE2__
+/*
+ * Bit i set when word i differs.  Sixteen bytes at a time: a recorder calls
+ * this at every exit, and the scalar loop was a sixth of its own work.
+ */
+static uint64_t words_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
+{
+        enum { BLOCKS = sizeof(struct hvt_vcpu_state) / 16 };
+        const __m128i *x = (const __m128i *)a, *y = (const __m128i *)b;
+        __m128i any = _mm_setzero_si128();
+        uint64_t w = 0;
+
+        _Static_assert(sizeof(struct hvt_vcpu_state) % 16 == 0, "whole 16-byte blocks");
+        /* Most exits change nothing or little: one pass to tell, with no branch. */
+        for (unsigned i = 0; i < BLOCKS; i++)
+                any = _mm_or_si128(any,
+                                   _mm_xor_si128(_mm_loadu_si128(x + i), _mm_loadu_si128(y + i)));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) == 0xffff)
+                return 0;
+        for (unsigned i = 0; i < BLOCKS; i++) {
+                unsigned same = (unsigned)_mm_movemask_epi8(
+                        _mm_cmpeq_epi8(_mm_loadu_si128(x + i), _mm_loadu_si128(y + i)));
+
+                w |= (uint64_t)((same & 0xff) != 0xff) << (2 * i);
+                w |= (uint64_t)((same >> 8) != 0xff) << (2 * i + 1);
+        }
+        return w;
+}
+#else
+static uint64_t words_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
 {
         const state_word *x = (const state_word *)a, *y = (const state_word *)b;
         uint64_t w = 0;
-        uint32_t mask = 0;
 
-        /* Words first, without a branch per field: most exits change few or none. */
+        /* Without a branch per word: most exits change few or none. */
         for (unsigned i = 0; i < STATE_WORDS; i++)
                 w |= (uint64_t)(x[i] != y[i]) << i;
+        return w;
+}
+#endif
+
+uint32_t hvt_state_changed(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b)
+{
+        uint64_t w = words_changed(a, b);
+        uint32_t mask = 0;
+
         if (!w)
                 return 0;
         for (unsigned f = 0; f < HVT_F_COUNT; f++)
