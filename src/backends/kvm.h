@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "backend.h"
+#include "kvm_state.h"
 
 struct kvm_backend {
         struct backend base;
@@ -25,6 +26,7 @@ struct kvm_backend {
         bool bp_on; /* set_breakpoint: DR0 armed at bp_linear */
         uint64_t bp_linear;
         bool irqchip; /* KVM_CREATE_IRQCHIP: KVM injects, hvrec raises lines */
+        struct kvm_sregs_cache sregs_cache; /* kvm_get_state's */
 };
 
 static inline struct kvm_backend *to_kvm(struct backend *b)

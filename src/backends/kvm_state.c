@@ -20,18 +20,24 @@ static void seg_from_kvm(struct hvt_disk_seg *d, const struct kvm_segment *s)
                              (s->unusable ? HVT_SEG_UNUSABLE : 0));
 }
 
-void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s)
+static void regs_from_kvm(struct hvt_vcpu_state *st, const struct kvm_regs *r)
 {
-        const struct kvm_segment *segs[HVT_SREG_COUNT] = {
-                [HVT_ES] = &s->es, [HVT_CS] = &s->cs, [HVT_SS] = &s->ss,
-                [HVT_DS] = &s->ds, [HVT_FS] = &s->fs, [HVT_GS] = &s->gs,
-        };
         const uint64_t gpr[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
                                    r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
 
         memcpy(st->gpr, gpr, sizeof(gpr));
         st->rip = r->rip;
         st->rflags = r->rflags;
+}
+
+/* Every field of st from seg to idt, from s. */
+static void sregs_from_kvm(struct hvt_vcpu_state *st, const struct kvm_sregs *s)
+{
+        const struct kvm_segment *segs[HVT_SREG_COUNT] = {
+                [HVT_ES] = &s->es, [HVT_CS] = &s->cs, [HVT_SS] = &s->ss,
+                [HVT_DS] = &s->ds, [HVT_FS] = &s->fs, [HVT_GS] = &s->gs,
+        };
+
         for (unsigned i = 0; i < HVT_SREG_COUNT; i++)
                 seg_from_kvm(&st->seg[i], segs[i]);
         st->cr0 = s->cr0;
@@ -45,6 +51,32 @@ void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const s
         st->gdt.limit = s->gdt.limit;
         st->idt.base = s->idt.base;
         st->idt.limit = s->idt.limit;
+}
+
+void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s)
+{
+        regs_from_kvm(st, r);
+        sregs_from_kvm(st, s);
+}
+
+#define SREGS_OFF offsetof(struct hvt_vcpu_state, seg)
+_Static_assert(offsetof(struct hvt_vcpu_state, idt) + sizeof(struct hvt_disk_dtable) ==
+                       offsetof(struct hvt_vcpu_state, intr),
+               "seg..idt is what sregs_from_kvm fills, all of it");
+
+void kvm_state_from_cached(struct hvt_vcpu_state *st, const struct kvm_regs *r,
+                           const struct kvm_sregs *s, struct kvm_sregs_cache *c)
+{
+        regs_from_kvm(st, r);
+        /* The conversion is a function of these bytes alone: equal bytes, equal result. */
+        if (!c->valid || memcmp(c->raw, s, sizeof(c->raw))) {
+                sregs_from_kvm(st, s);
+                memcpy(c->raw, s, sizeof(c->raw));
+                memcpy(c->st, (const uint8_t *)st + SREGS_OFF, sizeof(c->st));
+                c->valid = true;
+                return;
+        }
+        memcpy((uint8_t *)st + SREGS_OFF, c->st, sizeof(c->st));
 }
 
 uint64_t kvm_intr_from(const struct kvm_run *run, const struct kvm_vcpu_events *ev, bool irqchip,

@@ -7,6 +7,7 @@
 #define HVTRACE_BACKEND_KVM_STATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
@@ -15,6 +16,22 @@
 
 /* Fill st (all but intr) from KVM's registers and special registers. */
 void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s);
+
+/*
+ * The part of the state kvm_state_from takes from kvm_sregs, as it last
+ * converted it.  Most exits leave the special registers alone, and their
+ * conversion (six segments, bit by bit) was the largest part of reading
+ * the state at an exit.  Zero-initialise; it never needs to be reset.
+ */
+struct kvm_sregs_cache {
+        bool valid;
+        uint8_t raw[offsetof(struct kvm_sregs, apic_base)]; /* segments, tables, CRs, EFER */
+        uint8_t st[offsetof(struct hvt_vcpu_state, intr) - offsetof(struct hvt_vcpu_state, seg)];
+};
+
+/* kvm_state_from, converting s only when it differs from the one c holds. */
+void kvm_state_from_cached(struct hvt_vcpu_state *st, const struct kvm_regs *r,
+                           const struct kvm_sregs *s, struct kvm_sregs_cache *c);
 
 /*
  * The HVT_INTR_* bits of a vCPU: ev as KVM_GET_VCPU_EVENTS (or sync regs)
