@@ -180,20 +180,6 @@ static bool vol_bit(const struct code *c, uint64_t gpa)
         return c->vol && gpa < c->mem.size && (c->vol[gpa >> 3] & (1u << (gpa & 7)));
 }
 
-/* Whether any byte of [gpa, gpa+len) is not known at this point. */
-static bool range_unsure(const struct code *c, uint64_t gpa, uint64_t len)
-{
-        for (size_t i = 0; i < c->nwr; i++)
-                if (c->wr[i].stamp >= c->since && c->wr[i].gpa < gpa + len &&
-                    gpa < c->wr[i].gpa + c->wr[i].len)
-                        return true;
-        if (c->vol)
-                for (uint64_t a = gpa; a < gpa + len; a++)
-                        if (vol_bit(c, a))
-                                return true;
-        return false;
-}
-
 /* Whether paging entries may have changed during the current interval. */
 static bool tables_unsure(const struct code *c)
 {
@@ -369,12 +355,9 @@ static int translate(struct code *c, const struct code_ctx *ctx, uint64_t la, ui
 }
 
 /*
- * Read up to n (<= 16) bytes at la; bit i of *unsure set for byte i not
- * known at this point.  Returns the bytes read (stops at a hole).
- */
-/*
- * Bit i for each of the chunk (at most 32) bytes at gpa that range_unsure
- * would call unsure one by one: each written range is intersected once.
+ * Bit i for each of the chunk (at most 32) bytes at gpa not known at this
+ * point (all of them with tables: the page tables themselves may have
+ * changed): each written range is intersected once.
  */
 static uint32_t chunk_unsure(const struct code *c, bool tables, uint64_t gpa, uint64_t chunk)
 {
@@ -400,6 +383,16 @@ static uint32_t chunk_unsure(const struct code *c, bool tables, uint64_t gpa, ui
         return mask;
 }
 
+/* Whether any byte of [gpa, gpa+len) (len <= 32) is not known at this point. */
+static bool range_unsure(const struct code *c, uint64_t gpa, uint64_t len)
+{
+        return chunk_unsure(c, false, gpa, len) != 0;
+}
+
+/*
+ * Read up to n (<= 16) bytes at la; bit i of *unsure set for byte i not
+ * known at this point.  Returns the bytes read (stops at a hole).
+ */
 static size_t read_mask(struct code *c, const struct code_ctx *ctx, uint64_t la, uint8_t *buf,
                         size_t n, uint32_t *unsure)
 {
