@@ -427,6 +427,14 @@ static bool step_skipped_after_iret(const char *stem, const struct hv_trace *t, 
         return false;
 }
 
+/* A shadow violation at pc that step_skipped_after_iret explains on kvm_pvm. */
+static bool shadow_rule_after_skipped_step(const char *stem, const struct hv_trace *t,
+                                           enum check_rule rule, uint64_t pc)
+{
+        return (rule == RULE_STI_SHADOW || rule == RULE_MOVSS_SHADOW) && corpus_on_kvm_pvm(t) &&
+               step_skipped_after_iret(stem, t, pc);
+}
+
 /*
  * Whether kvm_pvm's documented behaviour (docs/backends.md) explains
  * finding f of build stem's trace t; logged when it does.  Three things,
@@ -454,8 +462,7 @@ static bool pvm_explains(const char *what, const char *stem, const struct hv_tra
         else if (f->rule == RULE_REPORT_MISMATCH && f->shadow_rule == RULE_MOVSS_SHADOW &&
                  exit_reason_of(t, f->event) == HVT_EXIT_DEBUG)
                 why = "a single-step exit inside the MOV SS shadow reported without it";
-        else if ((f->rule == RULE_STI_SHADOW || f->rule == RULE_MOVSS_SHADOW) &&
-                 step_skipped_after_iret(stem, t, f->pc))
+        else if (shadow_rule_after_skipped_step(stem, t, f->rule, f->pc))
                 why = "single-step stepped over the IRET's target, so the trigger fired on "
                       "the second visit, inside a real shadow";
         if (!why)
@@ -710,8 +717,7 @@ void corpus_all_eager_exact(const char *backend)
                         int s = label_at(&truth.shadowed, x->pc);
 
                         /* Judged right, at a label whose first visit was never stopped at. */
-                        if ((x->rule == RULE_STI_SHADOW || x->rule == RULE_MOVSS_SHADOW) &&
-                            corpus_on_kvm_pvm(&t) && step_skipped_after_iret(b[i].stem, &t, x->pc))
+                        if (shadow_rule_after_skipped_step(b[i].stem, &t, x->rule, x->pc))
                                 continue;
                         corpus_judge_verdict(what, &truth, x, !ex_und);
                         if (s >= 0)
