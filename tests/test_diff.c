@@ -37,7 +37,13 @@ struct edit {
         int64_t insert_intr_after; /* an intr exit after this exit's records (renumbering) */
         int64_t flip_io_seq;       /* this port-I/O exit to the other RIP convention */
         int64_t mem_gpa;           /* flip the bits of this byte of the memory image */
-        int64_t set_rip_seq;       /* move this exit's RIP to set_rip (bytes from the image) */
+        /*
+         * A second memory record of OVERLAY_LEN bytes at overlay_gpa, after
+         * the others (later records win): the image's bytes there, mem_gpa's
+         * flip undone, and the bits of byte overlay_flip of it flipped.
+         */
+        int64_t overlay_gpa, overlay_flip;
+        int64_t set_rip_seq; /* move this exit's RIP to set_rip (bytes from the image) */
         uint64_t set_rip;
         unsigned frame_records; /* zstd frames of this many records (0: the default) */
         uint64_t dr7_xor;       /* xor into DR7 of every debug exit */
@@ -64,6 +70,8 @@ static struct edit no_edit(void)
                           .insert_intr_after = NONE,
                           .flip_io_seq = NONE,
                           .mem_gpa = NONE,
+                          .overlay_gpa = NONE,
+                          .overlay_flip = NONE,
                           .set_rip_seq = NONE };
         return e;
 }
@@ -73,7 +81,7 @@ struct rw {
         struct hvt_writer *w;
         uint8_t *mem;
         uint64_t mem_size;
-        bool intr_due, firmware_done;
+        bool intr_due, firmware_done, overlay_done;
         struct hvt_exit last; /* the last exit written, for the inserted intr */
 };
 
@@ -133,6 +141,34 @@ static void flip_io(struct rw *rw, struct hvt_exit *e)
 #define FW_BASE 0xF0000u
 #define FW_SIZE 0x10000u
 #define VMM_RAM 0xA0000u
+
+#define OVERLAY_LEN 16
+
+/* Before the first exit: the overlay record of an overlay edit. */
+static void write_overlay(struct rw *rw)
+{
+        const struct edit *ed = rw->ed;
+        struct {
+                struct hvt_disk_memory m;
+                uint8_t b[OVERLAY_LEN];
+        } __attribute__((packed)) rec;
+        uint8_t *b = rec.b;
+        uint64_t g = (uint64_t)ed->overlay_gpa;
+
+        if (ed->overlay_gpa == NONE || rw->overlay_done)
+                return;
+        rw->overlay_done = true;
+        cr_assert_leq(g + OVERLAY_LEN, rw->mem_size);
+        memcpy(b, rw->mem + g, OVERLAY_LEN);
+        if (ed->mem_gpa != NONE && (uint64_t)ed->mem_gpa - g < OVERLAY_LEN)
+                b[ed->mem_gpa - ed->overlay_gpa] ^= 0xff;
+        if (ed->overlay_flip != NONE)
+                b[ed->overlay_flip] ^= 0xff;
+        /* Raw: hvt_write_memory would leave out a record of zeros, and the reader must not. */
+        memset(&rec.m, 0, sizeof(rec.m));
+        rec.m.gpa = g;
+        cr_assert_eq(hvt_write_raw(rw->w, HVT_REC_MEMORY, 0, &rec, sizeof(rec)), 0);
+}
 
 /*
  * Before the first exit of a vmm or firmware edit: the VMM's memory (all
@@ -223,6 +259,7 @@ static uint64_t rewrite(const char *src, const char *dst, const struct edit *ed)
                         uint64_t seq = e->seq;
 
                         write_due_intr(&rw);
+                        write_overlay(&rw);
                         write_firmware(&rw, e);
                         skipping = ed->remove_seq != NONE && seq == (uint64_t)ed->remove_seq;
                         if (skipping)
@@ -701,6 +738,53 @@ Test(diff, different_memory_images_are_not_the_same_guest)
         cr_assert(strstr(p.out, "guest file") != NULL, "the header difference is stated: %s",
                   p.out);
         hv_proc_free(&p);
+}
+
+/*
+ * The image is what the memory records leave, the later one winning where
+ * two overlap, and zero where none is: a record that restores a byte an
+ * earlier one changed leaves the image as it was, and a record of zeros
+ * adds nothing.  Compared in both orders, whichever side holds the record.
+ */
+Test(diff, memory_records_that_overlap_make_one_image)
+{
+        static const struct {
+                int64_t mem_gpa, overlay_gpa, overlay_flip;
+                const char *want; /* NULL: identical */
+        } cases[] = {
+                { 0x1800, 0x17f8, NONE, NULL },     /* the overlay undoes the flip */
+                { 0x1008, 0x1000, NONE, NULL },     /* ... in the code */
+                { 0x1800, 0x1700, NONE, "0x1800" }, /* it does not cover it */
+                { NONE, 0x1010, 3, "0x1013" },      /* the overlay flips a byte */
+                { NONE, 0x80000, NONE, NULL },      /* zeros where no record is */
+                { NONE, 0x80000, 7, "0x80007" },    /* ... but one byte that is not */
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct edit ed = no_edit();
+                const char *other = hv_tmp("overlay.zst");
+                char want[64];
+
+                ed.mem_gpa = cases[i].mem_gpa;
+                ed.overlay_gpa = cases[i].overlay_gpa;
+                ed.overlay_flip = cases[i].overlay_flip;
+                rewrite(DEMO, other, &ed);
+                snprintf(want, sizeof(want), "initial memory: differs at gpa %s",
+                         cases[i].want ? cases[i].want : "");
+                for (int order = 0; order < 2; order++) {
+                        struct hv_proc p;
+
+                        run_diff(&p, order ? other : DEMO, order ? DEMO : other, NULL);
+                        cr_assert_eq(p.status, cases[i].want ? 1 : 0, "case %zu: status %d: %s%s",
+                                     i, p.status, p.out, p.err);
+                        if (cases[i].want)
+                                cr_assert(strstr(p.out, want) != NULL, "case %zu: %s", i, p.out);
+                        else
+                                cr_assert(strstr(p.out, "initial memory: identical") != NULL,
+                                          "case %zu: %s", i, p.out);
+                        hv_proc_free(&p);
+                }
+        }
 }
 
 /* ---- a VMM's trace (hvrec exec) against hvrec run's ------------------------------- */
