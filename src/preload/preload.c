@@ -57,6 +57,7 @@ struct pl_vcpu {
         uint32_t id; /* its number in the trace: the order KVM_CREATE_VCPU returned it */
         struct kvm_run *run;
         bool ran;
+        struct kvm_sregs_cache sregs_cache; /* pl_state's: most exits leave them alone */
         /*
          * An injection waits to be delivered: at the next entry, where the
          * delivery is inferred, or at the probe its handler starts with.
@@ -337,7 +338,7 @@ static int pl_state(struct pl_vcpu *v, bool synced, struct hvt_vcpu_state *st)
         if (synced) {
                 const struct kvm_sync_regs *s = &v->run->s.regs;
 
-                kvm_state_from(st, &s->regs, &s->sregs);
+                kvm_state_from_cached(st, &s->regs, &s->sregs, &v->sregs_cache);
                 st->intr = kvm_intr_from(v->run, &s->events, pl.irqchip,
                                          v->run->request_interrupt_window);
                 return 0;
@@ -345,7 +346,7 @@ static int pl_state(struct pl_vcpu *v, bool synced, struct hvt_vcpu_state *st)
         if (real_ioctl(v->fd, KVM_GET_REGS, &regs) || real_ioctl(v->fd, KVM_GET_SREGS, &sregs) ||
             real_ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev))
                 return -errno;
-        kvm_state_from(st, &regs, &sregs);
+        kvm_state_from_cached(st, &regs, &sregs, &v->sregs_cache);
         st->intr = kvm_intr_from(v->run, &ev, pl.irqchip, v->run->request_interrupt_window);
         return 0;
 }
