@@ -144,20 +144,6 @@ void diff_compare_headers(const struct hvt_header *a, const struct hvt_header *b
 }
 
 /*
- * A byte of s's initial image: from its memory records (the last one that
- * holds it), not from code.ram, which the exits read so far have changed
- * (the first compared exit may come after ignored ones that showed code a
- * guest had rewritten).  RAM no record holds starts as zero.
- */
-static uint8_t image_byte(const struct side *s, uint64_t gpa)
-{
-        for (size_t r = s->nranges; r-- > 0;)
-                if (gpa >= s->ranges[r].gpa && gpa - s->ranges[r].gpa < s->ranges[r].len)
-                        return s->ranges[r].bytes[gpa - s->ranges[r].gpa];
-        return 0;
-}
-
-/*
  * The bytes of s's initial image from gpa on, as far as one answer holds:
  * *len bytes at the returned pointer, or *len zero bytes (NULL) where no
  * record holds gpa.  The answer ends where its record does, or where a
@@ -180,6 +166,20 @@ static const uint8_t *image_run(const struct side *s, uint64_t gpa, uint64_t *le
                         run = rs[k].gpa - gpa;
         *len = run;
         return r < n ? rs[r].bytes + (gpa - rs[r].gpa) : NULL;
+}
+
+/*
+ * A byte of s's initial image: from its memory records (the last one that
+ * holds it), not from code.ram, which the exits read so far have changed
+ * (the first compared exit may come after ignored ones that showed code a
+ * guest had rewritten).  RAM no record holds starts as zero.
+ */
+static uint8_t image_byte(const struct side *s, uint64_t gpa)
+{
+        uint64_t len;
+        const uint8_t *p = image_run(s, gpa, &len);
+
+        return p ? *p : 0;
 }
 
 /* The first of n bytes where p and q differ (NULL: zeros), or n. */
