@@ -255,7 +255,7 @@ int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st)
         if (k->synced) {
                 const struct kvm_sync_regs *s = &k->run->s.regs;
 
-                kvm_state_from_cached(st, &s->regs, &s->sregs, &k->sregs_cache);
+                kvm_state_from(st, &s->regs, &s->sregs, &k->sregs_cache);
                 st->intr = kvm_intr_from(k->run, &s->events, k->irqchip,
                                          k->run->request_interrupt_window);
                 return 0;
@@ -264,7 +264,7 @@ int kvm_get_state(struct backend *b, struct hvt_vcpu_state *st)
         if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) || ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) ||
             ioctl(k->vcpu_fd, KVM_GET_VCPU_EVENTS, &ev))
                 return -errno;
-        kvm_state_from_cached(st, &regs, &sregs, &k->sregs_cache);
+        kvm_state_from(st, &regs, &sregs, &k->sregs_cache);
         st->intr = kvm_intr_from(k->run, &ev, k->irqchip, k->run->request_interrupt_window);
         return 0;
 }

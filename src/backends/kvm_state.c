@@ -53,19 +53,13 @@ static void sregs_from_kvm(struct hvt_vcpu_state *st, const struct kvm_sregs *s)
         st->idt.limit = s->idt.limit;
 }
 
-void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s)
-{
-        regs_from_kvm(st, r);
-        sregs_from_kvm(st, s);
-}
-
 #define SREGS_OFF offsetof(struct hvt_vcpu_state, seg)
 _Static_assert(offsetof(struct hvt_vcpu_state, idt) + sizeof(struct hvt_disk_dtable) ==
                        offsetof(struct hvt_vcpu_state, intr),
                "seg..idt is what sregs_from_kvm fills, all of it");
 
-void kvm_state_from_cached(struct hvt_vcpu_state *st, const struct kvm_regs *r,
-                           const struct kvm_sregs *s, struct kvm_sregs_cache *c)
+void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s,
+                    struct kvm_sregs_cache *c)
 {
         regs_from_kvm(st, r);
         /* The conversion is a function of these bytes alone: equal bytes, equal result. */

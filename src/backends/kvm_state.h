@@ -14,9 +14,6 @@
 
 #include <hvtrace/hvtrace.h>
 
-/* Fill st (all but intr) from KVM's registers and special registers. */
-void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s);
-
 /*
  * The part of the state kvm_state_from takes from kvm_sregs, as it last
  * converted it.  Most exits leave the special registers alone, and their
@@ -29,9 +26,12 @@ struct kvm_sregs_cache {
         uint8_t st[offsetof(struct hvt_vcpu_state, intr) - offsetof(struct hvt_vcpu_state, seg)];
 };
 
-/* kvm_state_from, converting s only when it differs from the one c holds. */
-void kvm_state_from_cached(struct hvt_vcpu_state *st, const struct kvm_regs *r,
-                           const struct kvm_sregs *s, struct kvm_sregs_cache *c);
+/*
+ * Fill st (all but intr) from KVM's registers and special registers,
+ * converting s only when it differs from the one c holds.
+ */
+void kvm_state_from(struct hvt_vcpu_state *st, const struct kvm_regs *r, const struct kvm_sregs *s,
+                    struct kvm_sregs_cache *c);
 
 /*
  * The HVT_INTR_* bits of a vCPU: ev as KVM_GET_VCPU_EVENTS (or sync regs)

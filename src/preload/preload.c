@@ -338,7 +338,7 @@ static int pl_state(struct pl_vcpu *v, bool synced, struct hvt_vcpu_state *st)
         if (synced) {
                 const struct kvm_sync_regs *s = &v->run->s.regs;
 
-                kvm_state_from_cached(st, &s->regs, &s->sregs, &v->sregs_cache);
+                kvm_state_from(st, &s->regs, &s->sregs, &v->sregs_cache);
                 st->intr = kvm_intr_from(v->run, &s->events, pl.irqchip,
                                          v->run->request_interrupt_window);
                 return 0;
@@ -346,7 +346,7 @@ static int pl_state(struct pl_vcpu *v, bool synced, struct hvt_vcpu_state *st)
         if (real_ioctl(v->fd, KVM_GET_REGS, &regs) || real_ioctl(v->fd, KVM_GET_SREGS, &sregs) ||
             real_ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev))
                 return -errno;
-        kvm_state_from_cached(st, &regs, &sregs, &v->sregs_cache);
+        kvm_state_from(st, &regs, &sregs, &v->sregs_cache);
         st->intr = kvm_intr_from(v->run, &ev, pl.irqchip, v->run->request_interrupt_window);
         return 0;
 }
